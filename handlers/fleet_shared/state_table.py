@@ -301,7 +301,7 @@ class StateTable:
             raise LockNotAcquiredError(
                 name,
                 holder.get("owner", {}).get("S"),
-                _epoch_to_datetime(holder["expires_at"]["N"]) if "expires_at" in holder else None,
+                _expiry_time(holder),
             )
         try:
             yield HeldLock(self, name, owner, lease_seconds, deadline)
@@ -808,12 +808,34 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _epoch_to_datetime(value: str) -> datetime:
-    return datetime.fromtimestamp(int(value), UTC)
+def _expiry_epoch(item: dict[str, Any]) -> float | None:
+    """When `item` expires, in epoch seconds, as DynamoDB's TTL reads its `expires_at`: None
+    without one, or with one that is not a Number (TTL ignores such an item: it never expires).
+    The fleet writes whole seconds; a hand edit may write a decimal or an exponent, which TTL
+    reads as the number it is, where `int` raised for every reader of the key."""
+    number = item.get("expires_at", {}).get("N")
+    if not isinstance(number, str):
+        return None
+    try:
+        return float(number)
+    except ValueError:
+        return None
+
+
+def _expiry_time(item: dict[str, Any]) -> datetime | None:
+    """When `item` expires (`_expiry_epoch`), for a message; None past the calendar."""
+    expiry = _expiry_epoch(item)
+    if expiry is None:
+        return None
+    try:
+        return datetime.fromtimestamp(expiry, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _expired(item: dict[str, Any], now_epoch: int) -> bool:
-    return "expires_at" in item and int(item["expires_at"]["N"]) < now_epoch
+    expiry = _expiry_epoch(item)
+    return expiry is not None and expiry < now_epoch
 
 
 def _to_json(value: dict[str, Any]) -> str:

@@ -608,6 +608,62 @@ def test_an_unreadable_latest_change_raises_naming_its_time_only_where_it_can_be
         assert raised.value.changed_at == (written_at if time_read else None)
 
 
+@pytest.mark.parametrize(
+    ("expires_at", "kept"),
+    [
+        ({"S": "1717300000"}, True),
+        ({"NULL": True}, True),
+        ({"N": "1e3"}, False),
+        ({"N": "1717300000.5"}, False),
+        ({"N": "99999999999.5"}, True),
+    ],
+    ids=["a-string", "a-null", "an-exponent", "past-decimal", "future-decimal"],
+)
+def test_an_expiry_dynamodb_ttl_reads_as_no_number_or_as_a_decimal_is_read_as_ttl_reads_it(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    expires_at: dict[str, Any],
+    kept: bool,
+) -> None:
+    # GIVEN a saved value, a history entry and a lock whose expires_at was written by hand: not
+    # a Number (DynamoDB's TTL ignores the item: it never expires) or a Number that is no whole
+    # count of seconds (DynamoDB's TTL reads it as the number it is)
+    key = {"pk": {"S": "STATE#dev-apps/system"}}
+    written_at = iso_z(fake_clock.now(), "microseconds")
+    for item in (
+        {**key, "sk": {"S": "VALUE#previous_size"}, "data": {"S": '{"desired": 4}'}},
+        {
+            **key,
+            "sk": {"S": f"HISTORY#{written_at}"},
+            "data": {"S": '{"desired": 3}'},
+            "changed_at": {"S": written_at},
+        },
+        {"pk": {"S": "LOCK#dev-apps"}, "sk": {"S": "LOCK"}, "owner": {"S": "scaler-a"}},
+    ):
+        dynamodb_client.put_item(
+            TableName=state_table.table_name, Item={**item, "expires_at": expires_at}
+        )
+    # WHEN each is read
+    value = state_table.get_value("dev-apps/system", "previous_size")
+    history = state_table.query_history("dev-apps/system", fake_clock.now() - timedelta(days=1))
+    # THEN each is kept or expired as DynamoDB's TTL treats it, instead of a KeyError or
+    # ValueError failing every read of the key
+    assert (value is not None) == kept
+    assert (len(history) == 1) == kept
+    # AND a lock whose expiry is a Number is taken once it passed, and refused naming its
+    # holder before (moto, unlike DynamoDB, cannot compare a string with a number in the lock's
+    # condition)
+    if "N" not in expires_at:
+        return
+    if not kept:
+        assert state_table.acquire_lock("dev-apps", "scaler-b", lease_seconds=60)
+        return
+    lock = state_table.lock("dev-apps", "scaler-b", lease_seconds=60)
+    with pytest.raises(LockNotAcquiredError, match="scaler-a"), lock:
+        pass
+
+
 READERS_OF_QUERY_PAGES = {
     "query_history": lambda table, clock: table.query_history("dev-apps/system", clock.now()),
     "readable_history": lambda table, clock: table.readable_history("dev-apps/system", clock.now()),
