@@ -515,6 +515,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "SLACK_WEBHOOK_SECRET": EnvSource.SLACK_WEBHOOK_SECRET,
             "PAGERDUTY_ROUTING_KEY_SECRET": EnvSource.PAGERDUTY_ROUTING_KEY_SECRET,
             "ROUTER_QUEUE_URL": EnvSource.FUNCTION_QUEUE_URL,
+            "ROUTER_DEAD_LETTER_QUEUE_URL": EnvSource.FUNCTION_QUEUE_DEAD_LETTERS_URL,
         },
         permissions=(
             *COMMON_PERMISSIONS,
@@ -531,6 +532,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                     "sqs:ChangeMessageVisibility",
                 ),
                 resources=(R.FUNCTION_QUEUE,),
+            ),
+            # Keeps an SNS message it cannot read where an unreadable queue message ends up:
+            # the queue's dead-letter queue, whose alarm tells people and which redrives.
+            PermissionStatement(
+                actions=("sqs:SendMessage",), resources=(R.FUNCTION_QUEUE_DEAD_LETTERS,)
             ),
         ),
         triggers=(

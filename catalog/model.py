@@ -27,6 +27,9 @@ class ResourceRef(StrEnum):
     OWN_MEMBER_ROLES = "own_member_roles"
     FLEET_FUNCTIONS = "fleet_functions"
     FUNCTION_QUEUE = "function_queue"
+    # The dead-letter queue of the function's own queue (the one its queue-dead-letters alarm
+    # watches); nothing for a function without a queue.
+    FUNCTION_QUEUE_DEAD_LETTERS = "function_queue_dead_letters"
     SECURITY_HUB = "security_hub"
     FLEET_KEY = "fleet_key"
     FLEET_LOG_GROUPS = "fleet_log_groups"
@@ -58,6 +61,7 @@ class EnvSource(StrEnum):
     SLACK_WEBHOOK_SECRET = "alerts.slack_webhook_secret_name"
     PAGERDUTY_ROUTING_KEY_SECRET = "alerts.pagerduty_routing_key_secret_name"
     FUNCTION_QUEUE_URL = "function_queue.url"
+    FUNCTION_QUEUE_DEAD_LETTERS_URL = "function_queue.dead_letters.url"
     FORECASTER_FUNCTION_NAME = "function.demand_forecaster.name"
     SCALER_FUNCTION_NAME = "function.eks_scaler.name"
     ATHENA_WORKGROUP = "athena_workgroup.name"

@@ -115,6 +115,12 @@ class FleetFunction(pulumi.ComponentResource):
         own = OwnResources(
             queue_url=self.queue.url if self.queue else None,
             queue_arn=self.queue.arn if self.queue else None,
+            queue_dead_letters_url=(
+                self.queue_dead_letter_queue.url if self.queue_dead_letter_queue else None
+            ),
+            queue_dead_letters_arn=(
+                self.queue_dead_letter_queue.arn if self.queue_dead_letter_queue else None
+            ),
             member_role_name=(
                 member_role_name(references.stack, spec.name) if spec.acts_in_members else None
             ),

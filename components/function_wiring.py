@@ -80,6 +80,9 @@ class OwnResources:
 
     queue_url: pulumi.Input[str] | None = None
     queue_arn: pulumi.Input[str] | None = None
+    # The dead-letter queue of its queue, when it consumes one.
+    queue_dead_letters_url: pulumi.Input[str] | None = None
+    queue_dead_letters_arn: pulumi.Input[str] | None = None
     member_role_name: str | None = None
     function_arn: str | None = None
     dead_letter_queue_arn: pulumi.Input[str] | None = None
@@ -176,6 +179,9 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
         refs.settings.alerts.pagerduty_routing_key_secret_name
     ),
     EnvSource.FUNCTION_QUEUE_URL: lambda _, own: _required(own.queue_url, "the function's queue"),
+    EnvSource.FUNCTION_QUEUE_DEAD_LETTERS_URL: lambda _, own: _required(
+        own.queue_dead_letters_url, "the dead-letter queue of the function's queue"
+    ),
     EnvSource.FORECASTER_FUNCTION_NAME: _function_name_of(EnvSource.FORECASTER_FUNCTION_NAME),
     EnvSource.SCALER_FUNCTION_NAME: _function_name_of(EnvSource.SCALER_FUNCTION_NAME),
     EnvSource.ATHENA_WORKGROUP: lambda refs, _: _required(
@@ -239,6 +245,9 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ],
     ResourceRef.FUNCTION_QUEUE: lambda _refs, _spec, own: [
         _required(own.queue_arn, "the function's queue")
+    ],
+    ResourceRef.FUNCTION_QUEUE_DEAD_LETTERS: lambda _refs, _spec, own: [
+        _required(own.queue_dead_letters_arn, "the dead-letter queue of the function's queue")
     ],
     ResourceRef.SECURITY_HUB: lambda refs, _spec, _own: [
         f"arn:aws:securityhub:{refs.region}:{refs.account_id}:hub/default",

@@ -66,6 +66,7 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.OWN_MEMBER_ROLES: "its own member role in each member account",
     ResourceRef.FLEET_FUNCTIONS: "the fleet functions it invokes",
     ResourceRef.FUNCTION_QUEUE: "its own queue",
+    ResourceRef.FUNCTION_QUEUE_DEAD_LETTERS: "its own queue's dead-letter queue",
     ResourceRef.SECURITY_HUB: "Security Hub and its default product in the hub",
     ResourceRef.FLEET_KEY: "the fleet key",
     ResourceRef.FLEET_LOG_GROUPS: "the fleet functions' log groups",

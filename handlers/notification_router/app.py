@@ -20,6 +20,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
+from handlers.notification_router.dead_letters import keep
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import (
     MessageNotDeliveredError,
@@ -53,7 +54,8 @@ def handle(
     not started for lack of time, in progress or unreadable goes back to the queue (and,
     unreadable, on to its DLQ). For SNS such a message raises `UndeliveredAlertError` after the
     batch, so Lambda retries it and then uses the DLQ; an unreadable SNS message is an error
-    result (a retry cannot fix it).
+    result (a retry cannot fix it), kept in the queue's DLQ (`dead_letters`), and raises only
+    when it could not be kept there.
     """
     if request.source == SQS:
         return _route_queue(request.records, services, invocation)
@@ -64,21 +66,34 @@ def _route_topic(
     records: list[Mapping[str, Any]], services: RouterServices, invocation: Invocation
 ) -> dict[str, Any]:
     results = []
+    unkept: dict[str, str] = {}
     for index, record in enumerate(records):
         sns = record.get("Sns")
-        if not isinstance(sns, Mapping):
-            results.append(
-                error_result(EventValidationError(f"Records[{index}].Sns", "expected an object"))
+        if isinstance(sns, Mapping):
+            field = f"Records[{index}].Sns.Message"
+            result, refusal = _route_text(
+                sns.get("Message"), field, sns.get("MessageId"), services, invocation
             )
-            continue
-        field = f"Records[{index}].Sns.Message"
-        results.append(
-            _route_text(sns.get("Message"), field, sns.get("MessageId"), services, invocation)
-        )
+        else:
+            refusal = EventValidationError(f"Records[{index}].Sns", "expected an object")
+            result = error_result(refusal)
+        if refusal is not None:
+            # Nobody reads the result of an asynchronous invocation: the message is kept where
+            # an unreadable queue message ends up, whose alarm tells people.
+            keeping = keep(record, refusal, services, invocation)
+            result["dead_letter"] = keeping.outcome
+            if not keeping.kept:
+                name = str(result.get("message_id") or f"Records[{index}]")
+                unkept[name] = keeping.outcome["not_kept"]
+                FUNCTION.logger.error(
+                    "unreadable message not kept in the dead-letter queue",
+                    extra={"message_id": name, **keeping.outcome},
+                )
+        results.append(result)
     _count(results)
     undelivered = [str(r.get("message_id")) for r in results if r["status"] in RETRY_STATUSES]
-    if undelivered:
-        raise UndeliveredAlertError(undelivered)
+    if undelivered or unkept:
+        raise UndeliveredAlertError(undelivered, unkept)
     return {"status": _overall(results), "results": results}
 
 
@@ -94,7 +109,7 @@ def _route_queue(
         position = next(positions)
         field = f"Records[{position}].body"
         try:
-            result = _route_text(message.body, field, message.message_id, services, invocation)
+            result, _ = _route_text(message.body, field, message.message_id, services, invocation)
         except Exception as error:
             # Reported here; the batch processor logs it and hands the message back.
             results.append(
@@ -150,13 +165,14 @@ def _route_text(
     message_id: object,
     services: RouterServices,
     invocation: Invocation,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], EventValidationError | None]:
+    """The message's result, and why it was refused when it could not be read."""
     if not invocation.allows(services.delivery_policy.attempt_seconds):
         FUNCTION.logger.warning(
             "message not started: too little time left",
             extra={"message_id": message_id, "remaining_seconds": invocation.remaining_seconds()},
         )
-        return {"message_id": message_id, "status": NOT_STARTED}
+        return {"message_id": message_id, "status": NOT_STARTED}, None
     try:
         notification = parse_message(
             text, field, services.environment.router_critical_alarm_patterns, services.clock.now()
@@ -165,10 +181,10 @@ def _route_text(
         FUNCTION.logger.warning(
             "message refused", extra={"error": str(error), "message_id": message_id}
         )
-        return error_result(error, message_id=message_id)
+        return error_result(error, message_id=message_id), error
     result = route(notification, services, invocation)
     FUNCTION.logger.info("alert routed", extra={**result, "message_id": message_id})
-    return {"message_id": message_id, **result}
+    return {"message_id": message_id, **result}, None
 
 
 def _overall(results: list[dict[str, Any]]) -> str:

@@ -103,6 +103,14 @@ class RouterEnvironment(FunctionEnvironment):
             "visibility timeout."
         ),
     )
+    router_dead_letter_queue_url: str | None = Field(
+        default=None,
+        description=(
+            "The dead-letter queue of the router's own queue, where an SNS message the router "
+            "cannot read is kept for people to inspect and redrive (its alarm tells them); "
+            "unset, such a message fails the invocation, naming this variable, so Lambda keeps it."
+        ),
+    )
     router_routes: Routes = Field(
         default_factory=lambda: _parse_routes(DEFAULT_ROUTES),
         description=(

@@ -42,9 +42,18 @@ class MessageNotDeliveredError(Exception):
 
 # Not a FleetError: the skeleton turns those into a result, and this one must fail the invocation.
 class UndeliveredAlertError(Exception):
-    """Raised for SNS messages not delivered on every channel (or not started for lack of time)
-    so that Lambda retries them and then uses the DLQ."""
+    """Raised after an SNS batch for the messages not delivered on every channel (or not started
+    for lack of time), and the unreadable ones that could not be kept in the dead-letter queue,
+    so that Lambda retries them and then uses its own DLQ. `unkept` maps each of the latter (its
+    SNS MessageId, or `Records[i]`) to why."""
 
-    def __init__(self, message_ids: list[str]) -> None:
+    def __init__(self, message_ids: list[str], unkept: dict[str, str] | None = None) -> None:
         self.message_ids = message_ids
-        super().__init__(f"alerts not delivered on every channel: {', '.join(message_ids)}")
+        self.unkept = dict(unkept or {})
+        parts = []
+        if message_ids:
+            parts.append(f"alerts not delivered on every channel: {', '.join(message_ids)}")
+        if self.unkept:
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in self.unkept.items())
+            parts.append(f"unreadable messages not kept in the dead-letter queue: {reasons}")
+        super().__init__("; ".join(parts))

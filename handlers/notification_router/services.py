@@ -11,7 +11,9 @@ or given as an ARN; an ARN naming another region is read in that region.
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
 deadline on the whole request (`bounded_http`), and for the e-mail topic, the secrets and the
 router's queue, botocore clients whose connect and read timeouts add up to it, with no retries of
-their own (the delivery loop retries, within the time left).
+their own (the delivery loop retries, within the time left). An unreadable message sent to the
+dead-letter queue goes through the hub's bounded client config (`HUB_CALL_CONFIG`: two attempts,
+at most `HUB_CALL_SECONDS`): nothing retries it within the invocation.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.sessions import bounded_config
+from fleet_shared.sessions import HUB_CALL_CONFIG, bounded_config
 from handlers.notification_router.delivery_policy import DeliveryPolicy, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.rate_limits import ChannelHolds
@@ -95,6 +98,23 @@ class RouterServices(FunctionServices[RouterEnvironment]):
             ReceiptHandle=receipt_handle,
             VisibilityTimeout=seconds,
         )
+
+    def keep_in_dead_letter_queue(self, body: str, attributes: dict[str, str]) -> str:
+        """Send `body` with the text `attributes` to the router queue's dead-letter queue
+        (ROUTER_DEAD_LETTER_QUEUE_URL); SQS's id of the message. Raises `ConfigurationError`
+        naming the variable when it is unset, and botocore's errors."""
+        client = self.sessions.client(
+            "sqs", self.sessions.hub_account_id, self.sessions.home_region, HUB_CALL_CONFIG
+        )
+        answer = client.send_message(
+            QueueUrl=self.environment.required("router_dead_letter_queue_url"),
+            MessageBody=body,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+            },
+        )
+        return str(answer_field(answer, "SendMessage", "MessageId"))
 
     def _channel_client(self, service: str, region: str) -> Any:
         key = (service, region)

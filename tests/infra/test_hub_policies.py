@@ -225,3 +225,34 @@ def test_logs_insights_results_may_be_read_only_from_the_log_groups_a_function_m
         assert by_action["logs:GetQueryResults"] == by_action["logs:StartQuery"], spec.name
         assert "*" not in by_action["logs:GetQueryResults"], spec.name
     assert readers
+
+
+def test_the_router_may_send_only_to_its_dead_letter_queues_and_is_told_its_queues_one(
+    hub: HubView,
+):
+    # GIVEN the router, its queue's dead-letter queue and the alarm watching that queue
+    (spec,) = [spec for spec in hub.enabled_functions if spec.name == "notification_router"]
+    name = function_name(hub.stack, spec.name)
+    queue_dead_letters = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue-dlq")
+    alarm = hub.one("aws:cloudwatch/metricAlarm:MetricAlarm", name=f"{name}-queue-dead-letters")
+    assert alarm.inputs["dimensions"] == {"QueueName": queue_dead_letters.inputs["name"]}
+    # WHEN its role's policy and its environment are read
+    statements = _function_policy(hub, spec)["Statement"]
+    variables = hub.function(spec).inputs["environment"]["variables"]
+    # THEN it may send messages only to that queue, where it keeps the SNS messages it cannot
+    # read, and to its own dead-letter queue (Lambda's failed asynchronous invocations)
+    senders = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
+    assert sorted(r for s in senders for r in as_list(s["Resource"])) == sorted(
+        [hub.arn(queue_dead_letters), hub.dead_letter_queue_arn(spec)]
+    )
+    (keeping,) = [s for s in senders if hub.arn(queue_dead_letters) in as_list(s["Resource"])]
+    assert as_list(keeping["Action"]) == ["sqs:SendMessage"]
+    # AND its environment names that queue
+    assert variables["ROUTER_DEAD_LETTER_QUEUE_URL"] == queue_dead_letters.outputs["url"]
+    # AND no other function may send to it
+    for other in hub.enabled_functions:
+        if other.name != spec.name:
+            granted = [
+                r for s in _function_policy(hub, other)["Statement"] for r in as_list(s["Resource"])
+            ]
+            assert hub.arn(queue_dead_letters) not in granted, other.name

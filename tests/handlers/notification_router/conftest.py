@@ -1,7 +1,7 @@
 """Fixtures of the notification_router tests: a webhook receiver on 127.0.0.1 standing in for
 Slack and PagerDuty (able to fail or to hang), the secrets pointing at it in moto's Secrets
-Manager, the e-mail topic with a queue reading it, and the handler's services on the fake clock
-with a recording `sleep`."""
+Manager, the e-mail topic with a queue reading it, the dead-letter queue of the router's queue,
+and the handler's services on the fake clock with a recording `sleep`."""
 
 from __future__ import annotations
 
@@ -162,9 +162,47 @@ def email_inbox(mocked_aws: None) -> EmailInbox:
     return EmailInbox(sqs, queue_url, topic_arn)
 
 
+@dataclass
+class DeadLetterQueue:
+    """The dead-letter queue of the router's queue (ROUTER_DEAD_LETTER_QUEUE_URL)."""
+
+    sqs: Any
+    queue_url: str
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Every message in it (removed), as SQS answers it, attributes included."""
+        received = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                received.append(message)
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def dead_letter_queue(mocked_aws: None) -> DeadLetterQueue:
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName="lambda-fleet-dev-notification-router-queue-dlq")[
+        "QueueUrl"
+    ]
+    return DeadLetterQueue(sqs, queue_url)
+
+
 @pytest.fixture
 def router_environment(
-    monkeypatch: pytest.MonkeyPatch, receiver: Receiver, email_inbox: EmailInbox
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: Receiver,
+    email_inbox: EmailInbox,
+    dead_letter_queue: DeadLetterQueue,
 ) -> dict[str, str]:
     """Every channel on: secrets in Secrets Manager, PagerDuty's URL on the local receiver."""
     secrets = boto3.client("secretsmanager", region_name=REGION)
@@ -176,6 +214,7 @@ def router_environment(
         "SLACK_WEBHOOK_SECRET": SLACK_SECRET,
         "PAGERDUTY_ROUTING_KEY_SECRET": PAGERDUTY_SECRET,
         "PAGERDUTY_EVENTS_URL": receiver.url("/pagerduty"),
+        "ROUTER_DEAD_LETTER_QUEUE_URL": dead_letter_queue.queue_url,
     }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)

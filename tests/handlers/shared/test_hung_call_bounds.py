@@ -27,6 +27,7 @@ from handlers.demand_forecaster import services as forecaster
 from handlers.health_monitor import cluster_time as health
 from handlers.health_monitor.checks.endpoints import PROBES_AT_ONCE
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
+from handlers.notification_router import dead_letters as router_dead_letters
 from handlers.notification_router import delivery_policy as router_policy
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
@@ -374,6 +375,8 @@ DOC_FIGURES = {
         f" invocation starts at most {router_attempts_started(ROUTER_HTTP_SECONDS)} channel"
         f" attempts whose peers each take the whole {ROUTER_HTTP_SECONDS:g} s (peers answering"
         f" within a second leave room for about {router_attempts_started(1)})",
+        f"(SQS failing after its {attempts(sessions.HUB_CALL_CONFIG)} attempts, the variable unset,"
+        f" less than {router_dead_letters.KEEP_SECONDS:g} s left)",
     ],
     "docs/functions/security_scanner.md": [
         f"never answers gives up within {security_scan.HUNG_MEMBER_CALL_SECONDS} s",
