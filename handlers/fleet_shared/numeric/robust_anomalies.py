@@ -37,7 +37,9 @@ Method, in order:
 3. **Point anomalies.** The modified z-score of Iglewicz and Hoaglin,
    `0.6745 * (x - median) / MAD`, on that noise (MAD from the leave-one-out residuals of step 2);
    when the MAD is 0 (mostly constant series) `(x - median) / (1.253314 * MeanAD)`. Both are in
-   units of the noise's standard deviation for Gaussian noise.
+   units of the noise's standard deviation for Gaussian noise, which is never taken below
+   `RELATIVE_RESOLUTION` (1e-6) of the series' median magnitude: a flat series' rounding is not
+   noise to measure departures by.
 4. **Level shifts.** At each point the median of the next window minus the median of the previous
    window of the seasonal residual, divided by the same noise scale; runs above the threshold give
    one change point each (the strongest), at least one window apart. Sub-daily data only once
@@ -85,6 +87,13 @@ MAX_ABS_VALUE = 2.0**360
 """The largest magnitude a value may have: CloudWatch's limit for a metric value. Beyond it the
 difference of two values can exceed the largest float, and the noise scale becomes infinite."""
 
+RELATIVE_RESOLUTION = 1e-6
+"""The noise scale is at least this fraction of the series' typical magnitude (the median of its
+absolute values): a difference of one part in a million is the representation of the values (a
+Cost Explorer amount like "2.4000000001", a sum or an average of floats, a gauge sent once as a
+float32), not a change of the metric or the cost. Without it a flat series (an EKS control plane's
+2.40 USD a day, a constant node count) has a noise scale of 0 or of its rounding, and a
+departure in its tenth decimal scored 24 to 1000, a critical alert."""
 MIN_POINTS = 8
 """Fewer values than this give no anomalies: there is no noise level to compare with."""
 MIN_SAMPLES_PER_HOUR = 4
@@ -267,7 +276,10 @@ def detect_anomalies(
     window = _window(series.index)
     level = residual.rolling(window, center=True, min_periods=1).median()
     noise = (residual - level).to_numpy()
-    sigma = robust_sigma(residual.to_numpy() - _leave_one_out_level(residual.to_numpy(), window))
+    sigma = max(
+        robust_sigma(residual.to_numpy() - _leave_one_out_level(residual.to_numpy(), window)),
+        RELATIVE_RESOLUTION * float(np.median(np.abs(series.to_numpy()))),
+    )
     scores = modified_z_scores(noise, sigma)
     times = pd.DatetimeIndex(series.index).to_pydatetime()
     observed = series.to_numpy()

@@ -189,6 +189,39 @@ def test_constant_series_reports_any_departure_and_nothing_else() -> None:
     assert all(0 < a.score <= MAX_SCORE for a in anomalies)
 
 
+@pytest.mark.parametrize(
+    ("step", "values"),
+    [
+        # Cost Explorer's decimal amount of a flat fee, one day in its tenth decimal
+        (timedelta(days=1), [2.4] * 29 + [2.4000000001]),
+        # the same amount from a day on, a "level shift" of its rounding
+        (timedelta(days=1), [2.4] * 15 + [2.3999999999] * 15),
+        # a constant gauge sent once as a float32
+        (timedelta(hours=1), [0.1] * 671 + [0.10000000149011612]),
+        # a constant average whose sum rounded differently once
+        (timedelta(hours=1), [3.0] * 400 + [3.0000000000000004] + [3.0] * 271),
+    ],
+)
+def test_a_flat_series_departing_only_in_its_rounding_gives_no_anomaly(
+    step: timedelta, values: list[float]
+) -> None:
+    # GIVEN a flat series whose one departure is a millionth of its value or less
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + i * step for i in range(len(values))]
+    # WHEN it is scanned
+    detection = detect_anomalies(values, timestamps)
+    # THEN nothing is reported: the rounding of a value is no noise level to score it by
+    assert detection.anomalies == ()
+
+
+def test_a_flat_series_still_reports_a_departure_beyond_its_rounding() -> None:
+    # GIVEN a flat daily cost that rises by a tenth of a percent on its last day
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(30)]
+    values = [2.4] * 29 + [2.4024]
+    # WHEN it is scanned THEN that day is reported
+    anomalies = detect_anomalies(values, timestamps).anomalies
+    assert [(a.index, a.kind) for a in anomalies] == [(29, "point")]
+
+
 def test_values_beyond_the_cloudwatch_limit_are_refused_instead_of_giving_infinities() -> None:
     # GIVEN values whose differences exceed the largest float (sigma would be infinite)
     timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(20)]

@@ -452,6 +452,38 @@ def test_a_drop_is_an_anomaly_once_its_day_is_complete(
     assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning", "warning", "warning"]
 
 
+def test_a_flat_fee_whose_amount_differs_in_its_tenth_decimal_is_not_an_anomaly(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of cost in which an EKS control plane costs its flat 2.40 USD a day, as
+    # Cost Explorer writes it yesterday "2.4000000001", in every view
+    today = analyzer.now().date()
+    days = [today - timedelta(days=30 - i) for i in range(30)]
+    fees = ["2.4000000000"] * 29 + ["2.4000000001"]
+
+    def results(key: str) -> dict[str, Any]:
+        return {
+            "ResultsByTime": [
+                {**day_result(day, {}), "Groups": [
+                    {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": fee, "Unit": "USD"}}}
+                ]}
+                for day, fee in zip(days, fees, strict=True)
+            ]
+        }  # fmt: skip
+
+    answers = [results("Amazon Elastic Container Service for Kubernetes"),
+               results(MEMBER_ACCOUNT_ID), results("cluster$dev-apps")]  # fmt: skip
+    assert requests.post(CE_QUEUE_URL, json={"results": answers}).status_code == 201
+    stub_cost_forecast(70.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN that rounding is no anomaly in any view: only the summary goes out
+    summary = read_report(result["report"]["summary"])
+    assert summary["total_cost"] == 72.0
+    assert summary["anomalies"] == []
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the_summary(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
