@@ -203,6 +203,8 @@ def analyze(
 def _cost_explorer(
     services: CostServices, now: datetime, report: Report
 ) -> dict[str, list[CostPoint]]:
+    """The Cost Explorer sections of the report; every daily point as answered, for the
+    anomalies, whose series tell a day of no cost from a day whose amount was no cost."""
     today = now.date()
     # Watched: once one call went unanswered, the section's next calls (the forecast) fail at
     # once instead of waiting out the bound again.
@@ -212,7 +214,8 @@ def _cost_explorer(
     except _SECTION_ERRORS as error:
         report.failed("cost_explorer", error)
         return {}
-    daily, rejected = explorer.usable_points(daily)
+    answered = daily
+    daily, rejected = explorer.usable_points(answered)
     for dimension, message in rejected.items():
         report.failed("cost_explorer", message, dimension=dimension)
     totals = {dim: explorer.totals(points, dim) for dim, points in daily.items()}
@@ -237,7 +240,7 @@ def _cost_explorer(
         )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)
-    return daily
+    return answered
 
 
 def _anomalies(

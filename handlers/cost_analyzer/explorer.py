@@ -35,6 +35,11 @@ DIMENSIONS: dict[str, dict[str, str]] = {
     "account": {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"},
     "cluster": {"Type": "TAG", "Key": "cluster"},
 }
+DAILY_SHARE = 0.5
+"""A group with a cost on at least this share of the days from its first is charged daily, and
+a day without counts as 0 in its series (`series_by_group`): one charged on the 1st of each
+month has a cost on 1 day in 28-31; one that stopped 3 days before the end of a 30-day lookback
+on 27 of its 30."""
 RUN_RATE_DAYS = 7
 """Complete days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
 FORECAST_SOURCE = "cost explorer forecast"
@@ -108,13 +113,39 @@ def totals(points: list[CostPoint], dimension: str) -> list[dict[str, Any]]:
 def series_by_group(
     points: list[CostPoint], dimension: str
 ) -> dict[str, tuple[list[date], list[float]]]:
-    """Each group's daily series (days in order), for anomaly detection."""
+    """Each group's daily series (days in order), for anomaly detection, from every point of
+    the answer. Cost Explorer sends no group of no cost, so a group charged daily (`is_daily`)
+    has every day of the answer (a day some group of `dimension` has a point) from its first
+    cost on, 0 on a day it has none: a cluster whose tag was lost or a service stopped would
+    otherwise end its series at its last cost, and its drop to nothing never be judged. Days
+    before its first cost are left out (a group new within the period has no history to judge
+    its start by), and so is a day whose amount is no cost (`is_cost`): unknown, not nothing.
+    Any other group (a monthly charge, Tax or Support on the 1st) is its days of cost alone: its
+    days without are its usual, and a charge among them no spike."""
     grouped: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    unknown: dict[str, set[date]] = defaultdict(set)
+    answered: set[date] = set()
     for point in points:
-        grouped[group_name(dimension, point.group)][point.start] += point.amount
-    return {
-        name: (sorted(days), [days[day] for day in sorted(days)]) for name, days in grouped.items()
-    }
+        name = group_name(dimension, point.group)
+        answered.add(point.start)
+        if is_cost(point.amount):
+            grouped[name][point.start] += point.amount
+        else:
+            unknown[name].add(point.start)
+    series = {}
+    for name, amounts in grouped.items():
+        first = min(amounts)
+        days = [day for day in sorted(answered) if day >= first and day not in unknown[name]]
+        if not is_daily(len(amounts), len(days)):
+            days = sorted(amounts)
+        series[name] = (days, [amounts.get(day, 0.0) for day in days])
+    return series
+
+
+def is_daily(days_with_cost: int, days_since_first: int) -> bool:
+    """Whether a group with a cost on `days_with_cost` of the `days_since_first` days of the
+    answer from its first cost is charged daily: on at least DAILY_SHARE of them."""
+    return days_with_cost >= DAILY_SHARE * days_since_first
 
 
 def month_end_forecast(

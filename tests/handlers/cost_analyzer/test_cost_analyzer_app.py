@@ -484,6 +484,91 @@ def test_a_flat_fee_whose_amount_differs_in_its_tenth_decimal_is_not_an_anomaly(
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_cluster_whose_cost_stops_is_a_drop_on_the_first_day_cost_explorer_leaves_it_out(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of cost in which the nodes of cluster dev-apps lost their cluster tag three
+    # days ago: Cost Explorer lists no dev-apps group on those days (it sends no group of no
+    # cost), and the untagged cost grows by as much; the total, by service and account, is as
+    # usual
+    today = analyzer.now().date()
+    days = [today - timedelta(days=30 - i) for i in range(30)]
+    rng = np.random.default_rng(5)
+    tagged = 100.0 + rng.normal(0.0, 2.0, 30)
+    untagged = 40.0 + rng.normal(0.0, 1.0, 30)
+    untagged[-3:] += tagged[-3:]
+    cluster = [
+        day_result(day, {"cluster$dev-apps": t, "cluster$": u} if i < 27 else {"cluster$": u})
+        for i, (day, t, u) in enumerate(zip(days, tagged, untagged, strict=True))
+    ]
+    totals = tagged + untagged - np.where(np.arange(30) >= 27, tagged, 0.0)
+    results = [
+        {"ResultsByTime": [day_result(d, {EC2: v}) for d, v in zip(days, totals, strict=True)]},
+        {"ResultsByTime": [day_result(d, {MEMBER_ACCOUNT_ID: v})
+                           for d, v in zip(days, totals, strict=True)]},
+        {"ResultsByTime": cluster},
+    ]  # fmt: skip
+    assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
+    stub_cost_forecast(4_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN dev-apps' cost falling to nothing is a drop on the first of those days, alerted, as the
+    # untagged cost's rise is
+    summary = read_report(result["report"]["summary"])
+    first_day = f"{(today - timedelta(days=3)).isoformat()}T00:00:00Z"
+    found = {(a["dimension"], a["group"], a["timestamp"], a["score"] > 0)
+             for a in summary["anomalies"]}  # fmt: skip
+    assert ("cluster", "dev-apps", first_day, False) in found
+    assert ("cluster", "(untagged)", first_day, True) in found
+    assert {dimension for dimension, *_ in found} == {"cluster"}
+    dev_apps = [a for a in summary["anomalies"] if a["group"] == "dev-apps"]
+    assert all(a["value"] == 0.0 for a in dev_apps)
+    assert len(alert_inbox.receive()) == len(summary["anomalies"]) + 1
+
+
+def test_a_monthly_charge_is_not_a_spike_every_month(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a 60-day lookback on 2 June, over which Cost Explorer lists Tax only on the days it
+    # is charged, 200 USD on 1 May and on 1 June, beside about 140 USD a day of EC2
+    monkeypatch.setenv("COST_LOOKBACK_DAYS", "60")
+    today = analyzer.now().date()
+    days = [today - timedelta(days=60 - i) for i in range(60)]
+    ec2 = 140.0 + np.random.default_rng(7).normal(0.0, 2.0, 60)
+    service = [
+        day_result(day, {EC2: amount, "Tax": 200.0} if day.day == 1 else {EC2: amount})
+        for day, amount in zip(days, ec2, strict=True)
+    ]
+    others = [{"ResultsByTime": [day_result(d, {key: a}) for d, a in zip(days, ec2, strict=True)]}
+              for key in (MEMBER_ACCOUNT_ID, "cluster$dev-apps")]  # fmt: skip
+    answers = [{"ResultsByTime": service}, *others]
+    assert requests.post(CE_QUEUE_URL, json={"results": answers}).status_code == 201
+    stub_cost_forecast(4_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the charge of 1 June, like the one of 1 May, is no anomaly: the days between are not
+    # taken for days of a daily cost that stopped
+    summary = read_report(result["report"]["summary"])
+    assert [a["group"] for a in summary["anomalies"]] == []
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_a_day_whose_cost_is_not_a_number_is_no_drop_to_nothing(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of usual cost in which Cost Explorer answers NaN for RDS on the day before
+    # yesterday (a complete day, so a drop there would be judged)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0, rds_amounts={-2: float("nan")})
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN that day is left out of RDS' series, not taken for a day without cost: no anomaly,
+    # and only the summary goes out
+    summary = read_report(result["report"]["summary"])
+    assert summary["anomalies"] == []
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_an_anomaly_of_a_cluster_tag_too_long_for_a_key_is_alerted_once_with_the_summary(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
