@@ -236,7 +236,7 @@ def _cost_explorer(
     report.detail["by_service"] = totals["service"]
     try:
         report.summary["forecast"] = explorer.month_end_forecast(
-            ce, now, daily["service"], period_start
+            ce, now, answered["service"], period_start
         )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)

@@ -152,8 +152,11 @@ def month_end_forecast(
     ce: Any, now: datetime, service_points: list[CostPoint], period_start: date
 ) -> dict[str, Any]:
     """Month-to-date cost, forecast of the rest, and their sum. `service_points` are the daily
-    points from `period_start`; when that is after the 1st (a lookback shorter than the month so
-    far), the month to date is read on its own, so it never leaves out the month's first days."""
+    points from `period_start` as Cost Explorer answered them, amounts that are no cost
+    included: one in the month to date is a ValueError naming the field (the month to date
+    without it would be too low), and a day with one is left out of the run rate. When
+    `period_start` is after the 1st (a lookback shorter than the month so far), the month to
+    date is read on its own, so it never leaves out the month's first days."""
     today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
@@ -216,14 +219,20 @@ def month_end_forecast(
 def run_rate(service_points: list[CostPoint], now: datetime) -> float:
     """Mean daily cost of the last RUN_RATE_DAYS days complete at `now` (0 without any): the
     days before the first that ended less than COST_FILLING ago, whose partial cost would
-    project the month low."""
+    project the month low. A day with an amount that is no cost (`is_cost`) is left out: its
+    other amounts alone would project the month low too."""
     still_filling = (now - COST_FILLING).date()
     first = still_filling - timedelta(days=RUN_RATE_DAYS)
     days: dict[date, float] = defaultdict(float)
+    unknown: set[date] = set()
     for point in service_points:
         if first <= point.start < still_filling:
-            days[point.start] += point.amount
-    return sum(days.values()) / len(days) if days else 0.0
+            if is_cost(point.amount):
+                days[point.start] += point.amount
+            else:
+                unknown.add(point.start)
+    known = [amount for day, amount in days.items() if day not in unknown]
+    return sum(known) / len(known) if known else 0.0
 
 
 def _reason(error: Exception) -> str:

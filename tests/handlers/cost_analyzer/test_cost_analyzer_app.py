@@ -2128,6 +2128,37 @@ def test_a_month_to_date_or_forecast_that_is_not_a_number_is_the_forecasts_error
     assert summary["total_cost"] == pytest.approx(700.0)
 
 
+def test_a_month_to_date_cost_that_is_not_a_number_is_the_forecasts_error_with_a_long_lookback(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN the usual lookback, reaching back before the 1st, with Cost Explorer answering NaN
+    # for RDS' cost on 1 June, a day of the month to date
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0, rds_amounts={-1: float("nan")})
+    stub_cost_forecast(1_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the forecast is one error naming the field, not a month to date without RDS' day
+    [error] = [e for e in result["errors"] if e["section"] == "forecast"]
+    assert error["error"].startswith("Metrics.UnblendedCost.Amount: 1 month-to-date values")
+    assert "forecast" not in read_report(result["report"]["summary"])
+
+
+def test_the_run_rate_leaves_out_a_day_whose_cost_is_not_a_number(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a month of about 140 USD a day in which Cost Explorer answers NaN for RDS' cost on
+    # 30 May, one of the last seven complete days, and cannot forecast
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0, rds_amounts={-3: float("nan")})
+    refuse_cost_forecast("DataUnavailableException")
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the rest of June is projected at the other six days' 140 USD a day, not lowered by a
+    # day counted at EC2's cost alone
+    forecast = read_report(result["report"]["summary"])["forecast"]
+    assert forecast["source"] == "run rate of the last 7 days"
+    assert 29 * 138 < forecast["forecast_remaining"] < 29 * 142
+
+
 def json_report(request: int, used_mb: int) -> str:
     """A REPORT line as Lambda writes it in the JSON log format, the fleet's functions' (200 ms
     billed)."""
