@@ -173,6 +173,25 @@ def why_not_restored(change: Change, plan: dict[str, Any], current_desired: int)
     )
 
 
+def why_not_asked_again(
+    change: Change, plan: dict[str, Any], current_desired: int, request_id: str
+) -> str | None:
+    """Why a restore asked before (its outcome unknown) is not asked again, or None when the
+    node group still has the desired size the change set, or the size before it (the earlier ask
+    may have restored it: the scaler then answers from its idempotency record, and asking for
+    the size a node group has changes nothing)."""
+    before = plan["sizes"]["desired_size"]
+    changed_to = (change.requested.get("scalingConfig") or {}).get("desiredSize")
+    if current_desired in (before, changed_to):
+        return None
+    # Had the scaler not run the earlier ask, asking again would undo this later change.
+    return (
+        f"node group {change.node_group} is at desired size {current_desired}, neither the "
+        f"{changed_to} this change set nor the {before} before it: a later change stands and is "
+        f"not undone (restore request {request_id}, asked earlier: its outcome is unknown)"
+    )
+
+
 _SAVES_NO_SIZES = {"save_sizes": False}
 """The size being undone is not one for the next morning's restore to bring back."""
 

@@ -66,6 +66,7 @@ from handlers.change_validator.rollback import (
     resent_restore_request,
     restore_request,
     rollback_plan,
+    why_not_asked_again,
     why_not_restored,
 )
 from handlers.change_validator.services import (
@@ -483,24 +484,35 @@ def _restore(
     The wait for the answer fits what is left of `invocation` (`scaler_read_seconds`); an answer
     that does not come in that time, or says the request is still in progress, leaves the
     restore `asked`, its outcome unknown, so the alert still goes out and a later run of this
-    validation asks again with the same id."""
+    validation asks again with the same id, once it has read the node group's size again: at
+    the size the change set or the one before it, it asks; at another, a change made since
+    stands (the earlier ask may never have reached the scaler) and the restore is skipped."""
     environment = services.environment
     asked = record.get("restore")
     if asked is not None:
         request = resent_restore_request(asked["request"])
+        seconds = scaler_read_seconds(invocation.remaining_seconds())
+        if seconds < MIN_SCALER_READ_SECONDS:
+            return _unanswered(request, f"not asked again: {seconds:.0f} s left for the answer")
+        # The earlier ask may never have reached the scaler: a change made since then stands.
+        try:
+            current = _current_desired_size(change, services)
+        except MEASUREMENT_FAILURES as error:
+            return _unanswered(
+                request,
+                f"not asked again: node group {change.node_group}'s current size could not be "
+                f"read ({cut_echo(str(error))})",
+            )
+        not_asked = why_not_asked_again(
+            change, record["rollback"], current, str(request["request_id"])
+        )
+        if not_asked is not None:
+            return {"request": request, "status": RESTORE_SKIPPED, "reason": not_asked}
     elif scaler_read_seconds(invocation.remaining_seconds()) < MIN_SCALER_READ_SECONDS:
         return _too_little_time(invocation)
     else:
         try:
-            eks = services.member_client(change.account_id, change.region)("eks")
-            described = eks.describe_nodegroup(
-                clusterName=change.cluster, nodegroupName=change.node_group
-            )
-            current = int(
-                answer_field(
-                    described, "DescribeNodegroup", "nodegroup", "scalingConfig", "desiredSize"
-                )
-            )
+            current = _current_desired_size(change, services)
         except MEASUREMENT_FAILURES as error:
             # No restore on a size not read; the alert still goes out and asks for it by hand.
             reason = (
@@ -542,6 +554,15 @@ def _restore(
         "results": results,
         "error": answer.get("error"),
     }
+
+
+def _current_desired_size(change: Change, services: ValidatorServices) -> int:
+    """The changed node group's desired size as EKS shows it now."""
+    eks = services.member_client(change.account_id, change.region)("eks")
+    described = eks.describe_nodegroup(clusterName=change.cluster, nodegroupName=change.node_group)
+    return int(
+        answer_field(described, "DescribeNodegroup", "nodegroup", "scalingConfig", "desiredSize")
+    )
 
 
 def _too_little_time(invocation: Invocation) -> dict[str, Any]:

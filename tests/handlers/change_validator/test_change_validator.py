@@ -1496,6 +1496,43 @@ def test_a_restore_the_scaler_is_still_working_on_is_alerted_as_unknown_and_aske
     assert_restored_when_asked_again(validator, again, request_id)
 
 
+def test_a_restore_asked_again_does_not_undo_a_change_made_since_it_was_first_asked(
+    validator: Validator,
+    state_table: StateTable,
+    scaler_client: ScalerThroughItsHandler,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a degraded bake of a scaler change the validator may restore (system from 2 to 3),
+    # whose restore was asked while the scaler was still at work on its request id: the
+    # restore stays asked, its outcome unknown
+    update_id, bake_callback, verdict = restore_asked_while_the_scaler_is_busy(
+        validator, state_table, monkeypatch
+    )
+    assert verdict["restore"]["status"] == "asked", verdict["restore"]
+    [alert] = validator.alerts()
+    assert "its outcome is unknown" in alert["detail"]
+    # AND, since, the on-call engineer raising system to 5 nodes (the scaler's earlier run of
+    # the request never changed it)
+    eks = member_session(MEMBER_ACCOUNT_ID).client("eks")
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName=NODE_GROUP, scalingConfig={"desiredSize": 5}
+    )
+    # WHEN the callback is delivered again, the scaler free
+    scaler_client.payloads.clear()
+    again = validator.send(bake_callback)
+    # THEN the scaler is not asked again: the later change stands
+    assert scaler_client.payloads == []
+    assert desired_size() == 5
+    # AND the record says the restore was skipped, why, and which request's outcome is unknown
+    request_id = f"change-validator-restore-{update_id}"
+    assert again["restore"]["status"] == "skipped", again["restore"]
+    reason = again["restore"]["reason"]
+    assert "desired size 5, neither the 3 this change set nor the 2 before it" in reason, reason
+    assert request_id in reason
+    # AND no second alert goes out
+    assert validator.alerts() == []
+
+
 def test_a_restore_stored_by_the_version_before_save_sizes_is_asked_again_saving_no_sizes(
     validator: Validator,
     state_table: StateTable,
