@@ -1,7 +1,8 @@
 """State table change entries no reader can read, as a hand edit, corruption or an older format
 writes them straight into the table: each shape with the problem the state table names for it.
 
-Every shape carries SECRET in its bad value, so a test sees that no message repeats it.
+Every shape but the number carries SECRET in its bad value, so a test sees that no message
+repeats it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ UNREADABLE_SHAPES: dict[str, tuple[dict[str, dict[str, Any] | None], str]] = {
     "data-binary": ({"data": {"B": SECRET.encode()}}, "its data is a DynamoDB B, not a string"),
     "data-a-string-set": ({"data": {"SS": [SECRET]}}, "its data is a DynamoDB SS, not a string"),
     "data-not-json": ({"data": {"S": f"{{{SECRET}"}}, "its data is not JSON"),
+    "data-a-list": (
+        {"data": {"S": f'["{SECRET}"]'}},
+        "its data is a JSON list, not an object",
+    ),
+    "data-a-string": (
+        {"data": {"S": f'"{SECRET}"'}},
+        "its data is a JSON string, not an object",
+    ),
+    "data-a-number": ({"data": {"S": "7.25"}}, "its data is a JSON number, not an object"),
     "data-nested-too-deep": ({"data": {"S": DEEPLY_NESTED}}, "its data is nested too deep to read"),
 }
 """By test id: the attributes that replace (None: remove) a readable entry's, and the problem."""
