@@ -7,19 +7,24 @@ import pytest
 
 from handlers.demand_forecaster.quantiles import mixture_quantile
 
+# A search for the CDF narrows p 2,048-fold per `np.quantile` call on a grid (one call of 2,049
+# p costs less than two of one p): four calls pin p to 2**-44, where bisection took 44 calls.
+GRID_STEPS = 2048
+GRID_ROUNDS = 4
+
 
 def reference_cdf(sample: np.ndarray, value: float) -> float:
-    """The largest p whose `np.quantile(sample, p)` is at most `value` (by bisection on p):
-    the CDF that `np.quantile` is the inverse of, found from `np.quantile` alone."""
+    """The largest p whose `np.quantile(sample, p)` is at most `value` (to 2**-44, by a grid
+    search on p): the CDF that `np.quantile` is the inverse of, found from `np.quantile` alone."""
     if value < np.min(sample):
         return 0.0
-    low, high = 0.0, 1.0
-    for _ in range(42):
-        middle = (low + high) / 2
-        if np.quantile(sample, middle) <= value:
-            low = middle
-        else:
-            high = middle
+    low, width = 0.0, 1.0
+    for _ in range(GRID_ROUNDS):
+        # The grid's first p is `low`, whose quantile is at most `value`: the quantile grows
+        # with p, so the grid's p up to the last such one are all such.
+        grid = np.minimum(low + width * np.linspace(0.0, 1.0, GRID_STEPS + 1), 1.0)
+        last = int(np.flatnonzero(np.quantile(sample, grid) <= value)[-1])
+        low, width = float(grid[last]), width / GRID_STEPS
     return low
 
 
