@@ -136,6 +136,20 @@ class UnreadableStateRecordError(FleetError):
         super().__init__(f"state record of {where}: {problem}")
 
 
+class UnreadableStateValueError(FleetError):
+    """A saved value of the state table (`StateTable.put_value`) that cannot be read: no `data`,
+    `data` that is no string, no JSON, nested too deep to decode, or JSON that is no object. The
+    table is the fleet's own, so only corruption, an older format or a hand edit writes one.
+    Raised by every reader of saved values, naming the key, the value's name and what is wrong,
+    never the value, so a caller fails the one target whose state it reads, not its run."""
+
+    def __init__(self, key: str, name: str, problem: str) -> None:
+        self.key = cut_echo(key)
+        self.name = cut_echo(name)
+        self.problem = problem
+        super().__init__(f"saved value {self.name} of {self.key}: {problem}")
+
+
 class AnswerLostError(FleetError):
     """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
     connection closed before the answer) or a server failure (`fleet_shared.lost_answers`),

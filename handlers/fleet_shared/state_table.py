@@ -42,6 +42,7 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     RequestInProgressError,
     UnreadableStateRecordError,
+    UnreadableStateValueError,
 )
 from fleet_shared.page_tokens import pages_of
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -654,20 +655,18 @@ class StateTable:
             },
             "ConsistentRead": True,
         }
-        return {
-            item["sk"]["S"].removeprefix(_VALUE_PREFIX): VersionedValue(
-                json.loads(item["data"]["S"]), version=item["data"]["S"]
-            )
-            for item in self._unexpired_items(query)
-        }
+        values = {}
+        for item in self._unexpired_items(query):
+            name = item["sk"]["S"].removeprefix(_VALUE_PREFIX)
+            values[name] = _to_value(key, name, item)
+        return values
 
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""
         item = self._get(f"STATE#{key}", f"{_VALUE_PREFIX}{name}")
         if item is None:
             return None
-        data = item["data"]["S"]
-        return VersionedValue(json.loads(data), version=data)
+        return _to_value(key, name, item)
 
     def replace_value(
         self,
@@ -857,8 +856,22 @@ def _to_change(key: str, item: dict[str, Any]) -> StateChange:
     return StateChange(changed_at=changed_at, record=record)
 
 
+def _to_value(key: str, name: str, item: dict[str, Any]) -> VersionedValue:
+    """The value a saved-value item of `key` named `name` holds; raises
+    UnreadableStateValueError when its `data` is missing, no string, no JSON (or nested too deep
+    to decode) or no JSON object. Every reader would otherwise meet a KeyError, TypeError,
+    ValueError or RecursionError no caller expects, failing its whole run over one target's
+    state. The error names the key, the name and what is wrong, never the value."""
+    try:
+        text = _string_attribute(item, "data")
+        value = _record(item)
+    except _UnreadableEntryError as unreadable:
+        raise UnreadableStateValueError(key, name, unreadable.problem) from None
+    return VersionedValue(value, version=text)
+
+
 class _UnreadableEntryError(Exception):
-    """What `_to_change` cannot read in an entry, before it knows the entry's key and time."""
+    """What `_to_change` or `_to_value` cannot read in an item, before it knows which item."""
 
     def __init__(self, problem: str) -> None:
         super().__init__(problem)

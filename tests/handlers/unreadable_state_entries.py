@@ -64,3 +64,29 @@ def unreadable_entry(
         else:
             item[name] = value
     return item
+
+
+UNREADABLE_VALUE_DATA: dict[str, tuple[dict[str, Any] | None, str]] = {
+    "no-data": (None, "it has no data"),
+    "data-a-number": ({"N": "1717300000"}, "its data is a DynamoDB N, not a string"),
+    "data-binary": ({"B": SECRET.encode()}, "its data is a DynamoDB B, not a string"),
+    "data-not-json": ({"S": f"{{{SECRET}"}, "its data is not JSON"),
+    "data-nested-too-deep": ({"S": DEEPLY_NESTED}, "its data is nested too deep to read"),
+    "data-a-list": ({"S": f'["{SECRET}"]'}, "its data is a JSON list, not an object"),
+    "data-a-string": ({"S": f'"{SECRET}"'}, "its data is a JSON string, not an object"),
+    "data-null": ({"S": "null"}, "its data is JSON null, not an object"),
+}
+"""By test id: the `data` attribute of a saved value no reader can read (None: none), and the
+problem the state table names for it."""
+
+
+def unreadable_value(key: str, name: str, data: dict[str, Any] | None) -> dict[str, Any]:
+    """The item of the value saved under (`key`, `name`) with `data` as its data attribute."""
+    item: dict[str, Any] = {
+        "pk": {"S": f"STATE#{key}"},
+        "sk": {"S": f"VALUE#{name}"},
+        "updated_at": {"S": "2025-06-02T03:31:00.000000Z"},
+    }
+    if data is not None:
+        item["data"] = data
+    return item

@@ -16,6 +16,7 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     RequestInProgressError,
     UnreadableStateRecordError,
+    UnreadableStateValueError,
 )
 from fleet_shared.page_tokens import RepeatedPageTokenError
 from fleet_shared.s3_events import may_pass_on_retry
@@ -32,7 +33,13 @@ from tests.handlers.faults import (
     fail_every_attempt,
     lose_first_answer,
 )
-from tests.handlers.unreadable_state_entries import SECRET, UNREADABLE_SHAPES, unreadable_entry
+from tests.handlers.unreadable_state_entries import (
+    SECRET,
+    UNREADABLE_SHAPES,
+    UNREADABLE_VALUE_DATA,
+    unreadable_entry,
+    unreadable_value,
+)
 
 # Locks ---------------------------------------------------------------------------------------
 
@@ -818,6 +825,42 @@ def test_claim_once_is_true_once_within_its_ttl_and_again_after(
     fake_clock.advance(2)
     assert state_table.claim_once("alert/abc123", ttl_seconds=300)
     assert not state_table.claim_once("alert/abc123", ttl_seconds=300)
+
+
+_VALUE_READERS: dict[str, Callable[[StateTable], object]] = {
+    "get_value": lambda table: table.get_value("dev-apps/system", "sizes"),
+    "get_versioned_value": lambda table: table.get_versioned_value("dev-apps/system", "sizes"),
+    "values_named": lambda table: table.values_named("dev-apps/system", "si"),
+    "versioned_values_named": lambda table: table.versioned_values_named("dev-apps/system", "si"),
+}
+
+
+@pytest.mark.parametrize("reader", _VALUE_READERS.values(), ids=_VALUE_READERS.keys())
+@pytest.mark.parametrize(
+    ("data", "problem"), UNREADABLE_VALUE_DATA.values(), ids=UNREADABLE_VALUE_DATA.keys()
+)
+def test_every_reader_of_saved_values_refuses_an_unreadable_value_naming_its_key_and_name(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    reader: Callable[[StateTable], object],
+    data: dict[str, Any] | None,
+    problem: str,
+) -> None:
+    # GIVEN a saved value whose data is missing, no string, no JSON or no JSON object (a hand
+    # edit, corruption, an older format), written straight into the table
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item=unreadable_value("dev-apps/system", "sizes", data)
+    )
+    # WHEN a reader of saved values reads it
+    # THEN it raises the error callers isolate per target, naming the key, the value's name and
+    # what is wrong, never the bad value, instead of a KeyError, TypeError, ValueError or
+    # RecursionError that fails the caller's whole run
+    with pytest.raises(UnreadableStateValueError) as raised:
+        reader(state_table)
+    assert (raised.value.key, raised.value.name) == ("dev-apps/system", "sizes")
+    assert raised.value.problem == problem
+    assert str(raised.value) == f"saved value sizes of dev-apps/system: {problem}"
+    assert SECRET not in str(raised.value)
 
 
 # Writes whose answer was lost ----------------------------------------------------------------
