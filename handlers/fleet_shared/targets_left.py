@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
 
 TargetT = TypeVar("TargetT")
@@ -43,10 +44,10 @@ class TargetsLeftList:
 
     def read(self, state: StateTable, logger: Any) -> list[StoredTarget]:
         """The targets the last run left, in the order it came to them; none when there are
-        none or they cannot be read."""
+        none or they cannot be read (DynamoDB failing, or a saved list no JSON object)."""
         try:
             saved = state.get_value(self.key, self.name)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, UnreadableStateValueError) as error:
             logger.warning(
                 "targets left by the last run could not be read",
                 extra={"key": self.key, "error": repr(error)},

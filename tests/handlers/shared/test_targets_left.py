@@ -11,6 +11,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from tests.handlers.faults import fail_every_attempt
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 LABELS = TargetsLeftList("fleet_run/clusters-not-started", "clusters", ttl_seconds=3600)
 FIELDS = TargetsLeftList("fleet_run/direct-scan", "targets")
@@ -113,6 +114,32 @@ def test_a_list_that_cannot_be_read_or_saved_is_logged_and_the_run_goes_on(
     # AND the list saved before stands for the run after
     reads.healed = writes.healed = True
     assert LABELS.read(state_table, LOGGER) == ["a/r/c"]
+
+
+def test_a_saved_list_that_is_no_json_is_logged_and_the_run_goes_in_inventory_order(
+    state_table: StateTable, dynamodb_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the list a run left, made no JSON by a hand edit
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_value(LABELS.key, LABELS.name, {"S": f"[{SECRET}"}),
+    )
+    # WHEN the next run reads it
+    with caplog.at_level(logging.WARNING, logger=LOGGER.name):
+        left_before = LABELS.read(state_table, LOGGER)
+    # THEN it reads none, raising nothing that would fail every run of the function, and logs
+    # the list's key and what is wrong, never the value
+    assert left_before == []
+    [record] = caplog.records
+    assert (record.getMessage(), record.key) == (  # type: ignore[attr-defined]
+        "targets left by the last run could not be read",
+        LABELS.key,
+    )
+    assert "its data is not JSON" in record.error  # type: ignore[attr-defined]
+    assert SECRET not in record.error  # type: ignore[attr-defined]
+    # AND the run's own list replaces it
+    LABELS.save(state_table, ["b/r/c"], left_before, LOGGER)
+    assert LABELS.read(state_table, LOGGER) == ["b/r/c"]
 
 
 def test_a_value_without_a_list_under_its_field_reads_as_none_left(
