@@ -60,7 +60,11 @@ from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, SNAPSHOT_ID_TAG, copied_from
-from fleet_shared.exceptions import MemberAccessError, RequestInProgressError
+from fleet_shared.exceptions import (
+    MemberAccessError,
+    RequestInProgressError,
+    UnreadableStateValueError,
+)
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.handler import Invocation
@@ -117,6 +121,9 @@ UNPROVEN_IDS_SHOWN = 20
 target's result and its log line name; the count is whole."""
 _BACKUP_NAME_MAX = 255
 _AWS_ERRORS = AWS_CALL_ERRORS
+_RESOURCE_ERRORS = (*_AWS_ERRORS, UnreadableStateValueError)
+"""What fails one resource (or one target) alone: an AWS call, or a value it saved that the state
+table cannot read (a hand edit, corruption), which fails it the same way on every run."""
 _NO_CREATION_TIME = datetime.min.replace(tzinfo=UTC)
 _SNAPSHOT_GONE = ("InvalidSnapshot.NotFound",)
 _BACKUP_GONE = ("BackupNotFoundException",)
@@ -640,7 +647,7 @@ class _TargetBackup:
                 self._back_up_table(table, tagged)
             except NO_ANSWER:
                 raise
-            except _AWS_ERRORS as error:
+            except _RESOURCE_ERRORS as error:
                 self._result.fail(table, error)
                 every_table_read = False
         self._tagged_tables = tagged if every_table_read else None
@@ -803,7 +810,7 @@ class _TargetBackup:
             return snapshots
         try:
             recorded = self._recorded_snapshot_ids()
-        except _AWS_ERRORS as error:
+        except _RESOURCE_ERRORS as error:
             self._result.fail("state table: day records", error)
             return [snapshot for snapshot in snapshots if _tagged_with_own_id(snapshot)]
         for snapshot in untagged:
@@ -981,7 +988,7 @@ class _TargetBackup:
                 saved = self._expiry_record(backup)
             except NO_ANSWER:
                 raise
-            except _AWS_ERRORS as error:
+            except _RESOURCE_ERRORS as error:
                 self._result.fail(backup["BackupArn"], error)
                 continue
             if saved is not None:
@@ -1132,7 +1139,7 @@ def backup_targets(
         on_error=lambda target, error: TargetResult(
             *target, status=FAILED, error=cut_echo(str(error))
         ).summary(),
-        errors=_AWS_ERRORS,
+        errors=_RESOURCE_ERRORS,
         max_workers=max_workers,
         budget=budget,
     )

@@ -32,6 +32,7 @@ from handlers.backup_scheduler.backup import (
     expiry_key,
     named_expiry_key,
 )
+from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
@@ -68,6 +69,7 @@ from tests.handlers.member_targets import (
     target_of,
     time_for_one_target,
 )
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 Invoke = Callable[..., dict[str, Any]]
 DAY = timedelta(days=1).total_seconds()
@@ -1741,3 +1743,36 @@ def test_a_day_recorded_before_its_lists_were_saved_in_parts_is_still_answered_w
     # THEN it answers that record as it is, and copies nothing
     assert target_of(result, MEMBER_A) == {**earlier_summary, "repeat": True}
     assert _snapshots_of(member_a["ec2"], member_a["daily"]) == []
+
+
+def test_a_backup_whose_saved_expiry_cannot_be_read_is_kept_and_named_and_the_run_goes_on(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    daily_volume_in_member_b: tuple[Any, str],
+) -> None:
+    # GIVEN the first day's copies in members A and B, then the saved expiry of member A's table
+    # backup made no JSON by a hand edit
+    dynamodb, (ec2_b, daily_b) = member_a["dynamodb"], daily_volume_in_member_b
+    backup({"action": "backup"})
+    first_name = todays_orders_backup_name(fake_clock)
+    key = named_expiry_key(MEMBER_A, REGION, first_name)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME,
+        Item=unreadable_value(key, EXPIRY_VALUE, {"S": f"{{{SECRET}"}),
+    )
+    # WHEN the schedule runs after the retention
+    result = run_after_the_retention(backup, fake_clock)
+    # THEN that backup alone is kept, not known to be ours, and named with its key and value
+    # name, never the value; member A's other copies and member B's are made and pruned
+    assert _backup_names(dynamodb) == [first_name, todays_orders_backup_name(fake_clock)]
+    member_a_result = target_of(result, MEMBER_A)
+    assert member_a_result["status"] == "partial"
+    [failure] = member_a_result["errors"]
+    assert failure["error"] == f"saved value {EXPIRY_VALUE} of {key}: its data is not JSON"
+    assert SECRET not in str(result)
+    assert member_a_result["created"] == 2
+    assert member_a_result["deleted"] == 1
+    assert target_of(result, MEMBER_B)["status"] == "ok"
+    assert len(_snapshots_of(ec2_b, daily_b)) == 1
