@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -68,7 +69,9 @@ def note_listed_members(
     run judges "left" by, `ListedMembers.has_left`)."""
     try:
         read = table.get_versioned_value(key, LISTED_MEMBERS)
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+        # An unreadable note is kept for a person to see: judged as none, as when DynamoDB
+        # fails, rather than failing every run that reads it.
         logger.warning(
             "the member accounts listed before could not be read",
             extra={"key": key, "error": repr(error)},

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import FleetError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.listed_members import ListedMembers
@@ -211,7 +211,7 @@ def _left_member_run(
                 f"account {account_id} left the fleet: alarm {alarm_name} is no longer watched"
             ),
         )
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         return _failed_place(
             report,
             error,

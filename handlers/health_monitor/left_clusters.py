@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.targets_left import TargetsLeftList
@@ -106,7 +107,7 @@ def resolve_noted_left_clusters(
     read is one `error` report, naming no cluster."""
     try:
         noted = services.state.values_named(CHECK_INCIDENT_CLUSTERS, "")
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         logger.warning(
             "the clusters with check incidents could not be read",
             extra={"error": repr(error)},
@@ -174,7 +175,7 @@ def _left_cluster_run(
         if not invocation.allows(CLUSTER_AWS_SECONDS):
             return LeftClusterRun({**report, "status": NOT_CHECKED})
         results = open_listed_results(services, scope, listed, _why_left(scope, member_left))
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         logger.warning(
             "check incidents of a cluster that left the fleet could not be read",
             extra={"cluster": scope.label, "error": repr(error)},

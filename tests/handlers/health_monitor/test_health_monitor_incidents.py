@@ -20,8 +20,9 @@ from fleet_shared.alerts import alert_id
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.state_table import StateTable
-from handlers.health_monitor.incidents import ALARM_INCIDENT_PLACES
+from handlers.health_monitor.incidents import ALARM_INCIDENT_PLACES, alarm_incidents_key
 from tests.handlers.analytics_accounts import deny_assume_role
+from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
@@ -37,6 +38,7 @@ from tests.handlers.health_monitor.fleet_runs import (
 )
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
 from tests.handlers.member_accounts import member_session as member_role_session
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -1024,6 +1026,42 @@ def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_t
     # AND the run after it forgets the settled incident, and later runs skip the place
     assert results[1]["alarm_regions"][0]["alerts"] == {"sent": 0, "resolved": 0, "suppressed": 0}
     assert "alarm_regions" not in results[2]
+
+
+def test_a_place_of_a_member_that_left_whose_incident_list_cannot_be_read_is_an_error_alone(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    monkeypatch: pytest.MonkeyPatch,
+    two_members_one_at_a_time: None,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN the second member's alarm that entered ALARM and alerted, then the member left,
+    # and an entry of that place's incident list made no JSON by a hand edit
+    alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
+    key = alarm_incidents_key(SECOND_MEMBER, OTHER_REGION)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, "some-alert", {"S": SECRET})
+    )
+    # WHEN the scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN that place alone is an error naming the value, never its data, and the run's
+    # clusters are checked
+    assert result["alarm_regions"] == [
+        {
+            "account_id": SECOND_MEMBER,
+            "region": OTHER_REGION,
+            "status": "error",
+            "error": f"alarm incidents could not be read: saved value some-alert of {key}: "
+            "its data is not JSON",
+        }
+    ]
+    [cluster] = result["clusters"]
+    assert cluster["status"] != "not_started"
+    assert SECRET not in str(result)
 
 
 def test_the_alarm_incident_of_a_member_not_listed_yet_is_not_resolved_as_left(

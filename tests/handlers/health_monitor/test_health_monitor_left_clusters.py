@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.listed_members import LISTED_MEMBERS
 from fleet_shared.state_table import StateTable
-from handlers.health_monitor.incidents import CHECK_INCIDENT_CLUSTERS
+from handlers.health_monitor.actions import LISTED_MEMBERS_KEY
+from handlers.health_monitor.incidents import CHECK_INCIDENT_CLUSTERS, check_incidents_key
 from tests.handlers.analytics_accounts import deny_assume_role
+from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedRefusal, fail_every_attempt
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
@@ -23,6 +26,7 @@ from tests.handlers.health_monitor.fleet_runs import (
     run_refused_by_sns_then_retried,
     scheduled_runs,
 )
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 SECONDS_SHORT_OF_A_CLUSTER = 10
 """Less than a cluster's AWS time (`cluster_time.CLUSTER_AWS_SECONDS`, 20 s)."""
@@ -286,3 +290,45 @@ def test_a_left_cluster_is_resolved_while_another_clusters_alert_is_refused_ever
     # THEN each fails, for the alert SNS refused, but the cluster that left had its incident
     # resolved, once: one cluster's alert does not keep the others' from going out
     assert cluster_status_notices(alert_inbox) == [(True, CLUSTER_LEFT)]
+
+
+def test_a_fleet_run_goes_on_past_saved_values_it_cannot_read_naming_them(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+    health_services: Callable[[], Any],
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN an open check incident of a cluster removed from the inventory
+    detail = remove("cluster")
+    # AND another cluster that left, noted with an incident list whose entry is no JSON, and the
+    # note of the member accounts listed no JSON either (hand edits, corruption)
+    gone = f"{MEMBER}/{REGION}/gone-cluster"
+    health_services().state.put_value(
+        CHECK_INCIDENT_CLUSTERS,
+        gone,
+        {"account_id": MEMBER, "region": REGION, "cluster": "gone-cluster"},
+    )
+    for key, name in [
+        (check_incidents_key(gone), "some-alert"),
+        (LISTED_MEMBERS_KEY, LISTED_MEMBERS),
+    ]:
+        dynamodb_client.put_item(
+            TableName=STATE_TABLE_NAME, Item=unreadable_value(key, name, {"S": f"[{SECRET}"})
+        )
+    # WHEN the scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN the cluster with the unreadable entry alone is an error naming the value, never its
+    # data, and the other cluster that left has its incident resolved once
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
+    reports = {report["cluster"]: report for report in result["left_clusters"]}
+    assert reports[CLUSTER]["status"] == "cluster_left"
+    assert reports["gone-cluster"]["status"] == "error"
+    assert reports["gone-cluster"]["error"] == (
+        f"check incidents could not be read: saved value some-alert of "
+        f"{check_incidents_key(gone)}: its data is not JSON"
+    )
+    assert SECRET not in str(result)

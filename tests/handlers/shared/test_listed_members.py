@@ -14,6 +14,7 @@ from fleet_shared.listed_members import LISTED_MEMBERS, ListedMembers, note_list
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from tests.handlers.faults import fail_every_attempt
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 KEY = "some_function/listed-members"
 KEEP_SECONDS = 14 * 86_400
@@ -167,3 +168,29 @@ def test_a_note_that_cannot_be_read_or_saved_is_logged_and_the_run_judges_as_bef
         "the member accounts listed could not be saved"
     ]
     assert state_table.get_value(KEY, LISTED_MEMBERS) == {"accounts": {FIRST: None}}
+
+
+def test_a_note_that_is_no_json_is_logged_and_the_run_judges_as_before_it(
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    dynamodb_client: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a note made no JSON by a hand edit
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_value(KEY, LISTED_MEMBERS, {"S": f'{{"accounts": {SECRET}'}),
+    )
+    # WHEN a run notes its inventory
+    with caplog.at_level(logging.WARNING, logger=LOGGER.name):
+        listed = note(state_table, fake_clock, SECOND)
+    # THEN it raises nothing (every run of the functions that note would fail), judges as
+    # before the note, and logs the key and what is wrong, never the value
+    assert listed == ListedMembers(None)
+    [record] = caplog.records
+    assert (record.getMessage(), record.key) == (  # type: ignore[attr-defined]
+        "the member accounts listed before could not be read",
+        KEY,
+    )
+    assert "its data is not JSON" in record.error  # type: ignore[attr-defined]
+    assert SECRET not in record.error  # type: ignore[attr-defined]
