@@ -49,7 +49,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
-from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.exceptions import MemberAccessError, UnreadableStateValueError
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.lost_answers import gone_on_retry
@@ -508,7 +508,9 @@ def clean_targets(
         on_error=lambda target, error: TargetResult(
             *target, status=FAILED, error=cut_echo(str(error))
         ),
-        errors=AWS_CALL_ERRORS,
+        # A target's saved value the state table cannot read (its Lambda marks, a record of
+        # what was announced) fails that target on every run until a person mends it.
+        errors=(*AWS_CALL_ERRORS, UnreadableStateValueError),
         max_workers=max_workers,
         budget=budget,
     )

@@ -28,7 +28,7 @@ from handlers.cleanup_manager.cleanup import (
     announced_key,
     state_key,
 )
-from handlers.cleanup_manager.lambda_marks import read_marks
+from handlers.cleanup_manager.lambda_marks import LAMBDA_MARKS, read_marks
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
     LONG_FUNCTION_NAME,
@@ -41,6 +41,7 @@ from tests.handlers.cleanup_manager.support import (
     tags_of,
     volumes_in,
 )
+from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import (
     LambdaTime,
     draw_longest_botocore_waits,
@@ -71,6 +72,7 @@ from tests.handlers.member_targets import (
     target_of,
     time_for_one_target,
 )
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 Invoke = Callable[..., dict[str, Any]]
 
@@ -571,6 +573,32 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
         "orders:3": "spare",
     }
     assert published_versions(client, "orders") == {"2", "3", "4", "5", "6"}
+
+
+def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_run_goes_on(
+    cleaner: Invoke, dynamodb_client: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN a function with old versions in member A, whose saved Lambda marks a hand edit made
+    # no JSON, and a stale snapshot in member B
+    client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
+    key = state_key(MEMBER_A, REGION)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, LAMBDA_MARKS, {"S": SECRET})
+    )
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_b = create_snapshot(ec2_b)
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN member A alone fails, naming the value, never its data, and changes nothing
+    member_a_result = target_of(result, MEMBER_A)
+    assert member_a_result["status"] == "failed"
+    assert member_a_result["error"] == (
+        f"saved value {LAMBDA_MARKS} of {key}: its data is not JSON"
+    )
+    assert SECRET not in str(result)
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    # AND member B's stale snapshot is marked
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
 
 
 @pytest.mark.usefixtures("no_retry_waits")
