@@ -13,7 +13,7 @@ from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import EventValidationError, FleetError
+from fleet_shared.exceptions import EventValidationError, FleetError, UnreadableStateValueError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.inventory import Cluster
@@ -121,7 +121,7 @@ def _resolve_removed_clusters(
     one result each, an error of its own, or `not_started` without the time for it."""
     try:
         indexed = open_regression_clusters(services)
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         FUNCTION.logger.warning("open regressions not listed", extra={"error": str(error)})
         return [error_result(error, resource=None)]
     removed = []

@@ -52,6 +52,7 @@ from tests.handlers.faults import (
     refuse_completions,
 )
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_B, deny_assume_role, member_session
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 CLUSTER = "dev-apps"
 Analyze = Callable[..., dict[str, Any]]
@@ -1089,6 +1090,32 @@ def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_ar
     assert by_resource[f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"]["status"] == "ok"
     assert result["status"] == "partial"
     the_one_resolution_of(alert, alert_inbox)
+
+
+def test_an_open_regressions_index_that_cannot_be_read_is_one_error_and_clusters_are_analysed(
+    analyze: Analyze, state_table: StateTable, dynamodb_client: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN a cluster saturated now, and an entry of the open-regressions index a hand edit made
+    # no JSON
+    put_saturated_window(fake_clock, 4)
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_value(OPEN_REGRESSIONS_KEY, "a/b/c", {"S": SECRET}),
+    )
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the index is one error naming the value, never its data, the run is partial, and the
+    # cluster is analysed all the same
+    [index_error] = result["removed_clusters"]
+    assert index_error["status"] == "error"
+    assert (
+        f"saved value a/b/c of {OPEN_REGRESSIONS_KEY}: its data is not JSON"
+        in (index_error["error"])
+    )
+    assert SECRET not in str(result)
+    assert result["status"] == "partial"
+    [cluster] = result["clusters"]
+    assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "ok")
 
 
 @pytest.mark.parametrize(("seconds_left", "status"), [(29, "not_started"), (31, "ok")])
