@@ -63,6 +63,18 @@ class CountriesContendedError(Exception):
         )
 
 
+class UnreadableCountriesError(Exception):
+    """A principal's saved countries the state table cannot read (a hand edit, corruption).
+
+    Not a `FleetError`: the invocation fails, so the platform retries the event, keeps it in the
+    dead-letter queue once the retries are spent, and the Errors alarm tells people; answered as
+    an error result, the finding would be dropped unscored and unannounced.
+    """
+
+    def __init__(self, unreadable: Exception) -> None:
+        super().__init__(f"the countries of the event's principal cannot be read: {unreadable}")
+
+
 class FanOutIncompleteError(Exception):
     """The fan-out could not send the messages of some targets (SQS refused them, or did not
     answer).

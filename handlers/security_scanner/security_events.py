@@ -19,10 +19,14 @@ from typing import Any
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
-from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.state_table import ClaimDeadline, StateTable
 from fleet_shared.timestamps import iso_z, parse_iso
-from handlers.security_scanner.exceptions import CountriesContendedError, EventInProgressError
+from handlers.security_scanner.exceptions import (
+    CountriesContendedError,
+    EventInProgressError,
+    UnreadableCountriesError,
+)
 from handlers.security_scanner.risk import (
     RiskAssessment,
     SecurityEvent,
@@ -94,7 +98,10 @@ def _learn_country(
             if stored is not None:
                 alert = None if stored["alert"] is None else Alert.model_validate(stored["alert"])
                 return stored["result"], alert
-            is_new = _record_country(state, event, now, window_days)
+            try:
+                is_new = _record_country(state, event, now, window_days)
+            except UnreadableStateValueError as unreadable:
+                raise UnreadableCountriesError(unreadable) from None
             event = replace(event, new_country=is_new)
             result, alert = _outcome(event, assess(event), now)
             request.complete(

@@ -15,6 +15,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
+from handlers.security_scanner.exceptions import UnreadableCountriesError
 from handlers.security_scanner.risk import SecurityEvent, assess
 from handlers.security_scanner.scan import ScanServices
 from tests.handlers.deadlines import (
@@ -24,6 +25,7 @@ from tests.handlers.deadlines import (
 from tests.handlers.faults import fail_every_attempt, refuse_completions
 from tests.handlers.fresh_interpreter import REPOSITORY, probe_output
 from tests.handlers.member_accounts import MEMBER_A, REGION
+from tests.handlers.unreadable_state_entries import SECRET
 
 DAY = 24 * 3600
 
@@ -174,6 +176,39 @@ def test_access_from_a_new_country_adds_risk_within_thirty_days_only(
     scanner(_guardduty("gd-13", 2.0, country="Brazil"))
     fake_clock.advance(DAY)
     assert scanner(_guardduty("gd-14", 2.0, country="India"))["rules"] == ["NEW_COUNTRY"]
+
+
+def test_a_finding_whose_principals_countries_cannot_be_read_fails_for_the_platforms_retry(
+    scanner: Callable[[Any], dict[str, Any]],
+    state_table: StateTable,
+    dynamodb_client: Any,
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a principal seen from India, whose saved countries a hand edit made no JSON
+    scanner(_guardduty("gd-15", 2.0, country="India"))
+    [item] = [
+        item
+        for item in dynamodb_client.scan(TableName=state_table.table_name)["Items"]
+        if item["sk"]["S"] == "VALUE#countries"
+    ]
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item={**item, "data": {"S": f"{{{SECRET}"}}
+    )
+    alert_inbox.receive()
+    # WHEN a critical finding of the principal arrives
+    fake_clock.advance(DAY)
+    # THEN the invocation fails naming what cannot be read, never the value, so the platform
+    # retries the finding and keeps it in the dead-letter queue, rather than answering an error
+    # that drops it unannounced
+    with pytest.raises(UnreadableCountriesError) as raised:
+        scanner(_guardduty("gd-16", 8.0, country="Brazil"))
+    assert "saved value countries of security_scanner/principal/" in str(raised.value)
+    assert "its data is not JSON" in str(raised.value)
+    assert SECRET not in str(raised.value)
+    # AND once the countries are mended, the retry scores and announces the finding
+    state_table.delete_value(item["pk"]["S"].removeprefix("STATE#"), "countries")
+    assert scanner(_guardduty("gd-16", 8.0, country="Brazil"))["alerted"] is True
 
 
 @pytest.mark.parametrize("days", ["3000000", "1000000000"])
