@@ -85,7 +85,7 @@ def handle(
     # A security event (parse imported its models): its scoring is imported with it.
     from handlers.security_scanner.security_events import handle_security_event  # noqa: PLC0415
 
-    return handle_security_event(
+    result = handle_security_event(
         request,
         services.state,
         services.alerts,
@@ -93,6 +93,12 @@ def handle(
         services.environment.risk_country_window_days,
         deadline=invocation,
     )
+    if result["status"] == "repeat":
+        FUNCTION.logger.info(
+            result["repeat_of"],
+            extra={key: result[key] for key in ("event_id", "count", "last_seen", "severity")},
+        )
+    return result
 
 
 def _ignore(event: IgnoredEvent) -> dict[str, Any]:

@@ -75,6 +75,21 @@ class UnreadableCountriesError(Exception):
         super().__init__(f"the countries of the event's principal cannot be read: {unreadable}")
 
 
+class FindingRecordContendedError(Exception):
+    """Other invocations saved a GuardDuty finding's record every time this one tried to.
+
+    Not a `FleetError`: the invocation fails and the platform retries the event, whose alert
+    claim (if it alerted) keeps the retry from alerting again.
+    """
+
+    def __init__(self, finding_id: str, attempts: int) -> None:
+        self.finding_id = finding_id
+        super().__init__(
+            f"the record of finding {finding_id[:80]} changed under each of {attempts} attempts"
+            " to save it"
+        )
+
+
 class FanOutIncompleteError(Exception):
     """The fan-out could not send the messages of some targets (SQS refused them, or did not
     answer).

@@ -82,6 +82,12 @@ class SecurityEvent:
     country: str | None
     new_country: bool = False
     sample: bool = False
+    finding_id: str | None = None
+    """GuardDuty's finding id, the same in every update of an ongoing finding (None otherwise)."""
+    occurrences: int | None = None
+    """GuardDuty's `service.count` of the finding's activity (None otherwise)."""
+    updated_at: str | None = None
+    """GuardDuty's `updatedAt` of this update of the finding (None otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,9 @@ def from_guardduty(
         # A sample's invented remote address teaches no principal a country.
         country=None if sample else _guardduty_country(detail.service.action or {}),
         sample=sample,
+        finding_id=detail.id,
+        occurrences=detail.service.count,
+        updated_at=detail.updated_at,
     )
 
 

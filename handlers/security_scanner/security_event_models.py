@@ -16,6 +16,9 @@ from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 from handlers.security_scanner.models import AWS_SERVICE_SOURCE, EVENT_ID_MAX_LENGTH
 
+FINDING_ID_MAX_LENGTH = 300
+"""GuardDuty's own limit on a finding id (`FindingId`, 1-300 characters)."""
+
 
 class _Detail(BaseModel):
     # The fields the risk rules read are typed; the rest of the service's document is kept.
@@ -47,6 +50,8 @@ class GuardDutyService(_Detail):
     `additionalInfo` (`sample: true` on generated sample findings)."""
 
     action: dict[str, Any] | None = None
+    # How many times GuardDuty has seen the finding's activity: it grows with every update.
+    count: int | None = Field(default=None, ge=0)
     additional_info: dict[str, Any] | None = Field(default=None, alias="additionalInfo")
 
     @property
@@ -67,8 +72,11 @@ class GuardDutyService(_Detail):
 
 
 class GuardDutyFinding(_Detail):
-    """The detail of a GuardDuty finding: its severity (0-10) is the base of the risk score."""
+    """The detail of a GuardDuty finding: its severity (0-10) is the base of the risk score; its
+    `id` stays the same across the updates GuardDuty publishes of an ongoing finding."""
 
+    id: str | None = Field(default=None, min_length=1, max_length=FINDING_ID_MAX_LENGTH)
+    updated_at: str | None = Field(default=None, alias="updatedAt", max_length=64)
     severity: float = Field(default=0, ge=0, le=10)
     account_id: AccountId | None = Field(default=None, alias="accountId")
     region: AwsRegion | None = None

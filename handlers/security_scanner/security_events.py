@@ -1,6 +1,7 @@
 """Event mode: score a GuardDuty finding or CloudTrail event and alert at its severity.
 
-An alert is delivered once per EventBridge event id (`deliver_once`, 7 days): the claim is
+An alert is delivered once per EventBridge event id (`deliver_once`, 7 days), or for a GuardDuty
+finding once per finding and severity (finding_episodes.py): the claim is
 completed only after SNS took the alert, so a failed publish fails the invocation and the
 platform's retry publishes it; only a retry of an event whose alert went out is a `duplicate`.
 An event that carries a country also teaches the principal's country baseline: that work is an
@@ -27,6 +28,7 @@ from handlers.security_scanner.exceptions import (
     EventInProgressError,
     UnreadableCountriesError,
 )
+from handlers.security_scanner.finding_episodes import alert_finding_once
 from handlers.security_scanner.risk import (
     RiskAssessment,
     SecurityEvent,
@@ -77,6 +79,11 @@ def handle_security_event(
     if alert is None:
         # No alert, so nothing a redelivery could duplicate: it gets the (stored) score.
         return result
+    if event.finding_id is not None and not event.sample:
+        # A finding's updates come as new events: its alert is per finding, not per event.
+        return alert_finding_once(
+            event, result, alert, state, publisher, now=now, deadline=deadline
+        )
     message_id = deliver_once(
         state, publisher, _alert_key(event), alert, EVENT_CLAIM_SECONDS, deadline=deadline
     )

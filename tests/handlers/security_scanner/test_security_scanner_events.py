@@ -56,6 +56,19 @@ def _guardduty(event_id: str, severity: float, country: str | None = None) -> di
     }
 
 
+def _finding_update(event_id: str, finding_id: str, severity: float, count: int) -> dict[str, Any]:
+    """An EventBridge event (id `event_id`) of GuardDuty's `count`-th update of the finding
+    `finding_id`: every update is a new event with the same finding id."""
+    event = _guardduty(event_id, severity)
+    event["detail"]["id"] = finding_id
+    event["detail"]["arn"] = (
+        f"arn:aws:guardduty:{REGION}:{MEMBER_A}:detector/d/finding/{finding_id}"
+    )
+    event["detail"]["updatedAt"] = f"2025-06-{count:02d}T03:30:00.000Z"
+    event["detail"]["service"]["count"] = count
+    return event
+
+
 def _cloudtrail(event_id: str, detail: dict[str, Any], detail_type: str) -> dict[str, Any]:
     return {
         "version": "0",
@@ -244,6 +257,8 @@ def _state_items(state_table: StateTable) -> int:
         ({**_guardduty("gd-x", 1.0), "detail": {"severity": 42}}, "detail.severity"),
         ({**_guardduty("gd-x", 1.0), "detail": {"severity": -1}}, "detail.severity"),
         ({k: v for k, v in _guardduty("gd-x", 1.0).items() if k != "detail"}, "detail"),
+        ({**_guardduty("gd-x", 1.0), "detail": {"id": ""}}, "detail.id"),
+        ({**_guardduty("gd-x", 1.0), "detail": {"service": {"count": -1}}}, "detail.service.count"),
         (
             {**_guardduty("gd-x", 1.0), "detail": {"resource": {"accessKeyDetails": None}}},
             "detail.resource.accessKeyDetails",
@@ -600,3 +615,112 @@ def test_security_event_models_and_scoring_are_imported_only_when_a_security_eve
     printed = probe_output(_IMPORT_PROBE, finding)
     # THEN the import left them out, and the finding is still read as a GuardDuty finding
     assert printed == ["False", "False", "False", "GuardDutyFindingEvent"]
+
+
+def test_an_ongoing_guardduty_finding_alerts_once_and_counts_its_updates(
+    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a high GuardDuty finding, announced at its first event
+    first = scanner(_finding_update("ev-1", "f-1", 7.5, count=1))
+    assert (first["status"], first["alerted"]) == ("ok", True)
+    # WHEN GuardDuty publishes two updates of it (new event ids, same severity)
+    second = scanner(_finding_update("ev-2", "f-1", 7.5, count=2))
+    third = scanner(_finding_update("ev-3", "f-1", 7.5, count=3))
+    # THEN they are repeats of the finding, counted with when it was last seen, and send nothing
+    assert (second["status"], second["repeat_of"], second["count"]) == (
+        "repeat",
+        "repeat of finding f-1",
+        2,
+    )
+    assert (third["count"], third["last_seen"]) == (3, "2025-06-03T03:30:00.000Z")
+    assert third["alerted"] is False
+    logged = [
+        (record.getMessage(), record.count, record.last_seen)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if getattr(record, "event_id", None) == "ev-3"
+    ]
+    assert logged == [("repeat of finding f-1", 3, "2025-06-03T03:30:00.000Z")]
+    # AND a redelivery of an update (same event id) is still a duplicate
+    assert scanner(_finding_update("ev-3", "f-1", 7.5, count=3))["status"] == "duplicate"
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
+
+
+def test_an_update_whose_severity_rises_alerts_again_and_one_that_falls_does_not(
+    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
+) -> None:
+    # GIVEN a medium finding (warning), announced
+    scanner(_finding_update("ev-1", "f-2", 5.0, count=1))
+    # WHEN an update raises it to high (critical), then another lowers it to medium again
+    escalated = scanner(_finding_update("ev-2", "f-2", 8.0, count=2))
+    lowered = scanner(_finding_update("ev-3", "f-2", 5.0, count=3))
+    # THEN the escalation alerts, the lowered update is a repeat
+    assert (escalated["status"], escalated["alerted"]) == ("ok", True)
+    assert (lowered["status"], lowered["alerted_severity"]) == ("repeat", "critical")
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning", "critical"]
+
+
+def test_each_guardduty_finding_has_its_own_alert(
+    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
+) -> None:
+    # GIVEN a finding announced, and an update of it (a repeat)
+    scanner(_finding_update("ev-1", "f-3", 7.5, count=1))
+    assert scanner(_finding_update("ev-2", "f-3", 7.5, count=2))["status"] == "repeat"
+    # WHEN another finding (another id) of the same severity comes
+    other = scanner(_finding_update("ev-3", "f-4", 7.5, count=1))
+    # THEN it alerts: one alert per finding
+    assert (other["status"], other["alerted"]) == ("ok", True)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical", "critical"]
+
+
+def test_two_updates_of_one_finding_handled_at_once_alert_once(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN the first two events of a finding, the second handled while the first publishes
+    services = build_scanner_services()
+    second = _finding_update("ev-2", "f-5", 7.5, count=2)
+    meanwhile: list[BaseException] = []
+
+    def handle_second_meanwhile(**_: Any) -> None:
+        if not meanwhile:
+            try:
+                scanner(second)
+            except AlertNotDeliveredError as error:
+                meanwhile.append(error)
+
+    services.hub_client("sns").meta.events.register_first(
+        "before-send.sns.Publish", handle_second_meanwhile
+    )
+    # WHEN both are handled
+    first = scanner(_finding_update("ev-1", "f-5", 7.5, count=1), services)
+    # THEN the second waits on the first one's claim: its invocation fails for a retry
+    assert first["alerted"] is True
+    assert len(meanwhile) == 1
+    # AND its retry is a repeat: one alert in all
+    assert scanner(second)["status"] == "repeat"
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
+
+
+def test_a_finding_whose_record_was_not_saved_after_its_alert_is_not_announced_again(
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+) -> None:
+    # GIVEN a state table that fails every attempt to save a finding's record
+    services = build_scanner_services()
+    fault = fail_every_attempt(
+        services.hub_client("dynamodb"), "dynamodb", "PutItem", body_with=(b"guardduty_finding",)
+    )
+    update = _finding_update("ev-1", "f-6", 7.5, count=1)
+    # WHEN a finding's first event is announced THEN its invocation fails after the alert
+    with pytest.raises(BotoCoreError):
+        scanner(update, services)
+    assert fault.attempts > 1
+    # WHEN the platform retries it with the state table healthy, and the next update comes
+    fault.healed = True
+    retried = scanner(update, services)
+    later = scanner(_finding_update("ev-2", "f-6", 7.5, count=2), services)
+    # THEN neither announces it again: one alert across the retry
+    assert (retried["status"], later["status"], later["count"]) == ("repeat", "repeat", 2)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
