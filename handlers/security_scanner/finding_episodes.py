@@ -14,7 +14,9 @@ counted, logged, and sent nowhere.
 The alert itself goes through `deliver_once`, keyed by the finding and the severity, so two
 updates handled at once alert once (the second waits on, or finds, the first one's claim), and
 an invocation whose record write failed after SNS took the alert fails; its retry finds the
-delivered claim and writes the record without alerting again.
+delivered claim and writes the record without alerting again. A record that cannot be read (a
+hand edit, corruption) costs the count of repeats, never the alert: the update alerts through
+the same claim, once per finding and severity, and the record is left for a person.
 
 The record lives FINDING_RECORD_SECONDS (30 days) past the finding's last update: an ongoing
 finding updates at least every six hours, so one silent for 30 days has stopped, and its
@@ -29,6 +31,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import ClaimDeadline, StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.security_scanner.exceptions import FindingRecordContendedError
@@ -62,8 +65,18 @@ def alert_finding_once(
     record could not be written (the invocation fails; its retry does not alert again).
     """
     key = _record_key(event)
-    read = state.get_versioned_value(key, FINDING_RECORD_NAME)
+    try:
+        read = state.get_versioned_value(key, FINDING_RECORD_NAME)
+    except UnreadableStateValueError as error:
+        return _alert_beside_an_unreadable_record(
+            event, result, alert, state, publisher, deadline=deadline, problem=str(error)
+        )
     record = read.value if read is not None else None
+    if record is not None and not _readable(record):
+        problem = f"the record of finding {event.finding_id} is not one this function saved"
+        return _alert_beside_an_unreadable_record(
+            event, result, alert, state, publisher, deadline=deadline, problem=problem
+        )
     if record is not None and event.event_id in record["event_ids"]:
         return {"status": "duplicate", "event_id": event.event_id}
     if record is not None and SEVERITY_RANK[alert.severity] <= _rank(record["severity"]):
@@ -82,6 +95,52 @@ def alert_finding_once(
         # write failed, or by another update of the finding handled at the same time.
         return _repeat(event, result, saved)
     return {**result, "alerted": True, "finding_id": event.finding_id}
+
+
+def _alert_beside_an_unreadable_record(
+    event: SecurityEvent,
+    result: dict[str, Any],
+    alert: Alert,
+    state: StateTable,
+    publisher: AlertPublisher,
+    *,
+    deadline: ClaimDeadline | None,
+    problem: str,
+) -> dict[str, Any]:
+    """Alert `event` when its finding's record cannot be read (a hand edit, corruption): its
+    severity's delivery claim still lets one alert out per finding and severity, so a corrupt
+    record costs the count of repeats, never the alert. The record is left for a person."""
+    message_id = deliver_once(
+        state,
+        publisher,
+        f"{_record_key(event)}/{alert.severity.value}",
+        alert,
+        FINDING_RECORD_SECONDS,
+        deadline=deadline,
+    )
+    outcome = {"finding_id": event.finding_id, "finding_record": f"unreadable: {problem}"}
+    if message_id is None:
+        # A repeat whose count and last sighting were in the record.
+        repeat = {
+            "status": "repeat",
+            "repeat_of": f"repeat of finding {event.finding_id}",
+            "count": None,
+            "last_seen": None,
+            "alerted_severity": alert.severity.value,
+        }
+        return {**result, **outcome, **repeat, "alerted": False}
+    return {**result, **outcome, "alerted": True}
+
+
+def _readable(record: Any) -> bool:
+    """Whether `record` has the fields `_save` writes, of their types."""
+    return (
+        isinstance(record, dict)
+        and isinstance(record.get("event_ids"), list)
+        and record.get("severity") in {severity.value for severity in SEVERITY_RANK}
+        and isinstance(record.get("updates"), int)
+        and isinstance(record.get("last_seen"), str)
+    )
 
 
 def _record_key(event: SecurityEvent) -> str:

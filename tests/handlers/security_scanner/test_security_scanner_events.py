@@ -645,6 +645,46 @@ def test_an_ongoing_guardduty_finding_alerts_once_and_counts_its_updates(
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [pytest.param(f"{{{SECRET}", id="not-json"), pytest.param('{"count": 2}', id="other-fields")],
+)
+def test_a_finding_whose_record_cannot_be_read_still_alerts_once_per_severity(
+    scanner: Callable[[Any], dict[str, Any]],
+    state_table: StateTable,
+    dynamodb_client: Any,
+    alert_inbox: Any,
+    data: str,
+) -> None:
+    # GIVEN a high finding announced, whose record a hand edit then made unreadable
+    scanner(_finding_update("ev-1", "f-9", 7.5, count=1))
+    [item] = [
+        item
+        for item in dynamodb_client.scan(TableName=state_table.table_name)["Items"]
+        if item["sk"]["S"] == "VALUE#guardduty_finding"
+    ]
+    dynamodb_client.put_item(TableName=state_table.table_name, Item={**item, "data": {"S": data}})
+    # WHEN two more updates come, the second escalating nothing, then a medium finding's record
+    # is as unreadable and the finding rises to high
+    repeat = scanner(_finding_update("ev-2", "f-9", 7.5, count=2))
+    # THEN no update fails for it (an error result would drop a rise unannounced): the repeat
+    # sends nothing, saying why the count is missing, and never the record's data
+    assert (repeat["status"], repeat["alerted"]) == ("repeat", False)
+    assert repeat["finding_record"].startswith("unreadable: ")
+    assert SECRET not in str(repeat)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["critical"]
+    scanner(_finding_update("ev-3", "f-10", 5.0, count=1))
+    [item] = [
+        item
+        for item in dynamodb_client.scan(TableName=state_table.table_name)["Items"]
+        if item["sk"]["S"] == "VALUE#guardduty_finding" and "f-10" in item["pk"]["S"]
+    ]
+    dynamodb_client.put_item(TableName=state_table.table_name, Item={**item, "data": {"S": data}})
+    risen = scanner(_finding_update("ev-4", "f-10", 8.0, count=2))
+    assert (risen["status"], risen["alerted"]) == ("ok", True)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning", "critical"]
+
+
 def test_an_update_whose_severity_rises_alerts_again_and_one_that_falls_does_not(
     scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
 ) -> None:
