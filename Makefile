@@ -7,14 +7,12 @@ STAMP := $(VENV)/.installed
 
 # The venv is rebuilt only when a requirements file changes. The pinned numpy, pandas and
 # pyarrow have wheels for CPython 3.11 to 3.13 only; any other would build them from source.
-# --no-compile: pip would byte-compile every installed module (39 s instead of 11 s here), where
-# Python compiles on first import only the modules the demo and the tests use.
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' \
 		|| { echo "$(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); lambda-fleet needs 3.11 to 3.13: make PYTHON=python3.12 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
