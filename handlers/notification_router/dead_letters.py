@@ -177,7 +177,8 @@ def _complete(request: Any, outcome: dict[str, Any], message_id: str) -> None:
 
 def _json_text(value: object) -> str:
     """`value` as compact JSON that SQS takes: its characters as they are, or escaped as
-    `\\uXXXX` when one of them is not one SQS carries (a lone surrogate, U+FFFE)."""
+    JSON's `\\u` and four hex digits when one of them is not one SQS carries (a lone surrogate,
+    U+FFFE)."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if _NOT_SQS_TEXT.search(text):
         return json.dumps(value, separators=(",", ":"))

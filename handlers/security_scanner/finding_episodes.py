@@ -84,7 +84,7 @@ def alert_finding_once(
     message_id = deliver_once(
         state,
         publisher,
-        f"{key}/{alert.severity.value}",
+        _delivery_key(event, alert),
         alert,
         FINDING_RECORD_SECONDS,
         deadline=deadline,
@@ -113,7 +113,7 @@ def _alert_beside_an_unreadable_record(
     message_id = deliver_once(
         state,
         publisher,
-        f"{_record_key(event)}/{alert.severity.value}",
+        _delivery_key(event, alert),
         alert,
         FINDING_RECORD_SECONDS,
         deadline=deadline,
@@ -141,6 +141,11 @@ def _readable(record: Any) -> bool:
         and isinstance(record.get("updates"), int)
         and isinstance(record.get("last_seen"), str)
     )
+
+
+def _delivery_key(event: SecurityEvent, alert: Alert) -> str:
+    """The delivery claim of the finding's alert at `alert`'s severity: one alert each."""
+    return f"{_record_key(event)}/{alert.severity.value}"
 
 
 def _record_key(event: SecurityEvent) -> str:
