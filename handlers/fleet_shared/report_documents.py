@@ -5,9 +5,10 @@ document, report_generator reads that and writes the reports. Three functions in
 archives: the models live here, in the shared layer, so the writer and the reader of each
 document validate against the same definition and cannot drift apart.
 
-Keys (the day is the report day: the date the fetch started in the stack's schedule time zone,
-`RawMetadata.report_day`; the run id is the fetch's and is kept through the whole chain, so every
-artefact of one run is found by its run id)::
+Keys (the day is the report day: the date in the stack's schedule time zone of the time the run
+was scheduled for, or of the fetch's start for a fetch started by hand, `RawMetadata.report_day`;
+the run id is the fetch's and is kept through the whole chain, so every artefact of one run is
+found by its run id)::
 
     raw/<yyyy-mm-dd>/<run-id>.json               written by report_fetcher
     raw/rejected/<yyyy-mm-dd>/<run-id>.json      rejected raw documents (+ `.reason.json`)
@@ -46,6 +47,8 @@ CACHE_PREFIX = "cache/"
 MANIFEST_NAME = "_manifest.json"
 
 RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
+REPORT_DAY_SPREAD = timedelta(days=2)
+"""How far a run's report day can be from the UTC day of its start (see `run_id_of`)."""
 _RUN_KEY = re.compile(rf"(?P<day>\d{{4}}-\d{{2}}-\d{{2}})/(?P<run_id>{RUN_ID_PATTERN})\.json")
 
 
@@ -80,9 +83,11 @@ def report_prefix(run_id: str, report_day: date) -> str:
 def run_id_of(key: str, prefix: str) -> str | None:
     """The run id of `<prefix><yyyy-mm-dd>/<run-id>.json`, or None for any other key.
 
-    The report day is within a day of the run's UTC day, whatever the schedule time zone. A key
-    whose day or run id only has the digits of a date (`20250631T...`, put there by hand) is
-    another key: its date cannot be read, and no run started then."""
+    The report day is within two days of the UTC day the run started (its run id's): the
+    scheduled time's date in the schedule time zone is a day either side of its UTC date, and a
+    scheduled run is taken up to a day late (`scheduled_runs.RUN_MAX_AGE`). A key whose day or
+    run id only has the digits of a date (`20250631T...`, put there by hand) is another key: its
+    date cannot be read, and no run started then."""
     if not key.startswith(prefix):
         return None
     match = _RUN_KEY.fullmatch(key[len(prefix) :])
@@ -93,7 +98,7 @@ def run_id_of(key: str, prefix: str) -> str | None:
         started = run_day(match["run_id"])
     except ValueError:
         return None
-    if abs(day - started) > timedelta(days=1):
+    if abs(day - started) > REPORT_DAY_SPREAD:
         return None
     return match["run_id"]
 
@@ -168,8 +173,9 @@ class RawMetadata(ReportDocument):
     run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
     report_day: date | None = Field(
         default=None,
-        description="The date the fetch started in the schedule time zone; documents written "
-        "before it existed are dated by the run's UTC day.",
+        description="The date in the schedule time zone of the time the run was scheduled "
+        "for (of the fetch's start for a fetch started by hand); documents written before it "
+        "existed are dated by the run's UTC day.",
     )
     started_at: datetime
     finished_at: datetime

@@ -48,7 +48,10 @@ def _fetch(
     raises a warning alert."""
     try:
         result = run_fetch(
-            services, refresh=request.refresh, seconds_left=invocation.remaining_seconds
+            services,
+            refresh=request.refresh,
+            seconds_left=invocation.remaining_seconds,
+            run=request.run,
         )
     except (ClientError, BotoCoreError, SsmReadError) as error:
         FUNCTION.logger.exception("fetch failed")

@@ -53,8 +53,8 @@ class FetcherEnvironment(FunctionEnvironment):
     )
     schedule_time_zone: TimeZoneName = Field(
         default="UTC",
-        description="The stack's schedule time zone: reports are dated by the day in it when "
-        "the fetch starts.",
+        description="The stack's schedule time zone: reports are dated by the day in it of the "
+        "time the run was scheduled for (of the start, for a fetch started by hand).",
     )
     report_max_workers: int = Field(
         default=8, ge=1, le=64, description="Concurrent SSM calls (at most 64)."

@@ -3,10 +3,11 @@
 Every region (long name, partition, geolocation, availability zones) and every service (long
 name, marketing URL, the regions it is offered in) is read from the global-infrastructure public
 parameters (`ssm_source.py`), region launch dates are added from an RSS feed (`feed.py`), and one
-raw document is written to `raw/<yyyy-mm-dd>/<run-id>.json` in the data bucket (the day in the
-schedule time zone); that write triggers report_processor. Sources are cached under `cache/`
-(`cache.py`). A failed SSM read writes nothing; an unreachable feed only costs the launch dates,
-and the document says so.
+raw document is written to `raw/<yyyy-mm-dd>/<run-id>.json` in the data bucket (the report day:
+the date in the schedule time zone of the time the run was scheduled for, `run`, else of the
+start); that write triggers report_processor. Sources are cached under `cache/` (`cache.py`). A
+failed SSM read writes nothing; an unreachable feed only costs the launch dates, and the
+document says so.
 """
 
 from __future__ import annotations
@@ -241,19 +242,33 @@ def _items_from(entry: CacheEntry) -> list[FeedItem] | None:
     return items if all(isinstance(item.title, str) for item in items) else None
 
 
+def report_day_of(run: datetime | None, started_at: datetime, time_zone: str) -> date:
+    """The day that files a run: the date in `time_zone` of the time it was scheduled for
+    (`run`), else, for a fetch started by hand, of its start.
+
+    Every attempt of a scheduled run carries the same `run`: a retry that starts after midnight
+    belongs to the day it retries, or it would take the next day's place (its cache entry would
+    serve that day's run, its documents be filed with that day's)."""
+    return (run or started_at).astimezone(ZoneInfo(time_zone)).date()
+
+
 def run_fetch(
-    services: FetcherServices, *, refresh: bool, seconds_left: Callable[[], float]
+    services: FetcherServices,
+    *,
+    refresh: bool,
+    seconds_left: Callable[[], float],
+    run: datetime | None,
 ) -> FetchResult:
     """Fetch (or reuse, unless `refresh`) the sources and write `raw/<day>/<run-id>.json`; the
-    write triggers the processor. `seconds_left` is the invocation's time left. Raises the
-    botocore error, or an SsmReadError, when SSM cannot be read (in time): no document is written
-    then."""
+    write triggers the processor. `seconds_left` is the invocation's time left; `run` the time
+    the run was scheduled for (None: started by hand), which dates it (`report_day_of`). Raises
+    the botocore error, or an SsmReadError, when SSM cannot be read (in time): no document is
+    written then."""
     clock = services.clock
     started_at = clock.now()
     run_id = services.new_run_id(started_at)
-    # The report day (in the schedule's zone) files this run; a cache entry serves only runs of
-    # its own report day.
-    report_day = started_at.astimezone(ZoneInfo(services.environment.schedule_time_zone)).date()
+    # The report day files this run; a cache entry serves only runs of its own report day.
+    report_day = report_day_of(run, started_at, services.environment.schedule_time_zone)
     warnings: list[str] = []
     dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -24,6 +24,7 @@ from catalog.model import SCHEDULED_TIME, FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, processed_key, run_id_of
 from fleet_shared.timestamps import iso_z
 from handlers.report_fetcher import app
 from handlers.report_fetcher.environment import FetcherEnvironment
@@ -32,6 +33,7 @@ from handlers.report_fetcher.run_claims import SCOPE
 from tests.handlers.conftest import STATE_TABLE_NAME, FakeLambdaContext
 from tests.handlers.faults import fail_every_attempt, hold_first_attempt, refuse_completions
 from tests.handlers.report_pipeline.support import (
+    BUCKET,
     REGION,
     FakeSsm,
     create_bucket,
@@ -225,6 +227,73 @@ def test_the_next_run_is_fetched(fetcher: Fetcher, s3: Any, fake_clock: ManualCl
     assert "repeat" not in tomorrow
     assert fetcher.ssm.calls == 2 * calls
     assert keys_under(s3, "raw/") == sorted([today["key"], tomorrow["key"]])
+
+
+@dataclass(frozen=True)
+class DatedAttempt:
+    """An attempt starting at `started` of the run scheduled for `run` (None: a fetch started
+    by hand) in a stack scheduling in `zone`, and the report day it is filed under."""
+
+    zone: str
+    run: str | None
+    started: str
+    day: str
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        DatedAttempt("UTC", "2025-06-01T23:50:00Z", "2025-06-02T00:10:00Z", "2025-06-01"),
+        # 23:50 PDT, taken up 17 hours late: the report day is two days before the UTC start's
+        DatedAttempt(
+            "America/Los_Angeles", "2025-06-02T06:50:00Z", "2025-06-03T00:10:00Z", "2025-06-01"
+        ),
+        DatedAttempt("UTC", None, "2025-06-02T00:10:00Z", "2025-06-02"),
+    ],
+    ids=["retry-after-midnight", "replayed-late-west-of-utc", "by-hand"],
+)
+@pytest.mark.usefixtures("fleet_environment", "state_table")
+def test_a_run_is_filed_under_its_scheduled_day_and_one_by_hand_under_the_clocks(
+    monkeypatch: pytest.MonkeyPatch, fake_clock: ManualClock, s3: Any, attempt: DatedAttempt
+) -> None:
+    # GIVEN a stack scheduling in the attempt's zone, and the attempt starting
+    monkeypatch.setenv("SCHEDULE_TIME_ZONE", attempt.zone)
+    fake_clock.set(datetime.fromisoformat(attempt.started))
+    fetcher = _container(monkeypatch, fake_clock)
+    # WHEN it fetches its run
+    result = fetcher.deliver(_scheduled(attempt.run) if attempt.run else {"action": "fetch"})
+    # THEN its raw document is filed under the day in the zone of the time the run was scheduled
+    # for (of the clock without `run`), its start the clock's time
+    assert result["key"].startswith(f"raw/{attempt.day}/")
+    raw = s3.get_object(Bucket=BUCKET, Key=result["key"])["Body"].read()
+    metadata = json.loads(raw)["metadata"]
+    assert metadata["report_day"] == attempt.day
+    assert datetime.fromisoformat(metadata["started_at"]) == fake_clock.now()
+    # AND the processor and the generator take its key for the run's, so they file it there too
+    assert run_id_of(result["key"], RAW_PREFIX) == result["run_id"]
+    processed = processed_key(result["run_id"], date.fromisoformat(attempt.day))
+    assert run_id_of(processed, PROCESSED_PREFIX) == result["run_id"]
+
+
+def test_a_late_retry_caches_for_its_own_day_so_the_next_days_run_reads_ssm(
+    fetcher: Fetcher, s3: Any, fake_clock: ManualClock
+) -> None:
+    # GIVEN the run scheduled for 23:50 on June 1, fetched by an attempt starting at 00:10 on
+    # June 2
+    fake_clock.set(datetime(2025, 6, 2, 0, 10, tzinfo=UTC))
+    late = fetcher.deliver(_scheduled("2025-06-01T23:50:00Z"))
+    assert (late["status"], late["ssm_from_cache"]) == ("ok", False)
+    calls = fetcher.ssm.calls
+    # WHEN the run of June 2 is delivered at 23:50, within the cache's 24-hour TTL
+    fake_clock.set(datetime(2025, 6, 2, 23, 50, tzinfo=UTC))
+    today = fetcher.deliver(_scheduled("2025-06-02T23:50:00Z"))
+    # THEN the entry the retry cached serves June 1 only: SSM is read again for June 2
+    assert (today["status"], today["ssm_from_cache"]) == ("ok", False)
+    assert fetcher.ssm.calls == 2 * calls
+    assert [key.split("/")[1] for key in (late["key"], today["key"])] == [
+        "2025-06-01",
+        "2025-06-02",
+    ]
 
 
 @pytest.mark.parametrize(

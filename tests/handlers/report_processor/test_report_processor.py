@@ -301,8 +301,8 @@ def test_a_raw_document_dated_another_day_than_its_key_is_rejected_naming_the_fi
     s3: Any, process: Process, report_day: str
 ) -> None:
     # GIVEN a raw document under raw/2025-06-01/ whose metadata dates it another report day (a
-    # day later: its report would be filed apart from its raw document; two days later: under a
-    # key the generator does not take for a run, so the run would never get a report)
+    # day or two later: its processed document and report would be filed apart from its raw
+    # document)
     document = _document(RUN_1)
     document["metadata"]["report_day"] = report_day
     event = put_json(s3, _raw_key(RUN_1), document)
