@@ -28,6 +28,7 @@ from handlers.performance_analyzer.bottlenecks import (
 )
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
 from handlers.performance_analyzer.regressions import (
+    MeasuredWindow,
     regressions,
     settle_regression_alerts,
     trends,
@@ -136,6 +137,7 @@ def analyse_cluster(
         regressing=regressing,
         bottlenecks=bottlenecks,
         cleared=cleared_rules(current, hours),
+        measured=MeasuredWindow(measured_rules(current), end),
         deadline=deadline,
     )
     return {

@@ -4,7 +4,10 @@ A rule fires when its figure of the window is above its threshold (in the rule's
 the bottleneck it names carries the figure as evidence. An open regression of the rule resolves
 only once the figure is at or below the rule's clear level, a margin under the threshold: a figure
 wandering around the threshold (CPU 79 %, 81 %, 79 %) would otherwise open and resolve an alert on
-every run. No rule fires on a figure that is too low. A new rule is one more row.
+every run. A count that fires above 0 has no level under its threshold to clear at, so its
+regression resolves only after COUNT_CLEAR_RUNS clean runs in a row (`clear_runs`): a count
+going 1, 0, 1, 0 is one regression, not a warning and a resolution every run. No rule fires on a
+figure that is too low. A new rule is one more row.
 """
 
 from __future__ import annotations
@@ -24,10 +27,16 @@ def _figure(name: str) -> Callable[[WindowMeasurements], tuple[str, float] | Non
     return read
 
 
+COUNT_CLEAR_RUNS = 3
+"""The clean runs in a row a count rule's open regression needs to resolve: 12 hours of the
+4-hourly schedule with no pending pod or failed node."""
+
+
 @dataclass(frozen=True)
 class BottleneckRule:
     """`title` when `read(window)` is above `threshold` `unit`; an open regression of it resolves
-    once the figure is at or below `clear_level` `unit`; `reading` says what was measured."""
+    once the figure is at or below `clear_level` `unit` in `clear_runs` runs in a row; `reading`
+    says what was measured."""
 
     name: str
     title: str
@@ -37,6 +46,7 @@ class BottleneckRule:
     clear_level: float
     reading: str
     read: Callable[[WindowMeasurements], tuple[str, float] | None]
+    clear_runs: int = 1
 
     def evaluate(self, measurements: WindowMeasurements, hours: int) -> Bottleneck | None:
         """The bottleneck this rule finds in `measurements`, if it fires."""
@@ -78,7 +88,8 @@ class BottleneckRule:
 
 # The clear level, after the threshold: 5 points under it for a percent of capacity or of a limit,
 # 10 % under it for a latency; a count that fires above 0 clears at 0, there being no count below
-# (a single pending pod or failed node keeps its regression open).
+# (a single pending pod or failed node keeps its regression open), and only in COUNT_CLEAR_RUNS
+# runs in a row, as 0 and 1 are all a count has to hover between.
 BOTTLENECK_RULES: tuple[BottleneckRule, ...] = (
     BottleneckRule(
         "cpu_saturation", "Node CPU saturated", "cpu", "Percent", 80.0, 75.0,
@@ -90,11 +101,11 @@ BOTTLENECK_RULES: tuple[BottleneckRule, ...] = (
     ),
     BottleneckRule(
         "unschedulable_pods", "Pods cannot be scheduled", "pending_pods", "Count", 0.0, 0.0,
-        "peak pod_status_pending", _figure("pending_pods"),
+        "peak pod_status_pending", _figure("pending_pods"), clear_runs=COUNT_CLEAR_RUNS,
     ),
     BottleneckRule(
         "failed_nodes", "Nodes failed", "failed_nodes", "Count", 0.0, 0.0,
-        "peak cluster_failed_node_count", _figure("failed_nodes"),
+        "peak cluster_failed_node_count", _figure("failed_nodes"), clear_runs=COUNT_CLEAR_RUNS,
     ),
     BottleneckRule(
         "cpu_throttling", "Pods throttled at their CPU limit", "throttled_cpu", "Percent",

@@ -9,8 +9,14 @@ while the rule's figure is above the rule's clear level (a margin under its thre
 or a week earlier catching up with now would otherwise resolve and reopen it run after run. Once
 the figure is at or below the clear level, the resolution (same alert id, saying the figure and
 the level) is sent and the record closed; a rule the window has no figure for was not measured,
-so it is not resolved. The record holds no clear level (the rule table does), so an open
-record written before clear levels were kept is held and resolved by them alike.
+so it is not resolved. A rule whose clear level is its threshold (a count firing above 0) would
+still resolve and reopen on a count going 1, 0, 1, 0, so a regression resolves only after its
+rule's `clear_runs` clean runs in a row: the open record counts them (CLEAN_RUNS), a run with the
+figure above the clear level resets the count, a run without the figure neither counts nor
+resets it, and a run over a window already counted (the platform's retry, an `analyze_cluster`
+within the hour) does not count again (CLEAN_THROUGH, the end of the last window counted). The
+record holds no clear level (the rule table does), so an open record written before clear levels
+were kept is held and resolved by them alike.
 
 Exactly once, under faults: each notice goes through `deliver_once`, keyed by the rule's record
 as it was before the notice (the regression's start is named by the time the previous one
@@ -39,6 +45,8 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_once
@@ -47,7 +55,7 @@ from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
-from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES
+from handlers.performance_analyzer.bottlenecks import BOTTLENECK_RULES, BottleneckRule
 from handlers.performance_analyzer.measurements import CLUSTER_METRICS, WindowMeasurements
 from handlers.performance_analyzer.services import PerformanceServices
 
@@ -55,6 +63,10 @@ OPEN = "open"
 CLOSED_AT = "closed_at"
 STARTED_AFTER = "started_after"
 FIRST = "first"
+CLEAN_RUNS = "clean_runs"
+"""In an open record: the clean runs in a row so far (figure at or below the clear level)."""
+CLEAN_THROUGH = "clean_through"
+"""In an open record: the end of the window of the last clean run counted."""
 DELIVERY_TTL_SECONDS = 14 * 24 * 3600
 """How long a delivered notice is remembered: longer than the state table could be unwritable
 between a publish and its record."""
@@ -67,6 +79,14 @@ listed in one query."""
 ALERTS_LOCK_SECONDS = 60
 """The lease of a cluster's alert lock: far longer than reading, publishing and recording the
 alerts of its rules takes, short enough that a crashed run blocks the next one only briefly."""
+
+
+@dataclass(frozen=True)
+class MeasuredWindow:
+    """What a run measured: the rules its window has a figure for, and the window's end."""
+
+    rules: frozenset[str]
+    end: datetime
 
 
 def trends(now: WindowMeasurements, week_earlier: WindowMeasurements) -> list[MetricTrend]:
@@ -149,11 +169,14 @@ def settle_regression_alerts(
     regressing: list[str],
     bottlenecks: list[Bottleneck],
     cleared: Mapping[str, str],
+    measured: MeasuredWindow | None,
     deadline: ClaimDeadline | None,
 ) -> dict[str, int]:
     """Open an alert for each new regression and resolve the open ones of the rules in `cleared`
     (rule -> why it cleared, the resolution's detail; a rule whose figure is above its clear
-    level, or that the window has no figure for, did not clear); the counts. Raises
+    level, or that the window has no figure for, did not clear) once they cleared in their rule's
+    `clear_runs` runs of `measured` in a row; the counts. `measured` None: no run measures the
+    cluster again (it left the inventory), so the rules in `cleared` resolve at once. Raises
     `LockNotAcquiredError` while another run settles the same cluster."""
     by_rule = {bottleneck.rule: bottleneck for bottleneck in bottlenecks}
     key = f"performance/{resource}"
@@ -168,6 +191,7 @@ def settle_regression_alerts(
             regressing=regressing,
             by_rule=by_rule,
             cleared=cleared,
+            measured=measured,
             deadline=deadline,
         )
 
@@ -200,6 +224,7 @@ def resolve_removed_cluster(
             rule.name: f"{resource} is no longer in the fleet inventory"
             for rule in BOTTLENECK_RULES
         },
+        measured=None,
         deadline=deadline,
     )
 
@@ -215,6 +240,7 @@ def _settle(
     regressing: list[str],
     by_rule: dict[str, Bottleneck],
     cleared: Mapping[str, str],
+    measured: MeasuredWindow | None,
     deadline: ClaimDeadline | None,
 ) -> dict[str, int]:
     counts = {"sent": 0, "resolved": 0, "open": 0}
@@ -235,6 +261,10 @@ def _settle(
         record, is_open = _current(
             services, key, rule.name, record, alert, publishing=rule.name in regressing
         )
+        if is_open and measured is not None and rule.name in measured.rules:
+            record = _count_clean_run(
+                services, key, rule, record, measured.end, clean=rule.name in cleared
+            )
         if rule.name in regressing:
             counts["open"] += 1
             if is_open:
@@ -256,6 +286,12 @@ def _settle(
                 )
                 counts["sent"] += sent_now
         elif rule.name in cleared and is_open:
+            if measured is not None and _clean_runs(record) < rule.clear_runs:
+                # Cleared, but not yet in as many runs in a row as the rule needs (a count that
+                # clears at its threshold): the regression lasts.
+                counts["open"] += 1
+                open_rules.append(rule.name)
+                continue
             now = services.clock.now()
             resolution = alert.resolution(cleared[rule.name], now)
             delivery = f"{key}/{rule.name}/{_episode(record)}/resolved"
@@ -312,6 +348,45 @@ def _current(
     reopened = {OPEN: True, "alert_id": alert.id, STARTED_AFTER: episode}
     services.state.put_value(key, rule, reopened)
     return reopened, True
+
+
+def _count_clean_run(
+    services: PerformanceServices,
+    key: str,
+    rule: BottleneckRule,
+    record: dict[str, Any],
+    window_end: datetime,
+    *,
+    clean: bool,
+) -> dict[str, Any]:
+    """The open `record` of `rule` with the measured run ending at `window_end` counted, written
+    when it changed: a `clean` run adds one to its clean runs in a row (once per window: a run
+    over a window already counted adds none), a run with the figure above the clear level sets
+    them back to none. A cleared rule that resolves now gets its closed record from the caller,
+    so only a count that keeps the regression open is written."""
+    if not clean:
+        if CLEAN_RUNS not in record and CLEAN_THROUGH not in record:
+            return record
+        reset = {
+            name: value for name, value in record.items() if name not in {CLEAN_RUNS, CLEAN_THROUGH}
+        }
+        services.state.put_value(key, rule.name, reset)
+        return reset
+    through = iso_z(window_end)
+    counted_through = record.get(CLEAN_THROUGH)
+    if isinstance(counted_through, str) and counted_through >= through:
+        return record
+    counted = {**record, CLEAN_RUNS: _clean_runs(record) + 1, CLEAN_THROUGH: through}
+    if counted[CLEAN_RUNS] < rule.clear_runs:
+        services.state.put_value(key, rule.name, counted)
+    return counted
+
+
+def _clean_runs(record: dict[str, Any]) -> int:
+    """The clean runs in a row `record` counts: none in a record that holds no count (written
+    before counts were kept) or one that is not a count (the table can be edited by hand)."""
+    runs = record.get(CLEAN_RUNS)
+    return runs if isinstance(runs, int) and not isinstance(runs, bool) and runs > 0 else 0
 
 
 def _index_open(services: PerformanceServices, resource: str) -> None:

@@ -66,18 +66,19 @@ def test_the_scaler_page_lists_every_status_a_node_group_or_hold_target_gets() -
 def test_the_performance_page_has_one_row_per_bottleneck_rule_with_its_unit_and_levels() -> None:
     # GIVEN the performance_analyzer page's table of rules
     rows = re.findall(
-        r"^\| `(\w+)` \| .+? \| (\w+) \| ([\d.]+) \| ([\d.]+) \|$",
+        r"^\| `(\w+)` \| .+? \| (\w+) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|$",
         (PAGES / "performance_analyzer.md").read_text(),
         flags=re.MULTILINE,
     )
     # WHEN the registered rules are read
     declared = [
-        (rule.name, rule.unit, rule.threshold, rule.clear_level) for rule in BOTTLENECK_RULES
+        (rule.name, rule.unit, rule.threshold, rule.clear_level, rule.clear_runs)
+        for rule in BOTTLENECK_RULES
     ]
-    # THEN each has its row, in order, with its unit, threshold and clear level
+    # THEN each has its row, in order, with its unit, threshold, clear level and clean runs
     assert [
-        (name, unit, float(threshold), float(clear_level))
-        for name, unit, threshold, clear_level in rows
+        (name, unit, float(threshold), float(clear_level), int(clear_runs))
+        for name, unit, threshold, clear_level, clear_runs in rows
     ] == declared
 
 

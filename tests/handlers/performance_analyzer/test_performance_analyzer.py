@@ -27,6 +27,7 @@ from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.measurements import WindowMeasurements
 from handlers.performance_analyzer.regressions import (
     OPEN_REGRESSIONS_KEY,
+    MeasuredWindow,
     settle_regression_alerts,
     trends,
 )
@@ -257,6 +258,47 @@ def test_a_cpu_figure_wandering_around_its_threshold_alerts_once_and_resolves_be
     assert alert_inbox.receive() == []
 
 
+def failed_nodes_window(token: str) -> dict[str, float]:
+    """A healthy cluster with `token` failed nodes, or without the figure for "-"."""
+    if token == "-":
+        return {
+            name: value for name, value in HEALTHY.items() if name != "cluster_failed_node_count"
+        }
+    return {**HEALTHY, "cluster_failed_node_count": float(token)}
+
+
+@pytest.mark.parametrize(
+    ("series", "resolved_by_run"),
+    [("1 0 0 0", 4), ("1 0 1 0 0 0", 6), ("1 0 - 0 = 0", 6)],
+    ids=["three clean", "flapping then three clean", "gaps and repeats do not count"],
+)
+def test_a_count_rule_resolves_only_after_three_clean_runs_in_a_row(
+    analyze: Analyze,
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+    series: str,
+    resolved_by_run: int | None,
+) -> None:
+    # GIVEN a run every 4 hours measuring the failed nodes of `series`, one run per value ("-":
+    # no figure, "=": the same window again, as the platform's retry does), none a week earlier
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    notices = []
+    for token in series.split():
+        if token == "=":
+            fake_clock.advance(600)
+        else:
+            put_the_next_four_hours(fake_clock, cloudwatch, failed_nodes_window(token))
+        # WHEN the fleet is analysed
+        analyze({"action": "analyze_fleet"})
+        notices.append([notice.alert["resolved"] for notice in alert_inbox.receive()])
+    # THEN the first failed node is announced once, and the regression resolved once, only by
+    # the third run in a row at 0 (a run without the figure or over a window counted is none)
+    expected: list[list[bool]] = [[False]] + [[] for _ in series.split()[1:]]
+    if resolved_by_run is not None:
+        expected[resolved_by_run - 1] = [True]
+    assert notices == expected
+
+
 @pytest.mark.parametrize("week_earlier_percent", [85.0, 90.0])
 def test_an_open_regression_stays_open_when_the_week_earlier_catches_up_with_now(
     analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox, week_earlier_percent: float
@@ -474,6 +516,7 @@ def test_two_runs_settling_one_clusters_alerts_at_once_send_the_regression_once(
                     regressing=["cpu_saturation"],
                     bottlenecks=[],
                     cleared={},
+                    measured=MeasuredWindow(frozenset({"cpu_saturation"}), the_hour(fake_clock)),
                     deadline=None,
                 )
             )
