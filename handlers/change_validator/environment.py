@@ -26,7 +26,7 @@ class ValidatorEnvironment(FunctionEnvironment):
     thresholds."""
 
     state_table_name: str = Field(
-        description="Validation records, verdict alert claims and the follow-up lock."
+        description="Validation records, verdict alert claims and the validation lock."
     )
     member_role_name: str = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(

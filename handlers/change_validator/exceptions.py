@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class ValidationInProgressError(Exception):
-    """Another invocation holds the claim of the update's validation.
+    """Another invocation holds the claim of the update's validation, or its lock (a follow-up
+    advancing it).
 
     Deliberately not a `FleetError`: the invocation fails, so the platform retries the event. The
     claim may be a concurrent copy's, whose validation the retry then answers as a duplicate, or
@@ -13,6 +14,6 @@ class ValidationInProgressError(Exception):
     validation.
     """
 
-    def __init__(self, update_id: str) -> None:
+    def __init__(self, update_id: str, doing: str = "claimed by another invocation") -> None:
         self.update_id = update_id
-        super().__init__(f"the validation of update {update_id} is claimed by another invocation")
+        super().__init__(f"the validation of update {update_id} is {doing}")

@@ -23,8 +23,9 @@
    (`fleet_shared.alert_delivery`): the verdict is stored before the alert is sent, an alert SNS
    refused fails the invocation, and the platform's retry sends it without judging again.
 
-The record lives in the state table under `change_validator/<update id>`; follow-ups hold a lock on
-it, so a schedule delivered twice acts once.
+The record lives in the state table under `change_validator/<update id>`; `start` and the
+follow-ups hold a lock on it, so a schedule delivered twice acts once, and the platform's retry of
+a `start` acts on a validation only while no follow-up of it does.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
     InventoryUnreadableError,
+    LockNotAcquiredError,
     MemberAccessError,
     RequestInProgressError,
     UnreadableStateRecordError,
@@ -136,8 +138,11 @@ def start(
     """Open the validation of the update the event records (once per update id).
 
     The update's claim blocks a concurrent copy only while this invocation can run, so the
-    platform's retry of an invocation killed at its deadline opens the validation. A copy that
-    finds the claim taken fails (ValidationInProgressError), so the platform retries it too."""
+    platform's retry of an invocation killed at its deadline opens the validation. The record is
+    read and stepped under the validation's lock, the follow-ups' own, bound to this invocation
+    likewise: a retry whose killed copy booked a callback does not act while that callback does.
+    A copy that finds the claim or the lock taken fails (ValidationInProgressError), so the
+    platform retries it too."""
     summary = event_summary(event)
     response = event.detail.responseElements
     if response is None:
@@ -159,17 +164,27 @@ def start(
         ) as request:
             if request.is_repeat:
                 return {**(request.result or {}), "duplicate": True}
-            record = load_record(services, update_id)
-            if record is None:
-                record = _new_record(change, services)
-                if Phase(record["phase"]) is Phase.DONE:
-                    _count_verdict(record)
-            record = _step(record, services, invocation)
+            with services.state.lock(
+                record_key(update_id),
+                invocation.request_id,
+                LOCK_LEASE_SECONDS,
+                deadline=invocation,
+            ):
+                record = load_record(services, update_id)
+                if record is None:
+                    record = _new_record(change, services)
+                    if Phase(record["phase"]) is Phase.DONE:
+                        _count_verdict(record)
+                record = _step(record, services, invocation)
             result = _result(record)
             request.complete(result)
             return result
     except RequestInProgressError as error:
         raise ValidationInProgressError(update_id) from error
+    except LockNotAcquiredError as error:
+        raise ValidationInProgressError(
+            update_id, f"being advanced by another invocation ({error})"
+        ) from error
 
 
 def follow_up(

@@ -560,6 +560,30 @@ def test_a_follow_up_callback_delivered_twice_checks_the_update_once(
     assert "still InProgress after 3 checks" in third_check["reason"]
 
 
+def test_a_change_whose_validation_lock_another_invocation_holds_is_not_started_until_retried(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN a person's node group update, and its validation's lock held by another invocation
+    # (a follow-up booked by a copy of the change Lambda killed at its deadline)
+    update_id = "4e5f6a7b-0000-4111-8222-933344445555"
+    change = node_group_version_update(validator, update_id)
+    with validator.state.lock(record_key(update_id), "the-follow-up", 300):
+        # WHEN the change's CloudTrail record arrives
+        with pytest.raises(ValidationInProgressError, match="held by the-follow-up") as refused:
+            validator.send(change)
+        # THEN the invocation fails saying the validation is being advanced, so Lambda retries
+        # it, and nothing was started: no record, EKS not asked, no check booked
+        assert "is being advanced by another invocation" in str(refused.value)
+        assert load_record(validator.services[0], update_id) is None
+        assert eks_updates.asked == 0
+        assert validator.schedules() == []
+    # WHEN the lock is free and Lambda retries the event
+    retried = validator.send(change)
+    # THEN the retry starts the validation, once, with its one check booked
+    assert retried["status"] == "following", retried
+    assert len(validator.schedules()) == 1
+
+
 def test_a_describe_update_that_fails_is_asked_again_at_the_next_check(
     validator: Validator, eks_updates: EksUpdates
 ) -> None:
