@@ -132,6 +132,7 @@ S3_BUCKETS = ResourceScope(
 IAM_POLICIES = ResourceScope("IamPolicies", ("arn:{partition}:iam::{account}:policy/*",))
 IAM_ROLES = ResourceScope("IamRoles", ("arn:{partition}:iam::{account}:role/*",))
 IAM_USERS = ResourceScope("IamUsers", ("arn:{partition}:iam::{account}:user/*",))
+IAM_GROUPS = ResourceScope("IamGroups", ("arn:{partition}:iam::{account}:group/*",))
 LAMBDA_FUNCTIONS = ResourceScope(
     "LambdaFunctions", ("arn:{partition}:lambda:*:{account}:function:*",)
 )
@@ -180,9 +181,12 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "elasticloadbalancing:DescribeTags": NO_RESOURCE_LEVEL,
     "elasticloadbalancing:DescribeTargetGroups": NO_RESOURCE_LEVEL,
     "elasticloadbalancing:DescribeTargetHealth": NO_RESOURCE_LEVEL,
+    "iam:GetGroupPolicy": IAM_GROUPS,
     "iam:GetPolicyVersion": IAM_POLICIES,
     "iam:GetRolePolicy": IAM_ROLES,
     "iam:GetUserPolicy": IAM_USERS,
+    "iam:ListGroupPolicies": IAM_GROUPS,
+    "iam:ListGroups": NO_RESOURCE_LEVEL,
     "iam:ListPolicies": NO_RESOURCE_LEVEL,
     "iam:ListRolePolicies": IAM_ROLES,
     "iam:ListRoles": NO_RESOURCE_LEVEL,

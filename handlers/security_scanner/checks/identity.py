@@ -1,4 +1,5 @@
-"""IAM: customer-managed and inline policies granting `*` or `service:*` actions.
+"""IAM: customer-managed policies, and the inline policies of roles, users and groups, granting
+`*` or `service:*` actions.
 
 IAM is global, so its source runs once per account (the scope with `include_global`).
 """
@@ -30,6 +31,10 @@ from handlers.security_scanner.registry import (
 POLICY = "AwsIamPolicy"
 ROLE = "AwsIamRole"
 USER = "AwsIamUser"
+GROUP = "AwsIamGroup"
+_INLINE_HOLDERS = {"role": ROLE, "user": USER, "group": GROUP}
+"""The principals with inline policies, by the word IAM's calls name them with (ListRoles,
+GetUserPolicy, ListGroupPolicies, ...), and their resource types."""
 _SERVICE_WILDCARD = re.compile(r"^[A-Za-z0-9-]+:\*$")
 
 
@@ -56,15 +61,14 @@ def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource | Unreadabl
 
 
 def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | UnreadableListingItem]:
-    """Roles or users with their inline policies (kind is `role` or `user`); one without any is
-    no resource."""
+    """Roles, users or groups with their inline policies (kind is `role`, `user` or `group`);
+    one without any is no resource."""
     iam = scope.client("iam")
-    resource_type = ROLE if kind == "role" else USER
-    listing = "list_roles" if kind == "role" else "list_users"
-    items = "Roles" if kind == "role" else "Users"
+    resource_type = _INLINE_HOLDERS[kind]
+    items = f"{kind.capitalize()}s"
 
     def describe(principal: dict[str, Any], arn: str) -> Resource | None:
-        # IAM names each role or user it lists: one without its name is unreadable.
+        # IAM names each role, user or group it lists: one without its name is unreadable.
         name = answer_field(principal, f"List{items} of {arn}", f"{kind.capitalize()}Name")
         documents = list(_inline_documents(iam, kind, name))
         if not documents:
@@ -72,7 +76,7 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | Unreadab
         return Resource(arn=arn, resource_type=resource_type, attributes={"documents": documents})
 
     yield from described(
-        listed(iam, listing, items, always_sent=True),
+        listed(iam, f"list_{kind}s", items, always_sent=True),
         resource_type,
         listing_call=f"List{items}",
         arn_of=lambda principal: principal["Arn"],
@@ -81,12 +85,12 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | Unreadab
 
 
 def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:
-    key = {"RoleName": name} if kind == "role" else {"UserName": name}
-    getter = iam.get_role_policy if kind == "role" else iam.get_user_policy
-    call = "GetRolePolicy" if kind == "role" else "GetUserPolicy"
+    noun = kind.capitalize()
+    key = {f"{noun}Name": name}
+    getter = getattr(iam, f"get_{kind}_policy")
     for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", always_sent=True, **key):
         answer = getter(**key, PolicyName=policy_name)
-        yield policy_document(answer_field(answer, call, "PolicyDocument"))
+        yield policy_document(answer_field(answer, f"Get{noun}Policy", "PolicyDocument"))
 
 
 register_source(
@@ -114,6 +118,15 @@ register_source(
         api_calls=("iam:ListUsers", "iam:ListUserPolicies", "iam:GetUserPolicy"),
         iam_actions=("iam:ListUsers", "iam:ListUserPolicies", "iam:GetUserPolicy"),
         collect=lambda scope: _collect_inline(scope, "user"),
+    )
+)
+register_source(
+    ResourceSource(
+        resource_type=GROUP,
+        global_service=True,
+        api_calls=("iam:ListGroups", "iam:ListGroupPolicies", "iam:GetGroupPolicy"),
+        iam_actions=("iam:ListGroups", "iam:ListGroupPolicies", "iam:GetGroupPolicy"),
+        collect=lambda scope: _collect_inline(scope, "group"),
     )
 )
 
@@ -187,4 +200,12 @@ _declare_policy_controls(
     USER,
     ("FLEET.IAM.3", 'IAM user inline policies should not allow full "*" administrative privileges'),
     ("FLEET.IAM.4", "IAM user inline policies should not allow wildcard actions for services"),
+)
+_declare_policy_controls(
+    GROUP,
+    (
+        "FLEET.IAM.5",
+        'IAM group inline policies should not allow full "*" administrative privileges',
+    ),
+    ("FLEET.IAM.6", "IAM group inline policies should not allow wildcard actions for services"),
 )

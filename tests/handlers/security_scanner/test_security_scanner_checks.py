@@ -81,6 +81,8 @@ DECLARED_CONTROLS = {
     "FLEET.IAM.2": ("AwsIamRole", "LOW"),
     "FLEET.IAM.3": ("AwsIamUser", "CRITICAL"),
     "FLEET.IAM.4": ("AwsIamUser", "LOW"),
+    "FLEET.IAM.5": ("AwsIamGroup", "CRITICAL"),
+    "FLEET.IAM.6": ("AwsIamGroup", "LOW"),
     "SQS.1": ("AwsSqsQueue", "MEDIUM"),
     "SNS.1": ("AwsSnsTopic", "MEDIUM"),
     "S3.8": ("AwsS3Bucket", "HIGH"),
@@ -123,6 +125,14 @@ IAM_CONTROL_TEXTS = {
     ),
     "FLEET.IAM.4": (
         "IAM user inline policies should not allow wildcard actions for services",
+        WILDCARD_REMEDIATION,
+    ),
+    "FLEET.IAM.5": (
+        'IAM group inline policies should not allow full "*" administrative privileges',
+        ADMIN_REMEDIATION,
+    ),
+    "FLEET.IAM.6": (
+        "IAM group inline policies should not allow wildcard actions for services",
         WILDCARD_REMEDIATION,
     ),
 }
@@ -887,22 +897,20 @@ def test_inline_policies_fail_their_principals_controls_and_a_principal_without_
     mocked_aws: None,
 ) -> None:
     # GIVEN a user whose inline policy allows everything and sqs:*, a role whose inline policy
-    # allows s3:*, and a role without any inline policy
+    # allows s3:*, a group whose inline policy allows everything, and a role and a group without
+    # any inline policy
     iam = member_session(MEMBER_A).client("iam")
-    iam.create_user(UserName="deployer")
-    iam.put_user_policy(
-        UserName="deployer",
-        PolicyName="everything",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
-                    {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"},
-                ],
-            }
-        ),
+    everything = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "*"},
+            ],
+        }
     )
+    iam.create_user(UserName="deployer")
+    iam.put_user_policy(UserName="deployer", PolicyName="everything", PolicyDocument=everything)
     for role in ("ops", "bare"):
         iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")
     iam.put_role_policy(
@@ -915,23 +923,28 @@ def test_inline_policies_fail_their_principals_controls_and_a_principal_without_
             }
         ),
     )
+    for group in ("admins", "readers"):
+        iam.create_group(GroupName=group)
+    iam.put_group_policy(GroupName="admins", PolicyName="everything", PolicyDocument=everything)
     scope = _member_a_scope()
     # WHEN the member is evaluated
     result = evaluate(scope, "2025-06-02T03:30:00.000Z")
-    # THEN the user fails FLEET.IAM.3 and FLEET.IAM.4 and the role FLEET.IAM.2, each saying why
+    # THEN the user fails FLEET.IAM.3 and FLEET.IAM.4, the role FLEET.IAM.2 and the group
+    # FLEET.IAM.5 and FLEET.IAM.6, each saying why
     failing = {
         (f.control_id, f.resource_arn, f.detail)
         for f in result.failing
         if f.control_id.startswith("FLEET.IAM")
     }
+    admin = 'a statement allows Action "*" on Resource "*"'
+    user = f"arn:aws:iam::{MEMBER_A}:user/deployer"
+    group = f"arn:aws:iam::{MEMBER_A}:group/admins"
     assert failing == {
-        (
-            "FLEET.IAM.3",
-            f"arn:aws:iam::{MEMBER_A}:user/deployer",
-            'a statement allows Action "*" on Resource "*"',
-        ),
-        ("FLEET.IAM.4", f"arn:aws:iam::{MEMBER_A}:user/deployer", "allows every action of: sqs:*"),
+        ("FLEET.IAM.3", user, admin),
+        ("FLEET.IAM.4", user, "allows every action of: sqs:*"),
         ("FLEET.IAM.2", f"arn:aws:iam::{MEMBER_A}:role/ops", "allows every action of: s3:*"),
+        ("FLEET.IAM.5", group, admin),
+        ("FLEET.IAM.6", group, "allows every action of: sqs:*"),
     }
     # AND the role without an inline policy is not a resource of the role source, nor an error
     (roles,) = (source for source in registry.sources() if source.resource_type == "AwsIamRole")
