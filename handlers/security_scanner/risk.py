@@ -8,9 +8,16 @@ every rule below that matches; the total picks the alert severity from `THRESHOL
 | ROOT_USER | 60 | the root user acted (`userIdentity.type` / `accessKeyDetails.userType`) |
 | CONSOLE_LOGIN_WITHOUT_MFA | 40 | a successful `ConsoleLogin` with `MFAUsed = "No"` |
 | IAM_POLICY_CHANGE | 30 | iam `Put*Policy`, `Attach*Policy`, `CreatePolicy(Version)`, ... |
-| SECURITY_GROUP_OPEN_TO_WORLD | 40 | `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 |
+| SECURITY_GROUP_OPEN_TO_WORLD | 40 | a rule from 0.0.0.0/0 or ::/0 added or set (below) |
 | KMS_KEY_DISABLING | 40 | kms.amazonaws.com `DisableKey` or `ScheduleKeyDeletion` |
 | NEW_COUNTRY | 30 | a country not seen for the principal within RISK_COUNTRY_WINDOW_DAYS |
+
+Security groups: `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 matches on any port.
+`ModifySecurityGroupRules` sets rules by id, and its record says neither whether a rule is
+inbound or outbound nor what it allowed before: a rule it sets to the world matches on what the
+scanner's security group controls judge (TCP 22 or 3389, all traffic, every port: EC2.13, EC2.14,
+FLEET.EC2.1), so a public web port whose description was edited does not. An outbound rule set
+to all traffic to the world matches too: the record cannot tell it from an inbound one.
 
 Country: nothing here geolocates IP addresses (no IP-to-country table is bundled), so the
 country is only known when the event carries it: GuardDuty's
@@ -31,6 +38,11 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from handlers.security_scanner.security_event_models import CloudTrailRecord, GuardDutyFinding
+from handlers.security_scanner.security_group_rule_updates import (
+    RuleUpdate,
+    modifies_rules,
+    rule_updates,
+)
 
 GUARDDUTY_ACTIONS = (
     "awsApiCallAction",
@@ -56,6 +68,11 @@ IAM_POLICY_EVENTS = frozenset(
 )
 KMS_DISABLING_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion"})
 WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+SENSITIVE_TCP_PORTS = (22, 3389)
+"""The ports of controls EC2.13 and EC2.14 (checks/compute.py)."""
+TCP = frozenset({"tcp", "6"})
+TCP_UDP = TCP | {"udp", "17"}
+MAX_PORT = 65535
 
 THRESHOLDS: tuple[tuple[int, Severity], ...] = (
     (70, Severity.CRITICAL),
@@ -143,6 +160,12 @@ def _iam_policy_change(event: SecurityEvent) -> bool:
 
 def _security_group_open_to_world(event: SecurityEvent) -> bool:
     detail = _cloudtrail(event)
+    if modifies_rules(detail.get("eventSource"), detail.get("eventName"), detail.get("errorCode")):
+        # CloudTrailRecord refused the event if these could not be read.
+        updates = rule_updates(detail.get("requestParameters"))
+        return any(
+            update.cidrs & WORLD_CIDRS and _covers_sensitive_ports(update) for update in updates
+        )
     if detail.get("eventName") != "AuthorizeSecurityGroupIngress" or detail.get("errorCode"):
         return False
     permissions = _object(_object(detail.get("requestParameters")).get("ipPermissions"))
@@ -153,6 +176,22 @@ def _security_group_open_to_world(event: SecurityEvent) -> bool:
         if cidrs & WORLD_CIDRS:
             return True
     return False
+
+
+def _covers_sensitive_ports(update: RuleUpdate) -> bool:
+    """Whether a rule set to `update` allows what the scanner's security group controls judge:
+    TCP 22 or 3389, all traffic, or every port. A protocol or port the record left out could be
+    any: it counts."""
+    protocol = None if update.protocol is None else update.protocol.lower()
+    if protocol is None or protocol == "-1":
+        return True
+    if protocol not in TCP_UDP:
+        return False
+    low = 0 if update.from_port is None else update.from_port
+    high = MAX_PORT if update.to_port is None else update.to_port
+    if low <= 0 and high >= MAX_PORT:
+        return True
+    return protocol in TCP and any(low <= port <= high for port in SENSITIVE_TCP_PORTS)
 
 
 def _items(container: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
 from handlers.security_scanner.models import AWS_SERVICE_SOURCE, EVENT_ID_MAX_LENGTH
+from handlers.security_scanner.security_group_rule_updates import modifies_rules, rule_updates
 
 FINDING_ID_MAX_LENGTH = 300
 """GuardDuty's own limit on a finding id (`FindingId`, 1-300 characters)."""
@@ -100,6 +101,15 @@ class CloudTrailRecord(_Detail):
     error_code: str | None = Field(default=None, alias="errorCode")
     recipient_account_id: AccountId | None = Field(default=None, alias="recipientAccountId")
     aws_region: AwsRegion | None = Field(default=None, alias="awsRegion")
+
+    @model_validator(mode="after")
+    def _rule_updates_readable(self) -> CloudTrailRecord:
+        """A security group's rule changes are risk-scored from the request: one whose rules
+        cannot be read (requestParameters absent included) is refused naming the part, not
+        scored as opening nothing."""
+        if modifies_rules(self.event_source, self.event_name, self.error_code):
+            rule_updates(self.request_parameters)
+        return self
 
 
 class _SecurityEvent(EventBridgeEvent):

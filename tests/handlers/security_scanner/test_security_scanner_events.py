@@ -16,8 +16,9 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.exceptions import UnreadableCountriesError
-from handlers.security_scanner.risk import SecurityEvent, assess
+from handlers.security_scanner.risk import SecurityEvent, assess, from_cloudtrail
 from handlers.security_scanner.scan import ScanServices
+from handlers.security_scanner.security_event_models import CloudTrailRecord
 from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
@@ -110,6 +111,34 @@ WORLD_OPEN_SG = {
     },
 }
 
+SSH_TO_THE_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"}
+
+
+def _rules_modified(*rules: Any, error_code: str | None = None) -> dict[str, Any]:
+    """A CloudTrail record of ModifySecurityGroupRules setting rules sgr-1, sgr-2, ... to `rules`,
+    shaped as CloudTrail writes it: the request wrapped in ModifySecurityGroupRulesRequest, each
+    update under the query API's wire name SecurityGroupRule with its position as `tag` (one
+    update an object, several a list)."""
+    updates = [
+        {"SecurityGroupRuleId": f"sgr-{tag}", "tag": tag, "SecurityGroupRule": rule}
+        for tag, rule in enumerate(rules, start=1)
+    ]
+    detail = {
+        "eventName": "ModifySecurityGroupRules",
+        "eventSource": "ec2.amazonaws.com",
+        "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{MEMBER_A}:user/dev"},
+        "requestParameters": {
+            "ModifySecurityGroupRulesRequest": {
+                "GroupId": "sg-1",
+                "SecurityGroupRule": updates[0] if len(updates) == 1 else updates,
+            }
+        },
+        "responseElements": {"ModifySecurityGroupRulesResponse": {"return": True}},
+    }
+    if error_code:
+        detail.update(errorCode=error_code, responseElements=None)
+    return detail
+
 
 def test_root_console_login_without_mfa_is_critical(
     scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
@@ -142,6 +171,123 @@ def test_security_group_opened_to_the_world_is_a_warning_and_routine_calls_are_s
     assert (opened["score"], opened["severity"]) == (40, "warning")
     assert (quiet["score"], quiet["severity"], quiet["alerted"]) == (0, None, False)
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_security_group_rule_set_to_the_world_alerts_once_and_one_set_to_a_private_cidr_not(
+    scanner: Callable[[Any], dict[str, Any]], alert_inbox: Any
+) -> None:
+    # GIVEN a ModifySecurityGroupRules call setting a rule to SSH from 0.0.0.0/0, and one
+    # setting a rule to SSH from a private network
+    opened = _cloudtrail(
+        "e-mod-1", _rules_modified(SSH_TO_THE_WORLD), "AWS API Call via CloudTrail"
+    )
+    private = _rules_modified({**SSH_TO_THE_WORLD, "CidrIpv4": "10.0.0.0/8"})
+    # WHEN the first arrives twice (EventBridge delivers at least once) and the second once
+    first, again = scanner(opened), scanner(opened)
+    quiet = scanner(_cloudtrail("e-mod-2", private, "AWS API Call via CloudTrail"))
+    # THEN the first scores as a security group opened to the world does (40, a warning) and
+    # alerts once; the second scores nothing
+    assert (first["score"], first["rules"], first["severity"]) == (
+        40,
+        ["SECURITY_GROUP_OPEN_TO_WORLD"],
+        "warning",
+    )
+    assert again["status"] == "duplicate"
+    assert (quiet["score"], quiet["severity"], quiet["alerted"]) == (0, None, False)
+    assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+@pytest.mark.parametrize(
+    ("detail", "opened"),
+    [
+        pytest.param(
+            _rules_modified(
+                {**SSH_TO_THE_WORLD, "CidrIpv4": "10.0.0.0/8"},
+                {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "CidrIpv6": "::/0"},
+            ),
+            True,
+            id="the-second-of-two-updates-rdp-from-::/0",
+        ),
+        pytest.param(
+            _rules_modified({**SSH_TO_THE_WORLD, "FromPort": "20", "ToPort": "25"}),
+            True,
+            id="a-tcp-range-around-22-written-as-text",
+        ),
+        pytest.param(
+            _rules_modified(
+                {**SSH_TO_THE_WORLD, "IpProtocol": "udp", "FromPort": 0, "ToPort": 65535}
+            ),
+            True,
+            id="every-udp-port",
+        ),
+        pytest.param(
+            {
+                **_rules_modified(),
+                "requestParameters": {
+                    "GroupId": "sg-1",
+                    "SecurityGroupRules": [
+                        {
+                            "SecurityGroupRuleId": "sgr-1",
+                            "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv4": "0.0.0.0/0"},
+                        }
+                    ],
+                },
+            },
+            True,
+            id="all-traffic-in-the-apis-own-shape",
+        ),
+        pytest.param(
+            {
+                **_rules_modified(),
+                "requestParameters": {
+                    "ModifySecurityGroupRulesRequest": {
+                        "GroupId": "sg-1",
+                        "SecurityGroupRule": {
+                            "items": [
+                                {
+                                    "SecurityGroupRuleId": "sgr-1",
+                                    "SecurityGroupRule": {"CidrIpv6": "::/0"},
+                                }
+                            ]
+                        },
+                    }
+                },
+            },
+            True,
+            id="an-items-list-of-a-rule-without-protocol-or-ports",
+        ),
+        pytest.param(
+            _rules_modified({**SSH_TO_THE_WORLD, "FromPort": 443, "ToPort": 443}),
+            False,
+            id="a-web-port-from-0.0.0.0/0",
+        ),
+        pytest.param(
+            _rules_modified(
+                {"IpProtocol": "udp", "FromPort": 3389, "ToPort": 3389, "CidrIpv6": "::/0"}
+            ),
+            False,
+            id="udp-3389",
+        ),
+        pytest.param(
+            _rules_modified(SSH_TO_THE_WORLD, error_code="UnauthorizedOperation"),
+            False,
+            id="refused",
+        ),
+    ],
+)
+def test_a_rule_set_to_the_world_opens_a_group_on_ssh_rdp_all_traffic_or_every_port(
+    detail: dict[str, Any], opened: bool
+) -> None:
+    # GIVEN the CloudTrail record of a ModifySecurityGroupRules call
+    record = CloudTrailRecord.model_validate(detail)
+    # WHEN it is assessed
+    matched = [
+        rule.rule_id for rule in assess(from_cloudtrail("e-1", MEMBER_A, REGION, record)).matched
+    ]
+    # THEN it opens the group to the world when one of its updates sets a rule from 0.0.0.0/0
+    # or ::/0 on what the scanner's controls judge (TCP 22 or 3389, all traffic, every port), and
+    # the call succeeded
+    assert matched == ["SECURITY_GROUP_OPEN_TO_WORLD"] * opened
 
 
 def test_guardduty_severity_is_the_base_score_and_a_redelivery_does_not_alert_twice(
@@ -278,6 +424,34 @@ def _state_items(state_table: StateTable) -> int:
                 "AWS Console Sign In via CloudTrail",
             ),
             "detail.responseElements",
+        ),
+        # A ModifySecurityGroupRules call whose rules cannot be read is refused naming the part:
+        # scored, it would read as opening nothing.
+        (
+            _cloudtrail(
+                "e-x",
+                {
+                    key: value
+                    for key, value in _rules_modified(SSH_TO_THE_WORLD).items()
+                    if key != "requestParameters"
+                },
+                "AWS API Call via CloudTrail",
+            ),
+            "detail: requestParameters",
+        ),
+        (
+            _cloudtrail("e-x", _rules_modified("0.0.0.0/0 on 22"), "AWS API Call via CloudTrail"),
+            "detail: requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule"
+            ".SecurityGroupRule",
+        ),
+        (
+            _cloudtrail(
+                "e-x",
+                _rules_modified(SSH_TO_THE_WORLD, {**SSH_TO_THE_WORLD, "FromPort": "ssh"}),
+                "AWS API Call via CloudTrail",
+            ),
+            "detail: requestParameters.ModifySecurityGroupRulesRequest.SecurityGroupRule[1]"
+            ".SecurityGroupRule.FromPort",
         ),
         # The event id keys the claims of the event's alert and country: a root login (it would
         # alert) whose id is too long for a state-table key, and a finding whose id is empty.
