@@ -520,12 +520,14 @@ class SeededCosts:
 
     def answer(self, body: str) -> dict[str, Any]:
         """GetCostAndUsage for `body`: one period per day (DAILY) or month (MONTHLY) of its
-        TimePeriod, the total or the groups of its first GroupBy, in its first metric."""
+        TimePeriod, the total or the groups of its first GroupBy, in its first metric. Every
+        cost is usage: a second GroupBy by RECORD_TYPE adds the key `Usage` to each group."""
         request = json.loads(body or "{}")
         first = date.fromisoformat(request["TimePeriod"]["Start"])
         last = date.fromisoformat(request["TimePeriod"]["End"])
         metric = (request.get("Metrics") or ["UnblendedCost"])[0]
         group_by = (request.get("GroupBy") or [None])[0]
+        record_types = (request.get("GroupBy") or [{}])[-1].get("Key") == "RECORD_TYPE"
         monthly = request.get("Granularity") == "MONTHLY"
         periods: dict[date, dict[str, float]] = {}
         ends: dict[date, date] = {}
@@ -542,7 +544,14 @@ class SeededCosts:
             ends[period_start] = day
         return {
             "ResultsByTime": [
-                _period(start, ends[start], totals, metric, grouped=group_by is not None)
+                _period(
+                    start,
+                    ends[start],
+                    totals,
+                    metric,
+                    grouped=group_by is not None,
+                    record_types=record_types,
+                )
                 for start, totals in periods.items()
             ],
             "DimensionValueAttributes": [],
@@ -550,7 +559,13 @@ class SeededCosts:
 
 
 def _period(
-    start: date, end: date, totals: dict[str, float], metric: str, *, grouped: bool
+    start: date,
+    end: date,
+    totals: dict[str, float],
+    metric: str,
+    *,
+    grouped: bool,
+    record_types: bool,
 ) -> dict[str, Any]:
     def amount(value: float) -> dict[str, dict[str, str]]:
         return {metric: {"Amount": f"{value:.2f}", "Unit": "USD"}}
@@ -559,7 +574,10 @@ def _period(
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
         "Total": {} if grouped else amount(sum(totals.values())),
         "Groups": (
-            [{"Keys": [key], "Metrics": amount(value)} for key, value in totals.items()]
+            [
+                {"Keys": [key, "Usage"] if record_types else [key], "Metrics": amount(value)}
+                for key, value in totals.items()
+            ]
             if grouped
             else []
         ),

@@ -33,9 +33,12 @@ from typing import Any
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.cost_explorer import (
     COST_FILLING,
+    EXCLUDE_OUT_OF_CYCLE_CHARGES,
     MAX_DAILY_AMOUNT,
+    UNIT_ECHO_LENGTH,
     CostPoint,
     cost_and_usage,
+    in_one_currency,
     is_complete_day,
     is_cost,
 )
@@ -599,7 +602,8 @@ def read_targets(
 
 @dataclass(frozen=True)
 class CostScan:
-    """The findings on the daily cost, and the days whose amount was left out (`is_cost`)."""
+    """The findings on the daily cost, and the days whose amount was left out (`is_cost`, or
+    in another currency than the series', `other_currency`)."""
 
     findings: list[Finding]
     left_out: list[CostPoint]
@@ -607,16 +611,23 @@ class CostScan:
     """The start of the recent window: a day is in it when it ends after `since` (`DAY`)."""
     last_value_at: datetime | None
     """The start of the newest day with a cost (None when Cost Explorer answered none)."""
+    currency: str = "USD"
+    """The currency of the series (most days'): a day in another is left out, unread."""
+    other_currency: str | None = None
+    """One line on the days left out for their currency (`OneCurrency.left_out_message`)."""
 
     def left_out_summary(self) -> str | None:
         """How many days were left out and the first of them, for a person; None when none."""
-        if not self.left_out:
-            return None
-        count, first = len(self.left_out), self.left_out[0]
-        return (
-            f"Total.UnblendedCost.Amount: {count} value{'' if count == 1 else 's'} left out, not "
-            f"a cost within +-{MAX_DAILY_AMOUNT:g}; the first {first.amount!r} on {first.start}"
-        )
+        lines = [self.other_currency] if self.other_currency else []
+        not_costs = [point for point in self.left_out if point.unit == self.currency]
+        if not_costs:
+            count, first = len(not_costs), not_costs[0]
+            lines.append(
+                f"Total.UnblendedCost.Amount: {count} value{'' if count == 1 else 's'} left out, "
+                f"not a cost within +-{MAX_DAILY_AMOUNT:g}; the first {first.amount!r} on "
+                f"{first.start}"
+            )
+        return "; ".join(lines) or None
 
     @property
     def resolves(self) -> bool:
@@ -643,12 +654,17 @@ def scan_cost(
     sessions: AccountSessions, environment: AnomalyEnvironment, now: datetime
 ) -> CostScan:
     """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub), a
-    drop only on complete days (`is_judged_cost_finding`); an amount that is no cost (NaN, an
-    infinity, beyond +-10^12 USD) is left out."""
+    drop only on complete days (`is_judged_cost_finding`); charges posted once a month or once
+    (tax, support, reservation and Savings Plans fees, credits, refunds) are not read, as they
+    would spike every 1st; an amount that is no cost (NaN, an infinity, beyond +-10^12), or in
+    another currency than most days', is left out."""
     today = now.date()
     start = today - timedelta(days=environment.anomaly_lookback_days)
-    answered = cost_and_usage(hub_cost_explorer(sessions), start, today)
-    points = [point for point in answered if is_cost(point.amount)]
+    answered = cost_and_usage(
+        hub_cost_explorer(sessions), start, today, filter_expression=EXCLUDE_OUT_OF_CYCLE_CHARGES
+    )
+    one_currency = in_one_currency(answered)
+    points = [point for point in one_currency.points if is_cost(point.amount)]
     days = [datetime(p.start.year, p.start.month, p.start.day, tzinfo=now.tzinfo) for p in points]
     detection = detect_anomalies([point.amount for point in points], days)
     since = now - timedelta(days=environment.anomaly_cost_recent_days)
@@ -656,7 +672,7 @@ def scan_cost(
         finding
         for finding in findings_from(
             detection,
-            label="daily cost (UnblendedCost)",
+            label=f"daily cost (UnblendedCost, {one_currency.currency[:UNIT_ECHO_LENGTH]})",
             resource=COST_RESOURCE,
             account_id=None,
             region=None,
@@ -666,5 +682,16 @@ def scan_cost(
         )
         if is_judged_cost_finding(finding, since, now)
     ]
-    left_out = [point for point in answered if not is_cost(point.amount)]
-    return CostScan(findings, left_out, since, max(days, default=None))
+    left_out = [
+        point
+        for point in answered
+        if point.unit != one_currency.currency or not is_cost(point.amount)
+    ]
+    return CostScan(
+        findings,
+        left_out,
+        since,
+        max(days, default=None),
+        currency=one_currency.currency,
+        other_currency=one_currency.left_out_message("Total.UnblendedCost.Unit"),
+    )

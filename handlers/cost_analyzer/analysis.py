@@ -203,8 +203,9 @@ def analyze(
 def _cost_explorer(
     services: CostServices, now: datetime, report: Report
 ) -> dict[str, list[CostPoint]]:
-    """The Cost Explorer sections of the report; every daily point as answered, for the
-    anomalies, whose series tell a day of no cost from a day whose amount was no cost."""
+    """The Cost Explorer sections of the report; the daily points the anomalies are judged on
+    (`explorer.anomaly_points`), amounts that are no cost included, so their series tell a day
+    of no cost from a day whose amount was no cost."""
     today = now.date()
     # Watched: once one call went unanswered, the section's next calls (the forecast) fail at
     # once instead of waiting out the bound again.
@@ -215,11 +216,14 @@ def _cost_explorer(
         report.failed("cost_explorer", error)
         return {}
     answered = daily
-    daily, rejected = explorer.usable_points(answered)
-    for dimension, message in rejected.items():
+    currency = explorer.report_currency(answered)
+    usable, rejected = explorer.usable_points(answered, currency)
+    for dimension, message in rejected:
         report.failed("cost_explorer", message, dimension=dimension)
+    daily = {dim: explorer.daily_totals(points) for dim, points in usable.items()}
     totals = {dim: explorer.totals(points, dim) for dim, points in daily.items()}
     period_start = today - timedelta(days=services.environment.cost_lookback_days)
+    report.summary["currency"] = currency
     report.summary["period"] = {"start": period_start.isoformat(), "end": today.isoformat()}
     report.summary["total_cost"] = round(sum(p.amount for p in daily["service"]), 4)
     report.summary["by_service"] = totals["service"][:10]
@@ -236,11 +240,11 @@ def _cost_explorer(
     report.detail["by_service"] = totals["service"]
     try:
         report.summary["forecast"] = explorer.month_end_forecast(
-            ce, now, answered["service"], period_start
+            ce, now, answered["service"], period_start, currency
         )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)
-    return answered
+    return {dim: explorer.anomaly_points(points, currency) for dim, points in answered.items()}
 
 
 def _anomalies(
@@ -496,6 +500,8 @@ def _deliver_alerts(
     `invocation`); how many went out now."""
     env = services.environment
     now = services.clock.now()
+    # The cost figures' currency (Cost Explorer's); the Lambda saving is from Lambda's USD prices.
+    currency = document.get("currency", "USD")
     deliveries: list[tuple[str, Alert]] = []
     for anomaly in anomalies:
         key = anomaly_delivery_key(anomaly["dimension"], anomaly["group"], anomaly["timestamp"])
@@ -507,7 +513,7 @@ def _deliver_alerts(
                 f"{anomaly['timestamp'][:10]}"
             ),
             detail=(
-                f"Daily cost {anomaly['value']:.2f} USD where {anomaly['expected']:.2f} "
+                f"Daily cost {anomaly['value']:.2f} {currency} where {anomaly['expected']:.2f} "
                 f"was expected ({anomaly['kind']}, robust score {anomaly['score']:.1f})."
             ),
             resource=f"cost/{anomaly['dimension']}/{anomaly['group']}",
@@ -516,13 +522,15 @@ def _deliver_alerts(
         deliveries.append((key, alert))
     forecast = document.get("forecast", {})
     saving = document.get("lambda_memory", {}).get("monthly_saving_usd", 0.0)
+    total = document.get("total_cost")
     summary = Alert.create(
         severity=Severity.INFO,
         source=SOURCE,
         title=f"Cost report {document['date']}",
         detail=(
-            f"Last {env.cost_lookback_days} days: {document.get('total_cost', 'n/a')} USD; "
-            f"month-end forecast {forecast.get('month_end_total', 'n/a')} USD; "
+            f"Last {env.cost_lookback_days} days: "
+            f"{'n/a' if total is None else f'{total} {currency}'}; "
+            f"month-end forecast {forecast.get('month_end_total', 'n/a')} {currency}; "
             f"{len(anomalies)} anomalies; Lambda memory saving {saving} USD/month; "
             f"{len(document.get('underused_node_groups', []))} under-used clusters; "
             f"{len(document['errors'])} errors; {len(document['not_started'])} not started. "

@@ -106,7 +106,8 @@ class CostEnvironment(FunctionEnvironment):
     cost_anomaly_min_daily_usd: float = Field(
         default=1.0,
         ge=0.0,
-        description="Groups whose daily cost averages less (USD) are not checked for anomalies.",
+        description="Groups whose daily cost averages less (in the report's `currency`, USD "
+        "unless the bill is in another) are not checked for anomalies.",
     )
 
     @property

@@ -2,8 +2,13 @@
 forecast.
 
 Three GetCostAndUsage requests (DAILY, UnblendedCost, the last COST_LOOKBACK_DAYS full days),
-each over every page. The forecast is GetCostForecast of UNBLENDED_COST from today to the first
-day of next month, added to the month-to-date cost, so `month_end_total` estimates the bill.
+each over every page, each grouped by charge type (RECORD_TYPE) as well: totals add every charge,
+as the bill does, while the anomalies' series leave out those posted once a month or once (tax,
+support, reservation and Savings Plans fees, credits, refunds), which would spike every 1st
+(`fleet_shared.cost_explorer.OUT_OF_CYCLE_RECORD_TYPES`), without a request more. Amounts in
+another currency than most of the answer's are left out of every figure (`usable_points`).
+The forecast is GetCostForecast of UNBLENDED_COST from today to the first day of next month,
+added to the month-to-date cost, so `month_end_total` estimates the bill.
 A lookback that does not reach back to the 1st costs one more (ungrouped) request for the month
 to date.
 When Cost Explorer cannot forecast (DataUnavailableException for an account with little
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -25,9 +31,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.cost_explorer import (
     COST_FILLING,
     MAX_DAILY_AMOUNT,
+    RECORD_TYPE_GROUP,
+    UNIT_ECHO_LENGTH,
+    UNIT_FIELD,
     CostPoint,
     cost_and_usage,
+    in_one_currency,
     is_cost,
+    is_out_of_cycle,
+    majority_currency,
 )
 
 DIMENSIONS: dict[str, dict[str, str]] = {
@@ -55,33 +67,73 @@ def group_name(dimension: str, key: str) -> str:
 
 
 def daily_costs(ce: Any, today: date, days: int) -> dict[str, list[CostPoint]]:
-    """The daily points of each dimension, for the `days` full days before `today`."""
+    """The daily points of each dimension and charge type, for the `days` full days before
+    `today`."""
     start = today - timedelta(days=days)
     return {
-        dimension: cost_and_usage(ce, start, today, group_by=[group])
+        dimension: cost_and_usage(ce, start, today, group_by=[group, RECORD_TYPE_GROUP])
         for dimension, group in DIMENSIONS.items()
     }
 
 
+def report_currency(daily: dict[str, list[CostPoint]]) -> str:
+    """The currency of the report: that of most points of every dimension (USD without any)."""
+    return majority_currency([point.unit for points in daily.values() for point in points])
+
+
 def usable_points(
-    daily: dict[str, list[CostPoint]],
-) -> tuple[dict[str, list[CostPoint]], dict[str, str]]:
-    """The points whose amount is a finite number within +-MAX_DAILY_AMOUNT, per dimension; and
-    per dimension that had others, one message naming the field, how many were left out and
-    the first of them (a NaN would make the report invalid JSON, an infinity stop the run)."""
+    daily: dict[str, list[CostPoint]], currency: str
+) -> tuple[dict[str, list[CostPoint]], list[tuple[str, str]]]:
+    """The points in `currency` whose amount is a finite number within +-MAX_DAILY_AMOUNT, per
+    dimension; and per dimension that had others, one message for each kind naming the field,
+    how many were left out and the first of them (amounts in two currencies do not add up; a
+    NaN would make the report invalid JSON, an infinity stop the run)."""
     usable: dict[str, list[CostPoint]] = {}
-    rejected: dict[str, str] = {}
+    rejected: list[tuple[str, str]] = []
     for dimension, points in daily.items():
-        usable[dimension] = [p for p in points if is_cost(p.amount)]
-        left_out = [p for p in points if not is_cost(p.amount)]
+        one_currency = in_one_currency(points, currency)
+        other_currency = one_currency.left_out_message()
+        if other_currency is not None:
+            rejected.append((dimension, other_currency))
+        usable[dimension] = [p for p in one_currency.points if is_cost(p.amount)]
+        left_out = [p for p in one_currency.points if not is_cost(p.amount)]
         if left_out:
             first = left_out[0]
-            rejected[dimension] = (
-                f"Metrics.UnblendedCost.Amount: {len(left_out)} values left out, not a cost "
-                f"within +-{MAX_DAILY_AMOUNT:g}; the first {str(first.amount)!r} of group "
-                f"{group_name(dimension, first.group)[:60]!r} on {first.start.isoformat()}"
+            rejected.append(
+                (
+                    dimension,
+                    f"Metrics.UnblendedCost.Amount: {len(left_out)} values left out, not a cost "
+                    f"within +-{MAX_DAILY_AMOUNT:g}; the first {str(first.amount)!r} of group "
+                    f"{group_name(dimension, first.group)[:60]!r} on {first.start.isoformat()}",
+                )
             )
     return usable, rejected
+
+
+def daily_totals(points: list[CostPoint]) -> list[CostPoint]:
+    """One point per day and group: the sum of its charge types' amounts, estimated when any of
+    them is, in the order of each day and group's first point."""
+    merged: dict[tuple[date, str], CostPoint] = {}
+    for point in points:
+        key = (point.start, point.group)
+        before = merged.get(key)
+        merged[key] = (
+            replace(point, record_type="")
+            if before is None
+            else replace(
+                before,
+                amount=before.amount + point.amount,
+                estimated=before.estimated or point.estimated,
+            )
+        )
+    return list(merged.values())
+
+
+def anomaly_points(points: list[CostPoint], currency: str) -> list[CostPoint]:
+    """The points a group's daily series for anomalies is drawn from (`series_by_group`): those
+    in `currency` of the charge types billed as usage accrues (not `is_out_of_cycle`), amounts
+    that are no cost included (their day is unknown, not nothing)."""
+    return [p for p in points if p.unit == currency and not is_out_of_cycle(p)]
 
 
 def _forecast_amount(answer: dict[str, Any], field: str, parent: str) -> float:
@@ -149,14 +201,15 @@ def is_daily(days_with_cost: int, days_since_first: int) -> bool:
 
 
 def month_end_forecast(
-    ce: Any, now: datetime, service_points: list[CostPoint], period_start: date
+    ce: Any, now: datetime, service_points: list[CostPoint], period_start: date, currency: str
 ) -> dict[str, Any]:
-    """Month-to-date cost, forecast of the rest, and their sum. `service_points` are the daily
-    points from `period_start` as Cost Explorer answered them, amounts that are no cost
-    included: one in the month to date is a ValueError naming the field (the month to date
-    without it would be too low), and a day with one is left out of the run rate. When
-    `period_start` is after the 1st (a lookback shorter than the month so far), the month to
-    date is read on its own, so it never leaves out the month's first days."""
+    """Month-to-date cost, forecast of the rest, and their sum, in `currency`. `service_points`
+    are the daily points from `period_start` as Cost Explorer answered them, amounts that are no
+    cost or in another currency included: one in the month to date is a ValueError naming the
+    field (the month to date without it would be too low), and a day with one is left out of
+    the run rate; so is a forecast in another currency. When `period_start` is after the 1st (a
+    lookback shorter than the month so far), the month to date is read on its own, so it never
+    leaves out the month's first days."""
     today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
@@ -164,6 +217,12 @@ def month_end_forecast(
         cost_and_usage(ce, month_start, today) if period_start > month_start else service_points
     )
     month_points = [p for p in month_points if p.start >= month_start]
+    others = in_one_currency(month_points, currency).left_out
+    if others:
+        raise ValueError(
+            f"{UNIT_FIELD}: {len(others)} month-to-date values are not in {currency}, the first "
+            f"{others[0].unit[:UNIT_ECHO_LENGTH]!r} on {others[0].start.isoformat()}"
+        )
     not_costs = [p for p in month_points if not is_cost(p.amount)]
     if not_costs:
         raise ValueError(
@@ -184,16 +243,23 @@ def month_end_forecast(
             PredictionIntervalLevel=80,
         )
     except (ClientError, BotoCoreError) as error:
-        remaining = run_rate(service_points, now) * (next_month - today).days
+        in_currency = [p for p in service_points if p.unit == currency]
+        remaining = run_rate(in_currency, now) * (next_month - today).days
         return {
             **summary,
             "forecast_remaining": round(remaining, 4),
             "month_end_total": round(month_to_date + remaining, 4),
             "interval_80": None,
-            "unit": service_points[0].unit if service_points else "USD",
+            "unit": currency,
             "source": RUN_RATE_SOURCE,
             "forecast_unavailable": _reason(error),
         }
+    unit = response["Total"].get("Unit", "USD")
+    if unit != currency:
+        raise ValueError(
+            f"Total.Unit: the forecast is in {str(unit)[:UNIT_ECHO_LENGTH]!r}, not in "
+            f"{currency}, the month to date's"
+        )
     remaining = _forecast_amount(response["Total"], "Amount", "Total")
     intervals = response.get("ForecastResultsByTime", [])
     low = sum(
@@ -211,7 +277,7 @@ def month_end_forecast(
         "interval_80": [round(month_to_date + low, 4), round(month_to_date + high, 4)]
         if intervals
         else None,
-        "unit": response["Total"].get("Unit", "USD"),
+        "unit": currency,
         "source": FORECAST_SOURCE,
     }
 

@@ -11,11 +11,18 @@ no numpy or pandas.
 
 The newest day of a daily answer is usually incomplete (`COST_FILLING`): both readers judge a drop
 only on complete days (`is_complete_day`).
+
+Each amount carries its currency (`Unit`): amounts are added or compared only within one
+(`in_one_currency`). Charges posted once a month, or once, rather than as usage accrues
+(`OUT_OF_CYCLE_RECORD_TYPES`: tax, support, reservation and Savings Plans fees, credits and
+refunds) are left out of the daily series anomalies are judged on, never out of totals that
+must match the bill.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,6 +40,33 @@ amounts would overflow the report's totals and the anomaly detector."""
 REASON_LENGTH = 80
 """The most characters of the error a result by time Cost Explorer would not send raised that
 its UnreadableAnswerError keeps: enough for its kind and the start of the value."""
+
+
+RECORD_TYPE_GROUP = {"Type": "DIMENSION", "Key": "RECORD_TYPE"}
+"""A GroupBy by charge type: a point of an answer grouped by it as well keeps its `record_type`."""
+OUT_OF_CYCLE_RECORD_TYPES = (
+    "Tax",
+    "Support",
+    "Recurring reservation fee",
+    "Upfront reservation fee",
+    "SavingsPlanRecurringFee",
+    "SavingsPlanUpfrontFee",
+    "Credit",
+    "Refund",
+)
+"""Cost Explorer's RECORD_TYPE values (its API terms, not the console's) of charges not posted
+as usage accrues: tax, support and the reservation and Savings Plans fees land on the 1st of
+the month, a refund or a credit when it is granted. In a daily series each would read as a
+spike (or a drop) every month; the usage they bill is in the `Usage`, `DiscountedUsage` and
+`SavingsPlanCoveredUsage` records."""
+EXCLUDE_OUT_OF_CYCLE_CHARGES: dict[str, Any] = {
+    "Not": {"Dimensions": {"Key": "RECORD_TYPE", "Values": list(OUT_OF_CYCLE_RECORD_TYPES)}}
+}
+"""The GetCostAndUsage Filter of a daily series for anomaly detection alone: its totals no longer
+match the bill."""
+UNIT_FIELD = "Metrics.UnblendedCost.Unit"
+UNIT_ECHO_LENGTH = 12
+"""The most characters of an unexpected currency a message quotes (a currency code has 3)."""
 
 
 COST_FILLING = timedelta(hours=24)
@@ -57,13 +91,59 @@ def is_cost(amount: float) -> bool:
 
 @dataclass(frozen=True)
 class CostPoint:
-    """The amount of one group on one day (or month), in `unit`."""
+    """The amount of one group on one day (or month), in `unit`; of one charge type
+    (`record_type`) when the request was grouped by RECORD_TYPE as well, else ""."""
 
     start: date
     group: str
     amount: float
     unit: str
     estimated: bool
+    record_type: str = ""
+
+
+@dataclass(frozen=True)
+class OneCurrency:
+    """Points split by currency: those in `currency` and those in another (`left_out`)."""
+
+    currency: str
+    points: list[CostPoint]
+    left_out: list[CostPoint]
+
+    def left_out_message(self, field: str = UNIT_FIELD) -> str | None:
+        """One line naming `field`, how many points were left out and the first one's currency
+        (cut short); None when none was."""
+        if not self.left_out:
+            return None
+        count, first = len(self.left_out), self.left_out[0]
+        return (
+            f"{field}: {count} value{'' if count == 1 else 's'} left out, not in {self.currency} "
+            f"as the others; the first {first.unit[:UNIT_ECHO_LENGTH]!r} on "
+            f"{first.start.isoformat()}"
+        )
+
+
+def majority_currency(units: list[str], default: str = "USD") -> str:
+    """The currency most of `units` are in, the first seen of those tied; `default` without any.
+    The majority, not the first: one account billed in another currency, sorted first, must not
+    leave the rest of the fleet out."""
+    counts = Counter(units)
+    return max(counts, key=counts.__getitem__) if counts else default
+
+
+def in_one_currency(points: list[CostPoint], currency: str | None = None) -> OneCurrency:
+    """`points` in `currency` (by default the majority's, `majority_currency`), and the others."""
+    chosen = currency if currency is not None else majority_currency([p.unit for p in points])
+    return OneCurrency(
+        chosen,
+        [p for p in points if p.unit == chosen],
+        [p for p in points if p.unit != chosen],
+    )
+
+
+def is_out_of_cycle(point: CostPoint) -> bool:
+    """Whether `point` is a charge posted once a month or once (`OUT_OF_CYCLE_RECORD_TYPES`)."""
+    return point.record_type in OUT_OF_CYCLE_RECORD_TYPES
 
 
 def cost_and_usage(
@@ -79,7 +159,8 @@ def cost_and_usage(
     """Every point of `metric` from `start` (inclusive) to `end` (exclusive), all pages.
 
     With `group_by`, a point's `group` joins the group's keys with `|` (a tag key comes back as
-    `cluster$dev-apps`; an untagged cost as `cluster$`); without it, `group` is `TOTAL`.
+    `cluster$dev-apps`; an untagged cost as `cluster$`); without it, `group` is `TOTAL`. When the
+    last GroupBy is `RECORD_TYPE_GROUP`, its key is the point's `record_type` instead.
     """
     request: dict[str, Any] = {
         "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()},
@@ -99,7 +180,12 @@ def cost_and_usage(
             raise UnreadableAnswerError("GetCostAndUsage", "ResultsByTime as a list", response)
         for index, period in enumerate(results):
             try:
-                points += _period_points(period, metric, grouped=bool(group_by))
+                points += _period_points(
+                    period,
+                    metric,
+                    grouped=bool(group_by),
+                    by_record_type=bool(group_by) and group_by[-1] == RECORD_TYPE_GROUP,
+                )
             # botocore hands a JSON answer's values on unchecked: a period, group or amount
             # shaped otherwise than Cost Explorer sends it raises one of these here, where only
             # the answer is read, and must fail this read, not the caller's whole run.
@@ -111,20 +197,34 @@ def cost_and_usage(
     return points
 
 
-def _period_points(period: Any, metric: str, *, grouped: bool) -> list[CostPoint]:
+def _period_points(
+    period: Any, metric: str, *, grouped: bool, by_record_type: bool
+) -> list[CostPoint]:
     """The points of `metric` in one result by time of a GetCostAndUsage answer: one per group
-    when `grouped`, else its total, if it has one."""
+    when `grouped` (the last key its record type when `by_record_type`), else its total, if it
+    has one."""
     day = date.fromisoformat(period["TimePeriod"]["Start"])
     estimated = bool(period.get("Estimated", False))
     if grouped:
-        return [
-            _point(day, "|".join(group["Keys"]), group["Metrics"][metric], estimated)
-            for group in period.get("Groups", [])
-        ]
+        points = []
+        for group in period.get("Groups", []):
+            keys = list(group["Keys"])
+            record_type = ""
+            if by_record_type:
+                if len(keys) < 2:
+                    raise ValueError(f"Keys {keys!r:.40} lack the RECORD_TYPE key")
+                record_type = keys.pop()
+            value = group["Metrics"][metric]
+            points.append(_point(day, "|".join(keys), value, estimated, record_type))
+        return points
     if metric in period.get("Total", {}):
         return [_point(day, TOTAL, period["Total"][metric], estimated)]
     return []
 
 
-def _point(day: date, group: str, value: Any, estimated: bool) -> CostPoint:
-    return CostPoint(day, group, float(value["Amount"]), value.get("Unit", "USD"), estimated)
+def _point(day: date, group: str, value: Any, estimated: bool, record_type: str = "") -> CostPoint:
+    # Cost Explorer sends every amount's Unit: one without it is taken for USD, its default.
+    unit = value.get("Unit", "USD")
+    if not isinstance(unit, str):
+        raise TypeError(f"Unit {unit!r:.40} is not text")
+    return CostPoint(day, group, float(value["Amount"]), unit, estimated, record_type)

@@ -17,6 +17,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.cost_explorer import CE_REGION
 from fleet_shared.exceptions import ConfigurationError, MetricReadCutShortError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
@@ -34,11 +35,21 @@ from handlers.anomaly_detector.scan import (
     read_targets,
     series_of_left_members,
 )
-from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
+from handlers.anomaly_detector.target_calls import (
+    HUNG_TARGET_CALL_SECONDS,
+    member_cloudwatch,
+)
+from handlers.anomaly_detector.target_calls import TARGET_CALL_CONFIG as TARGET_CONFIG
 from tests.handlers.analytics_accounts import deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.anomaly_detector.anomaly_series import seasonal_series
-from tests.handlers.conftest import DATA_BUCKET_NAME, MEMBER_ACCOUNT_ID, REGION, START_TIME
+from tests.handlers.conftest import (
+    DATA_BUCKET_NAME,
+    HUB_ACCOUNT_ID,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    START_TIME,
+)
 from tests.handlers.deadlines import (
     KILLED_WITH_SECONDS_LEFT,
     ContextRunningOutOfTime,
@@ -81,11 +92,14 @@ def put_cpu_history(
 
 
 def queue_daily_cost(
-    clock: ManualClock, amounts: list[float], answered_as: dict[int, object] | None = None
+    clock: ManualClock,
+    amounts: list[float],
+    answered_as: dict[int, object] | None = None,
+    units: dict[int, str] | None = None,
 ) -> None:
     """Queue one Cost Explorer answer: `amounts` for the days before the clock's date, the days
     `answered_as` indexes answered with its JSON value (text, else what Cost Explorer never
-    sends) instead."""
+    sends) instead, in USD but on the days `units` indexes."""
     today = clock.now().date()
     texts: list[object] = [f"{amount:.4f}" for amount in amounts]
     for day_index, text in (answered_as or {}).items():
@@ -96,7 +110,7 @@ def queue_daily_cost(
                 "Start": (today - timedelta(days=len(amounts) - i)).isoformat(),
                 "End": (today - timedelta(days=len(amounts) - i - 1)).isoformat(),
             },
-            "Total": {"UnblendedCost": {"Amount": text, "Unit": "USD"}},
+            "Total": {"UnblendedCost": {"Amount": text, "Unit": (units or {}).get(i, "USD")}},
             "Groups": [],
             "Estimated": False,
         }
@@ -1836,6 +1850,57 @@ def test_a_daily_cost_that_is_not_a_number_is_left_out_and_named_and_the_scan_go
         "cost/daily/UnblendedCost",
     ]
     assert len(alert_inbox.receive()) == 2
+
+
+def test_a_daily_cost_in_another_currency_is_left_out_and_named_and_the_alert_says_usd(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of daily cost in USD whose last day is three times the usual, and whose
+    # tenth day Cost Explorer answers in EUR
+    queue_daily_cost(detector, daily_cost_with_a_jump(), units={9: "EUR"})
+    tenth_day = detector.now().date() - timedelta(days=28 - 9)
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN the EUR day is left out with one error naming the field, the count and its currency
+    assert result["status"] == "partial"
+    assert result["errors"] == [
+        {
+            "target": "cost",
+            "error": "Total.UnblendedCost.Unit: 1 value left out, not in USD as the others; "
+            f"the first 'EUR' on {tenth_day.isoformat()}",
+        }
+    ]
+    # AND the jump is alerted from the USD days, saying it is in USD
+    [finding] = result["anomalies"]
+    assert finding["resource"] == "cost/daily/UnblendedCost"
+    [alert] = alert_inbox.receive()
+    assert "daily cost (UnblendedCost, USD)" in alert.alert["title"]
+
+
+def test_the_daily_cost_is_read_without_the_charges_posted_once_a_month(
+    detector: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a month of daily cost, and the request the scan sends Cost Explorer noted as
+    # botocore sends it
+    queue_daily_cost(detector, list(100.0 + np.random.default_rng(3).normal(0.0, 2.0, 28)))
+    ce = app.FUNCTION.services().sessions.client("ce", HUB_ACCOUNT_ID, CE_REGION, TARGET_CONFIG)
+    bodies: list[dict[str, Any]] = []
+    ce.meta.events.register(
+        "before-call.ce.GetCostAndUsage",
+        lambda params, **_: bodies.append(json.loads(params["body"])),
+    )
+    # WHEN the scan runs
+    result = scan(lambda_context)
+    # THEN the one request leaves out tax, support, the reservation and Savings Plans fees,
+    # credits and refunds (each would spike on its day), and keeps every usage record
+    assert result["status"] == "ok", result
+    [body] = bodies
+    excluded = body["Filter"]["Not"]["Dimensions"]
+    assert excluded["Key"] == "RECORD_TYPE"
+    assert {"Tax", "Support", "Recurring reservation fee", "SavingsPlanRecurringFee"} <= set(
+        excluded["Values"]
+    )
+    assert not {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"} & set(excluded["Values"])
 
 
 def test_an_alarm_whose_series_has_a_value_that_is_not_a_number_is_confirmed_naming_it(

@@ -101,13 +101,13 @@ def cost_explorer_client() -> Any:
     )
 
 
-def stub_cost_forecast(amount: float) -> None:
+def stub_cost_forecast(amount: float, unit: str = "USD") -> None:
     """Answer GetCostForecast (moto does not implement it) on the handler's own CE client."""
     ce = cost_explorer_client()
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return AWSResponse("https://ce.us-east-1.amazonaws.com", 200, {}, None), {
-            "Total": {"Amount": str(amount), "Unit": "USD"},
+            "Total": {"Amount": str(amount), "Unit": unit},
             "ForecastResultsByTime": [
                 {"MeanValue": str(amount), "PredictionIntervalLowerBound": str(amount * 0.9),
                  "PredictionIntervalUpperBound": str(amount * 1.1)}
@@ -117,17 +117,71 @@ def stub_cost_forecast(amount: float) -> None:
     ce.meta.events.register("before-call.ce.GetCostForecast", answer)
 
 
-def day_result(day: date, groups: dict[str, float]) -> dict[str, Any]:
-    """One day of a grouped GetCostAndUsage answer."""
+def day_result(
+    day: date, groups: dict[str, float], *, record_type: str = "Usage", unit: str = "USD"
+) -> dict[str, Any]:
+    """One day of a GetCostAndUsage answer grouped by a dimension and charge type: `groups`,
+    each of `record_type`, in `unit`."""
     return {
         "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
         "Total": {},
         "Groups": [
-            {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": f"{v:.4f}", "Unit": "USD"}}}
+            {"Keys": [key, record_type],
+             "Metrics": {"UnblendedCost": {"Amount": f"{v:.4f}", "Unit": unit}}}
             for key, v in groups.items()
         ],
         "Estimated": False,
-    }
+    }  # fmt: skip
+
+
+Charges = dict[str, dict[date, dict[tuple[str, str], float]]]
+"""Per GroupBy key (SERVICE, LINKED_ACCOUNT, cluster), per day, the cost of each group and
+charge type (RECORD_TYPE)."""
+
+
+def answer_cost_explorer_by_request(charges: Charges, units: dict[str, str]) -> None:
+    """Answer each GetCostAndUsage of the handler's own CE client from `charges` as Cost Explorer
+    would the request botocore sends: grouped by its first GroupBy's key, and by charge type
+    too only when its last GroupBy is RECORD_TYPE (else each group's charges summed); a group
+    in the currency `units` gives it (USD by default)."""
+    ce = cost_explorer_client()
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        keys = [group["Key"] for group in json.loads(params["body"])["GroupBy"]]
+        by_record_type = keys[-1] == "RECORD_TYPE"
+        results = []
+        for day, costs in charges[keys[0]].items():
+            groups: dict[tuple[str, ...], float] = {}
+            for (group, record_type), amount in costs.items():
+                group_keys = (group, record_type) if by_record_type else (group,)
+                groups[group_keys] = groups.get(group_keys, 0.0) + amount
+            results.append({
+                **day_result(day, {}),
+                "Groups": [
+                    {"Keys": list(group_keys), "Metrics": {"UnblendedCost": {
+                        "Amount": f"{amount:.4f}", "Unit": units.get(group_keys[0], "USD")}}}
+                    for group_keys, amount in groups.items()
+                ],
+            })  # fmt: skip
+        return AWSResponse("https://ce.us-east-1.amazonaws.com", 200, {}, None), {
+            "ResultsByTime": results
+        }
+
+    ce.meta.events.register("before-call.ce.GetCostAndUsage", answer)
+
+
+def usual_month(today: date, account_ids: tuple[str, ...]) -> Charges:
+    """The 30 days before `today`: EC2 usage of about 100 a day in each of `account_ids`, all
+    of it tagged dev-apps."""
+    rng = np.random.default_rng(8)
+    charges: Charges = {"SERVICE": {}, "LINKED_ACCOUNT": {}, "cluster": {}}
+    for offset in range(30, 0, -1):
+        day = today - timedelta(days=offset)
+        amounts = {account_id: 100.0 + rng.normal(0.0, 2.0) for account_id in account_ids}
+        charges["SERVICE"][day] = {(EC2, "Usage"): sum(amounts.values())}
+        charges["LINKED_ACCOUNT"][day] = {(a, "Usage"): v for a, v in amounts.items()}
+        charges["cluster"][day] = {("cluster$dev-apps", "Usage"): sum(amounts.values())}
+    return charges
 
 
 def queue_cost_explorer(
@@ -465,7 +519,8 @@ def test_a_flat_fee_whose_amount_differs_in_its_tenth_decimal_is_not_an_anomaly(
         return {
             "ResultsByTime": [
                 {**day_result(day, {}), "Groups": [
-                    {"Keys": [key], "Metrics": {"UnblendedCost": {"Amount": fee, "Unit": "USD"}}}
+                    {"Keys": [key, "Usage"],
+                     "Metrics": {"UnblendedCost": {"Amount": fee, "Unit": "USD"}}}
                 ]}
                 for day, fee in zip(days, fees, strict=True)
             ]
@@ -482,6 +537,66 @@ def test_a_flat_fee_whose_amount_differs_in_its_tenth_decimal_is_not_an_anomaly(
     assert summary["total_cost"] == 72.0
     assert summary["anomalies"] == []
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_tax_posted_on_the_1st_is_in_the_totals_but_no_anomaly(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a usual month of EC2 usage up to 1 June, on which the month's tax of 30 is posted
+    # to the member account (as Cost Explorer does, on the 1st), untagged
+    today = analyzer.now().date()
+    charges = usual_month(today, (MEMBER_ACCOUNT_ID,))
+    first = date(2025, 6, 1)
+    charges["SERVICE"][first][("Tax", "Tax")] = 30.0
+    charges["LINKED_ACCOUNT"][first][(MEMBER_ACCOUNT_ID, "Tax")] = 30.0
+    charges["cluster"][first][("cluster$", "Tax")] = 30.0
+    answer_cost_explorer_by_request(charges, units={})
+    stub_cost_forecast(2_000.0)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the tax is in the totals, as on the bill, and in the day's detail
+    summary = read_report(result["report"]["summary"])
+    usage = sum(amount for day in charges["SERVICE"].values() for amount in day.values())
+    assert summary["total_cost"] == pytest.approx(usage, abs=1e-3)
+    assert summary["by_account"][0]["cost"] == pytest.approx(usage, abs=1e-3)
+    # AND it is no spike of the account, nor of any other group: nothing but the summary goes out
+    assert summary["anomalies"] == []
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_an_account_billed_in_another_currency_is_left_out_and_named_and_the_report_says_eur(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN a month of cost in EUR from two member accounts, a third account's in USD among
+    # them every day, and a forecast in EUR
+    today = analyzer.now().date()
+    charges = usual_month(today, (MEMBER_ACCOUNT_ID, "444444444444"))
+    for costs in charges["LINKED_ACCOUNT"].values():
+        costs[(DENIED_ACCOUNT_ID, "Usage")] = 90.0
+    units = {EC2: "EUR", MEMBER_ACCOUNT_ID: "EUR", "444444444444": "EUR",
+             "cluster$dev-apps": "EUR"}  # fmt: skip
+    answer_cost_explorer_by_request(charges, units)
+    stub_cost_forecast(2_000.0, unit="EUR")
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the USD amounts are left out of the account view, with one error naming the field,
+    # the count and the first one's currency
+    summary = read_report(result["report"]["summary"])
+    first_day = (today - timedelta(days=30)).isoformat()
+    assert [e for e in result["errors"] if e["section"] == "cost_explorer"] == [
+        {
+            "section": "cost_explorer",
+            "dimension": "account",
+            "error": "Metrics.UnblendedCost.Unit: 30 values left out, not in EUR as the others; "
+            f"the first 'USD' on {first_day}",
+        }
+    ]
+    assert {a["name"] for a in summary["by_account"]} == {MEMBER_ACCOUNT_ID, "444444444444"}
+    # AND the report and its summary alert say their figures are in EUR
+    assert (summary["currency"], summary["forecast"]["unit"]) == ("EUR", "EUR")
+    [summary_alert] = alert_inbox.receive()
+    assert f"{summary['total_cost']} EUR" in summary_alert.alert["detail"]
+    assert "USD;" not in summary_alert.alert["detail"]
 
 
 def test_a_cluster_whose_cost_stops_is_a_drop_on_the_first_day_cost_explorer_leaves_it_out(
@@ -2095,10 +2210,11 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
 
 
 @pytest.mark.parametrize(
-    ("june_1st", "forecast", "named"),
+    ("june_1st", "forecast", "unit", "named"),
     [
-        ("NaN", 1_000.0, "Metrics.UnblendedCost.Amount: 1 month-to-date values"),
-        ("100.0000", float("nan"), "Total.Amount: 'nan'"),
+        ("NaN", 1_000.0, "USD", "Metrics.UnblendedCost.Amount: 1 month-to-date values"),
+        ("100.0000", float("nan"), "USD", "Total.Amount: 'nan'"),
+        ("100.0000", 1_000.0, "EUR", "Total.Unit: the forecast is in 'EUR', not in USD"),
     ],
 )
 def test_a_month_to_date_or_forecast_that_is_not_a_number_is_the_forecasts_error(  # noqa: PLR0917 - pytest passes fixtures positionally
@@ -2107,12 +2223,13 @@ def test_a_month_to_date_or_forecast_that_is_not_a_number_is_the_forecasts_error
     monkeypatch: pytest.MonkeyPatch,
     june_1st: str,
     forecast: float,
+    unit: str,
     named: str,
 ) -> None:
     # GIVEN a lookback shorter than the month so far, with Cost Explorer answering NaN for
-    # 1 June's cost or for the forecast
+    # 1 June's cost or for the forecast, or the forecast in another currency than the costs
     queue_june_with_a_short_lookback(analyzer, monkeypatch, june_1st=june_1st)
-    stub_cost_forecast(forecast)
+    stub_cost_forecast(forecast, unit)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the forecast is one error naming the field, and the report is strict JSON without it
