@@ -50,7 +50,7 @@ from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
-from handlers.cost_analyzer.cur import aggregate_line_items, summarise
+from handlers.cost_analyzer.cur import aggregate_line_items, in_currency, summarise
 from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"
@@ -323,9 +323,14 @@ def _cur(
             "cur", f"no CUR line items from {start:%Y-%m-%d} to {end:%Y-%m-%d} in {source}"
         )
         return None
-    summary = summarise(aggregate, env.cost_top_resources)
+    # The CUR's figures are in Cost Explorer's currency, the report's, when it was read.
+    split = in_currency(aggregate, report.summary.get("currency"))
+    if split.left_out is not None:
+        report.failed("cur", split.left_out)
+    summary = summarise(split.aggregate, env.cost_top_resources)
     report.summary["cur"] = {
         "engine": env.cost_query_engine,
+        "currency": split.currency,
         "total_cost": summary["total_cost"],
         "top_resources": summary["top_resources"][:10],
         "eks_nodes": summary["eks_nodes"],

@@ -60,12 +60,13 @@ SELECT line_item_usage_account_id AS account_id,
        SUM(line_item_unblended_cost) AS cost,
        SUM(CASE WHEN line_item_usage_type LIKE '%SpotUsage%'
                   OR line_item_usage_type LIKE '%BoxUsage%'
-                THEN line_item_usage_amount ELSE 0 END) AS instance_hours
+                THEN line_item_usage_amount ELSE 0 END) AS instance_hours,
+       COALESCE(line_item_currency_code, '') AS currency
 FROM "{database}"."{table}"
 WHERE billing_period BETWEEN ? AND ?
   AND line_item_usage_start_date >= CAST(? AS TIMESTAMP)
   AND line_item_usage_start_date < CAST(? AS TIMESTAMP)
-GROUP BY 1, 2, 3, 4, 5, 6, 7
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 10
 ORDER BY cost DESC
 """
 SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_item_usage_amount"}

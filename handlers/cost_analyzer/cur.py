@@ -15,9 +15,13 @@ same small frame (`AGGREGATE_COLUMNS`), which `summarise` turns into the report:
   A cluster is its account, region and name: EKS names are unique only within an account's
   region, and a fleet often runs one `apps` cluster per region or per account.
 
+The aggregation is keyed by each line item's currency (`line_item_currency_code`) as well, and
+`in_currency` keeps the report's currency alone: amounts in two currencies never add up.
+
 Columns read (CUR 2.0 names): line_item_usage_start_date, line_item_usage_account_id,
 line_item_product_code, line_item_resource_id, line_item_usage_type, line_item_usage_amount,
-line_item_unblended_cost, product_instance_type, product_region_code, and the cluster tag from
+line_item_unblended_cost, line_item_currency_code, product_instance_type, product_region_code,
+and the cluster tag from
 `resource_tags` (a map; keys `user_cluster`, then `aws_eks_cluster_name`) or from the flat
 columns `resource_tags_user_cluster` / `resource_tags_aws_eks_cluster_name` of older exports.
 """
@@ -25,6 +29,7 @@ columns `resource_tags_user_cluster` / `resource_tags_aws_eks_cluster_name` of o
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,8 +48,12 @@ AGGREGATE_COLUMNS = (
     "cluster",
     "cost",
     "instance_hours",
+    "currency",
 )
-KEYS = list(AGGREGATE_COLUMNS[:7])
+KEYS = [*AGGREGATE_COLUMNS[:7], "currency"]
+CURRENCY_COLUMN = "line_item_currency_code"
+CURRENCY_ECHO_LENGTH = 12
+"""The most characters of an unexpected currency an error quotes (a currency code has 3)."""
 CLUSTER_TAG_KEYS = ("user_cluster", "aws_eks_cluster_name")
 _FLAT_TAG_COLUMNS = tuple(f"resource_tags_{key}" for key in CLUSTER_TAG_KEYS)
 USAGE_START_COLUMN = "line_item_usage_start_date"
@@ -58,6 +67,9 @@ REQUIRED_COLUMNS = (
     *NUMBER_COLUMNS,
 )
 OPTIONAL_COLUMNS = (
+    # Every CUR 2.0 export has it; a hand-made file without it is taken to be in the report's
+    # currency (`in_currency`).
+    CURRENCY_COLUMN,
     "product_instance_type",
     "product_region_code",
     "resource_tags",
@@ -115,6 +127,7 @@ def aggregate_line_items(lines: pd.DataFrame, start: datetime, end: datetime) ->
                 np.select([spot, box], [0, 1], default=2), ["spot", "on_demand", "other"]
             ),
             "cluster": _categories(cluster_tags(lines)),
+            "currency": _categories(_text(lines, CURRENCY_COLUMN)),
             "cost": _number(lines, "line_item_unblended_cost"),
             "instance_hours": np.where(spot | box, amount, 0.0),
         }
@@ -240,6 +253,37 @@ def _number(lines: pd.DataFrame, column: str) -> np.ndarray:
     )
     require_amounts(column, numbers, given)
     return numbers
+
+
+@dataclass(frozen=True)
+class CurrencySplit:
+    """The aggregate rows in `currency` and, when any other was left out, `left_out` saying so."""
+
+    currency: str
+    aggregate: pd.DataFrame
+    left_out: str | None
+
+
+def in_currency(aggregate: pd.DataFrame, currency: str | None) -> CurrencySplit:
+    """The rows of `aggregate` in `currency` (by default that of most rows), those of an unknown
+    currency (a file without CURRENCY_COLUMN) with them, and one message naming the column, how
+    many groups of line items were left out for another currency and the first one's (cut
+    short), None when none was."""
+    known = aggregate["currency"][aggregate["currency"] != ""]
+    # The count of each in the order first seen: of those tied, the first (idxmax) is chosen.
+    counts = known.value_counts(sort=False)
+    chosen = currency if currency is not None else str(counts.idxmax()) if len(counts) else "USD"
+    other = (aggregate["currency"] != "") & (aggregate["currency"] != chosen)
+    if not other.any():
+        return CurrencySplit(chosen, aggregate, None)
+    first = str(aggregate.loc[other, "currency"].iloc[0])[:CURRENCY_ECHO_LENGTH]
+    count = int(other.sum())
+    return CurrencySplit(
+        chosen,
+        aggregate[~other].reset_index(drop=True),
+        f"{CURRENCY_COLUMN}: {count} group{'' if count == 1 else 's'} of line items left out, "
+        f"not in {chosen} as the report; the first {first!r}",
+    )
 
 
 def summarise(aggregate: pd.DataFrame, top_n: int) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Reading the CUR files from S3: only the columns the aggregation uses (`cur.READ_COLUMNS`).
 
-A CUR 2.0 export has about 90 columns, of which the aggregation uses 7 to 12; reading them all and
+A CUR 2.0 export has about 90 columns, of which the aggregation uses 7 to 13; reading them all and
 then selecting takes about five times the time and three times the memory. Parquet is read by
 Arrow through `S3ObjectReader`, which turns each read Arrow asks for into one ranged GetObject of
 exactly those bytes: the footer, then the used columns' chunks (near ones coalesced by Arrow's

@@ -214,14 +214,20 @@ def queue_cost_explorer(
     assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
 
 
-def put_cur(clock: ManualClock, regions: tuple[str, ...] = (REGION,)) -> pa.Table:
+def put_cur(
+    clock: ManualClock, regions: tuple[str, ...] = (REGION,), currencies: tuple[str, ...] = ()
+) -> pa.Table:
     """A month of generated CUR line items as Parquet under cur/ in the data bucket, in
-    `regions` by turns (row by row); the table written."""
+    `regions` by turns (row by row), in USD but the first rows in `currencies`; the table
+    written."""
     end = datetime.combine(clock.now().date(), datetime.min.time(), tzinfo=UTC)
     table, _ = cur_tables(3_000, end - timedelta(days=30), 30, seed=3)
     column = table.schema.get_field_index("product_region_code")
     in_turn = [regions[row % len(regions)] for row in range(table.num_rows)]
     table = table.set_column(column, "product_region_code", pa.array(in_turn))
+    column = table.schema.get_field_index("line_item_currency_code")
+    units = [*currencies, *["USD"] * (table.num_rows - len(currencies))]
+    table = table.set_column(column, "line_item_currency_code", pa.array(units))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
@@ -1343,7 +1349,7 @@ def test_a_memory_query_is_not_started_with_too_little_time_left_to_poll_it(
 
 
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
-                 "purchase", "cluster", "cost", "instance_hours"]  # fmt: skip
+                 "purchase", "cluster", "cost", "instance_hours", "currency"]  # fmt: skip
 
 
 def use_athena_engine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1374,11 +1380,34 @@ def queue_one_instance_of_costs(analyzer: ManualClock) -> None:
         [
             ATHENA_HEADER,
             [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720"],
+             "60", "720", "USD"],
         ]
     )  # fmt: skip
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
+
+
+def test_cur_line_items_in_another_currency_are_left_out_and_named(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN usual Cost Explorer data (in USD), and a CUR whose first two line items are in EUR
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    table = put_cur(analyzer, currencies=("EUR", "EUR"))
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the EUR line items are left out, with one cur error naming the column, the count of
+    # groups and the currency
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == (
+        "line_item_currency_code: 2 groups of line items left out, not in USD as the report; "
+        "the first 'EUR'"
+    )
+    # AND the CUR section says its currency, and its total is that of the USD line items alone
+    cur = read_report(result["report"]["summary"])["cur"]
+    assert cur["currency"] == "USD"
+    costs = table.column("line_item_unblended_cost").to_pylist()
+    assert cur["total_cost"] == pytest.approx(sum(costs[2:]), abs=1e-3)
 
 
 def test_a_cluster_without_container_insights_data_is_reported_not_left_out_silently(
@@ -1416,10 +1445,11 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     rows = [
         ATHENA_HEADER,
         [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-         "60", "720"],
+         "60", "720", "USD"],
         [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20",
-         "720"],
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0"],
+         "720", "USD"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0", "USD"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-2", "", "other", "", "75", "0", "EUR"],
     ]  # fmt: skip
     queue_athena_rows(rows)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -1436,10 +1466,14 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     ]
     assert "2025-" not in execution["Query"]
     assert 'FROM "cur"."data"' in execution["Query"]
-    # AND the CUR section comes from Athena's rows
+    # AND the CUR section comes from Athena's rows in USD, the EUR one left out and named
     cur = read_report(result["report"]["summary"])["cur"]
     assert cur["engine"] == "athena"
     assert cur["total_cost"] == 170.0
+    assert [e["error"] for e in result["errors"] if e["section"] == "cur"] == [
+        "line_item_currency_code: 1 group of line items left out, not in USD as the report; "
+        "the first 'EUR'"
+    ]
     assert cur["top_resources"][0]["resource_id"] == "db-1"
     assert cur["eks_nodes"]["spot_cost_share"] == 0.25
     assert cur["eks_nodes"]["spot_hours_share"] == 0.5
@@ -1484,8 +1518,9 @@ def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest
         [
             ATHENA_HEADER,
             [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720"],
-            [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "Infinity", "0"],
+             "60", "720", "USD"],
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "Infinity", "0",
+             "USD"],
         ]
     )  # fmt: skip
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -1562,7 +1597,7 @@ class AthenaResultPages:
         self.read += 1
         self.time.spend(2)
         row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand",
-               "dev-apps", "60", "720"]  # fmt: skip
+               "dev-apps", "60", "720", "USD"]  # fmt: skip
         rows = [ATHENA_HEADER, row] if self.read == 1 else [row]
         return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
             "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
@@ -1632,7 +1667,7 @@ def athena_cells(*rows: list[object]) -> list[dict[str, Any]]:
 
 
 ONE_INSTANCE_COSTING_A_NUMBER = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large",
-                                 "on_demand", "dev-apps", 60, "720"]  # fmt: skip
+                                 "on_demand", "dev-apps", 60, "720", "USD"]  # fmt: skip
 """A result row whose cost is a JSON number, not the text Athena sends every value as."""
 
 
