@@ -6,12 +6,20 @@ from datetime import UTC, date, datetime
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import PaginationError
 
-from fleet_shared.cost_explorer import CE_REGION, cost_and_usage, is_complete_day
+from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.cost_explorer import (
+    CE_REGION,
+    RECORD_TYPE_GROUP,
+    cost_and_usage,
+    is_complete_day,
+)
 from tests.handlers.faults import answer_the_same_page_token
 
 START = date(2025, 6, 1)
+CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 
 
 def test_a_next_page_token_answered_again_fails_the_read_naming_get_cost_and_usage(
@@ -49,3 +57,40 @@ def test_a_days_cost_is_complete_only_a_whole_day_after_it_ended(
     judged = is_complete_day(day, now)
     # THEN it is still filling until a day after it ended (COST_FILLING), complete from then on
     assert judged is complete
+
+
+BY_SERVICE_AND_RECORD_TYPE = [{"Type": "DIMENSION", "Key": "SERVICE"}, RECORD_TYPE_GROUP]
+
+
+def queue_one_group(keys: list[str]) -> None:
+    """Queue a one-day Cost Explorer answer holding one group of `keys`, costing 3 USD."""
+    period = {
+        "TimePeriod": {"Start": "2025-06-01", "End": "2025-06-02"},
+        "Groups": [{"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": "USD"}}}],
+    }
+    queued = {"results": [{"ResultsByTime": [period]}]}
+    assert requests.post(CE_QUEUE_URL, json=queued).status_code == 201
+
+
+def test_a_point_grouped_by_record_type_keeps_its_group_and_its_charge_type_apart(
+    mocked_aws: None,
+) -> None:
+    # GIVEN Cost Explorer answering a request grouped by service and RECORD_TYPE with the
+    # group (AWS Lambda, Tax)
+    queue_one_group(["AWS Lambda", "Tax"])
+    ce = boto3.client("ce", region_name=CE_REGION)
+    # WHEN the daily cost is read
+    [point] = cost_and_usage(ce, START, date(2025, 6, 2), group_by=BY_SERVICE_AND_RECORD_TYPE)
+    # THEN the point's group is the service alone, and its record type the charge type
+    assert (point.group, point.record_type) == ("AWS Lambda", "Tax")
+
+
+def test_a_group_without_its_record_type_key_fails_the_read_naming_it(mocked_aws: None) -> None:
+    # GIVEN Cost Explorer (or a proxy) answering a request grouped by service and RECORD_TYPE
+    # with a group of the service's key alone
+    queue_one_group(["AWS Lambda"])
+    ce = boto3.client("ce", region_name=CE_REGION)
+    # WHEN the daily cost is read THEN the read fails naming the period and the missing key,
+    # rather than taking the service for a charge type
+    with pytest.raises(UnreadableAnswerError, match=r"ResultsByTime\[0\].*RECORD_TYPE"):
+        cost_and_usage(ce, START, date(2025, 6, 2), group_by=BY_SERVICE_AND_RECORD_TYPE)
