@@ -35,7 +35,6 @@ from fleet_shared.cost_explorer import (
     COST_FILLING,
     EXCLUDE_OUT_OF_CYCLE_CHARGES,
     MAX_DAILY_AMOUNT,
-    UNIT_ECHO_LENGTH,
     CostPoint,
     cost_and_usage,
     in_one_currency,
@@ -672,7 +671,7 @@ def scan_cost(
         finding
         for finding in findings_from(
             detection,
-            label=f"daily cost (UnblendedCost, {one_currency.currency[:UNIT_ECHO_LENGTH]})",
+            label=f"daily cost (UnblendedCost, {one_currency.currency})",
             resource=COST_RESOURCE,
             account_id=None,
             region=None,

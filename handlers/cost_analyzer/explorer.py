@@ -31,8 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.cost_explorer import (
     COST_FILLING,
     MAX_DAILY_AMOUNT,
+    MAX_UNIT_LENGTH,
     RECORD_TYPE_GROUP,
-    UNIT_ECHO_LENGTH,
     UNIT_FIELD,
     CostPoint,
     cost_and_usage,
@@ -221,7 +221,7 @@ def month_end_forecast(
     if others:
         raise ValueError(
             f"{UNIT_FIELD}: {len(others)} month-to-date values are not in {currency}, the first "
-            f"{others[0].unit[:UNIT_ECHO_LENGTH]!r} on {others[0].start.isoformat()}"
+            f"{others[0].unit!r} on {others[0].start.isoformat()}"
         )
     not_costs = [p for p in month_points if not is_cost(p.amount)]
     if not_costs:
@@ -257,7 +257,7 @@ def month_end_forecast(
     unit = response["Total"].get("Unit", "USD")
     if unit != currency:
         raise ValueError(
-            f"Total.Unit: the forecast is in {str(unit)[:UNIT_ECHO_LENGTH]!r}, not in "
+            f"Total.Unit: the forecast is in {str(unit)[:MAX_UNIT_LENGTH]!r}, not in "
             f"{currency}, the month to date's"
         )
     remaining = _forecast_amount(response["Total"], "Amount", "Total")

@@ -65,8 +65,8 @@ EXCLUDE_OUT_OF_CYCLE_CHARGES: dict[str, Any] = {
 """The GetCostAndUsage Filter of a daily series for anomaly detection alone: its totals no longer
 match the bill."""
 UNIT_FIELD = "Metrics.UnblendedCost.Unit"
-UNIT_ECHO_LENGTH = 12
-"""The most characters of an unexpected currency a message quotes (a currency code has 3)."""
+MAX_UNIT_LENGTH = 12
+"""The longest Unit an answer may give (a currency code has 3): a longer one fails the read."""
 
 
 COST_FILLING = timedelta(hours=24)
@@ -118,7 +118,7 @@ class OneCurrency:
         count, first = len(self.left_out), self.left_out[0]
         return (
             f"{field}: {count} value{'' if count == 1 else 's'} left out, not in {self.currency} "
-            f"as the others; the first {first.unit[:UNIT_ECHO_LENGTH]!r} on "
+            f"as the others; the first {first.unit!r} on "
             f"{first.start.isoformat()}"
         )
 
@@ -223,8 +223,10 @@ def _period_points(
 
 
 def _point(day: date, group: str, value: Any, estimated: bool, record_type: str = "") -> CostPoint:
-    # Cost Explorer sends every amount's Unit: one without it is taken for USD, its default.
+    # Cost Explorer sends every amount's Unit, a currency code ("USD"): one without it is taken
+    # for USD, its default; one of another shape is no answer of Cost Explorer's, and would
+    # reach the report and its alerts whole.
     unit = value.get("Unit", "USD")
-    if not isinstance(unit, str):
-        raise TypeError(f"Unit {unit!r:.40} is not text")
+    if not isinstance(unit, str) or len(unit) > MAX_UNIT_LENGTH:
+        raise ValueError(f"Unit {unit!r:.40} is not a currency code")
     return CostPoint(day, group, float(value["Amount"]), unit, estimated, record_type)

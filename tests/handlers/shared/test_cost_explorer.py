@@ -62,11 +62,11 @@ def test_a_days_cost_is_complete_only_a_whole_day_after_it_ended(
 BY_SERVICE_AND_RECORD_TYPE = [{"Type": "DIMENSION", "Key": "SERVICE"}, RECORD_TYPE_GROUP]
 
 
-def queue_one_group(keys: list[str]) -> None:
-    """Queue a one-day Cost Explorer answer holding one group of `keys`, costing 3 USD."""
+def queue_one_group(keys: list[str], unit: str = "USD") -> None:
+    """Queue a one-day Cost Explorer answer holding one group of `keys`, costing 3 `unit`."""
     period = {
         "TimePeriod": {"Start": "2025-06-01", "End": "2025-06-02"},
-        "Groups": [{"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": "USD"}}}],
+        "Groups": [{"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": unit}}}],
     }
     queued = {"results": [{"ResultsByTime": [period]}]}
     assert requests.post(CE_QUEUE_URL, json=queued).status_code == 201
@@ -85,12 +85,25 @@ def test_a_point_grouped_by_record_type_keeps_its_group_and_its_charge_type_apar
     assert (point.group, point.record_type) == ("AWS Lambda", "Tax")
 
 
-def test_a_group_without_its_record_type_key_fails_the_read_naming_it(mocked_aws: None) -> None:
+@pytest.mark.parametrize(
+    ("keys", "unit", "named"),
+    [
+        (["AWS Lambda"], "USD", "lack the RECORD_TYPE key"),
+        (["AWS Lambda", "Usage"], "U" * 5_000, "is not a currency code"),
+    ],
+)
+def test_a_group_cost_explorer_would_not_send_fails_the_read_naming_what_is_wrong(
+    mocked_aws: None, keys: list[str], unit: str, named: str
+) -> None:
     # GIVEN Cost Explorer (or a proxy) answering a request grouped by service and RECORD_TYPE
-    # with a group of the service's key alone
-    queue_one_group(["AWS Lambda"])
+    # with a group of the service's key alone, or an amount whose Unit is no currency code
+    queue_one_group(keys, unit)
     ce = boto3.client("ce", region_name=CE_REGION)
-    # WHEN the daily cost is read THEN the read fails naming the period and the missing key,
-    # rather than taking the service for a charge type
-    with pytest.raises(UnreadableAnswerError, match=r"ResultsByTime\[0\].*RECORD_TYPE"):
+    # WHEN the daily cost is read
+    with pytest.raises(UnreadableAnswerError) as raised:
         cost_and_usage(ce, START, date(2025, 6, 2), group_by=BY_SERVICE_AND_RECORD_TYPE)
+    # THEN the read fails naming the period and what is wrong, quoting the start of the value
+    # alone, rather than taking the service for a charge type or a text for a currency
+    message = str(raised.value)
+    assert ("ResultsByTime[0]" in message, named in message) == (True, True), message
+    assert len(message) < 400
