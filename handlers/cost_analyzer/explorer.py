@@ -165,15 +165,16 @@ def totals(points: list[CostPoint], dimension: str) -> list[dict[str, Any]]:
 def series_by_group(
     points: list[CostPoint], dimension: str
 ) -> dict[str, tuple[list[date], list[float]]]:
-    """Each group's daily series (days in order), for anomaly detection, from every point of
-    the answer. Cost Explorer sends no group of no cost, so a group charged daily (`is_daily`)
-    has every day of the answer (a day some group of `dimension` has a point) from its first
-    cost on, 0 on a day it has none: a cluster whose tag was lost or a service stopped would
-    otherwise end its series at its last cost, and its drop to nothing never be judged. Days
-    before its first cost are left out (a group new within the period has no history to judge
-    its start by), and so is a day whose amount is no cost (`is_cost`): unknown, not nothing.
-    Any other group (a monthly charge, Tax or Support on the 1st) is its days of cost alone: its
-    days without are its usual, and a charge among them no spike."""
+    """Each group's daily series (days in order), for anomaly detection, from `points` (the
+    answer's `anomaly_points`: charges posted once a month or once are not in it). Cost Explorer
+    sends no group of no cost, so a group charged daily (`is_daily`) has every day of the answer
+    (a day some group of `dimension` has a point) from its first cost on, 0 on a day it has
+    none: a cluster whose tag was lost or a service stopped would otherwise end its series at
+    its last cost, and its drop to nothing never be judged. Days before its first cost are left
+    out (a group new within the period has no history to judge its start by), and so is a day
+    whose amount is no cost (`is_cost`): unknown, not nothing. Any other group (usage billed on
+    a few days of the month) is its days of cost alone: its days without are its usual, and a
+    charge among them no spike."""
     grouped: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     unknown: dict[str, set[date]] = defaultdict(set)
     answered: set[date] = set()
