@@ -112,14 +112,13 @@ class OneCurrency:
 
     def left_out_message(self, field: str = UNIT_FIELD) -> str | None:
         """One line naming `field`, how many points were left out and the first one's currency
-        (cut short); None when none was."""
+        and day; None when none was."""
         if not self.left_out:
             return None
         count, first = len(self.left_out), self.left_out[0]
         return (
             f"{field}: {count} value{'' if count == 1 else 's'} left out, not in {self.currency} "
-            f"as the others; the first {first.unit!r} on "
-            f"{first.start.isoformat()}"
+            f"as the others; the first {first.unit!r} on {first.start.isoformat()}"
         )
 
 
