@@ -125,7 +125,10 @@ LOAD_BALANCERS_READ = (
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="eks_scaler",
-        description="Scales managed node groups on schedule or request: floors, cooldown, lock.",
+        description=(
+            "Scales the stack file's managed node groups on schedule or request: floors, "
+            "cooldown, lock."
+        ),
         memory_mb=256,
         timeout_seconds=120,
         environment={

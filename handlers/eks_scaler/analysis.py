@@ -25,6 +25,7 @@ from fleet_shared.metric_data import MetricQuery, get_metric_series
 from fleet_shared.node_group_autoscalers import declared_autoscaler
 from fleet_shared.predictive_decisions import decisions_key, recent_decisions
 from handlers.eks_scaler.autoscalers import left_alone_explanation, managing_autoscaler
+from handlers.eks_scaler.declared_node_groups import undeclared_refusal
 from handlers.eks_scaler.member_node_groups import (
     describe_error,
     describe_node_group,
@@ -275,6 +276,9 @@ def _analyze_one(
     )
     if autoscaler is not None:
         reason = f"{reason}; {left_alone_explanation(autoscaler)}"
+    undeclared = undeclared_refusal(event, name, inventory)
+    if undeclared is not None:
+        reason = f"{reason}; {undeclared}"
     return node_group_result(
         name,
         Status.NO_CHANGE_NEEDED if action == "none" else Status.DRY_RUN,
@@ -286,4 +290,5 @@ def _analyze_one(
         floor=limits.floor,
         node_group_status=described.status,
         autoscaler=autoscaler.as_dict() if autoscaler is not None else None,
+        declared=None if inventory is None else undeclared is None,
     )

@@ -1,7 +1,8 @@
 """scale_up, scale_down and restore for the node groups of one cluster in one member account.
 
-Per node group, in this order: ask the cluster calendar (calendar_checks.py; a refusal is a
-`skipped` result that reads and changes nothing), take the node group lock (shared with
+Per node group, in this order: refuse one the stack file does not declare (declared_node_groups.py;
+an `error` result that reads and changes nothing), ask the cluster calendar (calendar_checks.py; a
+refusal is a `skipped` result that reads and changes nothing), take the node group lock (shared with
 spot_optimizer), skip it when a hold is in force (holds.py) or an autoscaler manages it without
 an override (autoscalers.py), read the facts (DescribeNodegroup in the member account, the
 inventory entry, saved sizes and last change, when and its action, from the state table),
@@ -65,6 +66,7 @@ from handlers.eks_scaler.decision import (
     ScalingDecision,
     decide,
 )
+from handlers.eks_scaler.declared_node_groups import undeclared_refusal
 from handlers.eks_scaler.exceptions import UnreadableScalerChangeError, UpdateAnswerLostError
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
@@ -211,6 +213,11 @@ def _scale_one(
     """The node group's result, and the notice of this request's change. `notices_found` gets
     the notice of another request's change found made but not recorded, which is recorded
     first: kept there whatever happens to the node group after."""
+    undeclared = undeclared_refusal(event, group.name, inventory)
+    if undeclared is not None:
+        # An error, not `skipped`: the request is wrong (a typo, another stack's node group),
+        # and it stays open, so a scheduled run fails and its alarm tells people.
+        return node_group_result(group.name, Status.ERROR, undeclared), None
     cluster = (
         inventory.find_cluster(event.account_id, event.region, event.cluster)
         if inventory is not None

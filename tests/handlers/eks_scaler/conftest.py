@@ -15,6 +15,7 @@ from scaler_helpers import (
     REGION,
     Scaler,
     create_cluster,
+    declared_spot_node_group,
     member_session,
 )
 from scaling_harness import Scaling, count_scaling_calls
@@ -30,18 +31,21 @@ from handlers.eks_scaler.services import ScalerServices
 
 @pytest.fixture
 def inventory_document(inventory_document: dict[str, Any]) -> dict[str, Any]:
-    """The shared inventory plus a `web` group with a configured floor of 2 (batch-spot stays
-    out of it, so its default floor applies)."""
-    inventory_document["members"][0]["clusters"][0]["node_groups"].append(
-        {
-            "name": "web",
-            "capacity_type": "ON_DEMAND",
-            "instance_types": ["m7g.large"],
-            "min_size": 2,
-            "desired_size": 3,
-            "max_size": 6,
-            "floor": 2,
-        }
+    """The shared inventory plus the member cluster's `web` group, with a floor of 2, and its
+    `batch-spot` group, with SPOT's floor of 0: the scaler changes declared node groups only."""
+    inventory_document["members"][0]["clusters"][0]["node_groups"].extend(
+        [
+            {
+                "name": "web",
+                "capacity_type": "ON_DEMAND",
+                "instance_types": ["m7g.large"],
+                "min_size": 2,
+                "desired_size": 3,
+                "max_size": 6,
+                "floor": 2,
+            },
+            declared_spot_node_group("batch-spot"),
+        ]
     )
     return inventory_document
 

@@ -59,6 +59,20 @@ def create_cluster(eks: Any, account_id: str, only: str | None = None) -> None:
         )
 
 
+def declared_spot_node_group(name: str) -> dict[str, Any]:
+    """The inventory entry of a SPOT node group at 0/2/6 (batch-spot's sizes in EKS), floor 0:
+    the scaler changes only the node groups the inventory declares."""
+    return {
+        "name": name,
+        "capacity_type": "SPOT",
+        "instance_types": ["m7g.large"],
+        "min_size": 0,
+        "desired_size": 2,
+        "max_size": 6,
+        "floor": 0,
+    }
+
+
 def sizes(eks: Any, name: str) -> dict[str, int]:
     """The scaling config of a node group as {min_size, desired_size, max_size}."""
     config = eks.describe_nodegroup(clusterName=CLUSTER, nodegroupName=name)["nodegroup"][

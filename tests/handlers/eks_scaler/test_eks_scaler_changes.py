@@ -76,8 +76,10 @@ def test_scale_down_changes_the_member_node_group_not_the_hubs(
     assert result["results"][0]["reason"].startswith("previous sizes saved")
 
 
-def test_floors_hold_from_inventory_and_defaults(scaler: Scaler, member_eks: Any) -> None:
-    # GIVEN web with a configured floor of 2, system (floor 1) and batch-spot (SPOT, default 0)
+def test_each_node_group_stops_at_its_floor_from_the_inventory(
+    scaler: Scaler, member_eks: Any
+) -> None:
+    # GIVEN web with a configured floor of 2, system (floor 1) and batch-spot (SPOT, floor 0)
     # WHEN all are asked to go to zero
     result = scaler(
         event(
@@ -93,6 +95,69 @@ def test_floors_hold_from_inventory_and_defaults(scaler: Scaler, member_eks: Any
     assert sizes(member_eks, "system")["desired_size"] == 1
     assert sizes(member_eks, "batch-spot") == {"min_size": 0, "desired_size": 0, "max_size": 6}
     assert "below the floor 2" in results_by_group(result)["web"]["reason"]
+
+
+def test_only_node_groups_the_stack_file_declares_are_scaled(
+    scaler: Scaler, services: ScalerServices, member_eks: Any
+) -> None:
+    # GIVEN system, which the stack file declares, and in the same member account and region a
+    # node group `foreign` of its cluster and a cluster `other-apps` that it does not declare
+    for cluster in (CLUSTER, "other-apps"):
+        if cluster != CLUSTER:
+            member_eks.create_cluster(
+                name=cluster,
+                roleArn=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-cluster",
+                resourcesVpcConfig={"subnetIds": ["subnet-1"]},
+            )
+        member_eks.create_nodegroup(
+            clusterName=cluster,
+            nodegroupName="foreign",
+            nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-node",
+            subnets=["subnet-1"],
+            scalingConfig={"minSize": 0, "desiredSize": 3, "maxSize": 6},
+        )
+    # AND every member EKS call the scaler makes about either, and every state table call about
+    # their node groups (their key, and lock: the request's own idempotency record is no
+    # node group's)
+    undeclared = (
+        f"/clusters/{CLUSTER}/node-groups/foreign",
+        "/clusters/other-apps/",
+        node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "foreign"),
+        node_group_key(MEMBER_ACCOUNT_ID, REGION, "other-apps", "foreign"),
+    )
+    naming: list[str] = []
+
+    def note_naming(request: Any, **_: Any) -> None:
+        sent = f"{request.url} {request.body!r}"
+        if any(name in sent for name in undeclared):
+            naming.append(sent)
+
+    services.member_client("eks", MEMBER_ACCOUNT_ID, REGION).meta.events.register(
+        "before-send.eks", note_naming
+    )
+    services.hub_client("dynamodb").meta.events.register("before-send.dynamodb", note_naming)
+    # WHEN a scale-down asks for system and foreign, and another for other-apps' foreign
+    both = {"name": "system", "desired_size": 1}, {"name": "foreign", "desired_size": 0}
+    result = results_by_group(scaler(event("scale_down", *both), "inv-1"))
+    other = scaler({**event("scale_down", both[1]), "cluster": "other-apps"}, "inv-2")
+    # THEN system is scaled down, and neither foreign is: each is an error naming it as not
+    # declared in the stack file, and nothing was read, locked, written or updated for it
+    assert result["system"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "system")["desired_size"] == 1
+    assert result["foreign"]["status"] == "error"
+    assert result["foreign"]["reason"].startswith(
+        f"node group foreign is not declared in the stack file for cluster {CLUSTER} "
+    )
+    [refused] = other["results"]
+    assert refused["nodegroup"] == "foreign"
+    assert refused["status"] == "error"
+    assert refused["reason"].startswith(
+        "node group foreign is not scaled: cluster other-apps is not declared in the stack file"
+    )
+    for cluster in (CLUSTER, "other-apps"):
+        config = member_eks.describe_nodegroup(clusterName=cluster, nodegroupName="foreign")
+        assert config["nodegroup"]["scalingConfig"]["desiredSize"] == 3
+    assert naming == []
 
 
 def test_scale_down_at_the_floor_is_blocked(

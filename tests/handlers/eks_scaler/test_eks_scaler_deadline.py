@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, sizes
+from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, declared_spot_node_group, sizes
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.sessions import HUB_ATTEMPTS, HUB_CALL_SECONDS, HUB_READ_TIMEOUT_SECONDS
@@ -32,6 +32,19 @@ NODE_GROUPS_OUTLASTING_THE_TIMEOUT = math.ceil(
 )
 """Enough node groups (12) that one hung AssumeRole each, its attempts spending their read
 timeout, outlasts the scaler's timeout."""
+EXTRA_NODE_GROUPS = [
+    f"batch-{number:02d}" for number in range(NODE_GROUPS_OUTLASTING_THE_TIMEOUT - 2)
+]
+"""The cluster's node groups besides system and batch-spot."""
+
+
+@pytest.fixture
+def inventory_document(inventory_document: dict[str, Any]) -> dict[str, Any]:
+    """The scaler tests' inventory, declaring the extra node groups too."""
+    inventory_document["members"][0]["clusters"][0]["node_groups"].extend(
+        declared_spot_node_group(name) for name in EXTRA_NODE_GROUPS
+    )
+    return inventory_document
 
 
 def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_once(
@@ -39,10 +52,7 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
 ) -> None:
     # GIVEN STS does not answer AssumeRole, and the scheduled scale-down of a cluster with 12
     # node groups, with the function's whole timeout
-    extra_groups = [
-        f"batch-{number:02d}" for number in range(NODE_GROUPS_OUTLASTING_THE_TIMEOUT - 2)
-    ]
-    for name in extra_groups:
+    for name in EXTRA_NODE_GROUPS:
         member_eks.create_nodegroup(
             clusterName=CLUSTER,
             nodegroupName=name,
@@ -55,7 +65,7 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
         **SCALE_DOWN,
         "nodegroups": [
             *SCALE_DOWN["nodegroups"],
-            *({"name": name, "desired_size": 0} for name in extra_groups),
+            *({"name": name, "desired_size": 0} for name in EXTRA_NODE_GROUPS),
         ],
     }
     app.FUNCTION.use_services(services)
@@ -92,5 +102,5 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
     )
     assert sizes(member_eks, "system")["desired_size"] == 1
     assert all(
-        sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *extra_groups]
+        sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *EXTRA_NODE_GROUPS]
     )

@@ -229,8 +229,16 @@ def put_utilisation(clock: ManualClock, cpu: float, memory: float) -> None:
 def test_analyze_recommends_from_utilisation_and_changes_nothing(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
 ) -> None:
-    # GIVEN a busy cluster (CPU 85%) and no forecaster configured
+    # GIVEN a busy cluster (CPU 85%), no forecaster configured, and besides the node groups the
+    # stack file declares one, `foreign`, that it does not
     put_utilisation(fake_clock, cpu=85.0, memory=40.0)
+    member_eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName="foreign",
+        nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/eks-node",
+        subnets=["subnet-1"],
+        scalingConfig={"minSize": 1, "desiredSize": 2, "maxSize": 4},
+    )
     # WHEN analyze is asked for every node group
     result = scaler(event("analyze"), "inv-1")
     # THEN utilisation is reported, the forecast is said unavailable, one more node recommended
@@ -238,10 +246,16 @@ def test_analyze_recommends_from_utilisation_and_changes_nothing(
     assert result["forecast"]["available"] is False
     assert "forecast unavailable" in result["forecast"]["reason"]
     by_group = {item["nodegroup"]: item for item in result["results"]}
-    assert set(by_group) == {"system", "web", "batch-spot"}
+    assert set(by_group) == {"system", "web", "batch-spot", "foreign"}
     assert by_group["system"]["recommended_action"] == "scale_up"
     assert by_group["system"]["new"]["desired_size"] == 3
     assert "85.0% is above 75.0%" in by_group["system"]["reason"]
+    # AND foreign is analysed too, said not declared, which the scaler would refuse to change
+    assert [name for name, item in by_group.items() if not item["declared"]] == ["foreign"]
+    assert by_group["foreign"]["reason"].endswith(
+        f"node group foreign is not declared in the stack file for cluster {CLUSTER} "
+        f"({MEMBER_ACCOUNT_ID}, {REGION}); the scaler changes declared node groups only"
+    )
     # AND nothing changed
     assert sizes(member_eks, "system")["desired_size"] == 2
 

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
-from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, REGION, sizes
+from scaler_helpers import (
+    CLUSTER,
+    MEMBER_ACCOUNT_ID,
+    REGION,
+    declared_spot_node_group,
+    sizes,
+)
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
@@ -35,6 +41,15 @@ ANALYZE = json.loads((Path(__file__).parents[3] / "events/eks_scaler/analyze.jso
 EXTRA_NODE_GROUPS = [f"batch-{number:02d}" for number in range(10)]
 """With system and batch-spot, 12 node groups: one hung EKS call each (60 s) outlasts the
 timeout many times over."""
+
+
+@pytest.fixture
+def inventory_document(inventory_document: dict[str, Any]) -> dict[str, Any]:
+    """The scaler tests' inventory, declaring the extra node groups too."""
+    inventory_document["members"][0]["clusters"][0]["node_groups"].extend(
+        declared_spot_node_group(name) for name in EXTRA_NODE_GROUPS
+    )
+    return inventory_document
 
 
 @dataclass
