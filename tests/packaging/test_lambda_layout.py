@@ -46,8 +46,10 @@ PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile",
 # call_bounds.py, page_tokens.py and aws_answers.py): a vendored package is far larger. Since the
 # entries are stored, not deflated (2026-11-28: deflated bytes depend on the builder's zlib), an
 # archive is about 2.2x its deflated size: the budgets are the deflated ones (320 and 160 KiB)
-# times 2.2, rounded up to a multiple of 128 KiB.
-LAYER_LIMIT_BYTES = 768 * 1024
+# times 2.2, rounded up to a multiple of 128 KiB. The layer's was raised again from 768 KiB to
+# 1 MiB when the shared package passed it (2026-11-28, 796,345 bytes, with the report day, the
+# cost currency and the shared S3-event reading): a vendored package is still far larger.
+LAYER_LIMIT_BYTES = 1024 * 1024
 FUNCTION_LIMIT_BYTES = 384 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its
