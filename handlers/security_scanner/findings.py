@@ -6,7 +6,9 @@ calling account (BatchImportFindings documentation), so findings are imported by
 `Resources[].Region` and in `ProductFields` (`lambda-fleet/MemberAccountId`, `.../MemberRegion`).
 After creation, BatchImportFindings may not change `Workflow` (that belongs to the analysts), so
 `Workflow.Status = NEW` is sent only with a new finding; a fixed finding is sent again with
-`Compliance.Status = PASSED` and `RecordState = ARCHIVED`.
+`Compliance.Status = PASSED` and `RecordState = ARCHIVED`, and a finding of an account that left
+the inventory with `Compliance.Status = NOT_AVAILABLE` (no longer checked, not fixed) and
+`RecordState = ARCHIVED`.
 
 Security Hub refuses a finding over its published lengths (moto does not): `Id` and
 `GeneratorId` 512 characters, `Title` 256, `Description` 1024, `Remediation.Recommendation.Text`
@@ -28,6 +30,8 @@ SCHEMA_VERSION = "2018-10-08"
 FINDING_TYPES = ["Software and Configuration Checks/AWS Security Best Practices"]
 FAILED = "FAILED"
 RESOLVED = "RESOLVED"
+ACCOUNT_LEFT = "ACCOUNT_LEFT"
+COMPLIANCE_STATUS = {FAILED: "FAILED", RESOLVED: "PASSED", ACCOUNT_LEFT: "NOT_AVAILABLE"}
 ID_MAX_LENGTH = 512
 _ID_DIGEST_SEPARATOR = "/sha256-"
 _TITLE_MAX = 256
@@ -86,6 +90,10 @@ class Finding:
         """The same finding, marked fixed."""
         return replace(self, status=RESOLVED)
 
+    def account_left(self) -> Finding:
+        """The same finding, archived because its account left the inventory."""
+        return replace(self, status=ACCOUNT_LEFT)
+
     def to_asff(self, hub_account_id: str, hub_region: str, now: datetime, *, new: bool) -> dict:
         """The finding in the AWS Security Finding Format, imported by the hub account."""
         updated_at = iso_timestamp(now)
@@ -130,7 +138,7 @@ class Finding:
                     "Region": self.region,
                 }
             ],
-            "Compliance": {"Status": "FAILED" if active else "PASSED"},
+            "Compliance": {"Status": COMPLIANCE_STATUS[self.status]},
             "RecordState": "ACTIVE" if active else "ARCHIVED",
         }
         if new:

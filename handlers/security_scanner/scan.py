@@ -56,6 +56,7 @@ from handlers.security_scanner.environment import ScannerEnvironment
 from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
 from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.registry import FindingSeverity, ScanScope
+from handlers.security_scanner.saved_targets import SavedTarget, note_saved_target
 from handlers.security_scanner.security_hub import import_findings
 
 SOURCE = "security_scanner"
@@ -308,7 +309,7 @@ def scan_target(
     key = state_key(account_id, region)
     global_key = state_key(account_id, GLOBAL_STATE_REGION)
     try:
-        saved_before = _saved_state(services, key)
+        saved_before = saved_state(services, key)
         previous = saved_before.findings
         if include_global:
             previous = _with_account_global_findings(services, global_key, previous)
@@ -382,6 +383,11 @@ def scan_target(
     # The outbox is saved first: once a global finding is remembered as open it is never new
     # again, so its alert must already be queued.
     saved = {"findings": open_findings, "outbox": [a.model_dump(mode="json") for a in outbox]}
+    # Noted before saving: the states of an account that leaves the inventory are found by the
+    # index alone (`left_accounts`).
+    note_saved_target(services.state, SavedTarget(account_id, region))
+    if include_global:
+        note_saved_target(services.state, SavedTarget(account_id, GLOBAL_STATE_REGION))
     if not services.state.replace_value(key, STATE_NAME, _saved_form(saved), read=read):
         # Another scan of the target saved its state since this one read it: its comparison
         # stands, and its outbox holds the alerts of the findings both took for new.
@@ -440,7 +446,7 @@ def _with_account_global_findings(
     under the account, not under whichever region scanned them. Before the first scan that
     keeps them there, they are the ones in this target's own state, the first region's. Raises
     UnreadableScanStateError when the global ones cannot be read."""
-    saved = _saved_state(services, global_key)
+    saved = saved_state(services, global_key)
     if saved.read is None:
         return previous
     regional = {fid: f for fid, f in previous.items() if not _is_global(f)}
@@ -457,7 +463,7 @@ class SavedState:
     outbox: list[Alert]
 
 
-def _saved_state(services: ScanServices, key: str) -> SavedState:
+def saved_state(services: ScanServices, key: str) -> SavedState:
     """The state of open findings saved under `key`. Raises UnreadableScanStateError, naming
     what is wrong and never the content, when it cannot be read: base64, zlib, json and pydantic
     would otherwise raise errors no caller handles, ending the scan of every target, and

@@ -3,7 +3,8 @@
 The schedule's `scan` covers every member account and region of the inventory; above
 SCAN_MAX_TARGETS_PER_INVOCATION targets it sends one `scan_target` message per target to the
 scanner's own queue instead, each target once per run however often the platform retries it
-(`_fan_out`). Global services are scanned in each account's first region only.
+(`_fan_out`). Global services are scanned in each account's first region only. Before either,
+it archives the findings of the accounts that left the inventory (`left_accounts`).
 
 A direct scan starts a target only while the invocation has SCAN_TARGET_SECONDS left beyond
 HUNG_ENDPOINTS_SECONDS (what its endpoints, the member's and the hub's, take when they never
@@ -35,6 +36,7 @@ from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.security_scanner.exceptions import FanOutIncompleteError
+from handlers.security_scanner.left_accounts import archive_left_accounts
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
     HUNG_ENDPOINTS_SECONDS,
@@ -80,9 +82,12 @@ def scan_fleet(
     left over take turns. The alerts' delivery claims are bound to the invocation.
     """
     environment = services.environment
-    targets = _targets(services.inventory())
+    inventory = services.inventory()
+    targets = _targets(inventory)
+    left_accounts = archive_left_accounts(services, inventory, dry_run=request.dry_run)
     if len(targets) > environment.scan_max_targets_per_invocation:
-        return _fan_out(targets, request.dry_run, services, invocation.request_id)
+        fanned_out = _fan_out(targets, request.dry_run, services, invocation.request_id)
+        return _with_left_accounts(fanned_out, left_accounts, direct=False)
     left_before = TARGETS_LEFT.read(services.state, logger)
     in_turn = in_turn_order(targets, left_before, _stored_form)
     budget = TimeBudget(
@@ -107,7 +112,9 @@ def scan_fleet(
         if result.status == NOT_STARTED
     ]
     now = services.clock.now()
-    response = _summary(results, request.dry_run, mode="direct")
+    response = _with_left_accounts(
+        _summary(results, request.dry_run, mode="direct"), left_accounts, direct=True
+    )
     if not_started:
         response["not_started"] = not_started
     if not request.dry_run:
@@ -153,6 +160,19 @@ def scan_one(
         )
         response["report_key"] = write_report(services, key, report_document([result], now))
     return response
+
+
+def _with_left_accounts(
+    response: dict[str, Any], left_accounts: list[dict[str, Any]], *, direct: bool
+) -> dict[str, Any]:
+    """`response` with the reports of the accounts that left (`left_accounts`), when there
+    are any; a `direct` scan's is `partial` when one of them failed (a fan-out's stays
+    `fanned_out`, which says its targets were queued)."""
+    if not left_accounts:
+        return response
+    if direct and any(report["status"] == FAILED for report in left_accounts):
+        response = {**response, "status": PARTIAL}
+    return {**response, "left_accounts": left_accounts}
 
 
 def _not_started(target: Target) -> TargetResult:

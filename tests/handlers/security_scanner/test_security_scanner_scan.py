@@ -16,6 +16,7 @@ import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import scan_requests
 from handlers.security_scanner.checks import compute
@@ -32,6 +33,7 @@ from tests.handlers.faults import (
     answer_malformed,
     fail_every_attempt,
     refuse_completions,
+    s3_error_every_attempt,
 )
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -1126,3 +1128,130 @@ def test_a_public_policy_past_the_ones_a_scan_reads_leaves_its_lambda_1_finding_
     assert hub_findings()[finding_id]["RecordState"] == "ACTIVE"
     function_arn = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:api"
     assert second["not_scanned"]["resources"] == [function_arn]
+
+
+def _record_imports(services: ScanServices) -> list[dict[str, str]]:
+    """The (Id, RecordState) of each finding the scanner imports into the hub's Security Hub
+    from now on, one dict per BatchImportFindings call."""
+    calls: list[dict[str, str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        calls.append({f["Id"]: f["RecordState"] for f in params["Findings"]})
+
+    services.security_hub.meta.events.register(
+        "before-parameter-build.securityhub.BatchImportFindings", record
+    )
+    return calls
+
+
+def _ids_of(account_id: str, findings: dict[str, Any]) -> list[str]:
+    return sorted(finding_id for finding_id in findings if f"/{account_id}/" in finding_id)
+
+
+def test_the_findings_of_an_account_that_left_the_inventory_are_archived_once(
+    scans: Scans,
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN a first scan that imported member A's findings (regional and global) and member B's
+    # open SSH finding
+    _open_ssh_group(member_session(MEMBER_B))
+    scans.scan()
+    member_a, member_b = _ids_of(MEMBER_A, hub_findings()), _ids_of(MEMBER_B, hub_findings())
+    assert member_a and member_b
+    imports = _record_imports(scans.services)
+    # WHEN member A is removed from the stack file, so from the inventory, and a dry run scans
+    write_inventory(MEMBER_B, DENIED_MEMBER)
+    dry_run = scans.scanner({"action": "scan", "dry_run": True}, scans.services)
+    # THEN it reports what it would archive, and changes nothing
+    [would] = dry_run["left_accounts"]
+    assert (would["account_id"], would["status"]) == (MEMBER_A, "would_archive")
+    assert (would["findings"], would["finding_ids"]) == (len(member_a), member_a)
+    assert imports == []
+    # WHEN the next scheduled scan runs
+    result = scans.next_scan()
+    # THEN each of member A's findings is archived once in the hub's Security Hub, as no longer
+    # checked rather than fixed, in calls of 100 findings at most
+    [left] = result["left_accounts"]
+    assert left == {
+        "account_id": MEMBER_A,
+        "regions": [REGION, GLOBAL_STATE_REGION],
+        "status": "archived",
+        "findings": len(member_a),
+        "finding_ids": member_a,
+    }
+    archived = [fid for call in imports for fid, state in call.items() if state == "ARCHIVED"]
+    assert sorted(archived) == member_a
+    assert all(len(call) <= 100 for call in imports)
+    findings = hub_findings()
+    assert {findings[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
+    assert {findings[fid]["Compliance"]["Status"] for fid in member_a} == {"NOT_AVAILABLE"}
+    # AND member A's saved findings are dropped
+    for region in (REGION, GLOBAL_STATE_REGION):
+        assert state_table.get_value(state_key(MEMBER_A, region), STATE_NAME) is None
+    # AND member B, still in the inventory, keeps its finding open and remembered
+    assert {findings[fid]["RecordState"] for fid in member_b} == {"ACTIVE"}
+    assert stored_state(state_table.get_value(state_key(MEMBER_B, REGION), STATE_NAME))[
+        "findings"
+    ].keys() == set(member_b)
+    # WHEN the scan after that runs THEN nothing of member A is imported again
+    imports.clear()
+    again = scans.next_scan()
+    assert "left_accounts" not in again
+    assert _ids_of(MEMBER_A, {fid: None for call in imports for fid in call}) == []
+
+
+def test_a_scan_whose_inventory_cannot_be_read_archives_nothing(
+    scans: Scans,
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    no_retry_waits: None,
+) -> None:
+    # GIVEN member A's findings imported by a first scan, then member A removed from the
+    # inventory and S3 failing every attempt to serve the inventory
+    scans.scan()
+    member_a = _ids_of(MEMBER_A, hub_findings())
+    saved = state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
+    write_inventory(MEMBER_B, DENIED_MEMBER)
+    failing_s3 = s3_error_every_attempt(scans.services.hub_client("s3"), "GetObject")
+    # WHEN the next scheduled scan runs THEN it fails, so the platform retries it, and archives
+    # nothing: an inventory it could not read is not one without member A
+    with pytest.raises(InventoryUnreadableError):
+        scans.next_scan()
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ACTIVE"}
+    assert state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME) == saved
+    # WHEN S3 serves the inventory again THEN the platform's retry archives member A's findings
+    failing_s3.healed = True
+    assert scans.retry()["left_accounts"][0]["status"] == "archived"
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
+
+
+def test_an_account_that_left_whose_saved_findings_cannot_be_read_fails_alone(
+    scans: Scans,
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN member A's and member B's findings imported by a first scan, then both removed from
+    # the inventory and member A's saved findings made unreadable (a hand edit, corruption)
+    _open_ssh_group(member_session(MEMBER_B))
+    scans.scan()
+    member_a, member_b = _ids_of(MEMBER_A, hub_findings()), _ids_of(MEMBER_B, hub_findings())
+    key = state_key(MEMBER_A, REGION)
+    state_table.put_value(key, STATE_NAME, {"compressed": f"%%{_STATE_SECRET}%%"})
+    write_inventory(DENIED_MEMBER)
+    # WHEN the next scheduled scan runs
+    result = scans.next_scan()
+    # THEN member A is reported failed, naming its state and never its content, and none of its
+    # findings is archived, its states kept for the next run
+    reports = {report["account_id"]: report for report in result["left_accounts"]}
+    assert reports[MEMBER_A]["status"] == "failed"
+    assert key in reports[MEMBER_A]["error"]
+    assert _STATE_SECRET not in json.dumps(result)
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ACTIVE"}
+    assert state_table.get_value(state_key(MEMBER_A, GLOBAL_STATE_REGION), STATE_NAME)
+    # AND member B's findings are archived all the same
+    assert reports[MEMBER_B]["status"] == "archived"
+    assert {hub_findings()[fid]["RecordState"] for fid in member_b} == {"ARCHIVED"}

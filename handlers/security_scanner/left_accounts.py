@@ -1,0 +1,137 @@
+"""The findings of accounts that left the inventory: archived once, their saved states dropped.
+
+A target is scanned only while the inventory lists its account, and only a scan of the target
+archives its findings (`scan.scan_target`): an account removed from the stack file left its
+findings ACTIVE in Security Hub for ever, and its states in the state table. So each scheduled
+scan, once it has read the inventory, reads the index of the targets with saved states
+(`saved_targets`), and for every account the inventory does not list imports each finding its
+states hold again, archived as a fixed one is (`RecordState = ARCHIVED`, in the hub's Security
+Hub where the scans imported it, 100 a call), with `Compliance.Status = NOT_AVAILABLE` since
+it was not fixed but is no longer checked; then drops its states (their undelivered alerts too:
+the account is gone) and its index entries, so the next run finds nothing to do.
+
+An inventory that cannot be read fails the run before this (never "every account left"); an
+index that cannot be read archives nothing and is reported. An account whose states cannot be
+read, or whose archive Security Hub or the state table refuses, is reported `failed` with its
+states and index entries kept, so the next run tries it again, and the other accounts go on.
+A dry run reports what it would archive and changes nothing.
+
+Its cost is bounded as a target's is: Security Hub and the state table are each given up for the
+invocation after one call they leave unanswered (29 s and 13 s), after which every later
+account fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import UnreadableStateValueError
+from fleet_shared.inventory import FleetInventory
+from fleet_shared.observability import observability_for
+from fleet_shared.target_results import FAILED
+from fleet_shared.validation_errors import cut_echo
+from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
+from handlers.security_scanner.findings import Finding
+from handlers.security_scanner.saved_targets import (
+    SavedTarget,
+    forget_saved_target,
+    saved_targets,
+)
+from handlers.security_scanner.scan import (
+    NOT_SCANNED_LISTED,
+    SOURCE,
+    STATE_NAME,
+    ScanServices,
+    saved_state,
+    state_key,
+)
+from handlers.security_scanner.security_hub import import_findings
+
+ARCHIVED = "archived"
+WOULD_ARCHIVE = "would_archive"
+"""A dry run's status of a left account: what a run would archive, nothing changed."""
+FINDING_IDS_LISTED = NOT_SCANNED_LISTED
+"""How many of a left account's finding ids its report names (all are counted)."""
+
+logger = observability_for(SOURCE).logger
+
+
+def archive_left_accounts(
+    services: ScanServices, inventory: FleetInventory, *, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Archive the findings of every account with saved states that `inventory` does not list,
+    and drop its states (only report them with `dry_run`); one report per such account, in
+    account order, or one `failed` report naming no account when the index cannot be read."""
+    try:
+        noted = saved_targets(services.state)
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+        logger.warning(
+            "the targets with saved findings could not be read", extra={"error": repr(error)}
+        )
+        shown = cut_echo(str(error))
+        return [{"status": FAILED, "error": f"targets with saved findings unread: {shown}"}]
+    left: dict[str, list[SavedTarget]] = {}
+    for target in noted:
+        if inventory.member(target.account_id) is None:
+            left.setdefault(target.account_id, []).append(target)
+    reports = [
+        _archive_account(services, account_id, targets, dry_run=dry_run)
+        for account_id, targets in sorted(left.items())
+    ]
+    for report in reports:
+        if report["status"] == FAILED:
+            logger.warning("the findings of an account that left were not archived", extra=report)
+        else:
+            logger.info("the findings of an account that left", extra=report)
+    return reports
+
+
+def _archive_account(
+    services: ScanServices, account_id: str, targets: list[SavedTarget], *, dry_run: bool
+) -> dict[str, Any]:
+    """Archive the findings saved under `targets`, all of `account_id`, then drop them."""
+    report: dict[str, Any] = {
+        "account_id": account_id,
+        "regions": [target.region for target in targets],
+    }
+    try:
+        findings = _saved_findings(services, targets)
+    except (*AWS_CALL_ERRORS, UnreadableStateValueError, UnreadableScanStateError) as error:
+        return {**report, "status": FAILED, "error": cut_echo(str(error))}
+    report["finding_ids"] = [finding.id for finding in findings[:FINDING_IDS_LISTED]]
+    if dry_run:
+        return {**report, "status": WOULD_ARCHIVE, "findings": len(findings)}
+    try:
+        import_findings(
+            services.security_hub,
+            hub_account_id=services.sessions.hub_account_id,
+            hub_region=services.sessions.home_region,
+            now=services.clock.now(),
+            findings=findings,
+            new_ids=set(),
+        )
+    except (SecurityHubImportError, *AWS_CALL_ERRORS) as error:
+        shown = cut_echo(str(error))
+        return {**report, "status": FAILED, "error": f"Security Hub import failed: {shown}"}
+    try:
+        for target in targets:
+            services.state.delete_value(state_key(account_id, target.region), STATE_NAME)
+            forget_saved_target(services.state, target)
+    except AWS_CALL_ERRORS as error:
+        # Archived, but some states kept: the next run archives their findings again (the same
+        # archived findings, nothing new) and drops them.
+        shown = cut_echo(str(error))
+        return {**report, "status": FAILED, "error": f"saved findings not dropped: {shown}"}
+    return {**report, "status": ARCHIVED, "findings": len(findings)}
+
+
+def _saved_findings(services: ScanServices, targets: list[SavedTarget]) -> list[Finding]:
+    """The findings saved under `targets`, marked as their account's having left, in id order
+    (once each: an earlier version kept the global ones in the first region's state too).
+    Raises UnreadableScanStateError, or the state table's errors, when a state cannot be read."""
+    findings: dict[str, Finding] = {}
+    for target in targets:
+        state = saved_state(services, state_key(target.account_id, target.region))
+        findings.update(state.findings)
+    return [findings[finding_id].account_left() for finding_id in sorted(findings)]
