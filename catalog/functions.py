@@ -447,6 +447,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 actions=("securityhub:BatchImportFindings",),
                 resources=(R.SECURITY_HUB,),
             ),
+            # Once, as the scanner upgrades: the targets' states saved before it indexed them
+            # (security_scanner/left_accounts.py).
+            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
             PermissionStatement(
                 actions=(
                     "sqs:SendMessage",

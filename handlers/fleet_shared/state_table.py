@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import answer_field
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
@@ -660,6 +661,37 @@ class StateTable:
             name = item["sk"]["S"].removeprefix(_VALUE_PREFIX)
             values[name] = _to_value(key, name, item)
         return values
+
+    def keys_holding_value(self, name: str, key_prefix: str) -> list[str]:
+        """The keys starting with `key_prefix` that hold an unexpired value named `name`, in
+        key order, found by a Scan of the whole table (page by page): for values saved before
+        their function indexed them, read once as it upgrades, never on every run."""
+        scan: dict[str, Any] = {
+            "TableName": self._table_name,
+            "FilterExpression": "begins_with(pk, :prefix) AND sk = :name",
+            "ExpressionAttributeValues": {
+                ":prefix": {"S": f"STATE#{key_prefix}"},
+                ":name": {"S": f"{_VALUE_PREFIX}{name}"},
+            },
+            "ProjectionExpression": "pk, expires_at",
+            "ConsistentRead": True,
+        }
+        now_epoch = _epoch(self._clock.now())
+        keys = []
+        for response in pages_of(
+            partial(self._call, "scan"),
+            "Scan",
+            scan,
+            "ExclusiveStartKey",
+            answer_token_field="LastEvaluatedKey",
+        ):
+            items = answer_field(response, "Scan", "Items")
+            keys += [
+                item["pk"]["S"].removeprefix("STATE#")
+                for item in items
+                if not _expired(item, now_epoch)
+            ]
+        return sorted(keys)
 
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""

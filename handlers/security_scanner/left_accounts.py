@@ -10,6 +10,11 @@ Hub where the scans imported it, 100 a call), with `Compliance.Status = NOT_AVAI
 it was not fixed but is no longer checked; then drops its states (their undelivered alerts too:
 the account is gone) and its index entries, so the next run finds nothing to do.
 
+The states saved before the index existed are not in it: the first scheduled scan that finds
+no mark of them having been indexed (`EARLIER_STATES_KEY`) finds them with one Scan of the state
+table, notes them, and then saves the mark, so an account that left before the upgrade, or in
+the upgrading deployment, is archived too, and no later run scans the table again.
+
 An inventory that cannot be read fails the run before this (never "every account left"); an
 index that cannot be read archives nothing and is reported. An account whose states cannot be
 read, or whose archive Security Hub or the state table refuses, is reported `failed` with its
@@ -32,10 +37,12 @@ from fleet_shared.observability import observability_for
 from fleet_shared.target_results import FAILED
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
-from handlers.security_scanner.findings import Finding
+from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.saved_targets import (
+    SAVED_TARGETS_KEY,
     SavedTarget,
     forget_saved_target,
+    note_saved_target,
     saved_targets,
 )
 from handlers.security_scanner.scan import (
@@ -54,6 +61,10 @@ WOULD_ARCHIVE = "would_archive"
 FINDING_IDS_LISTED = NOT_SCANNED_LISTED
 """How many of a left account's finding ids its report names (all are counted)."""
 
+EARLIER_STATES_KEY = f"{SAVED_TARGETS_KEY}/earlier-states"
+EARLIER_STATES_INDEXED = "indexed"
+"""The mark, under EARLIER_STATES_KEY, that the states saved before the index are in it."""
+
 logger = observability_for(SOURCE).logger
 
 
@@ -64,7 +75,7 @@ def archive_left_accounts(
     and drop its states (only report them with `dry_run`); one report per such account, in
     account order, or one `failed` report naming no account when the index cannot be read."""
     try:
-        noted = saved_targets(services.state)
+        noted = _noted_targets(services, dry_run=dry_run)
     except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         logger.warning(
             "the targets with saved findings could not be read", extra={"error": repr(error)}
@@ -85,6 +96,39 @@ def archive_left_accounts(
         else:
             logger.info("the findings of an account that left", extra=report)
     return reports
+
+
+def _noted_targets(services: ScanServices, *, dry_run: bool) -> list[SavedTarget]:
+    """The targets of the index, with those whose states were saved before it existed, found
+    once by a Scan of the state table and noted (only read with `dry_run`). Raises the state
+    table's errors when the index, the mark or the Scan cannot be read."""
+    noted = saved_targets(services.state)
+    if services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is not None:
+        return noted
+    earlier = [
+        target
+        for key in services.state.keys_holding_value(STATE_NAME, f"{SOURCE}/")
+        if (target := _saved_target_of(key)) is not None and target not in noted
+    ]
+    if not dry_run:
+        for target in earlier:
+            note_saved_target(services.state, target)
+        services.state.put_value(
+            EARLIER_STATES_KEY,
+            EARLIER_STATES_INDEXED,
+            {"at": iso_timestamp(services.clock.now()), "targets": len(earlier)},
+        )
+    return sorted([*noted, *earlier], key=lambda target: target.name)
+
+
+def _saved_target_of(key: str) -> SavedTarget | None:
+    """The target whose state is saved under `key` (`scan.state_key`); None for a key of
+    another record that holds a value of the same name."""
+    parts = key.split("/")
+    if len(parts) != 3 or not (len(parts[1]) == 12 and parts[1].isascii() and parts[1].isdigit()):
+        return None
+    target = SavedTarget(parts[1], parts[2])
+    return target if parts[2] and state_key(target.account_id, target.region) == key else None
 
 
 def _archive_account(

@@ -20,6 +20,7 @@ from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner import scan_requests
 from handlers.security_scanner.checks import compute
+from handlers.security_scanner.saved_targets import SAVED_TARGETS_KEY
 from handlers.security_scanner.scan import (
     GLOBAL_STATE_REGION,
     STATE_NAME,
@@ -1255,3 +1256,30 @@ def test_an_account_that_left_whose_saved_findings_cannot_be_read_fails_alone(
     # AND member B's findings are archived all the same
     assert reports[MEMBER_B]["status"] == "archived"
     assert {hub_findings()[fid]["RecordState"] for fid in member_b} == {"ARCHIVED"}
+
+
+def test_an_account_that_left_before_the_upgrade_has_its_earlier_findings_archived(
+    scanner: Callable[..., dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN member A's findings imported and saved by an earlier version, which noted no target
+    # in the index, then member A removed from the inventory
+    scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
+    for region in (REGION, GLOBAL_STATE_REGION):
+        state_table.delete_value(SAVED_TARGETS_KEY, f"{MEMBER_A}/{region}")
+    member_a = _ids_of(MEMBER_A, hub_findings())
+    write_inventory(DENIED_MEMBER)
+    # WHEN the first scheduled scan of this version runs
+    result = scanner({"action": "scan"})
+    # THEN it finds member A's states in the state table and archives their findings
+    [left] = result["left_accounts"]
+    assert (left["account_id"], left["status"], left["findings"]) == (
+        MEMBER_A,
+        "archived",
+        len(member_a),
+    )
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
+    assert state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME) is None

@@ -750,6 +750,22 @@ def test_values_named_alike_are_read_together_past_a_query_page_without_the_expi
     assert set(state_table.values_named(key, "part#")) == {"part#0", "part#2"}
 
 
+def test_keys_holding_a_value_are_found_across_the_table_without_the_expired_ones(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN values named `open` under three keys of a prefix, one expiring, a value of another
+    # name under the prefix and one of the same name under another prefix
+    for key in ("scan/b", "scan/a", "scan/c"):
+        state_table.put_value(key, "open", {}, ttl_seconds=60 if key == "scan/c" else None)
+    state_table.put_value("scan/d", "closed", {})
+    state_table.put_value("other/a", "open", {})
+    # WHEN the keys holding `open` under the prefix are looked for THEN those three come back
+    assert state_table.keys_holding_value("open", "scan/") == ["scan/a", "scan/b", "scan/c"]
+    # WHEN one has expired (DynamoDB may keep the item for days) THEN it is left out
+    fake_clock.advance(61)
+    assert state_table.keys_holding_value("open", "scan/") == ["scan/a", "scan/b"]
+
+
 def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
     state_table: StateTable, fake_clock: ManualClock
 ) -> None:
