@@ -50,6 +50,7 @@ from tests.handlers.security_scanner.member_functions import (
     published_versions,
 )
 from tests.handlers.security_scanner.security_hub_limits import refuse_findings_over_the_limits
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 HUB = "123456789012"
 ADMIN_POLICY = {
@@ -1210,12 +1211,12 @@ def test_a_scan_whose_inventory_cannot_be_read_archives_nothing(
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
     no_retry_waits: None,
 ) -> None:
-    # GIVEN member A's findings imported by a first scan, then member A removed from the
+    # GIVEN member A's findings imported by a scan of it, then member A removed from the
     # inventory and S3 failing every attempt to serve the inventory
-    scans.scan()
+    scans.scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
     member_a = _ids_of(MEMBER_A, hub_findings())
     saved = state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
-    write_inventory(MEMBER_B, DENIED_MEMBER)
+    write_inventory(DENIED_MEMBER)
     failing_s3 = s3_error_every_attempt(scans.services.hub_client("s3"), "GetObject")
     # WHEN the next scheduled scan runs THEN it fails, so the platform retries it, and archives
     # nothing: an inventory it could not read is not one without member A
@@ -1283,3 +1284,33 @@ def test_an_account_that_left_before_the_upgrade_has_its_earlier_findings_archiv
     )
     assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
     assert state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME) is None
+
+
+def test_a_scan_whose_index_of_saved_targets_cannot_be_read_archives_nothing_and_goes_on(
+    scans: Scans,
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    dynamodb_client: Any,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN member A's findings imported by a scan of it, then member A removed from the
+    # inventory and an entry of the index of saved targets made no JSON (a hand edit)
+    scans.scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
+    member_a = _ids_of(MEMBER_A, hub_findings())
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_value(SAVED_TARGETS_KEY, f"{MEMBER_B}/{REGION}", {"S": f"{{{SECRET}"}),
+    )
+    write_inventory(DENIED_MEMBER)
+    # WHEN the next scheduled scan runs
+    result = scans.next_scan()
+    # THEN it reports the index unreadable, naming it and never its content, and archives
+    # nothing: an index it could not read lists no account that left
+    [unread] = result["left_accounts"]
+    assert unread["status"] == "failed"
+    assert SAVED_TARGETS_KEY in unread["error"]
+    assert SECRET not in json.dumps(result)
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ACTIVE"}
+    # AND the fleet is still scanned and its report written
+    assert _target(result, DENIED_MEMBER)["status"] == "denied"
+    assert result["report_key"].endswith("findings.json")
