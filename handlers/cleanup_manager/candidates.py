@@ -252,6 +252,15 @@ def _unless_shared(
             }
         )
         return []
+    return _candidate_unless_shared(resource, sharing, shared, marked=marked)
+
+
+def _candidate_unless_shared(
+    resource: Resource, sharing: tuple[str, str] | None, shared: SharedSnapshots, *, marked: bool
+) -> list[Resource]:
+    """The snapshot candidate as it is when `sharing` (as `snapshot_sharing` read it) names no
+    one; else counted in `shared.kept` and no candidate for the reason it is shared (returned
+    only when `marked`, for its mark to be lifted)."""
     if sharing is None:
         return [resource]
     how, reason = sharing
@@ -424,12 +433,9 @@ def _snapshot_candidate_now(
         return [resource]
     if _used_by_an_ami_now(ec2, resource.id):
         return _no_candidate(resource, "used by an AMI", marked=marked)
-    sharing = snapshot_sharing(ec2, resource.id)
-    if sharing is None:
-        return [resource]
-    how, reason = sharing
-    shared.keep(how)
-    return _no_candidate(resource, reason, marked=marked)
+    return _candidate_unless_shared(
+        resource, snapshot_sharing(ec2, resource.id), shared, marked=marked
+    )
 
 
 def as_it_is_now(
