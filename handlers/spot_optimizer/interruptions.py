@@ -297,17 +297,28 @@ def _record(
     result: dict[str, Any] = {**header, "status": "recorded"}
     if cluster and group and recent > threshold:
         _renew_claim(claim, instance_id)
-        fallback, fallback_alert = _guarded_fallback(
-            services,
-            account=account,
-            region=region,
-            cluster=cluster,
-            spot_group=group,
-            recent=recent,
-            dry_run=dry_run,
-            owner=owner,
-            notices_found=notices,
-        )
+        # `notices` gets the notice of an eks_scaler change the fallback found made and
+        # recorded, whatever happens to the fallback after.
+        try:
+            fallback, fallback_alert = _on_demand_fallback(
+                services,
+                account=account,
+                region=region,
+                cluster=cluster,
+                spot_group=group,
+                recent=recent,
+                dry_run=dry_run,
+                owner=owner,
+                notices_found=notices,
+            )
+        except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
+            # Reported rather than raised: the interruption is recorded by now, and failing the
+            # request would record it again on the retry.
+            logger.warning(
+                "on-demand fallback failed",
+                extra={"cluster": cluster, "spot_nodegroup": group, "error": str(error)},
+            )
+            fallback, fallback_alert = {"status": "error", "error": cut_echo(str(error))}, None
         result["fallback"] = fallback
         if fallback_alert is not None:
             notices.append(_notice(f"{FUNCTION_NAME}/fallback/{fallback_alert.id}", fallback_alert))
@@ -391,42 +402,6 @@ def _record_once(
 
 def _notice(key: str, alert: Alert) -> dict[str, Any]:
     return {"key": key, "alert": alert.model_dump(mode="json")}
-
-
-def _guarded_fallback(
-    services: SpotServices,
-    *,
-    account: str,
-    region: str,
-    cluster: str,
-    spot_group: str,
-    recent: int,
-    dry_run: bool,
-    owner: str,
-    notices_found: list[Notice],
-) -> tuple[dict[str, Any], Alert | None]:
-    """The fallback, with its failure reported rather than raised: the interruption is recorded
-    by then, and failing the request would record it again on the retry. `notices_found` gets
-    the notice of an eks_scaler change the fallback found made and recorded, whatever happens
-    to the fallback after."""
-    try:
-        return _on_demand_fallback(
-            services,
-            account=account,
-            region=region,
-            cluster=cluster,
-            spot_group=spot_group,
-            recent=recent,
-            dry_run=dry_run,
-            owner=owner,
-            notices_found=notices_found,
-        )
-    except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
-        logger.warning(
-            "on-demand fallback failed",
-            extra={"cluster": cluster, "spot_nodegroup": spot_group, "error": str(error)},
-        )
-        return {"status": "error", "error": cut_echo(str(error))}, None
 
 
 def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
