@@ -175,17 +175,17 @@ def _forecast_fleet_cluster(
     except _TARGET_ERRORS as error:
         logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})
         failed = error_result(error, **target, cluster=cluster.name)
-        if cluster.scaling.mode == "predictive":
-            failed["predictive"] = _predictive(
-                services,
-                account_id,
-                cluster,
-                forecast=None,
-                problem=str(error),
-                dry_run=dry_run,
-                run=request.run,
-            )
-            alerts += _report_predictive_failure(services, failed, logger)
+        alerts += _add_predictive(
+            services,
+            request,
+            account_id,
+            cluster,
+            failed,
+            forecast=None,
+            problem=str(error),
+            dry_run=dry_run,
+            logger=logger,
+        )
         return failed, alerts
     summary = {
         "status": "ok",
@@ -207,17 +207,17 @@ def _forecast_fleet_cluster(
                 summary["errors"].append({"node_group": node_group, "error": "alert not published"})
             else:
                 alerts += 1
-    if cluster.scaling.mode == "predictive":
-        summary["predictive"] = _predictive(
-            services,
-            account_id,
-            cluster,
-            forecast=result,
-            problem=None,
-            dry_run=dry_run,
-            run=request.run,
-        )
-        alerts += _report_predictive_failure(services, summary, logger)
+    alerts += _add_predictive(
+        services,
+        request,
+        account_id,
+        cluster,
+        summary,
+        forecast=result,
+        problem=None,
+        dry_run=dry_run,
+        logger=logger,
+    )
     return summary, alerts
 
 
@@ -230,18 +230,23 @@ def _target_fields(key: tuple[str, str, str]) -> dict[str, str]:
     return {"account_id": account_id, "region": region, "cluster": cluster}
 
 
-def _predictive(
+def _add_predictive(
     services: ForecasterServices,
+    request: FleetForecastRequest,
     account_id: str,
     cluster: Cluster,
+    cluster_result: dict[str, Any],
     *,
     forecast: dict[str, Any] | None,
     problem: str | None,
     dry_run: bool,
-    run: datetime | None,
-) -> dict[str, Any]:
-    """The predictive decision of a cluster in predictive mode, in short (the state table and
-    the scaler's `analyze` keep it whole; `not_recorded` says why they do not)."""
+    logger: Any,
+) -> int:
+    """For a cluster in predictive mode, its predictive decision (on `forecast`, or on none for
+    `problem`) added to `cluster_result` as `predictive`, and its failure reported: the alerts
+    published (0 or 1). A cluster in another mode gets none."""
+    if cluster.scaling.mode != "predictive":
+        return 0
     try:
         decision = scale_predictively(
             services,
@@ -250,10 +255,21 @@ def _predictive(
             forecast=forecast,
             problem=problem,
             dry_run=dry_run,
-            run=run,
+            run=request.run,
         )
     except _TARGET_ERRORS as error:
-        return {"outcome": "error", "reason": f"predictive decision not made: {error}"[:300]}
+        cluster_result["predictive"] = {
+            "outcome": "error",
+            "reason": f"predictive decision not made: {error}"[:300],
+        }
+    else:
+        cluster_result["predictive"] = _predictive_summary(decision)
+    return _report_predictive_failure(services, cluster_result, logger)
+
+
+def _predictive_summary(decision: dict[str, Any]) -> dict[str, Any]:
+    """A predictive decision in short (the state table and the scaler's `analyze` keep it
+    whole; `not_recorded` says why they do not)."""
     summary: dict[str, Any] = {
         "outcome": decision["outcome"],
         "reason": decision["reason"],
@@ -275,7 +291,7 @@ def _predictive(
 
 
 def predictive_failure(predictive: dict[str, Any]) -> str | None:
-    """Why a cluster's predictive decision (as `_predictive` summarises it) failed: not made, or
+    """Why a cluster's predictive decision (as `_add_predictive` adds it) failed: not made, or
     the scaler's error for its node groups (the whole request, or some of them); None when it
     did not fail. A `locked`, `updating` (an EKS upgrade) or `held` node group is not a failure
     (the next hour asks again), nor the same request `in_progress` in another copy of the run."""
