@@ -49,10 +49,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -870,21 +870,39 @@ class _TargetBackup:
             if snapshot_id in last_good:
                 self._keep_last_good("snapshot", snapshot_id, expires_at)
                 continue
-            if not self._dry_run:
-                try:
-                    self._ec2.delete_snapshot(SnapshotId=snapshot_id)
-                except NO_ANSWER:
-                    raise
-                except ClientError as error:
-                    if not gone_on_retry(error, _SNAPSHOT_GONE):
-                        self._result.fail(snapshot_id, error)
-                        continue
-                except (BotoCoreError, ResponseParserError) as error:
-                    self._result.fail(snapshot_id, error)
-                    continue
-            self._result.deleted.append(
-                {"kind": "snapshot", "id": snapshot_id, "expired_at": iso_z(expires_at)}
+            self._delete_expired(
+                "snapshot",
+                snapshot_id,
+                expires_at,
+                partial(self._ec2.delete_snapshot, SnapshotId=snapshot_id),
+                _SNAPSHOT_GONE,
             )
+
+    def _delete_expired(
+        self,
+        kind: str,
+        copy_id: str,
+        expires_at: datetime,
+        delete: Callable[[], object],
+        gone_codes: tuple[str, ...],
+    ) -> None:
+        """Delete an expired copy with `delete` (not on a dry run) and list it as deleted. A
+        delete refused fails that copy alone; one refused with `gone_codes` on a retry counts as
+        done (`gone_on_retry`); a member endpoint that does not answer ends the step
+        (`NO_ANSWER`)."""
+        if not self._dry_run:
+            try:
+                delete()
+            except NO_ANSWER:
+                raise
+            except ClientError as error:
+                if not gone_on_retry(error, gone_codes):
+                    self._result.fail(copy_id, error)
+                    return
+            except (BotoCoreError, ResponseParserError) as error:
+                self._result.fail(copy_id, error)
+                return
+        self._result.deleted.append({"kind": kind, "id": copy_id, "expired_at": iso_z(expires_at)})
 
     def _keep_last_good(self, kind: str, copy_id: str, expires_at: datetime) -> None:
         self._result.kept.append(
@@ -1006,20 +1024,12 @@ class _TargetBackup:
             if arn in last_good:
                 self._keep_last_good_backup(arn, expires_at, record_key, record)
                 continue
-            if not self._dry_run:
-                try:
-                    self._dynamodb.delete_backup(BackupArn=arn)
-                except NO_ANSWER:
-                    raise
-                except ClientError as error:
-                    if not gone_on_retry(error, _BACKUP_GONE):
-                        self._result.fail(arn, error)
-                        continue
-                except BotoCoreError as error:
-                    self._result.fail(arn, error)
-                    continue
-            self._result.deleted.append(
-                {"kind": "dynamodb_backup", "id": arn, "expired_at": iso_z(expires_at)}
+            self._delete_expired(
+                "dynamodb_backup",
+                arn,
+                expires_at,
+                partial(self._dynamodb.delete_backup, BackupArn=arn),
+                _BACKUP_GONE,
             )
 
 
