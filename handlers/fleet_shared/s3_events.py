@@ -306,3 +306,11 @@ def once_per_object_version(
             return result
     except RequestInProgressError as error:
         return {"status": "in_progress", "key": obj.key, "detail": str(error)}
+
+
+def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes, str]:
+    """The bytes and ETag (quotes removed) of the version `obj`'s event names (the key's only
+    object when the bucket is not versioned and the event names none)."""
+    version = {} if obj.version_id is None else {"VersionId": obj.version_id}
+    response = s3.get_object(Bucket=bucket, Key=obj.key, **version)
+    return response["Body"].read(), str(response["ETag"]).strip('"')

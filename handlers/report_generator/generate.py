@@ -27,7 +27,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.processed_documents import ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
-from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_events import CreatedObject, read_named_version
 from fleet_shared.state_table import ClaimDeadline
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.publish import Published, publish_report
@@ -113,19 +113,11 @@ def not_a_processed_run(key: str) -> str | None:
     return None if run_id_of(key, PROCESSED_PREFIX) else "not a processed run key"
 
 
-def _read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> dict[str, Any]:
-    """GetObject of the version `obj`'s event names (the key's only object when the bucket is not
-    versioned and the event names none)."""
-    if obj.version_id is None:
-        return dict(s3.get_object(Bucket=bucket, Key=obj.key))
-    return dict(s3.get_object(Bucket=bucket, Key=obj.key, VersionId=obj.version_id))
-
-
-def _still_current(s3: Any, bucket: str, obj: CreatedObject, read: dict[str, Any]) -> bool:
-    """Whether the key still holds the version `obj` names, after `read` was read."""
+def _still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
+    """Whether the key still holds the version `obj` names, read with `etag`."""
     if obj.version_id is None:
         # Without versions the key holds only its latest write: the event's when the ETags agree.
-        return str(read["ETag"]).strip('"') == obj.etag
+        return etag == obj.etag
     return s3.head_object(Bucket=bucket, Key=obj.key).get("VersionId") == obj.version_id
 
 
@@ -154,8 +146,8 @@ def generate_report(
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
         deadline=deadline,
     ):
-        response = _read_named_version(s3, bucket, obj)
-        if not _still_current(s3, bucket, obj, response):
+        body, etag = read_named_version(s3, bucket, obj)
+        if not _still_current(s3, bucket, obj, etag):
             return {
                 "status": "superseded",
                 "key": obj.key,
@@ -163,7 +155,7 @@ def generate_report(
                 "version_id": obj.version_id,
                 "reason": "the key holds a newer version, which its own event renders",
             }
-        document = ProcessedDocument.model_validate_json(response["Body"].read())
+        document = ProcessedDocument.model_validate_json(body)
         run_id = document.metadata.run_id
         if run_id != key_run_id:
             raise ValueError(
@@ -175,7 +167,7 @@ def generate_report(
             run_id=run_id,
             report_day=document.metadata.fetch.dated,
             processed_key=obj.key,
-            processed_etag=str(response["ETag"]).strip('"'),
+            processed_etag=etag,
             files=render_files(document, obj.key),
             attempt=uuid.uuid4().hex,
             generated_at=services.clock.now(),

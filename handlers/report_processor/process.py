@@ -41,7 +41,7 @@ from fleet_shared.report_documents import (
     processed_key,
     run_id_of,
 )
-from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_events import CreatedObject, read_named_version
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.validation_errors import first_error
 from handlers.report_processor.analysis import analyse
@@ -51,7 +51,6 @@ from handlers.report_processor.exceptions import RejectedDocumentError
 from handlers.report_processor.quality import check_quality
 from handlers.report_processor.storage import (
     previous_processed_keys,
-    read_named_version,
     read_processed,
     reject,
     rejected_keys,

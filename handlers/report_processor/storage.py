@@ -33,15 +33,6 @@ def read_object(s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
     return response["Body"].read(), str(response["ETag"]).strip('"')
 
 
-def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes, str]:
-    """The bytes and ETag of the version `obj`'s event names (the key's only object when the
-    bucket is not versioned and the event names none)."""
-    if obj.version_id is None:
-        return read_object(s3, bucket, obj.key)
-    response = s3.get_object(Bucket=bucket, Key=obj.key, VersionId=obj.version_id)
-    return response["Body"].read(), str(response["ETag"]).strip('"')
-
-
 def still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
     """Whether the key still holds the version `obj` names, read with `etag`: False when a newer
     version replaced it or the key was deleted since (rejected by an earlier attempt)."""
