@@ -48,9 +48,11 @@ PANDAS_LAYER_PACKAGES = ("pandas", "numpy", "pyarrow", "openpyxl", "et_xmlfile",
 # archive is about 2.2x its deflated size: the budgets are the deflated ones (320 and 160 KiB)
 # times 2.2, rounded up to a multiple of 128 KiB. The layer's was raised again from 768 KiB to
 # 1 MiB when the shared package passed it (2026-11-28, 796,345 bytes, with the report day, the
-# cost currency and the shared S3-event reading): a vendored package is still far larger.
+# cost currency and the shared S3-event reading), a function's from 384 to 512 KiB when
+# security_scanner's own code passed it the same day (420,651 bytes, with the left accounts'
+# archiving and the security group rule updates): a vendored package is still far larger.
 LAYER_LIMIT_BYTES = 1024 * 1024
-FUNCTION_LIMIT_BYTES = 384 * 1024
+FUNCTION_LIMIT_BYTES = 512 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Unzipped sizes of the managed layers as their maintainers document them: Powertools v3 keeps its
 # layer at about 2 MB zipped with every optional dependency (documented on its install page; we
