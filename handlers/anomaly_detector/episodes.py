@@ -57,7 +57,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import PUBLISH_SECONDS, AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
-from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
+from fleet_shared.state_table import ClaimDeadline, StateTable, ValuesRead, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
 from handlers.anomaly_detector.findings import Finding, episode_gap, key_resource
@@ -402,9 +402,14 @@ def _close_if_silent_too_long(
     return Resolutions(sent, failures, frozenset({series.resource} if still_open else ()))
 
 
-def read_index(table: StateTable) -> dict[str, VersionedValue]:
-    """The parts of the index of open series, by name, each with its version."""
-    return table.versioned_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
+def read_index(table: StateTable) -> ValuesRead:
+    """The parts of the index of open series, by name, each with its version, and the error of
+    each part that cannot be read (a hand edit, corruption): such a part's series are neither
+    followed nor closed, and the part is left as it is, while the others are worked as ever. A
+    DynamoDB error fails the invocation: a scan cannot record the episodes it alerts without the
+    table either (a record not saved fails it, RECORD_ATTEMPTS), and its retry reads the index
+    again."""
+    return table.readable_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
 
 
 def followed_in(parts: dict[str, VersionedValue]) -> dict[str, dict[str, Any]]:
@@ -420,14 +425,20 @@ def follow_series(table: StateTable, followed: dict[str, dict[str, Any]]) -> Non
     """Put each series of `followed` (resource: its `FollowedSeries.to_value` entry) in the index
     as open and to be followed by the scans, again on what another writer saved meanwhile.
     Raises `OpenEpisodesNotSavedError` when a part could not be saved, so the alarm's invocation
-    fails and its retry follows the series."""
+    fails and its retry follows the series, and `UnreadableStateValueError` when a part it would
+    change cannot be read (no retry reads it better)."""
     if not followed:
         return
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
     for resource, entry in followed.items():
-        changes[_index_part(resource)].opened.add(resource)
-        changes[_index_part(resource)].followed[resource] = entry
-    unsaved = _save_index_changes(table, read_index(table), changes, seen={})
+        changes[index_part(resource)].opened.add(resource)
+        changes[index_part(resource)].followed[resource] = entry
+    index = read_index(table)
+    for name in sorted(changes):
+        if name in index.unreadable:
+            # Replacing the part would lose its series; the alarm's result names it.
+            raise index.unreadable[name]
+    unsaved = _save_index_changes(table, index.values, changes, seen={})
     if unsaved:
         raise OpenEpisodesNotSavedError(f"{OPEN_SERIES_KEY} {unsaved[0]}", INDEX_ATTEMPTS)
 
@@ -440,6 +451,7 @@ def close_unread_series(
     publisher: AlertPublisher,
     *,
     closed_now: Mapping[str, str] | None = None,
+    unreadable_parts: frozenset[str] = frozenset(),
     ttl_seconds: int,
     now: datetime,
     deadline: ClaimDeadline | None,
@@ -450,7 +462,7 @@ def close_unread_series(
     the index of open series (`parts`, as read before the scan) up to date: this scan's
     `open_series` (evaluated, episodes still open) are in it, its other evaluated series and the
     closed ones are not (nor followed any more), and an unread series is marked with when it was
-    first missed."""
+    first missed; the parts of `unreadable_parts` (`read_index`) are left as they are."""
     closed_now = closed_now or {}
     read_resources = {series.resource for series in evaluated}
     index: dict[str, str | None] = {
@@ -506,11 +518,12 @@ def close_unread_series(
         (read_resources - open_series) | gone,
         first_missed,
         seen=followed_in(parts),
+        unreadable_parts=unreadable_parts,
     )
     return Resolutions(sent, failures)
 
 
-def _index_part(resource: str) -> str:
+def index_part(resource: str) -> str:
     """The name of the index part that holds `resource`."""
     digest = hashlib.sha256(resource.encode("utf-8")).hexdigest()
     return f"{OPEN_SERIES_PART_PREFIX}{int(digest[:8], 16) % INDEX_PARTS:02x}"
@@ -571,17 +584,21 @@ def _update_index(
     first_missed: dict[str, str],
     *,
     seen: dict[str, dict[str, Any]],
+    unreadable_parts: frozenset[str],
 ) -> None:
     """Apply this scan's changes to each part of the index they fall in, again on what another
     scan saved in that part meanwhile; a part not saved after INDEX_ATTEMPTS is left to the next
-    scan."""
+    scan. A part that cannot be read is left as it is: replacing it would lose its series, and
+    a part saved as new where it stands is refused, then read again, unreadable."""
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
     for resource in open_series:
-        changes[_index_part(resource)].opened.add(resource)
+        changes[index_part(resource)].opened.add(resource)
     for resource in removed:
-        changes[_index_part(resource)].removed.add(resource)
+        changes[index_part(resource)].removed.add(resource)
     for resource, since in first_missed.items():
-        changes[_index_part(resource)].first_missed[resource] = since
+        changes[index_part(resource)].first_missed[resource] = since
+    for name in unreadable_parts:
+        changes.pop(name, None)
     _save_index_changes(table, parts, changes, seen=seen)
 
 

@@ -51,7 +51,7 @@ from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metri
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import VersionedValue
+from fleet_shared.state_table import ValuesRead, VersionedValue
 from fleet_shared.targets_left import (
     StoredTarget,
     TargetsLeftList,
@@ -101,6 +101,8 @@ forgotten after a day, which only means the next scan reads them in inventory or
 LISTED_MEMBERS_KEY = "anomaly/listed-members"
 """Where the detector notes the accounts its inventories listed (`fleet_shared.listed_members`):
 an account the inventory does not list has left the fleet only if listed before."""
+INDEX_TARGET = "open-series index"
+"""The target of the scan's error for a part of the index of open series it cannot read."""
 COMPLETE = "Complete"
 """GetMetricData's status of a series it returned whole (else PartialData, InternalError or
 Forbidden)."""
@@ -134,7 +136,10 @@ def scan_fleet(
     inventory = services.inventory()
     listed = note_listed_members_of(services, inventory)
     index = read_index(state)
-    scan, follow_only = scan_metrics_and_followed_series(services, inventory, index, deadline)
+    scan, follow_only = scan_metrics_and_followed_series(
+        services, inventory, index.values, deadline
+    )
+    scan.errors += unreadable_index_errors(index)
     if environment.anomaly_cost_enabled:
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"target": "cost"})
@@ -178,10 +183,11 @@ def scan_fleet(
     unread = close_unread_series(
         scan.evaluated,
         resolutions.open_series,
-        index,
+        index.values,
         state,
         alerts,
-        closed_now=series_of_left_members(index, inventory, listed),
+        closed_now=series_of_left_members(index.values, inventory, listed),
+        unreadable_parts=frozenset(index.unreadable),
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,
@@ -198,6 +204,20 @@ def scan_fleet(
         "errors": scan.errors,
         "not_started": scan.not_started,
     }
+
+
+def unreadable_index_errors(index: ValuesRead) -> list[dict[str, Any]]:
+    """The scan's error of each part of the index of open series that cannot be read, logged
+    once: its series are neither followed nor closed while it stays so (`read_index`), and the
+    other parts are worked as ever."""
+    errors = []
+    for name, error in sorted(index.unreadable.items()):
+        logger.warning(
+            "a part of the index of open series could not be read",
+            extra={"part": name, "error": str(error)},
+        )
+        errors.append({"target": INDEX_TARGET, "error": str(error)})
+    return errors
 
 
 def note_listed_members_of(

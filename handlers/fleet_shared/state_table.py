@@ -130,6 +130,16 @@ class HistoryRead:
     unreadable: list[UnreadableStateRecordError]
 
 
+@dataclass(frozen=True)
+class ValuesRead:
+    """The values saved under a key with a name prefix as `StateTable.readable_values_named`
+    read them: those that could be read, by name with their versions, and the error of each
+    that could not, by name (naming the key, the name and what is wrong, never its data)."""
+
+    values: dict[str, VersionedValue]
+    unreadable: dict[str, UnreadableStateValueError]
+
+
 class IdempotentRequest:
     """The handle `StateTable.idempotent` yields.
 
@@ -647,6 +657,26 @@ class StateTable:
     def versioned_values_named(self, key: str, name_prefix: str) -> dict[str, VersionedValue]:
         """`values_named` with each value's version, for `replace_value` of each part of a
         record several writers change at once."""
+        return {
+            name: _to_value(key, name, item) for name, item in self._value_items(key, name_prefix)
+        }
+
+    def readable_values_named(self, key: str, name_prefix: str) -> ValuesRead:
+        """`versioned_values_named` for a reader that can go on without a value that cannot be
+        read: each such value is returned among `unreadable` instead of raising, and the others
+        are read on."""
+        values: dict[str, VersionedValue] = {}
+        unreadable: dict[str, UnreadableStateValueError] = {}
+        for name, item in self._value_items(key, name_prefix):
+            try:
+                values[name] = _to_value(key, name, item)
+            except UnreadableStateValueError as error:
+                unreadable[name] = error
+        return ValuesRead(values=values, unreadable=unreadable)
+
+    def _value_items(self, key: str, name_prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The unexpired saved-value items of `key` whose name starts with `name_prefix`, each
+        with its name, in name order."""
         query: dict[str, Any] = {
             "TableName": self._table_name,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
@@ -656,11 +686,8 @@ class StateTable:
             },
             "ConsistentRead": True,
         }
-        values = {}
         for item in self._unexpired_items(query):
-            name = item["sk"]["S"].removeprefix(_VALUE_PREFIX)
-            values[name] = _to_value(key, name, item)
-        return values
+            yield item["sk"]["S"].removeprefix(_VALUE_PREFIX), item
 
     def keys_holding_value(self, name: str, key_prefix: str) -> list[str]:
         """The keys starting with `key_prefix` that hold an unexpired value named `name`, in

@@ -19,10 +19,11 @@ from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import Anomaly
 from handlers.anomaly_detector import app, scan
 from handlers.anomaly_detector.app import lambda_handler
-from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY, EvaluatedSeries
+from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY, EvaluatedSeries, index_part
 from handlers.anomaly_detector.findings import Finding
-from handlers.anomaly_detector.scan import MetricScan
-from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from handlers.anomaly_detector.scan import INDEX_TARGET, MetricScan
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, STATE_TABLE_NAME
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 INCIDENT_ROUTES = 450
 """Series with an open episode at once: with their ~1,000-byte names, more than DynamoDB's 400 KB
@@ -149,3 +150,44 @@ def test_two_scans_at_once_keep_each_others_open_series_in_the_index(
     assert closed["resolved"] == len(first) + len(second)
     resolved = sorted(received.alert["resource"] for received in alert_inbox.receive())
     assert resolved == sorted(first + second)
+
+
+def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are_closed(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN two series alerted at once, each in its own part of the index, then the part of the
+    # first made no JSON by a hand edit
+    kept, closed = (route_resource(index) for index in (0, 1))
+    assert index_part(kept) != index_part(closed)
+    spike_at = detector.now() - timedelta(hours=2)
+    first_missed = detector.now() + timedelta(minutes=15)
+    scans_reading(
+        monkeypatch,
+        lambda now: incident_scan([kept, closed], spike_at) if now < first_missed else MetricScan(),
+    )
+    assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 2
+    alert_inbox.receive()
+    bad_part = unreadable_value(OPEN_SERIES_KEY, index_part(kept), {"S": f"[{SECRET}"})
+    dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_part)
+    # WHEN no scan reads either series for ANOMALY_DEDUP_DAYS after the first that missed them
+    detector.set(first_missed)
+    missed = lambda_handler({"action": "scan"}, lambda_context)
+    detector.set(first_missed + timedelta(days=DEDUP_DAYS))
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN each scan is partial, naming the part and never its data, and the episode of the
+    # series in the readable part is closed, once; the unreadable part is left as it was
+    error = f"saved value {index_part(kept)} of {OPEN_SERIES_KEY}: its data is not JSON"
+    for scanned in (missed, result):
+        assert scanned["status"] == "partial"
+        assert scanned["errors"] == [{"target": INDEX_TARGET, "error": error}]
+        assert SECRET not in str(scanned)
+    assert result["resolved"] == 1
+    assert [received.alert["resource"] for received in alert_inbox.receive()] == [closed]
+    saved = dynamodb_client.get_item(
+        TableName=STATE_TABLE_NAME, Key={key: bad_part[key] for key in ("pk", "sk")}
+    )
+    assert saved["Item"]["data"] == bad_part["data"]

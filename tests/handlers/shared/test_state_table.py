@@ -879,6 +879,40 @@ def test_every_reader_of_saved_values_refuses_an_unreadable_value_naming_its_key
     assert SECRET not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"), UNREADABLE_VALUE_DATA.values(), ids=UNREADABLE_VALUE_DATA.keys()
+)
+def test_readable_values_named_returns_an_unreadable_value_as_unreadable_and_reads_on(
+    state_table: StateTable, dynamodb_client: Any, data: dict[str, Any] | None, problem: str
+) -> None:
+    # GIVEN a value that cannot be read between two readable values named alike
+    state_table.put_value("dev-apps/system", "part#1", {"n": 1})
+    dynamodb_client.put_item(
+        TableName=state_table.table_name,
+        Item=unreadable_value("dev-apps/system", "part#2", data),
+    )
+    state_table.put_value("dev-apps/system", "part#3", {"n": 3})
+    # WHEN they are read by a reader that can go on without one value
+    read = state_table.readable_values_named("dev-apps/system", "part#")
+    # THEN both readable values come with their versions, and the other is named by key, name
+    # and problem, never its data
+    assert {name: value.value for name, value in read.values.items()} == {
+        "part#1": {"n": 1},
+        "part#3": {"n": 3},
+    }
+    assert state_table.replace_value(
+        "dev-apps/system", "part#3", {"n": 4}, read=read.values["part#3"]
+    )
+    [(name, error)] = read.unreadable.items()
+    assert (name, error.key, error.name, error.problem) == (
+        "part#2",
+        "dev-apps/system",
+        "part#2",
+        problem,
+    )
+    assert SECRET not in str(error)
+
+
 # Writes whose answer was lost ----------------------------------------------------------------
 
 
