@@ -93,9 +93,7 @@ def check_places(
     before, not in `inventory`), those of every alarm (`_left_member_run`), reported only while
     it lists some. A place of an account not listed yet is only reported so (`NOT_LISTED_YET`):
     no call, no alert, no incident changed."""
-    with_clusters = {
-        (member.account_id, cluster.region) for member, cluster in inventory.clusters()
-    }
+    with_clusters = _places_with_clusters(inventory)
     runs = []
     for account_id, region in places:
         if (account_id, region) in with_clusters:
@@ -124,19 +122,43 @@ def check_places_without_clusters(
 ) -> list[PlaceRun]:
     """Resolve the incidents of deleted alarms in every account and region with alarm
     incidents and no cluster of `inventory`, in account and region order, except those this
-    run `walked` already."""
-    places = services.state.values_named(ALARM_INCIDENT_PLACES, "")
-    return check_places(
+    run `walked` already. A place without a cluster whose note cannot be read (a hand edit,
+    corruption) is that place's `error`, naming the value, and the others are walked: the note
+    is left for a person, or for the next alarm there that fails, which notes it again. A
+    DynamoDB error fails the invocation once the clusters are checked, as one settling an
+    incident does (`Settlement.raise_undelivered`): its retry walks the places, and sends each
+    alert once."""
+    read = services.state.readable_values_named(ALARM_INCIDENT_PLACES, "")
+    runs = check_places(
         services,
         inventory,
         listed,
         [
-            (str(place["account_id"]), str(place["region"]))
-            for place in places.values()
-            if (place["account_id"], place["region"]) not in walked
+            (str(place.value["account_id"]), str(place.value["region"]))
+            for place in read.values.values()
+            if (place.value["account_id"], place.value["region"]) not in walked
         ],
         invocation,
     )
+    with_clusters = _places_with_clusters(inventory)
+    for name, error in read.unreadable.items():
+        account_id, _, region = name.partition("/")
+        if (account_id, region) in walked or (account_id, region) in with_clusters:
+            continue
+        runs.append(
+            _failed_place(
+                {"account_id": account_id, "region": region},
+                error,
+                "the note of a region with alarm incidents could not be read",
+                "alarm incident place could not be read",
+            )
+        )
+    return runs
+
+
+def _places_with_clusters(inventory: FleetInventory) -> set[Place]:
+    """The accounts and regions where `inventory` has a cluster, whose run walks their alarms."""
+    return {(member.account_id, cluster.region) for member, cluster in inventory.clusters()}
 
 
 def save_places_left(

@@ -912,6 +912,50 @@ def test_an_alarm_deleted_where_the_member_has_no_cluster_is_not_resolved_by_a_f
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
 
 
+def test_a_region_whose_alarm_incident_note_cannot_be_read_is_an_error_alone(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # AND the notes of two other regions with alarm incidents made no JSON by a hand edit: one
+    # without a cluster, one with the member's cluster (whose run walks its alarms)
+    for place in (f"{MEMBER}/us-east-2", f"{MEMBER}/{REGION}"):
+        dynamodb_client.put_item(
+            TableName=STATE_TABLE_NAME,
+            Item=unreadable_value(ALARM_INCIDENT_PLACES, place, {"S": f"{{{SECRET}"}),
+        )
+    # WHEN the scheduled run happens
+    result = scheduled_runs(invoke, fake_clock, 1)[0]
+    # THEN the deleted alarm's incident is resolved once, the region without a cluster whose
+    # note cannot be read is an error naming the value, never its data, and the clusters are
+    # checked
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
+    assert result["alarm_regions"] == [
+        {
+            "account_id": MEMBER,
+            "region": OTHER_REGION,
+            "status": "checked",
+            "alerts": {"sent": 0, "resolved": 1, "suppressed": 0},
+        },
+        {
+            "account_id": MEMBER,
+            "region": "us-east-2",
+            "status": "error",
+            "error": "alarm incident place could not be read: saved value "
+            f"{MEMBER}/us-east-2 of {ALARM_INCIDENT_PLACES}: its data is not JSON",
+        },
+    ]
+    [cluster] = result["clusters"]
+    assert cluster["status"] != "not_started"
+    assert SECRET not in str(result)
+
+
 def test_an_alarm_region_without_a_cluster_the_run_had_no_time_for_is_left_for_the_next_run(
     alarm_without_cluster: AlarmWithoutCluster, invoke: Invoke, fake_clock: Any
 ) -> None:
