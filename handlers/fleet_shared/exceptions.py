@@ -150,6 +150,23 @@ class UnreadableStateValueError(FleetError):
         super().__init__(f"saved value {self.name} of {self.key}: {problem}")
 
 
+class UnreadableRequestRecordError(UnreadableStateValueError):
+    """The record of a completed request (`StateTable.idempotent`) whose stored result cannot be
+    read: no `data`, `data` that is no string, no JSON, or JSON that is no object. The request
+    ran, so a repeat is refused with this error, never run again as if it had no record: a caller
+    isolates it as any unreadable saved value, and a client that means to act again sends a new
+    request id. Names the scope, the request id and what is wrong, never the data."""
+
+    def __init__(self, scope: str, request_id: str, problem: str) -> None:
+        super().__init__(f"IDEMPOTENCY#{scope}", request_id, problem)
+        self.scope = cut_echo(scope)
+        self.request_id = cut_echo(request_id)
+        self.args = (
+            f"request {self.request_id} of {self.scope} completed, but its recorded result "
+            f"cannot be read: {problem}; it is not run again under this request id",
+        )
+
+
 class AnswerLostError(FleetError):
     """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
     connection closed before the answer) or a server failure (`fleet_shared.lost_answers`),

@@ -42,6 +42,7 @@ from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
     RequestInProgressError,
+    UnreadableRequestRecordError,
     UnreadableStateRecordError,
     UnreadableStateValueError,
 )
@@ -153,14 +154,27 @@ class IdempotentRequest:
         stored_result: dict[str, Any] | None,
         store: Callable[[dict[str, Any]], None] | None,
         renew: Callable[[], bool] | None = None,
+        *,
+        unreadable: UnreadableRequestRecordError | None = None,
     ) -> None:
         self.request_id = request_id
-        self.is_repeat = stored_result is not None
-        self.result = stored_result
+        self.is_repeat = stored_result is not None or unreadable is not None
+        self._result = stored_result
+        self._unreadable = unreadable
         self.completed = False
         self.held = False
         self._store = store
         self._renew = renew
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        """What a completed request stored (None before `complete` on a first run); raises
+        `UnreadableRequestRecordError` for a repeat whose stored result cannot be read. Only a
+        caller that needs the result meets it: the request ran, so `is_repeat` holds either way,
+        and one that only needs to know that (a delivery already made) goes on."""
+        if self._unreadable is not None:
+            raise self._unreadable
+        return self._result
 
     def renew(self) -> bool:
         """Extend the claim to its in-progress seconds from now (no later than the deadline's
@@ -180,7 +194,7 @@ class IdempotentRequest:
         if self._store is None:
             raise RuntimeError(f"request {self.request_id} was already completed")
         self._store(result)
-        self.result = result
+        self._result = result
         self.completed = True
 
     def hold(self) -> None:
@@ -365,11 +379,13 @@ class StateTable:
                 return result
 
         Entering claims the id with an IN_PROGRESS record. A repeat of a completed id yields
-        `is_repeat=True` with the stored result; a repeat while the first is still running
-        raises `RequestInProgressError`. Leaving the block without `complete` (an exception, or an
-        early return because nothing was done) releases the claim, so a retry can act (a release
-        that fails is logged: the block's own error stands, and the claim expires), unless the
-        block called `hold` (it acted, but could not complete): then the claim expires. A claim
+        `is_repeat=True` with the stored result (whose `result` raises
+        `UnreadableRequestRecordError` when it cannot be read: it is never run again as if it had
+        no record); a repeat while the first is still running raises `RequestInProgressError`.
+        Leaving the block without `complete` (an exception, or an early return because nothing
+        was done) releases the claim, so a retry can act (a release that fails is logged: the
+        block's own error stands, and the claim expires), unless the block called `hold` (it
+        acted, but could not complete): then the claim expires. A claim
         whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
         killed holding the claim can act. `IdempotentRequest.renew` extends the claim between
@@ -395,7 +411,11 @@ class StateTable:
         if existing is not None:
             if existing.get("status", {}).get("S") != _COMPLETED:
                 raise RequestInProgressError(scope, request_id)
-            stored = json.loads(existing["data"]["S"])
+            try:
+                stored = _completed_result(scope, request_id, existing)
+            except UnreadableRequestRecordError as unreadable:
+                yield IdempotentRequest(request_id, None, None, unreadable=unreadable)
+                return
             yield IdempotentRequest(request_id, stored, None)
             return
 
@@ -416,12 +436,11 @@ class StateTable:
         """The result `idempotent` stored for `request_id` in `scope`, without claiming it: None
         while the request is in progress, when it never ran, and once its record expired. For
         what a completed request recorded (backup_scheduler's day records name the copies each
-        day made)."""
+        day made). Raises `UnreadableRequestRecordError` when the result cannot be read."""
         item = self._get(f"IDEMPOTENCY#{scope}", request_id)
         if item is None or item.get("status", {}).get("S") != _COMPLETED:
             return None
-        stored: dict[str, Any] = json.loads(item["data"]["S"])
-        return stored
+        return _completed_result(scope, request_id, item)
 
     def request_in_progress(self, scope: str, request_id: str) -> bool:
         """Whether an invocation holds the claim `idempotent` took on `request_id` in `scope` right
@@ -927,6 +946,16 @@ def _to_value(key: str, name: str, item: dict[str, Any]) -> VersionedValue:
     except _UnreadableEntryError as unreadable:
         raise UnreadableStateValueError(key, name, unreadable.problem) from None
     return VersionedValue(value, version=text)
+
+
+def _completed_result(scope: str, request_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The result the record of a completed request holds; raises UnreadableRequestRecordError
+    when its `data` is missing, no string, no JSON or no JSON object, where a bare decode raised
+    a KeyError, TypeError or ValueError no caller expects."""
+    try:
+        return _record(item)
+    except _UnreadableEntryError as unreadable:
+        raise UnreadableRequestRecordError(scope, request_id, unreadable.problem) from None
 
 
 class _UnreadableEntryError(Exception):

@@ -352,6 +352,47 @@ def test_the_same_request_id_makes_one_change(
     assert len(alert_inbox.receive()) == 1
 
 
+def test_a_request_whose_idempotency_record_cannot_be_read_is_refused_not_run_again(
+    scaler: Scaler,
+    member_eks: Any,
+    alert_inbox: Any,
+    state_table: StateTable,
+    *,
+    fake_clock: ManualClock,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a scale-down with a request id, done once, then the node group set back by hand and
+    # the request's stored result made no JSON (a hand edit, corruption)
+    request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-42")
+    scaler(request, "inv-1")
+    alert_inbox.receive()
+    member_eks.update_nodegroup_config(
+        clusterName=CLUSTER, nodegroupName="system", scalingConfig={"desiredSize": 2}
+    )
+    request_key = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/exec-42"
+    record = dynamodb_client.get_item(
+        TableName=state_table.table_name,
+        Key={"pk": {"S": "IDEMPOTENCY#eks_scaler"}, "sk": {"S": request_key}},
+    )["Item"]
+    record["data"] = {"S": f"{{{SECRET}"}
+    dynamodb_client.put_item(TableName=state_table.table_name, Item=record)
+    # WHEN the same request arrives again, after the cooldown
+    fake_clock.advance(3600)
+    repeated = scaler(request, "inv-2")
+    # THEN it is refused naming the request and what is wrong, never the data, and nothing is
+    # changed or announced again: it is not run as if it had no record
+    assert repeated["status"] == "error"
+    assert repeated["error"] == (
+        f"request {request_key} of eks_scaler completed, but its recorded result cannot be "
+        "read: its data is not JSON; it is not run again under this request id"
+    )
+    assert SECRET not in str(repeated)
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    since = fake_clock.now().replace(year=2000)
+    assert len(state_table.query_history(KEY_SYSTEM, since)) == 1
+    assert alert_inbox.receive() == []
+
+
 def scheduled_attempt(action: str, scheduled_time: str, attempt: int) -> dict[str, Any]:
     """One attempt of one run of the cluster's `action` schedule, with the payload the program
     writes for the test stack file and its context attributes filled in as EventBridge

@@ -15,6 +15,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
     RequestInProgressError,
+    UnreadableRequestRecordError,
     UnreadableStateRecordError,
     UnreadableStateValueError,
 )
@@ -210,6 +211,39 @@ def test_other_request_ids_and_expired_results_act_again(
     run_once(state_table, "req-1", calls)
     # THEN each of them acted
     assert calls == ["req-1", "req-2", "req-1"]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"), UNREADABLE_VALUE_DATA.values(), ids=UNREADABLE_VALUE_DATA.keys()
+)
+def test_a_repeat_whose_completed_record_cannot_be_read_is_refused_never_run_again(
+    state_table: StateTable, dynamodb_client: Any, data: dict[str, Any] | None, problem: str
+) -> None:
+    # GIVEN a completed request whose stored result a hand edit or corruption made unreadable
+    calls: list[str] = []
+    run_once(state_table, "req-1", calls)
+    key = {"pk": {"S": "IDEMPOTENCY#eks_scaler"}, "sk": {"S": "req-1"}}
+    item = dynamodb_client.get_item(TableName=state_table.table_name, Key=key)["Item"]
+    item = {name: value for name, value in item.items() if name != "data"}
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item={**item, **({"data": data} if data else {})}
+    )
+    # WHEN the same request id comes again, and its result is read without a claim
+    with pytest.raises(UnreadableRequestRecordError) as repeated:
+        run_once(state_table, "req-1", calls)
+    with pytest.raises(UnreadableRequestRecordError) as read:
+        state_table.completed_result("eks_scaler", "req-1")
+    # THEN it is refused with an error naming the request and what is wrong, never the data,
+    # and the work ran once; a repeat that needs no result (a delivery made) is a repeat still
+    for error in (repeated.value, read.value):
+        assert str(error) == (
+            f"request req-1 of eks_scaler completed, but its recorded result cannot be read: "
+            f"{problem}; it is not run again under this request id"
+        )
+        assert SECRET not in str(error)
+    assert calls == ["req-1"]
+    with state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as repeat:
+        assert repeat.is_repeat
 
 
 def test_a_completed_result_is_read_without_a_claim_only_once_completed_and_until_it_expires(
