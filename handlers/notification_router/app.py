@@ -109,7 +109,14 @@ def _route_queue(
         position = next(positions)
         field = f"Records[{position}].body"
         try:
-            result, _ = _route_text(message.body, field, message.message_id, services, invocation)
+            result, _ = _route_text(
+                message.body,
+                field,
+                message.message_id,
+                services,
+                invocation,
+                receive_count=_receive_count(records[position]),
+            )
         except Exception as error:
             # Reported here; the batch processor logs it and hands the message back.
             results.append(
@@ -159,14 +166,27 @@ def _delay(
         )
 
 
+def _receive_count(record: Mapping[str, Any]) -> int:
+    """How many times the queue has handed this message out, this time included (its
+    `ApproximateReceiveCount` attribute); 1 when the record carries none that reads as one."""
+    attributes = record.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    if isinstance(count, str) and count.isascii() and count.isdigit() and len(count) <= 9:
+        return max(int(count), 1)
+    return 1
+
+
 def _route_text(
     text: object,
     field: str,
     message_id: object,
     services: RouterServices,
     invocation: Invocation,
+    *,
+    receive_count: int = 1,
 ) -> tuple[dict[str, Any], EventValidationError | None]:
-    """The message's result, and why it was refused when it could not be read."""
+    """The message's result, and why it was refused when it could not be read; `receive_count`
+    is the how-many-th delivery of the message this is (`router.route`)."""
     if not invocation.allows(services.delivery_policy.attempt_seconds):
         FUNCTION.logger.warning(
             "message not started: too little time left",
@@ -182,7 +202,7 @@ def _route_text(
             "message refused", extra={"error": str(error), "message_id": message_id}
         )
         return error_result(error, message_id=message_id), error
-    result = route(notification, services, invocation)
+    result = route(notification, services, invocation, receive_count=receive_count)
     FUNCTION.logger.info("alert routed", extra={**result, "message_id": message_id})
     return {"message_id": message_id, **result}, None
 

@@ -138,7 +138,7 @@ def deliver(
             break
         if attempt > 1:
             asked = [retry_after[c.name] for c in pending if c.name in retry_after]
-            wait = max([policy.backoff_seconds * 2 ** (attempt - 2), *asked])
+            wait = max([policy.backoff_before(attempt), *asked])
             if not invocation.allows(wait + policy.attempt_seconds):
                 break
             sleep(wait)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleet_shared.sessions import STATE_TABLE_CALL_SECONDS
+from handlers.notification_router.rate_limits import LONGEST_RETRY_AFTER_SECONDS
 
 RECORDING_SECONDS = STATE_TABLE_CALL_SECONDS
 """Time kept, after a channel took the alert, for the state table call that records it: the
@@ -16,6 +17,9 @@ again."""
 DEADLINE_MARGIN_SECONDS = 2.0
 """Time kept beyond that for the state table's other calls (each answered in milliseconds) and
 for returning."""
+_LONGEST_DOUBLING = 32
+"""Doublings past which the backoff is at its bound whatever ROUTER_BACKOFF_SECONDS is (and a
+float does not overflow)."""
 
 
 def attempt_seconds(http_timeout_seconds: float) -> float:
@@ -36,3 +40,12 @@ class DeliveryPolicy:
     longest_wait_seconds: float
     """The longest Retry-After waited for within the invocation; a longer one is left to the
     message's retry."""
+
+    def backoff_before(self, attempt: int) -> float:
+        """The router's wait before a channel's `attempt` (counted from 1 over every delivery of
+        the message): none before the first, `backoff_seconds` before the second, doubled for
+        each one after, an hour at most (`LONGEST_RETRY_AFTER_SECONDS`)."""
+        if attempt < 2:
+            return 0.0
+        doublings = min(attempt - 2, _LONGEST_DOUBLING)
+        return min(self.backoff_seconds * 2**doublings, LONGEST_RETRY_AFTER_SECONDS)

@@ -57,6 +57,7 @@ from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, left_unanswered
 from handlers.notification_router.channels import CHANNELS
 from handlers.notification_router.delivery import SKIPPED, UNFINISHED, ChannelOutcome, deliver
+from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.formatting import OutgoingMessage
 from handlers.notification_router.messages import Notification
 from handlers.notification_router.services import RouterServices
@@ -130,9 +131,16 @@ def _content_key(notification: Notification) -> str:
 
 
 def route(
-    notification: Notification, services: RouterServices, invocation: Invocation
+    notification: Notification,
+    services: RouterServices,
+    invocation: Invocation,
+    *,
+    receive_count: int = 1,
 ) -> dict[str, Any]:
-    """Send `notification` unless it is a duplicate; the result says what happened per channel."""
+    """Send `notification` unless it is a duplicate; the result says what happened per channel.
+    `receive_count` is the how-many-th delivery of the message this is (the queue's
+    ApproximateReceiveCount; 1 from a topic), by which the wait before its retry goes on with
+    the router's backoff (`_retry_after`)."""
     alert = notification.alert
     settings = services.environment
     window = settings.router_dedup_window_seconds
@@ -214,7 +222,9 @@ def route(
             result = {**summary, "channels": [outcome.as_dict() for outcome in outcomes]}
             unfinished = [outcome for outcome in outcomes if outcome.status in UNFINISHED]
             if unfinished:
-                retry_after = _retry_after(unfinished)
+                retry_after = _retry_after(
+                    unfinished, services.delivery_policy, receive_count=receive_count
+                )
                 if retry_after is not None:
                     result["retry_after_seconds"] = retry_after
                     # The channels that took it must stay known until the retry comes.
@@ -408,10 +418,22 @@ class _Delivered:
                 self._silence.note(error)
 
 
-def _retry_after(unfinished: list[ChannelOutcome]) -> int | None:
+def _retry_after(
+    unfinished: list[ChannelOutcome], policy: DeliveryPolicy, *, receive_count: int
+) -> int | None:
     """Whole seconds before the message's retry may call its channels again: the longest wait a
-    channel asked for (the others wait as long, so none is called too early), or None."""
-    asked = [o.retry_after_seconds for o in unfinished if o.retry_after_seconds is not None]
+    channel asked for (the others wait as long, so none is called too early), or None. A wait
+    is never shorter than the router's own backoff before that channel's next attempt, its
+    attempts counted over every delivery of the message (each took up to
+    ROUTER_MAX_ATTEMPTS): a channel answering 429 with `Retry-After: 0` had the message handed
+    back at once, and the queue's receives were spent in seconds, taking the alert to the
+    dead-letter queue before the channel had any time."""
+    earlier_attempts = (receive_count - 1) * policy.max_attempts
+    asked = [
+        max(o.retry_after_seconds, policy.backoff_before(earlier_attempts + o.attempts + 1))
+        for o in unfinished
+        if o.retry_after_seconds is not None
+    ]
     return math.ceil(max(asked)) if asked else None
 
 

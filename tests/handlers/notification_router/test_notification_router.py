@@ -1873,6 +1873,36 @@ def test_pagerduty_asking_to_retry_after_30_minutes_gets_the_message_back_only_t
     assert len(email_inbox.receive()) == 1
 
 
+@pytest.mark.parametrize(("receive_count", "backoff"), [(1, 2), (4, 1024)])
+def test_pagerduty_asking_to_retry_after_0_gets_the_message_back_only_after_the_backoff(
+    invoke: Invoke,
+    receiver: Any,
+    sleeps: list[float],
+    router_queue: tuple[Any, str],
+    *,
+    receive_count: int,
+    backoff: int,
+) -> None:
+    # GIVEN PagerDuty answering every call with 429 and Retry-After: 0, and a critical alert
+    # the router's queue hands out for the receive_count-th time
+    receiver.answer("/pagerduty", *[(429, {"Retry-After": "0"})] * 3)
+    event = _queued_event(router_queue, fleet_alert("critical"))
+    event["Records"][0]["attributes"] = {"ApproximateReceiveCount": str(receive_count)}
+    # WHEN it is routed
+    result = invoke(event)
+    # THEN PagerDuty was tried its 3 attempts after the router's own backoff each time, and the
+    # message is visible again only after the backoff before its next attempt (0.5 s doubled
+    # per attempt over every receive, 3 attempts each), not at once: its 5 receives are not
+    # spent in seconds
+    [item] = result["results"]
+    pagerduty = channels_of(item)["pagerduty"]
+    assert (pagerduty["status"], pagerduty["attempts"]) == ("failed", 3)
+    assert pagerduty["retry_after_seconds"] == 0
+    assert sleeps == [0.5, 1.0]
+    assert result["batchItemFailures"] == [{"itemIdentifier": item["message_id"]}]
+    assert (item["retry_after_seconds"], item["visible_again_in_seconds"]) == (backoff, backoff)
+
+
 def test_a_rate_limited_pagerduty_is_not_called_by_the_next_messages_of_the_batch(
     invoke: Invoke, receiver: Any, router_queue: tuple[Any, str]
 ) -> None:
