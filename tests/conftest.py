@@ -22,6 +22,10 @@
 - moto's SSM reads a GetParametersByPath page from the parameters up to that page's end, not
   all of them (`_parameters_up_to_the_page`): moto listed every parameter under the path for each
   page, so reading n parameters ten at a time cost n²/10 parameter reads.
+- A local server (a webhook or endpoint peer on 127.0.0.1, the demo's moto server) stops at
+  once: socketserver's `serve_forever` looks for a `shutdown()` only every 0.5 s between
+  requests, so each test with a peer waited up to half a second for it to stop (over a hundred
+  tests of the notification router alone).
 - A moto server (the demo's, in its test process) lists moto's service packages once, not on
   every request (a directory listing and a `stat` of each of ~120 packages per request).
 - The hypothesis profiles of the property tests (`tests/property`, and those that need moto
@@ -36,6 +40,7 @@
 from __future__ import annotations
 
 import os
+import socketserver
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -208,6 +213,22 @@ def _parameters_up_to_the_page(
 
 _moto_parameters_by_path = SimpleSystemManagerBackend.get_parameters_by_path
 SimpleSystemManagerBackend.get_parameters_by_path = _parameters_up_to_the_page  # type: ignore[method-assign]
+
+SHUTDOWN_POLL_SECONDS = 0.01
+"""How often a local server's loop looks for its shutdown (socketserver's default is 0.5 s)."""
+
+_serve_forever = socketserver.BaseServer.serve_forever
+
+
+def _serve_until_shut_down_at_once(
+    self: socketserver.BaseServer, poll_interval: float = SHUTDOWN_POLL_SECONDS
+) -> None:
+    """socketserver's loop, looking for its shutdown every SHUTDOWN_POLL_SECONDS whatever the
+    caller asked (werkzeug's server, moto's, asks for 0.5 s)."""
+    _serve_forever(self, min(poll_interval, SHUTDOWN_POLL_SECONDS))
+
+
+socketserver.BaseServer.serve_forever = _serve_until_shut_down_at_once  # type: ignore[method-assign]
 
 _MOTO_MODULES = tuple(moto_backends.list_of_moto_modules())
 moto_backends.list_of_moto_modules = lambda: _MOTO_MODULES
