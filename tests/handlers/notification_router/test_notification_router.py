@@ -694,7 +694,7 @@ def _deadline_context(lambda_context: Any, seconds_left: float, sleeps: list[flo
     return DeadlineContext()
 
 
-def test_hanging_slack_with_10_seconds_to_spend_hands_the_rest_back_in_time(
+def test_hanging_slack_with_7_5_seconds_to_spend_hands_the_rest_back_in_time(
     invoke: Invoke,
     receiver: Any,
     email_inbox: Any,
@@ -703,18 +703,18 @@ def test_hanging_slack_with_10_seconds_to_spend_hands_the_rest_back_in_time(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a Slack webhook that never answers, a 1 s HTTP timeout, and a batch of 4 warnings
-    # (without a deadline: 3 attempts and 1.5 s of backoff per message, 18 s in all)
-    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "1")
+    # GIVEN a Slack webhook that never answers, a 0.5 s HTTP timeout, and a batch of 4 warnings
+    # (without a deadline: 3 attempts and 1.5 s of backoff per message, 12 s in all)
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
     receiver.hang("/slack")
     batch = sqs_event(*((f"m-{n}", fleet_alert("warning", title=f"disk {n}")) for n in range(4)))
-    context = _deadline_context(lambda_context, 10 + RECORDING_SECONDS, sleeps)
-    # WHEN the batch is routed with 10 s left beyond the time kept to record a send
+    context = _deadline_context(lambda_context, 7.5 + RECORDING_SECONDS, sleeps)
+    # WHEN the batch is routed with 7.5 s left beyond the time kept to record a send
     started = time.monotonic()
     result = invoke(batch, context)
     spent = time.monotonic() - started + sum(sleeps)
-    # THEN the handler returned within the 10 s, leaving its 2 s margin
-    assert spent < 8.5
+    # THEN the handler returned within the 7.5 s, leaving its 2 s margin
+    assert spent < 6
     # AND every message is handed back: the first ones lack Slack, the last were not started
     assert result["batchItemFailures"] == [{"itemIdentifier": f"m-{n}"} for n in range(4)]
     found = statuses(result)
@@ -748,23 +748,24 @@ def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN warnings going to Slack only, a Secrets Manager read of the webhook URL taking 4 s
-    # (within the 5 s HTTP timeout) and a Slack webhook that never answers
+    # GIVEN warnings going to Slack only, a Secrets Manager read of the webhook URL taking 1.6 s
+    # (within a 2 s HTTP timeout) and a Slack webhook that never answers
     monkeypatch.setenv("ROUTER_ROUTES", "warning=slack,info=email")
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "2")
     read_secret = RouterServices.secret
 
     def slow_secret(services: RouterServices, secret_id: str) -> str:
-        time.sleep(4)
+        time.sleep(1.6)
         return read_secret(services, secret_id)
 
     monkeypatch.setattr(RouterServices, "secret", slow_secret)
     receiver.hang("/slack")
-    context = _deadline_context(lambda_context, 7.5 + RECORDING_SECONDS, sleeps)
-    # WHEN a warning is routed with 7.5 s left beyond the time kept to record a send (one attempt
-    # may take 5 s plus a 2 s margin)
+    context = _deadline_context(lambda_context, 4.5 + RECORDING_SECONDS, sleeps)
+    # WHEN a warning is routed with 4.5 s left beyond the time kept to record a send (one attempt
+    # may take 2 s plus a 2 s margin)
     result = invoke(sqs_event(("m-1", fleet_alert("warning"))), context)
-    # THEN the secret read and the request took one attempt's 5 s together: the handler returned
-    # with its margin left, and handed the message back
+    # THEN the secret read and the request took one attempt's 2 s together (not 3.6 s, leaving
+    # 0.9 s): the handler returned with its margin left, and handed the message back
     assert context.get_remaining_time_in_millis() > (1.5 + RECORDING_SECONDS) * 1000
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
     assert statuses(result) == ["failed"]
@@ -1437,32 +1438,32 @@ def test_a_post_the_peer_accepted_is_delivered_even_if_its_answer_breaks_off() -
 
 
 def test_a_peer_answering_a_header_at_a_time_is_given_up_on_within_the_timeout() -> None:
-    # GIVEN a peer that answers 200, then a header line every 0.3 s, each well within the
-    # 1 s timeout, for 6 s in all
+    # GIVEN a peer that answers 200, then a header line every 0.15 s, each well within the
+    # 0.5 s timeout, for 3 s in all
     headers = b"".join(b"x-slow-%d: y\r\n" % index for index in range(20))
     answer = b"HTTP/1.1 200 OK\r\n" + headers + b"content-length: 2\r\n\r\nok"
-    with raw_peer(answer, pause_seconds=0.3) as url:
+    with raw_peer(answer, pause_seconds=0.15) as url:
         started = time.monotonic()
-        # WHEN a message is posted to it with a 1 s timeout
+        # WHEN a message is posted to it with a 0.5 s timeout
         with pytest.raises(ChannelError) as raised:
-            post_json(url, {"text": "hello"}, timeout_seconds=1)
+            post_json(url, {"text": "hello"}, timeout_seconds=0.5)
         elapsed = time.monotonic() - started
-    # THEN the post fails as timed out after about 1 s, not when the peer finishes
-    assert elapsed < 1.5
+    # THEN the post fails as timed out after about 0.5 s, not when the peer finishes
+    assert elapsed < 1.0
     assert "timed out" in str(raised.value) or "time is up" in str(raised.value)
 
 
 def test_a_body_trickling_after_a_2xx_is_delivered_within_the_timeout() -> None:
-    # GIVEN a peer that answers 200 at once, then its body a line every 0.3 s for 6 s
+    # GIVEN a peer that answers 200 at once, then its body a line every 0.15 s for 3 s
     body = b"".join(b"line %d\n" % index for index in range(20))
     answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-    with raw_peer(answer, pause_seconds=0.3) as url:
+    with raw_peer(answer, pause_seconds=0.15) as url:
         started = time.monotonic()
-        # WHEN a message is posted to it with a 1 s timeout
-        post_json(url, {"text": "hello"}, timeout_seconds=1)
+        # WHEN a message is posted to it with a 0.5 s timeout
+        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
         elapsed = time.monotonic() - started
     # THEN it counts as delivered (the peer took it) and the post ends within the timeout
-    assert elapsed < 1.5
+    assert elapsed < 1.0
 
 
 def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> None:
@@ -2033,9 +2034,9 @@ def test_a_resolution_of_an_alert_no_channel_took_goes_to_none(
 def test_a_resolution_reaches_a_channel_whose_alert_timed_out_after_it_was_sent(
     invoke: Invoke, receiver: Any, fake_clock: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a critical alert whose PagerDuty calls read the request and never answered (1 s
+    # GIVEN a critical alert whose PagerDuty calls read the request and never answered (0.25 s
     # timeout): PagerDuty may have opened the incident
-    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.25")
     receiver.hang("/pagerduty")
     alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
     assert statuses(invoke(sqs_event(("m-1", json.loads(alert.model_dump_json()))))) == ["failed"]
