@@ -1500,21 +1500,24 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     fake_clock: Any,
     state_table: StateTable,
 ) -> None:
-    # GIVEN a cluster with 17 endpoints on a peer that never answers, each allowed 1 s: three
-    # batches of probes (8, 8 and 1), 3 s on top of the 20 s of AWS calls (as 25 endpoints
+    # GIVEN a cluster with 17 endpoints on a peer that never answers, each allowed 0.25 s: three
+    # batches of probes (8, 8 and 1), 0.75 s on top of the 20 s of AWS calls (as 25 endpoints
     # allowed 30 s outlast the function's 120 s); every endpoint failing, its incident open since
     # a run that had the time
     names = [f"api-{index:02d}" for index in range(17)]
-    use_endpoints([{"name": name, "url": hanging_peer.url, "timeout_seconds": 1} for name in names])
+    use_endpoints(
+        [{"name": name, "url": hanging_peer.url, "timeout_seconds": 0.25} for name in names]
+    )
     fake_clock.advance(CADENCE_SECONDS)
     assert invoke(FLEET_EVENT)["status"] == "warning"
     assert len(endpoint_alerts_of(alert_inbox, names)) == 17
     before = {name: endpoint_state(state_table, name) for name in names}
 
     def run_with_time_for_one_batch() -> dict[str, Any]:
-        # 21.5 s left: time for the AWS calls and one batch of probes, which takes 1 s of it
+        # 20.4 s left: time for the AWS calls and one batch of probes, which takes 0.25 s of it;
+        # 20.2 s left after it, too little for another batch
         fake_clock.advance(CADENCE_SECONDS)
-        millis_left = [21_500] * (QUESTIONS_BEFORE_PROBES + 1) + [20_500]
+        millis_left = [20_400] * (QUESTIONS_BEFORE_PROBES + 1) + [20_200]
         return invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=millis_left))
 
     # WHEN the next scheduled run has time for one batch only
