@@ -1597,11 +1597,11 @@ def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_
     hanging_peer: HangingPeer,
 ) -> None:
     # GIVEN two member clusters, the first with 16 endpoints on a peer that never answers, each
-    # allowed 1 s (2 s of probes on top of its 20 s of AWS calls), the second with none, and a
-    # scheduled run with 21.5 s left
+    # allowed 0.25 s (0.5 s of probes on top of its 20 s of AWS calls), the second with none,
+    # and a scheduled run with 20.4 s left
     make_member_cluster(SECOND_MEMBER)
     inventory["members"][0]["clusters"][0]["health_endpoints"] = [
-        {"name": f"api-{index:02d}", "url": hanging_peer.url, "timeout_seconds": 1}
+        {"name": f"api-{index:02d}", "url": hanging_peer.url, "timeout_seconds": 0.25}
         for index in range(16)
     ]
     second = json.loads(json.dumps(inventory["members"][0]))
@@ -1610,7 +1610,7 @@ def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_
     inventory["members"].append(second)
     write_inventory(inventory)
     # WHEN the scheduled run starts
-    result = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[21_500]))
+    result = invoke(FLEET_EVENT, ContextRunningOutOfTime(millis_left=[20_400]))
     # THEN both clusters are checked: the first one's endpoints do not hold the second back
     slow, other = result["clusters"]
     assert (other["account_id"], other["status"]) == (SECOND_MEMBER, "healthy")
