@@ -24,8 +24,8 @@
   page, so reading n parameters ten at a time cost n²/10 parameter reads.
 - A local server (a webhook or endpoint peer on 127.0.0.1, the demo's moto server) stops at
   once: socketserver's `serve_forever` looks for a `shutdown()` only every 0.5 s between
-  requests, so each test with a peer waited up to half a second for it to stop (over a hundred
-  tests of the notification router alone).
+  requests, so each test with a peer waited up to half a second for it to stop (over 300 tests,
+  most of the notification router's and the health monitor's).
 - A moto server (the demo's, in its test process) lists moto's service packages once, not on
   every request (a directory listing and a `stat` of each of ~120 packages per request).
 - The hypothesis profiles of the property tests (`tests/property`, and those that need moto
