@@ -141,6 +141,16 @@ class ValuesRead:
     unreadable: dict[str, UnreadableStateValueError]
 
 
+@dataclass(frozen=True)
+class KeysFound:
+    """The keys `StateTable.keys_holding_value` found, and where its Scan stopped: the last key
+    it evaluated (DynamoDB's `LastEvaluatedKey`, to start the next search after), or None when
+    it reached the end of the table."""
+
+    keys: list[str]
+    resume_after: dict[str, Any] | None
+
+
 class IdempotentRequest:
     """The handle `StateTable.idempotent` yields.
 
@@ -708,10 +718,23 @@ class StateTable:
         for item in self._unexpired_items(query):
             yield item["sk"]["S"].removeprefix(_VALUE_PREFIX), item
 
-    def keys_holding_value(self, name: str, key_prefix: str) -> list[str]:
+    def keys_holding_value(
+        self,
+        name: str,
+        key_prefix: str,
+        *,
+        start_after: dict[str, Any] | None = None,
+        page_items: int | None = None,
+        go_on: Callable[[], bool] = lambda: True,
+    ) -> KeysFound:
         """The keys starting with `key_prefix` that hold an unexpired value named `name`, in
-        key order, found by a Scan of the whole table (page by page): for values saved before
-        their function indexed them, read once as it upgrades, never on every run."""
+        key order, found by a Scan of the table (page by page): for values saved before their
+        function indexed them, read as it upgrades, never on every run.
+
+        The Scan starts after `start_after` (a `KeysFound.resume_after`), evaluates at most
+        `page_items` items a page (DynamoDB's 1 MB without), and asks `go_on` after each page
+        but the last: a table too large for one invocation is searched over several, each
+        resuming where the last stopped."""
         scan: dict[str, Any] = {
             "TableName": self._table_name,
             "FilterExpression": "begins_with(pk, :prefix) AND sk = :name",
@@ -722,6 +745,10 @@ class StateTable:
             "ProjectionExpression": "pk, expires_at",
             "ConsistentRead": True,
         }
+        if start_after is not None:
+            scan["ExclusiveStartKey"] = start_after
+        if page_items is not None:
+            scan["Limit"] = page_items
         now_epoch = _epoch(self._clock.now())
         keys = []
         for response in pages_of(
@@ -737,7 +764,10 @@ class StateTable:
                 for item in items
                 if not _expired(item, now_epoch)
             ]
-        return sorted(keys)
+            last_evaluated = response.get("LastEvaluatedKey")
+            if last_evaluated and not go_on():
+                return KeysFound(sorted(keys), last_evaluated)
+        return KeysFound(sorted(keys), None)
 
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""

@@ -10,10 +10,14 @@ Hub where the scans imported it, 100 a call), with `Compliance.Status = NOT_AVAI
 it was not fixed but is no longer checked; then drops its states (their undelivered alerts too:
 the account is gone) and its index entries, so the next run finds nothing to do.
 
-The states saved before the index existed are not in it: the first scheduled scan that finds
-no mark of them having been indexed (`EARLIER_STATES_KEY`) finds them with one Scan of the state
-table, notes them, and then saves the mark, so an account that left before the upgrade, or in
-the upgrading deployment, is archived too, and no later run scans the table again.
+The states saved before the index existed are not in it: a scheduled scan that finds no mark of
+them having been indexed (`EARLIER_STATES_KEY`) looks for them with a Scan of the state table,
+notes those it finds, and saves the mark once the Scan has reached the table's end, so an account
+that left before the upgrade, or in the upgrading deployment, is archived too, and no later run
+scans the table again. The Scan may take EARLIER_STATES_TIME_SHARE of the time the invocation
+has when its first page ends, page by page: on a table too large for that it stops, keeps where it
+stopped (EARLIER_STATES_PROGRESS), and the next run goes on from there, so the fleet is scanned
+in every run and a large table never makes every run end at Lambda's timeout.
 
 An inventory that cannot be read fails the run before this (never "every account left"); an
 index that cannot be read archives nothing and is reported. An account whose states cannot be
@@ -28,6 +32,7 @@ account fails at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -64,18 +69,35 @@ FINDING_IDS_LISTED = NOT_SCANNED_LISTED
 EARLIER_STATES_KEY = f"{SAVED_TARGETS_KEY}/earlier-states"
 EARLIER_STATES_INDEXED = "indexed"
 """The mark, under EARLIER_STATES_KEY, that the states saved before the index are in it."""
+EARLIER_STATES_PROGRESS = "progress"
+"""Under EARLIER_STATES_KEY, until the mark: the state table key the last search stopped after."""
+EARLIER_STATES_TIME_SHARE = 0.25
+"""The share of the invocation's time left at its start that the search for earlier states may
+take; the rest is the fleet scan's."""
+EARLIER_STATES_PAGE_ITEMS = 1000
+"""Items a page of that Scan evaluates at most: the time left is checked at least this often."""
+SEARCHING = "searching"
+"""The report of a search for earlier states that stopped for time and goes on next run."""
 
 logger = observability_for(SOURCE).logger
 
 
 def archive_left_accounts(
-    services: ScanServices, inventory: FleetInventory, *, dry_run: bool
+    services: ScanServices,
+    inventory: FleetInventory,
+    *,
+    dry_run: bool,
+    seconds_left: Callable[[], float],
 ) -> list[dict[str, Any]]:
     """Archive the findings of every account with saved states that `inventory` does not list,
     and drop its states (only report them with `dry_run`); one report per such account, in
-    account order, or one `failed` report naming no account when the index cannot be read."""
+    account order, or one `failed` report naming no account when the index cannot be read, and
+    a `searching` one while the search for states saved before the index goes on (it stopped
+    for time, `seconds_left` being the invocation's)."""
     try:
-        noted = _noted_targets(services, dry_run=dry_run)
+        noted, searched_to_end = _noted_targets(
+            services, dry_run=dry_run, go_on=_SearchTime(seconds_left).go_on
+        )
     except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         logger.warning(
             "the targets with saved findings could not be read", extra={"error": repr(error)}
@@ -95,30 +117,87 @@ def archive_left_accounts(
             logger.warning("the findings of an account that left were not archived", extra=report)
         else:
             logger.info("the findings of an account that left", extra=report)
+    if not searched_to_end:
+        searching = {
+            "status": SEARCHING,
+            "detail": "the search for findings saved before the index stopped for time; the "
+            "next run goes on with it",
+        }
+        logger.info("the search for earlier states goes on next run", extra=searching)
+        reports.append(searching)
     return reports
 
 
-def _noted_targets(services: ScanServices, *, dry_run: bool) -> list[SavedTarget]:
+class _SearchTime:
+    """Whether the search for earlier states may read another page: while the invocation has
+    more than (1 - EARLIER_STATES_TIME_SHARE) of the time it had when the search first asked.
+    Asked only between pages, so the search of a table of one page reads no time."""
+
+    def __init__(self, seconds_left: Callable[[], float]) -> None:
+        self._seconds_left = seconds_left
+        self._until: float | None = None
+
+    def go_on(self) -> bool:
+        left = self._seconds_left()
+        if self._until is None:
+            self._until = left * (1 - EARLIER_STATES_TIME_SHARE)
+        return left > self._until
+
+
+def _noted_targets(
+    services: ScanServices, *, dry_run: bool, go_on: Callable[[], bool]
+) -> tuple[list[SavedTarget], bool]:
     """The targets of the index, with those whose states were saved before it existed, found
-    once by a Scan of the state table and noted (only read with `dry_run`). Raises the state
-    table's errors when the index, the mark or the Scan cannot be read."""
+    by a Scan of the state table (from where the last one stopped, while `go_on`) and noted
+    (only read with `dry_run`); and whether that search has reached the table's end. Raises the
+    state table's errors when the index, the mark, the progress or the Scan cannot be read."""
     noted = saved_targets(services.state)
     if services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is not None:
-        return noted
+        return noted, True
+    progress = services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_PROGRESS)
+    found = services.state.keys_holding_value(
+        STATE_NAME,
+        f"{SOURCE}/",
+        start_after=_resume_after(progress),
+        page_items=EARLIER_STATES_PAGE_ITEMS,
+        go_on=go_on,
+    )
     earlier = [
         target
-        for key in services.state.keys_holding_value(STATE_NAME, f"{SOURCE}/")
+        for key in found.keys
         if (target := _saved_target_of(key)) is not None and target not in noted
     ]
     if not dry_run:
         for target in earlier:
             note_saved_target(services.state, target)
-        services.state.put_value(
-            EARLIER_STATES_KEY,
-            EARLIER_STATES_INDEXED,
-            {"at": iso_timestamp(services.clock.now()), "targets": len(earlier)},
-        )
-    return sorted([*noted, *earlier], key=lambda target: target.name)
+        now = iso_timestamp(services.clock.now())
+        if found.resume_after is None:
+            services.state.put_value(
+                EARLIER_STATES_KEY, EARLIER_STATES_INDEXED, {"at": now, "targets": len(earlier)}
+            )
+        else:
+            services.state.put_value(
+                EARLIER_STATES_KEY,
+                EARLIER_STATES_PROGRESS,
+                {"at": now, "resume_after": found.resume_after},
+            )
+    targets = sorted([*noted, *earlier], key=lambda target: target.name)
+    return targets, found.resume_after is None
+
+
+def _resume_after(progress: Any) -> dict[str, Any] | None:
+    """The state table key the last search stopped after, if `progress` holds one shaped as a
+    key of the table (`pk` and `sk`, each a string); else None, and the search starts over (a
+    hand-edited progress costs a longer search, never a skipped part of the table)."""
+    resume_after = progress.get("resume_after") if isinstance(progress, dict) else None
+    if not isinstance(resume_after, dict) or set(resume_after) != {"pk", "sk"}:
+        return None
+    if not all(
+        isinstance(part, dict) and set(part) == {"S"} and isinstance(part["S"], str)
+        for part in resume_after.values()
+    ):
+        return None
+    return resume_after
 
 
 def _saved_target_of(key: str) -> SavedTarget | None:

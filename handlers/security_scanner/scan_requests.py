@@ -84,7 +84,9 @@ def scan_fleet(
     environment = services.environment
     inventory = services.inventory()
     targets = _targets(inventory)
-    left_accounts = archive_left_accounts(services, inventory, dry_run=request.dry_run)
+    left_accounts = archive_left_accounts(
+        services, inventory, dry_run=request.dry_run, seconds_left=invocation.remaining_seconds
+    )
     if len(targets) > environment.scan_max_targets_per_invocation:
         fanned_out = _fan_out(targets, request.dry_run, services, invocation.request_id)
         return _with_left_accounts(fanned_out, left_accounts, direct=False)

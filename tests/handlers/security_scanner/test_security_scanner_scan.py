@@ -18,8 +18,13 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
-from handlers.security_scanner import scan_requests
+from handlers.security_scanner import left_accounts, scan_requests
 from handlers.security_scanner.checks import compute
+from handlers.security_scanner.left_accounts import (
+    EARLIER_STATES_INDEXED,
+    EARLIER_STATES_KEY,
+    EARLIER_STATES_PROGRESS,
+)
 from handlers.security_scanner.saved_targets import SAVED_TARGETS_KEY
 from handlers.security_scanner.scan import (
     GLOBAL_STATE_REGION,
@@ -1284,6 +1289,44 @@ def test_an_account_that_left_before_the_upgrade_has_its_earlier_findings_archiv
     )
     assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
     assert state_table.get_value(state_key(MEMBER_A, REGION), STATE_NAME) is None
+
+
+def test_a_search_for_earlier_states_out_of_its_time_goes_on_next_run_and_the_fleet_is_scanned(  # noqa: PLR0917
+    scanner: Callable[..., dict[str, Any]],
+    member_a_with_violations: dict[str, str],
+    write_inventory: Callable[..., dict[str, Any]],
+    state_table: StateTable,
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member A's findings saved by an earlier version (not in the index), member A then
+    # removed from the inventory, and a search for earlier states given none of the invocation's
+    # time, one item a page (a state table too large for one run)
+    scanner({"action": "scan_target", "account_id": MEMBER_A, "region": REGION})
+    for region in (REGION, GLOBAL_STATE_REGION):
+        state_table.delete_value(SAVED_TARGETS_KEY, f"{MEMBER_A}/{region}")
+    member_a = _ids_of(MEMBER_A, hub_findings())
+    write_inventory(DENIED_MEMBER)
+    monkeypatch.setattr(left_accounts, "EARLIER_STATES_TIME_SHARE", 0.0)
+    monkeypatch.setattr(left_accounts, "EARLIER_STATES_PAGE_ITEMS", 1)
+    # WHEN the first scheduled scan of this version runs
+    result = scanner({"action": "scan"})
+    # THEN its search stops after a page, says it goes on next run and keeps where it stopped,
+    # with no mark of being done, and the fleet is scanned and its report written all the same
+    assert result["left_accounts"][-1]["status"] == "searching"
+    assert _target(result, DENIED_MEMBER)["status"] == "denied"
+    assert result["report_key"].endswith("findings.json")
+    assert state_table.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is None
+    assert state_table.get_value(EARLIER_STATES_KEY, EARLIER_STATES_PROGRESS) is not None
+    # WHEN the next scheduled scan has its time for the search
+    monkeypatch.setattr(left_accounts, "EARLIER_STATES_TIME_SHARE", 0.25)
+    monkeypatch.setattr(left_accounts, "EARLIER_STATES_PAGE_ITEMS", 1000)
+    result = scanner({"action": "scan"})
+    # THEN the search reaches the table's end, marks it done, and member A's findings are
+    # archived
+    assert [report["status"] for report in result["left_accounts"]] == ["archived"]
+    assert state_table.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is not None
+    assert {hub_findings()[fid]["RecordState"] for fid in member_a} == {"ARCHIVED"}
 
 
 def test_a_scan_whose_index_of_saved_targets_cannot_be_read_archives_nothing_and_goes_on(

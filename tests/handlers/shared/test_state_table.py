@@ -793,11 +793,40 @@ def test_keys_holding_a_value_are_found_across_the_table_without_the_expired_one
         state_table.put_value(key, "open", {}, ttl_seconds=60 if key == "scan/c" else None)
     state_table.put_value("scan/d", "closed", {})
     state_table.put_value("other/a", "open", {})
-    # WHEN the keys holding `open` under the prefix are looked for THEN those three come back
-    assert state_table.keys_holding_value("open", "scan/") == ["scan/a", "scan/b", "scan/c"]
+    # WHEN the keys holding `open` under the prefix are looked for THEN those three come back,
+    # the Scan having reached the table's end
+    found = state_table.keys_holding_value("open", "scan/")
+    assert (found.keys, found.resume_after) == (["scan/a", "scan/b", "scan/c"], None)
     # WHEN one has expired (DynamoDB may keep the item for days) THEN it is left out
     fake_clock.advance(61)
-    assert state_table.keys_holding_value("open", "scan/") == ["scan/a", "scan/b"]
+    assert state_table.keys_holding_value("open", "scan/").keys == ["scan/a", "scan/b"]
+
+
+def test_a_search_for_keys_told_to_stop_resumes_where_it_stopped_and_misses_none(
+    state_table: StateTable,
+) -> None:
+    # GIVEN values named `open` under five keys
+    expected = [f"scan/{letter}" for letter in "abcde"]
+    for key in expected:
+        state_table.put_value(key, "open", {})
+    # WHEN a search reading one item a page is told to stop after each page, and each next one
+    # starts after where the last stopped
+    found: list[str] = []
+    start_after = None
+    searches = 0
+    while searches < 3 * len(expected):
+        searches += 1
+        part = state_table.keys_holding_value(
+            "open", "scan/", start_after=start_after, page_items=1, go_on=lambda: False
+        )
+        found += part.keys
+        if part.resume_after is None:
+            break
+        start_after = part.resume_after
+    # THEN every search stopped after one page, and together they found every key once
+    assert part.resume_after is None, "the searches never reached the table's end"
+    assert searches >= len(expected)
+    assert sorted(found) == expected
 
 
 def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
