@@ -475,6 +475,16 @@ def _on_demand_fallback(
     )
     passed_over = {"passed_over": list(target.passed_over)} if target.passed_over else {}
     if target.group is None:
+        if any("autoscaler" not in entry for entry in target.passed_over):
+            why = "; ".join(
+                f"{entry['nodegroup']} {entry['reason']}" for entry in target.passed_over
+            )
+            return {
+                "status": "no_on_demand_group",
+                "reason": f"{reason}; no ON_DEMAND group of {cluster} can take a +1: {why}; "
+                "nothing was proposed or changed",
+                **passed_over,
+            }, None
         if target.passed_over:
             managed = "; ".join(
                 f"{entry['nodegroup']} {entry['reason']}" for entry in target.passed_over
@@ -610,8 +620,11 @@ def _fallback_target(
     cluster schedule resets; without one, the first that no autoscaler manages (proposed only:
     nothing would take its +1 back). An autoscaler-managed group is never taken: its autoscaler
     sets its size from pending pods, as eks_scaler leaves it alone (the rule, Cluster Autoscaler
-    counting only where the stack file declares it, is `fleet_shared.node_group_autoscalers`)."""
+    counting only where the stack file declares it, is `fleet_shared.node_group_autoscalers`).
+    Nor is one the stack file does not declare (where the function has an inventory): eks_scaler
+    changes declared node groups only, and such a group has no floor or max_size of the stack's."""
     declared = declared_autoscaler(listed)
+    inventory_known = services.environment.data_bucket_name is not None
     autoscaling = services.member_client("autoscaling", account, region)
     tags_of_cluster: dict[str, str] | None = None
     first_unscheduled: dict[str, Any] | None = None
@@ -620,6 +633,9 @@ def _fallback_target(
         if group.get("capacityType", "ON_DEMAND") != "ON_DEMAND":
             continue
         name = group["nodegroupName"]
+        if inventory_known and (listed is None or listed.node_group(name) is None):
+            passed_over.append({"nodegroup": name, "reason": _undeclared(cluster, name)})
+            continue
         if tags_of_cluster is None:
             tags_of_cluster = cluster_tags(eks, cluster)
         autoscaler = autoscaler_of_described(
@@ -649,6 +665,14 @@ def _fallback_target(
     taken = first_unscheduled["nodegroupName"]
     others = tuple(entry for entry in passed_over if entry["nodegroup"] != taken)
     return FallbackTarget(first_unscheduled, False, others)
+
+
+def _undeclared(cluster: str, name: str) -> str:
+    """Why node group `name`, which the stack file does not declare, takes no +1."""
+    return (
+        f"is not declared in the stack file for {cluster}: the fleet changes declared node "
+        "groups only"
+    )
 
 
 def _not_reset_by_the_schedule(cluster: str, name: str, *, scaler_off: bool) -> str:

@@ -215,3 +215,32 @@ def test_with_the_scaler_switched_off_the_fallback_only_proposes_the_plus_one_no
     assert "eks_scaler, which runs the cluster schedules, is switched off" in fallback["note"]
     assert desired_size(member_eks, "system") == 2
     assert no_change_recorded(services, "system")
+
+
+def test_an_on_demand_group_the_stack_file_does_not_declare_is_never_proposed(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, system (dev-apps' only declared on-demand group) managed by Cluster
+    # Autoscaler, and an on-demand group adhoc in EKS that the stack file does not declare
+    declare_cluster_autoscaler_on(member_eks, "system")
+    member_eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName="adhoc",
+        nodeRole=f"arn:aws:iam::{MEMBER_A}:role/eks-node",
+        subnets=["subnet-1"],
+        capacityType="ON_DEMAND",
+        instanceTypes=["m7g.large"],
+        scalingConfig={"minSize": 1, "desiredSize": 2, "maxSize": 4},
+    )
+    services = past_the_threshold(make_services)
+    # WHEN an interruption of batch-spot exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv-1")
+    # THEN no group is proposed or changed: adhoc is passed over as undeclared, system as managed
+    fallback = result["fallback"]
+    assert fallback["status"] == "no_on_demand_group"
+    assert "nodegroup" not in fallback
+    reasons = {entry["nodegroup"]: entry["reason"] for entry in fallback["passed_over"]}
+    assert "not declared in the stack file" in reasons["adhoc"]
+    assert "managed by cluster-autoscaler" in reasons["system"]
+    assert desired_size(member_eks, "adhoc") == 2
+    assert no_change_recorded(services, "adhoc")
