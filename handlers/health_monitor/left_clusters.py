@@ -8,7 +8,8 @@ cluster in `incidents.CHECK_INCIDENT_CLUSTERS`, so the fleet run reads that inde
 and for each cluster in it that is not in the inventory reads its list (one read) and resolves
 each incident of it still open, saying the cluster (or its account) left the fleet. Incidents
 settled (closed, their resolution sent) are forgotten from the list by the next run, and a cluster
-whose list is empty from the index. An index or list that cannot be read resolves nothing. As for
+whose list is empty from the index. An index or list that cannot be read resolves nothing; a note
+of the index that cannot be read, or names no cluster, is one error, the others resolved. As for
 the accounts and regions without a cluster (deleted_alarms.py), a cluster with incidents listed is
 resolved only while the invocation has a cluster's AWS time left (else it is `not_checked`), and
 the clusters a run left so (`LEFT_CLUSTERS_LEFT`) go before the inventory's clusters in the next
@@ -104,10 +105,11 @@ def resolve_noted_left_clusters(
 ) -> list[LeftClusterRun]:
     """Resolve the open check incidents of every cluster noted with some that `inventory` no
     longer has, in label order, except those this run `walked` already. An index that cannot be
-    read is one `error` report, naming no cluster."""
+    read is one `error` report, naming no cluster; a note of it that cannot be read, or names no
+    cluster, is one `error` report naming the note, and the others are resolved."""
     try:
-        noted = services.state.values_named(CHECK_INCIDENT_CLUSTERS, "")
-    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+        noted = services.state.readable_values_named(CHECK_INCIDENT_CLUSTERS, "")
+    except AWS_CALL_ERRORS as error:
         logger.warning(
             "the clusters with check incidents could not be read",
             extra={"error": repr(error)},
@@ -121,12 +123,40 @@ def resolve_noted_left_clusters(
                 }
             )
         ]
-    scopes = [
-        Scope(str(cluster["account_id"]), str(cluster["region"]), str(cluster["cluster"]))
-        for cluster in noted.values()
-    ]
-    return resolve_left_clusters(
+    unread = [_unread_note(str(error)) for error in noted.unreadable.values()]
+    scopes: list[Scope] = []
+    for name, note in sorted(noted.values.items()):
+        scope = _noted_scope(note.value)
+        if scope is None:
+            unread.append(
+                _unread_note(
+                    f"{CHECK_INCIDENT_CLUSTERS} note {name[:60]!r} names no cluster "
+                    "(account_id, region and cluster as text)"
+                )
+            )
+        else:
+            scopes.append(scope)
+    return unread + resolve_left_clusters(
         services, inventory, [scope for scope in scopes if scope not in walked], invocation
+    )
+
+
+def _noted_scope(note: dict[str, Any]) -> Scope | None:
+    """The cluster a note of CHECK_INCIDENT_CLUSTERS names; None when it lacks a part or one is
+    not text (a hand edit), which would otherwise fail the whole run."""
+    parts = [note.get(field) for field in ("account_id", "region", "cluster")]
+    if not all(isinstance(part, str) and part for part in parts):
+        return None
+    account_id, region, cluster = parts
+    return Scope(account_id, region, cluster)
+
+
+def _unread_note(problem: str) -> LeftClusterRun:
+    """The report of a note of CHECK_INCIDENT_CLUSTERS that cannot be read: its cluster, if it
+    left, is not resolved by this run, the others are."""
+    logger.warning("a cluster with check incidents could not be read", extra={"error": problem})
+    return LeftClusterRun(
+        {"status": ERROR, "error": f"a cluster with check incidents: {cut_echo(problem)}"}
     )
 
 

@@ -332,3 +332,40 @@ def test_a_fleet_run_goes_on_past_saved_values_it_cannot_read_naming_them(
         f"{check_incidents_key(gone)}: its data is not JSON"
     )
     assert SECRET not in str(result)
+
+
+def test_a_note_of_the_clusters_with_incidents_that_cannot_be_read_fails_alone(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    failed_cluster_alerted: None,
+    remove: Callable[[str], str],
+    health_services: Callable[[], Any],
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN an open check incident of a cluster removed from the inventory
+    detail = remove("cluster")
+    # AND two more notes in the index of clusters with incidents: one no JSON, one naming no
+    # cluster (hand edits, corruption)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME,
+        Item=unreadable_value(CHECK_INCIDENT_CLUSTERS, "a-corrupt-note", {"S": f"[{SECRET}"}),
+    )
+    health_services().state.put_value(
+        CHECK_INCIDENT_CLUSTERS, "a-note-without-cluster", {"account_id": MEMBER, "region": REGION}
+    )
+    # WHEN the scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN each bad note is one error naming it, never its data, and the cluster that left has
+    # its incident resolved once
+    assert cluster_status_notices(alert_inbox) == [(True, detail)]
+    errors = [report["error"] for report in result["left_clusters"] if "cluster" not in report]
+    assert len(errors) == 2
+    assert any("a-corrupt-note" in error for error in errors)
+    assert any("'a-note-without-cluster' names no cluster" in error for error in errors)
+    reports = {
+        report["cluster"]: report for report in result["left_clusters"] if "cluster" in report
+    }
+    assert reports[CLUSTER]["status"] == "cluster_left"
+    assert SECRET not in str(result)
