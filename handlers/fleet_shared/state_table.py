@@ -141,14 +141,11 @@ class ValuesRead:
     unreadable: dict[str, UnreadableStateValueError]
 
 
-@dataclass(frozen=True)
-class KeysFound:
-    """The keys `StateTable.keys_holding_value` found, and where its Scan stopped: the last key
-    it evaluated (DynamoDB's `LastEvaluatedKey`, to start the next search after), or None when
-    it reached the end of the table."""
-
-    keys: list[str]
-    resume_after: dict[str, Any] | None
+KeysFound = tuple[list[str], dict[str, Any] | None]
+"""The keys `StateTable.keys_holding_value` found, and where its Scan stopped: the last key it
+evaluated (DynamoDB's `LastEvaluatedKey`, to start the next search after), or None when it
+reached the end of the table. A tuple, not a dataclass: every function imports this module, and
+a frozen dataclass costs each of them about 5 M instructions at cold start (docs/benchmarks.md)."""
 
 
 class IdempotentRequest:
@@ -731,7 +728,7 @@ class StateTable:
         key order, found by a Scan of the table (page by page): for values saved before their
         function indexed them, read as it upgrades, never on every run.
 
-        The Scan starts after `start_after` (a `KeysFound.resume_after`), evaluates at most
+        The Scan starts after `start_after` (where an earlier search stopped), evaluates at most
         `page_items` items a page (DynamoDB's 1 MB without), and asks `go_on` after each page
         but the last: a table too large for one invocation is searched over several, each
         resuming where the last stopped."""
@@ -766,8 +763,8 @@ class StateTable:
             ]
             last_evaluated = response.get("LastEvaluatedKey")
             if last_evaluated and not go_on():
-                return KeysFound(sorted(keys), last_evaluated)
-        return KeysFound(sorted(keys), None)
+                return sorted(keys), last_evaluated
+        return sorted(keys), None
 
     def get_versioned_value(self, key: str, name: str) -> VersionedValue | None:
         """The value saved under (`key`, `name`) with its version, for `replace_value`."""

@@ -155,7 +155,7 @@ def _noted_targets(
     if services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is not None:
         return noted, True
     progress = services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_PROGRESS)
-    found = services.state.keys_holding_value(
+    keys, resume_after = services.state.keys_holding_value(
         STATE_NAME,
         f"{SOURCE}/",
         start_after=_resume_after(progress),
@@ -164,14 +164,14 @@ def _noted_targets(
     )
     earlier = [
         target
-        for key in found.keys
+        for key in keys
         if (target := _saved_target_of(key)) is not None and target not in noted
     ]
     if not dry_run:
         for target in earlier:
             note_saved_target(services.state, target)
         now = iso_timestamp(services.clock.now())
-        if found.resume_after is None:
+        if resume_after is None:
             services.state.put_value(
                 EARLIER_STATES_KEY, EARLIER_STATES_INDEXED, {"at": now, "targets": len(earlier)}
             )
@@ -179,10 +179,10 @@ def _noted_targets(
             services.state.put_value(
                 EARLIER_STATES_KEY,
                 EARLIER_STATES_PROGRESS,
-                {"at": now, "resume_after": found.resume_after},
+                {"at": now, "resume_after": resume_after},
             )
     targets = sorted([*noted, *earlier], key=lambda target: target.name)
-    return targets, found.resume_after is None
+    return targets, resume_after is None
 
 
 def _resume_after(progress: Any) -> dict[str, Any] | None:

@@ -795,11 +795,10 @@ def test_keys_holding_a_value_are_found_across_the_table_without_the_expired_one
     state_table.put_value("other/a", "open", {})
     # WHEN the keys holding `open` under the prefix are looked for THEN those three come back,
     # the Scan having reached the table's end
-    found = state_table.keys_holding_value("open", "scan/")
-    assert (found.keys, found.resume_after) == (["scan/a", "scan/b", "scan/c"], None)
+    assert state_table.keys_holding_value("open", "scan/") == (["scan/a", "scan/b", "scan/c"], None)
     # WHEN one has expired (DynamoDB may keep the item for days) THEN it is left out
     fake_clock.advance(61)
-    assert state_table.keys_holding_value("open", "scan/").keys == ["scan/a", "scan/b"]
+    assert state_table.keys_holding_value("open", "scan/")[0] == ["scan/a", "scan/b"]
 
 
 def test_a_search_for_keys_told_to_stop_resumes_where_it_stopped_and_misses_none(
@@ -816,15 +815,14 @@ def test_a_search_for_keys_told_to_stop_resumes_where_it_stopped_and_misses_none
     searches = 0
     while searches < 3 * len(expected):
         searches += 1
-        part = state_table.keys_holding_value(
+        keys, start_after = state_table.keys_holding_value(
             "open", "scan/", start_after=start_after, page_items=1, go_on=lambda: False
         )
-        found += part.keys
-        if part.resume_after is None:
+        found += keys
+        if start_after is None:
             break
-        start_after = part.resume_after
     # THEN every search stopped after one page, and together they found every key once
-    assert part.resume_after is None, "the searches never reached the table's end"
+    assert start_after is None, "the searches never reached the table's end"
     assert searches >= len(expected)
     assert sorted(found) == expected
 
