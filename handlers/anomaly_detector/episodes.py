@@ -57,6 +57,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import PUBLISH_SECONDS, AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import ClaimDeadline, StateTable, ValuesRead, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
@@ -408,8 +409,35 @@ def read_index(table: StateTable) -> ValuesRead:
     followed nor closed, and the part is left as it is, while the others are worked as ever. A
     DynamoDB error fails the invocation: a scan cannot record the episodes it alerts without the
     table either (a record not saved fails it, RECORD_ATTEMPTS), and its retry reads the index
-    again."""
-    return table.readable_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
+    again. A part that reads as JSON but is not shaped as one (its `series` no object of text
+    or null by resource, its `followed` no object of objects: a hand edit) is unreadable too,
+    where it would raise a bare error in the middle of the scan."""
+    read = table.readable_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
+    misshapen = {name for name, part in read.values.items() if not _is_index_part(part.value)}
+    if not misshapen:
+        return read
+    unreadable = dict(read.unreadable)
+    for name in misshapen:
+        unreadable[name] = UnreadableStateValueError(
+            OPEN_SERIES_KEY,
+            name,
+            f"not a part of the index (`series`: text or null by resource; `{FOLLOWED}`: "
+            "an object by resource)",
+        )
+    values = {name: part for name, part in read.values.items() if name not in misshapen}
+    return ValuesRead(values=values, unreadable=unreadable)
+
+
+def _is_index_part(value: dict[str, Any]) -> bool:
+    """Whether `value` is shaped as a part of the index of open series."""
+    series = value.get("series")
+    followed = value.get(FOLLOWED, {})
+    return (
+        isinstance(series, dict)
+        and all(isinstance(since, str | None) for since in series.values())
+        and isinstance(followed, dict)
+        and all(isinstance(entry, dict) for entry in followed.values())
+    )
 
 
 def followed_in(parts: dict[str, VersionedValue]) -> dict[str, dict[str, Any]]:

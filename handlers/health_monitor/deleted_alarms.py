@@ -129,19 +129,19 @@ def check_places_without_clusters(
     incident does (`Settlement.raise_undelivered`): its retry walks the places, and sends each
     alert once."""
     read = services.state.readable_values_named(ALARM_INCIDENT_PLACES, "")
-    runs = check_places(
-        services,
-        inventory,
-        listed,
-        [
-            (str(place.value["account_id"]), str(place.value["region"]))
-            for place in read.values.values()
-            if (place.value["account_id"], place.value["region"]) not in walked
-        ],
-        invocation,
-    )
+    places: list[Place] = []
+    unreadable = dict(read.unreadable)
+    for name, note in read.values.items():
+        place = _noted_place(note.value)
+        if place is None:
+            unreadable[name] = UnreadableStateValueError(
+                ALARM_INCIDENT_PLACES, name, "names no account_id and region as text"
+            )
+        elif place not in walked:
+            places.append(place)
+    runs = check_places(services, inventory, listed, places, invocation)
     with_clusters = _places_with_clusters(inventory)
-    for name, error in read.unreadable.items():
+    for name, error in unreadable.items():
         account_id, _, region = name.partition("/")
         if (account_id, region) in walked or (account_id, region) in with_clusters:
             continue
@@ -154,6 +154,15 @@ def check_places_without_clusters(
             )
         )
     return runs
+
+
+def _noted_place(note: dict[str, Any]) -> Place | None:
+    """The account and region a note of ALARM_INCIDENT_PLACES names; None when it lacks one or
+    one is not text (a hand edit), which would otherwise fail the whole run."""
+    account_id, region = note.get("account_id"), note.get("region")
+    if isinstance(account_id, str) and account_id and isinstance(region, str) and region:
+        return account_id, region
+    return None
 
 
 def _places_with_clusters(inventory: FleetInventory) -> set[Place]:

@@ -7,6 +7,7 @@ the state table and topics in moto.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,7 +153,22 @@ def test_two_scans_at_once_keep_each_others_open_series_in_the_index(
     assert resolved == sorted(first + second)
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"S": f"[{SECRET}"}, "its data is not JSON"),
+        (
+            {"S": json.dumps({"series": [SECRET]})},
+            "not a part of the index (`series`: text or null by resource; `followed`: an object "
+            "by resource)",
+        ),
+    ],
+    ids=["not-json", "not-a-part"],
+)
 def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are_closed(
+    data: dict[str, str],
+    problem: str,
+    *,
     detector: ManualClock,
     alert_inbox: Any,
     lambda_context: Any,
@@ -160,7 +176,7 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     dynamodb_client: Any,
 ) -> None:
     # GIVEN two series alerted at once, each in its own part of the index, then the part of the
-    # first made no JSON by a hand edit
+    # first made unreadable by a hand edit (no JSON, or JSON that is no part of the index)
     kept, closed = (route_resource(index) for index in (0, 1))
     assert index_part(kept) != index_part(closed)
     spike_at = detector.now() - timedelta(hours=2)
@@ -171,7 +187,7 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     )
     assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 2
     alert_inbox.receive()
-    bad_part = unreadable_value(OPEN_SERIES_KEY, index_part(kept), {"S": f"[{SECRET}"})
+    bad_part = unreadable_value(OPEN_SERIES_KEY, index_part(kept), data)
     dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_part)
     # WHEN no scan reads either series for ANOMALY_DEDUP_DAYS after the first that missed them
     detector.set(first_missed)
@@ -180,7 +196,7 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     result = lambda_handler({"action": "scan"}, lambda_context)
     # THEN each scan is partial, naming the part and never its data, and the episode of the
     # series in the readable part is closed, once; the unreadable part is left as it was
-    error = f"saved value {index_part(kept)} of {OPEN_SERIES_KEY}: its data is not JSON"
+    error = f"saved value {index_part(kept)} of {OPEN_SERIES_KEY}: {problem}"
     for scanned in (missed, result):
         assert scanned["status"] == "partial"
         assert scanned["errors"] == [{"target": INDEX_TARGET, "error": error}]

@@ -912,7 +912,18 @@ def test_an_alarm_deleted_where_the_member_has_no_cluster_is_not_resolved_by_a_f
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [True]
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"S": f"{{{SECRET}"}, "its data is not JSON"),
+        ({"S": json.dumps({"region": SECRET})}, "names no account_id and region as text"),
+    ],
+    ids=["not-json", "no-account"],
+)
 def test_a_region_whose_alarm_incident_note_cannot_be_read_is_an_error_alone(
+    data: dict[str, str],
+    problem: str,
+    *,
     alarm_without_cluster: AlarmWithoutCluster,
     invoke: Invoke,
     fake_clock: Any,
@@ -923,12 +934,12 @@ def test_a_region_whose_alarm_incident_note_cannot_be_read_is_an_error_alone(
     alarm_without_cluster.enters_alarm()
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
     alarm_without_cluster.deleted()
-    # AND the notes of two other regions with alarm incidents made no JSON by a hand edit: one
-    # without a cluster, one with the member's cluster (whose run walks its alarms)
+    # AND the notes of two other regions with alarm incidents made unreadable by a hand edit (no
+    # JSON, or naming no account): one without a cluster, one with the member's cluster (whose
+    # run walks its alarms)
     for place in (f"{MEMBER}/us-east-2", f"{MEMBER}/{REGION}"):
         dynamodb_client.put_item(
-            TableName=STATE_TABLE_NAME,
-            Item=unreadable_value(ALARM_INCIDENT_PLACES, place, {"S": f"{{{SECRET}"}),
+            TableName=STATE_TABLE_NAME, Item=unreadable_value(ALARM_INCIDENT_PLACES, place, data)
         )
     # WHEN the scheduled run happens
     result = scheduled_runs(invoke, fake_clock, 1)[0]
@@ -948,7 +959,7 @@ def test_a_region_whose_alarm_incident_note_cannot_be_read_is_an_error_alone(
             "region": "us-east-2",
             "status": "error",
             "error": "alarm incident place could not be read: saved value "
-            f"{MEMBER}/us-east-2 of {ALARM_INCIDENT_PLACES}: its data is not JSON",
+            f"{MEMBER}/us-east-2 of {ALARM_INCIDENT_PLACES}: {problem}",
         },
     ]
     [cluster] = result["clusters"]
