@@ -81,7 +81,26 @@ def alert_finding_once(
         return {"status": "duplicate", "event_id": event.event_id}
     if record is not None and SEVERITY_RANK[alert.severity] <= _rank(record["severity"]):
         return _repeat(event, result, _save(state, event, now, alerted=None))
-    message_id = deliver_once(
+    message_id = _deliver(event, alert, state, publisher, deadline=deadline)
+    saved = _save(state, event, now, alerted=alert.severity)
+    if message_id is None:
+        # The finding's alert at this severity is out: sent by this event's attempt whose record
+        # write failed, or by another update of the finding handled at the same time.
+        return _repeat(event, result, saved)
+    return {**result, "alerted": True, "finding_id": event.finding_id}
+
+
+def _deliver(
+    event: SecurityEvent,
+    alert: Alert,
+    state: StateTable,
+    publisher: AlertPublisher,
+    *,
+    deadline: ClaimDeadline | None,
+) -> str | None:
+    """`deliver_once` of the finding's alert under its severity's delivery key: the message id,
+    or None when that alert was already out."""
+    return deliver_once(
         state,
         publisher,
         _delivery_key(event, alert),
@@ -89,12 +108,6 @@ def alert_finding_once(
         FINDING_RECORD_SECONDS,
         deadline=deadline,
     )
-    saved = _save(state, event, now, alerted=alert.severity)
-    if message_id is None:
-        # The finding's alert at this severity is out: sent by this event's attempt whose record
-        # write failed, or by another update of the finding handled at the same time.
-        return _repeat(event, result, saved)
-    return {**result, "alerted": True, "finding_id": event.finding_id}
 
 
 def _alert_beside_an_unreadable_record(
@@ -110,14 +123,7 @@ def _alert_beside_an_unreadable_record(
     """Alert `event` when its finding's record cannot be read (a hand edit, corruption): its
     severity's delivery claim still lets one alert out per finding and severity, so a corrupt
     record costs the count of repeats, never the alert. The record is left for a person."""
-    message_id = deliver_once(
-        state,
-        publisher,
-        _delivery_key(event, alert),
-        alert,
-        FINDING_RECORD_SECONDS,
-        deadline=deadline,
-    )
+    message_id = _deliver(event, alert, state, publisher, deadline=deadline)
     outcome = {"finding_id": event.finding_id, "finding_record": f"unreadable: {problem}"}
     if message_id is None:
         # A repeat whose count and last sighting were in the record.
