@@ -191,12 +191,18 @@ def follow_up(
     validation_id: str, services: ValidatorServices, invocation: Invocation
 ) -> dict[str, Any]:
     """Continue the validation a callback schedule names (an unknown id changes nothing), under
-    the validation's lock held by this invocation."""
+    the validation's lock held by this invocation and bound to its deadline: one killed holding
+    it keeps no later invocation out."""
     if load_record(services, validation_id) is None:
         raise EventValidationError(
             "validation_id", f"no validation {validation_id!r} (never started, or expired)"
         )
-    with services.state.lock(record_key(validation_id), invocation.request_id, LOCK_LEASE_SECONDS):
+    with services.state.lock(
+        record_key(validation_id),
+        invocation.request_id,
+        LOCK_LEASE_SECONDS,
+        deadline=invocation,
+    ):
         record = load_record(services, validation_id)
         if record is None:
             raise EventValidationError("validation_id", f"validation {validation_id!r} expired")

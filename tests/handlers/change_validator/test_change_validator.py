@@ -872,6 +872,32 @@ def test_a_bake_callback_killed_while_sns_hangs_is_alerted_once_by_the_platforms
     assert "launch_template" in alert["title"]
 
 
+def test_a_bake_callback_killed_holding_the_lock_does_not_keep_out_a_later_invocation(
+    validator: Validator,
+) -> None:
+    # GIVEN a node group update that slowed the endpoint, baking
+    update_id = "7e6d5c4b-0000-4111-8222-933344445558"
+    node_group_update_baking(validator, update_id, LAUNCH_TEMPLATE_UPDATE, bake_latency_ms=900)
+    validator.clock.advance(15 * 60)
+    callback = {"action": "follow_up", "validation_id": update_id}
+    later_invocation = FakeLambdaContext(aws_request_id="11111111-0000-4000-8000-000000000000")
+    # WHEN SNS never answers the verdict's Publish, so Lambda kills the bake callback at its
+    # deadline holding the validation's lock, and a minute later the callback comes again as
+    # another invocation (another request id: the lock is not its own)
+    again = killed_while_publishing_then_retried(
+        validator.services[0].sessions.hub_client("sns"),
+        validator.clock,
+        lambda context: validator.send(
+            callback,
+            context if isinstance(context, ContextRunningOutOfTime) else later_invocation,
+        ),
+    )
+    # THEN the killed invocation's lock ended with it: the later one sends the verdict's alert
+    assert again["status"] == "degraded", again
+    [alert] = validator.alerts()
+    assert "launch_template" in alert["title"]
+
+
 def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     validator: Validator,
 ) -> None:
