@@ -13,9 +13,10 @@ A lookback that does not reach back to the 1st costs one more (ungrouped) reques
 to date.
 When Cost Explorer cannot forecast (DataUnavailableException for an account with little
 history, throttling, an endpoint without the operation), the rest of the month is projected at
-the run rate: the mean daily cost of the last RUN_RATE_DAYS complete days (yesterday's is still
-being filled in: `fleet_shared.cost_explorer.COST_FILLING`). `source` says which, and
-`forecast_unavailable` why, so a projection is never mistaken for Cost Explorer's forecast.
+the run rate: the mean daily usage cost of the last RUN_RATE_DAYS complete days (yesterday's is
+still being filled in: `fleet_shared.cost_explorer.COST_FILLING`), read from the service
+answer's charge types, without a request more. `source` says which, and `forecast_unavailable`
+why, so a projection is never mistaken for Cost Explorer's forecast.
 """
 
 from __future__ import annotations
@@ -205,10 +206,11 @@ def month_end_forecast(
     ce: Any, now: datetime, service_points: list[CostPoint], period_start: date, currency: str
 ) -> dict[str, Any]:
     """Month-to-date cost, forecast of the rest, and their sum, in `currency`. `service_points`
-    are the daily points from `period_start` as Cost Explorer answered them, amounts that are no
-    cost or in another currency included: one in the month to date is a ValueError naming the
-    field (the month to date without it would be too low), and a day with one is left out of
-    the run rate; so is a forecast in another currency. When `period_start` is after the 1st (a
+    are the daily points of each service and charge type from `period_start` as Cost Explorer
+    answered them, amounts that are no cost or in another currency included: one in the month to
+    date is a ValueError naming the field (the month to date without it would be too low), and a
+    day with one (of a usage charge) is left out of the run rate; so is a forecast in another
+    currency. When `period_start` is after the 1st (a
     lookback shorter than the month so far), the month to date is read on its own, so it never
     leaves out the month's first days."""
     today = now.date()
@@ -284,20 +286,26 @@ def month_end_forecast(
 
 
 def run_rate(service_points: list[CostPoint], now: datetime) -> float:
-    """Mean daily cost of the last RUN_RATE_DAYS days complete at `now` (0 without any): the
-    days before the first that ended less than COST_FILLING ago, whose partial cost would
-    project the month low. A day with an amount that is no cost (`is_cost`) is left out: its
-    other amounts alone would project the month low too."""
+    """Mean daily usage cost of the last RUN_RATE_DAYS days complete at `now` (0 without any):
+    the days before the first that ended less than COST_FILLING ago, whose partial cost would
+    project the month low. A charge posted once a month or once (`is_out_of_cycle`: tax,
+    support, the reservation and Savings Plans fees on the 1st, a credit or refund) is left out:
+    the month to date holds it already, and as a day's cost it would raise (or a credit lower)
+    every day projected; a day with no other charge counts as a day of no usage. A day with a
+    usage amount that is no cost (`is_cost`) is left out: its other amounts alone would project
+    the month low too."""
     still_filling = (now - COST_FILLING).date()
     first = still_filling - timedelta(days=RUN_RATE_DAYS)
     days: dict[date, float] = defaultdict(float)
     unknown: set[date] = set()
     for point in service_points:
-        if first <= point.start < still_filling:
-            if is_cost(point.amount):
-                days[point.start] += point.amount
-            else:
-                unknown.add(point.start)
+        if not first <= point.start < still_filling:
+            continue
+        usage = 0.0 if is_out_of_cycle(point) else point.amount
+        if is_cost(usage):
+            days[point.start] += usage
+        else:
+            unknown.add(point.start)
     known = [amount for day, amount in days.items() if day not in unknown]
     return sum(known) / len(known) if known else 0.0
 

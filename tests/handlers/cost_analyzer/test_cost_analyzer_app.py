@@ -2311,6 +2311,33 @@ def test_the_run_rate_leaves_out_a_day_whose_cost_is_not_a_number(
     assert 29 * 138 < forecast["forecast_remaining"] < 29 * 142
 
 
+def test_the_run_rate_is_the_usage_without_the_monthly_charges_and_credits_in_its_days(
+    analyzer: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN on 8 June a month of about 100 USD a day of EC2 usage, with the month's tax of 700
+    # posted on 1 June and a credit of 300 granted on 3 June, both among the last seven
+    # complete days, in every view, and an account Cost Explorer cannot forecast yet
+    analyzer.set(datetime(2025, 6, 8, 7, 0, tzinfo=UTC))
+    charges = usual_month(analyzer.now().date(), (MEMBER_ACCOUNT_ID,))
+    for day, record_type, amount in ((1, "Tax", 700.0), (3, "Credit", -300.0)):
+        charges["SERVICE"][date(2025, 6, day)][(record_type, record_type)] = amount
+        charges["LINKED_ACCOUNT"][date(2025, 6, day)][(MEMBER_ACCOUNT_ID, record_type)] = amount
+        charges["cluster"][date(2025, 6, day)][("cluster$", record_type)] = amount
+    answer_cost_explorer_by_request(charges, units={})
+    refuse_cost_forecast("DataUnavailableException")
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the rest of June (23 days) is projected at the mean EC2 usage of 31 May to 6 June,
+    # neither raised by the tax nor lowered by the credit, which the month to date holds
+    forecast = read_report(result["report"]["summary"])["forecast"]
+    assert forecast["source"] == "run rate of the last 7 days"
+    week = [date(2025, 5, 31) + timedelta(days=offset) for offset in range(7)]
+    usage = sum(charges["SERVICE"][day][(EC2, "Usage")] for day in week) / 7
+    assert forecast["forecast_remaining"] == pytest.approx(23 * usage, abs=1e-3)
+    june = sum(sum(charges["SERVICE"][date(2025, 6, day)].values()) for day in range(1, 8))
+    assert forecast["month_to_date"] == pytest.approx(june, abs=1e-3)
+
+
 def json_report(request: int, used_mb: int) -> str:
     """A REPORT line as Lambda writes it in the JSON log format, the fleet's functions' (200 ms
     billed)."""
