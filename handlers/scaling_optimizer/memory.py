@@ -1,6 +1,8 @@
 """Lambda memory: the cost analyzer's latest rightsizing, as `memory_mb` lines of the stack file.
 
-The cost analyzer writes `reports/cost/<date>/detail.json` daily; its `lambda_memory` entries
+The cost analyzer writes `reports/cost/<date>/detail.json` daily (its UTC date, ISO format, which
+sorts in time order); the newest is looked for among those of the last RECENT_DETAIL_DAYS days
+first, and the whole prefix listed only when none is there. Its `lambda_memory` entries
 name deployed functions. Each entry for one of this stack's functions (by the inventory's exact
 names: `lf-dev-eu-...` is stack `dev-eu`'s, not a function `eu-...` of stack `dev`) that
 recommends a decrease or an increase becomes `lambda-fleet:functions.<name>.memory_mb`, which the
@@ -11,6 +13,7 @@ is left out and named in the notes: the patch must still pass the program's vali
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +30,10 @@ MIN_MEMORY_MB = 128
 MAX_MEMORY_MB = 10_240
 """The Lambda memory sizes the stack file's `memory_mb` accepts."""
 CHANGING = frozenset({"decrease", "increase"})
+RECENT_DETAIL_DAYS = 14
+"""How many days back the newest cost detail is looked for first. The cost analyzer writes one
+a day, so the newest is within days; listing from there keeps the listing to a page, where the
+whole prefix (two keys a day) grows by a page every 500 days, for ever."""
 
 
 class CostDetail(BaseModel):
@@ -51,17 +58,27 @@ class MemoryRightsizing(BaseModel):
     monthly_saving_usd: float
 
 
-def latest_cost_detail(s3: Any, bucket: str) -> tuple[str, bytes] | None:
-    """The key and body of the newest cost detail, if any was written."""
+def latest_cost_detail(s3: Any, bucket: str, now: datetime) -> tuple[str, bytes] | None:
+    """The key and body of the newest cost detail, if any was written: listed from the detail
+    of RECENT_DETAIL_DAYS days before `now` on, and, only when none is there (a cost analyzer
+    stopped for longer), from the start of the prefix."""
+    recent = (now.astimezone(UTC) - timedelta(days=RECENT_DETAIL_DAYS)).date()
+    # A day's keys go on with `/`, so they sort after its bare prefix: that day's are listed.
+    key = _newest_detail_key(s3, bucket, f"{COST_REPORTS_PREFIX}{recent.isoformat()}")
+    if key is None:
+        key = _newest_detail_key(s3, bucket, None)
+    if key is None:
+        return None
+    return key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _newest_detail_key(s3: Any, bucket: str, start_after: str | None) -> str | None:
     keys = [
         item["Key"]
-        for item in listed_objects(s3, bucket, COST_REPORTS_PREFIX)
+        for item in listed_objects(s3, bucket, COST_REPORTS_PREFIX, start_after=start_after)
         if item["Key"].endswith(f"/{DETAIL_NAME}")
     ]
-    if not keys:
-        return None
-    key = max(keys)
-    return key, s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return max(keys, default=None)
 
 
 def memory_changes(

@@ -169,7 +169,7 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                 targets.append(cluster.scaling.target_utilization)
     scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
     if deadline.allows(COST_REPORT_SECONDS + WRITE_SECONDS):
-        memory, memory_notes, memory_unread = _memory_changes(s3, environment, inventory)
+        memory, memory_notes, memory_unread = _memory_changes(s3, environment, inventory, now)
         changes.extend(memory)
         notes.extend(memory_notes)
         unread += memory_unread
@@ -195,12 +195,12 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
 
 
 def _memory_changes(
-    s3: Any, environment: OptimizerEnvironment, inventory: FleetInventory
+    s3: Any, environment: OptimizerEnvironment, inventory: FleetInventory, now: datetime
 ) -> tuple[list[StackFileChange], list[str], int]:
     """The memory lines from the newest cost report, the notes on it, and 1 when it could not
     be read (else 0)."""
     try:
-        cost = latest_cost_detail(s3, environment.data_bucket_name)
+        cost = latest_cost_detail(s3, environment.data_bucket_name, now)
     except AWS_CALL_ERRORS as error:
         return [], [f"cost report not read ({error}); no memory recommended"], 1
     if cost is None:

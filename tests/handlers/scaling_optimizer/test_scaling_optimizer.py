@@ -46,6 +46,7 @@ from handlers.eks_scaler.sizing import Sizes
 from handlers.scaling_optimizer import app
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import desired_size_timeline
+from handlers.scaling_optimizer.memory import RECENT_DETAIL_DAYS
 from handlers.scaling_optimizer.optimization import (
     MEMBERS_KEY,
     OptimizerServices,
@@ -1032,6 +1033,52 @@ def test_a_listing_answered_with_a_proxys_page_is_a_read_that_failed_not_nothing
     assert sized == clusters_sized
     memory = [change for change in recommendations.changes if change.path[-1] == "memory_mb"]
     assert bool(memory) == (listed != "cost")
+
+
+@pytest.mark.parametrize(
+    ("ages_in_days", "newest", "listings"),
+    [
+        pytest.param(list(range(30)), 0, ["reports/cost/2025-05-19"], id="daily"),
+        pytest.param([100, 400], 100, ["reports/cost/2025-05-19", None], id="stopped-long-ago"),
+    ],
+)  # fmt: skip
+def test_the_newest_cost_detail_is_found_listing_only_recent_days_unless_none_is_there(  # noqa: PLR0917
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    fake_clock: ManualClock,
+    ages_in_days: list[int],
+    newest: int,
+    listings: list[str | None],
+) -> None:
+    # GIVEN a cost detail (and summary) of each day of the last 30 days, as the daily cost
+    # analyzer writes them, or only two of 100 and 400 days ago (a cost analyzer since stopped)
+    now = fake_clock.now()
+    assert now.date() - timedelta(days=RECENT_DETAIL_DAYS) == date(2025, 5, 19)
+    s3 = boto3.client("s3", region_name=REGION)
+    for age in ages_in_days:
+        put_cost_detail(now - timedelta(days=age))
+        day = (now - timedelta(days=age)).date().isoformat()
+        s3.put_object(Bucket=DATA_BUCKET_NAME, Key=f"reports/cost/{day}/summary.json", Body=b"{}")
+    started_after: list[str | None] = []
+
+    def record_start(params: dict[str, Any], **_: Any) -> None:
+        if params["Prefix"] == "reports/cost/":
+            started_after.append(params.get("StartAfter"))
+
+    client = optimizer_services.hub_client("s3")
+    client.meta.events.register("before-parameter-build.s3.ListObjectsV2", record_start)
+
+    # WHEN the optimizer runs
+    optimize({"action": "optimize"})
+
+    # THEN the cost reports are listed from RECENT_DETAIL_DAYS days back, and the whole prefix
+    # only when nothing was written since
+    assert started_after == listings
+    # AND the memory lines come from the newest detail
+    newest_key = f"reports/cost/{(now - timedelta(days=newest)).date().isoformat()}/detail.json"
+    memory = [c for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
+    assert memory
+    assert all(change.evidence.startswith(f"{newest_key}: ") for change in memory)
 
 
 def _rightsizing(**fields: Any) -> dict[str, Any]:
