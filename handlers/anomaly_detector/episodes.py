@@ -105,6 +105,9 @@ class Resolutions:
     sent: int
     failures: list[AlertNotDeliveredError]
     open_series: frozenset[str] = frozenset()
+    unreadable_parts: dict[str, UnreadableStateValueError] = field(default_factory=dict)
+    """The parts of the index read again after another writer changed them, and found
+    unreadable: left as they are, each one error of the scan."""
 
 
 def state_key(resource: str) -> str:
@@ -418,14 +421,29 @@ def read_index(table: StateTable) -> ValuesRead:
         return read
     unreadable = dict(read.unreadable)
     for name in misshapen:
-        unreadable[name] = UnreadableStateValueError(
-            OPEN_SERIES_KEY,
-            name,
-            f"not a part of the index (`series`: text or null by resource; `{FOLLOWED}`: "
-            "an object by resource)",
-        )
+        unreadable[name] = _misshapen_part_error(name)
     values = {name: part for name, part in read.values.items() if name not in misshapen}
     return ValuesRead(values=values, unreadable=unreadable)
+
+
+def _read_part_again(table: StateTable, name: str) -> VersionedValue | None:
+    """The part `name` of the index as saved now, after another writer changed it; raises
+    UnreadableStateValueError when it cannot be read or is not shaped as a part (a hand edit
+    in between), as `read_index` names such a part."""
+    read = table.get_versioned_value(OPEN_SERIES_KEY, name)
+    if read is not None and not _is_index_part(read.value):
+        raise _misshapen_part_error(name)
+    return read
+
+
+def _misshapen_part_error(name: str) -> UnreadableStateValueError:
+    """The error of the part `name` of the index that reads as JSON but is not shaped as one."""
+    return UnreadableStateValueError(
+        OPEN_SERIES_KEY,
+        name,
+        f"not a part of the index (`series`: text or null by resource; `{FOLLOWED}`: "
+        "an object by resource)",
+    )
 
 
 def _is_index_part(value: dict[str, Any]) -> bool:
@@ -454,7 +472,8 @@ def follow_series(table: StateTable, followed: dict[str, dict[str, Any]]) -> Non
     as open and to be followed by the scans, again on what another writer saved meanwhile.
     Raises `OpenEpisodesNotSavedError` when a part could not be saved, so the alarm's invocation
     fails and its retry follows the series, and `UnreadableStateValueError` when a part it would
-    change cannot be read (no retry reads it better)."""
+    change cannot be read, first or after another writer changed it (no retry reads it
+    better)."""
     if not followed:
         return
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
@@ -466,7 +485,9 @@ def follow_series(table: StateTable, followed: dict[str, dict[str, Any]]) -> Non
         if name in index.unreadable:
             # Replacing the part would lose its series; the alarm's result names it.
             raise index.unreadable[name]
-    unsaved = _save_index_changes(table, index.values, changes, seen={})
+    unsaved, unreadable = _save_index_changes(table, index.values, changes, seen={})
+    if unreadable:
+        raise unreadable[min(unreadable)]
     if unsaved:
         raise OpenEpisodesNotSavedError(f"{OPEN_SERIES_KEY} {unsaved[0]}", INDEX_ATTEMPTS)
 
@@ -490,7 +511,9 @@ def close_unread_series(
     the index of open series (`parts`, as read before the scan) up to date: this scan's
     `open_series` (evaluated, episodes still open) are in it, its other evaluated series and the
     closed ones are not (nor followed any more), and an unread series is marked with when it was
-    first missed; the parts of `unreadable_parts` (`read_index`) are left as they are."""
+    first missed; the parts of `unreadable_parts` (`read_index`) are left as they are, and so
+    is a part found unreadable when read again after another writer changed it (returned in
+    `Resolutions.unreadable_parts`)."""
     closed_now = closed_now or {}
     read_resources = {series.resource for series in evaluated}
     index: dict[str, str | None] = {
@@ -539,7 +562,7 @@ def close_unread_series(
             )
         if not still_open:
             gone.add(resource)
-    _update_index(
+    unreadable_again = _update_index(
         table,
         parts,
         open_series,
@@ -548,7 +571,7 @@ def close_unread_series(
         seen=followed_in(parts),
         unreadable_parts=unreadable_parts,
     )
-    return Resolutions(sent, failures)
+    return Resolutions(sent, failures, unreadable_parts=unreadable_again)
 
 
 def index_part(resource: str) -> str:
@@ -613,11 +636,12 @@ def _update_index(
     *,
     seen: dict[str, dict[str, Any]],
     unreadable_parts: frozenset[str],
-) -> None:
+) -> dict[str, UnreadableStateValueError]:
     """Apply this scan's changes to each part of the index they fall in, again on what another
     scan saved in that part meanwhile; a part not saved after INDEX_ATTEMPTS is left to the next
     scan. A part that cannot be read is left as it is: replacing it would lose its series, and
-    a part saved as new where it stands is refused, then read again, unreadable."""
+    a part saved as new where it stands is refused, then read again, unreadable. Returns the
+    error of each part found unreadable only when read again (`_save_index_changes`)."""
     changes: dict[str, _IndexChanges] = defaultdict(_IndexChanges)
     for resource in open_series:
         changes[index_part(resource)].opened.add(resource)
@@ -627,7 +651,7 @@ def _update_index(
         changes[index_part(resource)].first_missed[resource] = since
     for name in unreadable_parts:
         changes.pop(name, None)
-    _save_index_changes(table, parts, changes, seen=seen)
+    return _save_index_changes(table, parts, changes, seen=seen)[1]
 
 
 def _save_index_changes(
@@ -636,10 +660,13 @@ def _save_index_changes(
     changes: dict[str, _IndexChanges],
     *,
     seen: dict[str, dict[str, Any]],
-) -> list[str]:
+) -> tuple[list[str], dict[str, UnreadableStateValueError]]:
     """Save `changes` in each part (`parts` as read), each again on what another writer saved
-    in it meanwhile, up to INDEX_ATTEMPTS times; the names of the parts not saved."""
+    in it meanwhile, up to INDEX_ATTEMPTS times; the names of the parts not saved, and the error
+    of each part that, read again, could not be read (a hand edit in between: left as it is,
+    where its bare KeyError or AttributeError failed the scan and left the parts after it)."""
     unsaved: list[str] = []
+    unreadable: dict[str, UnreadableStateValueError] = {}
     for name in sorted(changes):
         read = parts.get(name)
         for _ in range(INDEX_ATTEMPTS):
@@ -649,10 +676,14 @@ def _save_index_changes(
                 break
             if table.replace_value(OPEN_SERIES_KEY, name, part, read=read):
                 break
-            read = table.get_versioned_value(OPEN_SERIES_KEY, name)
+            try:
+                read = _read_part_again(table, name)
+            except UnreadableStateValueError as error:
+                unreadable[name] = error
+                break
         else:
             unsaved.append(name)
-    return unsaved
+    return unsaved, unreadable
 
 
 def _close_episodes(

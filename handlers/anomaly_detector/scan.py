@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from fleet_shared.cost_explorer import (
     is_complete_day,
     is_cost,
 )
-from fleet_shared.exceptions import FleetError, MetricReadCutShortError
+from fleet_shared.exceptions import FleetError, MetricReadCutShortError, UnreadableStateValueError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
@@ -51,7 +51,7 @@ from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metri
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import AccountSessions
-from fleet_shared.state_table import ValuesRead, VersionedValue
+from fleet_shared.state_table import VersionedValue
 from fleet_shared.targets_left import (
     StoredTarget,
     TargetsLeftList,
@@ -139,7 +139,7 @@ def scan_fleet(
     scan, follow_only = scan_metrics_and_followed_series(
         services, inventory, index.values, deadline
     )
-    scan.errors += unreadable_index_errors(index)
+    scan.errors += unreadable_index_errors(index.unreadable)
     if environment.anomaly_cost_enabled:
         if not deadline.allows(target_reserve_seconds(environment)):
             scan.not_started.append({"target": "cost"})
@@ -192,6 +192,7 @@ def scan_fleet(
         now=now,
         deadline=deadline,
     )
+    scan.errors += unreadable_index_errors(unread.unreadable_parts)
     failures = [*raised.failures, *resolutions.failures, *unread.failures]
     if failures:
         raise failures[0]
@@ -206,12 +207,14 @@ def scan_fleet(
     }
 
 
-def unreadable_index_errors(index: ValuesRead) -> list[dict[str, Any]]:
-    """The scan's error of each part of the index of open series that cannot be read, logged
-    once: its series are neither followed nor closed while it stays so (`read_index`), and the
-    other parts are worked as ever."""
+def unreadable_index_errors(
+    unreadable: Mapping[str, UnreadableStateValueError],
+) -> list[dict[str, Any]]:
+    """The scan's error of each part of the index of open series that cannot be read (by name),
+    logged once: its series are neither followed nor closed while it stays so (`read_index`),
+    and the other parts are worked as ever."""
     errors = []
-    for name, error in sorted(index.unreadable.items()):
+    for name, error in sorted(unreadable.items()):
         logger.warning(
             "a part of the index of open series could not be read",
             extra={"part": name, "error": str(error)},

@@ -165,9 +165,11 @@ def test_two_scans_at_once_keep_each_others_open_series_in_the_index(
     ],
     ids=["not-json", "not-a-part"],
 )
+@pytest.mark.parametrize("made_unreadable", ["before-the-scan", "while-the-scan-saves"])
 def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are_closed(
     data: dict[str, str],
     problem: str,
+    made_unreadable: str,
     *,
     detector: ManualClock,
     alert_inbox: Any,
@@ -176,7 +178,9 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     dynamodb_client: Any,
 ) -> None:
     # GIVEN two series alerted at once, each in its own part of the index, then the part of the
-    # first made unreadable by a hand edit (no JSON, or JSON that is no part of the index)
+    # first made unreadable by a hand edit (no JSON, or JSON that is no part of the index):
+    # before the next scan, or while it saves (after it read the index, so its save is refused
+    # and it reads the part again)
     kept, closed = (route_resource(index) for index in (0, 1))
     assert index_part(kept) != index_part(closed)
     spike_at = detector.now() - timedelta(hours=2)
@@ -188,7 +192,14 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     assert lambda_handler({"action": "scan"}, lambda_context)["alerts"] == 2
     alert_inbox.receive()
     bad_part = unreadable_value(OPEN_SERIES_KEY, index_part(kept), data)
-    dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_part)
+
+    def hand_edit() -> None:
+        dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_part)
+
+    if made_unreadable == "before-the-scan":
+        hand_edit()
+    else:
+        run_before_first_index_write(app.FUNCTION.services().hub_client("dynamodb"), hand_edit)
     # WHEN no scan reads either series for ANOMALY_DEDUP_DAYS after the first that missed them
     detector.set(first_missed)
     missed = lambda_handler({"action": "scan"}, lambda_context)
