@@ -12,8 +12,10 @@ other results stand, and the run is `partial` too, its `not_probed` listing
 `<account>/<region>/<cluster>/<endpoint>`; the next run probes them first. Likewise a check
 there was no time left to call a member endpoint for is named in the cluster's `not_checked` (its
 entry in `checks` has status `not_checked`), and in the run's as
-`<account>/<region>/<cluster>/<check>`. The next fleet run starts with the clusters this one left,
-not started or partly checked (`CLUSTERS_LEFT`), so none is left for lack of time run after run.
+`<account>/<region>/<cluster>/<check>`. A cluster whose list of check incidents holds entries
+that cannot be read names each in `errors` (left_targets.py), its results settled as ever. The
+next fleet run starts with the clusters this one left, not started or partly checked
+(`CLUSTERS_LEFT`), so none is left for lack of time run after run.
 """
 
 from __future__ import annotations
@@ -244,7 +246,7 @@ def alarm_state_change(
     if not result.passed and result.severity != Severity.INFO:
         inventory = services.inventory()
         # Noted here too: the account may leave before the next fleet run, which then knows it
-        # was listed (`deleted_alarms._left_member_run`).
+        # was listed (`deleted_alarms._left_member_runs`).
         note_listed_members_of(services, inventory)
         targets = _clusters_of_alarm(request, inventory)
         budget = TimeBudget(invocation, CLUSTER_AWS_SECONDS, not_started_run)

@@ -11,9 +11,11 @@ each one it no longer lists (`checks.alarms.deleted_alarm_results`). A place is 
 the invocation has a cluster's AWS time left (else it is `not_checked`), and the places a run left
 so (`PLACES_LEFT`) go before the clusters in the next run: in a fleet too large for one run, every
 run ends its clusters short of time, and places walked only after them were never checked. A
-listing that fails resolves nothing there and is reported as that place's error. A place of an
+listing that fails resolves nothing there and is reported as that place's error; an entry of a
+place's list of alarm incidents that cannot be read, or names no alarm (a hand edit), is an
+`error` report of that place of its own, naming it, and the others are resolved. A place of an
 account the inventory no longer has is not listed (its member role is gone with it): its open
-alarm incidents are resolved once, the member having left the fleet (`_left_member_run`). An
+alarm incidents are resolved once, the member having left the fleet (`_left_member_runs`). An
 account the inventory has never listed (`fleet_shared.listed_members`: its rule forwarded an
 alarm before the inventory listed it, in the deployment that adds it) has not left: its places
 are reported `not_listed_yet` and nothing more is done there, their incidents left to their
@@ -40,6 +42,7 @@ from handlers.health_monitor.incidents import (
     Scope,
     Settlement,
     alarm_incidents_key,
+    read_incident_list,
     settle_incidents,
 )
 from handlers.health_monitor.report import NOT_CHECKED
@@ -90,7 +93,7 @@ def check_places(
     """Resolve the incidents of deleted alarms in each of `places` that has no cluster of
     `inventory` (the one the fleet run read for its clusters, so that one run judges by one
     inventory), in the order given; in a place of an account that left the fleet (`listed`
-    before, not in `inventory`), those of every alarm (`_left_member_run`), reported only while
+    before, not in `inventory`), those of every alarm (`_left_member_runs`), reported only while
     it lists some. A place of an account not listed yet is only reported so (`NOT_LISTED_YET`):
     no call, no alert, no incident changed."""
     with_clusters = _places_with_clusters(inventory)
@@ -104,11 +107,9 @@ def check_places(
                     PlaceRun({"account_id": account_id, "region": region, "status": NOT_LISTED_YET})
                 )
                 continue
-            left_run = _left_member_run(services, account_id, region, invocation)
-            if left_run is not None:
-                runs.append(left_run)
+            runs.extend(_left_member_runs(services, account_id, region, invocation))
             continue
-        runs.append(_place_run(services, account_id, region, invocation))
+        runs.extend(_place_runs(services, account_id, region, invocation))
     return runs
 
 
@@ -188,16 +189,18 @@ def save_places_left(
     )
 
 
-def _place_run(
+def _place_runs(
     services: HealthServices, account_id: str, region: str, invocation: Invocation
-) -> PlaceRun:
-    """Resolve the incidents of the alarms deleted in one account and region."""
+) -> list[PlaceRun]:
+    """Resolve the incidents of the alarms deleted in one account and region: its run, then
+    the `error` run of each entry of its list of alarm incidents that cannot be read
+    (`_unreadable_entry_runs`)."""
     report: dict[str, Any] = {"account_id": account_id, "region": region}
     if not invocation.allows(CLUSTER_AWS_SECONDS):
-        return PlaceRun({**report, "status": NOT_CHECKED})
+        return [PlaceRun({**report, "status": NOT_CHECKED})]
     try:
         with member_calls_within(invocation):
-            results = deleted_alarm_results(
+            results, unreadable = deleted_alarm_results(
                 services.state,
                 services.member_client("cloudwatch", account_id, region),
                 account_id,
@@ -205,52 +208,83 @@ def _place_run(
                 in_alarm=set(),
             )
     except TooLittleTimeError:
-        return PlaceRun({**report, "status": NOT_CHECKED})
+        return [PlaceRun({**report, "status": NOT_CHECKED})]
     except (FleetError, *AWS_CALL_ERRORS) as error:
-        return _failed_place(
-            report,
-            error,
-            "alarms of a region without a cluster could not be listed",
-            "alarms could not be listed",
-        )
+        return [
+            _failed_place(
+                report,
+                error,
+                "alarms of a region without a cluster could not be listed",
+                "alarms could not be listed",
+            )
+        ]
     settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
-    return PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement)
+    return [
+        PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement),
+        *_unreadable_entry_runs(report, unreadable),
+    ]
 
 
-def _left_member_run(
+def _left_member_runs(
     services: HealthServices, account_id: str, region: str, invocation: Invocation
-) -> PlaceRun | None:
+) -> list[PlaceRun]:
     """Resolve, once, the open incidents of the alarms listed in a place of an account that left
     the inventory: its member role is gone with it, so its alarms can no longer be listed (every
     run reported the place an `error` until its list was forgotten 90 days later), and no state
     change of theirs reaches the hub any more. The entries of incidents so settled are forgotten
-    by the next run, after which the place is skipped (None: nothing listed there)."""
+    by the next run, after which the place is skipped (no run: nothing listed there). Each entry
+    of the list that cannot be read is an `error` run of its own (`_unreadable_entry_runs`)."""
     report: dict[str, Any] = {"account_id": account_id, "region": region}
     try:
-        listed = services.state.values_named(alarm_incidents_key(account_id, region), "")
+        listed, unreadable = read_incident_list(
+            services.state, alarm_incidents_key(account_id, region), ("alarm",)
+        )
+        unread = _unreadable_entry_runs(report, unreadable)
         if not listed:
-            return None
+            return unread
         if not invocation.allows(CLUSTER_AWS_SECONDS):
-            return PlaceRun({**report, "status": NOT_CHECKED})
+            return [PlaceRun({**report, "status": NOT_CHECKED}), *unread]
         results = gone_alarm_results(
             services.state,
             account_id,
             region,
-            {alert_id: str(value["alarm"]) for alert_id, value in listed.items()},
+            {alert_id: entry["alarm"] for alert_id, entry in listed.items()},
             detail=f"account {account_id} left the fleet",
             resolution=lambda alarm_name: (
                 f"account {account_id} left the fleet: alarm {alarm_name} is no longer watched"
             ),
         )
     except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
-        return _failed_place(
+        return [
+            _failed_place(
+                report,
+                error,
+                "alarm incidents of an account that left the fleet could not be read",
+                "alarm incidents could not be read",
+            )
+        ]
+    settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
+    return [
+        PlaceRun({**report, "status": MEMBER_LEFT, "alerts": settlement.counts()}, settlement),
+        *unread,
+    ]
+
+
+def _unreadable_entry_runs(
+    report: dict[str, Any], unreadable: list[UnreadableStateValueError]
+) -> list[PlaceRun]:
+    """The `error` run of the place of `report` for each entry of its list of alarm incidents
+    that cannot be read or names no alarm (`incidents.read_incident_list`), naming it: that
+    incident is left for a person while the others are resolved."""
+    return [
+        _failed_place(
             report,
             error,
-            "alarm incidents of an account that left the fleet could not be read",
+            "an alarm incident of a region without a cluster could not be read",
             "alarm incidents could not be read",
         )
-    settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
-    return PlaceRun({**report, "status": MEMBER_LEFT, "alerts": settlement.counts()}, settlement)
+        for error in unreadable
+    ]
 
 
 def _failed_place(

@@ -43,7 +43,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
@@ -250,6 +250,28 @@ def listed_unsettled_alert(
         state.delete_value(listed_key, alert_id)
         return None
     return alert
+
+
+def read_incident_list(
+    state: StateTable, listed_key: str, fields: tuple[str, ...]
+) -> tuple[dict[str, dict[str, str]], list[UnreadableStateValueError]]:
+    """The entries of the list of incidents `listed_key` (`ALARM_INCIDENTS`, `CHECK_INCIDENTS`)
+    by alert id, each with its `fields` as text, and the error of each entry that cannot be read
+    or lacks one of them as text (a hand edit, corruption), by name, naming it, never its data:
+    its incident is left to a person, or to its record's expiry, and the others are worked,
+    where a bare KeyError (or the first unreadable entry) stopped them all."""
+    read = state.readable_values_named(listed_key, "")
+    unreadable = dict(read.unreadable)
+    listed: dict[str, dict[str, str]] = {}
+    for alert_id, entry in read.values.items():
+        texts = {name: entry.value.get(name) for name in fields}
+        if all(isinstance(text, str) and text for text in texts.values()):
+            listed[alert_id] = {name: str(text) for name, text in texts.items()}
+        else:
+            unreadable[alert_id] = UnreadableStateValueError(
+                listed_key, alert_id, f"names no {' and '.join(fields)} as text"
+            )
+    return listed, [unreadable[name] for name in sorted(unreadable)]
 
 
 def alarm_incidents_key(account_id: str, region: str) -> str:

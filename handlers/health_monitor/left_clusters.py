@@ -9,7 +9,8 @@ and for each cluster in it that is not in the inventory reads its list (one read
 each incident of it still open, saying the cluster (or its account) left the fleet. Incidents
 settled (closed, their resolution sent) are forgotten from the list by the next run, and a cluster
 whose list is empty from the index. An index or list that cannot be read resolves nothing; a note
-of the index that cannot be read, or names no cluster, is one error, the others resolved. As for
+of the index that cannot be read, or names no cluster, is one error, the others resolved, and so
+is an entry of a cluster's list that cannot be read, or names no check and target. As for
 the accounts and regions without a cluster (deleted_alarms.py), a cluster with incidents listed is
 resolved only while the invocation has a cluster's AWS time left (else it is `not_checked`), and
 the clusters a run left so (`LEFT_CLUSTERS_LEFT`) go before the inventory's clusters in the next
@@ -34,10 +35,9 @@ from handlers.health_monitor.incidents import (
     CHECK_INCIDENT_CLUSTERS,
     Scope,
     Settlement,
-    check_incidents_key,
     settle_incidents,
 )
-from handlers.health_monitor.left_targets import open_listed_results
+from handlers.health_monitor.left_targets import open_listed_results, read_check_incidents
 from handlers.health_monitor.report import NOT_CHECKED
 from handlers.health_monitor.runner import logger
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
@@ -90,9 +90,7 @@ def resolve_left_clusters(
     for scope in scopes:
         if scope.label in in_inventory:
             continue
-        run = _left_cluster_run(services, inventory, scope, invocation)
-        if run is not None:
-            runs.append(run)
+        runs.extend(_left_cluster_runs(services, inventory, scope, invocation))
     return runs
 
 
@@ -184,42 +182,55 @@ def _stored_cluster(scope: Scope) -> dict[str, str]:
     return {"account_id": scope.account_id, "region": scope.region, "cluster": str(scope.cluster)}
 
 
-def _left_cluster_run(
+def _left_cluster_runs(
     services: HealthServices, inventory: FleetInventory, scope: Scope, invocation: Invocation
-) -> LeftClusterRun | None:
-    """Resolve the open check incidents of one cluster that left; None when none are listed
+) -> list[LeftClusterRun]:
+    """Resolve the open check incidents of one cluster that left; no run when none are listed
     (the cluster is then forgotten from the index), `not_checked` when some are and the
-    invocation has no cluster's AWS time left."""
+    invocation has no cluster's AWS time left. Each entry of its list that cannot be read, or
+    names no check and target, is an `error` run of its own naming it, and the others are
+    resolved."""
     member_left = inventory.member(scope.account_id) is None
     report: dict[str, Any] = {
         "account_id": scope.account_id,
         "region": scope.region,
         "cluster": scope.cluster,
     }
-    listed_key = check_incidents_key(scope.label)
     try:
-        listed = services.state.values_named(listed_key, "")
-        if not listed:
+        listed, unreadable = read_check_incidents(services, scope)
+        unread = [_failed_left_cluster(scope, report, error) for error in unreadable]
+        if not listed and not unread:
             services.state.delete_value(CHECK_INCIDENT_CLUSTERS, scope.label)
-            return None
+            return []
+        if not listed:
+            return unread
         if not invocation.allows(CLUSTER_AWS_SECONDS):
-            return LeftClusterRun({**report, "status": NOT_CHECKED})
+            return [LeftClusterRun({**report, "status": NOT_CHECKED}), *unread]
         results = open_listed_results(services, scope, listed, _why_left(scope, member_left))
     except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
-        logger.warning(
-            "check incidents of a cluster that left the fleet could not be read",
-            extra={"cluster": scope.label, "error": repr(error)},
-        )
-        return LeftClusterRun(
-            {
-                **report,
-                "status": ERROR,
-                "error": f"check incidents could not be read: {cut_echo(str(error))}",
-            }
-        )
+        return [_failed_left_cluster(scope, report, error)]
     settlement = settle_incidents(results, services, scope, invocation)
     status = MEMBER_LEFT if member_left else CLUSTER_LEFT
-    return LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement)
+    return [
+        LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement),
+        *unread,
+    ]
+
+
+def _failed_left_cluster(scope: Scope, report: dict[str, Any], error: Exception) -> LeftClusterRun:
+    """The `error` run (`report`) of the cluster `scope` whose check incidents, or one of them,
+    could not be read, logged with the error and reported with a short prefix of its text."""
+    logger.warning(
+        "check incidents of a cluster that left the fleet could not be read",
+        extra={"cluster": scope.label, "error": repr(error)},
+    )
+    return LeftClusterRun(
+        {
+            **report,
+            "status": ERROR,
+            "error": f"check incidents could not be read: {cut_echo(str(error))}",
+        }
+    )
 
 
 def _why_left(scope: Scope, member_left: bool) -> Callable[[str, str], str]:

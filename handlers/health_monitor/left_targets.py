@@ -18,7 +18,10 @@ state. A run that did not complete the cluster's checks resolves nothing of it.
 The incidents of a cluster that left the fleet are resolved the same way (left_clusters.py):
 `open_listed_results` is that shared path, one passed result per listed incident still open (or
 holding a resolution not yet sent), settled like any other result, so the resolution goes out
-once; the settled ones are forgotten from the list by the next run.
+once; the settled ones are forgotten from the list by the next run. An entry of the list that
+cannot be read, or names no check and target (a hand edit), is named as one error of the run
+(never its data) and its incident left for a person, while the others are resolved: where one
+such entry failed the cluster's whole run, none of its results settled, or every left cluster's.
 """
 
 from __future__ import annotations
@@ -27,15 +30,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from fleet_shared.alerts import Severity
+from fleet_shared.exceptions import UnreadableStateValueError
 from handlers.health_monitor.checks import capacity, node_groups
 from handlers.health_monitor.incidents import (
     Scope,
     check_incidents_key,
     listed_unsettled_alert,
     own_resource,
+    read_incident_list,
 )
 from handlers.health_monitor.report import CheckResult
 from handlers.health_monitor.services import HealthServices
+
+LISTED_FIELDS = ("check", "target")
+"""What each entry of a cluster's `incidents.CHECK_INCIDENTS` list names, as text."""
 
 STILL_THERE_BY: dict[str, tuple[str, ...]] = {capacity.NAME: (capacity.NAME, node_groups.NAME)}
 """The checks whose results show that a target of a check is still there, where not only its own:
@@ -45,18 +53,19 @@ capacity skips a node group EKS could not describe, which node_group names all t
 def open_listed_results(
     services: HealthServices,
     scope: Scope,
-    listed: dict[str, dict[str, Any]],
+    listed: dict[str, dict[str, str]],
     why: Callable[[str, str], str],
     *,
     resolves: Callable[[str, str, dict[str, Any]], bool] = lambda check, target, alert: True,
 ) -> list[CheckResult]:
-    """A passed result per incident `listed` under the cluster (alert id: its check and target)
-    still open (or holding a resolution not yet sent) for which `resolves(check, target, alert)`,
-    resolving it with `why(check, target)`; the settled ones are forgotten from the list."""
+    """A passed result per incident `listed` under the cluster (alert id: its check and target,
+    as `read_check_incidents` read them) still open (or holding a resolution not yet sent) for
+    which `resolves(check, target, alert)`, resolving it with `why(check, target)`; the settled
+    ones are forgotten from the list."""
     listed_key = check_incidents_key(scope.label)
     results = []
     for alert_id, entry in listed.items():
-        check, target = str(entry["check"]), str(entry["target"])
+        check, target = entry["check"], entry["target"]
         alert = listed_unsettled_alert(services.state, listed_key, alert_id)
         if alert is None:
             continue
@@ -78,14 +87,22 @@ def open_listed_results(
     return results
 
 
+def read_check_incidents(
+    services: HealthServices, scope: Scope
+) -> tuple[dict[str, dict[str, str]], list[UnreadableStateValueError]]:
+    """The cluster's list of check incidents (`open_listed_results`), and the error of each
+    entry of it that cannot be read or names no check and target."""
+    return read_incident_list(services.state, check_incidents_key(scope.label), LISTED_FIELDS)
+
+
 def left_target_results(
     services: HealthServices, scope: Scope, seen: Iterable[CheckResult]
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], list[UnreadableStateValueError]]:
     """A passed result per open check incident of the cluster whose target no result of its
     check among `seen` (the results of a run that completed the cluster's checks) names,
-    resolving it."""
+    resolving it; and the error of each entry of its list that cannot be read."""
     named = {(result.name, result.target) for result in seen}
-    listed = services.state.values_named(check_incidents_key(scope.label), "")
+    listed, unreadable = read_check_incidents(services, scope)
     gone = {
         alert_id: entry
         for alert_id, entry in listed.items()
@@ -95,8 +112,8 @@ def left_target_results(
         )
     }
     if not gone:
-        return []
-    return open_listed_results(
+        return [], unreadable
+    results = open_listed_results(
         services,
         scope,
         gone,
@@ -107,3 +124,4 @@ def left_target_results(
             alert["resource"] == own_resource(scope, check, target)
         ),
     )
+    return results, unreadable

@@ -9,7 +9,8 @@ Alerts: the results of each cluster open, escalate and resolve incidents (incide
 the results in the report, a check that ran clears its own "could not run" failure, and an
 assumed member role clears the account's `member_access` failure, so those incidents resolve too.
 A run that completed the cluster's checks resolves the open incidents of the targets that left it
-(left_targets.py).
+(left_targets.py); an entry of the cluster's list of check incidents that cannot be read is named
+in the report's `errors`, and the other results are settled.
 An alert SNS did not take fails the invocation once every cluster was checked and settled.
 
 Deadline: with a `TimeBudget`, a cluster whose turn comes when the invocation could not finish
@@ -156,7 +157,7 @@ def cluster_run(
     """Run every registered check on one cluster, settle its incidents, publish metrics."""
     run = run_checks(target, services, invocation)
     scope = Scope(target.account_id, target.region, target.name)
-    left, unread = _left_targets(services, scope, run)
+    left, errors, unread = _left_targets(services, scope, run)
     settlement = settle_incidents([*run.results, *run.cleared, *left], services, scope, invocation)
     settlement.unsettled.extend(unread)
     publish_metrics(target, run.results)
@@ -175,25 +176,37 @@ def cluster_run(
         report["not_probed"] = run.not_probed
     if run.not_checked:
         report["not_checked"] = run.not_checked
+    if errors:
+        report["errors"] = errors
     return ClusterRun(report, settlement)
 
 
 def _left_targets(
     services: HealthServices, scope: Scope, run: CheckRun
-) -> tuple[list[CheckResult], list[ClientError | BotoCoreError]]:
+) -> tuple[list[CheckResult], list[str], list[ClientError | BotoCoreError]]:
     """The resolutions of the open incidents of targets that left the cluster, when `run`
-    completed its checks (none otherwise), and the state-table error that kept them from being
-    read: the invocation then fails, and its retry resolves them."""
+    completed its checks (none otherwise); the report's error of each entry of its list of
+    check incidents that cannot be read, logged, whose incident is left for a person; and the
+    state-table error that kept them from being read: the invocation then fails, and its retry
+    resolves them."""
     if not run.complete:
-        return [], []
+        return [], [], []
     try:
-        return left_target_results(services, scope, [*run.results, *run.cleared]), []
+        left, unreadable = left_target_results(services, scope, [*run.results, *run.cleared])
     except (ClientError, BotoCoreError) as error:
         logger.warning(
             "check incidents of the cluster could not be read",
             extra={"cluster": scope.label, "error": repr(error)},
         )
-        return [], [error]
+        return [], [], [error]
+    errors = []
+    for error in unreadable:
+        logger.warning(
+            "a check incident of the cluster could not be read",
+            extra={"cluster": scope.label, "error": str(error)},
+        )
+        errors.append(f"check incident could not be read: {cut_echo(str(error))}")
+    return left, errors, []
 
 
 def cluster_status(run: CheckRun) -> str:

@@ -13,7 +13,10 @@ moments, and the incident must not be reopened by an ALARM seen before the OK it
 A deleted alarm sends no state change, so the run also resolves the open incidents of alarms of
 its account and region (`incidents.alarm_incidents_key`) that DescribeAlarms, asked by name and
 read to its last page, no longer lists; a listing that fails fails the check and resolves nothing.
-Where the member has no cluster, the fleet run does the same (`deleted_alarms.py`).
+Where the member has no cluster, the fleet run does the same (`deleted_alarms.py`). An entry of
+that list that cannot be read, or names no alarm (a hand edit), is one warning result of the
+check naming it (never its data), as a check that could not run is, and the other entries and
+alarms are checked as ever.
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
+from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.base import ClusterContext
-from handlers.health_monitor.incidents import alarm_incidents_key, listed_unsettled_alert
+from handlers.health_monitor.incidents import (
+    alarm_incidents_key,
+    listed_unsettled_alert,
+    read_incident_list,
+)
 from handlers.health_monitor.report import CheckResult
 
 NAME = "alarm"
@@ -38,8 +47,11 @@ NAMES_PER_CALL = 100
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
-    """One failed result per alarm in ALARM, or one passed result when there is none; and one
-    passed result per deleted alarm whose incident may be open."""
+    """One failed result per alarm in ALARM, or one passed result when there is none; one
+    passed result per deleted alarm whose incident may be open; and one warning result per
+    entry of the account and region's list of alarm incidents that cannot be read. That one is
+    about the cluster, as the check's "could not run" failure is: it keeps that incident open
+    (`runner._is_about_the_cluster`) until the entry is mended or gone."""
     cloudwatch = context.client("cloudwatch")
     results: list[CheckResult] = []
     paginator = cloudwatch.get_paginator("describe_alarms")
@@ -58,16 +70,25 @@ def run(context: ClusterContext) -> list[CheckResult]:
             )
         )
     target = context.target
-    deleted = deleted_alarm_results(
+    deleted, unreadable = deleted_alarm_results(
         context.state,
         cloudwatch,
         target.account_id,
         target.region,
         in_alarm={result.target for result in results},
     )
+    unread = [
+        CheckResult.failed(
+            NAME,
+            target.name,
+            Severity.WARNING,
+            f"an alarm incident could not be read: {cut_echo(str(error))}",
+        )
+        for error in unreadable
+    ]
     if not results:
-        return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM"), *deleted]
-    return sorted([*results, *deleted], key=lambda result: result.target)
+        return [CheckResult.ok(NAME, "alarms", "no alarm in ALARM"), *deleted, *unread]
+    return [*sorted([*results, *deleted], key=lambda result: result.target), *unread]
 
 
 def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -87,16 +108,19 @@ def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def deleted_alarm_results(
     state: StateTable, cloudwatch: Any, account_id: str, region: str, *, in_alarm: set[str]
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], list[UnreadableStateValueError]]:
     """A passed result, resolving its incident as deleted, per alarm of the account and region
     with an incident that may be open and that DescribeAlarms (`cloudwatch`, of that account and
     region) no longer lists, asked by name for the alarms not `in_alarm`; the alarms whose
-    incident is settled (closed, its resolution sent) are forgotten from the list."""
-    listed_key = alarm_incidents_key(account_id, region)
+    incident is settled (closed, its resolution sent) are forgotten from the list. With them,
+    the error of each entry of the list that cannot be read (`incidents.read_incident_list`)."""
+    listed, unreadable = read_incident_list(
+        state, alarm_incidents_key(account_id, region), ("alarm",)
+    )
     alarm_of_incident = {
-        alert_id: str(value["alarm"])
-        for alert_id, value in state.values_named(listed_key, "").items()
-        if value["alarm"] not in in_alarm
+        alert_id: entry["alarm"]
+        for alert_id, entry in listed.items()
+        if entry["alarm"] not in in_alarm
     }
     asked = sorted(set(alarm_of_incident.values()))
     existing: set[str] = set()
@@ -105,7 +129,7 @@ def deleted_alarm_results(
         names = asked[start : start + NAMES_PER_CALL]
         pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
         existing.update(alarm["AlarmName"] for alarm in _listed_alarms(pages))
-    return gone_alarm_results(
+    gone = gone_alarm_results(
         state,
         account_id,
         region,
@@ -119,6 +143,7 @@ def deleted_alarm_results(
             f"alarm {alarm_name} was deleted: no state change will resolve it"
         ),
     )
+    return gone, unreadable
 
 
 def gone_alarm_results(

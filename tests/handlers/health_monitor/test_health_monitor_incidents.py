@@ -28,6 +28,7 @@ from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
 )
+from tests.handlers.health_monitor.bad_incident_entries import put_bad_incident_entries
 from tests.handlers.health_monitor.conftest import MemberCluster, put_alarm
 from tests.handlers.health_monitor.fleet_runs import (
     CADENCE_SECONDS,
@@ -738,6 +739,34 @@ def test_an_alarm_deleted_in_alarm_is_resolved_once_by_the_next_scheduled_run(
     assert alarm_notices(alarm) == []
 
 
+def test_a_deleted_alarm_is_resolved_by_its_cluster_run_past_entries_of_its_list_it_cannot_read(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any, dynamodb_client: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM, alerted, then was deleted
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    deleted(alarm)
+    # AND beside its entry in the list of alarm incidents of its account and region, one entry
+    # of each bad shape (hand edits: no JSON, no object, no alarm, an alarm that is no text)
+    errors = put_bad_incident_entries(
+        dynamodb_client, alarm_incidents_key(MEMBER, REGION), ("alarm",)
+    )
+    # WHEN the next scheduled run checks the cluster
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN the deleted alarm's incident is resolved once, and each bad entry is one warning of
+    # the alarm check naming it, never its data
+    assert alarm_notices(alarm) == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]
+    [cluster] = result["clusters"]
+    assert [
+        (check["severity"], check["detail"])
+        for check in cluster["checks"]
+        if check["name"] == "alarm" and check["status"] == "failed"
+    ] == [("warning", f"an alarm incident could not be read: {error}") for error in errors]
+    assert SECRET not in str(result)
+
+
 def test_a_deleted_alarm_resolution_sns_did_not_take_is_sent_by_the_retry(
     alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
 ) -> None:
@@ -873,6 +902,40 @@ def test_an_alarm_deleted_in_alarm_where_the_member_has_no_cluster_is_resolved_o
     invoke(FLEET_EVENT)
     scheduled_runs(invoke, fake_clock, 2)
     assert alarm_without_cluster.notices() == []
+
+
+def test_an_alarm_deleted_where_the_member_has_no_cluster_is_resolved_past_unreadable_entries(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # AND beside its entry in that region's list of alarm incidents, one entry of each bad
+    # shape (hand edits: no JSON, no object, no alarm, an alarm that is no text)
+    errors = put_bad_incident_entries(
+        dynamodb_client, alarm_incidents_key(MEMBER, OTHER_REGION), ("alarm",)
+    )
+    # WHEN the next scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN its incident is resolved once, and each bad entry is one error of the region naming
+    # it, never its data
+    assert alarm_without_cluster.notices() == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]
+    place = {"account_id": MEMBER, "region": OTHER_REGION}
+    assert result["alarm_regions"] == [
+        {**place, "status": "checked", "alerts": {"sent": 0, "resolved": 1, "suppressed": 0}},
+        *(
+            {**place, "status": "error", "error": f"alarm incidents could not be read: {error}"}
+            for error in errors
+        ),
+    ]
+    assert SECRET not in str(result)
 
 
 def test_an_alarm_still_in_alarm_where_the_member_has_no_cluster_is_not_resolved(
@@ -1083,7 +1146,7 @@ def test_the_alarm_incidents_of_a_member_that_left_the_fleet_are_resolved_once_t
     assert "alarm_regions" not in results[2]
 
 
-def test_a_place_of_a_member_that_left_whose_incident_list_cannot_be_read_is_an_error_alone(
+def test_the_entries_of_a_left_member_place_that_cannot_be_read_are_each_an_error_alone(
     invoke: Invoke,
     fake_clock: Any,
     alert_inbox: Any,
@@ -1095,24 +1158,24 @@ def test_a_place_of_a_member_that_left_whose_incident_list_cannot_be_read_is_an_
     dynamodb_client: Any,
 ) -> None:
     # GIVEN the second member's alarm that entered ALARM and alerted, then the member left,
-    # and an entry of that place's incident list made no JSON by a hand edit
-    alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
-    key = alarm_incidents_key(SECOND_MEMBER, OTHER_REGION)
-    dynamodb_client.put_item(
-        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, "some-alert", {"S": SECRET})
+    # and beside its entry in that place's incident list one entry of each bad shape (hand
+    # edits: no JSON, no object, no alarm, an alarm that is no text)
+    arn = alarm_of_a_member_that_left(invoke, alert_inbox, inventory, write_inventory, monkeypatch)
+    errors = put_bad_incident_entries(
+        dynamodb_client, alarm_incidents_key(SECOND_MEMBER, OTHER_REGION), ("alarm",)
     )
     # WHEN the scheduled run happens
     [result] = scheduled_runs(invoke, fake_clock, 1)
-    # THEN that place alone is an error naming the value, never its data, and the run's
-    # clusters are checked
+    # THEN the alarm's incident is resolved once, each bad entry is one error of that place
+    # naming it, never its data, and the run's clusters are checked
+    assert notices_about(alert_inbox, arn) == [(True, LEFT_THE_FLEET)]
+    place = {"account_id": SECOND_MEMBER, "region": OTHER_REGION}
     assert result["alarm_regions"] == [
-        {
-            "account_id": SECOND_MEMBER,
-            "region": OTHER_REGION,
-            "status": "error",
-            "error": f"alarm incidents could not be read: saved value some-alert of {key}: "
-            "its data is not JSON",
-        }
+        {**place, "status": "member_left", "alerts": {"sent": 0, "resolved": 1, "suppressed": 0}},
+        *(
+            {**place, "status": "error", "error": f"alarm incidents could not be read: {error}"}
+            for error in errors
+        ),
     ]
     [cluster] = result["clusters"]
     assert cluster["status"] != "not_started"

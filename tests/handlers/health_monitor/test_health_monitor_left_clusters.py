@@ -18,6 +18,7 @@ from tests.handlers.analytics_accounts import deny_assume_role
 from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedRefusal, fail_every_attempt
+from tests.handlers.health_monitor.bad_incident_entries import put_bad_incident_entries
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
 from tests.handlers.health_monitor.fleet_runs import (
     CADENCE_SECONDS,
@@ -302,8 +303,13 @@ def test_a_fleet_run_goes_on_past_saved_values_it_cannot_read_naming_them(
     health_services: Callable[[], Any],
     dynamodb_client: Any,
 ) -> None:
-    # GIVEN an open check incident of a cluster removed from the inventory
+    # GIVEN an open check incident of a cluster removed from the inventory, and beside its entry
+    # in the cluster's list one entry of each bad shape (hand edits: no JSON, no object, no
+    # check, a check that is no text)
     detail = remove("cluster")
+    errors = put_bad_incident_entries(
+        dynamodb_client, check_incidents_key(f"{MEMBER}/{REGION}/{CLUSTER}"), ("check", "target")
+    )
     # AND another cluster that left, noted with an incident list whose entry is no JSON, and the
     # note of the member accounts listed no JSON either (hand edits, corruption)
     gone = f"{MEMBER}/{REGION}/gone-cluster"
@@ -321,16 +327,23 @@ def test_a_fleet_run_goes_on_past_saved_values_it_cannot_read_naming_them(
         )
     # WHEN the scheduled run happens
     [result] = scheduled_runs(invoke, fake_clock, 1)
-    # THEN the cluster with the unreadable entry alone is an error naming the value, never its
-    # data, and the other cluster that left has its incident resolved once
+    # THEN each unreadable entry is one error of its cluster naming the value, never its data,
+    # and the cluster that left has its incident resolved once
     assert cluster_status_notices(alert_inbox) == [(True, detail)]
-    reports = {report["cluster"]: report for report in result["left_clusters"]}
-    assert reports[CLUSTER]["status"] == "cluster_left"
-    assert reports["gone-cluster"]["status"] == "error"
-    assert reports["gone-cluster"]["error"] == (
-        f"check incidents could not be read: saved value some-alert of "
-        f"{check_incidents_key(gone)}: its data is not JSON"
-    )
+    reports = [
+        (report["cluster"], report["status"], report.get("error"))
+        for report in result["left_clusters"]
+    ]
+    assert reports == [
+        (CLUSTER, "cluster_left", None),
+        *((CLUSTER, "error", f"check incidents could not be read: {error}") for error in errors),
+        (
+            "gone-cluster",
+            "error",
+            f"check incidents could not be read: saved value some-alert of "
+            f"{check_incidents_key(gone)}: its data is not JSON",
+        ),
+    ]
     assert SECRET not in str(result)
 
 

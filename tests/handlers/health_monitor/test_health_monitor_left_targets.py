@@ -16,10 +16,16 @@ from moto.eks.models import eks_backends
 from fleet_shared.alerts import Severity
 from fleet_shared.handler import Invocation
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
-from handlers.health_monitor.incidents import CHECK_INCIDENTS, Scope, settle_incidents
+from handlers.health_monitor.incidents import (
+    CHECK_INCIDENTS,
+    Scope,
+    check_incidents_key,
+    settle_incidents,
+)
 from handlers.health_monitor.report import CheckResult
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import InjectedRefusal
+from tests.handlers.health_monitor.bad_incident_entries import put_bad_incident_entries
 from tests.handlers.health_monitor.conftest import CLUSTER, MEMBER, REGION, MemberCluster
 from tests.handlers.health_monitor.fleet_runs import (
     CADENCE_SECONDS,
@@ -28,6 +34,7 @@ from tests.handlers.health_monitor.fleet_runs import (
     run_refused_by_sns_then_retried,
     scheduled_runs,
 )
+from tests.handlers.unreadable_state_entries import SECRET
 
 DELETED_GROUP = "batch"
 GROUP_LEFT = f"{DELETED_GROUP} left cluster {CLUSTER}: the node_group check no longer finds it"
@@ -109,6 +116,33 @@ def test_the_incidents_of_a_deleted_node_group_are_resolved_once_by_the_next_com
     assert first["alerts"] == {"sent": 0, "resolved": 2, "suppressed": 1}
     # AND the runs after it send nothing more, and the group still there stays open
     assert [run["clusters"][0]["alerts"]["resolved"] for run in results[1:]] == [0, 0]
+
+
+def test_the_incidents_of_a_deleted_node_group_are_resolved_past_list_entries_it_cannot_read(
+    invoke: Invoke,
+    fake_clock: Any,
+    alert_inbox: Any,
+    *,
+    group_deleted: None,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN open incidents of a node group deleted from its cluster, and beside their entries in
+    # the cluster's list of check incidents one entry of each bad shape (hand edits: no JSON,
+    # no object, no check, a check that is no text)
+    errors = put_bad_incident_entries(
+        dynamodb_client, check_incidents_key(f"{MEMBER}/{REGION}/{CLUSTER}"), ("check", "target")
+    )
+    # WHEN the next fleet run completes the cluster's checks
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN each incident of the deleted group is resolved once, and each bad entry is one of the
+    # cluster's errors naming it, never its data
+    assert resolutions(alert_inbox) == [
+        (CAPACITY_RESOURCE, CAPACITY_LEFT),
+        (NODE_GROUP_RESOURCE, GROUP_LEFT),
+    ]
+    [cluster] = result["clusters"]
+    assert cluster["errors"] == [f"check incident could not be read: {error}" for error in errors]
+    assert SECRET not in str(result)
 
 
 def test_the_settled_incidents_of_a_deleted_node_group_are_forgotten_from_the_cluster_list(
