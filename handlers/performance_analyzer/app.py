@@ -13,7 +13,7 @@ from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import EventValidationError, FleetError, UnreadableStateValueError
+from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.inventory import Cluster
@@ -118,13 +118,17 @@ def _resolve_removed_clusters(
     services: PerformanceServices, present: set[str], invocation: Invocation
 ) -> list[dict[str, Any]]:
     """Resolve the open regressions of every indexed cluster not in `present` (the inventory):
-    one result each, an error of its own, or `not_started` without the time for it."""
+    one result each, an error of its own, or `not_started` without the time for it. An entry
+    of the index that cannot be read is an error of its own, naming it, never its data."""
     try:
-        indexed = open_regression_clusters(services)
-    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+        indexed, unreadable = open_regression_clusters(services)
+    except AWS_CALL_ERRORS as error:
         FUNCTION.logger.warning("open regressions not listed", extra={"error": str(error)})
         return [error_result(error, resource=None)]
     removed = []
+    for error in unreadable:
+        FUNCTION.logger.warning("an open regression not read", extra={"error": str(error)})
+        removed.append(error_result(error, resource=error.name))
     for resource in indexed:
         if resource in present:
             continue

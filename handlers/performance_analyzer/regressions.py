@@ -51,7 +51,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
@@ -196,9 +196,14 @@ def settle_regression_alerts(
         )
 
 
-def open_regression_clusters(services: PerformanceServices) -> list[str]:
-    """The indexed clusters with an open regression, as `<account>/<region>/<cluster>`."""
-    return list(services.state.values_named(OPEN_REGRESSIONS_KEY, ""))
+def open_regression_clusters(
+    services: PerformanceServices,
+) -> tuple[list[str], list[UnreadableStateValueError]]:
+    """The indexed clusters with an open regression, as `<account>/<region>/<cluster>`, and the
+    error of each entry of the index that cannot be read (a hand edit, corruption), naming it:
+    where one such entry raised, no removed cluster was resolved."""
+    read = services.state.readable_values_named(OPEN_REGRESSIONS_KEY, "")
+    return list(read.values), list(read.unreadable.values())
 
 
 def resolve_removed_cluster(

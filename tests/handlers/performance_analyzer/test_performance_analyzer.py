@@ -1105,10 +1105,31 @@ def test_an_open_regression_of_a_cluster_removed_from_the_inventory_is_resolved_
     assert second["removed_clusters"] == []
 
 
+@pytest.mark.parametrize(
+    ("entry", "data", "error"),
+    [
+        (
+            "dev-apps",
+            {"S": "{}"},
+            f"'dev-apps' in {OPEN_REGRESSIONS_KEY} is not <account>/<region>/<cluster>",
+        ),
+        (
+            "a/b/c",
+            {"S": SECRET},
+            f"saved value a/b/c of {OPEN_REGRESSIONS_KEY}: its data is not JSON",
+        ),
+    ],
+    ids=["names-no-cluster", "not-json"],
+)
 def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_are_resolved(
+    entry: str,
+    data: dict[str, str],
+    error: str,
+    *,
     analyze: Analyze,
     inventory_in_s3: dict[str, Any],
     state_table: StateTable,
+    dynamodb_client: Any,
     fake_clock: ManualClock,
     alert_inbox: AlertInbox,
 ) -> None:
@@ -1117,21 +1138,22 @@ def test_an_index_entry_that_names_no_cluster_is_its_own_error_and_the_others_ar
     analyze({"action": "analyze_fleet"})
     [alert] = alert_inbox.receive()
     remove_the_cluster_from_the_inventory(inventory_in_s3)
-    # AND an entry of the open-regressions index that is no `<account>/<region>/<cluster>`
-    # (the index is a state table record, which a hand can edit)
-    state_table.put_value(OPEN_REGRESSIONS_KEY, "dev-apps", {})
+    # AND an entry of the open-regressions index that is no `<account>/<region>/<cluster>`, or
+    # no JSON (the index is a state table record, which a hand can edit)
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item=unreadable_value(OPEN_REGRESSIONS_KEY, entry, data)
+    )
     # WHEN the fleet is analysed
     fake_clock.advance(4 * 3600)
     result = analyze({"action": "analyze_fleet"})
-    # THEN that entry is its own error, naming it, the run is partial, and the removed
-    # cluster's regression is resolved all the same
-    by_resource = {entry["resource"]: entry for entry in result["removed_clusters"]}
-    assert by_resource["dev-apps"]["status"] == "error"
-    assert by_resource["dev-apps"]["error"].startswith(
-        f"'dev-apps' in {OPEN_REGRESSIONS_KEY} is not <account>/<region>/<cluster>"
-    )
+    # THEN that entry is its own error, naming it, never its data, the run is partial, and the
+    # removed cluster's regression is resolved all the same
+    by_resource = {report["resource"]: report for report in result["removed_clusters"]}
+    assert by_resource[entry]["status"] == "error"
+    assert by_resource[entry]["error"].startswith(error)
     assert by_resource[f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}"]["status"] == "ok"
     assert result["status"] == "partial"
+    assert SECRET not in str(result)
     the_one_resolution_of(alert, alert_inbox)
 
 
