@@ -467,6 +467,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "s3:GetBucketPolicy",
             "s3:GetBucketVersioning",
             "ec2:DescribeSecurityGroups",
+            # Whether a rule a ModifySecurityGroupRules event set to the world is outbound.
+            "ec2:DescribeSecurityGroupRules",
             "iam:ListPolicies",
             "iam:GetPolicyVersion",
             "iam:ListRoles",

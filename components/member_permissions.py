@@ -166,6 +166,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "ec2:DescribeImages": NO_RESOURCE_LEVEL,
     "ec2:DescribeInstanceTypes": NO_RESOURCE_LEVEL,
     "ec2:DescribeInstances": NO_RESOURCE_LEVEL,
+    "ec2:DescribeSecurityGroupRules": NO_RESOURCE_LEVEL,
     "ec2:DescribeSecurityGroups": NO_RESOURCE_LEVEL,
     "ec2:DescribeSnapshotAttribute": EC2_SNAPSHOTS,
     "ec2:DescribeSnapshots": NO_RESOURCE_LEVEL,

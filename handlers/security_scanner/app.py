@@ -91,6 +91,7 @@ def handle(
         services.alerts,
         services.clock.now(),
         services.environment.risk_country_window_days,
+        ec2_client_of=lambda account_id, region: services.member_client("ec2", account_id, region),
         deadline=invocation,
     )
     if result["status"] == "repeat":

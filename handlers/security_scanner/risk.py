@@ -16,8 +16,11 @@ Security groups: `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 matches 
 `ModifySecurityGroupRules` sets rules by id, and its record says neither whether a rule is
 inbound or outbound nor what it allowed before: a rule it sets to the world matches on what the
 scanner's security group controls judge (TCP 22 or 3389, all traffic, every port: EC2.13, EC2.14,
-FLEET.EC2.1), so a public web port whose description was edited does not. An outbound rule set
-to all traffic to the world matches too: the record cannot tell it from an inbound one.
+FLEET.EC2.1), so a public web port whose description was edited does not. Whether such a rule
+is outbound is EC2's to answer (`SecurityEvent.rule_is_egress`, which the event handler fills in:
+rule_directions.py): every group's default outbound rule is all traffic to 0.0.0.0/0, and one
+EC2 answers as outbound does not match. One whose direction is unknown counts as inbound, the
+safe assumption, and the assessment says so (`DIRECTION_UNREAD`) when the match rests on it.
 
 Country: nothing here geolocates IP addresses (no IP-to-country table is bundled), so the
 country is only known when the event carries it: GuardDuty's
@@ -33,7 +36,7 @@ scored like real ones but alert at `info` at most: they describe nothing that ha
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_shared.alerts import Severity
@@ -74,6 +77,9 @@ TCP = frozenset({"tcp", "6"})
 TCP_UDP = TCP | {"udp", "17"}
 MAX_PORT = 65535
 
+DIRECTION_UNREAD = "the rule's direction could not be read from EC2, so it counts as inbound"
+"""The note of a security group opened to the world only by rules whose direction is unknown."""
+
 THRESHOLDS: tuple[tuple[int, Severity], ...] = (
     (70, Severity.CRITICAL),
     (40, Severity.WARNING),
@@ -105,6 +111,10 @@ class SecurityEvent:
     """GuardDuty's `service.count` of the finding's activity (None otherwise)."""
     updated_at: str | None = None
     """GuardDuty's `updatedAt` of this update of the finding (None otherwise)."""
+    rule_is_egress: dict[str, bool | None] = field(default_factory=dict)
+    """For a `ModifySecurityGroupRules` event, EC2's answer per rule id asked about: whether the
+    rule is outbound (`IsEgress`), None when no answer could be had. A rule not in it, or None,
+    counts as inbound."""
 
 
 @dataclass(frozen=True)
@@ -158,14 +168,47 @@ def _iam_policy_change(event: SecurityEvent) -> bool:
     return _succeeded_call(event, "iam.amazonaws.com", IAM_POLICY_EVENTS)
 
 
+def opening_updates(event: SecurityEvent) -> tuple[RuleUpdate, ...]:
+    """The updates of a `ModifySecurityGroupRules` event that open their group to the world if
+    their rule is inbound: set to 0.0.0.0/0 or ::/0 on what the scanner's security group
+    controls judge (none for any other event)."""
+    detail = _cloudtrail(event)
+    if not modifies_rules(
+        detail.get("eventSource"), detail.get("eventName"), detail.get("errorCode")
+    ):
+        return ()
+    # CloudTrailRecord refused the event if these could not be read.
+    updates = rule_updates(detail.get("requestParameters"))
+    return tuple(
+        update
+        for update in updates
+        if update.cidrs & WORLD_CIDRS and _covers_sensitive_ports(update)
+    )
+
+
+def _inbound_opening_updates(event: SecurityEvent) -> tuple[RuleUpdate, ...]:
+    """The opening updates of `event` whose rule EC2 did not answer as outbound."""
+    return tuple(
+        update
+        for update in opening_updates(event)
+        if update.rule_id is None or event.rule_is_egress.get(update.rule_id) is not True
+    )
+
+
+def _opened_by_rules_of_unknown_direction(event: SecurityEvent) -> bool:
+    """Whether `event` opens its group to the world only through rules whose direction is
+    unknown: none of them is one EC2 answered as inbound."""
+    updates = _inbound_opening_updates(event)
+    return bool(updates) and not any(
+        update.rule_id is not None and event.rule_is_egress.get(update.rule_id) is False
+        for update in updates
+    )
+
+
 def _security_group_open_to_world(event: SecurityEvent) -> bool:
     detail = _cloudtrail(event)
     if modifies_rules(detail.get("eventSource"), detail.get("eventName"), detail.get("errorCode")):
-        # CloudTrailRecord refused the event if these could not be read.
-        updates = rule_updates(detail.get("requestParameters"))
-        return any(
-            update.cidrs & WORLD_CIDRS and _covers_sensitive_ports(update) for update in updates
-        )
+        return bool(_inbound_opening_updates(event))
     if detail.get("eventName") != "AuthorizeSecurityGroupIngress" or detail.get("errorCode"):
         return False
     permissions = _object(_object(detail.get("requestParameters")).get("ipPermissions"))
@@ -236,11 +279,13 @@ RULES: tuple[RiskRule, ...] = (
 
 @dataclass(frozen=True)
 class RiskAssessment:
-    """The score of one event, the rules behind it and the alert severity (None: no alert)."""
+    """The score of one event, the rules behind it, the alert severity (None: no alert) and
+    what the alert must say about how sure the rules are (`DIRECTION_UNREAD`)."""
 
     score: int
     matched: tuple[RiskRule, ...]
     severity: Severity | None
+    notes: tuple[str, ...] = ()
 
 
 def assess(event: SecurityEvent) -> RiskAssessment:
@@ -251,7 +296,8 @@ def assess(event: SecurityEvent) -> RiskAssessment:
     severity = next((level for floor, level in THRESHOLDS if score >= floor), None)
     if event.sample and severity is not None:
         severity = Severity.INFO
-    return RiskAssessment(score=score, matched=matched, severity=severity)
+    notes = (DIRECTION_UNREAD,) if _opened_by_rules_of_unknown_direction(event) else ()
+    return RiskAssessment(score=score, matched=matched, severity=severity, notes=notes)
 
 
 def from_guardduty(

@@ -9,7 +9,9 @@ idempotent request per event id whose stored outcome (score, rules, the alert it
 retry reuses, so a redelivery neither counts its own country as known nor scores differently;
 the principal's countries name the event that taught each, so neither does the retry of an
 event whose country was saved but whose outcome the state table did not store.
-Ordinary CloudTrail calls (no country, no alert) write nothing.
+Ordinary CloudTrail calls (no country, no alert) write nothing. A `ModifySecurityGroupRules`
+call that sets rules to the world is scored once EC2 has said which of them are outbound
+(rule_directions.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from handlers.security_scanner.risk import (
     from_cloudtrail,
     from_guardduty,
 )
+from handlers.security_scanner.rule_directions import Ec2ClientOf, with_rule_directions
 from handlers.security_scanner.security_event_models import (
     GuardDutyFindingEvent,
     SecurityEventEnvelope,
@@ -60,10 +63,12 @@ def handle_security_event(
     now: datetime,
     country_window_days: int,
     *,
+    ec2_client_of: Ec2ClientOf,
     deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
     """Score the event; alert when the score reaches a severity (the alert's claim bound to
-    `deadline`, the invocation).
+    `deadline`, the invocation). `ec2_client_of(account, region)` is the member's EC2, asked
+    which of the security group rules the event sets to the world are outbound.
 
     Raises `AlertNotDeliveredError` when SNS did not take the alert and `EventInProgressError`
     while another invocation handles the same event: both fail the invocation for a retry.
@@ -72,6 +77,7 @@ def handle_security_event(
         event = from_guardduty(envelope.id, envelope.account, envelope.region, envelope.detail)
     else:
         event = from_cloudtrail(envelope.id, envelope.account, envelope.region, envelope.detail)
+        event = with_rule_directions(event, ec2_client_of)
     if event.country is None:
         result, alert = _outcome(event, assess(event), now)
     else:
@@ -139,7 +145,10 @@ def _outcome(
     }
     if assessment.severity is None:
         return result, None
-    reasons = "; ".join(f"{rule.description} (+{rule.points})" for rule in assessment.matched)
+    reasons = "; ".join(
+        [f"{rule.description} (+{rule.points})" for rule in assessment.matched]
+        + list(assessment.notes)
+    )
     base = f"base {event.base_score} from the GuardDuty severity; " if event.base_score else ""
     sample = " [GuardDuty sample finding]" if event.sample else ""
     alert = Alert.create(

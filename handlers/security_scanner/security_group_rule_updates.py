@@ -43,8 +43,10 @@ class UnreadableRuleUpdateError(ValueError):
 
 @dataclass(frozen=True)
 class RuleUpdate:
-    """What one update sets a rule to: its protocol, ports and CIDRs (None: not sent)."""
+    """What one update sets a rule to: the rule's id, its protocol, ports and CIDRs (None: not
+    sent)."""
 
+    rule_id: str | None
     protocol: str | None
     from_port: int | None
     to_port: int | None
@@ -90,6 +92,9 @@ def rule_updates(request_parameters: object) -> tuple[RuleUpdate, ...]:
 def _rule_update(update: object, where: str) -> RuleUpdate:
     if not isinstance(update, dict):
         raise UnreadableRuleUpdateError(where, "is not an object")
+    # The API requires the id, but a record without one (or not as text) only leaves the rule's
+    # direction unknown, so the update is scored as inbound: refused, it would score nothing.
+    rule_id = update.get("SecurityGroupRuleId")
     # The API makes the rule optional: an update without one changes no protocol, port or CIDR.
     rule = update.get("SecurityGroupRule", {})
     where = f"{where}.SecurityGroupRule"
@@ -99,6 +104,7 @@ def _rule_update(update: object, where: str) -> RuleUpdate:
         cidr for name in ("CidrIpv4", "CidrIpv6") if (cidr := _text(rule, name, where)) is not None
     )
     return RuleUpdate(
+        rule_id=rule_id if isinstance(rule_id, str) and rule_id else None,
         protocol=_text(rule, "IpProtocol", where, numbers=True),
         from_port=_port(rule, "FromPort", where),
         to_port=_port(rule, "ToPort", where),

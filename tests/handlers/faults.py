@@ -192,6 +192,33 @@ def refuse_every_attempt(
 
 
 @dataclass
+class InjectedEc2Refusal:
+    """Answers every attempt of one EC2 operation with EC2's own error answer `code` (HTTP 403,
+    EC2's XML), as EC2 refuses a call its caller's role does not grant."""
+
+    code: str
+    refused: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.refused += 1
+        body = (
+            f"<Response><Errors><Error><Code>{self.code}</Code><Message>injected refusal"
+            "</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+        ).encode()
+        return AWSResponse(request.url, 403, {"Content-Type": "text/xml"}, _Body(body))
+
+
+def refuse_every_ec2_attempt(
+    client: Any, operation: str, code: str = "UnauthorizedOperation"
+) -> InjectedEc2Refusal:
+    """Answer every attempt of the EC2 `operation` on `client` with the error `code`, which
+    botocore does not retry, ahead of moto's answer."""
+    fault = InjectedEc2Refusal(code)
+    client.meta.events.register_first(f"before-send.ec2.{operation}", fault)
+    return fault
+
+
+@dataclass
 class InjectedS3InternalError:
     """Answers every attempt of one S3 operation with S3's 500 InternalError, which botocore
     retries, until `healed`."""

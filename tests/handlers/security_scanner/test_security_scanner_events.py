@@ -16,16 +16,26 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.exceptions import UnreadableCountriesError
-from handlers.security_scanner.risk import SecurityEvent, assess, from_cloudtrail
+from handlers.security_scanner.risk import (
+    DIRECTION_UNREAD,
+    SecurityEvent,
+    assess,
+    from_cloudtrail,
+)
 from handlers.security_scanner.scan import ScanServices
 from handlers.security_scanner.security_event_models import CloudTrailRecord
 from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.faults import fail_every_attempt, refuse_completions
+from tests.handlers.faults import (
+    answer_malformed,
+    fail_every_attempt,
+    refuse_completions,
+    refuse_every_ec2_attempt,
+)
 from tests.handlers.fresh_interpreter import REPOSITORY, probe_output
-from tests.handlers.member_accounts import MEMBER_A, REGION
+from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.unreadable_state_entries import SECRET
 
 DAY = 24 * 3600
@@ -112,15 +122,23 @@ WORLD_OPEN_SG = {
 }
 
 SSH_TO_THE_WORLD = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIpv4": "0.0.0.0/0"}
+ALL_TRAFFIC_WITH_THE_WORLD = {"IpProtocol": "-1", "CidrIpv4": "0.0.0.0/0"}
+RULE_EC2_DOES_NOT_KNOW = "sgr-0123456789abcdef0"
 
 
-def _rules_modified(*rules: Any, error_code: str | None = None) -> dict[str, Any]:
-    """A CloudTrail record of ModifySecurityGroupRules setting rules sgr-1, sgr-2, ... to `rules`,
-    shaped as CloudTrail writes it: the request wrapped in ModifySecurityGroupRulesRequest, each
-    update under the query API's wire name SecurityGroupRule with its position as `tag` (one
-    update an object, several a list)."""
+def _rules_modified(
+    *rules: Any, error_code: str | None = None, rule_ids: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A CloudTrail record of ModifySecurityGroupRules setting rules `rule_ids` (by default
+    sgr-1, sgr-2, ...) to `rules`, shaped as CloudTrail writes it: the request wrapped in
+    ModifySecurityGroupRulesRequest, each update under the query API's wire name
+    SecurityGroupRule with its position as `tag` (one update an object, several a list)."""
     updates = [
-        {"SecurityGroupRuleId": f"sgr-{tag}", "tag": tag, "SecurityGroupRule": rule}
+        {
+            "SecurityGroupRuleId": rule_ids[tag - 1] if rule_ids else f"sgr-{tag}",
+            "tag": tag,
+            "SecurityGroupRule": rule,
+        }
         for tag, rule in enumerate(rules, start=1)
     ]
     detail = {
@@ -195,6 +213,105 @@ def test_a_security_group_rule_set_to_the_world_alerts_once_and_one_set_to_a_pri
     assert again["status"] == "duplicate"
     assert (quiet["score"], quiet["severity"], quiet["alerted"]) == (0, None, False)
     assert [a.attributes["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def _member_group_rule_ids() -> dict[str, str]:
+    """The rules of a new security group of member A, by direction: its default outbound rule
+    (all traffic to 0.0.0.0/0) and an inbound SSH rule from a private network."""
+    ec2 = member_session(MEMBER_A).client("ec2")
+    group_id = ec2.create_security_group(GroupName="web", Description="web")["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group_id,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
+            }
+        ],
+    )
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group_id]}])[
+        "SecurityGroupRules"
+    ]
+    return {
+        "outbound" if rule["IsEgress"] else "inbound": rule["SecurityGroupRuleId"] for rule in rules
+    }
+
+
+def _refuse_describing_rules(ec2: Any, _: dict[str, str]) -> None:
+    refuse_every_ec2_attempt(ec2, "DescribeSecurityGroupRules")
+
+
+def _describe_the_outbound_rule_without_its_direction(ec2: Any, rule_ids: dict[str, str]) -> None:
+    # A well-formed EC2 answer naming the rule, without `isEgress`.
+    rule = f"<item><securityGroupRuleId>{rule_ids['outbound']}</securityGroupRuleId></item>"
+    body = f"<DescribeSecurityGroupRulesResponse><securityGroupRuleSet>{rule}"
+    body += "</securityGroupRuleSet></DescribeSecurityGroupRulesResponse>"
+    answer_malformed(
+        ec2, "ec2", "DescribeSecurityGroupRules", body.encode(), content_type="text/xml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("updated", "fault", "alerts"),
+    [
+        pytest.param(("outbound",), None, [], id="the-default-outbound-rule"),
+        pytest.param(("inbound",), None, [False], id="an-inbound-rule"),
+        pytest.param(
+            (RULE_EC2_DOES_NOT_KNOW, "inbound"),
+            None,
+            [False],
+            id="a-rule-ec2-does-not-know-and-an-inbound-one",
+        ),
+        pytest.param(
+            ("outbound", RULE_EC2_DOES_NOT_KNOW),
+            None,
+            [True],
+            id="the-outbound-rule-and-one-ec2-does-not-know",
+        ),
+        pytest.param(
+            ("outbound",),
+            _refuse_describing_rules,
+            [True],
+            id="the-outbound-rule-ec2-refuses-to-describe",
+        ),
+        pytest.param(
+            ("outbound",),
+            _describe_the_outbound_rule_without_its_direction,
+            [True],
+            id="the-outbound-rule-described-without-IsEgress",
+        ),
+    ],
+)
+def test_a_rule_set_to_the_world_opens_its_group_unless_ec2_answers_it_is_outbound(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scanner: Callable[..., dict[str, Any]],
+    build_scanner_services: Callable[[], ScanServices],
+    alert_inbox: Any,
+    updated: tuple[str, ...],
+    fault: Callable[[Any, dict[str, str]], None] | None,
+    alerts: list[bool],
+) -> None:
+    # GIVEN a security group of member A with its default outbound rule and an inbound rule, and
+    # a ModifySecurityGroupRules call setting the `updated` rules to all traffic with 0.0.0.0/0
+    rule_ids = _member_group_rule_ids()
+    detail = _rules_modified(
+        *[ALL_TRAFFIC_WITH_THE_WORLD] * len(updated),
+        rule_ids=tuple(rule_ids.get(name, name) for name in updated),
+    )
+    services = build_scanner_services()
+    # AND, with a `fault`, EC2 refusing the member role DescribeSecurityGroupRules, or answering
+    # it without the rule's direction
+    if fault is not None:
+        fault(services.member_client("ec2", MEMBER_A, REGION), rule_ids)
+    # WHEN the event arrives
+    result = scanner(_cloudtrail("e-mod-dir", detail, "AWS API Call via CloudTrail"), services)
+    # THEN it opens the group unless EC2 answered that its one updated rule is outbound; a rule
+    # whose direction EC2 did not give counts as inbound, and the alert (one per `alerts`) says
+    # so (True) unless a rule EC2 answered as inbound opened the group anyway (False)
+    assert result["rules"] == ["SECURITY_GROUP_OPEN_TO_WORLD"] * len(alerts)
+    details = [alert.alert["detail"] for alert in alert_inbox.receive()]
+    assert [DIRECTION_UNREAD in detail for detail in details] == alerts
 
 
 @pytest.mark.parametrize(
