@@ -234,7 +234,8 @@ class _Profile:
 def forecast_demand(
     values: np.ndarray, hours_of_week: int | np.ndarray, steps: int
 ) -> DemandForecast:
-    """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing).
+    """Forecast `steps` hours after hourly `values` (oldest first, NaN where missing; a
+    negative or infinite value counts as missing).
 
     `hours_of_week`: the hour of a week starting Monday 00:00, in the time zone whose days the
     load follows, of each value and then of each forecast step (`len(values) + steps` of them:
@@ -244,6 +245,10 @@ def forecast_demand(
     if steps < 1:
         raise ValueError("steps must be at least 1")
     y = np.asarray(values, dtype=float)
+    # A negative or infinite value is no demand a node reported (a metric anyone may publish
+    # under the namespace): missing, as NaN is, where it made the offset negative, its log NaN
+    # and the regression singular.
+    y = np.where(np.isfinite(y) & (y >= 0.0), y, np.nan)
     observed = np.isfinite(y)
     length, observed_hours = len(y), int(observed.sum())
     observed_before = np.concatenate([[0], np.cumsum(observed)])

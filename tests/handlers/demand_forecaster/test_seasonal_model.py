@@ -150,6 +150,20 @@ def test_missing_hours_are_skipped() -> None:
     assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.05
 
 
+@pytest.mark.parametrize("bad_value", [-5.0, -np.inf, np.inf])
+def test_a_negative_or_infinite_hour_is_no_demand_and_is_skipped(bad_value: float) -> None:
+    # GIVEN two weeks of demand in which every 17th hour reads a value no node reports
+    truth = hourly_demand(np.random.default_rng(11), days=15, noise=0.2)
+    history = truth[: 14 * DAY].copy()
+    history[::17] = bad_value
+    # WHEN forecast
+    forecast = forecast_demand(history, 0, DAY)
+    # THEN those hours count as missing, and the forecast is as good as with every hour
+    assert forecast.observed_hours == 14 * DAY - len(history[::17])
+    actual = truth[14 * DAY :]
+    assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.05
+
+
 def test_short_history_has_no_confidence_and_says_why() -> None:
     # GIVEN four days of demand (two days to fit, two of out-of-sample forecasts)
     history = hourly_demand(np.random.default_rng(12), days=4, noise=0.2)
