@@ -15,7 +15,12 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import callback_schedule_group_name, callback_scheduler_role_name
+from components.naming import (
+    callback_schedule_group_name,
+    callback_scheduler_role_name,
+    partition_of,
+    schedule_group_arn,
+)
 from components.policies import document, service_trust
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 
@@ -23,13 +28,11 @@ from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 def build_callback_schedules(context: TriggerContext, bindings: Sequence[Binding]) -> BuiltTriggers:
     """A schedule group and a scheduler role per function that schedules its own callbacks."""
     stack = context.references.stack
+    partition = partition_of(context.references.settings.hub.deploy_role_arn)
     for function, _trigger in bindings:
         resource_name = f"{context.name}-{function.short_name}-callbacks"
-        aws.scheduler.ScheduleGroup(
-            resource_name,
-            name=callback_schedule_group_name(stack, function.spec.name),
-            opts=context.child,
-        )
+        group_name = callback_schedule_group_name(stack, function.spec.name)
+        aws.scheduler.ScheduleGroup(resource_name, name=group_name, opts=context.child)
         role = aws.iam.Role(
             f"{resource_name}-role",
             name=callback_scheduler_role_name(stack, function.spec.name),
@@ -38,7 +41,12 @@ def build_callback_schedules(context: TriggerContext, bindings: Sequence[Binding
                 f"lambda-fleet: EventBridge Scheduler invokes {function.spec.name} from its "
                 "callback schedules"
             ),
-            assume_role_policy=service_trust("scheduler.amazonaws.com", context.account_id),
+            # Only for the schedules of the function's own group.
+            assume_role_policy=service_trust(
+                "scheduler.amazonaws.com",
+                context.account_id,
+                schedule_group_arn(partition, context.region, context.account_id, group_name),
+            ),
             opts=context.child,
         )
         aws.iam.RolePolicy(

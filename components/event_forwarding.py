@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import EventRule, FunctionSpec
-from components.naming import forwarding_role_name, forwarding_rule_name
+from components.naming import forwarding_role_name, forwarding_rule_name, partition_of
 
 # EventBridge's "or" across fields: the pattern matches when any pattern of its list matches.
 OR_KEY = "$or"
@@ -122,8 +122,12 @@ def _matches(matcher: Any, value: str) -> bool:
     return False
 
 
-def forwarding_role_trust_policy(member_account_id: str) -> str:
-    """EventBridge may assume the role, only on behalf of rules of this member account."""
+def forwarding_role_trust_policy(partition: str, member_account_id: str, stack: str) -> str:
+    """EventBridge may assume the role only for the stack's forwarding rule of this member
+    account, in any of its regions (the rule's ARN is its `aws:SourceArn`): another rule of the
+    account, made by anyone allowed to pass roles to EventBridge, cannot put events on the hub
+    bus with it."""
+    rule_arns = f"arn:{partition}:events:*:{member_account_id}:rule/{forwarding_rule_name(stack)}"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -132,7 +136,10 @@ def forwarding_role_trust_policy(member_account_id: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": "events.amazonaws.com"},
                     "Action": "sts:AssumeRole",
-                    "Condition": {"StringEquals": {"aws:SourceAccount": member_account_id}},
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": member_account_id},
+                        "ArnLike": {"aws:SourceArn": rule_arns},
+                    },
                 }
             ],
         },
@@ -186,7 +193,10 @@ class EventForwarding(pulumi.ComponentResource):
             f"{name}-role",
             name=forwarding_role_name(args.stack),
             description="Lets EventBridge forward this account's events to the fleet hub bus",
-            assume_role_policy=forwarding_role_trust_policy(args.member_account_id),
+            # The member's partition is the hub bus's: EventBridge forwards within one.
+            assume_role_policy=forwarding_role_trust_policy(
+                partition_of(args.hub_bus_arn), args.member_account_id, args.stack
+            ),
             opts=iam,
         )
         aws.iam.RolePolicy(

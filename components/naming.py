@@ -182,6 +182,12 @@ def callback_schedule_group_name(stack: str, function: str) -> str:
     return bounded_name(f"{resource_prefix(stack)}-{function.replace('_', '-')}-callbacks")
 
 
+def schedule_group_arn(partition: str, region: str, account_id: str, group: str) -> str:
+    """A schedule group's ARN, known before it exists: what EventBridge Scheduler names as
+    `aws:SourceArn` when it assumes a schedule's role (never the schedule's own ARN)."""
+    return f"arn:{partition}:scheduler:{region}:{account_id}:schedule-group/{group}"
+
+
 def callback_scheduler_role_name(stack: str, function: str) -> str:
     """The role EventBridge Scheduler assumes to invoke a function from its callback schedules
     (path `/`, not the function-role path that member accounts trust)."""

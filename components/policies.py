@@ -30,15 +30,23 @@ def account_root(account_id: str) -> str:
     return f"arn:aws:iam::{account_id}:root"
 
 
-def service_trust(service: str, source_account: str | None = None) -> str:
-    """An assume-role policy for one AWS service, optionally only on behalf of one account."""
+def service_trust(
+    service: str, source_account: str | None = None, source_arn: str | None = None
+) -> str:
+    """An assume-role policy for one AWS service, optionally only on behalf of one account and
+    of one resource of it (the confused deputy conditions AWS documents)."""
     statement: Statement = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
+    condition: dict[str, dict[str, str]] = {}
     if source_account is not None:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        condition["ArnEquals"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
     return pulumi.Output.json_dumps(document(statement))
 
 

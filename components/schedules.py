@@ -22,7 +22,12 @@ import pulumi_aws as aws
 
 from catalog.model import ClusterSchedule, FixedSchedule
 from components.fleet_function import FleetFunction
-from components.naming import bounded_name, scheduler_role_name
+from components.naming import (
+    bounded_name,
+    partition_of,
+    schedule_group_arn,
+    scheduler_role_name,
+)
 from components.policies import document, service_trust
 from components.schedule_payloads import action_days, cluster_cron, cluster_schedule_payload
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
@@ -136,7 +141,18 @@ def build_schedules(context: TriggerContext, bindings: Sequence[Binding]) -> Bui
         name=scheduler_role_name(context.references.stack),
         path="/",
         description="lambda-fleet: EventBridge Scheduler invokes the fleet's scheduled functions",
-        assume_role_policy=service_trust("scheduler.amazonaws.com", context.account_id),
+        # Only for the schedules of the stack's group: a schedule elsewhere in the account,
+        # made by anyone allowed to pass roles to Scheduler, cannot invoke the fleet with it.
+        assume_role_policy=service_trust(
+            "scheduler.amazonaws.com",
+            context.account_id,
+            schedule_group_arn(
+                partition_of(context.references.settings.hub.deploy_role_arn),
+                context.region,
+                context.account_id,
+                context.prefix,
+            ),
+        ),
         opts=context.child,
     )
     targets: dict[str, FleetFunction] = {}

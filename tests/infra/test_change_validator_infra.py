@@ -108,14 +108,20 @@ def test_the_scheduler_role_of_its_callbacks_may_invoke_only_this_function(hub: 
         name=callback_schedule_group_name(hub.stack, SPEC.name),
     )
     role = hub.one(ROLE, name=callback_scheduler_role_name(hub.stack, SPEC.name))
-    # THEN the role is trusted by EventBridge Scheduler for the hub account only, outside the
-    # function-role path that member accounts trust
+    # THEN the role is trusted by EventBridge Scheduler for the schedules of that group only,
+    # outside the function-role path that member accounts trust
     assert group.inputs["name"].endswith("-change-validator-callbacks")
     assert role.inputs["path"] == "/"
     [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    region, account = hub.settings.hub.region, hub.settings.hub.account_id
     assert trust["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": hub.settings.hub.account_id}
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnEquals": {
+            "aws:SourceArn": (
+                f"arn:aws:scheduler:{region}:{account}:schedule-group/{group.inputs['name']}"
+            )
+        },
     }
     # AND it may invoke this function and nothing else, and dead-letter only into its queue
     policy = json.loads(hub.one(ROLE_POLICY, role=role.inputs["name"]).inputs["policy"])

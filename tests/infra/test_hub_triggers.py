@@ -236,6 +236,26 @@ def test_scheduler_role_may_invoke_only_scheduled_functions(hub: HubView):
     )
 
 
+def test_the_scheduler_role_is_trusted_only_for_the_schedules_of_the_stacks_group(hub: HubView):
+    # GIVEN the role the stack's schedules name, and the group they are in
+    (role_arn,) = {s.inputs["target"]["roleArn"] for s in hub.of_type(SCHEDULE)}
+    (group,) = {s.inputs["groupName"] for s in hub.of_type(SCHEDULE)}
+    role = next(r for r in hub.of_type("aws:iam/role:Role") if r.outputs["arn"] == role_arn)
+    # WHEN its trust policy is read
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    # THEN EventBridge Scheduler may assume it for the schedules of that group only (the
+    # group's ARN is the `aws:SourceArn` Scheduler names): a schedule someone makes in another
+    # group of the account cannot invoke the fleet's functions through it
+    region, account = hub.settings.hub.region, hub.settings.hub.account_id
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": account},
+        "ArnEquals": {
+            "aws:SourceArn": f"arn:aws:scheduler:{region}:{account}:schedule-group/{group}"
+        },
+    }
+
+
 def test_object_created_notifications_for_raw_and_processed_with_scoped_permissions(hub: HubView):
     notification = hub.one("aws:s3/bucketNotification:BucketNotification")
     bucket = notification.inputs["bucket"]

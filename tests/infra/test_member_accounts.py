@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable
 from typing import Any
@@ -578,10 +579,18 @@ def test_each_member_region_forwards_every_catalog_pattern_once_to_the_hub_bus(
                         ],
                     }
                 ]
-                trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-                assert [statement["Principal"] for statement in trust] == [
-                    {"Service": "events.amazonaws.com"}
-                ]
+                # AND EventBridge may assume the role for the forwarding rule alone, in any
+                # region of the account: another rule there cannot put events on the hub bus
+                (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+                assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+                assert trust["Condition"]["StringEquals"] == {
+                    "aws:SourceAccount": member.account_id
+                }
+                (source_arns,) = trust["Condition"]["ArnLike"].values()
+                assert list(trust["Condition"]["ArnLike"]) == ["aws:SourceArn"]
+                assert fnmatch.fnmatchcase(rule.outputs["arn"], source_arns)
+                other_rule = f"arn:aws:events:{region}:{member.account_id}:rule/another-rule"
+                assert not fnmatch.fnmatchcase(other_rule, source_arns)
 
 
 SPOT = EventRule(
