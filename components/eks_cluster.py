@@ -1,5 +1,5 @@
-"""One member cluster: the pulumi-eks control plane, its node role and its managed node groups;
-or, for a cluster the stack file marks `existing`, only the fleet's access entries on it.
+"""One member cluster: the pulumi-eks control plane, its node role and its managed node groups.
+A cluster the stack file marks `existing` gets nothing here (its owner keeps it whole).
 
 pulumi-eks components are multi-language ("remote") components: the engine constructs them
 through the `eks` plugin, which needs an explicit `eks` provider when the stack disables default
@@ -16,16 +16,14 @@ off (DeleteCluster then fails, whatever asks for it: a renamed or removed entry,
 The node groups ignore scaling changes: the fleet's scaler changes desired sizes at run time, and
 `pulumi up` must not put them back.
 
-An existing cluster (created by another tool or by hand) gets nothing but the access entries of
-the fleet's member roles, made with `aws.eks.AccessEntry` on the cluster by name: its control
-plane, node role, node groups and authentication mode stay with whoever created it (the mode must
-include API access entries, `API` or `API_AND_CONFIG_MAP`).
+The only access entry is the nodes'. The fleet's member roles get none: every function acts on
+clusters through the EKS API (IAM: `components/member_permissions.py`), none through Kubernetes,
+so a Kubernetes view of the cluster (pods, config maps) would be granted and never used.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -46,10 +44,6 @@ NODE_MANAGED_POLICIES = (
     "AmazonSSMManagedInstanceCore",
 )
 
-# Read-only Kubernetes access for the fleet's functions that act on clusters (health checks),
-# cluster-wide. Scaling goes through the EKS API (IAM), not through Kubernetes.
-FLEET_ACCESS_POLICY = "AmazonEKSViewPolicy"
-
 
 @dataclass(frozen=True)
 class EksClusterArgs:
@@ -57,10 +51,6 @@ class EksClusterArgs:
     partition: str
     vpc_id: pulumi.Input[str]
     private_subnet_ids: pulumi.Input[list[str]]
-    # The member roles of the functions that act on clusters, by catalog name. Access entries
-    # must name principals of the cluster's own account, so the hub's function roles get
-    # cluster access through their member roles rather than directly.
-    fleet_role_arns: Mapping[str, pulumi.Input[str]]
     provider: aws.Provider
     eks_provider: eks.Provider
 
@@ -78,27 +68,6 @@ def node_role_trust_policy() -> str:
             ],
         },
         indent=2,
-    )
-
-
-def _fleet_access_entry_name(function: str) -> str:
-    return f"fleet-{function.replace('_', '-')}"
-
-
-def _fleet_access_policy_arn(partition: str) -> str:
-    return f"arn:{partition}:eks::aws:cluster-access-policy/{FLEET_ACCESS_POLICY}"
-
-
-def _fleet_access_entry(role_arn: pulumi.Input[str], partition: str) -> eks.AccessEntryArgs:
-    return eks.AccessEntryArgs(
-        principal_arn=role_arn,
-        type=eks.AccessEntryType.STANDARD,
-        access_policies={
-            "view": eks.AccessPolicyAssociationArgs(
-                policy_arn=_fleet_access_policy_arn(partition),
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-            )
-        },
     )
 
 
@@ -161,12 +130,6 @@ class EksCluster(pulumi.ComponentResource):
             public_access_cidrs=public_cidrs or None,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
-                **{
-                    _fleet_access_entry_name(function): _fleet_access_entry(
-                        role_arn, args.partition
-                    )
-                    for function, role_arn in sorted(args.fleet_role_arns.items())
-                },
                 "nodes": eks.AccessEntryArgs(
                     principal_arn=self.node_role.arn, type=eks.AccessEntryType.EC2_LINUX
                 ),
@@ -225,49 +188,4 @@ class EksCluster(pulumi.ComponentResource):
             subnet_ids=args.private_subnet_ids,
             ignore_scaling_changes=True,
             opts=remote,
-        )
-
-
-@dataclass(frozen=True)
-class ExistingEksClusterArgs:
-    cluster: ClusterSettings
-    partition: str
-    # As in EksClusterArgs: the member roles of the functions that act on clusters.
-    fleet_role_arns: Mapping[str, pulumi.Input[str]]
-    provider: aws.Provider
-
-
-class ExistingEksCluster(pulumi.ComponentResource):
-    """The fleet's access to a cluster created elsewhere: one access entry per member role that
-    acts on clusters, with the same read-only policy a created cluster grants them."""
-
-    access_entries: dict[str, aws.eks.AccessEntry]
-
-    def __init__(
-        self, name: str, args: ExistingEksClusterArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__("lambda-fleet:eks:ExistingEksCluster", name, None, opts)
-        settings = args.cluster
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        self.access_entries = {}
-        for function, role_arn in sorted(args.fleet_role_arns.items()):
-            entry_name = _fleet_access_entry_name(function)
-            entry = aws.eks.AccessEntry(
-                f"{name}-{entry_name}",
-                cluster_name=settings.name,
-                principal_arn=role_arn,
-                type="STANDARD",
-                opts=child,
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-{entry_name}-view",
-                cluster_name=settings.name,
-                principal_arn=entry.principal_arn,
-                policy_arn=_fleet_access_policy_arn(args.partition),
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=child,
-            )
-            self.access_entries[function] = entry
-        self.register_outputs(
-            {"cluster_name": settings.name, "access_entries": sorted(self.access_entries)}
         )

@@ -1,5 +1,5 @@
-"""Everything the fleet creates in one member account: access, event forwarding, clusters (or,
-for existing clusters, the fleet's access entries on them)."""
+"""Everything the fleet creates in one member account: access, event forwarding and the clusters
+it creates (an existing cluster gets nothing: the member roles reach it through the EKS API)."""
 
 from __future__ import annotations
 
@@ -11,19 +11,14 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 
 from catalog.model import FunctionSpec
-from components.eks_cluster import (
-    EksCluster,
-    EksClusterArgs,
-    ExistingEksCluster,
-    ExistingEksClusterArgs,
-)
+from components.eks_cluster import EksCluster, EksClusterArgs
 from components.event_forwarding import (
     EventForwarding,
     EventForwardingArgs,
     forwarded_event_rules,
 )
 from components.member_access import MemberAccess, MemberAccessArgs
-from components.member_permissions import DeclaredCluster, acts_on_clusters
+from components.member_permissions import DeclaredCluster
 from components.naming import member_events_bus_arn, partition_of
 from components.network import AccountNetwork
 from components.settings import HubSettings, MemberSettings
@@ -44,11 +39,11 @@ class MemberAccountArgs:
 
 
 class MemberAccount(pulumi.ComponentResource):
-    """Member roles and one forwarding role per account; rules and clusters per region."""
+    """Member roles and one forwarding role per account; rules and created clusters per region."""
 
     access: MemberAccess
     forwarding: EventForwarding
-    clusters: dict[str, EksCluster | ExistingEksCluster]
+    clusters: dict[str, EksCluster]
 
     def __init__(
         self, name: str, args: MemberAccountArgs, opts: pulumi.ResourceOptions | None = None
@@ -90,25 +85,7 @@ class MemberAccount(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        specs = {spec.name: spec for spec in args.functions}
-        cluster_role_arns = {
-            function: role.arn
-            for function, role in self.access.roles.items()
-            if acts_on_clusters(specs[function])
-        }
         self.clusters = {}
-        for cluster in member.clusters:
-            if cluster.existing:
-                self.clusters[cluster.name] = ExistingEksCluster(
-                    f"{name}-{cluster.name}",
-                    ExistingEksClusterArgs(
-                        cluster=cluster,
-                        partition=partition,
-                        fleet_role_arns=cluster_role_arns,
-                        provider=args.providers[member.cluster_region(cluster)],
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
         created = [cluster for cluster in member.clusters if not cluster.existing]
         if created:
             # The eks plugin's own provider has no settings; the AWS provider decides the
@@ -124,7 +101,6 @@ class MemberAccount(pulumi.ComponentResource):
                         partition=partition,
                         vpc_id=network.vpc_id,
                         private_subnet_ids=network.private_subnet_ids,
-                        fleet_role_arns=cluster_role_arns,
                         provider=args.providers[region],
                         eks_provider=eks_provider,
                     ),
@@ -135,6 +111,6 @@ class MemberAccount(pulumi.ComponentResource):
                 "member_role_names": {
                     function: role.name for function, role in self.access.roles.items()
                 },
-                "clusters": sorted(self.clusters),
+                "clusters": sorted(cluster.name for cluster in member.clusters),
             }
         )

@@ -234,15 +234,6 @@ def member_actions(functions: Iterable[FunctionSpec]) -> list[str]:
     return sorted({action for spec in functions for action in spec.member_actions})
 
 
-def acts_on_clusters(spec: FunctionSpec) -> bool:
-    """True when the function reads or changes EKS clusters or node groups in members."""
-    return any(
-        ACTION_SCOPES.get(action)
-        in (EKS_CLUSTERS, EKS_NODEGROUPS, EKS_DECLARED_CLUSTERS_NODEGROUPS)
-        for action in spec.member_actions
-    )
-
-
 def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
     scope = ACTION_SCOPES.get(action)
     if scope is None:

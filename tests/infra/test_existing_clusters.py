@@ -1,6 +1,5 @@
 """Existing clusters: the program creates neither them nor their node groups, and still installs
-everything the fleet adds around a cluster (schedules, member permissions, access entries,
-inventory entry)."""
+everything the fleet adds around a cluster (schedules, member permissions, inventory entry)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from catalog.functions import FUNCTIONS
 from components.buckets import INVENTORY_KEY
 from components.exceptions import StackSettingsError
-from components.member_permissions import acts_on_clusters
 from components.settings import load_settings
 from fleet_shared.inventory import parse_inventory
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
@@ -48,50 +45,17 @@ def existing_run(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
 
 def test_an_existing_cluster_gets_no_eks_resources(existing_run: ProgramRun) -> None:
     # GIVEN the dev stack whose only cluster is marked existing WHEN the program runs
-    # THEN nothing of the eks package is registered: no cluster, node group, node role,
-    # secrets key or eks provider
+    # THEN nothing of EKS is registered: no cluster, node group, node role, secrets key or eks
+    # provider, and no access entry (the member roles act through the EKS API, not Kubernetes)
     eks_resources = [
         resource.urn
         for resource in existing_run.resources
-        if resource.type.startswith(
-            ("eks:", "pulumi:providers:eks", "aws:eks/cluster", "aws:eks/nodeGroup")
-        )
+        if resource.type.startswith(("eks:", "pulumi:providers:eks", "aws:eks/"))
     ]
     assert eks_resources == []
     assert not [r.urn for r in existing_run.of_type("aws:iam/role:Role") if "-nodes" in r.name]
     aliases = [alias.inputs["name"] for alias in existing_run.of_type("aws:kms/alias:Alias")]
     assert not [alias for alias in aliases if alias.endswith("-eks-secrets")]
-
-
-def test_an_existing_cluster_admits_the_member_roles_that_act_on_clusters(
-    existing_run: ProgramRun,
-) -> None:
-    settings = load_settings(STACK, _settings_document())
-    acting = [spec.name for spec in settings.enabled_functions(FUNCTIONS) if acts_on_clusters(spec)]
-    # GIVEN the access entries registered on the existing cluster by name
-    entries = existing_run.of_type("aws:eks/accessEntry:AccessEntry")
-    associations = existing_run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
-    # THEN there is one STANDARD entry per acting function, naming its member role
-    roles = {
-        role.outputs["arn"]
-        for role in existing_run.of_type("aws:iam/role:Role")
-        if any(name.replace("_", "-") in role.outputs["name"] for name in acting)
-        and role.placement is not None
-        and role.placement.account_id == MEMBER_ACCOUNT
-    }
-    assert len(entries) == len(acting)
-    assert {entry.inputs["principalArn"] for entry in entries} == roles
-    for entry in entries:
-        assert entry.inputs["clusterName"] == CLUSTER
-        assert entry.inputs["type"] == "STANDARD"
-        assert entry.placement is not None
-        assert entry.placement.account_id == MEMBER_ACCOUNT
-    # AND each gets the read-only cluster policy, as on a created cluster
-    assert len(associations) == len(acting)
-    for association in associations:
-        assert association.inputs["clusterName"] == CLUSTER
-        assert association.inputs["policyArn"].endswith("cluster-access-policy/AmazonEKSViewPolicy")
-        assert association.inputs["accessScope"] == {"type": "cluster"}
 
 
 def test_an_existing_cluster_keeps_its_schedules_permissions_and_inventory_entry(

@@ -25,7 +25,6 @@ from components.member_permissions import (
     NO_RESOURCE_LEVEL_ACTIONS,
     UnconditionedMemberActionError,
     UnscopedMemberActionError,
-    acts_on_clusters,
     member_policy_document,
 )
 from components.naming import function_name, member_role_name
@@ -79,7 +78,7 @@ def _cluster(run: ProgramRun, account_id: str, name: str) -> RegisteredResource:
 
 
 def _created_clusters(member: MemberSettings) -> list[ClusterSettings]:
-    """The clusters the program creates (existing ones have only access entries)."""
+    """The clusters the program creates (it creates nothing for an existing one)."""
     return [cluster for cluster in member.clusters if not cluster.existing]
 
 
@@ -478,33 +477,19 @@ def test_lambda_deletions_are_limited_to_qualified_versions(
         assert statement["Resource"] == [f"arn:aws:lambda:*:{member.account_id}:function:*:*"]
 
 
-def test_clusters_admit_the_member_roles_of_the_functions_that_act_on_clusters(
+def test_a_created_cluster_admits_its_nodes_and_no_member_role_into_kubernetes(
     stack_run: ProgramRun, settings: FleetSettings
 ):
-    enabled = settings.enabled_functions(FUNCTIONS)
-    on_clusters = [spec.name for spec in enabled if acts_on_clusters(spec)]
-    assert "eks_scaler" in on_clusters
-    assert "cleanup_manager" not in on_clusters
     for member in settings.members:
         for configured in _created_clusters(member):
-            # GIVEN a cluster's access entries
+            # GIVEN a created cluster WHEN its access entries are read
             entries = _cluster(stack_run, member.account_id, configured.name).inputs[
                 "accessEntries"
             ]
-            fleet_entries = {key: entry for key, entry in entries.items() if key != "nodes"}
-            # THEN there is one per function that acts on clusters, naming its member role
-            assert sorted(entry["principalArn"] for entry in fleet_entries.values()) == sorted(
-                _member_role(stack_run, member.account_id, function).outputs["arn"]
-                for function in on_clusters
-            )
-            for entry in fleet_entries.values():
-                assert entry["type"] == "STANDARD"
-                assert entry["accessPolicies"] == {
-                    "view": {
-                        "policyArn": "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy",
-                        "accessScope": {"type": "cluster"},
-                    }
-                }
+            # THEN the only one is its nodes': every function acts on clusters through the EKS
+            # API, none through Kubernetes, so no member role may read the cluster's objects
+            assert list(entries) == ["nodes"]
+            assert entries["nodes"]["type"] == "EC2_LINUX"
 
 
 def _forwarded_catalog_patterns() -> list[dict[str, Any]]:
