@@ -3,7 +3,10 @@
 Functions publish alerts to `critical`, `warning` or `info`; the notification router consumes
 them and sends what people should read to the email topic (and to Slack and PagerDuty, whose
 secrets it reads by name at run time). Every topic is encrypted with the fleet key; only this
-account, CloudWatch alarms and EventBridge (on behalf of this account) may publish.
+account may publish, and CloudWatch on its behalf only to the topics the functions' alarms notify
+(the warning topic, and the e-mail topic for the router's own alarms). No EventBridge rule
+targets a topic, so EventBridge may publish to none: a grant would let anyone who may create a
+rule in the account page people with forged alerts.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from components.policies import account_root, deny_insecure_transport, document
 from components.settings import email_resource_suffix
 
 SEVERITIES = ("critical", "warning", "info")
+# The severity whose topic the functions' CloudWatch alarms notify.
+ALARMED_SEVERITY = "warning"
 ACCOUNT_ACTIONS = (
     "sns:GetTopicAttributes",
     "sns:ListSubscriptionsByTopic",
@@ -25,7 +30,6 @@ ACCOUNT_ACTIONS = (
     "sns:Subscribe",
 )
 ALARM_SERVICE = "cloudwatch.amazonaws.com"
-PUBLISHING_SERVICES = (ALARM_SERVICE, "events.amazonaws.com")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,9 @@ class AlertTopics(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         self.topics = {
             severity: self._topic(
-                f"{name}-{severity}", f"{args.prefix}-alerts-{severity}", PUBLISHING_SERVICES
+                f"{name}-{severity}",
+                f"{args.prefix}-alerts-{severity}",
+                (ALARM_SERVICE,) if severity == ALARMED_SEVERITY else (),
             )
             for severity in SEVERITIES
         }
@@ -95,7 +101,7 @@ class AlertTopics(pulumi.ComponentResource):
             statements.insert(
                 1,
                 {
-                    "Sid": "AlarmsAndEventsPublish",
+                    "Sid": "AlarmsPublish",
                     "Effect": "Allow",
                     "Principal": {"Service": list(publishing_services)},
                     "Action": "sns:Publish",

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import EnvSource, FunctionSpec, ResourceRef
-from components.alert_topics import AlertTopics, AlertTopicsArgs
+from components.alert_topics import ALARMED_SEVERITY, AlertTopics, AlertTopicsArgs
 from components.archives import precompile_archives
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY, FleetBuckets, FleetBucketsArgs
 from components.bytecode import RuntimePython
@@ -150,7 +150,7 @@ class FleetHub(pulumi.ComponentResource):
             table_arn=self.state_table.table.arn,
             topic_arns={severity: topic.arn for severity, topic in self.alerts.topics.items()},
             email_topic_arn=self.alerts.email_topic.arn,
-            warning_topic_arn=self.alerts.topics["warning"].arn,
+            warning_topic_arn=self.alerts.topics[ALARMED_SEVERITY].arn,
             layer_arn=self.layer.arn,
             athena_workgroup_name=self.athena_workgroup.name if self.athena_workgroup else None,
             athena_workgroup_arn=self.athena_workgroup.arn if self.athena_workgroup else None,

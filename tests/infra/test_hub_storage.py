@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from hub_view import HubView, as_list
+from hub_view import HubView
 
 from components.buckets import INVENTORY_KEY
 from fleetctl.mocked_program import REPO_ROOT
@@ -201,13 +201,30 @@ def test_alert_and_email_topics_are_encrypted_and_limited_to_the_account(hub: Hu
         principal = statement["Principal"]
         assert principal != "*" and principal.get("AWS") != "*", resource.name
         if "Service" in principal:
-            assert set(as_list(principal["Service"])) <= {
-                "cloudwatch.amazonaws.com",
-                "events.amazonaws.com",
-            }
+            assert principal["Service"] == ["cloudwatch.amazonaws.com"], resource.name
             assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": account}}
         else:
             assert principal == {"AWS": f"arn:aws:iam::{account}:root"}
+
+
+def test_a_service_may_publish_only_to_the_topics_the_functions_alarms_notify(hub: HubView):
+    # GIVEN the topics the functions' alarms notify (the warning topic; the e-mail topic too,
+    # for the router's own alarms)
+    notified = {
+        arn
+        for alarm in hub.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        for arn in alarm.inputs["alarmActions"]
+    }
+    assert len(notified) == 2
+    # WHEN the topics' policies are read for what services may publish
+    publishers = {
+        policy.inputs["arn"]: principal
+        for policy, statement in hub.statements("aws:sns/topicPolicy:TopicPolicy")
+        if statement["Effect"] == "Allow" and "Service" in (principal := statement["Principal"])
+    }
+    # THEN CloudWatch may publish to those two only, and no service to the critical and info
+    # topics: no EventBridge rule targets a topic, so none may page people with forged alerts
+    assert publishers == {arn: {"Service": ["cloudwatch.amazonaws.com"]} for arn in notified}
 
 
 def test_email_topic_has_one_subscription_per_configured_address(hub: HubView):
