@@ -94,11 +94,16 @@ ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP = (
     Condition("Null", "aws:TagKeys", ("false",)),
 )
 
-DATA_BUCKET_WRITE = PermissionStatement(
-    actions=("s3:PutObject", "s3:DeleteObject"), resources=(R.DATA_BUCKET_OBJECTS,)
-)
-# Functions that only add documents (analyses, recommendations) never delete one.
-DATA_BUCKET_PUT = PermissionStatement(actions=("s3:PutObject",), resources=(R.DATA_BUCKET_OBJECTS,))
+
+def data_bucket_objects(actions: tuple[str, ...], *prefixes: str) -> PermissionStatement:
+    """`actions` on the data bucket's objects under `prefixes` only: each writer reaches its own
+    folders, and none the inventory (`config/`), whose floors, sizes and dry run every function
+    obeys; `pulumi up` alone writes it."""
+    return PermissionStatement(
+        actions=actions, resources=(R.DATA_BUCKET_OBJECTS,), object_prefixes=prefixes
+    )
+
+
 DATA_BUCKET_LIST = PermissionStatement(actions=("s3:ListBucket",), resources=(R.DATA_BUCKET,))
 # Reading the version an S3 event names (GetObject with VersionId) is its own action.
 DATA_BUCKET_READ_VERSIONS = PermissionStatement(
@@ -107,9 +112,7 @@ DATA_BUCKET_READ_VERSIONS = PermissionStatement(
 # Deleting one version (DeleteObject with VersionId) is its own action too: report_processor
 # removes only the version it rejected, never a newer one that landed meanwhile; under raw/ only,
 # since a version deleted is gone for good.
-DATA_BUCKET_DELETE_VERSIONS = PermissionStatement(
-    actions=("s3:DeleteObjectVersion",), resources=(R.DATA_BUCKET_RAW_OBJECTS,)
-)
+DATA_BUCKET_DELETE_RAW_VERSIONS = data_bucket_objects(("s3:DeleteObjectVersion",), "raw/")
 
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
@@ -244,7 +247,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
-            DATA_BUCKET_WRITE,
+            # Its reports; and Athena writes a query's results under athena-results/ (the
+            # workgroup's location) with the caller's credentials.
+            data_bucket_objects(("s3:PutObject",), "reports/cost/", "athena-results/"),
             DATA_BUCKET_LIST,
             # `*`, per the Service Authorization Reference: ListFunctions, GetMetricData,
             # StopQuery (it names a query id) and DescribeQueries (it lists the account's
@@ -442,7 +447,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
-            DATA_BUCKET_WRITE,
+            data_bucket_objects(("s3:PutObject",), "reports/security/"),
             PermissionStatement(
                 actions=("securityhub:BatchImportFindings",),
                 resources=(R.SECURITY_HUB,),
@@ -656,7 +661,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         },
         permissions=(
             *COMMON_PERMISSIONS,
-            DATA_BUCKET_WRITE,
+            # Its runs, and its cache of the feed between runs.
+            data_bucket_objects(("s3:PutObject",), "raw/", "cache/"),
             DATA_BUCKET_LIST,
             PermissionStatement(
                 actions=("ssm:GetParametersByPath", "ssm:GetParameters"),
@@ -680,10 +686,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment=dict(COMMON_ENVIRONMENT),
         permissions=(
             *COMMON_PERMISSIONS,
-            DATA_BUCKET_WRITE,
+            # A processed run; a rejected raw document moves under raw/rejected/ with its reason.
+            data_bucket_objects(("s3:PutObject",), "processed/", "raw/rejected/"),
+            data_bucket_objects(("s3:DeleteObject",), "raw/"),
             DATA_BUCKET_LIST,
             DATA_BUCKET_READ_VERSIONS,
-            DATA_BUCKET_DELETE_VERSIONS,
+            DATA_BUCKET_DELETE_RAW_VERSIONS,
         ),
         triggers=(ObjectCreated(prefix="raw/", suffix=".json"),),
         uses_pandas_layer=True,
@@ -697,7 +705,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         environment=dict(COMMON_ENVIRONMENT),
         permissions=(
             *COMMON_PERMISSIONS,
-            DATA_BUCKET_WRITE,
+            # A report under reports/<date>/ and reports/latest/, staged under tmp/reports/ (not
+            # reports/cost/ nor reports/security/, the other functions' reports).
+            data_bucket_objects(
+                ("s3:PutObject", "s3:DeleteObject"),
+                "reports/????-??-??/",
+                "reports/latest/",
+                "tmp/reports/",
+            ),
             DATA_BUCKET_LIST,
             DATA_BUCKET_READ_VERSIONS,
         ),
@@ -711,7 +726,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=256,
         timeout_seconds=300,
         environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
-        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE, DATA_BUCKET_PUT),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
+            data_bucket_objects(("s3:PutObject",), "analyses/"),
+        ),
         member_actions=(
             *METRICS_READ,
             "elasticloadbalancing:DescribeLoadBalancers",
@@ -731,7 +750,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         memory_mb=512,
         timeout_seconds=300,
         environment=dict(COMMON_ENVIRONMENT),
-        permissions=(*COMMON_PERMISSIONS, DATA_BUCKET_PUT, DATA_BUCKET_LIST),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            data_bucket_objects(("s3:PutObject",), "recommendations/"),
+            DATA_BUCKET_LIST,
+        ),
         triggers=(
             FixedSchedule(
                 name="scaling-optimization",

@@ -18,7 +18,6 @@ class ResourceRef(StrEnum):
     STATE_TABLE = "state_table"
     DATA_BUCKET = "data_bucket"
     DATA_BUCKET_OBJECTS = "data_bucket_objects"
-    DATA_BUCKET_RAW_OBJECTS = "data_bucket_raw_objects"
     ALERT_TOPICS = "alert_topics"
     EMAIL_TOPIC = "email_topic"
     ALERT_SECRETS = "alert_secrets"
@@ -109,12 +108,24 @@ class PermissionStatement:
     """One IAM statement of a function's role, with resources named symbolically.
 
     `ResourceRef.ANY` is allowed only for actions that have no resource-level permissions; the
-    infrastructure tests reject `*` and `service:*` actions outright.
+    infrastructure tests reject `*` and `service:*` actions outright. `object_prefixes` narrows
+    `DATA_BUCKET_OBJECTS`, the statement's only resource then, to the keys under those prefixes
+    (IAM's `?` matches one character): a writer reaches its own folders, never the inventory.
     """
 
     actions: tuple[str, ...]
     resources: tuple[ResourceRef, ...]
     conditions: tuple[Condition, ...] = ()
+    object_prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.object_prefixes and self.resources != (ResourceRef.DATA_BUCKET_OBJECTS,):
+            raise ValueError(
+                "object_prefixes narrow DATA_BUCKET_OBJECTS only: make it the statement's one "
+                "resource"
+            )
+        if any(not prefix.endswith("/") for prefix in self.object_prefixes):
+            raise ValueError("an object prefix names a folder: end it with '/'")
 
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"

@@ -16,7 +16,6 @@ import pulumi
 
 from catalog.functions import METRICS_NAMESPACE
 from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
-from components.buckets import RAW_PREFIX
 from components.naming import function_log_group_name, function_name, member_role_name
 from components.policies import condition_block
 from components.settings import FleetSettings
@@ -225,9 +224,6 @@ RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {
     ResourceRef.DATA_BUCKET_OBJECTS: lambda refs, _spec, _own: [
         pulumi.Output.concat(refs.data_bucket_arn, "/*")
     ],
-    ResourceRef.DATA_BUCKET_RAW_OBJECTS: lambda refs, _spec, _own: [
-        pulumi.Output.concat(refs.data_bucket_arn, "/", RAW_PREFIX, "*")
-    ],
     ResourceRef.ALERT_TOPICS: lambda refs, _spec, _own: [
         refs.topic_arns[severity] for severity in sorted(refs.topic_arns)
     ],
@@ -341,6 +337,26 @@ def _checked_actions(statement: PermissionStatement, function: str) -> list[str]
     return list(statement.actions)
 
 
+def _statement_resources(
+    statement: PermissionStatement,
+    spec: FunctionSpec,
+    references: FleetReferences,
+    own: OwnResources,
+) -> list[pulumi.Input[str]]:
+    """The statement's ARNs; data bucket objects under its `object_prefixes` only, when it has
+    some (the catalog model allows them beside no other resource)."""
+    if statement.object_prefixes:
+        return [
+            pulumi.Output.concat(references.data_bucket_arn, "/", prefix, "*")
+            for prefix in statement.object_prefixes
+        ]
+    return [
+        arn
+        for reference in statement.resources
+        for arn in RESOURCE_RESOLVERS[reference](references, spec, own)
+    ]
+
+
 def catalog_statements(
     spec: FunctionSpec, references: FleetReferences, own: OwnResources
 ) -> list[dict[str, Any]]:
@@ -349,11 +365,7 @@ def catalog_statements(
     statements: list[dict[str, Any]] = []
     for index, statement in enumerate(spec.permissions):
         actions = _checked_actions(statement, spec.name)
-        resources = [
-            arn
-            for reference in statement.resources
-            for arn in RESOURCE_RESOLVERS[reference](references, spec, own)
-        ]
+        resources = _statement_resources(statement, spec, references, own)
         if resources:
             entry: dict[str, Any] = {
                 "Sid": f"Catalog{index}",

@@ -59,7 +59,6 @@ RESOURCE_DESCRIPTIONS: dict[ResourceRef, str] = {
     ResourceRef.STATE_TABLE: "the state table",
     ResourceRef.DATA_BUCKET: "the data bucket",
     ResourceRef.DATA_BUCKET_OBJECTS: "objects of the data bucket",
-    ResourceRef.DATA_BUCKET_RAW_OBJECTS: "objects under the data bucket's `raw/`",
     ResourceRef.ALERT_TOPICS: "the alert topics",
     ResourceRef.EMAIL_TOPIC: "the e-mail topic",
     ResourceRef.ALERT_SECRETS: "the Slack and PagerDuty secrets the stack names",
@@ -175,6 +174,9 @@ def triggers_section(spec: FunctionSpec) -> str:
 
 
 def _statement_row(statement: PermissionStatement) -> str:
+    if statement.object_prefixes:
+        prefixes = ", ".join(_code(prefix) for prefix in statement.object_prefixes)
+        return f"| {_actions(statement.actions)} | objects of the data bucket under {prefixes} |"
     resources = "; ".join(RESOURCE_DESCRIPTIONS[resource] for resource in statement.resources)
     return f"| {_actions(statement.actions)} | {resources} |"
 

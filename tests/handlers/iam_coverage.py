@@ -13,10 +13,15 @@ caller's parameters, which decide some actions (S3 GetObject with a VersionId is
 s3:GetObjectVersion). A call belongs to handler code when the nearest caller frame outside the
 AWS libraries is a file under `handlers/`; the function is the innermost `handlers/<function>/`
 frame of the stack, or the test directory's function when only the shared layer is on it.
+
+A write or delete in the data bucket (the bucket `DATA_BUCKET_NAME` names when the call is made)
+is checked by its keys too: the catalog grants each writer its own folders only
+(`PermissionStatement.object_prefixes`), and a key outside them is refused in AWS.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import sys
@@ -32,6 +37,7 @@ import boto3
 import botocore.handlers
 
 import catalog.functions
+from catalog.model import ResourceRef
 
 HANDLERS_DIR = str(Path(__file__).resolve().parents[2] / "handlers") + os.sep
 
@@ -136,13 +142,40 @@ def iam_actions(signing_name: str, operation: str, params: Mapping[str, Any]) ->
     return _ACTIONS_BY_OPERATION.get((prefix, operation), (f"{prefix}:{operation}",))
 
 
+# The actions on the data bucket's objects that the catalog may narrow to folders, and the
+# operations that write or delete the object their `Key` names.
+OBJECT_WRITE_ACTIONS = frozenset({"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"})
+_KEY_WRITES = frozenset(
+    {
+        "PutObject",
+        "CopyObject",
+        "DeleteObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "UploadPartCopy",
+        "CompleteMultipartUpload",
+    }
+)
+
+
+def written_keys(operation: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys an S3 call writes or deletes (a copy's target), or none for a read."""
+    if operation == "DeleteObjects":
+        return tuple(item["Key"] for item in params.get("Delete", {}).get("Objects", []))
+    if operation in _KEY_WRITES and "Key" in params:
+        return (params["Key"],)
+    return ()
+
+
 @dataclass(frozen=True)
 class HandlerCall:
-    """One AWS operation handler code of `function` called, and the actions it needs."""
+    """One AWS operation handler code of `function` called, the actions it needs and, for a
+    write or delete in the data bucket, the keys it reaches."""
 
     function: str
     operation: str
     actions: tuple[str, ...]
+    data_bucket_keys: tuple[str, ...] = ()
 
 
 class CallRecorder:
@@ -190,11 +223,15 @@ def _record_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
     if not by_handler or function is None:
         return
     signing_name = model.service_model.signing_name
+    in_data_bucket = signing_name == "s3" and params.get("Bucket") == os.environ.get(
+        "DATA_BUCKET_NAME"
+    )
     recorder.record(
         HandlerCall(
             function=function,
             operation=f"{signing_name} {model.name}",
             actions=iam_actions(signing_name, model.name, params),
+            data_bucket_keys=written_keys(model.name, params) if in_data_bucket else (),
         )
     )
 
@@ -220,14 +257,44 @@ def granted_actions(function: str) -> frozenset[str]:
     return frozenset(action.lower() for action in (*actions, *spec.member_actions))
 
 
+def granted_object_prefixes(function: str, action: str) -> tuple[str, ...]:
+    """The key patterns of the data bucket (IAM's, a `*` implied at the end) under which the
+    catalog grants `function` the object action `action`."""
+    spec = catalog.functions.FUNCTIONS_BY_NAME[function]
+    return tuple(
+        prefix
+        for statement in spec.permissions
+        if action in statement.actions and ResourceRef.DATA_BUCKET_OBJECTS in statement.resources
+        for prefix in statement.object_prefixes or ("",)
+    )
+
+
+def _outside_granted_folders(call: HandlerCall) -> set[str]:
+    problems = set()
+    for action in OBJECT_WRITE_ACTIONS.intersection(call.actions):
+        prefixes = granted_object_prefixes(call.function, action)
+        if not prefixes:
+            continue  # not granted at all: reported as such
+        for key in call.data_bucket_keys:
+            if not any(fnmatch.fnmatchcase(key, f"{prefix}*") for prefix in prefixes):
+                problems.add(
+                    f"{call.function} calls {call.operation} on {key}, but its catalog entry "
+                    f"grants {action} in the data bucket only under {', '.join(prefixes)}"
+                )
+    return problems
+
+
 def ungranted_calls(calls: frozenset[HandlerCall]) -> list[str]:
-    """One line per (function, operation, action) the catalog does not grant."""
+    """One line per (function, operation, action) the catalog does not grant, and per data
+    bucket key a write or delete reaches outside the folders the catalog grants it."""
     problems = {
         f"{call.function} calls {call.operation}, but its catalog entry does not grant {action}"
         for call in calls
         for action in call.actions
         if action.lower() not in granted_actions(call.function)
     }
+    for call in calls:
+        problems |= _outside_granted_folders(call)
     return sorted(problems)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -10,7 +11,8 @@ import pytest
 
 import catalog.functions
 from fleet_shared.state_table import StateTable
-from tests.handlers.conftest import REGION
+from handlers.security_scanner.scan import write_report
+from tests.handlers.conftest import DATA_BUCKET_NAME, REGION
 from tests.handlers.iam_coverage import iam_actions, recording, ungranted_calls
 
 
@@ -55,6 +57,36 @@ def test_a_handler_call_its_catalog_entry_grants_passes(state_table: StateTable)
     # THEN the call was seen and nothing is missing
     assert {call.operation for call in recorder.calls} == {"dynamodb PutItem"}
     assert ungranted_calls(recorder.calls) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "problems"),
+    [
+        ("reports/security/2025-06-02/findings.json", []),
+        (
+            "config/fleet-inventory.json",
+            [
+                "security_scanner calls s3 PutObject on config/fleet-inventory.json, but its "
+                "catalog entry grants s3:PutObject in the data bucket only under reports/security/"
+            ],
+        ),
+    ],
+)
+def test_a_handler_write_in_the_data_bucket_is_checked_against_the_folders_its_entry_grants(
+    inventory_in_s3: dict[str, Any], key: str, problems: list[str]
+) -> None:
+    # GIVEN the security scanner, whose catalog entry grants s3:PutObject under its reports only
+    services = SimpleNamespace(
+        s3=boto3.client("s3", region_name=REGION),
+        environment=SimpleNamespace(data_bucket_name=DATA_BUCKET_NAME),
+    )
+
+    # WHEN its handler code writes a report at `key` of the data bucket
+    with recording("security_scanner") as recorder:
+        write_report(services, key, {"targets": []})  # type: ignore[arg-type]
+
+    # THEN a key under its folder passes, and the inventory is named as out of its reach
+    assert ungranted_calls(recorder.calls) == problems
 
 
 def test_calls_test_code_makes_itself_are_not_counted(mocked_aws: None) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
 from hub_view import IAM_POLICY, ROLE, ROLE_POLICY, HubView, as_list
 
 from catalog.model import ResourceRef
+from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY
 from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
 from components.naming import function_name, function_role_path, member_role_name
 
@@ -190,6 +192,51 @@ def test_only_report_processor_may_delete_an_object_version_and_only_under_raw(
             ]
         else:
             assert "s3:DeleteObjectVersion" not in by_action, spec.name
+
+
+# What each function may write or delete in the data bucket: its own folders (`?` is IAM's one
+# character: a report's date).
+DATA_BUCKET_WRITES = {
+    "cost_analyzer": {"s3:PutObject": ["reports/cost/", ATHENA_RESULTS_PREFIX]},
+    "security_scanner": {"s3:PutObject": ["reports/security/"]},
+    "report_fetcher": {"s3:PutObject": ["raw/", "cache/"]},
+    "report_processor": {
+        "s3:PutObject": ["processed/", "raw/rejected/"],
+        "s3:DeleteObject": ["raw/"],
+        "s3:DeleteObjectVersion": ["raw/"],
+    },
+    "report_generator": {
+        action: ["reports/????-??-??/", "reports/latest/", "tmp/reports/"]
+        for action in ("s3:PutObject", "s3:DeleteObject")
+    },
+    "performance_analyzer": {"s3:PutObject": ["analyses/"]},
+    "scaling_optimizer": {"s3:PutObject": ["recommendations/"]},
+}
+
+
+def test_functions_write_only_their_own_folders_of_the_data_bucket_and_never_the_inventory(
+    hub: HubView,
+):
+    data_bucket = hub.arn(
+        next(b for b in hub.of_type("aws:s3/bucket:Bucket") if b.inputs["bucket"].endswith("-data"))
+    )
+    inventory = f"{data_bucket}/{INVENTORY_KEY}"
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN the objects it may put or delete are read
+        statements = _function_policy(hub, spec)["Statement"]
+        writes = {
+            action: [r for s in statements if action in as_list(s["Action"]) for r in s["Resource"]]
+            for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion")
+        }
+        # THEN they are the folders of its own documents, none of which holds the inventory
+        # (its floors, sizes and dry run bind every function; only `pulumi up` writes it)
+        expected = DATA_BUCKET_WRITES.get(spec.name, {})
+        assert {action: arns for action, arns in writes.items() if arns} == {
+            action: [f"{data_bucket}/{prefix}*" for prefix in prefixes]
+            for action, prefixes in expected.items()
+        }, spec.name
+        for arns in writes.values():
+            assert not any(fnmatch.fnmatchcase(inventory, arn) for arn in arns), spec.name
 
 
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
