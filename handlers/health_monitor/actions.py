@@ -262,6 +262,8 @@ def alarm_state_change(
         "alerts": settlement.counts(),
         "clusters": reports,
     }
+    if settlement.unreadable:
+        response["errors"] = settlement.errors()
     response.update(_left_over(reports))
     return response
 

@@ -221,7 +221,7 @@ def _place_runs(
     settlement = settle_incidents(results, services, Scope(account_id, region, None), invocation)
     return [
         PlaceRun({**report, "status": CHECKED, "alerts": settlement.counts()}, settlement),
-        *_unreadable_entry_runs(report, unreadable),
+        *_unreadable_entry_runs(report, [*unreadable, *settlement.unreadable]),
     ]
 
 
@@ -244,7 +244,7 @@ def _left_member_runs(
             return unread
         if not invocation.allows(CLUSTER_AWS_SECONDS):
             return [PlaceRun({**report, "status": NOT_CHECKED}), *unread]
-        results = gone_alarm_results(
+        results, unreadable_records = gone_alarm_results(
             services.state,
             account_id,
             region,
@@ -254,7 +254,7 @@ def _left_member_runs(
                 f"account {account_id} left the fleet: alarm {alarm_name} is no longer watched"
             ),
         )
-    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+    except AWS_CALL_ERRORS as error:
         return [
             _failed_place(
                 report,
@@ -267,6 +267,7 @@ def _left_member_runs(
     return [
         PlaceRun({**report, "status": MEMBER_LEFT, "alerts": settlement.counts()}, settlement),
         *unread,
+        *_unreadable_entry_runs(report, [*unreadable_records, *settlement.unreadable]),
     ]
 
 

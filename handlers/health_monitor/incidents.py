@@ -31,6 +31,11 @@ changes nothing: an ALARM seen, or an event retried, after its OK was settled do
 incident, and an OK older than the ALARM that opened it does not close it. A timed pass with no
 incident is remembered for that reason; an alert that went out while another run recorded the
 pass that ends it is resolved at once.
+
+A record that cannot be read, or is not shaped as an incident's (a hand edit, an older format:
+`read_incident`), is left as it is and named in `Settlement.unreadable`, for the caller's report:
+its result is not settled (no retry reads it better, so the invocation does not fail for it) and
+the other results are. It is for a person to mend or delete, or for its expiry.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, Severity
@@ -47,6 +53,7 @@ from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValue
 from fleet_shared.handler import Invocation
 from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.report import SEVERITY_RANK, CheckResult
 from handlers.health_monitor.services import FUNCTION_NAME, HealthServices
 
@@ -134,11 +141,18 @@ class Settlement:
         default_factory=list
     )
     """State-table failures that left a result's incident as it was, for the retry."""
+    unreadable: list[UnreadableStateValueError] = field(default_factory=list)
+    """Incident records that cannot be read (`read_incident`), left as they are for a person or
+    their expiry: no retry reads them better, so they do not fail the invocation."""
 
     def counts(self) -> dict[str, int]:
         """`sent` (alerts opening or escalating an incident), `resolved` (resolutions sent) and
         `suppressed` (failures of an incident already announced at that severity or higher)."""
         return {"sent": self.sent, "resolved": self.resolved, "suppressed": self.suppressed}
+
+    def errors(self) -> list[str]:
+        """The report's error of each incident record that could not be read, naming it."""
+        return [f"incident could not be read: {cut_echo(str(error))}" for error in self.unreadable]
 
     def raise_undelivered(self) -> None:
         """Fail the invocation, so the platform retries it, when an alert was not delivered or
@@ -207,6 +221,8 @@ def settle_incidents(
                 settlement.undelivered.append(error)
         except (ClientError, BotoCoreError, IncidentContendedError) as error:
             settlement.unsettled.append(error)
+        except UnreadableStateValueError as error:
+            settlement.unreadable.append(error)
     return settlement
 
 
@@ -238,13 +254,65 @@ def incident_key(alert_id: str) -> str:
     return f"{SOURCE}/incident/{alert_id}"
 
 
+def read_incident(state: StateTable, alert_id: str) -> VersionedValue | None:
+    """The record of the incident of `alert_id`, if any. Raises UnreadableStateValueError naming
+    the record, never its data, when it is no JSON object or is not shaped as an incident record
+    (a hand edit, an older format): a field it is settled by missing or of another type."""
+    key = incident_key(alert_id)
+    saved = state.get_versioned_value(key, INCIDENT_VALUE)
+    if saved is not None:
+        problem = _record_problem(saved.value)
+        if problem is not None:
+            raise UnreadableStateValueError(key, INCIDENT_VALUE, problem)
+    return saved
+
+
+def _record_problem(record: dict[str, Any]) -> str | None:
+    """What keeps `record` from being read as an incident record, or None."""
+    is_open = record.get("open", False)
+    if not isinstance(is_open, bool):
+        return "`open` is not true or false"
+    texts = ("name", "opened_at", "severity") if is_open else ("closed_at",)
+    alerts = ["alert"] if is_open else []
+    if record.get("resolution") is not None:
+        texts += ("name",)
+        alerts.append("resolution")
+    for name in texts:
+        if not isinstance(record.get(name), str):
+            return f"`{name}` is not text"
+    if is_open and record["severity"] not in set(Severity):
+        return "`severity` is not a severity"
+    if record.get("state_since") is not None and not _is_time(record["state_since"]):
+        return "`state_since` is not a time"
+    for name in alerts:
+        try:
+            Alert.model_validate(record.get(name))
+        except ValidationError:
+            return f"`{name}` is not an alert"
+    return None
+
+
+def _is_time(value: object) -> bool:
+    """Whether `value` is a time as `parse_iso` reads one."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
 def listed_unsettled_alert(
     state: StateTable, listed_key: str, alert_id: str
 ) -> dict[str, Any] | None:
     """The alert (or resolution) of the incident of `alert_id`, listed under `listed_key`, while
     it is not settled: open, or holding a resolution not yet sent. A settled one (closed, its
-    resolution sent, or its record gone) is forgotten from the list, and None."""
-    record = state.get_value(incident_key(alert_id), INCIDENT_VALUE)
+    resolution sent, or its record gone) is forgotten from the list, and None. Raises
+    UnreadableStateValueError for a record that cannot be read (`read_incident`), its entry
+    kept."""
+    saved = read_incident(state, alert_id)
+    record = None if saved is None else saved.value
     alert = None if record is None else record.get("alert") or record.get("resolution")
     if record is None or alert is None or not (record.get("open") or "resolution" in record):
         state.delete_value(listed_key, alert_id)
@@ -301,7 +369,7 @@ def _settle(
     so a run that read it before another run changed it decides again on the new record."""
     opened: str | None = None
     for _ in range(SETTLE_STEPS):
-        saved = services.state.get_versioned_value(incident_key(alert.id), INCIDENT_VALUE)
+        saved = read_incident(services.state, alert.id)
         if saved is not None and saved.value.get("resolution") is not None:
             # The last incident's resolution goes out before anything else of the check.
             _deliver_resolution(services, alert.id, saved, settlement, invocation)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.targets_left import TargetsLeftList
@@ -206,10 +205,16 @@ def _left_cluster_runs(
             return unread
         if not invocation.allows(CLUSTER_AWS_SECONDS):
             return [LeftClusterRun({**report, "status": NOT_CHECKED}), *unread]
-        results = open_listed_results(services, scope, listed, _why_left(scope, member_left))
-    except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
+        results, unreadable_records = open_listed_results(
+            services, scope, listed, _why_left(scope, member_left)
+        )
+    except AWS_CALL_ERRORS as error:
         return [_failed_left_cluster(scope, report, error)]
     settlement = settle_incidents(results, services, scope, invocation)
+    unread += [
+        _failed_left_cluster(scope, report, error)
+        for error in [*unreadable_records, *settlement.unreadable]
+    ]
     status = MEMBER_LEFT if member_left else CLUSTER_LEFT
     return [
         LeftClusterRun({**report, "status": status, "alerts": settlement.counts()}, settlement),

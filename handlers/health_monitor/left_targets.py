@@ -57,16 +57,22 @@ def open_listed_results(
     why: Callable[[str, str], str],
     *,
     resolves: Callable[[str, str, dict[str, Any]], bool] = lambda check, target, alert: True,
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], list[UnreadableStateValueError]]:
     """A passed result per incident `listed` under the cluster (alert id: its check and target,
     as `read_check_incidents` read them) still open (or holding a resolution not yet sent) for
     which `resolves(check, target, alert)`, resolving it with `why(check, target)`; the settled
-    ones are forgotten from the list."""
+    ones are forgotten from the list. With them, the error of each incident whose record cannot
+    be read (`incidents.read_incident`): it is left as it is, the others are resolved."""
     listed_key = check_incidents_key(scope.label)
     results = []
+    unreadable = []
     for alert_id, entry in listed.items():
         check, target = entry["check"], entry["target"]
-        alert = listed_unsettled_alert(services.state, listed_key, alert_id)
+        try:
+            alert = listed_unsettled_alert(services.state, listed_key, alert_id)
+        except UnreadableStateValueError as error:
+            unreadable.append(error)
+            continue
         if alert is None:
             continue
         if not resolves(check, target, alert):
@@ -84,7 +90,7 @@ def open_listed_results(
                 resolution=reason,
             )
         )
-    return results
+    return results, unreadable
 
 
 def read_check_incidents(
@@ -113,7 +119,7 @@ def left_target_results(
     }
     if not gone:
         return [], unreadable
-    results = open_listed_results(
+    results, unreadable_records = open_listed_results(
         services,
         scope,
         gone,
@@ -124,4 +130,4 @@ def left_target_results(
             alert["resource"] == own_resource(scope, check, target)
         ),
     )
-    return results, unreadable
+    return results, [*unreadable, *unreadable_records]

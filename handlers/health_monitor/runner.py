@@ -176,6 +176,7 @@ def cluster_run(
         report["not_probed"] = run.not_probed
     if run.not_checked:
         report["not_checked"] = run.not_checked
+    errors += settlement.errors()
     if errors:
         report["errors"] = errors
     return ClusterRun(report, settlement)

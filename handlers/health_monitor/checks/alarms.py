@@ -129,7 +129,7 @@ def deleted_alarm_results(
         names = asked[start : start + NAMES_PER_CALL]
         pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
         existing.update(alarm["AlarmName"] for alarm in _listed_alarms(pages))
-    gone = gone_alarm_results(
+    gone, unreadable_records = gone_alarm_results(
         state,
         account_id,
         region,
@@ -143,7 +143,7 @@ def deleted_alarm_results(
             f"alarm {alarm_name} was deleted: no state change will resolve it"
         ),
     )
-    return gone, unreadable
+    return gone, [*unreadable, *unreadable_records]
 
 
 def gone_alarm_results(
@@ -154,15 +154,21 @@ def gone_alarm_results(
     *,
     detail: str,
     resolution: Callable[[str], str],
-) -> list[CheckResult]:
+) -> tuple[list[CheckResult], list[UnreadableStateValueError]]:
     """A passed result, resolving its incident with `resolution(alarm name)`, per alarm of
     `alarm_of_incident` (by alert id) in the account and region that is gone from view and whose
     incident may be open; the alarms whose incident is settled (closed, its resolution sent) are
-    forgotten from the account and region's list."""
+    forgotten from the account and region's list. With them, the error of each incident whose
+    record cannot be read (`incidents.read_incident`): it is left as it is."""
     listed_key = alarm_incidents_key(account_id, region)
     results = []
+    unreadable = []
     for alert_id, alarm_name in sorted(alarm_of_incident.items()):
-        alert = listed_unsettled_alert(state, listed_key, alert_id)
+        try:
+            alert = listed_unsettled_alert(state, listed_key, alert_id)
+        except UnreadableStateValueError as error:
+            unreadable.append(error)
+            continue
         if alert is None:
             continue
         results.append(
@@ -177,7 +183,7 @@ def gone_alarm_results(
                 resolution=resolution(alarm_name),
             )
         )
-    return results
+    return results, unreadable
 
 
 def alarm_result(

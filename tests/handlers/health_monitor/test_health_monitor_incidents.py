@@ -20,7 +20,12 @@ from fleet_shared.alerts import alert_id
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
 from fleet_shared.state_table import StateTable
-from handlers.health_monitor.incidents import ALARM_INCIDENT_PLACES, alarm_incidents_key
+from handlers.health_monitor.incidents import (
+    ALARM_INCIDENT_PLACES,
+    INCIDENT_VALUE,
+    alarm_incidents_key,
+    incident_key,
+)
 from tests.handlers.analytics_accounts import deny_assume_role
 from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
@@ -936,6 +941,126 @@ def test_an_alarm_deleted_where_the_member_has_no_cluster_is_resolved_past_unrea
         ),
     ]
     assert SECRET not in str(result)
+
+
+INCIDENT_RECORDS_NO_ONE_CAN_READ = {
+    "no-json": (f"{{{SECRET}", "its data is not JSON"),
+    "a-json-list": (json.dumps([SECRET]), "its data is a JSON list, not an object"),
+    "open-without-its-alert": (
+        json.dumps(
+            {"open": True, "name": "first", "opened_at": "2025-06-02T03:00:00Z",
+             "severity": "critical", "note": SECRET}
+        ),
+        "`alert` is not an alert",
+    ),
+    "open-not-true-or-false": (
+        json.dumps({"open": SECRET, "closed_at": "2025-06-02T03:00:00Z"}),
+        "`open` is not true or false",
+    ),
+    "closed-without-its-time": (
+        json.dumps({"open": False, "note": SECRET}), "`closed_at` is not text"
+    ),
+}  # fmt: skip
+"""Incident records a hand edit or an older format leaves: (data, the problem named)."""
+
+
+def put_incident_record(dynamodb_client: Any, incident_alert_id: str, data: str) -> None:
+    """Write `data` as the record of the incident of `incident_alert_id`, straight into the
+    table."""
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME,
+        Item=unreadable_value(incident_key(incident_alert_id), INCIDENT_VALUE, {"S": data}),
+    )
+
+
+def stored_record(dynamodb_client: Any, incident_alert_id: str) -> str:
+    """The data of the record of the incident of `incident_alert_id`, as stored."""
+    item = dynamodb_client.get_item(
+        TableName=STATE_TABLE_NAME,
+        Key={
+            "pk": {"S": f"STATE#{incident_key(incident_alert_id)}"},
+            "sk": {"S": f"VALUE#{INCIDENT_VALUE}"},
+        },
+    )["Item"]
+    return str(item["data"]["S"])
+
+
+@pytest.mark.parametrize("shape", sorted(INCIDENT_RECORDS_NO_ONE_CAN_READ))
+def test_a_listed_incident_whose_record_cannot_be_read_is_one_error_and_the_others_resolve(
+    alarm_without_cluster: AlarmWithoutCluster,
+    invoke: Invoke,
+    fake_clock: Any,
+    dynamodb_client: Any,
+    shape: str,
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM, alerted,
+    # then was deleted
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    alarm_without_cluster.deleted()
+    # AND beside it in that region's list another alarm's incident, whose record a hand edit
+    # left unreadable
+    data, problem = INCIDENT_RECORDS_NO_ONE_CAN_READ[shape]
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME,
+        Item=unreadable_value(
+            alarm_incidents_key(MEMBER, OTHER_REGION),
+            "edited-alert",
+            {"S": json.dumps({"alarm": "edited-alarm"})},
+        ),
+    )
+    put_incident_record(dynamodb_client, "edited-alert", data)
+    # WHEN the next scheduled run happens
+    [result] = scheduled_runs(invoke, fake_clock, 1)
+    # THEN the deleted alarm's incident is resolved once, the edited one is one error of the
+    # region naming its record, never its data, and that record is left as it is
+    assert alarm_without_cluster.notices() == [
+        (True, f"alarm {ALARM_NAME} was deleted: no state change will resolve it")
+    ]
+    place = {"account_id": MEMBER, "region": OTHER_REGION}
+    error = (
+        "alarm incidents could not be read: saved value incident of "
+        f"{incident_key('edited-alert')}: {problem}"
+    )
+    assert result["alarm_regions"] == [
+        {**place, "status": "checked", "alerts": {"sent": 0, "resolved": 1, "suppressed": 0}},
+        {**place, "status": "error", "error": error},
+    ]
+    assert SECRET not in str(result)
+    assert stored_record(dynamodb_client, "edited-alert") == data
+
+
+@pytest.mark.parametrize("shape", sorted(INCIDENT_RECORDS_NO_ONE_CAN_READ))
+def test_a_state_change_whose_incident_record_cannot_be_read_names_it_and_changes_nothing(
+    alarm_without_cluster: AlarmWithoutCluster,
+    health_services: Callable[[], Any],
+    dynamodb_client: Any,
+    shape: str,
+) -> None:
+    # GIVEN an alarm of a region where the member has no cluster that entered ALARM and alerted,
+    # whose incident record a hand edit then left unreadable
+    alarm_without_cluster.enters_alarm()
+    assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
+    [incident_alert_id] = health_services().state.values_named(
+        alarm_incidents_key(MEMBER, OTHER_REGION), ""
+    )
+    data, problem = INCIDENT_RECORDS_NO_ONE_CAN_READ[shape]
+    put_incident_record(dynamodb_client, incident_alert_id, data)
+    # WHEN the alarm's return to OK arrives
+    cloudwatch = alarm_without_cluster.cloudwatch()
+    put_alarm(cloudwatch, ALARM_NAME, "OK", "back to normal")
+    result = alarm_without_cluster.invoke(
+        {**alarm_event(ALARM_NAME, "OK", alarm_without_cluster.arn), "region": OTHER_REGION}
+    )
+    # THEN the invocation ends naming the record, never its data; nothing is sent and the
+    # record is left as it is, for a person or its expiry
+    assert result["errors"] == [
+        "incident could not be read: saved value incident of "
+        f"{incident_key(incident_alert_id)}: {problem}"
+    ]
+    assert SECRET not in str(result)
+    assert alarm_without_cluster.notices() == []
+    assert stored_record(dynamodb_client, incident_alert_id) == data
 
 
 def test_an_alarm_still_in_alarm_where_the_member_has_no_cluster_is_not_resolved(
