@@ -1,7 +1,8 @@
 """Hourly demand forecast: a robust seasonal regression, a tracked level, conformal intervals.
 
 Model, on z = log(demand + offset) (so the daily swing and a level shift scale with the load and
-no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite)::
+no forecast is below 0; offset = 5% of the mean demand keeps idle hours finite, no hour counting
+in that mean as more than `TYPICAL_CAP_FACTOR` times the 90th percentile of the demand above 0)::
 
     z_t = profile(t) + level_t + noise
 
@@ -53,7 +54,7 @@ idle at 0.5 vCPU beside 40 in working hours, an idle hour's p90 was exceeded wit
 0.19-0.30, not 0.1.
 
 Confidence: the share of those out-of-sample forecasts, at the requested horizons, whose error
-was within `TOLERANCE` of the actual demand (of at least a tenth of the mean demand, so idle
+was within `TOLERANCE` of the actual demand (of at least a tenth of that mean demand, so idle
 hours do not count as misses for a few hundredths of a vCPU). It is thus a calibrated estimate
 of the probability that the coming hours land within +-15% of the forecast, and falls as soon as
 the model forecasts the cluster badly. `step_confidence` is the same share per horizon (the first
@@ -113,6 +114,9 @@ were measured at its horizons: 14 calibration days give 294 at 3 horizons and 7 
 day, 98 at a single horizon, whose interval then pools 15 hours of the day."""
 TOLERANCE = 0.15
 TOLERANCE_FLOOR_SHARE = 0.1
+TYPICAL_CAP_FACTOR = 10.0
+"""The offset and the tolerance floor count no hour as more than this many times the 90th
+percentile of the demand above 0 (`_typical_demand`)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +265,8 @@ def forecast_demand(
     ]
     if not cuts:
         raise InsufficientHistoryError(MIN_HISTORY_HOURS, length, observed_hours)
-    offset = OFFSET_SHARE * float(np.nanmean(y)) or 1.0
+    typical = _typical_demand(y[observed])
+    offset = OFFSET_SHARE * typical or 1.0
     z = np.log(np.maximum(y, 0.0) + offset)
     if np.ndim(hours_of_week) == 0:
         hours = (int(hours_of_week) + np.arange(length + steps)) % WEEK
@@ -298,7 +303,7 @@ def forecast_demand(
     future = values_now[length:] + level + _decay(persistence, steps) * deviation
     mean = np.maximum(np.exp(future) - offset, 0.0)
 
-    floor = TOLERANCE_FLOOR_SHARE * float(np.nanmean(y))
+    floor = TOLERANCE_FLOOR_SHARE * typical
     within_tolerance = absolute_errors[best] <= TOLERANCE * np.maximum(actual_demand, floor)
     within = within_tolerance[known]
     # A day of forecasts measures the model only where the day itself has data: after a gap
@@ -355,6 +360,18 @@ def forecast_demand(
         seasonal_naive_mape=_mape(actual_demand[naive_known], np.exp(naive[naive_known]) - offset),
         seasonal_naive_lag=season,
     )
+
+
+def _typical_demand(observed: np.ndarray) -> float:
+    """The mean demand, each value counted at most `TYPICAL_CAP_FACTOR` times the 90th
+    percentile of the values above 0: one hour at 1e15 (a metric anyone may publish under the
+    namespace) made the offset and the tolerance floor of the mean, so every hour looked alike
+    in log space and every forecast, absurd or not, within the tolerance."""
+    positive = observed[observed > 0]
+    if not positive.size:
+        return 0.0
+    cap = TYPICAL_CAP_FACTOR * float(np.quantile(positive, 0.9))
+    return float(np.mean(np.minimum(observed, cap)))
 
 
 def _out_of_sample(

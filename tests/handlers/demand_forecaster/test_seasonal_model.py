@@ -164,6 +164,25 @@ def test_a_negative_or_infinite_hour_is_no_demand_and_is_skipped(bad_value: floa
     assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.05
 
 
+@pytest.mark.parametrize("hours_before_the_end", [200, 30, 1])
+def test_one_absurd_hour_does_not_inflate_the_forecast_or_its_interval(
+    hours_before_the_end: int,
+) -> None:
+    # GIVEN three weeks of demand of about 20 vCPU in which one hour reads 1e15 (a finite value
+    # anyone may publish under the namespace)
+    truth = hourly_demand(np.random.default_rng(11), days=22, noise=0.2)
+    history = truth[: 21 * DAY].copy()
+    history[-hours_before_the_end] = 1e15
+    # WHEN the next day is forecast
+    forecast = forecast_demand(history, 0, DAY)
+    # THEN it is forecast as without that hour (it made the model's offset and tolerance floor
+    # of 1e12, and forecasts of 1e8 vCPU at 0.997 confidence), within its upper bound
+    actual = truth[21 * DAY :]
+    assert np.mean(np.abs(forecast.mean - actual) / actual) < 0.05
+    assert forecast.interval(0.8)[1].max() < 2 * actual.max()
+    assert forecast.offset < actual.max()
+
+
 def test_short_history_has_no_confidence_and_says_why() -> None:
     # GIVEN four days of demand (two days to fit, two of out-of-sample forecasts)
     history = hourly_demand(np.random.default_rng(12), days=4, noise=0.2)
