@@ -118,7 +118,7 @@ def scale_node_groups(
     notices: list[Notice] = []
     for group in event.nodegroups:
         scale = functools.partial(
-            _scale_one_reporting_failure,
+            _scale_one,
             event,
             group,
             services,
@@ -128,47 +128,29 @@ def scale_node_groups(
             requested_by=requested_by,
             notices_found=notices,
         )
-        result, notice = scale()
+        result, notice = _reporting_failure(group.name, services, scale)
         wait = _cooldown_wait(event, result, dry_run=dry_run, seconds_left=seconds_left)
         if wait > 0:
             services.pause(wait)
-            result, notice = scale()
+            result, notice = _reporting_failure(group.name, services, scale)
         results.append(result)
         if notice is not None:
             notices.append(notice)
     return results, notices
 
 
-def _scale_one_reporting_failure(
-    event: ScalerEvent,
-    group: NodeGroupRequest,
-    services: ScalerServices,
-    *,
-    dry_run: bool,
-    owner: str,
-    inventory: FleetInventory | None,
-    requested_by: str | None,
-    notices_found: list[Notice],
+def _reporting_failure(
+    name: str, services: ScalerServices, scale: Callable[[], Outcome]
 ) -> Outcome:
-    """`_scale_one`, with a lock held by another owner or a failure as the node group's result."""
+    """`scale` (`_scale_one` of the node group `name`), with a lock held by another owner or a
+    failure as the node group's result."""
     try:
-        return _scale_one(
-            event,
-            group,
-            services,
-            dry_run=dry_run,
-            owner=owner,
-            inventory=inventory,
-            requested_by=requested_by,
-            notices_found=notices_found,
-        )
+        return scale()
     except LockNotAcquiredError as error:
-        return node_group_result(group.name, Status.LOCKED, str(error)), None
+        return node_group_result(name, Status.LOCKED, str(error)), None
     except (FleetError, *AWS_CALL_ERRORS) as error:
-        services.logger.warning(
-            "node group failed", extra={"nodegroup": group.name, "error": str(error)}
-        )
-        return node_group_result(group.name, Status.ERROR, describe_error(error)), None
+        services.logger.warning("node group failed", extra={"nodegroup": name, "error": str(error)})
+        return node_group_result(name, Status.ERROR, describe_error(error)), None
 
 
 def _cooldown_wait(
