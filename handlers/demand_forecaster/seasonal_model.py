@@ -58,7 +58,10 @@ was within `TOLERANCE` of the actual demand (of at least a tenth of that mean de
 hours do not count as misses for a few hundredths of a vCPU). It is thus a calibrated estimate
 of the probability that the coming hours land within +-15% of the forecast, and falls as soon as
 the model forecasts the cluster badly. `step_confidence` is the same share per horizon (the first
-hours are forecast better than the later ones), for a decision that uses some steps only. With
+hours are forecast better than the later ones), for a decision that uses some steps only. When
+the latest calibration day with data (`MIN_SCORED_HOURS`) scored under `LATEST_DAY_SHARE` of
+that share, both are at most that day's share: the days before it measured a regime that has
+ended (load of a day on a cluster idle for weeks, whose idle days were all hits). With
 fewer than `MIN_CALIBRATION_DAYS` days of out-of-sample forecasts with data (a day counts with
 at least `MIN_SCORED_HOURS` hours with data: the days of a gap measure nothing) both are 0 and
 `confidence_reason` says why; the interval is still given. Without a single out-of-sample
@@ -114,6 +117,9 @@ were measured at its horizons: 14 calibration days give 294 at 3 horizons and 7 
 day, 98 at a single horizon, whose interval then pools 15 hours of the day."""
 TOLERANCE = 0.15
 TOLERANCE_FLOOR_SHARE = 0.1
+LATEST_DAY_SHARE = 0.5
+"""When the latest day's forecasts hit less than this share of the calibration days' rate, the
+confidence is the latest day's."""
 TYPICAL_CAP_FACTOR = 10.0
 """The offset and the tolerance floor count no hour as more than this many times the 90th
 percentile of the demand above 0 (`_typical_demand`)."""
@@ -338,6 +344,24 @@ def forecast_demand(
             f"{int(within.sum())} of {int(known.sum())} out-of-sample forecasts 1-{steps} h ahead "
             f"over the last {len(cuts)} days were within {TOLERANCE:.0%} of the actual"
         )
+        latest = _latest_day_hits(
+            cuts,
+            observed_before,
+            length,
+            origins=targets[:, 0],
+            within_tolerance=within_tolerance,
+            known=known,
+        )
+        if latest is not None and latest[0] < LATEST_DAY_SHARE * confidence:
+            # The days before it measured a regime that has ended (load began on a cluster idle
+            # for weeks): their hits do not earn the coming hours' confidence.
+            confidence = latest[0]
+            step_confidence = np.minimum(step_confidence, latest[0])
+            reason = (
+                f"the latest day with data: {latest[1]} of {latest[2]} out-of-sample forecasts "
+                f"within {TOLERANCE:.0%} of the actual, under {LATEST_DAY_SHARE:.0%} of the "
+                f"{len(cuts)} days' share ({reason})"
+            )
     naive_known = known & np.isfinite(naive)
     return DemandForecast(
         mean=mean,
@@ -360,6 +384,26 @@ def forecast_demand(
         seasonal_naive_mape=_mape(actual_demand[naive_known], np.exp(naive[naive_known]) - offset),
         seasonal_naive_lag=season,
     )
+
+
+def _latest_day_hits(
+    cuts: list[int],
+    observed_before: np.ndarray,
+    length: int,
+    *,
+    origins: np.ndarray,
+    within_tolerance: np.ndarray,
+    known: np.ndarray,
+) -> tuple[float, int, int] | None:
+    """The share, hits and count of the out-of-sample forecasts from the latest calibration day
+    with at least `MIN_SCORED_HOURS` hours with data (None without one)."""
+    for cut in reversed(cuts):
+        if observed_before[min(cut + DAY, length)] - observed_before[cut] >= MIN_SCORED_HOURS:
+            rows = (origins >= cut) & (origins < cut + DAY)
+            scored = known[rows]
+            hits = int(within_tolerance[rows][scored].sum())
+            return hits / max(int(scored.sum()), 1), hits, int(scored.sum())
+    return None
 
 
 def _typical_demand(observed: np.ndarray) -> float:

@@ -183,6 +183,19 @@ def test_one_absurd_hour_does_not_inflate_the_forecast_or_its_interval(
     assert forecast.offset < actual.max()
 
 
+def test_load_that_began_a_day_ago_on_an_idle_cluster_earns_no_confidence() -> None:
+    # GIVEN three weeks of a cluster idle at 0.5 vCPU whose load (about 20 vCPU) began a day ago
+    history = hourly_demand(np.random.default_rng(5), days=21, noise=0.2)
+    history[: 20 * DAY] = 0.5
+    # WHEN the next hours are forecast (far below the load: the idle weeks outvote the day)
+    forecast = forecast_demand(history, 0, 3)
+    # THEN the idle days' hits do not make the forecast confident (they gave 0.93, above
+    # predictive scaling's default threshold of 0.85): the latest day's share does, and says so
+    assert forecast.confidence < 0.5
+    assert forecast.step_confidence.max() < 0.5
+    assert forecast.confidence_reason.startswith("the latest day with data")
+
+
 def test_short_history_has_no_confidence_and_says_why() -> None:
     # GIVEN four days of demand (two days to fit, two of out-of-sample forecasts)
     history = hourly_demand(np.random.default_rng(12), days=4, noise=0.2)
