@@ -12,7 +12,9 @@ that one opens the group whatever the others are.
 
 A rule whose direction cannot be had (the member role not assumed, the call refused or
 unanswered after botocore's retries, the rule gone, an answer without `IsEgress`) is None, and
-risk.py counts it as inbound, the safe assumption. Nothing here fails the event.
+risk.py counts it as inbound, the safe assumption, and the reason is logged as a warning (the
+rule id and the error, cut short) so that whoever reads the alert can see why EC2 was not heard.
+Nothing here fails the event.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.observability import observability_for
+from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.risk import SecurityEvent, opening_updates
 from handlers.security_scanner.security_group_rule_updates import RuleUpdate
 
@@ -30,6 +34,10 @@ DESCRIBE_RULES = "DescribeSecurityGroupRules"
 
 Ec2ClientOf = Callable[[str, str], Any]
 """The EC2 client of an (account, region), through the member role."""
+UNREAD_DIRECTION = "the direction of a security group rule could not be read"
+"""The warning logged for each rule whose direction is None, with the rule id and the reason."""
+
+logger = observability_for("security_scanner").logger
 
 
 def with_rule_directions(event: SecurityEvent, ec2_client_of: Ec2ClientOf) -> SecurityEvent:
@@ -52,7 +60,9 @@ def rule_directions(
         return {}
     try:
         ec2 = ec2_client()
-    except (MemberAccessError, *AWS_CALL_ERRORS):
+    except (MemberAccessError, *AWS_CALL_ERRORS) as error:
+        for rule_id in rule_ids:
+            _log_unread(rule_id, str(error))
         return dict.fromkeys(rule_ids)
     directions: dict[str, bool | None] = {}
     for rule_id in rule_ids:
@@ -63,16 +73,27 @@ def rule_directions(
 
 
 def _is_egress(ec2: Any, rule_id: str) -> bool | None:
-    """EC2's `IsEgress` of the rule `rule_id`, or None when it cannot be had."""
+    """EC2's `IsEgress` of the rule `rule_id`, or None (and a warning why) when it cannot be
+    had."""
     try:
         answer = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])
         rules = answer_field(answer, DESCRIBE_RULES, "SecurityGroupRules")
-    except AWS_CALL_ERRORS:
+    except AWS_CALL_ERRORS as error:
+        _log_unread(rule_id, str(error))
         return None
-    if not isinstance(rules, list):
-        return None
-    for rule in rules:
-        if isinstance(rule, Mapping) and rule.get("SecurityGroupRuleId") == rule_id:
-            is_egress = rule.get("IsEgress")
-            return is_egress if isinstance(is_egress, bool) else None
+    if isinstance(rules, list):
+        for rule in rules:
+            if isinstance(rule, Mapping) and rule.get("SecurityGroupRuleId") == rule_id:
+                is_egress = rule.get("IsEgress")
+                if isinstance(is_egress, bool):
+                    return is_egress
+                _log_unread(rule_id, f"{DESCRIBE_RULES} answered the rule without IsEgress")
+                return None
+    _log_unread(rule_id, f"{DESCRIBE_RULES} answered without the rule")
     return None
+
+
+def _log_unread(rule_id: str, reason: str) -> None:
+    logger.warning(
+        UNREAD_DIRECTION, extra={"rule_id": cut_echo(rule_id), "reason": cut_echo(reason)}
+    )

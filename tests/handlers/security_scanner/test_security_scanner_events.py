@@ -22,6 +22,7 @@ from handlers.security_scanner.risk import (
     assess,
     from_cloudtrail,
 )
+from handlers.security_scanner.rule_directions import UNREAD_DIRECTION
 from handlers.security_scanner.scan import ScanServices
 from handlers.security_scanner.security_event_models import CloudTrailRecord
 from tests.handlers.deadlines import (
@@ -254,32 +255,36 @@ def _describe_the_outbound_rule_without_its_direction(ec2: Any, rule_ids: dict[s
 
 
 @pytest.mark.parametrize(
-    ("updated", "fault", "alerts"),
+    ("updated", "fault", "alerts", "unread"),
     [
-        pytest.param(("outbound",), None, [], id="the-default-outbound-rule"),
-        pytest.param(("inbound",), None, [False], id="an-inbound-rule"),
+        pytest.param(("outbound",), None, [], (), id="the-default-outbound-rule"),
+        pytest.param(("inbound",), None, [False], (), id="an-inbound-rule"),
         pytest.param(
             (RULE_EC2_DOES_NOT_KNOW, "inbound"),
             None,
             [False],
+            (RULE_EC2_DOES_NOT_KNOW,),
             id="a-rule-ec2-does-not-know-and-an-inbound-one",
         ),
         pytest.param(
             ("outbound", RULE_EC2_DOES_NOT_KNOW),
             None,
             [True],
+            (RULE_EC2_DOES_NOT_KNOW,),
             id="the-outbound-rule-and-one-ec2-does-not-know",
         ),
         pytest.param(
             ("outbound",),
             _refuse_describing_rules,
             [True],
+            ("outbound",),
             id="the-outbound-rule-ec2-refuses-to-describe",
         ),
         pytest.param(
             ("outbound",),
             _describe_the_outbound_rule_without_its_direction,
             [True],
+            ("outbound",),
             id="the-outbound-rule-described-without-IsEgress",
         ),
     ],
@@ -288,9 +293,11 @@ def test_a_rule_set_to_the_world_opens_its_group_unless_ec2_answers_it_is_outbou
     scanner: Callable[..., dict[str, Any]],
     build_scanner_services: Callable[[], ScanServices],
     alert_inbox: Any,
+    caplog: pytest.LogCaptureFixture,
     updated: tuple[str, ...],
     fault: Callable[[Any, dict[str, str]], None] | None,
     alerts: list[bool],
+    unread: tuple[str, ...],
 ) -> None:
     # GIVEN a security group of member A with its default outbound rule and an inbound rule, and
     # a ModifySecurityGroupRules call setting the `updated` rules to all traffic with 0.0.0.0/0
@@ -312,6 +319,10 @@ def test_a_rule_set_to_the_world_opens_its_group_unless_ec2_answers_it_is_outbou
     assert result["rules"] == ["SECURITY_GROUP_OPEN_TO_WORLD"] * len(alerts)
     details = [alert.alert["detail"] for alert in alert_inbox.receive()]
     assert [DIRECTION_UNREAD in detail for detail in details] == alerts
+    # AND each `unread` rule's warning names it and why EC2 was not heard
+    warnings = [record for record in caplog.records if record.msg == UNREAD_DIRECTION]
+    assert [record.rule_id for record in warnings] == [rule_ids.get(name, name) for name in unread]
+    assert all(record.reason for record in warnings)
 
 
 @pytest.mark.parametrize(
