@@ -1921,3 +1921,31 @@ def test_a_fleet_run_reads_the_inventory_once_for_its_clusters_and_its_places_wi
     # THEN it read the inventory once: the clusters and the places without one are judged by
     # the same inventory, and a second read is no second chance to fail the run midway
     assert len(inventory_reads) == 1, inventory_reads
+
+
+@pytest.mark.parametrize("shape", ["no-json", "open-without-its-alert"])
+def test_a_cluster_check_whose_incident_record_cannot_be_read_is_an_error_and_the_others_alert(
+    schedule: EndpointSchedule, dynamodb_client: Any, shape: str
+) -> None:
+    # GIVEN a cluster whose member_access check passes, its incident record left unreadable by
+    # a hand edit, and whose endpoint fails (critical at once)
+    member_access_id = alert_id(
+        "health_monitor",
+        f"{MEMBER}/{REGION}/dev-apps/member_access/{MEMBER}",
+        f"dev-apps: member_access check failed for {MEMBER}",
+    )
+    data, problem = INCIDENT_RECORDS_NO_ONE_CAN_READ[shape]
+    put_incident_record(dynamodb_client, member_access_id, data)
+    schedule.failing_at_once()
+    # WHEN the scheduled run checks the cluster
+    result = schedule.next_run()
+    # THEN the endpoint's incident is announced, the unreadable record is one error of the
+    # cluster naming it, never its data, and that record is left as it is
+    [cluster] = result["clusters"]
+    assert [alert["severity"] for alert in schedule.endpoint_alerts()] == ["critical"]
+    assert cluster["errors"] == [
+        "incident could not be read: saved value incident of "
+        f"{incident_key(member_access_id)}: {problem}"
+    ]
+    assert SECRET not in str(result)
+    assert stored_record(dynamodb_client, member_access_id) == data
