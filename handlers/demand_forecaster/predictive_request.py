@@ -3,8 +3,9 @@
 For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
 for the next hour (the forecast steps that overlap the hour after the run):
 - without a forecast (too little history, no Container Insights data, a failure), with a
-  confidence below `scaling.confidence_threshold`, or with a p90 or confidence of the hour that is
-  not a finite number, the schedule is kept and the decision says why.
+  history that has no data for more than MAX_HOURS_WITHOUT_HISTORY whole hours before the run's
+  hour, with a confidence below `scaling.confidence_threshold`, or with a p90 or confidence of the
+  hour that is not a finite number, the schedule is kept and the decision says why.
   The confidence is that of the steps the decision sizes on (their horizons' out-of-sample hit rate,
   each weighted by the minutes of the coming hour it covers), not of the whole horizon: a forecast 3
   hours out does not make the next hour's less trustworthy. Keeping the schedule hands every node
@@ -56,6 +57,12 @@ NOT_RECORDED_CHARS = 300
 """The most of why a decision was not recorded that the decision repeats."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
+MAX_HOURS_WITHOUT_HISTORY = 6
+"""Whole hours without Container Insights data before the run's hour that a decision still sizes
+across. The forecast starts after the last hour with data, and its confidence at long horizons
+is measured on the history alone: a cluster whose agent stopped days ago kept a confidence of
+0.95 on a generated daily pattern, and would have been sized on that pattern with nothing to
+say its load had not changed. A few hours cover CloudWatch's late or lost periods."""
 
 
 def nodes_for_demand(
@@ -213,6 +220,14 @@ def _why_the_schedule_stays(
         return f"no forecast ({problem})"
     if "forecast" not in decision:
         return "the forecast does not reach the next hour (horizon_minutes too short)"
+    last_hour = parse_iso(forecast["history"]["last_observation"])
+    hours_without = round((parse_iso(decision["hour"]) - last_hour) / HOUR) - 1
+    if hours_without > MAX_HOURS_WITHOUT_HISTORY:
+        return (
+            f"no history for the {hours_without} hours before this one (the last hour with data "
+            f"began {iso_z(last_hour)}; at most {MAX_HOURS_WITHOUT_HISTORY} are allowed): "
+            "Container Insights may have stopped reporting the cluster"
+        )
     not_finite = _figures_not_finite(decision)
     if not_finite:
         # A NaN compares as neither below nor above the threshold: it must not read as confident,

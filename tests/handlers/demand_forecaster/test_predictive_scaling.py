@@ -346,6 +346,36 @@ def test_without_enough_history_the_schedule_stays_in_charge(
     assert "hours of history" in decision["reason"]
 
 
+@pytest.mark.parametrize(
+    ("hours_without_data", "outcome"), [(6, "scaler_asked"), (7, "schedule_kept")]
+)
+def test_a_history_that_stopped_hours_ago_leaves_the_schedule_in_charge(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    hours_without_data: int,
+    outcome: str,
+) -> None:
+    # GIVEN two weeks of steady demand, after which Container Insights sent nothing for
+    # `hours_without_data` whole hours (its agent stopped, or the cluster's metrics went
+    # elsewhere)
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
+    fake_clock.advance(timedelta(hours=hours_without_data).total_seconds())
+    # WHEN the hourly fleet forecast runs
+    run_fleet_forecast()
+    # THEN up to 6 hours the forecast still sizes the cluster; beyond, the decision names the
+    # hours without data and the node group is handed back to the schedule: a forecast of an
+    # old pattern must not size a cluster whose load nobody has seen for hours
+    [decision] = recent_decisions(state_table, KEY)
+    assert decision["outcome"] == outcome
+    if outcome == "schedule_kept":
+        assert "no history for the 7 hours before this one" in decision["reason"]
+        assert "the last hour with data began 2025-06-02T02:00:00Z" in decision["reason"]
+        assert [payload["nodegroups"] for payload in scaler_client.payloads] == [
+            [{"name": "system", "hand_back": True}]
+        ]
+
+
 @pytest.fixture
 def second_cluster(
     inventory_document: dict[str, Any], request: pytest.FixtureRequest
@@ -505,13 +535,15 @@ def test_without_memory_history_the_node_group_is_sized_on_cpu(
 def _hand_made_forecast(
     fake_clock: ManualClock, step_confidences: list[float], hour_p90_vcpu: float = 2.5
 ) -> dict[str, Any]:
-    """A forecast result of `system` (2 x m7g.large) whose steps start at the current hour,
-    each with a p90 of 2.5 vCPU, and the coming hour's p90 `hour_p90_vcpu`."""
+    """A forecast result of `system` (2 x m7g.large) whose history ends with the last hour and
+    whose steps start at the current hour, each with a p90 of 2.5 vCPU, and the coming hour's
+    p90 `hour_p90_vcpu`."""
     hour = fake_clock.now().replace(minute=0, second=0, microsecond=0)
     return {
         "confidence": round(sum(step_confidences) / len(step_confidences), 4),
         "confidence_reason": "hand-made",
         "interval": 0.9,
+        "history": {"last_observation": iso_z(hour - timedelta(hours=1))},
         "forecast": [
             {
                 "timestamp": iso_z(hour + timedelta(hours=index)),
