@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import (
     DecisionNotRecordedError,
@@ -155,7 +156,12 @@ def scale_predictively(
         record_decision(
             services.state, decisions_key(account_id, cluster.region, cluster.name), decision
         )
-    except (ClientError, BotoCoreError, DecisionNotRecordedError) as error:
+    except (
+        ClientError,
+        BotoCoreError,
+        DecisionNotRecordedError,
+        UnreadableStateValueError,
+    ) as error:
         # The decision was made and the scaler answered it: its change stands, only the record
         # (what `analyze` shows) is missing, and the run must say so rather than "not made".
         decision["not_recorded"] = f"decision not recorded: {error}"[:NOT_RECORDED_CHARS]

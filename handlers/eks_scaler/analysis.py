@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import FleetError, UnreadableStateValueError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 from fleet_shared.node_group_autoscalers import declared_autoscaler
@@ -76,7 +76,7 @@ def analyze(
         analysis["predictive_decisions"] = recent_decisions(
             services.state, decisions_key(event.account_id, event.region, event.cluster)
         )
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, UnreadableStateValueError) as error:
         # None, not []: the decisions are unknown, which is not the same as none made.
         analysis["predictive_decisions"] = None
         analysis["predictive_decisions_unavailable"] = (

@@ -6,7 +6,9 @@ One state-table value per cluster (key `predictive/<account>/<region>/<cluster>`
 newest first. Two copies of a run (a retry while the first attempt still runs) can record at
 once, so a decision is written only over the list it was added to, read again when another
 writer came in between. That writer may have been the decision's own write, sent again by
-botocore after its answer was lost: a decision found among the kept ones then is recorded.
+botocore after its answer was lost: a decision found among the kept ones then is recorded. A
+record that is no list of decisions (a hand edit, an older format) is UnreadableStateValueError
+for both, naming it, and left as it is for a person or its expiry.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import FleetError, UnreadableStateValueError
 from fleet_shared.state_table import StateTable
 
 KEPT_DECISIONS = 24
@@ -50,7 +52,7 @@ def record_decision(state: StateTable, key: str, decision: dict[str, Any]) -> No
     as_stored = _as_stored(decision)
     for attempt in range(RECORD_ATTEMPTS):
         read = state.get_versioned_value(key, _VALUE_NAME)
-        kept = [] if read is None else list(read.value["decisions"])
+        kept = [] if read is None else _kept(key, read.value)
         if attempt > 0 and any(_as_stored(other) == as_stored for other in kept):
             # The write that failed its condition was this one's own, landed before botocore
             # sent it again (its answer lost): adding it again would record the decision twice.
@@ -80,6 +82,15 @@ def _fitting(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recent_decisions(state: StateTable, key: str) -> list[dict[str, Any]]:
-    """The cluster's kept decisions, newest first (empty when none was recorded)."""
+    """The cluster's kept decisions, newest first (empty when none was recorded); raises
+    UnreadableStateValueError for a record that is no list of decisions."""
     stored = state.get_value(key, _VALUE_NAME)
-    return [] if stored is None else list(stored["decisions"])
+    return [] if stored is None else _kept(key, stored)
+
+
+def _kept(key: str, stored: dict[str, Any]) -> list[dict[str, Any]]:
+    """The decisions of the record `stored` under `key`."""
+    decisions = stored.get("decisions")
+    if not isinstance(decisions, list) or not all(isinstance(item, dict) for item in decisions):
+        raise UnreadableStateValueError(key, _VALUE_NAME, "`decisions` is not a list of objects")
+    return list(decisions)

@@ -36,13 +36,14 @@ from handlers.eks_scaler import app as scaler_app
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.analytics_accounts import member_session
 from tests.handlers.analytics_services import inject_services
-from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, STATE_TABLE_NAME
 from tests.handlers.demand_forecaster.conftest import ForecasterLambdaContext
 from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
     create_cluster,
     demand,
     put_history,
 )
+from tests.handlers.unreadable_state_entries import unreadable_value
 
 CLUSTER = "dev-apps"
 KEY = decisions_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
@@ -262,6 +263,46 @@ def test_analyze_says_the_decisions_are_unknown_when_the_state_table_cannot_be_r
     assert analysis["results"][0]["nodegroup"] == "system"
     assert analysis["predictive_decisions"] is None
     assert "Could not connect" in analysis["predictive_decisions_unavailable"]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param("{\"secret", "its data is not JSON", id="no-json"),
+        pytest.param('{"note": "secret"}', "`decisions` is not a list of objects", id="no-list"),
+        pytest.param('{"decisions": ["secret"]}', "`decisions` is not a list of objects",
+                     id="a-list-of-text"),
+    ],
+)  # fmt: skip
+def test_a_decisions_record_no_one_can_read_is_named_and_the_decision_still_acts(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    dynamodb_client: Any,
+    data: str,
+    problem: str,
+) -> None:
+    # GIVEN the cluster's record of predictive decisions left unreadable by a hand edit
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(KEY, "decisions", {"S": data})
+    )
+    put_cpu_demand(fake_clock, demand(1, scale=0.3))
+    # WHEN the hourly fleet forecast runs, then the scaler analyses the cluster
+    result = run_fleet_forecast()
+    analysis = scaler_analysis()
+    # THEN the decision was made and acted on, and says that it was not recorded and why; the
+    # record is named, never its data, and left as it is
+    [cluster] = result["clusters"]
+    assert cluster["predictive"]["outcome"] == "scaler_asked"
+    assert _desired_size() == 4
+    expected = f"saved value decisions of {KEY}: {problem}"
+    assert cluster["predictive"]["not_recorded"] == f"decision not recorded: {expected}"
+    # AND the analysis is still given, saying the decisions cannot be read rather than none
+    assert analysis["results"][0]["nodegroup"] == "system"
+    assert analysis["predictive_decisions"] is None
+    assert analysis["predictive_decisions_unavailable"] == (
+        f"predictive decisions unavailable: {expected}"
+    )
+    assert "secret" not in json.dumps([result, analysis])
 
 
 def test_two_decisions_recorded_at_once_are_both_kept(
