@@ -16,6 +16,10 @@ actions. CreateSnapshot, CreateTags and DeleteTags keep the accountless snapshot
 reference lists no owner key for the snapshot CreateSnapshot creates, and their conditions are
 the catalog's tags.
 
+Snapshots (`ec2:CreateSnapshot`) are taken only of volumes carrying the backup tag: that
+volume ARN gets a statement of its own under an `aws:ResourceTag` condition
+(`ResourceScope.tag_required_on`), the snapshot being created another without it.
+
 Node-group changes (`eks:UpdateNodegroupConfig`, the only mutating EKS action granted) reach only
 the node groups of the clusters the stack file declares in that account, created or existing:
 one `nodegroup/<cluster>/*/*` ARN per cluster, in its region, so a bug or a crafted `/scale`
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from catalog.model import Condition, FunctionSpec
 from components.exceptions import FleetProgramError
 from components.policies import condition_block
+from fleet_shared.backup_tags import BACKUP_TAG
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class ResourceScope:
     # set to the member's account so that the statement reaches none of another account's.
     owner_account_key: str | None = None
     per_declared_cluster: bool = False
+    # (pattern, tag key): that pattern's resources only while they carry the tag, in a statement
+    # of their own (an action that also creates a resource, untagged yet, needs the other).
+    tag_required_on: tuple[str, str] | None = None
 
     def arns(
         self, partition: str, account_id: str, clusters: Sequence[DeclaredCluster]
@@ -79,6 +87,25 @@ class ResourceScope:
                 for cluster in clusters
             }
         )
+
+    def parts(
+        self, partition: str, account_id: str, clusters: Sequence[DeclaredCluster]
+    ) -> list[tuple[str, list[str], dict[str, dict[str, str]]]]:
+        """The scope's statements as (sid, resources, condition): one, or with
+        `tag_required_on` the tagged pattern's apart, under its tag's condition; none for a
+        scope that reaches no resource of the account."""
+        resources = self.arns(partition, account_id, clusters)
+        owner = self.owner_condition(account_id)
+        if self.tag_required_on is None:
+            return [(self.sid, resources, owner)] if resources else []
+        pattern, tag_key = self.tag_required_on
+        tagged = pattern.format(partition=partition, account=account_id)
+        tag_condition = {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
+        untagged = [arn for arn in resources if arn != tagged]
+        return [
+            (f"{self.sid}Tagged", [tagged], {**owner, **tag_condition}),
+            (self.sid, untagged, owner),
+        ]
 
     def owner_condition(self, account_id: str) -> dict[str, dict[str, str]]:
         """`StringEquals` on the owner key, or nothing for an ARN format that names the account."""
@@ -125,6 +152,15 @@ EC2_SNAPSHOTS_OF_VOLUMES = ResourceScope(
     "Ec2SnapshotsOfVolumes",
     ("arn:{partition}:ec2:*:{account}:volume/*", "arn:{partition}:ec2:*::snapshot/*"),
 )
+# backup_scheduler copies only volumes whose tag key is `backup` exactly (one written otherwise
+# is reported, not copied). Whether IAM matches the tag key of `aws:ResourceTag/backup` with or
+# without its case, every volume the handler copies carries that exact key; the new snapshot,
+# untagged until it exists, is the other statement's.
+EC2_SNAPSHOTS_OF_BACKUP_TAGGED_VOLUMES = ResourceScope(
+    "Ec2SnapshotsOfBackupTaggedVolumes",
+    EC2_SNAPSHOTS_OF_VOLUMES.arn_patterns,
+    tag_required_on=("arn:{partition}:ec2:*:{account}:volume/*", BACKUP_TAG),
+)
 # The security scanner reads the buckets ListBuckets names, which are only the caller's own.
 S3_BUCKETS = ResourceScope(
     "S3Buckets", ("arn:{partition}:s3:::*",), owner_account_key="s3:ResourceAccount"
@@ -158,7 +194,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "dynamodb:ListBackups": NO_RESOURCE_LEVEL,
     "dynamodb:ListTables": NO_RESOURCE_LEVEL,
     "dynamodb:ListTagsOfResource": DYNAMODB_TABLES,
-    "ec2:CreateSnapshot": EC2_SNAPSHOTS_OF_VOLUMES,
+    "ec2:CreateSnapshot": EC2_SNAPSHOTS_OF_BACKUP_TAGGED_VOLUMES,
     "ec2:CreateTags": EC2_SNAPSHOTS_OF_VOLUMES,
     "ec2:DeleteTags": EC2_SNAPSHOTS_OF_VOLUMES,
     "ec2:DeleteSnapshot": EC2_SNAPSHOTS,
@@ -263,21 +299,19 @@ def member_policy_document(
     for (scope, conditions), actions in sorted(
         grouped.items(), key=lambda item: (item[0][0].sid, item[1])
     ):
-        resources = scope.arns(partition, account_id, clusters)
-        if not resources:
-            continue
-        statement = {
-            "Sid": scope.sid + ("Conditioned" if conditions else ""),
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": resources,
-        }
-        condition = condition_block(conditions)
-        for operator, keys in scope.owner_condition(account_id).items():
-            condition.setdefault(operator, {}).update(keys)
-        if condition:
-            statement["Condition"] = condition
-        statements.append(statement)
+        for sid, resources, scope_condition in scope.parts(partition, account_id, clusters):
+            statement = {
+                "Sid": sid + ("Conditioned" if conditions else ""),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": resources,
+            }
+            condition = condition_block(conditions)
+            for operator, keys in scope_condition.items():
+                condition.setdefault(operator, {}).update(keys)
+            if condition:
+                statement["Condition"] = condition
+            statements.append(statement)
     _number_repeated_sids(statements)
     return json.dumps({"Version": "2012-10-17", "Statement": statements}, indent=2)
 

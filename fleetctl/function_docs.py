@@ -211,11 +211,16 @@ def permissions_section(spec: FunctionSpec) -> str:
         )
         lines.append(f"- `{action}` only under {granted}.")
     for action in sorted(set(spec.member_actions)):
-        if ACTION_SCOPES[action].per_declared_cluster:
+        scope = ACTION_SCOPES[action]
+        if scope.per_declared_cluster:
             lines.append(
                 f"- `{action}` only on the node groups of the clusters the stack file declares in "
                 "that account."
             )
+        if scope.tag_required_on is not None:
+            pattern, tag_key = scope.tag_required_on
+            kind = pattern.rsplit(":", 1)[-1].split("/", 1)[0]
+            lines.append(f"- `{action}` only on a {kind} tagged `{tag_key}`.")
     return "\n".join(lines)
 
 

@@ -400,6 +400,14 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     }
     assert tagging_new["Action"] == tagging_own_id["Action"] == ["ec2:CreateTags"]
     assert tagging_new["Sid"] != tagging_own_id["Sid"]
+    # AND it snapshots only a volume carrying the backup tag, the new snapshot apart
+    volumes, snapshots = _statements_granting(
+        stack_run, account, "backup_scheduler", "ec2:CreateSnapshot"
+    )
+    assert volumes["Resource"] == [f"arn:aws:ec2:*:{account}:volume/*"]
+    assert volumes["Condition"] == {"Null": {"aws:ResourceTag/backup": "false"}}
+    assert snapshots["Resource"] == ["arn:aws:ec2:*::snapshot/*"]
+    assert "Condition" not in snapshots
 
 
 def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_members_own(
@@ -413,8 +421,11 @@ def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_me
         for role in _member_roles(stack_run, member.account_id):
             (policy,) = _policies_of(stack_run, role)
             for statement in policy["Statement"]:
-                # GIVEN a member role statement on an ARN format that names no account
-                if statement["Resource"] in ([arn] for arn in owner_keys):
+                # GIVEN a member role statement on an ARN format that names no account (but the
+                # snapshot CreateSnapshot creates, which has no owner key before it exists)
+                if statement["Resource"] in ([arn] for arn in owner_keys) and statement[
+                    "Action"
+                ] != ["ec2:CreateSnapshot"]:
                     (arn,) = statement["Resource"]
                     # THEN its condition names the member as the resource's owner (the keys
                     # the Service Authorization Reference lists for these actions)
