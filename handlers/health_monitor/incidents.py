@@ -303,7 +303,27 @@ def _is_time(value: object) -> bool:
     return True
 
 
-def listed_unsettled_alert(
+def listed_unsettled_alerts(
+    state: StateTable, listed_key: str, alert_ids: Iterable[str]
+) -> tuple[dict[str, dict[str, Any]], list[UnreadableStateValueError]]:
+    """The alert (or resolution) of each incident of `alert_ids`, listed under `listed_key`,
+    that is not settled, by alert id (`_listed_unsettled_alert`: the settled ones are forgotten
+    from the list); and the error of each incident whose record cannot be read, its entry kept
+    and the others read on."""
+    alerts: dict[str, dict[str, Any]] = {}
+    unreadable: list[UnreadableStateValueError] = []
+    for alert_id in alert_ids:
+        try:
+            alert = _listed_unsettled_alert(state, listed_key, alert_id)
+        except UnreadableStateValueError as error:
+            unreadable.append(error)
+            continue
+        if alert is not None:
+            alerts[alert_id] = alert
+    return alerts, unreadable
+
+
+def _listed_unsettled_alert(
     state: StateTable, listed_key: str, alert_id: str
 ) -> dict[str, Any] | None:
     """The alert (or resolution) of the incident of `alert_id`, listed under `listed_key`, while

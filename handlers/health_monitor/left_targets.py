@@ -35,7 +35,7 @@ from handlers.health_monitor.checks import capacity, node_groups
 from handlers.health_monitor.incidents import (
     Scope,
     check_incidents_key,
-    listed_unsettled_alert,
+    listed_unsettled_alerts,
     own_resource,
     read_incident_list,
 )
@@ -63,18 +63,12 @@ def open_listed_results(
     which `resolves(check, target, alert)`, resolving it with `why(check, target)`; the settled
     ones are forgotten from the list. With them, the error of each incident whose record cannot
     be read (`incidents.read_incident`): it is left as it is, the others are resolved."""
-    listed_key = check_incidents_key(scope.label)
+    alerts, unreadable = listed_unsettled_alerts(
+        services.state, check_incidents_key(scope.label), listed
+    )
     results = []
-    unreadable = []
-    for alert_id, entry in listed.items():
-        check, target = entry["check"], entry["target"]
-        try:
-            alert = listed_unsettled_alert(services.state, listed_key, alert_id)
-        except UnreadableStateValueError as error:
-            unreadable.append(error)
-            continue
-        if alert is None:
-            continue
+    for alert_id, alert in alerts.items():
+        check, target = listed[alert_id]["check"], listed[alert_id]["target"]
         if not resolves(check, target, alert):
             continue
         reason = why(check, target)

@@ -34,7 +34,7 @@ from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.incidents import (
     alarm_incidents_key,
-    listed_unsettled_alert,
+    listed_unsettled_alerts,
     read_incident_list,
 )
 from handlers.health_monitor.report import CheckResult
@@ -160,17 +160,13 @@ def gone_alarm_results(
     incident may be open; the alarms whose incident is settled (closed, its resolution sent) are
     forgotten from the account and region's list. With them, the error of each incident whose
     record cannot be read (`incidents.read_incident`): it is left as it is."""
-    listed_key = alarm_incidents_key(account_id, region)
+    alarm_of_incident = dict(sorted(alarm_of_incident.items()))
+    alerts, unreadable = listed_unsettled_alerts(
+        state, alarm_incidents_key(account_id, region), alarm_of_incident
+    )
     results = []
-    unreadable = []
-    for alert_id, alarm_name in sorted(alarm_of_incident.items()):
-        try:
-            alert = listed_unsettled_alert(state, listed_key, alert_id)
-        except UnreadableStateValueError as error:
-            unreadable.append(error)
-            continue
-        if alert is None:
-            continue
+    for alert_id, alert in alerts.items():
+        alarm_name = alarm_of_incident[alert_id]
         results.append(
             CheckResult(
                 NAME,
