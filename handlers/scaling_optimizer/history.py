@@ -34,8 +34,10 @@ from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import first_error, shown_value
 
 MIN_UTILISATION = 0.0
-MAX_UTILISATION = 100.0
-"""Container Insights' node_cpu_utilization is a percent of the nodes' capacity."""
+MAX_MEASURED_UTILISATION = 105.0
+"""Container Insights' node_cpu_utilization is a percent of the nodes' capacity, but a saturated
+node group can be measured a little over it: such an hour counts as measured. Leaving its
+analysis out would leave out the busiest hours of the window, which decide max_size."""
 
 
 @dataclass
@@ -89,13 +91,14 @@ def read_cluster_history(
 
 
 def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
-    """What makes `analysis` unfit to size on: an hour's CPU utilisation outside 0-100 %. One
-    such hour (an agent's or a hand's error) would decide the busiest hour, and so max_size and
-    the off-hours size, alone: 10**6 % recommended the largest node group the settings accept,
-    and 1e308 % on a node group of several nodes ended the run with an OverflowError."""
+    """What makes `analysis` unfit to size on: an hour's CPU utilisation below 0 % or above
+    MAX_MEASURED_UTILISATION. One such hour (an agent's or a hand's error) would decide the
+    busiest hour, and so max_size and the off-hours size, alone: 10**6 % recommended the largest
+    node group the settings accept, and 1e308 % on a node group of several nodes ended the run
+    with an OverflowError."""
     for index, hour in enumerate(analysis.hourly):
         cpu = hour.cpu_percent
-        if cpu is not None and not MIN_UTILISATION <= cpu <= MAX_UTILISATION:
+        if cpu is not None and not MIN_UTILISATION <= cpu <= MAX_MEASURED_UTILISATION:
             return f"hourly[{index}].cpu_percent: {cpu:.6g} is not a utilisation (0-100 %)"
     return None
 

@@ -1215,7 +1215,7 @@ def test_an_analysis_with_an_hour_without_its_offset_is_left_out_and_named(
     assert recommended(recommendations, "max_size") == 5
 
 
-@pytest.mark.parametrize("cpu_percent", [1e6, 1e308, -50.0])
+@pytest.mark.parametrize("cpu_percent", [1e6, 1e308, -50.0, 105.5])
 def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and_named(
     optimize: Callable[[dict[str, Any]], dict[str, Any]],
     state_table: StateTable,
@@ -1247,6 +1247,31 @@ def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and
     assert recommendations.analyses_read == 14 * 24 // 4 - 1
     assert recommended(recommendations, "max_size") == 5
     assert recommended(recommendations, "off_hours_desired", GROUP) == 2
+
+
+def test_hours_measured_just_above_100_percent_are_read_not_left_out(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN 14 days of analyses, the newest of them with every hour's CPU utilisation measured
+    # at 104.9 %: a saturated node group, measured a little over its capacity
+    generate_history(fake_clock.now(), state_table, fake_clock)
+
+    def rewrite(document: dict[str, Any]) -> None:
+        for hour in document["hourly"]:
+            hour["cpu_percent"] = 104.9
+
+    rewrite_newest_analysis(rewrite)
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+    # THEN that analysis is read: leaving it out would leave out the busiest hours of the
+    # window, which decide max_size
+    assert result["status"] == "ok", result
+    assert not [note for note in result["notes"] if "is not a utilisation" in note]
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4
+    assert recommended(recommendations, "max_size") == 5
 
 
 @pytest.mark.parametrize(
