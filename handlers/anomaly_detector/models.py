@@ -27,6 +27,10 @@ ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 ALARM_NAME_MAX_LENGTH = 255
 """CloudWatch's limit for an alarm name (PutMetricAlarm), which has no control characters."""
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+EARLIEST_TIMESTAMP = datetime(1677, 9, 22, tzinfo=UTC)
+LATEST_TIMESTAMP = datetime(2262, 4, 11, tzinfo=UTC)
+"""The days the detector's time index holds whole (pandas' nanosecond timestamps end a little
+before 1677-09-22 and after 2262-04-11): a timestamp beyond them failed the invocation."""
 
 
 class ActionEvent(BaseModel):
@@ -76,6 +80,11 @@ class DetectRequest(BaseModel):
         for position, value in enumerate(values):
             if value.tzinfo is None:
                 raise ValueError(f"timestamp {position} has no time zone (add Z or +00:00)")
+            if not EARLIEST_TIMESTAMP <= value <= LATEST_TIMESTAMP:
+                raise ValueError(
+                    f"timestamp {position} is not between {EARLIEST_TIMESTAMP:%Y-%m-%d} and "
+                    f"{LATEST_TIMESTAMP:%Y-%m-%d}"
+                )
         return values
 
     @model_validator(mode="after")

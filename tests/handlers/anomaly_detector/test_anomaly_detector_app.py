@@ -490,6 +490,15 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
             "timestamps",
         ),
         ({"action": "detect", "series": ["high"], "timestamps": [NOW]}, "series[0]"),
+        # Past what the detector's time index holds (pandas: 1677-09-21 to 2262-04-11).
+        (
+            {"action": "detect", "series": [1.0], "timestamps": ["2300-01-01T00:00:00Z"]},
+            "timestamps",
+        ),
+        (
+            {"action": "detect", "series": [1.0], "timestamps": ["1600-01-01T00:00:00Z"]},
+            "timestamps",
+        ),
         ({"action": "detect", "series": [], "timestamps": []}, "series"),
         (
             {"action": "detect", "series": [1.7e308, -1.7e308], "timestamps": [NOW, NOW]},
