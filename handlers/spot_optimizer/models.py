@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion, BoolFlag, EksClusterName
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import cut_echo, echo_field, shown_value
 
 INTERRUPTION_SOURCE = "aws.ec2"
@@ -126,7 +127,7 @@ class InterruptionEvent(EventBridgeEvent):
     detail_type: Literal["EC2 Spot Instance Interruption Warning"] = Field(alias="detail-type")
     account: AccountId
     region: AwsRegion
-    time: AwareDatetime
+    time: UtcTime
     detail: InterruptionDetail
     dry_run: BoolFlag = False
 

@@ -317,6 +317,20 @@ def test_an_unknown_instance_action_is_refused_and_nothing_recorded(
     assert_nothing_recorded_or_announced(services, alert_inbox)
 
 
+@pytest.mark.parametrize("time", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_warning_timed_past_the_calendars_ends_in_utc_is_refused_and_nothing_recorded(
+    invoke: Invoke, services: SpotServices, alert_inbox: Any, time: str
+) -> None:
+    # GIVEN a warning whose time, read in UTC, falls past the calendar's last or first day
+    event = {**interruption_event(launch_spot_instance()), "time": time}
+    # WHEN it arrives
+    result = invoke(event, services, "inv-1")
+    # THEN it is an error naming the field, and nothing is recorded or alerted
+    assert result["status"] == "error"
+    assert "invalid event: time:" in result["error"]
+    assert_nothing_recorded_or_announced(services, alert_inbox)
+
+
 def test_the_on_demand_fallback_skips_a_held_node_group_and_says_why(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
