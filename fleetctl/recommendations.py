@@ -97,7 +97,8 @@ def render(recommendations: Recommendations, stack_text: str, file_name: str) ->
     """The preamble (scaler settings, notes) and the unified diff of the stack file."""
     new_text = patched_text(stack_text, recommendations.changes)
     diff = "".join(
-        difflib.unified_diff(
+        _patch_line(line)
+        for line in difflib.unified_diff(
             stack_text.splitlines(keepends=True),
             new_text.splitlines(keepends=True),
             fromfile=f"a/{file_name}",
@@ -130,7 +131,8 @@ def patched_text(text: str, changes: list[StackFileChange]) -> str:
     config = _value(root, "config") if isinstance(root, yaml.MappingNode) else None
     if not isinstance(config, yaml.MappingNode):
         raise RecommendationsError("the stack file has no `config:` mapping")
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
+    newline = _line_ending(lines[0]) or "\n"
     replacements: dict[int, list[tuple[int, int, str, str]]] = {}
     insertions: list[tuple[int, list[str]]] = []
     for change in changes:
@@ -173,16 +175,43 @@ def patched_text(text: str, changes: list[StackFileChange]) -> str:
             )
         insertions.append(_insertion(node, change, found))
     for line_number, edits in replacements.items():
-        line = lines[line_number].rstrip("\n")
+        # The line keeps its own ending (a CRLF file stays CRLF, a last line without one stays
+        # so): a patch whose lines end otherwise does not apply to the file.
+        ending = _line_ending(lines[line_number])
+        line = lines[line_number].removesuffix(ending)
         for start, end, value, _ in sorted(edits, reverse=True):
             line = line[:start] + value + line[end:]
         evidence = "; ".join(edit[3] for edit in sorted(edits))
-        lines[line_number] = f"{line}  # {_one_line(evidence)}\n"
+        lines[line_number] = f"{line}  # {_one_line(evidence)}{ending}"
     for after, new_lines in sorted(insertions, key=lambda item: item[0], reverse=True):
         if after > 0 and not lines[after - 1].endswith("\n"):
-            lines[after - 1] += "\n"
-        lines[after:after] = new_lines
+            lines[after - 1] += newline
+        lines[after:after] = [f"{new_line}{newline}" for new_line in new_lines]
     return "".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    """`text`'s lines with their endings, as YAML counts them; one-line error when a line
+    breaks on what git does not (a CR alone, U+2028): the patch would not apply."""
+    lines = text.splitlines(keepends=True) or [""]
+    for number, line in enumerate(lines[:-1], start=1):
+        if not line.endswith("\n"):
+            raise RecommendationsError(
+                f"the stack file's line {number} ends with {line[-1]!r}, not a newline; "
+                "save it with LF or CRLF line endings"
+            )
+    return lines
+
+
+def _line_ending(line: str) -> str:
+    """How `line` ends: CRLF, LF, or (a last line) with nothing."""
+    return line[len(line.rstrip("\r\n")) :]
+
+
+def _patch_line(line: str) -> str:
+    """A line of the unified diff as `git apply` reads it: a file's last line without a newline
+    is followed by the marker that says so, not run into the next line of the patch."""
+    return line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n"
 
 
 def _one_line(text: str) -> str:
@@ -240,7 +269,8 @@ def _last_line(node: Any) -> int:
 
 
 def _insertion(node: Any, change: StackFileChange, found: int) -> tuple[int, list[str]]:
-    """Lines that add the missing keys of `change` at the end of mapping `node`."""
+    """Lines (without their endings) that add the missing keys of `change` at the end of
+    mapping `node`."""
     missing = change.path[found:]
     if (
         not isinstance(node, yaml.MappingNode)
@@ -255,12 +285,12 @@ def _insertion(node: Any, change: StackFileChange, found: int) -> tuple[int, lis
         )
     indent = node.value[0][0].start_mark.column
     new_lines = [
-        f"{' ' * (indent + INDENT_STEP * depth)}{segment}:\n"
+        f"{' ' * (indent + INDENT_STEP * depth)}{segment}:"
         for depth, segment in enumerate(missing[:-1])
     ]
     new_lines.append(
         f"{' ' * (indent + INDENT_STEP * (len(missing) - 1))}{missing[-1]}: "
-        f"{change.recommended}  # {_one_line(change.evidence)}\n"
+        f"{change.recommended}  # {_one_line(change.evidence)}"
     )
     return _last_line(node) + 1, new_lines
 
@@ -286,4 +316,11 @@ def recommendations_patch(stack: str, *, file: Path | None, endpoint_url: str | 
         raise RecommendationsError(
             f"the recommendations are for stack {recommendations.stack}, not {stack}"
         )
-    return render(recommendations, path.read_text(), path.name)
+    try:
+        # Read as saved, CRLF line endings and all (text mode would make them LF): the patch's
+        # lines must be the file's to apply.
+        with path.open(encoding="utf-8", newline="") as saved:
+            stack_text = saved.read()
+    except UnicodeDecodeError as error:
+        raise RecommendationsError(f"{path.name} is not UTF-8 text: {error.reason}") from None
+    return render(recommendations, stack_text, path.name)

@@ -353,3 +353,60 @@ def test_an_off_hours_size_of_a_schedule_removed_since_the_run_is_refused_not_ad
         ".batch-spot: the stack file has no schedule here, where the optimizer read 0; deploy the "
         "file and let the optimizer run again, or set this value by hand"
     )
+
+
+def _dev_file_ending_with_functions() -> str:
+    """The dev stack file with `lambda-fleet:functions` moved to its end, so that a memory line
+    is added after the file's last line."""
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    functions = text.index("  # Cleanup marks")
+    after_functions = text.index("  lambda-fleet:schedule_time_zone:")
+    return text[:functions] + text[after_functions:] + text[functions:after_functions]
+
+
+@pytest.mark.parametrize(
+    "saved",
+    [
+        (REPO_ROOT / "Pulumi.dev.yaml").read_text().replace("\n", "\r\n"),
+        _dev_file_ending_with_functions().rstrip("\n"),
+        _dev_file_ending_with_functions().rstrip("\n").replace("\n", "\r\n"),
+    ],
+    ids=["crlf", "no-final-newline", "crlf-no-final-newline"],
+)
+def test_the_patch_applies_to_a_stack_file_with_crlf_or_no_final_newline(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    saved: str,
+) -> None:
+    # GIVEN a dev stack file saved with CRLF line endings (an editor on Windows), or without a
+    # newline after its last line, which the memory line is added after
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    stack_file = repository / "Pulumi.dev.yaml"
+    stack_file.write_bytes(saved.encode())
+    monkeypatch.setattr("fleetctl.recommendations.REPO_ROOT", repository)
+    recommendations = tmp_path / "recommendations.json"
+    recommendations.write_text(json.dumps(dev_recommendations()))
+
+    # WHEN the patch is printed and applied with git
+    status = main(["recommendations", "--stack", "dev", "--file", str(recommendations)])
+    (tmp_path / "tune.patch").write_text(capsys.readouterr().out)
+    applied = subprocess.run(
+        ["git", "apply", "../tune.patch"],
+        cwd=repository,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # THEN it applies (it did not: the patch's lines ended in LF, or ran the file's last line
+    # into the next), the file has the new values, and a CRLF file has CRLF lines only
+    assert (status, applied.returncode) == (EXIT_OK, 0), applied.stderr
+    patched = stack_file.read_bytes()
+    assert _max_sizes(patched.decode()) == {"system": 4, "batch-spot": 8}
+    assert yaml.safe_load(patched)["config"]["lambda-fleet:functions"]["health_monitor"] == {
+        "memory_mb": 192
+    }
+    if "\r\n" in saved:
+        assert patched.count(b"\n") == patched.count(b"\r\n")
