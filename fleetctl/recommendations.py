@@ -133,10 +133,19 @@ def patched_text(text: str, changes: list[StackFileChange]) -> str:
         raise RecommendationsError("the stack file has no `config:` mapping")
     lines = _lines(text)
     newline = _line_ending(lines[0]) or "\n"
+    shared = _shared_nodes(root)
     replacements: dict[int, list[tuple[int, int, str, str]]] = {}
     insertions: list[tuple[int, list[str]]] = []
     for change in changes:
         node, found = _walk(config, change.path)
+        if any(id(_walk(config, change.path[:depth])[0]) in shared for depth in range(found + 1)):
+            # An anchored node is written once and read wherever it is aliased: editing its
+            # text changes every place that reads it, and writing over `&name` leaves its
+            # aliases undefined (the file is no YAML any more).
+            raise RecommendationsError(
+                f"{change.dotted()}: the stack file shares this value through a YAML anchor "
+                "(&name, *name) with other places; set it by hand where it is written"
+            )
         if found == len(change.path):
             if not isinstance(node, yaml.ScalarNode) or node.start_mark.line != node.end_mark.line:
                 raise RecommendationsError(f"{change.dotted()} is not a one-line value")
@@ -216,6 +225,24 @@ def _patch_line(line: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _shared_nodes(root: Any) -> set[int]:
+    """The ids of the nodes reached through more than one place (an anchor and its aliases)."""
+    seen: set[int] = set()
+    shared: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            shared.add(id(node))
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend(node.value)
+    return shared
 
 
 def _value(mapping: Any, key: str) -> Any:

@@ -410,3 +410,37 @@ def test_the_patch_applies_to_a_stack_file_with_crlf_or_no_final_newline(
     }
     if "\r\n" in saved:
         assert patched.count(b"\n") == patched.count(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        # batch-spot's max_size anchored and read again elsewhere: writing over `&cap` would
+        # leave `*cap` undefined, and the file no YAML
+        [("max_size: 6", "max_size: &cap 6\n              disk_size_gb: *cap")],
+        # batch-spot's max_size an alias of system's: the edit would land on system's line
+        [("max_size: 4", "max_size: &cap 4"), ("max_size: 6", "max_size: *cap")],
+    ],
+    ids=["anchored-value", "aliased-value"],
+)
+def test_a_value_shared_through_a_yaml_anchor_is_refused_not_edited(
+    edits: list[tuple[str, str]],
+) -> None:
+    # GIVEN the dev stack file with batch-spot's max_size shared through a YAML anchor
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    for written, shared in edits:
+        text = text.replace(written, shared, 1)
+    current = _max_sizes(text)["batch-spot"]
+    change = StackFileChange(
+        path=[*SPOT_GROUP, "max_size"], current=current, recommended=8, evidence="peak needed 8"
+    )
+    # WHEN the file is patched
+    with pytest.raises(RecommendationsError) as raised:
+        patched_text(text, [change])
+    # THEN one line names the value and why, instead of an edit of the anchored text that
+    # changed another node group's size or left an alias undefined
+    assert str(raised.value) == (
+        "lambda-fleet:members[dev-workloads].clusters[dev-apps].node_groups[batch-spot].max_size:"
+        " the stack file shares this value through a YAML anchor (&name, *name) with other "
+        "places; set it by hand where it is written"
+    )
