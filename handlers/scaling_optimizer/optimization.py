@@ -158,8 +158,17 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                     DemandHour(hour, desired_at(hour), cpu, is_working_hour(cluster, hour))
                     for hour, cpu in sorted(history.cpu_by_hour.items())
                 ]
+                off_hours_size = (
+                    None
+                    if cluster.schedule is None
+                    else cluster.schedule.off_hours_desired.get(group.name)
+                )
                 sizes = recommend_sizes(
-                    hours, cluster.scaling.target_utilization, group.capacity_type, group.floor
+                    hours,
+                    cluster.scaling.target_utilization,
+                    group.capacity_type,
+                    group.floor,
+                    off_hours_size,
                 )
                 group_path = [*cluster_path, "node_groups", group.name]
                 changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))

@@ -11,7 +11,8 @@ the settings require), `min_size` the fewest (never under the capacity type's fl
 on-demand, 0 spot), `desired_size` (the working-hours size the morning restore returns to) the
 most any working hour needed (any hour when no working hour was measured), the off-hours size
 the most any off-hours hour needed, both at least `min_size` and the node group's floor; none
-above `MAX_NODE_GROUP_SIZE`, the largest size the settings accept.
+above `MAX_NODE_GROUP_SIZE`, the largest size the settings accept. Without a measured off-hours
+hour, the schedule's off-hours size stays, and `min_size` and `max_size` keep it within them.
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
 the same busy nodes for every candidate in a small grid, each unbroken run of measured hours on
@@ -88,11 +89,16 @@ def _evidence(what: str, hour: DemandHour, needed: int, target: float) -> str:
 
 
 def recommend_sizes(
-    hours: list[DemandHour], target_percent: float, capacity_type: str, node_group_floor: int
+    hours: list[DemandHour],
+    target_percent: float,
+    capacity_type: str,
+    node_group_floor: int,
+    off_hours_size: int | None = None,
 ) -> NodeGroupSizes:
     """The sizes that would have kept every measured hour at the target, within what the
     settings accept (`node_group_floor` <= max_size <= MAX_NODE_GROUP_SIZE); `hours` not
-    empty."""
+    empty. `off_hours_size` is the schedule's off-hours size of the node group, if it has one:
+    without a measured off-hours hour, it stays and the sizes keep it within [min, max]."""
     floor = default_floor(capacity_type)
 
     def needed(hour: DemandHour) -> int:
@@ -115,6 +121,19 @@ def recommend_sizes(
         "busiest hour", peak, max(1, node_group_floor), "at least the node group's floor,"
     )
     min_size = recommendation("quietest hour", trough, floor, f"{capacity_type} keeps at least")
+    off = [hour for hour in hours if not hour.working]
+    if not off and off_hours_size is not None:
+        # No measured hour sizes the nights, so the schedule's night size stays: the settings
+        # (and EKS, for the scaler's night size) refuse it outside [min_size, max_size].
+        unmeasured = f"the schedule's off-hours size {off_hours_size}: no off-hours hour measured"
+        if min_size.value > off_hours_size:
+            min_size = SizeRecommendation(
+                off_hours_size, f"{min_size.evidence} (at most {unmeasured})"
+            )
+        if max_size.value < off_hours_size:
+            max_size = SizeRecommendation(
+                off_hours_size, f"{max_size.evidence} (at least {unmeasured})"
+            )
     # The scaler never sets a size under the floor, so the settings refuse one there.
     if node_group_floor > min_size.value:
         lowest_size, lowest_size_is = node_group_floor, "the node group's floor is"
@@ -127,7 +146,6 @@ def recommend_sizes(
         lowest_size,
         lowest_size_is,
     )
-    off = [hour for hour in hours if not hour.working]
     off_hours = (
         recommendation("busiest off-hours hour", max(off, key=needed), lowest_size, lowest_size_is)
         if off

@@ -515,6 +515,40 @@ def test_the_patch_keeps_max_size_at_or_above_the_node_groups_floor(  # noqa: PL
     assert patched.max_size >= 6
 
 
+def test_without_a_measured_off_hours_hour_the_sizes_keep_the_schedules_off_hours_size(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    tmp_path: Path,
+) -> None:
+    # GIVEN a cluster measured in its working hours only (its nodes report nothing at night),
+    # its node group (2 nodes, off-hours size 1) at 100 % CPU: 3 nodes hold every hour at 70 %
+    now = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    window = [now - timedelta(hours=hour) for hour in range(1, 14 * 24)]
+    put_analyses(dict.fromkeys(filter(is_working, window), 100.0))
+
+    # WHEN the optimizer runs and its patch is applied to the stack file
+    optimize({"action": "optimize"})
+    recommendations = latest_recommendations()
+    stack_file = tmp_path / "Pulumi.handlers.yaml"
+    stack_file.write_text(HANDLER_STACK_FILE.read_text())
+    (tmp_path / "recommendations.patch").write_text(
+        render(recommendations, stack_file.read_text(), stack_file.name)
+    )
+    subprocess.run(
+        ["git", "apply", "recommendations.patch"], cwd=tmp_path, check=True, capture_output=True
+    )
+
+    # THEN the patched file passes the program's validation: min_size stays at the off-hours
+    # size no measured hour argues against (3 put the night's 1 node under min_size, which the
+    # settings refuse, as EKS would refuse the scaler's night size)
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    cluster = load_settings("handlers", settings_document(config)).members[0].clusters[0]
+    group = cluster.node_groups[0]
+    assert (group.min_size, group.desired_size, group.max_size) == (1, 3, 3)
+    assert cluster.schedule is not None
+    assert cluster.schedule.off_hours_desired == {"system": 1}
+
+
 def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
     fake_clock: ManualClock,
 ) -> None:
