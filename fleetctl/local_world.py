@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +63,12 @@ class LocalWorld:
 
 def stack_settings(stack: str, project_dir: Path = REPO_ROOT) -> FleetSettings:
     """The settings of `Pulumi.<stack>.yaml`, as the program reads them; one PlanError if bad."""
-    config = read_stack_file(stack_file(stack, project_dir))
+    return settings_of(stack, read_stack_file(stack_file(stack, project_dir)))
+
+
+def settings_of(stack: str, config: Mapping[str, Any]) -> FleetSettings:
+    """The settings of stack `stack` from its file's `config:` mapping (`stack_config`), as the
+    program reads them; one PlanError if bad."""
     document = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("lambda-fleet:")}
     try:
         return validated_stack_settings(stack, config, document)

@@ -227,19 +227,25 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except FileNotFoundError:
         raise PlanError(f"no stack file {path.name} in {path.parent}") from None
+    return stack_config(text, path.name)
+
+
+def stack_config(text: str, file_name: str) -> dict[str, Any]:
+    """The `config:` mapping of the stack file `file_name` holding `text`, as the Pulumi CLI
+    reads it; a clear PlanError if it is not one."""
     try:
         document = yaml.load(text, Loader=StackFileLoader)
     except DuplicateKeyError as error:
-        raise PlanError(f"{path.name}: {error}") from None
+        raise PlanError(f"{file_name}: {error}") from None
     except yaml.YAMLError:
         # Read again for the message: the pure-Python loader's quotes the offending line.
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
-            raise PlanError(f"{path.name} is not valid YAML: {error}") from None
+            raise PlanError(f"{file_name} is not valid YAML: {error}") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
-        raise PlanError(f"{path.name} has no `config:` mapping")
-    return _namespaced(document["config"], path.name)
+        raise PlanError(f"{file_name} has no `config:` mapping")
+    return _namespaced(document["config"], file_name)
 
 
 def _namespaced(config: Mapping[Any, Any], file_name: str) -> dict[str, Any]:

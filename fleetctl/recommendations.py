@@ -6,6 +6,7 @@ recommendations as a unified diff of `Pulumi.<stack>.yaml` that `git apply` (or 
 applies: each changed value is replaced where it stands, with its evidence as a comment at the
 end of its line; a key the file does not have yet (a function's `memory_mb`) is added at the end
 of the mapping that should hold it. Comments and layout of the rest of the file are untouched.
+A patch after which the program's settings validation would refuse the file is not printed.
 Scaler settings, which are not stack file values, are listed above the diff, where `git apply`
 ignores them.
 """
@@ -33,10 +34,10 @@ from fleet_shared.performance_documents import (
     StackFileChange,
 )
 from fleet_shared.validation_errors import shown_value
-from fleetctl.exceptions import RecommendationsError
+from fleetctl.exceptions import PlanError, RecommendationsError
 from fleetctl.handler_environment import FAKE_CREDENTIALS, deployed_environment
-from fleetctl.local_world import stack_settings
-from fleetctl.mocked_program import REPO_ROOT, run_program
+from fleetctl.local_world import settings_of, stack_settings
+from fleetctl.mocked_program import REPO_ROOT, run_program, stack_config
 
 OPTIMIZER = "scaling_optimizer"
 NAMESPACE = f"{PROJECT}:"
@@ -96,6 +97,16 @@ def read_bucket(stack: str, endpoint_url: str) -> Recommendations:
 def render(recommendations: Recommendations, stack_text: str, file_name: str) -> str:
     """The preamble (scaler settings, notes) and the unified diff of the stack file."""
     new_text = patched_text(stack_text, recommendations.changes)
+    problem = _validation_problem(recommendations.stack, new_text, file_name)
+    if (
+        problem is not None
+        and _validation_problem(recommendations.stack, stack_text, file_name) is None
+    ):
+        # The optimizer keeps its sizes within the settings' rules, but the document may have
+        # been edited since: a patch `git apply` takes must leave a file the program takes.
+        raise RecommendationsError(
+            f"the patched stack file would not pass the program's validation: {problem}"
+        )
     diff = "".join(
         _patch_line(line)
         for line in difflib.unified_diff(
@@ -120,6 +131,16 @@ def render(recommendations: Recommendations, stack_text: str, file_name: str) ->
     if not diff:
         preamble.append("The stack file already has every recommended value.")
     return "\n".join(preamble) + "\n\n" + diff
+
+
+def _validation_problem(stack: str, text: str, file_name: str) -> str | None:
+    """What the program's settings validation says of the stack file `text`, in one line; None
+    when it passes."""
+    try:
+        settings_of(stack, stack_config(text, file_name))
+    except PlanError as error:
+        return _one_line(str(error))
+    return None
 
 
 def patched_text(text: str, changes: list[StackFileChange]) -> str:

@@ -444,3 +444,33 @@ def test_a_value_shared_through_a_yaml_anchor_is_refused_not_edited(
         " the stack file shares this value through a YAML anchor (&name, *name) with other "
         "places; set it by hand where it is written"
     )
+
+
+@pytest.mark.parametrize(
+    ("max_size", "problem"),
+    [
+        (1, "node_groups[1].desired_size: desired_size 2 is above max_size 1"),
+        (500, "node_groups[1].max_size: "),
+    ],
+    ids=["under-desired-size", "above-the-largest"],
+)
+def test_a_recommendation_the_settings_refuse_is_refused_not_printed_as_a_patch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], max_size: int, problem: str
+) -> None:
+    # GIVEN dev's recommendations edited by hand since the optimizer wrote them: batch-spot's
+    # max_size set under its desired size (2), or above the 450 nodes the settings accept
+    document = dev_recommendations()
+    document["changes"][0]["recommended"] = max_size
+    saved = tmp_path / "recommendations.json"
+    saved.write_text(json.dumps(document))
+    # WHEN they are printed
+    status = main(["recommendations", "--stack", "dev", "--file", str(saved)])
+    # THEN one line names the field the patched stack file would break, and no patch is printed
+    # (it was, exit 0: `git apply` would have left a stack file the program refuses)
+    captured = capsys.readouterr()
+    assert (status, captured.out) == (EXIT_BAD_INPUT, "")
+    assert captured.err.startswith(
+        "fleetctl: the patched stack file would not pass the program's validation: "
+        "Pulumi.dev.yaml: members[0].clusters[0]."
+    )
+    assert problem in captured.err and captured.err.count("\n") == 1
