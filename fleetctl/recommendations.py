@@ -58,6 +58,12 @@ def parse_recommendations(text: str | bytes, source: str) -> Recommendations:
         raise RecommendationsError(
             f"{source} is not a recommendations document: {where}: {first['msg']}"
         ) from None
+    except ValueError:
+        # After ValidationError, a ValueError too: json.loads' own (an integer of more than
+        # 4,300 digits, which Python refuses to read).
+        raise RecommendationsError(f"{source} is not JSON: a number too long to read") from None
+    except RecursionError:
+        raise RecommendationsError(f"{source} is not JSON: nested too deeply") from None
 
 
 def read_file(path: Path) -> Recommendations:

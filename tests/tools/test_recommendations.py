@@ -148,8 +148,10 @@ def test_the_patch_is_read_from_the_stacks_data_bucket_at_a_local_endpoint(
         ("not json", "is not JSON"),
         (json.dumps({"schema_version": 1}), "is not a recommendations document: stack"),
         (json.dumps(dev_recommendations(stack="prod")), "are for stack prod, not dev"),
+        ('{"history_days": ' + "9" * 5000 + "}", "is not JSON: a number too long to read"),
+        ("[" * 100_000, "is not JSON: nested too deeply"),
     ],
-    ids=["not-json", "not-a-document", "other-stack"],
+    ids=["not-json", "not-a-document", "other-stack", "huge-number", "deep-nesting"],
 )
 def test_a_bad_recommendations_file_is_one_line_without_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
