@@ -1,13 +1,13 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model, with every hour's CPU utilisation within 0-100 %; one that does not, or cannot be read,
-is skipped and named in the notes). The scaler records every change of a node group in the
-state table (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new`
-sizes; a node group had, in any hour, the desired size of the last change before it, or before
-the first change in the window, that change's previous size (in a window without a change, the
-size the last change before it set; the stack file's desired size when the scaler never changed
-it).
+model, with every hour's CPU utilisation within 0-100 % and the account, region and cluster of
+its key; one that does not, or cannot be read, is skipped and named in the notes). The scaler
+records every change of a node group in the state table
+(`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
+group had, in any hour, the desired size of the last change before it, or before the first
+change in the window, that change's previous size (in a window without a change, the size the
+last change before it set; the stack file's desired size when the scaler never changed it).
 """
 
 from __future__ import annotations
@@ -81,6 +81,10 @@ def read_cluster_history(
         if refusal is not None:
             history.skipped.append(f"{item['Key']}: not an analysis ({refusal})")
             continue
+        stranger = _other_cluster_field(analysis, account_id, cluster)
+        if stranger is not None:
+            history.skipped.append(f"{item['Key']}: not this cluster's analysis ({stranger})")
+            continue
         history.analyses_read += 1
         for hour in analysis.hourly:
             if hour.cpu_percent is not None and hour.hour >= since:
@@ -100,6 +104,24 @@ def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
         cpu = hour.cpu_percent
         if cpu is not None and not MIN_UTILISATION <= cpu <= MAX_MEASURED_UTILISATION:
             return f"hourly[{index}].cpu_percent: {cpu:.6g} is not a utilisation (0-100 %)"
+    return None
+
+
+def _other_cluster_field(
+    analysis: PerformanceAnalysis, account_id: str, cluster: Cluster
+) -> str | None:
+    """The field by which `analysis` is another cluster's than the one its key names (one
+    copied under this cluster's prefix by hand, after a rename or a move to another region),
+    as `field: value`; None when it is this cluster's. Another cluster's load would size this
+    cluster's node groups."""
+    for field_name, expected in (
+        ("account_id", account_id),
+        ("region", cluster.region),
+        ("cluster", cluster.name),
+    ):
+        written = getattr(analysis, field_name)
+        if written != expected:
+            return f"{field_name}: {shown_value(written)}"
     return None
 
 

@@ -1223,6 +1223,40 @@ def rewrite_newest_analysis(rewrite: Callable[[dict[str, Any]], object]) -> str:
     return newest
 
 
+@pytest.mark.parametrize(
+    ("field", "written"),
+    [("cluster", "prod-apps"), ("region", "eu-west-1")],
+)
+def test_an_analysis_of_another_cluster_under_this_clusters_prefix_is_left_out_and_named(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    field: str,
+    written: str,
+) -> None:
+    # GIVEN 14 days of analyses, the newest of them another cluster's (copied in by hand after
+    # a rename or a move to another region), its hours at 100 % CPU
+    generate_history(fake_clock.now(), state_table, fake_clock)
+
+    def rewrite(document: dict[str, Any]) -> None:
+        document[field] = written
+        for hour in document["hourly"]:
+            hour["cpu_percent"] = 100.0
+
+    newest = rewrite_newest_analysis(rewrite)
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN that analysis is left out and named with the field, and the sizes come from this
+    # cluster's own: another cluster's load does not size its node groups
+    assert result["status"] == "ok", result
+    assert f"{newest}: not this cluster's analysis ({field}: {written!r})" in result["notes"]
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4 - 1
+    assert recommended(recommendations, "max_size") == 5
+
+
 def test_an_analysis_with_an_hour_without_its_offset_is_left_out_and_named(
     optimize: Callable[[dict[str, Any]], dict[str, Any]],
     state_table: StateTable,
