@@ -108,6 +108,15 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
     for member in inventory.members:
         for cluster in member.clusters:
             resource = f"{member.account_id}/{cluster.region}/{cluster.name}"
+            if cluster.autoscaler != "none":
+                # The autoscaler sets the sizes from pending pods and the scaler leaves them
+                # alone: the history holds none of them, so the busy nodes read from it (the
+                # stack file's desired size) would size a max_size that caps the autoscaler.
+                notes.append(
+                    f"{resource}: its node groups' sizes are set by {cluster.autoscaler}, which "
+                    "the scaler's history does not record; no sizes recommended"
+                )
+                continue
             if not deadline.allows(CLUSTER_SECONDS + WRITE_SECONDS):
                 notes.append(f"{resource}: {OUT_OF_TIME}; no sizes recommended")
                 unread += 1

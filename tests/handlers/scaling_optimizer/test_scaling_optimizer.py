@@ -549,6 +549,37 @@ def test_without_a_measured_off_hours_hour_the_sizes_keep_the_schedules_off_hour
     assert cluster.schedule.off_hours_desired == {"system": 1}
 
 
+def test_a_cluster_whose_node_groups_cluster_autoscaler_sizes_gets_no_sizes_and_says_why(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    inventory_in_s3: dict[str, Any],
+    fleet_environment: dict[str, str],
+) -> None:
+    # GIVEN two days of analyses of a cluster the stack file declares Cluster Autoscaler runs on:
+    # it sets the node groups' sizes, which the scaler leaves alone and does not record, so the
+    # node counts the optimizer would read busy nodes from are not the ones that ran
+    inventory_in_s3["members"][0]["clusters"][0]["autoscaler"] = "cluster-autoscaler"
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=fleet_environment["FLEET_INVENTORY_KEY"],
+        Body=json.dumps(inventory_in_s3).encode("utf-8"),
+    )
+    now = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_analyses(dict.fromkeys([now - timedelta(hours=hour) for hour in range(1, 49)], 50.0))
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN no size and no scaler setting is recommended for it (a max_size from those counts
+    # would cap the autoscaler under what the cluster ran), and a note says why
+    assert result["status"] == "ok", result
+    assert (result["changes"], result["scaler_settings"]) == ([], [])
+    assert (
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: its node groups' sizes are set by "
+        "cluster-autoscaler, which the scaler's history does not record; no sizes recommended"
+    ) in result["notes"]
+
+
 def test_no_recommended_size_exceeds_the_largest_node_group_the_settings_accept(
     fake_clock: ManualClock,
 ) -> None:
