@@ -1,9 +1,9 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model, with every hour's CPU utilisation within 0-100 % and the account, region and cluster of
-its key; one that does not, or cannot be read, is skipped and named in the notes). The scaler
-records every change of a node group in the state table
+model, with every hour's CPU and memory utilisation within 0-100 % and the account, region and
+cluster of its key; one that does not, or cannot be read, is skipped and named in the notes).
+The scaler records every change of a node group in the state table
 (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
 group had, in any hour, the desired size of the last change before it, or before the first
 change in the window, that change's previous size (in a window without a change, the size the
@@ -42,10 +42,11 @@ analysis out would leave out the busiest hours of the window, which decide max_s
 
 @dataclass
 class ClusterHistory:
-    """The cluster's CPU utilisation per hour from the analyses read, what was skipped, and how
-    many analyses could not be read (S3 failed on them)."""
+    """The cluster's CPU and memory utilisation per hour from the analyses read, what was
+    skipped, and how many analyses could not be read (S3 failed on them)."""
 
-    cpu_by_hour: dict[datetime, float] = field(default_factory=dict)
+    utilisation_by_hour: dict[datetime, tuple[float, float | None]] = field(default_factory=dict)
+    """(CPU, memory or None when not measured) percent per hour, in UTC."""
     analyses_read: int = 0
     skipped: list[str] = field(default_factory=list)
     unread: int = 0
@@ -90,20 +91,26 @@ def read_cluster_history(
             if hour.cpu_percent is not None and hour.hour >= since:
                 # In UTC, as the evidence names it: an hour written with another offset is the
                 # same instant, not a time of day to read as UTC.
-                history.cpu_by_hour[hour.hour.astimezone(UTC)] = hour.cpu_percent
+                history.utilisation_by_hour[hour.hour.astimezone(UTC)] = (
+                    hour.cpu_percent,
+                    hour.memory_percent,
+                )
     return history
 
 
 def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
-    """What makes `analysis` unfit to size on: an hour's CPU utilisation below 0 % or above
-    MAX_MEASURED_UTILISATION. One such hour (an agent's or a hand's error) would decide the
+    """What makes `analysis` unfit to size on: an hour's CPU or memory utilisation below 0 % or
+    above MAX_MEASURED_UTILISATION. One such hour (an agent's or a hand's error) would decide the
     busiest hour, and so max_size and the off-hours size, alone: 10**6 % recommended the largest
     node group the settings accept, and 1e308 % on a node group of several nodes ended the run
     with an OverflowError."""
     for index, hour in enumerate(analysis.hourly):
-        cpu = hour.cpu_percent
-        if cpu is not None and not MIN_UTILISATION <= cpu <= MAX_MEASURED_UTILISATION:
-            return f"hourly[{index}].cpu_percent: {cpu:.6g} is not a utilisation (0-100 %)"
+        for name, percent in (
+            ("cpu_percent", hour.cpu_percent),
+            ("memory_percent", hour.memory_percent),
+        ):
+            if percent is not None and not MIN_UTILISATION <= percent <= MAX_MEASURED_UTILISATION:
+                return f"hourly[{index}].{name}: {percent:.6g} is not a utilisation (0-100 %)"
     return None
 
 

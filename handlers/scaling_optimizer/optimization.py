@@ -132,9 +132,9 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
             analyses_read += history.analyses_read
             unread += history.unread
             notes.extend(history.skipped)
-            if len(history.cpu_by_hour) < environment.optimizer_min_hours:
+            if len(history.utilisation_by_hour) < environment.optimizer_min_hours:
                 notes.append(
-                    f"{resource}: {len(history.cpu_by_hour)} measured hours, "
+                    f"{resource}: {len(history.utilisation_by_hour)} measured hours, "
                     f"{environment.optimizer_min_hours} needed; no sizes recommended"
                 )
                 continue
@@ -164,8 +164,8 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                     unread += 1
                     continue
                 hours = [
-                    DemandHour(hour, desired_at(hour), cpu, is_working_hour(cluster, hour))
-                    for hour, cpu in sorted(history.cpu_by_hour.items())
+                    DemandHour(hour, desired_at(hour), cpu, is_working_hour(cluster, hour), memory)
+                    for hour, (cpu, memory) in sorted(history.utilisation_by_hour.items())
                 ]
                 off_hours_size = (
                     None

@@ -1,10 +1,10 @@
 """Pure sizing rules of the optimizer: no AWS call, unit tested directly.
 
 Demand: in each measured hour, a node group had `nodes` nodes (its desired size then, from the
-scaler's history) and the cluster ran at `cpu_percent` (Container Insights has no node-group
-dimension, so the cluster's utilisation stands for each of its node groups). Its busy nodes are
-`nodes x cpu_percent / 100`; the nodes that would have held it at the cluster's target
-utilisation are `ceil(busy / target)`.
+scaler's history) and the cluster ran at `cpu_percent` and, when measured, `memory_percent`
+(Container Insights has no node-group dimension, so the cluster's utilisation stands for each of
+its node groups). Its busy nodes are `nodes x the busier of the two / 100`, as the scaler steps;
+the nodes that would have held it at the cluster's target utilisation are `ceil(busy / target)`.
 
 Sizes: `max_size` is the most nodes any hour needed (never under the node group's floor, which
 the settings require), `min_size` the fewest (never under the capacity type's floor: 1
@@ -39,17 +39,27 @@ MAX_NODE_GROUP_SIZE = 450
 
 @dataclass(frozen=True)
 class DemandHour:
-    """One measured hour of a node group."""
+    """One measured hour of a node group; `memory_percent` None when it was not measured."""
 
     hour: datetime
     nodes: int
     cpu_percent: float
     working: bool
+    memory_percent: float | None = None
 
     @property
     def busy_nodes(self) -> float:
-        """Nodes' worth of CPU the node group used that hour."""
-        return self.nodes * self.cpu_percent / 100
+        """Nodes' worth of CPU or memory, the busier of the two, the node group used that hour:
+        the scaler steps on the busier, and pods that do not fit in memory are not scheduled
+        however idle the CPU."""
+        return self.nodes * max(self.cpu_percent, self.memory_percent or 0.0) / 100
+
+    def utilisation_described(self) -> str:
+        """`20 % CPU`, or `20 % CPU, 90 % memory` when memory was measured."""
+        described = f"{self.cpu_percent:.0f} % CPU"
+        if self.memory_percent is not None:
+            described += f", {self.memory_percent:.0f} % memory"
+        return described
 
 
 def default_floor(capacity_type: str) -> int:
@@ -82,9 +92,9 @@ class NodeGroupSizes:
 
 def _evidence(what: str, hour: DemandHour, needed: int, target: float) -> str:
     return (
-        f"{what}: {hour.hour:%Y-%m-%d %H:%M}Z ran {hour.nodes} nodes at {hour.cpu_percent:.0f} % "
-        f"CPU ({hour.busy_nodes:.2f} busy nodes), which {needed} nodes hold at the "
-        f"{target:g} % target"
+        f"{what}: {hour.hour:%Y-%m-%d %H:%M}Z ran {hour.nodes} nodes at "
+        f"{hour.utilisation_described()} ({hour.busy_nodes:.2f} busy nodes), which {needed} "
+        f"nodes hold at the {target:g} % target"
     )
 
 

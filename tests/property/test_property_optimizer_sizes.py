@@ -24,14 +24,17 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 @st.composite
 def demand_hours(draw: st.DrawFn) -> list[DemandHour]:
-    """One to a hundred measured hours: any size the node group had, any CPU, working or not."""
+    """One to a hundred measured hours: any size the node group had, any CPU, one memory
+    utilisation (or none measured), working or not."""
     count = draw(st.integers(min_value=1, max_value=100))
+    memory = draw(st.none() | st.floats(min_value=0, max_value=100))
     return [
         DemandHour(
             START + timedelta(hours=index),
             draw(st.integers(min_value=0, max_value=600)),
             draw(st.floats(min_value=0, max_value=100)),
             draw(st.booleans()),
+            memory,
         )
         for index in range(count)
     ]
@@ -42,22 +45,40 @@ def demand_hours(draw: st.DrawFn) -> list[DemandHour]:
     target=st.floats(min_value=1, max_value=100, exclude_min=True),
     capacity_type=st.sampled_from(("ON_DEMAND", "SPOT")),
     floor=st.integers(min_value=0, max_value=MAX_NODE_GROUP_SIZE),
+    off_hours_above_floor=st.none() | st.integers(min_value=0, max_value=MAX_NODE_GROUP_SIZE),
 )
 def test_recommended_sizes_pass_the_settings_rules(
-    hours: list[DemandHour], target: float, capacity_type: str, floor: int
+    hours: list[DemandHour],
+    target: float,
+    capacity_type: str,
+    floor: int,
+    off_hours_above_floor: int | None,
 ) -> None:
-    # GIVEN any measured hours, target utilisation and node group floor the settings accept
+    # GIVEN any measured hours, target utilisation, node group floor and schedule's off-hours
+    # size (or none) the settings accept
+    off_hours_size = (
+        None
+        if off_hours_above_floor is None
+        else min(MAX_NODE_GROUP_SIZE, floor + off_hours_above_floor)
+    )
     # WHEN the sizes are recommended
-    sizes = recommend_sizes(hours, target, capacity_type, floor)
-    # THEN they are ordered, the off-hours size lies within them, the floor is kept and none
-    # is above the largest size the settings accept
+    sizes = recommend_sizes(hours, target, capacity_type, floor, off_hours_size)
+    # THEN they are ordered, the off-hours size (recommended, or the schedule's when no
+    # off-hours hour was measured) lies within them, the floor is kept and none is above the
+    # largest size the settings accept
     assert sizes.min_size.value <= sizes.desired_size.value <= sizes.max_size.value
     assert sizes.max_size.value <= MAX_NODE_GROUP_SIZE
     assert min(sizes.desired_size.value, sizes.max_size.value) >= floor
-    assert sizes.min_size.value >= (1 if capacity_type == "ON_DEMAND" else 0)
+    capacity_floor = 1 if capacity_type == "ON_DEMAND" else 0
+    if off_hours_size is not None and sizes.off_hours is None:
+        # Without a measured off-hours hour, min_size does not rise above the schedule's size.
+        capacity_floor = min(capacity_floor, off_hours_size)
+    assert sizes.min_size.value >= capacity_floor
+    off_hours = off_hours_size if sizes.off_hours is None else sizes.off_hours.value
     if sizes.off_hours is not None:
         assert floor <= sizes.off_hours.value
-        assert sizes.min_size.value <= sizes.off_hours.value <= sizes.max_size.value
+    if off_hours is not None:
+        assert sizes.min_size.value <= off_hours <= sizes.max_size.value
 
 
 CLOCK_TIMES = st.builds(

@@ -370,8 +370,9 @@ def test_recommended_sizes_keep_utilisation_on_target_with_fewer_scaler_changes(
     )
 
 
-def put_analyses(cpu_by_hour: dict[datetime, float]) -> None:
-    """One analysis of the cluster per 4 measured hours (in time order), made the hour after."""
+def put_analyses(cpu_by_hour: dict[datetime, float], memory_percent: float | None = None) -> None:
+    """One analysis of the cluster per 4 measured hours (in time order), made the hour after;
+    every hour's memory utilisation `memory_percent`."""
     s3 = boto3.client("s3", region_name=REGION)
     hours = sorted(cpu_by_hour)
     for offset in range(0, len(hours), 4):
@@ -392,7 +393,10 @@ def put_analyses(cpu_by_hour: dict[datetime, float]) -> None:
             regressions=[],
             hourly=[
                 HourlyUtilisation(
-                    hour=hour, cpu_percent=cpu_by_hour[hour], memory_percent=None, node_count=None
+                    hour=hour,
+                    cpu_percent=cpu_by_hour[hour],
+                    memory_percent=memory_percent,
+                    node_count=None,
                 )
                 for hour in window
             ],
@@ -402,6 +406,30 @@ def put_analyses(cpu_by_hour: dict[datetime, float]) -> None:
             Key=analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, analysed_at),
             Body=analysis.model_dump_json().encode("utf-8"),
         )
+
+
+def test_a_memory_bound_cluster_is_sized_on_its_memory_as_the_scaler_scales_it(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a node group the scaler never changed (the stack file's 2 nodes, max_size 4) in a
+    # cluster measured for two days at 20 % CPU and 90 % memory: 1.8 nodes' worth of memory
+    # busy, which 3 nodes hold at the 70 % target (the scaler steps on the busier of the two)
+    now = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_analyses(
+        dict.fromkeys([now - timedelta(hours=hour) for hour in range(1, 49)], 20.0),
+        memory_percent=90.0,
+    )
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN max_size is the 3 nodes the memory needs, not the 1 that CPU alone would have left
+    # (under the memory the pods use), and the evidence names the memory
+    assert result["status"] == "ok", result
+    [max_size] = [c for c in latest_recommendations().changes if c.path[-1] == "max_size"]
+    assert max_size.recommended == 3
+    assert "at 20 % CPU, 90 % memory (1.80 busy nodes)" in max_size.evidence
 
 
 def test_the_scaler_settings_replay_starts_again_after_days_without_analyses(
