@@ -90,6 +90,12 @@ class NodeGroupSizes:
     off_hours: SizeRecommendation | None
 
 
+def _hours(count: int, kind: str = "") -> str:
+    """`24 measured hours`: the evidence says how many hours a size rests on, so that one
+    from a day of a 14-day window reads as such."""
+    return f"{count} measured {kind}hour{'s' if count != 1 else ''}"
+
+
 def _evidence(what: str, hour: DemandHour, needed: int, target: float) -> str:
     return (
         f"{what}: {hour.hour:%Y-%m-%d %H:%M}Z ran {hour.nodes} nodes at "
@@ -128,9 +134,14 @@ def recommend_sizes(
     peak = max(hours, key=needed)
     trough = min(hours, key=needed)
     max_size = recommendation(
-        "busiest hour", peak, max(1, node_group_floor), "at least the node group's floor,"
+        f"busiest of {_hours(len(hours))}",
+        peak,
+        max(1, node_group_floor),
+        "at least the node group's floor,",
     )
-    min_size = recommendation("quietest hour", trough, floor, f"{capacity_type} keeps at least")
+    min_size = recommendation(
+        f"quietest of {_hours(len(hours))}", trough, floor, f"{capacity_type} keeps at least"
+    )
     off = [hour for hour in hours if not hour.working]
     if not off and off_hours_size is not None:
         # No measured hour sizes the nights, so the schedule's night size stays: the settings
@@ -151,13 +162,20 @@ def recommend_sizes(
         lowest_size, lowest_size_is = min_size.value, "min_size is"
     working = [hour for hour in hours if hour.working]
     desired = recommendation(
-        "busiest working hour" if working else "busiest hour (no working hour measured)",
+        f"busiest of {_hours(len(working), 'working ')}"
+        if working
+        else f"busiest of {_hours(len(hours))} (no working hour measured)",
         max(working or hours, key=needed),
         lowest_size,
         lowest_size_is,
     )
     off_hours = (
-        recommendation("busiest off-hours hour", max(off, key=needed), lowest_size, lowest_size_is)
+        recommendation(
+            f"busiest of {_hours(len(off), 'off-hours ')}",
+            max(off, key=needed),
+            lowest_size,
+            lowest_size_is,
+        )
         if off
         else None
     )

@@ -670,9 +670,14 @@ def test_without_a_measured_working_hour_the_desired_size_evidence_says_so(
     # WHEN its sizes are recommended
     sizes = recommend_sizes(hours, 70.0, "ON_DEMAND", node_group_floor=1)
     # THEN the daytime size is the busiest hour's, and its evidence does not call that hour a
-    # working hour: none was measured
+    # working hour (none was measured) and, as every size's, says how few hours it rests on
     assert sizes.desired_size.value == sizes.max_size.value == 4
-    assert sizes.desired_size.evidence.startswith("busiest hour (no working hour measured): ")
+    assert sizes.desired_size.evidence.startswith(
+        "busiest of 24 measured hours (no working hour measured): "
+    )
+    assert sizes.min_size.evidence.startswith("quietest of 24 measured hours: ")
+    assert sizes.off_hours is not None
+    assert sizes.off_hours.evidence.startswith("busiest of 24 measured off-hours hours: ")
 
 
 @pytest.mark.parametrize(
@@ -1524,7 +1529,9 @@ def test_an_hour_written_with_another_offset_is_named_in_utc_in_the_evidence(
     # THEN max_size's evidence names that hour in UTC, as it says (`...Z`), not its time in India
     assert result["status"] == "ok", result
     [max_size] = [c for c in latest_recommendations().changes if c.path[-1] == "max_size"]
-    assert max_size.evidence.startswith(f"busiest hour: {busiest:%Y-%m-%d %H:%M}Z ran 4 nodes ")
+    assert max_size.evidence.startswith(
+        f"busiest of 335 measured hours: {busiest:%Y-%m-%d %H:%M}Z ran 4 nodes "
+    )
 
 
 def analysis_of(s3: Any, key: str) -> PerformanceAnalysis:
