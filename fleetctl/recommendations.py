@@ -315,8 +315,14 @@ def _walk(node: Any, path: list[PathSegment]) -> tuple[Any, int]:
 
 def _last_line(node: Any) -> int:
     """The 0-based line of the last character of `node`'s content."""
+    # An alias (`*name`) is composed into the node its anchor wrote earlier in the file, whose
+    # marks are the anchor's: a value that starts before its own key is one, written on its
+    # key's line, not where those marks are.
     if isinstance(node, yaml.MappingNode) and node.value and not node.flow_style:
-        return _last_line(node.value[-1][1])
+        key, value = node.value[-1]
+        if value.start_mark.index < key.end_mark.index:
+            return int(key.end_mark.line)
+        return _last_line(value)
     if isinstance(node, yaml.SequenceNode) and node.value and not node.flow_style:
         return _last_line(node.value[-1])
     return int(node.end_mark.line)

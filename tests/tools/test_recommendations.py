@@ -476,3 +476,31 @@ def test_a_recommendation_the_settings_refuse_is_refused_not_printed_as_a_patch(
         "Pulumi.dev.yaml: members[0].clusters[0]."
     )
     assert problem in captured.err and captured.err.count("\n") == 1
+
+
+def test_a_key_is_added_after_a_mapping_whose_last_value_is_a_yaml_alias() -> None:
+    # GIVEN the dev stack file whose last function's memory is an alias of cleanup_manager's
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text()
+    text = text.replace(
+        "    cleanup_manager:\n      policy:\n",
+        "    cleanup_manager:\n      memory_mb: &shared 512\n      policy:\n",
+    )
+    text = text.replace(
+        "  lambda-fleet:schedule_time_zone:",
+        "    cost_analyzer:\n      memory_mb: *shared\n  lambda-fleet:schedule_time_zone:",
+    )
+    change = StackFileChange(
+        path=["lambda-fleet:functions", "health_monitor", "memory_mb"],
+        current=256,
+        recommended=192,
+        evidence="at most 120 MB used",
+    )
+    # WHEN health_monitor's memory is added
+    patched = patched_text(text, [change])
+    # THEN it is added after the alias, at the end of the functions, and cleanup_manager keeps
+    # its policy (the line was placed after the anchor's, in cleanup_manager, whose policy then
+    # fell to health_monitor)
+    functions = yaml.safe_load(patched)["config"]["lambda-fleet:functions"]
+    assert functions["health_monitor"] == {"memory_mb": 192}
+    assert functions["cost_analyzer"] == {"memory_mb": 512}
+    assert functions["cleanup_manager"]["policy"]["mode"] == "notify"
