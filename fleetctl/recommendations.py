@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +125,9 @@ def render(recommendations: Recommendations, stack_text: str, file_name: str) ->
     )
     preamble = [
         f"Recommendations for stack {recommendations.stack}, generated at "
-        f"{recommendations.generated_at:%Y-%m-%dT%H:%M:%SZ} from {recommendations.analyses_read} "
-        f"analyses over {recommendations.history_days} days. Review, then apply with "
+        f"{_utc(recommendations.generated_at):%Y-%m-%dT%H:%M:%SZ} from "
+        f"{recommendations.analyses_read} analyses over {recommendations.history_days} days. "
+        "Review, then apply with "
         "`git apply`; nothing was changed.",
     ]
     preamble.extend(
@@ -137,6 +139,12 @@ def render(recommendations: Recommendations, stack_text: str, file_name: str) ->
     if not diff:
         preamble.append("The stack file already has every recommended value.")
     return "\n".join(preamble) + "\n\n" + diff
+
+
+def _utc(moment: datetime) -> datetime:
+    """`moment` in UTC, as the preamble names it (`...Z`): a document edited by hand may give
+    another offset. One without an offset is taken as UTC, as the optimizer writes it."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment
 
 
 def _validation_problem(stack: str, text: str, file_name: str) -> str | None:

@@ -504,3 +504,18 @@ def test_a_key_is_added_after_a_mapping_whose_last_value_is_a_yaml_alias() -> No
     assert functions["health_monitor"] == {"memory_mb": 192}
     assert functions["cost_analyzer"] == {"memory_mb": 512}
     assert functions["cleanup_manager"]["policy"]["mode"] == "notify"
+
+
+def test_the_preamble_names_the_generation_time_in_utc_whatever_offset_the_file_gives(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN dev's recommendations whose generation time was rewritten with India's offset
+    document = dev_recommendations()
+    document["generated_at"] = "2026-11-26T12:30:00+05:30"
+    saved = tmp_path / "recommendations.json"
+    saved.write_text(json.dumps(document))
+    # WHEN they are printed
+    status = main(["recommendations", "--stack", "dev", "--file", str(saved)])
+    # THEN the preamble names that instant in UTC, as its `Z` says (not 12:30 local as UTC)
+    assert status == EXIT_OK
+    assert "generated at 2026-11-26T07:00:00Z from 84 analyses" in capsys.readouterr().out
