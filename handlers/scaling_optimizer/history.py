@@ -1,7 +1,7 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model, with every hour's CPU and memory utilisation within 0-100 % and the account, region and
+model, with every hour's CPU and memory utilisation within 0-105 % and the account, region and
 cluster of its key; one that does not, or cannot be read, is skipped and named in the notes).
 The scaler records every change of a node group in the state table
 (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
@@ -110,7 +110,7 @@ def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
             ("memory_percent", hour.memory_percent),
         ):
             if percent is not None and not MIN_UTILISATION <= percent <= MAX_MEASURED_UTILISATION:
-                return f"hourly[{index}].{name}: {percent:.6g} is not a utilisation (0-100 %)"
+                return f"hourly[{index}].{name}: {percent:.6g} is not a utilisation (0-105 %)"
     return None
 
 

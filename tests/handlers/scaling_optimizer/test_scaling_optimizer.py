@@ -1373,7 +1373,7 @@ def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and
     assert result["status"] == "ok", result
     assert (
         f"{newest}: not an analysis (hourly[0].cpu_percent: {cpu_percent:.6g} is not a "
-        "utilisation (0-100 %))"
+        "utilisation (0-105 %))"
     ) in result["notes"]
     recommendations = latest_recommendations()
     assert recommendations.analyses_read == 14 * 24 // 4 - 1
