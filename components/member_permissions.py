@@ -102,10 +102,8 @@ class ResourceScope:
         tagged = pattern.format(partition=partition, account=account_id)
         tag_condition = {"Null": {f"aws:ResourceTag/{tag_key}": "false"}}
         untagged = [arn for arn in resources if arn != tagged]
-        return [
-            (f"{self.sid}Tagged", [tagged], {**owner, **tag_condition}),
-            (self.sid, untagged, owner),
-        ]
+        parts = [(f"{self.sid}Tagged", [tagged], {**owner, **tag_condition})]
+        return parts + ([(self.sid, untagged, owner)] if untagged else [])
 
     def owner_condition(self, account_id: str) -> dict[str, dict[str, str]]:
         """`StringEquals` on the owner key, or nothing for an ARN format that names the account."""
