@@ -12,7 +12,6 @@ AWS variables reach the handler except in the real-AWS mode. The handler's log g
 
 from __future__ import annotations
 
-import json
 import sys
 import urllib.error
 import urllib.request
@@ -31,6 +30,7 @@ from fleetctl.handler_environment import (
     deployed_environment,
     handler_environment,
 )
+from fleetctl.json_text import UnreadableJsonError, read_json
 from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import run_program
 
@@ -88,8 +88,8 @@ def read_event(source: str) -> Any:
             f"event {source} is not UTF-8 text: byte {error.start} is {bad_byte:#04x}"
         ) from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
+        return read_json(text)
+    except UnreadableJsonError as error:
         raise InvokeError(f"event {source} is not JSON: {error}") from None
 
 

@@ -112,6 +112,26 @@ def test_cli_diff_refuses_a_directory_or_non_text_file_in_one_line(tmp_path):
         assert "Traceback" not in completed.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, "nested too deeply", id="nested-too-deeply"),
+        pytest.param("1" + "0" * 5000, "a number too long to read", id="a-5001-digit-number"),
+    ],
+)
+def test_cli_diff_refuses_json_python_cannot_read_in_one_line(
+    tmp_path, capsys: pytest.CaptureFixture[str], text: str, reason: str
+):
+    # GIVEN a file json parses but Python refuses to read (too deep, or a number too long)
+    plan = tmp_path / "plan.json"
+    plan.write_text(text)
+    # WHEN it is diffed
+    status = main(["plan", "--diff", str(plan), str(plan)])
+    # THEN one line names the file and why, exit 2, no traceback
+    assert status == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == f"fleetctl: {plan} is not a plan document: {reason}\n"
+
+
 def _with_new_member(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
     member = copy.deepcopy(config["lambda-fleet:members"][0])

@@ -55,6 +55,26 @@ def test_event_that_is_not_json_is_refused():
     assert "event - is not JSON" in completed.stderr
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, "nested too deeply", id="nested-too-deeply"),
+        pytest.param("1" + "0" * 5000, "a number too long to read", id="a-5001-digit-number"),
+    ],
+)
+def test_an_event_python_cannot_read_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, reason: str
+) -> None:
+    # GIVEN an event file json parses but Python refuses to read (too deep, or a number too long)
+    event_file = tmp_path / "event.json"
+    event_file.write_text(text)
+    # WHEN it is invoked
+    status = main(["invoke", "eks_scaler", "--event", str(event_file)])
+    # THEN it is refused as bad input in one line saying why, before anything runs
+    assert status == EXIT_BAD_INPUT
+    assert capsys.readouterr().err == f"fleetctl: event {event_file} is not JSON: {reason}\n"
+
+
 def test_error_results_failed_http_answers_and_failed_batch_items_count_as_errors():
     assert InvokeOutcome({"status": "error", "error": "x"}).is_error
     assert InvokeOutcome({"statusCode": 400, "body": "{}"}).is_error
