@@ -44,14 +44,16 @@ def read_settings_document() -> dict[str, Any]:
     """The raw `lambda-fleet:` settings as the stack file has them, unknown keys included.
 
     Pulumi keeps structured values as JSON text and plain strings as they are, so each value is
-    decoded as JSON when it is JSON. Nothing is required here: validation reports missing and
-    unknown keys in the same one-line form as every other mistake.
+    decoded as JSON when it is JSON. A value Python cannot decode (a number of more than 4,300
+    digits, nesting deeper than the recursion limit) stays text, as one that is no JSON does.
+    Nothing is required here: validation reports missing and unknown keys, and such a value,
+    in the same one-line form as every other mistake.
     """
     document: dict[str, Any] = {}
     for key, raw in settings_document(_configured_values()).items():
         try:
             document[key] = json.loads(raw) if isinstance(raw, str) else raw
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             document[key] = raw
     return document
 

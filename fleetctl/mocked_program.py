@@ -221,6 +221,10 @@ for _tag, (_pattern, _first_characters) in YAML_1_2_RESOLVERS.items():
 StackFileLoader.add_constructor(YAML_TIMESTAMP_TAG, StackFileLoader.construct_timestamp_or_text)
 
 
+MAX_NESTING = 64
+"""Levels of mappings and lists a stack file may nest (its settings need fewer than ten)."""
+
+
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` mapping of a stack file; a clear PlanError if it is not one."""
     try:
@@ -243,9 +247,29 @@ def stack_config(text: str, file_name: str) -> dict[str, Any]:
             document = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise PlanError(f"{file_name} is not valid YAML: {error}") from None
+    except ValueError:
+        # PyYAML reads an integer with Python's int(), which refuses more than 4,300 digits.
+        raise PlanError(f"{file_name}: a number of more than 4,300 digits") from None
     if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
         raise PlanError(f"{file_name} has no `config:` mapping")
+    if _nesting(document) > MAX_NESTING:
+        # Deeper, handing the config to the program as JSON would end in a RecursionError.
+        raise PlanError(f"{file_name}: values nested more than {MAX_NESTING} levels deep")
     return _namespaced(document["config"], file_name)
+
+
+def _nesting(value: Any) -> int:
+    """How many mappings and lists deep `value` goes (0 for a scalar), counted without recursion
+    and up to MAX_NESTING + 1 at most: a YAML alias can make a list that holds itself."""
+    deepest, pending = 0, [(value, 0)]
+    while pending and deepest <= MAX_NESTING:
+        item, depth = pending.pop()
+        children = (
+            item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else ()
+        )
+        pending.extend((child, depth + 1) for child in children)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _namespaced(config: Mapping[Any, Any], file_name: str) -> dict[str, Any]:

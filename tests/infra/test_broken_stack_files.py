@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components import stack_config
 from components.exceptions import StackSettingsError
 from components.naming import (
     EKS_CLUSTER_SUFFIX,
@@ -594,6 +595,45 @@ def test_stack_file_that_is_not_yaml_names_the_file_and_quotes_the_line(tmp_path
     assert message.startswith("Pulumi.broken.yaml is not valid YAML: ")
     assert "line 7, column 1:" in message
     assert "\tregion: ap-south-1" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param("1" * 5000, "a number of more than 4,300 digits", id="a-5000-digit-number"),
+        pytest.param("[" * 100 + "]" * 100, "values nested more than 64 levels deep", id="deep"),
+        pytest.param("&loop [*loop]", "values nested more than 64 levels deep", id="a-self-alias"),
+    ],
+)
+def test_a_stack_value_python_cannot_hold_is_one_line_naming_the_file(
+    tmp_path, value: str, problem: str
+) -> None:
+    # GIVEN a stack file with a value Python cannot read as written (too many digits for an
+    # int, or nested deeper than the program can hand over as JSON, a list holding itself)
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK.replace("config:\n", f"config:\n  lambda-fleet:odd: {value}\n", 1))
+    # WHEN the plan reads it
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(path)
+    # THEN one line names the file and what is wrong
+    assert str(raised.value) == f"Pulumi.broken.yaml: {problem}"
+
+
+def test_the_program_keeps_as_text_a_config_value_python_cannot_decode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN config values as the Pulumi CLI hands them over, JSON text with a number of 5,000
+    # digits, and nested deeper than the interpreter's recursion limit
+    too_long, too_deep = "1" * 5000, "[" * 100_000 + "]" * 100_000
+    monkeypatch.setattr(
+        stack_config,
+        "_configured_values",
+        lambda: {"lambda-fleet:tags": too_long, "lambda-fleet:members": too_deep},
+    )
+    # WHEN the program reads its settings document
+    document = stack_config.read_settings_document()
+    # THEN each is kept as the text it is, for validation to name its field, not a traceback
+    assert document == {"tags": too_long, "members": too_deep}
 
 
 def test_program_refuses_account_and_cluster_names_too_long_for_the_clusters_roles(
