@@ -40,8 +40,9 @@ def parse_event(model_cls: type[ModelT], payload: object) -> ModelT:
 def decode_json(text: str, field: str) -> Any:
     """The JSON document in `text` (a body or message carried as a string in the event).
 
-    Raises `EventValidationError` on `field` when it is not JSON, or nested deeper than the
-    decoder goes (which raises RecursionError, not a decoding error).
+    Raises `EventValidationError` on `field` when it is not JSON, nested deeper than the
+    decoder goes (which raises RecursionError, not a decoding error), or holds an integer of
+    more than 4,300 digits (which Python refuses to convert, with a plain ValueError).
     """
     try:
         return json.loads(text)
@@ -49,6 +50,8 @@ def decode_json(text: str, field: str) -> Any:
         raise EventValidationError(field, f"is not valid JSON: {error}") from None
     except RecursionError:
         raise EventValidationError(field, "is JSON nested too deeply") from None
+    except ValueError:
+        raise EventValidationError(field, "holds a number of more than 4,300 digits") from None
 
 
 def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any]:

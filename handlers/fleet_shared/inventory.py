@@ -293,6 +293,11 @@ def parse_inventory(document: bytes | str, location: str) -> FleetInventory:
         content = json.loads(document)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InventoryError(location, f"is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InventoryError(location, "is JSON nested too deeply") from None
+    except ValueError:
+        # Python refuses to convert an integer of more than 4,300 digits.
+        raise InventoryError(location, "holds a number of more than 4,300 digits") from None
     try:
         return FleetInventory.model_validate(content)
     except ValidationError as error:

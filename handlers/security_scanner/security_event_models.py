@@ -67,7 +67,8 @@ class GuardDutyService(_Detail):
             return False
         try:
             embedded = json.loads(value)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
+            # Not JSON, or JSON Python refuses (nested too deeply, a number too long): no flag.
             return False
         return isinstance(embedded, dict) and embedded.get("sample") in {True, "true"}
 

@@ -683,6 +683,22 @@ def test_a_guardduty_sample_finding_is_reported_at_info_and_never_pages(
     assert "sample" in alert.alert["title"]
 
 
+@pytest.mark.parametrize(
+    "value", ['{"n": ' + "9" * 5000 + "}", "[" * 50_000], ids=["a-5000-digit-number", "deep"]
+)
+def test_a_guardduty_finding_whose_additional_info_python_cannot_decode_is_scored_as_real(
+    scanner: Callable[..., dict[str, Any]], alert_inbox: Any, value: str
+) -> None:
+    # GIVEN a high GuardDuty finding whose additionalInfo.value is JSON Python refuses to read
+    event = _guardduty("gd-odd-info", 8.0, country="Brazil")
+    event["detail"]["service"]["additionalInfo"] = {"value": value, "type": "default"}
+    # WHEN it arrives
+    result = scanner(event)
+    # THEN it is scored as a real finding (critical, one alert), not a failed invocation
+    assert (result["score"], result["severity"], result["sample"]) == (80, "critical", False)
+    assert [alert.attributes["severity"] for alert in alert_inbox.receive()] == ["critical"]
+
+
 def test_root_console_login_is_announced_exactly_once_after_sns_failed(
     scanner: Callable[..., dict[str, Any]],
     build_scanner_services: Callable[[], ScanServices],

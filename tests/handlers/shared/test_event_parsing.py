@@ -138,11 +138,16 @@ def test_event_validation_error_built_by_hand_is_cut_too() -> None:
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [("{not json", "is not valid JSON"), ("[" * 50_000, "is JSON nested too deeply")],
+    [
+        ("{not json", "is not valid JSON"),
+        ("[" * 50_000, "is JSON nested too deeply"),
+        ('{"n": ' + "9" * 5000 + "}", "holds a number of more than 4,300 digits"),
+    ],
 )
 def test_json_text_that_does_not_decode_is_an_error_on_its_field(text: str, problem: str) -> None:
-    # GIVEN a message text that is not JSON, or nested deeper than the decoder goes
-    # WHEN decoded THEN the error names the field (no RecursionError)
+    # GIVEN a message text that is not JSON, nested deeper than the decoder goes, or holding a
+    # number Python refuses to convert
+    # WHEN decoded THEN the error names the field (no RecursionError or ValueError)
     with pytest.raises(EventValidationError) as raised:
         decode_json(text, "Records[0].body")
     assert raised.value.field == "Records[0].body"

@@ -207,3 +207,18 @@ def test_document_that_is_not_json_is_an_inventory_error() -> None:
     # GIVEN a truncated document WHEN parsed THEN the error says it is not JSON
     with pytest.raises(InventoryError, match="not valid JSON"):
         parse_inventory(b'{"stack": ', "test")
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (b'{"stack": ' + b"9" * 5000 + b"}", "holds a number of more than 4,300 digits"),
+        (b"[" * 50_000, "is JSON nested too deeply"),
+    ],
+    ids=["a-5000-digit-number", "deep"],
+)
+def test_json_python_cannot_read_is_an_inventory_error(document: bytes, problem: str) -> None:
+    # GIVEN an inventory document json parses but Python refuses to read
+    # WHEN parsed THEN the error names the document and why, not a ValueError or RecursionError
+    with pytest.raises(InventoryError, match=problem):
+        parse_inventory(document, "test")
