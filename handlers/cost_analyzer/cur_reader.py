@@ -228,6 +228,8 @@ def _manifest_data_keys(s3: Any, bucket: str, prefix: str, manifest_key: str) ->
     except ValueError as error:
         reason = str(error)[: VALUE_PREFIX_LENGTH + 40]
         raise CurFileError(f"CUR manifest {manifest_key} is not JSON: {reason}") from None
+    except RecursionError:
+        raise CurFileError(f"CUR manifest {manifest_key} is not JSON: nested too deeply") from None
     files = manifest.get("dataFiles") if isinstance(manifest, dict) else None
     if not isinstance(files, list):
         raise CurFileError(f"CUR manifest {manifest_key} lacks dataFiles, the list of its files")

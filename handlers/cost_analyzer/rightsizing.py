@@ -196,7 +196,8 @@ def report_figures(message: str) -> tuple[int, float] | None:
         return None
     try:
         line = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # A line a function logged, not Lambda's record: any text, nested however deep.
         return None
     if not isinstance(line, dict) or line.get("type") != "platform.report":
         return None

@@ -2390,6 +2390,15 @@ def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_the
     assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
 
 
+@pytest.mark.parametrize(
+    "message", ['{"log": ' + "[" * 50_000, '{"n": ' + "9" * 5000 + "}"], ids=["deep", "long-int"]
+)
+def test_a_logged_line_python_cannot_decode_is_no_report_line(message: str) -> None:
+    # GIVEN a line a function logged that starts like JSON Python refuses to read
+    # WHEN it is read for a REPORT record THEN it is none, not a RecursionError
+    assert rightsizing.report_figures(message) is None
+
+
 def memory_used_mb(message: str) -> int | None:
     """The memory a REPORT line (plain text, or a JSON `platform.report` record) says was used."""
     if message.startswith("REPORT"):

@@ -412,8 +412,11 @@ def test_only_the_manifests_and_files_of_the_billing_periods_the_period_overlaps
      (b"\xff\xfe<html>", r"is not JSON: "),
      (b'{"executionId": "exec-0002"}', r"lacks dataFiles"),
      (b'["s3://cur/cur/fleet/data/x.parquet"]', r"lacks dataFiles"),
-     (b'{"dataFiles": "s3://cur/cur/fleet/data/x.parquet"}', r"lacks dataFiles")],
-    ids=["truncated", "not-text", "no-data-files", "not-an-object", "data-files-not-a-list"],
+     (b'{"dataFiles": "s3://cur/cur/fleet/data/x.parquet"}', r"lacks dataFiles"),
+     (b"[" * 50_000, r"is not JSON: nested too deeply"),
+     (b'{"n": ' + b"9" * 5000 + b"}", r"is not JSON: ")],
+    ids=["truncated", "not-text", "no-data-files", "not-an-object", "data-files-not-a-list",
+         "nested-too-deeply", "a-5000-digit-number"],
 )  # fmt: skip
 def test_a_manifest_that_is_not_one_is_refused_naming_it(
     mocked_aws: None, body: bytes, expected: str
