@@ -209,7 +209,8 @@ class RawDocument(ReportDocument):
         ):
             duplicates = sorted({code for code in codes if codes.count(code) > 1})
             if duplicates:
-                raise ValueError(f"duplicate {kind} codes: {', '.join(duplicates[:5])}")
+                shown = ", ".join(shown_value(code) for code in duplicates[:5])
+                raise ValueError(f"duplicate {kind} codes: {shown}")
         # A pair listed twice would be counted twice in the pairs total, once in the matrix.
         for service in self.services:
             if len(set(service.regions)) != len(service.regions):

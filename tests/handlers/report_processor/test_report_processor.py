@@ -316,6 +316,24 @@ def test_a_raw_document_dated_another_day_than_its_key_is_rejected_naming_the_fi
     assert keys_under(s3, "processed/") == []
 
 
+def test_a_raw_document_listing_a_long_service_code_twice_is_rejected_quoting_a_short_prefix(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document whose counts add up but which lists a 10 kB service code twice
+    long_code = "x" * 10_000
+    document = _document(RUN_1, services={**SERVICES, long_code: ("Long", ["eu-west-1"])})
+    document["services"].append(document["services"][-1])
+    document["metadata"]["counts"]["services"] += 1
+    document["metadata"]["counts"]["pairs"] += 1
+    event = put_json(s3, _raw_key(RUN_1), document)
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected as a duplicate, quoting only a short prefix of the code
+    assert result["status"] == "rejected"
+    assert "duplicate service codes: 'xxx" in result["reason"]
+    assert len(result["reason"]) < 300
+
+
 def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     s3: Any, process: Process, alert_inbox: Any
 ) -> None:
