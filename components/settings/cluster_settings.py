@@ -299,10 +299,11 @@ PREDICTIVE_ONLY_SCALING_FIELDS = (
 
 # Cluster settings and the functions that read them (from the inventory): with all of these
 # switched off, a setting written would change nothing. (`autoscaler` tells the scaler which
-# groups to leave alone, and the spot optimizer's on-demand fallback which groups not to grow; the
-# health monitor checks the endpoints, the change validator measures them around a change.)
+# groups to leave alone, the spot optimizer's on-demand fallback which groups not to grow, and
+# the scaling optimizer which clusters not to size; the health monitor checks the endpoints, the
+# change validator measures them around a change.)
 CLUSTER_SETTING_READERS = {
-    "autoscaler": ("eks_scaler", "spot_optimizer"),
+    "autoscaler": ("eks_scaler", "spot_optimizer", "scaling_optimizer"),
     "health_endpoints": ("health_monitor", "change_validator"),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import time
 from typing import Annotated, Any, Literal, Self, get_args
 
@@ -274,6 +274,12 @@ TAG_PUNCTUATION = "_.:/=+-@"
 TAG_CHARACTER_CATEGORIES = ("L", "Z", "N")
 
 
+def _listed(names: Iterable[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    items = list(names)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _tag_character_refused(text: str) -> str | None:
     """The first character of a tag key or value that IAM refuses, or None."""
     for character in text:
@@ -454,11 +460,11 @@ class FleetSettings(StrictModel):
                 continue
             for at, _, cluster in self._placed_clusters():
                 if setting in cluster.model_fields_set:
-                    switches = " and ".join(f"functions.{name}.enabled" for name in readers)
+                    switches = _listed(f"functions.{name}.enabled" for name in readers)
                     read, are = ("reads", "is") if len(readers) == 1 else ("read", "are")
                     raise FieldValueError(
                         f"{at}.{setting}",
-                        f"only {' and '.join(readers)} {read} {setting}, and {switches} "
+                        f"only {_listed(readers)} {read} {setting}, and {switches} "
                         f"{are} false: leave {setting} out, or switch {readers[0]} on",
                     )
         return self

@@ -264,11 +264,12 @@ def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_of
             "health_monitor on",
         ),
         (
-            ("eks_scaler", "spot_optimizer"),
+            ("eks_scaler", "spot_optimizer", "scaling_optimizer"),
             {"autoscaler": "cluster-autoscaler"},
-            "members[0].clusters[0].autoscaler: only eks_scaler and spot_optimizer read "
-            "autoscaler, and functions.eks_scaler.enabled and functions.spot_optimizer.enabled "
-            "are false: leave autoscaler out, or switch eks_scaler on",
+            "members[0].clusters[0].autoscaler: only eks_scaler, spot_optimizer and "
+            "scaling_optimizer read autoscaler, and functions.eks_scaler.enabled, "
+            "functions.spot_optimizer.enabled and functions.scaling_optimizer.enabled are "
+            "false: leave autoscaler out, or switch eks_scaler on",
         ),
     ],
     ids=["endpoints-without-their-checkers", "autoscaler-without-the-scaler"],
@@ -289,11 +290,19 @@ def test_a_cluster_setting_whose_readers_are_all_switched_off_is_refused(
     assert str(raised.value) == f"Pulumi.dev.yaml: {line}"
 
 
-def test_a_declared_autoscaler_loads_while_the_spot_optimizer_that_reads_it_is_on() -> None:
-    # GIVEN the dev stack with eks_scaler switched off (its cluster back on its schedule) and
-    # Cluster Autoscaler declared on the cluster: the spot optimizer's on-demand fallback reads
-    # the declaration to pass over the groups Cluster Autoscaler sizes
-    document = _dev_settings_with({"eks_scaler": {"enabled": False}})
+@pytest.mark.parametrize(
+    "switched_off",
+    [("eks_scaler",), ("eks_scaler", "spot_optimizer")],
+    ids=["spot-optimizer-on", "scaling-optimizer-on"],
+)
+def test_a_declared_autoscaler_loads_while_a_function_that_reads_it_is_on(
+    switched_off: tuple[str, ...],
+) -> None:
+    # GIVEN the dev stack with eks_scaler (and the spot optimizer) switched off, its cluster back
+    # on its schedule, and Cluster Autoscaler declared on the cluster: the spot optimizer's
+    # on-demand fallback reads the declaration to pass over the groups Cluster Autoscaler sizes,
+    # the scaling optimizer to recommend no sizes for the cluster
+    document = _dev_settings_with({name: {"enabled": False} for name in switched_off})
     cluster = document["members"][0]["clusters"][0]
     cluster.pop("scaling")
     cluster["autoscaler"] = "cluster-autoscaler"
