@@ -40,18 +40,27 @@ def parse_event(model_cls: type[ModelT], payload: object) -> ModelT:
 def decode_json(text: str, field: str) -> Any:
     """The JSON document in `text` (a body or message carried as a string in the event).
 
-    Raises `EventValidationError` on `field` when it is not JSON, nested deeper than the
-    decoder goes (which raises RecursionError, not a decoding error), or holds an integer of
-    more than 4,300 digits (which Python refuses to convert, with a plain ValueError).
+    Raises `EventValidationError` on `field` when it cannot be read (`json_or_problem`).
     """
+    document, problem = json_or_problem(text)
+    if problem is not None:
+        raise EventValidationError(field, problem)
+    return document
+
+
+def json_or_problem(text: str | bytes) -> tuple[Any, str | None]:
+    """(the JSON document in `text`, None), or (None, why it cannot be read): not JSON (or, as
+    bytes, not UTF-8), nested deeper than the decoder goes (which raises RecursionError, not a
+    decoding error), or holding an integer of more than 4,300 digits (which Python refuses to
+    convert, with a plain ValueError)."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise EventValidationError(field, f"is not valid JSON: {error}") from None
+        return json.loads(text), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return None, f"is not valid JSON: {error}"
     except RecursionError:
-        raise EventValidationError(field, "is JSON nested too deeply") from None
+        return None, "is JSON nested too deeply"
     except ValueError:
-        raise EventValidationError(field, "holds a number of more than 4,300 digits") from None
+        return None, "holds a number of more than 4,300 digits"
 
 
 def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any]:

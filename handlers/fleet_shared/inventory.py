@@ -12,7 +12,6 @@ understand fails loudly instead of being half read.
 
 from __future__ import annotations
 
-import json
 import zoneinfo
 from collections.abc import Iterator
 from datetime import date, datetime, time
@@ -20,6 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fleet_shared.event_parsing import json_or_problem
 from fleet_shared.exceptions import InventoryError
 from fleet_shared.field_types import AccountId, AwsRegion, PositiveInt, is_time_zone
 from fleet_shared.validation_errors import first_error, shown_value
@@ -289,15 +289,9 @@ class FleetInventory(_Frozen):
 
 def parse_inventory(document: bytes | str, location: str) -> FleetInventory:
     """Parse an inventory document; `location` names it in the `InventoryError` it may raise."""
-    try:
-        content = json.loads(document)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InventoryError(location, f"is not valid JSON: {error}") from None
-    except RecursionError:
-        raise InventoryError(location, "is JSON nested too deeply") from None
-    except ValueError:
-        # Python refuses to convert an integer of more than 4,300 digits.
-        raise InventoryError(location, "holds a number of more than 4,300 digits") from None
+    content, problem = json_or_problem(document)
+    if problem is not None:
+        raise InventoryError(location, problem)
     try:
         return FleetInventory.model_validate(content)
     except ValidationError as error:
