@@ -28,6 +28,7 @@ from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.observability import observability_for
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.risk import SecurityEvent, opening_updates
+from handlers.security_scanner.scan import SOURCE
 from handlers.security_scanner.security_group_rule_updates import RuleUpdate
 
 DESCRIBE_RULES = "DescribeSecurityGroupRules"
@@ -37,7 +38,7 @@ Ec2ClientOf = Callable[[str, str], Any]
 UNREAD_DIRECTION = "the direction of a security group rule could not be read"
 """The warning logged for each rule whose direction is None, with the rule id and the reason."""
 
-logger = observability_for("security_scanner").logger
+logger = observability_for(SOURCE).logger
 
 
 def with_rule_directions(event: SecurityEvent, ec2_client_of: Ec2ClientOf) -> SecurityEvent:
