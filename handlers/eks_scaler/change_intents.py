@@ -30,8 +30,6 @@ lock, records such a change likewise: the reading and recording shared with it a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,7 +42,7 @@ from fleet_shared.change_intents import (
     kept_intent,
     record_found_change,
 )
-from fleet_shared.timestamps import iso_z, parse_iso
+from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.models import ScalerEvent
 from handlers.eks_scaler.notices import notice_ttl_seconds
 from handlers.eks_scaler.services import ScalerServices
@@ -58,15 +56,6 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
 
 
-@dataclass(frozen=True)
-class OwnIntent:
-    """The node group's kept intent of the request itself: when it was saved, and the desired
-    size its change sets."""
-
-    prepared_at: datetime
-    desired_size: int
-
-
 def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> KeptIntent | None:
     """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is another
     request's than `event`'s: a change was made then unless its update failed, so the cooldown
@@ -78,12 +67,12 @@ def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> 
     return KeptIntent.from_value(intent)
 
 
-def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> OwnIntent | None:
+def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> KeptIntent | None:
     """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is
     `event`'s own (its `request_id`)."""
     if intent is None or not _is_this_requests(intent, event):
         return None
-    return OwnIntent(parse_iso(intent["prepared_at"]), intent["record"]["new"]["desired_size"])
+    return KeptIntent.from_value(intent)
 
 
 def _is_this_requests(intent: dict[str, Any], event: ScalerEvent) -> bool:
@@ -108,11 +97,8 @@ def record_unrecorded_change(
     the change was made by an invocation that ended before recording it: record it now and
     return its notice (also when the state table refuses the record: the notice is still owed).
     None otherwise."""
-    value = kept_intent(services.state, key)
-    if value is None or not _is_this_requests(value, event):
-        return None
-    intent = KeptIntent.from_value(value)
-    if intent.desired_size != current.desired_size:
+    intent = this_requests_intent(kept_intent(services.state, key), event)
+    if intent is None or intent.desired_size != current.desired_size:
         return None
     latest = services.state.latest_change(key)
     if intent.spent_by(latest.changed_at if latest is not None else None):

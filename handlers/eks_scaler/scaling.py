@@ -51,7 +51,6 @@ from fleet_shared.validation_errors import shown_value
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
 from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.change_intents import (
-    OwnIntent,
     drop_intent,
     other_requests_intent,
     record_other_requests_change,
@@ -367,7 +366,7 @@ def _made_by_this_request(
 def _size_this_request_set(
     own_change: StateChange | None,
     last_change_at: datetime | None,
-    own_intent: OwnIntent | None,
+    own_intent: KeptIntent | None,
     current_desired: int,
 ) -> int | None:
     """The desired size this request already gave the node group: `own_change`, the last
@@ -379,7 +378,7 @@ def _size_this_request_set(
         return desired if isinstance(desired, int) else None
     if (
         own_intent is not None
-        and (last_change_at is None or own_intent.prepared_at > last_change_at)
+        and not own_intent.spent_by(last_change_at)
         and own_intent.desired_size == current_desired
     ):
         return own_intent.desired_size
