@@ -95,7 +95,8 @@ def _body_before(response: http.client.HTTPResponse, deadline: float, timeout: f
 
 
 def parse_items(body: bytes) -> list[FeedItem]:
-    """The dated items of an RSS 2.0 document; items without a readable pubDate are skipped."""
+    """The dated items of an RSS 2.0 document; items without a readable pubDate (one that
+    names no day of the calendar in UTC) are skipped."""
     try:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError as error:
@@ -111,10 +112,11 @@ def parse_items(body: bytes) -> list[FeedItem]:
         published = (item.findtext("pubDate") or "").strip()
         try:
             moment = parsedate_to_datetime(published)
-        except (TypeError, ValueError):
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(UTC)
+        # A date at the calendar's edge can be read but not moved to UTC (OverflowError).
+        except (TypeError, ValueError, OverflowError):
             continue
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC)
         items.append(FeedItem(title=title, published=moment.date()))
     return items
 

@@ -457,6 +457,32 @@ def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded
         assert regions["ap-south-1"]["launch_date"] is None
 
 
+def test_an_item_dated_beyond_the_calendar_in_utc_is_skipped_and_the_others_kept(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed whose first launch item is dated the last second of year 9999 at UTC-12 (a
+    # time Python can read but not move to UTC) and whose second announces Thailand
+    feed = FeedServer(
+        rss(
+            [
+                ("AWS Asia Pacific (Mumbai) Region is now open", "Fri, 31 Dec 9999 23:59:59 -1200"),
+                ("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT"),
+            ]
+        )
+    )
+    with feed.running():
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=feed.url)
+        # WHEN the fetcher runs
+        result = fetch({"action": "fetch"})
+    # THEN the run goes on: the unreadable item is skipped like one without a date, the other
+    # gives Thailand its launch date
+    assert result["status"] == "ok"
+    assert result["feed_status"] == "fetched"
+    regions = {r["code"]: r for r in _raw(s3, result["key"])["regions"]}
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+    assert regions["ap-south-1"]["launch_date"] is None
+
+
 def test_the_feed_source_carries_the_fingerprint_of_its_data_fetched_or_cached(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
