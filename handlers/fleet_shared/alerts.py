@@ -30,6 +30,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import iso_z
+from fleet_shared.utc_times import in_utc
 
 SUBJECT_MAX_LENGTH = 100
 """SNS rejects longer subjects."""
@@ -114,7 +115,7 @@ class Alert(BaseModel):
     def _in_utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must include a timezone")
-        return value.astimezone(UTC)
+        return in_utc(value)
 
     @field_serializer("timestamp")
     def _iso_utc(self, value: datetime) -> str:

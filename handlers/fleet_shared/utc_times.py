@@ -18,7 +18,9 @@ from pydantic import AfterValidator, AwareDatetime
 from fleet_shared.validation_errors import shown_value
 
 
-def _in_utc(moment: datetime) -> datetime:
+def in_utc(moment: datetime) -> datetime:
+    """`moment` (aware) in UTC; ValueError, naming the start of the value, when its offset
+    carries it outside the years 1-9999 there."""
     try:
         return moment.astimezone(UTC)
     except OverflowError:
@@ -27,5 +29,5 @@ def _in_utc(moment: datetime) -> datetime:
         ) from None
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
 """An aware time, converted to UTC."""

@@ -1295,22 +1295,31 @@ def test_an_alarm_notification_without_its_state_change_time_is_refused_naming_t
 
 
 @pytest.mark.parametrize(
-    "changed_at", ["9999-12-31T23:59:59.000-1400", "0001-01-01T00:00:00.000+1400"]
+    ("kind", "changed_at", "field"),
+    [
+        ("alarm", "9999-12-31T23:59:59.000-1400", "StateChangeTime"),
+        ("alarm", "0001-01-01T00:00:00.000+1400", "StateChangeTime"),
+        ("fleet", "9999-12-31T23:59:59-14:00", "timestamp"),
+        ("fleet", "0001-01-01T00:00:00+14:00", "timestamp"),
+    ],
 )
-def test_an_alarm_state_change_time_past_the_calendar_in_utc_is_refused_naming_the_field(
-    invoke: Invoke, receiver: Any, changed_at: str
+def test_a_notice_time_past_the_calendar_in_utc_is_refused_naming_the_field(
+    invoke: Invoke, receiver: Any, kind: str, changed_at: str, field: str
 ) -> None:
-    # GIVEN an alarm notification whose StateChangeTime has an offset that carries it past the
-    # calendar once in UTC
-    message = alarm_notification("payments-api-Errors", "ALARM", StateChangeTime=changed_at)
+    # GIVEN an alarm notification or a fleet alert whose time has an offset that carries it
+    # past the calendar once in UTC
+    message = (
+        alarm_notification("payments-api-Errors", "ALARM", StateChangeTime=changed_at)
+        if kind == "alarm"
+        else {**fleet_alert("critical"), "timestamp": changed_at}
+    )
     # WHEN it is routed
     [result] = invoke(sns_event(message))["results"]
-    # THEN it is an error naming the field and the value, and nothing is sent
+    # THEN it is an error naming the field and the start of the value, and nothing is sent
     assert result["status"] == "error", result
-    assert (
-        f"Records[0].Sns.Message.StateChangeTime: {changed_at!r} is outside the years 1-9999 in UTC"
-        in result["error"]
-    )
+    assert f"Records[0].Sns.Message.{field}: " in result["error"]
+    assert f"{changed_at[:19]}" in result["error"]
+    assert "is outside the years 1-9999 in UTC" in result["error"]
     assert receiver.bodies("/pagerduty") == []
     assert receiver.bodies("/slack") == []
 
