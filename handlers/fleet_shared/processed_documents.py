@@ -3,12 +3,13 @@ in `fleet_shared.report_documents`, with the raw document it is made from)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from fleet_shared.report_documents import RUN_ID_PATTERN, RawMetadata, ReportDocument
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 
@@ -79,7 +80,7 @@ class ProcessedMetadata(ReportDocument):
     run_id: str = Field(pattern=f"^{RUN_ID_PATTERN}$")
     raw_key: str
     raw_etag: str
-    processed_at: datetime
+    processed_at: UtcTime
     fetch: RawMetadata
 
 

@@ -34,6 +34,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 SCHEMA_VERSION = 1
@@ -138,7 +139,7 @@ class SsmSource(ReportDocument):
 
     parameter_root: str
     region: str
-    fetched_at: datetime
+    fetched_at: UtcTime
     fingerprint: str
     from_cache: bool
     api_calls: int = Field(ge=0)
@@ -149,7 +150,7 @@ class FeedSource(ReportDocument):
 
     url: str
     status: Literal["fetched", "not_modified", "cached", "unreachable"]
-    fetched_at: datetime | None = None
+    fetched_at: UtcTime | None = None
     fingerprint: str | None = Field(
         default=None,
         description="sha256 of the feed's dated items as cached; None when unreachable (and in "
@@ -177,8 +178,8 @@ class RawMetadata(ReportDocument):
         "for (of the fetch's start for a fetch started by hand); documents written before it "
         "existed are dated by the run's UTC day.",
     )
-    started_at: datetime
-    finished_at: datetime
+    started_at: UtcTime
+    finished_at: UtcTime
     counts: RawCounts
     ssm: SsmSource
     feed: FeedSource

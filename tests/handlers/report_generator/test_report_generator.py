@@ -541,21 +541,43 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert "<!channel>" not in warning["detail"]
 
 
-def test_a_processed_document_offering_a_service_in_an_unknown_region_is_an_error_naming_it(
-    s3: Any, generate: Invoke, process_run: ProcessRun, alert_inbox: Any
+def _offer_ec2_in_an_unknown_region(document: dict[str, Any]) -> None:
+    document["availability"]["ec2"].append("xx-nowhere-1")
+
+
+def _process_past_the_calendar_in_utc(document: dict[str, Any]) -> None:
+    document["metadata"]["processed_at"] = "9999-12-31T23:59:59-14:00"
+
+
+@pytest.mark.parametrize(
+    ("alter", "field", "value"),
+    [
+        (_offer_ec2_in_an_unknown_region, "availability", "'xx-nowhere-1'"),
+        (_process_past_the_calendar_in_utc, "metadata.processed_at", "'9999-12-31T23:59:59"),
+    ],
+)
+def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  # noqa: PLR0917
+    s3: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    alert_inbox: Any,
+    alter: Callable[[dict[str, Any]], None],
+    field: str,
+    value: str,
 ) -> None:
-    # GIVEN a processed run whose availability names a region its region list does not have
+    # GIVEN a processed run whose availability names a region its region list does not have, or
+    # whose processing time has an offset that carries it past the calendar once in UTC
     key = process_run(OLD_RUN)
     alert_inbox.receive()
     document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-    document["availability"]["ec2"].append("xx-nowhere-1")
+    alter(document)
     event = put_json(s3, key, document)
     # WHEN the generator runs
     result = generate(event)["objects"][0]
-    # THEN the object is an error naming the field and the region, and the invocation goes on
+    # THEN the object is an error naming the field and the value, and the invocation goes on
     assert result["status"] == "error"
-    assert result["error"].startswith("ValidationError: availability: ")
-    assert "'xx-nowhere-1'" in result["error"]
+    assert result["error"].startswith(f"ValidationError: {field}: ")
+    assert value in result["error"]
     # AND nothing was written or announced; one warning says the object was not handled
     assert keys_under(s3, "reports/") == []
     assert [received.alert["title"] for received in alert_inbox.receive()] == [
