@@ -604,7 +604,6 @@ def _unanswered(request: dict[str, Any], error: str) -> dict[str, Any]:
 
 def verdict_alert(record: dict[str, Any], source: str) -> Alert:
     """The critical alert of a `degraded` or `failed` validation, naming the rollback."""
-    change = Change.from_record(record["change"])
     plan = record["rollback"]
     restore = record.get("restore")
     if restore is not None and restore.get("status") == RESTORE_SKIPPED:
@@ -628,43 +627,45 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
             " The scaler restores sizes only: the labels and taints this change asked are left "
             "to a person, as the rollback says."
         )
-    detail = (
-        f"{change.event_name} on {change.label} (update {change.validation_id}, "
-        f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "
-        f"{record['verdict']}: {record['reason']}. Rollback: {plan['action']}.{restored}"
-    )
-    return Alert.create(
-        severity=Severity.CRITICAL,
-        source=source,
-        title=(
-            f"Change {record['verdict']}: {change.kind.value} of {change.label} "
-            f"(update {change.validation_id[:8]})"
-        ),
-        detail=detail,
-        resource=change.label,
-        account_id=change.account_id,
-        region=change.region,
-        timestamp=parse_iso(record["judged_at"]),
+    return _change_alert(
+        record,
+        source,
+        Severity.CRITICAL,
+        record["verdict"],
+        f"{record['verdict']}: {record['reason']}. Rollback: {plan['action']}.{restored}",
     )
 
 
 def inconclusive_alert(record: dict[str, Any], source: str) -> Alert:
     """The warning of a change the fleet could not validate, naming it and the error."""
-    change = Change.from_record(record["change"])
-    detail = (
-        f"{change.event_name} on {change.label} (update {change.validation_id}, "
-        f"{'made by the fleet scaler' if change.by_fleet_scaler else 'made outside the fleet'}): "
+    return _change_alert(
+        record,
+        source,
+        Severity.WARNING,
+        "not validated",
         f"not validated: {record['reason']}. Check the cluster's health by hand; the rollback, "
-        f"if one is needed: {record['rollback']['action']}."
+        f"if one is needed: {record['rollback']['action']}.",
     )
+
+
+def _change_alert(
+    record: dict[str, Any], source: str, severity: Severity, outcome: str, judgement: str
+) -> Alert:
+    """The alert of the change `record` validated, at the time it was judged: its title names
+    the `outcome`, its detail the change, who made it, and the `judgement`."""
+    change = Change.from_record(record["change"])
+    maker = "made by the fleet scaler" if change.by_fleet_scaler else "made outside the fleet"
     return Alert.create(
-        severity=Severity.WARNING,
+        severity=severity,
         source=source,
         title=(
-            f"Change not validated: {change.kind.value} of {change.label} "
+            f"Change {outcome}: {change.kind.value} of {change.label} "
             f"(update {change.validation_id[:8]})"
         ),
-        detail=detail,
+        detail=(
+            f"{change.event_name} on {change.label} (update {change.validation_id}, {maker}): "
+            f"{judgement}"
+        ),
         resource=change.label,
         account_id=change.account_id,
         region=change.region,
