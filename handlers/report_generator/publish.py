@@ -15,8 +15,8 @@ Design (two measures, because each covers a different failure):
    `latest/` holds (an old processed document replayed) does not replace it. One report at a
    time reads and replaces `latest/` (a lock in the state table, its lease extended before
    each write into `latest/`, so that S3 calls slow enough to outlast it cannot let another
-   report write `latest/` between them). When `latest/` has
-   no manifest (an update interrupted after deleting it), the run it must not fall behind is
+   report write `latest/` between them). When `latest/` has no manifest (an update
+   interrupted after deleting it) or one naming no run, the run it must not fall behind is
    the newest with a complete report of its own, found by listing `reports/`; a listing page
    that is not S3's (a proxy's, without `IsTruncated`) fails the report rather than reading as
    no complete report, which would let an older run replace `latest/`.
@@ -48,6 +48,7 @@ from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
 TEMPORARY_PREFIX = "tmp/reports/"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 _RUN_MANIFEST_KEY = re.compile(
     rf"{re.escape(REPORTS_PREFIX)}\d{{4}}-\d{{2}}-\d{{2}}/(?P<run_id>{RUN_ID_PATTERN})/"
     rf"{re.escape(MANIFEST_NAME)}"
@@ -93,13 +94,22 @@ def _manifest(
 
 
 def _latest_run_id(s3: Any, bucket: str) -> str | None:
+    """The run latest/'s manifest names; None without one, or when it names no run (not JSON,
+    not the generator's layout, a run id of another form): the newest complete run decides
+    then, as after an interrupted update, rather than every later report failing on it, or a
+    run id that sorts after every real one keeping latest/ where it is for good."""
     try:
         response = s3.get_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
         raise
-    return str(json.loads(response["Body"].read())["run_id"])
+    try:
+        manifest = json.loads(response["Body"].read())
+    except (ValueError, RecursionError):
+        return None
+    run_id = manifest.get("run_id") if isinstance(manifest, dict) else None
+    return run_id if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id) else None
 
 
 def _newest_complete_run_id(s3: Any, bucket: str) -> str | None:

@@ -281,6 +281,26 @@ def test_latest_only_moves_forward(s3: Any, generate: Invoke, process_run: Proce
     assert f"reports/2025-06-01/{OLD_RUN}/_manifest.json" in keys_under(s3, "reports/")
 
 
+@pytest.mark.parametrize(
+    "manifest",
+    [b"<html>gateway</html>", b"[]", b'{"files": []}', b'{"run_id": 99999999}'],
+    ids=["not json", "a list", "no run id", "a run id that is no run's"],
+)
+def test_a_latest_manifest_that_cannot_be_read_is_replaced_by_the_newest_run(
+    s3: Any, generate: Invoke, process_run: ProcessRun, manifest: bytes
+) -> None:
+    # GIVEN the older run's report in latest/, whose manifest was then overwritten with what
+    # names no run (by hand, or by a tool that is not the generator)
+    generate(event_for(s3, BUCKET, process_run(OLD_RUN)))
+    s3.put_object(Bucket=BUCKET, Key="reports/latest/_manifest.json", Body=manifest)
+    # WHEN the newer run's report is generated
+    result = generate(event_for(s3, BUCKET, process_run(NEW_RUN)))["objects"][0]
+    # THEN the unreadable manifest counts as none: the newest complete run, this one, takes
+    # latest/, instead of every later report failing on it
+    assert (result["status"], result["latest_updated"]) == ("generated", True)
+    assert manifest_of(s3, "reports/latest/")["run_id"] == NEW_RUN
+
+
 def test_latest_does_not_move_back_after_an_interrupted_update(
     s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
 ) -> None:
