@@ -10,8 +10,9 @@ processed run gives the same bytes: the workbook's times are the run's `processe
 Every value is data: a text starting with `=` is kept as text, not written as a formula, and
 characters a worksheet cannot hold (every character XML 1.0 forbids: control characters, the
 noncharacters U+FFFE and U+FFFF, lone surrogates) are shown as U+FFFD instead of failing or
-corrupting the whole workbook; the JSON files keep the text as it came, the CSV files too but
-for an apostrophe before a text that starts like a formula (`tables.py`).
+corrupting the whole workbook. A text longer than a cell holds (`CELL_LIMIT`) is cut to fit and
+ends with `... (<n> characters)`, n its whole length. The JSON files keep the text as it came,
+the CSV files too but for an apostrophe before a text that starts like a formula (`tables.py`).
 """
 
 from __future__ import annotations
@@ -60,13 +61,34 @@ MIN_WIDTH = 6
 NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """A character outside XML 1.0's `Char`: openpyxl refuses only the control characters and writes
 U+FFFE, U+FFFF and lone surrogates into a sheet no reader can parse."""
+CELL_LIMIT = 32_767
+"""The most characters an Excel cell holds, counted as Excel counts them, in UTF-16 code units (a
+character beyond U+FFFF, an emoji, is two): openpyxl writes a longer text without complaint, and
+Excel then reports the workbook as damaged."""
+
+
+def _fitted(text: str) -> str:
+    """`text` whole when a cell holds it, else its start followed by `... (<n> characters)` (n
+    its whole length), together CELL_LIMIT code units at most. `text` holds no lone surrogate
+    (`NOT_XML_CHARACTER` replaced them)."""
+    # A character is at most two code units: a text this short fits without counting them.
+    if len(text) <= CELL_LIMIT // 2:
+        return text
+    units = text.encode("utf-16-le")
+    if len(units) <= 2 * CELL_LIMIT:
+        return text
+    marker = f"... ({len(text)} characters)"
+    # A cut between the two halves of a pair leaves a half, which the decoding drops.
+    kept = units[: 2 * (CELL_LIMIT - len(marker))].decode("utf-16-le", errors="ignore")
+    return f"{kept}{marker}"
 
 
 def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
     """Write `value` as data (see the module's docstring)."""
     if not isinstance(value, str):
         return sheet.cell(row=row, column=column, value=value)
-    cell = sheet.cell(row=row, column=column, value=NOT_XML_CHARACTER.sub("\ufffd", value))
+    text = _fitted(NOT_XML_CHARACTER.sub("\ufffd", value))
+    cell = sheet.cell(row=row, column=column, value=text)
     # openpyxl takes a text starting with `=` for a formula, which a spreadsheet would run.
     cell.data_type = "s"
     return cell

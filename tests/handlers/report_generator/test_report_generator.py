@@ -915,6 +915,51 @@ def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_
     ]
 
 
+@pytest.mark.parametrize(
+    ("character", "characters"),
+    [("x", 40_000), ("\U0001f600", 20_000)],
+    ids=["ascii", "outside-the-bmp"],
+)
+def test_a_name_longer_than_a_cell_holds_is_cut_to_fit_in_the_workbook_and_kept_in_json(
+    s3: Any,
+    generate: Invoke,
+    process_raw: Callable[[str, dict[str, Any]], str],
+    character: str,
+    characters: int,
+) -> None:
+    # GIVEN a processed run whose service long name is longer than an Excel cell holds (32,767
+    # UTF-16 code units, as Excel counts: an emoji is two), which Excel reports as damaged
+    name = "Amazon " + character * characters
+    document = raw_document(
+        OLD_RUN,
+        {"ap-south-1": ("Asia Pacific (Mumbai)", "aws")},
+        {"ec2": (name, ["ap-south-1"])},
+        started_at=datetime(2025, 6, 1, 5, tzinfo=UTC),
+    )
+    key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
+    # WHEN the report is generated
+    assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
+    # THEN no cell of the workbook holds more than a cell can; the name's cell is its start
+    # followed by its whole length; report.json keeps the name whole
+    prefix = f"reports/2025-06-01/{OLD_RUN}/"
+    body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.xlsx")["Body"].read()
+    workbook = load_workbook(io.BytesIO(body))
+    texts = [
+        cell.value
+        for sheet in workbook.worksheets
+        for row in sheet.iter_rows()
+        for cell in row
+        if isinstance(cell.value, str)
+    ]
+    assert max(len(text.encode("utf-16-le")) // 2 for text in texts) <= 32_767
+    [shown] = [row[1].value for row in workbook["Services"].iter_rows(min_row=2)]
+    marker = f"... ({len(name)} characters)"
+    assert shown.endswith(marker)
+    assert name.startswith(shown.removesuffix(marker))
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.json")["Body"].read())
+    assert [service["long_name"] for service in report["services"]] == [name]
+
+
 def versions_of_each_key(s3: Any, prefix: str) -> dict[str, int]:
     """How many versions each key under `prefix` of the (versioned) data bucket has."""
     counts: dict[str, int] = {}
