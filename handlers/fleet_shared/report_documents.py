@@ -104,6 +104,19 @@ def run_id_of(key: str, prefix: str) -> str | None:
     return match["run_id"]
 
 
+def _repeated(codes: list[str]) -> set[str]:
+    """The codes listed more than once in `codes`, found in one pass: counting each code's
+    occurrences, a pass per code, kept the processor past its timeout on a document of a few MB,
+    which was then never rejected."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for code in codes:
+        if code in seen:
+            repeated.add(code)
+        seen.add(code)
+    return repeated
+
+
 class ReportDocument(BaseModel):
     """The base of the pipeline's documents: frozen, unknown fields refused, built on first use."""
 
@@ -208,16 +221,15 @@ class RawDocument(ReportDocument):
             ("region", [region.code for region in self.regions]),
             ("service", [service.code for service in self.services]),
         ):
-            duplicates = sorted({code for code in codes if codes.count(code) > 1})
+            duplicates = sorted(_repeated(codes))
             if duplicates:
                 shown = ", ".join(shown_value(code) for code in duplicates[:5])
                 raise ValueError(f"duplicate {kind} codes: {shown}")
         # A pair listed twice would be counted twice in the pairs total, once in the matrix.
         for service in self.services:
-            if len(set(service.regions)) != len(service.regions):
-                twice = next(
-                    region for region in service.regions if service.regions.count(region) > 1
-                )
+            repeated = _repeated(service.regions)
+            if repeated:
+                twice = next(region for region in service.regions if region in repeated)
                 raise ValueError(
                     f"service {shown_value(service.code)} lists region {shown_value(twice)} "
                     "more than once"

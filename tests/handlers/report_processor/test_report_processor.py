@@ -4,6 +4,7 @@ rejection, ignored keys and duplicate events."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -376,6 +377,27 @@ def test_a_raw_document_listing_a_region_twice_for_a_service_is_rejected_naming_
     assert result["status"] == "rejected"
     assert "'eks'" in result["reason"] and "'eu-west-1'" in result["reason"]
     assert keys_under(s3, "processed/") == []
+
+
+def test_a_raw_document_of_tens_of_thousands_of_codes_is_checked_in_one_pass_over_them(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document of 1 MB: 20,000 services, and EC2 listing 20,000 regions, the last
+    # one twice (counting each code's occurrences, a pass per code, took 5 s for it and past the
+    # function's timeout for a document of a few MB, which was then never rejected)
+    offered = [f"xx-region-{index}" for index in range(20_000)]
+    services = {
+        **{f"service-{index}": (None, []) for index in range(20_000)},
+        "ec2": ("Amazon EC2", [*offered, offered[-1]]),
+    }
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1, services=services))
+    # WHEN processed
+    started = time.perf_counter()
+    result = process(event)["objects"][0]
+    # THEN it is rejected in well under the time a pass per code takes, naming the region
+    assert time.perf_counter() - started < 2.0
+    assert result["status"] == "rejected"
+    assert "'ec2' lists region 'xx-region-19999'" in result["reason"]
 
 
 def test_a_document_that_is_not_json_is_rejected(s3: Any, process: Process) -> None:
