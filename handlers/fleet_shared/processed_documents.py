@@ -12,6 +12,11 @@ from fleet_shared.report_documents import RUN_ID_PATTERN, RawMetadata, ReportDoc
 from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
+MATRIX_REGIONS_MAX = 16_382
+"""The most regions a report shows: the workbook's Matrix sheet has a column per region beside its
+service and coverage columns, and a worksheet has 16,384 (Excel reports a workbook with more as
+damaged)."""
+
 
 class RegionSummary(ReportDocument):
     """A region with its service count, coverage of all services and rank (1 = most services)."""
@@ -103,7 +108,7 @@ class ProcessedDocument(ReportDocument):
     schema_version: Literal[1]
     metadata: ProcessedMetadata
     totals: ProcessedTotals
-    regions: list[RegionSummary]
+    regions: list[RegionSummary] = Field(max_length=MATRIX_REGIONS_MAX)
     services: list[ServiceSummary]
     availability: dict[str, list[str]]
     quality: QualityReport

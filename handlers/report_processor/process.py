@@ -31,7 +31,12 @@ from pydantic import ValidationError
 
 from fleet_shared.alerts import Severity
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.processed_documents import ProcessedDocument, ProcessedMetadata, ProcessedTotals
+from fleet_shared.processed_documents import (
+    MATRIX_REGIONS_MAX,
+    ProcessedDocument,
+    ProcessedMetadata,
+    ProcessedTotals,
+)
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import (
     RAW_PREFIX,
@@ -93,6 +98,11 @@ def _validate(body: bytes, key: str) -> RawDocument:
     if document.metadata.run_id != run_id:
         raise RejectedDocumentError(
             f"metadata.run_id {document.metadata.run_id} does not match the key's run id {run_id}"
+        )
+    if len(document.regions) > MATRIX_REGIONS_MAX:
+        raise RejectedDocumentError(
+            f"regions: {len(document.regions)} listed, more than the {MATRIX_REGIONS_MAX} the "
+            "report's workbook has columns for"
         )
     # The processed document and the report are filed under the document's day: another day
     # than the key's parts the run's artefacts, or files them where no run is looked for.

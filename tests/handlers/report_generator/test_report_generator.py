@@ -569,11 +569,19 @@ def _process_past_the_calendar_in_utc(document: dict[str, Any]) -> None:
     document["metadata"]["processed_at"] = "9999-12-31T23:59:59-14:00"
 
 
+def _list_more_regions_than_a_worksheet_has_columns(document: dict[str, Any]) -> None:
+    # 16,383 regions: the Matrix sheet would need 16,385 of a worksheet's 16,384 columns.
+    region = document["regions"][0]
+    extra = 16_383 - len(document["regions"])
+    document["regions"] += [{**region, "code": f"xx-region-{index}"} for index in range(extra)]
+
+
 @pytest.mark.parametrize(
     ("alter", "field", "value"),
     [
         (_offer_ec2_in_an_unknown_region, "availability", "'xx-nowhere-1'"),
         (_process_past_the_calendar_in_utc, "metadata.processed_at", "'9999-12-31T23:59:59"),
+        (_list_more_regions_than_a_worksheet_has_columns, "regions", "at most 16382 items"),
     ],
 )
 def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  # noqa: PLR0917
@@ -585,8 +593,10 @@ def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  #
     field: str,
     value: str,
 ) -> None:
-    # GIVEN a processed run whose availability names a region its region list does not have, or
-    # whose processing time has an offset that carries it past the calendar once in UTC
+    # GIVEN a processed run whose availability names a region its region list does not have,
+    # whose processing time has an offset that carries it past the calendar once in UTC, or
+    # which lists more regions than the Matrix sheet has columns for (Excel would report the
+    # workbook as damaged)
     key = process_run(OLD_RUN)
     alert_inbox.receive()
     document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

@@ -400,6 +400,24 @@ def test_a_raw_document_of_tens_of_thousands_of_codes_is_checked_in_one_pass_ove
     assert "'ec2' lists region 'xx-region-19999'" in result["reason"]
 
 
+def test_a_raw_document_listing_more_regions_than_a_worksheet_has_columns_is_rejected(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a raw document listing 16,383 regions: the workbook's Matrix sheet would need a
+    # column for each beside its service and coverage columns, 16,385 of a worksheet's 16,384,
+    # and Excel reports such a workbook as damaged
+    document = _document(RUN_1)
+    document["regions"] = [{"code": f"xx-region-{index}"} for index in range(16_383)]
+    document["metadata"]["counts"]["regions"] = 16_383
+    event = put_json(s3, _raw_key(RUN_1), document)
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected naming the field and the most regions a report can show
+    assert result["status"] == "rejected"
+    assert result["reason"].startswith("regions: 16383 listed, more than the 16382")
+    assert keys_under(s3, "processed/") == []
+
+
 def test_a_document_that_is_not_json_is_rejected(s3: Any, process: Process) -> None:
     # GIVEN bytes that are not JSON under a raw key
     key = _raw_key(RUN_1)
