@@ -25,8 +25,9 @@ CSV_TYPE = "text/csv; charset=utf-8"
 ROW_TERMINATOR = "\r\n"
 """What the CSV writer ends a row with before it becomes `\n` (see `_csv`)."""
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-"""What a spreadsheet opening a CSV file reads as the start of a formula (OWASP's list)."""
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
+"""What a spreadsheet opening a CSV file reads as the start of a formula: OWASP's list, and the
+null character ASVS 5.0 (V1.2.10) adds, which a reader may drop before the `=` behind it."""
 
 
 @dataclass(frozen=True)

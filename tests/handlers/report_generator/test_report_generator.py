@@ -694,19 +694,22 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
     s3: Any, generate: Invoke, process_raw: Callable[[str, dict[str, Any]], str]
 ) -> None:
     # GIVEN a processed run whose region and service long names start with each character a
-    # spreadsheet opening a CSV file reads as the start of a formula
+    # spreadsheet opening a CSV file reads as the start of a formula (and a null character,
+    # which ASVS 5.0 lists: a reader may drop it before the `=` behind it)
     names = {
         "ap-south-1": '=HYPERLINK("http://127.0.0.1/x","click")',
         "eu-west-1": "+cmd|' /C calc'!A0",
         "ec2": "-2+3",
         "eks": "@SUM(1+1)",
         "s3": "\t=1+1",
+        "sqs": "\x00=1+1",
     }
     regions = {code: (names[code], "aws") for code in ("ap-south-1", "eu-west-1")}
     services = {
         "ec2": (names["ec2"], ["ap-south-1", "eu-west-1"]),
         "eks": (names["eks"], ["eu-west-1"]),
         "s3": (names["s3"], ["eu-west-1"]),
+        "sqs": (names["sqs"], ["eu-west-1"]),
     }
     document = raw_document(
         OLD_RUN, regions, services, started_at=datetime(2025, 6, 1, 5, tzinfo=UTC)
@@ -721,7 +724,7 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
     for name in ("pairs.csv", "regions.csv", "services.csv", "matrix.csv"):
         body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{name}")["Body"].read()
         fields.extend(field for row in csv.reader(io.StringIO(body.decode())) for field in row)
-    assert not [field for field in fields if field[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert not [field for field in fields if field[:1] in ("=", "+", "-", "@", "\t", "\r", "\x00")]
     assert {f"'{name}" for name in names.values()} <= set(fields)
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.json")["Body"].read())
     assert {region["long_name"] for region in report["regions"]} == {
