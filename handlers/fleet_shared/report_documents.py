@@ -118,9 +118,12 @@ def _repeated(codes: list[str]) -> set[str]:
 
 
 class ReportDocument(BaseModel):
-    """The base of the pipeline's documents: frozen, unknown fields refused, built on first use."""
+    """The base of the pipeline's documents: frozen, unknown fields refused, built on first use.
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+    A number must be finite: pydantic reads `NaN` and `Infinity` from JSON, which would go on
+    into report.json, where no strict JSON reader takes them."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 # Raw document (report_fetcher -> report_processor) --------------------------------------------

@@ -576,12 +576,18 @@ def _list_more_regions_than_a_worksheet_has_columns(document: dict[str, Any]) ->
     document["regions"] += [{**region, "code": f"xx-region-{index}"} for index in range(extra)]
 
 
+def _give_a_region_a_coverage_that_is_no_number(document: dict[str, Any]) -> None:
+    # NaN: Python's JSON reads and writes it, no strict reader of report.json takes it.
+    document["regions"][0]["coverage_percent"] = float("nan")
+
+
 @pytest.mark.parametrize(
     ("alter", "field", "value"),
     [
         (_offer_ec2_in_an_unknown_region, "availability", "'xx-nowhere-1'"),
         (_process_past_the_calendar_in_utc, "metadata.processed_at", "'9999-12-31T23:59:59"),
         (_list_more_regions_than_a_worksheet_has_columns, "regions", "at most 16382 items"),
+        (_give_a_region_a_coverage_that_is_no_number, "regions[0].coverage_percent", "finite"),
     ],
 )
 def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  # noqa: PLR0917
@@ -594,9 +600,9 @@ def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  #
     value: str,
 ) -> None:
     # GIVEN a processed run whose availability names a region its region list does not have,
-    # whose processing time has an offset that carries it past the calendar once in UTC, or
-    # which lists more regions than the Matrix sheet has columns for (Excel would report the
-    # workbook as damaged)
+    # whose processing time has an offset that carries it past the calendar once in UTC, which
+    # lists more regions than the Matrix sheet has columns for (Excel would report the workbook
+    # as damaged), or with a coverage that is no number (report.json would be no JSON)
     key = process_run(OLD_RUN)
     alert_inbox.receive()
     document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
