@@ -16,6 +16,22 @@ MATRIX_REGIONS_MAX = 16_382
 """The most regions a report shows: the workbook's Matrix sheet has a column per region beside its
 service and coverage columns, and a worksheet has 16,384 (Excel reports a workbook with more as
 damaged)."""
+MATRIX_CELLS_MAX = 500_000
+"""The most region x service cells a report has (AWS's today: about 14,000): matrix.csv holds
+each and the Matrix sheet each one offered, so they take the generator's memory and time (a
+matrix of a million, all offered, took 27 s and 400 MB to render; 5 million cells of an empty
+matrix took it past its 1 GB until the columns were fitted from the values written)."""
+
+
+def matrix_too_large(regions: int, services: int) -> str | None:
+    """Why a report of `regions` by `services` cannot be rendered, or None when it can."""
+    cells = regions * services
+    if cells <= MATRIX_CELLS_MAX:
+        return None
+    return (
+        f"{services} services by {regions} regions make a matrix of {cells} cells, more than "
+        f"the {MATRIX_CELLS_MAX} a report is rendered with"
+    )
 
 
 class RegionSummary(ReportDocument):
@@ -113,6 +129,16 @@ class ProcessedDocument(ReportDocument):
     availability: dict[str, list[str]]
     quality: QualityReport
     changes: Changes
+
+    @field_validator("services")
+    @classmethod
+    def _renderable(
+        cls, services: list[ServiceSummary], info: ValidationInfo
+    ) -> list[ServiceSummary]:
+        too_large = matrix_too_large(len(info.data.get("regions", [])), len(services))
+        if too_large is not None:
+            raise ValueError(too_large)
+        return services
 
     @field_validator("availability")
     @classmethod

@@ -8,7 +8,8 @@ write triggers report_generator. A processed document already written from the s
 (by an invocation killed before it recorded its work done) is kept, not written again.
 
 A document that fails validation (not JSON, wrong shape, counts that do not add up, a key that
-does not follow the naming, a run id or report day that is not the key's) is moved to
+does not follow the naming, a run id or report day that is not the key's, more regions or
+region x service cells than its report can be rendered with) is moved to
 `raw/rejected/` with a `.reason.json` next to it and a warning alert is raised; nothing is
 written to `processed/`. Keys outside `raw/`, and `raw/rejected/` itself (its writes trigger
 this function too), are not raw documents.
@@ -36,6 +37,7 @@ from fleet_shared.processed_documents import (
     ProcessedDocument,
     ProcessedMetadata,
     ProcessedTotals,
+    matrix_too_large,
 )
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import (
@@ -104,6 +106,9 @@ def _validate(body: bytes, key: str) -> RawDocument:
             f"regions: {len(document.regions)} listed, more than the {MATRIX_REGIONS_MAX} the "
             "report's workbook has columns for"
         )
+    too_large = matrix_too_large(len(document.regions), len(document.services))
+    if too_large is not None:
+        raise RejectedDocumentError(f"services: {too_large}")
     # The processed document and the report are filed under the document's day: another day
     # than the key's parts the run's artefacts, or files them where no run is looked for.
     key_day = key[len(RAW_PREFIX) :].split("/", 1)[0]

@@ -579,6 +579,17 @@ def _list_more_regions_than_a_worksheet_has_columns(document: dict[str, Any]) ->
     document["regions"] += [{**region, "code": f"xx-region-{index}"} for index in range(extra)]
 
 
+def _make_more_matrix_cells_than_a_report_renders(document: dict[str, Any]) -> None:
+    # 708 regions by 707 services: a matrix of 500,556 cells.
+    region, service = document["regions"][0], document["services"][0]
+    document["regions"] += [
+        {**region, "code": f"xx-region-{index}"} for index in range(708 - len(document["regions"]))
+    ]
+    document["services"] += [
+        {**service, "code": f"service-{index}"} for index in range(707 - len(document["services"]))
+    ]
+
+
 def _give_a_region_a_coverage_that_is_no_number(document: dict[str, Any]) -> None:
     # NaN: Python's JSON reads and writes it, no strict reader of report.json takes it.
     document["regions"][0]["coverage_percent"] = float("nan")
@@ -591,6 +602,7 @@ def _give_a_region_a_coverage_that_is_no_number(document: dict[str, Any]) -> Non
         (_process_past_the_calendar_in_utc, "metadata.processed_at", "'9999-12-31T23:59:59"),
         (_list_more_regions_than_a_worksheet_has_columns, "regions", "at most 16382 items"),
         (_give_a_region_a_coverage_that_is_no_number, "regions[0].coverage_percent", "finite"),
+        (_make_more_matrix_cells_than_a_report_renders, "services", "707 services by 708 regions"),
     ],
 )
 def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  # noqa: PLR0917
@@ -605,7 +617,8 @@ def test_a_processed_document_with_an_impossible_value_is_an_error_naming_it(  #
     # GIVEN a processed run whose availability names a region its region list does not have,
     # whose processing time has an offset that carries it past the calendar once in UTC, which
     # lists more regions than the Matrix sheet has columns for (Excel would report the workbook
-    # as damaged), or with a coverage that is no number (report.json would be no JSON)
+    # as damaged), with a coverage that is no number (report.json would be no JSON), or with a
+    # matrix of more cells than a report is rendered with in the function's memory
     key = process_run(OLD_RUN)
     alert_inbox.receive()
     document = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())

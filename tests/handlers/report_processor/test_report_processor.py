@@ -400,21 +400,31 @@ def test_a_raw_document_of_tens_of_thousands_of_codes_is_checked_in_one_pass_ove
     assert "'ec2' lists region 'xx-region-19999'" in result["reason"]
 
 
-def test_a_raw_document_listing_more_regions_than_a_worksheet_has_columns_is_rejected(
-    s3: Any, process: Process
+@pytest.mark.parametrize(
+    ("regions", "services", "reason"),
+    [
+        (16_383, 1, "regions: 16383 listed, more than the 16382"),
+        (708, 707, "services: 707 services by 708 regions make a matrix of 500556 cells, more"),
+    ],
+    ids=["more-regions-than-worksheet-columns", "more-matrix-cells-than-a-report-renders"],
+)
+def test_a_raw_document_whose_report_cannot_be_rendered_is_rejected_naming_the_field(
+    s3: Any, process: Process, regions: int, services: int, reason: str
 ) -> None:
-    # GIVEN a raw document listing 16,383 regions: the workbook's Matrix sheet would need a
+    # GIVEN a raw document listing 16,383 regions (the workbook's Matrix sheet would need a
     # column for each beside its service and coverage columns, 16,385 of a worksheet's 16,384,
-    # and Excel reports such a workbook as damaged
+    # and Excel reports such a workbook as damaged), or 708 regions by 707 services (a matrix
+    # of 500,556 cells: a 230 kB document of 5 million took the generator past its memory)
     document = _document(RUN_1)
-    document["regions"] = [{"code": f"xx-region-{index}"} for index in range(16_383)]
-    document["metadata"]["counts"]["regions"] = 16_383
+    document["regions"] = [{"code": f"xx-region-{index}"} for index in range(regions)]
+    document["services"] = [{"code": f"service-{index}"} for index in range(services)]
+    document["metadata"]["counts"] |= {"regions": regions, "services": services, "pairs": 0}
     event = put_json(s3, _raw_key(RUN_1), document)
     # WHEN processed
     result = process(event)["objects"][0]
-    # THEN it is rejected naming the field and the most regions a report can show
+    # THEN it is rejected naming the field and the most a report can show
     assert result["status"] == "rejected"
-    assert result["reason"].startswith("regions: 16383 listed, more than the 16382")
+    assert result["reason"].startswith(reason)
     assert keys_under(s3, "processed/") == []
 
 
