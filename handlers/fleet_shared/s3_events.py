@@ -310,7 +310,19 @@ def once_per_object_version(
 
 def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes, str]:
     """The bytes and ETag (quotes removed) of the version `obj`'s event names (the key's only
-    object when the bucket is not versioned and the event names none)."""
+    object when the bucket is not versioned and the event names none).
+
+    Raises UnreadableAnswerError, which a retry may mend, for an answer that is not the
+    object's: one without an ETag (S3 sends it with every object), or, for a named version,
+    with another ETag than the event's. A proxy's page passes for the object's bytes
+    otherwise, and a valid document would be judged, and rejected, by that page."""
     version = {} if obj.version_id is None else {"VersionId": obj.version_id}
     response = s3.get_object(Bucket=bucket, Key=obj.key, **version)
-    return response["Body"].read(), str(response["ETag"]).strip('"')
+    etag = str(response.get("ETag") or "").strip('"')
+    if not etag:
+        raise UnreadableAnswerError("GetObject", "the object's ETag", response)
+    if obj.version_id is not None and etag != obj.etag:
+        raise UnreadableAnswerError(
+            "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
+        )
+    return response["Body"].read(), etag

@@ -25,6 +25,7 @@ blocks, until the test releases it.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import threading
@@ -85,11 +86,18 @@ def fail_every_attempt(
 
 
 class _Body:
+    """The raw body of an injected answer: streamed whole, or read as a streaming answer (an S3
+    object's) is read."""
+
     def __init__(self, body: bytes) -> None:
         self._body = body
+        self._unread = io.BytesIO(body)
 
     def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._body
+
+    def read(self, amt: int | None = None) -> bytes:
+        return self._unread.read(amt)
 
 
 @dataclass
@@ -130,6 +138,7 @@ class MalformedAnswer:
     url_part: str
     body_part: bytes = b""
     content_type: str | None = None
+    etag: str | None = None
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
@@ -143,6 +152,8 @@ class MalformedAnswer:
             return None
         self.answered += 1
         headers = {} if self.content_type is None else {"Content-Type": self.content_type}
+        if self.etag is not None:
+            headers["ETag"] = self.etag
         return AWSResponse(request.url, 200, headers, _Body(self.body))
 
 
@@ -155,12 +166,14 @@ def answer_malformed(
     url_part: str = "",
     body_with: bytes = b"",
     content_type: str | None = None,
+    etag: str | None = None,
 ) -> MalformedAnswer:
     """Make `operation` on `client` (only for URLs containing `url_part` and bodies containing
     `body_with`) succeed with `body`, as a service answering something the caller cannot read (a
     policy that is not JSON, a proxy's page), sent as `content_type` when given (a gateway's
-    `text/html`), else with no Content-Type."""
-    fault = MalformedAnswer(body, url_part, body_with, content_type)
+    `text/html`), else with no Content-Type, and with the header `ETag` when given (a cache's
+    own)."""
+    fault = MalformedAnswer(body, url_part, body_with, content_type, etag)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -772,6 +772,40 @@ def test_a_processed_document_answered_with_a_proxys_page_is_written_by_the_plat
     assert retried["objects"][0]["status"] == "processed"
 
 
+@pytest.mark.parametrize(
+    ("versioning", "etag"),
+    [(False, None), (True, None), (True, '"cafe"')],
+    ids=["unversioned", "versioned", "versioned, the cache's own etag"],
+)
+def test_a_raw_document_read_answered_with_a_proxys_page_is_processed_by_the_platforms_retry(
+    s3: Any, process: Process, alert_inbox: Any, versioning: bool, etag: str | None
+) -> None:
+    # GIVEN a valid raw document, and S3 answering its read with a proxy's page (HTTP 200,
+    # without the object's ETag), which botocore hands over as the object's bytes
+    if versioning:
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    alert_inbox.receive()
+    client = app.FUNCTION.services().hub_client("s3")
+    page = answer_malformed(
+        client, "s3", "GetObject", b"<html>gateway</html>", url_part="raw/", etag=etag
+    )
+    # WHEN the processor handles the event
+    # THEN the invocation fails naming the answer, so Lambda retries the event, instead of
+    # rejecting the document as invalid (moved out of raw/, a warning sent) or failing it for
+    # good
+    with pytest.raises(ObjectsToRetryError, match="GetObject answered without"):
+        process(event)
+    assert page.answered >= 1
+    assert keys_under(s3, "raw/rejected/") == []
+    assert alert_inbox.receive() == []
+    # AND WHEN Lambda retries the event with S3 answering the read itself
+    client.meta.events.unregister("before-send.s3.GetObject", page)
+    retried = process(event)
+    # THEN the run is processed
+    assert retried["objects"][0]["status"] == "processed"
+
+
 def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(
     versioned_s3: Any, process: Process, fake_clock: ManualClock
 ) -> None:
