@@ -146,5 +146,6 @@ def _get(url: str, deadline: float, connections: _Connections) -> tuple[int | No
         # ValueError: a redirect to a URL no parser reads (`http://[::1`), or a host name IDNA
         # cannot encode. Uncaught, it ended the thread without an answer: reported as a timeout
         # it never was, with a traceback in the log.
-        reason = getattr(failure, "reason", failure)
+        # A URLError's reason is the error underneath; a UnicodeError's `reason` is a bare text.
+        reason = failure.reason if isinstance(failure, urllib.error.URLError) else failure
         return None, cut_echo(f"{type(reason).__name__}: {reason}")

@@ -3,6 +3,7 @@ and the HTTP endpoint check against real servers on 127.0.0.1."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -475,12 +476,14 @@ def test_a_probe_that_times_out_on_trickling_headers_lets_go_of_the_connection(
 
 
 MALFORMED_REDIRECTS = {
-    "http://[::1": "ValueError: Invalid IPv6 URL",
-    f"http://{'a' * 70}.example/": "UnicodeError: encoding with 'idna' codec failed "
-    "(UnicodeError: label empty or too long)",
+    "http://[::1": r"ValueError: Invalid IPv6 URL",
+    # Each Python words it its own way: `UnicodeError: label empty or too long` (3.12, Lambda's),
+    # `UnicodeError: encoding with 'idna' codec failed (...)` (3.11), `UnicodeEncodeError:
+    # 'idna' codec can't encode characters in position 0-69: label too long` (3.13).
+    f"http://{'a' * 70}.example/": r"Unicode(Encode)?Error: .*label (empty or )?too long\)?",
 }
 """Locations no URL parser reads (an IPv6 host never closed) or whose host name IDNA cannot
-encode (a label over 63 characters), and the error each probe names."""
+encode (a label over 63 characters), and a pattern of the error each probe names."""
 
 
 @pytest.fixture(params=sorted(MALFORMED_REDIRECTS))
@@ -514,13 +517,13 @@ def test_an_endpoint_redirecting_to_a_malformed_url_fails_saying_so_not_as_a_tim
 ) -> None:
     # GIVEN an endpoint that redirects to a URL no parser reads
     # WHEN it is probed with a timeout of 2 s
-    started = time.perf_counter()
     url, named = endpoint_redirecting_to_a_malformed_url
     outcome = http_probe(url, 2.0)
-    # THEN the request failed at once, naming what was wrong, not as a timeout it never was
-    assert time.perf_counter() - started < 1.0
+    # THEN the request failed naming what was wrong, the exception's own class and message, not
+    # as a timeout it never was
     assert outcome.status_code is None
-    assert outcome.error == named
+    assert outcome.error is not None
+    assert re.fullmatch(named, outcome.error), outcome.error
 
 
 def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
