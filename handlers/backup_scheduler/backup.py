@@ -320,6 +320,21 @@ def _parse_iso(value: str) -> datetime | None:
         return None
 
 
+def _saved_expiry(key: str, record: dict[str, Any]) -> datetime:
+    """The `expires_at` of a backup's saved expiry under `key`; raises UnreadableStateValueError
+    (naming the key, never the value) for one missing, or no ISO 8601 time with a time zone: a
+    hand edit or corruption. It fails that backup alone, kept and named in the errors, where a
+    missing one, a number or a null raised a KeyError or AttributeError that failed the
+    invocation, and a text that is no time kept the backup for ever, unreported."""
+    expires_at = record.get("expires_at")
+    parsed = _parse_iso(expires_at) if isinstance(expires_at, str) else None
+    if parsed is None:
+        raise UnreadableStateValueError(
+            key, EXPIRY_VALUE, "its expires_at is not an ISO 8601 time with a time zone"
+        )
+    return parsed
+
+
 def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in tags}
 
@@ -947,10 +962,12 @@ class _TargetBackup:
         for page in self._backup_pages(**filters):
             yield from answer_field(page, "ListBackups", "BackupSummaries")
 
-    def _expiry_record(self, backup: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """The state table key and saved expiry of one of our backups: by name when it names
-        this backup (its ARN, or, when the ARN could not be saved, its table and creation day),
-        else by ARN as earlier versions saved it; None for a backup that is not ours."""
+    def _expiry_record(self, backup: dict[str, Any]) -> tuple[str, dict[str, Any], datetime] | None:
+        """The state table key, saved expiry and expiry time of one of our backups: by name when
+        it names this backup (its ARN, or, when the ARN could not be saved, its table and
+        creation day), else by ARN as earlier versions saved it; None for a backup that is not
+        ours. Raises UnreadableStateValueError for a saved expiry whose `expires_at` is no time
+        (`_saved_expiry`)."""
         arn, name = backup["BackupArn"], backup["BackupName"]
         key = named_expiry_key(self._result.account_id, self._result.region, name)
         record = self._services.state.get_value(key, EXPIRY_VALUE)
@@ -965,9 +982,12 @@ class _TargetBackup:
             if saved_arn == arn or (
                 saved_arn is None and record.get("table") == backup.get("TableName") and same_day
             ):
-                return key, record
-        legacy_record = self._services.state.get_value(expiry_key(arn), EXPIRY_VALUE)
-        return None if legacy_record is None else (expiry_key(arn), legacy_record)
+                return key, record, _saved_expiry(key, record)
+        legacy_key = expiry_key(arn)
+        legacy_record = self._services.state.get_value(legacy_key, EXPIRY_VALUE)
+        if legacy_record is None:
+            return None
+        return legacy_key, legacy_record, _saved_expiry(legacy_key, legacy_record)
 
     def _keep_last_good_backup(
         self, arn: str, expires_at: datetime, record_key: str, record: dict[str, Any]
@@ -991,7 +1011,7 @@ class _TargetBackup:
             self._result.fail(arn, error)
 
     def _delete_expired_backups(self) -> None:
-        ours: list[tuple[dict[str, Any], datetime | None, str, dict[str, Any]]] = []
+        ours: list[tuple[dict[str, Any], datetime, str, dict[str, Any]]] = []
         # A page without BackupSummaries is read as listing nothing, which only deletes less:
         # the copies it would have held stay, and the last good copies are judged among the rest.
         listed = (
@@ -1010,8 +1030,8 @@ class _TargetBackup:
                 self._result.fail(backup["BackupArn"], error)
                 continue
             if saved is not None:
-                record_key, record = saved
-                ours.append((backup, _parse_iso(record["expires_at"]), record_key, record))
+                record_key, record, expires_at = saved
+                ours.append((backup, expires_at, record_key, record))
         good = [
             (backup.get("TableName", ""), expires_at, backup["BackupArn"])
             for backup, expires_at, _, _ in ours
@@ -1019,7 +1039,7 @@ class _TargetBackup:
         last_good = _last_good_copies(good, self._now, self._tagged_tables)
         for backup, expires_at, record_key, record in ours:
             arn = backup["BackupArn"]
-            if expires_at is None or expires_at > self._now:
+            if expires_at > self._now:
                 continue
             if arn in last_good:
                 self._keep_last_good_backup(arn, expires_at, record_key, record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -1745,22 +1746,47 @@ def test_a_day_recorded_before_its_lists_were_saved_in_parts_is_still_answered_w
     assert _snapshots_of(member_a["ec2"], member_a["daily"]) == []
 
 
+NO_TIME_IN_EXPIRES_AT = "its expires_at is not an ISO 8601 time with a time zone"
+
+
+@pytest.mark.parametrize(
+    ("saved", "problem"),
+    [
+        pytest.param(lambda arn: f"{{{SECRET}", "its data is not JSON", id="no-json"),
+        pytest.param(
+            lambda arn: json.dumps({"backup_arn": arn}), NO_TIME_IN_EXPIRES_AT, id="no-expires-at"
+        ),
+        pytest.param(
+            lambda arn: json.dumps({"backup_arn": arn, "expires_at": 1749440000}),
+            NO_TIME_IN_EXPIRES_AT,
+            id="expires-at-a-number",
+        ),
+        pytest.param(
+            lambda arn: json.dumps({"backup_arn": arn, "expires_at": f"soon {SECRET}"}),
+            NO_TIME_IN_EXPIRES_AT,
+            id="expires-at-no-time",
+        ),
+    ],
+)
 def test_a_backup_whose_saved_expiry_cannot_be_read_is_kept_and_named_and_the_run_goes_on(
     backup: Invoke,
+    *,
     member_a: dict[str, Any],
     dynamodb_client: Any,
     fake_clock: ManualClock,
     daily_volume_in_member_b: tuple[Any, str],
+    saved: Callable[[str], str],
+    problem: str,
 ) -> None:
     # GIVEN the first day's copies in members A and B, then the saved expiry of member A's table
-    # backup made no JSON by a hand edit
+    # backup changed by a hand edit: no JSON, or an object without a readable expires_at
     dynamodb, (ec2_b, daily_b) = member_a["dynamodb"], daily_volume_in_member_b
-    backup({"action": "backup"})
+    [arn] = [c["id"] for c in member_a_run(backup)["copies"] if c["kind"] == "dynamodb_backup"]
     first_name = todays_orders_backup_name(fake_clock)
     key = named_expiry_key(MEMBER_A, REGION, first_name)
     dynamodb_client.put_item(
         TableName=STATE_TABLE_NAME,
-        Item=unreadable_value(key, EXPIRY_VALUE, {"S": f"{{{SECRET}"}),
+        Item=unreadable_value(key, EXPIRY_VALUE, {"S": saved(arn)}),
     )
     # WHEN the schedule runs after the retention
     result = run_after_the_retention(backup, fake_clock)
@@ -1770,7 +1796,7 @@ def test_a_backup_whose_saved_expiry_cannot_be_read_is_kept_and_named_and_the_ru
     member_a_result = target_of(result, MEMBER_A)
     assert member_a_result["status"] == "partial"
     [failure] = member_a_result["errors"]
-    assert failure["error"] == f"saved value {EXPIRY_VALUE} of {key}: its data is not JSON"
+    assert failure["error"] == f"saved value {EXPIRY_VALUE} of {key}: {problem}"
     assert SECRET not in str(result)
     assert member_a_result["created"] == 2
     assert member_a_result["deleted"] == 1
