@@ -63,6 +63,7 @@ from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, SNAPSHOT_ID_TAG, copi
 from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
+    UnreadableRequestRecordError,
     UnreadableStateValueError,
 )
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
@@ -283,17 +284,46 @@ def _save_day_record_parts(
     return record
 
 
-def _stored_summary(services: BackupServices, key: str, record: dict[str, Any]) -> dict[str, Any]:
-    """The summary a completed day's record holds, its lists read back from their parts (a
-    record of an earlier version holds them itself)."""
-    listed = record.get(DAY_RECORD_PARTS)
-    if listed is None:
-        return record
+def _stored_summary(
+    services: BackupServices, account_id: str, region: str, day: date, record: dict[str, Any]
+) -> dict[str, Any]:
+    """The summary the completed record of a target's day holds, its lists read back from their
+    parts (a record of an earlier version holds them itself). Raises UnreadableRequestRecordError
+    (naming the day, never a value) for a record, or a part, not as this function saves them (a
+    hand edit, corruption): read as it was, it raised a KeyError, TypeError or AttributeError
+    that failed the invocation, the retried run or the pruning of every night while it lasted."""
+    request_id = day_request_id(account_id, region, day)
+
+    def unreadable(problem: str) -> UnreadableRequestRecordError:
+        return UnreadableRequestRecordError(SOURCE, request_id, problem)
+
     summary = {name: value for name, value in record.items() if name != DAY_RECORD_PARTS}
-    saved = services.state.values_named(key, f"{listed['id']}#")
-    for index in range(listed["count"]):
-        for name, entries in saved[_part_name(listed["id"], index)].items():
-            summary.setdefault(name, []).extend(entries)
+    if DAY_RECORD_PARTS in record:
+        listed = record[DAY_RECORD_PARTS]
+        if not (
+            isinstance(listed, dict)
+            and isinstance(listed.get("id"), str)
+            and type(listed.get("count")) is int
+        ):
+            raise unreadable(f"its {DAY_RECORD_PARTS} are not a text id and a count")
+        key = day_record_key(account_id, region, day)
+        saved = services.state.values_named(key, f"{listed['id']}#")
+        for index in range(listed["count"]):
+            part = saved.get(_part_name(listed["id"], index))
+            if part is None:
+                raise unreadable(f"part {index} of its lists is missing")
+            for name, entries in part.items():
+                if name not in DAY_RECORD_LISTS or not isinstance(entries, list):
+                    # Not naming `name`: a hand edit's key could be any text.
+                    lists = ", ".join(DAY_RECORD_LISTS)
+                    raise unreadable(f"part {index} of its lists holds other than {lists}")
+                summary.setdefault(name, []).extend(entries)
+    if not isinstance(summary.get("status"), str):
+        raise unreadable("it has no status")
+    for name in DAY_RECORD_LISTS:
+        entries = summary.get(name, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise unreadable(f"its {name} are not a list of objects")
     return summary
 
 
@@ -801,9 +831,7 @@ class _TargetBackup:
             )
             if record is None:
                 continue
-            summary = _stored_summary(
-                self._services, day_record_key(account_id, region, day), record
-            )
+            summary = _stored_summary(self._services, account_id, region, day, record)
             recorded.update(
                 str(copy["id"])
                 for copy in summary.get("copies", [])
@@ -1119,7 +1147,8 @@ def backup_target(
         ) as request:
             record_key = day_record_key(account_id, region, day)
             if request.is_repeat and request.result is not None:
-                return {**_stored_summary(services, record_key, request.result), "repeat": True}
+                stored = _stored_summary(services, account_id, region, day, request.result)
+                return {**stored, "repeat": True}
             result = _run_target(services, account_id, region, day, dry_run=False)
             if result.status == DENIED:
                 return result.summary()

@@ -30,6 +30,7 @@ from handlers.backup_scheduler.backup import (
     RUN_DAY_TAG,
     SOURCE_VOLUME_TAG,
     BackupServices,
+    day_record_key,
     expiry_key,
     named_expiry_key,
 )
@@ -958,6 +959,83 @@ def test_a_pre_upgrade_snapshot_is_not_pruned_while_the_day_records_cannot_be_re
     assert since not in remaining and before in remaining
     assert {entry["resource"] for entry in target["errors"]} >= {"state table: day records"}
     assert target["unproven"] == 0
+
+
+DAY_RECORD_OF_NOTHING = {"account_id": MEMBER_A, "region": REGION, "status": "ok", "copies": []}
+"""A completed day of member A that made no copy, as its record holds it."""
+ONE_PART = {"id": "0" * 32, "count": 1}
+"""The `parts` of a day record whose lists are saved in one part."""
+
+
+@pytest.mark.parametrize(
+    ("record", "part", "problem"),
+    [
+        pytest.param(
+            {**DAY_RECORD_OF_NOTHING, "parts": ONE_PART},
+            None,
+            "part 0 of its lists is missing",
+            id="part-missing",
+        ),
+        pytest.param(
+            {**DAY_RECORD_OF_NOTHING, "parts": ONE_PART},
+            {SECRET: []},
+            "part 0 of its lists holds other than copies, expired, kept, errors",
+            id="part-of-other-lists",
+        ),
+        pytest.param(
+            {**DAY_RECORD_OF_NOTHING, "parts": SECRET},
+            None,
+            "its parts are not a text id and a count",
+            id="parts-not-named",
+        ),
+        pytest.param(
+            {**DAY_RECORD_OF_NOTHING, "copies": [SECRET]},
+            None,
+            "its copies are not a list of objects",
+            id="copies-not-objects",
+        ),
+    ],
+)
+def test_a_day_record_not_as_saved_fails_its_target_alone_on_a_retry_and_when_pruning(
+    backup: Invoke,
+    *,
+    member_a: dict[str, Any],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    daily_volume_in_member_b: tuple[Any, str],
+    record: dict[str, Any],
+    part: dict[str, Any] | None,
+    problem: str,
+) -> None:
+    # GIVEN member A's copy of its daily volume as the version before own-id tags made it, kept
+    # a day, and member A's record of the day (and its `part`) changed by a hand edit
+    ec2 = member_a["ec2"]
+    if part is not None:
+        key = day_record_key(MEMBER_A, REGION, fake_clock.now().date())
+        state_table.put_value(key, f"{ONE_PART['id']}#000000", part)
+    original = snapshot_made_before_the_upgrade(
+        ec2, member_a["daily"], fake_clock, timedelta(days=1)
+    )
+    request_id = f"{MEMBER_A}/{REGION}/{fake_clock.now().date().isoformat()}"
+    with state_table.idempotent("backup_scheduler", request_id, IDEMPOTENCY_TTL_SECONDS) as day:
+        day.complete(record)
+    # WHEN the schedule is retried that day
+    retried = backup({"action": "backup"})
+    # THEN member A alone fails, naming its day and what is wrong, never a value, and is not
+    # backed up again; member B is backed up
+    assert problem in target_of(retried, MEMBER_A)["error"]
+    assert request_id in target_of(retried, MEMBER_A)["error"]
+    assert SECRET not in str(retried)
+    assert [s["SnapshotId"] for s in _snapshots(ec2)] == [original]
+    assert target_of(retried, MEMBER_B)["status"] == "ok"
+    # WHEN the next day's run prunes, the copy expired and that record still read as a proof
+    fake_clock.advance(DAY)
+    target = target_of(backup({"action": "backup"}), MEMBER_A)
+    # THEN the copy no record proves the fleet's is kept, and the record is member A's error
+    assert original in {s["SnapshotId"] for s in _snapshots(ec2)}
+    [failure] = [e for e in target["errors"] if e["resource"] == "state table: day records"]
+    assert problem in failure["error"]
+    assert target["created"] == 2
 
 
 @pytest.mark.usefixtures("no_retry_waits")
