@@ -26,7 +26,12 @@ from handlers.performance_analyzer.bottlenecks import (
     find_bottlenecks,
     measured_rules,
 )
-from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
+from handlers.performance_analyzer.measurements import (
+    CLUSTER_METRICS,
+    HOUR,
+    cluster_load_balancers,
+    measure_window,
+)
 from handlers.performance_analyzer.regressions import (
     MeasuredWindow,
     regressions,
@@ -76,8 +81,13 @@ def analyse_cluster(
     def client(service: str) -> Any:
         return services.sessions.client(service, account_id, cluster.region, CLUSTER_CALL_CONFIG)
 
-    current = measure_window(client, cluster.name, end, hours)
-    week_earlier = measure_window(client, cluster.name, a_week_earlier(end, cluster), hours)
+    # Listed once: a week earlier is measured on the load balancers the cluster has now.
+    load_balancers = cluster_load_balancers(client("elbv2"), cluster.name)
+    cloudwatch = client("cloudwatch")
+    current = measure_window(cloudwatch, cluster.name, load_balancers, end, hours)
+    week_earlier = measure_window(
+        cloudwatch, cluster.name, load_balancers, a_week_earlier(end, cluster), hours
+    )
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)
     # A rule firing now without a figure a week earlier (a cluster younger than a week, a gap

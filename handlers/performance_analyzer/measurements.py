@@ -2,18 +2,18 @@
 
 Container Insights (`ContainerInsights` namespace, dimension `ClusterName`): its standard metrics
 have no node-group dimension, so every figure is per cluster; the scaling optimizer attributes a
-cluster's utilisation to its node groups by their sizes. One GetMetricData call per window reads
-hourly values; a figure of the window is the mean of the hours (utilisation) or their peak
-(counts of pending pods and failed nodes, throttling). Load balancers: the cluster's ALBs, found
-by the tag the AWS Load Balancer Controller puts on them (`elbv2.k8s.aws/cluster`), with
-TargetResponseTime p50/p90/p99 (extended statistics) over the whole window.
+cluster's utilisation to its node groups by their sizes. A figure of the window is the mean of
+its hourly values (utilisation) or their peak (counts of pending pods and failed nodes,
+throttling). Load balancers: the cluster's ALBs, found by the tag the AWS Load Balancer
+Controller puts on them (`elbv2.k8s.aws/cluster`), with TargetResponseTime p50/p90/p99
+(extended statistics) over the whole window. One GetMetricData read per window (a request per
+500 queries) answers the hourly values and every load balancer's percentiles.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -101,22 +101,29 @@ class WindowMeasurements:
 
 
 def measure_window(
-    client: Callable[[str], Any], cluster: str, end: datetime, hours: int
+    cloudwatch: Any, cluster: str, load_balancers: list[str], end: datetime, hours: int
 ) -> WindowMeasurements:
-    """The figures of `cluster` over the `hours` whole hours before `end`."""
+    """The figures of `cluster` and its `load_balancers` (ARNs) over the `hours` whole hours
+    before `end`."""
     window_end = align(end, HOUR)
     window_start = window_end - timedelta(hours=hours)
-    cloudwatch = client("cloudwatch")
+    latency_queries = load_balancer_queries(load_balancers, window_start, window_end)
+    # One read for the cluster's metrics and every load balancer's percentiles (500 queries a
+    # request): a read per load balancer made a cluster of hundreds of them hundreds of calls
+    # a window, past its budget and the invocation's timeout, which ended every other cluster.
     series = get_metric_series(
-        cloudwatch, [metric.query(cluster) for metric in CLUSTER_METRICS], window_start, window_end
+        cloudwatch,
+        [*(metric.query(cluster) for metric in CLUSTER_METRICS), *latency_queries],
+        window_start,
+        window_end,
     )
     figures = {
         metric.name: metric.figure(series.get(metric.name), hours) for metric in CLUSTER_METRICS
     }
     left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
     latencies: list[LoadBalancerLatency] = []
-    for arn in cluster_load_balancers(client("elbv2"), cluster):
-        latency, latency_left_out = load_balancer_latency(cloudwatch, arn, window_start, window_end)
+    for index, arn in enumerate(load_balancers):
+        latency, latency_left_out = load_balancer_latency(series, index, arn)
         latencies.append(latency)
         left_out.extend(latency_left_out)
     return WindowMeasurements(
@@ -174,34 +181,50 @@ def cluster_load_balancers(elbv2: Any, cluster: str) -> list[str]:
     return sorted(tagged)
 
 
-def load_balancer_latency(
-    cloudwatch: Any, arn: str, start: datetime, end: datetime
-) -> tuple[LoadBalancerLatency, list[str]]:
-    """TargetResponseTime p50/p90/p99 of one load balancer over the whole window, and what was
-    left out of them (`MetricSeries.left_out`), for a person."""
-    # The metric's LoadBalancer dimension is the ARN's suffix: app/<name>/<id>.
-    dimension = arn.split(":loadbalancer/", 1)[-1]
+def _dimension(arn: str) -> str:
+    """The metric's LoadBalancer dimension of `arn`: the ARN's suffix, app/<name>/<id>."""
+    return arn.split(":loadbalancer/", 1)[-1]
+
+
+def _query_id(index: int, percentile: str) -> str:
+    """The GetMetricData id of the `index`-th load balancer's `percentile` (an id starts with a
+    lower-case letter and holds letters, digits and underscores only)."""
+    return f"lb{index}_{percentile}"
+
+
+def load_balancer_queries(arns: list[str], start: datetime, end: datetime) -> list[MetricQuery]:
+    """TargetResponseTime p50/p90/p99 of each load balancer of `arns` over the whole window."""
     period = max(60, int((end - start).total_seconds()))
-    queries = [
+    return [
         MetricQuery(
-            percentile,
+            _query_id(index, percentile),
             LOAD_BALANCER_NAMESPACE,
             "TargetResponseTime",
-            {"LoadBalancer": dimension},
+            {"LoadBalancer": _dimension(arn)},
             percentile,
             period,
         )
+        for index, arn in enumerate(arns)
         for percentile in PERCENTILES
     ]
-    series = get_metric_series(cloudwatch, queries, start, end)
+
+
+def load_balancer_latency(
+    series: dict[str, MetricSeries], index: int, arn: str
+) -> tuple[LoadBalancerLatency, list[str]]:
+    """The latency of the `index`-th load balancer, `arn`, from the `series` of its
+    `load_balancer_queries`, and what was left out of them (`MetricSeries.left_out`), for a
+    person."""
+    found = {percentile: series[_query_id(index, percentile)] for percentile in PERCENTILES}
 
     def last(percentile: str) -> float | None:
-        found = series[percentile]
-        return found.values[-1] if found.values and is_whole(found) else None
+        answered = found[percentile]
+        return answered.values[-1] if answered.values and is_whole(answered) else None
 
+    dimension = _dimension(arn)
     name = dimension.split("/")[1] if dimension.count("/") >= 2 else dimension
     latency = LoadBalancerLatency(
         name=name, p50_seconds=last("p50"), p90_seconds=last("p90"), p99_seconds=last("p99")
     )
-    named = {f"load balancer {name} {percentile}": series[percentile] for percentile in PERCENTILES}
+    named = {f"load balancer {name} {percentile}": found[percentile] for percentile in PERCENTILES}
     return latency, _left_out(named)

@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.metric_data import get_metric_series
 from fleet_shared.performance_documents import LoadBalancerLatency
 from handlers.performance_analyzer.bottlenecks import find_bottlenecks
 from handlers.performance_analyzer.measurements import (
@@ -17,6 +18,7 @@ from handlers.performance_analyzer.measurements import (
     WindowMeasurements,
     cluster_load_balancers,
     load_balancer_latency,
+    load_balancer_queries,
 )
 from tests.handlers.conftest import REGION
 from tests.handlers.faults import answer_malformed
@@ -119,9 +121,9 @@ def test_a_p99_cloudwatch_answered_incomplete_is_no_latency() -> None:
     end = datetime(2026, 11, 28, 10, tzinfo=UTC)
     start = end - timedelta(hours=1)
 
-    def result(query_id: str, status: str) -> dict[str, Any]:
+    def result(percentile: str, status: str) -> dict[str, Any]:
         return {
-            "Id": query_id,
+            "Id": f"lb0_{percentile}",
             "Label": "TargetResponseTime",
             "Timestamps": [start],
             "Values": [3.0],
@@ -142,7 +144,8 @@ def test_a_p99_cloudwatch_answered_incomplete_is_no_latency() -> None:
     arn = f"arn:aws:elasticloadbalancing:{REGION}:222222222222:loadbalancer/app/api/0123456789"
     # WHEN its latency over the hour is measured
     with stubber:
-        latency, left_out = load_balancer_latency(cloudwatch, arn, start, end)
+        series = get_metric_series(cloudwatch, load_balancer_queries([arn], start, end), start, end)
+    latency, left_out = load_balancer_latency(series, 0, arn)
     # THEN the p99 is unmeasured, not read from what CloudWatch answered, and the percentiles
     # answered whole are measured
     assert latency.p99_seconds is None

@@ -37,6 +37,7 @@ from tests.handlers.conftest import (
     INVENTORY_DOCUMENT,
     MEMBER_ACCOUNT_ID,
     REGION,
+    START_TIME,
     AlertInbox,
 )
 from tests.handlers.deadlines import (
@@ -1009,6 +1010,71 @@ def test_a_cluster_whose_load_balancer_is_listed_without_its_arn_fails_alone(
     assert "DescribeLoadBalancers answered without LoadBalancerArn" in by_cluster[CLUSTER]["error"]
     assert by_cluster["b-apps"]["status"] == "ok"
     assert latest_analysis().cluster == "b-apps"
+
+
+class SlowP99Answered:
+    """Counts the GetMetricData requests of the member's CloudWatch, and answers the p99 of the
+    load balancer named `name` as `seconds` (moto computes no percentiles)."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name = name
+        self.seconds = seconds
+        self.requests = 0
+        self.queries: list[dict[str, Any]] = []
+
+    def register(self, events: Any) -> None:
+        events.register("before-parameter-build.cloudwatch.GetMetricData", self.asked)
+        events.register("after-call.cloudwatch.GetMetricData", self.answered)
+
+    def asked(self, params: dict[str, Any], **_: Any) -> None:
+        self.requests += 1
+        self.queries = params["MetricDataQueries"]
+
+    def answered(self, parsed: dict[str, Any], **_: Any) -> None:
+        ids = {
+            query["Id"]
+            for query in self.queries
+            if query["MetricStat"]["Stat"] == "p99"
+            and f"/{self.name}/" in query["MetricStat"]["Metric"]["Dimensions"][0]["Value"]
+        }
+        for result in parsed["MetricDataResults"]:
+            if result["Id"] in ids:
+                result.update(Timestamps=[the_hour(ManualClock(START_TIME))], Values=[self.seconds])
+
+
+def test_a_cluster_of_many_load_balancers_reads_their_latency_in_one_call_a_window(
+    analyze: Analyze, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # GIVEN a healthy cluster with 12 load balancers of its own (hundreds take as many reads),
+    # one of them answering 2.5 s at p99
+    put_week_over_week(
+        member_session(MEMBER_ACCOUNT_ID).client("cloudwatch"), the_hour(fake_clock), 4, HEALTHY
+    )
+    default_subnets = member_session(MEMBER_ACCOUNT_ID).client("ec2").describe_subnets()
+    subnets = [subnet["SubnetId"] for subnet in default_subnets["Subnets"]][:2]
+    elbv2 = member_session(MEMBER_ACCOUNT_ID).client("elbv2")
+    for index in range(12):
+        elbv2.create_load_balancer(
+            Name=f"k8s-apps-{index:02}",
+            Subnets=subnets,
+            Tags=[{"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER}],
+        )
+    answered = SlowP99Answered("k8s-apps-07", 2.5)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    answered.register(session.events)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN each window is one GetMetricData read, not one per load balancer
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "ok", cluster
+    assert answered.requests == 2
+    # AND every load balancer is in the analysis, the slow one named with its own p99
+    analysis = latest_analysis()
+    assert len(analysis.load_balancers) == 12
+    assert cluster["bottlenecks"] == ["slow_load_balancer"]
+    [slow] = analysis.bottlenecks
+    assert "of k8s-apps-07 was 2.5 Seconds" in slow.evidence
 
 
 class NodeCpuAnsweredAs:
