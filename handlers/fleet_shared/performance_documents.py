@@ -26,6 +26,12 @@ ANALYSES_PREFIX = "analyses/"
 RECOMMENDATIONS_PREFIX = "recommendations/"
 LATEST_RECOMMENDATIONS_KEY = f"{RECOMMENDATIONS_PREFIX}latest.json"
 _KEY_TIME = "%Y%m%dT%H%M%SZ"
+MIN_UTILISATION = 0.0
+MAX_MEASURED_UTILISATION = 105.0
+"""Container Insights' node CPU and memory utilisation is a percent of the nodes' capacity, but a
+saturated node group can be measured a little over it: such an hour counts as measured (leaving
+it out would leave out the busiest hours, which decide max_size). The analyzer writes no hour
+outside MIN_UTILISATION-MAX_MEASURED_UTILISATION, and the optimizer reads no analysis with one."""
 
 
 def cluster_prefix(account_id: str, region: str, cluster: str) -> str:

@@ -20,7 +20,12 @@ from typing import Any
 
 from fleet_shared.aws_answers import answer_field
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
-from fleet_shared.performance_documents import HourlyUtilisation, LoadBalancerLatency
+from fleet_shared.performance_documents import (
+    MAX_MEASURED_UTILISATION,
+    HourlyUtilisation,
+    LoadBalancerLatency,
+)
+from fleet_shared.timestamps import iso_z
 
 CONTAINER_INSIGHTS = "ContainerInsights"
 LOAD_BALANCER_NAMESPACE = "AWS/ApplicationELB"
@@ -43,6 +48,8 @@ class ClusterMetric:
     unit: str
     peak: bool
     """True: the window's figure is the highest hour (Maximum); False: the mean (Average)."""
+    highest: float | None = None
+    """The highest value the metric can have, None for no bound; none can be below 0."""
 
     def query(self, cluster: str) -> MetricQuery:
         """The hourly query of this metric for `cluster`."""
@@ -50,6 +57,41 @@ class ClusterMetric:
         return MetricQuery(
             self.name, CONTAINER_INSIGHTS, self.metric_name, {"ClusterName": cluster}, stat, HOUR
         )
+
+    def within_range(self, series: MetricSeries) -> tuple[MetricSeries, str | None]:
+        """`series` without its values no measurement of this metric can be (below 0, above
+        `highest`), and what was left out, for a person (None when nothing was). A node CPU of
+        -5 % or 140 % in the analysis made the optimizer refuse the whole analysis, and a
+        -1000 % hour made the window's mean clear an open regression on what was not load."""
+        kept = [
+            (moment, value)
+            for moment, value in zip(series.timestamps, series.values, strict=True)
+            if self._can_be(value)
+        ]
+        if len(kept) == len(series.values):
+            return series, None
+        outside = [
+            (moment, value)
+            for moment, value in zip(series.timestamps, series.values, strict=True)
+            if not self._can_be(value)
+        ]
+        moment, value = outside[0]
+        bound = f"0-{self.highest:g}" if self.highest is not None else "0 or more"
+        count = len(outside)
+        summary = (
+            f"{count} value{'' if count == 1 else 's'} left out, outside {bound} {self.unit}; "
+            f"the first {value!r} at {iso_z(moment)}"
+        )
+        within = MetricSeries(
+            timestamps=[moment for moment, _ in kept],
+            values=[value for _, value in kept],
+            status=series.status,
+            left_out=series.left_out,
+        )
+        return within, summary
+
+    def _can_be(self, value: float) -> bool:
+        return value >= 0 and (self.highest is None or value <= self.highest)
 
     def figure(self, series: MetricSeries | None, hours: int) -> float | None:
         """The window's figure from its hourly values; None without data for at least half of
@@ -72,8 +114,16 @@ def is_whole(series: MetricSeries) -> bool:
 
 
 CLUSTER_METRICS: tuple[ClusterMetric, ...] = (
-    ClusterMetric("cpu", "node_cpu_utilization", "Percent", peak=False),
-    ClusterMetric("memory", "node_memory_utilization", "Percent", peak=False),
+    ClusterMetric(
+        "cpu", "node_cpu_utilization", "Percent", peak=False, highest=MAX_MEASURED_UTILISATION
+    ),
+    ClusterMetric(
+        "memory",
+        "node_memory_utilization",
+        "Percent",
+        peak=False,
+        highest=MAX_MEASURED_UTILISATION,
+    ),
     ClusterMetric("network", "node_network_total_bytes", "Bytes/Second", peak=False),
     ClusterMetric("node_count", "cluster_node_count", "Count", peak=False),
     ClusterMetric("failed_nodes", "cluster_failed_node_count", "Count", peak=True),
@@ -117,10 +167,15 @@ def measure_window(
         window_start,
         window_end,
     )
+    left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
+    for metric in CLUSTER_METRICS:
+        if metric.name in series:
+            series[metric.name], outside = metric.within_range(series[metric.name])
+            if outside is not None:
+                left_out.append(f"{metric.name}: {outside}")
     figures = {
         metric.name: metric.figure(series.get(metric.name), hours) for metric in CLUSTER_METRICS
     }
-    left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
     latencies: list[LoadBalancerLatency] = []
     for index, arn in enumerate(load_balancers):
         latency, latency_left_out = load_balancer_latency(series, index, arn)

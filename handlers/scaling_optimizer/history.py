@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.performance_documents import (
+    MAX_MEASURED_UTILISATION,
+    MIN_UTILISATION,
     PerformanceAnalysis,
     analyses_start_after,
     analysis_time_of,
@@ -32,12 +34,6 @@ from fleet_shared.s3_listings import listed_objects
 from fleet_shared.state_table import StateChange, StateTable
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import first_error, shown_value
-
-MIN_UTILISATION = 0.0
-MAX_MEASURED_UTILISATION = 105.0
-"""Container Insights' node_cpu_utilization is a percent of the nodes' capacity, but a saturated
-node group can be measured a little over it: such an hour counts as measured. Leaving its
-analysis out would leave out the busiest hours of the window, which decide max_size."""
 
 
 @dataclass

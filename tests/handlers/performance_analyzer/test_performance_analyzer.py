@@ -1129,6 +1129,33 @@ def test_a_utilisation_that_is_not_a_number_is_left_out_named_and_never_written(
     assert "inf" not in alert.alert["detail"] and "nan" not in alert.alert["detail"]
 
 
+@pytest.mark.parametrize("value", [-5.0, 140.0])
+def test_a_utilisation_no_node_can_have_is_left_out_named_and_never_written(
+    analyze: Analyze, fake_clock: ManualClock, value: float
+) -> None:
+    # GIVEN a cluster saturated (90 % CPU) in the last 4 hours and healthy a week earlier, and
+    # CloudWatch answering the newest node CPU value of each window as `value`, below 0 % or
+    # above the 105 % the optimizer reads
+    put_saturated_window(fake_clock, 4)
+    answered_as = NodeCpuAnsweredAs(value)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register("after-call.cloudwatch.GetMetricData", answered_as)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the cluster's result names the value left out in each window
+    assert answered_as.replaced == 2
+    [cluster] = result["clusters"]
+    assert cluster["status"] == "ok", cluster
+    now, earlier = cluster["left_out"]
+    assert now.startswith(f"cpu: 1 value left out, outside 0-105 Percent; the first {value!r} at ")
+    assert earlier.startswith("cpu a week earlier: 1 value left out, outside 0-105 Percent")
+    # AND the analysis holds only the hours the optimizer reads, its figure from them
+    analysis = latest_analysis()
+    assert [hour.cpu_percent for hour in analysis.hourly] == [90.0, 90.0, 90.0, None]
+    cpu = next(b for b in analysis.bottlenecks if b.rule == "cpu_saturation")
+    assert cpu.value == pytest.approx(90.0)
+
+
 def refuse_constant(constant: str) -> float:
     raise ValueError(f"{constant} is not JSON")
 
