@@ -59,39 +59,8 @@ class ClusterMetric:
         )
 
     def within_range(self, series: MetricSeries) -> tuple[MetricSeries, str | None]:
-        """`series` without its values no measurement of this metric can be (below 0, above
-        `highest`), and what was left out, for a person (None when nothing was). A node CPU of
-        -5 % or 140 % in the analysis made the optimizer refuse the whole analysis, and a
-        -1000 % hour made the window's mean clear an open regression on what was not load."""
-        kept = [
-            (moment, value)
-            for moment, value in zip(series.timestamps, series.values, strict=True)
-            if self._can_be(value)
-        ]
-        if len(kept) == len(series.values):
-            return series, None
-        outside = [
-            (moment, value)
-            for moment, value in zip(series.timestamps, series.values, strict=True)
-            if not self._can_be(value)
-        ]
-        moment, value = outside[0]
-        bound = f"0-{self.highest:g}" if self.highest is not None else "0 or more"
-        count = len(outside)
-        summary = (
-            f"{count} value{'' if count == 1 else 's'} left out, outside {bound} {self.unit}; "
-            f"the first {value!r} at {iso_z(moment)}"
-        )
-        within = MetricSeries(
-            timestamps=[moment for moment, _ in kept],
-            values=[value for _, value in kept],
-            status=series.status,
-            left_out=series.left_out,
-        )
-        return within, summary
-
-    def _can_be(self, value: float) -> bool:
-        return value >= 0 and (self.highest is None or value <= self.highest)
+        """`series` without the values no measurement of this metric can be (`within_range`)."""
+        return within_range(series, self.highest, self.unit)
 
     def figure(self, series: MetricSeries | None, hours: int) -> float | None:
         """The window's figure from its hourly values; None without data for at least half of
@@ -103,6 +72,39 @@ class ClusterMetric:
             # its one quiet hour opened a regression on a load as busy as now.
             return None
         return max(series.values) if self.peak else statistics.fmean(series.values)
+
+
+def within_range(
+    series: MetricSeries, highest: float | None, unit: str
+) -> tuple[MetricSeries, str | None]:
+    """`series` without its values no measurement can be (below 0, above `highest` when there is
+    one), and what was left out, for a person (None when nothing was). A node CPU of -5 % or
+    140 % in the analysis made the optimizer refuse the whole analysis, and a negative hour or
+    latency pulled a figure under its clear level, resolving an open regression on what was not
+    measured."""
+
+    def can_be(value: float) -> bool:
+        return value >= 0 and (highest is None or value <= highest)
+
+    points = list(zip(series.timestamps, series.values, strict=True))
+    outside = [(moment, value) for moment, value in points if not can_be(value)]
+    if not outside:
+        return series, None
+    kept = [(moment, value) for moment, value in points if can_be(value)]
+    moment, value = outside[0]
+    bound = "0 or more" if highest is None else f"0-{highest:g}"
+    count = len(outside)
+    summary = (
+        f"{count} value{'' if count == 1 else 's'} left out, outside {bound} {unit}; "
+        f"the first {value!r} at {iso_z(moment)}"
+    )
+    within = MetricSeries(
+        timestamps=[moment for moment, _ in kept],
+        values=[value for _, value in kept],
+        status=series.status,
+        left_out=series.left_out,
+    )
+    return within, summary
 
 
 def is_whole(series: MetricSeries) -> bool:
@@ -146,7 +148,9 @@ class WindowMeasurements:
 
     def worst_p99(self) -> tuple[str, float] | None:
         """The load balancer with the highest p99 and that p99, if any has one."""
-        measured = [(lb.name, lb.p99_seconds) for lb in self.load_balancers if lb.p99_seconds]
+        measured = [
+            (lb.name, lb.p99_seconds) for lb in self.load_balancers if lb.p99_seconds is not None
+        ]
         return max(measured, key=lambda item: item[1]) if measured else None
 
 
@@ -268,18 +272,26 @@ def load_balancer_latency(
     series: dict[str, MetricSeries], index: int, arn: str
 ) -> tuple[LoadBalancerLatency, list[str]]:
     """The latency of the `index`-th load balancer, `arn`, from the `series` of its
-    `load_balancer_queries`, and what was left out of them (`MetricSeries.left_out`), for a
-    person."""
-    found = {percentile: series[_query_id(index, percentile)] for percentile in PERCENTILES}
-
-    def last(percentile: str) -> float | None:
-        answered = found[percentile]
-        return answered.values[-1] if answered.values and is_whole(answered) else None
-
+    `load_balancer_queries`, and what was left out of them (`MetricSeries.left_out`, and
+    latencies below 0 s: `within_range`), for a person."""
     dimension = _dimension(arn)
     name = dimension.split("/")[1] if dimension.count("/") >= 2 else dimension
+    answered = {
+        f"load balancer {name} {percentile}": series[_query_id(index, percentile)]
+        for percentile in PERCENTILES
+    }
+    left_out = _left_out(answered)
+    found: dict[str, MetricSeries] = {}
+    for percentile, (label, percentile_series) in zip(PERCENTILES, answered.items(), strict=True):
+        found[percentile], outside = within_range(percentile_series, None, "Seconds")
+        if outside is not None:
+            left_out.append(f"{label}: {outside}")
+
+    def last(percentile: str) -> float | None:
+        kept = found[percentile]
+        return kept.values[-1] if kept.values and is_whole(kept) else None
+
     latency = LoadBalancerLatency(
         name=name, p50_seconds=last("p50"), p90_seconds=last("p90"), p99_seconds=last("p99")
     )
-    named = {f"load balancer {name} {percentile}": found[percentile] for percentile in PERCENTILES}
-    return latency, _left_out(named)
+    return latency, left_out

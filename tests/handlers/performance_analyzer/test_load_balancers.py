@@ -12,7 +12,11 @@ from botocore.stub import Stubber
 from fleet_shared.aws_answers import UnreadableAnswerError
 from fleet_shared.metric_data import get_metric_series
 from fleet_shared.performance_documents import LoadBalancerLatency
-from handlers.performance_analyzer.bottlenecks import find_bottlenecks
+from handlers.performance_analyzer.bottlenecks import (
+    cleared_rules,
+    find_bottlenecks,
+    measured_rules,
+)
 from handlers.performance_analyzer.measurements import (
     CLUSTER_TAG,
     WindowMeasurements,
@@ -151,3 +155,53 @@ def test_a_p99_cloudwatch_answered_incomplete_is_no_latency() -> None:
     assert latency.p99_seconds is None
     assert latency.p50_seconds == pytest.approx(3.0)
     assert left_out == []
+
+
+def test_a_negative_p99_is_left_out_named_and_no_latency() -> None:
+    # GIVEN a load balancer whose p99 CloudWatch answers as -3 s (no response takes less than
+    # no time), its p50 and p90 as 0.2 s
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    end = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    start = end - timedelta(hours=1)
+    stubber = Stubber(cloudwatch)
+    stubber.add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                {"Id": f"lb0_{percentile}", "Timestamps": [start], "Values": [value],
+                 "StatusCode": "Complete"}
+                for percentile, value in (("p50", 0.2), ("p90", 0.2), ("p99", -3.0))
+            ]
+        },
+    )  # fmt: skip
+    arn = f"arn:aws:elasticloadbalancing:{REGION}:222222222222:loadbalancer/app/api/0123456789"
+    # WHEN its latency over the hour is measured
+    with stubber:
+        series = get_metric_series(cloudwatch, load_balancer_queries([arn], start, end), start, end)
+    latency, left_out = load_balancer_latency(series, 0, arn)
+    # THEN its p99 is unmeasured, so it clears no open regression of the rule, and the value
+    # left out is named
+    assert latency.p99_seconds is None
+    assert latency.p50_seconds == pytest.approx(0.2)
+    assert left_out == [
+        "load balancer api p99: 1 value left out, outside 0 or more Seconds; the first -3.0 at "
+        "2026-11-28T09:00:00Z"
+    ]
+
+
+def test_a_p99_of_no_time_at_all_is_measured_and_clears_the_rule() -> None:
+    # GIVEN a window whose only load balancer answered at p99 in 0 s
+    measurements = WindowMeasurements(
+        figures={},
+        load_balancers=[
+            LoadBalancerLatency(name="web", p50_seconds=0.0, p90_seconds=0.0, p99_seconds=0.0)
+        ],
+        hourly=[],
+    )
+    # WHEN the rules are read on it
+    # THEN the load balancer rule is measured and at its clear level, not unmeasured
+    assert measurements.worst_p99() == ("web", 0.0)
+    assert "slow_load_balancer" in measured_rules(measurements)
+    assert "slow_load_balancer" in cleared_rules(measurements, 4)
