@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.metric_data import align
 from fleet_shared.performance_documents import (
@@ -18,8 +19,7 @@ from fleet_shared.performance_documents import (
     PerformanceAnalysis,
     analysis_key,
 )
-from fleet_shared.sessions import bounded_config
-from fleet_shared.state_table import ClaimDeadline
+from fleet_shared.sessions import HUB_CALL_SECONDS, bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
 from handlers.performance_analyzer.bottlenecks import (
     cleared_rules,
@@ -46,6 +46,11 @@ CLUSTER_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts
 cluster at its first call within two attempts of 2 s connect and 6 s read and botocore's pause
 between them (17 s, inside the 30 s a cluster is started with), where botocore's defaults (5
 attempts of 60 s) outlasted the invocation."""
+NEXT_PAGE_SECONDS = longest_hung_call_seconds(CLUSTER_CALL_CONFIG) + HUB_CALL_SECONDS
+"""What a cluster's metric read needs left of the invocation to ask for a next page (or batch of
+queries): the page itself, never answered (17 s), then the analysis's write (15 s). A CloudWatch
+(or a proxy) answering page after page, each with a new token, was read on until Lambda ended
+the run at its timeout, with every other cluster's result."""
 
 
 def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
@@ -69,10 +74,12 @@ def analyse_cluster(
     account_id: str,
     cluster: Cluster,
     *,
-    deadline: ClaimDeadline | None,
+    deadline: Invocation | None,
 ) -> dict[str, Any]:
-    """Analyse `cluster` in `account_id`; the summary the handler returns for it. The alerts'
-    delivery claims are bound to `deadline` (the invocation)."""
+    """Analyse `cluster` in `account_id`; the summary the handler returns for it. A metric read
+    asks for a next page only while `deadline` (the invocation) has NEXT_PAGE_SECONDS left
+    (else the cluster fails with `MetricReadCutShortError`), and the alerts' delivery claims are
+    bound to it."""
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
@@ -81,12 +88,22 @@ def analyse_cluster(
     def client(service: str) -> Any:
         return services.sessions.client(service, account_id, cluster.region, CLUSTER_CALL_CONFIG)
 
+    def next_page_allowed() -> bool:
+        return deadline is None or deadline.allows(NEXT_PAGE_SECONDS)
+
     # Listed once: a week earlier is measured on the load balancers the cluster has now.
     load_balancers = cluster_load_balancers(client("elbv2"), cluster.name)
     cloudwatch = client("cloudwatch")
-    current = measure_window(cloudwatch, cluster.name, load_balancers, end, hours)
+    current = measure_window(
+        cloudwatch, cluster.name, load_balancers, end, hours, next_page_allowed=next_page_allowed
+    )
     week_earlier = measure_window(
-        cloudwatch, cluster.name, load_balancers, a_week_earlier(end, cluster), hours
+        cloudwatch,
+        cluster.name,
+        load_balancers,
+        a_week_earlier(end, cluster),
+        hours,
+        next_page_allowed=next_page_allowed,
     )
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,10 +156,17 @@ class WindowMeasurements:
 
 
 def measure_window(
-    cloudwatch: Any, cluster: str, load_balancers: list[str], end: datetime, hours: int
+    cloudwatch: Any,
+    cluster: str,
+    load_balancers: list[str],
+    end: datetime,
+    hours: int,
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> WindowMeasurements:
     """The figures of `cluster` and its `load_balancers` (ARNs) over the `hours` whole hours
-    before `end`."""
+    before `end`; a next page of the read is asked for only while `next_page_allowed()`
+    (`get_metric_series`)."""
     window_end = align(end, HOUR)
     window_start = window_end - timedelta(hours=hours)
     latency_queries = load_balancer_queries(load_balancers, window_start, window_end)
@@ -170,6 +178,7 @@ def measure_window(
         [*(metric.query(cluster) for metric in CLUSTER_METRICS), *latency_queries],
         window_start,
         window_end,
+        next_page_allowed=next_page_allowed,
     )
     left_out = _left_out({metric.name: series.get(metric.name) for metric in CLUSTER_METRICS})
     for metric in CLUSTER_METRICS:

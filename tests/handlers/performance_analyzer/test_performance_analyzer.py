@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,8 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    REPEATED_TOKEN_PAGE_LIMIT,
+    EndlessPagesError,
     InjectedFault,
     MalformedAnswer,
     fail_every_attempt,
@@ -637,6 +640,43 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
     assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
     assert "Read timeout" in cluster["error"]
     assert time.spent <= 20
+    assert result["status"] == "partial"
+
+
+@dataclass
+class EndlessSlowPages:
+    """Answers every GetMetricData with a next page under a token never sent before, each page
+    spending `seconds` of the invocation's time (a CloudWatch, or a proxy, that pages on)."""
+
+    time: LambdaTime
+    seconds: float
+    pages: int = 0
+
+    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+        self.pages += 1
+        if self.pages > REPEATED_TOKEN_PAGE_LIMIT:
+            raise EndlessPagesError(f"GetMetricData asked for {self.pages} pages")
+        self.time.spend(self.seconds)
+        parsed["NextToken"] = f"page-{self.pages + 1}"
+
+
+def test_a_cluster_whose_cloudwatch_pages_on_is_its_error_before_the_invocation_ends(
+    analyze: Analyze, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a run with 120 s left, and the cluster's CloudWatch answering each GetMetricData
+    # with a new next page, 10 s a page
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    pages = EndlessSlowPages(time, 10)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register("after-call.cloudwatch.GetMetricData", pages)
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"}, time.context())
+    # THEN the read stops while the invocation still has the time of a hung page and the
+    # analysis's write (32 s), and the cluster is its error: the run returns
+    [cluster] = result["clusters"]
+    assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
+    assert "cut short" in cluster["error"]
+    assert 120 - time.spent >= 32 - 10
     assert result["status"] == "partial"
 
 

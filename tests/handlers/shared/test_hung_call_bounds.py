@@ -30,7 +30,7 @@ from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.notification_router import dead_letters as router_dead_letters
 from handlers.notification_router import delivery_policy as router_policy
 from handlers.notification_router.environment import RouterEnvironment
-from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG
+from handlers.performance_analyzer.analysis import CLUSTER_CALL_CONFIG, NEXT_PAGE_SECONDS
 from handlers.security_scanner import scan as security_scan
 from handlers.security_scanner import scan_requests as security_requests
 from handlers.spot_optimizer import fleet as spot_fleet
@@ -348,6 +348,7 @@ DOC_FIGURES = {
     ],
     "docs/functions/performance_analyzer.md": [
         f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
+        f"next page only while the invocation has {NEXT_PAGE_SECONDS} s left",
     ],
     "docs/functions/eks_scaler.md": [
         f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s ({MEMBER_CALL_TIMEOUTS})",
