@@ -47,10 +47,10 @@ cluster at its first call within two attempts of 2 s connect and 6 s read and bo
 between them (17 s, inside the 30 s a cluster is started with), where botocore's defaults (5
 attempts of 60 s) outlasted the invocation."""
 NEXT_PAGE_SECONDS = longest_hung_call_seconds(CLUSTER_CALL_CONFIG) + HUB_CALL_SECONDS
-"""What a cluster's metric read needs left of the invocation to ask for a next page (or batch of
-queries): the page itself, never answered (17 s), then the analysis's write (15 s). A CloudWatch
-(or a proxy) answering page after page, each with a new token, was read on until Lambda ended
-the run at its timeout, with every other cluster's result."""
+"""What a cluster's metric read or load balancer listing needs left of the invocation to ask for
+a next page (or batch): the page itself, never answered (17 s), then the analysis's write (15 s).
+A CloudWatch or ELB (or a proxy) answering page after page, each with a new token, was read on
+until Lambda ended the run at its timeout, with every other cluster's result."""
 
 
 def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
@@ -77,9 +77,9 @@ def analyse_cluster(
     deadline: Invocation | None,
 ) -> dict[str, Any]:
     """Analyse `cluster` in `account_id`; the summary the handler returns for it. A metric read
-    asks for a next page only while `deadline` (the invocation) has NEXT_PAGE_SECONDS left
-    (else the cluster fails with `MetricReadCutShortError`), and the alerts' delivery claims are
-    bound to it."""
+    or load balancer listing asks for a next page only while `deadline` (the invocation) has
+    NEXT_PAGE_SECONDS left (else the cluster fails with `MetricReadCutShortError` or
+    `LoadBalancersCutShortError`), and the alerts' delivery claims are bound to it."""
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
@@ -92,7 +92,9 @@ def analyse_cluster(
         return deadline is None or deadline.allows(NEXT_PAGE_SECONDS)
 
     # Listed once: a week earlier is measured on the load balancers the cluster has now.
-    load_balancers = cluster_load_balancers(client("elbv2"), cluster.name)
+    load_balancers = cluster_load_balancers(
+        client("elbv2"), cluster.name, next_page_allowed=next_page_allowed
+    )
     cloudwatch = client("cloudwatch")
     current = measure_window(
         cloudwatch, cluster.name, load_balancers, end, hours, next_page_allowed=next_page_allowed

@@ -645,38 +645,66 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
 
 @dataclass
 class EndlessSlowPages:
-    """Answers every GetMetricData with a next page under a token never sent before, each page
-    spending `seconds` of the invocation's time (a CloudWatch, or a proxy, that pages on)."""
+    """Answers every request of an operation with a next page under a token never sent before,
+    each page spending `seconds` of the invocation's time (a service, or a proxy, that pages
+    on)."""
 
     time: LambdaTime
     seconds: float
+    answer_token: str
     pages: int = 0
 
-    def __call__(self, parsed: dict[str, Any], **_: Any) -> None:
+    def register(self, events: Any, operation: str, request_token: str) -> None:
+        """On `operation` (`service.Operation`): moto's answer with a new next page, and the
+        request without its token (moto reads only the tokens it gave)."""
+        events.register(f"before-parameter-build.{operation}", without_param(request_token))
+        events.register(f"after-call.{operation}", self.next_page)
+
+    def next_page(self, parsed: dict[str, Any], **_: Any) -> None:
         self.pages += 1
         if self.pages > REPEATED_TOKEN_PAGE_LIMIT:
-            raise EndlessPagesError(f"GetMetricData asked for {self.pages} pages")
+            raise EndlessPagesError(f"{self.pages} pages asked for")
         self.time.spend(self.seconds)
-        parsed["NextToken"] = f"page-{self.pages + 1}"
+        parsed[self.answer_token] = f"page-{self.pages + 1}"
 
 
-def test_a_cluster_whose_cloudwatch_pages_on_is_its_error_before_the_invocation_ends(
-    analyze: Analyze, monkeypatch: pytest.MonkeyPatch
+def without_param(name: str) -> Callable[..., None]:
+    """A `before-parameter-build` handler taking the parameter `name` out of the request."""
+
+    def pop(params: dict[str, Any], **_: Any) -> None:
+        params.pop(name, None)
+
+    return pop
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_token", "answer_token"),
+    [
+        ("cloudwatch.GetMetricData", "NextToken", "NextToken"),
+        ("elastic-load-balancing-v2.DescribeLoadBalancers", "Marker", "NextMarker"),
+    ],
+)
+def test_a_cluster_whose_reads_page_on_are_its_error_before_the_invocation_ends(
+    analyze: Analyze,
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
+    request_token: str,
+    answer_token: str,
 ) -> None:
-    # GIVEN a run with 120 s left, and the cluster's CloudWatch answering each GetMetricData
-    # with a new next page, 10 s a page
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
-    pages = EndlessSlowPages(time, 10)
+    # GIVEN a run with 60 s left, and the cluster's CloudWatch (or load balancer API) answering
+    # each request with a new next page, 5 s a page
+    time = LambdaTime(60).spend_botocore_waits(monkeypatch)
+    pages = EndlessSlowPages(time, 5, answer_token)
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
-    session.events.register("after-call.cloudwatch.GetMetricData", pages)
+    pages.register(session.events, operation, request_token)
     # WHEN the fleet is analysed
     result = analyze({"action": "analyze_fleet"}, time.context())
     # THEN the read stops while the invocation still has the time of a hung page and the
     # analysis's write (32 s), and the cluster is its error: the run returns
     [cluster] = result["clusters"]
     assert (cluster["cluster"], cluster["status"]) == (CLUSTER, "error")
-    assert "cut short" in cluster["error"]
-    assert 120 - time.spent >= 32 - 10
+    assert "cut short before its next page" in cluster["error"]
+    assert 60 - time.spent >= 32 - 5
     assert result["status"] == "partial"
 
 

@@ -348,7 +348,7 @@ DOC_FIGURES = {
     ],
     "docs/functions/performance_analyzer.md": [
         f"give up a call within {longest_hung_call_seconds(CLUSTER_CALL_CONFIG)} s",
-        f"next page only while the invocation has {NEXT_PAGE_SECONDS} s left",
+        f"asks for a next page only while the invocation has {NEXT_PAGE_SECONDS} s left",
     ],
     "docs/functions/eks_scaler.md": [
         f"answer is given up within {sessions.MEMBER_CALL_SECONDS} s ({MEMBER_CALL_TIMEOUTS})",
