@@ -147,9 +147,16 @@ class WindowMeasurements:
     left_out: list[str] = field(default_factory=list)
     """Per series whose answer held values no metric can have (`MetricSeries.left_out`), what
     was left out of its figures, for a person."""
+    p99_not_whole: tuple[str, ...] = ()
+    """The load balancers whose p99 CloudWatch did not answer whole (`is_whole`)."""
 
     def worst_p99(self) -> tuple[str, float] | None:
-        """The load balancer with the highest p99 and that p99, if any has one."""
+        """The load balancer with the highest p99 and that p99, if any has one; None while a
+        load balancer's p99 was not answered whole: it may be the slowest, and the highest of
+        the others resolved an open regression on what was not measured. (One without
+        responses, answered whole with no value, has nothing slow to miss.)"""
+        if self.p99_not_whole:
+            return None
         measured = [
             (lb.name, lb.p99_seconds) for lb in self.load_balancers if lb.p99_seconds is not None
         ]
@@ -195,8 +202,17 @@ def measure_window(
         latency, latency_left_out = load_balancer_latency(series, index, arn)
         latencies.append(latency)
         left_out.extend(latency_left_out)
+    p99_not_whole = tuple(
+        latency.name
+        for index, latency in enumerate(latencies)
+        if not is_whole(series[_query_id(index, "p99")])
+    )
     return WindowMeasurements(
-        figures=figures, load_balancers=latencies, hourly=_hourly(series), left_out=left_out
+        figures=figures,
+        load_balancers=latencies,
+        hourly=_hourly(series),
+        left_out=left_out,
+        p99_not_whole=p99_not_whole,
     )
 
 

@@ -23,6 +23,7 @@ from handlers.performance_analyzer.measurements import (
     cluster_load_balancers,
     load_balancer_latency,
     load_balancer_queries,
+    measure_window,
 )
 from tests.handlers.conftest import REGION
 from tests.handlers.faults import answer_malformed
@@ -205,3 +206,37 @@ def test_a_p99_of_no_time_at_all_is_measured_and_clears_the_rule() -> None:
     assert measurements.worst_p99() == ("web", 0.0)
     assert "slow_load_balancer" in measured_rules(measurements)
     assert "slow_load_balancer" in cleared_rules(measurements, 4)
+
+
+def test_a_p99_answered_incomplete_leaves_the_load_balancer_rule_unmeasured() -> None:
+    # GIVEN a cluster's two load balancers over the last hour: web answered at 0.1 s at p99,
+    # and api's p99 answered with StatusCode InternalError (the slow one, for all we know)
+    cloudwatch = boto3.client(
+        "cloudwatch", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    end = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    start = end - timedelta(hours=1)
+    arns = [
+        f"arn:aws:elasticloadbalancing:{REGION}:222222222222:loadbalancer/app/{name}/0123456789"
+        for name in ("api", "web")
+    ]
+    stubber = Stubber(cloudwatch)
+    stubber.add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                {"Id": f"lb{index}_{percentile}", "Timestamps": [start], "Values": [0.1],
+                 "StatusCode": "InternalError" if (index, percentile) == (0, "p99") else "Complete"}
+                for index in (0, 1)
+                for percentile in ("p50", "p90", "p99")
+            ]
+        },
+    )  # fmt: skip
+    # WHEN the window is measured
+    with stubber:
+        measurements = measure_window(cloudwatch, "dev-apps", arns, end, 1)
+    # THEN the load balancer rule has no figure: the fast one's p99 neither clears an open
+    # regression nor stands for the cluster's worst
+    assert measurements.worst_p99() is None
+    assert "slow_load_balancer" not in measured_rules(measurements)
+    assert "slow_load_balancer" not in cleared_rules(measurements, 1)
