@@ -59,7 +59,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
-from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, SNAPSHOT_ID_TAG, copied_from
+from fleet_shared.backup_tags import (
+    BACKUP_TAG,
+    COPY_TAG,
+    SNAPSHOT_ID_TAG,
+    copied_from,
+    misspelt_backup_key,
+)
 from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
@@ -370,15 +376,13 @@ def _tag_map(tags: list[dict[str, str]]) -> dict[str, str]:
 
 
 def _backup_tag(tags: dict[str, str]) -> tuple[str, str] | None:
-    """The key and value of a volume's or table's `backup` tag: BACKUP_TAG, or else a key that is
-    BACKUP_TAG written in another case or with blanks around it (`Backup`, the console's
-    style), which `_TargetBackup._frequency` reports; None for a resource without either."""
+    """The key and value of a volume's or table's `backup` tag: BACKUP_TAG, or else a key that
+    reads as it (`misspelt_backup_key`: `Backup`, the console's style, `backups`), which
+    `_TargetBackup._frequency` reports; None for a resource without either."""
     if BACKUP_TAG in tags:
         return BACKUP_TAG, tags[BACKUP_TAG]
-    return next(
-        ((key, value) for key, value in tags.items() if key.strip().casefold() == BACKUP_TAG),
-        None,
-    )
+    misspelt = misspelt_backup_key(tags)
+    return None if misspelt is None else (misspelt, tags[misspelt])
 
 
 def _expired(snapshot: dict[str, Any], now: datetime) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
-from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG
+from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, misspelt_backup_key
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
@@ -377,9 +377,7 @@ def _volume(
     untagged = missing_tag(tags, policy.require_tags)
     kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
     # `Backup=daily` meant a backup, but backup_scheduler reads the key `backup` alone.
-    misspelt_backup_tag = next(
-        (key for key in tags if key != BACKUP_TAG and key.strip().casefold() == BACKUP_TAG), None
-    )
+    misspelt_backup_tag = misspelt_backup_key(tags)
     if volume["State"] != "available":
         candidate, reason = False, f"state {volume['State']}"
     elif kubernetes_tag is not None:

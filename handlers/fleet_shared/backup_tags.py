@@ -16,6 +16,23 @@ someone copied with its tags (to keep it, or into another region) carries them a
 included, and only this one tells it apart: it names another snapshot."""
 
 
+def misspelt_backup_key(tags: Mapping[str, str]) -> str | None:
+    """The first key of `tags` that is not BACKUP_TAG but reads as it: another case, blanks
+    around it, a separator inside, a plural (`Backup`, ` backup`, `back-up`, `Backups`). Such a
+    tag meant a copy, and backup_scheduler reads the key `backup` alone: both functions report
+    it, and neither treats the resource as untagged (its copies would stop unsaid, and then
+    expire, and cleanup_manager could delete the volume)."""
+    return next(
+        (key for key in tags if key != BACKUP_TAG and _reads_as_backup(key)),
+        None,
+    )
+
+
+def _reads_as_backup(key: str) -> bool:
+    squeezed = "".join(character for character in key.casefold() if character not in " \t_-.")
+    return squeezed in (BACKUP_TAG, f"{BACKUP_TAG}s")
+
+
 def copied_from(snapshot_id: str, tags: Mapping[str, str]) -> str | None:
     """The snapshot that `snapshot_id`, with `tags`, is a copy of: the one its SNAPSHOT_ID_TAG
     names when that is another; None for a snapshot backup_scheduler made, and for one without

@@ -1236,8 +1236,9 @@ def test_a_mistyped_backup_tag_is_an_error_naming_it_and_keeps_the_last_copies(
     assert {entry["kind"] for entry in target["kept"]} == {"snapshot", "dynamodb_backup"}
 
 
-def test_a_backup_tag_whose_key_differs_in_case_is_an_error_naming_it_and_keeps_the_last_copies(
-    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+@pytest.mark.parametrize("key", ["Backup", "backups"])
+def test_a_backup_tag_key_written_otherwise_is_an_error_naming_it_and_keeps_the_last_copies(
+    backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock, key: str
 ) -> None:
     # GIVEN the first day's copies of member A's daily volume and table `orders`
     ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
@@ -1246,20 +1247,20 @@ def test_a_backup_tag_whose_key_differs_in_case_is_an_error_naming_it_and_keeps_
         s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == member_a["daily"]
     ]
     first_backup = todays_orders_backup_name(fake_clock)
-    # AND both then tagged `Backup=daily` instead (the console's capitalised style), their
-    # `backup` tag removed
+    # AND both then tagged `Backup=daily` (the console's capitalised style) or `backups=daily`
+    # instead, their `backup` tag removed
     ec2.delete_tags(Resources=[member_a["daily"]], Tags=[{"Key": "backup"}])
-    ec2.create_tags(Resources=[member_a["daily"]], Tags=[{"Key": "Backup", "Value": "daily"}])
+    ec2.create_tags(Resources=[member_a["daily"]], Tags=[{"Key": key, "Value": "daily"}])
     orders_arn = dynamodb.describe_table(TableName="orders")["Table"]["TableArn"]
     dynamodb.untag_resource(ResourceArn=orders_arn, TagKeys=["backup"])
-    dynamodb.tag_resource(ResourceArn=orders_arn, Tags=[{"Key": "Backup", "Value": "daily"}])
+    dynamodb.tag_resource(ResourceArn=orders_arn, Tags=[{"Key": key, "Value": "daily"}])
     # WHEN the schedule runs after the 7-day retention
     target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
     # THEN each is an error naming the tag as written
     errors = {entry["resource"]: entry["error"] for entry in target["errors"]}
     assert sorted(errors) == sorted([member_a["daily"], "orders"])
     for error in errors.values():
-        assert "tag Backup='daily'" in error
+        assert f"tag {key}='daily'" in error
     # AND their expired copies, the last ones, are kept: a key written otherwise does not stop
     # their backups and then delete the copies they had
     assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}

@@ -333,14 +333,18 @@ def test_a_volume_backup_scheduler_copies_is_never_marked_or_deleted(
     assert deleted == {unattached}
 
 
-def test_a_volume_whose_backup_tag_key_differs_in_case_is_never_deleted_and_is_an_error(
-    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None], aws_calls: list[AwsCall]
+@pytest.mark.parametrize("key", ["Backup", "backups"])
+def test_a_volume_whose_backup_tag_key_is_written_otherwise_is_never_deleted_and_is_an_error(
+    member_a: MemberA,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    aws_calls: list[AwsCall],
+    key: str,
 ) -> None:
-    # GIVEN member A with an unattached volume tagged `Backup=daily` (meant for backup, but
-    # backup_scheduler reads only the key `backup`, so it has no copy), and a plain unattached
-    # volume, under a deleting policy for volumes
+    # GIVEN member A with an unattached volume tagged `Backup=daily` or `backups=daily` (meant
+    # for backup, but backup_scheduler reads only the key `backup`, so it has no copy), and a
+    # plain unattached volume, under a deleting policy for volumes
     ec2 = member_a.ec2
-    meant_for_backup = create_volume(ec2, Backup="daily")
+    meant_for_backup = create_volume(ec2, **{key: "daily"})
     unattached = create_volume(ec2)
     cleanup_policy({"resources": ["volumes"], "mode": "delete"})
     # WHEN the cleanup runs past the volume age, and again past the notice
@@ -355,7 +359,7 @@ def test_a_volume_whose_backup_tag_key_differs_in_case_is_never_deleted_and_is_a
     assert deleted == {unattached}
     # AND it is an error naming the tag, for the key to be written as backup_scheduler reads it
     errors = {e["id"]: e["error"] for e in target_of(first_result, MEMBER_A)["errors"]}
-    assert "tag Backup='daily'" in errors[meant_for_backup]
+    assert f"tag {key}='daily'" in errors[meant_for_backup]
 
 
 def test_a_snapshot_becomes_a_candidate_at_exactly_its_age_and_a_version_beyond_exactly_n(
