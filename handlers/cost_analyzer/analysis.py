@@ -310,6 +310,9 @@ def _cur(
                 env.cur_bucket,
                 env.cost_cur_prefix,
                 period=(start, end),
+                # A file only with a poll's reserve left: a month of many files would otherwise run
+                # past the deadline, and no report would be written.
+                keep_reading=lambda: invocation.allows(POLL_RESERVE_SECONDS),
             )
             aggregate = aggregate_line_items(lines, start, end)
     except ConfigurationError:

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,17 +126,30 @@ class S3ObjectReader(io.RawIOBase):
 
 
 def read_cur(
-    s3: Any, bucket: str, prefix: str, *, period: tuple[datetime, datetime] | None = None
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    period: tuple[datetime, datetime] | None = None,
+    keep_reading: Callable[[], bool] | None = None,
 ) -> pd.DataFrame:
     """The columns of `READ_COLUMNS` present in every Parquet and CSV file of the CUR under the
     prefix, stacked, Arrow-backed (`CurFileError` when a file lacks a required one). A billing
     period with a Data Exports manifest is read from the files its `dataFiles` lists, any other
     file from the listing (see the module's docstring). With `period` (start, end exclusive), a
     billing period partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the
-    period."""
+    period. With `keep_reading`, each file is read only while it answers True, else
+    `CurFileError` says how many were read: a month of many files must not run the invocation
+    past its deadline before the report is written."""
     months = _months(*period) if period is not None else None
+    files = _files_to_read(s3, bucket, prefix, months)
     tables = []
-    for item in _files_to_read(s3, bucket, prefix, months):
+    for position, item in enumerate(files):
+        if keep_reading is not None and not keep_reading():
+            raise CurFileError(
+                f"CUR read given up after {position} of {len(files)} files under "
+                f"s3://{bucket}/{prefix}: too little time left in the invocation"
+            )
         table = _read_file(s3, bucket, item.key, item.size)
         # One type for the usage start, so Parquet and CSV files stack into one column.
         try:

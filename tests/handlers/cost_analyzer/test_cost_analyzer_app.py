@@ -922,6 +922,35 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a month of CUR in two files, usual cost, and an invocation with 10 minutes left at
+    # the first file and 40 s (less than a poll's reserve, 44 s) at the second
+    table = put_cur(analyzer)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key="cur/data/part-1.parquet", Body=buffer.getvalue()
+    )
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    running_out = ContextRunningOutOfTime(millis_left=[600_000, 40_000])
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, running_out)
+    # THEN the second file is not read: the CUR section is one error saying how far it got
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == (
+        f"CUR read given up after 1 of 2 files under s3://{DATA_BUCKET_NAME}/cur/: too little "
+        "time left in the invocation"
+    )
+    # AND the report, without CUR figures, and its summary are still written
+    summary = read_report(result["report"]["summary"])
+    assert "cur" not in summary
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def test_the_pandas_engine_reads_only_the_billing_periods_the_lookback_overlaps(
     analyzer: ManualClock, lambda_context: Any
 ) -> None:
