@@ -151,16 +151,10 @@ def read_cur(
                 f"s3://{bucket}/{prefix}: too little time left in the invocation"
             )
         table = _read_file(s3, bucket, item.key, item.size)
-        # One type for the usage start, so Parquet and CSV files stack into one column.
-        try:
-            usage_start = utc_timestamps(table[USAGE_START_COLUMN].combine_chunks())
-        except ValueError as error:
-            reason = str(error).split(". ", 1)[0][: VALUE_PREFIX_LENGTH + 80]
-            raise CurFileError(
-                f"CUR file {item.key}: {USAGE_START_COLUMN} is not a time: {reason}"
-            ) from None
+        _require_number_types(item.key, table.schema)
         index = table.schema.get_field_index(USAGE_START_COLUMN)
-        tables.append(table.set_column(index, USAGE_START_COLUMN, usage_start))
+        # One type for the usage start, so Parquet and CSV files stack into one column.
+        tables.append(table.set_column(index, USAGE_START_COLUMN, _usage_starts(item.key, table)))
     if not tables:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     try:
@@ -169,6 +163,51 @@ def read_cur(
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise CurFileError(f"CUR files under {prefix} differ in a column's type: {error}") from None
     return stacked.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def _usage_starts(key: str, table: pa.Table) -> pa.Array:
+    """The usage start of each line item of a file as timestamp[ns, UTC]; `CurFileError` naming
+    the file when the column holds no times or one is missing: a number would be taken for
+    nanoseconds since 1970, and a line item without a start is in no period, its cost silently
+    left out of the report."""
+    values = table[USAGE_START_COLUMN].combine_chunks()
+    kind = values.type
+    times = pa.types.is_timestamp(kind) or pa.types.is_date(kind) or _is_text(kind)
+    if not times and not pa.types.is_null(kind):
+        raise CurFileError(f"CUR file {key}: {USAGE_START_COLUMN} is {kind}, not a time")
+    try:
+        usage_start = utc_timestamps(values)
+    except ValueError as error:
+        reason = str(error).split(". ", 1)[0][: VALUE_PREFIX_LENGTH + 80]
+        raise CurFileError(
+            f"CUR file {key}: {USAGE_START_COLUMN} is not a time: {reason}"
+        ) from None
+    if usage_start.null_count:
+        raise CurFileError(
+            f"CUR file {key}: {USAGE_START_COLUMN} is empty in {usage_start.null_count} line "
+            "item(s)"
+        )
+    return usage_start
+
+
+def _require_number_types(key: str, schema: pa.Schema) -> None:
+    """`CurFileError` naming the file and the column when a cost or usage column is of a type
+    that is no amount (true/false, a time): pandas would add true as 1. Text is judged value by
+    value, when aggregated."""
+    for column in NUMBER_COLUMNS:
+        kind = schema.field(column).type
+        if not (
+            pa.types.is_integer(kind)
+            or pa.types.is_floating(kind)
+            or pa.types.is_decimal(kind)
+            or pa.types.is_null(kind)
+            or _is_text(kind)
+        ):
+            raise CurFileError(f"CUR file {key}: {column} is {kind}, not a number")
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _listed_key(item: object) -> str:

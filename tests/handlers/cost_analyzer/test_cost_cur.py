@@ -225,6 +225,32 @@ def test_a_csv_value_of_the_wrong_type_is_refused_naming_the_file_and_the_column
     assert len(str(refused.value)) < 200
 
 
+@pytest.mark.parametrize(
+    ("column", "values", "expected"),
+    [("line_item_unblended_cost", pa.array([True] * 5),
+      r"part-0\.parquet: line_item_unblended_cost is bool, not a number$"),
+     ("line_item_usage_start_date", pa.array([1_746_835_200] * 5),
+      r"part-0\.parquet: line_item_usage_start_date is int64, not a time$"),
+     ("line_item_usage_start_date",
+      pa.array([datetime(2025, 5, 10), None, *[datetime(2025, 5, 11)] * 3], pa.timestamp("ms")),
+      r"part-0\.parquet: line_item_usage_start_date is empty in 1 line item\(s\)$")],
+    ids=["cost-true-false", "start-a-number", "start-missing"],
+)  # fmt: skip
+def test_a_parquet_column_of_another_type_or_a_missing_start_is_refused_naming_them(
+    mocked_aws: None, column: str, values: pa.Array, expected: str
+) -> None:
+    # GIVEN a Parquet file whose cost is true/false, whose usage start is a number (seconds
+    # since 1970, which would be read as nanoseconds), or one of whose usage starts is missing
+    s3 = cur_bucket()
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({**LINES, column: values}), buffer)
+    put_object(s3, "cur/data/part-0.parquet", buffer.getvalue())
+    # WHEN read THEN the one error names the file and the column, not a cost counted as 1 or
+    # line items left out of every period
+    with pytest.raises(CurFileError, match=expected):
+        read_cur(s3, "cur", "cur/")
+
+
 def test_a_csv_file_with_only_its_header_adds_no_line_items_to_the_others(
     mocked_aws: None,
 ) -> None:
