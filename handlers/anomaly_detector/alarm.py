@@ -77,9 +77,13 @@ def confirm_alarm(
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
     dedup_days = claim_days(services.environment, event)
     now = services.clock.now()
-    episodes = continue_open_episodes(
+    continued = continue_open_episodes(
         findings, services.state, now=now, ttl_seconds=dedup_days * 86_400
-    ).findings
+    )
+    if continued.unreadable:
+        # The alarm is one target: its error names the record, where a scan goes on without it.
+        raise next(iter(continued.unreadable.values()))
+    episodes = continued.findings
     raised = raise_alerts(
         episodes,
         services.state,

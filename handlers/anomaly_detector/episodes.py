@@ -108,11 +108,53 @@ class Resolutions:
     unreadable_parts: dict[str, UnreadableStateValueError] = field(default_factory=dict)
     """The parts of the index read again after another writer changed them, and found
     unreadable: left as they are, each one error of the scan."""
+    unreadable_records: dict[str, UnreadableStateValueError] = field(default_factory=dict)
+    """By resource, the records of open episodes that cannot be read (`read_record`): left as
+    they are, each one error of the scan."""
 
 
 def state_key(resource: str) -> str:
     """The state table key of a series' open episodes."""
     return f"anomaly/{key_resource(resource)}"
+
+
+def read_record(table: StateTable, resource: str) -> VersionedValue | None:
+    """The record of `resource`'s open episodes as saved, with its version; raises
+    UnreadableStateValueError naming it when it cannot be read or is not shaped as a record (a
+    hand edit, corruption): read as it is, one misshapen span raised a bare KeyError or
+    ValueError that failed the whole scan, every series' alerts and resolutions with it."""
+    read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+    if read is not None and not _is_record(read.value):
+        raise UnreadableStateValueError(
+            state_key(resource),
+            OPEN_EPISODES,
+            "not a record of open episodes (`episodes`: an alert by key; `spans`: kind, up, "
+            "start, end and period_seconds by key; `silent_since`: a time)",
+        )
+    return read
+
+
+def _is_record(value: dict[str, Any]) -> bool:
+    """Whether `value` is shaped as a record of open episodes, every field a reader uses."""
+    episodes = value.get("episodes", {})
+    spans = value.get("spans", {})
+    try:
+        if "silent_since" in value:
+            parse_iso(value["silent_since"])
+        for alert in episodes.values():
+            Alert.model_validate(alert)
+        for span in spans.values():
+            for name in ("start", "end", *(["pending_until"] if "pending_until" in span else [])):
+                parse_iso(span[name])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return all(
+        isinstance(span.get("kind"), str)
+        and isinstance(span.get("up"), bool)
+        and type(span.get("period_seconds")) is int
+        and span["period_seconds"] > 0
+        for span in spans.values()
+    )
 
 
 @dataclass(frozen=True)
@@ -122,6 +164,9 @@ class ContinuedFindings:
 
     findings: list[Finding]
     records: dict[str, VersionedValue | None]
+    unreadable: dict[str, UnreadableStateValueError] = field(default_factory=dict)
+    """By resource, the records that cannot be read (`read_record`): the series' findings are
+    left out, neither alerted nor continued, and its record is left as it is."""
 
 
 def continue_open_episodes(
@@ -138,54 +183,76 @@ def continue_open_episodes(
     that continues none is recorded as pending before its alert is delivered, so that a writer
     at the same time (an alarm and a scan) drawing the spike from another start continues it
     instead of alerting it a second time; a finding on a series in `follow_only` (read only to
-    follow an alarm's episode, `followed.py`) that continues none is left out."""
+    follow an alarm's episode, `followed.py`) that continues none is left out, as are the
+    findings of a series whose record cannot be read (`ContinuedFindings.unreadable`)."""
     by_resource: dict[str, list[int]] = defaultdict(list)
     for index, finding in enumerate(findings):
         by_resource[finding.resource].append(index)
     continued: list[Finding | None] = list(findings)
     records: dict[str, VersionedValue | None] = {}
+    unreadable: dict[str, UnreadableStateValueError] = {}
     for resource, indexes in by_resource.items():
-        for _ in range(RECORD_ATTEMPTS):
-            read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
-            record = read.value if read is not None else {}
-            episodes: dict[str, Any] = record.get("episodes", {})
-            spans: dict[str, Any] = dict(record.get("spans", {}))
+        try:
+            records[resource] = _continue_series(
+                resource, [(index, findings[index]) for index in indexes], continued, table,
+                now=now, ttl_seconds=ttl_seconds, follow_only=follow_only,
+            )  # fmt: skip
+        except UnreadableStateValueError as error:
+            unreadable[resource] = error
             for index in indexes:
-                finding = findings[index]
-                key = finding.dedup_key()
-                if key in episodes or (key in spans and _is_pending(spans[key], now)):
-                    continued[index] = finding
-                    continue
-                matches = sorted(
-                    (span["start"], known)
-                    for known, span in spans.items()
-                    if (known in episodes or _is_pending(span, now))
-                    and _is_continued_by(span, finding)
-                )
-                if matches:
-                    continued[index] = replace(finding, episode_key=matches[0][1])
-                    continue
-                if resource in follow_only:
-                    continued[index] = None
-                    continue
-                spans[key] = {**_span_of(finding), "pending_until": iso_z(now + PENDING)}
+                continued[index] = None
+    return ContinuedFindings(
+        [finding for finding in continued if finding is not None], records, unreadable
+    )
+
+
+def _continue_series(
+    resource: str,
+    indexed: list[tuple[int, Finding]],
+    continued: list[Finding | None],
+    table: StateTable,
+    *,
+    now: datetime,
+    ttl_seconds: int,
+    follow_only: frozenset[str],
+) -> VersionedValue | None:
+    """`continue_open_episodes` for the findings of one series (`indexed`, by their index in
+    `continued`, which is set); the series' record as read or saved."""
+    for _ in range(RECORD_ATTEMPTS):
+        read = read_record(table, resource)
+        record = read.value if read is not None else {}
+        episodes: dict[str, Any] = record.get("episodes", {})
+        spans: dict[str, Any] = dict(record.get("spans", {}))
+        for index, finding in indexed:
+            key = finding.dedup_key()
+            if key in episodes or (key in spans and _is_pending(spans[key], now)):
                 continued[index] = finding
-            if spans == record.get("spans", {}):
-                records[resource] = read
-                break
-            pending = {**record, "episodes": episodes, "spans": spans}
-            if table.replace_value(
-                state_key(resource),
-                OPEN_EPISODES,
-                pending,
-                read=read,
-                ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
-            ):
-                records[resource] = VersionedValue.saved(pending)
-                break
-        else:
-            raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
-    return ContinuedFindings([finding for finding in continued if finding is not None], records)
+                continue
+            matches = sorted(
+                (span["start"], known)
+                for known, span in spans.items()
+                if (known in episodes or _is_pending(span, now)) and _is_continued_by(span, finding)
+            )
+            if matches:
+                continued[index] = replace(finding, episode_key=matches[0][1])
+                continue
+            if resource in follow_only:
+                continued[index] = None
+                continue
+            spans[key] = {**_span_of(finding), "pending_until": iso_z(now + PENDING)}
+            continued[index] = finding
+        if spans == record.get("spans", {}):
+            return read
+        pending = {**record, "episodes": episodes, "spans": spans}
+        if table.replace_value(
+            state_key(resource),
+            OPEN_EPISODES,
+            pending,
+            read=read,
+            ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
+        ):
+            return VersionedValue.saved(pending)
+    raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)
 
 
 def _is_pending(span: dict[str, Any], now: datetime) -> bool:
@@ -210,7 +277,7 @@ def record_alerted_episodes(
         if finding.dedup_key() in delivered:
             by_resource[finding.resource].append(finding)
     for resource, alerted in sorted(by_resource.items()):
-        read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        read = read_record(table, resource)
         record = read.value if read is not None else {}
         episodes: dict[str, Any] = dict(record.get("episodes", {}))
         spans: dict[str, Any] = dict(record.get("spans", {}))
@@ -271,6 +338,7 @@ def resolve_ended_episodes(
     publisher: AlertPublisher,
     *,
     records: dict[str, VersionedValue | None],
+    unreadable: Mapping[str, UnreadableStateValueError] | None = None,
     ttl_seconds: int,
     now: datetime,
     deadline: ClaimDeadline | None,
@@ -279,7 +347,10 @@ def resolve_ended_episodes(
     (each resolution's claim bound to `deadline`, the invocation); close the episodes of a series
     silent for `ttl_seconds` (ANOMALY_DEDUP_DAYS). A series in `records` (read, or saved, by
     `continue_open_episodes`) is not read again: each save is conditional, so what another
-    writer saved since is not lost."""
+    writer saved since is not lost. A series whose record cannot be read (in `unreadable`, as
+    `continue_open_episodes` found it, or now) is left as it is, counted as still open so the
+    index keeps it, and returned in `Resolutions.unreadable_records`."""
+    unreadable_records = dict(unreadable or {})
     current: dict[str, list[Finding]] = {}
     for finding in findings:
         current.setdefault(finding.resource, []).append(finding)
@@ -289,8 +360,16 @@ def resolve_ended_episodes(
     for series in evaluated:
         if series.resource in records:
             read = records[series.resource]
+        elif series.resource in unreadable_records:
+            open_series.add(series.resource)
+            continue
         else:
-            read = table.get_versioned_value(state_key(series.resource), OPEN_EPISODES)
+            try:
+                read = read_record(table, series.resource)
+            except UnreadableStateValueError as error:
+                unreadable_records[series.resource] = error
+                open_series.add(series.resource)
+                continue
         record = read.value if read is not None else {}
         stored: dict[str, Any] = record.get("episodes", {})
         if not series.resolves:
@@ -358,7 +437,9 @@ def resolve_ended_episodes(
             )
         if still_open:
             open_series.add(series.resource)
-    return Resolutions(sent, failures, frozenset(open_series))
+    return Resolutions(
+        sent, failures, frozenset(open_series), unreadable_records=unreadable_records
+    )
 
 
 def _close_if_silent_too_long(
@@ -513,7 +594,8 @@ def close_unread_series(
     closed ones are not (nor followed any more), and an unread series is marked with when it was
     first missed; the parts of `unreadable_parts` (`read_index`) are left as they are, and so
     is a part found unreadable when read again after another writer changed it (returned in
-    `Resolutions.unreadable_parts`)."""
+    `Resolutions.unreadable_parts`), and a series whose record cannot be read stays in the
+    index as it is (`Resolutions.unreadable_records`)."""
     closed_now = closed_now or {}
     read_resources = {series.resource for series in evaluated}
     index: dict[str, str | None] = {
@@ -525,6 +607,7 @@ def close_unread_series(
     failures: list[AlertNotDeliveredError] = []
     gone: set[str] = set()
     first_missed: dict[str, str] = {}
+    unreadable_records: dict[str, UnreadableStateValueError] = {}
     for resource, missed_since in sorted(index.items()):
         if resource in read_resources:
             continue
@@ -537,7 +620,12 @@ def close_unread_series(
                 continue
             days = (now - parse_iso(missed_since)).days
             reason = f"is no longer read by the scans since {missed_since} ({days} days)"
-        read = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        try:
+            read = read_record(table, resource)
+        except UnreadableStateValueError as error:
+            # Left in the index as it is, to be closed once its record is mended.
+            unreadable_records[resource] = error
+            continue
         record = read.value if read is not None else {}
         closed, not_sent, still_open = _close_episodes(
             resource,
@@ -571,7 +659,9 @@ def close_unread_series(
         seen=followed_in(parts),
         unreadable_parts=unreadable_parts,
     )
-    return Resolutions(sent, failures, unreadable_parts=unreadable_again)
+    return Resolutions(
+        sent, failures, unreadable_parts=unreadable_again, unreadable_records=unreadable_records
+    )
 
 
 def index_part(resource: str) -> str:
@@ -750,7 +840,7 @@ def _save_record(
             ttl_seconds=RECORD_TTL_FACTOR * ttl_seconds,
         ):
             return episodes
-        saved = table.get_versioned_value(state_key(resource), OPEN_EPISODES)
+        saved = read_record(table, resource)
         record = _rebased(record, read.value if read is not None else {}, saved)
         read = saved
     raise OpenEpisodesNotSavedError(resource, RECORD_ATTEMPTS)

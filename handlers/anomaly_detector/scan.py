@@ -176,6 +176,7 @@ def scan_fleet(
         state,
         alerts,
         records=continued.records,
+        unreadable=continued.unreadable,
         ttl_seconds=dedup_days * 86_400,
         now=now,
         deadline=deadline,
@@ -193,6 +194,10 @@ def scan_fleet(
         deadline=deadline,
     )
     scan.errors += unreadable_index_errors(unread.unreadable_parts)
+    scan.errors += [
+        {"target": error.key, "error": str(error)}
+        for error in (*resolutions.unreadable_records.values(), *unread.unreadable_records.values())
+    ]
     failures = [*raised.failures, *resolutions.failures, *unread.failures]
     if failures:
         raise failures[0]

@@ -27,11 +27,12 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import alarm, scan
 from handlers.anomaly_detector.app import lambda_handler
-from handlers.anomaly_detector.episodes import EvaluatedSeries
+from handlers.anomaly_detector.episodes import OPEN_EPISODES, EvaluatedSeries, state_key
 from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
 from handlers.anomaly_detector.findings import EPISODE_GAP, Finding
 from handlers.anomaly_detector.scan import MetricScan
-from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, STATE_TABLE_NAME
+from tests.handlers.unreadable_state_entries import unreadable_value
 
 PERIOD = timedelta(minutes=5)
 SCAN_EVERY = timedelta(minutes=15)
@@ -567,3 +568,29 @@ def test_an_alarm_episode_recorded_while_a_scan_closes_the_series_is_closed_once
         (second["id"], True)
     ]
     assert "can no longer be followed" in closed[0].alert["detail"]
+
+
+def test_an_alarm_on_a_series_whose_record_cannot_be_read_fails_naming_the_record(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN the series' record of open episodes, whose one episode's span a hand edit left
+    # without its end, and an alarm that draws a spike on that series
+    at = detector.now()
+    alarm_drawing(monkeypatch, spike_run(at - timedelta(minutes=30), at - PERIOD))
+    record = {"episodes": {"anomaly/x": {}}, "spans": {"anomaly/x": {"start": iso_z(at)}}}
+    bad_record = unreadable_value(state_key(RESOURCE), OPEN_EPISODES, {"S": json.dumps(record)})
+    dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_record)
+    # WHEN the alarm is handled
+    result = lambda_handler(latency_alarm(at), lambda_context)
+    # THEN it is an error result naming the record, nothing is alerted and the record is kept
+    assert result["status"] == "error"
+    assert f"saved value {OPEN_EPISODES} of {state_key(RESOURCE)}: not a record" in str(result)
+    assert alert_inbox.receive() == []
+    saved = dynamodb_client.get_item(
+        TableName=STATE_TABLE_NAME, Key={key: bad_record[key] for key in ("pk", "sk")}
+    )
+    assert saved["Item"]["data"] == bad_record["data"]

@@ -20,7 +20,13 @@ from fleet_shared.handler import Invocation
 from fleet_shared.numeric.robust_anomalies import Anomaly
 from handlers.anomaly_detector import app, scan
 from handlers.anomaly_detector.app import lambda_handler
-from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY, EvaluatedSeries, index_part
+from handlers.anomaly_detector.episodes import (
+    OPEN_EPISODES,
+    OPEN_SERIES_KEY,
+    EvaluatedSeries,
+    index_part,
+    state_key,
+)
 from handlers.anomaly_detector.findings import Finding
 from handlers.anomaly_detector.scan import INDEX_TARGET, MetricScan
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, STATE_TABLE_NAME
@@ -218,3 +224,50 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
         TableName=STATE_TABLE_NAME, Key={key: bad_part[key] for key in ("pk", "sk")}
     )
     assert saved["Item"]["data"] == bad_part["data"]
+
+
+@pytest.mark.parametrize("broken_spikes", [True, False], ids=["spiking", "quiet"])
+@pytest.mark.parametrize(
+    "data",
+    [{"S": f"[{SECRET}"},
+     {"S": json.dumps({"episodes": {}, "spans": SECRET})},
+     {"S": json.dumps({"episodes": {"anomaly/x": {}}, "spans": {"anomaly/x": {"start": SECRET}}})}],
+    ids=["not-json", "spans-not-an-object", "span-misshapen"],
+)  # fmt: skip
+def test_a_series_whose_episode_record_cannot_be_read_is_one_error_and_the_others_alerted(
+    data: dict[str, str],
+    broken_spikes: bool,
+    *,
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    dynamodb_client: Any,
+) -> None:
+    # GIVEN a scan that reads two series and finds a spike in the second (and in the first, or
+    # not), the first's record of open episodes made unreadable by a hand edit (no JSON, or
+    # JSON that is no record of episodes)
+    broken, fine = (f"{MEMBER_ACCOUNT_ID}/{REGION}/Checkout/errors Route=/r{n}" for n in (0, 1))
+
+    def read(now: datetime) -> MetricScan:
+        found = incident_scan([broken, fine], now - timedelta(hours=2))
+        found.findings = found.findings[0 if broken_spikes else 1 :]
+        return found
+
+    scans_reading(monkeypatch, read)
+    bad_record = unreadable_value(state_key(broken), OPEN_EPISODES, data)
+    dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=bad_record)
+    # WHEN it runs
+    result = lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the other series' spike is alerted, once, and the scan is partial with one error
+    # naming the unreadable record, never its data
+    assert [received.alert["resource"] for received in alert_inbox.receive()] == [fine]
+    assert result["status"] == "partial"
+    [error] = result["errors"]
+    assert error["target"] == state_key(broken)
+    assert SECRET not in str(result)
+    # AND the record is left as it was
+    saved = dynamodb_client.get_item(
+        TableName=STATE_TABLE_NAME, Key={key: bad_record[key] for key in ("pk", "sk")}
+    )
+    assert saved["Item"]["data"] == bad_record["data"]
