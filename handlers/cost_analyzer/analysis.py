@@ -50,7 +50,7 @@ from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
 from handlers.cost_analyzer import explorer, rightsizing
 from handlers.cost_analyzer.athena import aggregate_with_athena
-from handlers.cost_analyzer.cur import aggregate_line_items, in_currency, summarise
+from handlers.cost_analyzer.cur import in_currency, summarise
 from handlers.cost_analyzer.environment import CostEnvironment
 
 SOURCE = "cost_analyzer"
@@ -302,19 +302,19 @@ def _cur(
             )
         else:
             # Arrow's Parquet and CSV readers load only on this path (Athena never needs them).
-            from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
+            from handlers.cost_analyzer.cur_reader import aggregate_cur  # noqa: PLC0415
 
             source = f"s3://{env.cur_bucket}/{env.cost_cur_prefix}"
-            lines = read_cur(
+            aggregate = aggregate_cur(
                 services.sessions.hub_client("s3"),
                 env.cur_bucket,
                 env.cost_cur_prefix,
-                period=(start, end),
+                start,
+                end,
                 # A file only with a poll's reserve left: a month of many files would otherwise run
                 # past the deadline, and no report would be written.
                 keep_reading=lambda: invocation.allows(POLL_RESERVE_SECONDS),
             )
-            aggregate = aggregate_line_items(lines, start, end)
     except ConfigurationError:
         raise
     except _SECTION_ERRORS as error:

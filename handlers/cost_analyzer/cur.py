@@ -139,6 +139,21 @@ def aggregate_line_items(lines: pd.DataFrame, start: datetime, end: datetime) ->
     return grouped.sort_values("cost", ascending=False, kind="stable").reset_index(drop=True)
 
 
+def combine_aggregates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The aggregates of chunks of the line items (`aggregate_line_items` of each) as one, as
+    if the line items had been aggregated at once; no row when there is none."""
+    if not parts:
+        return pd.DataFrame(columns=[*KEYS, "cost", "instance_hours"])
+    if len(parts) == 1:
+        return parts[0]
+    grouped = (
+        pd.concat(parts, ignore_index=True)
+        .groupby(KEYS, sort=False, as_index=False)[["cost", "instance_hours"]]
+        .sum()
+    )
+    return grouped.sort_values("cost", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def cluster_tags(lines: pd.DataFrame) -> pa.Array:
     """The cluster of each line item ("" when untagged): the `resource_tags` map first, then the
     flat tag columns, each in the order of `CLUSTER_TAG_KEYS`; an empty value counts as none."""

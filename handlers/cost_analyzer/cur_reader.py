@@ -9,6 +9,9 @@ seek instead: on the benchmark's export (89 columns, 1,000,000 line items) it fe
 in 29 requests for 13 MB of used column chunks. CSV files (`.csv`, `.csv.gz`) are streamed, block
 by block, through Arrow's CSV reader with the same column selection. Of a CUR 2.0 export, only
 the billing period partitions (`BILLING_PERIOD=YYYY-MM`) the analysed period overlaps are read.
+The function aggregates the line items a chunk of CHUNK_ROWS at a time (`aggregate_cur`) and
+adds the chunks' groups up: read whole, the line items of a large fleet's month (millions; the
+benchmark's one million peaked at 563 MiB) would not fit its 1024 MB.
 
 Which files of a period: Data Exports writes each refresh's files under
 `<export>/data/BILLING_PERIOD=YYYY-MM/` (with "create new", in a folder per execution, every
@@ -30,7 +33,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +52,8 @@ from handlers.cost_analyzer.cur import (
     REQUIRED_COLUMNS,
     TEXT_COLUMNS,
     USAGE_START_COLUMN,
+    aggregate_line_items,
+    combine_aggregates,
     utc_timestamps,
 )
 
@@ -68,6 +73,12 @@ _MANIFEST = re.compile(
 )
 """A Data Exports manifest: the export's folder, then its billing period's metadata folder."""
 VALUE_PREFIX_LENGTH = 40
+CHUNK_ROWS = 1_000_000
+"""The most line items aggregated at once (`aggregate_cur`; a chunk gathers Parquet batches or
+CSV blocks up to it): the cost_cur benchmark reads and aggregates 1,000,000 at once within 563
+MiB of peak resident size (docs/benchmarks.md), the function having 1024 MB."""
+_BATCH_ROWS = 65_536
+"""The line items Arrow decodes from Parquet at a time, gathered into chunks."""
 """How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
 
 
@@ -125,36 +136,34 @@ class S3ObjectReader(io.RawIOBase):
         return len(data)
 
 
-def read_cur(
+def aggregate_cur(
     s3: Any,
     bucket: str,
     prefix: str,
+    start: datetime,
+    end: datetime,
     *,
-    period: tuple[datetime, datetime] | None = None,
     keep_reading: Callable[[], bool] | None = None,
 ) -> pd.DataFrame:
-    """The columns of `READ_COLUMNS` present in every Parquet and CSV file of the CUR under the
-    prefix, stacked, Arrow-backed (`CurFileError` when a file lacks a required one). A billing
-    period with a Data Exports manifest is read from the files its `dataFiles` lists, any other
-    file from the listing (see the module's docstring). With `period` (start, end exclusive), a
-    billing period partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the
-    period. With `keep_reading`, each file is read only while it answers True, else
-    `CurFileError` says how many were read: a month of many files must not run the invocation
-    past its deadline before the report is written."""
-    months = _months(*period) if period is not None else None
-    files = _files_to_read(s3, bucket, prefix, months)
-    tables = []
-    for position, item in enumerate(files):
-        if keep_reading is not None and not keep_reading():
-            raise CurFileError(
-                f"CUR read given up after {position} of {len(files)} files under "
-                f"s3://{bucket}/{prefix}: too little time left in the invocation"
+    """`aggregate_line_items` of the CUR's line items from `start` to `end` (exclusive), read as
+    `cur_chunks` reads them, one chunk at a time: the memory it takes is one chunk's and the
+    groups', not the period's line items'."""
+    return combine_aggregates(
+        [
+            aggregate_line_items(chunk.to_pandas(types_mapper=pd.ArrowDtype), start, end)
+            for chunk in cur_chunks(
+                s3, bucket, prefix, period=(start, end), keep_reading=keep_reading
             )
-        table = _read_file(s3, bucket, item.key, item.size)
-        _require_number_types(item.key, table.schema)
-        index = table.schema.get_field_index(USAGE_START_COLUMN)
-        # One type for the usage start, so Parquet and CSV files stack into one column.
-        tables.append(table.set_column(index, USAGE_START_COLUMN, _usage_starts(item.key, table)))
+        ]
+    )
+
+
+def read_cur(
+    s3: Any, bucket: str, prefix: str, *, period: tuple[datetime, datetime] | None = None
+) -> pd.DataFrame:
+    """Every chunk of `cur_chunks` stacked in one Arrow-backed frame (a column some files lack
+    is null in those): the whole period's line items at once, for tools and tests."""
+    tables = list(cur_chunks(s3, bucket, prefix, period=period))
     if not tables:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS))
     try:
@@ -163,6 +172,38 @@ def read_cur(
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise CurFileError(f"CUR files under {prefix} differ in a column's type: {error}") from None
     return stacked.to_pandas(types_mapper=pd.ArrowDtype)
+
+
+def cur_chunks(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    period: tuple[datetime, datetime] | None = None,
+    keep_reading: Callable[[], bool] | None = None,
+) -> Iterator[pa.Table]:
+    """The columns of `READ_COLUMNS` present in each Parquet and CSV file of the CUR under the
+    prefix, in chunks of CHUNK_ROWS line items of one file, or up to one Parquet batch or CSV
+    block more (`CurFileError` when a file lacks a required column). A billing period with a
+    Data Exports manifest is read from the files its `dataFiles` lists, any other file from the
+    listing (see the module's docstring). With `period` (start, end exclusive), a billing period
+    partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the period. With
+    `keep_reading`, each file is read only while it answers True, else `CurFileError` says how
+    many were read: a month of many files must not run the invocation past its deadline before
+    the report is written."""
+    months = _months(*period) if period is not None else None
+    files = _files_to_read(s3, bucket, prefix, months)
+    for position, item in enumerate(files):
+        if keep_reading is not None and not keep_reading():
+            raise CurFileError(
+                f"CUR read given up after {position} of {len(files)} files under "
+                f"s3://{bucket}/{prefix}: too little time left in the invocation"
+            )
+        for table in _file_chunks(s3, bucket, item.key, item.size):
+            _require_number_types(item.key, table.schema)
+            index = table.schema.get_field_index(USAGE_START_COLUMN)
+            # One type for the usage start, so Parquet and CSV chunks stack into one column.
+            yield table.set_column(index, USAGE_START_COLUMN, _usage_starts(item.key, table))
 
 
 def _usage_starts(key: str, table: pa.Table) -> pa.Array:
@@ -321,13 +362,15 @@ def _months(start: datetime, end: datetime) -> frozenset[str]:
     return frozenset(months)
 
 
-def _read_file(s3: Any, bucket: str, key: str, size: int) -> pa.Table:
-    """One file's columns; `CurFileError` naming the file when its bytes are not what its name
-    says (a truncated or foreign gzip, an empty or corrupt Parquet file)."""
+def _file_chunks(s3: Any, bucket: str, key: str, size: int) -> Iterator[pa.Table]:
+    """One file's columns in chunks (`_chunked`); `CurFileError` naming the file when its bytes
+    are not what its name says (a truncated or foreign gzip, an empty or corrupt Parquet
+    file)."""
     try:
         if key.endswith(".parquet"):
-            return _read_parquet(S3ObjectReader(s3, bucket, key, size), key)
-        return _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
+            yield from _read_parquet(S3ObjectReader(s3, bucket, key, size), key)
+        else:
+            yield from _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
     except (CurFileError, BotoCoreError, ClientError):
         raise
     except (OSError, EOFError, ValueError) as error:
@@ -337,14 +380,31 @@ def _read_file(s3: Any, bucket: str, key: str, size: int) -> pa.Table:
         raise CurFileError(f"CUR file {key} cannot be read: {reason}") from None
 
 
-def _read_parquet(source: S3ObjectReader, key: str) -> pa.Table:
+def _read_parquet(source: S3ObjectReader, key: str) -> Iterator[pa.Table]:
     parquet = pq.ParquetFile(source, pre_buffer=True)
     present = set(parquet.schema_arrow.names)
     _require(key, present)
-    return parquet.read(columns=[column for column in READ_COLUMNS if column in present])
+    columns = [column for column in READ_COLUMNS if column in present]
+    yield from _chunked(parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns))
 
 
-def _read_csv(body: Any, key: str) -> pa.Table:
+def _chunked(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """`batches` gathered into tables of CHUNK_ROWS line items, or up to one batch more (the
+    last one fewer): aggregated a chunk at a time, the memory taken does not grow with the
+    month's line items; a chunk per batch would pay the group-by's overhead per batch."""
+    gathered: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        gathered.append(batch)
+        rows += batch.num_rows
+        if rows >= CHUNK_ROWS:
+            yield pa.Table.from_batches(gathered)
+            gathered, rows = [], 0
+    if rows:
+        yield pa.Table.from_batches(gathered)
+
+
+def _read_csv(body: Any, key: str) -> Iterator[pa.Table]:
     """The header line is read first, to select the columns the file has; text stays text (an
     account id keeps its leading zeros)."""
     source = gzip.GzipFile(fileobj=body) if key.endswith(".gz") else body
@@ -363,12 +423,11 @@ def _read_csv(body: Any, key: str) -> pa.Table:
             read_options=pa_csv.ReadOptions(column_names=names),
             convert_options=options,
         )
-        return reader.read_all()
+        yield from _chunked(iter(reader))
     except pa.ArrowInvalid as error:
         if str(error) == _ARROW_EMPTY_CSV:
             # Only the header line: a billing period without line items yet adds none.
-            columns = options.include_columns
-            return pa.table({c: pa.array([], _CSV_TYPES.get(c, pa.string())) for c in columns})
+            return
         raise CurFileError(_csv_value_error(key, names, error)) from None
 
 

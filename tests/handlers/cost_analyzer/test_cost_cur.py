@@ -18,6 +18,7 @@ import pytest
 
 from benchmarks.cur_files import cur_tables
 from fleet_shared.aws_answers import UnreadableAnswerError
+from handlers.cost_analyzer import cur_reader
 from handlers.cost_analyzer.athena import period_parameters
 from handlers.cost_analyzer.cur import CurDataError, aggregate_line_items, summarise
 from handlers.cost_analyzer.cur_reader import CurFileError, read_cur
@@ -249,6 +250,34 @@ def test_a_parquet_column_of_another_type_or_a_missing_start_is_refused_naming_t
     # line items left out of every period
     with pytest.raises(CurFileError, match=expected):
         read_cur(s3, "cur", "cur/")
+
+
+def test_the_cur_is_aggregated_a_chunk_at_a_time_as_if_at_once(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the line items as two Parquet files, and chunks of 2 line items (a million deployed)
+    s3 = cur_bucket()
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({**LINES, "resource_tags": [json.dumps(t) for t in TAGS]}), buffer)
+    for part in (0, 1):
+        put_object(s3, f"cur/data/part-{part}.parquet", buffer.getvalue())
+    monkeypatch.setattr(cur_reader, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(cur_reader, "_BATCH_ROWS", 2)
+    aggregated_at_once: list[int] = []
+
+    def aggregate(lines: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+        aggregated_at_once.append(len(lines))
+        return aggregate_line_items(lines, start, end)
+
+    monkeypatch.setattr(cur_reader, "aggregate_line_items", aggregate)
+    # WHEN aggregated
+    chunked = cur_reader.aggregate_cur(s3, "cur", "cur/", START, END)
+    # THEN no more than a chunk's line items were ever aggregated at once, and the groups are
+    # those of all the line items aggregated at once
+    assert aggregated_at_once == [2, 2, 1, 2, 2, 1]
+    whole = aggregate_line_items(read_cur(s3, "cur", "cur/"), START, END)
+    pd.testing.assert_frame_equal(chunked, whole, check_dtype=False)
+    assert summarise(chunked, top_n=5) == summarise(whole, top_n=5)
 
 
 def test_a_csv_file_with_only_its_header_adds_no_line_items_to_the_others(
