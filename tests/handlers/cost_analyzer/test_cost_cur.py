@@ -209,12 +209,15 @@ def test_empty_costs_and_usage_count_as_zero(mocked_aws: None) -> None:
          r"part-0\.csv: line_item_usage_amount is not a number: '<b>x{37}'$"),
         ("line_item_usage_start_date", "yesterday\x07<b>",
          r"part-0\.csv: line_item_usage_start_date is not a time: .*yesterday"),
+        ("line_item_usage_start_date", "",
+         r"part-0\.csv: line_item_usage_start_date is empty in 1 line item\(s\)$"),
     ],
 )  # fmt: skip
 def test_a_csv_value_of_the_wrong_type_is_refused_naming_the_file_and_the_column(
     mocked_aws: None, column: str, bad_value: str, expected: str
 ) -> None:
-    # GIVEN a CSV file whose second line item holds hostile text in a number or time column
+    # GIVEN a CSV file whose second line item holds hostile text in a number or time column, or
+    # no usage start
     s3 = cur_bucket()
     frame = pd.DataFrame({**LINES, "resource_tags": ["{}"] * 5})
     frame[column] = frame[column].astype(object)
