@@ -62,6 +62,7 @@ from fleet_shared.state_table import ClaimDeadline, StateTable, ValuesRead, Vers
 from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.anomaly_detector.exceptions import OpenEpisodesNotSavedError
 from handlers.anomaly_detector.findings import Finding, episode_gap, key_resource
+from handlers.anomaly_detector.followed import FollowedSeries
 
 OPEN_EPISODES = "open_episodes"
 OPEN_SERIES_KEY = "anomaly/open-series"
@@ -494,8 +495,8 @@ def read_index(table: StateTable) -> ValuesRead:
     DynamoDB error fails the invocation: a scan cannot record the episodes it alerts without the
     table either (a record not saved fails it, RECORD_ATTEMPTS), and its retry reads the index
     again. A part that reads as JSON but is not shaped as one (its `series` no object of text
-    or null by resource, its `followed` no object of objects: a hand edit) is unreadable too,
-    where it would raise a bare error in the middle of the scan."""
+    or null by resource, its `followed` no object of entries `FollowedSeries` reads: a hand
+    edit) is unreadable too, where it would raise a bare error in the middle of the scan."""
     read = table.readable_values_named(OPEN_SERIES_KEY, OPEN_SERIES_PART_PREFIX)
     misshapen = {name for name, part in read.values.items() if not _is_index_part(part.value)}
     if not misshapen:
@@ -528,15 +529,28 @@ def _misshapen_part_error(name: str) -> UnreadableStateValueError:
 
 
 def _is_index_part(value: dict[str, Any]) -> bool:
-    """Whether `value` is shaped as a part of the index of open series."""
+    """Whether `value` is shaped as a part of the index of open series, each followed series'
+    entry one `FollowedSeries` reads: an entry without its account, say, raised a bare KeyError
+    in the middle of the scan, which then alerted and resolved nothing."""
     series = value.get("series")
     followed = value.get(FOLLOWED, {})
     return (
         isinstance(series, dict)
         and all(isinstance(since, str | None) for since in series.values())
         and isinstance(followed, dict)
-        and all(isinstance(entry, dict) for entry in followed.values())
+        and all(_is_followed_entry(entry) for entry in followed.values())
     )
+
+
+def _is_followed_entry(entry: object) -> bool:
+    """Whether `entry` is an index entry `FollowedSeries.from_value` reads."""
+    if not isinstance(entry, dict):
+        return False
+    try:
+        FollowedSeries.from_value(entry)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 def followed_in(parts: dict[str, VersionedValue]) -> dict[str, dict[str, Any]]:

@@ -168,8 +168,13 @@ def test_two_scans_at_once_keep_each_others_open_series_in_the_index(
             "not a part of the index (`series`: text or null by resource; `followed`: an object "
             "by resource)",
         ),
+        (
+            {"S": json.dumps({"series": {}, "followed": {SECRET: {"region": SECRET}}})},
+            "not a part of the index (`series`: text or null by resource; `followed`: an object "
+            "by resource)",
+        ),
     ],
-    ids=["not-json", "not-a-part"],
+    ids=["not-json", "not-a-part", "a-followed-entry-without-its-query"],
 )
 @pytest.mark.parametrize("made_unreadable", ["before-the-scan", "while-the-scan-saves"])
 def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are_closed(
@@ -184,7 +189,8 @@ def test_a_part_of_the_index_that_cannot_be_read_is_one_error_and_the_others_are
     dynamodb_client: Any,
 ) -> None:
     # GIVEN two series alerted at once, each in its own part of the index, then the part of the
-    # first made unreadable by a hand edit (no JSON, or JSON that is no part of the index):
+    # first made unreadable by a hand edit (no JSON, JSON that is no part of the index, or a
+    # followed series' entry without its query):
     # before the next scan, or while it saves (after it read the index, so its save is refused
     # and it reads the part again)
     kept, closed = (route_resource(index) for index in (0, 1))
