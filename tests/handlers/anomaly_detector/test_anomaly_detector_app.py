@@ -500,6 +500,8 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
             "timestamps",
         ),
         ({"action": "detect", "series": [], "timestamps": []}, "series"),
+        # More than a scan reads: the detector's time grows with the square of the length.
+        ({"action": "detect", "series": [1.0] * 20_001, "timestamps": [NOW] * 20_001}, "series"),
         (
             {"action": "detect", "series": [1.7e308, -1.7e308], "timestamps": [NOW, NOW]},
             "series",
