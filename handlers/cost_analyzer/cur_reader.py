@@ -437,7 +437,10 @@ def _csv_value_error(key: str, names: list[str], error: pa.ArrowInvalid) -> str:
     if found is None or int(found["index"]) >= len(names):
         return f"CUR file {key} cannot be read: {str(error)[:200]}"
     value = found["value"][:VALUE_PREFIX_LENGTH]
-    return f"CUR file {key}: {names[int(found['index'])]} is not a number: {value!r}"
+    column = names[int(found["index"])]
+    # Arrow types the usage start from the file's first block: a later block's text fails there.
+    kind = "a time" if column == USAGE_START_COLUMN else "a number"
+    return f"CUR file {key}: {column} is not {kind}: {value!r}"
 
 
 def _require(key: str, present: set[str]) -> None:

@@ -283,6 +283,24 @@ def test_the_cur_is_aggregated_a_chunk_at_a_time_as_if_at_once(
     assert summarise(chunked, top_n=5) == summarise(whole, top_n=5)
 
 
+def test_a_usage_start_that_is_no_time_past_the_first_block_is_named_as_no_time(
+    mocked_aws: None,
+) -> None:
+    # GIVEN a CSV file of more than one block (Arrow reads 1 MB at a time, typing the usage
+    # start as a time from the first), whose last line item's usage start is text
+    s3 = cur_bucket()
+    frame = pd.DataFrame({**LINES, "resource_tags": ["{}"] * 5}).sample(
+        20_000, replace=True, random_state=1
+    )
+    frame["line_item_usage_start_date"] = frame["line_item_usage_start_date"].astype(object)
+    frame.iloc[-1, 0] = "yesterday"
+    put_object(s3, "cur/data/part-0.csv", frame.to_csv(index=False).encode())
+    # WHEN read THEN the error names the column as no time, not as no number
+    expected = r"part-0\.csv: line_item_usage_start_date is not a time: 'yesterday'$"
+    with pytest.raises(CurFileError, match=expected):
+        read_cur(s3, "cur", "cur/")
+
+
 def test_a_csv_file_with_only_its_header_adds_no_line_items_to_the_others(
     mocked_aws: None,
 ) -> None:
