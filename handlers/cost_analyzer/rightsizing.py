@@ -59,6 +59,10 @@ HEADROOM = 1.3
 STEP_MB = 64
 MIN_MB = 128
 MAX_MB = 10_240
+MAX_BILLED_MS = 900_000
+"""The longest an invocation is billed: Lambda's 15-minute timeout."""
+_MAX_DIGITS = 6
+"""More digits than any figure of a REPORT line within MAX_MB has: a longer one is not read."""
 QUERY_LIMIT = 10_000
 """The most lines a Logs Insights query returns (its `limit` maximum)."""
 _MAX_USED = re.compile(r"Max Memory Used:\s*(\d+)\s*MB")
@@ -185,13 +189,28 @@ def _messages(rows: list[dict[str, Any]]) -> list[str]:
 
 def report_figures(message: str) -> tuple[int, float] | None:
     """The memory used (MB) and billed duration (ms) a REPORT line gives, in plain text or in
-    Lambda's JSON log format (`platform.report`, `record.metrics`); None for any other line."""
+    Lambda's JSON log format (`platform.report`, `record.metrics`); None for any other line,
+    and for one whose figures no Lambda invocation has (more than MAX_MB used, or billed past
+    MAX_BILLED_MS): a line a function logged itself, whose 400-digit figure raised an
+    OverflowError that failed the whole report, or made its saving an infinity."""
+    figures = _report_figures(message)
+    if figures is None or figures[0] > MAX_MB or figures[1] > MAX_BILLED_MS:
+        return None
+    return figures
+
+
+def _report_figures(message: str) -> tuple[int, float] | None:
     if message.startswith("REPORT"):
         used = _MAX_USED.search(message)
         billed = _BILLED.search(message)
-        if used is None:
+        if used is None or len(used.group(1)) > _MAX_DIGITS:
             return None
-        return int(used.group(1)), float(billed.group(1)) if billed else 0.0
+        try:
+            billed_ms = float(billed.group(1)) if billed else 0.0
+        except ValueError:
+            # "1.2.3 ms": not Lambda's figure.
+            return None
+        return int(used.group(1)), billed_ms
     if not message.startswith("{"):
         return None
     try:

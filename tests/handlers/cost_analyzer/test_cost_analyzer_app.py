@@ -2419,6 +2419,44 @@ def test_a_busy_functions_saving_scales_the_billed_time_of_the_lines_read_by_the
     assert memory["billed_seconds_per_month"] == pytest.approx(expected_billed, rel=1e-3)
 
 
+HOSTILE_REPORTS = {
+    "memory-of-400-digits": text_report(99, 0).replace("Max Memory Used: 0", "Max Memory Used: "
+                                                       + "9" * 400),
+    "json-memory-near-the-float-limit": json.dumps({"type": "platform.report", "record": {
+        "metrics": {"maxMemoryUsedMB": 1.7e308, "billedDurationMs": 200}}}),
+    "billed-of-400-digits": text_report(99, 100).replace("Billed Duration: 200", "Billed Duration: "
+                                                         + "9" * 400),
+    "billed-not-a-number": text_report(99, 100).replace("200 ms", "1.2.3 ms"),
+}  # fmt: skip
+"""REPORT lines no Lambda invocation writes, as a function could log them itself."""
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_REPORTS.values(), ids=HOSTILE_REPORTS.keys())
+def test_a_report_line_beyond_lambdas_limits_is_left_out_and_the_report_written(
+    analyzer: ManualClock, lambda_context: Any, hostile: str
+) -> None:
+    # GIVEN a fleet function whose newest of 100 REPORT lines has a figure no invocation has
+    stub_cost_forecast(1_000.0)
+
+    def report(request: int, used_mb: int) -> str:
+        return hostile if request == 99 else text_report(request, used_mb)
+
+    create_functions(analyzer, report=report)
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN that line is no REPORT line: the function is sized from the 99 others, the report is
+    # written (no OverflowError) and is standard JSON (no infinite saving)
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=DATA_BUCKET_NAME, Key=result["report"]["detail"])["Body"]
+        .read()
+    )
+    [memory] = json.loads(body, parse_constant=lambda name: pytest.fail(f"{name} in the report"))[
+        "lambda_memory"
+    ]
+    assert (memory["invocations"], memory["max_used_mb"]) == (99, 100)
+
+
 @pytest.mark.parametrize(
     "message", ['{"log": ' + "[" * 50_000, '{"n": ' + "9" * 5000 + "}"], ids=["deep", "long-int"]
 )
