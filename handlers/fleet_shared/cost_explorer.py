@@ -179,12 +179,22 @@ def cost_and_usage(
             raise UnreadableAnswerError("GetCostAndUsage", "ResultsByTime as a list", response)
         for index, period in enumerate(results):
             try:
-                points += _period_points(
+                period_points = _period_points(
                     period,
                     metric,
                     grouped=bool(group_by),
                     by_record_type=bool(group_by) and group_by[-1] == RECORD_TYPE_GROUP,
                 )
+                # A day outside the period asked (a proxy's or a stale answer) is not this
+                # period's cost; one past 2262 also stopped the anomaly detection of the caller
+                # (pandas' time index ends there) with an error no section expected.
+                outside = [p.start for p in period_points if not start <= p.start < end]
+                if outside:
+                    raise ValueError(
+                        f"TimePeriod.Start {outside[0].isoformat()} is outside "
+                        f"{start.isoformat()} to {end.isoformat()}"
+                    )
+                points += period_points
             # botocore hands a JSON answer's values on unchecked: a period, group or amount
             # shaped otherwise than Cost Explorer sends it raises one of these here, where only
             # the answer is read, and must fail this read, not the caller's whole run.

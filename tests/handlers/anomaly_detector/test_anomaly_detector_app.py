@@ -96,10 +96,12 @@ def queue_daily_cost(
     amounts: list[float],
     answered_as: dict[int, object] | None = None,
     units: dict[int, str] | None = None,
+    starts: dict[int, str] | None = None,
 ) -> None:
     """Queue one Cost Explorer answer: `amounts` for the days before the clock's date, the days
     `answered_as` indexes answered with its JSON value (text, else what Cost Explorer never
-    sends) instead, in USD but on the days `units` indexes."""
+    sends) instead, in USD but on the days `units` indexes, and stamped with the day `starts`
+    gives where it indexes."""
     today = clock.now().date()
     texts: list[object] = [f"{amount:.4f}" for amount in amounts]
     for day_index, text in (answered_as or {}).items():
@@ -107,7 +109,9 @@ def queue_daily_cost(
     results = [
         {
             "TimePeriod": {
-                "Start": (today - timedelta(days=len(amounts) - i)).isoformat(),
+                "Start": (starts or {}).get(
+                    i, (today - timedelta(days=len(amounts) - i)).isoformat()
+                ),
                 "End": (today - timedelta(days=len(amounts) - i - 1)).isoformat(),
             },
             "Total": {"UnblendedCost": {"Amount": text, "Unit": (units or {}).get(i, "USD")}},

@@ -58,15 +58,17 @@ def both_members_with_a_cpu_spike(
     clock: ManualClock,
     inventory_document: dict[str, Any],
     cost_answered_as: dict[int, object] | None = None,
+    cost_starts: dict[int, str] | None = None,
 ) -> None:
     """The same CPU spike in two members' clusters, and 28 days of flat daily cost (the days
-    `cost_answered_as` indexes answered with its JSON value instead)."""
+    `cost_answered_as` indexes answered with its JSON value instead, those `cost_starts`
+    indexes stamped with its day)."""
     add_second_member(inventory_document)
     values = cpu_series(5, clock)
     values[-2] -= 30.0
     for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
         put_cpu_history(member_session(account_id), clock, values)
-    queue_daily_cost(clock, [100.0] * 28, answered_as=cost_answered_as)
+    queue_daily_cost(clock, [100.0] * 28, answered_as=cost_answered_as, starts=cost_starts)
 
 
 def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_quiet_series(
@@ -202,6 +204,25 @@ def test_a_cost_explorer_day_shaped_otherwise_is_an_error_and_the_metrics_are_al
     assert error["error"].startswith(
         f"GetCostAndUsage answered without a readable ResultsByTime[9] ({error_says}"
     )
+    assert sorted(item["account_id"] for item in result["anomalies"]) == [
+        MEMBER_ACCOUNT_ID,
+        SECOND_MEMBER_ID,
+    ]
+
+
+def test_a_cost_explorer_day_outside_the_period_asked_is_an_error_and_the_metrics_are_alerted(
+    detector: ManualClock, inventory_document: dict[str, Any], lambda_context: Any
+) -> None:
+    # GIVEN two members with a CPU spike, and the hub's Cost Explorer answering its last day as
+    # one past 2262, where pandas' time index ends
+    both_members_with_a_cpu_spike(detector, inventory_document, cost_starts={27: "2300-01-01"})
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, lambda_context)
+    # THEN the cost is an error naming that day, instead of the OverflowError that ended the
+    # scan unalerted, and both members' spikes are found
+    [error] = result["errors"]
+    assert error["target"] == "cost"
+    assert "TimePeriod.Start 2300-01-01 is outside" in error["error"]
     assert sorted(item["account_id"] for item in result["anomalies"]) == [
         MEMBER_ACCOUNT_ID,
         SECOND_MEMBER_ID,

@@ -605,6 +605,29 @@ def test_an_account_billed_in_another_currency_is_left_out_and_named_and_the_rep
     assert "USD;" not in summary_alert.alert["detail"]
 
 
+@pytest.mark.parametrize("outside", [date(2300, 1, 1), date(2000, 1, 1)], ids=["2300", "2000"])
+def test_a_cost_explorer_day_outside_the_period_asked_is_the_sections_error_not_the_runs(
+    analyzer: ManualClock, lambda_context: Any, outside: date
+) -> None:
+    # GIVEN a Cost Explorer answer of the cluster tag's costs whose last day is not in the
+    # period asked (past pandas' time index, or long before the lookback)
+    today = analyzer.now().date()
+    days = [today - timedelta(days=30 - i) for i in range(30)]
+    service = [day_result(d, {EC2: 100.0 + i % 3}) for i, d in enumerate(days)]
+    account = [day_result(d, {MEMBER_ACCOUNT_ID: 100.0 + i % 3}) for i, d in enumerate(days)]
+    cluster = [day_result(d, {"cluster$dev-apps": 100.0 + i % 3}) for i, d in enumerate(days)]
+    cluster[-1] = day_result(outside, {"cluster$dev-apps": 500.0})
+    results = [{"ResultsByTime": service}, {"ResultsByTime": account}, {"ResultsByTime": cluster}]
+    assert requests.post(CE_QUEUE_URL, json={"results": results}).status_code == 201
+    # WHEN the daily analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the Cost Explorer section is one error naming the day, and the report is written
+    [error] = [e for e in result["errors"] if e["section"] == "cost_explorer"]
+    start = today - timedelta(days=30)
+    assert f"TimePeriod.Start {outside} is outside {start} to {today}" in error["error"]
+    assert read_report(result["report"]["summary"])["anomalies"] == []
+
+
 def test_a_cluster_whose_cost_stops_is_a_drop_on_the_first_day_cost_explorer_leaves_it_out(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
