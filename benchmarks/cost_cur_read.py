@@ -1,10 +1,11 @@
 """The cost analyzer's CUR reading in a fresh process, as the benchmark `cost_cur` runs it.
 
 `python -m benchmarks.cost_cur_read <bucket> <prefix> <start> <end>` reads the CUR under
-s3://bucket/prefix with the function's reader (the S3 endpoint from AWS_ENDPOINT_URL), aggregates
-and summarises it, and prints one JSON line: seconds to import the reader, to read, to aggregate
-and summarise, the CPU seconds of both (all threads; less sensitive than wall time to a busy
-machine), the process's peak resident size, and the summary's totals.
+s3://bucket/prefix as the function does (`cur_reader.aggregate_cur`: read and aggregated a chunk
+of line items at a time; the S3 endpoint from AWS_ENDPOINT_URL), summarises it, and prints one
+JSON line: seconds to import the reader, to read and aggregate, to summarise, the CPU seconds of
+both (all threads; less sensitive than wall time to a busy machine), the process's peak resident
+size, and the summary's totals.
 """
 
 from __future__ import annotations
@@ -20,27 +21,27 @@ TOP_RESOURCES = 20
 
 
 def main(bucket: str, prefix: str, start: datetime, end: datetime) -> dict[str, float]:
-    """Read, aggregate and summarise; the figures of each step."""
+    """Read and aggregate, then summarise; the figures of each step."""
     started = time.perf_counter()
     import boto3  # noqa: PLC0415 - timed: the function's cold start pays it
 
-    from handlers.cost_analyzer.cur import aggregate_line_items, summarise  # noqa: PLC0415
-    from handlers.cost_analyzer.cur_reader import read_cur  # noqa: PLC0415
+    from handlers.cost_analyzer.cur import summarise  # noqa: PLC0415
+    from handlers.cost_analyzer.cur_reader import aggregate_cur  # noqa: PLC0415
 
     imported = time.perf_counter()
     cpu_started = time.process_time()
-    lines = read_cur(boto3.client("s3"), bucket, prefix)
-    read = time.perf_counter()
-    summary = summarise(aggregate_line_items(lines, start, end), TOP_RESOURCES)
+    aggregate = aggregate_cur(boto3.client("s3"), bucket, prefix, start, end)
+    aggregated = time.perf_counter()
+    summary = summarise(aggregate, TOP_RESOURCES)
     done = time.perf_counter()
     cpu_seconds = time.process_time() - cpu_started
     return {
         "import_seconds": imported - started,
-        "read_seconds": read - imported,
-        "aggregate_seconds": done - read,
+        "read_and_aggregate_seconds": aggregated - imported,
+        "summary_seconds": done - aggregated,
         "cpu_seconds": cpu_seconds,
         "max_rss_mib": peak_resident_mib(),
-        "line_items": len(lines),
+        "groups": len(aggregate),
         "total_cost": summary["total_cost"],
         "node_hours": summary["eks_nodes"]["node_hours"],
         "spot_cost_share": summary["eks_nodes"]["spot_cost_share"],
