@@ -11,7 +11,7 @@ by block, through Arrow's CSV reader with the same column selection. Of a CUR 2.
 the billing period partitions (`BILLING_PERIOD=YYYY-MM`) the analysed period overlaps are read.
 The function aggregates the line items a chunk of CHUNK_ROWS at a time (`aggregate_cur`) and
 adds the chunks' groups up: read whole, the line items of a large fleet's month (millions; the
-benchmark's one million peaked at 563 MiB) would not fit its 1024 MB.
+benchmark's one million peaked at 563-602 MiB) would not fit its 1024 MB.
 
 Which files of a period: Data Exports writes each refresh's files under
 `<export>/data/BILLING_PERIOD=YYYY-MM/` (with "create new", in a folder per execution, every
@@ -75,7 +75,7 @@ _MANIFEST = re.compile(
 VALUE_PREFIX_LENGTH = 40
 CHUNK_ROWS = 1_000_000
 """The most line items aggregated at once (`aggregate_cur`; a chunk gathers Parquet batches or
-CSV blocks up to it): the cost_cur benchmark reads and aggregates 1,000,000 at once within 563
+CSV blocks up to it): the cost_cur benchmark reads and aggregates 1,000,000 at once within 602
 MiB of peak resident size (docs/benchmarks.md), the function having 1024 MB."""
 _BATCH_ROWS = 65_536
 """The line items Arrow decodes from Parquet at a time, gathered into chunks."""
