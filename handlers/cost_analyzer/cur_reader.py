@@ -73,13 +73,13 @@ _MANIFEST = re.compile(
 )
 """A Data Exports manifest: the export's folder, then its billing period's metadata folder."""
 VALUE_PREFIX_LENGTH = 40
+"""How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
 CHUNK_ROWS = 1_000_000
 """The most line items aggregated at once (`aggregate_cur`; a chunk gathers Parquet batches or
 CSV blocks up to it): the cost_cur benchmark reads and aggregates 1,000,000 at once within 602
 MiB of peak resident size (docs/benchmarks.md), the function having 1024 MB."""
 _BATCH_ROWS = 65_536
 """The line items Arrow decodes from Parquet at a time, gathered into chunks."""
-"""How much of a bad value an error shows: enough to find it, never a whole hostile cell."""
 
 
 class CurFileError(ValueError):
