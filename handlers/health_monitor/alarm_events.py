@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
@@ -70,13 +70,22 @@ class AlarmState(BaseModel):
     """When the alarm entered this state."""
 
 
+class EnteredAlarmState(AlarmState):
+    """`detail.state`: the state the alarm entered, with its time, which CloudWatch always sends.
+    It orders the state changes of one alarm, which may come late or twice: an incident opened
+    from a state without one would be settled by no later OK, nor listed where a run resolves
+    the incidents of deleted alarms."""
+
+    timestamp: UtcTime
+
+
 class AlarmDetail(BaseModel):
     """`detail` of an alarm state change; `configuration.metrics` names the alarm's metrics."""
 
     model_config = ConfigDict(defer_build=True, extra="ignore")
 
     alarmName: AlarmName  # noqa: N815 (the event's own field name)
-    state: AlarmState
+    state: EnteredAlarmState
     previousState: AlarmState | None = None  # noqa: N815
     configuration: dict[str, Any] = Field(default_factory=dict)
 
@@ -111,6 +120,30 @@ class AlarmStateChangeEvent(EventBridgeEvent):
     region: AwsRegion
     resources: list[AlarmArn] = Field(min_length=1)
     detail: AlarmDetail
+
+    @field_validator("resources")
+    @classmethod
+    def _alarms_of_the_event(cls, arns: list[str], info: ValidationInfo) -> list[str]:
+        # The ARN is the incident's identity and the account and region where runs look for
+        # the alarm; one of another place would be resolved there as deleted while it fails.
+        place = (info.data.get("region"), info.data.get("account"))
+        for arn in arns:
+            if tuple(arn.split(":", 5)[3:5]) != place:
+                raise ValueError(
+                    f"must be alarms of the event's account and region, got {shown_value(arn)}"
+                )
+        return arns
+
+    @field_validator("detail")
+    @classmethod
+    def _alarm_of_the_arn(cls, detail: AlarmDetail, info: ValidationInfo) -> AlarmDetail:
+        # The name is the alarm's identity in DescribeAlarms, the ARN in the incident.
+        arns = info.data.get("resources")
+        if arns and arns[0].split(":", 6)[-1] != detail.alarmName:
+            raise ValueError(
+                f"alarmName must be the alarm of resources[0], got {shown_value(detail.alarmName)}"
+            )
+        return detail
 
     @property
     def alarm_arn(self) -> str:

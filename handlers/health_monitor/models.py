@@ -5,7 +5,8 @@ the native EventBridge "CloudWatch Alarm State Change" event forwarded from a me
 the hub bus (its `account` and `region` are the member's), read with the fleet's EventBridge
 model. Its alarm name, reason and ARN are held to what CloudWatch itself accepts: they reach
 the alert's title, detail and id, and a reason of 200 KB would make an alert SNS refuses, failing
-every retry of the event.
+every retry of the event. Its ARN is of the event's account, region and alarm name, and its state
+has its time: runs look for the alarm where the ARN says and order its state changes by that time.
 """
 
 from __future__ import annotations

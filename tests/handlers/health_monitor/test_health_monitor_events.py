@@ -354,13 +354,19 @@ def test_example_events_are_accepted(
 ALARM_ARN = f"arn:aws:cloudwatch:{REGION}:{MEMBER}:alarm:dev-apps-nodes-critical"
 
 
-def _hostile(path: tuple[str, ...], value: str) -> dict[str, Any]:
+LEFT_OUT = object()
+"""The value `_hostile` gives a field the event leaves out."""
+
+
+def _hostile(path: tuple[str, ...], value: object) -> dict[str, Any]:
     event = alarm_event("dev-apps-nodes-critical", "ALARM", ALARM_ARN)
     *parents, name = path
     holder: Any = event
     for parent in parents:
         holder = holder[int(parent)] if isinstance(holder, list) else holder[parent]
-    if isinstance(holder, list):
+    if value is LEFT_OUT:
+        del holder[name]
+    elif isinstance(holder, list):
         holder[int(name)] = value
     else:
         holder[name] = value
@@ -392,6 +398,26 @@ def _hostile(path: tuple[str, ...], value: str) -> dict[str, Any]:
             "detail.state.timestamp",
             "0001-01-01T00:00:00+14:00",
         ),
+        (
+            _hostile(("resources", "0"), ALARM_ARN.replace(MEMBER, "999999999999")),
+            "resources",
+            "arn:aws:cloudwatch",
+        ),
+        (
+            _hostile(("resources", "0"), ALARM_ARN.replace(REGION, "eu-west-1")),
+            "resources",
+            "arn:aws:cloudwatch",
+        ),
+        (
+            _hostile(("detail", "alarmName"), "dev-apps-nodes-warning"),
+            "detail",
+            "dev-apps-nodes-warning",
+        ),
+        (
+            _hostile(("detail", "state", "timestamp"), LEFT_OUT),
+            "detail.state.timestamp",
+            "",
+        ),
     ],
     ids=[
         "control-characters-in-name",
@@ -400,6 +426,10 @@ def _hostile(path: tuple[str, ...], value: str) -> dict[str, Any]:
         "huge-arn",
         "time-past-the-calendar-in-utc",
         "time-before-the-calendar-in-utc",
+        "arn-of-another-account",
+        "arn-of-another-region",
+        "name-of-another-alarm-than-the-arn",
+        "no-time-of-the-state",
     ],
 )
 def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
@@ -414,7 +444,8 @@ def test_alarm_event_no_cloudwatch_alarm_could_send_is_refused_naming_the_field(
 ) -> None:
     # GIVEN an alarm state change whose name, reason, ARN or time CloudWatch never sends (control
     # characters, beyond its 255-character names or 1023-character reasons, an offset that
-    # carries the time past the calendar once in UTC)
+    # carries the time past the calendar once in UTC, an ARN of another account or region than
+    # the event's or of another alarm than its name, no time of the state entered)
     # WHEN invoked
     result = invoke(event)
     # THEN one short error names the field and quotes the start of the value
