@@ -13,6 +13,8 @@ moments, and the incident must not be reopened by an ALARM seen before the OK it
 A deleted alarm sends no state change, so the run also resolves the open incidents of alarms of
 its account and region (`incidents.alarm_incidents_key`) that DescribeAlarms, asked by name and
 read to its last page, no longer lists; a listing that fails fails the check and resolves nothing.
+An alarm that listing finds OK, its incident open, is resolved as its state change would have: that
+event was lost (its invocation dead-lettered), and the incident would page for 90 days.
 Where the member has no cluster, the fleet run does the same (`deleted_alarms.py`). An entry of
 that list that cannot be read, or names no alarm (a hand edit), is one warning result of the
 check naming it (never its data), as a check that could not run is, and the other entries and
@@ -66,7 +68,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
                 "ALARM",
                 alarm.get("StateReason", ""),
                 context.environment.health_critical_alarm_patterns,
-                since=alarm.get("StateTransitionedTimestamp") or alarm.get("StateUpdatedTimestamp"),
+                since=_state_since(alarm),
             )
         )
     target = context.target
@@ -123,12 +125,21 @@ def deleted_alarm_results(
         if entry["alarm"] not in in_alarm
     }
     asked = sorted(set(alarm_of_incident.values()))
-    existing: set[str] = set()
+    existing: dict[str, dict[str, Any]] = {}
     paginator = cloudwatch.get_paginator("describe_alarms")
     for start in range(0, len(asked), NAMES_PER_CALL):
         names = asked[start : start + NAMES_PER_CALL]
         pages = paginator.paginate(AlarmNames=names, AlarmTypes=ALARM_TYPES)
-        existing.update(alarm["AlarmName"] for alarm in _listed_alarms(pages))
+        existing.update((alarm["AlarmName"], alarm) for alarm in _listed_alarms(pages))
+    back_to_ok, unreadable_ok = _back_to_ok_results(
+        state,
+        alarm_incidents_key(account_id, region),
+        {
+            alert_id: existing[alarm_name]
+            for alert_id, alarm_name in alarm_of_incident.items()
+            if existing.get(alarm_name, {}).get("StateValue") == "OK"
+        },
+    )
     gone, unreadable_records = gone_alarm_results(
         state,
         account_id,
@@ -143,7 +154,38 @@ def deleted_alarm_results(
             f"alarm {alarm_name} was deleted: no state change will resolve it"
         ),
     )
-    return gone, [*unreadable, *unreadable_records]
+    return [*gone, *back_to_ok], [*unreadable, *unreadable_records, *unreadable_ok]
+
+
+def _back_to_ok_results(
+    state: StateTable, listed_key: str, ok_alarm_of_incident: dict[str, dict[str, Any]]
+) -> tuple[list[CheckResult], list[UnreadableStateValueError]]:
+    """The OK result, as its state change would bring it, of each alarm DescribeAlarms lists in
+    OK (`ok_alarm_of_incident`, by alert id) whose incident may be open: that state change was
+    lost on its way (its invocation dead-lettered, a member region without its rule), and the
+    incident would otherwise stay open, paging, for 90 days. Its time orders it against the
+    state the incident last settled, as the event's would."""
+    alerts, unreadable = listed_unsettled_alerts(state, listed_key, sorted(ok_alarm_of_incident))
+    results = [
+        alarm_result(
+            ok_alarm_of_incident[alert_id]["AlarmName"],
+            alert["resource"],
+            "OK",
+            ok_alarm_of_incident[alert_id].get("StateReason", ""),
+            (),
+            since=_state_since(ok_alarm_of_incident[alert_id]),
+        )
+        for alert_id, alert in alerts.items()
+    ]
+    return results, unreadable
+
+
+def _state_since(alarm: dict[str, Any]) -> datetime | None:
+    """When a listed alarm entered its state (CloudWatch's transition time, else its update)."""
+    since: datetime | None = alarm.get("StateTransitionedTimestamp") or alarm.get(
+        "StateUpdatedTimestamp"
+    )
+    return since
 
 
 def gone_alarm_results(

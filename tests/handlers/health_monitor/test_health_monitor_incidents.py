@@ -806,6 +806,24 @@ def test_an_alarm_still_in_the_account_in_another_state_is_not_resolved_as_delet
     assert alarm.alerts() == []
 
 
+def test_an_alarm_back_to_ok_whose_state_change_was_lost_is_resolved_once_by_the_next_run(
+    alarm: NodesAlarm, invoke: Invoke, fake_clock: Any
+) -> None:
+    # GIVEN an alarm that entered ALARM and alerted, then returned to OK, the event of that state
+    # change lost on its way (its invocation dead-lettered, a member rule missing)
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+    alarm.set_state("OK")
+    # WHEN scheduled runs go on
+    scheduled_runs(invoke, fake_clock, 2)
+    # THEN its incident is resolved once, by the run that found the alarm OK
+    assert alarm.alerts() == [("critical", True)]
+    # AND its return to ALARM is a new incident, alerted
+    fake_clock.advance(60)
+    alarm.changes_to("ALARM")
+    assert alarm.alerts() == [("critical", False)]
+
+
 @pytest.mark.parametrize("failing", ["every listing", "the listing by name"])
 def test_an_alarm_deleted_is_not_resolved_by_a_run_whose_listing_failed(
     alarm: NodesAlarm, invoke: Invoke, fake_clock: Any, failing: str
