@@ -1,5 +1,8 @@
 """One HTTP GET of a health endpoint: status code and latency, with a timeout.
 
+Redirects are followed, unless the endpoint is expected to answer one: its redirect is then the
+answer (followed, an endpoint expected to answer 301 or 302 could never pass).
+
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
 connection, a TLS failure, an answer that is not HTTP or a redirect to a URL that is not one is
@@ -44,19 +47,22 @@ class ProbeResult:
     error: str | None = None
 
 
-Probe = Callable[[str, float], ProbeResult]
-"""`probe(url, timeout_seconds)`; injectable so a check can be run against any transport."""
+Probe = Callable[[str, float, bool], ProbeResult]
+"""`probe(url, timeout_seconds, follow_redirects)`; injectable so a check can be run against any
+transport."""
 
 
-def http_probe(url: str, timeout_seconds: float) -> ProbeResult:
-    """GET `url`, following redirects, and time it until the body has been read; an answer not
-    complete within `timeout_seconds` is a `TimeoutError`."""
+def http_probe(url: str, timeout_seconds: float, follow_redirects: bool = True) -> ProbeResult:
+    """GET `url`, following redirects when `follow_redirects` (else a redirect is the answer),
+    and time it until the body has been read; an answer not complete within `timeout_seconds`
+    is a `TimeoutError`."""
     started = time.perf_counter()
     deadline = started + timeout_seconds
     answer: list[tuple[int | None, str | None]] = []
     connections = _Connections()
     worker = threading.Thread(
-        target=lambda: answer.append(_get(url, deadline, connections)), daemon=True
+        target=lambda: answer.append(_get(url, deadline, connections, follow_redirects)),
+        daemon=True,
     )
     worker.start()
     worker.join(timeout_seconds)
@@ -115,8 +121,16 @@ def _shut_down(opened: socket.socket) -> None:
         opened.shutdown(socket.SHUT_RDWR)
 
 
-def _opener(connections: _Connections) -> urllib.request.OpenerDirector:
-    """urllib's opener, its HTTP and HTTPS connections noted in `connections`."""
+class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
+    """Follows no redirect: urllib then raises its status as an HTTPError, the probe's answer."""
+
+    def redirect_request(self, *_: Any) -> None:
+        return None
+
+
+def _opener(connections: _Connections, follow_redirects: bool) -> urllib.request.OpenerDirector:
+    """urllib's opener, its HTTP and HTTPS connections noted in `connections`, following
+    redirects or not."""
 
     class TrackedHTTPHandler(urllib.request.HTTPHandler):
         def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
@@ -126,15 +140,18 @@ def _opener(connections: _Connections) -> urllib.request.OpenerDirector:
         def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
             return super().do_open(connections.tracked(http_class), req, **http_conn_args)
 
-    return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler)
+    redirects = urllib.request.HTTPRedirectHandler if follow_redirects else _RedirectAnswered
+    return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler, redirects)
 
 
-def _get(url: str, deadline: float, connections: _Connections) -> tuple[int | None, str | None]:
+def _get(
+    url: str, deadline: float, connections: _Connections, follow_redirects: bool
+) -> tuple[int | None, str | None]:
     """(status, error) of the GET, reading the body until `deadline` at the latest."""
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": USER_AGENT})
     try:
         timeout = max(deadline - time.perf_counter(), 0.001)
-        with _opener(connections).open(request, timeout=timeout) as response:
+        with _opener(connections, follow_redirects).open(request, timeout=timeout) as response:
             while response.read1(READ_CHUNK_BYTES):
                 if time.perf_counter() > deadline:
                     raise TimeoutError("the answer did not end in time")

@@ -145,7 +145,12 @@ def _probe_batch(context: ClusterContext, batch: Sequence[HealthEndpoint]) -> li
     """The probes of `batch`, in order, all at once."""
     with ThreadPoolExecutor(max_workers=len(batch)) as pool:
         return list(
-            pool.map(lambda endpoint: context.probe(endpoint.url, endpoint.timeout_seconds), batch)
+            pool.map(
+                lambda endpoint: context.probe(
+                    endpoint.url, endpoint.timeout_seconds, not _is_redirect(endpoint)
+                ),
+                batch,
+            )
         )
 
 
@@ -259,3 +264,8 @@ def _record(
             failures = sum(1 for result in recent if not result.ok)
             return round(failures / len(recent), 3), len(recent)
     raise HistoryNotStoredError(key, HISTORY_WRITE_ATTEMPTS)
+
+
+def _is_redirect(endpoint: HealthEndpoint) -> bool:
+    """Whether `endpoint` is expected to answer a redirect: its probe then does not follow it."""
+    return 300 <= endpoint.expected_status < 400

@@ -142,9 +142,12 @@ class EndpointServer:
 
 @pytest.fixture
 def endpoint_server() -> Iterator[EndpointServer]:
-    """`/healthy` 200 at once, `/slow` 200 after 150 ms, `/error` 500, others 404."""
+    """`/healthy` 200 at once, `/slow` 200 after 150 ms, `/error` 500, `/moved` 302 to
+    `/healthy`, others 404; a route given another 3xx status redirects to `/healthy` too."""
     server_state = EndpointServer(base_url="")
-    server_state.routes.update({"/healthy": (200, 0.0), "/slow": (200, 0.15), "/error": (500, 0.0)})
+    server_state.routes.update(
+        {"/healthy": (200, 0.0), "/slow": (200, 0.15), "/error": (500, 0.0), "/moved": (302, 0.0)}
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -156,6 +159,8 @@ def endpoint_server() -> Iterator[EndpointServer]:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
+                if 300 <= status < 400:
+                    self.send_header("location", "/healthy")
                 self.end_headers()
                 self.wfile.write(body)
             except (BrokenPipeError, ConnectionResetError):

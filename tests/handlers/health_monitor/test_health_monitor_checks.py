@@ -316,6 +316,28 @@ def test_endpoint_answering_500_fails_and_names_the_status(
     assert check["data"]["status_code"] == 500
 
 
+@pytest.mark.parametrize(("expected", "hits_of_its_target"), [(302, 0), (200, 1)])
+def test_an_endpoint_that_redirects_is_judged_by_the_redirect_only_when_one_is_expected(
+    invoke: Invoke,
+    member_cluster: Any,
+    use_endpoints: Callable[[list[dict[str, Any]]], None],
+    endpoint_server: Any,
+    *,
+    expected: int,
+    hits_of_its_target: int,
+) -> None:
+    # GIVEN an endpoint answering 302 to /healthy, expected to answer `expected`
+    use_endpoints(
+        [{"name": "web", "url": endpoint_server.url("/moved"), "expected_status": expected}]
+    )
+    # WHEN checked
+    [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
+    # THEN it passes with that status: a redirect expected is the answer, not followed (else no
+    # endpoint could be expected to redirect), and one not expected is followed to its target
+    assert (check["status"], check["data"]["status_code"]) == ("passed", expected)
+    assert endpoint_server.hits.get("/healthy", 0) == hits_of_its_target
+
+
 def test_endpoint_timeout_is_a_failed_request(
     invoke: Invoke,
     member_cluster: Any,
