@@ -1,7 +1,10 @@
 """One HTTP GET of a health endpoint: status code and latency, with a timeout.
 
 Redirects are followed, unless the endpoint is expected to answer one: its redirect is then the
-answer (followed, an endpoint expected to answer 301 or 302 could never pass).
+answer (followed, an endpoint expected to answer 301 or 302 could never pass). A redirect to a
+link-local address (the instance metadata service, 169.254.169.254 however written) is never
+followed, nor one to a loopback address (the Lambda runtime API, 127.0.0.1:9001) from an endpoint
+that is not itself on one: it is an error naming the address, and nothing is sent there.
 
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
@@ -23,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +126,49 @@ def _shut_down(opened: socket.socket) -> None:
         opened.shutdown(socket.SHUT_RDWR)
 
 
+class _RedirectsFollowed(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, except to an address of the monitor's own host (`refused_redirect`)."""
+
+    def redirect_request(self, req: Any, *answer: Any) -> Any:
+        # `answer` is (fp, code, msg, headers, newurl), as urllib passes it.
+        refused = refused_redirect(req.full_url, answer[-1])
+        if refused is not None:
+            raise urllib.error.URLError(refused)
+        return super().redirect_request(req, *answer)
+
+
+def refused_redirect(url: str, new_url: str) -> str | None:
+    """Why a redirect from `url` to `new_url` is not followed, or None: its host is a link-local
+    address, or a loopback address when `url`'s is not one."""
+    address = _address_of(urllib.parse.urlsplit(new_url).hostname or "")
+    if address is None:
+        return None
+    if address.is_link_local:
+        return f"redirect to {address} refused: a link-local address is never probed"
+    origin = _address_of(urllib.parse.urlsplit(url).hostname or "")
+    if address.is_loopback and not (origin is not None and origin.is_loopback):
+        return f"redirect to {address} refused: a loopback address is probed only as the endpoint"
+    return None
+
+
+def _address_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` is written as, in any form the resolver reads (`2852039166`, an
+    IPv4-mapped IPv6 address), or None for a host name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            # inet_aton reads what getaddrinfo would: one number, octal or hex parts.
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            if host.lower() == "localhost":
+                return ipaddress.IPv4Address("127.0.0.1")
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
     """Follows no redirect: urllib then raises its status as an HTTPError, the probe's answer."""
 
@@ -140,7 +188,7 @@ def _opener(connections: _Connections, follow_redirects: bool) -> urllib.request
         def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
             return super().do_open(connections.tracked(http_class), req, **http_conn_args)
 
-    redirects = urllib.request.HTTPRedirectHandler if follow_redirects else _RedirectAnswered
+    redirects = _RedirectsFollowed if follow_redirects else _RedirectAnswered
     return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler, redirects)
 
 

@@ -23,7 +23,7 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
-from handlers.health_monitor.probe import http_probe
+from handlers.health_monitor.probe import http_probe, refused_redirect
 from tests.handlers.faults import MalformedAnswer
 
 REGION = "ap-south-1"
@@ -546,6 +546,78 @@ def test_an_endpoint_redirecting_to_a_malformed_url_fails_saying_so_not_as_a_tim
     assert outcome.status_code is None
     assert outcome.error is not None
     assert re.fullmatch(named, outcome.error), outcome.error
+
+
+@pytest.fixture
+def redirecting_endpoint() -> Iterator[tuple[str, list[str]]]:
+    """A URL on 127.0.0.1 answering 302 to the Location its list holds (set by the test)."""
+    location: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", location[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/health", location
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://2852039166/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[fe80::1]/",
+    ],
+)
+def test_an_endpoint_redirecting_to_a_link_local_address_is_not_followed_there(
+    redirecting_endpoint: tuple[str, list[str]], location: str
+) -> None:
+    # GIVEN an endpoint that redirects to a link-local address (the instance metadata service,
+    # however written)
+    url, locations = redirecting_endpoint
+    locations.append(location)
+    # WHEN it is probed
+    outcome = http_probe(url, 2.0)
+    # THEN no request went there: the probe fails at once, naming why, with no status
+    assert outcome.status_code is None
+    assert outcome.error is not None
+    assert "link-local address" in outcome.error, outcome.error
+    assert outcome.latency_ms < 1000
+
+
+@pytest.mark.parametrize(
+    ("url", "new_url", "refused"),
+    [
+        ("https://api.example.com/health", "http://127.0.0.1:9001/2018-06-01/runtime", True),
+        ("http://10.0.0.5/health", "http://localhost:2773/", True),
+        ("http://10.0.0.5/health", "http://[::1]/", True),
+        ("http://127.0.0.1:8080/health", "http://127.0.0.1:8081/ready", False),
+        ("http://api.example.com/health", "https://api.example.com/health", False),
+        ("http://api.example.com/health", "http://10.0.0.6/health", False),
+    ],
+)
+def test_a_redirect_from_an_endpoint_not_on_loopback_to_a_loopback_address_is_refused(
+    url: str, new_url: str, *, refused: bool
+) -> None:
+    # GIVEN an endpoint's URL and the URL it redirects to
+    # WHEN the probe decides whether to follow it
+    why = refused_redirect(url, new_url)
+    # THEN one to the monitor's own host (the Lambda runtime API, an extension), from an
+    # endpoint elsewhere, is refused naming the address; any other is followed
+    assert (why is not None) == refused, why
+    assert why is None or "loopback address" in why
 
 
 def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
