@@ -8,7 +8,6 @@ PriceList entries are JSON documents whose OnDemand terms hold one price dimensi
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +39,12 @@ LOCATIONS = {
 """Pricing API `location` names of the regions; others are filtered by `regionCode`."""
 
 DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-"""A price as the Pricing API writes it: ASCII digits, a fraction at most, no sign or exponent."""
+"""A price as the Pricing API and EC2 write it: ASCII digits, a fraction at most, no sign or
+exponent."""
+
+MAX_SPOT_PRICE = 10_000.0
+"""USD an hour above which a spot price is no price: far above the on-demand price of every
+instance type (the dearest cost a few hundred USD an hour), which a spot price stays below."""
 
 NO_USD_PRICE = object()
 """What a price dimension without a USD price reads as (a null there is a price unread)."""
@@ -71,19 +75,20 @@ class SpotHistory:
         count = len(rejected)
         text, zone, moment = rejected[0]
         return (
-            f"SpotPrice: {count} value{'' if count == 1 else 's'} left out, not a price above 0; "
+            f"SpotPrice: {count} value{'' if count == 1 else 's'} left out, not a decimal price "
+            f"above 0 and at most {MAX_SPOT_PRICE:g}; "
             f"the first {cut_echo(text, 40)!r} in {zone} at {iso_z(moment)}"
         )
 
 
 def is_price(text: str) -> bool:
-    """Whether `text` is a price: a finite number above 0 (scored, a NaN made its zone the best,
-    a negative price a saving of hundreds of percent; text ended the analysis)."""
-    try:
-        price = float(text)
-    except ValueError:
+    """Whether `text` is a price: decimal text as EC2 writes it ("0.031200") above 0 and at most
+    MAX_SPOT_PRICE (scored, a NaN made its zone the best, a negative price a saving of hundreds
+    of percent, text ended the analysis, and "1e200" beside a real price overflowed the
+    volatility's squares: an OverflowError that failed the whole fleet run)."""
+    if DECIMAL.fullmatch(text) is None:
         return False
-    return math.isfinite(price) and price > 0
+    return 0 < float(text) <= MAX_SPOT_PRICE
 
 
 def spot_history(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import boto3
@@ -924,7 +925,7 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     assert desired_size(member_eks, "system") == 2
 
 
-@pytest.mark.parametrize("answered", ["NaN", "Infinity", "-0.5", "n/a"])
+@pytest.mark.parametrize("answered", ["NaN", "Infinity", "-0.5", "n/a", "1e-3", "250000.00"])
 def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
     invoke: Invoke, make_services: MakeServices, answered: str
 ) -> None:
@@ -948,6 +949,39 @@ def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
     assert m7g["score"] == pytest.approx(82.49, abs=0.01)
     assert m7g["recommended"] is True
     assert m7g["left_out"] == (
-        f"SpotPrice: 1 value left out, not a price above 0; the first {answered!r} in {zone} at "
-        + m7g["left_out"].rsplit(" at ", 1)[1]
+        f"SpotPrice: 1 value left out, not a decimal price above 0 and at most 10000; the first "
+        f"{answered!r} in {zone} at " + m7g["left_out"].rsplit(" at ", 1)[1]
     )
+
+
+def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answering(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN EC2 answering m7g.large's history in the first zone with a real price and, an hour
+    # later, 1e200 USD an hour: numbers whose volatility squares overflow a float
+    services = make_services()
+    zone = f"{REGION}a"
+    hours_ago = services.clock.now().replace(minute=0, second=0, microsecond=0)
+
+    def add_prices(parsed: dict[str, Any], **_: Any) -> None:
+        entries = parsed.get("SpotPriceHistory", [])
+        [first] = [
+            e for e in entries if (e["InstanceType"], e["AvailabilityZone"]) == ("m7g.large", zone)
+        ]
+        for hours, price in ((3, "0.0500"), (2, "1e200")):
+            entries.append(
+                {**first, "SpotPrice": price, "Timestamp": hours_ago - timedelta(hours=hours)}
+            )
+
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeSpotPriceHistory", add_prices)
+    # WHEN the hourly schedule payload arrives
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN member A is analysed on its real prices, the absurd one left out, instead of an
+    # OverflowError failing the whole run
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "ok", targets[MEMBER_A]
+    [group] = targets[MEMBER_A]["node_groups"]
+    m7g = next(item for item in group["instance_types"] if item["instance_type"] == "m7g.large")
+    assert m7g["status"] == "ok"
+    assert m7g["score"] is not None
