@@ -92,10 +92,16 @@ def _dispatch(
         return analyze_fleet(services, dry_run=dry_run, deadline=invocation)
     if isinstance(request, AnalyzeOpportunitiesEvent):
         analysis = analyze_opportunities(
-            services, request.account_id, request.region, request.instance_types
+            services,
+            request.account_id,
+            request.region,
+            request.instance_types,
+            deadline=invocation,
         )
         return {"action": request.action.value, "dry_run": dry_run, **analysis}
-    result = recommend_node_group_mix(services, request.account_id, request.region, request.cluster)
+    result = recommend_node_group_mix(
+        services, request.account_id, request.region, request.cluster, deadline=invocation
+    )
     return {**result, "dry_run": dry_run}
 
 

@@ -24,7 +24,7 @@ from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
-from handlers.spot_optimizer.opportunities import analyze_opportunities
+from handlers.spot_optimizer.opportunities import TARGET_WORK_SECONDS, analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
 from handlers.spot_optimizer.services import (
     FUNCTION_NAME,
@@ -34,9 +34,6 @@ from handlers.spot_optimizer.services import (
 
 logger = observability_for(FUNCTION_NAME).logger
 
-TARGET_WORK_SECONDS = 10
-"""A target's reads and saves when every endpoint answers: a few pages of spot price history, a
-price per type, a few state table items; seconds at most."""
 FLEET_TARGET_SECONDS = (
     TARGET_WORK_SECONDS
     + HUB_CALL_SECONDS
@@ -66,7 +63,9 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
             targets.append({"account_id": account, "region": region, "status": "not_started"})
             continue
         try:
-            node_groups = _analyze_target(services, account, region, members, dry_run=dry_run)
+            node_groups = _analyze_target(
+                services, account, region, members, dry_run=dry_run, deadline=deadline
+            )
         except (FleetError, *AWS_CALL_ERRORS) as error:
             # Cut: an answer botocore could not parse is in its error's message.
             message = cut_echo(str(error))
@@ -112,11 +111,12 @@ def _analyze_target(
     members: list[tuple[str, Any]],
     *,
     dry_run: bool,
+    deadline: Deadline,
 ) -> list[dict[str, Any]]:
     """The summary of each (cluster, node group) of one account and region, each saved unless
     `dry_run`; a summary whose save failed carries the `error`."""
     types = sorted({kind for _, group in members for kind in group.instance_types})
-    analysis = analyze_opportunities(services, account, region, types)
+    analysis = analyze_opportunities(services, account, region, types, deadline=deadline)
     by_type = {item["instance_type"]: item for item in analysis["results"]}
     node_groups = []
     for cluster_name, group in members:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.fan_out import Deadline
 from handlers.spot_optimizer.node_groups import described_node_groups
 from handlers.spot_optimizer.opportunities import analyze_opportunities
 from handlers.spot_optimizer.services import SpotServices
@@ -30,10 +31,10 @@ def candidates_for(instance_type: str) -> list[str]:
 
 
 def recommend_node_group_mix(
-    services: SpotServices, account_id: str, region: str, cluster: str
+    services: SpotServices, account_id: str, region: str, cluster: str, *, deadline: Deadline
 ) -> dict[str, Any]:
     """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
-    "drop", "unscored"}]}`."""
+    "drop", "unscored"}]}`; the analysis's pages are read while `deadline` allows."""
     eks = services.member_client("eks", account_id, region)
     spot_groups = [
         (group["nodegroupName"], list(group.get("instanceTypes") or []))
@@ -46,7 +47,7 @@ def recommend_node_group_mix(
             all_types.extend([kind, *candidates_for(kind)])
     scored: dict[str, dict[str, Any]] = {}
     if all_types:
-        analysis = analyze_opportunities(services, account_id, region, all_types)
+        analysis = analyze_opportunities(services, account_id, region, all_types, deadline=deadline)
         scored = {item["instance_type"]: item for item in analysis["results"]}
     return {
         "action": "recommend_node_group_mix",

@@ -11,9 +11,12 @@ raised (interruption_history): it would fail every type of the target.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from fleet_shared.fan_out import Deadline
+from fleet_shared.sessions import MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.interruption_history import InterruptionHistories
 from handlers.spot_optimizer.keys import zone_interruptions_key
@@ -26,9 +29,20 @@ from handlers.spot_optimizer.scoring import (
     opportunity_score,
     savings_percent,
 )
-from handlers.spot_optimizer.services import SpotServices
+from handlers.spot_optimizer.services import PRICING_CALL_SECONDS, SpotServices
 
 RISK_WINDOW = timedelta(days=7)
+
+TARGET_WORK_SECONDS = 10
+"""A target's reads and saves when every endpoint answers: a few pages of spot price history, a
+price per type, a few state table items; seconds at most."""
+NEXT_PAGE_SECONDS = (
+    TARGET_WORK_SECONDS + MEMBER_CALL_SECONDS + PRICING_CALL_SECONDS + STATE_TABLE_CALL_SECONDS
+)
+"""The time a next page of spot price history or of Pricing products needs left (57 s): the
+page (a member or Pricing call, 17 s at most), then the rest of the analysis with one call of
+the Pricing API and of the state table never answering. An API answering page after page under
+new tokens is so stopped while the invocation can still answer (`PagesCutShortError`)."""
 
 
 def analyze_opportunities(
@@ -36,13 +50,22 @@ def analyze_opportunities(
     account_id: str,
     region: str,
     instance_types: list[str] | tuple[str, ...],
+    *,
+    deadline: Deadline,
 ) -> dict[str, Any]:
     """`{"account_id", "region", "window", "results": [...]}`, results sorted by score (best
-    first, errors last). Raises MemberAccessError when the member role cannot be assumed."""
+    first, errors last). Raises MemberAccessError when the member role cannot be assumed, and
+    PagesCutShortError when the spot price history's next page comes with less than
+    NEXT_PAGE_SECONDS left before `deadline` (a type whose Pricing pages are so cut short is
+    priced from the bundled table)."""
+
+    def next_page_allowed() -> bool:
+        return deadline.allows(NEXT_PAGE_SECONDS)
+
     types = list(dict.fromkeys(instance_types))
     start, end = history_window(services.clock.now(), services.environment.spot_history_days)
     ec2 = services.member_client("ec2", account_id, region)
-    history = spot_history(ec2, types, start, end)
+    history = spot_history(ec2, types, start, end, next_page_allowed=next_page_allowed)
     pricing = services.pricing_client()
     histories = InterruptionHistories(services.state)
     threshold = services.environment.spot_recommend_score
@@ -61,6 +84,7 @@ def analyze_opportunities(
             zones=zones,
             start=start,
             end=end,
+            next_page_allowed=next_page_allowed,
         )
         left_out = history.left_out_summary(instance_type)
         if left_out is not None:
@@ -90,8 +114,11 @@ def _score_type(
     zones: dict[str, list[PricePoint]],
     start: Any,
     end: Any,
+    next_page_allowed: Callable[[], bool],
 ) -> dict[str, Any]:
-    on_demand, api_problem = on_demand_price(pricing, region, instance_type)
+    on_demand, api_problem = on_demand_price(
+        pricing, region, instance_type, next_page_allowed=next_page_allowed
+    )
     if on_demand is None:
         return {"instance_type": instance_type, "status": "error", "error": api_problem}
     if not zones:

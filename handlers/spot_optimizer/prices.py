@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,9 +17,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import cut_echo, shown_value
-from handlers.spot_optimizer.exceptions import UnreadablePriceListError
+from handlers.spot_optimizer.exceptions import PagesCutShortError, UnreadablePriceListError
 from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
 from handlers.spot_optimizer.scoring import PricePoint
 
@@ -91,23 +92,44 @@ def is_price(text: str) -> bool:
     return 0 < float(text) <= MAX_SPOT_PRICE
 
 
+def pages_in_time(
+    client: Any,
+    operation: str,
+    request: dict[str, Any],
+    next_page_allowed: Callable[[], bool],
+) -> Iterator[dict[str, Any]]:
+    """Every page of `operation`, a next one asked only while `next_page_allowed()` (else
+    PagesCutShortError) and never under a token already followed (RepeatedPageTokenError, a
+    BotoCoreError): boto3's paginators follow a cycle of tokens, or new tokens, forever."""
+    for page in pages(client, operation, request, "NextToken"):
+        yield page
+        if page.get("NextToken") and not next_page_allowed():
+            raise PagesCutShortError(operation)
+
+
 def spot_history(
-    ec2: Any, instance_types: Iterable[str], start: datetime, end: datetime
+    ec2: Any,
+    instance_types: Iterable[str],
+    start: datetime,
+    end: datetime,
+    *,
+    next_page_allowed: Callable[[], bool],
 ) -> SpotHistory:
     """The published Linux/UNIX spot prices from `start` to `end`, per (instance type, AZ).
 
-    Uses the paginator, so a long week of price changes is read completely. The API also returns
-    the price in effect at `start`, dated before it; scoring treats it as the starting price.
+    Reads every page, so a long week of price changes is read completely (`pages_in_time`). The
+    API also returns the price in effect at `start`, dated before it; scoring treats it as the
+    starting price.
     """
     history: dict[tuple[str, str], list[PricePoint]] = {}
     left_out: dict[str, list[tuple[str, str, datetime]]] = {}
-    paginator = ec2.get_paginator("describe_spot_price_history")
-    for page in paginator.paginate(
-        InstanceTypes=list(instance_types),
-        ProductDescriptions=[PRODUCT_DESCRIPTION],
-        StartTime=start,
-        EndTime=end,
-    ):
+    request = {
+        "InstanceTypes": list(instance_types),
+        "ProductDescriptions": [PRODUCT_DESCRIPTION],
+        "StartTime": start,
+        "EndTime": end,
+    }
+    for page in pages_in_time(ec2, "DescribeSpotPriceHistory", request, next_page_allowed):
         # EC2 sends `spotPriceHistorySet` in every answer, empty or not: a page without it (a
         # proxy's) must not pass for types without spot prices.
         for entry in answer_field(page, "DescribeSpotPriceHistory", "SpotPriceHistory"):
@@ -131,7 +153,7 @@ def spot_history(
 
 
 def on_demand_price(
-    pricing: Any, region: str, instance_type: str
+    pricing: Any, region: str, instance_type: str, *, next_page_allowed: Callable[[], bool]
 ) -> tuple[OnDemandPrice | None, str | None]:
     """The on-demand price from the Pricing API, else from the bundled table.
 
@@ -139,11 +161,11 @@ def on_demand_price(
     """
     api_problem: str | None
     try:
-        price = _price_from_api(pricing, region, instance_type)
+        price = _price_from_api(pricing, region, instance_type, next_page_allowed)
         if price is not None:
             return OnDemandPrice(price, "pricing api"), None
         api_problem = "pricing api returned no matching product"
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, PagesCutShortError) as error:
         api_problem = f"pricing api failed: {_describe(error)}"
     except UnreadablePriceListError as error:
         api_problem = f"pricing api answered an unreadable price list entry: {error}"
@@ -156,7 +178,9 @@ def on_demand_price(
     return OnDemandPrice(fallback, TABLE_SOURCES[region]), api_problem
 
 
-def _price_from_api(pricing: Any, region: str, instance_type: str) -> float | None:
+def _price_from_api(
+    pricing: Any, region: str, instance_type: str, next_page_allowed: Callable[[], bool]
+) -> float | None:
     location = LOCATIONS.get(region)
     filters = [
         _term("instanceType", instance_type),
@@ -168,10 +192,8 @@ def _price_from_api(pricing: Any, region: str, instance_type: str) -> float | No
     ]
     # A page may hold fewer products than asked for, none at all, or none with an on-demand
     # price, and still be followed by one that has it: every page is read until a price is found.
-    pages = pricing.get_paginator("get_products").paginate(
-        ServiceCode="AmazonEC2", Filters=filters, PaginationConfig={"PageSize": PRODUCTS_PAGE_SIZE}
-    )
-    for page in pages:
+    request = {"ServiceCode": "AmazonEC2", "Filters": filters, "MaxResults": PRODUCTS_PAGE_SIZE}
+    for page in pages_in_time(pricing, "GetProducts", request, next_page_allowed):
         for document in page.get("PriceList", []):
             price = parse_on_demand_price(document)
             if price is not None:

@@ -35,6 +35,7 @@ from handlers.security_scanner import scan as security_scan
 from handlers.security_scanner import scan_requests as security_requests
 from handlers.spot_optimizer import fleet as spot_fleet
 from handlers.spot_optimizer import interruptions
+from handlers.spot_optimizer import opportunities as spot_opportunities
 from handlers.spot_optimizer import services as spot
 from tests.handlers.deadlines import LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import throttle_attempts, throttle_just_before_timeout
@@ -359,6 +360,8 @@ DOC_FIGURES = {
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
         f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",
         f"whose turn comes with less than {spot_fleet.FLEET_TARGET_SECONDS} s left",
+        f"a next page only while {spot_opportunities.NEXT_PAGE_SECONDS} s are left in the"
+        " invocation",
     ],
     "docs/functions/anomaly_detector.md": [
         f"{attempts(anomaly.TARGET_CALL_CONFIG)} attempts of"

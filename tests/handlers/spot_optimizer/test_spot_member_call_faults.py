@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
@@ -25,6 +26,7 @@ from handlers.spot_optimizer.exceptions import InterruptionNotRecordedError
 from handlers.spot_optimizer.fleet import FLEET_TARGET_SECONDS
 from handlers.spot_optimizer.interruptions import HANDLING_SECONDS
 from handlers.spot_optimizer.keys import zone_interruptions_key
+from handlers.spot_optimizer.opportunities import NEXT_PAGE_SECONDS
 from handlers.spot_optimizer.services import (
     HUNG_ENDPOINT_SECONDS,
     PRICING_CALL_SECONDS,
@@ -32,7 +34,7 @@ from handlers.spot_optimizer.services import (
 )
 from tests.handlers.conftest import HUB_ACCOUNT_ID
 from tests.handlers.deadlines import LambdaTime
-from tests.handlers.faults import ThrottledAtTheLastMoment
+from tests.handlers.faults import MalformedAnswer, ThrottledAtTheLastMoment
 from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, MEMBER_B, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
@@ -401,3 +403,99 @@ def test_a_fallback_whose_member_auto_scaling_throttles_to_its_bound_adds_no_nod
     # AND no +1 was made on the group whose ownership could not be read
     assert desired_size(member_eks, "system") == 2
     assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+
+
+PAGE_SECONDS = 2.0
+"""What each page of an endlessly paging API spends of the invocation's time."""
+
+
+@dataclass
+class EndlessPages:
+    """Answers every attempt with a page holding nothing and a next token (two tokens in turn
+    when `cycle`, else a new one every time), each spending PAGE_SECONDS of `time`."""
+
+    time: LambdaTime
+    cycle: bool
+    page: Callable[[str], bytes]
+    content_type: str | None = None
+    answered: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.answered += 1
+        self.time.spend(PAGE_SECONDS)
+        token = f"page-{self.answered % 2 if self.cycle else self.answered}"
+        return MalformedAnswer(self.page(token), "", content_type=self.content_type)(request)
+
+
+def spot_price_page(token: str) -> bytes:
+    return (
+        '<DescribeSpotPriceHistoryResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        f"<spotPriceHistorySet/><nextToken>{token}</nextToken>"
+        "</DescribeSpotPriceHistoryResponse>"
+    ).encode()
+
+
+def products_page(token: str) -> bytes:
+    return json.dumps({"FormatVersion": "aws_v1", "PriceList": [], "NextToken": token}).encode()
+
+
+@pytest.mark.parametrize(
+    ("cycle", "problem"),
+    [(True, "answered the NextToken 'page-1' again"), (False, "read cut short")],
+)
+def test_a_fleet_analysis_whose_spot_history_pages_never_end_fails_that_target_in_time(
+    make_services: Callable[..., SpotServices],
+    monkeypatch: pytest.MonkeyPatch,
+    cycle: bool,
+    problem: str,
+) -> None:
+    # GIVEN member A's EC2 answering DescribeSpotPriceHistory page after page, each with a next
+    # token: two in turn, or a new one every time
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    pages = EndlessPages(time, cycle, spot_price_page)
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register_first("before-send.ec2.DescribeSpotPriceHistory", pages)
+    # WHEN the schedule invokes the optimizer
+    result = invoke_in_time({"action": "analyze_fleet"}, services, time, monkeypatch)
+    # THEN member A's target failed naming the endless pages, and the run answered in time
+    # (Lambda did not end it at its timeout)
+    assert time.spent < TIMEOUT_SECONDS - NEXT_PAGE_SECONDS + PAGE_SECONDS
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["status"] == "error"
+    assert problem in targets[MEMBER_A]["error"]
+    assert result["status"] == "partial"
+
+
+@pytest.mark.parametrize(
+    ("cycle", "problem"),
+    [(True, "answered the NextToken 'page-1' again"), (False, "read cut short")],
+)
+def test_an_on_demand_price_whose_pricing_pages_never_end_comes_from_the_table_in_time(
+    make_services: Callable[..., SpotServices],
+    monkeypatch: pytest.MonkeyPatch,
+    cycle: bool,
+    problem: str,
+) -> None:
+    # GIVEN the Pricing API answering GetProducts page after page without a product, each with
+    # a next token: two in turn, or a new one every time
+    services = make_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    pages = EndlessPages(time, cycle, products_page, "application/x-amz-json-1.1")
+    pricing = services.pricing_client()
+    pricing.meta.events.register_first("before-send.pricing.GetProducts", pages)
+    # WHEN one type is analysed
+    event = {
+        "action": "analyze_opportunities",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "instance_types": ["m7g.large"],
+    }
+    result = invoke_in_time(event, services, time, monkeypatch)
+    # THEN the type is priced from the bundled table, its note naming the endless pages, and the
+    # analysis answered in time (Lambda did not end it at its timeout)
+    assert time.spent < TIMEOUT_SECONDS - NEXT_PAGE_SECONDS + PAGE_SECONDS
+    [item] = result["results"]
+    assert item["status"] == "ok"
+    assert item["on_demand_source"] != "pricing api"
+    assert problem in item["pricing_note"]
