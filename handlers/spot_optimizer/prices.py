@@ -62,10 +62,11 @@ class OnDemandPrice:
 @dataclass
 class SpotHistory:
     """(instance type, AZ) -> published spot prices; and per instance type, the answers' prices
-    that are no price (`is_price`), each with its zone and time, left out of `prices`."""
+    left out of `prices` (no price, `is_price`, or dated after the window), each with its zone,
+    time and why."""
 
     prices: dict[tuple[str, str], list[PricePoint]]
-    left_out: dict[str, list[tuple[str, str, datetime]]]
+    left_out: dict[str, list[tuple[str, str, datetime, str]]]
 
     def left_out_summary(self, instance_type: str) -> str | None:
         """How many prices of `instance_type` were left out and the first, for a person; None
@@ -74,12 +75,15 @@ class SpotHistory:
         if not rejected:
             return None
         count = len(rejected)
-        text, zone, moment = rejected[0]
+        text, zone, moment, why = rejected[0]
         return (
-            f"SpotPrice: {count} value{'' if count == 1 else 's'} left out, not a decimal price "
-            f"above 0 and at most {MAX_SPOT_PRICE:g}; "
-            f"the first {cut_echo(text, 40)!r} in {zone} at {iso_z(moment)}"
+            f"SpotPrice: {count} value{'' if count == 1 else 's'} left out; the first "
+            f"{cut_echo(text, 40)!r} in {zone} at {iso_z(moment)}: {why}"
         )
+
+
+NOT_A_PRICE = f"not a decimal price above 0 and at most {MAX_SPOT_PRICE:g}"
+AFTER_THE_WINDOW = "dated after the window's end, so not in effect in it"
 
 
 def is_price(text: str) -> bool:
@@ -122,7 +126,7 @@ def spot_history(
     starting price.
     """
     history: dict[tuple[str, str], list[PricePoint]] = {}
-    left_out: dict[str, list[tuple[str, str, datetime]]] = {}
+    left_out: dict[str, list[tuple[str, str, datetime, str]]] = {}
     request = {
         "InstanceTypes": list(instance_types),
         "ProductDescriptions": [PRODUCT_DESCRIPTION],
@@ -141,14 +145,14 @@ def spot_history(
             )
             if timestamp.tzinfo is None:
                 timestamp = timestamp.replace(tzinfo=UTC)
-            text = str(price)
-            if not is_price(text):
-                rejected = (text, zone, timestamp.astimezone(UTC))
-                left_out.setdefault(instance_type, []).append(rejected)
+            text, moment = str(price), timestamp.astimezone(UTC)
+            # A price dated after `end` (EC2 answers none past EndTime) would be taken for the
+            # price in effect now, and decide the saving.
+            why = NOT_A_PRICE if not is_price(text) else AFTER_THE_WINDOW if moment > end else None
+            if why is not None:
+                left_out.setdefault(instance_type, []).append((text, zone, moment, why))
                 continue
-            history.setdefault((instance_type, zone), []).append(
-                PricePoint(timestamp.astimezone(UTC), float(text))
-            )
+            history.setdefault((instance_type, zone), []).append(PricePoint(moment, float(text)))
     return SpotHistory(history, left_out)
 
 

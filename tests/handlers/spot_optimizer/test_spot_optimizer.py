@@ -948,10 +948,10 @@ def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
     assert {item["availability_zone"] for item in m7g["zones"]} == {f"{REGION}b", f"{REGION}c"}
     assert m7g["score"] == pytest.approx(82.49, abs=0.01)
     assert m7g["recommended"] is True
-    assert m7g["left_out"] == (
-        f"SpotPrice: 1 value left out, not a decimal price above 0 and at most 10000; the first "
-        f"{answered!r} in {zone} at " + m7g["left_out"].rsplit(" at ", 1)[1]
+    assert m7g["left_out"].startswith(
+        f"SpotPrice: 1 value left out; the first {answered!r} in {zone} at "
     )
+    assert m7g["left_out"].endswith(": not a decimal price above 0 and at most 10000")
 
 
 def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answering(
@@ -985,3 +985,32 @@ def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answer
     m7g = next(item for item in group["instance_types"] if item["instance_type"] == "m7g.large")
     assert m7g["status"] == "ok"
     assert m7g["score"] is not None
+
+
+def test_a_spot_price_dated_after_the_window_is_left_out_not_taken_for_the_current_one(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN EC2 answering m7g.large's history in the first zone with, besides its price, one of
+    # 0.0010 dated tomorrow (past the EndTime asked for)
+    services = make_services()
+    zone = f"{REGION}a"
+    tomorrow = services.clock.now() + timedelta(days=1)
+
+    def add_a_future_price(parsed: dict[str, Any], **_: Any) -> None:
+        entries = parsed.get("SpotPriceHistory", [])
+        [first] = [
+            e for e in entries if (e["InstanceType"], e["AvailabilityZone"]) == ("m7g.large", zone)
+        ]
+        entries.append({**first, "SpotPrice": "0.0010", "Timestamp": tomorrow})
+
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeSpotPriceHistory", add_a_future_price)
+    # WHEN m7g.large is analysed
+    result = invoke(analyze_event("m7g.large"), services, "inv-1")
+    # THEN the zone's current price is the one in effect in the window, and the future one is
+    # named as left out
+    [m7g] = result["results"]
+    zones = {item["availability_zone"]: item for item in m7g["zones"]}
+    assert zones[zone]["spot_price"] == zones[f"{REGION}b"]["spot_price"] != 0.001
+    assert m7g["left_out"].startswith(f"SpotPrice: 1 value left out; the first '0.0010' in {zone}")
+    assert m7g["left_out"].endswith("dated after the window's end, so not in effect in it")
