@@ -50,17 +50,30 @@ def _check_region(value: str) -> str:
     return value
 
 
+EKS_CLUSTER_NAME_LONGEST = 100
+EKS_NODE_GROUP_NAME_LONGEST = 63
+
+
+def eks_name_problem(value: str, longest: int) -> str | None:
+    """Why `value` is no EKS cluster or node group name of at most `longest` characters (EKS's
+    own rule), showing its start; None when it is one."""
+    if len(value) > longest or not _EKS_NAME.fullmatch(value):
+        return (
+            "must be an EKS name: letters, digits, '-' and '_', starting with a letter or "
+            f"digit, at most {longest} characters; got {shown_value(value)}"
+        )
+    return None
+
+
 def _eks_name_check(longest: int) -> AfterValidator:
     """EKS's own rule for cluster and node group names, checked before any call, so a name
     with markup or control characters is refused naming the field instead of reaching EKS,
     the state table's keys and the alerts."""
 
     def check(value: str) -> str:
-        if len(value) > longest or not _EKS_NAME.fullmatch(value):
-            raise ValueError(
-                "must be an EKS name: letters, digits, '-' and '_', starting with a letter or "
-                f"digit, at most {longest} characters; got {shown_value(value)}"
-            )
+        problem = eks_name_problem(value, longest)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     return AfterValidator(check)
@@ -95,10 +108,10 @@ Arn = Annotated[str, AfterValidator(_check_arn)]
 AwsRegion = Annotated[str, AfterValidator(_check_region)]
 """An AWS region code such as `ap-south-1`."""
 
-EksClusterName = Annotated[str, _eks_name_check(100)]
+EksClusterName = Annotated[str, _eks_name_check(EKS_CLUSTER_NAME_LONGEST)]
 """An EKS cluster name (1-100 characters)."""
 
-EksNodeGroupName = Annotated[str, _eks_name_check(63)]
+EksNodeGroupName = Annotated[str, _eks_name_check(EKS_NODE_GROUP_NAME_LONGEST)]
 """An EKS managed node group name (1-63 characters)."""
 
 TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]

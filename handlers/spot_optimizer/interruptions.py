@@ -71,6 +71,11 @@ from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
 )
+from fleet_shared.field_types import (
+    EKS_CLUSTER_NAME_LONGEST,
+    EKS_NODE_GROUP_NAME_LONGEST,
+    eks_name_problem,
+)
 from fleet_shared.node_group_autoscalers import (
     autoscaler_of_described,
     cluster_tags,
@@ -264,6 +269,11 @@ def _record(
         return {"result": {**header, "status": "error", "error": error}, "notices": []}
     instance_type, zone, tags = described
     cluster, group = tags.get(CLUSTER_TAG), tags.get(NODE_GROUP_TAG)
+    tag_problem = _node_group_tag_problem(cluster, group)
+    if tag_problem is not None:
+        # Anyone who may tag instances in the member account sets these: a value that is no EKS
+        # name would reach EKS, the state table's keys and the alerts whole.
+        cluster, group = None, None
     header.update(
         instance_type=instance_type,
         availability_zone=zone,
@@ -322,9 +332,24 @@ def _record(
         result["fallback"] = fallback
         if fallback_alert is not None:
             notices.append(_notice(f"{FUNCTION_NAME}/fallback/{fallback_alert.id}", fallback_alert))
+    elif tag_problem is not None:
+        result["reason"] = f"{tag_problem}; only the type/AZ is recorded"
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _node_group_tag_problem(cluster: str | None, group: str | None) -> str | None:
+    """Why the instance's node group tags name no EKS cluster and node group (a tag is there
+    but no EKS name); None when they do, or are absent."""
+    for tag, value, longest in (
+        (CLUSTER_TAG, cluster, EKS_CLUSTER_NAME_LONGEST),
+        (NODE_GROUP_TAG, group, EKS_NODE_GROUP_NAME_LONGEST),
+    ):
+        problem = None if value is None else eks_name_problem(value, longest)
+        if problem is not None:
+            return f"tag {tag} {problem}"
+    return None
 
 
 def _described_instance(

@@ -248,6 +248,37 @@ def test_interruption_is_recorded_alerted_and_its_node_group_found(
     assert "fallback" not in result
 
 
+MARKUP_TAG = "batch-spot<img src=x onerror=alert(1)>" + "x" * 200
+"""A node group tag anyone who may tag instances can set: no EKS name, longer than any result
+may repeat."""
+
+
+def test_a_node_group_tag_that_is_no_eks_name_records_the_type_and_az_only(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any, member_eks: Any
+) -> None:
+    # GIVEN an interrupted instance whose eks:nodegroup-name tag is markup, and a threshold of 0
+    # interruptions an hour with auto-apply on
+    services = make_services(SPOT_AUTO_APPLY="true", SPOT_INTERRUPTION_THRESHOLD="0")
+    instance_id = launch_spot_instance(node_group=MARKUP_TAG)
+    # WHEN its interruption warning arrives
+    result = invoke(interruption_event(instance_id), services, "inv-1")
+    # THEN the interruption is recorded under its type/AZ only, the reason names the tag with
+    # the start of its value, and no node group, key, fallback or alert carries the whole value
+    assert result["status"] == "recorded"
+    assert (result["cluster"], result["nodegroup"]) == (None, None)
+    assert result["reason"].startswith("tag eks:nodegroup-name must be an EKS name")
+    assert "fallback" not in result
+    assert desired_size(member_eks, "system") == 2
+    assert MARKUP_TAG[:41] not in json.dumps(result)
+    history = services.state.query_history(
+        zone_interruptions_key(MEMBER_A, REGION, "m7g.large", f"{REGION}a"),
+        services.clock.now().replace(year=2020),
+    )
+    assert [change.record["instance_id"] for change in history] == [instance_id]
+    [alert] = alert_inbox.receive()
+    assert MARKUP_TAG[:41] not in json.dumps(alert.alert)
+
+
 def interrupt_four(invoke: Invoke, services: SpotServices) -> dict[str, Any]:
     """Four interruptions of batch-spot within the hour (threshold 3); the last result."""
     result: dict[str, Any] = {}
