@@ -11,9 +11,9 @@ Definitions (prices in USD per hour):
 - volatility = coefficient of variation (population standard deviation / mean) of the hourly
   series. trend = least-squares slope of the hourly series, per day, divided by its mean (so 0.02
   means prices rise 2 % of their mean per day).
-- Both need at least MIN_HISTORY_POINTS published prices; with fewer they are "insufficient
-  history" (None), the score uses a neutral 0.5 for stability and trend, and its confidence is
-  "low" instead of "high".
+- Both need at least MIN_HISTORY_POINTS published prices, at distinct times; with fewer they
+  are "insufficient history" (None), the score uses a neutral 0.5 for stability and trend, and
+  its confidence is "low" instead of "high".
 - interruption risk = min(interruptions in the last 7 days, INTERRUPTION_SATURATION) /
   INTERRUPTION_SATURATION: 0 interruptions is 0.0, five or more is 1.0.
 - opportunity score (0-100) = 50 * savings share + 20 * stability + 15 * trend component
@@ -134,12 +134,13 @@ def history_statistics(
 ) -> tuple[float | None, float | None]:
     """(volatility, trend per day) of the history, both None when it is insufficient.
 
-    Only points inside the window count as observations of movement; the one point before it
-    only gives the starting price.
+    Only points inside the window count as observations of movement, one per moment (an answer
+    listing a price twice, as a repeated page does, is one observation, not a history); the one
+    point before it only gives the starting price.
     """
-    observed = [point for point in points if start <= point.timestamp <= end]
-    earlier = [point for point in points if point.timestamp < start]
-    if len(observed) + min(len(earlier), 1) < MIN_HISTORY_POINTS:
+    observed = {point.timestamp for point in points if start <= point.timestamp <= end}
+    earlier = any(point.timestamp < start for point in points)
+    if len(observed) + earlier < MIN_HISTORY_POINTS:
         return None, None
     series = hourly_series(points, start, end)
     return coefficient_of_variation(series), relative_trend_per_day(series)

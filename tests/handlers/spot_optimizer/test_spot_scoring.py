@@ -52,10 +52,21 @@ def test_volatility_and_trend_of_a_step_history() -> None:
     assert trend == pytest.approx(4.5, rel=1e-9)
 
 
-def test_a_single_point_is_insufficient_history() -> None:
-    # GIVEN one published price (what moto returns: one old point per AZ)
-    single = [PricePoint(START - timedelta(days=365), 0.05)]
-    # THEN neither volatility nor trend is computed
+@pytest.mark.parametrize(
+    "single",
+    [
+        [PricePoint(START - timedelta(days=365), 0.05)],
+        [
+            PricePoint(START + timedelta(hours=1), 0.05),
+            PricePoint(START + timedelta(hours=1), 0.05),
+        ],
+    ],
+    ids=["one old point", "one point answered twice"],
+)
+def test_a_single_point_is_insufficient_history(single: list[PricePoint]) -> None:
+    # GIVEN one published price (what moto returns: one old point per AZ), or one price in the
+    # window that the answer lists twice (a repeated page)
+    # THEN neither volatility nor trend is computed: one moment shows no movement
     assert history_statistics(single, START, END) == (None, None)
 
 
