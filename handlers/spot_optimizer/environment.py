@@ -51,7 +51,13 @@ class SpotEnvironment(FunctionEnvironment):
         default=7, ge=1, le=90, description="The spot price history window (days)."
     )
     spot_history_ttl_days: int = Field(
-        default=8, ge=1, description="How long interruption records are kept (days)."
+        default=8,
+        # Shorter, the interruption risk's 7 days would count only the interruptions still kept.
+        ge=7,
+        description=(
+            "How long interruption records are kept (days; at least the 7 the interruption "
+            "risk counts)."
+        ),
     )
     spot_change_history_ttl_days: int = Field(
         default=90,

@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ProxyConnectionError
 
-from fleet_shared.exceptions import InventoryUnreadableError
+from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -1045,3 +1045,14 @@ def test_a_spot_price_dated_after_the_window_is_left_out_not_taken_for_the_curre
     assert zones[zone]["spot_price"] == zones[f"{REGION}b"]["spot_price"] != 0.001
     assert m7g["left_out"].startswith(f"SpotPrice: 1 value left out; the first '0.0010' in {zone}")
     assert m7g["left_out"].endswith("dated after the window's end, so not in effect in it")
+
+
+def test_an_interruption_record_ttl_shorter_than_the_risk_window_is_refused_naming_it(
+    make_services: MakeServices,
+) -> None:
+    # GIVEN interruption records kept 3 days, while the interruption risk counts 7
+    # WHEN the environment is read THEN it is refused naming the variable
+    with pytest.raises(ConfigurationError) as raised:
+        make_services(SPOT_HISTORY_TTL_DAYS="3")
+    assert raised.value.variable == "SPOT_HISTORY_TTL_DAYS"
+    assert "greater than or equal to 7" in raised.value.problem
