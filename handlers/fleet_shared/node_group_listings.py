@@ -14,15 +14,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+from fleet_shared.page_tokens import pages
 
 
 def node_group_names(eks: Any, cluster: str) -> list[str]:
     """The name of every node group of `cluster` (all ListNodegroups pages); raises
     UnreadableAnswerError for a page without `nodegroups` (EKS lists it in every page: a proxy's
-    page must not pass for a cluster without node groups) or for a name that is not text."""
+    page must not pass for a cluster without node groups) or for a name that is not text, and
+    RepeatedPageTokenError (a BotoCoreError) for a token already followed: boto3's paginator
+    refuses only one answered twice in a row, and followed two in turn until Lambda ended the
+    run."""
     call = f"ListNodegroups of {cluster}"
     names: list[Any] = []
-    for page in eks.get_paginator("list_nodegroups").paginate(clusterName=cluster):
+    for page in pages(eks, "ListNodegroups", {"clusterName": cluster}, "nextToken"):
         names.extend(answer_field(page, call, "nodegroups"))
     if not all(isinstance(name, str) for name in names):
         raise UnreadableAnswerError(call, "a text name for each of nodegroups", names)

@@ -916,6 +916,41 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
 
 
+@dataclass
+class _NodeGroupPagesInTurn:
+    """Answers ListNodegroups with pages listing nothing under two next tokens in turn, and,
+    from its `last` answer on, a page without one (so a reader that follows the cycle ends).
+    The tokens are node group names, as moto's are: moto's handler sees every request too."""
+
+    last: int = 20
+    answered: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.answered += 1
+        page: dict[str, Any] = {"nodegroups": []}
+        if self.answered < self.last:
+            page["nextToken"] = ("system", "batch-spot")[self.answered % 2]
+        body = json.dumps(page).encode()
+        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, _JsonBody(body))
+
+
+def test_a_node_group_listing_whose_tokens_come_round_again_is_refused_at_once(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN member A's EKS answering ListNodegroups with two next tokens in turn
+    services = make_services()
+    pages = _NodeGroupPagesInTurn()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    eks.meta.events.register_first("before-send.eks.ListNodegroups", pages)
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(mix_of_dev_apps_request(), services, "inv-1")
+    # THEN the listing stops at the first token answered again, an error naming it, instead of
+    # following the cycle until Lambda ends the invocation
+    assert pages.answered == 3
+    assert result["status"] == "error"
+    assert "ListNodegroups answered the nextToken 'batch-spot' again" in result["error"]
+
+
 @pytest.mark.parametrize("scaler_done", [False, True], ids=["scaler-holding", "scaler-done"])
 def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, scaler_done: bool
