@@ -43,9 +43,10 @@ DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 """A price as the Pricing API and EC2 write it: ASCII digits, a fraction at most, no sign or
 exponent."""
 
-MAX_SPOT_PRICE = 10_000.0
-"""USD an hour above which a spot price is no price: far above the on-demand price of every
-instance type (the dearest cost a few hundred USD an hour), which a spot price stays below."""
+MAX_HOURLY_PRICE = 10_000.0
+"""USD an hour above which a spot or on-demand price is no price: far above the on-demand price
+of every instance type (the dearest cost a few hundred USD an hour), which a spot price stays
+below."""
 
 NO_USD_PRICE = object()
 """What a price dimension without a USD price reads as (a null there is a price unread)."""
@@ -82,18 +83,18 @@ class SpotHistory:
         )
 
 
-NOT_A_PRICE = f"not a decimal price above 0 and at most {MAX_SPOT_PRICE:g}"
+NOT_A_PRICE = f"not a decimal price above 0 and at most {MAX_HOURLY_PRICE:g}"
 AFTER_THE_WINDOW = "dated after the window's end, so not in effect in it"
 
 
 def is_price(text: str) -> bool:
     """Whether `text` is a price: decimal text as EC2 writes it ("0.031200") above 0 and at most
-    MAX_SPOT_PRICE (scored, a NaN made its zone the best, a negative price a saving of hundreds
+    MAX_HOURLY_PRICE (scored, a NaN made its zone the best, a negative price a saving of hundreds
     of percent, text ended the analysis, and "1e200" beside a real price overflowed the
     volatility's squares: an OverflowError that failed the whole fleet run)."""
     if DECIMAL.fullmatch(text) is None:
         return False
-    return 0 < float(text) <= MAX_SPOT_PRICE
+    return 0 < float(text) <= MAX_HOURLY_PRICE
 
 
 def pages_in_time(
@@ -233,10 +234,12 @@ def parse_on_demand_price(document: str | dict[str, Any]) -> float | None:
 def _usd_price(usd: object) -> float | None:
     """`usd` as a price, None when it is no price. The Pricing API sends every price as decimal
     text ("0.0960000000"): a JSON `true` would read as 1.0, a null or a number is no answer of
-    its, and "inf", "-1" or "1e3" no price it writes (0 is one: a dimension the caller passes)."""
+    its, and "inf", "-1" or "1e3" no price it writes (0 is one: a dimension the caller passes);
+    nor is one above MAX_HOURLY_PRICE, which would make every spot price a saving of 100 %."""
     if not isinstance(usd, str) or DECIMAL.fullmatch(usd) is None:
         return None
-    return float(usd)
+    price = float(usd)
+    return price if price <= MAX_HOURLY_PRICE else None
 
 
 def history_window(now: datetime, days: int) -> tuple[datetime, datetime]:

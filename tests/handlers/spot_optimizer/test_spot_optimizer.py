@@ -139,12 +139,19 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
             }
         ),
         # The Pricing API writes every price as decimal text: a JSON true read as 1.0, a number
-        # as a price it never wrote, a null or a negative price as no price at all.
+        # as a price it never wrote, a null or a negative price as no price at all; and no
+        # instance type costs 250000 USD an hour (every spot price would save 100 %).
         *(
             json.dumps(
                 {"terms": {"OnDemand": {"t": {"priceDimensions": {"d": {"pricePerUnit": usd}}}}}}
             )
-            for usd in ({"USD": True}, {"USD": 0.0999}, {"USD": None}, {"USD": "-0.0999"})
+            for usd in (
+                {"USD": True},
+                {"USD": 0.0999},
+                {"USD": None},
+                {"USD": "-0.0999"},
+                {"USD": "250000.00"},
+            )
         ),
     ],
 )
