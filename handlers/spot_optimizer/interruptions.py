@@ -15,8 +15,9 @@
    released), so the platform retries the warning; the retry adds only the missing records. A
    record of those keys whose time or data cannot be read is skipped, logged and counted
    (interruption_history), so it cannot fail the warnings of its node group or type/AZ.
-4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour,
-   propose a temporary +1 of one of the cluster's on-demand node groups (the first by name that no
+4. When the node group had more than SPOT_INTERRUPTION_THRESHOLD interruptions in the last hour
+   (and the warning was sent within the hour: a late one's burst may be over), propose a
+   temporary +1 of one of the cluster's on-demand node groups (the first by name that no
    autoscaler manages and a cluster schedule sizes, else the first no autoscaler manages: see
    `_fallback_target`; within both its maxSize in EKS
    and the stack file's max_size from the fleet inventory, as the scaler), unless a hold
@@ -305,7 +306,15 @@ def _record(
 
     threshold = services.environment.spot_interruption_threshold
     result: dict[str, Any] = {**header, "status": "recorded"}
-    if cluster and group and recent > threshold:
+    late = now - event.time > THRESHOLD_WINDOW
+    if cluster and group and recent > threshold and late:
+        # Handled hours after EC2 sent it (Lambda's retries, a redrive from the dead-letter
+        # queue): its instance is long gone, and the burst the count shows may be long over.
+        result["reason"] = (
+            f"the warning was sent at {iso_z(event.time)}, more than an hour before it was "
+            "handled: no on-demand fallback for a burst that may be over"
+        )
+    elif cluster and group and recent > threshold:
         _renew_claim(claim, instance_id)
         # `notices` gets the notice of an eks_scaler change the fallback found made and
         # recorded, whatever happens to the fallback after.

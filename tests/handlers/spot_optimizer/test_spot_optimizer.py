@@ -21,6 +21,7 @@ from fleet_shared.node_group_locks import (
     node_group_key,
     node_group_lock_name,
 )
+from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
@@ -333,6 +334,24 @@ def test_threshold_exceeded_proposes_an_on_demand_increase(
     assert fallback["status"] == "proposed"
     assert fallback["nodegroup"] == "system"
     assert fallback["new"]["desired_size"] == 3
+    assert desired_size(member_eks, "system") == 2
+
+
+def test_a_warning_handled_more_than_an_hour_late_records_but_adds_no_node(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (the threshold)
+    services = at_the_fallback_threshold(make_services, invoke)
+    # WHEN a fourth warning is handled two hours after EC2 sent it (a redrive from the
+    # dead-letter queue, or Lambda's retries of an invocation that kept failing)
+    late = next_batch_spot_warning(services)
+    late["time"] = iso_z(services.clock.now() - timedelta(hours=2))
+    result = invoke(late, services, "inv")
+    # THEN it is recorded, but no on-demand node is added for a burst that may be long over,
+    # and the result says why
+    assert result["status"] == "recorded"
+    assert "fallback" not in result
+    assert "more than an hour before it was handled" in result["reason"]
     assert desired_size(member_eks, "system") == 2
 
 
