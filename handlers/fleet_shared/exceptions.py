@@ -26,6 +26,16 @@ class OutsideCalendarError(ValueError):
         super().__init__(f"{text[:40]!r} is outside the years 1-9999 in UTC")
 
 
+class PagesCutShortError(FleetError):
+    """A paged read (`page_tokens.pages` with `next_page_allowed`) stopped before its next page
+    because the invocation had no time left for one: an API (or a proxy) answering page after
+    page under new tokens was otherwise read until Lambda ended the run."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        super().__init__(f"{operation} read cut short before its next page, for lack of time")
+
+
 class MetricReadCutShortError(FleetError):
     """A GetMetricData read stopped before its next page (or batch of queries) because its caller
     had no time left for one (`metric_data.get_metric_series`'s `next_page_allowed`): the series

@@ -12,6 +12,7 @@ from typing import Any
 from botocore import xform_name
 from botocore.exceptions import PaginationError
 
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.validation_errors import shown_value
 
 
@@ -28,18 +29,22 @@ def pages(
     token_field: str,
     *,
     answer_token_field: str | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The pages `client` answers to `operation` (e.g. `GetMetricData`) with `request`, asking
     with each page's token until a page has none; a token seen before raises. The token is
     answered in `answer_token_field` when the answer names it otherwise than the request, which
     takes it in `token_field` (DynamoDB's ListBackups: LastEvaluatedBackupArn, then
-    ExclusiveStartBackupArn)."""
+    ExclusiveStartBackupArn). With `next_page_allowed`, a next page is asked only while it
+    answers True, else PagesCutShortError: new tokens, each never seen, would otherwise be
+    followed until Lambda ended the run."""
     return pages_of(
         getattr(client, xform_name(operation)),
         operation,
         request,
         token_field,
         answer_token_field=answer_token_field,
+        next_page_allowed=next_page_allowed,
     )
 
 
@@ -50,6 +55,7 @@ def pages_of(
     token_field: str,
     *,
     answer_token_field: str | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`pages`, each asked with `call(**request)`: for a caller that routes its calls through
     its own wrapper (the state table's). A token may be a key (DynamoDB's LastEvaluatedKey),
@@ -67,6 +73,8 @@ def pages_of(
         yield page
         if not token:
             return
+        if next_page_allowed is not None and not next_page_allowed():
+            raise PagesCutShortError(operation)
         followed.add(_comparable(token))
         asked[token_field] = token
 

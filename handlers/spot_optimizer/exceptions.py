@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from fleet_shared.exceptions import FleetError
-
 
 class InterruptionInProgressError(Exception):
     """Another invocation holds the claim of the same interruption warning (or died holding it).
@@ -51,12 +49,3 @@ class InterruptionNotRecordedError(Exception):
         self.instance_id = instance_id
         self.cause = cause
         super().__init__(f"the interruption of {instance_id} was not recorded: {cause}")
-
-
-class PagesCutShortError(FleetError):
-    """A paged read (EC2's spot price history, the Pricing API's products) stopped before its
-    next page because the invocation had no time left for one: an API (or a proxy) answering
-    page after page under new tokens was otherwise read until Lambda ended the run."""
-
-    def __init__(self, operation: str) -> None:
-        super().__init__(f"{operation} read cut short before its next page, for lack of time")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,10 +17,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import cut_echo, shown_value
-from handlers.spot_optimizer.exceptions import PagesCutShortError, UnreadablePriceListError
+from handlers.spot_optimizer.exceptions import UnreadablePriceListError
 from handlers.spot_optimizer.on_demand_prices import TABLE_SOURCES, table_price
 from handlers.spot_optimizer.scoring import PricePoint
 
@@ -97,21 +98,6 @@ def is_price(text: str) -> bool:
     return 0 < float(text) <= MAX_HOURLY_PRICE
 
 
-def pages_in_time(
-    client: Any,
-    operation: str,
-    request: dict[str, Any],
-    next_page_allowed: Callable[[], bool],
-) -> Iterator[dict[str, Any]]:
-    """Every page of `operation`, a next one asked only while `next_page_allowed()` (else
-    PagesCutShortError) and never under a token already followed (RepeatedPageTokenError, a
-    BotoCoreError): boto3's paginators follow a cycle of tokens, or new tokens, forever."""
-    for page in pages(client, operation, request, "NextToken"):
-        yield page
-        if page.get("NextToken") and not next_page_allowed():
-            raise PagesCutShortError(operation)
-
-
 def spot_history(
     ec2: Any,
     instance_types: Iterable[str],
@@ -122,9 +108,10 @@ def spot_history(
 ) -> SpotHistory:
     """The published Linux/UNIX spot prices from `start` to `end`, per (instance type, AZ).
 
-    Reads every page, so a long week of price changes is read completely (`pages_in_time`). The
-    API also returns the price in effect at `start`, dated before it; scoring treats it as the
-    starting price.
+    Reads every page, so a long week of price changes is read completely (`page_tokens.pages`:
+    never a token twice, a next page only while `next_page_allowed()`, else PagesCutShortError).
+    The API also returns the price in effect at `start`, dated before it; scoring treats it as
+    the starting price.
     """
     history: dict[tuple[str, str], list[PricePoint]] = {}
     left_out: dict[str, list[tuple[str, str, datetime, str]]] = {}
@@ -134,7 +121,9 @@ def spot_history(
         "StartTime": start,
         "EndTime": end,
     }
-    for page in pages_in_time(ec2, "DescribeSpotPriceHistory", request, next_page_allowed):
+    for page in pages(
+        ec2, "DescribeSpotPriceHistory", request, "NextToken", next_page_allowed=next_page_allowed
+    ):
         # EC2 sends `spotPriceHistorySet` in every answer, empty or not: a page without it (a
         # proxy's) must not pass for types without spot prices.
         for entry in answer_field(page, "DescribeSpotPriceHistory", "SpotPriceHistory"):
@@ -198,7 +187,9 @@ def _price_from_api(
     # A page may hold fewer products than asked for, none at all, or none with an on-demand
     # price, and still be followed by one that has it: every page is read until a price is found.
     request = {"ServiceCode": "AmazonEC2", "Filters": filters, "MaxResults": PRODUCTS_PAGE_SIZE}
-    for page in pages_in_time(pricing, "GetProducts", request, next_page_allowed):
+    for page in pages(
+        pricing, "GetProducts", request, "NextToken", next_page_allowed=next_page_allowed
+    ):
         for document in page.get("PriceList", []):
             price = parse_on_demand_price(document)
             if price is not None:
