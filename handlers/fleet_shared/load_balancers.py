@@ -13,12 +13,15 @@ change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.metric_data import MetricQuery, get_metric_series
+from fleet_shared.page_tokens import pages
 
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 """The tag the AWS Load Balancer Controller puts on the load balancers of a cluster."""
@@ -99,15 +102,33 @@ def metric_dimension(load_balancer_arn: str) -> str:
     return load_balancer_arn.split(":loadbalancer/", 1)[-1]
 
 
-def cluster_load_balancers(elbv2: Any, cluster: str) -> list[dict[str, Any]]:
-    """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them."""
+def cluster_load_balancers(
+    elbv2: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
+) -> list[dict[str, Any]]:
+    """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them. With
+    `next_page_allowed`, every request after the first (a next page, a DescribeTags batch) is
+    sent only while it answers True, else PagesCutShortError: an ELB (or a proxy) answering page
+    after page under new markers was listed until Lambda ended the run at its timeout."""
+
+    def ask_next_request(operation: str) -> None:
+        if next_page_allowed is not None and not next_page_allowed():
+            raise PagesCutShortError(operation)
+
     described: list[dict[str, Any]] = []
     # ELBv2 sends each list below in every answer, empty or not: an answer without it is not
     # the call's, and must not pass for a cluster without load balancers or targets.
     # Nor is one listing a load balancer without its ARN or name, a tag without its key or a
     # tag description without its ARN: read with a KeyError, which no caller takes for one
     # call's failure, it failed every check of the cluster in health_monitor.
-    for page in elbv2.get_paginator("describe_load_balancers").paginate():
+    listing = pages(
+        elbv2,
+        DESCRIBE_LOAD_BALANCERS,
+        {},
+        "Marker",
+        answer_token_field="NextMarker",
+        next_page_allowed=next_page_allowed,
+    )
+    for page in listing:
         for balancer in answer_field(page, DESCRIBE_LOAD_BALANCERS, "LoadBalancers"):
             answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerArn")
             answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerName")
@@ -116,6 +137,7 @@ def cluster_load_balancers(elbv2: Any, cluster: str) -> list[dict[str, Any]]:
     arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
+        ask_next_request("DescribeTags")
         answer = elbv2.describe_tags(ResourceArns=batch)
         for description in answer_field(answer, "DescribeTags", "TagDescriptions"):
             tags = {

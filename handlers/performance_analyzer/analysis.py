@@ -29,7 +29,7 @@ from handlers.performance_analyzer.bottlenecks import (
 from handlers.performance_analyzer.measurements import (
     CLUSTER_METRICS,
     HOUR,
-    cluster_load_balancers,
+    cluster_application_load_balancers,
     measure_window,
 )
 from handlers.performance_analyzer.regressions import (
@@ -79,7 +79,7 @@ def analyse_cluster(
     """Analyse `cluster` in `account_id`; the summary the handler returns for it. A metric read
     or load balancer listing asks for a next page only while `deadline` (the invocation) has
     NEXT_PAGE_SECONDS left (else the cluster fails with `MetricReadCutShortError` or
-    `LoadBalancersCutShortError`), and the alerts' delivery claims are bound to it."""
+    `PagesCutShortError`), and the alerts' delivery claims are bound to it."""
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
@@ -92,7 +92,7 @@ def analyse_cluster(
         return deadline is None or deadline.allows(NEXT_PAGE_SECONDS)
 
     # Listed once: a week earlier is measured on the load balancers the cluster has now.
-    load_balancers = cluster_load_balancers(
+    load_balancers = cluster_application_load_balancers(
         client("elbv2"), cluster.name, next_page_allowed=next_page_allowed
     )
     cloudwatch = client("cloudwatch")

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet_shared.aws_answers import answer_field
-from fleet_shared.exceptions import FleetError
 from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
 from fleet_shared.performance_documents import (
     MAX_MEASURED_UTILISATION,
@@ -31,10 +29,7 @@ from fleet_shared.timestamps import iso_z
 
 CONTAINER_INSIGHTS = "ContainerInsights"
 LOAD_BALANCER_NAMESPACE = "AWS/ApplicationELB"
-CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 HOUR = 3600
-DESCRIBE_TAGS_BATCH = 20
-"""DescribeTags takes at most 20 load balancer ARNs per call."""
 PERCENTILES = ("p50", "p90", "p99")
 COMPLETE = "Complete"
 MIN_MEASURED_SHARE = 0.5
@@ -241,51 +236,21 @@ def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
     ]
 
 
-class LoadBalancersCutShortError(FleetError):
-    """The listing of a cluster's load balancers stopped before its next page (or DescribeTags
-    batch) because the invocation had no time left for one (`next_page_allowed`)."""
-
-    def __init__(self) -> None:
-        super().__init__("load balancer listing cut short before its next page, for lack of time")
-
-
-def cluster_load_balancers(
+def cluster_application_load_balancers(
     elbv2: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
 ) -> list[str]:
-    """ARNs of the application load balancers tagged `elbv2.k8s.aws/cluster=<cluster>`. Every
-    request after the first (a next page, a DescribeTags batch) is sent only while
-    `next_page_allowed()`, else LoadBalancersCutShortError: an ELB (or a proxy) answering page
-    after page under new markers was listed until Lambda ended the run at its timeout."""
+    """ARNs of the cluster's application load balancers (`fleet_shared.load_balancers`: those
+    tagged `elbv2.k8s.aws/cluster=<cluster>`, every request after the first only while
+    `next_page_allowed()`, else PagesCutShortError), in ARN order: only they report
+    TargetResponseTime."""
+    # Imported here: the module's dataclasses would cost every cold start of the function.
+    from fleet_shared.load_balancers import cluster_load_balancers  # noqa: PLC0415
 
-    def ask_next_request() -> None:
-        if next_page_allowed is not None and not next_page_allowed():
-            raise LoadBalancersCutShortError
-
-    # ELBv2 sends both lists in every answer, empty or not: an answer without one is not the
-    # call's, and must not pass for a cluster without load balancers. Nor is a load balancer
-    # without its ARN, a tag without its key or a tag description without its ARN: read with a
-    # KeyError, which is no cluster's failure, one such answer ended the whole run.
-    arns: list[str] = []
-    for page in elbv2.get_paginator("describe_load_balancers").paginate():
-        arns.extend(
-            answer_field(balancer, "DescribeLoadBalancers", "LoadBalancerArn")
-            for balancer in answer_field(page, "DescribeLoadBalancers", "LoadBalancers")
-            if balancer.get("Type", "application") == "application"
-        )
-        if page.get("NextMarker"):
-            ask_next_request()
-    tagged: list[str] = []
-    for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
-        ask_next_request()
-        response = elbv2.describe_tags(ResourceArns=arns[offset : offset + DESCRIBE_TAGS_BATCH])
-        for description in answer_field(response, "DescribeTags", "TagDescriptions"):
-            tags = {
-                answer_field(tag, "DescribeTags", "Key"): tag.get("Value")
-                for tag in description.get("Tags", [])
-            }
-            if tags.get(CLUSTER_TAG) == cluster:
-                tagged.append(answer_field(description, "DescribeTags", "ResourceArn"))
-    return sorted(tagged)
+    return sorted(
+        balancer["LoadBalancerArn"]
+        for balancer in cluster_load_balancers(elbv2, cluster, next_page_allowed=next_page_allowed)
+        if balancer.get("Type", "application") == "application"
+    )
 
 
 def _dimension(arn: str) -> str:

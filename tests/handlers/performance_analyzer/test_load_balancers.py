@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.load_balancers import CLUSTER_TAG
 from fleet_shared.metric_data import get_metric_series
 from fleet_shared.performance_documents import LoadBalancerLatency
 from handlers.performance_analyzer.bottlenecks import (
@@ -18,9 +19,8 @@ from handlers.performance_analyzer.bottlenecks import (
     measured_rules,
 )
 from handlers.performance_analyzer.measurements import (
-    CLUSTER_TAG,
     WindowMeasurements,
-    cluster_load_balancers,
+    cluster_application_load_balancers,
     load_balancer_latency,
     load_balancer_queries,
     measure_window,
@@ -57,7 +57,7 @@ def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
     create("plain", None)
 
     # WHEN the cluster's load balancers are looked up
-    found = cluster_load_balancers(elbv2, "dev-apps")
+    found = cluster_application_load_balancers(elbv2, "dev-apps")
 
     # THEN exactly the two tagged for it are found
     assert found == ours
@@ -93,7 +93,7 @@ def test_a_listing_answered_without_its_list_is_unreadable_not_a_cluster_without
     # WHEN the cluster's load balancers are looked up
     # THEN the answer is unreadable, naming the call and the list it lacked
     with pytest.raises(UnreadableAnswerError, match=f"{operation} answered without {missing}"):
-        cluster_load_balancers(elbv2, "dev-apps")
+        cluster_application_load_balancers(elbv2, "dev-apps")
     assert page.answered == 1
 
 
