@@ -190,6 +190,19 @@ class AnswerLostError(FleetError):
         )
 
 
+class ObjectTooLargeError(FleetError):
+    """An object is larger than its reader may take into memory: it is refused unread."""
+
+    def __init__(self, key: str, size: int, limit: int, etag: str) -> None:
+        self.key = key
+        self.size = size
+        self.limit = limit
+        self.etag = etag
+        super().__init__(
+            f"{cut_echo(key)}: {size:,} bytes or more, more than the {limit:,} a document may have"
+        )
+
+
 class ObjectsToRetryError(Exception):
     """Objects of an S3 notification failed for a reason that may pass (the network, throttling,
     another invocation's lock or claim). Deliberately not a `FleetError`, which becomes the

@@ -23,6 +23,12 @@ matrix of a million, all offered, took 27 s and 400 MB to render; 5 million cell
 matrix took it past its 1 GB until the columns were fitted from the values written)."""
 
 
+PROCESSED_DOCUMENT_BYTES_MAX = 64 * 1024 * 1024
+"""The largest processed document report_generator reads; a larger one fails unread. One made
+from a raw document of `RAW_DOCUMENT_BYTES_MAX` is about as large as it (10.5 MB from the 8.4 MB
+of a 500,000-cell matrix, 30.5 MB from 30.5 MB of long names)."""
+
+
 def matrix_too_large(regions: int, services: int) -> str | None:
     """Why a report of `regions` by `services` cannot be rendered, or None when it can."""
     cells = regions * services

@@ -51,6 +51,7 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
     ObjectsToRetryError,
+    ObjectTooLargeError,
     RequestInProgressError,
 )
 from fleet_shared.function_services import FunctionServices
@@ -308,14 +309,19 @@ def once_per_object_version(
         return {"status": "in_progress", "key": obj.key, "detail": str(error)}
 
 
-def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes, str]:
+def read_named_version(
+    s3: Any, bucket: str, obj: CreatedObject, max_bytes: int
+) -> tuple[bytes, str]:
     """The bytes and ETag (quotes removed) of the version `obj`'s event names (the key's only
     object when the bucket is not versioned and the event names none).
 
     Raises UnreadableAnswerError, which a retry may mend, for an answer that is not the
     object's: one without an ETag (S3 sends it with every object), or, for a named version,
     with another ETag than the event's. A proxy's page passes for the object's bytes
-    otherwise, and a valid document would be judged, and rejected, by that page."""
+    otherwise, and a valid document would be judged, and rejected, by that page.
+    Raises ObjectTooLargeError, without reading the body, for an object over `max_bytes` (by
+    its length, or by the bytes it sends when the length understates them): read whole, such an
+    object would take the function past its memory."""
     version = {} if obj.version_id is None else {"VersionId": obj.version_id}
     response = s3.get_object(Bucket=bucket, Key=obj.key, **version)
     etag = str(response.get("ETag") or "").strip('"')
@@ -325,4 +331,19 @@ def read_named_version(s3: Any, bucket: str, obj: CreatedObject) -> tuple[bytes,
         raise UnreadableAnswerError(
             "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
         )
-    return response["Body"].read(), etag
+    body = response["Body"]
+    length = response.get("ContentLength")
+    if isinstance(length, int) and length > max_bytes:
+        body.close()
+        raise ObjectTooLargeError(obj.key, length, max_bytes, etag)
+    chunks: list[bytes] = []
+    received = 0
+    # Read until an empty chunk: botocore checks the bytes received against the length on that
+    # read only (a body cut short is then an IncompleteReadError, which a retry may mend).
+    while chunk := body.read(max_bytes + 1 - received):
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > max_bytes:
+            body.close()
+            raise ObjectTooLargeError(obj.key, received, max_bytes, etag)
+    return b"".join(chunks), etag

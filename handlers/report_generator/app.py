@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import LockNotAcquiredError, ObjectTooLargeError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.s3_events import (
     OBJECT_FAILURES,
@@ -52,7 +52,7 @@ def handle(
         ttl_seconds=services.environment.report_idempotency_ttl_seconds,
         deadline=invocation,
         logger=FUNCTION.logger,
-        failures=(*OBJECT_FAILURES, ValueError, LockNotAcquiredError),
+        failures=(*OBJECT_FAILURES, ValueError, LockNotAcquiredError, ObjectTooLargeError),
     )
 
 

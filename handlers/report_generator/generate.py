@@ -24,7 +24,7 @@ from typing import Any
 from fleet_shared.alerts import Severity
 from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
-from fleet_shared.processed_documents import ProcessedDocument
+from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
 from fleet_shared.s3_events import CreatedObject, read_named_version
@@ -133,8 +133,8 @@ def generate_report(
     leased no longer than the invocation (`deadline`) can run: one killed at its deadline while
     replacing latest/ (its manifest already deleted) leaves both free for the platform's retry,
     which then completes latest/, instead of failing on a dead lease.
-    Raises ValueError when the document's run id is not the key's; `logger` records an alert SNS
-    refused.
+    Raises ValueError when the document's run id is not the key's, ObjectTooLargeError for a
+    document over `PROCESSED_DOCUMENT_BYTES_MAX`; `logger` records an alert SNS refused.
     """
     bucket = services.environment.data_bucket_name
     s3 = services.hub_client("s3")
@@ -146,7 +146,7 @@ def generate_report(
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
         deadline=deadline,
     ):
-        body, etag = read_named_version(s3, bucket, obj)
+        body, etag = read_named_version(s3, bucket, obj, PROCESSED_DOCUMENT_BYTES_MAX)
         if not _still_current(s3, bucket, obj, etag):
             return {
                 "status": "superseded",

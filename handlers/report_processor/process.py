@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from fleet_shared.alerts import Severity
+from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.processed_documents import (
     MATRIX_REGIONS_MAX,
@@ -41,6 +42,7 @@ from fleet_shared.processed_documents import (
 )
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import (
+    RAW_DOCUMENT_BYTES_MAX,
     RAW_PREFIX,
     REJECTED_PREFIX,
     SCHEMA_VERSION,
@@ -250,8 +252,9 @@ def _process_named_version(
     environment = services.environment
     bucket = environment.data_bucket_name
     s3 = services.hub_client("s3")
+    too_large: ObjectTooLargeError | None = None
     try:
-        body, etag = read_named_version(s3, bucket, obj)
+        body, etag = read_named_version(s3, bucket, obj, RAW_DOCUMENT_BYTES_MAX)
     except ClientError as error:
         rejected = None
         if error.response.get("Error", {}).get("Code") in GONE_CODES:
@@ -259,6 +262,8 @@ def _process_named_version(
         if rejected is None:
             raise
         return rejected
+    except ObjectTooLargeError as error:
+        body, etag, too_large = b"", error.etag, error
     if not still_current(s3, bucket, obj, etag):
         return {
             "status": "superseded",
@@ -266,6 +271,12 @@ def _process_named_version(
             "version_id": obj.version_id,
             "reason": "the key no longer holds this version; a newer one is processed by its event",
         }
+    if too_large is not None:
+        reason = (
+            f"document: {too_large.size:,} bytes or more, more than the {too_large.limit:,} a "
+            "raw document may have"
+        )
+        return _reject(obj, etag, reason, services=services, logger=logger)
     try:
         raw = _validate(body, obj.key)
     except RejectedDocumentError as error:

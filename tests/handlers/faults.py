@@ -99,6 +99,9 @@ class _Body:
     def read(self, amt: int | None = None) -> bytes:
         return self._unread.read(amt)
 
+    def close(self) -> None:
+        self._unread.close()
+
 
 @dataclass
 class InjectedThrottling:
@@ -139,6 +142,7 @@ class MalformedAnswer:
     body_part: bytes = b""
     content_type: str | None = None
     etag: str | None = None
+    content_length: int | None = None
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
@@ -154,6 +158,8 @@ class MalformedAnswer:
         headers = {} if self.content_type is None else {"Content-Type": self.content_type}
         if self.etag is not None:
             headers["ETag"] = self.etag
+        if self.content_length is not None:
+            headers["Content-Length"] = str(self.content_length)
         return AWSResponse(request.url, 200, headers, _Body(self.body))
 
 
@@ -167,13 +173,14 @@ def answer_malformed(
     body_with: bytes = b"",
     content_type: str | None = None,
     etag: str | None = None,
+    content_length: int | None = None,
 ) -> MalformedAnswer:
     """Make `operation` on `client` (only for URLs containing `url_part` and bodies containing
     `body_with`) succeed with `body`, as a service answering something the caller cannot read (a
     policy that is not JSON, a proxy's page), sent as `content_type` when given (a gateway's
-    `text/html`), else with no Content-Type, and with the header `ETag` when given (a cache's
-    own)."""
-    fault = MalformedAnswer(body, url_part, body_with, content_type, etag)
+    `text/html`), else with no Content-Type, with the header `ETag` when given (a cache's own),
+    and with the header `Content-Length` when given (one the body may not match)."""
+    fault = MalformedAnswer(body, url_part, body_with, content_type, etag, content_length)
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -564,6 +564,28 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert "<!channel>" not in warning["detail"]
 
 
+def test_a_processed_document_over_the_size_limit_is_an_error_read_no_further(
+    s3: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a processed run one byte longer than the generator reads (the limit lowered to it)
+    key = process_run(OLD_RUN)
+    alert_inbox.receive()
+    size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    monkeypatch.setattr(generate_module, "PROCESSED_DOCUMENT_BYTES_MAX", size - 1)
+    # WHEN the generator runs
+    result = generate(event_for(s3, BUCKET, key))["objects"][0]
+    # THEN the object is an error naming its size and the limit; nothing is written, and one
+    # warning says the object was not handled
+    assert result["status"] == "error"
+    assert f"{size:,} bytes or more, more than the {size - 1:,}" in result["error"]
+    assert keys_under(s3, "reports/") == []
+    assert [a.alert["title"] for a in alert_inbox.receive()] == ["S3 object not handled"]
+
+
 def _offer_ec2_in_an_unknown_region(document: dict[str, Any]) -> None:
     document["availability"]["ec2"].append("xx-nowhere-1")
 

@@ -363,6 +363,29 @@ def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
     assert result["alert_published"] is True
 
 
+def test_a_raw_document_over_the_size_limit_is_rejected_unread_naming_its_size(
+    s3: Any, process: Process, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a raw document one byte longer than the processor reads (the limit lowered to it)
+    key = _raw_key(RUN_1)
+    event = put_json(s3, key, _document(RUN_1))
+    size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    monkeypatch.setattr(process_module, "RAW_DOCUMENT_BYTES_MAX", size - 1)
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN it is rejected naming its size and the limit, moved out of raw/ whole, and warned of
+    assert result["status"] == "rejected"
+    assert result["reason"] == (
+        f"document: {size:,} bytes or more, more than the {size - 1:,} a raw document may have"
+    )
+    moved = s3.get_object(Bucket=BUCKET, Key=result["rejected_key"])
+    assert moved["ContentLength"] == size
+    assert keys_under(s3, "processed/") == []
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        "Raw availability document rejected"
+    ]
+
+
 def test_a_raw_document_listing_a_region_twice_for_a_service_is_rejected_naming_both(
     s3: Any, process: Process
 ) -> None:

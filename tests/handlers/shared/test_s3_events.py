@@ -22,8 +22,15 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.foreign_answers import ForeignAnswerError
-from fleet_shared.s3_events import CreatedObject, may_pass_on_retry, parse_object_created
+from fleet_shared.s3_events import (
+    CreatedObject,
+    may_pass_on_retry,
+    parse_object_created,
+    read_named_version,
+)
+from tests.handlers.faults import answer_malformed
 from tests.handlers.report_pipeline.support import BUCKET, REGION, create_bucket, s3_event
 
 EXAMPLES = sorted(
@@ -138,3 +145,59 @@ def test_a_refusal_or_a_bad_document_does_not_pass_on_retry(error: Exception) ->
     # GIVEN a failure the same calls would meet again (refused, missing, invalid) WHEN classified
     # THEN no retry is asked for: the object stays an error with a warning
     assert not may_pass_on_retry(error)
+
+
+def _created(s3: Any, key: str, body: bytes) -> CreatedObject:
+    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
+    return CreatedObject(bucket=BUCKET, key=key, etag=etag)
+
+
+def test_an_object_at_the_size_limit_is_read_whole(mocked_aws: None) -> None:
+    # GIVEN an object of exactly the reader's limit
+    s3 = boto3.client("s3", region_name=REGION)
+    create_bucket(s3)
+    created = _created(s3, "raw/a.json", b"x" * 100)
+    # WHEN it is read THEN its bytes and ETag come back
+    assert read_named_version(s3, BUCKET, created, 100) == (b"x" * 100, created.etag)
+
+
+def test_an_object_over_the_size_limit_is_refused_by_its_length_unread(mocked_aws: None) -> None:
+    # GIVEN an object one byte over the reader's limit
+    s3 = boto3.client("s3", region_name=REGION)
+    create_bucket(s3)
+    created = _created(s3, "raw/a.json", b"x" * 101)
+    # WHEN it is read
+    # THEN it is refused naming its size and the limit, with the ETag read (to reject it by)
+    with pytest.raises(ObjectTooLargeError, match="101 bytes or more, more than the 100") as error:
+        read_named_version(s3, BUCKET, created, 100)
+    assert (error.value.size, error.value.etag) == (101, created.etag)
+
+
+def test_an_answer_without_a_length_is_refused_once_its_bytes_pass_the_limit(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an answer with the object's ETag but no Content-Length (a proxy streaming chunked)
+    # whose body is far over the reader's limit
+    s3 = boto3.client("s3", region_name=REGION)
+    create_bucket(s3)
+    created = _created(s3, "raw/a.json", b"{}")
+    answer_malformed(s3, "s3", "GetObject", b"y" * 10_000, etag=f'"{created.etag}"')
+    # WHEN it is read
+    # THEN it is refused once one byte past the limit came in, the rest left unread
+    with pytest.raises(ObjectTooLargeError) as error:
+        read_named_version(s3, BUCKET, created, 100)
+    assert error.value.size == 101
+
+
+def test_an_answer_cut_short_of_its_length_fails_as_a_read_a_retry_may_mend(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an answer with the object's ETag whose body stops before the length it announced
+    s3 = boto3.client("s3", region_name=REGION)
+    create_bucket(s3)
+    created = _created(s3, "raw/a.json", b"x" * 20)
+    answer_malformed(s3, "s3", "GetObject", b"x" * 10, etag=f'"{created.etag}"', content_length=20)
+    # WHEN it is read THEN botocore's check of the length fails it, as one worth a retry
+    with pytest.raises(IncompleteReadError) as error:
+        read_named_version(s3, BUCKET, created, 100)
+    assert may_pass_on_retry(error.value)
