@@ -19,6 +19,7 @@ from typing import Any
 
 from fleet_shared.observability import observability_for
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import parse_iso
 from handlers.spot_optimizer.services import FUNCTION_NAME
 
 logger = observability_for(FUNCTION_NAME).logger
@@ -36,6 +37,24 @@ class Interruptions:
     def count(self) -> int:
         """Every interruption recorded, an unreadable record included (module docstring)."""
         return len(self.records) + self.unreadable
+
+    def warned_since(self, since: datetime) -> int:
+        """The interruptions whose warning EC2 sent at or after `since`: a warning handled late
+        (a retry, a redrive) is recorded when handled, but its burst is as old as its warning.
+        A record whose `warned_at` cannot be read counts, as an unreadable record does."""
+        return self.unreadable + sum(
+            1
+            for record in self.records
+            if _warned_at(record) is None or _warned_at(record) >= since
+        )
+
+
+def _warned_at(record: dict[str, Any]) -> datetime | None:
+    """When EC2 sent the recorded warning, or None when the record does not say readably."""
+    try:
+        return parse_iso(str(record["warned_at"]))
+    except (KeyError, ValueError):
+        return None
 
 
 class InterruptionHistories:

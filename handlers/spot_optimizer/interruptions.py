@@ -405,10 +405,10 @@ def _record_interruption(
     now: datetime,
 ) -> int:
     """Record the interruption under its type/AZ key and, when the instance belongs to a node
-    group, under the node group's key: that node group's interruptions in the hour up to `now`
-    (0 without a node group), an unreadable record among them counted (interruption_history).
-    Read again after recording, so that warnings of the node group handled at the same time
-    each count the others recorded by then."""
+    group, under the node group's key: that node group's interruptions warned of in the hour up
+    to `now` (0 without a node group), an unreadable record among them counted
+    (interruption_history). Read again after recording, so that warnings of the node group
+    handled at the same time each count the others recorded by then."""
     zone_key = zone_interruptions_key(
         account, region, record["instance_type"], record["availability_zone"]
     )
@@ -418,7 +418,8 @@ def _record_interruption(
         return 0
     group_key = node_group_interruptions_key(account, region, cluster, group)
     _record_once(services, histories, group_key, record)
-    return histories.read(group_key, now - THRESHOLD_WINDOW).count
+    since = now - THRESHOLD_WINDOW
+    return histories.read(group_key, since).warned_since(since)
 
 
 def _record_once(

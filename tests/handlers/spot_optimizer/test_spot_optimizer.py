@@ -41,6 +41,7 @@ from tests.handlers.spot_optimizer.conftest import (
     at_the_fallback_threshold,
     change_the_inventory,
     desired_size,
+    interrupt_batch_spot,
     interruption_event,
     launch_spot_instance,
     next_batch_spot_warning,
@@ -340,18 +341,40 @@ def test_threshold_exceeded_proposes_an_on_demand_increase(
 def test_a_warning_handled_more_than_an_hour_late_records_but_adds_no_node(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
-    # GIVEN auto-apply on and three interruptions of batch-spot in the last hour (the threshold)
-    services = at_the_fallback_threshold(make_services, invoke)
-    # WHEN a fourth warning is handled two hours after EC2 sent it (a redrive from the
+    # GIVEN auto-apply off and four interruptions of batch-spot in the last hour, over the
+    # threshold of three (the fourth proposed the on-demand +1)
+    services = make_services()
+    interrupt_four(invoke, services)
+    # WHEN a fifth warning is handled two hours after EC2 sent it (a redrive from the
     # dead-letter queue, or Lambda's retries of an invocation that kept failing)
     late = next_batch_spot_warning(services)
     late["time"] = iso_z(services.clock.now() - timedelta(hours=2))
     result = invoke(late, services, "inv")
-    # THEN it is recorded, but no on-demand node is added for a burst that may be long over,
+    # THEN it is recorded, but no on-demand node is proposed for a burst that may be long over,
     # and the result says why
     assert result["status"] == "recorded"
+    assert result["interruptions_last_hour"] == 4
     assert "fallback" not in result
     assert "more than an hour before it was handled" in result["reason"]
+    assert desired_size(member_eks, "system") == 2
+
+
+def test_a_warning_handled_late_does_not_count_toward_a_timely_warnings_hour(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, two interruptions of batch-spot in the last hour (one under the
+    # threshold of three), and a third handled now that EC2 sent two hours ago
+    services = make_services(SPOT_AUTO_APPLY="true")
+    interrupt_batch_spot(invoke, services, times=2)
+    late = next_batch_spot_warning(services)
+    late["time"] = iso_z(services.clock.now() - timedelta(hours=2))
+    invoke(late, services, "inv")
+    # WHEN a timely warning follows: the fourth recorded in the hour, the third warned of in it
+    result = invoke(next_batch_spot_warning(services), services, "inv")
+    # THEN it counts the warnings sent in the hour only, at the threshold: no node is added for
+    # the late warning's burst, two hours ago
+    assert result["interruptions_last_hour"] == 3
+    assert "fallback" not in result
     assert desired_size(member_eks, "system") == 2
 
 
