@@ -1,10 +1,15 @@
 """One HTTP GET of a health endpoint: status code and latency, with a timeout.
 
 Redirects are followed, unless the endpoint is expected to answer one: its redirect is then the
-answer (followed, an endpoint expected to answer 301 or 302 could never pass). A redirect to a
-link-local address (the instance metadata service, 169.254.169.254 however written) is never
-followed, nor one to a loopback address (the Lambda runtime API, 127.0.0.1:9001) from an endpoint
-that is not itself on one: it is an error naming the address, and nothing is sent there.
+answer (followed, an endpoint expected to answer 301 or 302 could never pass). A link-local
+address (the instance metadata service, 169.254.169.254 however written) is never probed, nor a
+loopback or unspecified one (the Lambda runtime API, 127.0.0.1:9001) unless the endpoint itself
+is on loopback: it is an error naming the host and the address, and nothing is sent there. The
+rule holds for addresses, not the URL's text (`_AddressGuard`): every host the probe connects to,
+the endpoint's and each redirect's, is resolved once, every address it resolves to is checked,
+and the connection goes to an address checked, with no second lookup a DNS record changed in
+between (rebinding) could answer differently; the request still names the host (its Host header,
+its TLS server name).
 
 urllib is enough for a GET and ships with the runtime. An HTTP error status is a result, not an
 exception: the check compares it with the endpoint's expected status. A timeout, a refused
@@ -31,7 +36,6 @@ import socket
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,47 +130,96 @@ def _shut_down(opened: socket.socket) -> None:
         opened.shutdown(socket.SHUT_RDWR)
 
 
-class _RedirectsFollowed(urllib.request.HTTPRedirectHandler):
-    """Follows redirects, except to an address of the monitor's own host (`refused_redirect`)."""
-
-    def redirect_request(self, req: Any, *answer: Any) -> Any:
-        # `answer` is (fp, code, msg, headers, newurl), as urllib passes it.
-        refused = refused_redirect(req.full_url, answer[-1])
-        if refused is not None:
-            raise urllib.error.URLError(refused)
-        return super().redirect_request(req, *answer)
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def refused_redirect(url: str, new_url: str) -> str | None:
-    """Why a redirect from `url` to `new_url` is not followed, or None: its host is a link-local
-    address, or a loopback address when `url`'s is not one."""
-    address = _address_of(urllib.parse.urlsplit(new_url).hostname or "")
-    if address is None:
+def host_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to for a TCP connection to `port`, in the resolver's order,
+    each once (an address written as one resolves to itself, in any form the resolver reads:
+    `2852039166`, `0xa9.0xfe.0xa9.0xfe`)."""
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
+def refused_address(address: Address, endpoint_on_loopback: bool) -> str | None:
+    """Why the probe does not connect to `address`, or None: it is link-local, or loopback or
+    unspecified (0.0.0.0 reaches the monitor's own host too) when the endpoint is not on loopback
+    itself."""
+    reached = _reached(address)
+    if reached.is_link_local:
+        return "a link-local address is never probed"
+    if endpoint_on_loopback:
         return None
-    if address.is_link_local:
-        return f"redirect to {address} refused: a link-local address is never probed"
-    origin = _address_of(urllib.parse.urlsplit(url).hostname or "")
-    if address.is_loopback and not (origin is not None and origin.is_loopback):
-        return f"redirect to {address} refused: a loopback address is probed only as the endpoint"
+    if reached.is_loopback:
+        return "a loopback address is probed only as the endpoint"
+    if reached.is_unspecified:
+        return "an unspecified address (this host) is probed only as the endpoint"
     return None
 
 
-def _address_of(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The IP address `host` is written as, in any form the resolver reads (`2852039166`, an
-    IPv4-mapped IPv6 address), or None for a host name."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        try:
-            # inet_aton reads what getaddrinfo would: one number, octal or hex parts.
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            if host.lower() == "localhost":
-                return ipaddress.IPv4Address("127.0.0.1")
-            return None
+def _reached(address: Address) -> Address:
+    """The address a connection to `address` reaches: an IPv4-mapped IPv6 address reaches the
+    IPv4 address it holds."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+class AddressRefusedError(OSError):
+    """A host the probe was to connect to resolves to an address it never probes. An OSError,
+    as a refused connection is: urllib reports it as the reason of its URLError."""
+
+
+class _AddressGuard:
+    """The connections of one probe, made to checked addresses (`refused_address`). The first
+    connection is the endpoint's own, which may be on loopback; whether it is decides whether
+    the redirects after it may be."""
+
+    def __init__(self) -> None:
+        self._endpoint_on_loopback: bool | None = None
+        """None until the endpoint's own connection is made."""
+
+    def guarded(self, connection_class: Callable[..., Any]) -> Callable[..., Any]:
+        """`connection_class` (an http.client connection class) whose connections go through
+        `connect`: their host stays the URL's, for the Host header and the TLS server name."""
+
+        def connection(host: str, **arguments: Any) -> Any:
+            made = connection_class(host, **arguments)
+            made._create_connection = self.connect
+            return made
+
+        return connection
+
+    def connect(
+        self,
+        host_and_port: tuple[str, int],
+        timeout: float | None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        """A socket connected to an address of the host, every address it resolves to checked
+        first; raises AddressRefusedError naming the host and the address when one is refused."""
+        host, port = host_and_port
+        addresses = [ipaddress.ip_address(text) for text in host_addresses(host, port)]
+        is_endpoint = self._endpoint_on_loopback is None
+        loopback_allowed = is_endpoint or bool(self._endpoint_on_loopback)
+        for address in addresses:
+            refused = refused_address(address, loopback_allowed)
+            if refused is not None:
+                named = cut_echo(host) if host == str(address) else f"{cut_echo(host)} ({address})"
+                raise AddressRefusedError(f"connection to {named} refused: {refused}")
+        last_failure = OSError(f"{cut_echo(host)} resolves to no address")
+        for address in addresses:
+            try:
+                # An address, not a name: create_connection looks nothing up again.
+                connected = socket.create_connection((str(address), port), timeout, source_address)
+            except OSError as failure:
+                last_failure = failure
+                continue
+            if is_endpoint:
+                reached = _reached(address)
+                self._endpoint_on_loopback = reached.is_loopback or reached.is_unspecified
+            return connected
+        raise last_failure
 
 
 class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
@@ -177,18 +230,21 @@ class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
 
 
 def _opener(connections: _Connections, follow_redirects: bool) -> urllib.request.OpenerDirector:
-    """urllib's opener, its HTTP and HTTPS connections noted in `connections`, following
-    redirects or not."""
+    """urllib's opener, its HTTP and HTTPS connections made to checked addresses only
+    (`_AddressGuard`) and noted in `connections`, following redirects or not."""
+    guard = _AddressGuard()
 
     class TrackedHTTPHandler(urllib.request.HTTPHandler):
         def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
-            return super().do_open(connections.tracked(http_class), req, **http_conn_args)
+            made = connections.tracked(guard.guarded(http_class))
+            return super().do_open(made, req, **http_conn_args)
 
     class TrackedHTTPSHandler(urllib.request.HTTPSHandler):
         def do_open(self, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
-            return super().do_open(connections.tracked(http_class), req, **http_conn_args)
+            made = connections.tracked(guard.guarded(http_class))
+            return super().do_open(made, req, **http_conn_args)
 
-    redirects = _RedirectsFollowed if follow_redirects else _RedirectAnswered
+    redirects = urllib.request.HTTPRedirectHandler if follow_redirects else _RedirectAnswered
     return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler, redirects)
 
 

@@ -23,7 +23,7 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
-from handlers.health_monitor.probe import http_probe, refused_redirect
+from handlers.health_monitor.probe import http_probe
 from tests.handlers.faults import MalformedAnswer
 
 REGION = "ap-south-1"
@@ -595,29 +595,6 @@ def test_an_endpoint_redirecting_to_a_link_local_address_is_not_followed_there(
     assert outcome.error is not None
     assert "link-local address" in outcome.error, outcome.error
     assert outcome.latency_ms < 1000
-
-
-@pytest.mark.parametrize(
-    ("url", "new_url", "refused"),
-    [
-        ("https://api.example.com/health", "http://127.0.0.1:9001/2018-06-01/runtime", True),
-        ("http://10.0.0.5/health", "http://localhost:2773/", True),
-        ("http://10.0.0.5/health", "http://[::1]/", True),
-        ("http://127.0.0.1:8080/health", "http://127.0.0.1:8081/ready", False),
-        ("http://api.example.com/health", "https://api.example.com/health", False),
-        ("http://api.example.com/health", "http://10.0.0.6/health", False),
-    ],
-)
-def test_a_redirect_from_an_endpoint_not_on_loopback_to_a_loopback_address_is_refused(
-    url: str, new_url: str, *, refused: bool
-) -> None:
-    # GIVEN an endpoint's URL and the URL it redirects to
-    # WHEN the probe decides whether to follow it
-    why = refused_redirect(url, new_url)
-    # THEN one to the monitor's own host (the Lambda runtime API, an extension), from an
-    # endpoint elsewhere, is refused naming the address; any other is followed
-    assert (why is not None) == refused, why
-    assert why is None or "loopback address" in why
 
 
 def test_endpoint_error_rate_over_the_window_escalates_and_clears_within_one_window(
