@@ -8,6 +8,7 @@ silently turn every warning into a critical, or the reverse).
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -29,6 +30,17 @@ Ratio = Annotated[float, Field(ge=0, le=1)]
 
 MAX_ERROR_RATE_WINDOW_MINUTES = 24 * 60
 """A longer window would keep a recovered endpoint failing for more than a day."""
+
+SCHEDULED_RUN_MINUTES = 5
+"""Minutes between two scheduled runs, each adding one result to an endpoint's window: the
+catalog's `health-check` schedule, rate(5 minutes)."""
+
+
+def results_in_window(window_minutes: int) -> int:
+    """The results of scheduled runs a window of `window_minutes` holds: the run one window back
+    never counts (`checks.endpoints.SCHEDULE_JITTER`, under a minute), so a 15-minute window
+    holds 3, a 16-minute one 4."""
+    return math.ceil(window_minutes / SCHEDULED_RUN_MINUTES)
 
 
 class HealthEnvironment(FunctionEnvironment):
@@ -90,7 +102,10 @@ class HealthEnvironment(FunctionEnvironment):
     )
     health_error_rate_min_samples: PositiveInt = Field(
         default=3,
-        description="Results within the window an endpoint needs before its error rate is judged.",
+        description=(
+            "Results within the window an endpoint needs before its error rate is judged (at "
+            "most the runs the window holds, one every 5 minutes)."
+        ),
     )
     health_critical_alarm_patterns: PatternList = Field(
         default=("*critical*", "*Critical*"),
@@ -125,5 +140,18 @@ class HealthEnvironment(FunctionEnvironment):
                 "HEALTH_TARGETS_HEALTHY_WARNING_RATIO, got "
                 f"{self.health_targets_healthy_critical_ratio} and "
                 f"{self.health_targets_healthy_warning_ratio}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _min_samples_within_window(self) -> HealthEnvironment:
+        # More results than the window holds would turn the error-rate judgement off unsaid.
+        held = results_in_window(self.health_error_rate_window_minutes)
+        if self.health_error_rate_min_samples > held:
+            raise ValueError(
+                "HEALTH_ERROR_RATE_MIN_SAMPLES must not exceed the results "
+                "HEALTH_ERROR_RATE_WINDOW_MINUTES holds at one run every "
+                f"{SCHEDULED_RUN_MINUTES} minutes, got {self.health_error_rate_min_samples} for "
+                f"a window of {self.health_error_rate_window_minutes} minutes, which holds {held}"
             )
         return self
