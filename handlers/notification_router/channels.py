@@ -355,8 +355,8 @@ def post_json(
     naming the host only: webhook URLs are secrets, so every long part of the URL's path, query
     and user, and each of `secrets` (a routing key in the payload), is masked in the error, the
     peer's answer quoted in it included (a peer may echo the request). Once the peer has answered
-    2xx the message is delivered, whatever happens to the rest of its answer: a retry would post
-    it again. A 429 or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to
+    2xx the message is delivered, and the rest of its answer is not read: a retry would post it
+    again. A 429 or 503 with a Retry-After is a `RateLimitedError` carrying the seconds to
     wait; a redirect (not followed), another 4xx than 408, 425 or 429, or a URL that is not
     http(s), is `permanent`. A 2xx is delivered whatever its body says: Slack answers `ok` and
     sends its errors as 4xx, and posting again would show the message twice."""
@@ -390,8 +390,10 @@ def post_json(
     except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
         reason = masked(str(getattr(error, "reason", error)), masks)
         raise ChannelError(f"{host} unreachable: {reason}", unconfirmed=True) from None
-    with response, contextlib.suppress(OSError, http.client.HTTPException):
-        response.read()
+    # The 2xx is the answer: its body is not read. One without end, read until the attempt's
+    # time is up, filled the function's memory within a second, and the invocation died after
+    # the channel took the message, unrecorded, so the retry posted it again.
+    response.close()
 
 
 def shown_secret_id(secret_id: str) -> str:
