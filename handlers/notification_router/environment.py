@@ -21,6 +21,13 @@ from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 RESOLVED = "resolved"
 KINDS = ("critical", "warning", "info", RESOLVED)
+ROUTER_TIMEOUT_SECONDS = 60
+"""The router's Lambda timeout (its catalog entry's `timeout_seconds`; a test ties both)."""
+LONGEST_HTTP_TIMEOUT_SECONDS = ROUTER_TIMEOUT_SECONDS - RECORDING_SECONDS - DEADLINE_MARGIN_SECONDS
+"""ROUTER_HTTP_TIMEOUT_SECONDS is less than this (45 s): a message or attempt starts only with the
+HTTP timeout plus the time to record a send and return left, so with a longer one none would
+start in a whole invocation, and every alert would go back to its queue until its dead-letter
+queue."""
 MIN_DEDUP_WINDOW_SECONDS = 420
 """The shortest dedup window: the router queue's visibility timeout (6 x the router's 60 s
 timeout, 360 s: `components/fleet_function.py`), after which SQS redelivers a message a channel
@@ -146,12 +153,14 @@ class RouterEnvironment(FunctionEnvironment):
     router_http_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
+        lt=LONGEST_HTTP_TIMEOUT_SECONDS,
         description=(
             "Timeout of every outbound call (Slack, PagerDuty, the e-mail topic, the secrets), in "
             "seconds; no message or attempt is started with less than this plus "
             f"{RECORDING_SECONDS + DEADLINE_MARGIN_SECONDS:g} s left (the state table's "
             f"{RECORDING_SECONDS} s to record what a channel took, and {DEADLINE_MARGIN_SECONDS:g}"
-            " s to return)."
+            f" s to return), so it is less than {LONGEST_HTTP_TIMEOUT_SECONDS:g}, for the "
+            f"router's {ROUTER_TIMEOUT_SECONDS} s timeout."
         ),
     )
     router_secret_ttl_seconds: int = Field(
