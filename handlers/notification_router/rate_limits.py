@@ -21,7 +21,10 @@ LONGEST_RETRY_AFTER_SECONDS = 3600.0
 """The longest wait a Retry-After is honoured for: one answer (a misconfigured proxy's, or a
 date far off) must not hold an alert channel back for hours; asked for longer, the channel is
 called again after an hour."""
-_DELAY_SECONDS = re.compile(r"^\s*(\d{1,9})\s*$")
+_DELAY_SECONDS = re.compile(r"^\s*(\d+)\s*$")
+"""Delay-seconds of any length: ten digits or more is a wait of centuries, an hour here, not a
+header no one reads, which had the channel called again at once (a float of any digits is a
+number, `inf` at worst, where `int` refuses more than 4300)."""
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
