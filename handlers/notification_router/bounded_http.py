@@ -3,8 +3,8 @@
 urllib's `timeout` bounds each connect, send and receive on its own: a peer that answers a few
 bytes at a time, each within the timeout, holds the request as long as it likes, past the end of
 the invocation. Here every socket operation of one request gets only what is left of a single
-deadline, so the whole request (connecting, sending, the status, the headers and the body) takes
-at most its timeout.
+deadline, so the whole request (connecting, to each of the host's addresses in turn, sending,
+the status, the headers and the body) takes at most its timeout.
 """
 
 from __future__ import annotations
@@ -100,8 +100,37 @@ class _ConnectionWithDeadline:
 
     def connect(self) -> None:
         self.timeout = _time_left(self._deadline)
+        self._create_connection = self._connect_by_deadline
         super().connect()  # type: ignore[misc]
         self.sock = _BoundedSocket(self.sock, self._deadline)
+
+    def _connect_by_deadline(
+        self,
+        host_and_port: tuple[str, int],
+        timeout: float | None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        """`socket.create_connection`, each address of the host given only the time left: that
+        gives each address the whole timeout, so a host of four unreachable addresses held the
+        request four times as long, past the time the invocation kept for it."""
+        host, port = host_and_port
+        last_failure: OSError | None = None
+        for family, kind, protocol, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        ):
+            left = _time_left(self._deadline)
+            connection = socket.socket(family, kind, protocol)
+            try:
+                connection.settimeout(left)
+                if source_address:
+                    connection.bind(source_address)
+                connection.connect(address)
+            except OSError as failure:
+                connection.close()
+                last_failure = failure
+                continue
+            return connection
+        raise last_failure or OSError(f"{host} resolves to no address")
 
 
 class _BoundedConnection(_ConnectionWithDeadline, http.client.HTTPConnection):
