@@ -50,8 +50,10 @@ MANIFEST_NAME = "_manifest.json"
 RAW_DOCUMENT_BYTES_MAX = 32 * 1024 * 1024
 """The largest raw document report_processor reads; a larger one is rejected unread. The
 fetcher's document of AWS's regions and services (moto's copy of them) is about 250 kB, and one
-of the largest matrix a report may have (`MATRIX_CELLS_MAX`) about 9 MB. Processing a 30 MB document took about 160 MiB
-above the function's own; one of 205 MB about 500 MiB, and 27 s, with its 1 GB."""
+of the largest matrix a report may have (`MATRIX_CELLS_MAX`) about 9 MB. Processing a 30 MB
+document took about 160 MiB above the function's own; one of 205 MB about 500 MiB, and 27 s,
+with its 1 GB."""
+
 RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 REPORT_DAY_SPREAD = timedelta(days=2)
 """How far a run's report day can be from the UTC day of its start (see `run_id_of`)."""
