@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.exceptions import EventValidationError
-from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName, EksNodeGroupName
 from fleet_shared.utc_times import UtcTime
 
 EKS_SOURCE = "aws.eks"
@@ -98,9 +98,11 @@ class TaintsUpdate(_Lenient):
 class RequestParameters(_Lenient):
     """What the call asked for; which fields are present depends on the call."""
 
-    name: str | None = Field(default=None, min_length=1)
-    clusterName: str | None = Field(default=None, min_length=1)  # noqa: N815
-    nodegroupName: str | None = Field(default=None, min_length=1)  # noqa: N815
+    # EKS's own name rules: a name with markup, control characters or past EKS's length is
+    # refused naming the field before it reaches EKS, the state table's keys and the alerts.
+    name: EksClusterName | None = None
+    clusterName: EksClusterName | None = None  # noqa: N815
+    nodegroupName: EksNodeGroupName | None = None  # noqa: N815
     version: str | None = None
     releaseVersion: str | None = None  # noqa: N815
     launchTemplate: LaunchTemplate | None = None  # noqa: N815

@@ -972,6 +972,19 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"detail": {"eventName": "DeleteCluster"}}, "detail.eventName"),
         ({"detail": {"requestParameters": {"name": None}}}, "detail.requestParameters.name"),
         ({"detail": {"requestParameters": {"nodegroupName": None}}}, "nodegroupName"),
+        # Names that are no EKS names would reach EKS, the state table's keys and the alerts.
+        (
+            {"detail": {"requestParameters": {"name": "dev-apps](https://evil)"}}},
+            "detail.requestParameters.name: must be an EKS name",
+        ),
+        (
+            {"detail": {"requestParameters": {"clusterName": "<b>dev</b>\n" + "x" * 5000}}},
+            "detail.requestParameters.clusterName: must be an EKS name",
+        ),
+        (
+            {"detail": {"requestParameters": {"nodegroupName": "s" * 64}}},
+            "detail.requestParameters.nodegroupName: must be an EKS name",
+        ),
         (
             {"detail": {"requestParameters": {"labels": {"removeLabels": "tier"}}}},
             "detail.requestParameters.labels.removeLabels",
@@ -1013,7 +1026,7 @@ def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
     # was scheduled or recorded
     assert result["status"] == "error"
     assert field in result["error"]
-    assert len(result["error"]) < 200
+    assert len(result["error"]) < 240
     assert validator.schedules() == []
     table = boto3.client("dynamodb", region_name=REGION)
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
