@@ -11,6 +11,7 @@ others (the REST path parameter); both are read.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.field_types import AccountId, AwsRegion, EksClusterName, EksNodeGroupName
+from fleet_shared.timestamps import iso_z
 from fleet_shared.utc_times import UtcTime
 
 EKS_SOURCE = "aws.eks"
@@ -181,6 +183,23 @@ def check_change(event: EksChangeEvent) -> None:
         raise EventValidationError(
             "detail.requestParameters.nodegroupName",
             f"is required for {event.detail.eventName}",
+        )
+
+
+LONGEST_AHEAD = timedelta(minutes=5)
+"""How far a change's `time` may be ahead of the validator's clock. CloudTrail stamps the call
+with AWS's clock: a time further ahead was not written by it, and its baseline, measured over
+the minutes before that time, would hold no endpoint result and no load-balancer traffic, so
+every regression would pass."""
+
+
+def check_change_time(event: EksChangeEvent, now: datetime) -> None:
+    """Refuse, naming `time`, a change timed more than LONGEST_AHEAD after `now`."""
+    if event.time > now + LONGEST_AHEAD:
+        minutes = int(LONGEST_AHEAD.total_seconds() // 60)
+        raise EventValidationError(
+            "time",
+            f"{iso_z(event.time)} is more than {minutes} minutes ahead of the clock ({iso_z(now)})",
         )
 
 

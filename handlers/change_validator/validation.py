@@ -61,7 +61,7 @@ from handlers.change_validator.changes import (
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.measurements import Window, measure
-from handlers.change_validator.models import EksChangeEvent, event_summary
+from handlers.change_validator.models import EksChangeEvent, check_change_time, event_summary
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
     RESTORE_SKIPPED,
@@ -143,6 +143,7 @@ def start(
     likewise: a retry whose killed copy booked a callback does not act while that callback does.
     A copy that finds the claim or the lock taken fails (ValidationInProgressError), so the
     platform retries it too."""
+    check_change_time(event, services.clock.now())
     summary = event_summary(event)
     response = event.detail.responseElements
     if response is None:
