@@ -193,13 +193,27 @@ the minutes before that time, would hold no endpoint result and no load-balancer
 every regression would pass."""
 
 
+OLDEST_CHANGE = timedelta(days=30)
+"""The oldest change a validation is opened for: as long as a validation's record and its
+alert's claim are kept, so a change event delivered again (a dead-letter redrive, an archive's
+replay) finds its validation and alerts nothing twice. An older one would open it afresh and
+warn again; a change's time near the calendar's start would not even have a baseline window."""
+
+
 def check_change_time(event: EksChangeEvent, now: datetime) -> None:
-    """Refuse, naming `time`, a change timed more than LONGEST_AHEAD after `now`."""
+    """Refuse, naming `time`, a change timed more than LONGEST_AHEAD after `now` or more than
+    OLDEST_CHANGE before it."""
     if event.time > now + LONGEST_AHEAD:
         minutes = int(LONGEST_AHEAD.total_seconds() // 60)
         raise EventValidationError(
             "time",
             f"{iso_z(event.time)} is more than {minutes} minutes ahead of the clock ({iso_z(now)})",
+        )
+    if event.time < now - OLDEST_CHANGE:
+        raise EventValidationError(
+            "time",
+            f"{iso_z(event.time)} is more than {OLDEST_CHANGE.days} days before now "
+            f"({iso_z(now)}): its validation, if it had one, is no longer kept",
         )
 
 

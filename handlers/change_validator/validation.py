@@ -37,6 +37,7 @@ from typing import Any
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.endpoint_history import HISTORY_RETENTION
 from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
@@ -61,7 +62,12 @@ from handlers.change_validator.changes import (
 from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.measurements import Window, measure
-from handlers.change_validator.models import EksChangeEvent, check_change_time, event_summary
+from handlers.change_validator.models import (
+    OLDEST_CHANGE,
+    EksChangeEvent,
+    check_change_time,
+    event_summary,
+)
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
     RESTORE_SKIPPED,
@@ -80,9 +86,9 @@ from handlers.change_validator.services import (
 
 SCOPE = "change_validator"
 RECORD_NAME = "validation"
-RECORD_TTL_SECONDS = 30 * 86400
+RECORD_TTL_SECONDS = int(OLDEST_CHANGE.total_seconds())
 START_TTL_SECONDS = 7 * 86400
-ALERT_TTL_SECONDS = 30 * 86400
+ALERT_TTL_SECONDS = int(OLDEST_CHANGE.total_seconds())
 LOCK_LEASE_SECONDS = 300
 """Longer than one follow-up takes (the function's timeout is 120 s)."""
 
@@ -216,8 +222,8 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
     later)."""
     environment = services.environment
     changed_at = change.changed_at_time
-    window = Window(changed_at - timedelta(minutes=environment.validation_bake_minutes), changed_at)
     now = services.clock.now()
+    window = Window(changed_at - timedelta(minutes=environment.validation_bake_minutes), changed_at)
     record: dict[str, Any] = {
         "validation_id": change.validation_id,
         "change": change.as_record(),
@@ -235,6 +241,19 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
         "schedules": [],
         "started_at": iso_z(now),
     }
+    if changed_at < now - HISTORY_RETENTION:
+        # A change seen this late (a dead-letter redrive): the endpoint results before it are
+        # gone, and what EKS shows now is no longer what it replaced.
+        _conclude(
+            record,
+            Verdict.INCONCLUSIVE,
+            f"the change was seen {_hours(now - changed_at)} after it was made, and the health "
+            f"monitor keeps endpoint results for {_hours(HISTORY_RETENTION)}: the health before "
+            "it cannot be measured",
+            now,
+        )
+        _save(services, record)
+        return record
     try:
         member = services.member_client(change.account_id, change.region)
         previous = previous_state(change, member("eks"), services.state)
@@ -261,6 +280,10 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
         )
     _save(services, record)
     return record
+
+
+def _hours(duration: timedelta) -> str:
+    return f"{duration.total_seconds() / 3600:.1f} h"
 
 
 def _step(

@@ -1003,6 +1003,10 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"time": "2025-06-02T03:30:05"}, "time: Input should have timezone info"),
         # Not a time CloudTrail wrote: its baseline would hold no result from before it.
         ({"time": "2099-01-01T00:00:00Z"}, "time: 2099-01-01T00:00:00Z is more than 5 minutes"),
+        # Older than a validation's record is kept (a replay would open it again), and, this
+        # near the calendar's start, without a baseline window before it.
+        ({"time": "0001-01-01T00:05:00Z"}, "time: 0001-01-01T00:05:00Z is more than 30 days"),
+        ({"time": "2025-05-02T03:29:59Z"}, "time: 2025-05-02T03:29:59Z is more than 30 days"),
     ],
 )
 def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
@@ -1120,6 +1124,37 @@ def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_o
     assert update_id in alert["detail"] and NODE_GROUP in alert["resource"]
     assert "Could not connect to the endpoint URL" in alert["detail"]
     assert len(alert["detail"]) < 1000
+
+
+def test_a_change_seen_after_the_results_before_it_are_gone_is_inconclusive_with_one_warning(
+    validator: Validator,
+) -> None:
+    # GIVEN a node group update made three hours ago (its event redriven from the dead-letter
+    # queue): the health monitor keeps two hours of endpoint results, so none from before it
+    # is left, only those since, the endpoint failing every request
+    made_at = validator.clock.now() - timedelta(hours=3)
+    record_endpoint_results(validator.state, made_at, 180, latency_ms=100, ok=False)
+    update_id = "6f708192-0000-4111-8222-933344440000"
+    change = cloudtrail_event(
+        "UpdateNodegroupVersion",
+        update_id,
+        made_at,
+        {"nodegroupName": NODE_GROUP, "version": "1.20"},
+    )
+    validator.eks_updates.status = "Successful"
+    # WHEN its record arrives, and is delivered again
+    verdict = validator.send(change)
+    again = validator.send(change)
+    # THEN the validation ends inconclusive at once, saying how late the change was seen, rather
+    # than baking against a baseline with no endpoint result and passing
+    assert verdict["status"] == "inconclusive", verdict
+    assert "seen 3.0 h after it was made" in verdict["reason"]
+    assert again["duplicate"] is True and again["status"] == "inconclusive"
+    assert validator.schedules() == []
+    # AND one warning names the change
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning"
+    assert update_id in alert["detail"]
 
 
 def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
