@@ -21,6 +21,13 @@ RegressionStep = Annotated[float, Field(gt=0, le=1)]
 would then be one, and every change degraded (every scaler change restored)."""
 
 
+LATENCY_INCREASE_RATIO_HIGHEST = 10.0
+"""A p95 grown elevenfold: a larger ratio is no threshold but the check switched off."""
+LATENCY_MIN_INCREASE_MS_HIGHEST = 60_000
+"""A minute: longer than any health probe waits (30 s at most) or a load balancer's target
+commonly answers."""
+
+
 class ValidatorEnvironment(FunctionEnvironment):
     """What the change validator needs: the fleet's variables, its callback schedules and its
     thresholds."""
@@ -83,14 +90,24 @@ class ValidatorEnvironment(FunctionEnvironment):
             "DescribeUpdate checks before an update still in progress is judged `failed`."
         ),
     )
+    # Both latency thresholds are bounded: past the bound (`inf` included) no latency would
+    # ever be a regression, and every slowed change would pass without a word.
     validation_latency_increase_ratio: float = Field(
         default=0.5,
         gt=0,
-        description="Relative growth of a p95 latency or response time that is a regression.",
+        le=LATENCY_INCREASE_RATIO_HIGHEST,
+        description=(
+            "Relative growth of a p95 latency or response time that is a regression (above 0, "
+            f"at most {LATENCY_INCREASE_RATIO_HIGHEST:g})."
+        ),
     )
     validation_latency_min_increase_ms: PositiveInt = Field(
         default=100,
-        description="A latency growth smaller than this (ms) is never a regression (noise).",
+        le=LATENCY_MIN_INCREASE_MS_HIGHEST,
+        description=(
+            "A latency growth smaller than this (ms) is never a regression (noise; at most "
+            f"{LATENCY_MIN_INCREASE_MS_HIGHEST})."
+        ),
     )
     validation_error_rate_increase: RegressionStep = Field(
         default=0.05,

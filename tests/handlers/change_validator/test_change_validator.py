@@ -944,6 +944,30 @@ def test_a_zero_regression_threshold_is_refused_naming_the_variable_and_changes_
     assert validator.schedules() == []
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("VALIDATION_LATENCY_INCREASE_RATIO", "inf"),
+        ("VALIDATION_LATENCY_INCREASE_RATIO", "1e308"),
+        ("VALIDATION_LATENCY_MIN_INCREASE_MS", "999999999999"),
+    ],
+)
+def test_a_latency_threshold_past_its_bound_is_refused_naming_the_variable_and_changes_nothing(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    # GIVEN a latency threshold no growth can reach, under which no latency is ever a regression
+    # and every change that slowed the endpoints would pass
+    monkeypatch.setenv(variable, value)
+    change = node_group_version_update(validator, "0000bbbb-0000-4111-8222-933344446666")
+    # WHEN a change arrives
+    with pytest.raises(ConfigurationError) as refused:
+        validator.send(change)
+    # THEN the invocation fails naming the variable and its bound, and no validation was opened
+    assert f"{variable}: Input should be less than or equal to" in str(refused.value)
+    assert load_record(validator.services[0], "0000bbbb-0000-4111-8222-933344446666") is None
+    assert validator.schedules() == []
+
+
 def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> None:
     # GIVEN the CloudTrail record of an UpdateNodegroupVersion that EKS refused
     change = cloudtrail_event(
