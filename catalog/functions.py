@@ -389,9 +389,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # A regression after the scaler's own change: the scaler restores the sizes.
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
             # Waiting costs no Lambda time: one-time schedules call the function back. A retry
-            # that finds its step booked already reads the time it was booked for.
+            # that finds its step booked already reads the time it was booked for; a bake check
+            # books its successor before measuring, and deletes it once the change is judged.
             PermissionStatement(
-                actions=("scheduler:CreateSchedule", "scheduler:GetSchedule"),
+                actions=(
+                    "scheduler:CreateSchedule",
+                    "scheduler:GetSchedule",
+                    "scheduler:DeleteSchedule",
+                ),
                 resources=(R.CALLBACK_SCHEDULES,),
             ),
             PermissionStatement(

@@ -13,13 +13,18 @@ was never booked.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.validation_errors import cut_echo
 from handlers.change_validator.environment import ValidatorEnvironment
+
+_logger = logging.getLogger(__name__)
 
 MAXIMUM_RETRY_ATTEMPTS = 3
 MAXIMUM_EVENT_AGE_SECONDS = 3600
@@ -76,6 +81,21 @@ def schedule_callback(
         booked = scheduler.get_schedule(Name=name, GroupName=environment.validation_schedule_group)
         return BookedCallback(name, _booked_at(booked["ScheduleExpression"]))
     return BookedCallback(name, at)
+
+
+def cancel_callback(scheduler: Any, environment: ValidatorEnvironment, name: str) -> None:
+    """Delete the callback schedule `name`, booked for a check the validation no longer needs
+    (it was judged). Gone already, or not deleted (Scheduler failing), it is left: it calls back a
+    validation that is done, which changes nothing."""
+    try:
+        scheduler.delete_schedule(Name=name, GroupName=environment.validation_schedule_group)
+    except AWS_CALL_ERRORS as error:
+        gone = (
+            isinstance(error, ClientError)
+            and error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+        )
+        if not gone:
+            _logger.warning("callback schedule %s left to fire: %s", name, cut_echo(str(error)))
 
 
 def _booked_at(expression: str) -> datetime:

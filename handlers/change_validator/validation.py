@@ -13,8 +13,10 @@
    figures that moved. Failed or Cancelled is `failed`. A measurement that fails (an AWS error
    in the member account) counts a failed check, keeps its error in the record and is tried
    again VALIDATION_FOLLOW_MINUTES later, up to VALIDATION_MAX_FOLLOW_CHECKS failed checks; then
-   the validation is `inconclusive`. A baseline that cannot be measured when the change arrives
-   cannot be measured later (it is the health before the change): `inconclusive` at once.
+   the validation is `inconclusive`. Each bake check books its successor before measuring, so
+   one Lambda ends (slow member endpoints) leaves the next, which counts it as failed. A
+   baseline that cannot be measured when the change arrives cannot be measured later (it is the
+   health before the change): `inconclusive` at once.
    Raising instead would end, after the platform's retries, with no verdict and nothing booked.
 4. Done: a `degraded` or `failed` verdict restores the scaler's own change when allowed
    (rollback.py: its sizes only, the labels and taints it also asked are left to a person) and
@@ -52,7 +54,7 @@ from fleet_shared.observability import observability_for
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import cut_echo
-from handlers.change_validator.callbacks import schedule_callback
+from handlers.change_validator.callbacks import cancel_callback, schedule_callback
 from handlers.change_validator.changes import (
     Change,
     change_of,
@@ -93,6 +95,9 @@ LOCK_LEASE_SECONDS = 300
 """Longer than one follow-up takes (the function's timeout is 120 s)."""
 
 FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
+CHECK_STARTED_AT = "check_started_at"
+"""The record's field of a bake check under way (its successor booked): found by the next
+check, the check did not finish, and counts as failed."""
 UNKNOWN_STATUS = "Unknown"
 """The status recorded when DescribeUpdate could not be asked (it is asked again later)."""
 
@@ -388,8 +393,23 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
 
 
 def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
+    """Measure the bake and judge it; the check's successor is booked before the measurement,
+    so a check Lambda ends (member endpoints answering each call only at its last attempt
+    outlast the invocation) still leaves the next one, which counts it as failed."""
     change = Change.from_record(record["change"])
     now = services.clock.now()
+    unfinished = record.pop(CHECK_STARTED_AT, None)
+    if unfinished is not None and _counted_failed_check(
+        record,
+        services,
+        f"the check started at {unfinished} did not finish: Lambda ended its invocation",
+        now,
+    ):
+        _save(services, record)
+        return record
+    successor = _book_check(record, services, f"bake-retry-{_failed_checks(record) + 1}", now)
+    record[CHECK_STARTED_AT] = iso_z(now)
+    _save(services, record)
     window = Window(parse_iso(record["bake_started_at"]), now)
     try:
         after = measure(
@@ -400,7 +420,13 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
             inventory=services.inventory(),
         )
     except MEASUREMENT_FAILURES as error:
-        return _bake_check_failed(record, services, cut_echo(str(error)))
+        del record[CHECK_STARTED_AT]
+        concluded = _counted_failed_check(record, services, cut_echo(str(error)), now)
+        _save(services, record)
+        if concluded:
+            cancel_callback(services.scheduler, services.environment, successor)
+        return record
+    del record[CHECK_STARTED_AT]
     moved = moved_figures(
         record["baseline"], after, Thresholds.from_environment(services.environment)
     )
@@ -415,6 +441,7 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
         moved=moved,
     )
     _save(services, record)
+    cancel_callback(services.scheduler, services.environment, successor)
     return record
 
 
@@ -434,39 +461,40 @@ def _conclude(
 
 def _book_check(
     record: dict[str, Any], services: ValidatorServices, step: str, now: datetime
-) -> None:
+) -> str:
     """Book the validation's next check, VALIDATION_FOLLOW_MINUTES after `now`, as callback
-    `step`; a delivery before it changes nothing (`next_check_at`)."""
+    `step`; a delivery before it changes nothing (`next_check_at`). The schedule's name."""
     environment = services.environment
     at = now + timedelta(minutes=environment.validation_follow_minutes)
     booked = schedule_callback(services.scheduler, environment, record["validation_id"], step, at)
     # A retried invocation finds `step` booked by its first attempt: the check waits for that one.
     record["next_check_at"] = iso_z(booked.at)
     record["schedules"].append(booked.name)
+    return booked.name
 
 
-def _bake_check_failed(
-    record: dict[str, Any], services: ValidatorServices, failure: str
-) -> dict[str, Any]:
-    """A bake measurement that failed: counted with its error, and tried again at the next check
-    (VALIDATION_FOLLOW_MINUTES later); after VALIDATION_MAX_FOLLOW_CHECKS failed checks the
-    validation is `inconclusive`."""
+def _failed_checks(record: dict[str, Any]) -> int:
+    return int(record.get("failed_checks", 0))
+
+
+def _counted_failed_check(
+    record: dict[str, Any], services: ValidatorServices, failure: str, now: datetime
+) -> bool:
+    """Count a bake check that could not measure, with its error; whether that was the last
+    (VALIDATION_MAX_FOLLOW_CHECKS failed checks), the validation then `inconclusive`."""
     environment = services.environment
-    now = services.clock.now()
-    record["failed_checks"] = int(record.get("failed_checks", 0)) + 1
+    record["failed_checks"] = _failed_checks(record) + 1
     record.setdefault("measurement_errors", []).append(f"{iso_z(now)}: {failure}")
-    if record["failed_checks"] >= environment.validation_max_follow_checks:
-        _conclude(
-            record,
-            Verdict.INCONCLUSIVE,
-            f"the bake could not be measured after {record['failed_checks']} checks "
-            f"{environment.validation_follow_minutes} minutes apart: {failure}",
-            now,
-        )
-    else:
-        _book_check(record, services, f"bake-retry-{record['failed_checks']}", now)
-    _save(services, record)
-    return record
+    if record["failed_checks"] < environment.validation_max_follow_checks:
+        return False
+    _conclude(
+        record,
+        Verdict.INCONCLUSIVE,
+        f"the bake could not be measured after {record['failed_checks']} checks "
+        f"{environment.validation_follow_minutes} minutes apart: {failure}",
+        now,
+    )
+    return True
 
 
 def _finish(

@@ -167,6 +167,41 @@ def hang_every_attempt(
     return fault
 
 
+@dataclass
+class SlowOperation:
+    """Every call of one operation answers only at its last attempt: the attempts before it go to
+    an endpoint that accepts the connection and never answers, each spending the client's read
+    timeout of the invocation's time, as a member region's degraded network path does."""
+
+    time: LambdaTime
+    read_timeout: float
+    answers_at_attempt: int
+    attempts: int = 0
+    attempt_of_the_call: int = 0
+
+    def start_call(self, **_: Any) -> None:
+        self.attempt_of_the_call = 0
+
+    def hang_but_the_last(self, request: Any, **_: Any) -> None:
+        self.attempts += 1
+        self.attempt_of_the_call += 1
+        if self.attempt_of_the_call < self.answers_at_attempt:
+            self.time.spend(self.read_timeout)
+            raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def answer_at_the_last_attempt(
+    client: Any, service: str, operation: str, time: LambdaTime
+) -> SlowOperation:
+    """Make every call of `operation` on `client` answer at its client's last attempt, the ones
+    before hanging for the client's read timeout of `time` (patch `botocore.endpoint.time`)."""
+    config = client.meta.config
+    fault = SlowOperation(time, config.read_timeout, config.retries["total_max_attempts"])
+    client.meta.events.register_first(f"before-call.{service}.{operation}", fault.start_call)
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault.hang_but_the_last)
+    return fault
+
+
 def draw_longest_botocore_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make botocore's standard retries wait the longest their full jitter allows after each
     attempt (the jitter's random draw at 1), as the bounds of a call count them."""

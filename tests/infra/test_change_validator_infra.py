@@ -69,10 +69,15 @@ def test_the_functions_role_creates_schedules_only_in_its_group_and_passes_only_
     policy = _own_policy(hub)
     hub_account, region = hub.settings.hub.account_id, hub.settings.hub.region
     group = callback_schedule_group_name(hub.stack, SPEC.name)
-    # THEN CreateSchedule (and GetSchedule, to find a step a retry booked already) is allowed
-    # only on schedules of its own group
+    # THEN CreateSchedule (and GetSchedule, to find a step a retry booked already, and
+    # DeleteSchedule, for a bake check's successor once the change is judged) is allowed only on
+    # schedules of its own group
     create = _statement_with(policy, "scheduler:CreateSchedule")
-    assert create["Action"] == ["scheduler:CreateSchedule", "scheduler:GetSchedule"]
+    assert create["Action"] == [
+        "scheduler:CreateSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:DeleteSchedule",
+    ]
     assert create["Resource"] == [f"arn:aws:scheduler:{region}:{hub_account}:schedule/{group}/*"]
     # AND PassRole only of its scheduler role, only to EventBridge Scheduler
     pass_role = _statement_with(policy, "iam:PassRole")

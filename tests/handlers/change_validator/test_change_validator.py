@@ -46,7 +46,9 @@ from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, FakeLambdaContext
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
+    InvocationEndedError,
     LambdaTime,
+    answer_at_the_last_attempt,
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
@@ -1123,6 +1125,51 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
     assert time.spent < 60, time.spent
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "Read timeout" in error
+
+
+def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next_check_booked(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a node group update baking, and, when the bake ends, the member's ELBv2, EKS and Auto
+    # Scaling each answering every call only at its last attempt (about 40 s a call): each call
+    # ends inside its bound, but together they outlast the invocation's 120 s
+    update_id = "4d5e6f70-0000-4111-8222-933344447777"
+    node_group_update_baking(validator, update_id)
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    member = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)
+    slow = [
+        answer_at_the_last_attempt(member(service), event_name, operation, time)
+        for service, event_name, operation in (
+            ("elbv2", "elastic-load-balancing-v2", "DescribeLoadBalancers"),
+            ("eks", "eks", "DescribeNodegroup"),
+            ("autoscaling", "auto-scaling", "DescribeAutoScalingGroups"),
+        )
+    ]
+    [bake_callback] = validator.due_callbacks_after(15)
+    # WHEN the bake callback runs and Lambda ends it at its timeout, and the platform's retry
+    # comes a minute later
+    with pytest.raises(InvocationEndedError):
+        validator.send(bake_callback, time.context())
+    validator.clock.advance(60)
+    time.spent = 0  # the retry's own 120 s
+    retried = validator.send(bake_callback, time.context())
+    # THEN the killed check still left the next one booked, and the retry waits for it rather than
+    # measure again
+    assert all(operation.attempts > 1 for operation in slow[:2])
+    assert retried["status"] == "baking", retried
+    assert len(validator.schedules()) == 1
+    # WHEN the member answers again by the next check
+    time.spent = 0
+    for operation in slow:
+        operation.answers_at_attempt = 1
+    [verdict] = validator.advance(5)
+    # THEN the bake is measured and judged, the check Lambda ended counted as a failed one
+    assert verdict["status"] == "passed", verdict
+    assert validator.schedules() == []
+    stored = load_record(validator.services[0], update_id)
+    assert stored is not None and stored["failed_checks"] == 1
+    [error] = stored["measurement_errors"]
+    assert "did not finish: Lambda ended its invocation" in error
 
 
 def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
