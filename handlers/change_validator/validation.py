@@ -95,6 +95,14 @@ LOCK_LEASE_SECONDS = 300
 """Longer than one follow-up takes (the function's timeout is 120 s)."""
 
 FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
+BASELINE_STARTED_AT = "baseline_started_at"
+"""The record's field of a baseline under measurement: the starts of its measurements, found by
+the platform's retry of the change when they did not finish."""
+BASELINES_UNFINISHED_AT_MOST = 2
+"""The platform runs a change's event at most three times (two retries): the retry that finds
+the baseline unfinished once measures it again; the last, finding it unfinished twice, ends
+the validation `inconclusive` with its warning, rather than be ended too and leave the event
+dead-lettered with none."""
 CHECK_STARTED_AT = "check_started_at"
 """The record's field of a bake check under way (its successor booked): found by the next
 check, the check did not finish, and counts as failed."""
@@ -183,10 +191,13 @@ def start(
                 deadline=invocation,
             ):
                 record = load_record(services, update_id)
-                if record is None:
-                    record = _new_record(change, services)
+                unfinished = _unfinished_baselines(record)
+                if record is None or 0 < len(unfinished) < BASELINES_UNFINISHED_AT_MOST:
+                    record = _new_record(change, services, unfinished)
                     if Phase(record["phase"]) is Phase.DONE:
                         _count_verdict(record)
+                elif unfinished:
+                    _baseline_unfinished(record, services)
                 record = _step(record, services, invocation)
             result = _result(record)
             request.complete(result)
@@ -218,13 +229,17 @@ def follow_up(
         record = load_record(services, validation_id)
         if record is None:
             raise EventValidationError("validation_id", f"validation {validation_id!r} expired")
+        if _unfinished_baselines(record):
+            _baseline_unfinished(record, services)
         return _result(_step(record, services, invocation))
 
 
-def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
+def _new_record(
+    change: Change, services: ValidatorServices, unfinished: list[str]
+) -> dict[str, Any]:
     """The record of a new validation: following, or `inconclusive` when what the change
     replaced or the baseline could not be read (the health before the change cannot be read
-    later)."""
+    later); `unfinished` are the starts of earlier measurements of it that did not finish."""
     environment = services.environment
     changed_at = change.changed_at_time
     now = services.clock.now()
@@ -259,6 +274,12 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
         )
         _save(services, record)
         return record
+    # Saved before the member is read: the retries of invocations Lambda ends while reading
+    # (member endpoints answering each call at its last attempt) find it, and the last ends the
+    # validation rather than the event being dead-lettered unvalidated.
+    record[BASELINE_STARTED_AT] = [*unfinished, iso_z(now)]
+    _save(services, record)
+    del record[BASELINE_STARTED_AT]
     try:
         member = services.member_client(change.account_id, change.region)
         previous = previous_state(change, member("eks"), services.state)
@@ -285,6 +306,27 @@ def _new_record(change: Change, services: ValidatorServices) -> dict[str, Any]:
         )
     _save(services, record)
     return record
+
+
+def _unfinished_baselines(record: dict[str, Any] | None) -> list[str]:
+    """When the baseline of the validation `record` was begun and never finished."""
+    return [str(started) for started in (record or {}).get(BASELINE_STARTED_AT) or []]
+
+
+def _baseline_unfinished(record: dict[str, Any], services: ValidatorServices) -> None:
+    """End, `inconclusive`, the validation whose baseline's measurement began in invocations
+    that never finished it (Lambda ended them): the health before the change is not measured."""
+    started = ", ".join(_unfinished_baselines(record))
+    del record[BASELINE_STARTED_AT]
+    _conclude(
+        record,
+        Verdict.INCONCLUSIVE,
+        f"the baseline could not be measured: its measurements, begun at {started}, did not "
+        "finish (Lambda ended their invocations)",
+        services.clock.now(),
+    )
+    _save(services, record)
+    _count_verdict(record)
 
 
 def _hours(duration: timedelta) -> str:

@@ -44,6 +44,7 @@ from handlers.change_validator.validation import (
 from handlers.eks_scaler import app as scaler_app
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, FakeLambdaContext
 from tests.handlers.deadlines import (
+    PLATFORM_RETRY_SECONDS,
     ContextRunningOutOfTime,
     HungOperation,
     InvocationEndedError,
@@ -1147,10 +1148,10 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
     ]
     [bake_callback] = validator.due_callbacks_after(15)
     # WHEN the bake callback runs and Lambda ends it at its timeout, and the platform's retry
-    # comes a minute later
+    # comes a minute after that
     with pytest.raises(InvocationEndedError):
         validator.send(bake_callback, time.context())
-    validator.clock.advance(60)
+    validator.clock.advance(time.seconds_left + PLATFORM_RETRY_SECONDS)
     time.spent = 0  # the retry's own 120 s
     retried = validator.send(bake_callback, time.context())
     # THEN the killed check still left the next one booked, and the retry waits for it rather than
@@ -1170,6 +1171,41 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
     assert stored is not None and stored["failed_checks"] == 1
     [error] = stored["measurement_errors"]
     assert "did not finish: Lambda ended its invocation" in error
+
+
+def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconclusive_on_retry(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's EKS, ELBv2 and Auto Scaling each answering every call only at its last
+    # attempt (about 40 s a call) when a node group update arrives: together they outlast the
+    # invocation's 120 s
+    update_id = "4d5e6f70-0000-4111-8222-933344448888"
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    member = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)
+    for service, event_name, operation in (
+        ("eks", "eks", "DescribeNodegroup"),
+        ("elbv2", "elastic-load-balancing-v2", "DescribeLoadBalancers"),
+        ("autoscaling", "auto-scaling", "DescribeAutoScalingGroups"),
+    ):
+        answer_at_the_last_attempt(member(service), event_name, operation, time)
+    change = node_group_version_update(validator, update_id)
+    # WHEN Lambda ends the change's invocation at its timeout, and its first retry, each a minute
+    # after the last, and the platform's last retry comes
+    for _ in range(2):
+        with pytest.raises(InvocationEndedError):
+            validator.send(change, time.context())
+        validator.clock.advance(time.seconds_left + PLATFORM_RETRY_SECONDS)
+        time.spent = 0  # the retry's own 120 s
+    last = validator.send(change, time.context())
+    # THEN the last retry ends the validation inconclusive (the health before the change was
+    # never measured) instead of measuring again, ended too, and the event dead-lettered with no
+    # verdict and no warning
+    assert last["status"] == "inconclusive", last
+    assert "did not finish (Lambda ended their invocations)" in last["reason"]
+    assert validator.schedules() == []
+    # AND one warning names the change
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning" and update_id in alert["detail"]
 
 
 def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
