@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, BoolFlag, PositiveInt
+from fleet_shared.validation_errors import shown_value
 
 RegressionStep = Annotated[float, Field(gt=0, le=1)]
 """A share's or rate's move (absolute) that is a regression. Not 0: a figure that moved by 0
@@ -26,6 +27,13 @@ LATENCY_INCREASE_RATIO_HIGHEST = 10.0
 LATENCY_MIN_INCREASE_MS_HIGHEST = 60_000
 """A minute: longer than any health probe waits (30 s at most) or a load balancer's target
 commonly answers."""
+
+
+LONGEST_FOLLOW_MINUTES = 7 * 24 * 60
+"""The longest VALIDATION_MAX_FOLLOW_CHECKS checks VALIDATION_FOLLOW_MINUTES apart may take (a
+week): the following of an update and the retries of a bake each end within it, so a
+validation is judged well within the 30 days its record is kept. Without a bound, an update
+stuck in progress, or a bake that cannot be measured, would be followed for ever, never judged."""
 
 
 class ValidatorEnvironment(FunctionEnvironment):
@@ -87,7 +95,9 @@ class ValidatorEnvironment(FunctionEnvironment):
     validation_max_follow_checks: PositiveInt = Field(
         default=48,
         description=(
-            "DescribeUpdate checks before an update still in progress is judged `failed`."
+            "DescribeUpdate checks before an update still in progress is judged `failed` (and "
+            "failed bake checks before it is `inconclusive`); with VALIDATION_FOLLOW_MINUTES "
+            "between them, at most a week."
         ),
     )
     # Both latency thresholds are bounded: past the bound (`inf` included) no latency would
@@ -122,3 +132,14 @@ class ValidatorEnvironment(FunctionEnvironment):
             "a regression."
         ),
     )
+
+    @field_validator("validation_max_follow_checks")
+    @classmethod
+    def _following_ends(cls, checks: int, info: ValidationInfo) -> int:
+        apart = info.data.get("validation_follow_minutes")
+        if isinstance(apart, int) and checks * apart > LONGEST_FOLLOW_MINUTES:
+            raise ValueError(
+                f"checks VALIDATION_FOLLOW_MINUTES ({apart}) apart must take at most "
+                f"{LONGEST_FOLLOW_MINUTES} minutes (a week), got {shown_value(str(checks))} checks"
+            )
+        return checks

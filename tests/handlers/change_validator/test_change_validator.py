@@ -971,6 +971,26 @@ def test_a_latency_threshold_past_its_bound_is_refused_naming_the_variable_and_c
     assert validator.schedules() == []
 
 
+@pytest.mark.parametrize("checks", ["2017", "99999999999999999999"])
+def test_follow_checks_that_would_take_over_a_week_are_refused_naming_the_variable(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch, checks: str
+) -> None:
+    # GIVEN so many follow checks, 5 minutes apart, that an update stuck in progress (or a bake
+    # that cannot be measured) would be followed for more than a week, up to for ever
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", checks)
+    change = node_group_version_update(validator, "0000bbbb-0000-4111-8222-933344449999")
+    # WHEN a change arrives
+    with pytest.raises(ConfigurationError) as refused:
+        validator.send(change)
+    # THEN the invocation fails naming the variable and the start of its value, and no
+    # validation was opened
+    message = str(refused.value)
+    assert "VALIDATION_MAX_FOLLOW_CHECKS: checks VALIDATION_FOLLOW_MINUTES (5) apart" in message
+    assert f"got {checks[:8]}" in message.replace("'", "") and len(message) < 200
+    assert load_record(validator.services[0], "0000bbbb-0000-4111-8222-933344449999") is None
+    assert validator.schedules() == []
+
+
 def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> None:
     # GIVEN the CloudTrail record of an UpdateNodegroupVersion that EKS refused
     change = cloudtrail_event(
