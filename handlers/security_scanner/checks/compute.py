@@ -107,18 +107,28 @@ names no account, and a deleted bucket's name is free for any account to take (t
 AWS Config rule fails a function S3 may invoke without a condition such as aws:SourceAccount)."""
 
 
-def _collect_security_groups(scope: ScanScope) -> Iterator[Resource]:
+def _collect_security_groups(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     ec2 = scope.client("ec2")
-    for group in listed(ec2, "describe_security_groups", "SecurityGroups", always_sent=True):
-        arn = f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
-        yield Resource(
+    groups = listed(ec2, "describe_security_groups", "SecurityGroups", always_sent=True)
+    # A group without its GroupId names nothing to report it under (`described`), and one
+    # without IpPermissions, which EC2 sends empty too, is unreadable: read as no rules, it
+    # would resolve the group's open findings.
+    yield from described(
+        groups,
+        SECURITY_GROUP,
+        listing_call="DescribeSecurityGroups",
+        arn_of=lambda group: (
+            f"arn:aws:ec2:{scope.region}:{scope.account_id}:security-group/{group['GroupId']}"
+        ),
+        describe=lambda group, arn: Resource(
             arn=arn,
             resource_type=SECURITY_GROUP,
             attributes={
                 "group_name": group.get("GroupName", ""),
-                "ingress": group.get("IpPermissions", []),
+                "ingress": answer_field(group, "DescribeSecurityGroups", "IpPermissions"),
             },
-        )
+        ),
+    )
 
 
 register_source(

@@ -1413,3 +1413,53 @@ def test_a_listed_item_without_its_arn_is_the_listing_error_and_the_others_are_j
     assert failed_type not in result.complete_types
     failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
     assert {item for item in failing if item[0] in ("SQS.1", "SNS.1")} == judged
+
+
+GROUPS_WITHOUT_AN_ID_OR_RULES = (
+    b'<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+    b"<requestId>r-1</requestId><securityGroupInfo>"
+    b"<item><groupName>nameless</groupName><ipPermissions/></item>"
+    b"<item><groupId>sg-0norules</groupId><groupName>no-rules</groupName></item>"
+    b"<item><groupId>sg-0open</groupId><groupName>open-ssh</groupName><ipPermissions><item>"
+    b"<ipProtocol>tcp</ipProtocol><fromPort>22</fromPort><toPort>22</toPort>"
+    b"<ipRanges><item><cidrIp>0.0.0.0/0</cidrIp></item></ipRanges></item></ipPermissions></item>"
+    b"</securityGroupInfo></DescribeSecurityGroupsResponse>"
+)
+"""EC2's DescribeSecurityGroups answer, root and all, listing a group without its groupId, one
+without its ipPermissions (which EC2 sends empty too) and `sg-0open`, open to SSH."""
+
+
+def test_a_security_group_listed_without_its_id_or_rules_fails_alone_and_the_others_are_judged(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an unencrypted queue, and member A's EC2 listing a security group without its
+    # GroupId, one without its IpPermissions and one open to SSH from anywhere
+    session = member_session(MEMBER_A)
+    clients = {name: session.client(name) for name in ("sqs", "ec2")}
+    clients["sqs"].create_queue(QueueName="plain", Attributes={"SqsManagedSseEnabled": "false"})
+    answer = answer_malformed(
+        clients["ec2"], "ec2", "DescribeSecurityGroups", GROUPS_WITHOUT_AN_ID_OR_RULES
+    )
+    scope = _member_a_scope(lambda name: clients.get(name) or session.client(name))
+    # WHEN the member is evaluated
+    result = evaluate(scope, "2025-06-02T03:30:00.000Z")
+    # THEN the group without its id is the listing's error (none of the type's findings
+    # resolved) and the one without its rules its own, instead of the KeyError that ended the
+    # scan of every target, or no rules read as a fixed group
+    assert answer.answered >= 1
+    no_rules = f"arn:aws:ec2:{REGION}:{MEMBER_A}:security-group/sg-0norules"
+    [listing_error, group_error] = result.errors
+    assert listing_error["resource_type"] == compute.SECURITY_GROUP
+    assert listing_error["error"].startswith(
+        "DescribeSecurityGroups answered without a text ARN for each listed item, not its "
+        "answer: {'GroupName': 'nameless'"
+    )
+    assert group_error["resource"] == no_rules
+    assert group_error["error"].startswith(
+        "UnreadableAnswerError: DescribeSecurityGroups answered without IpPermissions"
+    )
+    assert compute.SECURITY_GROUP not in result.complete_types
+    assert no_rules in result.unreadable_arns
+    # AND the listing's other group and the other types are judged
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert {("EC2.13", "security-group/sg-0open"), ("SQS.1", "plain")} <= failing
