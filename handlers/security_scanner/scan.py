@@ -26,10 +26,11 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -37,7 +38,7 @@ from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import MemberAccessError
-from fleet_shared.fan_out import TimeBudget, map_isolated
+from fleet_shared.fan_out import Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.sessions import (
     HUB_CALL_CONFIG,
@@ -133,8 +134,34 @@ HUNG_ENDPOINTS_SECONDS = (
 """What endpoints that never answer add to a target's scan (232 s): its member endpoints, Security
 Hub, SNS (its alerts) and the state table, each given up for the invocation after one such call.
 A direct scan starts a target only with this much time left beyond SCAN_TARGET_SECONDS and the
-report's (`scan_requests.REPORT_SECONDS`), so an endpoint out of reach cannot keep it, or the
+report's (`REPORT_SECONDS`), so an endpoint out of reach cannot keep it, or the
 run's report after it, past Lambda's timeout."""
+
+REPORT_SECONDS = HUB_CALL_SECONDS
+"""What a scan's report takes after its last target when S3 never answers (15 s): its one
+PutObject. The save of a direct scan's targets left needs no time of its own: the state table's
+one unanswered call is already in each target's HUNG_ENDPOINTS_SECONDS, and after it the table
+is refused at once."""
+FINISH_SECONDS = (
+    HUNG_MEMBER_CALL_SECONDS
+    + SECURITY_HUB_CALL_SECONDS
+    + HUB_CALL_SECONDS
+    + STATE_TABLE_CALL_SECONDS
+    + REPORT_SECONDS
+)
+"""The time a target's scan keeps for itself once it reads on (97 s): one more member call,
+then its import, its alerts, its saved state and the report, each when its endpoint never
+answers. With less left, it reads no further (`evaluate`): what it read is imported, its
+findings of the resource types left are kept open, and the result names those types. A target
+of thousands of resources (or pages that never end) otherwise read on until Lambda ended the
+invocation, with no report, its state unsaved, and a queued target failing the same way at each
+retry."""
+TIME_RAN_OUT = "the invocation's time ran out"
+
+
+class ScanDeadline(ClaimDeadline, Deadline, Protocol):
+    """What a scan asks of the invocation (`fleet_shared.handler.Invocation`): how long its
+    alerts' delivery claims may block, and whether a read still fits in the time left."""
 
 
 NOT_SCANNED_LISTED = 20
@@ -216,8 +243,10 @@ def state_key(account_id: str, region: str) -> str:
     return f"{SOURCE}/{account_id}/{region}"
 
 
-def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
+def evaluate(scope: ScanScope, first_seen: str, deadline: Deadline | None = None) -> Evaluation:
     """Run every applicable source and check in `scope`; `first_seen` stamps new findings.
+    With a `deadline`, no resource is read once it leaves less than FINISH_SECONDS: the
+    resource types read in part or not at all are listed in the errors, with their controls.
 
     Raises `MemberAccessError` when the member role cannot be assumed (the first client does).
     """
@@ -227,8 +256,11 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
         if source.global_service and not scope.include_global:
             continue
         checks = registry.checks_for(source.resource_type)
+        if not _time_to_read(deadline):
+            result.errors.append(_left_unread(source.resource_type, checks, "not read"))
+            continue
         try:
-            resources = list(source.collect(scope))
+            resources, whole = _read_in_time(source.collect(scope), deadline)
         except MemberAccessError:
             raise
         except AWS_CALL_ERRORS as error:
@@ -237,7 +269,10 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
                 {"resource_type": source.resource_type, "error": cut_echo(str(error))}
             )
             continue
-        result.complete_types.add(source.resource_type)
+        if whole:
+            result.complete_types.add(source.resource_type)
+        else:
+            result.errors.append(_left_unread(source.resource_type, checks, "read in part"))
         for resource in resources:
             if isinstance(resource, registry.UnreadableListingItem):
                 result.errors.append(
@@ -279,6 +314,35 @@ def evaluate(scope: ScanScope, first_seen: str) -> Evaluation:
     return result
 
 
+def _time_to_read(deadline: Deadline | None) -> bool:
+    """Whether a target may read on: the invocation leaves it FINISH_SECONDS after one more
+    call."""
+    return deadline is None or deadline.allows(FINISH_SECONDS)
+
+
+def _read_in_time(
+    resources: Iterable[registry.Resource | registry.UnreadableListingItem],
+    deadline: Deadline | None,
+) -> tuple[list[registry.Resource | registry.UnreadableListingItem], bool]:
+    """The resources a source yields while there is time to read (the next one may take a
+    call), and whether they are all of them."""
+    read: list[registry.Resource | registry.UnreadableListingItem] = []
+    for resource in resources:
+        read.append(resource)
+        if not _time_to_read(deadline):
+            return read, False
+    return read, True
+
+
+def _left_unread(
+    resource_type: str, checks: tuple[registry.Check, ...], how: str
+) -> dict[str, str]:
+    """The error of a resource type the target read in part or not at all (`how`) for lack of
+    time: none of its findings is resolved, and the controls it leaves unjudged are named."""
+    controls = ", ".join(check.control_id for check in checks)
+    return {"resource_type": resource_type, "error": f"{how}: {TIME_RAN_OUT} ({controls})"}
+
+
 def scan_target(
     services: ScanServices,
     account_id: str,
@@ -286,11 +350,12 @@ def scan_target(
     *,
     member_regions: tuple[str, ...],
     dry_run: bool,
-    deadline: ClaimDeadline | None,
+    deadline: ScanDeadline | None,
 ) -> TargetResult:
     """Scan one target, one of the member's `member_regions`, and export the differences with
     the last scan (unless `dry_run`); global services are scanned in the member's first region.
-    The alerts' delivery claims are bound to `deadline` (the invocation)."""
+    The alerts' delivery claims are bound to `deadline` (the invocation), and the target reads
+    only while it leaves FINISH_SECONDS."""
     now = services.clock.now()
     include_global = region == member_regions[0]
     scope = ScanScope(
@@ -302,7 +367,7 @@ def scan_target(
         scanned_on=now.astimezone(UTC).date(),
     )
     try:
-        evaluation = evaluate(scope, iso_timestamp(now))
+        evaluation = evaluate(scope, iso_timestamp(now), deadline)
     except MemberAccessError as error:
         return TargetResult(account_id, region, DENIED, error=str(error))
 
@@ -507,7 +572,7 @@ def scan_targets(
     *,
     max_workers: int,
     dry_run: bool,
-    deadline: ClaimDeadline | None,
+    deadline: ScanDeadline | None,
     budget: TimeBudget | None = None,
 ) -> list[TargetResult]:
     """Scan (account, region, member regions) targets with at most `max_workers` at a time.

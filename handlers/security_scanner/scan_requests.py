@@ -31,8 +31,6 @@ from fleet_shared.fan_out import NOT_STARTED, TimeBudget
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import HUB_CALL_SECONDS
-from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import FAILED, PARTIAL, run_status
 from fleet_shared.targets_left import StoredTarget, TargetsLeftList, in_turn_order
 from handlers.security_scanner.exceptions import FanOutIncompleteError
@@ -40,7 +38,9 @@ from handlers.security_scanner.left_accounts import archive_left_accounts
 from handlers.security_scanner.models import ScanRequest, ScanTargetRequest
 from handlers.security_scanner.scan import (
     HUNG_ENDPOINTS_SECONDS,
+    REPORT_SECONDS,
     SOURCE,
+    ScanDeadline,
     ScanServices,
     TargetResult,
     report_document,
@@ -50,11 +50,6 @@ from handlers.security_scanner.scan import (
 )
 
 SQS_BATCH_LIMIT = 10
-REPORT_SECONDS = HUB_CALL_SECONDS
-"""What a direct scan's report takes after its last target when S3 never answers (15 s): its one
-PutObject. The save of the targets left needs no time of its own: the state table's one
-unanswered call is already in each target's HUNG_ENDPOINTS_SECONDS, and after it the table is
-refused at once."""
 FAN_OUT_RECORD = "fan_out"
 FAN_OUT_RECORD_FIELD = "sent"
 FAN_OUT_RECORD_SECONDS = 24 * 3600
@@ -135,7 +130,7 @@ def scan_one(
     request: ScanTargetRequest,
     services: ScanServices,
     inventory: FleetInventory,
-    deadline: ClaimDeadline | None,
+    deadline: ScanDeadline | None,
 ) -> dict[str, Any]:
     """Scan one target of the inventory; raises `EventValidationError` for any other."""
     member = inventory.member(request.account_id)

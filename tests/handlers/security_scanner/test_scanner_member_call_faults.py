@@ -28,6 +28,7 @@ from handlers.security_scanner.scan import (
     MEMBER_SERVICES,
     SECURITY_HUB_CALL_SECONDS,
     STATE_NAME,
+    TIME_RAN_OUT,
     ScanServices,
     state_key,
 )
@@ -278,3 +279,56 @@ def test_a_target_that_uses_its_whole_reserve_leaves_the_report_its_time(  # noq
     assert time.spent < time.seconds_left
     saved = services.state.get_value(state_key(MEMBER_A, REGION), STATE_NAME)
     assert (saved is not None) == member_a_started
+
+
+SLOW_MEMBER_CALL_SECONDS = 24
+"""How long each of member A's calls takes in `test_a_target_whose_reads_outlast_...`: answered,
+but just within its bounds (HUNG_MEMBER_CALL_SECONDS), as a throttled or far endpoint answers."""
+SLOW_QUEUES = 40
+"""Member A's queues there: with one call each, more calls than 900 s hold at that pace."""
+HOW_LEFT = ("read in part", "not read")
+
+
+def test_a_target_whose_reads_outlast_the_invocation_stops_in_time_naming_the_types_left(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    write_inventory: Callable[..., dict[str, Any]],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member A with an open bucket and 40 unencrypted queues, whose findings the last scan
+    # found, and now every call of member A answering, but each only after 24 s
+    write_inventory(MEMBER_A)
+    session = member_session(MEMBER_A)
+    session.client("s3").create_bucket(
+        Bucket="member-a-bucket", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    sqs = session.client("sqs")
+    for number in range(SLOW_QUEUES):
+        sqs.create_queue(QueueName=f"plain-{number}", Attributes={"SqsManagedSseEnabled": "false"})
+    request = {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}
+    first = scanner(request)
+    assert first["targets"][0]["findings"] > SLOW_QUEUES
+    services = build_scanner_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    services.sessions.session(MEMBER_A, REGION).events.register_first(
+        "before-send", lambda **_: time.spend(SLOW_MEMBER_CALL_SECONDS)
+    )
+    # WHEN a scan_target request for member A (a queue message's body) has the whole timeout
+    result = scanner(request, services, time.context())
+    # THEN Lambda did not end the scan: member A stopped reading with time left to import, save
+    # and report, and its result names each resource type it read in part or not at all (its
+    # queues among them, too many to read at that pace), with the controls left unjudged
+    assert time.spent < TIMEOUT_SECONDS
+    [target_a] = result["targets"]
+    assert target_a["status"] == "scanned"
+    left = {error["resource_type"]: error["error"] for error in target_a["errors"]}
+    assert "AwsSqsQueue" in left, target_a
+    for resource_type, error in left.items():
+        controls = ", ".join(check.control_id for check in registry.checks_for(resource_type))
+        assert error in {f"{how}: {TIME_RAN_OUT} ({controls})" for how in HOW_LEFT}, error
+    assert result["status"] == "partial"
+    assert result["report_key"].endswith(f"/targets/{MEMBER_A}-{REGION}.json")
+    # AND none of the findings of the types it left was resolved
+    assert target_a["resolved"] == 0
+    assert {f["RecordState"] for f in hub_findings().values()} == {"ACTIVE"}

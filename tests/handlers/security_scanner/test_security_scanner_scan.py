@@ -18,7 +18,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
-from handlers.security_scanner import left_accounts, scan_requests
+from handlers.security_scanner import left_accounts, scan, scan_requests
 from handlers.security_scanner.checks import compute
 from handlers.security_scanner.left_accounts import (
     EARLIER_STATES_INDEXED,
@@ -33,7 +33,8 @@ from handlers.security_scanner.scan import (
     state_key,
     stored_state,
 )
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.conftest import FakeLambdaContext
+from tests.handlers.deadlines import LambdaTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
     answer_malformed,
@@ -49,6 +50,7 @@ from tests.handlers.member_accounts import (
     fleet_inventory,
     member_session,
 )
+from tests.handlers.security_scanner.conftest import TIMEOUT_SECONDS
 from tests.handlers.security_scanner.member_functions import (
     function_with_alias,
     member_a_functions,
@@ -209,9 +211,33 @@ def scans(
     )
 
 
-def time_for_one_target() -> ContextRunningOutOfTime:
-    """A Lambda context with time for the first target only: asked at each target's start."""
-    return ContextRunningOutOfTime(millis_left=[900_000, 20_000])
+TARGET_SCAN_SECONDS = 850
+"""What each target's scan spends of an invocation of `time_for_one_target`: less than a
+target's start reserve is left after it."""
+
+
+@pytest.fixture
+def time_for_one_target(monkeypatch: pytest.MonkeyPatch) -> Callable[[], FakeLambdaContext]:
+    """`time_for_one_target()`: a Lambda context with time for the first target only. Each
+    starts with the function's whole timeout, and the first target scanned with the latest one
+    spends TARGET_SCAN_SECONDS of its time once it ends."""
+    times: list[LambdaTime] = []
+    scan_target = scan.scan_target
+
+    def scan_target_spending_its_time(*args: Any, **kwargs: Any) -> scan.TargetResult:
+        try:
+            return scan_target(*args, **kwargs)
+        finally:
+            if times and times[-1].spent == 0:
+                times[-1].spend(TARGET_SCAN_SECONDS)
+
+    monkeypatch.setattr(scan, "scan_target", scan_target_spending_its_time)
+
+    def context() -> FakeLambdaContext:
+        times.append(LambdaTime(TIMEOUT_SECONDS))
+        return times[-1].context()
+
+    return context
 
 
 def test_scan_reports_each_members_findings_and_isolates_a_denied_account(
@@ -346,6 +372,7 @@ def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     monkeypatch.setenv("SCAN_TARGET_SECONDS", "30")
     monkeypatch.setattr(scan_requests, "HUNG_ENDPOINTS_SECONDS", 0)
     monkeypatch.setattr(scan_requests, "REPORT_SECONDS", 0)
+    monkeypatch.setattr(scan, "FINISH_SECONDS", 0)
     # WHEN SNS never answers the scan's Publish, so Lambda kills the scan at its deadline, and
     # retries it a minute later
     retried = killed_while_publishing_then_retried(
@@ -885,12 +912,13 @@ def test_a_finding_on_a_role_with_the_longest_iam_path_is_imported_within_securi
     assert scans.alert_inbox.receive() == []
 
 
-def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_what_it_left(
+def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_what_it_left(  # noqa: PLR0917 - pytest passes fixtures positionally
     scanner: Callable[..., dict[str, Any]],
     member_a_with_violations: dict[str, str],
     alert_inbox: Any,
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
+    time_for_one_target: Callable[[], FakeLambdaContext],
 ) -> None:
     # GIVEN one target at a time, a new admin policy (critical) in member A and another in
     # member B, and an invocation with time for its first target only
@@ -945,6 +973,7 @@ def test_a_direct_scan_running_out_of_time_stops_and_the_next_run_starts_with_wh
 def test_the_targets_a_direct_scan_left_take_turns_so_none_is_left_run_after_run(
     scanner: Callable[..., dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
+    time_for_one_target: Callable[[], FakeLambdaContext],
 ) -> None:
     # GIVEN one target at a time (members A, B and the denied member, in that inventory order)
     monkeypatch.setenv("SCAN_MAX_WORKERS", "1")
@@ -995,6 +1024,7 @@ def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
     scanner: Callable[..., dict[str, Any]],
     state_table: StateTable,
     monkeypatch: pytest.MonkeyPatch,
+    time_for_one_target: Callable[[], FakeLambdaContext],
 ) -> None:
     # GIVEN one target at a time, and the denied member left by a direct scan of the code
     # deployed before, under its key and in its shape (account and region under `targets`)
