@@ -12,7 +12,9 @@ every rule below that matches; the total picks the alert severity from `THRESHOL
 | KMS_KEY_DISABLING | 40 | kms.amazonaws.com `DisableKey` or `ScheduleKeyDeletion` |
 | NEW_COUNTRY | 30 | a country not seen for the principal within RISK_COUNTRY_WINDOW_DAYS |
 
-Security groups: `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 matches on any port.
+Security groups: `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 matches on any port, in
+its one-rule form (`cidrIp` beside the permissions) too; a CIDR of every address matches however
+it is written (`0::/0`: world_cidrs.py).
 `ModifySecurityGroupRules` sets rules by id, and its record says neither whether a rule is
 inbound or outbound nor what it allowed before: a rule it sets to the world matches on what the
 scanner's security group controls judge (TCP 22 or 3389, all traffic, every port: EC2.13, EC2.14,
@@ -46,6 +48,7 @@ from handlers.security_scanner.security_group_rule_updates import (
     modifies_rules,
     rule_updates,
 )
+from handlers.security_scanner.world_cidrs import is_world
 
 GUARDDUTY_ACTIONS = (
     "awsApiCallAction",
@@ -70,7 +73,6 @@ IAM_POLICY_EVENTS = frozenset(
     }
 )
 KMS_DISABLING_EVENTS = frozenset({"DisableKey", "ScheduleKeyDeletion"})
-WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
 SENSITIVE_TCP_PORTS = (22, 3389)
 """The ports of controls EC2.13 and EC2.14 (checks/compute.py)."""
 TCP = frozenset({"tcp", "6"})
@@ -182,7 +184,7 @@ def opening_updates(event: SecurityEvent) -> tuple[RuleUpdate, ...]:
     return tuple(
         update
         for update in updates
-        if update.cidrs & WORLD_CIDRS and _covers_sensitive_ports(update)
+        if any(is_world(cidr) for cidr in update.cidrs) and _covers_sensitive_ports(update)
     )
 
 
@@ -211,14 +213,14 @@ def _security_group_open_to_world(event: SecurityEvent) -> bool:
         return bool(_inbound_opening_updates(event))
     if detail.get("eventName") != "AuthorizeSecurityGroupIngress" or detail.get("errorCode"):
         return False
-    permissions = _object(_object(detail.get("requestParameters")).get("ipPermissions"))
-    for permission in _items(permissions):
-        ipv4 = _items(_object(permission.get("ipRanges")))
-        ipv6 = _items(_object(permission.get("ipv6Ranges")))
-        cidrs = {r.get("cidrIp") for r in ipv4} | {r.get("cidrIpv6") for r in ipv6}
-        if cidrs & WORLD_CIDRS:
-            return True
-    return False
+    request = _object(detail.get("requestParameters"))
+    # The API's one-rule form (CidrIp with IpProtocol and ports, as the SDKs send it) names its
+    # CIDR beside the permissions, not in them.
+    cidrs = [request.get("cidrIp")]
+    for permission in _items(_object(request.get("ipPermissions"))):
+        cidrs += [r.get("cidrIp") for r in _items(_object(permission.get("ipRanges")))]
+        cidrs += [r.get("cidrIpv6") for r in _items(_object(permission.get("ipv6Ranges")))]
+    return any(is_world(cidr) for cidr in cidrs)
 
 
 def _covers_sensitive_ports(update: RuleUpdate) -> bool:

@@ -28,13 +28,12 @@ from handlers.security_scanner.registry import (
     check,
     register_source,
 )
+from handlers.security_scanner.world_cidrs import is_world
 
 SECURITY_GROUP = "AwsEc2SecurityGroup"
 FUNCTION = "AwsLambdaFunction"
 PUBLIC_POLICY_CONTROL = "Lambda.1"
 LATEST_VERSION = "$LATEST"
-WORLD_IPV4 = "0.0.0.0/0"
-WORLD_IPV6 = "::/0"
 
 RUNTIME_END_OF_SUPPORT: dict[str, date] = {
     "nodejs22.x": date(2027, 4, 30),
@@ -145,7 +144,7 @@ register_source(
 def _world_sources(permission: dict[str, Any]) -> list[str]:
     ranges = [r.get("CidrIp") for r in permission.get("IpRanges", [])]
     ranges += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
-    return [cidr for cidr in ranges if cidr in (WORLD_IPV4, WORLD_IPV6)]
+    return [cidr for cidr in ranges if is_world(cidr)]
 
 
 def _all_ports(permission: dict[str, Any]) -> bool:

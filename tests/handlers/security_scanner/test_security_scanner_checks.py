@@ -817,6 +817,17 @@ def test_buckets_are_listed_with_paginated_requests_which_every_account_accepts(
                     "IpProtocol": "tcp",
                     "FromPort": 22,
                     "ToPort": 22,
+                    "Ipv6Ranges": [{"CidrIpv6": "0:0:0:0:0:0:0:0/0"}],
+                }
+            ],
+            {"EC2.13"},
+        ),
+        (
+            [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 22,
+                    "ToPort": 22,
                     "IpRanges": [{"CidrIp": "10.0.0.0/8"}],
                 }
             ],

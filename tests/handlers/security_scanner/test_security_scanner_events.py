@@ -325,6 +325,14 @@ def test_a_rule_set_to_the_world_opens_its_group_unless_ec2_answers_it_is_outbou
     assert all(record.reason for record in warnings)
 
 
+def _matched_rules(detail: dict[str, Any]) -> list[str]:
+    """The risk rules a CloudTrail record `detail` of member A matches."""
+    record = CloudTrailRecord.model_validate(detail)
+    return [
+        rule.rule_id for rule in assess(from_cloudtrail("e-1", MEMBER_A, REGION, record)).matched
+    ]
+
+
 @pytest.mark.parametrize(
     ("detail", "opened"),
     [
@@ -406,15 +414,81 @@ def test_a_rule_set_to_the_world_opens_its_group_unless_ec2_answers_it_is_outbou
 def test_a_rule_set_to_the_world_opens_a_group_on_ssh_rdp_all_traffic_or_every_port(
     detail: dict[str, Any], opened: bool
 ) -> None:
-    # GIVEN the CloudTrail record of a ModifySecurityGroupRules call
-    record = CloudTrailRecord.model_validate(detail)
-    # WHEN it is assessed
-    matched = [
-        rule.rule_id for rule in assess(from_cloudtrail("e-1", MEMBER_A, REGION, record)).matched
-    ]
+    # GIVEN the CloudTrail record of a ModifySecurityGroupRules call WHEN it is assessed
+    matched = _matched_rules(detail)
     # THEN it opens the group to the world when one of its updates sets a rule from 0.0.0.0/0
     # or ::/0 on what the scanner's controls judge (TCP 22 or 3389, all traffic, every port), and
     # the call succeeded
+    assert matched == ["SECURITY_GROUP_OPEN_TO_WORLD"] * opened
+
+
+def _ingress_authorized(request_parameters: dict[str, Any]) -> dict[str, Any]:
+    """A CloudTrail record of AuthorizeSecurityGroupIngress with `request_parameters`."""
+    return {**WORLD_OPEN_SG, "requestParameters": {"groupId": "sg-1", **request_parameters}}
+
+
+@pytest.mark.parametrize(
+    ("detail", "opened"),
+    [
+        pytest.param(
+            _ingress_authorized(
+                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIp": "0.0.0.0/0"}
+            ),
+            True,
+            id="authorize-ingress-one-rule-form-from-0.0.0.0/0",
+        ),
+        pytest.param(
+            _ingress_authorized(
+                {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIp": "10.0.0.0/8"}
+            ),
+            False,
+            id="authorize-ingress-one-rule-form-from-a-private-network",
+        ),
+        pytest.param(
+            _ingress_authorized(
+                {
+                    "ipPermissions": {
+                        "items": [
+                            {
+                                "ipProtocol": "tcp",
+                                "fromPort": 22,
+                                "toPort": 22,
+                                "ipv6Ranges": {"items": [{"cidrIpv6": "0:0:0:0:0:0:0:0/0"}]},
+                            }
+                        ]
+                    }
+                }
+            ),
+            True,
+            id="authorize-ingress-from-::/0-written-out",
+        ),
+        pytest.param(
+            _rules_modified({**SSH_TO_THE_WORLD, "CidrIpv4": None, "CidrIpv6": "0::/0"}),
+            True,
+            id="modify-rule-to-::/0-as-0::/0",
+        ),
+        pytest.param(
+            _rules_modified({**SSH_TO_THE_WORLD, "CidrIpv4": "0.0.0.0/00"}),
+            True,
+            id="modify-rule-to-0.0.0.0/00",
+        ),
+        pytest.param(
+            _rules_modified({**SSH_TO_THE_WORLD, "CidrIpv4": "0.0.0.0/1"}),
+            False,
+            id="modify-rule-to-half-the-internet",
+        ),
+    ],
+)
+def test_a_group_opened_to_the_world_scores_whichever_form_the_call_wrote_it_in(
+    detail: dict[str, Any], opened: bool
+) -> None:
+    # GIVEN the CloudTrail record of a call adding or setting a rule: AuthorizeSecurityGroupIngress
+    # in the API's one-rule form (the SDKs' CidrIp, IpProtocol, FromPort and ToPort, no
+    # IpPermissions), or a CIDR of every address written other than 0.0.0.0/0 or ::/0
+    # WHEN it is assessed
+    matched = _matched_rules(detail)
+    # THEN a rule from every address opens the group to the world however it is written, and
+    # one from part of the addresses does not
     assert matched == ["SECURITY_GROUP_OPEN_TO_WORLD"] * opened
 
 
