@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from fleet_shared.timestamps import iso_z
+from fleet_shared.timestamps import iso_z, parse_iso
 from handlers.security_scanner.registry import SEVERITY_NORMALIZED, FindingSeverity
 
 SCHEMA_VERSION = "2018-10-08"
@@ -81,10 +81,24 @@ class Finding:
 
     @classmethod
     def from_state(cls, record: dict[str, Any]) -> Finding:
-        """The finding as remembered from the previous scan."""
+        """The finding as remembered from the previous scan.
+
+        Raises KeyError, TypeError or ValueError for a record not as `to_state` wrote it:
+        besides its fields' names, each a text, its status one of COMPLIANCE_STATUS and its
+        `first_seen` a time (`CreatedAt` in Security Hub). A number in place of an ARN, or a
+        time past the calendar, would otherwise go into the next import as it is: refused there,
+        it failed the target with Security Hub's message naming no saved state, scan after scan.
+        """
         fields = {k: v for k, v in record.items() if k != "id"}
         fields["severity"] = FindingSeverity(fields["severity"])
-        return cls(**fields)
+        finding = cls(**fields)
+        texts = {k: v for k, v in fields.items() if k != "severity"}
+        if not all(isinstance(value, str) for value in texts.values()):
+            raise TypeError("a field of the finding record is not text")
+        if finding.status not in COMPLIANCE_STATUS:
+            raise ValueError("the finding record's status is not one this version saves")
+        parse_iso(finding.first_seen)
+        return finding
 
     def resolved(self) -> Finding:
         """The same finding, marked fixed."""

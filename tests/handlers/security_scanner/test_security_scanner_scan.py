@@ -726,6 +726,25 @@ def _compressed(state: Any) -> dict[str, str]:
     return {"compressed": base64.b64encode(zlib.compress(text)).decode("ascii")}
 
 
+def _record(**fields: Any) -> dict[str, Any]:
+    """A saved finding record of member A with every field this version saves, `fields` in
+    place of the stored ones (the record's detail is the secret no result may repeat)."""
+    return {
+        "control_id": "S3.8",
+        "title": "S3 general purpose buckets should block public access",
+        "severity": "HIGH",
+        "resource_arn": "arn:aws:s3:::gone-bucket",
+        "resource_type": "AwsS3Bucket",
+        "account_id": MEMBER_A,
+        "region": REGION,
+        "remediation": "Turn on Block Public Access.",
+        "detail": _STATE_SECRET,
+        "first_seen": "2025-06-01T03:30:00.000Z",
+        "status": "FAILED",
+        **fields,
+    }
+
+
 UNREADABLE_STATES: dict[str, tuple[str, dict[str, Any], str]] = {
     "not-compressed-json": (
         REGION,
@@ -736,6 +755,18 @@ UNREADABLE_STATES: dict[str, tuple[str, dict[str, Any], str]] = {
     "record-of-another-format": (
         REGION,
         _compressed({"findings": {"lambda-fleet/x": {"control_id": _STATE_SECRET}}}),
+        "a finding record is not one this version reads",
+    ),
+    "record-with-a-number-for-its-resource": (
+        REGION,
+        _compressed({"findings": {"lambda-fleet/x": _record(resource_arn=12)}}),
+        "a finding record is not one this version reads",
+    ),
+    "record-first-seen-past-the-calendar": (
+        REGION,
+        _compressed(
+            {"findings": {"lambda-fleet/x": _record(first_seen="9999-12-31T23:59:59-14:00")}}
+        ),
         "a finding record is not one this version reads",
     ),
     "outbox-not-alerts": (
