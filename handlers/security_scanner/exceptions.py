@@ -7,8 +7,13 @@ NAMED_TARGETS_MAX = 10
 
 
 class SecurityHubImportError(Exception):
-    """Security Hub refused some findings; the scan state is not advanced, so the next scan
-    sends them again."""
+    """Security Hub refused some findings (`refused`: the reason by finding id, of those whose
+    refusal named one); the others were imported. A scan imports the refused ones again next
+    time; an archive of a left account keeps its states."""
+
+    def __init__(self, message: str, refused: dict[str, str] | None = None) -> None:
+        self.refused = refused or {}
+        super().__init__(message)
 
 
 class UnreadableScanStateError(Exception):

@@ -419,19 +419,35 @@ def scan_target(
     )
     if dry_run:
         return result
+    imported = [*current.values(), *resolved]
     try:
         import_findings(
             services.security_hub,
             hub_account_id=services.sessions.hub_account_id,
             hub_region=services.sessions.home_region,
             now=now,
-            findings=[*current.values(), *resolved],
+            findings=imported,
             new_ids={f.id for f in new},
         )
     except (SecurityHubImportError, *AWS_CALL_ERRORS) as error:
-        result.status = FAILED
-        result.error = f"Security Hub import failed: {error}"
-        return result
+        refused = error.refused if isinstance(error, SecurityHubImportError) else {}
+        if not refused or not set(refused) <= {f.id for f in imported}:
+            result.status = FAILED
+            result.error = f"Security Hub import failed: {error}"
+            return result
+        # Security Hub took the others: the refused ones alone wait for the next scan, which
+        # imports them again, so one finding it refuses at every import (an invalid one) costs
+        # neither the target's other findings nor their alerts.
+        new, remembered = _without_refused(refused, new, remembered, previous, resolved)
+        result.new = new
+        result.resolved = [f for f in resolved if f.id not in refused]
+        result.errors = [
+            *result.errors,
+            *(
+                {"finding": fid, "error": cut_echo(f"Security Hub refused it: {reason}")}
+                for fid, reason in sorted(refused.items())
+            ),
+        ]
     queued = {alert.id for alert in outbox}
     # A finding still waiting in the outbox is new again when its global record was not
     # saved: its alert is the one already queued, not a second one.
@@ -472,6 +488,22 @@ def scan_target(
         )
         _empty_outbox(services, key, saved)
     return result
+
+
+def _without_refused(
+    refused: dict[str, str],
+    new: list[Finding],
+    remembered: dict[str, Finding],
+    previous: dict[str, Finding],
+    resolved: list[Finding],
+) -> tuple[list[Finding], dict[str, Finding]]:
+    """The new findings and those to remember once Security Hub refused the findings of
+    `refused`: a refused new one is neither alerted nor remembered (the next scan finds it new
+    again), a refused fix leaves its finding open (the next scan imports the fix again)."""
+    fixed = {f.id for f in resolved}
+    kept = {fid: f for fid, f in remembered.items() if fid in previous or fid not in refused}
+    kept |= {fid: previous[fid] for fid in refused if fid in fixed}
+    return [f for f in new if f.id not in refused], kept
 
 
 def _empty_outbox(services: ScanServices, key: str, saved: dict[str, Any]) -> None:

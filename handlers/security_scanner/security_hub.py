@@ -25,7 +25,8 @@ def import_findings(
 ) -> int:
     """Import `findings` (active and resolved); returns how many Security Hub accepted.
 
-    Raises SecurityHubImportError when Security Hub refused some, and UnreadableAnswerError for an
+    Raises SecurityHubImportError when Security Hub refused some (after importing the others),
+    and UnreadableAnswerError for an
     answer without SuccessCount (always sent): a proxy's page must not pass for an import, after
     which the scan would save its findings as imported and a fix would never reach Security Hub;
     or with a refusal that is not an object.
@@ -36,6 +37,7 @@ def import_findings(
     ]
     accepted = 0
     failures: list[str] = []
+    refused_ids: dict[str, str] = {}
     for start in range(0, len(documents), BATCH_LIMIT):
         response = client.batch_import_findings(Findings=documents[start : start + BATCH_LIMIT])
         accepted += int(answer_field(response, "BatchImportFindings", "SuccessCount"))
@@ -46,10 +48,13 @@ def import_findings(
             raise UnreadableAnswerError(
                 "BatchImportFindings", "an object for each of FailedFindings", refused
             )
-        failures += [
-            f"{failed.get('Id')}: {failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
-            for failed in refused
-        ]
+        for failed in refused:
+            reason = f"{failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
+            failures.append(f"{failed.get('Id')}: {reason}")
+            if isinstance(failed.get("Id"), str):
+                refused_ids[failed["Id"]] = reason
     if failures:
-        raise SecurityHubImportError(f"{len(failures)} findings refused: {failures[0]}")
+        raise SecurityHubImportError(
+            f"{len(failures)} findings refused: {failures[0]}", refused_ids
+        )
     return accepted

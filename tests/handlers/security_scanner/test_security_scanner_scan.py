@@ -85,6 +85,18 @@ def _close_ssh(group_id: str) -> None:
     )
 
 
+def _ssh_finding_fixed_since_a_scan(
+    scans: Scans,
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> str:
+    """The id of member A's open SSH finding, found by a scan now, its rule removed since."""
+    scans.scan()
+    ssh_id, _ = _ssh_finding(hub_findings())
+    _close_ssh(member_a_with_violations["group_id"])
+    return ssh_id
+
+
 def _ssh_finding(findings: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """The id and finding of the (first) open-SSH finding (control EC2.13)."""
     return next(
@@ -690,11 +702,9 @@ def test_a_resource_type_that_cannot_be_listed_leaves_its_open_findings_open(
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
 ) -> None:
     # GIVEN a first scan that found member A's security group open to SSH
-    scans.scan()
-    ssh_id, _ = _ssh_finding(hub_findings())
     # WHEN the rule is removed but the next scan cannot list member A's security groups (every
     # attempt fails, botocore's retries included)
-    _close_ssh(member_a_with_violations["group_id"])
+    ssh_id = _ssh_finding_fixed_since_a_scan(scans, member_a_with_violations, hub_findings)
     fault = fail_every_attempt(
         scans.services.member_client("ec2", MEMBER_A, REGION), "ec2", "DescribeSecurityGroups"
     )
@@ -1418,3 +1428,100 @@ def test_a_scan_whose_index_of_saved_targets_cannot_be_read_archives_nothing_and
     # AND the fleet is still scanned and its report written
     assert _target(result, DENIED_MEMBER)["status"] == "denied"
     assert result["report_key"].endswith("findings.json")
+
+
+@dataclass
+class RefusedFindings:
+    """Security Hub refusing, at each import, the findings whose Id holds `id_part`, as it
+    refuses an invalid finding: listed in FailedFindings, the batch's others imported; `healed`
+    lets them through."""
+
+    id_part: str
+    refused: int = 0
+    healed: bool = False
+
+    def keep_out(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        findings = params["Findings"]
+        out = [] if self.healed else [f for f in findings if self.id_part in f["Id"]]
+        # The batch keeps a finding of the others, which botocore's validation needs.
+        params["Findings"] = [f for f in findings if f not in out]
+        context["refused_ids"] = [f["Id"] for f in out]
+
+    def list_refused(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        refused = context.get("refused_ids", [])
+        self.refused += len(refused)
+        parsed["FailedCount"] = len(refused)
+        parsed["FailedFindings"] = [
+            {"Id": fid, "ErrorCode": "InvalidInput", "ErrorMessage": "injected"} for fid in refused
+        ]
+
+
+def _refuse_findings(scans: Scans, id_part: str) -> RefusedFindings:
+    """Make the scans' Security Hub refuse the findings whose Id holds `id_part`."""
+    refusal = RefusedFindings(id_part)
+    events = scans.services.security_hub.meta.events
+    events.register_first(
+        "before-parameter-build.securityhub.BatchImportFindings", refusal.keep_out
+    )
+    events.register_first("after-call.securityhub.BatchImportFindings", refusal.list_refused)
+    return refusal
+
+
+def test_a_fix_security_hub_refuses_leaves_its_finding_open_until_it_is_taken(
+    scans: Scans,
+    member_a_with_violations: dict[str, str],
+    hub_findings: Callable[[], dict[str, dict[str, Any]]],
+) -> None:
+    # GIVEN member A's open SSH finding found by a first scan, the rule removed since, and the
+    # hub's Security Hub refusing that finding at every import
+    ssh_id = _ssh_finding_fixed_since_a_scan(scans, member_a_with_violations, hub_findings)
+    refusal = _refuse_findings(scans, member_a_with_violations["group_id"])
+    # WHEN the next scan runs
+    refused = _target(scans.next_scan(), MEMBER_A)
+    # THEN the fix is not taken for imported: the finding stays open, named among the errors
+    assert (refusal.refused, refused["status"], refused["resolved"]) == (1, "scanned", 0)
+    assert [error["finding"] for error in refused["errors"]] == [ssh_id]
+    assert hub_findings()[ssh_id]["RecordState"] == "ACTIVE"
+    # WHEN Security Hub takes it again THEN the next scan imports the fix
+    refusal.healed = True
+    assert _target(scans.next_scan(), MEMBER_A)["resolved"] == 1
+    assert hub_findings()[ssh_id]["RecordState"] == "ARCHIVED"
+
+
+def test_a_finding_security_hub_refuses_waits_alone_and_is_alerted_once_it_is_taken(
+    scans: Scans, hub_findings: Callable[[], dict[str, dict[str, Any]]]
+) -> None:
+    # GIVEN member A with a second new full-admin policy (critical), whose finding the hub's
+    # Security Hub refuses at every import
+    refused_arn = (
+        member_session(MEMBER_A)
+        .client("iam")
+        .create_policy(PolicyName="refused-admin", PolicyDocument=json.dumps(ADMIN_POLICY))[
+            "Policy"
+        ]["Arn"]
+    )
+    refusal = _refuse_findings(scans, refused_arn)
+    # WHEN the schedule scans, twice
+    first, second = scans.scan(), scans.next_scan()
+    # THEN member A is scanned both times, naming the refused finding among its errors, instead
+    # of failing whole with nothing saved or alerted: its other findings are imported and its
+    # other admin policy alerted, once; the refused one is neither alerted nor remembered
+    assert refusal.refused == 2
+    for result in (first, second):
+        target_a = _target(result, MEMBER_A)
+        assert target_a["status"] == "scanned"
+        [refused_error] = [error for error in target_a["errors"] if "finding" in error]
+        assert refused_arn in refused_error["finding"]
+        assert refused_error["error"] == "Security Hub refused it: InvalidInput injected"
+    assert scans.alerted_resources() == [scans.admin_policy_arn]
+    imported = hub_findings()
+    assert any(scans.admin_policy_arn in fid for fid in imported)
+    assert not any(refused_arn in fid for fid in imported)
+    # WHEN Security Hub takes it again
+    refusal.healed = True
+    healed = _target(scans.next_scan(), MEMBER_A)
+    # THEN it is imported as new and alerted, once
+    assert (healed["new"], "errors" in healed) == (1, False)
+    assert scans.alerted_resources() == [refused_arn]
+    assert any(refused_arn in fid for fid in hub_findings())
+    scans.assert_the_next_scan_sends_nothing()
