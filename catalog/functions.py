@@ -86,11 +86,13 @@ ONLY_THE_CLEANUP_MARK = (
 A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("false",))
 WHILE_CREATING_A_SNAPSHOT = Condition("StringEquals", "ec2:CreateAction", ("CreateSnapshot",))
 SNAPSHOT_ID_TAG = "lambda-fleet:snapshot-id"
-# A fleet backup is then tagged with its own id, and with nothing else: a copy someone made of
-# it with its tags names another snapshot, so the backups never prune it.
+STACK_TAG = "lambda-fleet:stack"
+# A fleet backup is then tagged with its own id and its stack, and with nothing else: a copy
+# someone made of it with its tags names another snapshot, so the backups never prune it, and a
+# copy made before the stack tag was is pruned only by the stack whose day's record names it.
 ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP = (
     A_FLEET_BACKUP,
-    Condition("ForAllValues:StringEquals", "aws:TagKeys", (SNAPSHOT_ID_TAG,)),
+    Condition("ForAllValues:StringEquals", "aws:TagKeys", (SNAPSHOT_ID_TAG, STACK_TAG)),
     Condition("Null", "aws:TagKeys", ("false",)),
 )
 
@@ -621,7 +623,12 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         description="Snapshots and backs up resources tagged for backup; applies retention.",
         memory_mb=256,
         timeout_seconds=600,
-        environment={**COMMON_ENVIRONMENT, **MEMBER_ROLE_ENVIRONMENT},
+        # The stack names its copies: stacks sharing a member account prune only their own.
+        environment={
+            **COMMON_ENVIRONMENT,
+            **MEMBER_ROLE_ENVIRONMENT,
+            "STACK_NAME": EnvSource.STACK_NAME,
+        },
         permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
             "ec2:DescribeVolumes",

@@ -80,6 +80,7 @@ class EnvSource(StrEnum):
         "functions.change_validator.validation.restore_scaler_changes"
     )
     SCHEDULE_TIME_ZONE = "settings.schedule_time_zone"
+    STACK_NAME = "stack.name"
 
 
 @dataclass(frozen=True)

@@ -216,6 +216,7 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
         "true" if refs.settings.change_validation().restore_scaler_changes else "false"
     ),
     EnvSource.SCHEDULE_TIME_ZONE: lambda refs, _: refs.settings.schedule_time_zone,
+    EnvSource.STACK_NAME: lambda refs, _: refs.stack,
 }
 
 RESOURCE_RESOLVERS: dict[ResourceRef, ArnResolver] = {

@@ -5,8 +5,10 @@ Per target, in order, each step isolated from the others and each resource from 
 is given up for the rest of the invocation, `MEMBER_ENDPOINT_GIVEN_UP_AFTER`, so the target's
 later step on it is not tried):
 1. EBS volumes tagged `backup=daily|weekly` -> CreateSnapshot, tagged with the source volume,
-   `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>` and the run's
-   day, then with its own id (`lambda-fleet:snapshot-id`, which a copy someone makes of it with
+   `lambda-fleet:backup=<frequency>`, `lambda-fleet:expires-at=<ISO timestamp>`, the run's
+   day and the stack (`lambda-fleet:stack`: stacks sharing a member account never take each
+   other's copies for theirs, to prune, to skip a volume, or as a lost attempt's), then with its
+   own id (`lambda-fleet:snapshot-id`, which a copy someone makes of it with
    its tags carries naming another snapshot: `_made_here`, never pruned) (a create whose answer
    was lost leaves one snapshot all the same, and a retry EC2
    refused, or a success it answered unreadably, takes the day's snapshot as the copy). A
@@ -17,15 +19,19 @@ later step on it is not tried):
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read). A create
    whose answer was lost leaves one backup all the same (`_TargetBackup._create_backup`).
-3. Snapshots carrying both of our tags whose expires-at has passed -> DeleteSnapshot, only when
-   shown to be ours (`_TargetBackup._shown_ours`): tagged with their own id, or, for one without
-   that tag (made before the tag was, or whose tagging failed), listed among the copies of a
-   target's day's record, which lasts a few days (RECORDED_DAYS); such a snapshot is then tagged
-   with its own id, so the proof outlives the record. A copy someone made with the tags carries
+3. Snapshots carrying both of our tags whose expires-at has passed, and the stack's tag or no
+   stack tag -> DeleteSnapshot, only when shown to be ours (`_TargetBackup._shown_ours`):
+   tagged with their own id and the stack, or, for one without either tag (made before the tag
+   was, or whose tagging failed), listed among the copies of a target's day's record in the
+   stack's own state table, which lasts a few days (RECORDED_DAYS); such a snapshot is then
+   tagged with its own id and the stack, so the proof outlives the record. One without the
+   stack tag may have been made by any stack sharing the account, and only a record proves
+   which. A copy someone made with the tags carries
    them all, and EC2 records nothing that tells it apart (a copy's VolumeId is arbitrary, its
    description whatever the copier gave): a snapshot not shown to be ours is never deleted, and
    once expired is counted in the result's `unproven` and named (UNPROVEN_IDS_SHOWN) there and
-   in a warning, for a person to delete it or hand it back (tagging it with its own id).
+   in a warning, for a person to delete it or hand it back (tagging it with its own id and the
+   stack).
 4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
    no saved expiry was not made by this function (or its record is gone) and is left alone.
 In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
@@ -63,6 +69,7 @@ from fleet_shared.backup_tags import (
     BACKUP_TAG,
     COPY_TAG,
     SNAPSHOT_ID_TAG,
+    STACK_TAG,
     copied_from,
     misspelt_backup_key,
 )
@@ -394,14 +401,22 @@ def _expired(snapshot: dict[str, Any], now: datetime) -> bool:
 def _made_here(snapshot: dict[str, Any]) -> bool:
     """Whether `snapshot` may be one this function made: not a copy someone made of one with its
     tags (`fleet_shared.backup_tags.copied_from`), which pruning leaves alone. One without its
-    own-id tag is shown to be ours only by a day's record (`_TargetBackup._shown_ours`)."""
+    own-id tag or the stack's is shown to be ours only by a day's record
+    (`_TargetBackup._shown_ours`)."""
     return copied_from(snapshot["SnapshotId"], _tag_map(snapshot.get("Tags", []))) is None
 
 
-def _tagged_with_own_id(snapshot: dict[str, Any]) -> bool:
-    """Whether `snapshot` carries SNAPSHOT_ID_TAG naming itself: this function made it."""
-    own_id = _tag_map(snapshot.get("Tags", [])).get(SNAPSHOT_ID_TAG)
-    return own_id == snapshot["SnapshotId"]
+def _tagged_as_ours(snapshot: dict[str, Any], stack: str) -> bool:
+    """Whether `snapshot` carries SNAPSHOT_ID_TAG naming itself and STACK_TAG naming `stack`:
+    this stack's function made it."""
+    tags = _tag_map(snapshot.get("Tags", []))
+    return tags.get(SNAPSHOT_ID_TAG) == snapshot["SnapshotId"] and tags.get(STACK_TAG) == stack
+
+
+def _of_stack_or_none(snapshot: dict[str, Any], stack: str) -> bool:
+    """Whether `snapshot` is tagged with `stack`, or with no stack (made before STACK_TAG was,
+    by any stack sharing the account): another stack's copy is never this one's to prune."""
+    return _tag_map(snapshot.get("Tags", [])).get(STACK_TAG, stack) == stack
 
 
 def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[dict[str, Any]]:
@@ -451,6 +466,7 @@ class _TargetBackup:
         self._day = day
         self._dry_run = dry_run
         self._now = services.clock.now()
+        self._stack = services.environment.stack_name
         # The volumes and tables tagged for backup, once all could be read (None until then):
         # pruning keeps the last good copy of these, of every source while they are unknown.
         self._tagged_volumes: set[str] | None = None
@@ -517,7 +533,10 @@ class _TargetBackup:
             "describe_snapshots",
             "Snapshots",
             OwnerIds=["self"],
-            Filters=[{"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]}],
+            Filters=[
+                {"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]},
+                {"Name": f"tag:{STACK_TAG}", "Values": [self._stack]},
+            ],
         )
         return {
             _tag_map(snapshot.get("Tags", [])).get(SOURCE_VOLUME_TAG, ""): snapshot["SnapshotId"]
@@ -563,7 +582,7 @@ class _TargetBackup:
                     continue
             self._result.created.append(copy)
             if not self._dry_run:
-                self._tag_with_own_id(copy["id"])
+                self._tag_as_ours(copy["id"])
             if hunt_duplicate:
                 # After the copy is reported: an EC2 that stops answering the hunt ends the step
                 # (`NO_ANSWER`), and the copy it made stays in the result.
@@ -595,6 +614,7 @@ class _TargetBackup:
                                 {"Key": COPY_TAG, "Value": frequency},
                                 {"Key": EXPIRES_TAG, "Value": expires_at},
                                 {"Key": RUN_DAY_TAG, "Value": self._day.isoformat()},
+                                {"Key": STACK_TAG, "Value": self._stack},
                             ],
                         }
                     ],
@@ -613,14 +633,19 @@ class _TargetBackup:
             return self._unreadably_answered_snapshot(volume_id, unreadable), False
         return str(answer["SnapshotId"]), attempts.answer_lost
 
-    def _tag_with_own_id(self, snapshot_id: str) -> None:
+    def _tag_as_ours(self, snapshot_id: str) -> None:
         """Tag our snapshot with its own id, which a copy someone makes of it with its tags
-        carries naming this one (`_made_here`). Untagged (the call failed), the next runs find
-        it in its day's record and tag it then (`_shown_ours`); once that record is gone it is
-        kept, and reported, as not shown to be ours."""
+        carries naming this one (`_made_here`), and with the stack (tagged at creation already,
+        but for a snapshot made before STACK_TAG was). Untagged (the call failed), the next runs
+        find it in its day's record and tag it then (`_shown_ours`); once that record is gone it
+        is kept, and reported, as not shown to be ours."""
         try:
             self._ec2.create_tags(
-                Resources=[snapshot_id], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id}]
+                Resources=[snapshot_id],
+                Tags=[
+                    {"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id},
+                    {"Key": STACK_TAG, "Value": self._stack},
+                ],
             )
         except NO_ANSWER:
             raise
@@ -651,6 +676,7 @@ class _TargetBackup:
                 Filters=[
                     {"Name": f"tag:{RUN_DAY_TAG}", "Values": [self._day.isoformat()]},
                     {"Name": f"tag:{SOURCE_VOLUME_TAG}", "Values": [volume_id]},
+                    {"Name": f"tag:{STACK_TAG}", "Values": [self._stack]},
                 ],
             )
             if snapshot.get("State") != "error"
@@ -686,7 +712,7 @@ class _TargetBackup:
                     "the copy",
                     extra={"volume_id": volume_id, "copy_id": copy_id, "error": str(error)},
                 )
-                self._tag_with_own_id(snapshot_id)
+                self._tag_as_ours(snapshot_id)
 
     def _back_up_tables(self) -> None:
         tagged: set[str] = set()
@@ -844,32 +870,36 @@ class _TargetBackup:
         return recorded
 
     def _shown_ours(self, snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Of `snapshots` (both fleet tags, not a copy by their own-id tag), those shown to be
-        ours: tagged with their own id, or listed among the copies of a day's record, which then
-        tags them with it so the proof outlives the record (not in a dry run). A snapshot without
-        the tag (made before it was, or whose tagging failed) whose day's record is gone, or never
-        named it, may be a copy someone made with its tags (EC2 records nothing that proves it is
-        not: a copy's VolumeId is arbitrary, its description and tags the copier's): it is never
-        pruned, and once expired counted `unproven`, for a person to decide. When the records
-        cannot be read, no snapshot without the tag is pruned and the failure is an error."""
-        untagged = [snapshot for snapshot in snapshots if not _tagged_with_own_id(snapshot)]
+        """Of `snapshots` (both fleet tags, the stack's tag or none, not a copy by their own-id
+        tag), those shown to be ours: tagged with their own id and the stack, or listed among
+        the copies of a day's record of this stack's state table, which then tags them so the
+        proof outlives the record (not in a dry run). A snapshot without the tags (made before
+        they were, or whose tagging failed) whose day's record is gone, or never named it, may be
+        a copy someone made with its tags (EC2 records nothing that proves it is not: a copy's
+        VolumeId is arbitrary, its description and tags the copier's), or, without the stack
+        tag, a copy another stack sharing the account made: it is never pruned, and once expired
+        counted `unproven`, for a person to decide. When the records cannot be read, no snapshot
+        without the tags is pruned and the failure is an error."""
+        untagged = [
+            snapshot for snapshot in snapshots if not _tagged_as_ours(snapshot, self._stack)
+        ]
         if not untagged:
             return snapshots
         try:
             recorded = self._recorded_snapshot_ids()
         except _RESOURCE_ERRORS as error:
             self._result.fail("state table: day records", error)
-            return [snapshot for snapshot in snapshots if _tagged_with_own_id(snapshot)]
+            return [snapshot for snapshot in snapshots if _tagged_as_ours(snapshot, self._stack)]
         for snapshot in untagged:
             snapshot_id = snapshot["SnapshotId"]
             if snapshot_id in recorded and not self._dry_run:
-                self._tag_with_own_id(snapshot_id)
+                self._tag_as_ours(snapshot_id)
             elif snapshot_id not in recorded and _expired(snapshot, self._now):
                 self._result.unproven.append(snapshot_id)
         return [
             snapshot
             for snapshot in snapshots
-            if _tagged_with_own_id(snapshot) or snapshot["SnapshotId"] in recorded
+            if _tagged_as_ours(snapshot, self._stack) or snapshot["SnapshotId"] in recorded
         ]
 
     def _report_unproven(self) -> None:
@@ -895,7 +925,9 @@ class _TargetBackup:
                 OwnerIds=["self"],
                 Filters=[{"Name": "tag-key", "Values": [EXPIRES_TAG]}],
             )
-            if COPY_TAG in _tag_map(snapshot.get("Tags", [])) and _made_here(snapshot)
+            if COPY_TAG in _tag_map(snapshot.get("Tags", []))
+            and _made_here(snapshot)
+            and _of_stack_or_none(snapshot, self._stack)
         ]
         snapshots = self._shown_ours(listed)
         self._report_unproven()

@@ -25,6 +25,11 @@ class BackupEnvironment(FunctionEnvironment):
         "targets the last run did not start."
     )
     member_role_name: str = Field(description="The role assumed in each member account.")
+    stack_name: str = Field(
+        description="The stack the function belongs to: each snapshot it makes is tagged with it, "
+        "and it prunes only snapshots so tagged, so stacks sharing a member account never prune "
+        "each other's."
+    )
     data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
     backup_daily_retention_days: RetentionDays = Field(
         default=7, description="How long daily copies are kept (days, 1-36500)."

@@ -14,6 +14,10 @@ SNAPSHOT_ID_TAG = "lambda-fleet:snapshot-id"
 """On a snapshot backup_scheduler made: its own id, tagged once the snapshot exists. A snapshot
 someone copied with its tags (to keep it, or into another region) carries them all, expiry
 included, and only this one tells it apart: it names another snapshot."""
+STACK_TAG = "lambda-fleet:stack"
+"""On a copy backup_scheduler made: the stack whose function made it, tagged at creation. Stacks
+sharing a member account (dev and prod) each prune only the copies tagged with their own name;
+a copy without the tag (made before it was) only when the stack's own day's record names it."""
 
 
 def misspelt_backup_key(tags: Mapping[str, str]) -> str | None:

@@ -65,6 +65,7 @@ _UNSAFE_VARIABLES = (
 FLEET_ENVIRONMENT = {
     "STATE_TABLE_NAME": STATE_TABLE_NAME,
     "MEMBER_ROLE_NAME": "lambda-fleet-member",
+    "STACK_NAME": "dev",
     "HUB_ACCOUNT_ID": HUB_ACCOUNT_ID,
     "ALERT_TOPIC_ARN": f"arn:aws:sns:{REGION}:{HUB_ACCOUNT_ID}:fleet-alerts-warning",
     "ALERT_TOPIC_CRITICAL_ARN": f"arn:aws:sns:{REGION}:{HUB_ACCOUNT_ID}:fleet-alerts-critical",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS, SNAPSHOT_ID_TAG
+from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS, SNAPSHOT_ID_TAG, STACK_TAG
 from catalog.model import (
     AnyOf,
     Condition,
@@ -30,6 +30,7 @@ from components.member_permissions import (
 from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings, MemberSettings, load_settings
 from fleet_shared.backup_tags import SNAPSHOT_ID_TAG as OWN_ID_TAG
+from fleet_shared.backup_tags import STACK_TAG as COPY_STACK_TAG
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
 from handlers.cleanup_manager.candidates import MARK_TAG
@@ -384,7 +385,7 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
         "Null": {"aws:TagKeys": "false"},
     }
     # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones, and
-    # then its own snapshots with nothing but their id
+    # then its own snapshots with nothing but their id and stack
     (backup,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:DeleteSnapshot")
     assert backup["Condition"] == {
         "Null": {"aws:ResourceTag/lambda-fleet:backup": "false"},
@@ -396,7 +397,9 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     assert tagging_new["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshot"}}
     assert tagging_own_id["Condition"] == {
         "Null": {"aws:ResourceTag/lambda-fleet:backup": "false", "aws:TagKeys": "false"},
-        "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:snapshot-id"},
+        "ForAllValues:StringEquals": {
+            "aws:TagKeys": ["lambda-fleet:snapshot-id", "lambda-fleet:stack"]
+        },
     }
     assert tagging_new["Action"] == tagging_own_id["Action"] == ["ec2:CreateTags"]
     assert tagging_new["Sid"] != tagging_own_id["Sid"]
@@ -458,6 +461,7 @@ def test_the_conditions_name_the_tags_the_handlers_write():
     assert CLEANUP_MARK_TAG == MARK_TAG
     assert BACKUP_TAG == COPY_TAG
     assert SNAPSHOT_ID_TAG == OWN_ID_TAG
+    assert STACK_TAG == COPY_STACK_TAG
 
 
 def test_every_destructive_member_action_in_the_plan_is_conditioned(

@@ -17,11 +17,12 @@ from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
-from fleet_shared.backup_tags import SNAPSHOT_ID_TAG
+from fleet_shared.backup_tags import SNAPSHOT_ID_TAG, STACK_TAG
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
+from handlers.backup_scheduler import app
 from handlers.backup_scheduler.backup import (
     COPY_TAG,
     EXPIRES_TAG,
@@ -34,7 +35,8 @@ from handlers.backup_scheduler.backup import (
     expiry_key,
     named_expiry_key,
 )
-from tests.handlers.conftest import STATE_TABLE_NAME
+from handlers.backup_scheduler.environment import BackupEnvironment
+from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
 from tests.handlers.deadlines import (
     ContextRunningOutOfTime,
     HungOperation,
@@ -68,6 +70,7 @@ from tests.handlers.member_targets import (
     dry_run_event,
     hang_member_a_endpoints,
     inventory_unreadable,
+    invoke_for_members_a_b_and_denied,
     target_of,
     time_for_one_target,
 )
@@ -203,6 +206,7 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
             COPY_TAG: "daily",
             EXPIRES_TAG: expires,
             RUN_DAY_TAG: "2025-06-02",
+            STACK_TAG: "dev",
             SNAPSHOT_ID_TAG: "<own id>",
         }
     ]
@@ -241,6 +245,7 @@ def test_weekly_copies_are_made_on_the_weekly_day_with_the_weekly_retention(
             COPY_TAG: "weekly",
             EXPIRES_TAG: expires,
             RUN_DAY_TAG: "2025-06-08",
+            STACK_TAG: "dev",
             SNAPSHOT_ID_TAG: "<own id>",
         }
     ]
@@ -846,6 +851,97 @@ def own_id_tag(ec2: Any, snapshot_id: str) -> str | None:
     return {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}.get(SNAPSHOT_ID_TAG)
 
 
+def stack_tag(ec2: Any, snapshot_id: str) -> str | None:
+    [snapshot] = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    return {tag["Key"]: tag["Value"] for tag in snapshot.get("Tags", [])}.get(STACK_TAG)
+
+
+PROD_STATE_TABLE_NAME = "lambda-fleet-prod-state"
+
+
+@pytest.fixture
+def backup_as_prod(
+    backup: Invoke,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Invoke:
+    """Invoke the handler as a second stack, `prod`, backing up the members `backup` (stack
+    `dev`) does: its own state table and services, on the same clock."""
+    create_state_table(dynamodb_client, PROD_STATE_TABLE_NAME)
+    invoke = invoke_for_members_a_b_and_denied(
+        app.FUNCTION,
+        lambda environment: BackupServices.create(app.FUNCTION.name, environment, clock=fake_clock),
+        BackupEnvironment,
+        [],
+        monkeypatch,
+    )
+
+    def invoke_as_prod(event: Any) -> dict[str, Any]:
+        with monkeypatch.context() as prod:
+            prod.setenv("STACK_NAME", "prod")
+            prod.setenv("STATE_TABLE_NAME", PROD_STATE_TABLE_NAME)
+            return invoke(event)
+
+    return invoke_as_prod
+
+
+def daily_copy_of(target: dict[str, Any], volume_id: str) -> str:
+    [copy] = [c["id"] for c in target["copies"] if c["source"] == volume_id]
+    return str(copy)
+
+
+def test_stacks_sharing_a_member_each_copy_its_volumes_and_prune_only_their_own_copies(
+    backup: Invoke, backup_as_prod: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN stacks dev and prod both backing up member A, dev's run of the day before prod's
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    dev_copy = daily_copy_of(member_a_run(backup), daily)
+    # WHEN prod's run of the same day comes
+    prod_copy = daily_copy_of(target_of(backup_as_prod({"action": "backup"}), MEMBER_A), daily)
+    # THEN prod made its own copy of the daily volume (dev's is not its copy of the day), each
+    # tagged with its stack
+    assert dev_copy != prod_copy
+    assert (stack_tag(ec2, dev_copy), stack_tag(ec2, prod_copy)) == ("dev", "prod")
+    # WHEN dev runs after the 7-day retention, before prod's run of that day
+    dev_target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    # THEN dev pruned its own expired copy and left prod's, neither deleted nor reported
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert dev_copy not in remaining and prod_copy in remaining
+    dev_listed = {entry["id"] for entry in dev_target["expired"] + dev_target["kept"]}
+    assert dev_copy in dev_listed and prod_copy not in dev_listed
+    assert dev_target["unproven"] == 0
+    # WHEN prod's run of that day comes
+    prod_target = target_of(backup_as_prod({"action": "backup"}), MEMBER_A)
+    # THEN prod pruned its own, and dev's new copy stays
+    dev_new_copy = daily_copy_of(dev_target, daily)
+    remaining = {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    assert prod_copy not in remaining and dev_new_copy in remaining
+    assert prod_copy in {entry["id"] for entry in prod_target["expired"]}
+    assert prod_target["unproven"] == 0
+
+
+def test_a_copy_made_before_the_stack_tag_is_pruned_by_no_stack_but_kept_and_reported(
+    backup: Invoke, backup_as_prod: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
+) -> None:
+    # GIVEN a copy of member A's daily volume the version before the stack tag made and tagged
+    # with its own id, in a member dev and prod share, with no day's record naming it
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    before = snapshot_made_before_the_upgrade(ec2, daily, fake_clock)
+    ec2.create_tags(Resources=[before], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": before}])
+    # WHEN each stack runs after its 7-day retention
+    fake_clock.advance(8 * DAY)
+    dev_target = member_a_run(backup)
+    prod_target = target_of(backup_as_prod({"action": "backup"}), MEMBER_A)
+    # THEN neither pruned it (either could have made it), and each reports it, for a person to
+    # delete it or hand it to its stack
+    assert before in {snapshot["SnapshotId"] for snapshot in _snapshots(ec2)}
+    for target in (dev_target, prod_target):
+        assert before not in {entry["id"] for entry in target["expired"] + target["kept"]}
+        assert (target["unproven"], target["unproven_ids"]) == (1, [before])
+    assert stack_tag(ec2, before) is None
+
+
 def test_a_pre_upgrade_snapshot_its_day_record_names_is_pruned_but_a_copy_of_it_never(
     backup: Invoke,
     member_a: dict[str, Any],
@@ -870,8 +966,10 @@ def test_a_pre_upgrade_snapshot_its_day_record_names_is_pruned_but_a_copy_of_it_
     assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (None, None)
     # WHEN the first run after the upgrade comes, while that day's record lasts
     member_a_run(backup)
-    # THEN the original, which the record names, is tagged with its own id; the copy is not
+    # THEN the original, which the record names, is tagged with its own id and the stack; the
+    # copy is not
     assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (original, None)
+    assert (stack_tag(ec2, original), stack_tag(ec2, copy)) == ("dev", None)
     # WHEN the schedule runs after the 7-day retention, the day's record long gone
     result = run_after_the_retention(backup, fake_clock)
     # THEN the original is pruned, and the copy kept and reported as not shown to be the fleet's
@@ -1543,9 +1641,9 @@ def test_a_snapshot_whose_retry_ec2_refused_is_the_copy_the_lost_attempt_made(
 def test_a_copy_whose_expiry_tag_is_past_the_calendar_in_utc_stops_neither_the_run_nor_pruning(
     backup: Invoke, member_a: dict[str, Any], fake_clock: ManualClock, expiry: str
 ) -> None:
-    # GIVEN member A's daily volume with a copy of ours (tagged with its own id) whose expires-at
-    # tag someone set to a time whose offset carries it past the calendar once in UTC, and an
-    # older copy that expired
+    # GIVEN member A's daily volume with a copy of ours (tagged with its own id and stack) whose
+    # expires-at tag someone set to a time whose offset carries it past the calendar once in
+    # UTC, and an older copy that expired
     ec2, daily = member_a["ec2"], member_a["daily"]
 
     def copy_expiring(expires_at: str) -> str:
@@ -1560,7 +1658,11 @@ def test_a_copy_whose_expiry_tag_is_past_the_calendar_in_utc_stops_neither_the_r
             ],
         )["SnapshotId"]
         ec2.create_tags(
-            Resources=[snapshot_id], Tags=[{"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id}]
+            Resources=[snapshot_id],
+            Tags=[
+                {"Key": SNAPSHOT_ID_TAG, "Value": snapshot_id},
+                {"Key": STACK_TAG, "Value": "dev"},
+            ],
         )
         return str(snapshot_id)
 
