@@ -48,7 +48,9 @@ copies kept, errors) are saved beside it in parts (`day_record_key`), since a re
 of copies take more than DynamoDB's 400 KB item. The record is completed even
 when some resources failed (they are reported in the result): completing it is what prevents
 duplicate copies of the resources that did succeed (a failed listing is likewise one reported
-failure). A target whose member role could not be assumed leaves no record, so a retry acts.
+failure). A target whose member role could not be assumed leaves no record, so a retry acts; nor
+does one that stopped between two items for lack of time (ITEM_RESERVE_SECONDS), whose result
+names the steps it `left`: the next run does them.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ from fleet_shared.lost_answers import gone_on_retry, watched_attempts
 from fleet_shared.observability import observability_for
 from fleet_shared.page_tokens import pages
 from fleet_shared.scheduled_runs import accepted_run
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import HUB_CALL_SECONDS, bounded_config, longest_hung_call_seconds
 from fleet_shared.target_results import DENIED, FAILED, IN_PROGRESS, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import (
@@ -174,6 +176,14 @@ HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and DynamoDB are each
 given up for the invocation after one such call. A target starts only with this much time left
 beyond BACKUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
+ITEM_RESERVE_SECONDS = HUNG_MEMBER_CALL_SECONDS + HUB_CALL_SECONDS
+"""The time a target's next step, or next copy, table or deletion, starts only with more than
+left in the invocation: one hung call of its member endpoint (an endpoint that left one call
+unanswered is given up, so each item or step waits out one at most) and one bounded hub call.
+A target of many volumes or tables could otherwise run past Lambda's timeout, killed between
+two calls; it stops between two items instead (`_TimeUpError`), names what it left (`left`), and
+completes no day's record, so the next run (a retry the same day, or the next night's, which
+starts with it) does the rest, skipping what was copied."""
 
 
 @dataclass(frozen=True)
@@ -218,11 +228,14 @@ class TargetResult(SharedTargetResult):
     kept: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     unproven: list[str] = field(default_factory=list)
+    left: list[dict[str, str]] = field(default_factory=list)
 
     def details(self) -> dict[str, Any]:
         """Counts, then the copies made, the expired copies deleted and those kept, and the
         expired snapshots kept as not shown to be this function's (the first
-        UNPROVEN_IDS_SHOWN ids)."""
+        UNPROVEN_IDS_SHOWN ids); and, for a target stopped for lack of time, the steps it left
+        (each from the resource it did not reach, when it had started)."""
+        left = {"left": self.left} if self.left else {}
         return {
             "created": len(self.created),
             "deleted": len(self.deleted),
@@ -233,6 +246,7 @@ class TargetResult(SharedTargetResult):
             "expired": self.deleted,
             "kept": self.kept,
             "unproven_ids": sorted(self.unproven)[:UNPROVEN_IDS_SHOWN],
+            **left,
         }
 
     def fail(self, resource: str, error: Exception | str) -> None:
@@ -446,6 +460,15 @@ def _table_tags(table: str, arn: str, dynamodb: Any) -> dict[str, str]:
     return _tag_map(listed)
 
 
+class _TimeUpError(Exception):
+    """The invocation has no time for the target's next item (ITEM_RESERVE_SECONDS): the step
+    stops before `resource`, and the target's later steps are left too."""
+
+    def __init__(self, resource: str) -> None:
+        super().__init__(resource)
+        self.resource = resource
+
+
 class _TargetBackup:
     """One target's run; `dry_run` reports every copy and deletion and performs none."""
 
@@ -458,8 +481,10 @@ class _TargetBackup:
         *,
         day: date,
         dry_run: bool,
+        deadline: Invocation,
     ) -> None:
         self._services = services
+        self._deadline = deadline
         self._ec2 = ec2
         self._dynamodb = dynamodb
         self._result = result
@@ -479,15 +504,28 @@ class _TargetBackup:
             ("ec2:DescribeSnapshots", self._delete_expired_snapshots),
             ("dynamodb:ListBackups", self._delete_expired_backups),
         )
-        for listing, step in steps:
+        for index, (listing, step) in enumerate(steps):
             try:
+                self._before_item(listing)
                 step()
+            except _TimeUpError as time_up:
+                reached = {"from": time_up.resource} if time_up.resource != listing else {}
+                self._result.left.append({"step": listing, **reached})
+                self._result.left.extend({"step": later} for later, _ in steps[index + 1 :])
+                self._result.status = PARTIAL
+                return
             except EndpointNotAnsweringError as refused:
                 # The endpoint did not answer an earlier step, and the next call would wait as
                 # long (HUNG_ENDPOINTS_SECONDS counts one per service): nothing was sent.
                 self._result.fail(listing, f"not tried: {refused.cause}")
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
+
+    def _before_item(self, resource: str) -> None:
+        """Raise _TimeUpError when the invocation has no time for `resource`, the step's next
+        item: the items before it are done whole, and it is left untouched."""
+        if not self._deadline.allows(ITEM_RESERVE_SECONDS):
+            raise _TimeUpError(resource)
 
     def _frequency(self, resource: str, tag: tuple[str, str], tagged: set[str]) -> str | None:
         """The frequency `resource`'s `backup` tag, (key, value) as `_backup_tag` found it,
@@ -566,6 +604,7 @@ class _TargetBackup:
             if volume_id in copied:
                 self._copied_earlier(volume_id, copied[volume_id])
                 continue
+            self._before_item(volume_id)
             expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))
             copy = {"kind": "snapshot", "source": volume_id, "frequency": frequency}
             copy["expires_at"] = expires_at
@@ -718,6 +757,7 @@ class _TargetBackup:
         tagged: set[str] = set()
         every_table_read = True
         for table in _pages(self._dynamodb, "list_tables", "TableNames"):
+            self._before_item(table)
             try:
                 self._back_up_table(table, tagged)
             except NO_ANSWER:
@@ -968,7 +1008,8 @@ class _TargetBackup:
         """Delete an expired copy with `delete` (not on a dry run) and list it as deleted. A
         delete refused fails that copy alone; one refused with `gone_codes` on a retry counts as
         done (`gone_on_retry`); a member endpoint that does not answer ends the step
-        (`NO_ANSWER`)."""
+        (`NO_ANSWER`), and so does a lack of time before it (`_TimeUpError`)."""
+        self._before_item(copy_id)
         if not self._dry_run:
             try:
                 delete()
@@ -1142,7 +1183,13 @@ def _last_good_copies(
 
 
 def _run_target(
-    services: BackupServices, account_id: str, region: str, day: date, dry_run: bool
+    services: BackupServices,
+    account_id: str,
+    region: str,
+    day: date,
+    *,
+    dry_run: bool,
+    invocation: Invocation,
 ) -> TargetResult:
     result = TargetResult(account_id, region)
     try:
@@ -1151,7 +1198,9 @@ def _run_target(
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
-    _TargetBackup(services, ec2, dynamodb, result, day=day, dry_run=dry_run).run()
+    _TargetBackup(
+        services, ec2, dynamodb, result, day=day, dry_run=dry_run, deadline=invocation
+    ).run()
     return result
 
 
@@ -1172,7 +1221,9 @@ def backup_target(
     the target up.
     """
     if dry_run:
-        return _run_target(services, account_id, region, day, dry_run=True).summary()
+        return _run_target(
+            services, account_id, region, day, dry_run=True, invocation=invocation
+        ).summary()
     request_id = day_request_id(account_id, region, day)
     try:
         with services.state.idempotent(
@@ -1185,8 +1236,11 @@ def backup_target(
             if request.is_repeat and request.result is not None:
                 stored = _stored_summary(services, account_id, region, day, request.result)
                 return {**stored, "repeat": True}
-            result = _run_target(services, account_id, region, day, dry_run=False)
-            if result.status == DENIED:
+            result = _run_target(
+                services, account_id, region, day, dry_run=False, invocation=invocation
+            )
+            if result.status == DENIED or result.left:
+                # No record: a retry acts, and the next run does what was left.
                 return result.summary()
             summary = result.summary()
             request.complete(_save_day_record_parts(services, record_key, summary))
@@ -1215,7 +1269,8 @@ def backup_targets(
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
     whose turn comes with less than BACKUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
     invocation is not started
-    (status `not_started`): its day's record is not claimed, and the next run starts with it
+    (status `not_started`): its day's record is not claimed, and the next run starts with it, as
+    with one that ran out of time between two items (`left`, ITEM_RESERVE_SECONDS)
     (`TARGETS_LEFT`, fleet_shared.targets_left; a dry run reads that list but does not change
     it).
     """
@@ -1241,7 +1296,7 @@ def backup_targets(
     left = [
         stored_account_region(target)
         for target, result in zip(in_turn, results_in_turn, strict=True)
-        if result["status"] == NOT_STARTED
+        if result["status"] == NOT_STARTED or result.get("left")
     ]
     if not dry_run:
         TARGETS_LEFT.save(services.state, left, left_before, logger)

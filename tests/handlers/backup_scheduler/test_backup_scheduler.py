@@ -23,6 +23,7 @@ from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from fleetctl.schedule_replay import scheduler_input
 from handlers.backup_scheduler import app
+from handlers.backup_scheduler import backup as backup_module
 from handlers.backup_scheduler.backup import (
     COPY_TAG,
     EXPIRES_TAG,
@@ -72,7 +73,6 @@ from tests.handlers.member_targets import (
     inventory_unreadable,
     invoke_for_members_a_b_and_denied,
     target_of,
-    time_for_one_target,
 )
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
@@ -317,9 +317,84 @@ def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
     ]
 
 
+def spend_on_each_create_snapshot(ec2: Any, runs: list[LambdaTime], seconds: float) -> None:
+    """Make each CreateSnapshot that `ec2` sends spend `seconds` of the time of the last of
+    `runs` (the invocation running) before EC2 answers it: a slow endpoint."""
+    ec2.meta.events.register(
+        "before-send.ec2.CreateSnapshot", lambda **_: runs[-1].spend(seconds), unique_id="slow"
+    )
+
+
+@pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_target_out_of_time_stops_between_copies_and_the_next_run_does_the_rest(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A with sixteen daily volumes and a daily table, its CreateSnapshot taking
+    # 20 s: 320 s of copies
+    ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
+    daily = [member_a["daily"], *(create_volume(ec2, backup="daily") for _ in range(15))]
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
+    runs = [LambdaTime(300)]
+    spend_on_each_create_snapshot(member_ec2, runs, 20)
+    # WHEN the night's run has 300 s: time for member A to start, not for all its copies
+    result = backup({"action": "backup"}, runs[-1].context())
+    # THEN Lambda did not end it: member A stopped between two copies, each copy it made whole,
+    # and named the steps it left, from the volume it did not reach
+    target = target_of(result, MEMBER_A)
+    copied = {copy["source"] for copy in target["copies"]}
+    assert target["status"] == "partial" and len(copied) == 10
+    left_volumes = set(daily) - copied
+    assert target["left"][0]["step"] == "ec2:DescribeVolumes"
+    assert target["left"][0]["from"] in left_volumes
+    assert target["left"][1:] == [
+        {"step": "dynamodb:ListTables"},
+        {"step": "ec2:DescribeSnapshots"},
+        {"step": "dynamodb:ListBackups"},
+    ]
+    assert all(len(_snapshots_of(ec2, volume)) == 1 for volume in copied)
+    assert _backup_names(dynamodb) == []
+    assert result["status"] == "partial"
+    # WHEN the schedule is retried the same day with the function's whole 600 s
+    fake_clock.advance(600)
+    runs.append(LambdaTime(600))
+    retried = target_of(backup({"action": "backup"}, runs[-1].context()), MEMBER_A)
+    # THEN it does what was left, and copies nothing twice
+    assert {copy["source"] for copy in retried["copies"]} == {*left_volumes, "orders"}
+    assert all(len(_snapshots_of(ec2, volume)) == 1 for volume in daily)
+    assert _backup_names(dynamodb) == [todays_orders_backup_name(fake_clock)]
+    assert "left" not in retried
+
+
+@pytest.fixture
+def time_for_one_target(monkeypatch: pytest.MonkeyPatch) -> Callable[[], ContextRunningOutOfTime]:
+    """Make Lambda contexts of runs with time for one target: each target takes 100 s of its
+    run's 300 s, so after the first, 200 s are left, less than a target needs to start (30 s and
+    2 x 92 s), where the first has time for each of its items (92 s and 15 s)."""
+    runs: list[ContextRunningOutOfTime] = []
+    run_target = backup_module._run_target
+
+    def taking_100_seconds(*arguments: Any, **keywords: Any) -> Any:
+        result = run_target(*arguments, **keywords)
+        if runs:
+            runs[-1].millis_left[0] -= 100_000
+        return result
+
+    monkeypatch.setattr(backup_module, "_run_target", taking_100_seconds)
+
+    def run_context() -> ContextRunningOutOfTime:
+        runs.append(ContextRunningOutOfTime(millis_left=[300_000]))
+        return runs[-1]
+
+    return run_context
+
+
 @pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run(
     backup: Invoke,
+    time_for_one_target: Callable[[], ContextRunningOutOfTime],
     member_a: dict[str, Any],
     fake_clock: ManualClock,
     daily_volume_in_member_b: tuple[Any, str],
@@ -350,7 +425,10 @@ def test_targets_left_without_time_are_not_started_and_backed_up_by_the_next_run
 
 @pytest.mark.usefixtures("one_target_at_a_time")
 def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
-    backup: Invoke, member_a: dict[str, Any], state_table: StateTable
+    backup: Invoke,
+    time_for_one_target: Callable[[], ContextRunningOutOfTime],
+    member_a: dict[str, Any],
+    state_table: StateTable,
 ) -> None:
     # GIVEN one target at a time, and a run that had time for member A only
     backup({"action": "backup"}, time_for_one_target())
@@ -366,6 +444,7 @@ def test_a_dry_run_leaves_the_targets_left_for_the_next_run_as_they_are(
 @pytest.mark.usefixtures("one_target_at_a_time")
 def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
     backup: Invoke,
+    time_for_one_target: Callable[[], ContextRunningOutOfTime],
     member_a: dict[str, Any],
     fake_clock: ManualClock,
     daily_volume_in_member_b: tuple[Any, str],
@@ -392,6 +471,7 @@ def test_targets_a_run_left_without_time_go_first_in_the_next_nights_run(
 @pytest.mark.usefixtures("one_target_at_a_time")
 def test_the_targets_left_as_saved_before_a_deploy_still_go_first_after_it(
     backup: Invoke,
+    time_for_one_target: Callable[[], ContextRunningOutOfTime],
     member_a: dict[str, Any],
     state_table: StateTable,
     daily_volume_in_member_b: tuple[Any, str],
