@@ -14,7 +14,9 @@ later step on it is not tried):
    refused, or a success it answered unreadably, takes the day's snapshot as the copy). A
    volume with a
    snapshot of the run's day (or, in 2, a table with the run's backup and
-   its saved expiry) was copied by an attempt killed at its deadline and is not copied again.
+   its saved expiry) was copied by an attempt killed at its deadline and is not copied again
+   (its snapshot, when it is the only one of the day and the killed attempt did not tag it with
+   its own id, which no tag of CreateSnapshot can name, is tagged then).
 2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read). A create
@@ -563,9 +565,9 @@ class _TargetBackup:
             return False
         return True
 
-    def _copied_volumes(self) -> dict[str, str]:
+    def _copied_volumes(self) -> dict[str, list[dict[str, Any]]]:
         """The volumes copied in this run already (by an attempt killed at its deadline): volume
-        id -> its snapshot."""
+        id -> its snapshots of the run's day, the copy last."""
         snapshots = _pages(
             self._ec2,
             "describe_snapshots",
@@ -576,11 +578,22 @@ class _TargetBackup:
                 {"Name": f"tag:{STACK_TAG}", "Values": [self._stack]},
             ],
         )
-        return {
-            _tag_map(snapshot.get("Tags", [])).get(SOURCE_VOLUME_TAG, ""): snapshot["SnapshotId"]
-            for snapshot in snapshots
-            if snapshot.get("State") != "error"
-        }
+        copied: dict[str, list[dict[str, Any]]] = {}
+        for snapshot in snapshots:
+            if snapshot.get("State") != "error":
+                volume_id = _tag_map(snapshot.get("Tags", [])).get(SOURCE_VOLUME_TAG, "")
+                copied.setdefault(volume_id, []).append(snapshot)
+        return copied
+
+    def _tag_killed_attempts_copy(self, made: list[dict[str, Any]]) -> None:
+        """Tag a volume's snapshot of the run's day as ours when an attempt killed at its deadline
+        made it and was killed before tagging it with its own id (CreateSnapshot's tags cannot
+        name the id it has yet to give): this retry of the run is the last to know it made it;
+        untagged, it would be kept at its expiry as `unproven`. Not when the volume has more than
+        one snapshot of the day: one may be a copy someone made of it with its tags."""
+        if self._dry_run or len(made) != 1 or _tagged_as_ours(made[0], self._stack):
+            return
+        self._tag_as_ours(made[0]["SnapshotId"])
 
     def _copied_earlier(self, resource: str, copy_id: str) -> None:
         self._result.skipped.append(
@@ -602,7 +615,8 @@ class _TargetBackup:
             if frequency is None or not self._due(volume_id, frequency):
                 continue
             if volume_id in copied:
-                self._copied_earlier(volume_id, copied[volume_id])
+                self._copied_earlier(volume_id, copied[volume_id][-1]["SnapshotId"])
+                self._tag_killed_attempts_copy(copied[volume_id])
                 continue
             self._before_item(volume_id)
             expires_at = iso_z(self._services.retention.expires_at(frequency, self._now))

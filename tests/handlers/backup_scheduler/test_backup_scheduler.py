@@ -767,6 +767,34 @@ def test_a_run_killed_after_some_copies_does_not_copy_them_again_on_the_platform
     assert len(_backup_names(member_a["dynamodb"])) == 1
 
 
+@pytest.mark.usefixtures("one_target_at_a_time")
+def test_a_snapshot_whose_run_was_killed_before_its_own_id_tag_is_tagged_by_the_retry(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN member A's first CreateTags never answered, so the invocation hangs after member A's
+    # daily volume was snapshotted, before the snapshot is tagged with its own id
+    ec2, daily = member_a["ec2"], member_a["daily"]
+    member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
+    hang = hang_first_attempt(member_ec2, "ec2", "CreateTags")
+    with night_run_held_until_killed(backup, hang):
+        [snapshot] = [s["SnapshotId"] for s in _snapshots(ec2) if s["VolumeId"] == daily]
+        assert own_id_tag(ec2, snapshot) is None
+        # WHEN Lambda kills it at its deadline and the platform retries a minute later
+        fake_clock.advance(600 + 60)
+        backup({"action": "backup"})
+    # THEN the retry tagged the snapshot the killed invocation made with its own id, copying
+    # nothing again
+    assert own_id_tag(ec2, snapshot) == snapshot
+    assert len(_snapshots_of(ec2, daily)) == 1
+    # AND once expired, it is pruned, not kept as unproven
+    target = target_of(run_after_the_retention(backup, fake_clock), MEMBER_A)
+    assert snapshot in {entry["id"] for entry in target["expired"]}
+    assert target["unproven"] == 0
+
+
 def answer_table_backups_without_summaries(dynamodb: Any) -> MalformedAnswer:
     """Make `dynamodb` answer every listing of one table's backups with a ListBackups page
     without BackupSummaries (a proxy's JSON `{}`): botocore's model leaves the field optional;
