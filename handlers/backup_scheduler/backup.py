@@ -57,6 +57,7 @@ names the steps it `left`: the next run does them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -138,6 +139,10 @@ UNPROVEN_IDS_SHOWN = 20
 """The most ids of expired snapshots kept as not shown to be this function's (`unproven`) that a
 target's result and its log line name; the count is whole."""
 _BACKUP_NAME_MAX = 255
+"""CreateBackup's longest BackupName (its model: 3-255 of `[a-zA-Z0-9_.-]`); a table name may be
+as long, so a backup name holds 233 characters of it."""
+_TABLE_DIGEST_CHARACTERS = 8
+"""The hex digits of a long table name's SHA-256 that end its part of the backup name."""
 _AWS_ERRORS = AWS_CALL_ERRORS
 _RESOURCE_ERRORS = (*_AWS_ERRORS, UnreadableStateValueError)
 """What fails one resource (or one target) alone: an AWS call, or a value it saved that the state
@@ -357,10 +362,16 @@ def _stored_summary(
 
 
 def backup_name(table: str, day: date) -> str:
-    """`lambda-fleet-<table>-<yyyymmdd>`, the table part shortened to fit DynamoDB's limit."""
+    """`lambda-fleet-<table>-<yyyymmdd>`, within DynamoDB's limit (_BACKUP_NAME_MAX). A table
+    name too long for it is cut and ends in a digest of the whole name: cut alone, two tables
+    whose names begin alike shared one backup name, so the second table's saved expiry took the
+    first's place and the first's backups were never deleted."""
     suffix = f"-{day:%Y%m%d}"
     room = _BACKUP_NAME_MAX - len(BACKUP_NAME_PREFIX) - len(suffix)
-    return f"{BACKUP_NAME_PREFIX}{table[:room]}{suffix}"
+    if len(table) > room:
+        digest = hashlib.sha256(table.encode("utf-8")).hexdigest()[:_TABLE_DIGEST_CHARACTERS]
+        table = f"{table[: room - len(digest) - 1]}-{digest}"
+    return f"{BACKUP_NAME_PREFIX}{table}{suffix}"
 
 
 def run_day(run: datetime | None, now: datetime) -> date:

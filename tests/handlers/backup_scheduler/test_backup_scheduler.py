@@ -795,6 +795,31 @@ def test_a_snapshot_whose_run_was_killed_before_its_own_id_tag_is_tagged_by_the_
     assert target["unproven"] == 0
 
 
+def test_tables_whose_long_names_begin_alike_get_backup_names_of_their_own_and_expire(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN two daily tables in member A whose 250-character names differ only past the 233
+    # characters of a table name a backup name holds
+    dynamodb = member_a["dynamodb"]
+    long_tables = [f"{'t' * 240}-{suffix}" for suffix in ("aaaaaaaa", "bbbbbbbb")]
+    for table in long_tables:
+        _table(dynamodb, table, backup="daily")
+    # WHEN the schedule runs
+    target = member_a_run(backup)
+    # THEN each table's backup has a name of its own, within DynamoDB's 255 characters, and its
+    # own saved expiry
+    names = {c["source"]: c["name"] for c in target["copies"] if c["source"] in long_tables}
+    assert len(set(names.values())) == 2
+    assert all(len(name) <= 255 for name in names.values())
+    for table, name in names.items():
+        record = state_table.get_value(named_expiry_key(MEMBER_A, REGION, name), EXPIRY_VALUE)
+        assert record is not None and record["table"] == table
+    # WHEN the schedule runs after the 7-day retention
+    run_after_the_retention(backup, fake_clock)
+    # THEN both first backups were deleted: none is left behind for ever
+    assert set(names.values()).isdisjoint(_backup_names(dynamodb))
+
+
 def answer_table_backups_without_summaries(dynamodb: Any) -> MalformedAnswer:
     """Make `dynamodb` answer every listing of one table's backups with a ListBackups page
     without BackupSummaries (a proxy's JSON `{}`): botocore's model leaves the field optional;
