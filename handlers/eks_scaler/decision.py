@@ -23,7 +23,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import Cluster, NodeGroup
+from fleet_shared.node_group_locks import SAVED_SIZES_NAME
+from fleet_shared.validation_errors import shown_value
 from handlers.eks_scaler.models import Action, NodeGroupRequest
 from handlers.eks_scaler.predictive import (
     PredictiveTarget,
@@ -62,14 +65,24 @@ class SavedSizes:
     """The `request_id` of the restore (marked before its update, so its retry knows them)."""
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> SavedSizes:
-        """From the state table value (`as_record`)."""
-        return cls(
-            Sizes.from_dict(record["sizes"]),
-            record["saved_at"],
-            record.get("restored_at"),
-            record.get("restored_by"),
-        )
+    def from_record(cls, record: dict[str, Any], key: str) -> SavedSizes:
+        """From the state table value (`as_record`) of node group `key`.
+
+        UnreadableStateValueError naming the field when it is not one: the table is the fleet's
+        own, so only corruption or a hand edit writes one, and it fails that node group alone
+        (a KeyError or ValueError failed the whole request, and a flag or a fraction became the
+        size restored)."""
+        try:
+            sizes = Sizes.from_dict(record.get("sizes"))
+        except ValueError as error:
+            raise UnreadableStateValueError(key, SAVED_SIZES_NAME, f"sizes: {error}") from None
+        times = {field: record.get(field) for field in ("saved_at", "restored_at", "restored_by")}
+        for field, value in times.items():
+            if not isinstance(value, str) and (field == "saved_at" or value is not None):
+                raise UnreadableStateValueError(
+                    key, SAVED_SIZES_NAME, f"{field} {shown_value(value)} is not a string"
+                )
+        return cls(sizes, times["saved_at"], times["restored_at"], times["restored_by"])
 
     def as_record(self) -> dict[str, Any]:
         """The state table value."""

@@ -323,7 +323,7 @@ def read_facts(
         status=described.status,
         capacity_type=described.capacity_type,
         configured=configured,
-        saved=SavedSizes.from_record(saved) if saved is not None else None,
+        saved=SavedSizes.from_record(saved, key) if saved is not None else None,
         last_change_at=last_change_at,
         cooldown_seconds=services.environment.scaler_cooldown_seconds,
         cluster=cluster,

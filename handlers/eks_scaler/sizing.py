@@ -15,9 +15,9 @@ Kept free of AWS calls so every rule is unit tested directly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fleet_shared.inventory import NodeGroup
+from fleet_shared.validation_errors import shown_value
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,18 @@ class Sizes:
     max_size: int
 
     @classmethod
-    def from_dict(cls, value: dict[str, Any]) -> Sizes:
-        """From the JSON form (`as_dict`), as saved in the state table."""
-        return cls(
-            min_size=int(value["min_size"]),
-            desired_size=int(value["desired_size"]),
-            max_size=int(value["max_size"]),
-        )
+    def from_dict(cls, value: object) -> Sizes:
+        """From the JSON form (`as_dict`), as saved in the state table; ValueError naming the
+        field that is no node count (`int()` would make a flag 1 and 2.7 2, sizes then set)."""
+        if not isinstance(value, dict):
+            raise ValueError(f"is a {type(value).__name__}, not an object of sizes")
+        counts: dict[str, int] = {}
+        for field in ("min_size", "desired_size", "max_size"):
+            count = value.get(field)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{field} {shown_value(count)} is not a node count")
+            counts[field] = count
+        return cls(**counts)
 
     def as_dict(self) -> dict[str, int]:
         """The JSON form used in results, history and saved values."""

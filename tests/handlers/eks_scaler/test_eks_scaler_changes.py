@@ -1078,6 +1078,58 @@ def test_a_history_entry_of_no_readable_time_or_record_under_a_spot_raise_fails_
     assert by_group["batch-spot"]["status"] == "scaling_initiated"
 
 
+@pytest.mark.parametrize(
+    ("saved", "problem"),
+    [
+        ({"sizes": None}, "sizes: is a NoneType, not an object of sizes"),
+        (
+            {"sizes": {"min_size": 1, "desired_size": "four", "max_size": 4}},
+            "sizes: desired_size 'four' is not a node count",
+        ),
+        (
+            {"sizes": {"min_size": 1, "desired_size": True, "max_size": 4}},
+            "sizes: desired_size True is not a node count",
+        ),
+        (
+            {"sizes": {"min_size": 1, "desired_size": 3.7, "max_size": 4}},
+            "sizes: desired_size 3.7 is not a node count",
+        ),
+        (
+            {"sizes": {"min_size": 1, "desired_size": -3, "max_size": 4}},
+            "sizes: desired_size -3 is not a node count",
+        ),
+        (
+            {"sizes": {"min_size": 1, "desired_size": 3, "max_size": 4}, "saved_at": None},
+            "saved_at None is not a string",
+        ),
+    ],
+    ids=["no-sizes", "size-text", "size-a-flag", "size-a-fraction", "size-negative", "no-saved-at"],
+)
+def test_saved_sizes_that_are_no_node_counts_fail_their_node_group_alone(
+    scaler: Scaler, member_eks: Any, state_table: StateTable, saved: Any, problem: str
+) -> None:
+    # GIVEN system's saved sizes written with a field that is no node count or time (a hand
+    # edit, corruption), and web's saved sizes (desired 5) waiting for the restore
+    record = {"sizes": {"min_size": 1, "desired_size": 3, "max_size": 4}}
+    record |= {"saved_at": "2025-06-01T15:30:00Z", "restored_at": None, "restored_by": None}
+    state_table.put_value(KEY_SYSTEM, SAVED_SIZES_NAME, record | saved)
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    web_sizes = {"min_size": 2, "desired_size": 5, "max_size": 6}
+    state_table.put_value(web_key, SAVED_SIZES_NAME, record | {"sizes": web_sizes})
+    # WHEN the morning restore runs for both
+    result = scaler(event("restore", {"name": "system"}, {"name": "web"}), "morning")
+    # THEN system alone is an error naming the saved value and its bad field, is left as it was
+    # (instead of a KeyError failing the whole request, or a flag restoring desired 1), and its
+    # saved sizes are left for a person to mend; web is restored
+    by_group = results_by_group(result)
+    assert by_group["system"]["status"] == "error"
+    assert by_group["system"]["reason"] == f"saved value previous_sizes of {KEY_SYSTEM}: {problem}"
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert state_table.get_value(KEY_SYSTEM, SAVED_SIZES_NAME) == record | saved
+    assert by_group["web"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 5
+
+
 def test_a_node_group_eks_refuses_as_in_use_is_updating_and_its_retry_scales_it(
     scaler: Scaler, services: ScalerServices, member_eks: Any, state_table: StateTable
 ) -> None:
