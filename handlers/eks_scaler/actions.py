@@ -16,7 +16,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result
-from fleet_shared.exceptions import FleetError, InventoryUnreadableError, RequestInProgressError
+from fleet_shared.exceptions import (
+    FleetError,
+    InventoryUnreadableError,
+    RequestInProgressError,
+    UnreadableStateValueError,
+)
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from handlers.eks_scaler.analysis import analyze
@@ -66,7 +71,7 @@ def run(
         names = [item["nodegroup"] for item in analysis["results"]]
         try:
             analysis["holds"] = listed_holds(event, services, names)
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, UnreadableStateValueError) as error:
             # None, not []: the holds are unknown, which is not the same as none in force.
             analysis["holds"] = None
             analysis["holds_unavailable"] = f"holds unavailable: {describe_error(error)}"

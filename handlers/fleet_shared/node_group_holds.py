@@ -16,9 +16,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import parse_iso
+from fleet_shared.validation_errors import shown_value
 
 HOLD_NAME = "hold"
 """Name of the saved value that holds a hold (see `StateTable.put_value`)."""
@@ -27,6 +29,21 @@ HOLD_NAME = "hold"
 def cluster_key(account_id: str, region: str, cluster: str) -> str:
     """The state key of a cluster as a whole (its hold)."""
     return f"cluster/{account_id}/{region}/{cluster}"
+
+
+HOLD_SCOPES = ("cluster", "nodegroup")
+"""A hold's `scope`: the whole cluster, or one node group."""
+HOLD_FIELDS = {
+    "scope": True,
+    "reason": True,
+    "until": True,
+    "set_by": True,
+    "set_at": True,
+    "request_id": False,
+    "released_at": False,
+    "released_by": False,
+}
+"""A stored hold's fields, each a string, and whether it is required (else a string or null)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +61,36 @@ class Hold:
     released_by: str | None = None
 
     @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Hold:
-        """From the state table value (`as_record`)."""
+    def from_record(cls, record: dict[str, Any], key: str) -> Hold:
+        """From the state table value (`as_record`) under `key`.
+
+        UnreadableStateValueError naming the field when it is not one: the table is the fleet's
+        own, so only corruption or a hand edit writes one, and it fails what the hold would
+        freeze, never reads as no hold (a TypeError or ValueError failed every node group of the
+        request, held or not, and the spot optimizer's fallback with them)."""
+        unknown = sorted(set(record) - set(HOLD_FIELDS))
+        if unknown:
+            raise UnreadableStateValueError(
+                key, HOLD_NAME, f"unknown field {shown_value(unknown[0])}"
+            )
+        for field, required in HOLD_FIELDS.items():
+            value = record.get(field)
+            if not isinstance(value, str) and (required or value is not None):
+                raise UnreadableStateValueError(
+                    key, HOLD_NAME, f"{field} {shown_value(value)} is not a string"
+                )
+        if record["scope"] not in HOLD_SCOPES:
+            raise UnreadableStateValueError(
+                key, HOLD_NAME, f"scope {shown_value(record['scope'])} is not a hold's scope"
+            )
+        try:
+            parse_iso(record["until"])
+        except ValueError:
+            raise UnreadableStateValueError(
+                key,
+                HOLD_NAME,
+                f"until {shown_value(record['until'])} is not a time with a time zone",
+            ) from None
         return cls(**record)
 
     def as_record(self) -> dict[str, Any]:
@@ -65,7 +110,7 @@ class Hold:
 def stored_hold(state: StateTable, key: str) -> Hold | None:
     """The hold saved under `key` (in force or not), if any is left in the table."""
     record = state.get_value(key, HOLD_NAME)
-    return Hold.from_record(record) if record is not None else None
+    return Hold.from_record(record, key) if record is not None else None
 
 
 def hold_in_force(

@@ -129,6 +129,47 @@ def test_analyze_says_the_holds_are_unknown_when_the_state_table_cannot_be_read(
     assert "Could not connect" in result["holds_unavailable"]
 
 
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"until": "tomorrow evening"}, "until 'tomorrow evening' is not a time with a time zone"),
+        (
+            {"until": "2025-06-02T20:00:00"},
+            "until '2025-06-02T20:00:00' is not a time with a time zone",
+        ),
+        ({"reason": None}, "reason None is not a string"),
+        ({"scope": "everything"}, "scope 'everything' is not a hold's scope"),
+        ({"frozen": True}, "unknown field 'frozen'"),
+    ],
+    ids=["until-no-time", "until-no-zone", "no-reason", "scope-unknown", "field-unknown"],
+)
+def test_an_unreadable_hold_fails_its_node_group_alone_and_is_never_read_as_no_hold(
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    change: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN a hold on web that a hand edit or corruption left with a field no hold has
+    scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="load test"))
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    hold = state_table.get_value(web_key, HOLD_NAME)
+    assert hold is not None
+    state_table.put_value(web_key, HOLD_NAME, {**hold, **change})
+    # WHEN the scale-down names system and web
+    result = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))
+    # THEN web alone is an error naming the hold and its bad field, and keeps its size (instead
+    # of a TypeError or ValueError failing the whole request); system scales
+    assert result["web"]["status"] == "error"
+    assert result["web"]["reason"] == f"saved value hold of {web_key}: {problem}"
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    assert result["system"]["status"] == "scaling_initiated"
+    # AND analyze says the holds are unknown rather than failing or listing none
+    analysis = scaler(event("analyze"))
+    assert analysis["holds"] is None
+    assert problem in analysis["holds_unavailable"]
+
+
 def test_a_repeated_hold_request_is_answered_from_its_first_run(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
