@@ -56,7 +56,7 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
 
 
-def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> KeptIntent | None:
+def other_requests_intent(intent: KeptIntent | None, event: ScalerEvent) -> KeptIntent | None:
     """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is another
     request's than `event`'s: a change was made then unless its update failed, so the cooldown
     counts from it too, and it is the last change when the change itself was not recorded. The
@@ -64,19 +64,19 @@ def other_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> 
     made (to be made now)."""
     if intent is None or _is_this_requests(intent, event):
         return None
-    return KeptIntent.from_value(intent)
+    return intent
 
 
-def this_requests_intent(intent: dict[str, Any] | None, event: ScalerEvent) -> KeptIntent | None:
+def this_requests_intent(intent: KeptIntent | None, event: ScalerEvent) -> KeptIntent | None:
     """The node group's last intent (`fleet_shared.change_intents.kept_intent`), if it is
     `event`'s own (its `request_id`)."""
     if intent is None or not _is_this_requests(intent, event):
         return None
-    return KeptIntent.from_value(intent)
+    return intent
 
 
-def _is_this_requests(intent: dict[str, Any], event: ScalerEvent) -> bool:
-    return event.request_id is not None and intent["record"].get("request_id") == event.request_id
+def _is_this_requests(intent: KeptIntent, event: ScalerEvent) -> bool:
+    return event.request_id is not None and intent.record.get("request_id") == event.request_id
 
 
 def drop_intent(services: ScalerServices, key: str, name: str) -> None:

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import parse_iso
+from fleet_shared.validation_errors import shown_value
 
 INTENT_NAME = "change_intent"
 """The saved value (under the node group's state key) holding the change about to be made."""
@@ -42,9 +44,34 @@ class KeptIntent:
     record: dict[str, Any]
 
     @classmethod
-    def from_value(cls, value: dict[str, Any]) -> KeptIntent:
-        """The intent of a saved value (`INTENT_NAME`'s)."""
-        return cls(parse_iso(value["prepared_at"]), value["record"])
+    def from_value(cls, value: dict[str, Any], key: str) -> KeptIntent:
+        """The intent of a saved value (`INTENT_NAME`'s) under node group `key`.
+
+        UnreadableStateValueError naming the field when it is not one: the table is the fleet's
+        own, so only corruption or a hand edit writes one, and it fails that node group alone (a
+        KeyError or ValueError failed every node group of the request, and `int()` made a flag
+        or a fraction the size a found change is matched against)."""
+        prepared_at, record = value.get("prepared_at"), value.get("record")
+        prepared = _time_with_zone(prepared_at)
+        if prepared is None:
+            raise _unreadable(
+                key, f"prepared_at {shown_value(prepared_at)} is not a time with a time zone"
+            )
+        if not isinstance(record, dict):
+            raise _unreadable(key, f"record {shown_value(record)} is not an object")
+        new = record.get("new")
+        desired = new.get("desired_size") if isinstance(new, dict) else None
+        if isinstance(desired, bool) or not isinstance(desired, int) or desired < 0:
+            raise _unreadable(
+                key, f"record.new.desired_size {shown_value(desired)} is not a node count"
+            )
+        if not isinstance(record.get("action"), str):
+            raise _unreadable(
+                key, f"record.action {shown_value(record.get('action'))} is not a string"
+            )
+        if not isinstance(record.get(NOTICE_FIELD), dict):
+            raise _unreadable(key, f"record.{NOTICE_FIELD} is not an object")
+        return cls(prepared, record)
 
     @property
     def action(self) -> str:
@@ -62,9 +89,24 @@ class KeptIntent:
         return last_change_at is not None and last_change_at >= self.prepared_at
 
 
-def kept_intent(state: StateTable, key: str) -> dict[str, Any] | None:
-    """The node group's kept intent as saved, if any."""
-    return state.get_value(key, INTENT_NAME)
+def _time_with_zone(value: object) -> datetime | None:
+    """`value` as an aware time, or None when it is no ISO 8601 text with a zone."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+def _unreadable(key: str, problem: str) -> UnreadableStateValueError:
+    return UnreadableStateValueError(key, INTENT_NAME, problem)
+
+
+def kept_intent(state: StateTable, key: str) -> KeptIntent | None:
+    """The node group's kept intent, if any."""
+    value = state.get_value(key, INTENT_NAME)
+    return KeptIntent.from_value(value, key) if value is not None else None
 
 
 def record_found_change(
@@ -104,11 +146,8 @@ def record_unspent_intents_change(
     """`record_found_change` of the node group's kept intent when no change is recorded at or
     after it (read here): for a caller that saves no intent of its own. None when there is no
     such intent, or its change was not made."""
-    value = kept_intent(state, key)
-    if value is None:
-        return None
-    intent = KeptIntent.from_value(value)
-    if intent.spent_by(state.last_change_at(key)):
+    intent = kept_intent(state, key)
+    if intent is None or intent.spent_by(state.last_change_at(key)):
         return None
     return record_found_change(
         state,

@@ -17,6 +17,7 @@ from scaling_harness import Scaling
 
 from components.schedule_payloads import cluster_schedule_payload
 from components.settings import load_settings, settings_document
+from fleet_shared.change_intents import INTENT_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.handler import Invocation
@@ -49,6 +50,19 @@ KEY_SYSTEM = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
 
 def results_by_group(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["nodegroup"]: item for item in result["results"]}
+
+
+def _scale_down_system_and_batch_spot(scaler: Scaler) -> dict[str, Any]:
+    """The answer to an evening request scaling system and batch-spot down to 1."""
+    return scaler(
+        event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "batch-spot", "desired_size": 1},
+            request_id="evening",
+        ),
+        "evening",
+    )
 
 
 def test_scale_down_changes_the_member_node_group_not_the_hubs(
@@ -1010,15 +1024,7 @@ def test_a_latest_change_entry_of_no_readable_time_or_record_fails_its_node_grou
     )
     fake_clock.advance(3600)
     # WHEN a request scales system and batch-spot down to 1
-    result = scaler(
-        event(
-            "scale_down",
-            {"name": "system", "desired_size": 1},
-            {"name": "batch-spot", "desired_size": 1},
-            request_id="evening",
-        ),
-        "evening",
-    )
+    result = _scale_down_system_and_batch_spot(scaler)
     # THEN system alone is an error naming the entry's key, its time where that can be read,
     # and what is wrong, never the value, and is left as it was (instead of a KeyError or
     # ValueError failing the whole request); batch-spot is scaled down
@@ -1230,3 +1236,49 @@ def test_a_request_id_used_again_after_it_is_forgotten_is_a_new_request_that_cha
     # THEN it is a request of its own, not the retry of the first ops-1: system goes to 2
     assert results_by_group(result)["system"]["status"] == "scaling_initiated"
     assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"prepared_at": "yesterday"}, "prepared_at 'yesterday' is not a time with a time zone"),
+        ({"record": ["scale_down"]}, "record ['scale_down'] is not an object"),
+        ({"new": {"desired_size": True}}, "record.new.desired_size True is not a node count"),
+        ({"new": {"desired_size": 1.5}}, "record.new.desired_size 1.5 is not a node count"),
+        ({"action": None}, "record.action None is not a string"),
+        ({"notice": None}, "record.notice is not an object"),
+    ],
+    ids=["no-time", "record-a-list", "size-a-flag", "size-a-fraction", "no-action", "no-notice"],
+)
+def test_an_unreadable_change_intent_fails_its_node_group_alone(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    change: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN system's change intent (another request's, saved before an update) that a hand
+    # edit or corruption left with a field no intent has
+    record = {
+        "action": "scale_up",
+        "previous": {"min_size": 1, "desired_size": 2, "max_size": 4},
+        "new": {"min_size": 1, "desired_size": 3, "max_size": 4},
+        "request_id": "other",
+        "notice": {"key": "k", "alert": {}},
+    }
+    record |= {field: value for field, value in change.items() if field in record}
+    intent = {"prepared_at": iso_z(fake_clock.now(), "microseconds"), "record": record}
+    intent |= {field: value for field, value in change.items() if field in intent}
+    state_table.put_value(KEY_SYSTEM, INTENT_NAME, intent)
+    fake_clock.advance(3600)
+    # WHEN a request scales system and batch-spot down to 1
+    result = _scale_down_system_and_batch_spot(scaler)
+    # THEN system alone is an error naming the intent and its bad field, left as it was
+    # (instead of a KeyError or ValueError failing the whole request); batch-spot is scaled down
+    by_group = results_by_group(result)
+    assert by_group["system"]["status"] == "error"
+    assert by_group["system"]["reason"] == f"saved value change_intent of {KEY_SYSTEM}: {problem}"
+    assert sizes(member_eks, "system")["desired_size"] == 2
+    assert by_group["batch-spot"]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
