@@ -360,6 +360,7 @@ class StateTable:
                 "expires_at": {"N": str(_epoch(now) + lease_seconds)},
             },
             or_owner=owner,
+            free_without_expiry=True,
         )
 
     # Idempotency ---------------------------------------------------------------------------
@@ -828,13 +829,29 @@ class StateTable:
         self._call("delete_item", TableName=self._table_name, Key=_key(f"ONCE#{key}", "ONCE"))
 
     def _put_if_free(
-        self, item: dict[str, Any], *, or_owner: str | None = None
+        self,
+        item: dict[str, Any],
+        *,
+        or_owner: str | None = None,
+        free_without_expiry: bool = False,
     ) -> dict[str, Any] | None:
         """Put `item` unless an unexpired item with its key exists (held by someone other than
-        `or_owner`, when given). Returns None when written, else the existing item."""
+        `or_owner`, when given). Returns None when written, else the existing item.
+
+        `free_without_expiry` (a lock): an existing item without a Number `expires_at` counts as
+        free. Every holder writes its lease as one, so only a hand edit or corruption leaves
+        one without, and TTL never deletes such an item: it would hold the lock for good. A
+        request record without one stays taken (a completed request is never run again)."""
         condition = "attribute_not_exists(pk) OR #expires_at < :now"
         names = {"#expires_at": "expires_at"}
         values = {":now": {"N": str(_epoch(self._clock.now()))}}
+        if free_without_expiry:
+            # Checked before the comparison, which moto cannot make with a String.
+            condition = (
+                "attribute_not_exists(pk) OR NOT attribute_type(#expires_at, :number) OR "
+                "#expires_at < :now"
+            )
+            values[":number"] = {"S": "N"}
         if or_owner is not None:
             condition += " OR #owner = :owner"
             names["#owner"] = "owner"

@@ -102,6 +102,28 @@ def test_a_lease_is_renewed_only_while_no_other_owner_took_the_lock(
     assert not state_table.acquire_lock("untouched", "scaler-b", lease_seconds=60)
 
 
+@pytest.mark.parametrize(
+    "expires_at",
+    [None, {"S": "2025-06-02T09:05:00Z"}, {"NULL": True}],
+    ids=["no-expiry", "expiry-a-string", "expiry-null"],
+)
+def test_a_lock_item_without_a_number_expiry_is_taken_rather_than_held_for_good(
+    state_table: StateTable, dynamodb_client: Any, expires_at: dict[str, Any] | None
+) -> None:
+    # GIVEN a lock item that a hand edit or corruption left without a Number expires_at, which
+    # DynamoDB's TTL never deletes and which no holder writes
+    item = {"pk": {"S": "LOCK#dev-apps"}, "sk": {"S": "LOCK"}, "owner": {"S": "scaler-a"}}
+    if expires_at is not None:
+        item["expires_at"] = expires_at
+    dynamodb_client.put_item(TableName=state_table.table_name, Item=item)
+    # WHEN scaler-b takes the lock
+    # THEN it gets it (instead of the node group being locked until someone deletes the item),
+    # with a lease that holds it against scaler-a
+    with state_table.lock("dev-apps", "scaler-b", lease_seconds=60) as held:
+        assert held.owner == "scaler-b"
+        assert not state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+
+
 def test_lock_context_raises_naming_the_holder(state_table: StateTable) -> None:
     # GIVEN a lock held by scaler-a
     state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
