@@ -332,6 +332,7 @@ def test_missing_variable_fails_naming_it(
     with pytest.raises(ConfigurationError, match="STATE_TABLE_NAME"):
         load_environment(HealthEnvironment)
     monkeypatch.setenv("STATE_TABLE_NAME", "t")
+    monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "3000")
     monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "5000")
     with pytest.raises(ConfigurationError, match="HEALTH_LATENCY_WARNING_MS"):
         load_environment(HealthEnvironment)

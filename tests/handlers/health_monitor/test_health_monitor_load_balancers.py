@@ -130,10 +130,16 @@ def test_load_balancer_with_targets_partly_unhealthy_is_a_finding_with_its_figur
 
 
 def test_load_balancer_with_healthy_targets_but_slow_and_failing_responses_is_critical(
-    invoke: Invoke, member: Any, inventory: dict[str, Any], fake_clock: ManualClock
+    invoke: Invoke,
+    member: Any,
+    inventory: dict[str, Any],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN the cluster's load balancer with every target healthy, answering in 3.5 s with 60
-    # target 5xx per 100 requests
+    # GIVEN the default latency thresholds (1 s a warning, 3 s critical), and the cluster's load
+    # balancer with every target healthy, answering in 3.5 s with 60 target 5xx per 100 requests
+    monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "1000")
+    monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "3000")
     balancer, _ = create_load_balancer(member, "k8s-web", "dev-apps", targets=2)
     put_traffic(member, balancer, fake_clock, seconds=3.5, requests=100, errors=60)
     # WHEN the cluster is checked
