@@ -117,6 +117,17 @@ def parse_mark(value: str | None) -> date | None:
         return None
 
 
+def _zoned_time(item: Mapping[str, Any], call: str, field: str) -> datetime:
+    """`item[field]`, a time with its zone, as EC2 sends every snapshot's StartTime and volume's
+    CreateTime; raises UnreadableAnswerError for an item without it (a KeyError ended the whole
+    run, every target unhandled) or with a time botocore read without a zone (a TypeError did:
+    no age can be taken from it)."""
+    value = answer_field(item, call, field)
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise UnreadableAnswerError(call, f"a {field} with its zone", value)
+    return value
+
+
 def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag.get("Value", "") for tag in resource.get("Tags", [])}
 
@@ -324,13 +335,14 @@ def _snapshot(
 ) -> list[Resource]:
     """One snapshot as `snapshots` finds it (none when neither a candidate nor marked)."""
     tags = _tags(snapshot)
-    age = now - snapshot["StartTime"]
+    snapshot_id = answer_field(snapshot, "DescribeSnapshots", "SnapshotId")
+    age = now - _zoned_time(snapshot, "DescribeSnapshots", "StartTime")
     untagged = missing_tag(tags, policy.require_tags)
     kubernetes_tag = next((tag for tag in KUBERNETES_SNAPSHOT_TAGS if tag in tags), None)
     managed_tag = next((tag for tag in LIFECYCLE_MANAGED_SNAPSHOT_TAGS if tag in tags), None)
     if COPY_TAG in tags:
         candidate, reason = False, f"a fleet backup ({COPY_TAG}), kept until it expires"
-    elif snapshot["SnapshotId"] in used_by_ami:
+    elif snapshot_id in used_by_ami:
         candidate, reason = False, "used by an AMI"
     elif kubernetes_tag is not None:
         candidate, reason = False, f"a Kubernetes volume snapshot (tag {kubernetes_tag})"
@@ -342,14 +354,14 @@ def _snapshot(
         candidate, reason = False, "still being created (pending)"
     elif _kept(tags, policy.keep_tag):
         candidate = False
-        reason = _kept_reason(SNAPSHOT, snapshot["SnapshotId"], tags, policy.keep_tag, tag_errors)
+        reason = _kept_reason(SNAPSHOT, snapshot_id, tags, policy.keep_tag, tag_errors)
     elif untagged is not None:
         candidate, reason = False, untagged
     elif age < timedelta(days=policy.snapshot_max_age_days):
         candidate, reason = False, f"{age.days} days old"
     else:
         candidate, reason = True, f"{age.days} days old"
-    return _candidate_or_tag_marked(SNAPSHOT, snapshot["SnapshotId"], tags, candidate, reason)
+    return _candidate_or_tag_marked(SNAPSHOT, snapshot_id, tags, candidate, reason)
 
 
 def volumes(
@@ -373,13 +385,15 @@ def _volume(
 ) -> list[Resource]:
     """One volume as `volumes` finds it (none when neither a candidate nor marked)."""
     tags = _tags(volume)
-    age = now - volume["CreateTime"]
+    volume_id = answer_field(volume, "DescribeVolumes", "VolumeId")
+    state = answer_field(volume, "DescribeVolumes", "State")
+    age = now - _zoned_time(volume, "DescribeVolumes", "CreateTime")
     untagged = missing_tag(tags, policy.require_tags)
     kubernetes_tag = next((tag for tag in KUBERNETES_VOLUME_TAGS if tag in tags), None)
     # `Backup=daily` meant a backup, but backup_scheduler reads the key `backup` alone.
     misspelt_backup_tag = misspelt_backup_key(tags)
-    if volume["State"] != "available":
-        candidate, reason = False, f"state {volume['State']}"
+    if state != "available":
+        candidate, reason = False, f"state {state}"
     elif kubernetes_tag is not None:
         candidate, reason = False, f"a Kubernetes persistent volume (tag {kubernetes_tag})"
     elif BACKUP_TAG in tags:
@@ -393,17 +407,17 @@ def _volume(
             f"tag {misspelt_backup_tag}={shown_value(tags[misspelt_backup_tag])} is not "
             f"backup_scheduler's `{BACKUP_TAG}`: not copied, kept"
         )
-        tag_errors.append({"kind": VOLUME, "id": volume["VolumeId"], "error": reason})
+        tag_errors.append({"kind": VOLUME, "id": volume_id, "error": reason})
     elif _kept(tags, policy.keep_tag):
         candidate = False
-        reason = _kept_reason(VOLUME, volume["VolumeId"], tags, policy.keep_tag, tag_errors)
+        reason = _kept_reason(VOLUME, volume_id, tags, policy.keep_tag, tag_errors)
     elif untagged is not None:
         candidate, reason = False, untagged
     elif age < timedelta(days=policy.volume_min_age_days):
         candidate, reason = False, f"created {age.days} days ago"
     else:
         candidate, reason = True, f"unattached, created {age.days} days ago"
-    return _candidate_or_tag_marked(VOLUME, volume["VolumeId"], tags, candidate, reason)
+    return _candidate_or_tag_marked(VOLUME, volume_id, tags, candidate, reason)
 
 
 def _used_by_an_ami_now(ec2: Any, snapshot_id: str) -> bool:

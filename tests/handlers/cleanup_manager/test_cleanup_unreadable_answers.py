@@ -19,7 +19,13 @@ from tests.handlers.cleanup_manager.support import (
     tags_of,
 )
 from tests.handlers.faults import answer_malformed
-from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
+from tests.handlers.member_accounts import (
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    create_volume,
+    member_session,
+)
 from tests.handlers.member_targets import target_of
 
 Invoke = Callable[..., dict[str, Any]]
@@ -34,6 +40,30 @@ SNAPSHOTS_WITH_A_BAD_DATE = (
 )
 """EC2's DescribeSnapshots answer whose one snapshot's startTime is no timestamp: botocore's
 parser raises a bare ValueError on it."""
+
+SNAPSHOTS_WITHOUT_A_START_TIME = (
+    b'<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><snapshotSet>'
+    b"<item><snapshotId>snap-1</snapshotId><status>completed</status></item>"
+    b"</snapshotSet></DescribeSnapshotsResponse>"
+)
+"""EC2's DescribeSnapshots answer whose one snapshot has no startTime (EC2 sends it with every
+snapshot): its age cannot be told."""
+
+SNAPSHOTS_WITH_A_TIME_WITHOUT_ZONE = (
+    b'<DescribeSnapshotsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><snapshotSet>'
+    b"<item><snapshotId>snap-1</snapshotId><startTime>2020-01-01T00:00:00</startTime>"
+    b"<status>completed</status></item></snapshotSet></DescribeSnapshotsResponse>"
+)
+"""EC2's DescribeSnapshots answer whose one snapshot's startTime has no zone (EC2 writes UTC
+with its `Z`): botocore parses it into a naive datetime, which no age can be taken from."""
+
+VOLUMES_WITHOUT_A_STATE = (
+    b'<DescribeVolumesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><volumeSet>'
+    b"<item><volumeId>vol-1</volumeId><createTime>2020-01-01T00:00:00.000Z</createTime></item>"
+    b"</volumeSet></DescribeVolumesResponse>"
+)
+"""EC2's DescribeVolumes answer whose one volume has no status (EC2 sends it with every
+volume): whether it is attached cannot be told."""
 
 
 def an_amis_snapshot(ec2: Any) -> str:
@@ -71,6 +101,27 @@ def an_amis_snapshot(ec2: Any) -> str:
             "DescribeSnapshots answered a value botocore cannot read: ValueError: Invalid",
             id="snapshots-with-a-timestamp-botocore-cannot-parse",
         ),
+        pytest.param(
+            create_snapshot,
+            "DescribeSnapshots",
+            SNAPSHOTS_WITHOUT_A_START_TIME,
+            "DescribeSnapshots answered without StartTime",
+            id="a-snapshot-without-its-start-time",
+        ),
+        pytest.param(
+            create_snapshot,
+            "DescribeSnapshots",
+            SNAPSHOTS_WITH_A_TIME_WITHOUT_ZONE,
+            "DescribeSnapshots answered without a StartTime with its zone",
+            id="a-snapshot-start-time-without-zone",
+        ),
+        pytest.param(
+            create_volume,
+            "DescribeVolumes",
+            VOLUMES_WITHOUT_A_STATE,
+            "DescribeVolumes answered without State",
+            id="a-volume-without-its-state",
+        ),
     ],
 )
 def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_cleaned(
@@ -85,7 +136,8 @@ def test_a_member_whose_listing_is_a_proxy_page_fails_alone_and_the_others_are_c
     # GIVEN member A with a snapshot (a stale one, or one an AMI uses, a candidate were it not),
     # member B with a stale snapshot, and member A's EC2 answering `listing` with a proxy's page
     # (HTTP 200): one it cannot parse, or one botocore parses into an answer without any item;
-    # or with the listing's own answer holding a timestamp botocore cannot parse
+    # or with the listing's own answer holding a timestamp botocore cannot parse, an item
+    # without its time or state, or a time without its zone
     ec2_a = member_session(MEMBER_A).client("ec2")
     ec2_b = member_session(MEMBER_B).client("ec2")
     snapshot_a, stale_b = member_a_snapshot(ec2_a), create_snapshot(ec2_b)
