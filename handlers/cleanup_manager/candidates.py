@@ -24,7 +24,7 @@ the state table and are passed in as a mapping `<function>:<version>` -> ISO dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -33,7 +33,15 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, misspelt_backup_key
-from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, SNAPSHOTS, VOLUMES, CleanupPolicy
+from fleet_shared.cleanup_policy import (
+    LAMBDA_VERSIONS,
+    SNAPSHOTS,
+    VOLUMES,
+    CleanupPolicy,
+    ResourceKind,
+)
+from fleet_shared.exceptions import PagesCutShortError
+from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
 
@@ -107,6 +115,20 @@ class SharedSnapshots:
         self.kept[how] = self.kept.get(how, 0) + 1
 
 
+NO_TIME_LEFT = "no time left in the invocation"
+
+
+@dataclass(frozen=True)
+class CallsAllowed:
+    """Whether the invocation still has time for a target's next calls: a listing's next page
+    (`next_page`; else the listing raises PagesCutShortError), and the reads of one listed
+    resource (`resource_reads`: a snapshot's sharing, a function's tags, versions, aliases and
+    provisioned concurrency; else the resource is left as it is, its error NO_TIME_LEFT)."""
+
+    next_page: Callable[[], bool]
+    resource_reads: Callable[[], bool]
+
+
 def parse_mark(value: str | None) -> date | None:
     """The date of a mark; an unreadable mark counts as none (the resource is marked afresh)."""
     if not value:
@@ -167,14 +189,45 @@ def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | N
     return None
 
 
-def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterable[dict[str, Any]]:
-    """The `key` items of every page; raises UnreadableAnswerError for a page without `key`
-    (EC2's and Lambda's listings carry theirs, empty or not): a proxy's page must not pass for
-    an empty listing, which would make the snapshots of AMIs, or the versions aliases, event
-    source mappings or provisioned concurrency use, candidates."""
-    call = client.meta.method_to_api_mapping.get(operation, operation)
-    for page in client.get_paginator(operation).paginate(**arguments):
-        yield from answer_field(page, call, key)
+_PAGE_TOKENS = {
+    "DescribeImages": ("NextToken", "NextToken"),
+    "DescribeSnapshots": ("NextToken", "NextToken"),
+    "DescribeVolumes": ("NextToken", "NextToken"),
+    "ListAliases": ("Marker", "NextMarker"),
+    "ListEventSourceMappings": ("Marker", "NextMarker"),
+    "ListFunctions": ("Marker", "NextMarker"),
+    "ListProvisionedConcurrencyConfigs": ("Marker", "NextMarker"),
+    "ListVersionsByFunction": ("Marker", "NextMarker"),
+}
+"""Per listing, the request's token field and the answer's (Lambda's NextMarker is sent back as
+Marker)."""
+
+
+def _pages(
+    client: Any,
+    operation: str,
+    key: str,
+    next_page_allowed: Callable[[], bool],
+    **arguments: Any,
+) -> Iterable[dict[str, Any]]:
+    """The `key` items of every page of `operation` (e.g. `DescribeSnapshots`); raises
+    UnreadableAnswerError for a page without `key` (EC2's and Lambda's listings carry theirs,
+    empty or not): a proxy's page must not pass for an empty listing, which would make the
+    snapshots of AMIs, or the versions aliases, event source mappings or provisioned
+    concurrency use, candidates. A token answered before raises RepeatedPageTokenError (boto3's
+    paginators refused only one answered twice in a row), and a next page is asked only while
+    `next_page_allowed()`, else PagesCutShortError: pages that never end were read until Lambda
+    ended the run."""
+    token_field, answer_token_field = _PAGE_TOKENS[operation]
+    for page in pages(
+        client,
+        operation,
+        arguments,
+        token_field,
+        answer_token_field=answer_token_field,
+        next_page_allowed=next_page_allowed,
+    ):
+        yield from answer_field(page, operation, key)
 
 
 def _text_of(item: object, call: str, field: str, default: str | None = None) -> str:
@@ -190,13 +243,14 @@ def _text_of(item: object, call: str, field: str, default: str | None = None) ->
     return value
 
 
-def ami_snapshot_ids(ec2: Any) -> set[str]:
+def ami_snapshot_ids(ec2: Any, next_page_allowed: Callable[[], bool]) -> set[str]:
     """Snapshots referenced by the block device mappings of the account's own AMIs, disabled and
     deprecated ones included (DescribeImages leaves disabled AMIs out unless asked)."""
     images = _pages(
         ec2,
-        "describe_images",
+        "DescribeImages",
         "Images",
+        next_page_allowed,
         Owners=["self"],
         IncludeDisabled=True,
         IncludeDeprecated=True,
@@ -243,26 +297,33 @@ def _no_candidate(resource: Resource, reason: str, *, marked: bool) -> list[Reso
 
 
 def _unless_shared(
-    ec2: Any, resource: Resource, shared: SharedSnapshots, *, marked: bool
+    ec2: Any,
+    resource: Resource,
+    shared: SharedSnapshots,
+    *,
+    marked: bool,
+    read_allowed: Callable[[], bool],
 ) -> list[Resource]:
     """A snapshot candidate of the listing to be marked (`marked` when it carries the mark tag,
     one not a date), no candidate when it is shared (counted in `shared.kept`); none when its
-    sharing cannot be read (in `shared.unreadable`: it is left as it is for the next run to
-    decide on). A snapshot that is no candidate anyway, or whose mark is dated (pending, or
-    reached: asked again by as_it_is_now), is returned as it is, unasked."""
+    sharing cannot be read, or is not asked for lack of time (`read_allowed()` False), in
+    `shared.unreadable`: it is left as it is for the next run to decide on. A snapshot that is
+    no candidate anyway, or whose mark is dated (pending, or reached: asked again by
+    as_it_is_now), is returned as it is, unasked."""
     if not resource.candidate or resource.delete_after is not None:
         return [resource]
-    try:
-        sharing = snapshot_sharing(ec2, resource.id)
-    except AWS_CALL_ERRORS as error:
-        shared.unreadable.append(
-            {
-                "kind": SNAPSHOT,
-                "id": resource.id,
-                "error": f"sharing not read, kept: {cut_echo(str(error))}",
-            }
-        )
-        return []
+    cause = NO_TIME_LEFT
+    if read_allowed():
+        try:
+            sharing = snapshot_sharing(ec2, resource.id)
+        except AWS_CALL_ERRORS as error:
+            cause = cut_echo(str(error))
+        else:
+            return _candidate_unless_shared(resource, sharing, shared, marked=marked)
+    shared.unreadable.append(
+        {"kind": SNAPSHOT, "id": resource.id, "error": f"sharing not read, kept: {cause}"}
+    )
+    return []
     return _candidate_unless_shared(resource, sharing, shared, marked=marked)
 
 
@@ -312,17 +373,27 @@ def snapshots(
     now: datetime,
     tag_errors: list[dict[str, str]],
     shared: SharedSnapshots,
+    *,
+    calls: CallsAllowed,
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
     not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
     (not `pending`), not kept, carrying the policy's tags and not shared (see `_unless_shared`);
     a keep tag not understood is added to `tag_errors`."""
-    used_by_ami = ami_snapshot_ids(ec2)
+    used_by_ami = ami_snapshot_ids(ec2, calls.next_page)
+    # Every page first: a listing cut short leaves no snapshot asked about or reported.
+    listed_snapshots = list(
+        _pages(ec2, "DescribeSnapshots", "Snapshots", calls.next_page, OwnerIds=["self"])
+    )
     found: list[Resource] = []
-    for snapshot in _pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"]):
+    for snapshot in listed_snapshots:
         marked = MARK_TAG in _tags(snapshot)
         for listed in _snapshot(snapshot, policy, now, used_by_ami, tag_errors):
-            found.extend(_unless_shared(ec2, listed, shared, marked=marked))
+            found.extend(
+                _unless_shared(
+                    ec2, listed, shared, marked=marked, read_allowed=calls.resource_reads
+                )
+            )
     return found
 
 
@@ -365,14 +436,18 @@ def _snapshot(
 
 
 def volumes(
-    ec2: Any, policy: CleanupPolicy, now: datetime, tag_errors: list[dict[str, str]]
+    ec2: Any,
+    policy: CleanupPolicy,
+    now: datetime,
+    tag_errors: list[dict[str, str]],
+    next_page_allowed: Callable[[], bool],
 ) -> list[Resource]:
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
     persistent volumes, not backed up (nor tagged `Backup`, a key backup_scheduler does not
     read), not kept and carrying the policy's tags; a keep tag not understood, or a backup tag
     whose key is written otherwise than `backup`, is added to `tag_errors`."""
     found: list[Resource] = []
-    for volume in _pages(ec2, "describe_volumes", "Volumes"):
+    for volume in list(_pages(ec2, "DescribeVolumes", "Volumes", next_page_allowed)):
         found.extend(_volume(volume, policy, now, tag_errors))
     return found
 
@@ -420,13 +495,14 @@ def _volume(
     return _candidate_or_tag_marked(VOLUME, volume_id, tags, candidate, reason)
 
 
-def _used_by_an_ami_now(ec2: Any, snapshot_id: str) -> bool:
+def _used_by_an_ami_now(ec2: Any, snapshot_id: str, next_page_allowed: Callable[[], bool]) -> bool:
     """Whether one of the account's AMIs (disabled and deprecated ones included) names the
     snapshot in its block device mappings now: only those AMIs are asked for."""
     images = _pages(
         ec2,
-        "describe_images",
+        "DescribeImages",
         "Images",
+        next_page_allowed,
         Owners=["self"],
         Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": [snapshot_id]}],
         IncludeDisabled=True,
@@ -436,14 +512,19 @@ def _used_by_an_ami_now(ec2: Any, snapshot_id: str) -> bool:
 
 
 def _snapshot_candidate_now(
-    ec2: Any, resource: Resource, shared: SharedSnapshots, *, marked: bool
+    ec2: Any,
+    resource: Resource,
+    shared: SharedSnapshots,
+    *,
+    marked: bool,
+    next_page_allowed: Callable[[], bool],
 ) -> list[Resource]:
     """A snapshot as described now (`marked` when it carries the mark tag), no candidate when an
     AMI has come to use it or it has come to be shared; raises an AWS_CALL_ERRORS error when
-    either cannot be read."""
+    either cannot be read (PagesCutShortError when the AMIs' next page is not allowed)."""
     if not resource.candidate:
         return [resource]
-    if _used_by_an_ami_now(ec2, resource.id):
+    if _used_by_an_ami_now(ec2, resource.id, next_page_allowed):
         return _no_candidate(resource, "used by an AMI", marked=marked)
     return _candidate_unless_shared(
         resource, snapshot_sharing(ec2, resource.id), shared, marked=marked
@@ -458,6 +539,7 @@ def as_it_is_now(
     tag_errors: list[dict[str, str]],
     *,
     shared: SharedSnapshots,
+    next_page_allowed: Callable[[], bool],
 ) -> Resource | None:
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
@@ -465,7 +547,8 @@ def as_it_is_now(
     come to use (RegisterImage naming it in any block device mapping: EC2 itself refuses to
     delete only a root device's snapshot) or that has come to be shared. None when it is gone,
     or is neither a candidate nor marked any more. A volume attached since is refused by EC2
-    itself (VolumeInUse). Raises an AWS_CALL_ERRORS error when any of this cannot be read."""
+    itself (VolumeInUse). Raises an AWS_CALL_ERRORS error when any of this cannot be read, and
+    PagesCutShortError when a next page of the AMIs using it is not allowed."""
     try:
         if resource.kind == SNAPSHOT:
             answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])
@@ -473,7 +556,15 @@ def as_it_is_now(
             for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots"):
                 marked = MARK_TAG in _tags(snapshot)
                 for now_found in _snapshot(snapshot, policy, now, set(), tag_errors):
-                    found.extend(_snapshot_candidate_now(ec2, now_found, shared, marked=marked))
+                    found.extend(
+                        _snapshot_candidate_now(
+                            ec2,
+                            now_found,
+                            shared,
+                            marked=marked,
+                            next_page_allowed=next_page_allowed,
+                        )
+                    )
         else:
             answer = ec2.describe_volumes(VolumeIds=[resource.id])
             found = [
@@ -488,25 +579,32 @@ def as_it_is_now(
     return found[0] if found else None
 
 
-def alias_versions(lambda_client: Any, function_name: str) -> set[str]:
+def alias_versions(
+    lambda_client: Any, function_name: str, next_page_allowed: Callable[[], bool]
+) -> set[str]:
     """Versions an alias points at, including weighted routing's additional versions."""
     referenced: set[str] = set()
-    for alias in _pages(lambda_client, "list_aliases", "Aliases", FunctionName=function_name):
+    for alias in _pages(
+        lambda_client, "ListAliases", "Aliases", next_page_allowed, FunctionName=function_name
+    ):
         referenced.add(_text_of(alias, f"ListAliases of {function_name}", "FunctionVersion"))
         weights = alias.get("RoutingConfig", {}).get("AdditionalVersionWeights", {})
         referenced.update(weights)
     return referenced
 
 
-def provisioned_versions(lambda_client: Any, function_name: str) -> set[str]:
+def provisioned_versions(
+    lambda_client: Any, function_name: str, next_page_allowed: Callable[[], bool]
+) -> set[str]:
     """Versions with provisioned concurrency configured on the version itself (one configured
     on an alias keeps its version through the alias): someone pays to keep them warm, and
     deleting the version would take its configuration with it."""
     held: set[str] = set()
     for config in _pages(
         lambda_client,
-        "list_provisioned_concurrency_configs",
+        "ListProvisionedConcurrencyConfigs",
         "ProvisionedConcurrencyConfigs",
+        next_page_allowed,
         FunctionName=function_name,
     ):
         call = f"ListProvisionedConcurrencyConfigs of {function_name}"
@@ -516,12 +614,14 @@ def provisioned_versions(lambda_client: Any, function_name: str) -> set[str]:
     return held
 
 
-def mapped_versions(lambda_client: Any) -> set[str]:
+def mapped_versions(lambda_client: Any, next_page_allowed: Callable[[], bool]) -> set[str]:
     """`<function>:<version>` of every published version an event source mapping invokes (its
     `FunctionArn` qualified by a version number): deleting one would leave the mapping with no
     function to invoke."""
     referenced: set[str] = set()
-    for mapping in _pages(lambda_client, "list_event_source_mappings", "EventSourceMappings"):
+    for mapping in _pages(
+        lambda_client, "ListEventSourceMappings", "EventSourceMappings", next_page_allowed
+    ):
         # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]
         parts = _text_of(mapping, "ListEventSourceMappings", "FunctionArn", "").split(":")
         if len(parts) == 8 and parts[7].isdigit():
@@ -544,6 +644,7 @@ def lambda_versions(
     policy: CleanupPolicy,
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
+    calls: CallsAllowed,
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     invoked by an event source mapping or holding provisioned concurrency, of functions carrying
@@ -556,17 +657,29 @@ def lambda_versions(
     endpoint did not answer (a timeout on every attempt, or a call run to its bound throttled),
     the later functions are left out
     unread: `lambda_client` (a watched member client) refuses their calls without sending them,
-    since each would wait as long.
+    since each would wait as long. So are the functions `calls` leaves no time to read.
     """
     found: list[Resource] = []
-    mapped = mapped_versions(lambda_client)
-    for function in _pages(lambda_client, "list_functions", "Functions"):
+    mapped = mapped_versions(lambda_client, calls.next_page)
+    for function in _pages(lambda_client, "ListFunctions", "Functions", calls.next_page):
         name = _text_of(function, "ListFunctions", "FunctionName")
+        if not calls.resource_reads():
+            failed_functions[name] = f"not read: {NO_TIME_LEFT}"
+            continue
         try:
-            found.extend(_function_versions(lambda_client, function, policy, marks, mapped))
+            found.extend(
+                _function_versions(
+                    lambda_client,
+                    function,
+                    policy,
+                    marks,
+                    mapped,
+                    next_page_allowed=calls.next_page,
+                )
+            )
         except EndpointNotAnsweringError as refused:
             failed_functions[name] = f"not read: {refused.cause}"
-        except AWS_CALL_ERRORS as error:
+        except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
             failed_functions[name] = cut_echo(str(error))
     return found
 
@@ -577,6 +690,8 @@ def _function_versions(
     policy: CleanupPolicy,
     marks: Mapping[str, str],
     mapped: set[str],
+    *,
+    next_page_allowed: Callable[[], bool],
 ) -> list[Resource]:
     """The candidate or marked versions of one function."""
     name = function["FunctionName"]
@@ -585,15 +700,19 @@ def _function_versions(
     listed = (
         _text_of(version, f"ListVersionsByFunction of {name}", "Version")
         for version in _pages(
-            lambda_client, "list_versions_by_function", "Versions", FunctionName=name
+            lambda_client,
+            "ListVersionsByFunction",
+            "Versions",
+            next_page_allowed,
+            FunctionName=name,
         )
     )
     published = sorted((int(version) for version in listed if version.isdigit()), reverse=True)
     if not published:
         return found
-    aliased = alias_versions(lambda_client, name)
+    aliased = alias_versions(lambda_client, name, next_page_allowed)
     provisioned = (
-        provisioned_versions(lambda_client, name)
+        provisioned_versions(lambda_client, name, next_page_allowed)
         if len(published) > policy.keep_lambda_versions
         else set()
     )
@@ -628,17 +747,29 @@ def find_resources(
     failed_functions: dict[str, str],
     tag_errors: list[dict[str, str]],
     shared: SharedSnapshots,
+    calls: CallsAllowed,
+    cut_short: dict[ResourceKind, str],
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
     A Lambda function that cannot be read is named in `failed_functions` with its error, a
     snapshot or volume whose keep tag is not understood, or a volume whose backup tag's key is
     written otherwise than `backup`, in `tag_errors`, the snapshots kept for being shared, or
-    whose sharing cannot be read, in `shared`."""
+    whose sharing cannot be read, in `shared`. A kind whose listing `calls` cut short is named
+    in `cut_short` with why, and none of its resources is returned: one not listed may be an
+    AMI's snapshot, or a version an event source mapping invokes."""
+    listings: dict[ResourceKind, Callable[[], list[Resource]]] = {
+        SNAPSHOTS: lambda: snapshots(ec2, policy, now, tag_errors, shared, calls=calls),
+        VOLUMES: lambda: volumes(ec2, policy, now, tag_errors, calls.next_page),
+        LAMBDA_VERSIONS: lambda: lambda_versions(
+            lambda_client, policy, lambda_marks, failed_functions, calls
+        ),
+    }
     found: list[Resource] = []
-    if policy.cleans(SNAPSHOTS):
-        found.extend(snapshots(ec2, policy, now, tag_errors, shared))
-    if policy.cleans(VOLUMES):
-        found.extend(volumes(ec2, policy, now, tag_errors))
-    if policy.cleans(LAMBDA_VERSIONS):
-        found.extend(lambda_versions(lambda_client, policy, lambda_marks, failed_functions))
+    for kind, listing in listings.items():
+        if not policy.cleans(kind):
+            continue
+        try:
+            found.extend(listing())
+        except PagesCutShortError as error:
+            cut_short[kind] = str(error)
     return found

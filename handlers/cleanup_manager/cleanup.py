@@ -36,6 +36,7 @@ deletions, no state, no alert).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cached_property
@@ -48,8 +49,12 @@ from botocore.parsers import ResponseParserError
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy
-from fleet_shared.exceptions import MemberAccessError, UnreadableStateValueError
+from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy, ResourceKind
+from fleet_shared.exceptions import (
+    MemberAccessError,
+    PagesCutShortError,
+    UnreadableStateValueError,
+)
 from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.lost_answers import gone_on_retry
@@ -68,9 +73,11 @@ from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
     MARK_TAG,
+    NO_TIME_LEFT,
     NOT_FOUND_CODES,
     SNAPSHOT,
     VOLUME,
+    CallsAllowed,
     Resource,
     SharedSnapshots,
     alias_versions,
@@ -135,7 +142,14 @@ timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling
 HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
 up for the invocation after one such call. A target starts only with this much time left beyond
-CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
+CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout. It is also the
+time a target that outlasts CLEANUP_TARGET_SECONDS (thousands of candidates, listing pages that
+never end) leaves in the invocation (clean_target): a resource's calls go to one endpoint, so
+they can hang their 92 s and leave as long for the marks to be saved and the notices to go out.
+"""
+READ_ERRORS = (*AWS_CALL_ERRORS, PagesCutShortError)
+"""What reading a resource again before acting on it may raise: a failed call, or a next page
+not asked for lack of time."""
 MARK = "mark"
 PENDING = "pending"
 DELETE = "delete"
@@ -254,11 +268,45 @@ def _apply_unless_unanswered(
     return None
 
 
+def _calls_member(resource: Resource, action: str, *, dry_run: bool) -> bool:
+    """Whether `action` on `resource` calls its member endpoint: a deletion or a due resource is
+    read again, and a snapshot or volume is tagged (a Lambda version's mark is the state
+    table's); none in dry run but the reads."""
+    if action in (DELETE, DUE):
+        return True
+    return not dry_run and resource.kind != LAMBDA_VERSION and action in (MARK, SPARE)
+
+
 def clean_target(
-    services: CleanupServices, account_id: str, region: str, *, dry_run: bool
+    services: CleanupServices,
+    account_id: str,
+    region: str,
+    *,
+    dry_run: bool,
+    deadline: Deadline,
 ) -> TargetResult:
-    """Evaluate and clean one target; never raises for an AWS error."""
+    """Evaluate and clean one target; never raises for an AWS error.
+
+    A listing's next page, and each action on a resource (reading it again, marking, sparing,
+    deleting), are started only while `deadline` allows HUNG_ENDPOINTS_SECONDS, and the reads of
+    one listed resource (a snapshot's sharing, a function's versions) only while it allows a
+    target's start (CLEANUP_TARGET_SECONDS more), which keeps that estimate for acting on what
+    was listed; what is left is listed under the target's errors, its marks as they were, and a
+    kind whose listing was cut short is not acted on at all. Before, a target that outlasted its
+    estimate ran on until Lambda ended the run: no result, no notices, the targets not started
+    not saved for the next run."""
     result = TargetResult(account_id, region)
+
+    def acting_allowed() -> bool:
+        return deadline.allows(HUNG_ENDPOINTS_SECONDS)
+
+    calls = CallsAllowed(
+        next_page=acting_allowed,
+        resource_reads=lambda: deadline.allows(
+            services.environment.cleanup_target_seconds + HUNG_ENDPOINTS_SECONDS
+        ),
+    )
+    cut_short: dict[ResourceKind, str] = {}
     now = services.clock.now()
     today = now.astimezone(services.schedule_zone).date()
     new_mark = (today + services.notice).isoformat()
@@ -285,6 +333,8 @@ def clean_target(
             failed_functions=failed_functions,
             tag_errors=tag_errors,
             shared=shared,
+            calls=calls,
+            cut_short=cut_short,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -294,12 +344,15 @@ def clean_target(
         return result
 
     result.candidates = sum(1 for resource in resources if resource.candidate)
-    # A function that could not be read keeps its versions' marks for the next run.
+    # A function that could not be read keeps its versions' marks for the next run, as do all
+    # functions when their listing was cut short.
     lambda_marks: dict[str, str] = {
         identifier: mark
         for identifier, mark in stored_marks.items()
-        if identifier.rsplit(":", 1)[0] in failed_functions
+        if LAMBDA_VERSIONS in cut_short or identifier.rsplit(":", 1)[0] in failed_functions
     }
+    for kind, error in cut_short.items():
+        result.errors.append({"kind": kind, "id": f"{account_id}/{region}", "error": error})
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(tag_errors)
@@ -312,18 +365,31 @@ def clean_target(
     for listed in resources:
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
+        if _calls_member(listed, action, dry_run=dry_run) and not acting_allowed():
+            result.errors.append(
+                {"kind": listed.kind, "id": listed.id, "error": f"not tried: {NO_TIME_LEFT}"}
+            )
+            if listed.kind == LAMBDA_VERSION and listed.delete_after is not None:
+                lambda_marks[listed.id] = listed.delete_after.isoformat()
+            continue
         # A due resource of notify mode is checked as a deletion would be: its report says
         # what a `delete` run would do, not what was true when it was marked.
         if action in (DELETE, DUE):
             try:
                 resource = (
-                    _aliases_rechecked(lambda_client, listed, aliases_now)
+                    _aliases_rechecked(lambda_client, listed, aliases_now, acting_allowed)
                     if listed.kind == LAMBDA_VERSION
                     else as_it_is_now(
-                        ec2, listed, services.policy, now, result.errors, shared=shared
+                        ec2,
+                        listed,
+                        services.policy,
+                        now,
+                        result.errors,
+                        shared=shared,
+                        next_page_allowed=acting_allowed,
                     )
                 )
-            except AWS_CALL_ERRORS as error:
+            except READ_ERRORS as error:
                 cause = (
                     f"not tried: {error.cause}"
                     if isinstance(error, EndpointNotAnsweringError)
@@ -416,17 +482,22 @@ def clean_target(
 
 
 def _aliases_rechecked(
-    lambda_client: Any, listed: Resource, aliases_now: dict[str, set[str] | Exception]
+    lambda_client: Any,
+    listed: Resource,
+    aliases_now: dict[str, set[str] | Exception],
+    next_page_allowed: Callable[[], bool],
 ) -> Resource:
     """A Lambda version due for deletion, no candidate when an alias points at it now or weights
     it (`RoutingConfig.AdditionalVersionWeights`): its function's aliases are listed once, just
     before the first of its deletions, into `aliases_now`, and the error met is raised again for
-    its other versions (an AWS_CALL_ERRORS error: not deleted on doubt)."""
+    its other versions (one of READ_ERRORS: not deleted on doubt)."""
     function_name = listed.function_name
     if function_name not in aliases_now:
         try:
-            aliases_now[function_name] = alias_versions(lambda_client, function_name)
-        except AWS_CALL_ERRORS as error:
+            aliases_now[function_name] = alias_versions(
+                lambda_client, function_name, next_page_allowed
+            )
+        except READ_ERRORS as error:
             aliases_now[function_name] = error
     aliased = aliases_now[function_name]
     if isinstance(aliased, Exception):
@@ -504,7 +575,7 @@ def clean_targets(
     in_turn = in_turn_order(targets, left_before, stored_account_region)
     results_in_turn = map_isolated(
         in_turn,
-        lambda target: clean_target(services, *target, dry_run=dry_run),
+        lambda target: clean_target(services, *target, dry_run=dry_run, deadline=deadline),
         on_error=lambda target, error: TargetResult(
             *target, status=FAILED, error=cut_echo(str(error))
         ),
