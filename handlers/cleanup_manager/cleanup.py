@@ -61,7 +61,7 @@ from fleet_shared.lost_answers import gone_on_retry
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from fleet_shared.state_table import ClaimDeadline
-from fleet_shared.target_results import DENIED, FAILED, PARTIAL
+from fleet_shared.target_results import DENIED, FAILED, OK, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
 from fleet_shared.targets_left import (
     TargetsLeftList,
@@ -414,7 +414,8 @@ def clean_target(
                 announced_on = _deletion_announced_on(
                     services, (account_id, region), resource, marked_on, deletion_notices
                 )
-            except (ClientError, BotoCoreError) as error:
+            except (ClientError, BotoCoreError, UnreadableStateValueError) as error:
+                # Not deleted on doubt; the target's other resources go on.
                 result.errors.append(
                     {"kind": resource.kind, "id": resource.id, "error": str(error)}
                 )
@@ -641,32 +642,74 @@ class AnnouncedMarks:
     deletion_announced_on: dict[str, date]
 
 
+@dataclass(frozen=True)
+class _AnnouncedItem:
+    """One item of an announced-marks record, as `_record_announced` (or an earlier version)
+    wrote it: its announcement and how many items that has (None and 0 for an earlier
+    version's), the digests it announced, those for deletion and those of EARLIER_NOTICE, and
+    its PUBLISHED_ON date (None when not recorded)."""
+
+    announcement: str | None
+    parts: int
+    resources: set[str]
+    deleting: set[str]
+    earlier_notice: set[str]
+    published_on: date | None
+
+
+def _announced_item(key: str, name: str, value: dict[str, Any]) -> _AnnouncedItem:
+    """The item `name` of the record `key`; raises UnreadableStateValueError, naming it, for one
+    not shaped as this function writes it (a hand edit, corruption)."""
+    try:
+        announcement = value.get("announcement")
+        if announcement is not None and not isinstance(announcement, str):
+            raise TypeError(announcement)
+        return _AnnouncedItem(
+            announcement=announcement,
+            parts=0 if announcement is None else int(value["parts"]),
+            resources=_recorded(value.get("resources", [])),
+            deleting=_recorded(value.get(DELETING, [])),
+            earlier_notice=set(value.get(EARLIER_NOTICE, [])),
+            published_on=(
+                date.fromisoformat(value[PUBLISHED_ON]) if PUBLISHED_ON in value else None
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        problem = f"it is no announced-marks record ({type(error).__name__})"
+        raise UnreadableStateValueError(key, name, problem) from None
+
+
 def _announced(services: CleanupServices, account_id: str, delete_after: str) -> AnnouncedMarks:
     """What was announced for an account and date (AnnouncedMarks): the union of the record's
     items (`_record_announced`) written whole, and of the single item `announced` earlier
-    versions wrote."""
-    saved = services.state.values_named(announced_key(account_id, delete_after), ANNOUNCED)
+    versions wrote. Raises UnreadableStateValueError for a record that cannot be read, or an
+    item not shaped as this function writes it."""
+    key = announced_key(account_id, delete_after)
+    items = [
+        _announced_item(key, name, value)
+        for name, value in services.state.values_named(key, ANNOUNCED).items()
+    ]
     parts_written: dict[str, int] = {}
-    for value in saved.values():
-        if "announcement" in value:
-            parts_written[value["announcement"]] = parts_written.get(value["announcement"], 0) + 1
+    for item in items:
+        if item.announcement is not None:
+            parts_written[item.announcement] = parts_written.get(item.announcement, 0) + 1
     announced: set[str] = set()
     deleting: set[str] = set()
     announced_on: dict[str, date] = {}
-    for value in saved.values():
+    for item in items:
         # An announcement whose items were written in part (its run failed between them) does
         # not count yet: its retry finds the same resources unannounced, so its delivery key is
         # the same (the notice is not sent twice) and it writes the missing items.
-        if "announcement" in value and parts_written[value["announcement"]] < value["parts"]:
+        if item.announcement is not None and parts_written[item.announcement] < item.parts:
             continue
-        announced |= _recorded(value.get("resources", []))
-        deleting_now = _recorded(value.get(DELETING, []))
-        deleting |= deleting_now
-        if PUBLISHED_ON not in value:
+        announced |= item.resources
+        deleting |= item.deleting
+        if item.published_on is None:
             continue
-        published_on = date.fromisoformat(value[PUBLISHED_ON])
-        for digest in deleting_now | set(value.get(EARLIER_NOTICE, [])):
-            announced_on[digest] = min(announced_on.get(digest, published_on), published_on)
+        for digest in item.deleting | item.earlier_notice:
+            announced_on[digest] = min(
+                announced_on.get(digest, item.published_on), item.published_on
+            )
     return AnnouncedMarks(announced, deleting, announced_on)
 
 
@@ -798,9 +841,26 @@ def announce_marks(
             sent += _announce(services, notice, deadline)
         except (AlertNotDeliveredError, ClientError, BotoCoreError) as error:
             failures.append(error)
+        except UnreadableStateValueError as error:
+            # What was announced cannot be known until a person mends the record: the
+            # account's notice is not sent, its first target says why, and the other
+            # accounts' notices go out (they stopped at it on every run).
+            _notice_unsent(results, notice, error)
     if failures:
         raise failures[0]
     return sent
+
+
+def _notice_unsent(
+    results: list[TargetResult], notice: MarkNotice, error: UnreadableStateValueError
+) -> None:
+    """Report on the account's first target that `notice` was not sent for `error`."""
+    first = next(result for result in results if result.account_id == notice.account_id)
+    first.errors.append(
+        {"kind": "notice", "id": f"{notice.account_id}/{notice.delete_after}", "error": str(error)}
+    )
+    if first.status == OK:
+        first.status = PARTIAL
 
 
 def _announce(services: CleanupServices, notice: MarkNotice, deadline: ClaimDeadline | None) -> int:

@@ -637,6 +637,87 @@ def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_ru
     assert MARK_TAG in tags_of(ec2_b, stale_b)
 
 
+HAND_EDITED = f"{ANNOUNCED}#hand-edit"
+"""An item of an announced-marks record a hand edit made no JSON."""
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param({"S": SECRET}, "its data is not JSON", id="no-json"),
+        pytest.param(
+            {"S": f'{{"resources": ["{SECRET}"], "published_on": "soon"}}'},
+            "it is no announced-marks record (ValueError)",
+            id="no-date",
+        ),
+    ],
+)
+def test_an_account_whose_notice_record_cannot_be_read_does_not_hold_back_the_others_notices(
+    cleaner: Invoke, dynamodb_client: Any, alert_inbox: Any, data: dict[str, str], problem: str
+) -> None:
+    # GIVEN stale snapshots in members A and B, and member A's record of what was announced
+    # for the date its marks will carry holding an item a hand edit made no JSON, or JSON
+    # whose date is no date
+    ec2_a = member_session(MEMBER_A).client("ec2")
+    ec2_b = member_session(MEMBER_B).client("ec2")
+    stale_a, stale_b = create_snapshot(ec2_a), create_snapshot(ec2_b)
+    planned = target_of(cleaner({"action": "cleanup", "dry_run": True}), MEMBER_A)
+    delete_after = next(e["delete_after"] for e in planned["actions"] if e["id"] == stale_a)
+    key = announced_key(MEMBER_A, delete_after)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, HAND_EDITED, data)
+    )
+    # WHEN the schedule runs
+    result = cleaner({"action": "cleanup"})
+    # THEN member B's notice goes out; member A's is not sent, its target saying why without
+    # the value, its snapshot marked all the same (the next run announces it once mended)
+    assert [notice.alert["account_id"] for notice in alert_inbox.receive()] == [MEMBER_B]
+    target_a = target_of(result, MEMBER_A)
+    assert target_a["status"] == "partial"
+    assert {
+        "kind": "notice",
+        "id": f"{MEMBER_A}/{delete_after}",
+        "error": f"saved value {HAND_EDITED} of {key}: {problem}",
+    } in target_a["errors"]
+    assert SECRET not in str(result)
+    assert MARK_TAG in tags_of(ec2_a, stale_a)
+    assert MARK_TAG in tags_of(ec2_b, stale_b)
+    assert result["status"] == "partial"
+
+
+def test_a_due_snapshot_whose_notice_record_cannot_be_read_is_kept_and_its_target_goes_on(
+    cleaner: Invoke,
+    dynamodb_client: Any,
+    future_clock: ManualClock,
+    cleanup_policy: Callable[[dict[str, Any]], None],
+) -> None:
+    # GIVEN member A's stale snapshot marked and announced a notice ago, whose record of what
+    # was announced then holds an item a hand edit made no JSON, and a snapshot gone stale since
+    cleanup_policy({"resources": ["snapshots"], "mode": "delete"})
+    ec2 = member_session(MEMBER_A).client("ec2")
+    due = create_snapshot(ec2)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    delete_after = next(e["delete_after"] for e in first["actions"] if e["id"] == due)
+    key = announced_key(MEMBER_A, delete_after)
+    dynamodb_client.put_item(
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, HAND_EDITED, {"S": SECRET})
+    )
+    fresh = create_snapshot(ec2)
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # WHEN the schedule runs on the marks' date
+    target_a = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the due snapshot is not deleted on doubt, listed under errors naming the record, and
+    # the target goes on: the new stale snapshot is marked
+    assert due in snapshots_in(ec2)
+    assert {
+        "kind": "snapshot",
+        "id": due,
+        "error": f"saved value {HAND_EDITED} of {key}: its data is not JSON",
+    } in target_a["errors"]
+    assert actions_of(target_a)[fresh] == "mark"
+    assert target_a["status"] == "partial"
+
+
 @pytest.mark.usefixtures("no_retry_waits")
 @pytest.mark.parametrize(
     ("service", "operation", "resource"),
