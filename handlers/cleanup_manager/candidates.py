@@ -19,7 +19,8 @@ not while its mark is pending.
 
 Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
-the state table and are passed in as a mapping `<function>:<version>` -> ISO date.
+the state table and are passed in as a mapping `<function>:<version>` -> ISO date and the
+version's LastModified (lambda_mark).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class Resource:
     candidate: bool
     reason: str
     delete_after: date | None
+    published: str = ""
+    """A Lambda version's LastModified, which its saved mark names (lambda_mark); empty for a
+    snapshot or volume."""
 
     @property
     def function_name(self) -> str:
@@ -148,6 +152,26 @@ def _zoned_time(item: Mapping[str, Any], call: str, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise UnreadableAnswerError(call, f"a {field} with its zone", value)
     return value
+
+
+def lambda_mark(delete_after: str, published: str) -> str:
+    """How the state table keeps a Lambda version's mark: its date, and the version's
+    LastModified (`2026-12-06@2026-11-29T03:37:42.436+0000`)."""
+    return f"{delete_after}@{published}"
+
+
+def _lambda_mark_date(saved: str | None, published: str) -> date | None:
+    """The date of a Lambda version's saved mark when the mark was made on this version: a
+    version number names another version once its function was deleted and created again
+    under its name (numbers start again at 1), so a mark naming another LastModified counts as
+    none, and its version is marked afresh, with a notice of its own. A mark saved by an earlier
+    version, a date alone, counts."""
+    if not saved:
+        return None
+    delete_after, separator, marked_published = saved.partition("@")
+    if separator and marked_published != published:
+        return None
+    return parse_mark(delete_after)
 
 
 def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
@@ -697,17 +721,16 @@ def _function_versions(
     name = function["FunctionName"]
     found: list[Resource] = []
     untagged = _function_untagged(lambda_client, function, policy)
-    listed = (
-        _text_of(version, f"ListVersionsByFunction of {name}", "Version")
-        for version in _pages(
-            lambda_client,
-            "ListVersionsByFunction",
-            "Versions",
-            next_page_allowed,
-            FunctionName=name,
-        )
-    )
-    published = sorted((int(version) for version in listed if version.isdigit()), reverse=True)
+    call = f"ListVersionsByFunction of {name}"
+    # Version number -> its LastModified, which tells it from an earlier one of that number.
+    published_at: dict[int, str] = {}
+    for version in _pages(
+        lambda_client, "ListVersionsByFunction", "Versions", next_page_allowed, FunctionName=name
+    ):
+        number = _text_of(version, call, "Version")
+        if number.isdigit():
+            published_at[int(number)] = _text_of(version, call, "LastModified", "")
+    published = sorted(published_at, reverse=True)
     if not published:
         return found
     aliased = alias_versions(lambda_client, name, next_page_allowed)
@@ -731,9 +754,11 @@ def _function_versions(
             candidate, reason = False, "holds provisioned concurrency"
         else:
             candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
-        mark = parse_mark(marks.get(identifier))
+        mark = _lambda_mark_date(marks.get(identifier), published_at[number])
         if candidate or mark is not None:
-            found.append(Resource(LAMBDA_VERSION, identifier, candidate, reason, mark))
+            found.append(
+                Resource(LAMBDA_VERSION, identifier, candidate, reason, mark, published_at[number])
+            )
     return found
 
 

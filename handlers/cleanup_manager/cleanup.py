@@ -83,6 +83,7 @@ from handlers.cleanup_manager.candidates import (
     alias_versions,
     as_it_is_now,
     find_resources,
+    lambda_mark,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
 from handlers.cleanup_manager.lambda_marks import (
@@ -370,7 +371,7 @@ def clean_target(
                 {"kind": listed.kind, "id": listed.id, "error": f"not tried: {NO_TIME_LEFT}"}
             )
             if listed.kind == LAMBDA_VERSION and listed.delete_after is not None:
-                lambda_marks[listed.id] = listed.delete_after.isoformat()
+                lambda_marks[listed.id] = _saved_mark(listed, listed.delete_after)
             continue
         # A due resource of notify mode is checked as a deletion would be: its report says
         # what a `delete` run would do, not what was true when it was marked.
@@ -398,7 +399,7 @@ def clean_target(
                 result.errors.append({"kind": listed.kind, "id": listed.id, "error": cause})
                 if listed.kind == LAMBDA_VERSION and listed.delete_after is not None:
                     # Not deleted on doubt: its mark stands for the next run.
-                    lambda_marks[listed.id] = listed.delete_after.isoformat()
+                    lambda_marks[listed.id] = _saved_mark(listed, listed.delete_after)
                 continue
             if resource is None or not resource.candidate:
                 # No longer a candidate: the count says what this run acts on.
@@ -420,7 +421,7 @@ def clean_target(
                     {"kind": resource.kind, "id": resource.id, "error": str(error)}
                 )
                 if resource.kind == LAMBDA_VERSION:
-                    lambda_marks[resource.id] = marked_on.isoformat()
+                    lambda_marks[resource.id] = _saved_mark(resource, marked_on)
                 continue
             if announced_on is None:
                 # Its notice said nothing would be deleted (notify mode), or none went out: it is
@@ -457,11 +458,11 @@ def clean_target(
                     {"kind": resource.kind, "id": resource.id, "error": error_text}
                 )
                 if resource.kind == LAMBDA_VERSION and marked_on is not None:
-                    lambda_marks[resource.id] = marked_on.isoformat()
+                    lambda_marks[resource.id] = _saved_mark(resource, marked_on)
                 continue
         result.actions.append(entry)
         if resource.kind == LAMBDA_VERSION and action in (MARK, PENDING, DUE):
-            lambda_marks[resource.id] = mark
+            lambda_marks[resource.id] = lambda_mark(mark, resource.published)
     if not dry_run and moved_marks:
         try:
             _record_earlier_notices(services, account_id, moved_marks)
@@ -480,6 +481,11 @@ def clean_target(
     if result.errors:
         result.status = PARTIAL
     return result
+
+
+def _saved_mark(resource: Resource, marked_on: date) -> str:
+    """The saved mark of a Lambda version `resource` whose mark stands as it is."""
+    return lambda_mark(marked_on.isoformat(), resource.published)
 
 
 def _aliases_rechecked(

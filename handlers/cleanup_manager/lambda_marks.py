@@ -1,7 +1,8 @@
 """The Lambda version marks of one target, kept in the state table in parts.
 
-Lambda versions cannot be tagged one by one, so their marks (`<function>:<version>` -> date)
-live in the state table under the target's key. Thousands of them take more than DynamoDB's
+Lambda versions cannot be tagged one by one, so their marks (`<function>:<version>` -> date and
+the version's LastModified, candidates.lambda_mark) live in the state table under the target's
+key. Thousands of them take more than DynamoDB's
 400 KB item, so a save writes them in parts of MARKS_PER_PART, named after the digest of the
 whole set (`lambda_marks#<digest>#<index>`), and only then the value `lambda_marks`, which names
 that digest and how many parts it has: a save that fails between leaves the marks read before in

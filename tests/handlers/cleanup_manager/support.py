@@ -78,8 +78,18 @@ def create_lambda_function(session: boto3.Session, name: str, versions: int, **t
         RoleName=f"{name}-role",
         AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}',
     )["Role"]["Arn"]
-    code = _function_code()
     client = session.client("lambda")
+    create_function_with_versions(client, name, role_arn, versions, **tags)
+    return client
+
+
+def create_function_with_versions(
+    client: Any, name: str, role_arn: str, versions: int, **tags: str
+) -> None:
+    """Function `name` with `tags`, role `role_arn` and `versions` published versions (each of
+    new code), through the Lambda `client`: also a function created again under the name of one
+    deleted, whose versions are numbered from 1 again."""
+    code = _function_code()
     client.create_function(
         FunctionName=name,
         Runtime="python3.12",
@@ -91,7 +101,6 @@ def create_lambda_function(session: boto3.Session, name: str, versions: int, **t
     for number in range(versions):
         client.update_function_code(FunctionName=name, ZipFile=code)
         client.publish_version(FunctionName=name, Description=f"v{number + 1}")
-    return client
 
 
 def published_versions(client: Any, name: str) -> set[str]:

@@ -28,11 +28,12 @@ from handlers.cleanup_manager.cleanup import (
     announced_key,
     state_key,
 )
-from handlers.cleanup_manager.lambda_marks import LAMBDA_MARKS, read_marks
+from handlers.cleanup_manager.lambda_marks import LAMBDA_MARKS, read_marks, save_marks
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
     LONG_FUNCTION_NAME,
     actions_of,
+    create_function_with_versions,
     create_lambda_function,
     create_snapshot,
     function_with_thousands_of_versions,
@@ -582,6 +583,50 @@ def orders_marked_a_week_ago(cleaner: Invoke, alert_inbox: Any, clock: ManualClo
     alert_inbox.receive()
     clock.advance(timedelta(days=7).total_seconds())
     return client
+
+
+def test_marks_of_a_function_deleted_and_created_again_are_not_taken_for_its_new_versions(
+    cleaner: Invoke, alert_inbox: Any, future_clock: ManualClock
+) -> None:
+    # GIVEN function orders of member A, its old versions marked and announced a notice ago,
+    # then deleted and created again under its name with 6 new versions, numbered from 1 again
+    client = orders_marked_a_week_ago(cleaner, alert_inbox, future_clock)
+    role_arn = client.get_function(FunctionName="orders")["Configuration"]["Role"]
+    client.delete_function(FunctionName="orders")
+    create_function_with_versions(client, "orders", role_arn, versions=6)
+    # WHEN the schedule runs on the marks' date
+    target_a = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the new function's old versions are marked afresh, with a notice of their own, not
+    # deleted on the marks and notice of the versions deleted with the old function
+    assert orders_actions(target_a) == {
+        "orders:1": "mark",
+        "orders:2": "mark",
+        "orders:3": "mark",
+    }
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+    [notice] = alert_inbox.receive()
+    assert "orders:1" in notice.alert["detail"]
+
+
+def test_marks_an_earlier_version_saved_as_dates_alone_still_count(
+    cleaner: Invoke, alert_inbox: Any, future_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN function orders of member A, its old versions marked and announced a notice ago,
+    # their marks saved as an earlier version of the function saved them: the date alone
+    client = orders_marked_a_week_ago(cleaner, alert_inbox, future_clock)
+    key = state_key(MEMBER_A, REGION)
+    saved = read_marks(state_table, key)
+    dates_alone = {version: mark.partition("@")[0] for version, mark in saved.marks.items()}
+    save_marks(state_table, key, dates_alone, saved)
+    # WHEN the schedule runs on the marks' date
+    target_a = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN the versions are deleted as announced, not marked afresh
+    assert orders_actions(target_a) == {
+        "orders:1": "delete",
+        "orders:2": "delete",
+        "orders:3": "delete",
+    }
+    assert published_versions(client, "orders") == {"4", "5", "6"}
 
 
 def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased(
