@@ -656,10 +656,14 @@ def mapped_versions(lambda_client: Any, next_page_allowed: Callable[[], bool]) -
 def _function_untagged(
     lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy
 ) -> str | None:
-    """Why a function's versions fail the tag filter; its tags are read only when there is one."""
+    """Why a function's versions fail the tag filter; its tags are read only when there is one.
+    Raises UnreadableAnswerError for an answer without `Tags` (Lambda sends them, empty or not):
+    a proxy's or a gateway's empty answer passed for a function without the policy's tags, and
+    its versions' marks were lifted, so their deletion started over with new dates."""
     if not policy.require_tags:
         return None
-    tags = lambda_client.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
+    answer = lambda_client.list_tags(Resource=function["FunctionArn"])
+    tags = answer_field(answer, f"ListTags of {function['FunctionName']}", "Tags")
     return missing_tag(tags, policy.require_tags)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from handlers.cleanup_manager.candidates import MARK_TAG
-from handlers.cleanup_manager.cleanup import CleanupServices
+from handlers.cleanup_manager.cleanup import CleanupServices, state_key
+from handlers.cleanup_manager.lambda_marks import read_marks
 from tests.handlers.cleanup_manager.support import (
     actions_of,
     create_lambda_function,
@@ -235,3 +236,37 @@ def test_a_function_whose_aliases_lambda_would_not_send_fails_alone_unmarked(
     }
     assert actions[stale] == "mark"
     assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
+
+
+def test_a_function_whose_tags_are_answered_without_them_fails_alone_its_marks_kept(
+    cleaner: Invoke,
+    built_services: list[CleanupServices],
+    cleanup_policy: Callable[[dict[str, Any]], None],
+) -> None:
+    # GIVEN a policy requiring cleanup=allowed, member A's function orders tagged so, with 6
+    # published versions whose 3 oldest a run marked, and Lambda then answering its ListTags
+    # with JSON holding no Tags (an empty answer of a proxy or a gateway)
+    cleanup_policy({"require_tags": {"cleanup": "allowed"}})
+    create_lambda_function(member_session(MEMBER_A), "orders", versions=6, cleanup="allowed")
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert actions_of(first)["orders:1"] == "mark"
+    state, key = built_services[0].state, state_key(MEMBER_A, REGION)
+    marked = read_marks(state, key).marks
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    answer = answer_malformed(
+        member_lambda, "lambda", "ListTags", b"{}", content_type="application/json"
+    )
+    # WHEN the schedule runs again
+    second = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN orders is the target's error naming the call, its versions neither spared nor marked
+    # afresh: their marks stand as they were
+    assert answer.answered >= 1
+    assert second["errors"] == [
+        {
+            "kind": "lambda_function",
+            "id": "orders",
+            "error": "ListTags of orders answered without Tags, not its answer: {}",
+        }
+    ]
+    assert not [identifier for identifier in actions_of(second) if identifier.startswith("orders")]
+    assert read_marks(state, key).marks == marked
