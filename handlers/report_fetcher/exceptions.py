@@ -23,6 +23,18 @@ class UnreadableSsmAnswerError(SsmReadError):
         )
 
 
+class ForeignSsmParameterError(SsmReadError):
+    """A listing answered a parameter that is not a code directly under the path asked, or one
+    it had answered already: the answer is not the listing's."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        super().__init__(
+            f"GetParametersByPath under {path} answered {shown_value(name)}: not a code directly "
+            "under it, or listed twice"
+        )
+
+
 class EmptySsmListingError(SsmReadError):
     """SSM listed nothing under a top-level path: no dataset has no regions or no services."""
 

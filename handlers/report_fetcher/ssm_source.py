@@ -37,6 +37,7 @@ from typing import Any
 from fleet_shared.page_tokens import pages
 from handlers.report_fetcher.exceptions import (
     EmptySsmListingError,
+    ForeignSsmParameterError,
     SsmOutOfTimeError,
     UnreadableSsmAnswerError,
 )
@@ -54,6 +55,9 @@ REGION_ATTRIBUTES = {
     "geolocationRegion": "geolocation_region",
 }
 SERVICE_ATTRIBUTES = {"longName": "long_name", "marketingHomeURL": "marketing_url"}
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""A region, service or zone code: a segment of an SSM parameter name (letters, digits, `_.-`),
+not `.` or `..`, at most 100 characters (AWS's longest is 39)."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """A surrogate code point: in a str from JSON always a lone one (json joins escaped pairs)."""
 
@@ -93,16 +97,26 @@ class _CallCounter:
 
 
 def _children(ssm: Any, path: str, counter: _CallCounter) -> list[str]:
-    """The last path segment of every parameter directly under `path`, over all pages; a
+    """The code (last path segment) of every parameter directly under `path`, over all pages; a
     NextToken answered again raises `RepeatedPageTokenError` (a failed fetch) instead of asking
-    until the time left runs out."""
+    until the time left runs out, a parameter listed twice or not a code directly under `path`
+    ForeignSsmParameterError."""
     names: list[str] = []
+    listed: set[str] = set()
     request: dict[str, Any] = {"Path": path, "Recursive": False, "MaxResults": PAGE_SIZE}
     counter.ensure_time()
     for response in pages(ssm, "GetParametersByPath", request, "NextToken"):
         counter.add()
-        parameters = _parameters(response, "GetParametersByPath", "Name")
-        names.extend(_text(parameter["Name"].rsplit("/", 1)[1]) for parameter in parameters)
+        for parameter in _parameters(response, "GetParametersByPath", "Name"):
+            name = parameter["Name"]
+            parent, _, code = name.rpartition("/")
+            # The code names the SSM paths read next and the report's rows: one listed twice, or
+            # of another path, would be a second or a foreign region (the raw document refusing
+            # it, its cache entry every run of the day).
+            if parent != path or not _CODE.fullmatch(code) or code in listed:
+                raise ForeignSsmParameterError(path, name)
+            listed.add(code)
+            names.append(code)
         if response.get("NextToken"):
             counter.ensure_time()
     return names

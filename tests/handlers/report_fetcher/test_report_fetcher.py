@@ -659,6 +659,46 @@ def test_an_ssm_answer_that_cannot_be_read_fails_the_run_writes_nothing_and_aler
     assert result["alert_published"] is True
 
 
+_REGIONS = "/aws/service/global-infrastructure/regions"
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/us-east-1"],
+        [f"{_REGIONS}/us-east-1", "/aws/service/global-infrastructure/services/ec2"],
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/us-east-1/longName"],
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/"],
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/.."],
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/us east 1"],
+        [f"{_REGIONS}/us-east-1", f"{_REGIONS}/{'x' * 10_000}"],
+    ],
+    ids=["twice", "other-path", "grandchild", "empty", "dot-dot", "spaces", "10-kB"],
+)
+def test_a_listing_naming_what_is_not_a_code_under_its_path_fails_the_run_and_writes_nothing(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch], names: list[str]
+) -> None:
+    # GIVEN SSM (moto's, a botocore client) answering the region listing with a parameter
+    # listed twice, or one that is not a code directly under the path asked
+    ssm = boto3.client("ssm", region_name=REGION)
+    operation = "GetParametersByPath"
+    answer = json.dumps({"Parameters": [{"Name": name, "Value": "v"} for name in names]})
+    malformed = answer_malformed(ssm, "ssm", operation, answer.encode(), body_with=b'/regions"')
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url(), REPORT_MAX_WORKERS="2")
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the run fails naming the listing by a short message, writes nothing (no raw document,
+    # no cache entry for the rest of the day) and raises the warning alert
+    assert malformed.answered == 1
+    assert result["status"] == "error"
+    assert operation in result["error"] and _REGIONS in result["error"]
+    assert len(result["error"]) < 300
+    assert keys_under(s3, "") == []
+    assert [alert.alert["title"] for alert in alert_inbox.receive()] == [
+        "Availability fetch failed"
+    ]
+
+
 def test_a_fetch_running_out_of_time_stops_before_the_deadline_writes_nothing_and_alerts(
     s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
 ) -> None:
