@@ -51,9 +51,12 @@ class FetcherEnvironment(FunctionEnvironment):
     report_cache_ttl_seconds: int = Field(
         default=86400,
         ge=0,
+        # Longer serves nothing more (an entry never outlives its report day); far longer does
+        # not fit a timedelta, and the fetch failed building the cache.
+        le=7 * 86400,
         description=(
-            "How long a cached source is reused (seconds), never past its report day;"
-            " 0 disables the cache."
+            "How long a cached source is reused (seconds, at most a week), never past its report"
+            " day; 0 disables the cache."
         ),
     )
     schedule_time_zone: TimeZoneName = Field(

@@ -747,6 +747,24 @@ def test_a_feed_url_that_is_not_http_is_refused() -> None:
         )
 
 
+@pytest.mark.parametrize("value", ["-1", "nan", "1.5", "604801", "99999999999999999999"])
+def test_a_bad_cache_ttl_is_refused_naming_the_variable(value: str) -> None:
+    # GIVEN a cache TTL that is not a whole number of seconds up to a week (an entry never
+    # serves past its report day; a huge one overflowed when the cache was built, at the
+    # fetch, not naming the variable)
+    # WHEN the environment is loaded THEN the variable is named, and the value by its start only
+    with pytest.raises(ConfigurationError, match="REPORT_CACHE_TTL_SECONDS") as raised:
+        load_environment(
+            FetcherEnvironment,
+            {
+                "DATA_BUCKET_NAME": BUCKET,
+                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
+                "REPORT_CACHE_TTL_SECONDS": value,
+            },
+        )
+    assert len(str(raised.value)) < 200
+
+
 def test_a_fetch_at_2330_utc_is_dated_the_next_day_of_the_schedule_time_zone(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
