@@ -17,11 +17,15 @@ import http.client
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, date
 from email.utils import parsedate_to_datetime
+from typing import Any
 from xml.etree import ElementTree
+
+from fleet_shared.validation_errors import shown_value
 
 _LAUNCH_WORDS = re.compile(
     r"\b(now open|now available|generally available|launch(es|ed)?|opens?)\b", re.IGNORECASE
@@ -64,8 +68,9 @@ def fetch_feed(
     # The socket timeout bounds each read, not the download: a feed that keeps sending a little
     # at a time is given up once the timeout has passed since the request started.
     deadline = time.monotonic() + timeout_seconds
+    opener = urllib.request.build_opener(_SameHostRedirects())
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
+        with opener.open(request, timeout=timeout_seconds) as response:
             body = _body_before(response, deadline, timeout_seconds)
             return FeedResponse(
                 body=body,
@@ -80,6 +85,33 @@ def fetch_feed(
     # OSError nor ValueError.
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
         raise FeedUnavailableError(str(getattr(error, "reason", error))) from error
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only on the feed's own host, and never from https to http: the feed
+    URL is the stack's choice, a redirect the answering server's, which could send the function
+    to the instance metadata address or a service inside its network."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's own signature)
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        asked = urllib.parse.urlsplit(req.full_url)
+        target = urllib.parse.urlsplit(newurl)
+        if target.hostname != asked.hostname:
+            fp.close()
+            raise FeedUnavailableError(
+                f"HTTP {code}: redirected to another host {shown_value(target.hostname)}"
+            )
+        if asked.scheme == "https" and target.scheme != "https":
+            fp.close()
+            raise FeedUnavailableError(f"HTTP {code}: redirected from https to {target.scheme}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _body_before(response: http.client.HTTPResponse, deadline: float, timeout: float) -> bytes:

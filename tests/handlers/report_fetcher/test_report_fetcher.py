@@ -340,8 +340,8 @@ def test_a_feed_in_an_unknown_encoding_lets_the_run_go_on(
 
 
 @contextmanager
-def _not_http_server() -> Iterator[str]:
-    """A URL on 127.0.0.1 whose server answers with a line that is not HTTP (an SSH banner)."""
+def _answering_once(answer: bytes) -> Iterator[str]:
+    """A URL on 127.0.0.1 whose server reads one request and sends `answer` as it is."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
@@ -350,7 +350,7 @@ def _not_http_server() -> Iterator[str]:
             connection, _ = server.accept()
             with connection:
                 connection.recv(4096)
-                connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                connection.sendall(answer)
 
         thread = threading.Thread(target=answer_once, daemon=True)
         thread.start()
@@ -362,7 +362,7 @@ def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
     s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN a feed URL where a server answers, but not in HTTP
-    with _not_http_server() as url:
+    with _answering_once(b"SSH-2.0-OpenSSH_9.6\r\n") as url:
         fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
         # WHEN the fetcher runs
         result = fetch({"action": "fetch"})
@@ -419,6 +419,52 @@ def test_a_feed_that_keeps_trickling_is_given_up_after_its_timeout(
     assert result["status"] == "ok"
     assert result["feed_status"] == "unreachable"
     assert elapsed < 2
+
+
+THAILAND_OPENS = rss(
+    [("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT")]
+)
+
+
+def _redirect_to(location: str) -> bytes:
+    """An HTTP answer redirecting to `location`."""
+    return f"HTTP/1.0 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+
+
+def test_a_feed_redirecting_to_another_host_is_not_followed_and_the_run_goes_on(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed URL answering a redirect to another host (standing for the instance metadata
+    # address, 169.254.169.254, or a service inside the function's network), which serves RSS
+    target = FeedServer(THAILAND_OPENS)
+    with target.running():
+        other_host = target.url.replace("127.0.0.1", "localhost")
+        with _answering_once(_redirect_to(other_host)) as url:
+            fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
+            # WHEN the fetcher runs
+            result = fetch({"action": "fetch"})
+    # THEN the other host is never asked: the feed is unreachable, the warning says it
+    # redirected to another host, and the raw document is written without launch dates
+    assert target.requests == []
+    assert (result["status"], result["feed_status"]) == ("ok", "unreachable")
+    (warning,) = [w for w in _raw(s3, result["key"])["metadata"]["warnings"] if url in w]
+    assert "redirected to another host 'localhost'" in warning
+    assert all(region["launch_date"] is None for region in _raw(s3, result["key"])["regions"])
+
+
+def test_a_feed_redirecting_on_its_own_host_is_followed(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed URL answering a redirect to the feed on the same host
+    target = FeedServer(THAILAND_OPENS)
+    with target.running(), _answering_once(_redirect_to(target.url)) as url:
+        fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
+        # WHEN the fetcher runs
+        result = fetch({"action": "fetch"})
+    # THEN the feed it moved to gives the launch dates
+    assert result["feed_status"] == "fetched"
+    regions = {r["code"]: r for r in _raw(s3, result["key"])["regions"]}
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
 
 
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
