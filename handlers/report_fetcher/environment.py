@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, TimeZoneName
+from fleet_shared.validation_errors import shown_value
 
 DEFAULT_FEED_URL = "https://aws.amazon.com/about-aws/whats-new/recent/feed/"
 SSM_CALLS_PER_SECOND_LEAST = 5.0
@@ -19,7 +20,7 @@ this pace the 64th worker in line waits under 13 s."""
 
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
-        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        raise ValueError(f"must be an http:// or https:// URL, got {shown_value(value)}")
     return value
 
 

@@ -811,6 +811,23 @@ def test_a_bad_cache_ttl_is_refused_naming_the_variable(value: str) -> None:
     assert len(str(raised.value)) < 200
 
 
+def test_a_long_feed_url_that_is_not_http_is_refused_quoting_its_start_only() -> None:
+    # GIVEN a 10,000-character feed URL that is not http (a pasted document)
+    pasted = "ftp://" + "x" * 10_000
+    # WHEN the environment is loaded THEN the variable is named, the value by its start only
+    with pytest.raises(ConfigurationError, match="REPORT_FEED_URL") as raised:
+        load_environment(
+            FetcherEnvironment,
+            {
+                "DATA_BUCKET_NAME": BUCKET,
+                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
+                "REPORT_FEED_URL": pasted,
+            },
+        )
+    assert "'ftp://xxx" in str(raised.value)
+    assert len(str(raised.value)) < 200
+
+
 def test_a_fetch_at_2330_utc_is_dated_the_next_day_of_the_schedule_time_zone(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
