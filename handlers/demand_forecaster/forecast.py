@@ -383,8 +383,10 @@ def _size_node_groups(
     recommendation: list[dict[str, Any]] = []
     for share, item in zip(shares, sized, strict=True):
         group, capacity = item.group, item.capacity
-        per_step = np.ceil(share * needed_vcpu / capacity.allocatable_vcpu).astype(int)
-        peak = int(per_step.max())
+        # Python's ceil, not numpy's int cast: a count past 2**63 (a history anyone may publish
+        # says 1e25 vCPU) wrapped to a negative one, and the recommendation fell to the floor.
+        per_step = [math.ceil(nodes) for nodes in share * needed_vcpu / capacity.allocatable_vcpu]
+        peak = max(per_step)
         lowest = max(group.floor, group.min_size)
         desired = min(max(peak, lowest), group.max_size)
         details.append(
@@ -399,7 +401,7 @@ def _size_node_groups(
                 "allocatable_memory_mib_per_node": round(capacity.allocatable_memory_mib, 1),
                 "share_of_demand": round(float(share), 4),
                 "current_desired_size": group.desired_size,
-                "nodes_needed": [int(n) for n in per_step],
+                "nodes_needed": per_step,
                 "peak_nodes_needed": peak,
             }
         )

@@ -172,6 +172,31 @@ def test_demand_above_capacity_is_capped_at_max_size_and_alerted_by_the_fleet_ru
     assert saved["recommendation"] == cluster["recommendation"]
 
 
+def test_demand_beyond_any_node_count_is_capped_at_max_size_not_dropped_to_the_floor(
+    forecaster: ManualClock, lambda_context: Any
+) -> None:
+    # GIVEN a cluster whose Container Insights history (a metric anyone in the account may
+    # publish) says 1e25 vCPU: more nodes than a 64-bit integer counts
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", forecaster, demand(2, scale=1e24), nodes=4)
+    # WHEN the scaler asks for a forecast
+    result = lambda_handler(
+        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": "dev-apps", "horizon_minutes": 180},
+        lambda_context,
+    )  # fmt: skip
+    # THEN the nodes needed are that many, not a negative count that wrapped around, and the
+    # recommendation (which the scaler's analyze reads) stops at max_size, not at the floor
+    assert result["status"] == "ok", result
+    [group] = result["node_groups"]
+    assert min(group["nodes_needed"]) > 10**18
+    assert group["peak_nodes_needed"] == max(group["nodes_needed"])
+    [recommendation] = result["recommendation"]
+    assert recommendation["desired_size"] == 4
+    assert "kept at max_size 4" in recommendation["reason"]
+
+
 def test_unpublished_shortfall_alert_is_listed_and_the_forecast_still_saved(
     forecaster: ManualClock, lambda_context: Any, state_table: Any
 ) -> None:
