@@ -320,7 +320,8 @@ def _history(
     cloudwatch: Any, cluster_name: str, start: datetime, end: datetime
 ) -> tuple[pd.DataFrame, list[str]]:
     """The hourly history of the cluster, a column per query; and per metric with values left
-    out (`MetricSeries.left_out`: an infinity made the model's regression singular), what."""
+    out (`MetricSeries.left_out`: an infinity made the model's regression singular; or dated
+    outside the hours asked), what."""
     dimensions = {"ClusterName": cluster_name}
     queries = [
         MetricQuery("cpu_utilization", NAMESPACE, "node_cpu_utilization", dimensions, "Average",
@@ -333,20 +334,41 @@ def _history(
                     "Average", PERIOD_SECONDS),
     ]  # fmt: skip
     series = get_metric_series(cloudwatch, queries, start, end)
-    columns = {
-        query_id: pd.Series(
-            result.values, index=pd.DatetimeIndex(pd.to_datetime(result.timestamps, utc=True))
+    columns: dict[str, pd.Series] = {}
+    left_out: list[str] = []
+    for query in queries:
+        result = series[query.id]
+        if (summary := result.left_out_summary()) is not None:
+            left_out.append(f"{query.metric_name}: {summary}")
+        # CloudWatch answers hours of the window asked: an hour dated outside it (a year pandas
+        # cannot hold, tomorrow, 1970) or off the hour would fail the cluster, start its forecast
+        # after the coming hour, or stretch its history over decades.
+        asked = [_hour_asked(moment, start, end) for moment in result.timestamps]
+        outside = [moment for moment, ok in zip(result.timestamps, asked, strict=True) if not ok]
+        if outside:
+            count = len(outside)
+            left_out.append(
+                f"{query.metric_name}: {count} value{'' if count == 1 else 's'} left out, dated "
+                f"outside the hours asked ({iso_z(start)} to {iso_z(end)}, on the hour); the "
+                f"first at {iso_z(outside[0])}"
+            )
+        inside = [
+            (moment, value)
+            for moment, value, ok in zip(result.timestamps, result.values, asked, strict=True)
+            if ok
+        ]
+        columns[query.id] = pd.Series(
+            [value for _, value in inside],
+            index=pd.DatetimeIndex(pd.to_datetime([moment for moment, _ in inside], utc=True)),
         )
-        for query_id, result in series.items()
-    }
     frame = pd.DataFrame(columns).sort_index()
-    left_out = [
-        f"{query.metric_name}: {summary}"
-        for query in queries
-        if (summary := series[query.id].left_out_summary()) is not None
-    ]
     # A query without any datapoint has no column; memory is optional.
     return frame.reindex(columns=[query.id for query in queries]), left_out
+
+
+def _hour_asked(moment: datetime, start: datetime, end: datetime) -> bool:
+    """Whether `moment` starts one of the hours from `start` to `end` that the history asks."""
+    return start <= moment < end and (moment - start) % STEP == timedelta(0)
 
 
 def _vcpus_per_node(sized: list[Sized]) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -13,6 +13,7 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.app import lambda_handler
 from handlers.demand_forecaster.services import ForecasterServices
@@ -99,6 +100,15 @@ def demand(seed: int, scale: float = 0.1) -> np.ndarray:
     return hourly_demand(np.random.default_rng(seed), days=14) * scale
 
 
+def forecast_dev_apps(lambda_context: Any, horizon_minutes: int) -> dict[str, Any]:
+    """The handler's answer to the scaler's `forecast` of the inventory's cluster dev-apps."""
+    return lambda_handler(
+        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+         "cluster": "dev-apps", "horizon_minutes": horizon_minutes},
+        lambda_context,
+    )  # fmt: skip
+
+
 def test_forecast_reads_member_history_and_recommends_node_counts(
     forecaster: ManualClock, lambda_context: Any
 ) -> None:
@@ -181,11 +191,7 @@ def test_demand_beyond_any_node_count_is_capped_at_max_size_not_dropped_to_the_f
     create_cluster(member, "dev-apps")
     put_history(member, "dev-apps", forecaster, demand(2, scale=1e24), nodes=4)
     # WHEN the scaler asks for a forecast
-    result = lambda_handler(
-        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
-         "cluster": "dev-apps", "horizon_minutes": 180},
-        lambda_context,
-    )  # fmt: skip
+    result = forecast_dev_apps(lambda_context, horizon_minutes=180)
     # THEN the nodes needed are that many, not a negative count that wrapped around, and the
     # recommendation (which the scaler's analyze reads) stops at max_size, not at the floor
     assert result["status"] == "ok", result
@@ -392,32 +398,38 @@ def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fle
     assert all(len(cluster["error"]) <= 400 for cluster in (first, other))
 
 
+def _history_answering(
+    clock: ManualClock, query_ids: list[str], field: str, answer: object
+) -> list[str]:
+    """The inventory's cluster with two weeks of Container Insights history, whose GetMetricData
+    answers the hour of a week ago of each of `query_ids` with its `field` (`Values`,
+    `Timestamps`) set to `answer`; the ids changed, as the answers come."""
+    member = member_session(MEMBER_ACCOUNT_ID)
+    create_cluster(member, "dev-apps")
+    put_history(member, "dev-apps", clock, demand(1))
+    changed: list[str] = []
+
+    def change(parsed: dict[str, Any], **_: Any) -> None:
+        for result in parsed.get("MetricDataResults", []):
+            if result["Id"] in query_ids and len(result["Values"]) > 168:
+                result[field][-168] = answer
+                changed.append(result["Id"])
+
+    services = app.FUNCTION.services()
+    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", change)
+    return changed
+
+
 @pytest.mark.parametrize("value", [float("inf"), float("nan")])
 def test_an_hour_of_history_that_is_not_a_number_is_left_out_and_named(
     forecaster: ManualClock, lambda_context: Any, value: float
 ) -> None:
     # GIVEN the inventory's cluster with two weeks of Container Insights history, whose
     # GetMetricData answers one CPU hour of a week ago as `value`
-    member = member_session(MEMBER_ACCOUNT_ID)
-    create_cluster(member, "dev-apps")
-    put_history(member, "dev-apps", forecaster, demand(1))
-    replaced: list[str] = []
-
-    def replace(parsed: dict[str, Any], **_: Any) -> None:
-        for result in parsed.get("MetricDataResults", []):
-            if result["Id"] == "cpu_utilization" and len(result["Values"]) > 168:
-                result["Values"][-168] = value
-                replaced.append(result["Id"])
-
-    services = app.FUNCTION.services()
-    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
-    cloudwatch.meta.events.register("after-call.cloudwatch.GetMetricData", replace)
+    replaced = _history_answering(forecaster, ["cpu_utilization"], "Values", value)
     # WHEN the cluster is forecast
-    result = lambda_handler(
-        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
-         "cluster": "dev-apps", "horizon_minutes": 60},
-        lambda_context,
-    )  # fmt: skip
+    result = forecast_dev_apps(lambda_context, horizon_minutes=60)
     # THEN the forecast is made from the other hours, the one left out named among the errors
     assert replaced == ["cpu_utilization"]
     assert result["status"] == "ok", result
@@ -428,6 +440,44 @@ def test_an_hour_of_history_that_is_not_a_number_is_left_out_and_named(
         f"node_cpu_utilization: 1 value left out, not a number within +-2**360 (CloudWatch's "
         f"limit); the first {value!r} at "
     )
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+        datetime(2025, 6, 3, 3, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(2025, 5, 26, 3, 17, tzinfo=UTC),
+    ],
+    ids=["year-9999", "tomorrow", "1970", "off-the-hour"],
+)
+def test_an_hour_of_history_dated_outside_the_hours_asked_is_left_out_and_named(
+    forecaster: ManualClock, lambda_context: Any, moment: datetime
+) -> None:
+    # GIVEN the inventory's cluster with two weeks of Container Insights history, whose
+    # GetMetricData answers the CPU and node count of one hour a week ago as of `moment`:
+    # outside the 14 days asked, or not on the hour
+    redated = _history_answering(
+        forecaster, ["cpu_utilization", "node_count"], "Timestamps", moment
+    )
+    # WHEN the cluster is forecast
+    result = forecast_dev_apps(lambda_context, horizon_minutes=60)
+    # THEN the forecast is made from the other hours, within the 14 days asked, and starts at
+    # the coming hour (a year-9999 hour raised out of the handler, which stopped a fleet run at
+    # this cluster; one of tomorrow moved the forecast past the coming hour)
+    assert redated == ["cpu_utilization", "node_count"]
+    assert result["status"] == "ok", result
+    assert result["history"]["start"] == "2025-05-19T03:00:00Z"
+    assert result["history"]["last_observation"] == "2025-06-02T02:00:00Z"
+    assert result["forecast"][0]["timestamp"] == "2025-06-02T03:00:00Z"
+    assert result["coming_hour"] is not None
+    # AND the hour left out is named among the errors, for each metric
+    assert [error["error"] for error in result["errors"]] == [
+        f"{metric}: 1 value left out, dated outside the hours asked (2025-05-19T03:00:00Z to "
+        f"2025-06-02T03:00:00Z, on the hour); the first at {iso_z(moment)}"
+        for metric in ("node_cpu_utilization", "cluster_node_count")
+    ]
 
 
 @pytest.mark.parametrize(("field", "size"), [("VCpuInfo", 0), ("MemoryInfo", 0)])
@@ -448,11 +498,7 @@ def test_an_instance_type_described_without_capacity_is_an_error_not_a_size(
     ec2 = app.FUNCTION.services().member_client("ec2", MEMBER_ACCOUNT_ID, REGION)
     ec2.meta.events.register("after-call.ec2.DescribeInstanceTypes", describe_without_capacity)
     # WHEN the cluster is forecast
-    result = lambda_handler(
-        {"action": "forecast", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
-         "cluster": "dev-apps", "horizon_minutes": 60},
-        lambda_context,
-    )  # fmt: skip
+    result = forecast_dev_apps(lambda_context, horizon_minutes=60)
     # THEN the cluster is an error naming the instance type and what EC2 answered
     assert result["status"] == "error", result
     assert "m7g.large" in result["error"]
