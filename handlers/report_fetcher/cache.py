@@ -2,10 +2,11 @@
 
 Design: one object per source (`cache/ssm-global-infrastructure.json`, `cache/region-feed.json`)
 holding the dataset as fetched, the report day of the run that fetched it, when it was fetched,
-its fingerprint (sha256 of the canonical JSON of the data) and, for the feed, the HTTP validators
-(ETag, Last-Modified). An entry is fresh for runs of the same report day while it is younger
-than REPORT_CACHE_TTL_SECONDS: such a run does not ask the source again, it reuses the dataset
-and the raw document says `from_cache`/`cached` with the original fetch time and fingerprint.
+its fingerprint (sha256 of the canonical JSON of the data), what was asked (the feed's URL, SSM's
+parameter root and region) and, for the feed, the HTTP validators (ETag, Last-Modified). An
+entry is fresh for runs of the same report day while it is younger than
+REPORT_CACHE_TTL_SECONDS: such a run does not ask the source again, it reuses the dataset and
+the raw document says `from_cache`/`cached` with the original fetch time and fingerprint.
 Keying on the day, not only on age, is what keeps the daily run from serving the previous day's
 data when it starts a little earlier than the previous fetch finished. Otherwise the SSM data is
 fetched again; the feed is asked with a conditional GET, so an unchanged feed answers 304 and is
@@ -14,9 +15,10 @@ not downloaded. The fingerprint lets anyone see whether two runs read the same s
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
 chain may run in any of them. An entry that cannot be trusted counts as a miss: unreadable (one
 written before entries carried their report day included), a fetch time without a time zone or
-later than now, or data whose fingerprint is not the one recorded (half-written or altered). The
-cache never decides what the data is, only whether the source needs asking; its reader refuses
-data of another shape than its own version writes (`fetch.py`), whose fingerprint holds.
+later than now, data whose fingerprint is not the one recorded (half-written or altered), or
+an entry of another source (the feed URL or the SSM region changed). The cache never decides
+what the data is, only whether the source needs asking; its reader refuses data of another
+shape than its own version writes (`fetch.py`), whose fingerprint holds.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ class CacheEntry(BaseModel):
     fetched_at: AwareDatetime
     fingerprint: str
     data: Any
+    source: str | None = None
+    """What was asked: the feed's URL, or SSM's parameter root and region (None in an entry
+    written before entries carried it)."""
     etag: str | None = None
     last_modified: str | None = None
 
@@ -76,8 +81,10 @@ class SourceCache:
         """The object key of entry `name`."""
         return f"{CACHE_PREFIX}{name}.json"
 
-    def read(self, name: str) -> CacheEntry | None:
-        """The stored entry, fresh or not; None when absent or unreadable."""
+    def read(self, name: str, source: str) -> CacheEntry | None:
+        """The stored entry of `source`, fresh or not; None when absent, unreadable or of
+        another source (the feed URL or SSM region changed: its data is not this source's, its
+        validators not this server's)."""
         try:
             response = self._s3.get_object(Bucket=self._bucket, Key=self.key(name))
         except ClientError as error:
@@ -85,9 +92,10 @@ class SourceCache:
                 return None
             raise
         try:
-            return CacheEntry.model_validate_json(response["Body"].read())
+            entry = CacheEntry.model_validate_json(response["Body"].read())
         except ValidationError:
             return None
+        return entry if entry.source == source else None
 
     def is_fresh(self, entry: CacheEntry, report_day: date) -> bool:
         """Whether `entry` was fetched for `report_day` and is younger than the TTL (a TTL of 0

@@ -139,7 +139,8 @@ def _ssm_data(
     services: FetcherServices, refresh: bool, report_day: date, seconds_left: Callable[[], float]
 ) -> tuple[SsmDataset, SsmSource]:
     cache = services.source_cache
-    entry = None if refresh else cache.read(SSM_ENTRY)
+    source = f"{PARAMETER_ROOT} in {services.ssm_region}"
+    entry = None if refresh else cache.read(SSM_ENTRY, source)
     if entry is not None and cache.is_fresh(entry, report_day):
         cached = _cached_dataset(entry)
         if cached is not None:
@@ -154,6 +155,7 @@ def _ssm_data(
         fetched_at=services.clock.now(),
         fingerprint=fingerprint(data),
         data=data,
+        source=source,
     )
     cache.write(SSM_ENTRY, entry)
     return dataset, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
@@ -177,7 +179,7 @@ def _feed_items(
 ) -> tuple[list[FeedItem], FeedSource]:
     cache = services.source_cache
     url = services.environment.report_feed_url
-    entry = None if refresh else cache.read(FEED_ENTRY)
+    entry = None if refresh else cache.read(FEED_ENTRY, url)
     cached_items = None if entry is None else _items_from(entry)
     if cached_items is None:
         # Not this version's layout: neither its items nor its validators (a 304 would leave
@@ -218,6 +220,7 @@ def _feed_items(
         fetched_at=now,
         fingerprint=fingerprint(data),
         data=data,
+        source=url,
         etag=response.etag,
         last_modified=response.last_modified,
     )

@@ -28,6 +28,7 @@ from handlers.report_fetcher import app
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache, fingerprint
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
+from handlers.report_fetcher.ssm_source import PARAMETER_ROOT
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import answer_malformed, answer_the_same_page_token
 from tests.handlers.report_pipeline.support import (
@@ -49,6 +50,8 @@ REGIONS = {
 }
 SERVICES = {f"svc{index:02d}": (f"Service {index}", ["ap-south-1"]) for index in range(25)}
 SERVICES["ec2"] = ("Amazon EC2", sorted(REGIONS))
+SSM_SOURCE = f"{PARAMETER_ROOT} in {REGION}"
+"""What the SSM cache entry of these tests' fetches says was asked."""
 
 
 @pytest.fixture
@@ -146,7 +149,7 @@ def test_a_fresh_cache_is_reused_and_a_stale_one_fetched_again(
     third = fetch({"action": "fetch"})
     assert ssm.calls == 2 * calls_after_first
     assert third["ssm_from_cache"] is False
-    entry = SourceCache(s3, BUCKET, 3600, fake_clock).read(SSM_ENTRY)
+    entry = SourceCache(s3, BUCKET, 3600, fake_clock).read(SSM_ENTRY, SSM_SOURCE)
     assert entry is not None and entry.fetched_at == fake_clock.now()
 
 
@@ -165,7 +168,7 @@ def test_a_cache_from_the_previous_report_day_is_never_fresh(
     # THEN SSM is read again and the cache entry is dated the new day
     assert next_day["ssm_from_cache"] is False
     assert ssm.calls == 2 * calls_per_fetch
-    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY)
+    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY, SSM_SOURCE)
     assert entry is not None and entry.report_day == date(2025, 6, 2)
     # AND a later run of that same day reuses it
     fake_clock.advance(3600)
@@ -245,7 +248,7 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     assert ssm.calls == 2 * calls_per_fetch
     assert result["counts"]["services"] == len(SERVICES)
     # AND the entry is replaced by this run's
-    renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY)
+    renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY, SSM_SOURCE)
     assert renewed is not None and renewed.fetched_at == fake_clock.now()
 
 
@@ -545,7 +548,7 @@ def test_the_feed_source_carries_the_fingerprint_of_its_data_fetched_or_cached(
     # THEN both raw documents name the feed data's fingerprint, as they do for SSM's: the same
     # one, that of the cache entry
     assert cached["feed_status"] == "cached"
-    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(FEED_ENTRY)
+    entry = SourceCache(s3, BUCKET, 86400, fake_clock).read(FEED_ENTRY, feed.url)
     assert entry is not None
     for result in (fetched, cached):
         assert _raw(s3, result["key"])["metadata"]["feed"]["fingerprint"] == entry.fingerprint
@@ -581,6 +584,30 @@ def test_a_feed_cache_entry_of_another_versions_layout_is_a_miss_and_the_feed_do
     # validators, and the launch date is in the document
     assert (result["status"], result["feed_status"]) == ("ok", "fetched")
     assert feed.requests[-1].get("If-None-Match") is None
+    regions = {region["code"]: region for region in _raw(s3, result["key"])["regions"]}
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+
+
+def test_a_feed_cached_from_another_url_is_a_miss_and_the_new_url_downloaded(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
+) -> None:
+    # GIVEN a run of the report day that cached the feed at one URL, then REPORT_FEED_URL set
+    # to another feed (with the same ETag: validators mean nothing across servers)
+    old_feed = FeedServer(
+        rss([("Amazon S3 adds a storage class", "Mon, 06 Jan 2025 09:00:00 GMT")])
+    )
+    new_feed = FeedServer(THAILAND_OPENS)
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    with old_feed.running(), new_feed.running():
+        fetcher(ssm, REPORT_FEED_URL=old_feed.url)({"action": "fetch"})
+        fetch = fetcher(ssm, REPORT_FEED_URL=new_feed.url)
+        # WHEN the next run of the report day starts
+        fake_clock.advance(60)
+        result = fetch({"action": "fetch"})
+    # THEN the old feed's entry is not served as the new URL's: the new feed is downloaded,
+    # without the old entry's validators, and gives its launch date
+    assert (result["status"], result["feed_status"]) == ("ok", "fetched")
+    assert [request.get("If-None-Match") for request in new_feed.requests] == [None]
     regions = {region["code"]: region for region in _raw(s3, result["key"])["regions"]}
     assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
 
