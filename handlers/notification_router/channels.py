@@ -27,8 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.alerts import Alert
+from fleet_shared.bounded_http import open_bounded
 from fleet_shared.timestamps import iso_z
-from handlers.notification_router.bounded_http import open_bounded
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
 from handlers.notification_router.channel_text import (
     PAGERDUTY_DETAIL_MAX,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree import ElementTree
 
+from fleet_shared.bounded_http import open_bounded
 from fleet_shared.validation_errors import shown_value
 
 _LAUNCH_WORDS = re.compile(
@@ -65,13 +65,12 @@ def fetch_feed(
         request.add_header("If-None-Match", etag)
     if last_modified:
         request.add_header("If-Modified-Since", last_modified)
-    # The socket timeout bounds each read, not the download: a feed that keeps sending a little
-    # at a time is given up once the timeout has passed since the request started.
-    deadline = time.monotonic() + timeout_seconds
-    opener = urllib.request.build_opener(_SameHostRedirects())
+    # A socket timeout bounds each read, not the answer: a feed that keeps sending a little at a
+    # time (its headers or its body) is given up once the timeout has passed since the request
+    # started, redirects included.
     try:
-        with opener.open(request, timeout=timeout_seconds) as response:
-            body = _body_before(response, deadline, timeout_seconds)
+        with open_bounded(request, timeout_seconds, _SameHostRedirects()) as response:
+            body = _body(response)
             return FeedResponse(
                 body=body,
                 etag=response.headers.get("ETag"),
@@ -81,6 +80,8 @@ def fetch_feed(
         if error.code == 304:
             return FeedResponse(body=None, etag=etag, last_modified=last_modified)
         raise FeedUnavailableError(f"HTTP {error.code} {error.reason}") from error
+    except TimeoutError as error:
+        raise FeedUnavailableError(f"feed not read within {timeout_seconds:g} s") from error
     # http.client's own errors (an answer that is not HTTP, a header line too long) are neither
     # OSError nor ValueError.
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as error:
@@ -114,15 +115,13 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _body_before(response: http.client.HTTPResponse, deadline: float, timeout: float) -> bytes:
-    """The answer's body, read a chunk at a time (one socket read each) until `deadline`."""
+def _body(response: http.client.HTTPResponse) -> bytes:
+    """The answer's body, read a chunk at a time, up to _MAX_FEED_BYTES."""
     body = bytearray()
     while chunk := response.read1(_CHUNK_BYTES):
         body += chunk
         if len(body) > _MAX_FEED_BYTES:
             raise FeedUnavailableError(f"feed is larger than {_MAX_FEED_BYTES} bytes")
-        if time.monotonic() > deadline:
-            raise FeedUnavailableError(f"feed not downloaded within {timeout:g} s")
     return bytes(body)
 
 

@@ -4,7 +4,8 @@ urllib's `timeout` bounds each connect, send and receive on its own: a peer that
 bytes at a time, each within the timeout, holds the request as long as it likes, past the end of
 the invocation. Here every socket operation of one request gets only what is left of a single
 deadline, so the whole request (connecting, to each of the host's addresses in turn, sending,
-the status, the headers and the body) takes at most its timeout.
+the status, the headers and the body) takes at most its timeout. notification_router posts to
+webhooks with it, report_fetcher reads its feed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ import urllib.request
 from typing import Any
 
 
-def open_bounded(request: urllib.request.Request, timeout_seconds: float) -> Any:
+def open_bounded(
+    request: urllib.request.Request,
+    timeout_seconds: float,
+    redirects: urllib.request.HTTPRedirectHandler | None = None,
+) -> Any:
     """urllib's `urlopen(request)`, every step of it within `timeout_seconds` in all; a step
     that would end after that raises `TimeoutError` (reading the body included). A redirect is
-    not followed: it raises `HTTPError` with its 3xx status."""
+    followed as `redirects` decides, within the same time; by default not at all: it raises
+    `HTTPError` with its 3xx status."""
     deadline = time.monotonic() + timeout_seconds
     opener = urllib.request.build_opener(
-        _BoundedHTTPHandler(deadline), _BoundedHTTPSHandler(deadline), _RedirectRefused()
+        _BoundedHTTPHandler(deadline),
+        _BoundedHTTPSHandler(deadline),
+        redirects or _RedirectRefused(),
     )
     return opener.open(request, timeout=timeout_seconds)
 
