@@ -152,10 +152,16 @@ def parse_items(body: bytes) -> list[FeedItem]:
     return items
 
 
-def launch_dates(items: list[FeedItem], long_names: dict[str, str | None]) -> dict[str, date]:
-    """Region code -> earliest launch item date, for the regions named in launch titles."""
+def launch_dates(
+    items: list[FeedItem], long_names: dict[str, str | None], latest: date
+) -> dict[str, date]:
+    """Region code -> earliest launch item date, for the regions named in launch titles; an item
+    published after `latest` (a feed's clock gone wrong, a post dated ahead) announces nothing
+    yet."""
     dates: dict[str, date] = {}
     for item in items:
+        if item.published > latest:
+            continue
         if not (_REGION_WORD.search(item.title) and _LAUNCH_WORDS.search(item.title)):
             continue
         title = item.title.casefold()

@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -275,7 +275,10 @@ def run_fetch(
     warnings: list[str] = []
     dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)
-    dates = launch_dates(items, {region.code: region.long_name for region in dataset.regions})
+    long_names = {region.code: region.long_name for region in dataset.regions}
+    # A day's leeway past the start's UTC date, for a feed whose clock runs a little ahead.
+    latest = started_at.astimezone(UTC).date() + timedelta(days=1)
+    dates = launch_dates(items, long_names, latest=latest)
     regions = [
         region.model_copy(update={"launch_date": dates.get(region.code)})
         for region in dataset.regions

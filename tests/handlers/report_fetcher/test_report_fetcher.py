@@ -529,15 +529,21 @@ def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded
         assert regions["ap-south-1"]["launch_date"] is None
 
 
-def test_an_item_dated_beyond_the_calendar_in_utc_is_skipped_and_the_others_kept(
-    s3: Any, fetcher: Callable[..., Fetch]
+@pytest.mark.parametrize(
+    "mumbai_published",
+    ["Fri, 31 Dec 9999 23:59:59 -1200", "Mon, 07 Jan 2030 09:00:00 GMT"],
+    ids=["beyond-the-calendar-in-utc", "after-the-run"],
+)
+def test_a_launch_item_dated_beyond_the_calendar_or_after_the_run_gives_no_launch_date(
+    s3: Any, fetcher: Callable[..., Fetch], mumbai_published: str
 ) -> None:
-    # GIVEN a feed whose first launch item is dated the last second of year 9999 at UTC-12 (a
-    # time Python can read but not move to UTC) and whose second announces Thailand
+    # GIVEN a feed on 2 June 2025 whose first launch item, Mumbai's, is dated the last second
+    # of year 9999 at UTC-12 (a time Python can read but not move to UTC) or in 2030 (a feed's
+    # clock gone wrong, a post dated ahead), and whose second announces Thailand
     feed = FeedServer(
         rss(
             [
-                ("AWS Asia Pacific (Mumbai) Region is now open", "Fri, 31 Dec 9999 23:59:59 -1200"),
+                ("AWS Asia Pacific (Mumbai) Region is now open", mumbai_published),
                 ("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT"),
             ]
         )
@@ -546,10 +552,9 @@ def test_an_item_dated_beyond_the_calendar_in_utc_is_skipped_and_the_others_kept
         fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=feed.url)
         # WHEN the fetcher runs
         result = fetch({"action": "fetch"})
-    # THEN the run goes on: the unreadable item is skipped like one without a date, the other
-    # gives Thailand its launch date
-    assert result["status"] == "ok"
-    assert result["feed_status"] == "fetched"
+    # THEN the run goes on: Mumbai's item gives no launch date, Thailand's gives its own
+    assert (result["status"], result["feed_status"]) == ("ok", "fetched")
+    assert result["counts"]["launch_dates"] == 1
     regions = {r["code"]: r for r in _raw(s3, result["key"])["regions"]}
     assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
     assert regions["ap-south-1"]["launch_date"] is None
