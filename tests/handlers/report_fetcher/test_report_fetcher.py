@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
@@ -668,6 +669,35 @@ def test_a_failing_ssm_read_writes_nothing_and_alerts(
     assert [alert.alert["title"] for alert in alerts] == ["Availability fetch failed"]
     assert alerts[0].alert["severity"] == "warning"
     assert result["alert_published"] is True
+
+
+class SsmRefusingAtLength(FakeSsm):
+    """SSM refusing every call with an error message of 300,000 characters (an endpoint or a
+    proxy echoing what it was sent)."""
+
+    def _count(self) -> None:
+        super()._count()
+        raise ClientError(
+            {"Error": {"Code": "ValidationException", "Message": "x" * 300_000}},
+            "GetParametersByPath",
+        )
+
+
+def test_a_failing_ssm_read_with_a_huge_error_message_alerts_quoting_its_start_only(
+    s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN SSM refusing every call with a 300,000-character message
+    fetch = fetcher(SsmRefusingAtLength({}), REPORT_FEED_URL=unreachable_url())
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN the warning alert goes out (SNS takes at most 256 KB) quoting the start of the
+    # error only, as the result does, and nothing is written
+    assert result["status"] == "error"
+    assert result["alert_published"] is True
+    [alert] = alert_inbox.receive()
+    assert "ValidationException" in alert.alert["detail"]
+    assert len(alert.alert["detail"]) < 400
+    assert keys_under(s3, "") == []
 
 
 class ReplaceableSsm:
