@@ -2,9 +2,10 @@
 
 Redirects are followed, unless the endpoint is expected to answer one: its redirect is then the
 answer (followed, an endpoint expected to answer 301 or 302 could never pass). A link-local
-address (the instance metadata service, 169.254.169.254 however written) is never probed, nor a
-loopback or unspecified one (the Lambda runtime API, 127.0.0.1:9001) unless the endpoint itself
-is on loopback: it is an error naming the host and the address, and nothing is sent there. The
+address (the instance metadata service, 169.254.169.254 however written, also behind the NAT64
+prefix) is never probed, nor the metadata service's IPv6 address fd00:ec2::254, nor a loopback
+or unspecified one (the Lambda runtime API, 127.0.0.1:9001) unless the endpoint itself is on
+loopback: it is an error naming the host and the address, and nothing is sent there. The
 rule holds for addresses, not the URL's text (`_AddressGuard`): every host the probe connects to,
 the endpoint's and each redirect's, is resolved once, every address it resolves to is checked,
 and the connection goes to an address checked, with no second lookup a DNS record changed in
@@ -131,6 +132,12 @@ def _shut_down(opened: socket.socket) -> None:
 
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+INSTANCE_METADATA_IPV6 = ipaddress.IPv6Address("fd00:ec2::254")
+"""The instance metadata service on the Nitro instances' IPv6 side: a unique local address, not
+a link-local one, so the link-local rule alone lets it through."""
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
+"""RFC 6052's well-known NAT64 prefix: in a VPC subnet with DNS64, a NAT gateway connects to the
+IPv4 address held in the last 32 bits."""
 
 
 def host_addresses(host: str, port: int) -> list[str]:
@@ -148,6 +155,8 @@ def refused_address(address: Address, endpoint_on_loopback: bool) -> str | None:
     reached = _reached(address)
     if reached.is_link_local:
         return "a link-local address is never probed"
+    if reached == INSTANCE_METADATA_IPV6:
+        return "the instance metadata service's IPv6 address is never probed"
     if endpoint_on_loopback:
         return None
     if reached.is_loopback:
@@ -158,10 +167,14 @@ def refused_address(address: Address, endpoint_on_loopback: bool) -> str | None:
 
 
 def _reached(address: Address) -> Address:
-    """The address a connection to `address` reaches: an IPv4-mapped IPv6 address reaches the
-    IPv4 address it holds."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+    """The address a connection to `address` reaches: an IPv4-mapped IPv6 address, or one under
+    the NAT64 prefix, reaches the IPv4 address it holds."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return address
+    if address.ipv4_mapped is not None:
         return address.ipv4_mapped
+    if address in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
     return address
 
 
