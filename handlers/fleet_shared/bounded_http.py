@@ -5,7 +5,7 @@ bytes at a time, each within the timeout, holds the request as long as it likes,
 the invocation. Here every socket operation of one request gets only what is left of a single
 deadline, so the whole request (connecting, to each of the host's addresses in turn, sending,
 the status, the headers and the body) takes at most its timeout. notification_router posts to
-webhooks with it, report_fetcher reads its feed.
+webhooks with it, report_fetcher reads its feed; both check a URL with `is_http_url` first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import http.client
 import io
 import socket
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -35,6 +36,37 @@ def open_bounded(
         redirects or _RedirectRefused(),
     )
     return opener.open(request, timeout=timeout_seconds)
+
+
+def is_http_url(url: str) -> bool:
+    """Whether urllib can send a request to `url` as it is: http or https, a host whose name the
+    resolver takes, a valid port, and only printable ASCII without spaces (http.client refuses
+    the rest with the URL in its message)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port_is_valid = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and _resolvable_name(parts.hostname or "")
+        and port_is_valid
+        and url.isascii()
+        and url.isprintable()
+        and " " not in url
+    )
+
+
+def _resolvable_name(host: str) -> bool:
+    """Whether the resolver can take `host`: it encodes the name as IDNA first and raises
+    `UnicodeError`, no OSError, for an empty label (`hooks..slack.com`) or one past 63
+    characters, which would escape the channel's error handling."""
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 class _RedirectRefused(urllib.request.HTTPRedirectHandler):

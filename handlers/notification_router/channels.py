@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.alerts import Alert
-from fleet_shared.bounded_http import open_bounded
+from fleet_shared.bounded_http import is_http_url, open_bounded
 from fleet_shared.timestamps import iso_z
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
 from handlers.notification_router.channel_text import (
@@ -406,37 +406,6 @@ def shown_secret_id(secret_id: str) -> str:
         f"{secret_id[:SHOWN_SECRET_ID_START]}... ({len(secret_id)} characters, not shown: "
         "it may be the secret itself)"
     )
-
-
-def is_http_url(url: str) -> bool:
-    """Whether urllib can post to `url` as it is: http or https, a host whose name the resolver
-    takes, a valid port, and only printable ASCII without spaces (http.client refuses the rest
-    with the URL in its message)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port_is_valid = parts.port is None or parts.port > 0
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and bool(parts.hostname)
-        and _resolvable_name(parts.hostname or "")
-        and port_is_valid
-        and url.isascii()
-        and url.isprintable()
-        and " " not in url
-    )
-
-
-def _resolvable_name(host: str) -> bool:
-    """Whether the resolver can take `host`: it encodes the name as IDNA first and raises
-    `UnicodeError`, no OSError, for an empty label (`hooks..slack.com`) or one past 63
-    characters, which would escape the channel's error handling."""
-    try:
-        host.encode("idna")
-    except UnicodeError:
-        return False
-    return True
 
 
 def _host(url: str) -> str:

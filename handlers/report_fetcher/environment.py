@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
+from fleet_shared.bounded_http import is_http_url
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, TimeZoneName
 from fleet_shared.validation_errors import shown_value
@@ -19,8 +20,13 @@ this pace the 64th worker in line waits under 13 s."""
 
 
 def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"must be an http:// or https:// URL, got {shown_value(value)}")
+    # Checked here, not at the first fetch: http.client refuses a URL with a space or a control
+    # character only when the request is made, and the feed would then fail every day.
+    if not is_http_url(value):
+        raise ValueError(
+            "must be an http:// or https:// URL with a host, in printable ASCII without spaces,"
+            f" got {shown_value(value)}"
+        )
     return value
 
 

@@ -913,6 +913,34 @@ def test_a_long_feed_url_that_is_not_http_is_refused_quoting_its_start_only() ->
     assert len(str(raised.value)) < 200
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://aws.amazon.com/about-aws/whats-new/recent/feed/ ",
+        "https://aws.amazon.com/about aws/feed/",
+        "https://aws.amazon.com/feed/\n",
+        "https:///feed/",
+        "https://aws.amazon.com:0/feed/",
+        "https://aws..amazon.com/feed/",
+    ],
+)
+def test_a_feed_url_urllib_would_refuse_at_the_request_is_refused_at_cold_start(url: str) -> None:
+    # GIVEN a feed URL that starts with https:// but has a space, a control character, no host,
+    # port 0 or an empty host label: http.client or the resolver refuses it only when asked
+    # WHEN the environment is loaded
+    # THEN the variable is named once, before any fetch runs
+    with pytest.raises(ConfigurationError, match="REPORT_FEED_URL") as raised:
+        load_environment(
+            FetcherEnvironment,
+            {
+                "DATA_BUCKET_NAME": BUCKET,
+                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
+                "REPORT_FEED_URL": url,
+            },
+        )
+    assert "printable ASCII without spaces" in str(raised.value)
+
+
 def test_a_fetch_at_2330_utc_is_dated_the_next_day_of_the_schedule_time_zone(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
