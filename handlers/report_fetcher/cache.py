@@ -15,10 +15,11 @@ not downloaded. The fingerprint lets anyone see whether two runs read the same s
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
 chain may run in any of them. An entry that cannot be trusted counts as a miss: unreadable (one
 written before entries carried their report day included), a fetch time without a time zone or
-later than now, data whose fingerprint is not the one recorded (half-written or altered), or
-an entry of another source (the feed URL or the SSM region changed). The cache never decides
-what the data is, only whether the source needs asking; its reader refuses data of another
-shape than its own version writes (`fetch.py`), whose fingerprint holds.
+later than now, data whose fingerprint is not the one recorded (half-written or altered), an
+HTTP validator that cannot be sent back as a header (a control character, over 1,024
+characters), or an entry of another source (the feed URL or the SSM region changed). The cache
+never decides what the data is, only whether the source needs asking; its reader refuses data
+of another shape than its own version writes (`fetch.py`), whose fingerprint holds.
 """
 
 from __future__ import annotations
@@ -29,13 +30,22 @@ from datetime import date, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from fleet_shared.clock import Clock
 from fleet_shared.report_documents import CACHE_PREFIX
 
 SSM_ENTRY = "ssm-global-infrastructure"
 FEED_ENTRY = "region-feed"
+VALIDATOR_CHARACTERS_MAX = 1024
+"""The longest ETag or Last-Modified sent back: real ones are tens of characters."""
 
 
 def fingerprint(data: Any) -> str:
@@ -58,6 +68,16 @@ class CacheEntry(BaseModel):
     written before entries carried it)."""
     etag: str | None = None
     last_modified: str | None = None
+
+    @field_validator("etag", "last_modified")
+    @classmethod
+    def _sendable_validator(cls, value: str | None) -> str | None:
+        # A validator is sent back as a request header: with a line break or another control
+        # character (a hand edit) http.client refuses the request, and a long one a server may
+        # refuse, so the feed would fail every day while the entry, never replaced, survived.
+        if value is not None and (len(value) > VALIDATOR_CHARACTERS_MAX or not value.isprintable()):
+            raise ValueError("not a header value the feed can be sent")
+        return value
 
     @model_validator(mode="after")
     def _data_matches_fingerprint(self) -> CacheEntry:

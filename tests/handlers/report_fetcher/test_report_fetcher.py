@@ -617,6 +617,44 @@ def test_a_feed_cache_entry_of_another_versions_layout_is_a_miss_and_the_feed_do
     assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
 
 
+@pytest.mark.parametrize(
+    ("field", "edited"),
+    [
+        ("etag", '"abc"\r\nX-Injected: 1'),
+        ("etag", "x" * 10_000),
+        ("last_modified", "Mon, 06 Jan 2025 09:00:00 GMT\n"),
+    ],
+)
+def test_a_feed_cache_entry_with_an_unsendable_validator_is_a_miss_and_the_feed_downloaded(
+    s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock, field: str, edited: str
+) -> None:
+    # GIVEN the feed's cache entry with its ETag or Last-Modified edited by hand to a value
+    # with a line break, or 10,000 characters long, its data and fingerprint intact
+    feed = FeedServer(THAILAND_OPENS)
+    with feed.running():
+        fetch = fetcher(
+            FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+            REPORT_FEED_URL=feed.url,
+            REPORT_CACHE_TTL_SECONDS="3600",
+        )
+        fetch({"action": "fetch"})
+        key = SourceCache.key(FEED_ENTRY)
+        entry = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        s3.put_object(
+            Bucket=BUCKET, Key=key, Body=json.dumps({**entry, field: edited}).encode("utf-8")
+        )
+        # WHEN a run past the entry's TTL asks the feed again
+        fake_clock.advance(3601)
+        result = fetch({"action": "fetch"})
+    # THEN the edited validator is not sent: the feed is downloaded whole, without the entry's
+    # validators, and the run has its launch date (the request did not fail on the header)
+    assert (result["status"], result["feed_status"]) == ("ok", "fetched")
+    assert feed.requests[-1].get("If-None-Match") is None
+    assert feed.requests[-1].get("If-Modified-Since") is None
+    regions = {region["code"]: region for region in _raw(s3, result["key"])["regions"]}
+    assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
+
+
 def test_a_feed_cached_from_another_url_is_a_miss_and_the_new_url_downloaded(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
