@@ -1,7 +1,9 @@
 """The CUR aggregation in Athena, for reports too large for one Lambda (COST_QUERY_ENGINE=athena).
 
 `AGGREGATE_SQL` is the GROUP BY of `cur.aggregate_line_items`, written for the CUR 2.0 table
-that the AWS data export's Glue crawler (or CREATE TABLE) defines. The period is passed as
+that the AWS data export's Glue crawler (or CREATE TABLE) defines, with a count of the line
+items without a usage start, which the pandas engine refuses and the period's bounds alone
+would drop unseen. The period is passed as
 execution parameters (`?`, bound by Athena), never written into the SQL; only the database and
 table names are, since parameters cannot name a table, and they are checked first. The function
 starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
@@ -43,7 +45,7 @@ from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer import query_polling
-from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, require_amounts
+from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, USAGE_START_COLUMN, require_amounts
 from handlers.cost_analyzer.query_polling import PolledQuery
 
 AGGREGATE_SQL = """
@@ -61,14 +63,20 @@ SELECT line_item_usage_account_id AS account_id,
        SUM(CASE WHEN line_item_usage_type LIKE '%SpotUsage%'
                   OR line_item_usage_type LIKE '%BoxUsage%'
                 THEN line_item_usage_amount ELSE 0 END) AS instance_hours,
-       COALESCE(line_item_currency_code, '') AS currency
+       COALESCE(line_item_currency_code, '') AS currency,
+       COUNT_IF(line_item_usage_start_date IS NULL) AS undated_lines
 FROM "{database}"."{table}"
 WHERE billing_period BETWEEN ? AND ?
-  AND line_item_usage_start_date >= CAST(? AS TIMESTAMP)
-  AND line_item_usage_start_date < CAST(? AS TIMESTAMP)
+  AND (line_item_usage_start_date IS NULL
+       OR (line_item_usage_start_date >= CAST(? AS TIMESTAMP)
+           AND line_item_usage_start_date < CAST(? AS TIMESTAMP)))
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 10
 ORDER BY cost DESC
 """
+UNDATED_LINES_COLUMN = "undated_lines"
+"""The result column counting each group's line items without a usage start: the period's
+bounds alone would leave them out unseen (NULL compares as neither in nor out), where the
+pandas engine refuses the file holding one."""
 SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_item_usage_amount"}
 """Each summed column of the result and the CUR column it adds up (named in errors)."""
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
@@ -287,9 +295,10 @@ def aggregate_with_athena(
         keep_waiting=keep_waiting,
         can_call=can_call,
     )
-    missing = [c for c in AGGREGATE_COLUMNS if c not in frame.columns]
+    missing = [c for c in (*AGGREGATE_COLUMNS, UNDATED_LINES_COLUMN) if c not in frame.columns]
     if missing:
         raise AthenaQueryError(f"Athena result lacks columns {missing}")
+    _require_dated_lines(frame[UNDATED_LINES_COLUMN])
     frame = frame[list(AGGREGATE_COLUMNS)].fillna("")
     for column, cur_column in SUMMED_COLUMNS.items():
         given = frame[column]
@@ -300,3 +309,16 @@ def aggregate_with_athena(
         require_amounts(cur_column, numbers, given)
         frame[column] = numbers
     return frame
+
+
+def _require_dated_lines(undated_lines: pd.Series) -> None:
+    """`AthenaQueryError` when a line item of the billing periods read has no usage start: its
+    cost belongs to no period, and the report would be short of it with nothing said."""
+    counts = pd.to_numeric(undated_lines, errors="coerce")
+    if counts.isna().any():
+        raise AthenaQueryError(f"Athena result: {UNDATED_LINES_COLUMN} is not a count in every row")
+    undated = int(counts.sum())
+    if undated:
+        raise AthenaQueryError(
+            f"{USAGE_START_COLUMN} is empty in {undated} line item(s) of the billing periods read"
+        )

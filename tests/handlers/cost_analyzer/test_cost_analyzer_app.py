@@ -1401,7 +1401,8 @@ def test_a_memory_query_is_not_started_with_too_little_time_left_to_poll_it(
 
 
 ATHENA_HEADER = ["account_id", "region", "product_code", "resource_id", "instance_type",
-                 "purchase", "cluster", "cost", "instance_hours", "currency"]  # fmt: skip
+                 "purchase", "cluster", "cost", "instance_hours", "currency",
+                 "undated_lines"]  # fmt: skip
 
 
 def use_athena_engine(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1432,7 +1433,7 @@ def queue_one_instance_of_costs(analyzer: ManualClock) -> None:
         [
             ATHENA_HEADER,
             [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720", "USD"],
+             "60", "720", "USD", "0"],
         ]
     )  # fmt: skip
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -1497,11 +1498,11 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     rows = [
         ATHENA_HEADER,
         [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-         "60", "720", "USD"],
+         "60", "720", "USD", "0"],
         [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-2", "m7g.large", "spot", "dev-apps", "20",
-         "720", "USD"],
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0", "USD"],
-        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-2", "", "other", "", "75", "0", "EUR"],
+         "720", "USD", "0"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0", "USD", "0"],
+        [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-2", "", "other", "", "75", "0", "EUR", "0"],
     ]  # fmt: skip
     queue_athena_rows(rows)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -1537,6 +1538,40 @@ def test_athena_engine_reads_the_aggregate_from_the_query_results(
     )
 
 
+def test_athena_line_items_without_a_usage_start_are_the_cur_sections_error_not_left_out(
+    analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose result counts 3 line items of the billing periods without
+    # a usage start in one group (a period's bounds alone would leave them out unseen)
+    use_athena_engine(monkeypatch)
+    queue_athena_rows(
+        [
+            ATHENA_HEADER,
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
+             "60", "720", "USD", "0"],
+            [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "90", "0", "USD",
+             "3"],
+        ]
+    )  # fmt: skip
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the query reads the undated line items with the period's, and counts them
+    athena = boto3.client("athena", region_name=REGION)
+    [execution_id] = athena.list_query_executions()["QueryExecutionIds"]
+    query = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Query"]
+    assert "line_item_usage_start_date IS NULL" in query
+    # AND the CUR section is one error naming the column and the count, as the pandas engine's
+    # for a file holding one, and the run is partial with no CUR total short of their cost
+    assert result["status"] == "partial"
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == (
+        "line_item_usage_start_date is empty in 3 line item(s) of the billing periods read"
+    )
+    assert "cur" not in read_report(result["report"]["summary"])
+
+
 def test_the_athena_query_scans_only_the_billing_periods_the_lookback_overlaps(
     analyzer: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1570,9 +1605,9 @@ def test_a_cur_cost_that_is_not_an_amount_is_the_cur_sections_error_and_the_rest
         [
             ATHENA_HEADER,
             [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand", "dev-apps",
-             "60", "720", "USD"],
+             "60", "720", "USD", "0"],
             [MEMBER_ACCOUNT_ID, REGION, "AmazonRDS", "db-1", "", "other", "", "Infinity", "0",
-             "USD"],
+             "USD", "0"],
         ]
     )  # fmt: skip
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -1649,7 +1684,7 @@ class AthenaResultPages:
         self.read += 1
         self.time.spend(2)
         row = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large", "on_demand",
-               "dev-apps", "60", "720", "USD"]  # fmt: skip
+               "dev-apps", "60", "720", "USD", "0"]  # fmt: skip
         rows = [ATHENA_HEADER, row] if self.read == 1 else [row]
         return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
             "ResultSet": {"Rows": [{"Data": [{"VarCharValue": v} for v in r]} for r in rows]},
@@ -1719,7 +1754,7 @@ def athena_cells(*rows: list[object]) -> list[dict[str, Any]]:
 
 
 ONE_INSTANCE_COSTING_A_NUMBER = [MEMBER_ACCOUNT_ID, REGION, "AmazonEC2", "i-1", "m7g.large",
-                                 "on_demand", "dev-apps", 60, "720", "USD"]  # fmt: skip
+                                 "on_demand", "dev-apps", 60, "720", "USD", "0"]  # fmt: skip
 """A result row whose cost is a JSON number, not the text Athena sends every value as."""
 
 
