@@ -14,6 +14,7 @@ import functools
 import http.client
 import io
 import socket
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -128,6 +129,31 @@ class _BoundedSocket:
         return getattr(self._sock, name)
 
 
+def _addresses_by_deadline(host: str, port: int, deadline: float) -> list[Any]:
+    """`socket.getaddrinfo(host, port)` for a TCP connection, given only the time left: the
+    lookup has no timeout of its own, and a resolver that does not answer (each of its servers
+    tried in turn, each retried) held the request past the time kept for it. A lookup still
+    running at the deadline is left to end in its daemon thread, which nothing waits for."""
+    answer: list[Any] = []
+    failure: list[OSError] = []
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            answer.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as error:
+            failure.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=look_up, name="bounded-http-lookup", daemon=True).start()
+    if not done.wait(_time_left(deadline)):
+        raise TimeoutError("the request's time is up looking up its host")
+    if failure:
+        raise failure[0]
+    return answer
+
+
 class _ConnectionWithDeadline:
     """Connects (TLS handshake included, for HTTPS) within the time left, then hands http.client
     a socket whose sends and reads end by the deadline."""
@@ -155,8 +181,8 @@ class _ConnectionWithDeadline:
         request four times as long, past the time the invocation kept for it."""
         host, port = host_and_port
         last_failure: OSError | None = None
-        for family, kind, protocol, _, address in socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM
+        for family, kind, protocol, _, address in _addresses_by_deadline(
+            host, port, self._deadline
         ):
             left = _time_left(self._deadline)
             connection = socket.socket(family, kind, protocol)

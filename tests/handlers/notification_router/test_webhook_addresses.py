@@ -1,8 +1,10 @@
-"""A webhook host with several addresses: connecting to them all shares the request's time."""
+"""A webhook host with several addresses, or one its resolver does not answer for: looking it
+up and connecting to every address share the request's time."""
 
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -75,3 +77,33 @@ def test_a_host_whose_first_address_hangs_gets_no_more_time_for_its_next_one(
     # addresses held an attempt four times as long, past the time kept for it in the invocation
     assert "timed out" in str(raised.value) or "time is up" in str(raised.value)
     assert not two_addresses.connected_to_the_second()
+
+
+@pytest.fixture
+def silent_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """`WEBHOOK_HOST`'s lookup never answers until the returned event is set (at teardown)."""
+    release = threading.Event()
+    resolve = socket.getaddrinfo
+
+    def resolver(host: str, *arguments: Any, **options: Any) -> list[Any]:
+        if host != WEBHOOK_HOST:
+            return resolve(host, *arguments, **options)
+        release.wait()
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    yield release
+    release.set()
+
+
+def test_a_host_whose_lookup_never_answers_fails_the_post_within_its_time(
+    silent_resolver: threading.Event,
+) -> None:
+    # GIVEN a webhook host whose resolver does not answer
+    # WHEN a message is posted to it with 0.2 s in all
+    with pytest.raises(ChannelError) as raised:
+        post_json(f"http://{WEBHOOK_HOST}:9/hook", {"text": "hi"}, 0.2)
+    # THEN the post fails saying its time was up looking the host up, with the lookup still
+    # unanswered: it did not wait for the resolver to give up on its own
+    assert "looking up its host" in str(raised.value)
+    assert not silent_resolver.is_set()
