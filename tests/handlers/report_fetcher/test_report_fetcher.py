@@ -903,17 +903,22 @@ def test_a_missing_bucket_variable_fails_the_invocation_naming_it(
     assert str(raised.value) == "environment variable DATA_BUCKET_NAME: is required but not set"
 
 
+def load_fetcher_environment(**variables: str) -> FetcherEnvironment:
+    """The fetcher's environment from its required variables and `variables`."""
+    return load_environment(
+        FetcherEnvironment,
+        {
+            "DATA_BUCKET_NAME": BUCKET,
+            "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
+            **variables,
+        },
+    )
+
+
 def test_a_feed_url_that_is_not_http_is_refused() -> None:
     # GIVEN a file:// feed URL WHEN the environment is loaded THEN the variable is named
     with pytest.raises(Exception, match="REPORT_FEED_URL"):
-        load_environment(
-            FetcherEnvironment,
-            {
-                "DATA_BUCKET_NAME": BUCKET,
-                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
-                "REPORT_FEED_URL": "file:///etc/passwd",
-            },
-        )
+        load_fetcher_environment(REPORT_FEED_URL="file:///etc/passwd")
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "1.5", "604801", "99999999999999999999"])
@@ -923,14 +928,7 @@ def test_a_bad_cache_ttl_is_refused_naming_the_variable(value: str) -> None:
     # fetch, not naming the variable)
     # WHEN the environment is loaded THEN the variable is named, and the value by its start only
     with pytest.raises(ConfigurationError, match="REPORT_CACHE_TTL_SECONDS") as raised:
-        load_environment(
-            FetcherEnvironment,
-            {
-                "DATA_BUCKET_NAME": BUCKET,
-                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
-                "REPORT_CACHE_TTL_SECONDS": value,
-            },
-        )
+        load_fetcher_environment(REPORT_CACHE_TTL_SECONDS=value)
     assert len(str(raised.value)) < 200
 
 
@@ -939,14 +937,7 @@ def test_a_long_feed_url_that_is_not_http_is_refused_quoting_its_start_only() ->
     pasted = "ftp://" + "x" * 10_000
     # WHEN the environment is loaded THEN the variable is named, the value by its start only
     with pytest.raises(ConfigurationError, match="REPORT_FEED_URL") as raised:
-        load_environment(
-            FetcherEnvironment,
-            {
-                "DATA_BUCKET_NAME": BUCKET,
-                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
-                "REPORT_FEED_URL": pasted,
-            },
-        )
+        load_fetcher_environment(REPORT_FEED_URL=pasted)
     assert "'ftp://xxx" in str(raised.value)
     assert len(str(raised.value)) < 200
 
@@ -968,14 +959,7 @@ def test_a_feed_url_urllib_would_refuse_at_the_request_is_refused_at_cold_start(
     # WHEN the environment is loaded
     # THEN the variable is named once, before any fetch runs
     with pytest.raises(ConfigurationError, match="REPORT_FEED_URL") as raised:
-        load_environment(
-            FetcherEnvironment,
-            {
-                "DATA_BUCKET_NAME": BUCKET,
-                "ALERT_TOPIC_ARN": "arn:aws:sns:ap-south-1:123456789012:alerts",
-                "REPORT_FEED_URL": url,
-            },
-        )
+        load_fetcher_environment(REPORT_FEED_URL=url)
     assert "printable ASCII without spaces" in str(raised.value)
 
 
