@@ -9,10 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -23,7 +24,7 @@ from catalog import function_spec
 from fleet_shared.alerts import Alert
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
-from handlers.notification_router import app
+from handlers.notification_router import app, channels
 from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.channel_text import slack_escape, slack_text
 from handlers.notification_router.channels import CHANNELS, post_json
@@ -694,11 +695,58 @@ def _deadline_context(lambda_context: Any, seconds_left: float, sleeps: list[flo
     return DeadlineContext()
 
 
+@dataclass
+class AttemptTime:
+    """Time as the router's attempts see it, simulated so that no result depends on how busy
+    the machine is: a request that timed out took all the time it was given (a webhook that
+    never answers), a backoff its pause, a slow secret read what `spend` says; nothing else
+    takes any. `timeouts` holds the time each request was given."""
+
+    sleeps: list[float]
+    spent: float = 0.0
+    timeouts: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.spent + sum(self.sleeps)
+
+    def spend(self, seconds: float) -> None:
+        self.spent += seconds
+
+    def context(self, lambda_context: Any, seconds_left: float) -> Any:
+        """`lambda_context` with `seconds_left` running down in this simulated time."""
+        now = self.monotonic
+
+        class DeadlineContext(type(lambda_context)):  # type: ignore[misc]
+            def get_remaining_time_in_millis(self) -> int:
+                return int((seconds_left - now()) * 1000)
+
+        return DeadlineContext()
+
+
+@pytest.fixture
+def attempt_time(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> AttemptTime:
+    simulated = AttemptTime(sleeps)
+    real_post = channels.post_json
+
+    def timed_post(url: str, payload: Any, timeout_seconds: float, *args: Any) -> None:
+        simulated.timeouts.append(timeout_seconds)
+        try:
+            real_post(url, payload, timeout_seconds, *args)
+        except ChannelError as error:
+            if "timed out" in str(error) or "time is up" in str(error):
+                simulated.spend(timeout_seconds)
+            raise
+
+    monkeypatch.setattr(channels, "post_json", timed_post)
+    monkeypatch.setattr(channels, "time", SimpleNamespace(monotonic=simulated.monotonic))
+    return simulated
+
+
 def test_hanging_slack_with_7_5_seconds_to_spend_hands_the_rest_back_in_time(
     invoke: Invoke,
     receiver: Any,
     email_inbox: Any,
-    sleeps: list[float],
+    attempt_time: AttemptTime,
     *,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -708,13 +756,12 @@ def test_hanging_slack_with_7_5_seconds_to_spend_hands_the_rest_back_in_time(
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
     receiver.hang("/slack")
     batch = sqs_event(*((f"m-{n}", fleet_alert("warning", title=f"disk {n}")) for n in range(4)))
-    context = _deadline_context(lambda_context, 7.5 + RECORDING_SECONDS, sleeps)
+    context = attempt_time.context(lambda_context, 7.5 + RECORDING_SECONDS)
     # WHEN the batch is routed with 7.5 s left beyond the time kept to record a send
-    started = time.monotonic()
     result = invoke(batch, context)
-    spent = time.monotonic() - started + sum(sleeps)
-    # THEN the handler returned within the 7.5 s, leaving its 2 s margin
-    assert spent < 6
+    # THEN the handler returned within the 7.5 s, its attempts and backoffs leaving its 2 s
+    # margin (and the time kept to record a send)
+    assert context.get_remaining_time_in_millis() > (1.5 + RECORDING_SECONDS) * 1000
     # AND every message is handed back: the first ones lack Slack, the last were not started
     assert result["batchItemFailures"] == [{"itemIdentifier": f"m-{n}"} for n in range(4)]
     found = statuses(result)
@@ -743,7 +790,7 @@ def test_hanging_slack_with_7_5_seconds_to_spend_hands_the_rest_back_in_time(
 def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
     invoke: Invoke,
     receiver: Any,
-    sleeps: list[float],
+    attempt_time: AttemptTime,
     *,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -755,17 +802,19 @@ def test_a_slow_secret_read_and_a_hanging_webhook_share_one_attempts_time(
     read_secret = RouterServices.secret
 
     def slow_secret(services: RouterServices, secret_id: str) -> str:
-        time.sleep(1.6)
+        attempt_time.spend(1.6)
         return read_secret(services, secret_id)
 
     monkeypatch.setattr(RouterServices, "secret", slow_secret)
     receiver.hang("/slack")
-    context = _deadline_context(lambda_context, 4.5 + RECORDING_SECONDS, sleeps)
+    context = attempt_time.context(lambda_context, 4.5 + RECORDING_SECONDS)
     # WHEN a warning is routed with 4.5 s left beyond the time kept to record a send (one attempt
     # may take 2 s plus a 2 s margin)
     result = invoke(sqs_event(("m-1", fleet_alert("warning"))), context)
-    # THEN the secret read and the request took one attempt's 2 s together (not 3.6 s, leaving
-    # 0.9 s): the handler returned with its margin left, and handed the message back
+    # THEN the secret read and the request took one attempt's 2 s together (the request was
+    # given the 0.4 s the read left, not 2 s more, which would leave 0.9 s): the handler
+    # returned with its margin left, and handed the message back
+    assert attempt_time.timeouts == [pytest.approx(0.4)]
     assert context.get_remaining_time_in_millis() > (1.5 + RECORDING_SECONDS) * 1000
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
     assert statuses(result) == ["failed"]
@@ -1408,10 +1457,16 @@ def test_a_resolution_that_arrives_before_its_trigger_is_not_undone_by_it(
 
 
 @contextmanager
-def raw_peer(answer: bytes, pause_seconds: float = 0.0, lines_at_once: int = 1) -> Iterator[str]:
+def raw_peer(
+    answer: bytes,
+    pause_seconds: float = 0.0,
+    lines_at_once: int = 1,
+    cut_off: threading.Event | None = None,
+) -> Iterator[str]:
     """An HTTP peer on 127.0.0.1 that reads one request and sends `answer` as is, then hangs up;
     yields its URL. With `pause_seconds` it sends `answer` a line at a time, pausing before each
-    line after the first `lines_at_once`, and stops when the caller hangs up."""
+    line after the first `lines_at_once`, and stops when the caller hangs up, setting `cut_off`:
+    the caller gave up before the whole answer."""
 
     class Handler(socketserver.StreamRequestHandler):
         def handle(self) -> None:
@@ -1426,6 +1481,8 @@ def raw_peer(answer: bytes, pause_seconds: float = 0.0, lines_at_once: int = 1) 
                 try:
                     self.wfile.write(line)
                 except OSError:
+                    if cut_off is not None:
+                        cut_off.set()
                     return
 
     with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
@@ -1446,33 +1503,39 @@ def test_a_post_the_peer_accepted_is_delivered_even_if_its_answer_breaks_off() -
         post_json(url, {"text": "hello"}, timeout_seconds=5)
 
 
+TRICKLED_LINES = 400
+"""How many lines a trickling peer sends, one every 0.15 s: 60 s, far past any post's timeout."""
+
+
 def test_a_peer_answering_a_header_at_a_time_is_given_up_on_within_the_timeout() -> None:
     # GIVEN a peer that answers 200, then a header line every 0.15 s, each well within the
-    # 0.5 s timeout, for 3 s in all
-    headers = b"".join(b"x-slow-%d: y\r\n" % index for index in range(20))
+    # 0.5 s timeout, for 60 s in all
+    headers = b"".join(b"x-slow-%d: y\r\n" % index for index in range(TRICKLED_LINES))
     answer = b"HTTP/1.1 200 OK\r\n" + headers + b"content-length: 2\r\n\r\nok"
-    with raw_peer(answer, pause_seconds=0.15) as url:
-        started = time.monotonic()
-        # WHEN a message is posted to it with a 0.5 s timeout
-        with pytest.raises(ChannelError) as raised:
-            post_json(url, {"text": "hello"}, timeout_seconds=0.5)
-        elapsed = time.monotonic() - started
-    # THEN the post fails as timed out after about 0.5 s, not when the peer finishes
-    assert elapsed < 1.0
+    cut_off = threading.Event()
+    # WHEN a message is posted to it with a 0.5 s timeout
+    with (
+        raw_peer(answer, pause_seconds=0.15, cut_off=cut_off) as url,
+        pytest.raises(ChannelError) as raised,
+    ):
+        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+    # THEN the post fails as timed out, having hung up before the peer's last header: it was
+    # bounded by its timeout, not by when the peer finishes
     assert "timed out" in str(raised.value) or "time is up" in str(raised.value)
+    assert cut_off.is_set()
 
 
 def test_a_body_trickling_after_a_2xx_is_delivered_within_the_timeout() -> None:
-    # GIVEN a peer that answers 200 at once, then its body a line every 0.15 s for 3 s
-    body = b"".join(b"line %d\n" % index for index in range(20))
+    # GIVEN a peer that answers 200 at once, then its body a line every 0.15 s for 60 s
+    body = b"".join(b"line %d\n" % index for index in range(TRICKLED_LINES))
     answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-    with raw_peer(answer, pause_seconds=0.15) as url:
-        started = time.monotonic()
+    cut_off = threading.Event()
+    with raw_peer(answer, pause_seconds=0.15, cut_off=cut_off) as url:
         # WHEN a message is posted to it with a 0.5 s timeout
         post_json(url, {"text": "hello"}, timeout_seconds=0.5)
-        elapsed = time.monotonic() - started
-    # THEN it counts as delivered (the peer took it) and the post ends within the timeout
-    assert elapsed < 1.0
+    # THEN it counts as delivered (the peer took it), and the post hung up before the body's
+    # end instead of waiting for it
+    assert cut_off.is_set()
 
 
 def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> None:
@@ -1484,26 +1547,29 @@ def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> Non
     assert "/hook" not in str(raised.value)
 
 
+STALLED_LINES = 150
 STALLED_REFUSAL = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 40\r\n\r\n"
-    + b"overloaded\n" * 2
-    + b"try again later\n"
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: %d\r\n\r\n"
+    % (len(b"overloaded\n") * (STALLED_LINES + 1) + 2)
+    + b"overloaded\n" * STALLED_LINES
 )
-"""A refusal whose body stops 2 bytes short of its length: sent with its headers and first body
-line at once (`lines_at_once=4`), the rest a line every pause."""
+"""A refusal whose body stops a line and 2 bytes short of its length: sent with its headers and
+first body line at once (`lines_at_once=4`), the rest a line every pause (60 s at 0.4 s)."""
 
 
 def test_a_refusal_whose_body_stalls_is_a_channel_error_within_the_timeout() -> None:
-    # GIVEN a peer that answers 503 at once, then the rest of its body a line every 0.4 s, never
-    # all of it
-    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as url:
-        started = time.monotonic()
-        # WHEN a message is posted to it with a 0.5 s timeout
-        with pytest.raises(ChannelError) as raised:
-            post_json(url, {"text": "hello"}, timeout_seconds=0.5)
-        elapsed = time.monotonic() - started
-    # THEN it is that channel's failure (to retry), naming the status, within the timeout
-    assert elapsed < 1.0
+    # GIVEN a peer that answers 503 at once, then the rest of its body a line every 0.4 s for
+    # 60 s, never all of it
+    cut_off = threading.Event()
+    # WHEN a message is posted to it with a 0.5 s timeout
+    with (
+        raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4, cut_off=cut_off) as url,
+        pytest.raises(ChannelError) as raised,
+    ):
+        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+    # THEN it is that channel's failure (to retry), naming the status, and the post hung up
+    # before the peer's last line: bounded by its timeout, not by the peer
+    assert cut_off.is_set()
     assert str(raised.value).startswith("127.0.0.1:")
     assert "answered HTTP 503" in str(raised.value)
     assert not raised.value.permanent
@@ -1516,7 +1582,8 @@ def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack
     # 0.5 s timeout and one attempt per channel
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("ROUTER_MAX_ATTEMPTS", "1")
-    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as url:
+    cut_off = threading.Event()
+    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4, cut_off=cut_off) as url:
         monkeypatch.setenv("PAGERDUTY_EVENTS_URL", url)
         # WHEN a critical alert is routed from the queue
         result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
@@ -1528,6 +1595,7 @@ def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack
     assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    assert cut_off.is_set()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
