@@ -163,6 +163,17 @@ def sources() -> Iterator[ResourceSource]:
     yield from _SOURCES.values()
 
 
+def sources_from(day: date) -> list[ResourceSource]:
+    """Every registered resource source, in registration order rotated to start one source
+    further each day: a target that runs out of time at every scan leaves other types unread
+    each day, where a fixed order left the same last ones unread for good."""
+    registered = list(_SOURCES.values())
+    if not registered:
+        return registered
+    start = day.toordinal() % len(registered)
+    return registered[start:] + registered[:start]
+
+
 def is_global_type(resource_type: str) -> bool:
     """Whether `resource_type` belongs to a global service (IAM): scanned once per account, not
     per region."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import pkgutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -1474,3 +1474,35 @@ def test_a_security_group_listed_without_its_id_or_rules_fails_alone_and_the_oth
     # AND the listing's other group and the other types are judged
     failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
     assert {("EC2.13", "security-group/sg-0open"), ("SQS.1", "plain")} <= failing
+
+
+@dataclass
+class OneLookDeadline:
+    """An invocation whose time allows the first look at it and no other."""
+
+    looks: int = 0
+
+    def allows(self, seconds: float) -> bool:
+        self.looks += 1
+        return self.looks == 1
+
+
+def test_a_target_always_out_of_time_reads_each_type_first_on_some_day(mocked_aws: None) -> None:
+    # GIVEN member A, scanned on as many days in a row as there are resource types, each time
+    # with time for its first look only (a target that always runs out of time)
+    registry_sources = [source.resource_type for source in registry.sources()]
+    read_first: list[str] = []
+    for offset in range(len(registry_sources)):
+        scope = replace(_member_a_scope(), scanned_on=SCAN_DAY + timedelta(days=offset))
+        # WHEN the target is evaluated
+        result = evaluate(scope, "2025-06-02T03:30:00.000Z", OneLookDeadline())
+        not_read = {
+            error["resource_type"]
+            for error in result.errors
+            if error.get("error", "").startswith("not read")
+        }
+        [read] = set(registry_sources) - not_read
+        read_first.append(read)
+    # THEN each day another type was the one read, and every type was read on one of the days,
+    # where a fixed order left the same types unread at every scan
+    assert sorted(read_first) == sorted(registry_sources)
