@@ -7,7 +7,8 @@ invocation is not started (`not_started`; the run is `partial`), so endpoints th
 cannot keep the run past Lambda's timeout. A node group whose analysis is not saved is reported
 with its error, and the target's other node groups are still saved. The latest analysis of each
 node group is saved in the state table (keys.analysis_key) for dashboards and for
-recommend_node_group_mix's callers; nothing in the member accounts changes.
+recommend_node_group_mix's callers, each type with the prices its score left out (`left_out`),
+so that a saved score says what it does not rest on; nothing in the member accounts changes.
 """
 
 from __future__ import annotations
@@ -160,11 +161,11 @@ def _node_group_summary(
                 "on_demand_source": item.get("on_demand_source"),
                 "error": item.get("error"),
                 "history": "ok" if item.get("confidence") == "high" else INSUFFICIENT_HISTORY,
-                **(
-                    {"unreadable_interruption_records": item["unreadable_interruption_records"]}
-                    if "unreadable_interruption_records" in item
-                    else {}
-                ),
+                **{
+                    name: item[name]
+                    for name in ("left_out", "unreadable_interruption_records")
+                    if name in item
+                },
             }
             for item in results
         ],

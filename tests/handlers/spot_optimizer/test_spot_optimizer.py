@@ -1100,6 +1100,14 @@ def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answer
     m7g = next(item for item in group["instance_types"] if item["instance_type"] == "m7g.large")
     assert m7g["status"] == "ok"
     assert m7g["score"] is not None
+    # AND the node group's saved analysis, like the result, names the price its score left out
+    left_out = f"SpotPrice: 1 value left out; the first '1e200' in {zone} at "
+    assert m7g["left_out"].startswith(left_out)
+    saved = services.state.get_value(
+        analysis_key(MEMBER_A, REGION, CLUSTER, "batch-spot"), LATEST_ANALYSIS
+    )
+    [saved_m7g] = [item for item in saved["instance_types"] if item["instance_type"] == "m7g.large"]
+    assert saved_m7g["left_out"] == m7g["left_out"]
 
 
 def test_a_spot_price_dated_after_the_window_is_left_out_not_taken_for_the_current_one(
