@@ -45,9 +45,15 @@ DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 exponent."""
 
 MAX_HOURLY_PRICE = 10_000.0
-"""USD an hour above which a spot or on-demand price is no price: far above the on-demand price
-of every instance type (the dearest cost a few hundred USD an hour), which a spot price stays
-below."""
+"""USD an hour above which a spot or on-demand price is no price. Measured: the dearest
+on-demand price (Linux) of AWS's price list for us-east-1 as karpenter-provider-aws captured it
+(pkg/providers/pricing/zz_generated.pricing_aws.go, generated 2026-01-19) is
+u7in-32tb.224xlarge's 360.986950, then u7in-24tb.224xlarge's 270.73 and u-24tb1.112xlarge's
+218.40 (the dearest GPU type, p6-b200.48xlarge, 113.93); a spot price stays below its type's
+on-demand price. At about 28 times the dearest, the ceiling refuses no price the list holds,
+with room for dearer types to come, and refuses the values that broke the scoring ("1e200", a
+proxy's or a corrupt "250000.00"). A price under it but absurd for its type is not caught here:
+that needs the type's own price to compare with."""
 
 NO_USD_PRICE = object()
 """What a price dimension without a USD price reads as (a null there is a price unread)."""

@@ -1,4 +1,5 @@
-"""The pure scoring functions on handmade price histories, with numbers worked out by hand."""
+"""The pure scoring functions on handmade price histories, with numbers worked out by hand, and
+the pure readers of the prices they score."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from handlers.spot_optimizer.app import parse_request
+from handlers.spot_optimizer.prices import is_price, parse_on_demand_price
 from handlers.spot_optimizer.scoring import (
     PricePoint,
     coefficient_of_variation,
@@ -68,6 +70,23 @@ def test_a_single_point_is_insufficient_history(single: list[PricePoint]) -> Non
     # window that the answer lists twice (a repeated page)
     # THEN neither volatility nor trend is computed: one moment shows no movement
     assert history_statistics(single, START, END) == (None, None)
+
+
+def test_the_dearest_on_demand_price_aws_lists_is_read_as_a_price() -> None:
+    # GIVEN the dearest on-demand price of AWS's price list (u7in-32tb.224xlarge's, measured in
+    # prices.MAX_HOURLY_PRICE), written as the Pricing API writes prices and as EC2 writes spot
+    # prices
+    entry = {
+        "terms": {
+            "OnDemand": {
+                "t": {"priceDimensions": {"d": {"pricePerUnit": {"USD": "360.9869500000"}}}}
+            }
+        }
+    }
+    # WHEN each is read
+    # THEN each is a price: the ceiling refuses no price AWS lists
+    assert parse_on_demand_price(json.dumps(entry)) == 360.98695
+    assert is_price("360.986950")
 
 
 def test_interruption_risk_saturates_at_five() -> None:
