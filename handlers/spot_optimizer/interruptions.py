@@ -47,7 +47,10 @@
    the claim over meanwhile, what was done is still announced and the result says so
    (`idempotency_record`).
 
-Recording and alerting happen in dry run too: they observe, they change no infrastructure.
+Recording and alerting happen in dry run too: they observe, they change no infrastructure. A
+warning handled in dry run has a claim and an alert of its own (its alert says it was a dry run),
+so its outcome never answers the same warning handled for real: the interruption it recorded is
+not recorded twice, and the real one's fallback and alert still follow.
 """
 
 from __future__ import annotations
@@ -132,6 +135,10 @@ so the claim of an invocation that died early (out of memory, killed) is free fo
 retry, where one as long as the function's timeout sent the warning to the dead-letter queue."""
 INTERRUPTION_SCOPE = "spot_interruption"
 """The idempotency scope of interruption warnings in the state table."""
+DRY_RUN_INTERRUPTION_SCOPE = "spot_interruption_dry_run"
+"""The scope of warnings handled in dry run: apart, so that a dry run's outcome (its +1 only
+proposed, its alert sent) never answers the same warning handled for real, a test run with a
+real instance id or a stack leaving dry run between a delivery and its retry."""
 FALLBACK_CLAIM_SECONDS = 3600
 SCALER_FUNCTION = "eks_scaler"
 """The function whose cluster schedules take a +1 back; a stack may switch it off."""
@@ -171,7 +178,7 @@ def handle_interruption(
             try:
                 request = claimed.enter_context(
                     services.state.idempotent(
-                        INTERRUPTION_SCOPE,
+                        DRY_RUN_INTERRUPTION_SCOPE if dry_run else INTERRUPTION_SCOPE,
                         key,
                         CLAIM_TTL_SECONDS,
                         HANDLING_SECONDS,
@@ -301,7 +308,8 @@ def _record(
     header["interruptions_last_hour"] = recent
     if histories.unreadable_records:
         header["unreadable_interruption_records"] = histories.unreadable_records
-    instance_ref = f"{account}/{region}/{instance_id}"
+    # A dry run's alert is its own (delivery claim and id): it must not stand for the real one.
+    instance_ref = f"{account}/{region}/{instance_id}{'/dry-run' if dry_run else ''}"
     notices = [_notice(f"{FUNCTION_NAME}/interruption/{instance_ref}", _alert(services, header))]
 
     threshold = services.environment.spot_interruption_threshold
@@ -462,6 +470,10 @@ def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
             "table could not be read and were skipped (named in the log); those of the node "
             "group in the last hour are counted above."
         )
+    handled_as = ""
+    if header["dry_run"]:
+        detail += " Handled in dry run: no on-demand fallback is applied."
+        handled_as = " dry-run"
     return Alert.create(
         severity=Severity.WARNING,
         source=FUNCTION_NAME,
@@ -471,8 +483,9 @@ def _alert(services: SpotServices, header: dict[str, Any]) -> Alert:
         account_id=account,
         region=region,
         timestamp=services.clock.now(),
-        # One alert per instance: the router must not fold two interruptions into one.
-        id=alert_id(FUNCTION_NAME, resource, f"{title} {header['instance_id']}"),
+        # One alert per instance: the router must not fold two interruptions into one, nor the
+        # real warning into its dry run's.
+        id=alert_id(FUNCTION_NAME, resource, f"{title} {header['instance_id']}{handled_as}"),
     )
 
 

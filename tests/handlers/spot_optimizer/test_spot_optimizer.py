@@ -602,6 +602,37 @@ def test_a_dry_run_warning_only_proposes_even_with_auto_apply(
     assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
 
 
+def test_a_warning_handled_in_dry_run_does_not_answer_for_its_real_delivery(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour, and a fourth
+    # instance's warning handled in dry run (a test with a real instance id, or a stack still in
+    # dry run when EventBridge first delivered it), its alert saying so
+    services = at_the_fallback_threshold(make_services, invoke)
+    warning = next_batch_spot_warning(services)
+    alert_inbox.receive()
+    tried = invoke({**warning, "dry_run": True}, services, "inv-dry")
+    assert tried["fallback"]["status"] == "proposed"
+    assert desired_size(member_eks, "system") == 2
+    [dry_alert] = [item.alert for item in alert_inbox.receive()]
+    assert "Handled in dry run" in dry_alert["detail"]
+    # WHEN the same warning arrives without dry run
+    result = invoke(warning, services, "inv-real")
+    # THEN it is handled, not answered as a duplicate of the dry run: the +1 is made, and the
+    # warning and the +1 are announced, the warning under an id of its own (the router would
+    # drop it as a copy of the dry run's)
+    assert result["status"] == "recorded", result
+    assert result["fallback"]["status"] == "scaling_initiated"
+    assert desired_size(member_eks, "system") == 3
+    assert result["alerts_sent"] == 2
+    warned = [item.alert for item in alert_inbox.receive()]
+    [real_alert] = [alert for alert in warned if alert["title"] == dry_alert["title"]]
+    assert real_alert["id"] != dry_alert["id"]
+    assert "dry run" not in real_alert["detail"]
+    # AND the interruption the dry run recorded is not counted twice
+    assert result["interruptions_last_hour"] == tried["interruptions_last_hour"] == 4
+
+
 def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
     invoke: Invoke,
     make_services: MakeServices,
