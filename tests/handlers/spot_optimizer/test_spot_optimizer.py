@@ -22,7 +22,12 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.timestamps import iso_z
-from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key, zone_interruptions_key
+from handlers.spot_optimizer.keys import (
+    LATEST_ANALYSIS,
+    analysis_key,
+    fallback_claim_key,
+    zone_interruptions_key,
+)
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
     answer_malformed,
@@ -560,13 +565,32 @@ def test_a_held_node_group_lock_blocks_the_fallback(
     assert desired_size(member_eks, "system") == 2
 
 
-def test_dry_run_only_proposes_even_with_auto_apply(
+def test_a_stack_in_dry_run_proposes_the_fallback_and_changes_nothing(
     invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
+    # GIVEN a stack in dry run (FLEET_DRY_RUN) with auto-apply on, and every operation the
+    # function sends to the member's EKS and Auto Scaling recorded
     services = make_services(SPOT_AUTO_APPLY="true", FLEET_DRY_RUN="true")
+    sent: list[str] = []
+    for service in ("eks", "autoscaling"):
+        client = services.member_client(service, MEMBER_A, REGION)
+        client.meta.events.register(
+            f"before-call.{service}", lambda model, **_: sent.append(model.name)
+        )
+    # WHEN four interruptions of batch-spot exceed the threshold within the hour
     result = interrupt_four(invoke, services)
+    # THEN the +1 of system is proposed only: the member was only read, and system is unchanged
     assert result["fallback"]["status"] == "proposed"
+    assert "DescribeNodegroup" in sent
+    assert [name for name in sent if not name.startswith(("Describe", "List"))] == []
     assert desired_size(member_eks, "system") == 2
+    # AND nothing of a change is in the state table: no change recorded, the node group's lock
+    # and the hour's +1 both free
+    assert services.state.latest_change(node_group_key(MEMBER_A, REGION, CLUSTER, "system")) is None
+    assert services.state.acquire_lock(
+        node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system"), "eks_scaler:next", 60
+    )
+    assert services.state.claim_once(fallback_claim_key(MEMBER_A, REGION, CLUSTER, "system"), 60)
 
 
 def test_a_fleet_analysis_whose_inventory_s3_fails_to_serve_fails_so_the_platform_retries_it(
