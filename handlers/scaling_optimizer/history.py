@@ -39,26 +39,40 @@ from fleet_shared.validation_errors import first_error, shown_value
 @dataclass
 class ClusterHistory:
     """The cluster's CPU and memory utilisation per hour from the analyses read, what was
-    skipped, and how many analyses could not be read (S3 failed on them)."""
+    skipped, how many analyses could not be read (S3 failed on them), and whether the reading
+    stopped before the window's last analysis for lack of time (`cut_short`)."""
 
     utilisation_by_hour: dict[datetime, tuple[float, float | None]] = field(default_factory=dict)
     """(CPU, memory or None when not measured) percent per hour, in UTC."""
     analyses_read: int = 0
     skipped: list[str] = field(default_factory=list)
     unread: int = 0
+    cut_short: bool = False
 
 
 def read_cluster_history(
-    s3: Any, bucket: str, account_id: str, cluster: Cluster, since: datetime
+    s3: Any,
+    bucket: str,
+    account_id: str,
+    cluster: Cluster,
+    since: datetime,
+    *,
+    more_allowed: Callable[[], bool],
 ) -> ClusterHistory:
-    """Every hour of CPU utilisation the cluster's analyses since `since` measured; raises one of
-    AWS_CALL_ERRORS when they cannot be listed."""
+    """Every hour of CPU utilisation the cluster's analyses since `since` measured, each
+    analysis listed read only while `more_allowed()` (else the history is `cut_short`): a
+    cluster analysed far more often than every 4 hours (performance_analyzer's requests) must
+    not keep the run until Lambda ends it with no recommendations written. Raises one of
+    AWS_CALL_ERRORS when the analyses cannot be listed."""
     history = ClusterHistory()
     prefix = cluster_prefix(account_id, cluster.region, cluster.name)
     # Listed from the window's start, not from the cluster's first analysis: listing every
     # analysis ever written (6 a day, 1,000 keys a page) grew the run's listing without end.
     start_after = analyses_start_after(account_id, cluster.region, cluster.name, since)
     for item in listed_objects(s3, bucket, prefix, start_after=start_after):
+        if not more_allowed():
+            history.cut_short = True
+            break
         analysed_at = analysis_time_of(item["Key"])
         if analysed_at is None or analysed_at < since:
             continue

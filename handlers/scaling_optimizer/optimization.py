@@ -58,10 +58,14 @@ WRITE_SECONDS = 2 * HUB_CALL_SECONDS
 CLUSTER_SECONDS = 20.0
 """What reading one cluster may take: its analyses (84 objects of a few KB in 14 days, one each
 4 hours) and each node group's scaler history, a few seconds when S3 and DynamoDB answer."""
+ANALYSIS_SECONDS = HUB_CALL_SECONDS
+"""What reading one more of a cluster's analyses may take: its GetObject, bounded. Under
+CLUSTER_SECONDS, so a cluster started reads its analyses until the writes' time is near."""
 COST_REPORT_SECONDS = 20.0
 """What reading the cost report may take: a listing of the cost reports and the newest detail,
 a few seconds when S3 answers."""
 OUT_OF_TIME = "not read, the invocation's time ran out (the next run reads it)"
+READ_IN_PART = "analyses read in part, the invocation's time ran out (the next run reads them)"
 
 
 def is_working_hour(cluster: Cluster, moment: datetime) -> bool:
@@ -123,7 +127,12 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                 continue
             try:
                 history = read_cluster_history(
-                    s3, environment.data_bucket_name, member.account_id, cluster, since
+                    s3,
+                    environment.data_bucket_name,
+                    member.account_id,
+                    cluster,
+                    since,
+                    more_allowed=lambda: deadline.allows(ANALYSIS_SECONDS + WRITE_SECONDS),
                 )
             except AWS_CALL_ERRORS as error:
                 notes.append(f"{resource}: analyses not read ({error}); no sizes recommended")
@@ -132,6 +141,12 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
             analyses_read += history.analyses_read
             unread += history.unread
             notes.extend(history.skipped)
+            if history.cut_short:
+                # The window's newest analyses are the ones not read (keys sort in time order):
+                # sizes from the rest would leave out the latest load.
+                notes.append(f"{resource}: {READ_IN_PART}; no sizes recommended")
+                unread += 1
+                continue
             if len(history.utilisation_by_hour) < environment.optimizer_min_hours:
                 notes.append(
                     f"{resource}: {len(history.utilisation_by_hour)} measured hours, "

@@ -1463,6 +1463,19 @@ def test_a_scaler_change_without_a_node_count_leaves_out_its_node_group_alone(  
     assert sized == {SECOND_CLUSTER}
 
 
+def analysis_reads_spending(
+    services: OptimizerServices, time: LambdaTime, seconds: float
+) -> LambdaTime:
+    """`time`, of which each analysis S3 serves the optimizer's `services` spends `seconds`."""
+
+    def slow_analysis_read(request: Any, **_: Any) -> None:
+        if "/analyses/" in request.url:
+            time.spend(seconds)
+
+    services.hub_client("s3").meta.events.register("before-send.s3.GetObject", slow_analysis_read)
+    return time
+
+
 def test_a_run_short_of_time_writes_the_recommendations_of_the_clusters_it_read(
     optimize: Callable[[dict[str, Any]], dict[str, Any]],
     optimizer_services: OptimizerServices,
@@ -1470,17 +1483,10 @@ def test_a_run_short_of_time_writes_the_recommendations_of_the_clusters_it_read(
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN two clusters with 14 days of analyses each (84) and a cost report, an S3 that takes
-    # half a second to answer each analysis read, and an invocation with 70 s left: the time
-    # to read one cluster (42 s) and write, not to read both
+    # half a second to answer each analysis read, and an invocation with 90 s left: the time
+    # to read one cluster (42 s) and write (30 s), not to read both
     put_cost_detail(fake_clock.now())
-    time = LambdaTime(70.0)
-
-    def slow_analysis_read(request: Any, **_: Any) -> None:
-        if "/analyses/" in request.url:
-            time.spend(0.5)
-
-    s3 = optimizer_services.hub_client("s3")
-    s3.meta.events.register("before-send.s3.GetObject", slow_analysis_read)
+    time = analysis_reads_spending(optimizer_services, LambdaTime(90.0), 0.5)
 
     # WHEN the optimizer runs
     result = app.lambda_handler({"action": "optimize"}, time.context())
@@ -1499,6 +1505,36 @@ def test_a_run_short_of_time_writes_the_recommendations_of_the_clusters_it_read(
     recommendations = latest_recommendations()
     sized = {change.path[3] for change in recommendations.changes if change.path[0] == MEMBERS_KEY}
     assert sized == {CLUSTER}
+
+
+def test_a_cluster_whose_analyses_outlast_the_invocation_is_left_to_the_next_run(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    optimizer_services: OptimizerServices,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a cluster with 14 days of analyses (84) and a cost report, an S3 that takes 2 s to
+    # answer each analysis read, and an invocation with 120 s left: enough to start the cluster,
+    # not to read its analyses (168 s)
+    generate_history(fake_clock.now(), state_table, fake_clock)
+    put_cost_detail(fake_clock.now())
+    time = analysis_reads_spending(optimizer_services, LambdaTime(120.0), 2.0)
+
+    # WHEN the optimizer runs
+    result = app.lambda_handler({"action": "optimize"}, time.context())
+
+    # THEN it stops reading the cluster while the writes have their time and returns before
+    # Lambda ends it, partial, its notes naming the cluster read in part and recommending it no
+    # sizes, and the cost report left to the next run
+    assert time.seconds_left - time.spent >= 30
+    assert result["status"] == "partial", result
+    assert (
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses read in part, the invocation's time "
+        "ran out (the next run reads them); no sizes recommended"
+    ) in result["notes"]
+    assert any(note.startswith("cost report: not read") for note in result["notes"])
+    # AND the recommendations are written, with no sizes
+    assert latest_recommendations().changes == []
 
 
 def test_an_hour_written_with_another_offset_is_named_in_utc_in_the_evidence(
