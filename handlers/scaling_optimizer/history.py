@@ -1,8 +1,9 @@
 """What the optimizer reads: the analyses of a cluster and the scaler's history of a node group.
 
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
-model, with every hour's CPU and memory utilisation within 0-105 % and the account, region and
-cluster of its key; one that does not, or cannot be read, is skipped and named in the notes).
+model, with every hour's CPU and memory utilisation within 0-105 %, no hour after the analysis's
+time and no analysis after the run, and the account, region and cluster of its key; one that
+does not, or cannot be read, is skipped and named in the notes).
 The scaler records every change of a node group in the state table
 (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
 group had, in any hour, the desired size of the last change before it, or before the first
@@ -57,9 +58,11 @@ def read_cluster_history(
     cluster: Cluster,
     since: datetime,
     *,
+    until: datetime,
     more_allowed: Callable[[], bool],
 ) -> ClusterHistory:
-    """Every hour of CPU utilisation the cluster's analyses since `since` measured, each
+    """Every hour of CPU utilisation the cluster's analyses from `since` to `until` (the run)
+    measured, each
     analysis listed read only while `more_allowed()` (else the history is `cut_short`): a
     cluster analysed far more often than every 4 hours (performance_analyzer's requests) must
     not keep the run until Lambda ends it with no recommendations written. Raises one of
@@ -76,6 +79,13 @@ def read_cluster_history(
         analysed_at = analysis_time_of(item["Key"])
         if analysed_at is None or analysed_at < since:
             continue
+        if analysed_at > until:
+            # Its key keeps it in every later run's listing until 14 days after its date, where
+            # it would size the cluster's node groups on hours no one has measured yet.
+            history.skipped.append(
+                f"{item['Key']}: not an analysis (dated {iso_z(analysed_at)}, after this run)"
+            )
+            continue
         try:
             body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         except (ClientError, BotoCoreError) as error:
@@ -88,7 +98,7 @@ def read_cluster_history(
             field, problem = first_error(error, root="document")
             history.skipped.append(f"{item['Key']}: not an analysis ({field}: {problem})")
             continue
-        refusal = _utilisation_refusal(analysis)
+        refusal = _utilisation_refusal(analysis) or _unmeasured_hour(analysis, analysed_at)
         if refusal is not None:
             history.skipped.append(f"{item['Key']}: not an analysis ({refusal})")
             continue
@@ -121,6 +131,17 @@ def _utilisation_refusal(analysis: PerformanceAnalysis) -> str | None:
         ):
             if percent is not None and not MIN_UTILISATION <= percent <= MAX_MEASURED_UTILISATION:
                 return f"hourly[{index}].{name}: {percent:.6g} is not a utilisation (0-105 %)"
+    return None
+
+
+def _unmeasured_hour(analysis: PerformanceAnalysis, analysed_at: datetime) -> str | None:
+    """The first hour of `analysis` dated after `analysed_at`, when its key says it was made
+    (a clock gone wrong, a metric answered past the window, a hand edit), as `field: value`;
+    None when it has none. The analyzer measures hours before it runs only: a later one is no
+    measured hour, and as the busiest it would decide max_size alone."""
+    for index, hour in enumerate(analysis.hourly):
+        if hour.hour > analysed_at:
+            return f"hourly[{index}].hour: {iso_z(hour.hour)} is after the analysis"
     return None
 
 

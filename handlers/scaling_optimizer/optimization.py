@@ -132,6 +132,7 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                     member.account_id,
                     cluster,
                     since,
+                    until=now,
                     more_allowed=lambda: deadline.allows(ANALYSIS_SECONDS + WRITE_SECONDS),
                 )
             except AWS_CALL_ERRORS as error:

@@ -1347,6 +1347,50 @@ def test_an_analysis_with_an_hour_without_its_offset_is_left_out_and_named(
     assert recommended(recommendations, "max_size") == 5
 
 
+@pytest.mark.parametrize("dated_after", ["its-analysis", "the-run"])
+def test_an_analysis_with_hours_after_it_was_made_is_left_out_and_named(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    dated_after: str,
+) -> None:
+    # GIVEN 14 days of analyses and, at 100 % CPU, either the newest analysis's last hour dated
+    # a day after the analysis was made, or a copy of that analysis with its hours dated a month
+    # ahead under a key of that date (a clock gone wrong, a hand edit)
+    generate_history(fake_clock.now(), state_table, fake_clock)
+    s3 = boto3.client("s3", region_name=REGION)
+    ahead = timedelta(days=1 if dated_after == "its-analysis" else 30)
+
+    def move_ahead(document: dict[str, Any]) -> None:
+        moved = document["hourly"] if dated_after == "the-run" else document["hourly"][-1:]
+        for hour in moved:
+            hour["hour"] = iso_z(datetime.fromisoformat(hour["hour"]) + ahead)
+            hour["cpu_percent"] = 100.0
+
+    if dated_after == "its-analysis":
+        key = rewrite_newest_analysis(move_ahead)
+        problem = "hourly[3].hour: "
+    else:
+        newest = rewrite_newest_analysis(lambda document: None)
+        document = json.loads(s3.get_object(Bucket=DATA_BUCKET_NAME, Key=newest)["Body"].read())
+        move_ahead(document)
+        dated = datetime.fromisoformat(document["analysed_at"]) + ahead
+        key = analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, dated)
+        s3.put_object(Bucket=DATA_BUCKET_NAME, Key=key, Body=json.dumps(document).encode("utf-8"))
+        problem = f"dated {iso_z(dated)}, after this run"
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN that analysis is left out and named in the notes, and the sizes come from the hours
+    # measured: none sized on an hour not measured yet
+    assert result["status"] == "ok", result
+    assert any(note.startswith(f"{key}: not an analysis ({problem}") for note in result["notes"])
+    recommendations = latest_recommendations()
+    assert recommendations.analyses_read == 14 * 24 // 4 - (dated_after == "its-analysis")
+    assert recommended(recommendations, "max_size") == 5
+
+
 @pytest.mark.parametrize("cpu_percent", [1e6, 1e308, -50.0, 105.5])
 def test_an_analysis_with_a_utilisation_outside_0_to_100_percent_is_left_out_and_named(
     optimize: Callable[[dict[str, Any]], dict[str, Any]],
