@@ -87,8 +87,11 @@ def _recommend(name: str, types: list[str], scored: dict[str, dict[str, Any]]) -
 
 
 def _entry(item: dict[str, Any]) -> dict[str, Any]:
+    """A scored type as the mix lists it, with the prices its score left out (`left_out`), so
+    that a type kept, added or dropped on fewer prices than EC2 answered says so."""
     return {
         "instance_type": item["instance_type"],
         "score": item["score"],
         "confidence": item["confidence"],
+        **({"left_out": item["left_out"]} if "left_out" in item else {}),
     }

@@ -783,6 +783,28 @@ def test_mix_recommendation_drops_weak_types_and_adds_siblings(
     assert added <= {"c6g.large", "r6g.large", "r7g.large"}
 
 
+def test_a_mix_names_the_prices_a_types_score_left_out(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN EC2 answering m7g.large's spot price in the first zone as no price ("NaN")
+    services = make_services()
+
+    def no_price_in_the_first_zone(parsed: dict[str, Any], **_: Any) -> None:
+        for entry in parsed.get("SpotPriceHistory", []):
+            if (entry["InstanceType"], entry["AvailabilityZone"]) == ("m7g.large", f"{REGION}a"):
+                entry["SpotPrice"] = "NaN"
+
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeSpotPriceHistory", no_price_in_the_first_zone)
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(mix_of_dev_apps_request(), services, "inv-1")
+    # THEN m7g.large is kept on the other zones' prices, and its entry names the price left out
+    [group] = result["node_groups"]
+    [m7g] = [entry for entry in group["keep"] if entry["instance_type"] == "m7g.large"]
+    assert m7g["left_out"].startswith(f"SpotPrice: 1 value left out; the first 'NaN' in {REGION}a")
+    assert all("left_out" not in entry for entry in group["keep"] if entry is not m7g)
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [
