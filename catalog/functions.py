@@ -74,8 +74,10 @@ ASSUME_OWN_MEMBER_ROLE = PermissionStatement(
     actions=("sts:AssumeRole",), resources=(R.OWN_MEMBER_ROLES,)
 )
 
-# Conditions on what member roles may destroy: only what the fleet marked for it.
-CLEANUP_MARK_TAG = "lambda-fleet:delete-after"
+# Conditions on what member roles may destroy: only what the fleet marked for it. The cleanup
+# mark is the stack's own (`{stack}`, filled in per stack): one stack's role never deletes on
+# another stack's mark in a member account they share.
+CLEANUP_MARK_TAG = "lambda-fleet:delete-after:{stack}"
 BACKUP_TAG = "lambda-fleet:backup"
 MARKED_FOR_DELETION = Condition("Null", f"aws:ResourceTag/{CLEANUP_MARK_TAG}", ("false",))
 NOT_A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("true",))
@@ -583,6 +585,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             **MEMBER_ROLE_ENVIRONMENT,
             "CLEANUP_POLICY": EnvSource.CLEANUP_POLICY,
             "SCHEDULE_TIME_ZONE": EnvSource.SCHEDULE_TIME_ZONE,
+            # Names its marks: stacks sharing a member account count and delete only their own.
+            "STACK_NAME": EnvSource.STACK_NAME,
         },
         permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
         member_actions=(
@@ -602,7 +606,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListTags",
             "lambda:DeleteFunction",
         ),
-        # Deletes only what it marked (and never a fleet backup); tags only with its mark.
+        # Deletes only what its stack marked (and never a fleet backup); tags only with its mark.
         # Lambda deletions are held to qualified versions by the resource scope.
         member_conditions={
             "ec2:DeleteSnapshot": (MARKED_FOR_DELETION, NOT_A_FLEET_BACKUP),

@@ -99,7 +99,7 @@ class MemberAccess(pulumi.ComponentResource):
                     spec.name,
                     args.member_account_id,
                     member_policy_document(
-                        spec, args.partition, args.member_account_id, args.clusters
+                        spec, args.partition, args.member_account_id, args.clusters, args.stack
                     ),
                 ),
                 opts=child,

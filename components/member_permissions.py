@@ -283,16 +283,38 @@ def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
     return scope
 
 
+STACK_PLACEHOLDER = "{stack}"
+"""In a catalog condition's key or value, the stack's name (its own cleanup mark)."""
+
+
+def _of_stack(conditions: tuple[Condition, ...], stack: str) -> tuple[Condition, ...]:
+    """`conditions` with STACK_PLACEHOLDER replaced by `stack`."""
+    return tuple(
+        Condition(
+            condition.operator,
+            condition.key.replace(STACK_PLACEHOLDER, stack),
+            tuple(value.replace(STACK_PLACEHOLDER, stack) for value in condition.values),
+        )
+        for condition in conditions
+    )
+
+
 def member_policy_document(
-    spec: FunctionSpec, partition: str, account_id: str, clusters: Sequence[DeclaredCluster]
+    spec: FunctionSpec,
+    partition: str,
+    account_id: str,
+    clusters: Sequence[DeclaredCluster],
+    stack: str,
 ) -> str:
-    """One function's member role policy JSON in the account whose declared clusters are
-    `clusters`: a statement per resource scope and conditions, sorted, stable; none for a scope
-    that reaches no resource of the account (a per-cluster scope without clusters)."""
+    """One function's member role policy JSON for `stack` in the account whose declared clusters
+    are `clusters`: a statement per resource scope and conditions, sorted, stable; none for a
+    scope that reaches no resource of the account (a per-cluster scope without clusters)."""
     grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
     for action in sorted(set(spec.member_actions)):
         for conditions in spec.member_condition_sets(action):
-            grouped.setdefault((_scope(spec, action), conditions), []).append(action)
+            grouped.setdefault((_scope(spec, action), _of_stack(conditions, stack)), []).append(
+                action
+            )
     statements = []
     for (scope, conditions), actions in sorted(
         grouped.items(), key=lambda item: (item[0][0].sid, item[1])

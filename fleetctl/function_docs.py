@@ -43,7 +43,7 @@ from catalog.model import (
     QueueMessages,
     ResourceRef,
 )
-from components.member_permissions import ACTION_SCOPES
+from components.member_permissions import ACTION_SCOPES, STACK_PLACEHOLDER
 from components.naming import member_role_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -181,6 +181,12 @@ def _statement_row(statement: PermissionStatement) -> str:
     return f"| {_actions(statement.actions)} | {resources} |"
 
 
+def _any_stack(text: str) -> str:
+    """A condition's key or value as the page shows it: `<stack>` for the stack's name, as in the
+    member role's."""
+    return text.replace(STACK_PLACEHOLDER, "<stack>")
+
+
 def permissions_section(spec: FunctionSpec) -> str:
     """The function's own hub statements and its member actions, from the catalog."""
     own = [statement for statement in spec.permissions if statement not in COMMON_PERMISSIONS]
@@ -204,7 +210,8 @@ def permissions_section(spec: FunctionSpec) -> str:
     for action in sorted(spec.member_conditions):
         granted = ", or under ".join(
             "; ".join(
-                f"`{c.operator}` `{c.key}` = {', '.join(f'`{v}`' for v in c.values)}"
+                f"`{c.operator}` `{_any_stack(c.key)}` = "
+                + ", ".join(f"`{_any_stack(v)}`" for v in c.values)
                 for c in conditions
             )
             for conditions in spec.member_condition_sets(action)

@@ -17,7 +17,8 @@ last is asked (DescribeSnapshotAttribute) of a candidate alone, never of every s
 it is marked and again just before its deletion, or once due in notify mode (as_it_is_now),
 not while its mark is pending.
 
-Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after=<ISO date>`.
+Snapshots and volumes carry their mark as the tag `lambda-fleet:delete-after:<stack>=<ISO date>`
+(mark_tag): each stack's own.
 Lambda versions cannot be tagged one by one (tags belong to the function), so their marks live in
 the state table and are passed in as a mapping `<function>:<version>` -> ISO date and the
 version's LastModified (lambda_mark).
@@ -46,7 +47,7 @@ from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
 
-MARK_TAG = "lambda-fleet:delete-after"
+MARK_TAG_PREFIX = "lambda-fleet:delete-after"
 KUBERNETES_VOLUME_TAGS = (
     "CSIVolumeName",
     "ebs.csi.aws.com/cluster",
@@ -131,6 +132,17 @@ class CallsAllowed:
 
     next_page: Callable[[], bool]
     resource_reads: Callable[[], bool]
+
+
+def mark_tag(stack: str) -> str:
+    """The key of `stack`'s deletion marks on snapshots and volumes (`<MARK_TAG_PREFIX>:<stack>`).
+    Stacks sharing a member account (dev and prod) each mark, count and lift only their own, and
+    each member role may delete only what carries its own: with one key for all, one stack's
+    cleanup counted the age of another's mark, made under another policy and announced by
+    another stack's notice, and deleted on it, or lifted it. A mark earlier versions wrote, the
+    prefix alone, names no stack and counts for none: a candidate carrying it is marked afresh
+    and announced before it can be deleted."""
+    return f"{MARK_TAG_PREFIX}:{stack}"
 
 
 def parse_mark(value: str | None) -> date | None:
@@ -381,14 +393,20 @@ def _kept_reason(
 
 
 def _candidate_or_tag_marked(
-    kind: str, resource_id: str, tags: Mapping[str, str], candidate: bool, reason: str
+    kind: str,
+    resource_id: str,
+    tags: Mapping[str, str],
+    candidate: bool,
+    reason: str,
+    *,
+    own_mark_tag: str,
 ) -> list[Resource]:
-    """The EC2 resource as found, when it is a candidate or carries the mark tag (none when
-    neither)."""
-    if not (candidate or MARK_TAG in tags):
+    """The EC2 resource as found, when it is a candidate or carries the stack's mark tag
+    `own_mark_tag` (none when neither)."""
+    if not (candidate or own_mark_tag in tags):
         return []
     # A mark that is not a date is still a mark: spared (removed) or marked afresh.
-    return [Resource(kind, resource_id, candidate, reason, parse_mark(tags.get(MARK_TAG)))]
+    return [Resource(kind, resource_id, candidate, reason, parse_mark(tags.get(own_mark_tag)))]
 
 
 def snapshots(
@@ -399,6 +417,7 @@ def snapshots(
     shared: SharedSnapshots,
     *,
     calls: CallsAllowed,
+    own_mark_tag: str,
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
     not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
@@ -411,8 +430,10 @@ def snapshots(
     )
     found: list[Resource] = []
     for snapshot in listed_snapshots:
-        marked = MARK_TAG in _tags(snapshot)
-        for listed in _snapshot(snapshot, policy, now, used_by_ami, tag_errors):
+        marked = own_mark_tag in _tags(snapshot)
+        for listed in _snapshot(
+            snapshot, policy, now, used_by_ami, tag_errors, own_mark_tag=own_mark_tag
+        ):
             found.extend(
                 _unless_shared(
                     ec2, listed, shared, marked=marked, read_allowed=calls.resource_reads
@@ -427,8 +448,11 @@ def _snapshot(
     now: datetime,
     used_by_ami: set[str],
     tag_errors: list[dict[str, str]],
+    *,
+    own_mark_tag: str,
 ) -> list[Resource]:
-    """One snapshot as `snapshots` finds it (none when neither a candidate nor marked)."""
+    """One snapshot as `snapshots` finds it (none when neither a candidate nor marked with
+    `own_mark_tag`)."""
     tags = _tags(snapshot)
     snapshot_id = answer_field(snapshot, "DescribeSnapshots", "SnapshotId")
     age = now - _zoned_time(snapshot, "DescribeSnapshots", "StartTime")
@@ -456,7 +480,9 @@ def _snapshot(
         candidate, reason = False, f"{age.days} days old"
     else:
         candidate, reason = True, f"{age.days} days old"
-    return _candidate_or_tag_marked(SNAPSHOT, snapshot_id, tags, candidate, reason)
+    return _candidate_or_tag_marked(
+        SNAPSHOT, snapshot_id, tags, candidate, reason, own_mark_tag=own_mark_tag
+    )
 
 
 def volumes(
@@ -465,6 +491,8 @@ def volumes(
     now: datetime,
     tag_errors: list[dict[str, str]],
     next_page_allowed: Callable[[], bool],
+    *,
+    own_mark_tag: str,
 ) -> list[Resource]:
     """Volumes unattached (`available`) for long enough since creation, not Kubernetes
     persistent volumes, not backed up (nor tagged `Backup`, a key backup_scheduler does not
@@ -472,7 +500,7 @@ def volumes(
     whose key is written otherwise than `backup`, is added to `tag_errors`."""
     found: list[Resource] = []
     for volume in list(_pages(ec2, "DescribeVolumes", "Volumes", next_page_allowed)):
-        found.extend(_volume(volume, policy, now, tag_errors))
+        found.extend(_volume(volume, policy, now, tag_errors, own_mark_tag=own_mark_tag))
     return found
 
 
@@ -481,8 +509,11 @@ def _volume(
     policy: CleanupPolicy,
     now: datetime,
     tag_errors: list[dict[str, str]],
+    *,
+    own_mark_tag: str,
 ) -> list[Resource]:
-    """One volume as `volumes` finds it (none when neither a candidate nor marked)."""
+    """One volume as `volumes` finds it (none when neither a candidate nor marked with
+    `own_mark_tag`)."""
     tags = _tags(volume)
     volume_id = answer_field(volume, "DescribeVolumes", "VolumeId")
     state = answer_field(volume, "DescribeVolumes", "State")
@@ -516,7 +547,9 @@ def _volume(
         candidate, reason = False, f"created {age.days} days ago"
     else:
         candidate, reason = True, f"unattached, created {age.days} days ago"
-    return _candidate_or_tag_marked(VOLUME, volume_id, tags, candidate, reason)
+    return _candidate_or_tag_marked(
+        VOLUME, volume_id, tags, candidate, reason, own_mark_tag=own_mark_tag
+    )
 
 
 def _used_by_an_ami_now(ec2: Any, snapshot_id: str, next_page_allowed: Callable[[], bool]) -> bool:
@@ -564,6 +597,7 @@ def as_it_is_now(
     *,
     shared: SharedSnapshots,
     next_page_allowed: Callable[[], bool],
+    own_mark_tag: str,
 ) -> Resource | None:
     """A snapshot or volume of the listing as EC2 describes it now, for its deletion to be
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
@@ -578,8 +612,10 @@ def as_it_is_now(
             answer = ec2.describe_snapshots(SnapshotIds=[resource.id], OwnerIds=["self"])
             found = []
             for snapshot in answer_field(answer, "DescribeSnapshots", "Snapshots"):
-                marked = MARK_TAG in _tags(snapshot)
-                for now_found in _snapshot(snapshot, policy, now, set(), tag_errors):
+                marked = own_mark_tag in _tags(snapshot)
+                for now_found in _snapshot(
+                    snapshot, policy, now, set(), tag_errors, own_mark_tag=own_mark_tag
+                ):
                     found.extend(
                         _snapshot_candidate_now(
                             ec2,
@@ -594,7 +630,7 @@ def as_it_is_now(
             found = [
                 now_found
                 for volume in answer_field(answer, "DescribeVolumes", "Volumes")
-                for now_found in _volume(volume, policy, now, tag_errors)
+                for now_found in _volume(volume, policy, now, tag_errors, own_mark_tag=own_mark_tag)
             ]
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES[resource.kind]:
@@ -778,6 +814,7 @@ def find_resources(
     shared: SharedSnapshots,
     calls: CallsAllowed,
     cut_short: dict[ResourceKind, str],
+    own_mark_tag: str,
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read.
     A Lambda function that cannot be read is named in `failed_functions` with its error, a
@@ -785,10 +822,15 @@ def find_resources(
     written otherwise than `backup`, in `tag_errors`, the snapshots kept for being shared, or
     whose sharing cannot be read, in `shared`. A kind whose listing `calls` cut short is named
     in `cut_short` with why, and none of its resources is returned: one not listed may be an
-    AMI's snapshot, or a version an event source mapping invokes."""
+    AMI's snapshot, or a version an event source mapping invokes. A snapshot or volume counts as
+    marked when it carries `own_mark_tag`, the stack's (mark_tag)."""
     listings: dict[ResourceKind, Callable[[], list[Resource]]] = {
-        SNAPSHOTS: lambda: snapshots(ec2, policy, now, tag_errors, shared, calls=calls),
-        VOLUMES: lambda: volumes(ec2, policy, now, tag_errors, calls.next_page),
+        SNAPSHOTS: lambda: snapshots(
+            ec2, policy, now, tag_errors, shared, calls=calls, own_mark_tag=own_mark_tag
+        ),
+        VOLUMES: lambda: volumes(
+            ec2, policy, now, tag_errors, calls.next_page, own_mark_tag=own_mark_tag
+        ),
         LAMBDA_VERSIONS: lambda: lambda_versions(
             lambda_client, policy, lambda_marks, failed_functions, calls
         ),

@@ -72,7 +72,6 @@ from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
     LAMBDA_VERSION,
-    MARK_TAG,
     NO_TIME_LEFT,
     NOT_FOUND_CODES,
     SNAPSHOT,
@@ -84,6 +83,7 @@ from handlers.cleanup_manager.candidates import (
     as_it_is_now,
     find_resources,
     lambda_mark,
+    mark_tag,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
 from handlers.cleanup_manager.lambda_marks import (
@@ -174,6 +174,11 @@ class CleanupServices(WatchedMemberServices[CleanupEnvironment]):
         """The zone whose days date the marks: the stack's schedule time zone."""
         return ZoneInfo(self.environment.schedule_time_zone)
 
+    @cached_property
+    def mark_tag(self) -> str:
+        """The tag key of this stack's marks on snapshots and volumes (candidates.mark_tag)."""
+        return mark_tag(self.environment.stack_name)
+
     def today(self) -> date:
         """The run's date in the schedule's zone: the date of marks and of notices sent."""
         return self.clock.now().astimezone(self.schedule_zone).date()
@@ -230,8 +235,11 @@ def decide(resource: Resource, today: date, *, deletes: bool) -> str:
     return DELETE if deletes else DUE
 
 
-def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: str) -> None:
-    """Perform `action` on an EC2 resource or a Lambda version (whose marks the caller keeps)."""
+def _apply(
+    ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: tuple[str, str]
+) -> None:
+    """Perform `action` on an EC2 resource or a Lambda version (whose marks the caller keeps);
+    `mark` is the stack's mark tag and its value."""
     if resource.kind == LAMBDA_VERSION:
         if action == DELETE:
             lambda_client.delete_function(
@@ -239,9 +247,9 @@ def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: 
             )
         return
     if action == MARK:
-        ec2.create_tags(Resources=[resource.id], Tags=[{"Key": MARK_TAG, "Value": mark}])
+        ec2.create_tags(Resources=[resource.id], Tags=[{"Key": mark[0], "Value": mark[1]}])
     elif action == SPARE:
-        ec2.delete_tags(Resources=[resource.id], Tags=[{"Key": MARK_TAG}])
+        ec2.delete_tags(Resources=[resource.id], Tags=[{"Key": mark[0]}])
     elif action == DELETE and resource.kind == SNAPSHOT:
         ec2.delete_snapshot(SnapshotId=resource.id)
     elif action == DELETE and resource.kind == VOLUME:
@@ -249,7 +257,7 @@ def _apply(ec2: Any, lambda_client: Any, resource: Resource, action: str, mark: 
 
 
 def _apply_unless_unanswered(
-    ec2: Any, lambda_client: Any, resource: Resource, *, action: str, mark: str
+    ec2: Any, lambda_client: Any, resource: Resource, *, action: str, mark: tuple[str, str]
 ) -> str | None:
     """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the
     invocation (the watched member client refuses the call); the error met or why it was not
@@ -336,6 +344,7 @@ def clean_target(
             shared=shared,
             calls=calls,
             cut_short=cut_short,
+            own_mark_tag=services.mark_tag,
         )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
@@ -388,6 +397,7 @@ def clean_target(
                         result.errors,
                         shared=shared,
                         next_page_allowed=acting_allowed,
+                        own_mark_tag=services.mark_tag,
                     )
                 )
             except READ_ERRORS as error:
@@ -451,7 +461,7 @@ def clean_target(
             entry["delete_after"] = mark
         if not dry_run and action not in (PENDING, DUE):
             error_text = _apply_unless_unanswered(
-                ec2, lambda_client, resource, action=action, mark=mark
+                ec2, lambda_client, resource, action=action, mark=(services.mark_tag, mark)
             )
             if error_text is not None:
                 result.errors.append(
@@ -804,7 +814,7 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             source=SOURCE,
             title=title,
             detail=(
-                f"Marked {kinds} with {MARK_TAG}={delete_after}. Tag a snapshot or volume "
+                f"Marked {kinds} with {services.mark_tag}={delete_after}. Tag a snapshot or volume "
                 f"{services.policy.keep_tag}=true, attach the volume or reference the version "
                 f"from an alias to spare it. {listing}"
             ),

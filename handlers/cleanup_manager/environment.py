@@ -15,6 +15,12 @@ class CleanupEnvironment(FunctionEnvironment):
 
     state_table_name: str = Field(description="The Lambda version marks, per target.")
     member_role_name: str = Field(description="The role assumed in each member account.")
+    stack_name: str = Field(
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="The stack the function belongs to (a Pulumi stack name): its marks on "
+        "snapshots and volumes are the tag `lambda-fleet:delete-after:<stack>`, so stacks sharing "
+        "a member account never count, lift or delete on each other's.",
+    )
     data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
     alert_topic_arn: Arn = Field(
         description="The topic of the warning that lists the resources marked for deletion."

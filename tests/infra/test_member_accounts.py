@@ -23,6 +23,7 @@ from components.event_forwarding import forwarding_pattern, or_alternatives, pat
 from components.member_permissions import (
     CONDITIONED_ACTIONS,
     NO_RESOURCE_LEVEL_ACTIONS,
+    STACK_PLACEHOLDER,
     UnconditionedMemberActionError,
     UnscopedMemberActionError,
     member_policy_document,
@@ -33,7 +34,7 @@ from fleet_shared.backup_tags import SNAPSHOT_ID_TAG as OWN_ID_TAG
 from fleet_shared.backup_tags import STACK_TAG as COPY_STACK_TAG
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
-from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.candidates import mark_tag
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -363,25 +364,26 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
 ):
     # The dev stack deploys cleanup_manager (prod switches it off).
     stack_run, settings = program_runs["dev"], stack_settings("dev")
-    marked = {"Null": {"aws:ResourceTag/lambda-fleet:delete-after": "false"}}
+    marked = {"Null": {"aws:ResourceTag/lambda-fleet:delete-after:dev": "false"}}
     account = settings.members[0].account_id
     # GIVEN the cleanup role WHEN it deletes a snapshot or a volume
     (snapshot,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteSnapshot")
     (volume,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteVolume")
-    # THEN only what carries its delete-after mark, and never a snapshot the backups made
+    # THEN only what carries its own stack's delete-after mark, never another stack's, and never
+    # a snapshot the backups made
     assert snapshot["Condition"] == {
         "Null": {
-            "aws:ResourceTag/lambda-fleet:delete-after": "false",
+            "aws:ResourceTag/lambda-fleet:delete-after:dev": "false",
             "aws:ResourceTag/lambda-fleet:backup": "true",
         },
         "StringEquals": {"ec2:Owner": account},
     }
     assert volume["Condition"] == marked
-    # AND it only ever adds or removes that mark
+    # AND it only ever adds or removes its stack's mark
     (tagging,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:CreateTags")
     assert "ec2:DeleteTags" in tagging["Action"]
     assert tagging["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:delete-after"},
+        "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:delete-after:dev"},
         "Null": {"aws:TagKeys": "false"},
     }
     # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones, and
@@ -458,7 +460,7 @@ def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_me
 def test_the_conditions_name_the_tags_the_handlers_write():
     # GIVEN the marker tags the member role conditions name
     # THEN they are the tags cleanup marks with and backup puts on its own snapshots
-    assert CLEANUP_MARK_TAG == MARK_TAG
+    assert CLEANUP_MARK_TAG.replace(STACK_PLACEHOLDER, "prod") == mark_tag("prod")
     assert BACKUP_TAG == COPY_TAG
     assert SNAPSHOT_ID_TAG == OWN_ID_TAG
     assert STACK_TAG == COPY_STACK_TAG
@@ -702,7 +704,7 @@ def test_a_member_action_without_a_declared_scope_stops_the_program():
     spec = _acting(("ec2:TerminateInstances",))
     # WHEN its member role's policy is built THEN it fails naming the action
     with pytest.raises(UnscopedMemberActionError, match="ec2:TerminateInstances"):
-        member_policy_document(spec, "aws", "222222222222", ())
+        member_policy_document(spec, "aws", "222222222222", (), "dev")
 
 
 def test_a_destructive_member_action_without_conditions_stops_the_program():
@@ -710,7 +712,7 @@ def test_a_destructive_member_action_without_conditions_stops_the_program():
     spec = _acting(("ec2:DeleteVolume",))
     # WHEN its member role's policy is built THEN it fails naming the function and the action
     with pytest.raises(UnconditionedMemberActionError, match=r"unknown.*ec2:DeleteVolume"):
-        member_policy_document(spec, "aws", "222222222222", ())
+        member_policy_document(spec, "aws", "222222222222", (), "dev")
 
 
 def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():

@@ -11,8 +11,13 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from handlers.cleanup_manager.candidates import mark_tag
 from tests.handlers.cleanup_manager.conftest import on_every_session
+from tests.handlers.conftest import FLEET_ENVIRONMENT
 from tests.handlers.member_accounts import MEMBER_A, create_volume, member_session
+
+MARK_TAG = mark_tag(FLEET_ENVIRONMENT["STACK_NAME"])
+"""The mark of the stack the tests' cleanup runs as."""
 
 
 def create_snapshot(ec2: Any, **tags: str) -> str:

@@ -17,7 +17,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
 from handlers.cleanup_manager import cleanup
-from handlers.cleanup_manager.candidates import MARK_TAG
+from handlers.cleanup_manager.candidates import MARK_TAG_PREFIX, mark_tag
 from handlers.cleanup_manager.cleanup import (
     ANNOUNCED,
     DELETING,
@@ -32,6 +32,7 @@ from handlers.cleanup_manager.lambda_marks import LAMBDA_MARKS, read_marks, save
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
     LONG_FUNCTION_NAME,
+    MARK_TAG,
     actions_of,
     create_function_with_versions,
     create_lambda_function,
@@ -187,6 +188,49 @@ def test_an_unreadable_mark_on_a_resource_that_is_no_candidate_is_removed(
     assert actions_of(target)[member_a["attached"]] == "spare"
     assert MARK_TAG not in tags_of(ec2, member_a["kept"])
     assert MARK_TAG not in tags_of(ec2, member_a["attached"])
+
+
+def test_one_stacks_cleanup_never_counts_lifts_or_deletes_on_another_stacks_mark(
+    cleaner: Invoke,
+    member_a: dict[str, Any],
+    alert_inbox: Any,
+    future_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the prod stack's cleanup, sharing member A with dev, marked A's stale snapshot and
+    # unattached volume and announced their deletion
+    ec2 = member_a["ec2"]
+    monkeypatch.setenv("STACK_NAME", "prod")
+    cleaner({"action": "cleanup"})
+    prod_marks = {
+        resource: tags_of(ec2, member_a[resource])[mark_tag("prod")]
+        for resource in ("stale", "unattached")
+    }
+    # AND prod's mark, and an earlier version's mark naming no stack, on the kept snapshot
+    ec2.create_tags(
+        Resources=[member_a["kept"]],
+        Tags=[
+            {"Key": mark_tag("prod"), "Value": "2020-01-01"},
+            {"Key": MARK_TAG_PREFIX, "Value": "2020-01-01"},
+        ],
+    )
+    # WHEN dev's cleanup runs on prod's date
+    monkeypatch.setenv("STACK_NAME", "dev")
+    future_clock.advance(timedelta(days=7).total_seconds())
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN it deletes nothing: it marks the candidates with its own mark, for its own notice
+    assert target["deleted"] == 0
+    assert member_a["stale"] in snapshots_in(ec2)
+    assert member_a["unattached"] in volumes_in(ec2)
+    for resource, prod_mark in prod_marks.items():
+        assert actions_of(target)[member_a[resource]] == "mark"
+        tags = tags_of(ec2, member_a[resource])
+        assert MARK_TAG in tags
+        # AND leaves prod's marks as prod made them
+        assert tags[mark_tag("prod")] == prod_mark
+    # AND neither lifts nor reports the marks on the kept snapshot that are not its own
+    assert member_a["kept"] not in actions_of(target)
+    assert {mark_tag("prod"), MARK_TAG_PREFIX} <= set(tags_of(ec2, member_a["kept"]))
 
 
 def test_notice_sns_refuses_fails_the_run_and_its_retry_sends_it_once_without_marking_again(

@@ -28,9 +28,10 @@ from handlers.cleanup_manager.candidates import (
     KUBERNETES_SNAPSHOT_TAGS,
     KUBERNETES_VOLUME_TAGS,
     LIFECYCLE_MANAGED_SNAPSHOT_TAGS,
-    MARK_TAG,
+    MARK_TAG_PREFIX,
 )
 from tests.handlers.cleanup_manager.support import (
+    MARK_TAG,
     actions_of,
     create_lambda_function,
     create_snapshot,
@@ -533,38 +534,50 @@ def test_a_fleet_backup_marked_by_an_earlier_version_is_spared(
 
 
 @pytest.mark.parametrize(
-    ("policy", "field"),
+    ("variable", "value", "field"),
     [
-        ('{"mode": "purge"}', "CLEANUP_POLICY.mode"),
-        ('{"resources": ["snapshot"]}', "CLEANUP_POLICY.resources"),
-        ('{"notice_day": 3}', "CLEANUP_POLICY.notice_day"),
+        ("CLEANUP_POLICY", '{"mode": "purge"}', "CLEANUP_POLICY.mode"),
+        ("CLEANUP_POLICY", '{"resources": ["snapshot"]}', "CLEANUP_POLICY.resources"),
+        ("CLEANUP_POLICY", '{"notice_day": 3}', "CLEANUP_POLICY.notice_day"),
         # Past the calendar: a mark today + 3,000,000 days, an age beyond timedelta's range.
-        ('{"notice_days": 3000000}', "CLEANUP_POLICY.notice_days"),
-        ('{"snapshot_max_age_days": 1000000000}', "CLEANUP_POLICY.snapshot_max_age_days"),
-        ('{"volume_min_age_days": 1000000000}', "CLEANUP_POLICY.volume_min_age_days"),
-        ('{"mode": "delete"}', "resources"),
-        ("notify", "CLEANUP_POLICY"),
+        ("CLEANUP_POLICY", '{"notice_days": 3000000}', "CLEANUP_POLICY.notice_days"),
+        (
+            "CLEANUP_POLICY",
+            '{"snapshot_max_age_days": 1000000000}',
+            "CLEANUP_POLICY.snapshot_max_age_days",
+        ),
+        (
+            "CLEANUP_POLICY",
+            '{"volume_min_age_days": 1000000000}',
+            "CLEANUP_POLICY.volume_min_age_days",
+        ),
+        ("CLEANUP_POLICY", '{"mode": "delete"}', "resources"),
+        ("CLEANUP_POLICY", "notify", "CLEANUP_POLICY"),
+        # The stack names the mark's tag key: a blank or a comma would make another key.
+        ("STACK_NAME", "dev, prod", "STACK_NAME"),
+        ("STACK_NAME", "", "STACK_NAME"),
     ],
 )
-def test_a_bad_policy_variable_fails_the_run_naming_the_field_and_changes_nothing(  # noqa: PLR0917
+def test_a_bad_policy_or_stack_variable_fails_the_run_naming_the_field_and_changes_nothing(  # noqa: PLR0917
     member_a: MemberA,
     alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
     aws_calls: list[AwsCall],
-    policy: str,
+    variable: str,
+    value: str,
     field: str,
 ) -> None:
-    # GIVEN a stale snapshot in member A and an invalid CLEANUP_POLICY
+    # GIVEN a stale snapshot in member A and an invalid CLEANUP_POLICY or STACK_NAME
     ec2 = member_a.ec2
     stale = create_snapshot(ec2)
-    monkeypatch.setenv("CLEANUP_POLICY", policy)
+    monkeypatch.setenv(variable, value)
     # WHEN the schedule runs
     with pytest.raises(ConfigurationError) as raised:
         member_a.cleanup_after(40)
     # THEN the invocation fails naming the field, and nothing was listed, marked or alerted
     assert field in str(raised.value)
     assert aws_calls == []
-    assert MARK_TAG not in tags_of(ec2, stale)
+    assert not any(key.startswith(MARK_TAG_PREFIX) for key in tags_of(ec2, stale))
     assert alert_inbox.receive() == []
 
 

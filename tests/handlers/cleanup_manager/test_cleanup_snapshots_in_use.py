@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from fleet_shared.clock import ManualClock
-from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import CleanupServices
 from tests.handlers.cleanup_manager.conftest import on_every_session
 from tests.handlers.cleanup_manager.support import (
+    MARK_TAG,
     actions_of,
     create_snapshot,
     register_image_from,

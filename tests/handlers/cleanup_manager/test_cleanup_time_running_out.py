@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import CleanupServices
-from tests.handlers.cleanup_manager.support import actions_of, create_snapshot, tags_of
+from tests.handlers.cleanup_manager.support import MARK_TAG, actions_of, create_snapshot, tags_of
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import REPEATED_TOKEN_PAGE_LIMIT, EndlessPagesError
 from tests.handlers.member_accounts import (

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from handlers.cleanup_manager.candidates import MARK_TAG
 from handlers.cleanup_manager.cleanup import CleanupServices, state_key
 from handlers.cleanup_manager.lambda_marks import read_marks
 from tests.handlers.cleanup_manager.support import (
+    MARK_TAG,
     actions_of,
     create_lambda_function,
     create_snapshot,
