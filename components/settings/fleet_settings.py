@@ -196,15 +196,14 @@ class CostReportSettings(StrictModel):
 
 # The one function that takes a policy: what it may clean and whether it deletes.
 CLEANUP_FUNCTION = "cleanup_manager"
-# Policy keys that only the cleaning of these kinds reads (`require_tags`, `notice_days` and
-# `mode` apply to every kind): written beside a `resources` list without one of those kinds, the
-# key would change nothing, silently. (Checked here, on what the stack file wrote: the function
-# receives the whole policy, every key filled in.)
+# Policy keys that only the cleaning of these kinds reads (`require_tags`, `keep_tag`,
+# `notice_days` and `mode` apply to every kind): written beside a `resources` list without one of
+# those kinds, the key would change nothing, silently. (Checked here, on what the stack file
+# wrote: the function receives the whole policy, every key filled in.)
 CLEANUP_POLICY_KEYS_OF_KINDS: dict[str, tuple[ResourceKind, ...]] = {
     "snapshot_max_age_days": (SNAPSHOTS,),
     "volume_min_age_days": (VOLUMES,),
     "keep_lambda_versions": (LAMBDA_VERSIONS,),
-    "keep_tag": (SNAPSHOTS, VOLUMES),
 }
 
 # How functions are traced (docs/tracing.md): `active` is Lambda's own active tracing with no

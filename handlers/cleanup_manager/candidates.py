@@ -70,6 +70,7 @@ never a candidate."""
 SNAPSHOT = "snapshot"
 VOLUME = "volume"
 LAMBDA_VERSION = "lambda_version"
+LAMBDA_FUNCTION = "lambda_function"
 NOT_FOUND_CODES = {
     SNAPSHOT: ("InvalidSnapshot.NotFound",),
     VOLUME: ("InvalidVolume.NotFound",),
@@ -94,6 +95,9 @@ class Resource:
     published: str = ""
     """A Lambda version's LastModified, which its saved mark names (lambda_mark); empty for a
     snapshot or volume."""
+    function_arn: str = ""
+    """A Lambda version's function's ARN, its tags' (function_held); empty for a snapshot or
+    volume."""
 
     @property
     def function_name(self) -> str:
@@ -689,17 +693,28 @@ def mapped_versions(lambda_client: Any, next_page_allowed: Callable[[], bool]) -
     return referenced
 
 
-def _function_untagged(
-    lambda_client: Any, function: Mapping[str, Any], policy: CleanupPolicy
+def function_held(
+    lambda_client: Any,
+    function_name: str,
+    function_arn: str,
+    policy: CleanupPolicy,
+    tag_errors: list[dict[str, str]],
 ) -> str | None:
-    """Why a function's versions fail the tag filter; its tags are read only when there is one.
-    Raises UnreadableAnswerError for an answer without `Tags` (Lambda sends them, empty or not):
-    a proxy's or a gateway's empty answer passed for a function without the policy's tags, and
-    its versions' marks were lifted, so their deletion started over with new dates."""
-    if not policy.require_tags:
-        return None
-    answer = lambda_client.list_tags(Resource=function["FunctionArn"])
-    tags = answer_field(answer, f"ListTags of {function['FunctionName']}", "Tags")
+    """Why the function's tags, read now, keep every version of it: the policy's keep tag on the
+    function (read as on a snapshot or volume: a value neither true nor false keeps, and is added
+    to `tag_errors`), or a tag of the policy's filter missing; None when they keep none. Raises
+    UnreadableAnswerError for an answer whose `Tags` is missing or not a map of texts (Lambda
+    sends them, empty or not): a proxy's or a gateway's empty answer passed for a function
+    without the policy's tags, and its versions' marks were lifted, so their deletion started
+    over with new dates."""
+    call = f"ListTags of {function_name}"
+    tags = answer_field(lambda_client.list_tags(Resource=function_arn), call, "Tags")
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in tags.items()
+    ):
+        raise UnreadableAnswerError(call, "Tags, a map of texts", tags)
+    if _kept(tags, policy.keep_tag):
+        return _kept_reason(LAMBDA_FUNCTION, function_name, tags, policy.keep_tag, tag_errors)
     return missing_tag(tags, policy.require_tags)
 
 
@@ -709,10 +724,13 @@ def lambda_versions(
     marks: Mapping[str, str],
     failed_functions: dict[str, str],
     calls: CallsAllowed,
+    *,
+    tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     invoked by an event source mapping or holding provisioned concurrency, of functions carrying
-    the policy's tags.
+    the policy's tags and not its keep tag (function_held: a keep tag not understood is added to
+    `tag_errors`).
 
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again. A function whose
@@ -739,6 +757,7 @@ def lambda_versions(
                     marks,
                     mapped,
                     next_page_allowed=calls.next_page,
+                    tag_errors=tag_errors,
                 )
             )
         except EndpointNotAnsweringError as refused:
@@ -756,11 +775,12 @@ def _function_versions(
     mapped: set[str],
     *,
     next_page_allowed: Callable[[], bool],
+    tag_errors: list[dict[str, str]],
 ) -> list[Resource]:
-    """The candidate or marked versions of one function."""
+    """The candidate or marked versions of one function; its tags are read only when it has
+    more versions than the policy keeps (else none is a candidate, whatever its tags)."""
     name = function["FunctionName"]
     found: list[Resource] = []
-    untagged = _function_untagged(lambda_client, function, policy)
     call = f"ListVersionsByFunction of {name}"
     # Version number -> its LastModified, which tells it from an earlier one of that number.
     published_at: dict[int, str] = {}
@@ -773,17 +793,22 @@ def _function_versions(
     published = sorted(published_at, reverse=True)
     if not published:
         return found
+    beyond_kept = len(published) > policy.keep_lambda_versions
+    function_arn = _text_of(function, "ListFunctions", "FunctionArn")
+    held = (
+        function_held(lambda_client, name, function_arn, policy, tag_errors)
+        if beyond_kept
+        else None
+    )
     aliased = alias_versions(lambda_client, name, next_page_allowed)
     provisioned = (
-        provisioned_versions(lambda_client, name, next_page_allowed)
-        if len(published) > policy.keep_lambda_versions
-        else set()
+        provisioned_versions(lambda_client, name, next_page_allowed) if beyond_kept else set()
     )
     for rank, number in enumerate(published):
         version = str(number)
         identifier = f"{name}:{version}"
-        if untagged is not None:
-            candidate, reason = False, untagged
+        if held is not None:
+            candidate, reason = False, held
         elif rank < policy.keep_lambda_versions:
             candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
         elif version in aliased:
@@ -797,7 +822,15 @@ def _function_versions(
         mark = _lambda_mark_date(marks.get(identifier), published_at[number])
         if candidate or mark is not None:
             found.append(
-                Resource(LAMBDA_VERSION, identifier, candidate, reason, mark, published_at[number])
+                Resource(
+                    LAMBDA_VERSION,
+                    identifier,
+                    candidate,
+                    reason,
+                    mark,
+                    published_at[number],
+                    function_arn,
+                )
             )
     return found
 
@@ -832,7 +865,7 @@ def find_resources(
             ec2, policy, now, tag_errors, calls.next_page, own_mark_tag=own_mark_tag
         ),
         LAMBDA_VERSIONS: lambda: lambda_versions(
-            lambda_client, policy, lambda_marks, failed_functions, calls
+            lambda_client, policy, lambda_marks, failed_functions, calls, tag_errors=tag_errors
         ),
     }
     found: list[Resource] = []

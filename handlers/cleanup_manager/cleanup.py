@@ -22,8 +22,9 @@ decided on as it is then (candidates.as_it_is_now): the target was listed whole 
 action, and an engineer may have tagged it keep, lifted its mark, registered an AMI from the
 snapshot or shared it, since (in notify mode, at any time since its mark: a due resource is never
 deleted, so without this its report would stay what it was when marked). So are the versions of
-a Lambda function to be deleted or due, by one ListAliases of the function just before the first
-of them: an alias may have come to point at one, or weight it.
+a Lambda function to be deleted or due, by one ListTags and one ListAliases of the function just
+before the first of them: its owner may have tagged it keep, or taken off a tag the policy's
+filter requires, and an alias may have come to point at one, or weight it.
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -82,6 +83,7 @@ from handlers.cleanup_manager.candidates import (
     alias_versions,
     as_it_is_now,
     find_resources,
+    function_held,
     lambda_mark,
     mark_tag,
 )
@@ -370,8 +372,8 @@ def clean_target(
     deletion_notices: dict[date, AnnouncedMarks] = {}
     # Moved mark date -> the date the deletion was first announced -> digests (EARLIER_NOTICE).
     moved_marks: dict[date, dict[date, set[str]]] = {}
-    # Function name -> the versions its aliases use just before its deletions, or the error met.
-    aliases_now: dict[str, set[str] | Exception] = {}
+    # Function name -> the function as read just before its deletions, or the error met.
+    functions_now: dict[str, FunctionNow | Exception] = {}
     for listed in resources:
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
@@ -387,7 +389,14 @@ def clean_target(
         if action in (DELETE, DUE):
             try:
                 resource = (
-                    _aliases_rechecked(lambda_client, listed, aliases_now, acting_allowed)
+                    _function_rechecked(
+                        lambda_client,
+                        listed,
+                        functions_now,
+                        services.policy,
+                        tag_errors=result.errors,
+                        next_page_allowed=acting_allowed,
+                    )
                     if listed.kind == LAMBDA_VERSION
                     else as_it_is_now(
                         ec2,
@@ -414,6 +423,14 @@ def clean_target(
             if resource is None or not resource.candidate:
                 # No longer a candidate: the count says what this run acts on.
                 result.candidates -= 1
+                logger.info(
+                    "due resource not deleted: changed since the listing",
+                    extra={
+                        "kind": listed.kind,
+                        "id": listed.id,
+                        "reason": "gone" if resource is None else resource.reason,
+                    },
+                )
             if resource is None:
                 continue
             action = decide(resource, today, deletes=services.policy.deletes)
@@ -498,28 +515,48 @@ def _saved_mark(resource: Resource, marked_on: date) -> str:
     return lambda_mark(marked_on.isoformat(), resource.published)
 
 
-def _aliases_rechecked(
+@dataclass(frozen=True)
+class FunctionNow:
+    """A Lambda function as read again just before the first of its versions' deletions: why its
+    tags now keep every version (candidates.function_held; None when they keep none), and the
+    versions its aliases use now."""
+
+    held: str | None
+    aliased: set[str]
+
+
+def _function_rechecked(
     lambda_client: Any,
     listed: Resource,
-    aliases_now: dict[str, set[str] | Exception],
+    functions_now: dict[str, FunctionNow | Exception],
+    policy: CleanupPolicy,
+    *,
+    tag_errors: list[dict[str, str]],
     next_page_allowed: Callable[[], bool],
 ) -> Resource:
-    """A Lambda version due for deletion, no candidate when an alias points at it now or weights
-    it (`RoutingConfig.AdditionalVersionWeights`): its function's aliases are listed once, just
-    before the first of its deletions, into `aliases_now`, and the error met is raised again for
-    its other versions (one of READ_ERRORS: not deleted on doubt)."""
+    """A Lambda version due for deletion, as its function is now: no candidate when the
+    function's owner has since tagged it keep, or taken off a tag the policy's filter requires
+    (its tags are read again: the listing may be minutes old), or when an alias points at the
+    version now or weights it (`RoutingConfig.AdditionalVersionWeights`). The function is read
+    once, just before the first of its deletions, into `functions_now`, and the error met is
+    raised again for its other versions (one of READ_ERRORS: not deleted on doubt)."""
     function_name = listed.function_name
-    if function_name not in aliases_now:
+    if function_name not in functions_now:
         try:
-            aliases_now[function_name] = alias_versions(
-                lambda_client, function_name, next_page_allowed
+            held = function_held(
+                lambda_client, function_name, listed.function_arn, policy, tag_errors
+            )
+            functions_now[function_name] = FunctionNow(
+                held, alias_versions(lambda_client, function_name, next_page_allowed)
             )
         except READ_ERRORS as error:
-            aliases_now[function_name] = error
-    aliased = aliases_now[function_name]
-    if isinstance(aliased, Exception):
-        raise aliased
-    if listed.version in aliased:
+            functions_now[function_name] = error
+    now = functions_now[function_name]
+    if isinstance(now, Exception):
+        raise now
+    if now.held is not None:
+        return replace(listed, candidate=False, reason=now.held)
+    if listed.version in now.aliased:
         return replace(listed, candidate=False, reason="referenced by an alias")
     return listed
 
@@ -814,9 +851,9 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
             source=SOURCE,
             title=title,
             detail=(
-                f"Marked {kinds} with {services.mark_tag}={delete_after}. Tag a snapshot or volume "
-                f"{services.policy.keep_tag}=true, attach the volume or reference the version "
-                f"from an alias to spare it. {listing}"
+                f"Marked {kinds} with {services.mark_tag}={delete_after}. Tag a snapshot, "
+                f"volume or function {services.policy.keep_tag}=true, attach the volume or "
+                f"reference the version from an alias to spare it. {listing}"
             ),
             resource=resource,
             account_id=account_id,

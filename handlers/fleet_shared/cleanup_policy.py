@@ -97,9 +97,10 @@ class CleanupPolicy(BaseModel):
     keep_tag: TagKey = Field(
         default="keep",
         description=(
-            "A snapshot or volume tagged `<tag>=true` is never a candidate (nor one whose value is "
-            "neither true nor false, which is reported as its error); the tag's key is matched in "
-            "any case and with blanks around it (`Keep`)."
+            "A snapshot or volume tagged `<tag>=true` is never a candidate, nor is any version "
+            "of a Lambda function so tagged (nor one whose value is neither true nor false, "
+            "which is reported as its error); the tag's key is matched in any case and with "
+            "blanks around it (`Keep`)."
         ),
     )
     mode: CleanupMode = Field(

@@ -516,13 +516,6 @@ BROKEN_CLEANUP_POLICIES = [
         "keep_lambda_versions, and resources lists snapshots, volumes: add lambda_versions to "
         "resources, or leave keep_lambda_versions out",
     ),
-    (
-        "keep-tag-with-lambda-versions-alone",
-        "{cleanup_manager: {policy: {resources: [lambda_versions], keep_tag: retain}}}",
-        f"{POLICY}.keep_tag: only the cleaning of snapshots and volumes reads keep_tag, and "
-        "resources lists lambda_versions: add snapshots or volumes to resources, or leave "
-        "keep_tag out",
-    ),
 ]
 
 

@@ -14,7 +14,7 @@ import pytest
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.cleanup import CleanupServices, state_key
 from handlers.cleanup_manager.lambda_marks import read_marks
-from tests.handlers.cleanup_manager.conftest import on_every_session
+from tests.handlers.cleanup_manager.conftest import DELETING_POLICY, on_every_session
 from tests.handlers.cleanup_manager.support import (
     MARK_TAG,
     actions_of,
@@ -49,18 +49,23 @@ def marked_and_announced(
     return resources
 
 
-def once_the_target_is_listed(services: CleanupServices, change: Callable[[], None]) -> None:
-    """Make `change` once member A's target is listed (its Lambda functions are listed last),
-    before the run acts on any of its resources."""
+def _once_on(services: CleanupServices, event_name: str, change: Callable[[], None]) -> None:
+    """Make `change` the first time member A's Lambda client emits botocore's `event_name`."""
     done: list[bool] = []
 
-    def after_listing(**_: Any) -> None:
+    def once(**_: Any) -> None:
         if not done:
             done.append(True)
             change()
 
     lambda_client = services.member_client("lambda", MEMBER_A, REGION)
-    lambda_client.meta.events.register("after-call.lambda.ListFunctions", after_listing)
+    lambda_client.meta.events.register(event_name, once)
+
+
+def once_the_target_is_listed(services: CleanupServices, change: Callable[[], None]) -> None:
+    """Make `change` once member A's target is listed (its Lambda functions are listed last),
+    before the run acts on any of its resources."""
+    _once_on(services, "after-call.lambda.ListFunctions", change)
 
 
 def test_a_resource_tagged_keep_after_the_listing_is_spared_not_deleted(
@@ -204,15 +209,7 @@ def test_a_snapshot_an_ami_was_registered_from_after_the_listing_is_spared_not_d
 def once_the_aliases_are_listed(services: CleanupServices, change: Callable[[], None]) -> None:
     """Make `change` once the run has listed the aliases of member A's first function, before
     it acts on any of its versions."""
-    done: list[bool] = []
-
-    def after_listing(**_: Any) -> None:
-        if not done:
-            done.append(True)
-            change()
-
-    lambda_client = services.member_client("lambda", MEMBER_A, REGION)
-    lambda_client.meta.events.register("after-call.lambda.ListAliases", after_listing)
+    _once_on(services, "after-call.lambda.ListAliases", change)
 
 
 @pytest.fixture
@@ -299,3 +296,60 @@ def test_a_version_whose_aliases_cannot_be_listed_again_is_not_deleted_and_keeps
     # AND the other function's old version is deleted all the same
     assert actions_of(target)["billing:1"] == "delete"
     assert "1" not in published_versions(billing, "billing")
+
+
+def before_the_aliases_are_sent(services: CleanupServices, change: Callable[[], None]) -> None:
+    """Make `change` as the run's first ListAliases of member A is about to be sent (botocore's
+    `before-send`): the listing of the function has read its tags, and acts on none of its
+    versions before it reads them again."""
+    _once_on(services, "before-send.lambda.ListAliases", change)
+
+
+@pytest.mark.parametrize(
+    ("require_tags", "change", "reason"),
+    [
+        pytest.param(
+            {},
+            lambda client, arn: client.tag_resource(Resource=arn, Tags={"Keep": "true"}),
+            "tagged keep=true",
+            id="tagged-keep",
+        ),
+        pytest.param(
+            {"cleanup": "allowed"},
+            lambda client, arn: client.untag_resource(Resource=arn, TagKeys=["cleanup"]),
+            "not tagged cleanup=allowed",
+            id="filter-tag-taken-off",
+        ),
+    ],
+)
+def test_a_function_whose_tags_changed_after_the_listing_keeps_its_due_versions(  # noqa: PLR0917
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+    cleanup_policy: Callable[[dict[str, Any]], None],
+    require_tags: dict[str, str],
+    change: Callable[[Any, str], None],
+    reason: str,
+) -> None:
+    # GIVEN function `orders` in member A with 5 published versions, carrying the policy's
+    # filter tags, whose versions 1 and 2 were marked and announced by a run a notice ago
+    cleanup_policy({**DELETING_POLICY, "require_tags": require_tags})
+    client = create_lambda_function(member_session(MEMBER_A), "orders", 5, cleanup="allowed")
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert [actions_of(first)[f"orders:{n}"] for n in (1, 2)] == ["mark"] * 2
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND its owner tagging it keep, or taking the filter's tag off, once the run that deletes
+    # the versions has read its tags
+    arn = client.get_function(FunctionName="orders")["Configuration"]["FunctionArn"]
+    before_the_aliases_are_sent(built_services[0], lambda: change(client, arn))
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN neither version is deleted: both are spared for the reason the tags give now, and
+    # their marks dropped
+    assert published_versions(client, "orders") == {"1", "2", "3", "4", "5"}
+    assert [actions_of(target)[f"orders:{n}"] for n in (1, 2)] == ["spare"] * 2
+    reasons = {entry["id"]: entry["reason"] for entry in target["actions"]}
+    assert reasons["orders:1"] == reasons["orders:2"] == reason
+    marks = read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks
+    assert not {"orders:1", "orders:2"} & set(marks)
+    assert target["failed"] == 0, target.get("errors")

@@ -398,19 +398,26 @@ def test_a_keep_tag_neither_true_nor_false_keeps_its_resource_and_is_an_error_na
     aws_calls: list[AwsCall],
 ) -> None:
     # GIVEN member A with a stale snapshot tagged `keep=yes...`, an unattached volume tagged so
-    # that carries a mark from before, and a plain stale snapshot, under a deleting policy
+    # that carries a mark from before, a Lambda function tagged so with more versions than are
+    # kept, and a plain stale snapshot, under a deleting policy
     ec2 = member_a.ec2
     kept_snapshot = create_snapshot(ec2, keep=MISTYPED_KEEP)
     kept_volume = create_volume(ec2, keep=MISTYPED_KEEP, **{MARK_TAG: "2020-01-01"})
+    kept_function = create_lambda_function(
+        member_session(MEMBER_A), "orders", versions=5, keep=MISTYPED_KEEP
+    )
     stale = create_snapshot(ec2)
-    cleanup_policy({"resources": ["snapshots", "volumes"], "mode": "delete"})
+    cleanup_policy({"resources": ["snapshots", "volumes", "lambda_versions"], "mode": "delete"})
     # WHEN the cleanup runs past every age, and again past the notice
     first_result = member_a.cleanup_after(40)
     first, second = _actions_in_a(first_result), member_a.actions_after(8)
     # THEN the plain snapshot is marked then deleted; the keep-tagged resources are kept as with
-    # `keep=true`: never marked nor deleted, the old mark lifted
+    # `keep=true`: never marked nor deleted, the old mark lifted, and so are the function's
+    # versions
     assert (first[stale], second[stale]) == ("mark", "delete")
     assert kept_snapshot not in first and kept_snapshot not in second
+    assert not any(resource.startswith("orders:") for resource in {**first, **second})
+    assert published_versions(kept_function, "orders") == {"1", "2", "3", "4", "5"}
     assert first[kept_volume] == "spare"
     assert MARK_TAG not in tags_of(ec2, kept_snapshot)
     assert MARK_TAG not in tags_of(ec2, kept_volume)
@@ -425,7 +432,7 @@ def test_a_keep_tag_neither_true_nor_false_keeps_its_resource_and_is_an_error_na
     target = target_of(first_result, MEMBER_A)
     assert target["status"] == "partial"
     errors = {entry["id"]: entry["error"] for entry in target["errors"]}
-    assert set(errors) == {kept_snapshot, kept_volume}
+    assert set(errors) == {kept_snapshot, kept_volume, "orders"}
     for error in errors.values():
         assert "tag keep='yes xxx" in error
         assert len(error) <= 200

@@ -238,14 +238,28 @@ def test_a_function_whose_aliases_lambda_would_not_send_fails_alone_unmarked(
     assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
 
 
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [
+        pytest.param(b"{}", "Tags, not its answer: {}", id="no-tags"),
+        pytest.param(
+            b'{"Tags": {"cleanup": 1}}',
+            "Tags, a map of texts, not its answer: {'cleanup': 1}",
+            id="a-number-for-a-tag",
+        ),
+    ],
+)
 def test_a_function_whose_tags_are_answered_without_them_fails_alone_its_marks_kept(
     cleaner: Invoke,
     built_services: list[CleanupServices],
     cleanup_policy: Callable[[dict[str, Any]], None],
+    body: bytes,
+    missing: str,
 ) -> None:
     # GIVEN a policy requiring cleanup=allowed, member A's function orders tagged so, with 6
     # published versions whose 3 oldest a run marked, and Lambda then answering its ListTags
-    # with JSON holding no Tags (an empty answer of a proxy or a gateway)
+    # with JSON holding no Tags (an empty answer of a proxy or a gateway), or a tag's value as a
+    # number, which botocore hands on unchecked
     cleanup_policy({"require_tags": {"cleanup": "allowed"}})
     create_lambda_function(member_session(MEMBER_A), "orders", versions=6, cleanup="allowed")
     first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
@@ -254,7 +268,7 @@ def test_a_function_whose_tags_are_answered_without_them_fails_alone_its_marks_k
     marked = read_marks(state, key).marks
     member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
     answer = answer_malformed(
-        member_lambda, "lambda", "ListTags", b"{}", content_type="application/json"
+        member_lambda, "lambda", "ListTags", body, content_type="application/json"
     )
     # WHEN the schedule runs again
     second = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
@@ -265,7 +279,7 @@ def test_a_function_whose_tags_are_answered_without_them_fails_alone_its_marks_k
         {
             "kind": "lambda_function",
             "id": "orders",
-            "error": "ListTags of orders answered without Tags, not its answer: {}",
+            "error": f"ListTags of orders answered without {missing}",
         }
     ]
     assert not [identifier for identifier in actions_of(second) if identifier.startswith("orders")]
