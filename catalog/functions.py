@@ -593,6 +593,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "ec2:DescribeSnapshots",
             "ec2:DescribeSnapshotAttribute",
             "ec2:DescribeImages",
+            "ec2:DescribeLaunchTemplates",
+            "ec2:DescribeLaunchTemplateVersions",
             "ec2:DescribeVolumes",
             "ec2:CreateTags",
             "ec2:DeleteTags",

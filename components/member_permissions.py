@@ -200,6 +200,8 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "ec2:DescribeImages": NO_RESOURCE_LEVEL,
     "ec2:DescribeInstanceTypes": NO_RESOURCE_LEVEL,
     "ec2:DescribeInstances": NO_RESOURCE_LEVEL,
+    "ec2:DescribeLaunchTemplateVersions": NO_RESOURCE_LEVEL,
+    "ec2:DescribeLaunchTemplates": NO_RESOURCE_LEVEL,
     "ec2:DescribeSecurityGroupRules": NO_RESOURCE_LEVEL,
     "ec2:DescribeSecurityGroups": NO_RESOURCE_LEVEL,
     "ec2:DescribeSnapshotAttribute": EC2_SNAPSHOTS,

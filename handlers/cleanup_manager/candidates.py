@@ -231,6 +231,8 @@ def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | N
 
 _PAGE_TOKENS = {
     "DescribeImages": ("NextToken", "NextToken"),
+    "DescribeLaunchTemplateVersions": ("NextToken", "NextToken"),
+    "DescribeLaunchTemplates": ("NextToken", "NextToken"),
     "DescribeSnapshots": ("NextToken", "NextToken"),
     "DescribeVolumes": ("NextToken", "NextToken"),
     "ListAliases": ("Marker", "NextMarker"),
@@ -301,6 +303,30 @@ def ami_snapshot_ids(ec2: Any, next_page_allowed: Callable[[], bool]) -> set[str
         for mapping in image.get("BlockDeviceMappings", [])
         if mapping.get("Ebs", {}).get("SnapshotId")
     }
+
+
+def launch_template_snapshots(ec2: Any, next_page_allowed: Callable[[], bool]) -> dict[str, str]:
+    """Snapshot id -> the first of the account's launch templates whose block device mappings
+    name it (`LaunchTemplateData.BlockDeviceMappings[].Ebs.SnapshotId`), in any version of the
+    template, not only its default or latest: an Auto Scaling group, an EKS node group or an EC2
+    Fleet may launch from any version, and once the snapshot is deleted each of its launches
+    fails. DescribeLaunchTemplateVersions names no snapshot without a template, so each template
+    is asked for its versions."""
+    used: dict[str, str] = {}
+    for template in _pages(ec2, "DescribeLaunchTemplates", "LaunchTemplates", next_page_allowed):
+        template_id = _text_of(template, "DescribeLaunchTemplates", "LaunchTemplateId")
+        for version in _pages(
+            ec2,
+            "DescribeLaunchTemplateVersions",
+            "LaunchTemplateVersions",
+            next_page_allowed,
+            LaunchTemplateId=template_id,
+        ):
+            for mapping in version.get("LaunchTemplateData", {}).get("BlockDeviceMappings", []):
+                snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
+                if snapshot_id:
+                    used.setdefault(snapshot_id, template_id)
+    return used
 
 
 def snapshot_sharing(ec2: Any, snapshot_id: str) -> tuple[str, str] | None:
@@ -423,24 +449,38 @@ def snapshots(
     calls: CallsAllowed,
     own_mark_tag: str,
 ) -> list[Resource]:
-    """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI,
-    not a Kubernetes volume snapshot, not made by Data Lifecycle Manager or AWS Backup, complete
-    (not `pending`), not kept, carrying the policy's tags and not shared (see `_unless_shared`);
-    a keep tag not understood is added to `tag_errors`."""
+    """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI
+    or a launch template, not a Kubernetes volume snapshot, not made by Data Lifecycle Manager
+    or AWS Backup, complete (not `pending`), not kept, carrying the policy's tags and not shared
+    (see `_unless_shared`); a keep tag not understood is added to `tag_errors`. The launch
+    templates are read only when a snapshot is a candidate otherwise."""
     used_by_ami = ami_snapshot_ids(ec2, calls.next_page)
     # Every page first: a listing cut short leaves no snapshot asked about or reported.
     listed_snapshots = list(
         _pages(ec2, "DescribeSnapshots", "Snapshots", calls.next_page, OwnerIds=["self"])
     )
-    found: list[Resource] = []
-    for snapshot in listed_snapshots:
-        marked = own_mark_tag in _tags(snapshot)
-        for listed in _snapshot(
+    listed = [
+        (own_mark_tag in _tags(snapshot), resource)
+        for snapshot in listed_snapshots
+        for resource in _snapshot(
             snapshot, policy, now, used_by_ami, tag_errors, own_mark_tag=own_mark_tag
-        ):
+        )
+    ]
+    used_by_template = (
+        launch_template_snapshots(ec2, calls.next_page)
+        if any(resource.candidate for _, resource in listed)
+        else {}
+    )
+    found: list[Resource] = []
+    for marked, resource in listed:
+        template = used_by_template.get(resource.id) if resource.candidate else None
+        if template is not None:
+            reason = f"used by launch template {template}"
+            found.extend(_no_candidate(resource, reason, marked=marked))
+        else:
             found.extend(
                 _unless_shared(
-                    ec2, listed, shared, marked=marked, read_allowed=calls.resource_reads
+                    ec2, resource, shared, marked=marked, read_allowed=calls.resource_reads
                 )
             )
     return found
