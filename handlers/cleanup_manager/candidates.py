@@ -390,7 +390,6 @@ def _unless_shared(
         {"kind": SNAPSHOT, "id": resource.id, "error": f"sharing not read, kept: {cause}"}
     )
     return []
-    return _candidate_unless_shared(resource, sharing, shared, marked=marked)
 
 
 def _candidate_unless_shared(
