@@ -16,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
 
 _logger = logging.getLogger(__name__)
@@ -42,16 +44,40 @@ def _part_name(digest: str, index: int) -> str:
     return f"{LAMBDA_MARKS}#{digest}#{index:06d}"
 
 
+_NOT_MARKS = "it is no Lambda marks record"
+
+
 def read_marks(state: StateTable, key: str) -> SavedMarks:
-    """The marks in force under `key` (none when nothing was saved)."""
+    """The marks in force under `key` (none when nothing was saved). Raises
+    UnreadableStateValueError, naming the item, for one not shaped as save_marks (or an earlier
+    version) writes it: a hand edit or corruption (a part count that is no number, or more parts
+    than were saved, marks that are not texts) ended the whole run, every target unhandled, or
+    read parts for as long as Lambda let it."""
     saved = state.values_named(key, LAMBDA_MARKS)
-    head = saved.get(LAMBDA_MARKS, {})
+    if LAMBDA_MARKS not in saved:
+        return SavedMarks({}, frozenset(saved))
+    head = saved[LAMBDA_MARKS]
     if "marks" in head:
-        return SavedMarks(dict(head["marks"]), frozenset(saved))
+        return SavedMarks(_marks_of(key, LAMBDA_MARKS, head), frozenset(saved))
+    parts, digest = head.get("parts", 0), head.get("digest", "")
+    if type(parts) is not int or not 0 <= parts < len(saved) or not isinstance(digest, str):
+        raise UnreadableStateValueError(key, LAMBDA_MARKS, _NOT_MARKS)
     marks: dict[str, str] = {}
-    for index in range(head.get("parts", 0)):
-        marks.update(saved.get(_part_name(head["digest"], index), {}).get("marks", {}))
+    for index in range(parts):
+        name = _part_name(digest, index)
+        marks.update(_marks_of(key, name, saved.get(name, {"marks": {}})))
     return SavedMarks(marks, frozenset(saved))
+
+
+def _marks_of(key: str, name: str, value: dict[str, Any]) -> dict[str, str]:
+    """The marks of the item `name` of `key`, `<function>:<version>` -> text each; raises
+    UnreadableStateValueError when they are not."""
+    marks = value.get("marks")
+    if not isinstance(marks, dict) or not all(
+        isinstance(identifier, str) and isinstance(mark, str) for identifier, mark in marks.items()
+    ):
+        raise UnreadableStateValueError(key, name, _NOT_MARKS)
+    return marks
 
 
 def save_marks(state: StateTable, key: str, marks: dict[str, str], read: SavedMarks) -> None:

@@ -700,15 +700,39 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
     assert published_versions(client, "orders") == {"2", "3", "4", "5", "6"}
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param({"S": SECRET}, "its data is not JSON", id="no-json"),
+        # A part count no run reaches the end of: it read parts until Lambda ended the run.
+        pytest.param(
+            {"S": '{"digest": "0", "parts": 1000000000}'},
+            "it is no Lambda marks record",
+            id="parts-never-saved",
+        ),
+        pytest.param(
+            {"S": '{"digest": "0", "parts": "3"}'}, "it is no Lambda marks record", id="parts-text"
+        ),
+        pytest.param(
+            {"S": f'{{"marks": {{"orders:1": ["{SECRET}"]}}}}'},
+            "it is no Lambda marks record",
+            id="a-mark-no-text",
+        ),
+    ],
+)
 def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_run_goes_on(
-    cleaner: Invoke, dynamodb_client: Any, future_clock: ManualClock
+    cleaner: Invoke,
+    dynamodb_client: Any,
+    future_clock: ManualClock,
+    data: dict[str, str],
+    problem: str,
 ) -> None:
     # GIVEN a function with old versions in member A, whose saved Lambda marks a hand edit made
-    # no JSON, and a stale snapshot in member B
+    # no JSON, or JSON of another shape, and a stale snapshot in member B
     client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     key = state_key(MEMBER_A, REGION)
     dynamodb_client.put_item(
-        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, LAMBDA_MARKS, {"S": SECRET})
+        TableName=STATE_TABLE_NAME, Item=unreadable_value(key, LAMBDA_MARKS, data)
     )
     ec2_b = member_session(MEMBER_B).client("ec2")
     stale_b = create_snapshot(ec2_b)
@@ -717,9 +741,7 @@ def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_ru
     # THEN member A alone fails, naming the value, never its data, and changes nothing
     member_a_result = target_of(result, MEMBER_A)
     assert member_a_result["status"] == "failed"
-    assert member_a_result["error"] == (
-        f"saved value {LAMBDA_MARKS} of {key}: its data is not JSON"
-    )
+    assert member_a_result["error"] == f"saved value {LAMBDA_MARKS} of {key}: {problem}"
     assert SECRET not in str(result)
     assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
     # AND member B's stale snapshot is marked
