@@ -320,8 +320,8 @@ def _history(
     cloudwatch: Any, cluster_name: str, start: datetime, end: datetime
 ) -> tuple[pd.DataFrame, list[str]]:
     """The hourly history of the cluster, a column per query; and per metric with values left
-    out (`MetricSeries.left_out`: an infinity made the model's regression singular; or dated
-    outside the hours asked), what."""
+    out (`MetricSeries.left_out_summary`: an infinity made the model's regression singular; a
+    value dated outside the window asked; or off the hour), what."""
     dimensions = {"ClusterName": cluster_name}
     queries = [
         MetricQuery("cpu_utilization", NAMESPACE, "node_cpu_utilization", dimensions, "Average",
@@ -340,21 +340,19 @@ def _history(
         result = series[query.id]
         if (summary := result.left_out_summary()) is not None:
             left_out.append(f"{query.metric_name}: {summary}")
-        # CloudWatch answers hours of the window asked: an hour dated outside it (a year pandas
-        # cannot hold, tomorrow, 1970) or off the hour would fail the cluster, start its forecast
-        # after the coming hour, or stretch its history over decades.
-        asked = [_hour_asked(moment, start, end) for moment in result.timestamps]
-        outside = [moment for moment, ok in zip(result.timestamps, asked, strict=True) if not ok]
-        if outside:
-            count = len(outside)
+        # CloudWatch answers the hours from the (aligned) start: one off the hour, which the
+        # shared read keeps since it is within the window, would start the forecast off the
+        # hour or give two values to one hour.
+        on_the_hour = [(moment - start) % STEP == timedelta(0) for moment in result.timestamps]
+        off = [moment for moment, ok in zip(result.timestamps, on_the_hour, strict=True) if not ok]
+        if off:
             left_out.append(
-                f"{query.metric_name}: {count} value{'' if count == 1 else 's'} left out, dated "
-                f"outside the hours asked ({iso_z(start)} to {iso_z(end)}, on the hour); the "
-                f"first at {iso_z(outside[0])}"
+                f"{query.metric_name}: {len(off)} value{'' if len(off) == 1 else 's'} left out, "
+                f"off the hour; the first at {iso_z(off[0])}"
             )
         inside = [
             (moment, value)
-            for moment, value, ok in zip(result.timestamps, result.values, asked, strict=True)
+            for moment, value, ok in zip(result.timestamps, result.values, on_the_hour, strict=True)
             if ok
         ]
         columns[query.id] = pd.Series(
@@ -364,11 +362,6 @@ def _history(
     frame = pd.DataFrame(columns).sort_index()
     # A query without any datapoint has no column; memory is optional.
     return frame.reindex(columns=[query.id for query in queries]), left_out
-
-
-def _hour_asked(moment: datetime, start: datetime, end: datetime) -> bool:
-    """Whether `moment` starts one of the hours from `start` to `end` that the history asks."""
-    return start <= moment < end and (moment - start) % STEP == timedelta(0)
 
 
 def _vcpus_per_node(sized: list[Sized]) -> float:

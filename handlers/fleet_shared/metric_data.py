@@ -8,6 +8,9 @@ ordered by time, so callers never see pagination. A value no metric can have (Na
 a magnitude beyond CloudWatch's limit of 2**360, which its CBOR answer can still carry) is left out
 of the series and kept aside with its time (`MetricSeries.left_out`), for the caller to name: in
 the series it would stop the anomaly detector, or reach a document or an alert as `NaN` or `inf`.
+A value dated outside the window asked (`in_window`: a proxy's or a broken endpoint's answer
+dating one in 1970, year 9999 or tomorrow) is left out of the series the same way
+(`MetricSeries.outside_window`), so no caller takes it for a recent or an old measurement.
 Light: no numpy or pandas.
 """
 
@@ -43,6 +46,17 @@ def align(moment: datetime, period: int) -> datetime:
     """
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return epoch + ((moment - epoch) // timedelta(seconds=period)) * timedelta(seconds=period)
+
+
+def in_window(moment: datetime, start: datetime, end: datetime, period: int) -> bool:
+    """Whether CloudWatch can date a value of a `period`-second query from `start` to `end` at
+    `moment`: before `end` (exclusive), and not before the period holding `start`.
+
+    CloudWatch rounds an unaligned StartTime down (a high-resolution period's to the period, a
+    recent start's to the minute) and dates the first value at the rounded time; an aligned
+    start is its own period's start.
+    """
+    return align(start, period) <= moment < end
 
 
 @dataclass(frozen=True)
@@ -86,18 +100,36 @@ class MetricSeries:
     left_out: list[tuple[datetime, float]] = field(default_factory=list)
     """The answer's values that are no metric value (`is_metric_value`), with their times,
     oldest first: not in `values`."""
+    outside_window: list[tuple[datetime, float]] = field(default_factory=list)
+    """The answer's values dated outside the window asked (`in_window`), with their times,
+    oldest first: neither in `values` nor in `left_out`."""
+    window: tuple[datetime, datetime] | None = None
+    """The start and end asked, for `left_out_summary` to name."""
 
     def left_out_summary(self) -> str | None:
-        """How many values were left out and the first of them, for a person; None when none
-        was."""
-        if not self.left_out:
-            return None
-        count = len(self.left_out)
-        moment, value = self.left_out[0]
-        return (
-            f"{count} value{'' if count == 1 else 's'} left out, not a number within +-2**360 "
-            f"(CloudWatch's limit); the first {value!r} at {iso_z(moment)}"
-        )
+        """How many values were left out and the first of them, per reason, for a person; None
+        when none was."""
+        reasons: list[str] = []
+        if self.left_out:
+            moment, value = self.left_out[0]
+            reasons.append(
+                f"{_values(len(self.left_out))} left out, not a number within +-2**360 "
+                f"(CloudWatch's limit); the first {value!r} at {iso_z(moment)}"
+            )
+        if self.outside_window:
+            asked = ""
+            if self.window is not None:
+                asked = f" ({iso_z(self.window[0])} to {iso_z(self.window[1])})"
+            reasons.append(
+                f"{_values(len(self.outside_window))} left out, dated outside the window "
+                f"asked{asked}; the first at {iso_z(self.outside_window[0][0])}"
+            )
+        return "; ".join(reasons) or None
+
+
+def _values(count: int) -> str:
+    """`1 value`, `2 values`."""
+    return f"{count} value{'' if count == 1 else 's'}"
 
 
 def get_metric_series(
@@ -108,7 +140,8 @@ def get_metric_series(
     *,
     next_page_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, MetricSeries]:
-    """Every value of every query between `start` and `end`, keyed by query id.
+    """Every value of every query between `start` and `end`, keyed by query id; one dated
+    outside them (`in_window`) is kept aside in `MetricSeries.outside_window`.
 
     Follows `NextToken` until the last page (`page_tokens`: a token answered again raises
     `RepeatedPageTokenError`); queries are sent in batches of 500. Every request after the first
@@ -164,14 +197,22 @@ def get_metric_series(
                 statuses[query_id] = result.get("StatusCode", "Complete")
             if response.get("NextToken"):
                 ask_next_request()
+    periods = {query.id: query.period for query in query_list}
     series: dict[str, MetricSeries] = {}
     for query_id, points in merged.items():
         ordered = sorted(points.items())
-        kept = [(moment, value) for moment, value in ordered if is_metric_value(value)]
+        # A result of an id no query has (a proxy's) has no period: its own start bounds it.
+        period = periods.get(query_id, 1)
+        dated = [(at, value) for at, value in ordered if in_window(at, start, end, period)]
+        kept = [(moment, value) for moment, value in dated if is_metric_value(value)]
         series[query_id] = MetricSeries(
             timestamps=[moment for moment, _ in kept],
             values=[value for _, value in kept],
             status=statuses.get(query_id, "Complete"),
-            left_out=[(moment, value) for moment, value in ordered if not is_metric_value(value)],
+            left_out=[(moment, value) for moment, value in dated if not is_metric_value(value)],
+            outside_window=[
+                (at, value) for at, value in ordered if not in_window(at, start, end, period)
+            ],
+            window=(start, end),
         )
     return series

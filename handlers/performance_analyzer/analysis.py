@@ -153,7 +153,7 @@ def analyse_cluster(
     ]
     if left_out:
         logger.warning(
-            "metric values that are not numbers left out",
+            "metric values left out",
             extra={"cluster": cluster.name, "account_id": account_id, "left_out": left_out},
         )
     resource = f"{account_id}/{cluster.region}/{cluster.name}"

@@ -38,7 +38,6 @@ from tests.handlers.conftest import (
     INVENTORY_DOCUMENT,
     MEMBER_ACCOUNT_ID,
     REGION,
-    START_TIME,
     AlertInbox,
 )
 from tests.handlers.deadlines import (
@@ -1082,13 +1081,15 @@ def test_a_cluster_whose_load_balancer_is_listed_without_its_arn_fails_alone(
 
 class SlowP99Answered:
     """Counts the GetMetricData requests of the member's CloudWatch, and answers the p99 of the
-    load balancer named `name` as `seconds` (moto computes no percentiles)."""
+    load balancer named `name` as `seconds` (moto computes no percentiles), in the last hour
+    asked."""
 
     def __init__(self, name: str, seconds: float) -> None:
         self.name = name
         self.seconds = seconds
         self.requests = 0
         self.queries: list[dict[str, Any]] = []
+        self.last_hour = datetime.min
 
     def register(self, events: Any) -> None:
         events.register("before-parameter-build.cloudwatch.GetMetricData", self.asked)
@@ -1097,6 +1098,7 @@ class SlowP99Answered:
     def asked(self, params: dict[str, Any], **_: Any) -> None:
         self.requests += 1
         self.queries = params["MetricDataQueries"]
+        self.last_hour = params["EndTime"] - timedelta(hours=1)
 
     def answered(self, parsed: dict[str, Any], **_: Any) -> None:
         ids = {
@@ -1107,7 +1109,7 @@ class SlowP99Answered:
         }
         for result in parsed["MetricDataResults"]:
             if result["Id"] in ids:
-                result.update(Timestamps=[the_hour(ManualClock(START_TIME))], Values=[self.seconds])
+                result.update(Timestamps=[self.last_hour], Values=[self.seconds])
 
 
 def test_a_cluster_of_many_load_balancers_reads_their_latency_in_one_call_a_window(

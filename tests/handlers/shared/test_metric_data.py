@@ -12,7 +12,7 @@ from botocore.stub import ANY, Stubber
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.exceptions import MetricReadCutShortError
-from fleet_shared.metric_data import MetricQuery, get_metric_series
+from fleet_shared.metric_data import MetricQuery, MetricSeries, get_metric_series
 from tests.handlers.faults import answer_malformed, answer_the_same_page_token
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -110,26 +110,72 @@ def test_a_next_token_answered_again_fails_the_read_naming_get_metric_data(
 def test_values_no_metric_can_have_are_left_out_and_kept_aside_with_their_times() -> None:
     # GIVEN CloudWatch answers a series with NaN, an infinity and a value beyond its own limit
     # of 2**360 among usual values
-    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
     query = MetricQuery("m", "AWS/Lambda", "Duration", {}, "Average", 3600)
     hours = [START + timedelta(hours=i) for i in range(5)]
     values = [1.0, float("nan"), 2.0**360, float("-inf"), 2.0**361]
-    with Stubber(cloudwatch) as stubber:
-        stubber.add_response(
-            "get_metric_data",
-            {"MetricDataResults": [{"Id": "m", "Timestamps": hours, "Values": values}]},
-        )
-        # WHEN the series is read
-        series = get_metric_series(cloudwatch, [query], START, START + timedelta(hours=5))
+    # WHEN the series is read
+    series = series_answered(query, hours, values, START, START + timedelta(hours=5))
     # THEN the series holds the metric values only
-    assert series["m"].timestamps == [hours[0], hours[2]]
-    assert series["m"].values == [1.0, 2.0**360]
+    assert series.timestamps == [hours[0], hours[2]]
+    assert series.values == [1.0, 2.0**360]
     # AND the others are kept aside with their times, and summed up for a person
-    assert [moment for moment, _ in series["m"].left_out] == [hours[1], hours[3], hours[4]]
-    assert series["m"].left_out_summary() == (
+    assert [moment for moment, _ in series.left_out] == [hours[1], hours[3], hours[4]]
+    assert series.left_out_summary() == (
         "3 values left out, not a number within +-2**360 (CloudWatch's limit); the first nan at "
         "2025-06-01T01:00:00Z"
     )
+
+
+def test_values_dated_outside_the_window_asked_are_left_out_and_kept_aside() -> None:
+    # GIVEN CloudWatch (a proxy, a broken endpoint) answering a 4-hour read with values dated in
+    # 1970, an hour before StartTime, at EndTime (exclusive) and in year 9999, one of them NaN,
+    # around two hours of the window
+    query = MetricQuery("m", "AWS/Lambda", "Duration", {}, "Average", 3600)
+    end = START + timedelta(hours=4)
+    before = [datetime(1970, 1, 1, tzinfo=UTC), START - timedelta(hours=1)]
+    after = [end, datetime(9999, 12, 31, 23, tzinfo=UTC)]
+    timestamps = [*before, START, START + timedelta(hours=1), *after]
+    values = [9.0, float("nan"), 1.0, 2.0, 7.0, 8.0]
+    # WHEN the series is read
+    series = series_answered(query, timestamps, values, START, end)
+    # THEN the series holds the two hours of the window only, and nothing is taken for a value
+    # that is no number
+    assert (series.timestamps, series.values) == ([START, START + timedelta(hours=1)], [1.0, 2.0])
+    assert series.left_out == []
+    # AND the others are kept aside with their times, and summed up for a person
+    assert [moment for moment, _ in series.outside_window] == [*before, *after]
+    assert series.left_out_summary() == (
+        "4 values left out, dated outside the window asked (2025-06-01T00:00:00Z to "
+        "2025-06-01T04:00:00Z); the first at 1970-01-01T00:00:00Z"
+    )
+
+
+def test_the_value_of_the_minute_holding_an_unaligned_start_is_kept() -> None:
+    # GIVEN a 1-minute read from 00:01:30, which CloudWatch rounds down to 00:01:00 and answers
+    # from there, and a value of the minute before
+    query = MetricQuery("m", "ContainerInsights", "node_cpu_utilization", {}, "Average", 60)
+    minutes = [START, START + timedelta(minutes=1), START + timedelta(minutes=2)]
+    # WHEN the series is read
+    start, end = START + timedelta(seconds=90), START + timedelta(minutes=3)
+    series = series_answered(query, minutes, [1.0, 2.0, 3.0], start, end)
+    # THEN the minute holding the start is kept, the one before is left out
+    assert series.timestamps == minutes[1:]
+    assert [moment for moment, _ in series.outside_window] == minutes[:1]
+
+
+def series_answered(
+    query: MetricQuery,
+    timestamps: list[datetime],
+    values: list[float],
+    start: datetime,
+    end: datetime,
+) -> MetricSeries:
+    """`query`'s series from `start` to `end`, CloudWatch answering `timestamps` and `values`."""
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    result = {"Id": query.id, "Timestamps": timestamps, "Values": values}
+    with Stubber(cloudwatch) as stubber:
+        stubber.add_response("get_metric_data", {"MetricDataResults": [result]})
+        return get_metric_series(cloudwatch, [query], start, end)[query.id]
 
 
 def test_a_read_of_more_than_500_queries_asks_before_its_next_batch_and_stops_when_refused(
