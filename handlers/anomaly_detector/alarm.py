@@ -34,6 +34,7 @@ from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import echo_field, shown_value
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
     continue_open_episodes,
@@ -54,6 +55,8 @@ from handlers.anomaly_detector.scan import (
 from handlers.anomaly_detector.target_calls import member_cloudwatch
 
 DAY = timedelta(days=1)
+ALARM_STATE = "ALARM"
+"""The state of an alarm state change this function confirms (the only one its rule sends)."""
 
 
 def confirm_alarm(
@@ -63,6 +66,15 @@ def confirm_alarm(
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
     when SNS refused an alert."""
     summary = alarm_summary(event)
+    if event.detail.state.value != ALARM_STATE:
+        # Only a change to ALARM is one to confirm: evaluated, a change back to OK (an invoke
+        # by hand, a rule without the state filter) alerted "Alarm ... confirmed" on a spike
+        # the alarm has just stopped reporting.
+        return {
+            "status": "skipped",
+            **summary,
+            "reason": f"the alarm went to {shown_value(event.detail.state.value)}, not ALARM",
+        }
     inventory = services.inventory()
     # An alarm may come before any scan since its account was listed: noted, the account is
     # known to have left when a later inventory drops it.
@@ -230,6 +242,6 @@ def alarm_summary(event: AlarmEvent) -> dict[str, Any]:
         "alarm": event.detail.alarm_name,
         "account_id": event.account,
         "region": event.region,
-        "state": event.detail.state.value,
+        "state": echo_field(event.detail.state.value),
         "alarm_time": iso_z(event.detail.state.timestamp),
     }

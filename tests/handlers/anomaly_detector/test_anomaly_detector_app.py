@@ -421,6 +421,24 @@ def test_alarm_on_a_usual_value_is_not_anomalous(
     assert alert_inbox.receive() == []
 
 
+def test_an_alarm_that_went_to_another_state_than_alarm_is_skipped_and_alerts_nothing(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the member's CPU jumped in the last hour, and its alarm's change back to OK
+    # (invoked by hand, or by a rule without the state filter), its state a long text
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    event["detail"]["state"]["value"] = "OK" + "K" * 1000
+    # WHEN the event arrives
+    result = lambda_handler(event, lambda_context)
+    # THEN it is skipped, saying why with the state's start only, and nothing is alerted
+    assert result["status"] == "skipped", result
+    assert result["reason"].endswith("..., not ALARM")
+    assert len(result["reason"]) < 120
+    assert len(result["state"]) <= 250
+    assert alert_inbox.receive() == []
+
+
 def test_an_alarm_episode_confirmed_again_after_a_short_dedup_is_not_alerted_twice(
     detector: ManualClock,
     alert_inbox: Any,
