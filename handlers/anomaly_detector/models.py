@@ -51,7 +51,7 @@ class ScanRequest(BaseModel):
 
 
 class DetectRequest(BaseModel):
-    """`{"action": "detect", "series": [numbers or null], "timestamps": [ISO 8601]}`.
+    """`{"action": "detect", "series": [numbers or null], "timestamps": [ISO 8601, distinct]}`.
 
     Values are limited to +-2**360, CloudWatch's own limit for a metric value, so every number of
     the result is finite.
@@ -82,6 +82,7 @@ class DetectRequest(BaseModel):
     @field_validator("timestamps")
     @classmethod
     def _aware(cls, values: list[datetime]) -> list[datetime]:
+        first_at: dict[datetime, int] = {}
         for position, value in enumerate(values):
             if value.tzinfo is None:
                 raise ValueError(f"timestamp {position} has no time zone (add Z or +00:00)")
@@ -90,6 +91,11 @@ class DetectRequest(BaseModel):
                     f"timestamp {position} is not between {EARLIEST_TIMESTAMP:%Y-%m-%d} and "
                     f"{LATEST_TIMESTAMP:%Y-%m-%d}"
                 )
+            # One instant, one value: the detector kept the last value of a repeated instant
+            # and dropped the others unsaid, in whatever offsets they were written.
+            earlier = first_at.setdefault(value, position)
+            if earlier != position:
+                raise ValueError(f"timestamp {position} is the same instant as timestamp {earlier}")
         return values
 
     @model_validator(mode="after")

@@ -522,6 +522,15 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
             "timestamps",
         ),
         ({"action": "detect", "series": [], "timestamps": []}, "series"),
+        # One instant twice, in two offsets: one of its values would be dropped unsaid.
+        (
+            {
+                "action": "detect",
+                "series": [1.0, 2.0],
+                "timestamps": [NOW, "2025-06-02T05:30:00+05:30"],
+            },
+            "timestamps",
+        ),
         # More than a scan reads: the detector's time grows with the square of the length.
         ({"action": "detect", "series": [1.0] * 20_001, "timestamps": [NOW] * 20_001}, "series"),
         (
