@@ -27,6 +27,7 @@ from fleet_shared.state_table import VersionedValue
 from fleet_shared.timestamps import iso_z
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.app import lambda_handler
+from handlers.anomaly_detector.environment import MetricSpec
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
 from handlers.anomaly_detector.scan import (
     COST_RESOURCE,
@@ -583,14 +584,41 @@ def test_detect_near_cloudwatch_value_limit_returns_only_finite_numbers(
     ]
 
 
+@pytest.mark.parametrize(
+    ("metrics", "named"),
+    [
+        ('[{"namespace": "X"}]', "metric"),
+        # CloudWatch refuses the whole GetMetricData request of a query it refuses: every metric
+        # of every account and region went unread, each place reporting CloudWatch's error.
+        ('[{"namespace": "X", "metric": "m", "stat": "avg" }]', "'avg' is no CloudWatch statistic"),
+        ('[{"namespace": "X", "metric": "m", "dimensions": {"Api": ""}}]', "dimensions.Api"),
+        ('[{"namespace": "X", "metric": "' + "m" * 256 + '"}]', "metric"),
+    ],
+    ids=["no-metric", "unknown-statistic", "empty-dimension-value", "metric-name-too-long"],
+)
 def test_invalid_metric_list_is_a_configuration_error(
-    detector: ManualClock, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+    detector: ManualClock,
+    lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    metrics: str,
+    named: str,
 ) -> None:
-    # GIVEN ANOMALY_METRICS that is not a JSON list of metrics WHEN scanning
-    monkeypatch.setenv("ANOMALY_METRICS", '[{"namespace": "X"}]')
-    # THEN the invocation fails naming the variable
-    with pytest.raises(ConfigurationError, match=r"^environment variable ANOMALY_METRICS"):
+    # GIVEN ANOMALY_METRICS that is not a JSON list of metrics CloudWatch can read WHEN scanning
+    monkeypatch.setenv("ANOMALY_METRICS", metrics)
+    # THEN the invocation fails naming the variable and what is wrong
+    with pytest.raises(ConfigurationError) as raised:
         scan(lambda_context)
+    assert str(raised.value).startswith("environment variable ANOMALY_METRICS")
+    assert named in str(raised.value)
+
+
+def test_every_form_of_a_cloudwatch_statistic_is_taken_in_anomaly_metrics() -> None:
+    # GIVEN the statistics CloudWatch documents, in the forms its examples use
+    stats = ["SampleCount", "p99.9", "tm90", "TM(2%:98%)", "TM(150:1000)", "PR(:300)", "IQM"]
+    # WHEN each is read as a metric's statistic
+    specs = [MetricSpec(namespace="X", metric="m", stat=stat) for stat in stats]
+    # THEN each is taken as written
+    assert [spec.stat for spec in specs] == stats
 
 
 @pytest.mark.parametrize(
