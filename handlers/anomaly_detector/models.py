@@ -144,12 +144,32 @@ class AlarmMetricQuery(BaseModel):
     return_data: bool = Field(default=True, alias="returnData")
 
 
+ALARM_MAX_QUERIES = 20
+ALARM_MAX_METRIC_STATS = 10
+"""CloudWatch's limits for an alarm's queries (PutMetricAlarm: at most 20, of which at most 10
+read a metric): each `metricStat` is one read, so an event with thousands of them (invoked by
+hand) read until Lambda ended the invocation."""
+
+
 class AlarmConfiguration(BaseModel):
     """The alarm's metric queries."""
 
     model_config = ConfigDict(defer_build=True)
 
-    metrics: list[AlarmMetricQuery] = Field(default_factory=list)
+    metrics: list[AlarmMetricQuery] = Field(default_factory=list, max_length=ALARM_MAX_QUERIES)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_stats_an_alarm_can_have(
+        cls, metrics: list[AlarmMetricQuery]
+    ) -> list[AlarmMetricQuery]:
+        reads = sum(1 for item in metrics if item.metric_stat is not None)
+        if reads > ALARM_MAX_METRIC_STATS:
+            raise ValueError(
+                f"{reads} queries with a metricStat, more than the {ALARM_MAX_METRIC_STATS} "
+                "CloudWatch lets an alarm have"
+            )
+        return metrics
 
 
 MAX_LOOKBACK_DAYS = 455

@@ -390,6 +390,17 @@ def alarm_event_with_period(period: int) -> dict[str, Any]:
     return event
 
 
+def alarm_event_with_metrics(count: int, *, metric_stat: bool = True) -> dict[str, Any]:
+    """`alarm_event` with `count` copies of its metric query (expressions when not
+    `metric_stat`)."""
+    event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
+    [query] = event["detail"]["configuration"]["metrics"]
+    if not metric_stat:
+        query = {"id": "e1", "expression": "m1 * 2", "returnData": False}
+    event["detail"]["configuration"]["metrics"] = [{**query, "id": f"q{i}"} for i in range(count)]
+    return event
+
+
 def alarm_event_changed_at(timestamp: str) -> dict[str, Any]:
     """`alarm_event` whose state changed at `timestamp`, as written."""
     event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
@@ -544,6 +555,9 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
             alarm_event_with_period(10**15),
             "detail.configuration.metrics[0].metricStat.period",
         ),
+        # More metrics than CloudWatch lets an alarm have: each would be one read.
+        (alarm_event_with_metrics(11), "detail.configuration.metrics"),
+        (alarm_event_with_metrics(21, metric_stat=False), "detail.configuration.metrics"),
         # Past the calendar's ends in UTC, too near them to read the history, or without a zone.
         (alarm_event_changed_at("9999-12-31T23:59:59-14:00"), "detail.state.timestamp"),
         (alarm_event_changed_at("0001-01-01T00:00:00+14:00"), "detail.state.timestamp"),
