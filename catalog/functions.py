@@ -370,8 +370,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="change_validator",
         description=(
-            "Validates EKS changes against the health before them: passed, degraded, failed or "
-            "inconclusive; names the rollback."
+            "Validates EKS changes against the health before them: passed, degraded, failed, "
+            "inconclusive or not enough baseline; names the rollback."
         ),
         memory_mb=256,
         timeout_seconds=120,

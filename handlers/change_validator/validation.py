@@ -9,9 +9,11 @@
    VALIDATION_MAX_FOLLOW_CHECKS checks (an update still unfinished then is `failed`; one whose
    status could not be read at that last check is `inconclusive`).
 3. Baking: once Successful, a schedule calls back after VALIDATION_BAKE_MINUTES; the same figures
-   are measured over the bake and compared (comparison.py): `passed`, or `degraded` with the
-   figures that moved. Failed or Cancelled is `failed`. A measurement that fails (an AWS error
-   in the member account) counts a failed check, keeps its error in the record and is tried
+   are measured over the bake and compared (comparison.py): `passed`, `degraded` with the
+   figures that moved, or `not_enough_baseline` when nothing moved but a subject's baseline
+   held too few samples to be compared. Failed or Cancelled is `failed`. A measurement that
+   fails (an AWS error in the member account) counts a failed check, keeps its error in the
+   record and is tried
    again VALIDATION_FOLLOW_MINUTES later, up to VALIDATION_MAX_FOLLOW_CHECKS failed checks; then
    the validation is `inconclusive`. Each bake check books its successor before measuring, so
    one Lambda ends (slow member endpoints) leaves the next, which counts it as failed. A
@@ -20,8 +22,8 @@
    Raising instead would end, after the platform's retries, with no verdict and nothing booked.
 4. Done: a `degraded` or `failed` verdict restores the scaler's own change when allowed
    (rollback.py: its sizes only, the labels and taints it also asked are left to a person) and
-   raises one critical alert naming the rollback; an `inconclusive` one raises
-   one warning naming the change and the error. Each is delivered exactly once
+   raises one critical alert naming the rollback; an `inconclusive` or `not_enough_baseline` one
+   raises one warning naming the change and the error. Each is delivered exactly once
    (`fleet_shared.alert_delivery`): the verdict is stored before the alert is sent, an alert SNS
    refused fails the invocation, and the platform's retry sends it without judging again.
 
@@ -39,7 +41,7 @@ from typing import Any
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
-from fleet_shared.endpoint_history import HISTORY_RETENTION
+from fleet_shared.endpoint_history import HISTORY_RETENTION, SCHEDULED_RUN_MINUTES
 from fleet_shared.exceptions import (
     EventValidationError,
     InventoryError,
@@ -61,7 +63,13 @@ from handlers.change_validator.changes import (
     desired_size_before,
     previous_state,
 )
-from handlers.change_validator.comparison import Thresholds, describe_moved, moved_figures
+from handlers.change_validator.comparison import (
+    MIN_BASELINE_SAMPLES,
+    Thresholds,
+    describe_moved,
+    moved_figures,
+    thin_baseline,
+)
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import (
@@ -133,6 +141,15 @@ class Verdict(StrEnum):
     DEGRADED = "degraded"
     FAILED = "failed"
     INCONCLUSIVE = "inconclusive"
+    NOT_ENOUGH_BASELINE = "not_enough_baseline"
+
+
+UNJUDGED_VERDICTS = (Verdict.INCONCLUSIVE.value, Verdict.NOT_ENOUGH_BASELINE.value)
+"""The verdicts of a change the fleet could not judge: one warning, nothing restored."""
+
+BASELINE_MINUTES_AT_LEAST = MIN_BASELINE_SAMPLES * SCHEDULED_RUN_MINUTES
+"""The shortest baseline: the health monitor's results of MIN_BASELINE_SAMPLES runs. A shorter
+bake would otherwise measure its baseline over too few of them ever to judge an endpoint."""
 
 
 def record_key(validation_id: str) -> str:
@@ -243,7 +260,8 @@ def _new_record(
     environment = services.environment
     changed_at = change.changed_at_time
     now = services.clock.now()
-    window = Window(changed_at - timedelta(minutes=environment.validation_bake_minutes), changed_at)
+    baseline_minutes = max(environment.validation_bake_minutes, BASELINE_MINUTES_AT_LEAST)
+    window = Window(changed_at - timedelta(minutes=baseline_minutes), changed_at)
     record: dict[str, Any] = {
         "validation_id": change.validation_id,
         "change": change.as_record(),
@@ -358,8 +376,9 @@ def _count_verdict(record: dict[str, Any]) -> None:
     """The verdict's metric (`ChangesPassed`, ...), sent by the invocation that reached and saved
     it, even when its alert then fails: a retry, or a callback delivered again, finds the
     validation done and counts nothing."""
+    words = str(record["verdict"]).split("_")
     observability_for(FUNCTION_NAME).metrics.add_metric(
-        name=f"Changes{str(record['verdict']).capitalize()}", unit="Count", value=1
+        name=f"Changes{''.join(word.capitalize() for word in words)}", unit="Count", value=1
     )
 
 
@@ -472,11 +491,23 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
     moved = moved_figures(
         record["baseline"], after, Thresholds.from_environment(services.environment)
     )
-    verdict = Verdict.DEGRADED if moved else Verdict.PASSED
+    thin = thin_baseline(record["baseline"])
+    if moved:
+        verdict, reason = Verdict.DEGRADED, describe_moved(moved)
+    elif thin:
+        counted = ", ".join(f"{subject} {count}" for subject, count in sorted(thin.items()))
+        verdict = Verdict.NOT_ENOUGH_BASELINE
+        reason = (
+            f"not enough baseline: fewer than {MIN_BASELINE_SAMPLES} samples before the change "
+            f"({counted}), so their latencies and error rates were not compared; no other "
+            "figure moved past its threshold"
+        )
+    else:
+        verdict, reason = Verdict.PASSED, "no figure moved past its threshold"
     _conclude(
         record,
         verdict,
-        describe_moved(moved) if moved else "no figure moved past its threshold",
+        reason,
         now,
         after=after,
         bake_window={"start": iso_z(window.start), "end": iso_z(window.end)},
@@ -548,7 +579,7 @@ def _finish(
     if record["verdict"] == Verdict.PASSED.value:
         return record
     change = Change.from_record(record["change"])
-    if record["verdict"] == Verdict.INCONCLUSIVE.value:
+    if record["verdict"] in UNJUDGED_VERDICTS:
         deliver_once(
             services.state,
             services.alerts,
@@ -731,13 +762,17 @@ def verdict_alert(record: dict[str, Any], source: str) -> Alert:
 
 
 def inconclusive_alert(record: dict[str, Any], source: str) -> Alert:
-    """The warning of a change the fleet could not validate, naming it and the error."""
+    """The warning of a change the fleet could not validate (or judge, for want of baseline),
+    naming it and the error."""
+    outcome = (
+        "not judged" if record["verdict"] == Verdict.NOT_ENOUGH_BASELINE.value else "not validated"
+    )
     return _change_alert(
         record,
         source,
         Severity.WARNING,
-        "not validated",
-        f"not validated: {record['reason']}. Check the cluster's health by hand; the rollback, "
+        outcome,
+        f"{outcome}: {record['reason']}. Check the cluster's health by hand; the rollback, "
         f"if one is needed: {record['rollback']['action']}.",
     )
 

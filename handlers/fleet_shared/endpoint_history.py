@@ -21,6 +21,10 @@ HISTORY_RETENTION = timedelta(hours=2)
 """How long the health monitor keeps an endpoint's results: a default 15-minute baseline and
 bake, with the bake's callback late by minutes, are covered many times over."""
 
+SCHEDULED_RUN_MINUTES = 5
+"""Minutes between two scheduled health monitor runs, each adding one result to an endpoint's
+history: the catalog's `health-check` schedule, rate(5 minutes)."""
+
 HISTORY_VALUE = "recent_results"
 """The name of the saved value holding an endpoint's recent results."""
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from fleet_shared.endpoint_history import SCHEDULED_RUN_MINUTES
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, PositiveInt
 
@@ -30,10 +31,6 @@ Ratio = Annotated[float, Field(ge=0, le=1)]
 
 MAX_ERROR_RATE_WINDOW_MINUTES = 24 * 60
 """A longer window would keep a recovered endpoint failing for more than a day."""
-
-SCHEDULED_RUN_MINUTES = 5
-"""Minutes between two scheduled runs, each adding one result to an endpoint's window: the
-catalog's `health-check` schedule, rate(5 minutes)."""
 
 
 def results_in_window(window_minutes: int) -> int:

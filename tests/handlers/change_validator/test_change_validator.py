@@ -27,6 +27,7 @@ from change_validator_helpers import (
 )
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import node_group_key
@@ -352,6 +353,39 @@ def test_an_endpoint_that_slows_after_a_node_group_update_is_degraded_with_figur
     assert alert["severity"] == "critical"
     assert "latency_p95_ms 100.0 -> 400.0" in alert["detail"]
     assert "release 1.19.8-20210414" in alert["detail"]
+
+
+@pytest.mark.parametrize(
+    ("new_node_ready", "expected"), [(True, "not_enough_baseline"), (False, "degraded")]
+)
+def test_a_change_with_too_few_baseline_results_is_not_judged_on_them(
+    validator: Validator, new_node_ready: bool, expected: str
+) -> None:
+    # GIVEN the scaler taking system from 2 to 3 nodes, the health monitor having kept only 2
+    # results of endpoint api in the quarter hour before it (runs missed), both slow
+    now, _, change = scaler_change_after_a_steady_quarter_hour(validator, new_node_ready)
+    validator.state.delete_value(
+        endpoint_history_key(f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}", "api"), HISTORY_VALUE
+    )
+    record_endpoint_results(validator.state, now - timedelta(minutes=3), 2, latency_ms=900)
+    assert validator.send(change)["status"] == "baking"
+    # WHEN the bake ends with the endpoint failing half its probes
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 7, latency_ms=100)
+    record_endpoint_results(
+        validator.state, now + timedelta(minutes=8), 7, latency_ms=100, ok=False
+    )
+    [verdict] = validator.advance(15)
+    # THEN the 2 results judge nothing: with nothing else moved the change is not judged, and
+    # one warning says why; a node that never came up is still a regression
+    assert verdict["status"] == expected, verdict
+    assert all(moved["subject"] != "endpoint/api" for moved in verdict["moved"])
+    [alert] = validator.alerts()
+    if expected == "not_enough_baseline":
+        assert "fewer than 3 samples before the change (endpoint/api 2)" in verdict["reason"]
+        assert alert["severity"] == "warning"
+        assert alert["title"].startswith("Change not judged")
+    else:
+        assert alert["severity"] == "critical"
 
 
 def test_an_update_eks_reports_failed_is_failed_at_once(
@@ -1439,8 +1473,10 @@ def test_a_callback_booked_by_an_invocation_whose_record_was_not_saved_still_get
 ) -> None:
     # GIVEN a node group update EKS reports in progress, and DynamoDB failing right after the
     # validator booked its next check, so the invocation fails with the schedule created but
-    # the record not saved
+    # the record not saved (the endpoint steady before it)
     update_id = "4d5e6f70-0000-4111-8222-933344445555"
+    now = validator.clock.now()
+    record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
     change = node_group_version_update(validator, update_id)
     faults = fail_the_record_save_after_the_next_callback_is_booked(validator)
     with pytest.raises(EndpointConnectionError):
