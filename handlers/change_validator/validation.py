@@ -34,8 +34,9 @@ a `start` acts on a validation only while no follow-up of it does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from fleet_shared.alert_delivery import deliver_once
@@ -50,6 +51,7 @@ from fleet_shared.exceptions import (
     MemberAccessError,
     RequestInProgressError,
     UnreadableStateRecordError,
+    UnreadableStateValueError,
 )
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
@@ -70,7 +72,10 @@ from handlers.change_validator.comparison import (
     moved_figures,
     thin_baseline,
 )
-from handlers.change_validator.exceptions import ValidationInProgressError
+from handlers.change_validator.exceptions import (
+    UnreadableValidationError,
+    ValidationInProgressError,
+)
 from handlers.change_validator.measurements import Window, measure
 from handlers.change_validator.models import (
     OLDEST_CHANGE,
@@ -78,6 +83,7 @@ from handlers.change_validator.models import (
     check_change_time,
     event_summary,
 )
+from handlers.change_validator.record_shape import Phase, Verdict, record_problem
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
     RESTORE_SKIPPED,
@@ -130,20 +136,6 @@ the check is counted as failed, not the invocation (a raised error ends, after t
 retries, with the validation left unfinished and no callback booked)."""
 
 
-class Phase(StrEnum):
-    FOLLOWING = "following"
-    BAKING = "baking"
-    DONE = "done"
-
-
-class Verdict(StrEnum):
-    PASSED = "passed"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    NOT_ENOUGH_BASELINE = "not_enough_baseline"
-
-
 UNJUDGED_VERDICTS = (Verdict.INCONCLUSIVE.value, Verdict.NOT_ENOUGH_BASELINE.value)
 """The verdicts of a change the fleet could not judge: one warning, nothing restored."""
 
@@ -158,8 +150,36 @@ def record_key(validation_id: str) -> str:
 
 
 def load_record(services: ValidatorServices, validation_id: str) -> dict[str, Any] | None:
-    """The validation record of `validation_id`, if it exists."""
-    return services.state.get_value(record_key(validation_id), RECORD_NAME)
+    """The validation record of `validation_id`, if it exists; UnreadableValidationError,
+    naming the field, when it is no object or one the validator cannot step on."""
+    key = record_key(validation_id)
+    try:
+        record = services.state.get_value(key, RECORD_NAME)
+    except UnreadableStateValueError as error:
+        raise UnreadableValidationError(key, RECORD_NAME, error.problem, validation_id) from None
+    problem = None if record is None else record_problem(record)
+    if problem is not None:
+        raise UnreadableValidationError(key, RECORD_NAME, problem, validation_id)
+    return record
+
+
+@contextmanager
+def _reported_if_unreadable(services: ValidatorServices, invocation: Invocation) -> Iterator[None]:
+    """Send, once per validation, the warning of a record found unreadable inside, then let the
+    error end the invocation with an error answer: the validation is left to a person, and
+    neither a retry nor the callbacks still booked warn again."""
+    try:
+        yield
+    except UnreadableValidationError as error:
+        deliver_once(
+            services.state,
+            services.alerts,
+            f"{SCOPE}/{error.validation_id}/unreadable",
+            unreadable_record_alert(error, services.function_name, services.clock.now()),
+            ALERT_TTL_SECONDS,
+            deadline=invocation,
+        )
+        raise
 
 
 def _save(services: ValidatorServices, record: dict[str, Any]) -> None:
@@ -193,12 +213,15 @@ def start(
     environment = services.environment
     change = change_of(event, update_id, environment.scaler_member_role_name)
     try:
-        with services.state.idempotent(
-            SCOPE,
-            update_id,
-            START_TTL_SECONDS,
-            deadline=invocation,
-        ) as request:
+        with (
+            _reported_if_unreadable(services, invocation),
+            services.state.idempotent(
+                SCOPE,
+                update_id,
+                START_TTL_SECONDS,
+                deadline=invocation,
+            ) as request,
+        ):
             if request.is_repeat:
                 return {**(request.result or {}), "duplicate": True}
             with services.state.lock(
@@ -233,6 +256,13 @@ def follow_up(
     """Continue the validation a callback schedule names (an unknown id changes nothing), under
     the validation's lock held by this invocation and bound to its deadline: one killed holding
     it keeps no later invocation out."""
+    with _reported_if_unreadable(services, invocation):
+        return _follow_up(validation_id, services, invocation)
+
+
+def _follow_up(
+    validation_id: str, services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
     if load_record(services, validation_id) is None:
         raise EventValidationError(
             "validation_id", f"no validation {validation_id!r} (never started, or expired)"
@@ -774,6 +804,22 @@ def inconclusive_alert(record: dict[str, Any], source: str) -> Alert:
         outcome,
         f"{outcome}: {record['reason']}. Check the cluster's health by hand; the rollback, "
         f"if one is needed: {record['rollback']['action']}.",
+    )
+
+
+def unreadable_record_alert(error: UnreadableValidationError, source: str, now: datetime) -> Alert:
+    """The warning of a validation record the validator cannot step on, naming the record and
+    the field."""
+    return Alert.create(
+        severity=Severity.WARNING,
+        source=source,
+        title=f"Validation record unreadable (update {error.validation_id[:8]})",
+        detail=(
+            f"The {error}. The validation of update {error.validation_id} is not advanced, "
+            "judged or alerted until the record is repaired or deleted: check the change by hand."
+        ),
+        resource=error.key,
+        timestamp=now,
     )
 
 

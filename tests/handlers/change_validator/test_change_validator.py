@@ -597,6 +597,42 @@ def test_a_follow_up_callback_delivered_twice_checks_the_update_once(
     assert "still InProgress after 3 checks" in third_check["reason"]
 
 
+@pytest.mark.parametrize(
+    ("field", "edited", "problem"),
+    [
+        ("phase", None, "phase: Field required"),
+        ("phase", "paused", "phase: Input should be 'following', 'baking' or 'done'"),
+        ("follow_checks", "1", "follow_checks: Input should be a valid integer"),
+    ],
+)
+def test_a_hand_edited_validation_record_is_reported_once_naming_the_field(
+    validator: Validator, field: str, edited: object, problem: str
+) -> None:
+    # GIVEN a node group update being followed, and its record edited by hand: a field
+    # removed, or set to an unknown phase or to a number written as text
+    update_id = "3c4d5e6f-0000-4111-8222-933344445556"
+    change = node_group_version_update(validator, update_id)
+    assert validator.send(change)["status"] == "following"
+    record = load_record(validator.services[0], update_id)
+    assert record is not None
+    if edited is None:
+        del record[field]
+    else:
+        record[field] = edited
+    validator.state.put_value(record_key(update_id), RECORD_NAME, record)
+    # WHEN its callback fires, and is delivered again
+    [answer] = validator.advance(5)
+    again = validator.send({"action": "follow_up", "validation_id": update_id})
+    # THEN each answers an error naming the record and the field, rather than failing
+    for result in (answer, again):
+        assert result["status"] == "error", result
+        assert f"change_validator/{update_id}: {problem}" in result["error"]
+    # AND one warning names them, once
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning"
+    assert f"change_validator/{update_id}: {problem}" in alert["detail"]
+
+
 def test_a_change_whose_validation_lock_another_invocation_holds_is_not_started_until_retried(
     validator: Validator, eks_updates: EksUpdates
 ) -> None:
