@@ -438,6 +438,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 },
             ),
             CallbackSchedules(),
+            # A callback schedule deleted by hand (or never delivered) would leave its
+            # validation open for ever: the sweep ends it, with its warning.
+            FixedSchedule(
+                name="stalled-validations", expression="rate(1 hour)", payload={"action": "sweep"}
+            ),
         ),
         invokes=("eks_scaler",),
     ),

@@ -20,19 +20,21 @@ from handlers.change_validator.models import (
     EKS_SOURCE,
     EksChangeEvent,
     FollowUpEvent,
+    SweepEvent,
     check_change,
 )
 from handlers.change_validator.services import FUNCTION_NAME, ValidatorServices
+from handlers.change_validator.sweep import sweep
 from handlers.change_validator.validation import follow_up, start
 
 FUNCTION = FleetFunction(FUNCTION_NAME, ValidatorEnvironment, services=ValidatorServices.create)
 
-ValidatorRequest = EksChangeEvent | FollowUpEvent
+ValidatorRequest = EksChangeEvent | FollowUpEvent | SweepEvent
 
 
 def parse_request(event: object) -> ValidatorRequest:
-    """The CloudTrail record of an EKS change (by its `source` or `detail-type`) or a callback;
-    raises EventValidationError naming the field."""
+    """The CloudTrail record of an EKS change (by its `source` or `detail-type`), the hourly
+    sweep or a callback; raises EventValidationError naming the field."""
     if not isinstance(event, Mapping):
         raise EventValidationError("event", f"expected a JSON object, got {type(event).__name__}")
     if "source" in event or "detail-type" in event:
@@ -48,6 +50,8 @@ def parse_request(event: object) -> ValidatorRequest:
         change = parse_event(EksChangeEvent, event)
         check_change(change)
         return change
+    if event.get("action") == "sweep":
+        return parse_event(SweepEvent, event)
     return parse_event(FollowUpEvent, event)
 
 
@@ -55,10 +59,12 @@ def parse_request(event: object) -> ValidatorRequest:
 def handle(
     request: ValidatorRequest, services: ValidatorServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Start the validation of a change, or continue one (the verdict's metric is counted where
-    it is reached, validation.py)."""
+    """Start the validation of a change, continue one, or sweep those whose callback never came
+    (the verdict's metric is counted where it is reached, validation.py)."""
     if isinstance(request, EksChangeEvent):
         return start(request, services, invocation)
+    if isinstance(request, SweepEvent):
+        return sweep(services, invocation)
     return follow_up(request.validation_id, services, invocation)
 
 

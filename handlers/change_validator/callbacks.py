@@ -90,12 +90,34 @@ def cancel_callback(scheduler: Any, environment: ValidatorEnvironment, name: str
     try:
         scheduler.delete_schedule(Name=name, GroupName=environment.validation_schedule_group)
     except AWS_CALL_ERRORS as error:
-        gone = (
-            isinstance(error, ClientError)
-            and error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
-        )
-        if not gone:
+        if not _is_gone(error):
             _logger.warning("callback schedule %s left to fire: %s", name, cut_echo(str(error)))
+
+
+def callback_fate(scheduler: Any, environment: ValidatorEnvironment, name: str | None) -> str:
+    """What became of the callback schedule `name` that never called back, for the verdict's
+    reason: gone (deleted by hand before it fired, or fired with every delivery failed, after
+    which it deletes itself), still there past its time, or unknown (Scheduler not answering)."""
+    if name is None:
+        return "no callback was booked"
+    try:
+        scheduler.get_schedule(Name=name, GroupName=environment.validation_schedule_group)
+    except AWS_CALL_ERRORS as error:
+        if _is_gone(error):
+            return (
+                "its schedule is gone: deleted before it fired, or its every delivery failed "
+                "(the function's dead-letter queue keeps such a callback)"
+            )
+        return f"whether its schedule is still there could not be read: {cut_echo(str(error))}"
+    return "its schedule is still there, past its time"
+
+
+def _is_gone(error: Exception) -> bool:
+    """Whether Scheduler's `error` says the schedule does not exist."""
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+    )
 
 
 def _booked_at(expression: str) -> datetime:

@@ -1,9 +1,9 @@
 """The events change_validator accepts, as pydantic models.
 
-Two shapes: the CloudTrail record of an EKS change, forwarded from a member account to the hub
+Three shapes: the CloudTrail record of an EKS change, forwarded from a member account to the hub
 bus (an `aws.eks` "AWS API Call via CloudTrail" event, read with the fleet's EventBridge model and
-a typed `detail`), and the callback its own one-time schedules send,
-`{"action": "follow_up", "validation_id": ...}`.
+a typed `detail`), the callback its own one-time schedules send,
+`{"action": "follow_up", "validation_id": ...}`, and its hourly sweep's `{"action": "sweep"}`.
 
 CloudTrail names the cluster of a node group call `clusterName` in some records and `name` in
 others (the REST path parameter); both are read.
@@ -170,6 +170,14 @@ class FollowUpEvent(BaseModel):
 
     action: Literal["follow_up"]
     validation_id: str = Field(pattern=VALIDATION_ID_PATTERN)
+
+
+class SweepEvent(BaseModel):
+    """The hourly sweep's event: close the validations whose callback never came."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    action: Literal["sweep"]
 
 
 def check_change(event: EksChangeEvent) -> None:

@@ -58,7 +58,7 @@ from fleet_shared.observability import observability_for
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import cut_echo
-from handlers.change_validator.callbacks import cancel_callback, schedule_callback
+from handlers.change_validator.callbacks import callback_fate, cancel_callback, schedule_callback
 from handlers.change_validator.changes import (
     Change,
     change_of,
@@ -83,6 +83,7 @@ from handlers.change_validator.models import (
     check_change_time,
     event_summary,
 )
+from handlers.change_validator.open_validations import note_done, note_open
 from handlers.change_validator.record_shape import Phase, Verdict, record_problem
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
@@ -183,9 +184,14 @@ def _reported_if_unreadable(services: ValidatorServices, invocation: Invocation)
 
 
 def _save(services: ValidatorServices, record: dict[str, Any]) -> None:
+    """Save `record`; one not done is noted open (`open_validations`) for the sweep. A done one
+    stays noted until its alert is sent (`_finish`), so a sweep sends one a failure left."""
+    validation_id = record["validation_id"]
     services.state.put_value(
-        record_key(record["validation_id"]), RECORD_NAME, record, ttl_seconds=RECORD_TTL_SECONDS
+        record_key(validation_id), RECORD_NAME, record, ttl_seconds=RECORD_TTL_SECONDS
     )
+    if record["phase"] != Phase.DONE.value:
+        note_open(services.state, validation_id, RECORD_TTL_SECONDS)
 
 
 def start(
@@ -399,7 +405,65 @@ def _step(
         if phase is not Phase.DONE:
             _count_verdict(record)
         record = _finish(record, services, invocation)
+        note_done(services.state, record["validation_id"])
     return record
+
+
+CALLBACK_GIVEN_UP_AFTER = timedelta(hours=3)
+"""How long after its time a callback that has not come never will: EventBridge Scheduler retries
+its delivery for an hour (callbacks.MAXIMUM_EVENT_AGE_SECONDS) and Lambda an asynchronous invoke
+for another (the fleet's event invoke config), and the sweep runs hourly."""
+
+
+def close_if_stalled(
+    validation_id: str, services: ValidatorServices, invocation: Invocation
+) -> str:
+    """What the sweep does to the validation noted open `validation_id`, under its lock: `done`
+    (judged, its alert sent again if a failure left it, or no record: dropped from the index),
+    `waiting` (its callback may still come), or `closed`: its callback was due more than
+    CALLBACK_GIVEN_UP_AFTER ago (a schedule deleted by hand, a delivery that failed after all its
+    retries), so it is ended `inconclusive`, with its one warning, rather than left open for ever.
+    An unreadable record is warned of once (UnreadableValidationError, raised)."""
+    with (
+        _reported_if_unreadable(services, invocation),
+        services.state.lock(
+            record_key(validation_id),
+            invocation.request_id,
+            LOCK_LEASE_SECONDS,
+            deadline=invocation,
+        ),
+    ):
+        record = load_record(services, validation_id)
+        outcome = "done"
+        if record is not None and record["phase"] != Phase.DONE.value:
+            now = services.clock.now()
+            due = _callback_due_at(record)
+            if now < due + CALLBACK_GIVEN_UP_AFTER:
+                return "waiting"
+            booked = record["schedules"][-1] if record["schedules"] else None
+            fate = callback_fate(services.scheduler, services.environment, booked)
+            _conclude(
+                record,
+                Verdict.INCONCLUSIVE,
+                f"its callback {booked or '(none booked)'}, due at {iso_z(due)}, had not come "
+                f"{_hours(now - due)} later ({fate}): the validation could not go on",
+                now,
+            )
+            _save(services, record)
+            _count_verdict(record)
+            outcome = "closed"
+        if record is not None:
+            _finish(record, services, invocation)
+        note_done(services.state, validation_id)
+        return outcome
+
+
+def _callback_due_at(record: dict[str, Any]) -> datetime:
+    """When the open validation `record` expected its next callback: the later of its next
+    check and the bake's end, or, with neither booked, when it was opened."""
+    booked = [record.get("next_check_at"), record.get("bake_until")]
+    times = [parse_iso(str(at)) for at in booked if at is not None]
+    return max(times) if times else parse_iso(record["started_at"])
 
 
 def _count_verdict(record: dict[str, Any]) -> None:

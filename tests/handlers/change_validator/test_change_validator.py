@@ -19,6 +19,7 @@ from change_validator_helpers import (
     NODE_GROUP,
     REFUSED,
     SCALER_ROLE,
+    SCHEDULE_GROUP,
     EksUpdates,
     ScalerThroughItsHandler,
     Validator,
@@ -631,6 +632,50 @@ def test_a_hand_edited_validation_record_is_reported_once_naming_the_field(
     [alert] = validator.alerts()
     assert alert["severity"] == "warning"
     assert f"change_validator/{update_id}: {problem}" in alert["detail"]
+
+
+def test_a_validation_whose_callback_schedule_was_deleted_is_closed_by_the_sweep_once(
+    validator: Validator,
+) -> None:
+    # GIVEN two node group updates being followed: the next callback of the first deleted by
+    # hand, the record of the second edited by hand (its phase removed)
+    deleted_id, edited_id = (f"3c4d5e6f-0000-4111-8222-93334444555{n}" for n in (7, 8))
+    for update_id in (deleted_id, edited_id):
+        assert validator.send(node_group_version_update(validator, update_id))["status"] == (
+            "following"
+        )
+    [booked] = [s["Name"] for s in validator.schedules() if s["Name"].startswith(deleted_id)]
+    boto3.client("scheduler", region_name=REGION).delete_schedule(
+        Name=booked, GroupName=SCHEDULE_GROUP
+    )
+    record = load_record(validator.services[0], edited_id)
+    assert record is not None
+    del record["phase"]
+    validator.state.put_value(record_key(edited_id), RECORD_NAME, record)
+    sweep = {"action": "sweep"}
+    # WHEN the hourly sweep runs an hour later
+    validator.clock.advance(3600)
+    first = validator.send(sweep)
+    # THEN the first may still be called back; the second is reported, the first left waiting
+    assert first["waiting"] == [deleted_id] and first["unreadable"] == [edited_id], first
+    # WHEN the sweep runs three hours after the deleted callback's time, and the hour after
+    validator.clock.advance(3 * 3600)
+    second = validator.send(sweep)
+    third = validator.send(sweep)
+    # THEN the first validation is closed inconclusive, saying its schedule is gone
+    assert second["closed"] == [deleted_id] and second["unreadable"] == [edited_id], second
+    closed = load_record(validator.services[0], deleted_id)
+    assert closed is not None and closed["verdict"] == "inconclusive"
+    assert f"its callback {booked}" in closed["reason"]
+    assert "its schedule is gone" in closed["reason"]
+    assert third["closed"] == [] and third["unreadable"] == [edited_id], third
+    # AND one warning each: the closed validation's, and the unreadable record's
+    alerts = validator.alerts()
+    assert sorted(alert["title"].split(" (")[0] for alert in alerts) == [
+        "Change not validated: node_group_version of "
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{NODE_GROUP}",
+        "Validation record unreadable",
+    ], alerts
 
 
 def test_a_change_whose_validation_lock_another_invocation_holds_is_not_started_until_retried(
