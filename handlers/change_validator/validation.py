@@ -2,7 +2,9 @@
 
 1. `start` (the CloudTrail event): one validation per EKS update id (idempotent: the same event
    twice is one validation). It records what the change replaced, the baseline over the bake
-   length before the change, and the rollback that would apply, then checks the update at once.
+   length (at least 15 minutes) before the change (or, while an earlier change of the cluster
+   is still validated, that one's baseline, from before both), and the rollback that would
+   apply, then checks the update at once.
 2. Following: DescribeUpdate until EKS reports Successful, Failed or Cancelled; while InProgress
    (or when DescribeUpdate or the member session failed: status `Unknown`, the error kept) a
    one-time schedule calls back after VALIDATION_FOLLOW_MINUTES, up to
@@ -83,7 +85,11 @@ from handlers.change_validator.models import (
     check_change_time,
     event_summary,
 )
-from handlers.change_validator.open_validations import note_done, note_open
+from handlers.change_validator.open_validations import (
+    note_done,
+    note_open,
+    open_validation_ids,
+)
 from handlers.change_validator.record_shape import Phase, Verdict, record_problem
 from handlers.change_validator.rollback import (
     RESTORE_ASKED,
@@ -349,6 +355,14 @@ def _new_record(
             inventory=services.inventory(),
             desired_before=desired_size_before(change, previous),
         )
+        earlier = _earlier_open_validation(change, services)
+        if earlier is not None:
+            # The window before this change holds the earlier one's effect: its baseline, from
+            # before it, is kept for every figure it has; what it lacks (the readiness of another
+            # node group) is this change's own, read now, before this change.
+            record["baseline"] = {**record["baseline"], **earlier["baseline"]}
+            record["baseline_window"] = earlier["baseline_window"]
+            record["baseline_from"] = earlier["validation_id"]
     except MEASUREMENT_FAILURES as error:
         failure = cut_echo(str(error))
         _conclude(
@@ -360,6 +374,32 @@ def _new_record(
         )
     _save(services, record)
     return record
+
+
+def _earlier_open_validation(change: Change, services: ValidatorServices) -> dict[str, Any] | None:
+    """The open validation, with a baseline, of the earliest change of `change`'s cluster made
+    before it, if any: its endpoints and load balancers are the cluster's, so any change of the
+    cluster moves the figures of the others. A record that cannot be read is skipped (its own
+    callbacks and the sweep report it)."""
+    earlier: list[dict[str, Any]] = []
+    for other_id in open_validation_ids(services.state):
+        if other_id == change.validation_id:
+            continue
+        try:
+            other = load_record(services, other_id)
+        except UnreadableValidationError:
+            continue
+        if other is None or other["phase"] == Phase.DONE.value or other["baseline"] is None:
+            continue
+        made = Change.from_record(other["change"])
+        same_cluster = (made.account_id, made.region, made.cluster) == (
+            change.account_id,
+            change.region,
+            change.cluster,
+        )
+        if same_cluster and made.changed_at_time <= change.changed_at_time:
+            earlier.append(other)
+    return min(earlier, key=lambda other: parse_iso(other["change"]["changed_at"]), default=None)
 
 
 def _unfinished_baselines(record: dict[str, Any] | None) -> list[str]:
@@ -598,6 +638,11 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
         )
     else:
         verdict, reason = Verdict.PASSED, "no figure moved past its threshold"
+    if "baseline_from" in record:
+        reason += (
+            f" (against the baseline of update {record['baseline_from']}, an earlier change of "
+            "the cluster still being validated when this one came: the health before both)"
+        )
     _conclude(
         record,
         verdict,

@@ -389,6 +389,39 @@ def test_a_change_with_too_few_baseline_results_is_not_judged_on_them(
         assert alert["severity"] == "critical"
 
 
+def test_a_second_change_during_the_first_ones_bake_is_judged_against_the_health_before_both(
+    validator: Validator, eks_updates: EksUpdates
+) -> None:
+    # GIVEN the endpoint at about 100 ms, a node group update that slows it to 400 ms, and,
+    # ten minutes later while that update bakes, a cluster version update of the same cluster
+    first_id, second_id = (f"6a7b8c9d-0000-4111-8222-93334444555{n}" for n in (1, 2))
+    now = validator.clock.now()
+    record_endpoint_results(validator.state, now - timedelta(minutes=15), 15, latency_ms=100)
+    record_endpoint_results(validator.state, now + timedelta(minutes=1), 24, latency_ms=400)
+    assert validator.send(node_group_version_update(validator, first_id))["status"] == "following"
+    eks_updates.status = "Successful"
+    [baking] = validator.advance(5)
+    assert baking["status"] == "baking", baking
+    validator.clock.advance(5 * 60)
+    second = cloudtrail_event(
+        "UpdateClusterVersion", second_id, validator.clock.now(), {"version": "1.20"}
+    )
+    assert validator.send(second)["status"] == "baking"
+    # WHEN both bakes end with the endpoint still at 400 ms
+    [first_verdict] = validator.advance(10)
+    [second_verdict] = validator.advance(5)
+    # THEN both are degraded: the second is measured against the health before the first
+    # (its own quarter hour before held the first one's 400 ms), and says so
+    assert first_verdict["status"] == "degraded", first_verdict
+    assert second_verdict["status"] == "degraded", second_verdict
+    assert [moved["after"] for moved in second_verdict["moved"]] == [400.0]
+    assert f"against the baseline of update {first_id}" in second_verdict["reason"]
+    first_record = load_record(validator.services[0], first_id)
+    second_record = load_record(validator.services[0], second_id)
+    assert first_record is not None and second_record is not None
+    assert second_record["baseline_window"] == first_record["baseline_window"]
+
+
 def test_an_update_eks_reports_failed_is_failed_at_once(
     validator: Validator, eks_updates: EksUpdates
 ) -> None:
