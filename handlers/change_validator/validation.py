@@ -135,10 +135,12 @@ MEASUREMENT_FAILURES = (
     InventoryError,
     InventoryUnreadableError,
     UnreadableStateRecordError,
+    UnreadableStateValueError,
     *AWS_CALL_ERRORS,
 )
 """What a check that could not read the member account (or the inventory), got an answer that
-is not its call's, or met a scaler change record that is no object in the state table, raises:
+is not its call's, or met a scaler change record or an endpoint's recent results that are no
+object in the state table (a hand edit: an error answer left the validation open), raises:
 the check is counted as failed, not the invocation (a raised error ends, after the platform's
 retries, with the validation left unfinished and no callback booked)."""
 

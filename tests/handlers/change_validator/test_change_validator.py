@@ -62,6 +62,7 @@ from tests.handlers.faults import (
     hang_first_attempt,
 )
 from tests.handlers.member_accounts import member_session
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 SCALER_CLIENT = ValidatorServices.__dict__["scaler_client"]
 """The validator's own Lambda client for the scaler (the fixture replaces it)."""
@@ -1457,6 +1458,27 @@ def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
     assert alert["severity"] == "warning"
     assert update_id in alert["detail"]
     assert "Could not connect to the endpoint URL" in alert["detail"]
+
+
+def test_a_baseline_whose_endpoint_results_were_edited_by_hand_is_inconclusive_naming_them(
+    validator: Validator,
+) -> None:
+    # GIVEN endpoint api's recent results edited by hand into a JSON list
+    key = endpoint_history_key(f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}", "api")
+    boto3.client("dynamodb", region_name=REGION).put_item(
+        TableName=validator.state.table_name,
+        Item=unreadable_value(key, HISTORY_VALUE, {"S": f'["{SECRET}"]'}),
+    )
+    update_id = "6f708192-0000-4111-8222-933344445556"
+    # WHEN a node group update arrives
+    verdict = validator.send(node_group_version_update(validator, update_id))
+    # THEN its validation ends inconclusive at once, naming the saved value, not its content,
+    # rather than answer an error and stay open
+    assert verdict["status"] == "inconclusive", verdict
+    assert f"saved value {HISTORY_VALUE} of {key}: its data is a JSON list" in verdict["reason"]
+    assert SECRET not in verdict["reason"]
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning"
 
 
 def test_an_update_whose_status_cannot_be_read_at_the_last_check_is_inconclusive(
