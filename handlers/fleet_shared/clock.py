@@ -9,6 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+CLOCK_SKEW_SECONDS = 60
+"""How far ahead of this clock another writer's may run. Lambda's hosts keep time by the Amazon
+Time Sync Service, well under a second apart, so a time written more than this after now came
+from no clock: a hand edit (a local time written as UTC), corruption or a bad restore."""
+
 
 class Clock(Protocol):
     """A source of the current time."""

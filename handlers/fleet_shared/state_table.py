@@ -38,7 +38,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import answer_field
-from fleet_shared.clock import Clock, SystemClock
+from fleet_shared.clock import CLOCK_SKEW_SECONDS, Clock, SystemClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
     RequestInProgressError,
@@ -49,11 +49,17 @@ from fleet_shared.exceptions import (
 from fleet_shared.page_tokens import pages_of
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import HUB_CALLS_GIVEN_UP_AFTER, UnansweredEndpoints
+from fleet_shared.validation_errors import shown_value
 
 _logger = logging.getLogger(__name__)
 
 LOCK_POLL_SECONDS = 1.0
 """How often a lock taken with `wait_seconds` is tried again."""
+LONGEST_LOCK_LEASE_SECONDS = 900
+"""The longest lease a lock is taken or renewed for: the longest Lambda invocation, which no
+holder outlives. A lock item whose lease runs further than this (and CLOCK_SKEW_SECONDS) from
+now was written by no holder (a hand edit, corruption) and is taken as free: it would otherwise
+hold its node group, or run, until that far-off time."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,7 @@ class StateTable:
         lease run out (no one else took it, so nothing changed under it); False once another
         owner took it, whether it still holds it or already released it: what `owner` read may
         be stale."""
+        _check_lease(lease_seconds)
         return self._write_if_condition_holds(
             "update_item",
             TableName=self._table_name,
@@ -350,8 +357,23 @@ class StateTable:
                 )
 
     def _try_acquire(self, name: str, owner: str, lease_seconds: int) -> dict[str, Any] | None:
-        """None when acquired, else the item of the current holder."""
+        """None when acquired, else the item of the current holder. A lock item no holder wrote
+        (no lease, or one past any holder's) is taken, and reported once: taking it replaces it."""
+        _check_lease(lease_seconds)
         now = self._clock.now()
+
+        def report_unheld(replaced: dict[str, Any]) -> None:
+            expiry = _expiry_epoch(replaced)
+            if expiry is not None and expiry <= _epoch(now) + _LONGEST_HELD_SECONDS:
+                return
+            _logger.warning(
+                "lock %s taken from an item no holder wrote (owner %s, lease %s): a hand edit "
+                "or corruption, which would have held it until then",
+                name,
+                shown_value(replaced.get("owner", {}).get("S")),
+                "none" if expiry is None else f"to {_expiry_text(replaced)}",
+            )
+
         return self._put_if_free(
             {
                 **_key(f"LOCK#{name}", "LOCK"),
@@ -361,6 +383,7 @@ class StateTable:
             },
             or_owner=owner,
             free_without_expiry=True,
+            replaced=report_unheld,
         )
 
     # Idempotency ---------------------------------------------------------------------------
@@ -834,29 +857,34 @@ class StateTable:
         *,
         or_owner: str | None = None,
         free_without_expiry: bool = False,
+        replaced: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
         """Put `item` unless an unexpired item with its key exists (held by someone other than
         `or_owner`, when given). Returns None when written, else the existing item.
 
-        `free_without_expiry` (a lock): an existing item without a Number `expires_at` counts as
+        `free_without_expiry` (a lock): an existing item without a Number `expires_at`, or with
+        one further ahead than any holder's lease (`LONGEST_LOCK_LEASE_SECONDS`), counts as
         free. Every holder writes its lease as one, so only a hand edit or corruption leaves
-        one without, and TTL never deletes such an item: it would hold the lock for good. A
-        request record without one stays taken (a completed request is never run again)."""
+        one without or that far ahead, and TTL never deletes such an item in time: it would hold
+        the lock for good. A request record without one stays taken (a completed request is
+        never run again). `replaced`: see `_conditional_put`."""
+        now_epoch = _epoch(self._clock.now())
         condition = "attribute_not_exists(pk) OR #expires_at < :now"
         names = {"#expires_at": "expires_at"}
-        values = {":now": {"N": str(_epoch(self._clock.now()))}}
+        values = {":now": {"N": str(now_epoch)}}
         if free_without_expiry:
-            # Checked before the comparison, which moto cannot make with a String.
+            # Checked before the comparisons, which moto cannot make with a String.
             condition = (
                 "attribute_not_exists(pk) OR NOT attribute_type(#expires_at, :number) OR "
-                "#expires_at < :now"
+                "#expires_at < :now OR #expires_at > :unheld"
             )
             values[":number"] = {"S": "N"}
+            values[":unheld"] = {"N": str(now_epoch + _LONGEST_HELD_SECONDS)}
         if or_owner is not None:
             condition += " OR #owner = :owner"
             names["#owner"] = "owner"
             values[":owner"] = {"S": or_owner}
-        return self._conditional_put(item, condition, names, values)
+        return self._conditional_put(item, condition, names, values, replaced=replaced)
 
     def _conditional_put(
         self,
@@ -864,8 +892,12 @@ class StateTable:
         condition: str,
         names: dict[str, str],
         values: dict[str, dict[str, str]],
+        *,
+        replaced: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any] | None:
-        """Put `item` if `condition` holds. Returns None when written, else the existing item.
+        """Put `item` if `condition` holds. Returns None when written, else the existing item;
+        with `replaced`, the put asks for the item it replaced and, when written over one, calls
+        `replaced` with it.
 
         botocore sends a put again when its answer was lost (a read timeout, a closed
         connection) after DynamoDB may have applied it; that retry then fails its own condition.
@@ -873,8 +905,9 @@ class StateTable:
         applied: it counts as written, as if the answer had arrived.
         """
         write_token = uuid.uuid4().hex
+        old_item = {"ReturnValues": "ALL_OLD"} if replaced is not None else {}
         try:
-            self._call(
+            response = self._call(
                 "put_item",
                 TableName=self._table_name,
                 Item={**item, _WRITE_TOKEN: {"S": write_token}},
@@ -882,6 +915,7 @@ class StateTable:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **old_item,
             )
         except ClientError as error:
             if not _is_condition_failure(error):
@@ -890,6 +924,9 @@ class StateTable:
             if existing.get(_WRITE_TOKEN, {}).get("S") == write_token:
                 return None
             return existing
+        previous = response.get("Attributes")
+        if replaced is not None and isinstance(previous, dict):
+            replaced(previous)
         return None
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
@@ -918,6 +955,20 @@ def _history_query(table_name: str, key: str, since: datetime) -> dict[str, Any]
         },
         "ConsistentRead": True,
     }
+
+
+_LONGEST_HELD_SECONDS = LONGEST_LOCK_LEASE_SECONDS + CLOCK_SKEW_SECONDS
+"""How far after now a holder's lease may end, as its own clock wrote it."""
+
+
+def _check_lease(lease_seconds: int) -> None:
+    """Refuse a lease no holder needs: one past LONGEST_LOCK_LEASE_SECONDS would read as an
+    item no holder wrote, and be taken while held."""
+    if lease_seconds > LONGEST_LOCK_LEASE_SECONDS:
+        raise ValueError(
+            f"a lock lease of {lease_seconds} s is longer than {LONGEST_LOCK_LEASE_SECONDS} s, "
+            "the longest invocation"
+        )
 
 
 def _lease_from_now(longest: int, deadline: ClaimDeadline | None) -> int:
@@ -952,6 +1003,12 @@ def _expiry_time(item: dict[str, Any]) -> datetime | None:
         return datetime.fromtimestamp(expiry, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _expiry_text(item: dict[str, Any]) -> str:
+    """When `item` expires, for a log line: its time, or that it is past the calendar."""
+    expiry = _expiry_time(item)
+    return "past the calendar" if expiry is None else iso_z(expiry)
 
 
 def _expired(item: dict[str, Any], now_epoch: int) -> bool:

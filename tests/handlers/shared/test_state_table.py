@@ -26,7 +26,7 @@ from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, UnansweredEndpoints
 from fleetctl.local_state_table import create_state_table as create_local_state_table
-from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, STATE_TABLE_NAME
+from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, START_TIME, STATE_TABLE_NAME
 from tests.handlers.deadlines import LambdaTime, hang_every_attempt
 from tests.handlers.faults import (
     answer_malformed,
@@ -104,24 +104,63 @@ def test_a_lease_is_renewed_only_while_no_other_owner_took_the_lock(
 
 @pytest.mark.parametrize(
     "expires_at",
-    [None, {"S": "2025-06-02T09:05:00Z"}, {"NULL": True}],
-    ids=["no-expiry", "expiry-a-string", "expiry-null"],
+    [
+        None,
+        {"S": "2025-06-02T09:05:00Z"},
+        {"NULL": True},
+        {"N": "253402300799"},
+        {"N": "9e125"},
+        {"N": str(int(START_TIME.timestamp()) + 900 + 61)},
+    ],
+    ids=[
+        "no-expiry",
+        "expiry-a-string",
+        "expiry-null",
+        "expiry-in-year-9999",
+        "expiry-past-the-calendar",
+        "expiry-past-the-longest-lease-and-skew",
+    ],
 )
-def test_a_lock_item_without_a_number_expiry_is_taken_rather_than_held_for_good(
-    state_table: StateTable, dynamodb_client: Any, expires_at: dict[str, Any] | None
+def test_a_lock_item_no_holder_wrote_is_taken_and_reported_once_rather_than_held_for_good(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    expires_at: dict[str, Any] | None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # GIVEN a lock item that a hand edit or corruption left without a Number expires_at, which
-    # DynamoDB's TTL never deletes and which no holder writes
-    item = {"pk": {"S": "LOCK#dev-apps"}, "sk": {"S": "LOCK"}, "owner": {"S": "scaler-a"}}
+    # GIVEN a lock item that a hand edit or corruption left without a Number expires_at, or with
+    # one further ahead than any holder's lease (900 s) and clock skew (60 s), which DynamoDB's
+    # TTL never deletes in time and which no holder writes
+    item = {"pk": {"S": "LOCK#dev-apps"}, "sk": {"S": "LOCK"}, "owner": {"S": SECRET * 10}}
     if expires_at is not None:
         item["expires_at"] = expires_at
     dynamodb_client.put_item(TableName=state_table.table_name, Item=item)
-    # WHEN scaler-b takes the lock
+    # WHEN scaler-b takes the lock, releases it and takes it again
     # THEN it gets it (instead of the node group being locked until someone deletes the item),
     # with a lease that holds it against scaler-a
     with state_table.lock("dev-apps", "scaler-b", lease_seconds=60) as held:
         assert held.owner == "scaler-b"
         assert not state_table.acquire_lock("dev-apps", "scaler-a", lease_seconds=60)
+    with state_table.lock("dev-apps", "scaler-b", lease_seconds=60):
+        pass
+    # AND the corrupt item is reported once, naming the lock and only a short prefix of its owner
+    reports = [record.getMessage() for record in caplog.records]
+    reports = [report for report in reports if "no holder" in report]
+    assert len(reports) == 1
+    assert "lock dev-apps taken from an item no holder wrote" in reports[0]
+    assert SECRET * 3 not in reports[0]
+
+
+def test_a_lock_is_held_through_the_longest_lease_and_no_longer_one_is_taken(
+    state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN a lock held with the longest lease, 900 s (the longest invocation)
+    assert state_table.acquire_lock("report", "report-a", lease_seconds=900)
+    # WHEN another owner asks 899 s later THEN it is still held
+    fake_clock.advance(899)
+    assert not state_table.acquire_lock("report", "report-b", lease_seconds=900)
+    # AND a longer lease, which would read as an item no holder wrote, is refused
+    with pytest.raises(ValueError, match="longer than 900 s"):
+        state_table.acquire_lock("other", "report-b", lease_seconds=901)
 
 
 def test_lock_context_raises_naming_the_holder(state_table: StateTable) -> None:
@@ -678,7 +717,8 @@ def test_an_unreadable_latest_change_raises_naming_its_time_only_where_it_can_be
         ({"NULL": True}, True),
         ({"N": "1e3"}, False),
         ({"N": "1717300000.5"}, False),
-        ({"N": "99999999999.5"}, True),
+        # Within a lease of now: one further ahead is no holder's (LONGEST_LOCK_LEASE_SECONDS).
+        ({"N": f"{int(START_TIME.timestamp()) + 100}.5"}, True),
     ],
     ids=["a-string", "a-null", "an-exponent", "past-decimal", "future-decimal"],
 )
