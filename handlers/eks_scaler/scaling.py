@@ -33,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.change_intents import KeptIntent, kept_intent
+from fleet_shared.clock import written_after
 from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.node_group_autoscalers import ManagingAutoscaler, declared_autoscaler
@@ -219,7 +220,9 @@ def _scale_one(
         )
         if autoscaler is not None and not group.override_autoscaler:
             return autoscaler_result(group.name, autoscaler), None
-        facts, unspent = read_facts(event, group.name, services, eks, inventory)
+        facts, unspent, redated = read_facts(
+            event, group.name, services, eks, inventory, dry_run=dry_run
+        )
         if unspent is not None and not dry_run:
             # Before this request's intent replaces it, and its change spends it: found made,
             # another request's change is recorded and announced now, or never.
@@ -251,7 +254,7 @@ def _scale_one(
                 if isinstance(desired, int):
                     decision = decide_now(replace(facts, size_this_request_set=desired))
                     earlier_notice = earlier.record.get(NOTICE_FIELD)
-        return apply_decision(
+        result, notice = apply_decision(
             decision,
             event,
             group.name,
@@ -263,6 +266,9 @@ def _scale_one(
             still_holds_lock=held.renew if held is not None else None,
             earlier_notice=earlier_notice,
         )
+        if redated is not None:
+            result["reason"] = _join([redated, result["reason"]])
+        return result, notice
 
     if dry_run:
         # A dry run takes no lock: it writes nothing, so it cannot race anyone.
@@ -280,9 +286,12 @@ def read_facts(
     services: ScalerServices,
     eks: Any,
     inventory: FleetInventory | None,
-) -> tuple[NodeGroupFacts, KeptIntent | None]:
-    """Everything `decide` needs about one node group (read under its lock), and another
-    request's intent saved after the last recorded change (unspent), if any."""
+    *,
+    dry_run: bool,
+) -> tuple[NodeGroupFacts, KeptIntent | None, str | None]:
+    """Everything `decide` needs about one node group (read under its lock), another
+    request's intent saved after the last recorded change (unspent), if any, and what was done
+    about a last change dated after now (`_latest_change`), if any."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     described = describe_node_group(eks, event.cluster, name)
     configured = (
@@ -296,7 +305,7 @@ def read_facts(
         else None
     )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
-    last_change = services.state.latest_change(key)
+    last_change, redated = _latest_change(services, key, name, dry_run=dry_run)
     last_change_at = last_change.changed_at if last_change is not None else None
     last_change_action = last_change.record.get("action") if last_change is not None else None
     kept = kept_intent(services.state, key)
@@ -332,7 +341,38 @@ def read_facts(
         action_under_temporary_raises=action_under_temporary_raises,
         size_this_request_set=size_this_request_set,
     )
-    return facts, unspent
+    return facts, unspent, redated
+
+
+def _latest_change(
+    services: ScalerServices, key: str, name: str, *, dry_run: bool
+) -> tuple[StateChange | None, str | None]:
+    """The node group's last recorded change, and why its time was changed when it lay after
+    now (`clock.written_after`: a hand edit or corruption, not a clock). Read as it is, it
+    would hold every decrease until then, a cooldown that never ends; the change cannot have
+    been made later than now, so it is dated now (`redate_latest_change`: the decreases wait
+    one cooldown from when it was first seen, the safe side of what is unknown, and the next
+    request reads a true time, so it is reported once). A dry run dates it so for itself only."""
+    change = services.state.latest_change(key)
+    now = services.clock.now()
+    if change is None or not written_after(change.changed_at, now):
+        return change, None
+    recorded = iso_z(change.changed_at)
+    services.logger.warning(
+        "last change dated after now", extra={"nodegroup": name, "changed_at": recorded}
+    )
+    if dry_run:
+        why = "a dry run counts it as made now, and leaves it dated so"
+        return replace(change, changed_at=now), _redated_reason(recorded, why)
+    why = "dated now instead, so the cooldown of a decrease counts from now"
+    return services.state.redate_latest_change(key, change), _redated_reason(recorded, why)
+
+
+def _redated_reason(recorded: str, why: str) -> str:
+    return (
+        f"its last change was recorded as of {recorded}, after now, which no clock writes (a "
+        f"hand edit or corruption): {why}"
+    )
 
 
 def _this_requests_earlier_change(

@@ -15,6 +15,12 @@ Time Sync Service, well under a second apart, so a time written more than this a
 from no clock: a hand edit (a local time written as UTC), corruption or a bad restore."""
 
 
+def written_after(moment: datetime, now: datetime) -> bool:
+    """Whether `moment`, read from the state table, lies more than CLOCK_SKEW_SECONDS after
+    `now`: no writer's clock could have written it."""
+    return moment - now > timedelta(seconds=CLOCK_SKEW_SECONDS)
+
+
 class Clock(Protocol):
     """A source of the current time."""
 

@@ -606,6 +606,27 @@ class StateTable:
         item = self._get(f"STATE#{key}", "LATEST")
         return None if item is None else _to_change(key, item)
 
+    def redate_latest_change(self, key: str, change: StateChange) -> StateChange | None:
+        """Date `key`'s latest change `change`, recorded as of a time after now that no
+        writer's clock wrote (`clock.written_after`: a hand edit, corruption), as of now
+        instead, keeping that time in `redated_from`: read as it is, it stays the last change
+        until that time (a cooldown that never ends), and dated now it counts as if made when
+        first seen, which no change can have been after. None when the latest change is gone.
+        For a caller holding what serialises the key's writers (a node group's lock)."""
+        now = self._clock.now()
+        redated = self._write_if_condition_holds(
+            "update_item",
+            TableName=self._table_name,
+            Key=_key(f"STATE#{key}", "LATEST"),
+            UpdateExpression="SET changed_at = :now, redated_from = :was",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={
+                ":now": {"S": _sortable_iso(now)},
+                ":was": {"S": iso_z(change.changed_at)},
+            },
+        )
+        return StateChange(changed_at=now, record=change.record) if redated else None
+
     def last_change_at(self, key: str) -> datetime | None:
         """When `key` last changed, if it ever did."""
         change = self.latest_change(key)

@@ -268,6 +268,33 @@ def test_cooldown_blocks_a_second_decrease_until_it_passes(
     assert sizes(member_eks, "batch-spot")["desired_size"] == 0
 
 
+def test_a_last_change_dated_after_now_is_dated_now_once_and_holds_decreases_one_cooldown(
+    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+) -> None:
+    # GIVEN batch-spot's last change recorded as of 2099 (a hand edit, corruption), which read
+    # as it is held every decrease until then
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "batch-spot")
+    future = datetime.fromisoformat("2099-01-01T00:00:00+00:00")
+    state_table.record_change(key, {"action": "scale_up"}, 86400, changed_at=future)
+    # WHEN a decrease comes
+    blocked = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}), "i1")
+    # THEN it waits one cooldown from now (the change cannot have been made later), says why,
+    # and the change is dated now
+    item = results_by_group(blocked)["batch-spot"]
+    assert item["status"] == "scale_down_blocked"
+    assert item["cooldown_remaining_seconds"] == 300
+    assert "recorded as of 2099-01-01T00:00:00Z, after now" in item["reason"]
+    assert state_table.last_change_at(key) == fake_clock.now()
+    # WHEN another decrease comes once that cooldown passed
+    fake_clock.advance(301)
+    done = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}), "i2")
+    # THEN it goes through, and the future time is not reported again
+    item = results_by_group(done)["batch-spot"]
+    assert item["status"] == "scaling_initiated"
+    assert "after now" not in item["reason"]
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
 def test_a_held_lock_reports_locked_and_changes_nothing(
     scaler: Scaler, member_eks: Any, state_table: StateTable
 ) -> None:
