@@ -19,6 +19,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import (
     FleetError,
     InventoryUnreadableError,
+    RequestIdReusedError,
     RequestInProgressError,
     UnreadableStateValueError,
 )
@@ -33,6 +34,8 @@ from handlers.eks_scaler.models import (
     ScalerEvent,
     Status,
     node_group_result,
+    request_fingerprint,
+    request_id_reused,
 )
 from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups, waits_for_cooldown
@@ -59,7 +62,9 @@ def run(
     A request's claim blocks a concurrent copy (answered `in progress`) only while this
     invocation can run, so the platform's retry of an invocation killed at its deadline finishes
     the request. Raises EventValidationError for a hold whose `until` is out of bounds, before
-    anything is claimed or written.
+    anything is claimed or written, and naming `request_id` for a request under the id of an
+    earlier one, done or running, that asked something else: answered with that one's result,
+    it would read as done.
     """
     check_hold_window(event, services.clock.now())
     dry_run = event.dry_run or services.environment.fleet_dry_run
@@ -97,6 +102,7 @@ def run(
             request_key,
             ttl,
             deadline=invocation,
+            fingerprint=request_fingerprint(event),
         ) as request:
             if request.is_repeat and request.result is not None:
                 stored = dict(request.result)
@@ -109,6 +115,8 @@ def run(
                 # and their notices in their change records.
                 if not unfinished_results(event, result):
                     result = _completed(request, result, notices)
+    except RequestIdReusedError:
+        raise request_id_reused() from None
     except RequestInProgressError as error:
         return error_result(
             error, action=event.action.value, request_id=event.request_id, in_progress=True

@@ -43,7 +43,7 @@ from fleet_shared.change_intents import (
     record_found_change,
 )
 from fleet_shared.timestamps import iso_z
-from handlers.eks_scaler.models import ScalerEvent
+from handlers.eks_scaler.models import ScalerEvent, check_same_request
 from handlers.eks_scaler.notices import notice_ttl_seconds
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
@@ -76,7 +76,13 @@ def this_requests_intent(intent: KeptIntent | None, event: ScalerEvent) -> KeptI
 
 
 def _is_this_requests(intent: KeptIntent, event: ScalerEvent) -> bool:
-    return event.request_id is not None and intent.record.get("request_id") == event.request_id
+    """Whether `event`'s request saved `intent`; raises EventValidationError naming
+    `request_id` when a request that asked something else saved it under that id
+    (`check_same_request`)."""
+    if event.request_id is None or intent.record.get("request_id") != event.request_id:
+        return False
+    check_same_request(intent.record, event)
+    return True
 
 
 def drop_intent(services: ScalerServices, key: str, name: str) -> None:

@@ -11,6 +11,8 @@ request carrying `min_size` or `max_size` is therefore refused naming the field.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +33,8 @@ from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 
 STACK_OWNED_SIZES = ("min_size", "max_size")
+REQUEST_FINGERPRINT_FIELD = "request_fingerprint"
+"""The field of a change record (and its intent) that holds its request's fingerprint."""
 
 
 class Action(StrEnum):
@@ -177,6 +181,38 @@ class ScalerCall:
     event: ScalerEvent
     requested_by: str | None = None
     over_http: bool = False
+
+
+def request_fingerprint(event: ScalerEvent) -> str:
+    """A digest of what `event` asks, all of it but its `request_id`: kept with the request's
+    idempotency record and its change records, so that a different request under the same id
+    is refused, not answered with the first one's result (`StateTable.idempotent`) nor taken
+    for the request that made the first one's changes (`check_same_request`)."""
+    asked = event.model_dump(mode="json", exclude={"request_id"})
+    text = json.dumps(asked, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def request_id_reused() -> EventValidationError:
+    """The refusal of a request under the `request_id` of an earlier one that asked something
+    else."""
+    return EventValidationError(
+        "request_id",
+        "already used for a request that asked something else (an id is remembered for "
+        "SCALER_IDEMPOTENCY_TTL_HOURS); a different request needs a new request_id",
+    )
+
+
+def check_same_request(record: dict[str, Any], event: ScalerEvent) -> None:
+    """Raise `request_id_reused` when `record` (a change record or intent under `event`'s
+    `request_id`) was written by a request that asked something else (its
+    REQUEST_FINGERPRINT_FIELD): a request left open (a node group locked) keeps no idempotency
+    record, and without this a different request under its id would find the first one's
+    changes and take them for its own, leaving the node group as it is. A record without a
+    fingerprint (written before) is taken for the request's."""
+    recorded = record.get(REQUEST_FINGERPRINT_FIELD)
+    if recorded is not None and recorded != request_fingerprint(event):
+        raise request_id_reused()
 
 
 def check_node_groups(event: ScalerEvent) -> None:

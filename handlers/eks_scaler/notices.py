@@ -21,7 +21,7 @@ from fleet_shared.node_group_locks import node_group_key, node_group_resource
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
 from handlers.eks_scaler.decision import ScalingDecision
-from handlers.eks_scaler.models import ScalerEvent
+from handlers.eks_scaler.models import ScalerEvent, check_same_request
 from handlers.eks_scaler.services import ScalerServices
 
 
@@ -70,13 +70,17 @@ def change_notice(
 def pending_notice(event: ScalerEvent, name: str, services: ScalerServices) -> Notice | None:
     """The notice of the node group's last change when it was made by this request (the same
     `request_id`, or none for both) within the notice window: a retry that finds the node group
-    already at its target still delivers it (a duplicate when it went out)."""
+    already at its target still delivers it (a duplicate when it went out). Raises
+    EventValidationError naming `request_id` when a request that asked something else made it
+    under that id (`check_same_request`)."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     change = services.state.latest_change(key)
     if change is None or NOTICE_FIELD not in change.record:
         return None
     if change.record.get("request_id") != event.request_id:
         return None
+    if event.request_id is not None:
+        check_same_request(change.record, event)
     if services.clock.now() - change.changed_at >= timedelta(seconds=notice_ttl_seconds(services)):
         return None
     notice: Notice = change.record[NOTICE_FIELD]

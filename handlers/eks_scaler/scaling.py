@@ -71,11 +71,14 @@ from handlers.eks_scaler.exceptions import UnreadableScalerChangeError, UpdateAn
 from handlers.eks_scaler.holds import held_result, node_group_hold
 from handlers.eks_scaler.member_node_groups import describe_error, describe_node_group
 from handlers.eks_scaler.models import (
+    REQUEST_FINGERPRINT_FIELD,
     Action,
     NodeGroupRequest,
     ScalerEvent,
     Status,
+    check_same_request,
     node_group_result,
+    request_fingerprint,
 )
 from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pending_notice
 from handlers.eks_scaler.services import ScalerServices
@@ -393,14 +396,18 @@ def _made_by_this_request(
     change: StateChange | None, event: ScalerEvent, services: ScalerServices
 ) -> bool:
     """Whether `change` was made by this request: its `request_id`, within the time the
-    scaler remembers one (the same id used later is another request)."""
+    scaler remembers one (the same id used later is another request); raises EventValidationError
+    naming `request_id` when a request that asked something else made it (`check_same_request`)."""
     if change is None or event.request_id is None:
         return False
     remembered = timedelta(hours=services.environment.scaler_idempotency_ttl_hours)
-    return (
-        change.record.get("request_id") == event.request_id
-        and services.clock.now() - change.changed_at < remembered
-    )
+    if (
+        change.record.get("request_id") != event.request_id
+        or services.clock.now() - change.changed_at >= remembered
+    ):
+        return False
+    check_same_request(change.record, event)
+    return True
 
 
 def _size_this_request_set(
@@ -553,6 +560,8 @@ def apply_decision(
         "requested_by": requested_by,
         **override,
     }
+    if event.request_id is not None:
+        record[REQUEST_FINGERPRINT_FIELD] = request_fingerprint(event)
     if event.request_id is not None:
         # The update id is not known yet; the intent's notice is keyed by the request id, as
         # the change's own notice is, so at most one of them goes out.

@@ -93,6 +93,20 @@ class RequestInProgressError(FleetError):
         super().__init__(f"request {request_id} of {scope} is already in progress")
 
 
+class RequestIdReusedError(FleetError):
+    """A request came under the id of an earlier request, completed or in progress, that asked
+    something else (`StateTable.idempotent`'s `fingerprint`): answered with that request's
+    result, it would read as done and nothing it asks would be done. A caller refuses it naming
+    its request id field; a different request needs a new id."""
+
+    def __init__(self, scope: str, request_id: str) -> None:
+        self.scope = scope
+        self.request_id = cut_echo(request_id)
+        super().__init__(
+            f"request {self.request_id} of {scope} was already made with a different request"
+        )
+
+
 class MemberAccessError(FleetError):
     """Assuming the member role failed; callers skip that account and go on with the others."""
 

@@ -41,6 +41,7 @@ from fleet_shared.aws_answers import answer_field
 from fleet_shared.clock import CLOCK_SKEW_SECONDS, Clock, SystemClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
+    RequestIdReusedError,
     RequestInProgressError,
     UnreadableRequestRecordError,
     UnreadableStateRecordError,
@@ -111,6 +112,7 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _WRITE_TOKEN = "write_token"
 _IN_PROGRESS = "IN_PROGRESS"
 _COMPLETED = "COMPLETED"
+_FINGERPRINT = "fingerprint"
 _HISTORY_PREFIX = "HISTORY#"
 _VALUE_PREFIX = "VALUE#"
 # Sorts after every ISO timestamp, so BETWEEN covers all history items from a given time on.
@@ -397,6 +399,7 @@ class StateTable:
         in_progress_seconds: int = DEFAULT_IN_PROGRESS_SECONDS,
         *,
         deadline: ClaimDeadline | None = None,
+        fingerprint: str | None = None,
     ) -> Iterator[IdempotentRequest]:
         """Run a request at most once per `request_id` within `scope` for `ttl_seconds`.
 
@@ -421,6 +424,12 @@ class StateTable:
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
         killed holding the claim can act. `IdempotentRequest.renew` extends the claim between
         steps of the work, for a claim kept shorter than the work.
+
+        `fingerprint` (a digest of what the request asks) is kept with the claim and the
+        result: a request under the id of one with another fingerprint, completed or in
+        progress, raises `RequestIdReusedError` rather than being answered with the other's
+        result (it would read as done). A record without one (written before, or by a caller
+        that gives none) matches any request.
         """
         longest = in_progress_seconds
 
@@ -431,15 +440,20 @@ class StateTable:
         now = self._clock.now()
         token = uuid.uuid4().hex
         key = _key(f"IDEMPOTENCY#{scope}", request_id)
+        fingerprinted = {} if fingerprint is None else {_FINGERPRINT: {"S": fingerprint}}
         existing = self._put_if_free(
             {
                 **key,
                 "status": {"S": _IN_PROGRESS},
                 "token": {"S": token},
                 "expires_at": {"N": str(_epoch(now) + in_progress_seconds)},
+                **fingerprinted,
             }
         )
         if existing is not None:
+            recorded = existing.get(_FINGERPRINT, {}).get("S")
+            if fingerprint is not None and recorded is not None and recorded != fingerprint:
+                raise RequestIdReusedError(scope, request_id)
             if existing.get("status", {}).get("S") != _COMPLETED:
                 raise RequestInProgressError(scope, request_id)
             try:
@@ -451,7 +465,9 @@ class StateTable:
             return
 
         def store(result: dict[str, Any]) -> None:
-            self._complete_request(scope, request_id, token, result, ttl_seconds)
+            self._complete_request(
+                scope, request_id, token, result, ttl_seconds, fingerprinted=fingerprinted
+            )
 
         def renew() -> bool:
             return self._renew_claim(scope, request_id, token, claim_seconds())
@@ -480,7 +496,14 @@ class StateTable:
         return item is not None and item.get("status", {}).get("S") == _IN_PROGRESS
 
     def _complete_request(
-        self, scope: str, request_id: str, token: str, result: dict[str, Any], ttl_seconds: int
+        self,
+        scope: str,
+        request_id: str,
+        token: str,
+        result: dict[str, Any],
+        ttl_seconds: int,
+        *,
+        fingerprinted: dict[str, dict[str, str]],
     ) -> None:
         now = self._clock.now()
         completed = self._write_if_condition_holds(
@@ -493,6 +516,7 @@ class StateTable:
                 "data": {"S": _to_json(result)},
                 "completed_at": {"S": _sortable_iso(now)},
                 "expires_at": {"N": str(_epoch(now) + ttl_seconds)},
+                **fingerprinted,
             },
             ConditionExpression="#token = :token",
             ExpressionAttributeNames={"#token": "token"},

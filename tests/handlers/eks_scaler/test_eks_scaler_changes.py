@@ -391,6 +391,38 @@ def test_the_same_request_id_makes_one_change(
     since = fake_clock.now().replace(year=2000)
     assert len(state_table.query_history(KEY_SYSTEM, since)) == 1
     assert len(alert_inbox.receive()) == 1
+    # WHEN a different request comes under the same id (web, not system)
+    other = event("scale_down", {"name": "web", "desired_size": 2}, request_id="exec-42")
+    refused = scaler(other, "inv-3")
+    # THEN it is refused naming request_id, rather than answered with the first one's result as
+    # if done, and web is unchanged
+    assert refused["status"] == "error"
+    assert refused["error"].startswith("invalid event: request_id: already used")
+    assert sizes(member_eks, "web")["desired_size"] == 3
+
+
+def test_another_request_under_the_id_of_one_left_open_is_refused_where_that_one_changed(
+    scaling: Scaling,
+) -> None:
+    # GIVEN request exec-7 scaled web down to 2 and was left open: system was locked
+    lock = scaling.lock_system_for_the_spot_optimizer()
+    both = ({"name": "web", "desired_size": 2}, {"name": "system", "desired_size": 1})
+    opened = scaling.scaler(event("scale_down", *both, request_id="exec-7"), "inv-1")
+    assert results_by_group(opened)["system"]["status"] == "locked"
+    # WHEN a different request comes under exec-7 (web alone, to 4)
+    scale_up = event("scale_up", {"name": "web", "desired_size": 4}, request_id="exec-7")
+    other = scaling.scaler(scale_up, "inv-2")
+    # THEN web is refused naming request_id, not taken for the node group that request already
+    # changed (left at 2 and answered as done), and keeps its size
+    item = results_by_group(other)["web"]
+    assert item["status"] == "error"
+    assert item["reason"].startswith("invalid event: request_id: already used")
+    assert scaling.desired_size("web") == 2
+    # AND the first request's retry, once system is free, finishes it
+    scaling.state_table.release_lock(lock, "spot_optimizer:other")
+    retried = scaling.scaler(event("scale_down", *both, request_id="exec-7"), "inv-3")
+    assert results_by_group(retried)["system"]["status"] == "scaling_initiated"
+    assert results_by_group(retried)["web"]["status"] == "no_change_needed"
 
 
 def test_a_request_whose_idempotency_record_cannot_be_read_is_refused_not_run_again(

@@ -170,17 +170,27 @@ def test_an_unreadable_hold_fails_its_node_group_alone_and_is_never_read_as_no_h
     assert problem in analysis["holds_unavailable"]
 
 
-def test_a_repeated_hold_request_is_answered_from_its_first_run(
+def test_a_repeated_hold_request_is_answered_from_its_first_run_and_another_under_its_id_refused(
     scaler: Scaler, member_eks: Any, fake_clock: ManualClock
 ) -> None:
-    # GIVEN a hold placed with request_id h-1
-    first = scaler(event("hold", until=UNTIL_EVENING, reason="freeze", request_id="h-1"))
-    # WHEN the same request comes again later with another reason
+    # GIVEN a hold placed over HTTP with request_id h-1
+    hold = event("hold", until=UNTIL_EVENING, reason="freeze", request_id="h-1")
+    first = json.loads(scaler(http_call(hold))["body"])
+    # WHEN the same request comes again later
     fake_clock.advance(60)
-    again = scaler(event("hold", until=UNTIL_EVENING, reason="other", request_id="h-1"))
-    # THEN the stored answer is returned and the hold kept its first reason
-    assert again["repeated_request"] is True
-    assert again["results"] == first["results"]
+    again = scaler(http_call(hold))
+    # THEN the stored answer is returned
+    assert again["statusCode"] == 200
+    assert json.loads(again["body"])["repeated_request"] is True
+    assert json.loads(again["body"])["results"] == first["results"]
+    # WHEN a different request comes under the same id (another reason)
+    other = scaler(http_call({**hold, "reason": "other"}))
+    # THEN it is refused with 400 naming request_id, not answered as done, and the hold kept
+    # its first reason
+    assert other["statusCode"] == 400
+    error = json.loads(other["body"])["error"]
+    assert error.startswith("invalid event: request_id: already used")
+    assert "repeated_request" not in json.loads(other["body"])
     assert scaler(event("analyze"))["holds"][0]["reason"] == "freeze"
 
 

@@ -14,6 +14,7 @@ from fleet_shared import state_table as state_table_module
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
+    RequestIdReusedError,
     RequestInProgressError,
     UnreadableRequestRecordError,
     UnreadableStateRecordError,
@@ -272,6 +273,31 @@ def test_other_request_ids_and_expired_results_act_again(
     run_once(state_table, "req-1", calls)
     # THEN each of them acted
     assert calls == ["req-1", "req-2", "req-1"]
+
+
+def test_a_request_id_reused_for_another_request_is_refused_done_or_running(
+    state_table: StateTable,
+) -> None:
+    # GIVEN request req-1 completed asking "a", and req-2 running asking "a"
+    with state_table.idempotent("eks_scaler", "req-1", 3600, fingerprint="a") as done:
+        done.complete({"scaled": 1})
+    with state_table.idempotent("eks_scaler", "req-2", 3600, fingerprint="a"):
+        # WHEN a request asking "b" comes under either id
+        # THEN it is refused as a reused id, not answered as done nor as in progress
+        for request_id in ("req-1", "req-2"):
+            with (
+                pytest.raises(RequestIdReusedError, match=f"request {request_id} of eks_scaler"),
+                state_table.idempotent("eks_scaler", request_id, 3600, fingerprint="b"),
+            ):
+                pytest.fail("the block must not run")
+    # AND the same request is a repeat with its result, and a record kept without a fingerprint
+    # (written before, or by a caller that gives none) matches any request
+    with state_table.idempotent("eks_scaler", "req-1", 3600, fingerprint="a") as repeat:
+        assert repeat.result == {"scaled": 1}
+    with state_table.idempotent("eks_scaler", "req-3", 3600) as unprinted:
+        unprinted.complete({"scaled": 3})
+    with state_table.idempotent("eks_scaler", "req-3", 3600, fingerprint="b") as repeat:
+        assert repeat.result == {"scaled": 3}
 
 
 @pytest.mark.parametrize(
