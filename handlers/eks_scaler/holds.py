@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.exceptions import EventValidationError, FleetError
+from fleet_shared.exceptions import EventValidationError, FleetError, UnreadableStateValueError
 from fleet_shared.node_group_holds import (
     HOLD_NAME,
     Hold,
@@ -42,6 +42,9 @@ CLUSTER_TARGET = "*"
 
 DIRECT_CALLER = "direct invocation"
 """Who set a hold when the call came without an HTTP caller ARN (a schedule, another function)."""
+
+UNKNOWN_SETTER = "unknown (the hold could not be read)"
+"""Who set a hold that was released without being readable."""
 
 
 def check_hold_window(event: ScalerEvent, now: datetime) -> None:
@@ -179,7 +182,10 @@ def _place(
 def _release(
     services: ScalerServices, name: str, key: str, caller: str, now: datetime, *, dry_run: bool
 ) -> dict[str, Any]:
-    hold = stored_hold(services.state, key)
+    try:
+        hold = stored_hold(services.state, key)
+    except UnreadableStateValueError as error:
+        return _release_unreadable(services, name, key, caller, now, error=error, dry_run=dry_run)
     if hold is None or not hold.in_force(now):
         return node_group_result(name, Status.NO_HOLD, "no hold in force; nothing to release")
     released = replace(hold, released_at=iso_z(now), released_by=caller)
@@ -193,6 +199,46 @@ def _release(
         name,
         Status.HOLD_RELEASED,
         f"hold released; it would have lasted until {hold.until}",
+        hold=released.as_record(),
+    )
+
+
+def _release_unreadable(
+    services: ScalerServices,
+    name: str,
+    key: str,
+    caller: str,
+    now: datetime,
+    *,
+    error: UnreadableStateValueError,
+    dry_run: bool,
+) -> dict[str, Any]:
+    """Release a hold that cannot be read (a field missing or of the wrong type: a hand edit,
+    corruption). It fails every change of what it would freeze, whether in force or not, so
+    the release is its one way out: it is replaced by a released hold that says so (kept as
+    long as a hold can last, for `analyze` and whoever asks who ended it)."""
+    released = Hold(
+        scope="cluster" if name == CLUSTER_TARGET else "nodegroup",
+        reason=f"an unreadable hold: {error.problem}",
+        until=iso_z(now),
+        set_by=UNKNOWN_SETTER,
+        set_at=iso_z(now),
+        released_at=iso_z(now),
+        released_by=caller,
+    )
+    if dry_run:
+        return node_group_result(
+            name,
+            Status.DRY_RUN,
+            f"dry run: the hold cannot be read ({error.problem}) and was not released",
+            hold=released.as_record(),
+        )
+    services.state.put_value(key, HOLD_NAME, released.as_record(), MAX_HOLD_DAYS * 86400)
+    return node_group_result(
+        name,
+        Status.HOLD_RELEASED,
+        f"the hold could not be read ({error.problem}); released all the same: it freezes "
+        "nothing now",
         hold=released.as_record(),
     )
 

@@ -143,7 +143,7 @@ def test_analyze_says_the_holds_are_unknown_when_the_state_table_cannot_be_read(
     ],
     ids=["until-no-time", "until-no-zone", "no-reason", "scope-unknown", "field-unknown"],
 )
-def test_an_unreadable_hold_fails_its_node_group_alone_and_is_never_read_as_no_hold(
+def test_an_unreadable_hold_fails_its_node_group_alone_until_released_and_is_never_no_hold(
     scaler: Scaler,
     member_eks: Any,
     state_table: StateTable,
@@ -168,6 +168,16 @@ def test_an_unreadable_hold_fails_its_node_group_alone_and_is_never_read_as_no_h
     analysis = scaler(event("analyze"))
     assert analysis["holds"] is None
     assert problem in analysis["holds_unavailable"]
+    # WHEN web's hold is released
+    released = by_group(scaler(event("release", {"name": "web"})))["web"]
+    # THEN the release works on it (its one way out) and says it could not be read, and the
+    # next scale-down changes web
+    assert released["status"] == "hold_released"
+    assert released["reason"].startswith(f"the hold could not be read ({problem})")
+    assert released["hold"]["released_by"] == "direct invocation"
+    again = by_group(scaler(event("scale_down", {"name": "web", "desired_size": 2})))
+    assert again["web"]["status"] == "scaling_initiated"
+    assert scaler(event("analyze"))["holds"] == []
 
 
 def test_a_repeated_hold_request_is_answered_from_its_first_run_and_another_under_its_id_refused(
