@@ -13,12 +13,15 @@ cluster; a release ends only the holds it names. A dry run reports and writes no
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import EventValidationError, FleetError, UnreadableStateValueError
 from fleet_shared.node_group_holds import (
     HOLD_NAME,
@@ -76,25 +79,46 @@ def change_holds(
         unchecked = check_hold_targets(event, services)
         until = iso_z(parse_iso(event.until))
         return [
-            _place(
-                services,
+            _each_target(
                 name,
-                key,
-                Hold(
-                    scope="cluster" if name == CLUSTER_TARGET else "nodegroup",
-                    reason=event.reason,
-                    until=until,
-                    set_by=caller,
-                    set_at=iso_z(now),
-                    request_id=event.request_id,
+                partial(
+                    _place,
+                    services,
+                    name,
+                    key,
+                    Hold(
+                        scope="cluster" if name == CLUSTER_TARGET else "nodegroup",
+                        reason=event.reason,
+                        until=until,
+                        set_by=caller,
+                        set_at=iso_z(now),
+                        request_id=event.request_id,
+                    ),
+                    now,
+                    dry_run=dry_run,
+                    unchecked=unchecked,
                 ),
-                now,
-                dry_run=dry_run,
-                unchecked=unchecked,
             )
             for name, key in targets
         ]
-    return [_release(services, name, key, caller, now, dry_run=dry_run) for name, key in targets]
+    return [
+        _each_target(name, partial(_release, services, name, key, caller, now, dry_run=dry_run))
+        for name, key in targets
+    ]
+
+
+def _each_target(name: str, change: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`change` of one target (its hold placed or released), with a failure of the state table
+    (after botocore's retries) as that target's `error`: the other targets go on, and the
+    request stays open, so its retry places or releases it (done twice, the same)."""
+    try:
+        return change()
+    except (FleetError, *AWS_CALL_ERRORS) as error:
+        return node_group_result(
+            name,
+            Status.ERROR,
+            f"the state table failed ({describe_error(error)}); retry the request",
+        )
 
 
 def check_hold_targets(event: ScalerEvent, services: ScalerServices) -> str | None:

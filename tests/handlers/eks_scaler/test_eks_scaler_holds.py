@@ -320,6 +320,28 @@ def test_a_hold_is_placed_when_eks_cannot_be_asked_and_says_its_names_were_not_c
     assert "not checked" in item["reason"]
 
 
+def test_a_hold_the_state_table_fails_to_place_is_that_targets_error_and_the_others_are_placed(
+    scaler: Scaler, services: ScalerServices, member_eks: Any, state_table: StateTable
+) -> None:
+    # GIVEN DynamoDB failing every attempt to save web's hold
+    dynamodb = services.hub_client("dynamodb")
+    fault = fail_every_attempt(dynamodb, "dynamodb", "PutItem", body_with=(b"/web", b"VALUE#hold"))
+    # WHEN a hold on web and system comes
+    hold = event("hold", {"name": "web"}, {"name": "system"}, until=UNTIL_EVENING, reason="x")
+    result = by_group(scaler({**hold, "request_id": "h-9"}))
+    # THEN web is an error naming the failure (instead of the invocation failing with no
+    # answer), and system's hold is placed
+    assert result["web"]["status"] == "error"
+    assert result["web"]["reason"].startswith("the state table failed (")
+    assert result["system"]["status"] == "hold_placed"
+    # AND the request stays open: once DynamoDB answers, its retry places web's hold
+    fault.healed = True
+    retried = by_group(scaler({**hold, "request_id": "h-9"}))
+    assert retried["web"]["status"] == "hold_placed"
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    assert state_table.get_value(web_key, HOLD_NAME) is not None
+
+
 def test_until_is_refused_on_a_scale_down(scaler: Scaler, member_eks: Any) -> None:
     # WHEN a scale-down carries `until`
     result = scaler(event("scale_down", *EVENING_SCALE_DOWN, until=UNTIL_EVENING))
