@@ -177,6 +177,7 @@ def _change(
             inventory=inventory,
             seconds_left=_no_time_to_wait if over_http else invocation.remaining_seconds,
             requested_by=requested_by,
+            lock_deadline=invocation,
         )
     return {**_header(event, dry_run=dry_run), "results": results}, notices
 

@@ -46,7 +46,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.node_group_updates import update_desired_size
-from fleet_shared.state_table import HeldLock, StateChange
+from fleet_shared.state_table import ClaimDeadline, HeldLock, StateChange
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import shown_value
 from handlers.eks_scaler.autoscalers import autoscaler_result, managing_autoscaler
@@ -111,8 +111,13 @@ def scale_node_groups(
     inventory: FleetInventory | None,
     seconds_left: Callable[[], float],
     requested_by: str | None = None,
+    lock_deadline: ClaimDeadline | None = None,
 ) -> tuple[list[dict[str, Any]], list[Notice]]:
     """One result per requested node group, in request order, and the notices to deliver.
+    Each node group lock's lease ends no later than `lock_deadline` (the invocation): Lambda's
+    retry of an invocation it killed holding one, a minute after, finds it free, where the full
+    lease (120 s) left the node group `locked` for a retry of one killed within a minute of
+    taking it.
 
     A scheduled scale-down that the cooldown holds waits for it (outside the node group lock) as
     long as `seconds_left` (the invocation's) allows with COOLDOWN_WAIT_RESERVE_SECONDS to spare,
@@ -130,6 +135,7 @@ def scale_node_groups(
             inventory=inventory,
             requested_by=requested_by,
             notices_found=notices,
+            lock_deadline=lock_deadline,
         )
         result, notice = _reporting_failure(group.name, services, scale)
         wait = _cooldown_wait(event, result, dry_run=dry_run, seconds_left=seconds_left)
@@ -194,6 +200,7 @@ def _scale_one(
     inventory: FleetInventory | None,
     requested_by: str | None,
     notices_found: list[Notice],
+    lock_deadline: ClaimDeadline | None,
 ) -> Outcome:
     """The node group's result, and the notice of this request's change. `notices_found` gets
     the notice of another request's change found made but not recorded, which is recorded
@@ -278,7 +285,10 @@ def _scale_one(
         return decide_and_apply(None)
     names = (event.account_id, event.region, event.cluster, group.name)
     with services.state.lock(
-        node_group_lock_name(*names), owner, NODE_GROUP_LOCK_LEASE_SECONDS
+        node_group_lock_name(*names),
+        owner,
+        NODE_GROUP_LOCK_LEASE_SECONDS,
+        deadline=lock_deadline,
     ) as held:
         return decide_and_apply(held)
 

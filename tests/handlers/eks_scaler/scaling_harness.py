@@ -96,16 +96,17 @@ class Scaling:
         context: ContextRunningOutOfTime,
         retry_invocation: str,
     ) -> dict[str, Any]:
-        """Invoke `request` with `context` (120 s left) until `hang` holds it, the node group
-        `scaled_before_the_hang` names at its new desired size by then; then, as Lambda kills it
-        at its deadline, retry the event a minute later as invocation `retry_invocation`: the
-        retry's result. The killed invocation ends with InvocationKilledError once let go."""
+        """Invoke `request` with `context` (its time left the same at every question) until
+        `hang` holds it, the node group `scaled_before_the_hang` names at its new desired size by
+        then; then, as Lambda kills it at its deadline, retry the event a minute later as
+        invocation `retry_invocation`: the retry's result. The killed invocation ends with
+        InvocationKilledError once let go."""
         name, size = scaled_before_the_hang
         with ThreadPoolExecutor(max_workers=1) as pool:
             killed = pool.submit(app.FUNCTION.invoke, request, Invocation.from_context(context))
             assert hang.entered.wait(10)
             assert self.desired_size(name) == size
-            self.clock.advance(120 + 60)
+            self.clock.advance(context.get_remaining_time_in_millis() / 1000 + 60)
             retried = self.scaler(request, retry_invocation)
             hang.release()
             with pytest.raises(InvocationKilledError):

@@ -148,11 +148,17 @@ def test_a_state_table_failure_after_the_change_answers_the_result_and_a_repeat_
     assert scaling.alert_inbox.receive() == []
 
 
+@pytest.mark.parametrize(
+    "seconds_left",
+    [120, 50],
+    ids=["whole-timeout", "less-than-a-minute-left-when-web-is-locked"],
+)
 def test_a_scheduled_change_killed_at_its_deadline_is_finished_by_the_platforms_retry(
-    scaling: Scaling,
+    scaling: Scaling, seconds_left: int
 ) -> None:
     # GIVEN a scheduled scale-down of system and web, and EKS never answering the update of web,
-    # so the invocation (120 s, the scaler's timeout) hangs there after changing system
+    # so the invocation (with 120 s, the scaler's timeout, or with less than the minute after
+    # which Lambda retries) hangs there after changing system, holding web's lock
     hang = InjectedHang("UpdateNodegroupConfig")
 
     def hang_on_web(request: Any, **kwargs: Any) -> None:
@@ -167,12 +173,12 @@ def test_a_scheduled_change_killed_at_its_deadline_is_finished_by_the_platforms_
         request,
         hang,
         scaled_before_the_hang=("system", 1),
-        context=ContextRunningOutOfTime(millis_left=[120_000]),
+        context=ContextRunningOutOfTime(millis_left=[seconds_left * 1000]),
         retry_invocation="inv-2",
     )
-    # THEN the retry finished the request (the dead invocation's claim did not answer
-    # `in progress`, which would end the retries with web never scaled): system is found at
-    # its target, web is scaled, and each change is recorded and announced once
+    # THEN the retry finished the request (neither the dead invocation's claim, answering
+    # `in progress`, nor web's lock, answering `locked`, outlived it): system is found at its
+    # target, web is scaled, and each change is recorded and announced once
     statuses = {item["nodegroup"]: item["status"] for item in retried["results"]}
     assert statuses == {"system": "no_change_needed", "web": "scaling_initiated"}
     assert scaling.desired_size("web") == 2
