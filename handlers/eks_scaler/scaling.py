@@ -56,6 +56,7 @@ from handlers.eks_scaler.change_intents import (
     other_requests_intent,
     record_other_requests_change,
     record_unrecorded_change,
+    redate_intent,
     save_intent,
     this_requests_intent,
 )
@@ -276,8 +277,8 @@ def _scale_one(
             still_holds_lock=held.renew if held is not None else None,
             earlier_notice=earlier_notice,
         )
-        if redated is not None:
-            result["reason"] = _join([redated, result["reason"]])
+        if redated:
+            result["reason"] = _join([*redated, result["reason"]])
         return result, notice
 
     if dry_run:
@@ -301,10 +302,10 @@ def read_facts(
     inventory: FleetInventory | None,
     *,
     dry_run: bool,
-) -> tuple[NodeGroupFacts, KeptIntent | None, str | None]:
+) -> tuple[NodeGroupFacts, KeptIntent | None, list[str]]:
     """Everything `decide` needs about one node group (read under its lock), another
     request's intent saved after the last recorded change (unspent), if any, and what was done
-    about a last change dated after now (`_latest_change`), if any."""
+    about a last change or an intent dated after now (`_latest_change`, `_kept_intent`)."""
     key = node_group_key(event.account_id, event.region, event.cluster, name)
     described = describe_node_group(eks, event.cluster, name)
     configured = (
@@ -318,10 +319,10 @@ def read_facts(
         else None
     )
     saved = services.state.get_value(key, SAVED_SIZES_NAME)
-    last_change, redated = _latest_change(services, key, name, dry_run=dry_run)
+    last_change, change_redated = _latest_change(services, key, name, dry_run=dry_run)
     last_change_at = last_change.changed_at if last_change is not None else None
     last_change_action = last_change.record.get("action") if last_change is not None else None
-    kept = kept_intent(services.state, key)
+    kept, intent_redated = _kept_intent(services, key, name, dry_run=dry_run)
     size_this_request_set = _size_this_request_set(
         last_change if _made_by_this_request(last_change, event, services) else None,
         last_change_at,
@@ -354,7 +355,7 @@ def read_facts(
         action_under_temporary_raises=action_under_temporary_raises,
         size_this_request_set=size_this_request_set,
     )
-    return facts, unspent, redated
+    return facts, unspent, [note for note in (change_redated, intent_redated) if note]
 
 
 def _latest_change(
@@ -367,24 +368,47 @@ def _latest_change(
     one cooldown from when it was first seen, the safe side of what is unknown, and the next
     request reads a true time, so it is reported once). A dry run dates it so for itself only."""
     change = services.state.latest_change(key)
-    now = services.clock.now()
-    if change is None or not written_after(change.changed_at, now):
+    if change is None or not written_after(change.changed_at, services.clock.now()):
         return change, None
-    recorded = iso_z(change.changed_at)
-    services.logger.warning(
-        "last change dated after now", extra={"nodegroup": name, "changed_at": recorded}
-    )
+    note = _dated_now(services, name, "last change", change.changed_at, dry_run=dry_run)
     if dry_run:
-        why = "a dry run counts it as made now, and leaves it dated so"
-        return replace(change, changed_at=now), _redated_reason(recorded, why)
-    why = "dated now instead, so the cooldown of a decrease counts from now"
-    return services.state.redate_latest_change(key, change), _redated_reason(recorded, why)
+        return replace(change, changed_at=services.clock.now()), note
+    return services.state.redate_latest_change(key, change), note
 
 
-def _redated_reason(recorded: str, why: str) -> str:
+def _kept_intent(
+    services: ScalerServices, key: str, name: str, *, dry_run: bool
+) -> tuple[KeptIntent | None, str | None]:
+    """The node group's kept intent, and why its time was changed when it lay after now, as
+    for the last change (`_latest_change`): unspent, an intent counts as the last change, so
+    read as it is it would hold every decrease until then, or until its TTL. It is saved again
+    as of now (`redate_intent`); a dry run dates it so for itself only."""
+    kept = kept_intent(services.state, key)
+    if kept is None or not written_after(kept.prepared_at, services.clock.now()):
+        return kept, None
+    note = _dated_now(services, name, "change intent", kept.prepared_at, dry_run=dry_run)
+    if dry_run:
+        return replace(kept, prepared_at=services.clock.now()), note
+    return redate_intent(services, key, kept), note
+
+
+def _dated_now(
+    services: ScalerServices, name: str, what: str, recorded_at: datetime, *, dry_run: bool
+) -> str:
+    """Log that the node group's `what` was recorded as of `recorded_at`, after now, and say
+    why it is dated now (or, in a dry run, counted so)."""
+    recorded = iso_z(recorded_at)
+    services.logger.warning(
+        f"{what} dated after now", extra={"nodegroup": name, "recorded_at": recorded}
+    )
+    why = (
+        "a dry run counts it as of now, and leaves it dated so"
+        if dry_run
+        else "dated now instead, so the cooldown of a decrease counts from now"
+    )
     return (
-        f"its last change was recorded as of {recorded}, after now, which no clock writes (a "
-        f"hand edit or corruption): {why}"
+        f"its {what} was recorded as of {recorded}, after now, which no clock writes (a hand "
+        f"edit or corruption): {why}"
     )
 
 

@@ -4,6 +4,7 @@ desiredSize only, within floors and the stack file's max_size."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -268,23 +269,59 @@ def test_cooldown_blocks_a_second_decrease_until_it_passes(
     assert sizes(member_eks, "batch-spot")["desired_size"] == 0
 
 
-def test_a_last_change_dated_after_now_is_dated_now_once_and_holds_decreases_one_cooldown(
-    scaler: Scaler, member_eks: Any, fake_clock: ManualClock, state_table: StateTable
+FUTURE = datetime.fromisoformat("2099-01-01T00:00:00+00:00")
+"""A time no clock writes: a hand edit or corruption put it in the state table."""
+
+
+def record_a_change_in_the_future(state_table: StateTable, key: str) -> None:
+    """The node group's last change, recorded as of FUTURE."""
+    state_table.record_change(key, {"action": "scale_up"}, 86400, changed_at=FUTURE)
+
+
+def keep_an_intent_from_the_future(state_table: StateTable, key: str) -> None:
+    """Another request's intent, saved as of FUTURE, of a change not made (to 5)."""
+    record = {"action": "scale_up", "new": {"desired_size": 5}, "request_id": "other", "notice": {}}
+    state_table.put_value(key, INTENT_NAME, {"prepared_at": iso_z(FUTURE), "record": record})
+
+
+def intent_time(state_table: StateTable, key: str) -> datetime:
+    """When the node group's kept intent says it was saved."""
+    intent = state_table.get_value(key, INTENT_NAME)
+    assert intent is not None
+    return datetime.fromisoformat(intent["prepared_at"])
+
+
+@pytest.mark.parametrize(
+    ("what", "write", "read"),
+    [
+        ("last change", record_a_change_in_the_future, StateTable.last_change_at),
+        ("change intent", keep_an_intent_from_the_future, intent_time),
+    ],
+    ids=["last-change", "change-intent"],
+)
+def test_a_change_time_after_now_is_dated_now_once_and_holds_decreases_one_cooldown(  # noqa: PLR0917
+    scaler: Scaler,
+    member_eks: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    what: str,
+    write: Callable[[StateTable, str], None],
+    read: Callable[[StateTable, str], datetime | None],
 ) -> None:
-    # GIVEN batch-spot's last change recorded as of 2099 (a hand edit, corruption), which read
-    # as it is held every decrease until then
+    # GIVEN batch-spot's last change (or another request's intent, which counts as one until
+    # a change is recorded) dated 2099 (a hand edit, corruption), which read as it is held
+    # every decrease until then
     key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "batch-spot")
-    future = datetime.fromisoformat("2099-01-01T00:00:00+00:00")
-    state_table.record_change(key, {"action": "scale_up"}, 86400, changed_at=future)
+    write(state_table, key)
     # WHEN a decrease comes
     blocked = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}), "i1")
     # THEN it waits one cooldown from now (the change cannot have been made later), says why,
-    # and the change is dated now
+    # and its time is now
     item = results_by_group(blocked)["batch-spot"]
     assert item["status"] == "scale_down_blocked"
     assert item["cooldown_remaining_seconds"] == 300
-    assert "recorded as of 2099-01-01T00:00:00Z, after now" in item["reason"]
-    assert state_table.last_change_at(key) == fake_clock.now()
+    assert f"its {what} was recorded as of 2099-01-01T00:00:00Z, after now" in item["reason"]
+    assert read(state_table, key) == fake_clock.now()
     # WHEN another decrease comes once that cooldown passed
     fake_clock.advance(301)
     done = scaler(event("scale_down", {"name": "batch-spot", "desired_size": 1}), "i2")
