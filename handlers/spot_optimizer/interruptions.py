@@ -190,7 +190,9 @@ def handle_interruption(
                 raise InterruptionNotRecordedError(instance_id, f"not claimed: {error}") from error
             stored = request.result
             if stored is None:
-                stored = _record(event, services, request, dry_run=dry_run, owner=owner)
+                stored = _record(
+                    event, services, request, dry_run=dry_run, owner=owner, deadline=deadline
+                )
                 if stored["result"]["status"] == "error":
                     return dict(stored["result"])
                 stored = _completed(request, stored)
@@ -236,10 +238,12 @@ def _record(
     *,
     dry_run: bool,
     owner: str,
+    deadline: ClaimDeadline | None,
 ) -> dict[str, Any]:
     """Describe, record and (past the threshold) fall back: `{"result", "notices"}`, where each
     notice is `{"key", "alert"}` for `deliver_all`. The warning's `claim` is renewed before the
-    recording and before the fallback."""
+    recording and before the fallback, whose node group lock ends no later than `deadline` (the
+    invocation)."""
     account, region = event.account, event.region
     instance_id = event.detail.instance_id
     header: dict[str, Any] = {
@@ -337,6 +341,7 @@ def _record(
                 dry_run=dry_run,
                 owner=owner,
                 notices_found=notices,
+                deadline=deadline,
             )
         except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
             # Reported rather than raised: the interruption is recorded by now, and failing the
@@ -500,9 +505,12 @@ def _on_demand_fallback(
     dry_run: bool,
     owner: str,
     notices_found: list[Notice],
+    deadline: ClaimDeadline | None,
 ) -> tuple[dict[str, Any], Alert | None]:
     """Find the on-demand sibling and propose or apply its +1: the fallback's result, and the
-    notice of an applied +1 (`notices_found` gets those of the changes `_apply` found)."""
+    notice of an applied +1 (`notices_found` gets those of the changes `_apply` found). The node
+    group lock's lease ends no later than `deadline`: Lambda's retry of an invocation it killed
+    holding it, a minute after, finds it free, where the full lease left the group `locked`."""
     reason = (
         f"{recent} interruptions of {spot_group} in the last hour exceed the threshold "
         f"{services.environment.spot_interruption_threshold}"
@@ -567,7 +575,9 @@ def _on_demand_fallback(
         return {**base, "status": "proposed", "note": note}, None
     lock = node_group_lock_name(account, region, cluster, name)
     try:
-        with services.state.lock(lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS) as held:
+        with services.state.lock(
+            lock, owner, NODE_GROUP_LOCK_LEASE_SECONDS, deadline=deadline
+        ) as held:
             applied, notice = _apply(
                 services,
                 eks,

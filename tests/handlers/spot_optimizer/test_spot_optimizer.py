@@ -16,12 +16,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ProxyConnectionError
 
 from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
+from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
     node_group_lock_name,
 )
 from fleet_shared.timestamps import iso_z
+from handlers.spot_optimizer import app
 from handlers.spot_optimizer.keys import (
     LATEST_ANALYSIS,
     analysis_key,
@@ -563,6 +565,39 @@ def test_a_held_node_group_lock_blocks_the_fallback(
     # THEN the fallback reports the lock and the node group is unchanged
     assert result["fallback"]["status"] == "locked"
     assert desired_size(member_eks, "system") == 2
+
+
+def test_the_fallbacks_node_group_lock_ends_no_later_than_its_invocation(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, three warnings of the hour handled, and a fourth whose invocation has
+    # 50 s left: less than the node group lock's 120 s lease and the minute after which Lambda
+    # retries an invocation it killed
+    services, eks = auto_applying_services_and_their_member_eks(make_services)
+    for _ in range(3):
+        invoke(next_batch_spot_warning(services), services, "inv")
+    lock = node_group_lock_name(MEMBER_A, REGION, CLUSTER, "system")
+    free_after_the_invocation: list[bool] = []
+
+    def another_owner_after_the_deadline(**_: Any) -> None:
+        held_at = services.clock.now()
+        services.clock.set(held_at + timedelta(seconds=51))
+        free_after_the_invocation.append(services.state.acquire_lock(lock, "eks_scaler:x", 60))
+        services.state.release_lock(lock, "eks_scaler:x")
+        services.clock.set(held_at)
+
+    eks.meta.events.register_first(
+        "before-send.eks.UpdateNodegroupConfig", another_owner_after_the_deadline
+    )
+    # WHEN the fourth warning's fallback makes its +1 while holding the system group's lock
+    result = app.FUNCTION.invoke(
+        next_batch_spot_warning(services), Invocation("inv-3", lambda: 50_000)
+    )
+    # THEN the lock was free a second after the invocation's end (the platform's retry of an
+    # invocation killed holding it finds it free, not `locked`), and the +1 was made
+    assert free_after_the_invocation == [True]
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert desired_size(member_eks, "system") == 3
 
 
 def test_a_stack_in_dry_run_proposes_the_fallback_and_changes_nothing(
