@@ -14,6 +14,7 @@ from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
 from handlers.backup_scheduler.backup import BackupServices, backup_targets, run_day
 from handlers.backup_scheduler.environment import BackupEnvironment
+from handlers.backup_scheduler.member_access import settle_member_access
 from handlers.backup_scheduler.models import BackupRequest
 
 FUNCTION = FleetFunction("backup_scheduler", BackupEnvironment, services=BackupServices.create)
@@ -23,9 +24,10 @@ FUNCTION = FleetFunction("backup_scheduler", BackupEnvironment, services=BackupS
 def handle(
     request: BackupRequest, services: BackupServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Back up every target of the inventory and apply retention; an inventory that cannot be
-    read fails the invocation (the shared layer's InventoryUnreadableError), so the platform
-    retries the run."""
+    """Back up every target of the inventory, apply retention, then alert the members that
+    started or stopped denying the backup role (not in a dry run). An inventory that cannot be
+    read fails the invocation (the shared layer's InventoryUnreadableError), and so does an
+    alert SNS did not take, once everything else is done, so the platform retries the run."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
     day = run_day(request.run, services.clock.now())
@@ -54,8 +56,20 @@ def handle(
         "not_started": not_started,
         "targets": targets,
     }
+    settlement = None
+    if not dry_run:
+        settlement = settle_member_access(
+            services.state,
+            services.alerts,
+            targets,
+            now=services.clock.now(),
+            invocation=invocation,
+        )
+        response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}
     FUNCTION.logger.info("backup finished", extra={"totals": totals})
+    if settlement is not None:
+        settlement.raise_undelivered()
     return response
 
 

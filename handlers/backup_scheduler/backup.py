@@ -103,6 +103,7 @@ from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
+from handlers.backup_scheduler.member_access import refused_by_iam
 
 SOURCE = "backup_scheduler"
 logger = observability_for(SOURCE).logger
@@ -236,6 +237,9 @@ class TargetResult(SharedTargetResult):
     skipped: list[dict[str, str]] = field(default_factory=list)
     unproven: list[str] = field(default_factory=list)
     left: list[dict[str, str]] = field(default_factory=list)
+    access_denied: list[str] = field(default_factory=list)
+    """What IAM refused, `sts:AssumeRole` or a resource or step whose call it refused: the
+    member's access episode (member_access.py) alerts on it."""
 
     def details(self) -> dict[str, Any]:
         """Counts, then the copies made, the expired copies deleted and those kept, and the
@@ -243,6 +247,7 @@ class TargetResult(SharedTargetResult):
         UNPROVEN_IDS_SHOWN ids); and, for a target stopped for lack of time, the steps it left
         (each from the resource it did not reach, when it had started)."""
         left = {"left": self.left} if self.left else {}
+        denied = {"access_denied": self.access_denied} if self.access_denied else {}
         return {
             "created": len(self.created),
             "deleted": len(self.deleted),
@@ -254,12 +259,16 @@ class TargetResult(SharedTargetResult):
             "kept": self.kept,
             "unproven_ids": sorted(self.unproven)[:UNPROVEN_IDS_SHOWN],
             **left,
+            **denied,
         }
 
     def fail(self, resource: str, error: Exception | str) -> None:
-        """Record a failure on one resource; the target goes on, as `partial`."""
+        """Record a failure on one resource; the target goes on, as `partial`. A call IAM
+        refused is noted in `access_denied` too."""
         super().fail(resource, error)
         self.status = PARTIAL
+        if refused_by_iam(error):
+            self.access_denied.append(resource)
 
 
 def expiry_key(backup_arn: str) -> str:
@@ -1222,6 +1231,8 @@ def _run_target(
         dynamodb = services.member_client("dynamodb", account_id, region)
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
+        if refused_by_iam(error.__cause__):
+            result.access_denied.append("sts:AssumeRole")
         return result
     _TargetBackup(
         services, ec2, dynamodb, result, day=day, dry_run=dry_run, deadline=invocation

@@ -8,6 +8,7 @@ AssumeRole call answers AccessDenied for that account's role (a botocore before-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,9 @@ class _DeniedResponse:
     headers: dict[str, str] | None = None
 
 
-def deny_assume_role(sts_client: Any, *account_ids: str) -> None:
-    """Make `sts_client` answer AccessDenied to AssumeRole of the given accounts' roles."""
+def deny_assume_role(sts_client: Any, *account_ids: str) -> Callable[[], None]:
+    """Make `sts_client` answer AccessDenied to AssumeRole of the given accounts' roles; the
+    result grants them again."""
 
     def refuse(params: dict[str, Any], **_: Any) -> tuple[_DeniedResponse, dict] | None:
         role_arn = params.get("body", {}).get("RoleArn", "")
@@ -108,6 +110,7 @@ def deny_assume_role(sts_client: Any, *account_ids: str) -> None:
         return None
 
     sts_client.meta.events.register("before-call.sts.AssumeRole", refuse)
+    return lambda: sts_client.meta.events.unregister("before-call.sts.AssumeRole", refuse)
 
 
 MEMBERS_STACK_FILE = Path(__file__).with_name("Pulumi.members.yaml")

@@ -12,6 +12,7 @@ from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler import app
 from handlers.backup_scheduler.backup import BackupServices
 from handlers.backup_scheduler.environment import BackupEnvironment
+from tests.handlers.conftest import AlertInbox
 from tests.handlers.member_accounts import share_botocore_models
 from tests.handlers.member_targets import invoke_for_members_a_b_and_denied
 
@@ -36,8 +37,11 @@ def backup(
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
     built_services: list[BackupServices],
+    *,
+    alert_inbox: AlertInbox,
 ) -> Callable[..., dict[str, Any]]:
-    """Invoke the handler for members A, B and a member whose AssumeRole is denied.
+    """Invoke the handler for members A, B and a member whose AssumeRole is denied, its alerts
+    delivered to `alert_inbox` (the denied member's alert goes out in every test).
 
     Services are built once per test (on the first call) and keep the manual clock, so a hook
     a test registers on a member client stays in place for later calls; the environment is

@@ -1,0 +1,294 @@
+"""Member access episodes: one alert when a member account starts denying the backup role, one
+resolution when it stops.
+
+A member that refuses the role (AccessDenied on AssumeRole) or the backup calls (AccessDenied,
+AccessDeniedException, UnauthorizedOperation) has no copies made, and its old copies are not
+pruned, night after night; logged in the run's result alone, nobody heard of it. So each account
+has an episode record in the state table (`member_access_key`), settled after every run that is
+not a dry run (a dry run never calls CreateSnapshot, CreateBackup or a delete, so it cannot
+tell a member that allows them):
+
+- denied, no open episode: the alert goes out, then the episode is recorded open;
+- denied, open episode: nothing goes out (the episode's last failure is noted);
+- reached without a denial in every one of its targets: the open episode is closed holding its
+  resolution (`Alert.resolution`: same id, so the router resolves the alert it raised), then the
+  resolution goes out and is dropped from the record;
+- any other outcome (a target not started, in progress, failed, or its AssumeRole unanswered by
+  STS) tells nothing of the member's grants: the episode stays as it is.
+
+Delivery is the shared layer's `deliver_once`, keyed by the account, the episode (named by the
+closing time of the one before it, as health_monitor names its incidents) and `denied` or
+`resolved`, so two runs that see one new denial at once send one alert. An alert SNS does not
+take leaves the episode as it was, and a resolution stays in the closed record until SNS took
+it, so a failed publish loses neither: the invocation fails once every account was settled
+(`MemberAccessSettlement.raise_undelivered`), the platform's retry (its finished targets are
+repeats) sends what is missing, and so does the next night's run at the latest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
+from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
+from fleet_shared.handler import Invocation
+from fleet_shared.state_table import StateTable, VersionedValue
+from fleet_shared.target_results import OK, PARTIAL
+from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import cut_echo
+
+SOURCE = "backup_scheduler"
+EPISODE_VALUE = "access_episode"
+FIRST_EPISODE = "first"
+"""What names the episode of an account that had none before (or whose last one was forgotten)."""
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+"""The error codes of a call IAM refused: STS's and most services', DynamoDB's, EC2's."""
+DELIVERY_TTL_SECONDS = 7 * 86400
+"""How long a delivered alert or resolution is remembered: longer than the day between two
+runs, so a run whose record write failed after SNS took the alert does not send it again."""
+EPISODE_TTL_SECONDS = 35 * 86400
+"""How long an episode is kept after it was last written: each run that finds the member denied
+writes it again; a closed one names the next episode long after its delivery keys expired."""
+SETTLE_STEPS = 6
+"""Readings of an episode one account may take: closing, then publishing the resolution, then an
+opening after it are three; the rest is for runs writing it at once."""
+DENIALS_NAMED = 5
+"""The denied calls of each region an alert names; the count is whole."""
+_REACHED = frozenset({OK, PARTIAL})
+
+
+class EpisodeContendedError(Exception):
+    """Other runs kept changing an account's episode while this one settled it."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(
+            f"access episode of {account_id} changed at every one of {SETTLE_STEPS} readings"
+        )
+
+
+def refused_by_iam(error: BaseException | str | None) -> bool:
+    """Whether `error` is an AWS call's refusal by IAM (ACCESS_DENIED_CODES)."""
+    return (
+        isinstance(error, ClientError)
+        and error.response.get("Error", {}).get("Code") in ACCESS_DENIED_CODES
+    )
+
+
+def member_access_key(account_id: str) -> str:
+    """The state-table key of an account's access episode."""
+    return f"{SOURCE}/member-access/{account_id}"
+
+
+@dataclass
+class MemberAccessSettlement:
+    """What settling a run's episodes sent, and what could not be."""
+
+    alerted: list[str] = field(default_factory=list)
+    resolved: list[str] = field(default_factory=list)
+    undelivered: list[AlertNotDeliveredError] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    """Accounts whose episode the state table could not read or write, or a hand edit left
+    unreadable: left as it was, for the next run (or a person) to settle."""
+
+    def summary(self) -> dict[str, Any]:
+        """The accounts whose denial alerted and whose recovery was announced in this run, and
+        those whose episode could not be settled."""
+        summary: dict[str, Any] = {"alerted": self.alerted, "resolved": self.resolved}
+        if self.errors:
+            summary["errors"] = self.errors
+        return summary
+
+    def raise_undelivered(self) -> None:
+        """Fail the invocation, so the platform retries the run, when an alert or resolution
+        was not delivered: the retry sends it (a state table that failed does not: the episode
+        stays as it was and the next run settles it, the invocation's result intact)."""
+        if self.undelivered:
+            raise self.undelivered[0]
+
+
+@dataclass(frozen=True)
+class _AccountOutcome:
+    """What a run's targets of one account tell of its grants: `denied` (the calls refused, by
+    region), `reached` (every target ran without a refusal), or neither."""
+
+    account_id: str
+    denials: dict[str, list[str]]
+    reached: bool
+
+    @property
+    def denied(self) -> bool:
+        return bool(self.denials)
+
+
+def _outcomes(targets: Iterable[dict[str, Any]]) -> list[_AccountOutcome]:
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for target in targets:
+        by_account.setdefault(target["account_id"], []).append(target)
+    outcomes = []
+    for account_id, account_targets in by_account.items():
+        denials = {
+            target["region"]: list(target["access_denied"])
+            for target in account_targets
+            if target.get("access_denied")
+        }
+        reached = all(target["status"] in _REACHED for target in account_targets)
+        outcomes.append(_AccountOutcome(account_id, denials, reached))
+    return outcomes
+
+
+def settle_member_access(
+    state: StateTable,
+    publisher: AlertPublisher,
+    targets: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    invocation: Invocation,
+) -> MemberAccessSettlement:
+    """Open or close the access episode of every account of `targets` (summaries of one run);
+    every account is tried even when an earlier one failed."""
+    settlement = MemberAccessSettlement()
+    for outcome in _outcomes(targets):
+        if not outcome.denied and not outcome.reached:
+            continue
+        try:
+            _settle(outcome, state, publisher, settlement, now=now, invocation=invocation)
+        except AlertNotDeliveredError as error:
+            # Not when another run is publishing this very alert: it delivers it, or fails and
+            # its retry does.
+            if not isinstance(error.__cause__, RequestInProgressError):
+                settlement.undelivered.append(error)
+        except (
+            ClientError,
+            BotoCoreError,
+            EpisodeContendedError,
+            UnreadableStateValueError,
+        ) as error:
+            settlement.errors.append(
+                {"account_id": outcome.account_id, "error": cut_echo(str(error))}
+            )
+    return settlement
+
+
+def _alert(outcome: _AccountOutcome, now: datetime) -> Alert:
+    regions = "; ".join(
+        f"{region}: {', '.join(calls[:DENIALS_NAMED])}"
+        + (f" and {len(calls) - DENIALS_NAMED} more" if len(calls) > DENIALS_NAMED else "")
+        for region, calls in sorted(outcome.denials.items())
+    )
+    return Alert.create(
+        severity=Severity.WARNING,
+        source=SOURCE,
+        title=f"Member {outcome.account_id} denies the backup role",
+        # The refused resources are the member's names (a table's may take 255 characters):
+        # cut, so the alert still says what it means.
+        detail=f"Access denied ({cut_echo(regions)}): the account's resources tagged for backup "
+        "get no new copies and its expired copies are not pruned until the member role is "
+        "granted again. One alert per episode; a resolution follows when the account is backed "
+        "up without a denial.",
+        resource=f"account/{outcome.account_id}",
+        account_id=outcome.account_id,
+        timestamp=now,
+    )
+
+
+def _read(state: StateTable, account_id: str) -> VersionedValue | None:
+    """The account's episode; raises UnreadableStateValueError for one not as saved here."""
+    key = member_access_key(account_id)
+    saved = state.get_versioned_value(key, EPISODE_VALUE)
+    if saved is None:
+        return None
+    record = saved.value
+    try:
+        readable = isinstance(record.get("open"), bool) and isinstance(record.get("name"), str)
+        if record.get("open"):
+            Alert.model_validate(record["alert"])
+        else:
+            readable = readable and isinstance(record.get("closed_at"), str)
+        if record.get("resolution") is not None:
+            Alert.model_validate(record["resolution"])
+    except (KeyError, ValidationError):
+        readable = False
+    if not readable:
+        raise UnreadableStateValueError(key, EPISODE_VALUE, "not an access episode as saved")
+    return saved
+
+
+def _settle(
+    outcome: _AccountOutcome,
+    state: StateTable,
+    publisher: AlertPublisher,
+    settlement: MemberAccessSettlement,
+    *,
+    now: datetime,
+    invocation: Invocation,
+) -> None:
+    """Bring the account's episode up to date, one step per reading of its record; each step
+    publishes at most one alert and writes the record only if it is still what was read."""
+    key = member_access_key(outcome.account_id)
+    for _ in range(SETTLE_STEPS):
+        saved = _read(state, outcome.account_id)
+        record = None if saved is None else saved.value
+        if record is not None and record.get("resolution") is not None:
+            # The last episode's resolution goes out before anything else of the account.
+            resolution = Alert.model_validate(record["resolution"])
+            delivery = f"{key}/{record['name']}/resolved"
+            if deliver_once(
+                state, publisher, delivery, resolution, DELIVERY_TTL_SECONDS, deadline=invocation
+            ):
+                settlement.resolved.append(outcome.account_id)
+            delivered = {name: value for name, value in record.items() if name != "resolution"}
+            state.replace_value(
+                key, EPISODE_VALUE, delivered, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
+            )
+            continue
+        is_open = record is not None and record["open"]
+        if outcome.denied and is_open:
+            noted = {**record, "last_denied_at": iso_z(now)}
+            if state.replace_value(
+                key, EPISODE_VALUE, noted, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
+            ):
+                return
+            continue
+        if outcome.denied:
+            name = FIRST_EPISODE if record is None else str(record["closed_at"])
+            alert = _alert(outcome, now)
+            delivery = f"{key}/{name}/denied"
+            if deliver_once(
+                state, publisher, delivery, alert, DELIVERY_TTL_SECONDS, deadline=invocation
+            ):
+                settlement.alerted.append(outcome.account_id)
+            opened = {
+                "open": True,
+                "name": name,
+                "opened_at": iso_z(now),
+                "last_denied_at": iso_z(now),
+                "alert": alert.model_dump(mode="json"),
+            }
+            if state.replace_value(
+                key, EPISODE_VALUE, opened, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
+            ):
+                return
+            continue
+        if not is_open:
+            return
+        announced = Alert.model_validate(record["alert"])
+        resolution = announced.resolution(
+            "Backed up again without a denial: the member role is granted.", now
+        )
+        # Closed before the resolution is published (by the next step): once it is out, no
+        # lost write can leave the episode open, which would silence the member's next denial.
+        closed = {
+            "open": False,
+            "name": record["name"],
+            "closed_at": iso_z(now),
+            "resolution": resolution.model_dump(mode="json"),
+        }
+        state.replace_value(key, EPISODE_VALUE, closed, read=saved, ttl_seconds=EPISODE_TTL_SECONDS)
+    raise EpisodeContendedError(outcome.account_id)

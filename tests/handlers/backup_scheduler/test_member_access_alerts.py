@@ -1,0 +1,119 @@
+"""A member denying the backup role: one alert per episode, one resolution, none lost to SNS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.clock import ManualClock
+from handlers.backup_scheduler.backup import BackupServices
+from tests.handlers.conftest import AlertInbox
+from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
+from tests.handlers.member_accounts import MEMBER_B, REGION, deny_assume_role
+from tests.handlers.member_targets import target_of
+
+Invoke = Callable[..., dict[str, Any]]
+DAY = 86400
+
+
+def member_b_alerts(inbox: AlertInbox) -> list[dict[str, Any]]:
+    """The alerts about member B delivered since the last look (the fixture's denied member
+    has its own)."""
+    return [
+        received.alert for received in inbox.receive() if received.alert["account_id"] == MEMBER_B
+    ]
+
+
+def deny_member_b(backup: Invoke, built_services: list[BackupServices]) -> Callable[[], None]:
+    """Build the handler's services with an event it refuses (no member session made yet),
+    then refuse member B's AssumeRole; the result grants it again."""
+    assert backup({})["status"] == "error"
+    return deny_assume_role(built_services[0].sessions.hub_client("sts"), MEMBER_B)
+
+
+def nightly_run(backup: Invoke, clock: ManualClock) -> dict[str, Any]:
+    clock.advance(DAY)
+    return backup({"action": "backup"})
+
+
+def test_a_member_denying_the_role_for_three_nights_alerts_once_and_its_recovery_once(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN member B's AssumeRole refused
+    grant_again = deny_member_b(backup, built_services)
+    # WHEN three nightly runs find it denied
+    results = [nightly_run(backup, fake_clock) for _ in range(3)]
+    # THEN each run reports it denied, and one warning went out, naming the refused call
+    assert [target_of(r, MEMBER_B)["access_denied"] for r in results] == [["sts:AssumeRole"]] * 3
+    [alert] = member_b_alerts(alert_inbox)
+    assert (alert["severity"], alert["resolved"]) == ("warning", False)
+    assert MEMBER_B in alert["title"] and "sts:AssumeRole" in alert["detail"]
+    assert [MEMBER_B in r["access_alerts"]["alerted"] for r in results] == [True, False, False]
+    # WHEN the member grants the role again and the next run backs it up
+    grant_again()
+    recovered = nightly_run(backup, fake_clock)
+    # THEN one resolution of the same alert went out
+    [resolution] = member_b_alerts(alert_inbox)
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    assert recovered["access_alerts"]["resolved"] == [MEMBER_B]
+    # AND a further night sends nothing
+    nightly_run(backup, fake_clock)
+    assert member_b_alerts(alert_inbox) == []
+
+
+def test_a_member_refusing_the_backup_calls_alerts_as_one_refusing_the_role(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN member B's role assumed, but its DynamoDB refusing ListTables
+    backup({"action": "backup", "dry_run": True})
+    dynamodb_b = built_services[0].member_client("dynamodb", MEMBER_B, REGION)
+    refuse_every_attempt(dynamodb_b, "dynamodb", "ListTables")
+    # WHEN the run comes
+    result = backup({"action": "backup"})
+    # THEN the refused step is reported and alerted once
+    assert target_of(result, MEMBER_B)["access_denied"] == ["dynamodb:ListTables"]
+    [alert] = member_b_alerts(alert_inbox)
+    assert "dynamodb:ListTables" in alert["detail"]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_an_access_alert_or_resolution_sns_refused_goes_out_with_a_later_run(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN member B's AssumeRole refused and SNS failing every publish
+    grant_again = deny_member_b(backup, built_services)
+    sns = fail_every_attempt(built_services[0].hub_client("sns"), "sns", "Publish")
+    # WHEN the night's run comes
+    # THEN it fails once every target is done, so the platform retries it, and nothing went out
+    with pytest.raises(AlertNotDeliveredError):
+        nightly_run(backup, fake_clock)
+    assert member_b_alerts(alert_inbox) == []
+    # WHEN SNS answers again and the platform retries the run
+    sns.healed = True
+    retried = backup({"action": "backup"})
+    # THEN the alert goes out, once
+    assert retried["access_alerts"]["alerted"] != []
+    [alert] = member_b_alerts(alert_inbox)
+    assert alert["resolved"] is False
+    # WHEN the member recovers on a night SNS fails again
+    grant_again()
+    sns.healed = False
+    with pytest.raises(AlertNotDeliveredError):
+        nightly_run(backup, fake_clock)
+    assert member_b_alerts(alert_inbox) == []
+    # THEN the next night's run sends the resolution, once
+    sns.healed = True
+    nightly_run(backup, fake_clock)
+    [resolution] = member_b_alerts(alert_inbox)
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
