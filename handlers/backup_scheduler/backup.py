@@ -17,7 +17,8 @@ later step on it is not tried):
    its saved expiry) was copied by an attempt killed at its deadline and is not copied again
    (its snapshot, when it is the only one of the day and the killed attempt did not tag it with
    its own id, which no tag of CreateSnapshot can name, is tagged then).
-2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet-<table>-<yyyymmdd>`. A backup
+2. DynamoDB tables tagged the same -> CreateBackup `lambda-fleet.<stack>.<table>-<yyyymmdd>`
+   (`backup_name`: stacks sharing a member account never take each other's for theirs). A backup
    cannot be tagged, so its expiry is saved in the state table under its account, region and
    name, before it is created (earlier versions saved it under its ARN, still read). A create
    whose answer was lost leaves one backup all the same (`_TargetBackup._create_backup`).
@@ -34,8 +35,10 @@ later step on it is not tried):
    once expired is counted in the result's `unproven` and named (UNPROVEN_IDS_SHOWN) there and
    in a warning, for a person to delete it or hand it back (tagging it with its own id and the
    stack).
-4. Backups named `lambda-fleet-...` whose saved expiry has passed -> DeleteBackup. A backup with
-   no saved expiry was not made by this function (or its record is gone) and is left alone.
+4. Backups named `lambda-fleet.<stack>....` whose saved expiry has passed -> DeleteBackup, and
+   those named `lambda-fleet-...` by earlier versions (by any stack sharing the account) only
+   when their saved expiry names their ARN (`_TargetBackup._expiry_record`). A backup with no
+   saved expiry was not made by this function (or its record is gone) and is left alone.
 In 3 and 4, a resource still tagged for backup keeps its last good copy: when none of its
 completed copies is within its retention, the one that expires last is not deleted (a backup so
 kept has its saved expiry saved again, or it would outlive it and never be deleted).
@@ -111,7 +114,14 @@ EXPIRES_TAG = "lambda-fleet:expires-at"
 SOURCE_VOLUME_TAG = "lambda-fleet:source-volume"
 RUN_DAY_TAG = "lambda-fleet:backup-day"
 """The run day of a snapshot: a retry of a run killed at its deadline finds the copies made."""
-BACKUP_NAME_PREFIX = "lambda-fleet-"
+BACKUP_NAME_PREFIX = "lambda-fleet."
+"""What begins the name of a backup this function makes, `lambda-fleet.<stack>.<table>-<yyyymmdd>`:
+a stack name holds no dot, so the name says which stack made it, and stacks sharing a member
+account never take each other's backups for theirs (to skip a table, as a lost attempt's, or to
+prune)."""
+LEGACY_BACKUP_NAME_PREFIX = "lambda-fleet-"
+"""What began the name of a backup earlier versions made, `lambda-fleet-<table>-<yyyymmdd>`, by
+any stack sharing the account: pruned only when its saved expiry names its ARN."""
 EXPIRY_VALUE = "expiry"
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -137,11 +147,12 @@ RECORDED_DAYS = IDEMPOTENCY_TTL_SECONDS // 86400 + 2
 IDEMPOTENCY_TTL_SECONDS (3 days) from its completion, which comes before the end of the day after
 its run day (`scheduled_runs.RUN_MAX_AGE`). A run day older than these has no record left."""
 UNPROVEN_IDS_SHOWN = 20
-"""The most ids of expired snapshots kept as not shown to be this function's (`unproven`) that a
-target's result and its log line name; the count is whole."""
+"""The most ids of expired copies kept as not shown to be this stack's (`unproven`: snapshots,
+and backups an earlier version named) that a target's result and its log line name; the count is
+whole."""
 _BACKUP_NAME_MAX = 255
 """CreateBackup's longest BackupName (its model: 3-255 of `[a-zA-Z0-9_.-]`); a table name may be
-as long, so a backup name holds 233 characters of it."""
+as long, so a backup name holds what the prefix, the stack and the day leave of it."""
 _TABLE_DIGEST_CHARACTERS = 8
 """The hex digits of a long table name's SHA-256 that end its part of the backup name."""
 _AWS_ERRORS = AWS_CALL_ERRORS
@@ -243,7 +254,7 @@ class TargetResult(SharedTargetResult):
 
     def details(self) -> dict[str, Any]:
         """Counts, then the copies made, the expired copies deleted and those kept, and the
-        expired snapshots kept as not shown to be this function's (the first
+        expired copies kept as not shown to be this stack's (the first
         UNPROVEN_IDS_SHOWN ids); and, for a target stopped for lack of time, the steps it left
         (each from the resource it did not reach, when it had started)."""
         left = {"left": self.left} if self.left else {}
@@ -370,17 +381,23 @@ def _stored_summary(
     return summary
 
 
-def backup_name(table: str, day: date) -> str:
-    """`lambda-fleet-<table>-<yyyymmdd>`, within DynamoDB's limit (_BACKUP_NAME_MAX). A table
-    name too long for it is cut and ends in a digest of the whole name: cut alone, two tables
-    whose names begin alike shared one backup name, so the second table's saved expiry took the
-    first's place and the first's backups were never deleted."""
+def stack_backup_prefix(stack: str) -> str:
+    """What begins the name of every backup `stack` makes: `lambda-fleet.<stack>.`."""
+    return f"{BACKUP_NAME_PREFIX}{stack}."
+
+
+def backup_name(stack: str, table: str, day: date) -> str:
+    """`lambda-fleet.<stack>.<table>-<yyyymmdd>`, within DynamoDB's limit (_BACKUP_NAME_MAX). A
+    table name too long for it is cut and ends in a digest of the whole name: cut alone, two
+    tables whose names begin alike shared one backup name, so the second table's saved expiry
+    took the first's place and the first's backups were never deleted."""
+    prefix = stack_backup_prefix(stack)
     suffix = f"-{day:%Y%m%d}"
-    room = _BACKUP_NAME_MAX - len(BACKUP_NAME_PREFIX) - len(suffix)
+    room = _BACKUP_NAME_MAX - len(prefix) - len(suffix)
     if len(table) > room:
         digest = hashlib.sha256(table.encode("utf-8")).hexdigest()[:_TABLE_DIGEST_CHARACTERS]
         table = f"{table[: room - len(digest) - 1]}-{digest}"
-    return f"{BACKUP_NAME_PREFIX}{table}{suffix}"
+    return f"{prefix}{table}{suffix}"
 
 
 def run_day(run: datetime | None, now: datetime) -> date:
@@ -535,13 +552,14 @@ class _TargetBackup:
                 self._result.left.append({"step": listing, **reached})
                 self._result.left.extend({"step": later} for later, _ in steps[index + 1 :])
                 self._result.status = PARTIAL
-                return
+                break
             except EndpointNotAnsweringError as refused:
                 # The endpoint did not answer an earlier step, and the next call would wait as
                 # long (HUNG_ENDPOINTS_SECONDS counts one per service): nothing was sent.
                 self._result.fail(listing, f"not tried: {refused.cause}")
             except _AWS_ERRORS as error:
                 self._result.fail(listing, error)
+        self._report_unproven()
 
     def _before_item(self, resource: str) -> None:
         """Raise _TimeUpError when the invocation has no time for `resource`, the step's next
@@ -819,7 +837,7 @@ class _TargetBackup:
         if frequency is None or not self._due(table, frequency):
             return
         expires_at = self._services.retention.expires_at(frequency, self._now)
-        name = backup_name(table, self._day)
+        name = backup_name(self._stack, table, self._day)
         earlier = self._backup_made_in_this_run(table, name)
         if earlier is not None:
             self._copied_earlier(table, earlier)
@@ -980,12 +998,12 @@ class _TargetBackup:
         unproven = self._result.unproven
         if unproven:
             logger.warning(
-                "expired snapshots kept: not shown to be backup_scheduler's",
+                "expired copies kept: not shown to be this stack's",
                 extra={
                     "account_id": self._result.account_id,
                     "region": self._result.region,
                     "count": len(unproven),
-                    "snapshot_ids": sorted(unproven)[:UNPROVEN_IDS_SHOWN],
+                    "copy_ids": sorted(unproven)[:UNPROVEN_IDS_SHOWN],
                 },
             )
 
@@ -1004,7 +1022,6 @@ class _TargetBackup:
             and _of_stack_or_none(snapshot, self._stack)
         ]
         snapshots = self._shown_ours(listed)
-        self._report_unproven()
         good = [
             (
                 _tag_map(snapshot["Tags"]).get(SOURCE_VOLUME_TAG) or snapshot.get("VolumeId", ""),
@@ -1104,10 +1121,15 @@ class _TargetBackup:
     def _expiry_record(self, backup: dict[str, Any]) -> tuple[str, dict[str, Any], datetime] | None:
         """The state table key, saved expiry and expiry time of one of our backups: by name when
         it names this backup (its ARN, or, when the ARN could not be saved, its table and
-        creation day), else by ARN as earlier versions saved it; None for a backup that is not
-        ours. Raises UnreadableStateValueError for a saved expiry whose `expires_at` is no time
-        (`_saved_expiry`)."""
+        creation day, for a name of this stack's only), else by ARN as earlier versions saved
+        it; None for a backup that is not shown to be ours. Raises UnreadableStateValueError for
+        a saved expiry whose `expires_at` is no time (`_saved_expiry`).
+
+        A backup named as earlier versions named them (LEGACY_BACKUP_NAME_PREFIX) whose saved
+        expiry names no ARN may be another stack's of the same name, made the same day: it is
+        never pruned and, once its saved expiry passed, counted `unproven`."""
         arn, name = backup["BackupArn"], backup["BackupName"]
+        legacy_name = not name.startswith(stack_backup_prefix(self._stack))
         key = named_expiry_key(self._result.account_id, self._result.region, name)
         record = self._services.state.get_value(key, EXPIRY_VALUE)
         if record is not None:
@@ -1118,10 +1140,14 @@ class _TargetBackup:
                 f"{created.astimezone(UTC):%Y%m%d}",
                 f"{created.astimezone(UTC) - timedelta(days=1):%Y%m%d}",
             }
-            if saved_arn == arn or (
+            named_by_day = (
                 saved_arn is None and record.get("table") == backup.get("TableName") and same_day
-            ):
+            )
+            if saved_arn == arn or (named_by_day and not legacy_name):
                 return key, record, _saved_expiry(key, record)
+            if named_by_day and _saved_expiry(key, record) <= self._now:
+                self._result.unproven.append(arn)
+                return None
         legacy_key = expiry_key(arn)
         legacy_record = self._services.state.get_value(legacy_key, EXPIRY_VALUE)
         if legacy_record is None:
@@ -1156,8 +1182,10 @@ class _TargetBackup:
         listed = (
             backup for page in self._backup_pages() for backup in page.get("BackupSummaries", [])
         )
+        own_prefix = stack_backup_prefix(self._stack)
         for backup in listed:
-            if not backup.get("BackupName", "").startswith(BACKUP_NAME_PREFIX):
+            name = backup.get("BackupName", "")
+            if not name.startswith((own_prefix, LEGACY_BACKUP_NAME_PREFIX)):
                 continue
             if backup.get("BackupStatus") != "AVAILABLE":
                 continue

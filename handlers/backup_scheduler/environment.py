@@ -26,9 +26,11 @@ class BackupEnvironment(FunctionEnvironment):
     )
     member_role_name: str = Field(description="The role assumed in each member account.")
     stack_name: str = Field(
-        description="The stack the function belongs to: each snapshot it makes is tagged with it, "
-        "and it prunes only snapshots so tagged, so stacks sharing a member account never prune "
-        "each other's."
+        pattern=r"^[a-z][a-z0-9-]{0,62}$",
+        description="The stack the function belongs to (lower-case letters, digits and dashes, "
+        "as Pulumi stack names of the fleet are): each snapshot it makes is tagged with it, and "
+        "each DynamoDB backup named `lambda-fleet.<stack>.<table>-<yyyymmdd>`; it prunes only "
+        "its stack's copies, so stacks sharing a member account never prune each other's.",
     )
     data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
     backup_daily_retention_days: RetentionDays = Field(

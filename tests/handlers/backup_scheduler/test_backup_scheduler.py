@@ -21,6 +21,7 @@ from fleet_shared.backup_tags import SNAPSHOT_ID_TAG, STACK_TAG
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.backup_scheduler import app
 from handlers.backup_scheduler import backup as backup_module
@@ -141,7 +142,7 @@ def daily_volume_in_member_b(mocked_aws: None) -> tuple[Any, str]:
 
 def todays_orders_backup_name(clock: ManualClock) -> str:
     """The name of the backup a run makes today of member A's table `orders`."""
-    return f"lambda-fleet-orders-{clock.now():%Y%m%d}"
+    return f"lambda-fleet.dev.orders-{clock.now():%Y%m%d}"
 
 
 def run_after_the_retention(backup: Invoke, clock: ManualClock) -> dict[str, Any]:
@@ -216,8 +217,8 @@ def test_daily_run_copies_tagged_resources_in_each_member_only_and_isolates_deni
     assert _snapshots(hub_ec2) == []
     # AND the tagged table is backed up under a dated name, its expiry kept in the state table
     backups = member_a["dynamodb"].list_backups()["BackupSummaries"]
-    assert [b["BackupName"] for b in backups] == ["lambda-fleet-orders-20250602"]
-    key = named_expiry_key(MEMBER_A, REGION, "lambda-fleet-orders-20250602")
+    assert [b["BackupName"] for b in backups] == ["lambda-fleet.dev.orders-20250602"]
+    key = named_expiry_key(MEMBER_A, REGION, "lambda-fleet.dev.orders-20250602")
     record = state_table.get_value(key, EXPIRY_VALUE)
     assert record is not None and record["expires_at"] == expires
     # AND the counts are per target, the denied account reported and the others done
@@ -270,8 +271,8 @@ def test_a_retried_schedule_on_the_same_day_does_not_copy_twice(
     # THEN it makes that day's copies
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 2
     assert _backup_names(member_a["dynamodb"]) == [
-        "lambda-fleet-orders-20250602",
-        "lambda-fleet-orders-20250603",
+        "lambda-fleet.dev.orders-20250602",
+        "lambda-fleet.dev.orders-20250603",
     ]
 
 
@@ -304,7 +305,7 @@ def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
     # THEN the retry answers the run's first result and copies nothing again
     assert target_of(retried, MEMBER_A)["repeat"] is True
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
-    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet.dev.orders-20250602"]
     # WHEN the next night's run comes
     next_run = scheduled_at + timedelta(days=1)
     fake_clock.set(next_run)
@@ -312,8 +313,8 @@ def test_a_scheduler_retry_after_utc_midnight_does_not_copy_the_run_twice(
     # THEN it makes that run's copies
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 2
     assert _backup_names(member_a["dynamodb"]) == [
-        "lambda-fleet-orders-20250602",
-        "lambda-fleet-orders-20250603",
+        "lambda-fleet.dev.orders-20250602",
+        "lambda-fleet.dev.orders-20250603",
     ]
 
 
@@ -564,7 +565,7 @@ def test_a_member_whose_ec2_endpoint_never_answers_costs_the_run_bounded_calls(
     assert [error["resource"] for error in target_a["errors"]] == failed_steps
     assert "Read timeout" in target_a["errors"][0]["error"]
     assert target_a["errors"][1]["error"].startswith("not tried: Read timeout")
-    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet.dev.orders-20250602"]
     assert target_of(result, MEMBER_B)["status"] == "ok"
     assert len(_snapshots_of(ec2_b, daily_b)) == 1
 
@@ -678,7 +679,7 @@ def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run
     ]
     assert all("not retried after 90.0 s" in error["error"] for error in target_a["errors"])
     assert target_a["errors"][1]["error"].startswith("not tried: ")
-    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet-orders-20250602"]
+    assert _backup_names(member_a["dynamodb"]) == ["lambda-fleet.dev.orders-20250602"]
     assert (target_of(result, MEMBER_B)["status"] == "ok") is member_b_started
     assert len(_snapshots_of(ec2_b, daily_b)) == int(member_b_started)
 
@@ -870,8 +871,8 @@ def test_expired_copies_made_by_the_scheduler_are_deleted_and_others_are_kept(
     assert first_copies.isdisjoint(remaining)
     assert manual_snapshot in remaining
     assert _backup_names(dynamodb) == [
-        "lambda-fleet-orders-20250610",
         "lambda-fleet-scratch-manual",
+        "lambda-fleet.dev.orders-20250610",
     ]
     assert target_of(result, MEMBER_A)["deleted"] == 2
 
@@ -1054,6 +1055,66 @@ def test_stacks_sharing_a_member_each_copy_its_volumes_and_prune_only_their_own_
     assert prod_target["unproven"] == 0
 
 
+def test_stacks_sharing_a_member_name_their_table_backups_apart_and_hunt_only_their_own(
+    backup: Invoke,
+    backup_as_prod: Invoke,
+    member_a: dict[str, Any],
+    member_a_dynamodb_of_the_handler: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a run today (moto dates a backup by the real clock): prod's backup of member A's
+    # daily table made, then dev's first CreateBackup applied but its answer lost, so botocore's
+    # retry makes a second backup, whose hunt looks for the other backups of its name
+    dynamodb = member_a["dynamodb"]
+    fake_clock.set(datetime.now(UTC))
+    day = f"{fake_clock.now():%Y%m%d}"
+    backup_as_prod({"action": "backup"})
+    lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
+    # WHEN dev's run of the same day comes
+    member_a_run(backup)
+    # THEN each stack has one backup of the day, named for its stack: dev's hunt left prod's
+    assert _backup_names(dynamodb) == [
+        f"lambda-fleet.dev.orders-{day}",
+        f"lambda-fleet.prod.orders-{day}",
+    ]
+    # WHEN dev runs after the retention
+    run_after_the_retention(backup, fake_clock)
+    # THEN it pruned its own expired backup and left prod's
+    names = _backup_names(dynamodb)
+    assert f"lambda-fleet.prod.orders-{day}" in names
+    assert f"lambda-fleet.dev.orders-{day}" not in names
+
+
+def test_an_earlier_versions_backup_is_pruned_by_its_saved_arn_and_kept_unproven_without(
+    backup: Invoke, member_a: dict[str, Any], state_table: StateTable, fake_clock: ManualClock
+) -> None:
+    # GIVEN two backups named as earlier versions named them, any stack sharing the account may
+    # have made, made today (moto dates a backup by the real clock), their saved expiries past:
+    # one naming its ARN, the other (its ARN never saved) only its table
+    dynamodb = member_a["dynamodb"]
+    fake_clock.set(datetime.now(UTC))
+    expired = {"expires_at": iso_z(fake_clock.now() - timedelta(hours=1)), "table": "scratch"}
+    arns = {}
+    for name in ("lambda-fleet-scratch-proven", f"lambda-fleet-scratch-{fake_clock.now():%Y%m%d}"):
+        arns[name] = dynamodb.create_backup(TableName="scratch", BackupName=name)["BackupDetails"][
+            "BackupArn"
+        ]
+    proven, unproven = arns
+    state_table.put_value(
+        named_expiry_key(MEMBER_A, REGION, proven),
+        EXPIRY_VALUE,
+        {**expired, "backup_arn": arns[proven]},
+    )
+    state_table.put_value(named_expiry_key(MEMBER_A, REGION, unproven), EXPIRY_VALUE, expired)
+    # WHEN the schedule runs
+    target = member_a_run(backup)
+    # THEN the one its ARN shows to be this stack's is deleted; the other is kept and reported
+    assert _backup_names(dynamodb) == sorted(
+        [unproven, f"lambda-fleet.dev.orders-{fake_clock.now():%Y%m%d}"]
+    )
+    assert (target["unproven"], target["unproven_ids"]) == (1, [arns[unproven]])
+
+
 def test_a_copy_made_before_the_stack_tag_is_pruned_by_no_stack_but_kept_and_reported(
     backup: Invoke, backup_as_prod: Invoke, member_a: dict[str, Any], fake_clock: ManualClock
 ) -> None:
@@ -1136,8 +1197,8 @@ def test_a_pre_upgrade_snapshot_whose_day_record_is_gone_is_kept_and_reported_no
     assert (own_id_tag(ec2, original), own_id_tag(ec2, copy)) == (None, None)
     # AND both are reported, counted and named, in the result and the log, for a person to decide
     assert (target["unproven"], target["unproven_ids"]) == (2, sorted([original, copy]))
-    [logged] = [r for r in caplog.records if r.getMessage().startswith("expired snapshots kept")]
-    assert (logged.count, logged.snapshot_ids) == (2, sorted([original, copy]))
+    [logged] = [r for r in caplog.records if r.getMessage().startswith("expired copies kept")]
+    assert (logged.count, logged.copy_ids) == (2, sorted([original, copy]))
 
 
 def test_a_snapshot_whose_own_id_tagging_failed_is_tagged_by_the_next_run_and_pruned(
@@ -1327,7 +1388,7 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
     # THEN the expired first copies are kept, being the last good copies of their sources,
     # and the run says so
     assert first_snapshot in {s["SnapshotId"] for s in _snapshots(ec2)}
-    assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250602"]
+    assert _backup_names(dynamodb) == ["lambda-fleet.dev.orders-20250602"]
     target = target_of(result, MEMBER_A)
     assert target["deleted"] == 0
     kept = target["kept"]
@@ -1340,7 +1401,7 @@ def test_pruning_keeps_the_last_good_copy_of_a_resource_whose_new_copies_fail(
     backup({"action": "backup"})
     # THEN the new copies replace the expired ones
     assert first_snapshot not in {s["SnapshotId"] for s in _snapshots(ec2)}
-    assert _backup_names(dynamodb) == ["lambda-fleet-orders-20250611"]
+    assert _backup_names(dynamodb) == ["lambda-fleet.dev.orders-20250611"]
 
 
 def test_pruning_keeps_the_copy_that_expires_last_of_a_resource_whose_new_copies_fail(
@@ -1606,16 +1667,29 @@ def test_a_run_whose_inventory_cannot_be_read_fails_so_the_platform_retries_it(
     assert len(_snapshots_of(member_a["ec2"], member_a["daily"])) == 1
 
 
-def test_an_invalid_weekly_day_setting_fails_the_run_naming_the_variable(
-    backup: Invoke, member_a: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # A day name the function does not know.
+        ("BACKUP_WEEKLY_DAY", "SUNDAY"),
+        # A dot would make the stack's backup names read as another stack's.
+        ("STACK_NAME", "dev.eu"),
+    ],
+)
+def test_an_invalid_setting_fails_the_run_naming_the_variable(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
 ) -> None:
-    # GIVEN BACKUP_WEEKLY_DAY set to a day name the function does not know
-    monkeypatch.setenv("BACKUP_WEEKLY_DAY", "SUNDAY")
+    # GIVEN the variable set to a value the function does not take
+    monkeypatch.setenv(variable, value)
     # WHEN the schedule runs
     with pytest.raises(ConfigurationError) as raised:
         backup({"action": "backup"})
     # THEN the invocation fails naming the variable, and nothing was copied
-    assert str(raised.value).startswith("environment variable BACKUP_WEEKLY_DAY: ")
+    assert str(raised.value).startswith(f"environment variable {variable}: ")
     assert _snapshots(member_a["ec2"]) == []
 
 
