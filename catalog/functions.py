@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from catalog.model import (
     SCHEDULED_TIME,
+    STACK_PLACEHOLDER,
     AlertTopics,
     AnyOf,
     CallbackSchedules,
@@ -77,7 +78,7 @@ ASSUME_OWN_MEMBER_ROLE = PermissionStatement(
 # Conditions on what member roles may destroy: only what the fleet marked for it. The cleanup
 # mark is the stack's own (`{stack}`, filled in per stack): one stack's role never deletes on
 # another stack's mark in a member account they share.
-CLEANUP_MARK_TAG = "lambda-fleet:delete-after:{stack}"
+CLEANUP_MARK_TAG = f"lambda-fleet:delete-after:{STACK_PLACEHOLDER}"
 BACKUP_TAG = "lambda-fleet:backup"
 MARKED_FOR_DELETION = Condition("Null", f"aws:ResourceTag/{CLEANUP_MARK_TAG}", ("false",))
 NOT_A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("true",))
@@ -92,8 +93,22 @@ STACK_TAG = "lambda-fleet:stack"
 # A fleet backup is then tagged with its own id and its stack, and with nothing else: a copy
 # someone made of it with its tags names another snapshot, so the backups never prune it, and a
 # copy made before the stack tag was is pruned only by the stack whose day's record names it.
+# A stack's backups carry its name in STACK_TAG: a role deletes only its own stack's snapshots,
+# tags a snapshot it creates with its own stack only, and gives its own id and stack only to a
+# fleet backup of its stack or one without the tag (made before it was), never to another
+# stack's (which it could then delete). `StringEquals` on a tag the resource lacks never holds;
+# `...IfExists` holds then.
+OF_ITS_STACK = Condition("StringEquals", f"aws:ResourceTag/{STACK_TAG}", (STACK_PLACEHOLDER,))
+OF_ITS_STACK_OR_NONE = Condition(
+    "StringEqualsIfExists", f"aws:ResourceTag/{STACK_TAG}", (STACK_PLACEHOLDER,)
+)
+TAGGING_WITH_ITS_STACK = Condition(
+    "StringEquals", f"aws:RequestTag/{STACK_TAG}", (STACK_PLACEHOLDER,)
+)
 ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP = (
     A_FLEET_BACKUP,
+    OF_ITS_STACK_OR_NONE,
+    TAGGING_WITH_ITS_STACK,
     Condition("ForAllValues:StringEquals", "aws:TagKeys", (SNAPSHOT_ID_TAG, STACK_TAG)),
     Condition("Null", "aws:TagKeys", ("false",)),
 )
@@ -654,12 +669,17 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "dynamodb:ListBackups",
             "dynamodb:DeleteBackup",
         ),
-        # Deletes only its own snapshots; tags only the snapshots it is creating, and then a
-        # fleet backup with its own id.
+        # Deletes only its own stack's snapshots; tags only the snapshots it is creating, and
+        # then a fleet backup with its own id, each with its own stack. DeleteBackup cannot be
+        # so held: a DynamoDB backup carries no tags, and its ARN ends in an id DynamoDB gives,
+        # not its name; the stack's own state table shows which backups are its own.
         member_conditions={
-            "ec2:DeleteSnapshot": (A_FLEET_BACKUP,),
+            "ec2:DeleteSnapshot": (A_FLEET_BACKUP, OF_ITS_STACK),
             "ec2:CreateTags": AnyOf(
-                ((WHILE_CREATING_A_SNAPSHOT,), ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP)
+                (
+                    (WHILE_CREATING_A_SNAPSHOT, TAGGING_WITH_ITS_STACK),
+                    ONLY_ITS_OWN_ID_ON_A_FLEET_BACKUP,
+                )
             ),
         },
         triggers=(

@@ -83,6 +83,11 @@ class EnvSource(StrEnum):
     STACK_NAME = "stack.name"
 
 
+STACK_PLACEHOLDER = "{stack}"
+"""In a member condition's key or value, the stack's name, put in its place where a member role's
+policy is built (`components.member_permissions`): a policy that kept it would match nothing."""
+
+
 @dataclass(frozen=True)
 class Condition:
     """One IAM condition (`{operator: {key: values}}`) that a statement is granted under."""

@@ -36,7 +36,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from catalog.model import Condition, FunctionSpec
+from catalog.model import STACK_PLACEHOLDER, Condition, FunctionSpec
 from components.exceptions import FleetProgramError
 from components.policies import condition_block
 from fleet_shared.backup_tags import BACKUP_TAG
@@ -283,10 +283,6 @@ def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
             "(marker tags) it is limited to in the catalog's member_conditions"
         )
     return scope
-
-
-STACK_PLACEHOLDER = "{stack}"
-"""In a catalog condition's key or value, the stack's name (its own cleanup mark)."""
 
 
 def _of_stack(conditions: tuple[Condition, ...], stack: str) -> tuple[Condition, ...]:

@@ -11,6 +11,7 @@ import pytest
 
 from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS, SNAPSHOT_ID_TAG, STACK_TAG
 from catalog.model import (
+    STACK_PLACEHOLDER,
     AnyOf,
     Condition,
     EnvSource,
@@ -23,7 +24,6 @@ from components.event_forwarding import forwarding_pattern, or_alternatives, pat
 from components.member_permissions import (
     CONDITIONED_ACTIONS,
     NO_RESOURCE_LEVEL_ACTIONS,
-    STACK_PLACEHOLDER,
     UnconditionedMemberActionError,
     UnscopedMemberActionError,
     member_policy_document,
@@ -350,6 +350,14 @@ def test_each_member_role_grants_only_its_functions_actions_scoped_to_the_accoun
                         assert f":{member.account_id}:" in arn or arn in ACCOUNTLESS_ARNS, arn
             # AND exactly that function's catalog member actions are granted
             assert sorted(granted) == sorted(set(spec.member_actions)), spec.name
+            # AND every condition on the stack names this stack, none the catalog's stand-in
+            assert STACK_PLACEHOLDER not in json.dumps(policy), spec.name
+            if spec.name == "backup_scheduler":
+                (deletion,) = _statements_granting(
+                    stack_run, member.account_id, spec.name, "ec2:DeleteSnapshot"
+                )
+                stack_condition = deletion["Condition"]["StringEquals"]
+                assert stack_condition["aws:ResourceTag/lambda-fleet:stack"] == stack_run.stack
 
 
 def _statements_granting(
@@ -386,19 +394,27 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
         "ForAllValues:StringEquals": {"aws:TagKeys": "lambda-fleet:delete-after:dev"},
         "Null": {"aws:TagKeys": "false"},
     }
-    # GIVEN the backup role THEN it deletes only its own snapshots and tags only new ones, and
-    # then its own snapshots with nothing but their id and stack
+    # GIVEN the backup role THEN it deletes only its own stack's snapshots and tags only new
+    # ones with its stack, and then its own stack's snapshots, or those without the stack tag,
+    # with nothing but their id and its stack
     (backup,) = _statements_granting(stack_run, account, "backup_scheduler", "ec2:DeleteSnapshot")
     assert backup["Condition"] == {
         "Null": {"aws:ResourceTag/lambda-fleet:backup": "false"},
-        "StringEquals": {"ec2:Owner": account},
+        "StringEquals": {"aws:ResourceTag/lambda-fleet:stack": "dev", "ec2:Owner": account},
     }
     tagging_new, tagging_own_id = _statements_granting(
         stack_run, account, "backup_scheduler", "ec2:CreateTags"
     )
-    assert tagging_new["Condition"] == {"StringEquals": {"ec2:CreateAction": "CreateSnapshot"}}
+    assert tagging_new["Condition"] == {
+        "StringEquals": {
+            "ec2:CreateAction": "CreateSnapshot",
+            "aws:RequestTag/lambda-fleet:stack": "dev",
+        }
+    }
     assert tagging_own_id["Condition"] == {
         "Null": {"aws:ResourceTag/lambda-fleet:backup": "false", "aws:TagKeys": "false"},
+        "StringEqualsIfExists": {"aws:ResourceTag/lambda-fleet:stack": "dev"},
+        "StringEquals": {"aws:RequestTag/lambda-fleet:stack": "dev"},
         "ForAllValues:StringEquals": {
             "aws:TagKeys": ["lambda-fleet:snapshot-id", "lambda-fleet:stack"]
         },

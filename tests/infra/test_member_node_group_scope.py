@@ -178,10 +178,13 @@ def test_the_same_clusters_in_another_order_give_byte_identical_member_policies(
     reordered = _run_prod_variant(tmp_path, REORDERED_STACK, reverse_clusters)
     for account_id in (TWO_REGION_ACCOUNT, CREATED_AND_EXISTING_ACCOUNT, SHARED_SERVICES_ACCOUNT):
         # WHEN both are synthesised THEN every member role policy is the same, byte for byte
-        # (the role names differ only by the stack name)
+        # (the role names, and the stack tag backup_scheduler's conditions name, differ only by
+        # the stack name)
         before = _member_policies(original, account_id)
         after = {
-            role.replace(f"-{REORDERED_STACK}-", "-prod-"): text
+            role.replace(f"-{REORDERED_STACK}-", "-prod-"): text.replace(
+                f'"{REORDERED_STACK}"', '"prod"'
+            )
             for role, text in _member_policies(reordered, account_id).items()
         }
         assert after == before, account_id

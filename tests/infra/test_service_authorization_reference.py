@@ -70,3 +70,24 @@ def test_conditions_of_star_statements_use_keys_the_reference_lists_for_their_ac
                 for action in statement.actions:
                     assert condition.key in _row(action)["condition_keys"], (spec.name, action)
     assert conditioned
+
+
+def _listed_form(key: str) -> str:
+    """How the reference lists a condition key: a tag key's as `<prefix>/${TagKey}`."""
+    prefix, _, tag_key = key.partition("/")
+    return f"{prefix}/${{TagKey}}" if tag_key else key
+
+
+def test_member_conditions_of_a_listed_action_use_keys_the_reference_lists_for_it():
+    conditioned = 0
+    for spec in FUNCTIONS:
+        for action in sorted(set(spec.member_conditions) & set(REFERENCE)):
+            # GIVEN a member action held by conditions (a deletion) whose reference row is here
+            for conditions in spec.member_condition_sets(action):
+                for condition in conditions:
+                    conditioned += 1
+                    # THEN each key is one the reference lists for it (IAM never matches another:
+                    # backup_scheduler's `aws:ResourceTag/lambda-fleet:stack` on DeleteSnapshot)
+                    listed = _row(action)["condition_keys"]
+                    assert _listed_form(condition.key) in listed, (spec.name, action)
+    assert conditioned
