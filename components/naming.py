@@ -9,10 +9,10 @@ Nothing else may be created under the function-role path, where the fleet's func
 from __future__ import annotations
 
 import hashlib
-import re
 
 from catalog.functions import FUNCTIONS
 from components.settings import PROJECT
+from fleet_shared.field_types import STACK_NAME
 
 # Lambda function, IAM role, SQS queue, schedule and rule names are limited to 64 characters.
 MAX_NAME_LENGTH = 64
@@ -21,7 +21,6 @@ ACCESS_LOG_BUCKET = "access-logs"
 DATA_BUCKET = "data"
 HUB_BUCKET_PURPOSES = (ACCESS_LOG_BUCKET, DATA_BUCKET)
 # Pulumi also allows capitals, underscores and dots in a stack name; S3 bucket names do not.
-STACK_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
 def function_role_path(stack: str) -> str:

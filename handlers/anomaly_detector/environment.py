@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationInfo, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, BoolFlag
+from fleet_shared.field_types import Arn, BoolFlag, DynamoDbTableName, IamRoleName, S3BucketName
 from fleet_shared.validation_errors import shown_value
 from handlers.anomaly_detector.models import MAX_LOOKBACK_DAYS
 
@@ -79,7 +79,7 @@ class AnomalyEnvironment(FunctionEnvironment):
     """What the detector needs; the tables, topics and bucket only for scan and alarm events,
     so the `detect` action works with none of them."""
 
-    state_table_name: str | None = Field(
+    state_table_name: DynamoDbTableName | None = Field(
         default=None,
         description="Delivery records of anomaly alerts and their resolutions, and the open "
         "episodes (scan and alarm events).",
@@ -89,11 +89,11 @@ class AnomalyEnvironment(FunctionEnvironment):
         description="Where warning alerts go, and other severities without their own topic "
         "(scan and alarm events).",
     )
-    data_bucket_name: str | None = Field(
+    data_bucket_name: S3BucketName | None = Field(
         default=None,
         description="The data bucket holding the fleet inventory (scan events).",
     )
-    member_role_name: str | None = Field(
+    member_role_name: IamRoleName | None = Field(
         default=None, description="The role assumed in each member account to read its metrics."
     )
     anomaly_metrics: Json[list[MetricSpec]] | None = Field(

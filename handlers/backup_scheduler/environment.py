@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import PositiveInt
+from fleet_shared.field_types import (
+    DynamoDbTableName,
+    IamRoleName,
+    PositiveInt,
+    S3BucketName,
+    StackName,
+)
 
 Weekday = Literal["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
 WEEKDAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -20,19 +26,20 @@ otherwise overflow the calendar in every run, and no copy would be made)."""
 class BackupEnvironment(FunctionEnvironment):
     """What the backup scheduler needs; retention and the weekly day have defaults."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Once-a-day records per target, the expiry of DynamoDB backups and the "
         "targets the last run did not start."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
-    stack_name: str = Field(
-        pattern=r"^[a-z][a-z0-9-]{0,62}$",
-        description="The stack the function belongs to (lower-case letters, digits and dashes, "
-        "as Pulumi stack names of the fleet are): each snapshot it makes is tagged with it, and "
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
+    stack_name: StackName = Field(
+        description="The stack the function belongs to (as the program accepts "
+        "one): each snapshot it makes is tagged with it, and "
         "each DynamoDB backup named `lambda-fleet.<stack>.<table>-<yyyymmdd>`; it prunes only "
         "its stack's copies, so stacks sharing a member account never prune each other's.",
     )
-    data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
+    data_bucket_name: S3BucketName = Field(
+        description="The data bucket holding the fleet inventory."
+    )
     backup_daily_retention_days: RetentionDays = Field(
         default=7, description="How long daily copies are kept (days, 1-36500)."
     )

@@ -14,7 +14,14 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, BoolFlag, PositiveInt
+from fleet_shared.field_types import (
+    Arn,
+    BoolFlag,
+    DynamoDbTableName,
+    IamRoleName,
+    PositiveInt,
+    S3BucketName,
+)
 from fleet_shared.validation_errors import shown_value
 
 RegressionStep = Annotated[float, Field(gt=0, le=1)]
@@ -40,14 +47,14 @@ class ValidatorEnvironment(FunctionEnvironment):
     """What the change validator needs: the fleet's variables, its callback schedules and its
     thresholds."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Validation records, verdict alert claims and the validation lock."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(
         description="The topic of warnings (the verdict alert goes to the critical topic when set)."
     )
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket holding the fleet inventory (clusters, health endpoints)."
     )
     validation_function_arn: Arn = Field(
@@ -62,7 +69,7 @@ class ValidatorEnvironment(FunctionEnvironment):
     validation_dead_letter_arn: Arn = Field(
         description="This function's dead-letter queue: callbacks that could not be delivered."
     )
-    scaler_member_role_name: str | None = Field(
+    scaler_member_role_name: IamRoleName | None = Field(
         default=None,
         description=(
             "The scaler's member role: a change made through it is the fleet's own scaling "

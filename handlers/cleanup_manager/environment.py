@@ -7,21 +7,30 @@ from pydantic import Field, Json
 
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt, TimeZoneName
+from fleet_shared.field_types import (
+    Arn,
+    DynamoDbTableName,
+    IamRoleName,
+    PositiveInt,
+    S3BucketName,
+    StackName,
+    TimeZoneName,
+)
 
 
 class CleanupEnvironment(FunctionEnvironment):
     """What the cleanup manager needs: its resources and the stack's cleanup policy."""
 
-    state_table_name: str = Field(description="The Lambda version marks, per target.")
-    member_role_name: str = Field(description="The role assumed in each member account.")
-    stack_name: str = Field(
-        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+    state_table_name: DynamoDbTableName = Field(description="The Lambda version marks, per target.")
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
+    stack_name: StackName = Field(
         description="The stack the function belongs to (a Pulumi stack name): its marks on "
         "snapshots and volumes are the tag `lambda-fleet:delete-after:<stack>`, so stacks sharing "
         "a member account never count, lift or delete on each other's.",
     )
-    data_bucket_name: str = Field(description="The data bucket holding the fleet inventory.")
+    data_bucket_name: S3BucketName = Field(
+        description="The data bucket holding the fleet inventory."
+    )
     alert_topic_arn: Arn = Field(
         description="The topic of the warning that lists the resources marked for deletion."
     )

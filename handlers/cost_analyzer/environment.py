@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, DynamoDbTableName, IamRoleName, S3BucketName
 
 S3Location = Annotated[
     str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?$")
@@ -24,15 +24,15 @@ class CostEnvironment(FunctionEnvironment):
     """The data bucket is required (reports, inventory, and the CUR by default); the rest has
     defaults or turns its part off when unset."""
 
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="Where the reports go; it holds the fleet inventory and, by default, the CUR."
     )
-    member_role_name: str | None = Field(
+    member_role_name: IamRoleName | None = Field(
         default=None,
         description="The role assumed in each member account to read its node utilisation "
         "(required when the inventory has clusters).",
     )
-    state_table_name: str | None = Field(
+    state_table_name: DynamoDbTableName | None = Field(
         default=None,
         description="Delivery records of the alerts, so each goes out once (required with "
         "`ALERT_TOPIC_ARN`).",
@@ -46,7 +46,7 @@ class CostEnvironment(FunctionEnvironment):
         default="pandas",
         description="How the CUR is read: `pandas` in the function, or `athena`.",
     )
-    cost_cur_bucket: str | None = Field(
+    cost_cur_bucket: S3BucketName | None = Field(
         default=None, description="The bucket holding the CUR files (default: the data bucket)."
     )
     cost_cur_prefix: str = Field(default="cur/", description="The key prefix of the CUR files.")

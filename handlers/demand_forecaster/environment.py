@@ -6,22 +6,22 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, DynamoDbTableName, IamRoleName, S3BucketName
 
 
 class ForecasterEnvironment(FunctionEnvironment):
     """The inventory's bucket is required; saving and alerting are on when their variable is
     set, and the FORECAST_* settings have defaults."""
 
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket holding the fleet inventory, which names the clusters and "
         "their node groups' floors."
     )
-    member_role_name: str | None = Field(
+    member_role_name: IamRoleName | None = Field(
         default=None,
         description="The role assumed in each member account (required for member clusters).",
     )
-    state_table_name: str | None = Field(
+    state_table_name: DynamoDbTableName | None = Field(
         default=None,
         description="Where `forecast_fleet` saves each cluster's latest forecast for the scaler "
         "(not saved when unset).",

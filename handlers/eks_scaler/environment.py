@@ -6,16 +6,16 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, DynamoDbTableName, IamRoleName
 
 
 class ScalerEnvironment(FunctionEnvironment):
     """What the scaler needs; the state table, member role and alert topic are required."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Node group locks, idempotency, cooldowns, saved sizes and change history."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(
         description="The default alert topic; every change is announced at info level."
     )

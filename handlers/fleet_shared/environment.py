@@ -7,8 +7,8 @@ default; the narrower type is then checked when the environment is loaded, and t
 a plain `str` with no `None` checks afterwards::
 
     class ScalerEnvironment(FunctionEnvironment):
-        state_table_name: str
-        member_role_name: str
+        state_table_name: DynamoDbTableName
+        member_role_name: IamRoleName
         forecaster_function_name: str  # a variable only this function gets
 
     environment = load_environment(ScalerEnvironment)
@@ -31,7 +31,14 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.field_types import AccountId, Arn, BoolFlag
+from fleet_shared.field_types import (
+    AccountId,
+    Arn,
+    BoolFlag,
+    DynamoDbTableName,
+    IamRoleName,
+    S3BucketName,
+)
 from fleet_shared.validation_errors import first_error
 
 DEFAULT_INVENTORY_KEY = "config/fleet-inventory.json"
@@ -51,11 +58,11 @@ class FunctionEnvironment(BaseModel):
         validate_by_alias=True,
     )
 
-    state_table_name: str | None = Field(
+    state_table_name: DynamoDbTableName | None = Field(
         default=None,
         description="The DynamoDB state table (locks, idempotency, cooldowns, saved values).",
     )
-    member_role_name: str | None = Field(
+    member_role_name: IamRoleName | None = Field(
         default=None, description="The role assumed in each member account."
     )
     hub_account_id: AccountId | None = Field(
@@ -79,7 +86,7 @@ class FunctionEnvironment(BaseModel):
         default=False,
         description="When true, functions report what they would change and change nothing.",
     )
-    data_bucket_name: str | None = Field(
+    data_bucket_name: S3BucketName | None = Field(
         default=None, description="The fleet's data bucket (inventory, reports)."
     )
     fleet_inventory_key: str = Field(

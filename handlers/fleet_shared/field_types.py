@@ -19,6 +19,11 @@ _ACCOUNT_ID = re.compile(r"[0-9]{12}")
 _ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:([0-9]{12})?:\S+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 _EKS_NAME = re.compile(r"[0-9A-Za-z][A-Za-z0-9_-]*")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ROLE_NAME = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+STACK_NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
+"""A stack name the program accepts (it goes into the hub's S3 bucket names)."""
 
 
 def _parse_flag(value: object) -> object:
@@ -79,6 +84,19 @@ def _eks_name_check(longest: int) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _resource_name_check(pattern: re.Pattern[str], what_it_is: str) -> AfterValidator:
+    """AWS's own rule for a resource name, checked when the environment is read: a name it
+    refuses otherwise failed the function's first call, naming the API's parameter (`TableName`,
+    `Bucket`, `RoleArn`), not the variable that holds it."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"must be {what_it_is}, got {shown_value(value)}")
+        return value
+
+    return AfterValidator(check)
+
+
 def is_time_zone(value: str) -> bool:
     """Whether the zone database holds a time zone named `value`. A name it cannot open is none:
     a folder of it (`US`, for `US/Eastern`) or a name longer than a file name raises an OSError,
@@ -113,6 +131,40 @@ EksClusterName = Annotated[str, _eks_name_check(EKS_CLUSTER_NAME_LONGEST)]
 
 EksNodeGroupName = Annotated[str, _eks_name_check(EKS_NODE_GROUP_NAME_LONGEST)]
 """An EKS managed node group name (1-63 characters)."""
+
+DynamoDbTableName = Annotated[
+    str,
+    _resource_name_check(
+        _TABLE_NAME, "a DynamoDB table name: 3 to 255 letters, digits, '_', '-' and '.'"
+    ),
+]
+"""A DynamoDB table name, as DynamoDB accepts one."""
+
+S3BucketName = Annotated[
+    str,
+    _resource_name_check(
+        _BUCKET_NAME,
+        "an S3 bucket name: 3 to 63 of a-z, 0-9, '-' and '.', a letter or digit at each end",
+    ),
+]
+"""An S3 bucket name (general purpose), as S3 accepts one."""
+
+IamRoleName = Annotated[
+    str,
+    _resource_name_check(
+        _ROLE_NAME, "an IAM role name without a path: 1 to 64 letters, digits and '+=,.@_-'"
+    ),
+]
+"""An IAM role name, without a path: the role assumed is `arn:aws:iam::<account>:role/<name>`."""
+
+StackName = Annotated[
+    str,
+    _resource_name_check(
+        STACK_NAME, "a stack name: 1 to 63 lower-case letters, digits and '-', a letter first"
+    ),
+]
+"""The name of the stack a function belongs to, as the program accepts one: it goes into the
+marks and backups the function leaves in member accounts, which other stacks must tell apart."""
 
 TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
 """An IANA time zone name such as `Asia/Kolkata` or `UTC`."""

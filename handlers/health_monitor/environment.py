@@ -15,7 +15,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from fleet_shared.endpoint_history import SCHEDULED_RUN_MINUTES
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt
+from fleet_shared.field_types import Arn, DynamoDbTableName, IamRoleName, PositiveInt, S3BucketName
 
 
 def _split_patterns(value: object) -> object:
@@ -44,14 +44,14 @@ class HealthEnvironment(FunctionEnvironment):
     """Variables of health_monitor. FLEET_DRY_RUN is not read: the monitor changes nothing but
     its own state and alerts."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Endpoint results, open incidents and alert deduplication."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(
         description="The topic of warnings (critical and info go to their own topics when set)."
     )
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket holding the fleet inventory (clusters, health endpoints)."
     )
 

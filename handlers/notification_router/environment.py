@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt
+from fleet_shared.field_types import Arn, DynamoDbTableName, PositiveInt
 from handlers.notification_router.channel_names import CHANNEL_NAMES
 from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS, RECORDING_SECONDS
 
@@ -77,7 +77,7 @@ Routes = Annotated[dict[str, tuple[str, ...]], BeforeValidator(_parse_routes)]
 class RouterEnvironment(FunctionEnvironment):
     """What the notification router needs; a channel whose variable is unset is skipped."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Dedup claims and the counters of suppressed duplicates."
     )
     email_topic_arn: Arn | None = Field(

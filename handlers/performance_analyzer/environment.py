@@ -6,16 +6,18 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt
+from fleet_shared.field_types import Arn, DynamoDbTableName, IamRoleName, PositiveInt, S3BucketName
 
 
 class PerformanceEnvironment(FunctionEnvironment):
     """What the analyzer needs; window, regression margin and parallelism have defaults."""
 
-    state_table_name: str = Field(description="Open performance regressions, one per rule.")
-    member_role_name: str = Field(description="The role assumed in each member account.")
+    state_table_name: DynamoDbTableName = Field(
+        description="Open performance regressions, one per rule."
+    )
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(description="The topic of regression warnings and resolutions.")
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket: the fleet inventory in, the analyses out."
     )
     performance_window_hours: int = Field(

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 
 from fleet_shared.bounded_http import is_http_url
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, TimeZoneName
+from fleet_shared.field_types import Arn, DynamoDbTableName, S3BucketName, TimeZoneName
 from fleet_shared.validation_errors import shown_value
 
 DEFAULT_FEED_URL = "https://aws.amazon.com/about-aws/whats-new/recent/feed/"
@@ -37,13 +37,13 @@ class FetcherEnvironment(FunctionEnvironment):
     apply: the function only writes its own data under `cache/` and `raw/`.
     """
 
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket: the source cache under `cache/`, raw documents under `raw/`."
     )
     alert_topic_arn: Arn = Field(
         description="The topic of the warning raised when SSM cannot be read."
     )
-    state_table_name: str | None = Field(
+    state_table_name: DynamoDbTableName | None = Field(
         default=None,
         description="The claims of scheduled runs, so each is fetched once (required for an "
         "event with `run`).",

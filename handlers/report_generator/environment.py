@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, DynamoDbTableName, S3BucketName
 
 
 class GeneratorEnvironment(FunctionEnvironment):
@@ -14,10 +14,10 @@ class GeneratorEnvironment(FunctionEnvironment):
     FLEET_DRY_RUN does not apply: the function only writes its own reports.
     """
 
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket holding the processed runs and the reports."
     )
-    state_table_name: str = Field(description="The records of the reports generated.")
+    state_table_name: DynamoDbTableName = Field(description="The records of the reports generated.")
     alert_topic_arn: Arn = Field(
         description=(
             "The default alert topic; the report-ready alert goes to `ALERT_TOPIC_INFO_ARN` "

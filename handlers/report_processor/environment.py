@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn
+from fleet_shared.field_types import Arn, DynamoDbTableName, S3BucketName
 
 
 class ProcessorEnvironment(FunctionEnvironment):
@@ -15,10 +15,12 @@ class ProcessorEnvironment(FunctionEnvironment):
     `raw/rejected/`.
     """
 
-    data_bucket_name: str = Field(
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket holding the raw documents; other buckets' records are ignored."
     )
-    state_table_name: str = Field(description="The records of the raw documents processed.")
+    state_table_name: DynamoDbTableName = Field(
+        description="The records of the raw documents processed."
+    )
     alert_topic_arn: Arn = Field(
         description="The topic of the warnings about a rejected document or an object not handled."
     )

@@ -6,13 +6,16 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
+from fleet_shared.field_types import DynamoDbTableName, S3BucketName
 
 
 class OptimizerEnvironment(FunctionEnvironment):
     """What the optimizer needs; the history, tolerance and data requirement have defaults."""
 
-    state_table_name: str = Field(description="The scaler's change history, read only.")
-    data_bucket_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
+        description="The scaler's change history, read only."
+    )
+    data_bucket_name: S3BucketName = Field(
         description="The data bucket: inventory, analyses and cost reports in, recommendations out."
     )
     optimizer_history_days: int = Field(

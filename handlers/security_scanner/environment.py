@@ -10,17 +10,24 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, PositiveInt, TimeZoneName
+from fleet_shared.field_types import (
+    Arn,
+    DynamoDbTableName,
+    IamRoleName,
+    PositiveInt,
+    S3BucketName,
+    TimeZoneName,
+)
 
 
 class ScannerEnvironment(FunctionEnvironment):
     """What the security scanner needs; SCAN_QUEUE_URL only when it has to fan out."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Open findings per target, countries per principal, and event claims."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
-    data_bucket_name: str = Field(
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
+    data_bucket_name: S3BucketName = Field(
         description="Holds the fleet inventory and receives the reports `reports/security/<date>/`."
     )
     schedule_time_zone: TimeZoneName = Field(

@@ -6,20 +6,20 @@ from __future__ import annotations
 from pydantic import Field
 
 from fleet_shared.environment import FunctionEnvironment
-from fleet_shared.field_types import Arn, BoolFlag
+from fleet_shared.field_types import Arn, BoolFlag, DynamoDbTableName, IamRoleName, S3BucketName
 
 
 class SpotEnvironment(FunctionEnvironment):
     """Variables the optimizer needs; the state table, member role and alert topic are required."""
 
-    state_table_name: str = Field(
+    state_table_name: DynamoDbTableName = Field(
         description="Interruptions, dedup claims, saved analyses, node group locks and changes."
     )
-    member_role_name: str = Field(description="The role assumed in each member account.")
+    member_role_name: IamRoleName = Field(description="The role assumed in each member account.")
     alert_topic_arn: Arn = Field(
         description="The topic of interruption warnings (an applied fallback goes to info)."
     )
-    data_bucket_name: str | None = Field(
+    data_bucket_name: S3BucketName | None = Field(
         default=None,
         description=(
             "The data bucket holding the fleet inventory: required by analyze_fleet; the "

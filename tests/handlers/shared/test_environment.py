@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from pydantic import ValidationError
+import importlib
 
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.environment import DEFAULT_INVENTORY_KEY, FunctionEnvironment, load_environment
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.field_types import PositiveInt, TimeZoneName
@@ -184,3 +187,62 @@ def test_a_long_refused_value_is_quoted_by_its_start_only(variable: str, value: 
     assert raised.value.variable == variable
     assert value[:20] in raised.value.problem
     assert len(raised.value.problem) <= 120
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("STATE_TABLE_NAME", "lambda fleet state", "a DynamoDB table name"),
+        ("STATE_TABLE_NAME", "st", "a DynamoDB table name"),
+        ("DATA_BUCKET_NAME", "Lambda_Fleet_Data", "an S3 bucket name"),
+        ("DATA_BUCKET_NAME", "arn:aws:s3:::lambda-fleet-data", "an S3 bucket name"),
+        ("MEMBER_ROLE_NAME", "fleet/lambda-fleet-member", "an IAM role name without a path"),
+        ("MEMBER_ROLE_NAME", "r" * 65, "an IAM role name without a path"),
+    ],
+)
+def test_a_resource_name_aws_would_refuse_is_reported_with_its_variable(
+    variable: str, value: str, problem: str
+) -> None:
+    # GIVEN a table, bucket or role name that breaks AWS's own naming rule (a space, two
+    # characters, upper case and '_', an ARN, a role path, 65 characters)
+    # WHEN the environment is loaded
+    with pytest.raises(ConfigurationError) as raised:
+        load_environment(FunctionEnvironment, {variable: value})
+    # THEN the variable is named with the rule, where the first AWS call named only its own
+    # parameter (TableName, Bucket, RoleArn)
+    assert raised.value.variable == variable
+    assert problem in raised.value.problem
+    assert len(raised.value.problem) <= 150
+
+
+RESOURCE_NAME_FIELDS = {
+    "state_table_name": "lambda fleet state",
+    "data_bucket_name": "Lambda_Fleet_Data",
+    "cost_cur_bucket": "Lambda_Fleet_Cur",
+    "member_role_name": "fleet/member",
+    "scaler_member_role_name": "fleet/scaler-member",
+}
+"""Each resource-name field a function's environment may have, with a name AWS refuses."""
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS_BY_NAME))
+def test_every_functions_resource_name_variables_are_checked_as_aws_names(function: str) -> None:
+    # GIVEN a function's own environment model (each re-declares the names it requires)
+    module = importlib.import_module(f"handlers.{function}.environment")
+    [model] = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, FunctionEnvironment)
+        and value.__module__ == module.__name__
+    ]
+    for name, refused in RESOURCE_NAME_FIELDS.items():
+        if name not in model.model_fields:
+            continue
+        field = model.model_fields[name]
+        # WHEN a name AWS refuses is validated as that field
+        # THEN it is refused, and a name AWS takes is kept
+        checked = TypeAdapter(field.rebuild_annotation())
+        with pytest.raises(ValidationError):
+            checked.validate_python(refused)
+        assert checked.validate_python("lambda-fleet-dev") == "lambda-fleet-dev"
