@@ -331,7 +331,7 @@ def test_missing_variable_fails_naming_it(
     monkeypatch.delenv("STATE_TABLE_NAME")
     with pytest.raises(ConfigurationError, match="STATE_TABLE_NAME"):
         load_environment(HealthEnvironment)
-    monkeypatch.setenv("STATE_TABLE_NAME", "t")
+    monkeypatch.setenv("STATE_TABLE_NAME", "lambda-fleet-state")
     monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "3000")
     monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "5000")
     with pytest.raises(ConfigurationError, match="HEALTH_LATENCY_WARNING_MS"):
