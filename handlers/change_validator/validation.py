@@ -144,6 +144,9 @@ object in the state table (a hand edit: an error answer left the validation open
 the check is counted as failed, not the invocation (a raised error ends, after the platform's
 retries, with the validation left unfinished and no callback booked)."""
 
+UPDATE_ERRORS_KEPT = 5
+"""How many of DescribeUpdate's errors a validation keeps (the rest are counted)."""
+
 
 UNJUDGED_VERDICTS = (Verdict.INCONCLUSIVE.value, Verdict.NOT_ENOUGH_BASELINE.value)
 """The verdicts of a change the fleet could not judge: one warning, nothing restored."""
@@ -545,10 +548,15 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
     now = services.clock.now()
     record["follow_checks"] += 1
     record["update_status"] = status
+    errors = update.get("errors") or []
+    # EKS's texts reach the record (one DynamoDB item, 400 KB at most) and the alert: each is cut,
+    # and only the first few are kept, with the count of the others.
     record["update_errors"] = [
-        f"{error.get('errorCode')}: {error.get('errorMessage')}"
-        for error in update.get("errors") or []
+        cut_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
+        for error in errors[:UPDATE_ERRORS_KEPT]
     ]
+    if len(errors) > UPDATE_ERRORS_KEPT:
+        record["update_errors"].append(f"and {len(errors) - UPDATE_ERRORS_KEPT} more errors")
     if status == "Successful":
         bake = timedelta(minutes=environment.validation_bake_minutes)
         booked = schedule_callback(
@@ -562,7 +570,7 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         )
         record["schedules"].append(booked.name)
     elif status in FINISHED_STATUSES:
-        reasons = "; ".join(record["update_errors"]) or "no errors reported"
+        reasons = cut_echo("; ".join(record["update_errors"])) or "no errors reported"
         _conclude(record, Verdict.FAILED, f"EKS reports the update {status}: {reasons}", now)
     elif (
         record["follow_checks"] >= environment.validation_max_follow_checks

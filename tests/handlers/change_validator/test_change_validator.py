@@ -423,12 +423,17 @@ def test_a_second_change_during_the_first_ones_bake_is_judged_against_the_health
     assert second_record["baseline_window"] == first_record["baseline_window"]
 
 
+@pytest.mark.parametrize("more_errors", [0, 60], ids=["one-error", "sixty-more-long-errors"])
 def test_an_update_eks_reports_failed_is_failed_at_once(
-    validator: Validator, eks_updates: EksUpdates
+    validator: Validator, eks_updates: EksUpdates, more_errors: int
 ) -> None:
-    # GIVEN a cluster version update that EKS reports failed
+    # GIVEN a cluster version update that EKS reports failed, with its reason first, and
+    # possibly 60 more errors of 10,000 characters each
     eks_updates.status = "Failed"
-    eks_updates.errors = [{"errorCode": "PodEvictionFailure", "errorMessage": "PDB blocks"}]
+    eks_updates.errors = [
+        {"errorCode": "PodEvictionFailure", "errorMessage": "PDB blocks"},
+        *({"errorCode": "Other", "errorMessage": "x" * 10_000} for _ in range(more_errors)),
+    ]
     change = cloudtrail_event(
         "UpdateClusterVersion", "9d8c7b6a-0000-4111-8222-933344445555",
         validator.clock.now(), {"version": "1.20"},
@@ -438,6 +443,7 @@ def test_an_update_eks_reports_failed_is_failed_at_once(
     # THEN the verdict is failed with EKS's reason, no schedule is left waiting
     assert verdict["status"] == "failed", verdict
     assert "PodEvictionFailure: PDB blocks" in verdict["reason"]
+    assert len(verdict["reason"]) <= 300
     assert validator.schedules() == []
     # AND the one critical alert names the previous control plane version
     [alert] = validator.alerts()
