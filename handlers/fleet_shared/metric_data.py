@@ -17,7 +17,7 @@ Light: no numpy or pandas.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,8 @@ from fleet_shared.timestamps import iso_z
 
 MAX_QUERIES_PER_CALL = 500
 """GetMetricData accepts at most 500 queries per request."""
+VALUES_PER_PAGE = 100_800
+"""GetMetricData's MaxDatapoints when not given: the values it answers before paginating."""
 LARGEST_METRIC_VALUE = 2.0**360
 """CloudWatch's limit for the magnitude of a metric value (PutMetricData refuses larger ones)."""
 
@@ -132,6 +134,18 @@ def _values(count: int) -> str:
     return f"{count} value{'' if count == 1 else 's'}"
 
 
+def page_limit(queries: Sequence[MetricQuery], start: datetime, end: datetime) -> int:
+    """The most pages one GetMetricData request of `queries` from `start` to `end` takes: twice
+    the pages its values fill at VALUES_PER_PAGE (a page may hold fewer, CloudWatch interleaving
+    the queries), and one more. Four weeks of 500 hourly series fill 4 pages (9 allowed), an
+    alarm's 20,000 values one (3 allowed)."""
+    values = sum(
+        math.ceil((end - align(start, query.period)) / timedelta(seconds=query.period))
+        for query in queries
+    )
+    return 2 * math.ceil(max(values, 1) / VALUES_PER_PAGE) + 1
+
+
 def get_metric_series(
     cloudwatch: Any,
     queries: Iterable[MetricQuery],
@@ -147,7 +161,10 @@ def get_metric_series(
     `RepeatedPageTokenError`); queries are sent in batches of 500. Every request after the first
     (a next page or batch) is sent only while `next_page_allowed()` answers True, else the read
     raises `MetricReadCutShortError`: a read of many series can take many pages, each as long as
-    the first.
+    the first. A read without `next_page_allowed` (a caller with no deadline to stop by) takes at
+    most `page_limit` pages per request, else raises `PageLimitError` (a `PaginationError`, as
+    for a token answered again): an endpoint answering a new token with every page was
+    otherwise read until Lambda ended the run.
     """
     query_list = list(queries)
     merged: dict[str, dict[datetime, float]] = {query.id: {} for query in query_list}
@@ -167,7 +184,8 @@ def get_metric_series(
             "ScanBy": "TimestampAscending",
         }
         ask_next_request()
-        for response in pages(cloudwatch, "GetMetricData", request, "NextToken"):
+        limit = None if next_page_allowed is not None else page_limit(batch, start, end)
+        for response in pages(cloudwatch, "GetMetricData", request, "NextToken", max_pages=limit):
             requests += 1
             # CloudWatch answers a result per query, so an answer without them is not its own
             # (a proxy's page), and must not pass for metrics that stopped reporting.

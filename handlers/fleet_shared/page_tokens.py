@@ -22,6 +22,16 @@ class RepeatedPageTokenError(PaginationError):
     fmt = "{operation} answered the {token_field} {token} again: its pages would repeat forever"
 
 
+class PageLimitError(PaginationError):
+    """A `PaginationError`, as `RepeatedPageTokenError`: a listing answered more pages than its
+    request can fill, each under a new token, which no check of repeated tokens stops."""
+
+    fmt = (
+        "{operation} answered a next page after {limit} pages, more than the request can "
+        "fill: its pages would go on forever"
+    )
+
+
 def pages(
     client: Any,
     operation: str,
@@ -30,6 +40,7 @@ def pages(
     *,
     answer_token_field: str | None = None,
     next_page_allowed: Callable[[], bool] | None = None,
+    max_pages: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The pages `client` answers to `operation` (e.g. `GetMetricData`) with `request`, asking
     with each page's token until a page has none; a token seen before raises. The token is
@@ -37,7 +48,8 @@ def pages(
     takes it in `token_field` (DynamoDB's ListBackups: LastEvaluatedBackupArn, then
     ExclusiveStartBackupArn). With `next_page_allowed`, a next page is asked only while it
     answers True, else PagesCutShortError: new tokens, each never seen, would otherwise be
-    followed until Lambda ended the run."""
+    followed until Lambda ended the run. With `max_pages`, a page after that many raises
+    `PageLimitError`, for a caller without a deadline to stop such pages by."""
     return pages_of(
         getattr(client, xform_name(operation)),
         operation,
@@ -45,6 +57,7 @@ def pages(
         token_field,
         answer_token_field=answer_token_field,
         next_page_allowed=next_page_allowed,
+        max_pages=max_pages,
     )
 
 
@@ -56,6 +69,7 @@ def pages_of(
     *,
     answer_token_field: str | None = None,
     next_page_allowed: Callable[[], bool] | None = None,
+    max_pages: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`pages`, each asked with `call(**request)`: for a caller that routes its calls through
     its own wrapper (the state table's). A token may be a key (DynamoDB's LastEvaluatedKey),
@@ -75,6 +89,8 @@ def pages_of(
             return
         if next_page_allowed is not None and not next_page_allowed():
             raise PagesCutShortError(operation)
+        if max_pages is not None and len(followed) + 1 >= max_pages:
+            raise PageLimitError(operation=operation, limit=max_pages)
         followed.add(_comparable(token))
         asked[token_field] = token
 

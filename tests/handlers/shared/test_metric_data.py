@@ -13,7 +13,12 @@ from botocore.stub import ANY, Stubber
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
 from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.metric_data import MetricQuery, MetricSeries, get_metric_series
-from tests.handlers.faults import answer_malformed, answer_the_same_page_token
+from tests.handlers.faults import (
+    REPEATED_TOKEN_PAGE_LIMIT,
+    EndlessPagesError,
+    answer_malformed,
+    answer_the_same_page_token,
+)
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 
@@ -105,6 +110,35 @@ def test_a_next_token_answered_again_fails_the_read_naming_get_metric_data(
     # THEN the read fails at the first repeat, naming the operation and the token
     assert ("GetMetricData" in str(raised.value), "'page-2'" in str(raised.value)) == (True, True)
     assert repeated.pages == 2
+
+
+def test_a_read_without_a_deadline_stops_after_the_pages_its_values_can_fill(
+    mocked_aws: None,
+) -> None:
+    # GIVEN CloudWatch (or a proxy before it) answering every page with a new NextToken, and a
+    # caller without a deadline reading one hour of one 5-minute series (one page's values)
+    cloudwatch = boto3.client("cloudwatch", region_name="ap-south-1")
+    query = MetricQuery("m", "AWS/Lambda", "Errors", {}, "Sum", 300)
+    pages: list[str] = []
+
+    def new_token(parsed: dict[str, object], **_: object) -> None:
+        if len(pages) == REPEATED_TOKEN_PAGE_LIMIT:
+            raise EndlessPagesError(f"GetMetricData asked for {len(pages) + 1} pages")
+        pages.append(f"page-{len(pages) + 2}")
+        parsed["NextToken"] = pages[-1]
+
+    cloudwatch.meta.events.register_first("after-call.cloudwatch.GetMetricData", new_token)
+    # WHEN the series is read
+    with pytest.raises(AWS_CALL_ERRORS) as raised:
+        get_metric_series(cloudwatch, [query], START, START + timedelta(hours=1))
+    # THEN the read fails as a failed call (as for a token answered again) after the 3 pages
+    # allowed, naming the operation, instead of asking until Lambda ends the run
+    assert isinstance(raised.value, PaginationError)
+    assert (len(pages), str(raised.value)) == (
+        3,
+        "GetMetricData answered a next page after 3 pages, more than the request can fill: its "
+        "pages would go on forever",
+    )
 
 
 def test_values_no_metric_can_have_are_left_out_and_kept_aside_with_their_times() -> None:
