@@ -184,7 +184,7 @@ def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTa
         stat = item.metric_stat
         query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
                             stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
-        label = metric_label(stat.metric.namespace, stat.metric.name, stat.metric.dimensions)
+        label = metric_label(query)
         time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
         queries.append((query, label, time_zone))
     return queries

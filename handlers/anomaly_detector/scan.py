@@ -365,10 +365,14 @@ def target_reserve_seconds(environment: AnomalyEnvironment) -> int:
     return environment.anomaly_target_seconds + HUNG_TARGET_CALL_SECONDS
 
 
-def metric_label(namespace: str, metric: str, dimensions: dict[str, str]) -> str:
-    """`ContainerInsights/node_cpu_utilization ClusterName=dev-apps`."""
-    dims = ",".join(f"{name}={value}" for name, value in sorted(dimensions.items()))
-    return f"{namespace}/{metric}" + (f" {dims}" if dims else "")
+def metric_label(query: MetricQuery) -> str:
+    """`ContainerInsights/node_cpu_utilization ClusterName=dev-apps (Average, 3600 s)`: the
+    series' whole identity, statistic and period included, as a series' resource (its record,
+    episodes and alerts) is named after it. Without them an alarm on another statistic or
+    period of a scanned metric shared its episodes: one suppressed or resolved the other's."""
+    dims = ",".join(f"{name}={value}" for name, value in sorted(query.dimensions.items()))
+    series = f"{query.namespace}/{query.metric_name}" + (f" {dims}" if dims else "")
+    return f"{series} ({query.stat}, {query.period} s)"
 
 
 def expand(spec: MetricSpec, clusters: list[Cluster]) -> list[tuple[dict[str, str], str | None]]:
@@ -410,8 +414,7 @@ def metric_targets(
             for dimensions, time_zone in expand(spec, clusters):
                 query = MetricQuery(f"m{len(targets)}", spec.namespace, spec.metric, dimensions,
                                     spec.stat, spec.period)  # fmt: skip
-                label = metric_label(spec.namespace, spec.metric, dimensions)
-                targets.append((query, label, time_zone))
+                targets.append((query, metric_label(query), time_zone))
         targets_of[account_id, region] = targets
     return targets_of
 
@@ -481,11 +484,15 @@ def followed_targets(
             continue
         series = FollowedSeries.from_value(entry)
         targets = targets_of[series.account_id, series.region]
-        label = metric_label(series.namespace, series.metric, series.dimensions)
         query = MetricQuery(f"f{len(targets)}", series.namespace, series.metric,
                             series.dimensions, series.stat, series.period)  # fmt: skip
+        # Read under the name the index has it by, which holds its episodes' record: a series an
+        # alarm followed before its name held the statistic and period keeps its older name
+        # until its episode is over.
+        place = f"{series.account_id}/{series.region}/"
+        label = resource.removeprefix(place) if resource.startswith(place) else metric_label(query)
         targets.append((query, label, series.time_zone))
-        follow_only.add(resource)
+        follow_only.add(f"{place}{label}")
     return dict(targets_of), frozenset(follow_only)
 
 

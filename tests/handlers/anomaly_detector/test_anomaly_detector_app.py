@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from fleet_shared.listed_members import LISTED_MEMBERS, ListedMembers
 from fleet_shared.metric_data import MetricQuery
 from fleet_shared.state_table import VersionedValue
 from fleet_shared.timestamps import iso_z
-from handlers.anomaly_detector import app
+from handlers.anomaly_detector import alarm, app
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.environment import MetricSpec
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
@@ -33,6 +34,7 @@ from handlers.anomaly_detector.scan import (
     COST_RESOURCE,
     LISTED_MEMBERS_KEY,
     MetricScan,
+    metric_label,
     read_targets,
     series_of_left_members,
 )
@@ -347,7 +349,9 @@ def test_configured_metric_list_is_scanned_instead_of_the_default(
     # WHEN the scan runs THEN only that metric is evaluated, and its spike is found
     result = scan(lambda_context)
     assert result["evaluated"] == 1
-    assert [f["label"] for f in result["anomalies"]] == ["Custom/App/latency Api=orders"]
+    assert [f["label"] for f in result["anomalies"]] == [
+        "Custom/App/latency Api=orders (Average, 3600 s)"
+    ]
 
 
 def alarm_event(alarm_time: datetime) -> dict[str, Any]:
@@ -420,6 +424,26 @@ def test_alarm_on_an_anomalous_value_is_confirmed_and_alerted(
     assert result["anomalous"] is True
     [alert] = alert_inbox.receive()
     assert alert.alert["title"].startswith("Alarm dev-apps-cpu confirmed")
+
+
+def test_an_alarm_on_another_statistic_of_a_scanned_metric_is_its_own_episode(
+    detector: ManualClock, alert_inbox: Any, lambda_context: Any
+) -> None:
+    # GIVEN the member's CPU jumped in the last hour, alerted by a scan of its hourly average
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    assert scan(lambda_context)["alerts"] == 1
+    [scanned] = alert_inbox.receive()
+    # WHEN an alarm on the metric's hourly maximum fires
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["stat"] = "Maximum"
+    result = lambda_handler(event, lambda_context)
+    # THEN the maximum is its own series: its spike is alerted in its own name, not taken for
+    # the average's episode, whose alert is out
+    assert (result["status"], result["alerts"]) == ("ok", 1), result
+    [confirmed] = alert_inbox.receive()
+    assert confirmed.alert["id"] != scanned.alert["id"]
+    assert confirmed.alert["resource"].endswith("ClusterName=dev-apps (Maximum, 3600 s)")
+    assert scanned.alert["resource"].endswith("ClusterName=dev-apps (Average, 3600 s)")
 
 
 def test_alarm_on_a_usual_value_is_not_anomalous(
@@ -878,19 +902,35 @@ def alarm_alerted_on_a_series_no_scan_reads(
     return alert
 
 
+def label_before_the_statistic_and_period(query: MetricQuery) -> str:
+    """A series' label as the detector wrote it before it held the statistic and period."""
+    dims = ",".join(f"{name}={value}" for name, value in sorted(query.dimensions.items()))
+    return f"{query.namespace}/{query.metric_name}" + (f" {dims}" if dims else "")
+
+
+@pytest.mark.parametrize(
+    "alarm_label",
+    [metric_label, label_before_the_statistic_and_period],
+    ids=["named-as-now", "named-before-the-upgrade"],
+)
 def test_an_episode_an_alarm_alerted_on_a_series_no_scan_reads_is_resolved_once_it_is_over(
     detector: ManualClock,
     alert_inbox: Any,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
+    alarm_label: Callable[[MetricQuery], str],
 ) -> None:
-    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS
+    # GIVEN a member spike an alarm alerted, on a series outside the scans' ANOMALY_METRICS,
+    # recorded and followed under the series' name, or under its name before the upgrade that
+    # added the statistic and period (the scans name it with them)
+    monkeypatch.setattr(alarm, "metric_label", alarm_label)
     alert = alarm_alerted_on_a_series_no_scan_reads(
         detector, alert_inbox, lambda_context, monkeypatch
     )
+    monkeypatch.setattr(alarm, "metric_label", metric_label)
     # WHEN scans run while the spike is still in the recent window
     ongoing = scan(lambda_context)
-    # THEN nothing is alerted again or resolved
+    # THEN it is followed under that name: nothing is alerted again or resolved
     assert (ongoing["alerts"], ongoing["resolved"]) == (0, 0), ongoing
     assert alert_inbox.receive() == []
     # WHEN the metric has been back within its band for the whole window (the alarm went OK)
@@ -1313,7 +1353,7 @@ def test_a_followed_series_a_scan_could_not_read_resolves_nothing_and_loses_no_o
     ]
     [spike] = [received.alert for received in alert_inbox.receive()]
     assert (spike["resource"], spike["resolved"]) == (
-        f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders",
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders (Average, 3600 s)",
         False,
     )
     # AND once CloudWatch answers again, the next scan resolves the followed episode once and
@@ -1748,7 +1788,7 @@ def test_an_alarm_on_a_metric_with_a_long_dimension_value_is_alerted_once(
     # THEN the anomaly is confirmed and alerted, naming the whole metric
     assert (result["status"], result["alerts"]) == ("ok", 1), result
     [alert] = alert_inbox.receive()
-    assert alert.alert["resource"].endswith(f"ClusterName={cluster}")
+    assert alert.alert["resource"].endswith(f"ClusterName={cluster} (Average, 3600 s)")
     # WHEN the event is delivered again THEN it is not alerted twice
     assert lambda_handler(event, lambda_context)["alerts"] == 0
     assert alert_inbox.receive() == []
@@ -1901,7 +1941,9 @@ def test_a_metric_value_that_is_not_a_number_is_left_out_and_named_and_the_scan_
     assert result["status"] == "partial"
     [error] = result["errors"]
     assert error["account_id"] == MEMBER_ACCOUNT_ID
-    assert error["metric"] == "ContainerInsights/node_cpu_utilization ClusterName=dev-apps"
+    assert error["metric"] == (
+        "ContainerInsights/node_cpu_utilization ClusterName=dev-apps (Average, 3600 s)"
+    )
     assert "1 value left out" in error["error"]
     assert repr(value) in error["error"]
     assert iso_z(times[-168]) in error["error"]
@@ -1930,7 +1972,8 @@ def test_a_daily_cost_that_is_not_a_number_is_left_out_and_named_and_the_scan_go
     # AND the metric spike and the cost jump are both alerted
     resources = sorted(finding["resource"] for finding in result["anomalies"])
     assert resources == [
-        f"{MEMBER_ACCOUNT_ID}/{REGION}/ContainerInsights/node_cpu_utilization ClusterName=dev-apps",
+        f"{MEMBER_ACCOUNT_ID}/{REGION}/ContainerInsights/node_cpu_utilization "
+        "ClusterName=dev-apps (Average, 3600 s)",
         "cost/daily/UnblendedCost",
     ]
     assert len(alert_inbox.receive()) == 2
@@ -2002,7 +2045,9 @@ def test_an_alarm_whose_series_has_a_value_that_is_not_a_number_is_confirmed_nam
     assert len(alert_inbox.receive()) == 1
     # AND the result names the value left out
     [left_out] = result["left_out"]
-    assert left_out.startswith("ContainerInsights/node_cpu_utilization ClusterName=dev-apps: ")
+    assert left_out.startswith(
+        "ContainerInsights/node_cpu_utilization ClusterName=dev-apps (Average, 3600 s): "
+    )
     assert left_out.endswith(
         "1 value left out, not a number within +-2**360 (CloudWatch's limit); the first inf at "
         f"{iso_z(times[-168])}"

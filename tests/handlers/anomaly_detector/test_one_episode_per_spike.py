@@ -143,7 +143,7 @@ def test_a_second_spike_an_hour_after_the_first_is_alerted_again(
     )
 
 
-RESOURCE = f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders"
+RESOURCE = f"{MEMBER_ACCOUNT_ID}/{REGION}/Custom/App/latency Api=orders (Average, 300 s)"
 
 
 def spike_run(start: datetime, end: datetime) -> Finding:
