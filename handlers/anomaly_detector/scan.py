@@ -365,14 +365,35 @@ def target_reserve_seconds(environment: AnomalyEnvironment) -> int:
     return environment.anomaly_target_seconds + HUNG_TARGET_CALL_SECONDS
 
 
+LABEL_SEPARATORS = re.compile(r"[\\/ ,=]")
+"""The characters a label joins its parts with (`/`, space, `,`, `=`) and its escape (`\\`):
+each one inside a name or value is escaped (`_escaped`)."""
+NAMESPACE_SEPARATORS = re.compile(r"[\\ ,=]")
+"""As LABEL_SEPARATORS, but `/`, which AWS's own namespaces hold (`AWS/EC2`): told apart from
+the `/` after the namespace, as every `/` of the metric name is escaped."""
+
+
 def metric_label(query: MetricQuery) -> str:
     """`ContainerInsights/node_cpu_utilization ClusterName=dev-apps (Average, 3600 s)`: the
     series' whole identity, statistic and period included, as a series' resource (its record,
     episodes and alerts) is named after it. Without them an alarm on another statistic or
-    period of a scanned metric shared its episodes: one suppressed or resolved the other's."""
-    dims = ",".join(f"{name}={value}" for name, value in sorted(query.dimensions.items()))
-    series = f"{query.namespace}/{query.metric_name}" + (f" {dims}" if dims else "")
-    return f"{series} ({query.stat}, {query.period} s)"
+    period of a scanned metric shared its episodes: one suppressed or resolved the other's.
+
+    Two series never share a label: every separator inside a name or value is escaped with a
+    backslash (`_escaped`), so namespace `A/B` with metric `C` is `A/B/C` and namespace `A` with
+    metric `B/C` is `A/B\\/C`, and a dimension value `1,Y=2` is not two dimensions. Joined as
+    they are, such series read as one, and one's episodes were taken for the other's."""
+    dims = ",".join(
+        f"{_escaped(name)}={_escaped(value)}" for name, value in sorted(query.dimensions.items())
+    )
+    namespace = _escaped(query.namespace, NAMESPACE_SEPARATORS)
+    series = f"{namespace}/{_escaped(query.metric_name)}" + (f" {dims}" if dims else "")
+    return f"{series} ({_escaped(query.stat)}, {query.period} s)"
+
+
+def _escaped(text: str, separators: re.Pattern[str] = LABEL_SEPARATORS) -> str:
+    """`text` with a backslash before each of its `separators`."""
+    return separators.sub(lambda found: f"\\{found.group()}", text)
 
 
 def expand(spec: MetricSpec, clusters: list[Cluster]) -> list[tuple[dict[str, str], str | None]]:

@@ -354,6 +354,27 @@ def test_configured_metric_list_is_scanned_instead_of_the_default(
     ]
 
 
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param(("A/B", "C", {}), ("A", "B/C", {}), id="namespace-and-metric"),
+        pytest.param(("N", "m", {"X": "1,Y=2"}), ("N", "m", {"X": "1", "Y": "2"}), id="values"),
+        pytest.param(("N", "m", {"X=1,Y": "2"}), ("N", "m", {"X": "1,Y=2"}), id="names"),
+        pytest.param(("N", "m X=1", {}), ("N", "m", {"X": "1"}), id="metric-and-dimensions"),
+        pytest.param(("N/m X=1", "q", {}), ("N", "m", {"X": "1/q"}), id="namespace-and-value"),
+    ],
+)
+def test_series_whose_names_join_alike_have_labels_of_their_own(
+    one: tuple[str, str, dict[str, str]], other: tuple[str, str, dict[str, str]]
+) -> None:
+    # GIVEN two series whose namespace, metric and dimensions read alike once joined with the
+    # label's separators (`/`, space, `,`, `=`) held in their names or values
+    first, second = (MetricQuery("m0", *series, "Average", 3600) for series in (one, other))
+    # WHEN each is labelled (its resource: its record, episodes and alerts are named after it)
+    # THEN the labels differ, so one series' episodes are never taken for the other's
+    assert metric_label(first) != metric_label(second)
+
+
 def alarm_event(alarm_time: datetime) -> dict[str, Any]:
     """An EventBridge alarm state change for the member's node CPU alarm."""
     return {
