@@ -39,7 +39,8 @@ Method, in order:
    when the MAD is 0 (mostly constant series) `(x - median) / (1.253314 * MeanAD)`. Both are in
    units of the noise's standard deviation for Gaussian noise, which is never taken below
    `RELATIVE_RESOLUTION` (1e-6) of the series' median magnitude: a flat series' rounding is not
-   noise to measure departures by.
+   noise to measure departures by; nor below `ABSOLUTE_RESOLUTION` (0.001 of the series' unit):
+   a series flat at 0 has no magnitude to scale.
 4. **Level shifts.** At each point the median of the next window minus the median of the previous
    window of the seasonal residual, divided by the same noise scale; runs above the threshold give
    one change point each (the strongest), at least one window apart. Sub-daily data only once
@@ -61,9 +62,10 @@ Thresholds (in noise standard deviations) and severities:
 3.5 Gaussian noise alone exceeds the threshold about once per 2,000 points; at 5, once per
 1.7 million. A shift is a median of a whole window, far less noisy than one point, so 4 suffices.
 
-Every number of a `Detection` is finite: a score whose noise scale is 0 is capped at
-+-`MAX_SCORE`, and values are limited to +-`MAX_ABS_VALUE` (CloudWatch's own limit for a metric
-value), within which no difference, median or window sum of the method can overflow.
+Every number of a `Detection` is finite: its noise scale is never 0 (`ABSOLUTE_RESOLUTION`),
+scores are capped at +-`MAX_SCORE`, and values are limited to +-`MAX_ABS_VALUE` (CloudWatch's
+own limit for a metric value), within which no difference, median or window sum of the method
+can overflow.
 """
 
 from __future__ import annotations
@@ -94,6 +96,17 @@ Cost Explorer amount like "2.4000000001", a sum or an average of floats, a gauge
 float32), not a change of the metric or the cost. Without it a flat series (an EKS control plane's
 2.40 USD a day, a constant node count) has a noise scale of 0 or of its rounding, and a
 departure in its tenth decimal scored 24 to 1000, a critical alert."""
+ABSOLUTE_RESOLUTION = 0.001
+"""The noise scale is at least this, in the series' own unit. A series flat at 0 (errors,
+throttles, a queue's depth, a service's cost before its first use) has no magnitude for
+RELATIVE_RESOLUTION to scale: its noise scale was 0, and any departure, 0.001 as much as 1,000,
+scored MAX_SCORE, critical. With it, a departure from a flat series is an anomaly from 0.005
+(POINT_THRESHOLD times this) and critical from 0.01 (CRITICAL_THRESHOLD times): a cent of cost,
+one event in an hourly average of per-minute counts (1/60), 10 ms of a latency in seconds, a
+hundredth of a percentage point; the smallest departures in the units the fleet reads that an
+engineer acts on, and one event or one cent from zero is still critical. A series whose noise
+is above it (node CPU in percent, a cost in dollars, counts) is scored as before; one whose noise
+is below it (a latency in seconds steady to the tenth of a millisecond) is scored against it."""
 MIN_POINTS = 8
 """Fewer values than this give no anomalies: there is no noise level to compare with."""
 MIN_SAMPLES_PER_HOUR = 4
@@ -279,6 +292,7 @@ def detect_anomalies(
     sigma = max(
         robust_sigma(residual.to_numpy() - _leave_one_out_level(residual.to_numpy(), window)),
         RELATIVE_RESOLUTION * float(np.median(np.abs(series.to_numpy()))),
+        ABSOLUTE_RESOLUTION,
     )
     scores = modified_z_scores(noise, sigma)
     times = pd.DatetimeIndex(series.index).to_pydatetime()
@@ -326,10 +340,7 @@ def _level_shifts(
     before = pd.Series(values).rolling(window, min_periods=window).median().shift(1).to_numpy()
     after = pd.Series(values[::-1]).rolling(window, min_periods=window).median().to_numpy()[::-1]
     change = after - before
-    if sigma == 0:
-        scores = np.where(np.nan_to_num(change) != 0, np.sign(change) * MAX_SCORE, 0.0)
-    else:
-        scores = np.clip(np.nan_to_num(change / sigma), -MAX_SCORE, MAX_SCORE)
+    scores = np.clip(np.nan_to_num(change / sigma), -MAX_SCORE, MAX_SCORE)
     above = np.abs(scores) >= threshold
     shifts: list[Anomaly] = []
     last_index = -window
@@ -346,8 +357,7 @@ def _level_shifts(
                 base = float(profile.iloc[peak])
                 level_before = float(np.median(values[max(0, peak - window) : peak]))
                 level_after = float(np.median(values[peak : peak + window]))
-                score = float(scores[peak]) if sigma == 0 else (level_after - level_before) / sigma
-                score = float(np.clip(score, -MAX_SCORE, MAX_SCORE))
+                score = float(np.clip((level_after - level_before) / sigma, -MAX_SCORE, MAX_SCORE))
                 shifts.append(
                     Anomaly(
                         index=peak,

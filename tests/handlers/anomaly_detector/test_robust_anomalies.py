@@ -214,12 +214,36 @@ def test_a_flat_series_departing_only_in_its_rounding_gives_no_anomaly(
 
 
 def test_a_flat_series_still_reports_a_departure_beyond_its_rounding() -> None:
-    # GIVEN a flat daily cost that rises by a tenth of a percent on its last day
+    # GIVEN a flat daily cost that rises by a percent (2.4 cents) on its last day
     timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(days=i) for i in range(30)]
-    values = [2.4] * 29 + [2.4024]
+    values = [2.4] * 29 + [2.424]
     # WHEN it is scanned THEN that day is reported
     anomalies = detect_anomalies(values, timestamps).anomalies
     assert [(a.index, a.kind) for a in anomalies] == [(29, "point")]
+
+
+@pytest.mark.parametrize(
+    ("departure", "severities"),
+    [
+        pytest.param(0.001, [], id="a-thousandth"),
+        pytest.param(0.007, [Severity.WARNING], id="seven-thousandths"),
+        pytest.param(1.0, [Severity.CRITICAL], id="one"),
+        pytest.param(5000.0, [Severity.CRITICAL], id="a-large-jump"),
+    ],
+)
+def test_a_series_flat_at_zero_scores_a_departure_against_an_absolute_noise_floor(
+    departure: float, severities: list[Severity]
+) -> None:
+    # GIVEN two days of an hourly metric that reads 0 (an error count, a queue's depth), but
+    # for one hour
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(48)]
+    values = np.zeros(48)
+    values[30] = departure
+    # WHEN it is scanned
+    anomalies = detect_anomalies(values, timestamps).anomalies
+    # THEN the departure is scored against a noise of 0.001 of the unit: a thousandth is no
+    # anomaly, seven thousandths a warning, one whole unit and more critical
+    assert [(a.index, a.severity) for a in anomalies] == [(30, s) for s in severities]
 
 
 def test_values_beyond_the_cloudwatch_limit_are_refused_instead_of_giving_infinities() -> None:
