@@ -3,30 +3,20 @@ is generated from these descriptions)."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated
-
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationInfo, field_validator
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.field_types import Arn, BoolFlag, DynamoDbTableName, IamRoleName, S3BucketName
-from fleet_shared.validation_errors import shown_value
-from handlers.anomaly_detector.models import MAX_LOOKBACK_DAYS
+from handlers.anomaly_detector.models import (
+    MAX_DIMENSIONS,
+    MAX_LOOKBACK_DAYS,
+    CloudWatchName,
+    CloudWatchStatistic,
+    DimensionValue,
+)
 
 CLUSTER_PLACEHOLDER = "{cluster}"
 """A dimension value that stands for every cluster of the account and region being scanned."""
-_NUMBER = r"-?\d+(?:\.\d+)?"
-_BOUND = rf"(?:{_NUMBER}%?)?"
-STATISTIC = re.compile(
-    rf"(?:SampleCount|Sum|Average|Minimum|Maximum|IQM|p{_NUMBER}|(?:tm|wm|tc|ts){_NUMBER}"
-    rf"|(?:tm|wm|tc|ts|pr)\(\s*{_BOUND}\s*:\s*{_BOUND}\s*\))",
-    re.IGNORECASE,
-)
-"""CloudWatch's statistics (`Average`, `p99`, `tm90`, `TM(10%:90%)`, `PR(:300)`, ...), matched
-loosely (any case, any bounds): a statistic it does not know fails the whole GetMetricData
-request, so every metric of every account and region, not only this one."""
-DimensionName = Annotated[str, Field(min_length=1, max_length=255)]
-DimensionValue = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 class MetricSpec(BaseModel):
@@ -35,21 +25,13 @@ class MetricSpec(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     # CloudWatch's limits: a query beyond one fails the request of every metric of the place.
-    namespace: str = Field(min_length=1, max_length=255)
-    metric: str = Field(min_length=1, max_length=255)
-    dimensions: dict[DimensionName, DimensionValue] = Field(default_factory=dict, max_length=30)
-    stat: str = "Average"
+    namespace: CloudWatchName
+    metric: CloudWatchName
+    dimensions: dict[CloudWatchName, DimensionValue] = Field(
+        default_factory=dict, max_length=MAX_DIMENSIONS
+    )
+    stat: CloudWatchStatistic = "Average"
     period: int = Field(default=3600, ge=60, le=86_400)
-
-    @field_validator("stat")
-    @classmethod
-    def _cloudwatch_statistic(cls, value: str) -> str:
-        if not STATISTIC.fullmatch(value):
-            raise ValueError(
-                f"{shown_value(value)} is no CloudWatch statistic (Average, Sum, Minimum, "
-                "Maximum, SampleCount, p99, tm90, TM(10%:90%), ...)"
-            )
-        return value
 
     @field_validator("period")
     @classmethod

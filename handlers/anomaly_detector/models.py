@@ -107,14 +107,49 @@ class DetectRequest(BaseModel):
         return self
 
 
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_BOUND = rf"(?:{_NUMBER}%?)?"
+STATISTIC = re.compile(
+    rf"(?:SampleCount|Sum|Average|Minimum|Maximum|IQM|p{_NUMBER}|(?:tm|wm|tc|ts){_NUMBER}"
+    rf"|(?:tm|wm|tc|ts|pr)\(\s*{_BOUND}\s*:\s*{_BOUND}\s*\))",
+    re.IGNORECASE,
+)
+"""CloudWatch's statistics (`Average`, `p99`, `tm90`, `TM(10%:90%)`, `PR(:300)`, ...), matched
+loosely (any case, any bounds): a statistic it does not know fails the whole GetMetricData
+request, so every metric of every account and region, not only this one."""
+
+
+def _cloudwatch_statistic(value: str) -> str:
+    if not STATISTIC.fullmatch(value):
+        raise ValueError(
+            f"{shown_value(value)} is no CloudWatch statistic (Average, Sum, Minimum, "
+            "Maximum, SampleCount, p99, tm90, TM(10%:90%), ...)"
+        )
+    return value
+
+
+CloudWatchStatistic = Annotated[str, AfterValidator(_cloudwatch_statistic)]
+CloudWatchName = Annotated[str, Field(min_length=1, max_length=255)]
+"""A namespace, metric name or dimension name within CloudWatch's limit (PutMetricData)."""
+DimensionValue = Annotated[str, Field(min_length=1, max_length=1024)]
+MAX_DIMENSIONS = 30
+"""CloudWatch's limits for a metric's dimensions: at most 30, each value at most 1,024
+characters."""
+
+
 class AlarmMetric(BaseModel):
-    """`detail.configuration.metrics[].metricStat.metric` of an alarm event."""
+    """`detail.configuration.metrics[].metricStat.metric` of an alarm event, held to CloudWatch's
+    limits for a metric: its names reach the series' name (records, index, alert title), and one
+    of hundreds of kilobytes (an event invoked by hand) made alerts SNS refuses and index parts
+    past DynamoDB's item size, which other series share."""
 
     model_config = ConfigDict(defer_build=True)
 
-    namespace: str
-    name: str
-    dimensions: dict[str, str] = Field(default_factory=dict)
+    namespace: CloudWatchName
+    name: CloudWatchName
+    dimensions: dict[CloudWatchName, DimensionValue] = Field(
+        default_factory=dict, max_length=MAX_DIMENSIONS
+    )
 
 
 ALARM_PERIOD_MAX_SECONDS = 7 * 24 * 3600
@@ -131,7 +166,7 @@ class AlarmMetricStat(BaseModel):
     # CloudWatch keeps an alarm's evaluation (period x evaluation periods) within 7 days; a longer
     # period cannot come from it, and would overflow the window arithmetic.
     period: int = Field(ge=1, le=ALARM_PERIOD_MAX_SECONDS)
-    stat: str
+    stat: CloudWatchStatistic
 
 
 class AlarmMetricQuery(BaseModel):

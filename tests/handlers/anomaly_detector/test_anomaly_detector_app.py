@@ -426,6 +426,17 @@ def alarm_event_with_metrics(count: int, *, metric_stat: bool = True) -> dict[st
     return event
 
 
+def alarm_event_with_metric(**changes: Any) -> dict[str, Any]:
+    """`alarm_event` whose metricStat's metric (namespace, name, dimensions) or statistic
+    (`stat`) is changed as `changes` say."""
+    event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
+    metric_stat = event["detail"]["configuration"]["metrics"][0]["metricStat"]
+    if "stat" in changes:
+        metric_stat["stat"] = changes.pop("stat")
+    metric_stat["metric"].update(changes)
+    return event
+
+
 def alarm_event_changed_at(timestamp: str) -> dict[str, Any]:
     """`alarm_event` whose state changed at `timestamp`, as written."""
     event = alarm_event(datetime(2025, 6, 2, tzinfo=UTC))
@@ -603,6 +614,24 @@ NOW = datetime(2025, 6, 2, tzinfo=UTC).isoformat()
         # More metrics than CloudWatch lets an alarm have: each would be one read.
         (alarm_event_with_metrics(11), "detail.configuration.metrics"),
         (alarm_event_with_metrics(21, metric_stat=False), "detail.configuration.metrics"),
+        # Beyond CloudWatch's limits for a metric: its names reach the series' name, and so the
+        # alert's title, the records and the index parts other series share.
+        (
+            alarm_event_with_metric(dimensions={"ClusterName": "c" * 2_000}),
+            "detail.configuration.metrics[0].metricStat.metric.dimensions.ClusterName",
+        ),
+        (
+            alarm_event_with_metric(dimensions={f"d{i}": "v" for i in range(31)}),
+            "detail.configuration.metrics[0].metricStat.metric.dimensions",
+        ),
+        (
+            alarm_event_with_metric(namespace="N" * 256),
+            "detail.configuration.metrics[0].metricStat.metric.namespace",
+        ),
+        (
+            alarm_event_with_metric(stat="Average<script>"),
+            "detail.configuration.metrics[0].metricStat.stat",
+        ),
         # Past the calendar's ends in UTC, too near them to read the history, or without a zone.
         (alarm_event_changed_at("9999-12-31T23:59:59-14:00"), "detail.state.timestamp"),
         (alarm_event_changed_at("0001-01-01T00:00:00+14:00"), "detail.state.timestamp"),
