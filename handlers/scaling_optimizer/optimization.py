@@ -107,7 +107,6 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
     changes: list[StackFileChange] = []
     notes: list[str] = []
     demands: list[NodeGroupDemand] = []
-    targets: list[float] = []
     analyses_read = unread = 0
     for member in inventory.members:
         for cluster in member.clusters:
@@ -198,10 +197,13 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                 group_path = [*cluster_path, "node_groups", group.name]
                 changes.extend(_node_group_changes(cluster, group, group_path, cluster_path, sizes))
                 demands.extend(
-                    node_group_demands(hours, (sizes.min_size.value, sizes.max_size.value))
+                    node_group_demands(
+                        hours,
+                        (sizes.min_size.value, sizes.max_size.value),
+                        cluster.scaling.target_utilization,
+                    )
                 )
-                targets.append(cluster.scaling.target_utilization)
-    scaler_settings = _scaler_advice(demands, targets, environment.optimizer_tolerance_percent)
+    scaler_settings = _scaler_advice(demands, environment.optimizer_tolerance_percent)
     if deadline.allows(COST_REPORT_SECONDS + WRITE_SECONDS):
         memory, memory_notes, memory_unread = _memory_changes(s3, environment, inventory, now)
         changes.extend(memory)
@@ -273,14 +275,12 @@ def _node_group_changes(
     ]
 
 
-def _scaler_advice(
-    demands: list[NodeGroupDemand], targets: list[float], tolerance: float
-) -> list[ScalerSettingAdvice]:
+def _scaler_advice(demands: list[NodeGroupDemand], tolerance: float) -> list[ScalerSettingAdvice]:
     if not demands:
         return []
-    target = sum(targets) / len(targets)
-    best, outcome, current = best_scaler_settings(demands, target, tolerance)
-    evidence = _replay_evidence(outcome, current, sum(len(d.busy) for d in demands), target)
+    best, outcome, current = best_scaler_settings(demands, tolerance)
+    targets = sorted({demand.target_percent for demand in demands})
+    evidence = _replay_evidence(outcome, current, sum(len(d.busy) for d in demands), targets)
     rows: list[tuple[str, float, float]] = [
         (
             "SCALER_SCALE_UP_UTILIZATION",
@@ -304,10 +304,17 @@ def _scaler_advice(
 
 
 def _replay_evidence(
-    outcome: ReplayOutcome, current: ReplayOutcome, hours: int, target: float
+    outcome: ReplayOutcome, current: ReplayOutcome, hours: int, targets: list[float]
 ) -> str:
+    """The replay's figures; `targets` the clusters' distinct targets, each node group judged
+    at its own cluster's."""
+    at = (
+        f"the {targets[0]:g} % target"
+        if len(targets) == 1
+        else f"their clusters' targets ({', '.join(f'{target:g} %' for target in targets)})"
+    )
     return (
-        f"replayed over {hours} node-group hours at the {target:g} % target: "
+        f"replayed over {hours} node-group hours at {at}: "
         f"{outcome.changes} changes, {outcome.on_target_share:.0%} of hours on target "
         f"(current settings: {current.changes} changes, {current.on_target_share:.0%})"
     )

@@ -16,9 +16,9 @@ hour, the schedule's off-hours size stays, and `min_size` and `max_size` keep it
 
 Scaler settings: the thresholds and cooldown of the scaler's one-node steps are replayed over
 the same busy nodes for every candidate in a small grid, each unbroken run of measured hours on
-its own (from the node group's size then); the one that keeps utilisation at most
-`target + tolerance` in at least `ON_TARGET_SHARE` of the hours with the fewest changes wins
-(ties: mean utilisation closest to the target, then the current settings).
+its own (from the node group's size then); the one that keeps each node group's utilisation at
+most its own cluster's `target + tolerance` in at least `ON_TARGET_SHARE` of the hours with the
+fewest changes wins (ties: mean utilisation closest to the targets, then the current settings).
 """
 
 from __future__ import annotations
@@ -198,24 +198,36 @@ environment's defaults (handlers/eks_scaler/environment.py) apply."""
 
 @dataclass(frozen=True)
 class ReplayOutcome:
-    """How a replay of the one-node steps went: changes made, hours on target, mean utilisation."""
+    """How a replay of the one-node steps went: changes made, hours on target, and the mean
+    utilisation's points above the target (below it when negative)."""
 
     changes: int
     on_target_share: float
-    mean_utilisation: float
+    mean_above_target: float
+
+
+@dataclass(frozen=True)
+class NodeGroupDemand:
+    """What a replay needs of one node group: busy nodes per hour, its nodes at the start, its
+    (min, max) bounds and its cluster's target utilisation (percent)."""
+
+    busy: list[float]
+    start_nodes: int
+    bounds: tuple[int, int]
+    target_percent: float
 
 
 def replay_steps(
-    busy: list[float],
-    start_nodes: int,
-    bounds: tuple[int, int],
-    settings: ScalerSettings,
-    ceiling_percent: float,
+    group: NodeGroupDemand, settings: ScalerSettings, tolerance_percent: float
 ) -> ReplayOutcome:
-    """Replay the scaler's steps hour by hour: one node more above the scale-up threshold, one
-    less under the scale-down threshold once the cooldown has passed since the last change."""
-    lowest, highest = bounds
-    nodes = min(max(start_nodes, lowest), highest)
+    """Replay the scaler's steps over `group`'s hours: one node more above the scale-up
+    threshold, one less under the scale-down threshold once the cooldown has passed since the
+    last change. An hour is on target at most `tolerance_percent` points above the group's
+    cluster's target."""
+    busy, target_percent = group.busy, group.target_percent
+    ceiling_percent = target_percent + tolerance_percent
+    lowest, highest = group.bounds
+    nodes = min(max(group.start_nodes, lowest), highest)
     cooldown_hours = math.ceil(settings.cooldown_seconds / HOUR_SECONDS)
     since_change = cooldown_hours
     changes = on_target = 0
@@ -234,25 +246,19 @@ def replay_steps(
         ):
             nodes, changes, since_change = nodes - 1, changes + 1, 0
     count = max(1, len(busy))
-    return ReplayOutcome(changes, on_target / count, sum(utilisations) / count)
+    return ReplayOutcome(
+        changes, on_target / count, sum(utilisations) / count - target_percent if busy else 0.0
+    )
 
 
-@dataclass(frozen=True)
-class NodeGroupDemand:
-    """What a replay needs of one node group: busy nodes per hour, its nodes at the start and
-    its (min, max) bounds."""
-
-    busy: list[float]
-    start_nodes: int
-    bounds: tuple[int, int]
-
-
-def node_group_demands(hours: list[DemandHour], bounds: tuple[int, int]) -> list[NodeGroupDemand]:
-    """What a replay needs of one node group's measured `hours` (in time order): one demand per
-    unbroken run of hours, each starting at the node group's size in its first hour. A replay
-    steps hour by hour, so hours either side of a gap (an analysis missing, a day Container
-    Insights did not report) are no consecutive hours: across it the scaler acted on demand no
-    one measured, and its cooldown ran out."""
+def node_group_demands(
+    hours: list[DemandHour], bounds: tuple[int, int], target_percent: float
+) -> list[NodeGroupDemand]:
+    """What a replay needs of one node group's measured `hours` (in time order), whose cluster
+    targets `target_percent`: one demand per unbroken run of hours, each starting at the node
+    group's size in its first hour. A replay steps hour by hour, so hours either side of a gap
+    (an analysis missing, a day Container Insights did not report) are no consecutive hours:
+    across it the scaler acted on demand no one measured, and its cooldown ran out."""
     runs: list[list[DemandHour]] = []
     for hour in hours:
         if runs and hour.hour - runs[-1][-1].hour == ONE_HOUR:
@@ -260,44 +266,47 @@ def node_group_demands(hours: list[DemandHour], bounds: tuple[int, int]) -> list
         else:
             runs.append([hour])
     return [
-        NodeGroupDemand([hour.busy_nodes for hour in run], run[0].nodes, bounds) for run in runs
+        NodeGroupDemand([hour.busy_nodes for hour in run], run[0].nodes, bounds, target_percent)
+        for run in runs
     ]
 
 
 def replay_fleet(
-    groups: list[NodeGroupDemand], settings: ScalerSettings, ceiling_percent: float
+    groups: list[NodeGroupDemand], settings: ScalerSettings, tolerance_percent: float
 ) -> ReplayOutcome:
-    """`replay_steps` of every node group, summed: changes, share of hours on target, mean."""
+    """`replay_steps` of every node group, each judged at its own cluster's target, summed:
+    changes, share of hours on target, mean points above the targets."""
     outcomes = [
-        (len(group.busy), replay_steps(group.busy, group.start_nodes, group.bounds, settings,
-                                       ceiling_percent))
-        for group in groups
-    ]  # fmt: skip
+        (len(group.busy), replay_steps(group, settings, tolerance_percent)) for group in groups
+    ]
     hours = max(1, sum(count for count, _ in outcomes))
     return ReplayOutcome(
         changes=sum(outcome.changes for _, outcome in outcomes),
         on_target_share=sum(count * outcome.on_target_share for count, outcome in outcomes) / hours,
-        mean_utilisation=sum(count * outcome.mean_utilisation for count, outcome in outcomes)
+        mean_above_target=sum(count * outcome.mean_above_target for count, outcome in outcomes)
         / hours,
     )
 
 
 def best_scaler_settings(
-    groups: list[NodeGroupDemand], target_percent: float, tolerance_percent: float
+    groups: list[NodeGroupDemand], tolerance_percent: float
 ) -> tuple[ScalerSettings, ReplayOutcome, ReplayOutcome]:
-    """The grid's best settings for all `groups`, their replay, and the current settings' one."""
-    ceiling = target_percent + tolerance_percent
+    """The grid's best settings for all `groups`, their replay, and the current settings' one.
+    The scaler's settings are one for every cluster, so a candidate's thresholds must lie either
+    side of every cluster's target; each node group is judged at its own cluster's: judged at
+    their mean, a cluster targeting 85 % was off target at 88 % beside one targeting 55 %."""
 
     def replay(settings: ScalerSettings) -> ReplayOutcome:
-        return replay_fleet(groups, settings, ceiling)
+        return replay_fleet(groups, settings, tolerance_percent)
 
+    targets = [group.target_percent for group in groups]
     current = replay(SCALER_DEFAULTS)
     candidates = [
         ScalerSettings(up, down, cooldown)
         for up in SCALE_UP_CANDIDATES
         for down in SCALE_DOWN_CANDIDATES
         for cooldown in COOLDOWN_CANDIDATES
-        if down < target_percent < up
+        if down < min(targets, default=0.0) and max(targets, default=100.0) < up
     ]
     outcomes = {settings: replay(settings) for settings in candidates}
     outcomes[SCALER_DEFAULTS] = current
@@ -308,7 +317,7 @@ def best_scaler_settings(
         settings, outcome = item
         return (
             outcome.changes,
-            abs(outcome.mean_utilisation - target_percent),
+            abs(outcome.mean_above_target),
             settings != SCALER_DEFAULTS,
         )
 

@@ -1,7 +1,8 @@
 """The scaler settings the optimizer reports beside the patch (docs/functions/scaling_optimizer.md,
 "Scaler settings"): a grid replayed over the node groups' busy nodes with the scaler's one-node
-steps; on target in 95 % of the hours with the fewest changes wins, ties going to the mean
-utilisation closest to the target, then to the current settings."""
+steps; on target (each node group at its own cluster's target) in 95 % of the hours with the
+fewest changes wins, ties going to the mean utilisation closest to the targets, then to the
+current settings."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def working_day_load(working: float, off_hours: float) -> list[float]:
 def test_the_settings_on_target_with_the_fewest_changes_win() -> None:
     # GIVEN a node group of 5 nodes (bounds 1-10) busy with 3.8 nodes' worth of CPU in working
     # hours and 1.2 at night: the current settings step up at 76 % and down at 24 %, every day
-    demand = NodeGroupDemand(working_day_load(3.8, 1.2), 5, (1, 10))
+    demand = NodeGroupDemand(working_day_load(3.8, 1.2), 5, (1, 10), TARGET)
     # WHEN the grid is replayed
-    best, outcome, current = best_scaler_settings([demand], TARGET, TOLERANCE)
+    best, outcome, current = best_scaler_settings([demand], TOLERANCE)
     # THEN the settings that never step (scale up above 80 %, down under 20 %) win: on target in
     # every hour, where the current ones make 57 changes
     assert best == ScalerSettings(80.0, 20.0, 300)
@@ -39,9 +40,9 @@ def test_the_settings_on_target_with_the_fewest_changes_win() -> None:
 
 def test_a_tie_goes_to_the_current_settings() -> None:
     # GIVEN a node group that ran at 70 % all the time: no setting of the grid makes a change
-    demand = NodeGroupDemand([3.5] * 48, 5, (1, 10))
+    demand = NodeGroupDemand([3.5] * 48, 5, (1, 10), TARGET)
     # WHEN the grid is replayed
-    best, outcome, current = best_scaler_settings([demand], TARGET, TOLERANCE)
+    best, outcome, current = best_scaler_settings([demand], TOLERANCE)
     # THEN the tie goes to the current settings (nothing to advise)
     assert best == SCALER_DEFAULTS
     assert outcome == current
@@ -52,11 +53,28 @@ def test_when_no_setting_is_on_target_in_95_percent_of_the_hours_the_best_share_
 ):
     # GIVEN a node group at its largest size (10) busy with 8.5 nodes' worth in working hours
     # (85 %, above the 80 % ceiling whatever the settings) and 3 at night (30 %)
-    demand = NodeGroupDemand(working_day_load(8.5, 3.0), 10, (1, 10))
+    demand = NodeGroupDemand(working_day_load(8.5, 3.0), 10, (1, 10), TARGET)
     # WHEN the grid is replayed
-    best, outcome, _ = best_scaler_settings([demand], TARGET, TOLERANCE)
+    best, outcome, _ = best_scaler_settings([demand], TOLERANCE)
     # THEN the winner is on target in as many hours as any setting is, and no setting on target
     # as often makes fewer changes
     assert outcome.on_target_share == pytest.approx(14 / 24)
     assert outcome.changes == 0
     assert best.scale_down_utilization <= 30.0
+
+
+def test_each_node_group_is_judged_at_its_own_clusters_target() -> None:
+    # GIVEN two clusters' node groups of 5 nodes for two weeks: one targeting 55 % busy with 2.5
+    # nodes' worth (50 %), one targeting 85 % busy with 4.4 (88 %, under its 95 % ceiling)
+    hours = DAYS * 24
+    quiet = NodeGroupDemand([2.5] * hours, 5, (1, 10), 55.0)
+    busy = NodeGroupDemand([4.4] * hours, 5, (1, 10), 85.0)
+    # WHEN the grid is replayed over both
+    best, outcome, current = best_scaler_settings([quiet, busy], TOLERANCE)
+    # THEN both are on target in every hour without a change once the scale-up threshold is
+    # above the busier cluster's target: judged at the mean of the targets (70 %, ceiling 80 %),
+    # 88 % was off target and the current settings' step to 6 nodes won
+    assert best.scale_up_utilization == 90.0
+    assert best.scale_down_utilization < 55.0
+    assert (outcome.changes, outcome.on_target_share) == (0, 1.0)
+    assert current.changes == 1
