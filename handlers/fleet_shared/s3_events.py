@@ -51,10 +51,10 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
     ObjectsToRetryError,
-    ObjectTooLargeError,
     RequestInProgressError,
 )
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.object_bodies import bounded_body
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
 OBJECT_FAILURES: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValidationError)
@@ -331,19 +331,4 @@ def read_named_version(
         raise UnreadableAnswerError(
             "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
         )
-    body = response["Body"]
-    length = response.get("ContentLength")
-    if isinstance(length, int) and length > max_bytes:
-        body.close()
-        raise ObjectTooLargeError(obj.key, length, max_bytes, etag)
-    chunks: list[bytes] = []
-    received = 0
-    # Read until an empty chunk: botocore checks the bytes received against the length on that
-    # read only (a body cut short is then an IncompleteReadError, which a retry may mend).
-    while chunk := body.read(max_bytes + 1 - received):
-        chunks.append(chunk)
-        received += len(chunk)
-        if received > max_bytes:
-            body.close()
-            raise ObjectTooLargeError(obj.key, received, max_bytes, etag)
-    return b"".join(chunks), etag
+    return bounded_body(response, obj.key, max_bytes, etag), etag

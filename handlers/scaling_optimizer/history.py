@@ -3,7 +3,8 @@
 Analyses come from `analyses/<account>/<region>/<cluster>/` (validated against the analyzer's
 model, with every hour's CPU and memory utilisation within 0-105 %, no hour after the analysis's
 time and no analysis after the run, and the account, region and cluster of its key; one that
-does not, or cannot be read, is skipped and named in the notes).
+does not, or cannot be read, is skipped and named in the notes; so is one over
+ANALYSIS_MAX_BYTES or ANALYSIS_MAX_VALUES, refused before it is parsed).
 The scaler records every change of a node group in the state table
 (`nodegroup/<account>/<region>/<cluster>/<group>`) with its `previous` and `new` sizes; a node
 group had, in any hour, the desired size of the last change before it, or before the first
@@ -21,8 +22,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_locks import node_group_key
+from fleet_shared.object_bodies import bounded_body
 from fleet_shared.performance_documents import (
     MAX_MEASURED_UTILISATION,
     MIN_UTILISATION,
@@ -35,6 +38,16 @@ from fleet_shared.s3_listings import listed_objects
 from fleet_shared.state_table import StateChange, StateTable
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import first_error, shown_value
+from handlers.scaling_optimizer.document_bounds import json_values_bound
+
+ANALYSIS_MAX_BYTES = 1024 * 1024
+"""The largest analysis read. performance_analyzer writes a few kB per cluster and run (4 hours,
+its metrics, one entry per load balancer of the cluster): one of 1,000 load balancers and 14
+days of hours is under 200 kB."""
+ANALYSIS_MAX_VALUES = 20_000
+"""The most JSON values an analysis read may hold (`document_bounds`): that analysis holds about
+7,000. The model's refusal grows with them: 20,000 values of empty hours took 49 MiB to parse
+and refuse (six errors each), 80,000 took 183 MiB."""
 
 
 @dataclass
@@ -87,10 +100,22 @@ def read_cluster_history(
             )
             continue
         try:
-            body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            answer = s3.get_object(Bucket=bucket, Key=item["Key"])
+            body = bounded_body(answer, item["Key"], ANALYSIS_MAX_BYTES)
         except (ClientError, BotoCoreError) as error:
             history.skipped.append(f"{item['Key']}: not read ({error})")
             history.unread += 1
+            continue
+        except ObjectTooLargeError as error:
+            # Left out as one that does not validate: reading it again will not shrink it.
+            history.skipped.append(f"{error}; not read")
+            continue
+        values = json_values_bound(body)
+        if values > ANALYSIS_MAX_VALUES:
+            history.skipped.append(
+                f"{item['Key']}: about {values:,} JSON values, more than the "
+                f"{ANALYSIS_MAX_VALUES:,} an analysis may have; not read"
+            )
             continue
         try:
             analysis = PerformanceAnalysis.model_validate_json(body)

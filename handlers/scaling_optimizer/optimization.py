@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import UnreadableStateRecordError
+from fleet_shared.exceptions import ObjectTooLargeError, UnreadableStateRecordError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.inventory import Cluster, FleetInventory, NodeGroup
@@ -234,11 +234,13 @@ def _memory_changes(
     s3: Any, environment: OptimizerEnvironment, inventory: FleetInventory, now: datetime
 ) -> tuple[list[StackFileChange], list[str], int]:
     """The memory lines from the newest cost report, the notes on it, and 1 when it could not
-    be read (else 0)."""
+    be read (else 0; one too large to read is left out as one that does not validate is)."""
     try:
         cost = latest_cost_detail(s3, environment.data_bucket_name, now)
     except AWS_CALL_ERRORS as error:
         return [], [f"cost report not read ({error}); no memory recommended"], 1
+    except ObjectTooLargeError as error:
+        return [], [f"{error}; not read, no memory recommended"], 0
     if cost is None:
         return [], ["no cost report in the data bucket; no memory recommended"], 0
     memory, unusable = memory_changes(cost[1], cost[0], inventory)

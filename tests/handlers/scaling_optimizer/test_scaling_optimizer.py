@@ -43,7 +43,8 @@ from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import DecisionKind, NodeGroupFacts, decide
 from handlers.eks_scaler.models import Action, NodeGroupRequest, ScalerEvent
 from handlers.eks_scaler.sizing import Sizes
-from handlers.scaling_optimizer import app
+from handlers.scaling_optimizer import app, memory
+from handlers.scaling_optimizer import history as analysis_reading
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import desired_size_timeline
 from handlers.scaling_optimizer.memory import RECENT_DETAIL_DAYS
@@ -1223,6 +1224,14 @@ def _rightsizing(**fields: Any) -> dict[str, Any]:
             [],
             id="size-the-stack-file-refuses",
         ),
+        pytest.param(
+            json.dumps(
+                {"lambda_memory": [_rightsizing(current_mb="lots") for _ in range(12)]}
+            ).encode(),
+            ": 2 more lambda_memory entries left out",
+            [],
+            id="entries-named-up-to-ten-the-others-counted",
+        ),
     ],
 )
 def test_a_cost_detail_that_does_not_validate_is_left_out_and_named_in_the_notes(
@@ -1248,6 +1257,83 @@ def test_a_cost_detail_that_does_not_validate_is_left_out_and_named_in_the_notes
     assert any(note in line for line in result["notes"]), result["notes"]
     memory = [c.recommended for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
     assert memory == memory_recommended
+
+
+@pytest.mark.parametrize(
+    ("limit", "note"),
+    [
+        pytest.param(
+            "DETAIL_MAX_BYTES", "bytes or more, more than the 1,024 a document may have", id="bytes"
+        ),
+        pytest.param(
+            "DETAIL_MAX_VALUES",
+            "JSON values, more than the 1,024 a cost detail may have",
+            id="values",
+        ),
+    ],
+)
+def test_a_cost_detail_too_large_to_read_is_refused_naming_its_key(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: str,
+    note: str,
+) -> None:
+    # GIVEN a cost detail past the optimizer's limit of its bytes or of its JSON values (here
+    # 1,024: a detail of 500 entries, one of them this stack's function's)
+    monkeypatch.setattr(memory, limit, 1024)
+    key = f"reports/cost/{fake_clock.now().date().isoformat()}/detail.json"
+    entries = [_rightsizing(function=f"lf-other-{index}") for index in range(499)]
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=key,
+        Body=json.dumps({"lambda_memory": [*entries, _rightsizing()]}).encode(),
+    )
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN the recommendations are written without memory lines, and the notes name the key
+    # and the limit it passed
+    assert result["status"] == "ok", result
+    assert any(line.startswith(f"{key}: ") and note in line for line in result["notes"]), result
+    assert not [c for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
+
+
+@pytest.mark.parametrize(
+    ("limit", "note"),
+    [
+        pytest.param(
+            "ANALYSIS_MAX_BYTES", "bytes or more, more than the 16 a document may have", id="bytes"
+        ),
+        pytest.param(
+            "ANALYSIS_MAX_VALUES", "JSON values, more than the 16 an analysis may have", id="values"
+        ),
+    ],
+)
+def test_an_analysis_too_large_to_read_is_refused_naming_its_key(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    limit: str,
+    note: str,
+) -> None:
+    # GIVEN two days of the cluster's analyses, each past the optimizer's limit of an analysis'
+    # bytes or JSON values (here 16)
+    monkeypatch.setattr(analysis_reading, limit, 16)
+    now = fake_clock.now().replace(minute=0, second=0, microsecond=0)
+    put_analyses(dict.fromkeys([now - timedelta(hours=hour) for hour in range(1, 49)], 50.0))
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN no analysis is read, each is named in the notes by its key, and no size rests on them
+    assert result["status"] == "ok", result
+    refused = [line for line in result["notes"] if note in line]
+    assert len(refused) == 12, result["notes"]
+    assert all(line.startswith(f"analyses/{MEMBER_ACCOUNT_ID}/") for line in refused)
+    assert result["analyses_read"] == 0
+    assert result["changes"] == []
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
