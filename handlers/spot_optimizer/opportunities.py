@@ -20,7 +20,12 @@ from fleet_shared.sessions import MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.timestamps import iso_z
 from handlers.spot_optimizer.interruption_history import InterruptionHistories
 from handlers.spot_optimizer.keys import zone_interruptions_key
-from handlers.spot_optimizer.prices import history_window, on_demand_price, spot_history
+from handlers.spot_optimizer.prices import (
+    SpotHistory,
+    history_window,
+    on_demand_price,
+    spot_history,
+)
 from handlers.spot_optimizer.scoring import (
     INSUFFICIENT_HISTORY,
     PricePoint,
@@ -71,9 +76,6 @@ def analyze_opportunities(
     threshold = services.environment.spot_recommend_score
     results = []
     for instance_type in types:
-        zones = {
-            zone: points for (kind, zone), points in history.prices.items() if kind == instance_type
-        }
         result = _score_type(
             services,
             pricing,
@@ -81,7 +83,7 @@ def analyze_opportunities(
             account_id=account_id,
             region=region,
             instance_type=instance_type,
-            zones=zones,
+            history=history,
             start=start,
             end=end,
             next_page_allowed=next_page_allowed,
@@ -111,16 +113,22 @@ def _score_type(
     account_id: str,
     region: str,
     instance_type: str,
-    zones: dict[str, list[PricePoint]],
+    history: SpotHistory,
     start: Any,
     end: Any,
     next_page_allowed: Callable[[], bool],
 ) -> dict[str, Any]:
+    """The type's result, scored on the prices of `history` its on-demand price leaves
+    plausible (the others go to the history's `left_out`)."""
     on_demand, api_problem = on_demand_price(
         pricing, region, instance_type, next_page_allowed=next_page_allowed
     )
     if on_demand is None:
         return {"instance_type": instance_type, "status": "error", "error": api_problem}
+    history.leave_out_implausible(instance_type, on_demand.price)
+    zones: dict[str, list[PricePoint]] = {
+        zone: points for (kind, zone), points in history.prices.items() if kind == instance_type
+    }
     if not zones:
         return {
             "instance_type": instance_type,

@@ -52,8 +52,8 @@ u7in-32tb.224xlarge's 360.986950, then u7in-24tb.224xlarge's 270.73 and u-24tb1.
 218.40 (the dearest GPU type, p6-b200.48xlarge, 113.93); a spot price stays below its type's
 on-demand price. At about 28 times the dearest, the ceiling refuses no price the list holds,
 with room for dearer types to come, and refuses the values that broke the scoring ("1e200", a
-proxy's or a corrupt "250000.00"). A price under it but absurd for its type is not caught here:
-that needs the type's own price to compare with."""
+proxy's or a corrupt "250000.00"). A spot price under it but above its type's on-demand price
+is left out once that price is known (`SpotHistory.leave_out_implausible`)."""
 
 NO_USD_PRICE = object()
 """What a price dimension without a USD price reads as (a null there is a price unread)."""
@@ -70,11 +70,30 @@ class OnDemandPrice:
 @dataclass
 class SpotHistory:
     """(instance type, AZ) -> published spot prices; and per instance type, the answers' prices
-    left out of `prices` (no price, `is_price`, or dated after the window), each with its zone,
-    time and why."""
+    left out of `prices` (no price, `is_price`, dated after the window, or above the type's
+    on-demand price), each with its zone, time and why."""
 
     prices: dict[tuple[str, str], list[PricePoint]]
     left_out: dict[str, list[tuple[str, str, datetime, str]]]
+
+    def leave_out_implausible(self, instance_type: str, on_demand: float) -> None:
+        """Move the prices of `instance_type` that cannot be spot prices beside its on-demand
+        price `on_demand` (`implausible_spot_price`) from `prices` to `left_out`; a zone left
+        without a price is dropped."""
+        for key in [key for key in self.prices if key[0] == instance_type]:
+            kept = []
+            for point in self.prices[key]:
+                why = implausible_spot_price(point.price, on_demand)
+                if why is None:
+                    kept.append(point)
+                    continue
+                # As EC2 writes a price: six decimals.
+                entry = (f"{point.price:.6f}", key[1], point.timestamp, why)
+                self.left_out.setdefault(instance_type, []).append(entry)
+            if kept:
+                self.prices[key] = kept
+            else:
+                del self.prices[key]
 
     def left_out_summary(self, instance_type: str) -> str | None:
         """How many prices of `instance_type` were left out and the first, for a person; None
@@ -92,6 +111,18 @@ class SpotHistory:
 
 NOT_A_PRICE = f"not a decimal price above 0 and at most {MAX_HOURLY_PRICE:g}"
 AFTER_THE_WINDOW = "dated after the window's end, so not in effect in it"
+
+
+def implausible_spot_price(price: float, on_demand: float) -> str | None:
+    """Why `price` cannot be a spot price of a type whose on-demand price is `on_demand`; None
+    when it can. EC2 has moved spot prices gradually since its 2017 pricing model, and a spot
+    request's maximum price defaults to the on-demand price: a spot price above it would
+    interrupt every instance launched so, and does not last. Scored, such a price (a proxy's,
+    a corrupt "25.000000" for m7g.large, under MAX_HOURLY_PRICE) took the type's saving to
+    nothing and its volatility to the ceiling, on a price no instance paid."""
+    if price > on_demand:
+        return f"above the type's on-demand price {on_demand:g}, which caps a spot price"
+    return None
 
 
 def is_price(text: str) -> bool:

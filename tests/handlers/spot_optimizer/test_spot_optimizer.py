@@ -1152,11 +1152,26 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
     assert desired_size(member_eks, "system") == 2
 
 
-@pytest.mark.parametrize("answered", ["NaN", "Infinity", "-0.5", "n/a", "1e-3", "250000.00"])
+NOT_A_PRICE = "not a decimal price above 0 and at most 10000"
+ABOVE_ON_DEMAND = "above the type's on-demand price 0.0858, which caps a spot price"
+
+
+@pytest.mark.parametrize(
+    ("answered", "why"),
+    [
+        *(
+            (answered, NOT_A_PRICE)
+            for answered in ("NaN", "Infinity", "-0.5", "0.000000", "n/a", "1e-3", "250000.00")
+        ),
+        # Under the ceiling, but above m7g.large's on-demand price in ap-south-1.
+        ("0.090000", ABOVE_ON_DEMAND),
+    ],
+)
 def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
-    invoke: Invoke, make_services: MakeServices, answered: str
+    invoke: Invoke, make_services: MakeServices, answered: str, why: str
 ) -> None:
-    # GIVEN EC2 answering m7g.large's spot price in the first zone as `answered`
+    # GIVEN EC2 answering m7g.large's spot price in the first zone as `answered`, no price or
+    # none beside the type's on-demand price
     services = make_services()
     zone = f"{REGION}a"
 
@@ -1178,7 +1193,7 @@ def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
     assert m7g["left_out"].startswith(
         f"SpotPrice: 1 value left out; the first {answered!r} in {zone} at "
     )
-    assert m7g["left_out"].endswith(": not a decimal price above 0 and at most 10000")
+    assert m7g["left_out"].endswith(f": {why}")
 
 
 def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answering(
