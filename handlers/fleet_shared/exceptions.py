@@ -108,12 +108,16 @@ class RequestIdReusedError(FleetError):
 
 
 class MemberAccessError(FleetError):
-    """Assuming the member role failed; callers skip that account and go on with the others."""
+    """Assuming the member role failed; callers skip that account and go on with the others.
+    `refused` when STS answered AccessDenied (the role is missing in the account, or does not
+    trust the function's): the member's grant, which a retry does not change, where a throttle
+    or an STS that did not answer may pass."""
 
-    def __init__(self, account_id: str, region: str, cause: str) -> None:
+    def __init__(self, account_id: str, region: str, cause: str, *, refused: bool = False) -> None:
         self.account_id = account_id
         self.region = region
         self.cause = cause
+        self.refused = refused
         super().__init__(f"cannot access account {account_id} in {region}: {cause}")
 
 

@@ -224,6 +224,10 @@ however long the target using it runs. Five minutes let an invocation of securit
 cost_analyzer (900 s), cleanup_manager or backup_scheduler (600 s) start a target on credentials
 that expired under its later calls."""
 
+ASSUME_ROLE_REFUSED = "AccessDenied"
+"""STS's error code for an AssumeRole it refuses: the role does not exist or does not trust the
+caller (IAM answers both alike), the member's `MemberAccessError.refused`."""
+
 ASSUMED_CREDENTIALS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 """The fields of AssumeRole's `Credentials` a member session is built from."""
 
@@ -437,7 +441,11 @@ class AccountSessions:
             raise MemberAccessError(account_id, region, refused.cause) from refused
         except (ClientError, BotoCoreError, ResponseParserError) as error:
             # An answer that is not AssumeRole's (a proxy's page) fails that member, as a refusal.
-            raise MemberAccessError(account_id, region, str(error)) from error
+            refused = (
+                isinstance(error, ClientError)
+                and error.response.get("Error", {}).get("Code") == ASSUME_ROLE_REFUSED
+            )
+            raise MemberAccessError(account_id, region, str(error), refused=refused) from error
         try:
             credentials = _assumed_credentials(response)
         except UnreadableAnswerError as error:

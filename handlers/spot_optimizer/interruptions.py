@@ -8,7 +8,12 @@
    died early finds it free; an invocation whose claim a copy took over meanwhile stops.
 2. Describe the instance in the member account (assumed role): type, AZ, and its node group from
    the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails (the
-   claim is released).
+   claim is released). A member account that refuses the member role (AccessDenied on
+   AssumeRole) is that account's error, which no retry mends: the warning's result is an error
+   and the account's access alert goes out, once per account and UTC day (its own delivery key,
+   whichever warning meets the refusal); the invocation does not fail for it. It failed, and
+   Lambda's two retries of the rule's asynchronous invocation met the same refusal, then the
+   warning went to the function's dead-letter queue, announced to no one.
 3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert. When the state table refuses a record the invocation fails (the claim is
@@ -193,7 +198,7 @@ def handle_interruption(
                 stored = _record(
                     event, services, request, dry_run=dry_run, owner=owner, deadline=deadline
                 )
-                if stored["result"]["status"] == "error":
+                if stored["result"]["status"] == "error" and not stored["notices"]:
                     return dict(stored["result"])
                 stored = _completed(request, stored)
     except RequestInProgressError as error:
@@ -266,7 +271,13 @@ def _record(
             # unannounced over a throttle or a member role that failed for a moment.
             raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
         reservations = []
-    except (MemberAccessError, *AWS_CALL_ERRORS) as error:
+    except MemberAccessError as error:
+        if error.refused:
+            return _refused_by_the_member(services, header, error)
+        raise InterruptionNotRecordedError(
+            instance_id, f"not described: {cut_echo(str(error))}"
+        ) from error
+    except AWS_CALL_ERRORS as error:
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
@@ -359,6 +370,36 @@ def _record(
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
     return {"result": result, "notices": notices}
+
+
+def _refused_by_the_member(
+    services: SpotServices, header: dict[str, Any], error: MemberAccessError
+) -> dict[str, Any]:
+    """The outcome (`{"result", "notices"}`) of a warning from a member account that refused
+    the member role (`error`): an error result, and the account's access alert, keyed by the
+    account and the UTC day, so that the warnings of a day's refusal send one."""
+    account = header["account_id"]
+    now = services.clock.now()
+    alert = Alert.create(
+        severity=Severity.WARNING,
+        source=FUNCTION_NAME,
+        title=f"Member {account} refuses {FUNCTION_NAME}'s member role",
+        detail=(
+            f"AssumeRole of {services.environment.member_role_name} in {account} was refused "
+            f"({cut_echo(error.cause)}): its spot interruption warnings are not recorded, and no "
+            "on-demand fallback is proposed or made, until the role exists there and trusts the "
+            "function's. One alert a day while the account refuses it."
+        ),
+        resource=f"account/{account}",
+        account_id=account,
+        region=header["region"],
+        timestamp=now,
+    )
+    day = iso_z(now)[:10]
+    return {
+        "result": {**header, "status": "error", "error": cut_echo(str(error))},
+        "notices": [_notice(f"{FUNCTION_NAME}/member-access/{account}/{day}", alert)],
+    }
 
 
 def _node_group_tag_problem(cluster: str | None, group: str | None) -> str | None:

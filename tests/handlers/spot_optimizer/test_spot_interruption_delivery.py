@@ -46,7 +46,7 @@ from tests.handlers.faults import (
     hold_first_attempt,
     lose_first_answer,
 )
-from tests.handlers.member_accounts import MEMBER_A, REGION
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     at_the_fallback_threshold,
@@ -442,6 +442,33 @@ def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried
     # THEN the interruption is recorded once and its warning announced once
     assert retried["status"] == "recorded"
     assert _batch_spot_history(services) == [instance_id]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+
+
+def test_a_member_refusing_the_role_is_alerted_once_and_fails_no_warning_nor_the_others(
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
+) -> None:
+    # GIVEN a member account whose STS answers AccessDenied to AssumeRole of the member role
+    # (the services' fixture), and a spot instance of batch-spot in member A
+    instance_id = launch_spot_instance()
+    # WHEN a warning about one of the refusing account's instances arrives
+    refused = invoke(interruption_event("i-0aaaaaaaaaaaaaaa1", DENIED_MEMBER), services, "inv-1")
+    # THEN the invocation answers (no retry meets anything but the same refusal) with that
+    # warning's error, and the account's access alert goes out, naming the account
+    assert refused["status"] == "error", refused
+    assert "AccessDenied" in refused["error"]
+    [alert] = [message.alert for message in alert_inbox.receive()]
+    assert alert["severity"] == "warning"
+    assert alert["title"] == f"Member {DENIED_MEMBER} refuses spot_optimizer's member role"
+    # WHEN a second warning of the account arrives the same day
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    again = invoke(interruption_event("i-0aaaaaaaaaaaaaaa2", DENIED_MEMBER), services, "inv-2")
+    # THEN it is answered alike, and the account's refusal is not announced again
+    assert (again["status"], again["alerts_sent"]) == ("error", 0)
+    assert alert_inbox.receive() == []
+    # AND member A's warning is recorded and announced as ever
+    recorded = invoke(interruption_event(instance_id), services, "inv-3")
+    assert recorded["status"] == "recorded"
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
