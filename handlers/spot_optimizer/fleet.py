@@ -64,7 +64,7 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
             targets.append({"account_id": account, "region": region, "status": "not_started"})
             continue
         try:
-            node_groups = _analyze_target(
+            node_groups, not_analysed = _analyze_target(
                 services, account, region, members, dry_run=dry_run, deadline=deadline
             )
         except (FleetError, *AWS_CALL_ERRORS) as error:
@@ -75,13 +75,14 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
                 {"account_id": account, "region": region, "status": "error", "error": message}
             )
             continue
-        targets.append(_target_result(account, region, node_groups))
+        targets.append(_target_result(account, region, node_groups, not_analysed))
     failed = sum(target["status"] == "error" for target in targets)
     not_started = sum(target["status"] == "not_started" for target in targets)
     unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
+    cut_short = any("not_analysed" in target for target in targets)
     return {
         "action": "analyze_fleet",
-        "status": "partial" if failed or not_started or unsaved else "ok",
+        "status": "partial" if failed or not_started or unsaved or cut_short else "ok",
         "dry_run": dry_run,
         "targets": targets,
         "summary": {
@@ -93,15 +94,20 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
     }
 
 
-def _target_result(account: str, region: str, node_groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """The target's entry: `ok`, `partial` when some of its analyses were not saved, `error`
-    (with the first node group's error) when none was."""
+def _target_result(
+    account: str, region: str, node_groups: list[dict[str, Any]], not_analysed: list[str]
+) -> dict[str, Any]:
+    """The target's entry: `ok`, `partial` when some of its analyses were not saved or some of
+    its types not analysed for lack of time (`not_analysed`), `error` (with the first node
+    group's error) when no analysis was saved."""
     unsaved = [group["error"] for group in node_groups if "error" in group]
     result: dict[str, Any] = {"account_id": account, "region": region, "status": "ok"}
     if unsaved and len(unsaved) == len(node_groups):
         result.update(status="error", error=unsaved[0])
-    elif unsaved:
+    elif unsaved or not_analysed:
         result["status"] = "partial"
+    if not_analysed:
+        result["not_analysed"] = not_analysed
     return {**result, "node_groups": node_groups}
 
 
@@ -113,9 +119,10 @@ def _analyze_target(
     *,
     dry_run: bool,
     deadline: Deadline,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The summary of each (cluster, node group) of one account and region, each saved unless
-    `dry_run`; a summary whose save failed carries the `error`."""
+    `dry_run` (a summary whose save failed carries the `error`), and the types not analysed for
+    lack of time."""
     types = sorted({kind for _, group in members for kind in group.instance_types})
     analysis = analyze_opportunities(services, account, region, types, deadline=deadline)
     by_type = {item["instance_type"]: item for item in analysis["results"]}
@@ -138,7 +145,7 @@ def _analyze_target(
                 )
                 summary["error"] = f"analysis not saved: {error}"
         node_groups.append(summary)
-    return node_groups
+    return node_groups, analysis.get("not_analysed", [])
 
 
 def _node_group_summary(

@@ -41,6 +41,12 @@ RISK_WINDOW = timedelta(days=7)
 TARGET_WORK_SECONDS = 10
 """A target's reads and saves when every endpoint answers: a few pages of spot price history, a
 price per type, a few state table items; seconds at most."""
+TYPE_SECONDS = TARGET_WORK_SECONDS + PRICING_CALL_SECONDS + STATE_TABLE_CALL_SECONDS
+"""The time an instance type needs left to be analysed (40 s): its Pricing call and a state
+table call (its zones' interruptions) never answering, and the rest of the work. Each type asks
+again: endpoints that answer every call late, but answer, are given up for none of them."""
+OUT_OF_TIME = "not analysed: too little of the invocation's time was left (the next run does it)"
+"""The error of an instance type whose turn came with less than TYPE_SECONDS left."""
 NEXT_PAGE_SECONDS = (
     TARGET_WORK_SECONDS + MEMBER_CALL_SECONDS + PRICING_CALL_SECONDS + STATE_TABLE_CALL_SECONDS
 )
@@ -59,7 +65,9 @@ def analyze_opportunities(
     deadline: Deadline,
 ) -> dict[str, Any]:
     """`{"account_id", "region", "window", "results": [...]}`, results sorted by score (best
-    first, errors last). Raises MemberAccessError when the member role cannot be assumed, and
+    first, errors last; `not_analysed` lists the types left when less than TYPE_SECONDS was,
+    each an error). Raises MemberAccessError when the member role cannot be
+    assumed, and
     PagesCutShortError when the spot price history's next page comes with less than
     NEXT_PAGE_SECONDS left before `deadline` (a type whose Pricing pages are so cut short is
     priced from the bundled table)."""
@@ -92,6 +100,14 @@ def analyze_opportunities(
         if left_out is not None:
             result["left_out"] = left_out
         results.append(result)
+        if not deadline.allows(TYPE_SECONDS):
+            # An endpoint answering each call late (a Pricing API that answers the second
+            # attempt of each) would keep a run of many types until Lambda ended it, unanswered.
+            break
+    not_analysed = types[len(results) :]
+    results.extend(
+        {"instance_type": kind, "status": "error", "error": OUT_OF_TIME} for kind in not_analysed
+    )
     for result in results:
         if result.get("score") is not None:
             result["recommended"] = result["score"] >= threshold
@@ -102,6 +118,7 @@ def analyze_opportunities(
         "window": {"start": iso_z(start), "end": iso_z(end)},
         "recommend_score": threshold,
         "results": results,
+        **({"not_analysed": not_analysed} if not_analysed else {}),
     }
 
 
