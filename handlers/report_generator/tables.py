@@ -13,6 +13,7 @@ import csv
 import io
 import itertools
 import json
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,12 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 """What a spreadsheet opening a CSV file reads as the start of a formula: OWASP's list, and the
 null character ASVS 5.0 (V1.2.10) adds, which a reader may drop before the `=` behind it."""
+UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+"""Unicode categories of what a reader skips or does not show before a formula: controls, format
+characters (U+200B, U+FEFF, the bidirectional marks and overrides such as U+202E) and spaces."""
+UNSEEN_OTHERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+"""The default-ignorable characters of other categories (a combining grapheme joiner, the Hangul
+fillers): shown as nothing, like the format characters."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,26 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, indent=1, sort_keys=False, ensure_ascii=False).encode("utf-8")
 
 
+def _starts_like_a_formula(text: str) -> bool:
+    """Whether `text` starts with one of FORMULA_STARTS, or with one of them behind characters a
+    reader skips or does not show (`UNSEEN_CATEGORIES`, `UNSEEN_OTHERS`): `\u202e=1+1` or
+    ` =1+1` looks like text to whoever reads the SSM value, and a spreadsheet that trims or
+    ignores the prefix runs the formula."""
+    for character in text:
+        if character in FORMULA_STARTS:
+            return True
+        if character not in UNSEEN_OTHERS and unicodedata.category(character) not in (
+            UNSEEN_CATEGORIES
+        ):
+            return False
+    return False
+
+
 def _as_text(value: Any) -> Any:
-    """`value`, with an apostrophe before a text that starts like a formula: the SSM values are
-    not ours, and a spreadsheet opening the file would run `=HYPERLINK(...)` as a formula; with
-    the apostrophe it shows the text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    """`value`, with an apostrophe before a text that starts like a formula
+    (`_starts_like_a_formula`): the SSM values are not ours, and a spreadsheet opening the file
+    would run `=HYPERLINK(...)` as a formula; with the apostrophe it shows the text."""
+    if isinstance(value, str) and _starts_like_a_formula(value):
         return f"'{value}"
     return value
 

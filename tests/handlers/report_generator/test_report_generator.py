@@ -739,7 +739,10 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
 ) -> None:
     # GIVEN a processed run whose region and service long names start with each character a
     # spreadsheet opening a CSV file reads as the start of a formula (and a null character,
-    # which ASVS 5.0 lists: a reader may drop it before the `=` behind it)
+    # which ASVS 5.0 lists: a reader may drop it before the `=` behind it), or with one behind
+    # characters a reader skips or does not show (a right-to-left override, a zero-width
+    # space, a byte order mark, a space, a no-break space and a bidirectional isolate, a
+    # Hangul filler), and one name that starts with a space and is no formula
     names = {
         "ap-south-1": '=HYPERLINK("http://127.0.0.1/x","click")',
         "eu-west-1": "+cmd|' /C calc'!A0",
@@ -747,13 +750,18 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
         "eks": "@SUM(1+1)",
         "s3": "\t=1+1",
         "sqs": "\x00=1+1",
+        "sns": '\u202e=HYPERLINK("http://127.0.0.1/x")',
+        "sts": "\u200b+1+1",
+        "ssm": "\ufeff-2+3",
+        "kms": " @SUM(1+1)",
+        "iam": "\u00a0\u2066=1+1",
+        "rds": "\u3164=1+1",
     }
     regions = {code: (names[code], "aws") for code in ("ap-south-1", "eu-west-1")}
     services = {
         "ec2": (names["ec2"], ["ap-south-1", "eu-west-1"]),
-        "eks": (names["eks"], ["eu-west-1"]),
-        "s3": (names["s3"], ["eu-west-1"]),
-        "sqs": (names["sqs"], ["eu-west-1"]),
+        **{code: (names[code], ["eu-west-1"]) for code in list(names)[3:]},
+        "ecr": (" Amazon ECR", ["eu-west-1"]),
     }
     document = raw_document(
         OLD_RUN, regions, services, started_at=datetime(2025, 6, 1, 5, tzinfo=UTC)
@@ -761,15 +769,22 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
     key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
     # WHEN the report is generated
     generate(event_for(s3, BUCKET, key))
-    # THEN no field of any CSV file starts like a formula: each such name is written behind an
-    # apostrophe, which a spreadsheet shows as text; the JSON report keeps the names as they came
+    # THEN no field of any CSV file starts like a formula, nor does after the unseen characters:
+    # each such name is written behind an apostrophe, which a spreadsheet shows as text, and the
+    # name that is no formula is kept as it came; the JSON report keeps the names as they came
     prefix = f"reports/2025-06-01/{OLD_RUN}/"
     fields: list[str] = []
     for name in ("pairs.csv", "regions.csv", "services.csv", "matrix.csv"):
         body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{name}")["Body"].read()
         fields.extend(field for row in csv.reader(io.StringIO(body.decode())) for field in row)
-    assert not [field for field in fields if field[:1] in ("=", "+", "-", "@", "\t", "\r", "\x00")]
+    assert not [
+        field
+        for field in fields
+        if field.lstrip(" \u00a0\u200b\u202e\u2066\u3164\ufeff")[:1]
+        in ("=", "+", "-", "@", "\t", "\r", "\x00")
+    ]
     assert {f"'{name}" for name in names.values()} <= set(fields)
+    assert " Amazon ECR" in fields
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.json")["Body"].read())
     assert {region["long_name"] for region in report["regions"]} == {
         names["ap-south-1"],
