@@ -5,6 +5,8 @@
 - `pairs.csv`: one row per (region, service) pair where the service is offered.
 - `regions.csv`, `services.csv`: the per-region and per-service summaries.
 - `matrix.csv`: services as rows, regions as columns, 1 where offered and 0 elsewhere.
+
+A CSV field longer than a spreadsheet cell holds is cut as the workbook cuts it (`cells.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.processed_documents import ProcessedDocument
+from handlers.report_generator.cells import CutTexts
 from handlers.report_generator.workbook import render_workbook
 
 JSON_TYPE = "application/json"
@@ -29,6 +32,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 """What a spreadsheet opening a CSV file reads as the start of a formula: OWASP's list, and the
 null character ASVS 5.0 (V1.2.10) adds, which a reader may drop before the `=` behind it."""
+TEXT_MARK = "'"
+"""What a spreadsheet shows a field behind as text, not a formula."""
 UNSEEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 """Unicode categories of what a reader skips or does not show before a formula: controls, format
 characters (U+200B, U+FEFF, the bidirectional marks and overrides such as U+202E) and spaces."""
@@ -65,19 +70,23 @@ def _starts_like_a_formula(text: str) -> bool:
     return False
 
 
-def _as_text(value: Any) -> Any:
+def _as_text(value: Any, cuts: CutTexts) -> Any:
     """`value`, with an apostrophe before a text that starts like a formula
     (`_starts_like_a_formula`): the SSM values are not ours, and a spreadsheet opening the file
-    would run `=HYPERLINK(...)` as a formula; with the apostrophe it shows the text."""
-    if isinstance(value, str) and _starts_like_a_formula(value):
-        return f"'{value}"
-    return value
+    would run `=HYPERLINK(...)` as a formula; with the apostrophe it shows the text. A text too
+    long for a cell with it is cut by `cuts`."""
+    if not isinstance(value, str):
+        return value
+    if _starts_like_a_formula(value):
+        return TEXT_MARK + cuts.fitted(value, before=TEXT_MARK)
+    return cuts.fitted(value)
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]], cuts: CutTexts) -> bytes:
     """CSV as the report has always written it: minimal quoting, `\n` line ends, UTF-8, and an
     empty field for a missing value; a field holding `\r` or `\n` is quoted, and a text that
-    starts like a formula gets an apostrophe before it (`_as_text`)."""
+    starts like a formula gets an apostrophe before it, one too long for a cell is cut by `cuts`
+    (`_as_text`)."""
     buffer = io.StringIO()
     row_buffer = io.StringIO()
     # The writer quotes a field holding a character of its line terminator, so with `\n` alone a
@@ -87,16 +96,16 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     for row in itertools.chain([header], rows):
         row_buffer.seek(0)
         row_buffer.truncate()
-        writer.writerow([_as_text(value) for value in row])
+        writer.writerow([_as_text(value, cuts) for value in row])
         buffer.write(row_buffer.getvalue().removesuffix(ROW_TERMINATOR))
         buffer.write("\n")
     return buffer.getvalue().encode("utf-8")
 
 
-def _records_csv(records: list[dict[str, Any]]) -> bytes:
+def _records_csv(records: list[dict[str, Any]], cuts: CutTexts) -> bytes:
     """One row per record, the columns in the records' field order."""
     header = list(records[0]) if records else []
-    return _csv(header, ([record[column] for column in header] for record in records))
+    return _csv(header, ([record[column] for column in header] for record in records), cuts)
 
 
 PAIR_COLUMNS = ("region", "region_name", "partition", "service", "service_name")
@@ -162,12 +171,17 @@ def render_files(document: ProcessedDocument, processed_key: str) -> list[Render
         {**service, "partitions": " ".join(service["partitions"])}
         for service in sorted(dumped["services"], key=lambda service: service["code"])
     ]
+    cuts = CutTexts()
+    # The CSV files first: the workbook's Summary counts the texts cut in every file.
+    tables = [
+        RenderedFile("pairs.csv", _csv(PAIR_COLUMNS, pair_rows(document), cuts), CSV_TYPE),
+        RenderedFile("regions.csv", _records_csv(regions, cuts), CSV_TYPE),
+        RenderedFile("services.csv", _records_csv(services, cuts), CSV_TYPE),
+        RenderedFile("matrix.csv", _csv(*matrix_rows(document), cuts), CSV_TYPE),
+    ]
     return [
-        RenderedFile("report.xlsx", render_workbook(document), XLSX_TYPE),
+        RenderedFile("report.xlsx", render_workbook(document, cuts), XLSX_TYPE),
         RenderedFile("report.json", _json(report), JSON_TYPE),
         RenderedFile("availability.json", _json(compact), JSON_TYPE),
-        RenderedFile("pairs.csv", _csv(PAIR_COLUMNS, pair_rows(document)), CSV_TYPE),
-        RenderedFile("regions.csv", _records_csv(regions), CSV_TYPE),
-        RenderedFile("services.csv", _records_csv(services), CSV_TYPE),
-        RenderedFile("matrix.csv", _csv(*matrix_rows(document)), CSV_TYPE),
+        *tables,
     ]

@@ -10,9 +10,10 @@ processed run gives the same bytes: the workbook's times are the run's `processe
 Every value is data: a text starting with `=` is kept as text, not written as a formula, and
 characters a worksheet cannot hold (every character XML 1.0 forbids: control characters, the
 noncharacters U+FFFE and U+FFFF, lone surrogates) are shown as U+FFFD instead of failing or
-corrupting the whole workbook. A text longer than a cell holds (`CELL_LIMIT`) is cut to fit and
-ends with `... (<n> characters)`, n its whole length. The JSON files keep the text as it came,
-the CSV files too but for an apostrophe before a text that starts like a formula (`tables.py`).
+corrupting the whole workbook. A text longer than a cell holds (`cells.CELL_LIMIT`) is cut to
+fit and ends with `... (<n> characters)`, n its whole length, as in the CSV files, and the
+Summary says how many texts were cut. The JSON files keep the text as it came, the CSV files too
+but for an apostrophe before a text that starts like a formula (`tables.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from fleet_shared.processed_documents import ProcessedDocument
+from handlers.report_generator.cells import CutTexts
 
 ZIP_EARLIEST_DATE = (1980, 1, 1, 0, 0, 0)
 """The earliest date a zip entry can carry: every entry of the workbook gets it."""
@@ -62,53 +64,34 @@ MIN_WIDTH = 6
 NOT_XML_CHARACTER = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """A character outside XML 1.0's `Char`: openpyxl refuses only the control characters and writes
 U+FFFE, U+FFFF and lone surrogates into a sheet no reader can parse."""
-CELL_LIMIT = 32_767
-"""The most characters an Excel cell holds, counted as Excel counts them, in UTF-16 code units (a
-character beyond U+FFFF, an emoji, is two): openpyxl writes a longer text without complaint, and
-Excel then reports the workbook as damaged."""
 
 
-def _fitted(text: str) -> str:
-    """`text` whole when a cell holds it, else its start followed by `... (<n> characters)` (n
-    its whole length), together CELL_LIMIT code units at most. `text` holds no lone surrogate
-    (`NOT_XML_CHARACTER` replaced them)."""
-    # A character is at most two code units: a text this short fits without counting them.
-    if len(text) <= CELL_LIMIT // 2:
-        return text
-    units = text.encode("utf-16-le")
-    if len(units) <= 2 * CELL_LIMIT:
-        return text
-    marker = f"... ({len(text)} characters)"
-    # A cut between the two halves of a pair leaves a half, which the decoding drops.
-    kept = units[: 2 * (CELL_LIMIT - len(marker))].decode("utf-16-le", errors="ignore")
-    return f"{kept}{marker}"
-
-
-def _put(sheet: Worksheet, row: int, column: int, value: Any) -> Cell:
-    """Write `value` as data (see the module's docstring)."""
+def _put(sheet: Worksheet, row: int, column: int, value: Any, cuts: CutTexts) -> Cell:
+    """Write `value` as data (see the module's docstring), cut to fit the cell by `cuts`."""
     if not isinstance(value, str):
         return sheet.cell(row=row, column=column, value=value)
-    text = _fitted(NOT_XML_CHARACTER.sub("\ufffd", value))
+    # Cut first: each replaced character is one code unit, as is its replacement.
+    text = NOT_XML_CHARACTER.sub("\ufffd", cuts.fitted(value))
     cell = sheet.cell(row=row, column=column, value=text)
     # openpyxl takes a text starting with `=` for a formula, which a spreadsheet would run.
     cell.data_type = "s"
     return cell
 
 
-def _header(sheet: Worksheet, row: int, headers: Sequence[str]) -> None:
+def _header(sheet: Worksheet, row: int, headers: Sequence[str], cuts: CutTexts) -> None:
     for column, title in enumerate(headers, start=1):
-        cell = _put(sheet, row, column, title)
+        cell = _put(sheet, row, column, title, cuts)
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(horizontal="center", vertical="center")
 
 
-def _rows(sheet: Worksheet, start_row: int, rows: Iterable[Sequence[Any]]) -> int:
+def _rows(sheet: Worksheet, start_row: int, rows: Iterable[Sequence[Any]], cuts: CutTexts) -> int:
     """Write `rows` from `start_row` on; returns the last row written (start_row - 1 if none)."""
     last = start_row - 1
     for last, row in enumerate(rows, start=start_row):
         for column, value in enumerate(row, start=1):
-            _put(sheet, last, column, value)
+            _put(sheet, last, column, value, cuts)
     return last
 
 
@@ -133,15 +116,19 @@ def _fit_columns(sheet: Worksheet, written: Iterable[tuple[int, Any]]) -> None:
         sheet.column_dimensions[letter].width = min(MAX_WIDTH, max(MIN_WIDTH, width + 2))
 
 
-def _table(sheet: Worksheet, headers: Sequence[str], rows: list[Sequence[Any]]) -> None:
-    _header(sheet, 1, headers)
-    _rows(sheet, 2, rows)
+def _table(
+    sheet: Worksheet, headers: Sequence[str], rows: list[Sequence[Any]], cuts: CutTexts
+) -> None:
+    _header(sheet, 1, headers, cuts)
+    _rows(sheet, 2, rows, cuts)
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{max(1, len(rows)) + 1}"
     sheet.freeze_panes = "A2"
     _fit_columns(sheet, _by_column([headers, *rows]))
 
 
-def _summary(sheet: Worksheet, document: ProcessedDocument) -> None:
+def _summary(sheet: Worksheet, document: ProcessedDocument, cuts: CutTexts) -> None:
+    """The Summary sheet, written after every other sheet (and the CSV files) was cut by `cuts`:
+    it names how many texts of the report were cut, its own included."""
     metadata, totals, quality, changes = (
         document.metadata,
         document.totals,
@@ -178,12 +165,7 @@ def _summary(sheet: Worksheet, document: ProcessedDocument) -> None:
         ("Warnings", "; ".join(fetch.warnings) or "none"),
     ]
     headline_headers = ("Item", "Value")
-    _header(sheet, 1, headline_headers)
-    last = _rows(sheet, 2, headline)
-    sheet.auto_filter.ref = f"A1:B{last}"
-    rules_row = last + 2
     rule_headers = ("Quality rule", "Passed", "Weight", "Checked", "Failing", "Examples")
-    _header(sheet, rules_row, rule_headers)
     rules = [
         (
             rule.rule,
@@ -195,21 +177,38 @@ def _summary(sheet: Worksheet, document: ProcessedDocument) -> None:
         )
         for rule in quality.rules
     ]
-    _rows(sheet, rules_row + 1, rules)
+    # Counted before the sheet is written, so that the count includes its own texts.
+    for _, value in _by_column([*headline, *rules]):
+        if isinstance(value, str):
+            cuts.fitted(value)
+    if cuts:
+        headline.append(
+            (
+                "Texts cut to fit a cell",
+                f"{len(cuts)}: each ends with '... (<n> characters)', n its whole length, here "
+                "and in the CSV files; report.json holds them whole",
+            )
+        )
+    _header(sheet, 1, headline_headers, cuts)
+    last = _rows(sheet, 2, headline, cuts)
+    sheet.auto_filter.ref = f"A1:B{last}"
+    rules_row = last + 2
+    _header(sheet, rules_row, rule_headers, cuts)
+    _rows(sheet, rules_row + 1, rules, cuts)
     sheet.freeze_panes = "A2"
     _fit_columns(sheet, _by_column([headline_headers, *headline, rule_headers, *rules]))
 
 
-def _matrix(sheet: Worksheet, document: ProcessedDocument) -> None:
+def _matrix(sheet: Worksheet, document: ProcessedDocument, cuts: CutTexts) -> None:
     regions = sorted(region.code for region in document.regions)
     region_coverage = {region.code: region.coverage_percent for region in document.regions}
     services = sorted(document.services, key=lambda service: service.code)
     headers = ("Service", *regions, COVERAGE)
-    _header(sheet, 1, headers)
+    _header(sheet, 1, headers, cuts)
     column_of = {code: index for index, code in enumerate(regions, start=2)}
     coverage_column = len(regions) + 2
     for row, service in enumerate(services, start=2):
-        _put(sheet, row, 1, service.code).font = Font(bold=True)
+        _put(sheet, row, 1, service.code, cuts).font = Font(bold=True)
         for region in document.availability.get(service.code, []):
             cell = sheet.cell(row=row, column=column_of[region], value=1)
             cell.fill = AVAILABLE_FILL
@@ -269,12 +268,13 @@ def _changes(document: ProcessedDocument) -> list[Sequence[Any]]:
     return rows
 
 
-def render_workbook(document: ProcessedDocument) -> bytes:
-    """The .xlsx bytes of `document`."""
+def render_workbook(document: ProcessedDocument, cuts: CutTexts | None = None) -> bytes:
+    """The .xlsx bytes of `document`; `cuts` holds the texts the CSV files of the report cut
+    (none by default), and counts those the workbook cuts."""
+    cuts = CutTexts() if cuts is None else cuts
     workbook = Workbook()
     summary = workbook.active
     summary.title = SHEETS[0]
-    _summary(summary, document)
 
     regions = sorted(document.regions, key=lambda region: (region.rank, region.code))
     _table(
@@ -295,6 +295,7 @@ def render_workbook(document: ProcessedDocument) -> bytes:
             )
             for region in regions
         ],
+        cuts,
     )
     _table(
         workbook.create_sheet("Services"),
@@ -310,9 +311,11 @@ def render_workbook(document: ProcessedDocument) -> bytes:
             )
             for service in sorted(document.services, key=lambda service: service.code)
         ],
+        cuts,
     )
-    _matrix(workbook.create_sheet("Matrix"), document)
-    _table(workbook.create_sheet("Changes"), CHANGE_HEADERS, _changes(document))
+    _matrix(workbook.create_sheet("Matrix"), document, cuts)
+    _table(workbook.create_sheet("Changes"), CHANGE_HEADERS, _changes(document), cuts)
+    _summary(summary, document, cuts)
 
     # The run's time, not the clock's: the same processed run gives the same bytes (and sha256).
     processed_at = document.metadata.processed_at.astimezone(UTC).replace(tzinfo=None)

@@ -988,20 +988,22 @@ def test_names_holding_characters_xml_forbids_show_as_replacement_in_a_readable_
 
 
 @pytest.mark.parametrize(
-    ("character", "characters"),
-    [("x", 40_000), ("\U0001f600", 20_000)],
-    ids=["ascii", "outside-the-bmp"],
+    ("start", "character", "characters"),
+    [("Amazon ", "x", 40_000), ("Amazon ", "\U0001f600", 20_000), ("=", "x", 40_000)],
+    ids=["ascii", "outside-the-bmp", "formula"],
 )
-def test_a_name_longer_than_a_cell_holds_is_cut_to_fit_in_the_workbook_and_kept_in_json(
+def test_a_name_longer_than_a_cell_holds_is_cut_alike_in_the_workbook_and_csv_and_counted(  # noqa: PLR0917
     s3: Any,
     generate: Invoke,
     process_raw: Callable[[str, dict[str, Any]], str],
+    start: str,
     character: str,
     characters: int,
 ) -> None:
     # GIVEN a processed run whose service long name is longer than an Excel cell holds (32,767
-    # UTF-16 code units, as Excel counts: an emoji is two), which Excel reports as damaged
-    name = "Amazon " + character * characters
+    # UTF-16 code units, as Excel counts: an emoji is two), which Excel reports as damaged in a
+    # workbook, and cuts or carries into the next cells without a word in a CSV file
+    name = start + character * characters
     document = raw_document(
         OLD_RUN,
         {"ap-south-1": ("Asia Pacific (Mumbai)", "aws")},
@@ -1011,8 +1013,10 @@ def test_a_name_longer_than_a_cell_holds_is_cut_to_fit_in_the_workbook_and_kept_
     key = process_raw(f"raw/2025-06-01/{OLD_RUN}.json", document)
     # WHEN the report is generated
     assert generate(event_for(s3, BUCKET, key))["objects"][0]["status"] == "generated"
-    # THEN no cell of the workbook holds more than a cell can; the name's cell is its start
-    # followed by its whole length; report.json keeps the name whole
+    # THEN no cell of the workbook and no field of a CSV file holds more than a cell can; the
+    # name's cell and its fields are its start followed by its whole length (in a CSV file
+    # behind the apostrophe of a formula); the Summary counts one text cut; report.json keeps
+    # the name whole
     prefix = f"reports/2025-06-01/{OLD_RUN}/"
     body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.xlsx")["Body"].read()
     workbook = load_workbook(io.BytesIO(body))
@@ -1023,11 +1027,24 @@ def test_a_name_longer_than_a_cell_holds_is_cut_to_fit_in_the_workbook_and_kept_
         for cell in row
         if isinstance(cell.value, str)
     ]
-    assert max(len(text.encode("utf-16-le")) // 2 for text in texts) <= 32_767
     [shown] = [row[1].value for row in workbook["Services"].iter_rows(min_row=2)]
+    fields: list[str] = []
+    for csv_name in ("pairs.csv", "services.csv"):
+        csv_body = s3.get_object(Bucket=BUCKET, Key=f"{prefix}{csv_name}")["Body"].read()
+        rows = list(csv.reader(io.StringIO(csv_body.decode("utf-8"), newline="")))
+        fields.extend(field for row in rows for field in row)
+    assert max(len(text.encode("utf-16-le")) // 2 for text in texts + fields) <= 32_767
     marker = f"... ({len(name)} characters)"
+    mark = "'" if start == "=" else ""
     assert shown.endswith(marker)
     assert name.startswith(shown.removesuffix(marker))
+    cut_fields = [field for field in fields if field.endswith(marker)]
+    assert len(cut_fields) == 2  # the name's field of pairs.csv and services.csv
+    for field in cut_fields:
+        assert field.startswith(mark)
+        assert name.startswith(field.removeprefix(mark).removesuffix(marker))
+    summary = {row[0].value: row[1].value for row in workbook["Summary"].iter_rows(min_row=2)}
+    assert summary["Texts cut to fit a cell"].startswith("1: ")
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{prefix}report.json")["Body"].read())
     assert [service["long_name"] for service in report["services"]] == [name]
 
