@@ -56,7 +56,8 @@ until Lambda ended the run at its timeout, with every other cluster's result."""
 def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
     """`end` a week earlier on the clock of the cluster's time zone (its schedule's, else its
     calendar's, else UTC): a cluster's load follows its people's days, so across a daylight-saving
-    change the same hours of the week before are 167 or 169 hours earlier, and 168 would compare
+    change the same hours of the week before are 167 or 169 hours earlier (167.5 or 168.5 in
+    Australia/Lord_Howe: not on the hour, which `measure_window` keeps), and 168 would compare
     a window with one an hour off its daily cycle (a morning ramp read as a regression)."""
     if cluster.schedule is not None:
         zone = cluster.schedule.zone

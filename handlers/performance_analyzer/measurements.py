@@ -30,6 +30,7 @@ from fleet_shared.timestamps import iso_z
 CONTAINER_INSIGHTS = "ContainerInsights"
 LOAD_BALANCER_NAMESPACE = "AWS/ApplicationELB"
 HOUR = 3600
+MINUTE = 60
 PERCENTILES = ("p50", "p90", "p99")
 COMPLETE = "Complete"
 MIN_MEASURED_SHARE = 0.5
@@ -167,10 +168,14 @@ def measure_window(
     *,
     next_page_allowed: Callable[[], bool] | None = None,
 ) -> WindowMeasurements:
-    """The figures of `cluster` and its `load_balancers` (ARNs) over the `hours` whole hours
-    before `end`; a next page of the read is asked for only while `next_page_allowed()`
-    (`get_metric_series`)."""
-    window_end = align(end, HOUR)
+    """The figures of `cluster` and its `load_balancers` (ARNs) over the `hours` hours before
+    `end` (on a minute: CloudWatch takes a start on any minute for values less than 15 days old,
+    and its hourly buckets then start there); a next page of the read is asked for only while
+    `next_page_allowed()` (`get_metric_series`)."""
+    # Not on the hour: a week earlier in Australia/Lord_Howe, whose clocks change by 30 minutes,
+    # is 167.5 or 168.5 hours earlier, and a window put back on the hour compared hours half an
+    # hour off the cluster's day (the current window's end is on the hour already).
+    window_end = align(end, MINUTE)
     window_start = window_end - timedelta(hours=hours)
     latency_queries = load_balancer_queries(load_balancers, window_start, window_end)
     # One read for the cluster's metrics and every load balancer's percentiles (500 queries a

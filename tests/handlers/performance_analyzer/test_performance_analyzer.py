@@ -834,6 +834,42 @@ def test_the_week_before_a_daylight_saving_change_is_compared_at_the_same_local_
     assert alert_inbox.receive() == []
 
 
+def lord_howe_inventory() -> dict[str, Any]:
+    """The shared inventory with the cluster's schedule in Australia/Lord_Howe, whose clocks go
+    forward by 30 minutes."""
+    document = copy.deepcopy(INVENTORY_DOCUMENT)
+    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = "Australia/Lord_Howe"
+    return document
+
+
+@pytest.mark.parametrize("inventory_document", [lord_howe_inventory()])
+def test_the_week_before_a_half_hour_clock_change_is_compared_at_the_same_local_hours(
+    analyze: Analyze, fake_clock: ManualClock
+) -> None:
+    # GIVEN a cluster on Lord Howe Island at 75 % CPU, and 99 % from 09:00 to 17:00 local time,
+    # measured every half hour, on the Monday before and the Monday after the clocks went
+    # forward by 30 minutes (Sunday 4 October 2026)
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    for day in (datetime(2026, 9, 28, tzinfo=lord_howe), datetime(2026, 10, 5, tzinfo=lord_howe)):
+        for hour in range(4, 12):
+            values = {**HEALTHY, "node_cpu_utilization": 99.0 if 9 <= hour < 17 else 75.0}
+            end = day.replace(hour=hour) + timedelta(hours=1)
+            put_cluster_hours(cloudwatch, end, 1, values)
+            put_cluster_hours(cloudwatch, end + timedelta(minutes=30), 1, values)
+    # WHEN the analyzer runs at 10:10 on the Monday after: its window is 06:00 to 10:00
+    fake_clock.set(datetime(2026, 10, 5, 10, 10, tzinfo=lord_howe))
+    result = analyze({"action": "analyze_fleet"})
+    # THEN it compares with 06:00 to 10:00 the Monday before, 168.5 hours earlier (a mean of
+    # 81 % both times): no regression (put back on the hour, the window was 05:30 to 09:30,
+    # half of its busy hour missing: 78 %)
+    assert result["status"] == "ok", result
+    [cluster] = result["clusters"]
+    assert cluster["regressions"] == []
+    trend = next(t for t in latest_analysis().metrics if t.name == "cpu")
+    assert (trend.value, trend.week_earlier) == (pytest.approx(81.0), pytest.approx(81.0))
+
+
 def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
     analyze: Analyze, fake_clock: ManualClock
 ) -> None:
