@@ -105,7 +105,17 @@ def metric_dimension(load_balancer_arn: str) -> str:
 def cluster_load_balancers(
     elbv2: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
 ) -> list[dict[str, Any]]:
-    """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them. With
+    """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them
+    (`load_balancers_by_cluster`)."""
+    return load_balancers_by_cluster(elbv2, next_page_allowed=next_page_allowed).get(cluster, [])
+
+
+def load_balancers_by_cluster(
+    elbv2: Any, *, next_page_allowed: Callable[[], bool] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The load balancers of the client's account and region tagged for a cluster, as
+    DescribeLoadBalancers describes them, by the cluster their `CLUSTER_TAG` names (one listing
+    serves every cluster of the region; one without the tag is no cluster's). With
     `next_page_allowed`, every request after the first (a next page, a DescribeTags batch) is
     sent only while it answers True, else PagesCutShortError: an ELB (or a proxy) answering page
     after page under new markers was listed until Lambda ended the run at its timeout."""
@@ -133,7 +143,7 @@ def cluster_load_balancers(
             answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerArn")
             answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerName")
             described.append(balancer)
-    tagged: set[str] = set()
+    cluster_of: dict[str, str] = {}
     arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
@@ -144,9 +154,15 @@ def cluster_load_balancers(
                 answer_field(tag, "DescribeTags", "Key"): tag.get("Value", "")
                 for tag in description.get("Tags", [])
             }
-            if tags.get(CLUSTER_TAG) == cluster:
-                tagged.add(answer_field(description, "DescribeTags", "ResourceArn"))
-    return [balancer for balancer in described if balancer["LoadBalancerArn"] in tagged]
+            if CLUSTER_TAG in tags:
+                arn = answer_field(description, "DescribeTags", "ResourceArn")
+                cluster_of[arn] = tags[CLUSTER_TAG]
+    by_cluster: dict[str, list[dict[str, Any]]] = {}
+    for balancer in described:
+        cluster = cluster_of.get(balancer["LoadBalancerArn"])
+        if cluster is not None:
+            by_cluster.setdefault(cluster, []).append(balancer)
+    return by_cluster
 
 
 def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGroupHealth, ...]:

@@ -26,12 +26,8 @@ from handlers.performance_analyzer.bottlenecks import (
     find_bottlenecks,
     measured_rules,
 )
-from handlers.performance_analyzer.measurements import (
-    CLUSTER_METRICS,
-    HOUR,
-    cluster_application_load_balancers,
-    measure_window,
-)
+from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
+from handlers.performance_analyzer.region_load_balancers import RegionLoadBalancers
 from handlers.performance_analyzer.regressions import (
     MeasuredWindow,
     regressions,
@@ -76,11 +72,14 @@ def analyse_cluster(
     cluster: Cluster,
     *,
     deadline: Invocation | None,
+    load_balancers: RegionLoadBalancers | None = None,
 ) -> dict[str, Any]:
     """Analyse `cluster` in `account_id`; the summary the handler returns for it. A metric read
     or load balancer listing asks for a next page only while `deadline` (the invocation) has
     NEXT_PAGE_SECONDS left (else the cluster fails with `MetricReadCutShortError` or
-    `PagesCutShortError`), and the alerts' delivery claims are bound to it."""
+    `PagesCutShortError`), and the alerts' delivery claims are bound to it. The cluster's load
+    balancers come from `load_balancers`, the run's listing of each region (a listing of its
+    own without it)."""
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
@@ -93,17 +92,21 @@ def analyse_cluster(
         return deadline is None or deadline.allows(NEXT_PAGE_SECONDS)
 
     # Listed once: a week earlier is measured on the load balancers the cluster has now.
-    load_balancers = cluster_application_load_balancers(
-        client("elbv2"), cluster.name, next_page_allowed=next_page_allowed
+    balancers = (load_balancers or RegionLoadBalancers()).of_cluster(
+        account_id,
+        cluster.region,
+        cluster.name,
+        lambda: client("elbv2"),
+        next_page_allowed=next_page_allowed,
     )
     cloudwatch = client("cloudwatch")
     current = measure_window(
-        cloudwatch, cluster.name, load_balancers, end, hours, next_page_allowed=next_page_allowed
+        cloudwatch, cluster.name, balancers, end, hours, next_page_allowed=next_page_allowed
     )
     week_earlier = measure_window(
         cloudwatch,
         cluster.name,
-        load_balancers,
+        balancers,
         a_week_earlier(end, cluster),
         hours,
         next_page_allowed=next_page_allowed,

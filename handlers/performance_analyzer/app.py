@@ -22,6 +22,7 @@ from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.performance_analyzer.analysis import analyse_cluster
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.models import AnalyzeClusterEvent, AnalyzeFleetEvent
+from handlers.performance_analyzer.region_load_balancers import RegionLoadBalancers
 from handlers.performance_analyzer.regressions import (
     OPEN_REGRESSIONS_KEY,
     open_regression_clusters,
@@ -83,9 +84,13 @@ def handle(
         )
         return error_result(error, **_cluster_fields(account_id, cluster))
 
+    # One listing of each region's load balancers serves all its clusters.
+    load_balancers = RegionLoadBalancers()
     results = map_isolated(
         targets,
-        lambda target: analyse_cluster(services, FUNCTION.logger, *target, deadline=invocation),
+        lambda target: analyse_cluster(
+            services, FUNCTION.logger, *target, deadline=invocation, load_balancers=load_balancers
+        ),
         on_error=failed,
         errors=(FleetError, *AWS_CALL_ERRORS),
         max_workers=services.environment.performance_max_workers,

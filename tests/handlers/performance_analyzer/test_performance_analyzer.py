@@ -1183,6 +1183,57 @@ def test_a_cluster_of_many_load_balancers_reads_their_latency_in_one_call_a_wind
     assert "of k8s-apps-07 was 2.5 Seconds" in slow.evidence
 
 
+def two_clusters_inventory() -> dict[str, Any]:
+    """The shared inventory with a second cluster, `dev-web`, in the same account and region."""
+    document = copy.deepcopy(INVENTORY_DOCUMENT)
+    clusters = document["members"][0]["clusters"]
+    clusters.append({**copy.deepcopy(clusters[0]), "name": "dev-web"})
+    return document
+
+
+@pytest.mark.parametrize("inventory_document", [two_clusters_inventory()])
+def test_a_regions_load_balancers_are_listed_once_a_run_and_each_cluster_gets_only_its_own(
+    analyze: Analyze, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+    # GIVEN two clusters of the fleet in one account and region, an ALB tagged for each, and
+    # ALBs of another team's cluster and of no cluster beside them
+    default_subnets = member_session(MEMBER_ACCOUNT_ID).client("ec2").describe_subnets()
+    subnets = [subnet["SubnetId"] for subnet in default_subnets["Subnets"]][:2]
+    elbv2 = member_session(MEMBER_ACCOUNT_ID).client("elbv2")
+    for name, tags in (
+        ("k8s-apps-web", [{"Key": "elbv2.k8s.aws/cluster", "Value": CLUSTER}]),
+        ("k8s-web-web", [{"Key": "elbv2.k8s.aws/cluster", "Value": "dev-web"}]),
+        ("k8s-other-web", [{"Key": "elbv2.k8s.aws/cluster", "Value": "other-team"}]),
+        ("plain", [{"Key": "team", "Value": "x"}]),
+    ):
+        elbv2.create_load_balancer(Name=name, Subnets=subnets, Tags=tags)
+    listings: list[str] = []
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register(
+        "before-call.elastic-load-balancing-v2.DescribeLoadBalancers",
+        lambda **_: listings.append("DescribeLoadBalancers"),
+    )
+    # WHEN the fleet is analysed
+    result = analyze({"action": "analyze_fleet"})
+    # THEN the region's load balancers were listed once, and each cluster's analysis holds its
+    # own load balancer only
+    assert [cluster["status"] for cluster in result["clusters"]] == ["ok", "ok"], result
+    assert listings == ["DescribeLoadBalancers"]
+    s3 = boto3.client("s3", region_name=REGION)
+    for cluster, balancer in ((CLUSTER, "k8s-apps-web"), ("dev-web", "k8s-web-web")):
+        [key] = [
+            item["Key"]
+            for item in s3.list_objects_v2(
+                Bucket=DATA_BUCKET_NAME, Prefix=f"analyses/{MEMBER_ACCOUNT_ID}/{REGION}/{cluster}/"
+            )["Contents"]
+        ]
+        analysis = PerformanceAnalysis.model_validate_json(
+            s3.get_object(Bucket=DATA_BUCKET_NAME, Key=key)["Body"].read()
+        )
+        assert [latency.name for latency in analysis.load_balancers] == [balancer]
+
+
 class NodeCpuAnsweredAs:
     """Answers the newest `node_cpu_utilization` value of every GetMetricData of the cluster's
     member CloudWatch as `value` (what CloudWatch's CBOR answer can carry, and moto's store
