@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from botocore.config import Config
 from pydantic import Field, ValidationError
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
     SCHEMA_VERSION,
@@ -122,6 +123,35 @@ class FetchResult:
     metadata: RawMetadata
 
 
+def _read_cache(
+    cache: SourceCache, name: str, source: str, warnings: list[str]
+) -> CacheEntry | None:
+    """The stored entry of `source` (`SourceCache.read`); None, with a warning, when S3 does not
+    answer the read: the cache only spares asking the source, so the run asks it, instead of
+    failing with the source's data a call away."""
+    try:
+        return cache.read(name, source)
+    except AWS_CALL_ERRORS as error:
+        warnings.append(
+            f"source cache {cache.key(name)} not read ({cut_echo(str(error))}): "
+            f"{source} asked instead"
+        )
+        return None
+
+
+def _write_cache(cache: SourceCache, name: str, entry: CacheEntry, warnings: list[str]) -> None:
+    """Store `entry` (`SourceCache.write`); a write S3 does not take is a warning: the run has the
+    data it fetched, and the next run of the day asks the source again. Failing the run there
+    lost what was fetched, and its retry asked every source again."""
+    try:
+        cache.write(name, entry)
+    except AWS_CALL_ERRORS as error:
+        warnings.append(
+            f"source cache {cache.key(name)} not written ({cut_echo(str(error))}): the next "
+            f"run asks {entry.source} again"
+        )
+
+
 def _cached_dataset(entry: CacheEntry) -> SsmDataset | None:
     """The dataset of a cache entry, None when it is not this version's: an entry written by
     another version signs its own data, so its fingerprint holds, and served it would fail every
@@ -136,11 +166,15 @@ def _cached_dataset(entry: CacheEntry) -> SsmDataset | None:
 
 
 def _ssm_data(
-    services: FetcherServices, refresh: bool, report_day: date, seconds_left: Callable[[], float]
+    services: FetcherServices,
+    refresh: bool,
+    report_day: date,
+    seconds_left: Callable[[], float],
+    warnings: list[str],
 ) -> tuple[SsmDataset, SsmSource]:
     cache = services.source_cache
     source = f"{PARAMETER_ROOT} in {services.ssm_region}"
-    entry = None if refresh else cache.read(SSM_ENTRY, source)
+    entry = None if refresh else _read_cache(cache, SSM_ENTRY, source, warnings)
     if entry is not None and cache.is_fresh(entry, report_day):
         cached = _cached_dataset(entry)
         if cached is not None:
@@ -157,7 +191,7 @@ def _ssm_data(
         data=data,
         source=source,
     )
-    cache.write(SSM_ENTRY, entry)
+    _write_cache(cache, SSM_ENTRY, entry, warnings)
     return dataset, _ssm_source(services, entry, from_cache=False, api_calls=fetched.api_calls)
 
 
@@ -179,7 +213,7 @@ def _feed_items(
 ) -> tuple[list[FeedItem], FeedSource]:
     cache = services.source_cache
     url = services.environment.report_feed_url
-    entry = None if refresh else cache.read(FEED_ENTRY, url)
+    entry = None if refresh else _read_cache(cache, FEED_ENTRY, url, warnings)
     cached_items = None if entry is None else _items_from(entry)
     if cached_items is None:
         # Not this version's layout: neither its items nor its validators (a 304 would leave
@@ -224,7 +258,7 @@ def _feed_items(
         etag=response.etag,
         last_modified=response.last_modified,
     )
-    cache.write(FEED_ENTRY, entry)
+    _write_cache(cache, FEED_ENTRY, entry, warnings)
     return items, FeedSource(
         url=url, status=status, fetched_at=now, fingerprint=entry.fingerprint, items=len(items)
     )
@@ -273,7 +307,7 @@ def run_fetch(
     # The report day files this run; a cache entry serves only runs of its own report day.
     report_day = report_day_of(run, started_at, services.environment.schedule_time_zone)
     warnings: list[str] = []
-    dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left)
+    dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left, warnings)
     items, feed_source = _feed_items(services, refresh, report_day, warnings)
     long_names = {region.code: region.long_name for region in dataset.regions}
     # A day's leeway past the start's UTC date, for a feed whose clock runs a little ahead.

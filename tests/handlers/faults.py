@@ -241,23 +241,27 @@ def refuse_every_ec2_attempt(
 @dataclass
 class InjectedS3InternalError:
     """Answers every attempt of one S3 operation with S3's 500 InternalError, which botocore
-    retries, until `healed`."""
+    retries, until `healed`; with `url_part`, only the attempts whose URL contains it."""
 
     attempts: int = 0
     healed: bool = False
+    url_part: str = ""
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        if self.healed:
+        if self.healed or self.url_part not in request.url:
             return None
         self.attempts += 1
         body = b"<Error><Code>InternalError</Code><Message>Please try again.</Message></Error>"
         return AWSResponse(request.url, 500, {"Content-Type": "application/xml"}, _Body(body))
 
 
-def s3_error_every_attempt(s3_client: Any, operation: str) -> InjectedS3InternalError:
+def s3_error_every_attempt(
+    s3_client: Any, operation: str, *, url_with: str = ""
+) -> InjectedS3InternalError:
     """Answer every attempt of `operation` on `s3_client` with InternalError (S3 failing on its
-    side), ahead of moto's answer, until healed."""
-    fault = InjectedS3InternalError()
+    side), ahead of moto's answer, until healed; with `url_with`, only the attempts whose URL
+    contains it (one key's)."""
+    fault = InjectedS3InternalError(url_part=url_with)
     s3_client.meta.events.register_first(f"before-send.s3.{operation}", fault)
     return fault
 

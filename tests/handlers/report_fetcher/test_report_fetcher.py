@@ -32,7 +32,11 @@ from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from handlers.report_fetcher.ssm_source import PARAMETER_ROOT
 from tests.handlers.deadlines import ContextRunningOutOfTime
-from tests.handlers.faults import answer_malformed, answer_the_same_page_token
+from tests.handlers.faults import (
+    answer_malformed,
+    answer_the_same_page_token,
+    s3_error_every_attempt,
+)
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -252,6 +256,30 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     # AND the entry is replaced by this run's
     renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY, SSM_SOURCE)
     assert renewed is not None and renewed.fetched_at == fake_clock.now()
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize(("operation", "failed"), [("GetObject", "read"), ("PutObject", "written")])
+def test_a_source_cache_s3_does_not_answer_lets_the_run_write_its_document_and_says_so(
+    s3: Any, fetcher: Callable[..., Fetch], operation: str, failed: str
+) -> None:
+    # GIVEN S3 answering every attempt to read (or write) the source cache with 500
+    # InternalError, past botocore's retries, and the other keys as usual
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    fault = s3_error_every_attempt(
+        app.FUNCTION.services().hub_client("s3"), operation, url_with="/cache/"
+    )
+    # WHEN the fetcher runs
+    result = fetch({"action": "fetch"})
+    # THEN SSM is read and the raw document written all the same, with a warning naming the
+    # cache entry that was not read (or written)
+    assert fault.attempts > 1
+    assert result["status"] == "ok", result
+    assert result["counts"]["services"] == len(SERVICES)
+    key = SourceCache.key(SSM_ENTRY)
+    warnings = _raw(s3, result["key"])["metadata"]["warnings"]
+    assert any(warning.startswith(f"source cache {key} not {failed}") for warning in warnings)
 
 
 def test_a_name_holding_a_lone_surrogate_is_written_as_a_document_the_processor_can_read(
