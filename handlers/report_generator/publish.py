@@ -20,7 +20,8 @@ Design (two measures, because each covers a different failure):
    the newest with a complete report of its own, found by listing `reports/`; a listing page
    that is not S3's (a proxy's, without `IsTruncated`) fails the report rather than reading as
    no complete report, which would let an older run replace `latest/`.
-4. The temporary objects are deleted whatever happened.
+4. The temporary objects are deleted whatever happened, one whose upload S3 answered with an
+   error included (it may have stored it first).
 """
 
 from __future__ import annotations
@@ -164,12 +165,15 @@ def publish_report(
     temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
     prefix = report_prefix(run_id, report_day)
     names = [file.name for file in files]
-    uploaded: list[str] = []
+    # Every key a put was sent for, answered or not: S3 may store an object and then answer 500,
+    # or its answer be lost, and that object is deleted with the others (deleting a key S3 does
+    # not hold is no error).
+    sent: list[str] = []
     try:
         for file in files:
             key = f"{temporary}{file.name}"
+            sent.append(key)
             s3.put_object(Bucket=bucket, Key=key, Body=file.body, ContentType=file.content_type)
-            uploaded.append(key)
         manifest_key = f"{prefix}{MANIFEST_NAME}"
         s3.delete_object(Bucket=bucket, Key=manifest_key)
         _copy_all(s3, bucket, temporary, prefix, names)
@@ -215,10 +219,10 @@ def publish_report(
                     ),
                 )
     finally:
-        if uploaded:
+        if sent:
             s3.delete_objects(
                 Bucket=bucket,
-                Delete={"Objects": [{"Key": key} for key in uploaded], "Quiet": True},
+                Delete={"Objects": [{"Key": key} for key in sent], "Quiet": True},
             )
     return Published(
         prefix=prefix,

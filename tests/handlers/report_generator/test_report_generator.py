@@ -40,6 +40,7 @@ from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
     answer_malformed,
+    fail_after_applying_then_refuse,
     lose_first_answer,
 )
 from tests.handlers.report_pipeline.support import (
@@ -212,6 +213,25 @@ def test_a_failure_half_way_leaves_no_trusted_report_and_a_retry_completes(
     assert sorted(entry["key"] for entry in manifest["files"]) == [
         key for key in keys_under(s3, prefix) if not key.endswith("_manifest.json")
     ]
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_an_upload_s3_stored_then_answered_with_an_error_leaves_no_temporary_object(
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
+) -> None:
+    # GIVEN a processed run, and S3 storing the report's first upload under tmp/ and then
+    # answering it with 500 InternalError, and botocore's retry with a refusal (HTTP 400)
+    event = event_for(s3, BUCKET, process_run(OLD_RUN))
+    fault = fail_after_applying_then_refuse(
+        generator_services.hub_client("s3"), "s3", "PutObject", "InternalError", "AccessDenied"
+    )
+    # WHEN the generator runs
+    # THEN the report fails, and the object S3 stored is deleted with the temporary files:
+    # nothing is left under tmp/ or reports/
+    assert generate(event)["objects"][0]["status"] == "error"
+    assert (fault.applied, fault.refused) == (1, 1)
+    assert keys_under(s3, "tmp/") == []
+    assert keys_under(s3, "reports/") == []
 
 
 def test_a_copy_into_place_answered_with_a_proxys_page_publishes_no_manifest(
