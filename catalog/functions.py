@@ -615,6 +615,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "ec2:DescribeImages",
             "ec2:DescribeLaunchTemplates",
             "ec2:DescribeLaunchTemplateVersions",
+            "autoscaling:DescribeLaunchConfigurations",
             "ec2:DescribeVolumes",
             "ec2:CreateTags",
             "ec2:DeleteTags",

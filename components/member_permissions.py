@@ -183,6 +183,7 @@ DYNAMODB_BACKUPS = ResourceScope(
 # Resource types per the AWS Service Authorization Reference.
 ACTION_SCOPES: dict[str, ResourceScope] = {
     "autoscaling:DescribeAutoScalingGroups": NO_RESOURCE_LEVEL,
+    "autoscaling:DescribeLaunchConfigurations": NO_RESOURCE_LEVEL,
     "autoscaling:DescribeTags": NO_RESOURCE_LEVEL,
     "cloudwatch:DescribeAlarms": CLOUDWATCH_ALARMS,
     "cloudwatch:GetMetricData": NO_RESOURCE_LEVEL,

@@ -231,6 +231,7 @@ def missing_tag(tags: Mapping[str, str], required: Mapping[str, str]) -> str | N
 
 _PAGE_TOKENS = {
     "DescribeImages": ("NextToken", "NextToken"),
+    "DescribeLaunchConfigurations": ("NextToken", "NextToken"),
     "DescribeLaunchTemplateVersions": ("NextToken", "NextToken"),
     "DescribeLaunchTemplates": ("NextToken", "NextToken"),
     "DescribeSnapshots": ("NextToken", "NextToken"),
@@ -326,6 +327,42 @@ def launch_template_snapshots(ec2: Any, next_page_allowed: Callable[[], bool]) -
                 snapshot_id = mapping.get("Ebs", {}).get("SnapshotId")
                 if snapshot_id:
                     used.setdefault(snapshot_id, template_id)
+    return used
+
+
+def launch_configuration_snapshots(
+    autoscaling: Any, next_page_allowed: Callable[[], bool]
+) -> dict[str, str]:
+    """Snapshot id -> the first of the account's Auto Scaling launch configurations whose block
+    device mappings name it (`BlockDeviceMappings[].Ebs.SnapshotId`), shown as a refused value
+    is (a name is any text up to 255 characters): a group launching from one fails every launch
+    once the snapshot is gone, as from a launch template. An AMI a configuration names
+    (`ImageId`) keeps its own snapshots already, being registered."""
+    used: dict[str, str] = {}
+    call = "DescribeLaunchConfigurations"
+    for configuration in _pages(autoscaling, call, "LaunchConfigurations", next_page_allowed):
+        name = _text_of(configuration, call, "LaunchConfigurationName")
+        for mapping in configuration.get("BlockDeviceMappings") or []:
+            snapshot_id = (mapping.get("Ebs") or {}).get("SnapshotId")
+            if snapshot_id:
+                used.setdefault(snapshot_id, shown_value(name))
+    return used
+
+
+def launch_sources(
+    ec2: Any, autoscaling: Any, next_page_allowed: Callable[[], bool]
+) -> dict[str, str]:
+    """Snapshot id -> why a launch keeps it (`used by launch template <id>`, `used by launch
+    configuration <name>`): every snapshot the account's launch templates (any version) or
+    launch configurations name."""
+    used = {
+        snapshot_id: f"used by launch configuration {name}"
+        for snapshot_id, name in launch_configuration_snapshots(
+            autoscaling, next_page_allowed
+        ).items()
+    }
+    for snapshot_id, template in launch_template_snapshots(ec2, next_page_allowed).items():
+        used[snapshot_id] = f"used by launch template {template}"
     return used
 
 
@@ -445,14 +482,16 @@ def snapshots(
     tag_errors: list[dict[str, str]],
     shared: SharedSnapshots,
     *,
+    autoscaling: Any,
     calls: CallsAllowed,
     own_mark_tag: str,
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI
-    or a launch template, not a Kubernetes volume snapshot, not made by Data Lifecycle Manager
-    or AWS Backup, complete (not `pending`), not kept, carrying the policy's tags and not shared
-    (see `_unless_shared`); a keep tag not understood is added to `tag_errors`. The launch
-    templates are read only when a snapshot is a candidate otherwise."""
+    or a launch template or configuration (`autoscaling`'s), not a Kubernetes volume snapshot,
+    not made by Data Lifecycle Manager or AWS Backup, complete (not `pending`), not kept,
+    carrying the policy's tags and not shared (see `_unless_shared`); a keep tag not understood
+    is added to `tag_errors`. The launch templates and configurations are read only when a
+    snapshot is a candidate otherwise."""
     used_by_ami = ami_snapshot_ids(ec2, calls.next_page)
     # Every page first: a listing cut short leaves no snapshot asked about or reported.
     listed_snapshots = list(
@@ -465,17 +504,16 @@ def snapshots(
             snapshot, policy, now, used_by_ami, tag_errors, own_mark_tag=own_mark_tag
         )
     ]
-    used_by_template = (
-        launch_template_snapshots(ec2, calls.next_page)
+    launched = (
+        launch_sources(ec2, autoscaling, calls.next_page)
         if any(resource.candidate for _, resource in listed)
         else {}
     )
     found: list[Resource] = []
     for marked, resource in listed:
-        template = used_by_template.get(resource.id) if resource.candidate else None
-        if template is not None:
-            reason = f"used by launch template {template}"
-            found.extend(_no_candidate(resource, reason, marked=marked))
+        launch = launched.get(resource.id) if resource.candidate else None
+        if launch is not None:
+            found.extend(_no_candidate(resource, launch, marked=marked))
         else:
             found.extend(
                 _unless_shared(
@@ -881,6 +919,7 @@ def find_resources(
     lambda_marks: Mapping[str, str],
     now: datetime,
     *,
+    autoscaling: Any,
     failed_functions: dict[str, str],
     tag_errors: list[dict[str, str]],
     shared: SharedSnapshots,
@@ -898,7 +937,14 @@ def find_resources(
     marked when it carries `own_mark_tag`, the stack's (mark_tag)."""
     listings: dict[ResourceKind, Callable[[], list[Resource]]] = {
         SNAPSHOTS: lambda: snapshots(
-            ec2, policy, now, tag_errors, shared, calls=calls, own_mark_tag=own_mark_tag
+            ec2,
+            policy,
+            now,
+            tag_errors,
+            shared,
+            autoscaling=autoscaling,
+            calls=calls,
+            own_mark_tag=own_mark_tag,
         ),
         VOLUMES: lambda: volumes(
             ec2, policy, now, tag_errors, calls.next_page, own_mark_tag=own_mark_tag

@@ -118,12 +118,12 @@ TARGETS_LEFT = TargetsLeftList(f"{SOURCE}/targets-not-started", "targets", ttl_s
 with; kept longer than the day between two runs (a forgotten list only means the next run
 starts in inventory order)."""
 MEMBER_ENDPOINT_GIVEN_UP_AFTER = 1
-"""Unanswered calls after which a target's EC2 or Lambda endpoint is given up for the rest of
-the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler waits for two,
-since a target's calls to one service are few and alike (a page of a listing, a tag, a delete),
-so one whose every attempt timed out, or that ran to its bound throttled, is the endpoint's, and
-the next would wait as long. The endpoint is the target's own (one account and region, each a
-target once)."""
+"""Unanswered calls after which a target's EC2, Auto Scaling or Lambda endpoint is given up for
+the rest of the invocation (`AccountSessions.watched_member_client`): one, where eks_scaler
+waits for two, since a target's calls to one service are few and alike (a page of a listing, a
+tag, a delete), so one whose every attempt timed out, or that ran to its bound throttled, is the
+endpoint's, and the next would wait as long. The endpoint is the target's own (one account and
+region, each a target once)."""
 MEMBER_CONNECT_TIMEOUT_SECONDS = 5
 MEMBER_READ_TIMEOUT_SECONDS = 10
 """A target's calls (a page of a listing, a tag, a delete) answer within seconds; an endpoint
@@ -142,10 +142,11 @@ the targets the run had not come to were left for the next day."""
 HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CONFIG)
 """The longest one member call takes when its endpoint never answers: each attempt waits out both
 timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
-HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
-"""What member endpoints that never answer add to a target's time: EC2 and Lambda are each given
-up for the invocation after one such call. A target starts only with this much time left beyond
-CLEANUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout. It is also the
+HUNG_ENDPOINTS_SECONDS = 3 * HUNG_MEMBER_CALL_SECONDS
+"""What member endpoints that never answer add to a target's time: EC2, Auto Scaling (its launch
+configurations) and Lambda are each given up for the invocation after one such call. A target
+starts only with this much time left beyond CLEANUP_TARGET_SECONDS, so a hung endpoint cannot
+keep it past Lambda's timeout. It is also the
 time a target that outlasts CLEANUP_TARGET_SECONDS (thousands of candidates, listing pages that
 never end) leaves in the invocation (clean_target): a resource's calls go to one endpoint, so
 they can hang their 92 s and leave as long for the marks to be saved and the notices to go out.
@@ -324,6 +325,7 @@ def clean_target(
     key = state_key(account_id, region)
     try:
         ec2 = services.member_client("ec2", account_id, region)
+        autoscaling = services.member_client("autoscaling", account_id, region)
         lambda_client = services.member_client("lambda", account_id, region)
         # Lambda version marks are neither read nor rewritten when the policy leaves them out.
         saved_marks = (
@@ -341,6 +343,7 @@ def clean_target(
             lambda_client,
             stored_marks,
             now,
+            autoscaling=autoscaling,
             failed_functions=failed_functions,
             tag_errors=tag_errors,
             shared=shared,

@@ -51,7 +51,7 @@ class CleanupEnvironment(FunctionEnvironment):
         ge=1,
         le=900,
         description="A generous estimate of one target's cleanup (seconds, 1-900): a target is "
-        "started only with this much time left in the invocation beyond the 184 s its EC2 and "
-        "Lambda endpoints take when they never answer (one call of 92 s each), and otherwise "
-        "waits for the next run.",
+        "started only with this much time left in the invocation beyond the 276 s its EC2, Auto "
+        "Scaling and Lambda endpoints take when they never answer (one call of 92 s each), and "
+        "otherwise waits for the next run.",
     )

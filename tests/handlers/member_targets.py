@@ -84,12 +84,17 @@ def time_for_one_target() -> ContextRunningOutOfTime:
     return ContextRunningOutOfTime(millis_left=[300_000, 20_000])
 
 
-TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG = [
-    pytest.param(100, False, id="more-than-the-budget-only"),
-    pytest.param(30 + 2 * 92 + 1, True, id="the-budget-and-both-endpoints-bound"),
-]
-"""(seconds_left, member_a_started): a run with more than a target's budget (30 s) left, and
-one with time for the budget and one hung call (92 s) on each of member A's two endpoints."""
+def time_for_member_a_with_its_endpoints_hung(endpoints: int) -> list[Any]:
+    """(seconds_left, member_a_started): a run with more than a target's budget (30 s) left, and
+    one with time for the budget and one hung call (92 s) on each of member A's `endpoints`."""
+    return [
+        pytest.param(100, False, id="more-than-the-budget-only"),
+        pytest.param(30 + endpoints * 92 + 1, True, id="the-budget-and-every-endpoint-bound"),
+    ]
+
+
+TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG = time_for_member_a_with_its_endpoints_hung(2)
+"""time_for_member_a_with_its_endpoints_hung of a function with two member endpoints."""
 
 
 def assert_member_a_started_only_with_time_for_its_hung_calls(

@@ -66,11 +66,11 @@ from tests.handlers.member_accounts import (
 )
 from tests.handlers.member_targets import (
     DRY_RUN_SWITCHES,
-    TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG,
     dry_run_event,
     hang_member_a_endpoints,
     inventory_unreadable,
     target_of,
+    time_for_member_a_with_its_endpoints_hung,
 )
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
@@ -439,13 +439,13 @@ def one_target_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @dataclass(frozen=True)
 class TimeForOneTarget(FakeLambdaContext):
-    """A Lambda context with time for the first target only: 300 s left until a target of the
+    """A Lambda context with time for the first target only: 400 s left until a target of the
     invocation finished, then 20 s (a target asks the time left before each step, not once)."""
 
     finished: list[str] = field(default_factory=list)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 20_000 if self.finished else 300_000
+        return 20_000 if self.finished else 400_000
 
 
 @pytest.fixture
@@ -1312,7 +1312,9 @@ def test_a_lambda_endpoint_that_did_not_answer_is_not_asked_for_the_listings_nex
 
 
 @pytest.mark.parametrize(
-    ("seconds_left", "member_a_started"), TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG
+    ("seconds_left", "member_a_started"),
+    # EC2, Auto Scaling and Lambda.
+    time_for_member_a_with_its_endpoints_hung(3),
 )
 def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
     cleaner: Invoke,

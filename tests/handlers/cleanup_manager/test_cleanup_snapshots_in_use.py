@@ -1,7 +1,7 @@
-"""Snapshots another account, an AMI or a launch template uses are never deleted: a snapshot
-shared with another account or made public (its `createVolumePermission`), asked of each
-candidate alone, a snapshot an AMI has come to use during its notice, and one any version of a
-launch template names. A sharing that cannot be read keeps its
+"""Snapshots another account, an AMI or a launch uses are never deleted: a snapshot shared with
+another account or made public (its `createVolumePermission`), asked of each candidate alone, a
+snapshot an AMI has come to use during its notice, and one any version of a launch template or
+an Auto Scaling launch configuration names. A sharing that cannot be read keeps its
 snapshot and is reported, and the other snapshots go on."""
 
 from __future__ import annotations
@@ -233,24 +233,31 @@ def _block_devices(snapshot_id: str) -> dict[str, Any]:
     return {"BlockDeviceMappings": [{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": snapshot_id}}]}
 
 
-def test_a_snapshot_any_version_of_a_launch_template_names_is_never_marked_nor_deleted(
+def test_a_snapshot_a_launch_template_version_or_configuration_names_is_never_deleted(
     cleaner: Invoke, future_clock: ManualClock, member_a_ec2: Any
 ) -> None:
     # GIVEN member A's stale snapshots: one named by version 1 of a launch template (an Auto
-    # Scaling group may still launch it) but not by its later version 2, one no template names
-    # yet, and a plain one
+    # Scaling group may still launch it) but not by its later version 2, one named by an Auto
+    # Scaling launch configuration, one no template names yet, and a plain one
     ec2 = member_a_ec2
-    in_old_version, named_later, plain = (create_snapshot(ec2) for _ in range(3))
+    in_old_version, in_configuration, named_later, plain = (create_snapshot(ec2) for _ in range(4))
     template_id = ec2.create_launch_template(
         LaunchTemplateName="workers", LaunchTemplateData=_block_devices(in_old_version)
     )["LaunchTemplate"]["LaunchTemplateId"]
     ec2.create_launch_template_version(
         LaunchTemplateId=template_id, LaunchTemplateData={"InstanceType": "m5.large"}
     )
+    member_session(MEMBER_A).client("autoscaling").create_launch_configuration(
+        LaunchConfigurationName="legacy-workers",
+        ImageId="ami-12c6146b",
+        InstanceType="m5.large",
+        **_block_devices(in_configuration),
+    )
     # WHEN the cleanup runs past the snapshot age
     first = _run_after(cleaner, future_clock, 0)
-    # THEN the snapshot the template names is not marked; the others are
+    # THEN the snapshots the template and the configuration name are not marked; the others are
     assert in_old_version not in actions_of(first)
+    assert in_configuration not in actions_of(first)
     assert (actions_of(first)[named_later], actions_of(first)[plain]) == ("mark", "mark")
     # WHEN an engineer adds a template version naming the second one, and the run after the
     # notice acts
@@ -264,7 +271,7 @@ def test_a_snapshot_any_version_of_a_launch_template_names_is_never_marked_nor_d
     assert reasons[named_later] == f"used by launch template {template_id}"
     assert MARK_TAG not in tags_of(ec2, named_later)
     assert actions_of(second)[plain] == "delete"
-    assert {in_old_version, named_later} <= snapshots_in(ec2)
+    assert {in_old_version, in_configuration, named_later} <= snapshots_in(ec2)
     assert second["failed"] == 0, second.get("errors")
 
 

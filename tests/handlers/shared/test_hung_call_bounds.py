@@ -314,7 +314,8 @@ DOC_FIGURES = {
         f" {cleanup.MEMBER_CONFIG.read_timeout} s to read, each of the fleet's"
         f" {attempts(cleanup.MEMBER_CONFIG)} attempts",
         f"attempts: {cleanup.HUNG_MEMBER_CALL_SECONDS} s at most",
-        f"the {cleanup.HUNG_ENDPOINTS_SECONDS} s its EC2 and Lambda endpoints take when they never"
+        f"the {cleanup.HUNG_ENDPOINTS_SECONDS} s its EC2, Auto Scaling and Lambda endpoints take"
+        " when they never"
         f" answer (one call of {cleanup.HUNG_MEMBER_CALL_SECONDS} s each)",
     ],
     "docs/functions/demand_forecaster.md": [
