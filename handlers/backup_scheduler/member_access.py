@@ -14,7 +14,15 @@ tell a member that allows them):
   resolution (`Alert.resolution`: same id, so the router resolves the alert it raised), then the
   resolution goes out and is dropped from the record;
 - any other outcome (a target not started, in progress, failed, or its AssumeRole unanswered by
-  STS) tells nothing of the member's grants: the episode stays as it is.
+  STS) tells nothing of the member's grants: the episode stays as it is;
+- no target at all, the account removed from the stack file: an open episode is closed as one
+  reached is, its resolution saying the account is no longer in the inventory (else the alert
+  stayed open for ever: no run backs up that account again).
+
+An open episode is listed in the index `OPEN_EPISODES_KEY` (one item per account, written before
+the alert goes out, dropped once the episode is closed and its resolution out), which is how a
+run finds the episodes of accounts it has no target of, with one read. An episode opened before
+the index existed is listed the next time its account is found denied.
 
 Delivery is the shared layer's `deliver_once`, keyed by the account, the episode (named by the
 closing time of the one before it, as health_monitor names its incidents) and `denied` or
@@ -28,7 +36,7 @@ repeats) sends what is missing, and so does the next night's run at the latest.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +67,14 @@ writes it again; a closed one names the next episode long after its delivery key
 SETTLE_STEPS = 6
 """Readings of an episode one account may take: closing, then publishing the resolution, then an
 opening after it are three; the rest is for runs writing it at once."""
+OPEN_EPISODES_KEY = f"{SOURCE}/member-access-open"
+"""The state-table key of the index of open episodes: an item `open#<account>` each."""
+OPEN_EPISODE_PREFIX = "open#"
+RECOVERED = "Backed up again without a denial: the member role is granted."
+LEFT_THE_INVENTORY = (
+    "The account is no longer in the fleet inventory (removed from the stack file): it is not "
+    "backed up any more, and its denial episode is closed."
+)
 DENIALS_NAMED = 5
 """The denied calls of each region an alert names; the count is whole."""
 _REACHED = frozenset({OK, PARTIAL})
@@ -116,18 +132,24 @@ class MemberAccessSettlement:
 @dataclass(frozen=True)
 class _AccountOutcome:
     """What a run's targets of one account tell of its grants: `denied` (the calls refused, by
-    region), `reached` (every target ran without a refusal), or neither."""
+    region), `reached` (every target ran without a refusal), or neither; `indexed` when the
+    account is in the index of open episodes, and the text of the resolution that closes its
+    episode (`resolved_by`)."""
 
     account_id: str
     denials: dict[str, list[str]]
     reached: bool
+    indexed: bool = False
+    resolved_by: str = RECOVERED
 
     @property
     def denied(self) -> bool:
         return bool(self.denials)
 
 
-def _outcomes(targets: Iterable[dict[str, Any]]) -> list[_AccountOutcome]:
+def _outcomes(targets: Iterable[dict[str, Any]], indexed: set[str]) -> list[_AccountOutcome]:
+    """The outcome of every account of `targets` (the whole inventory's), then one closing the
+    episode of each account of the index (`indexed`) that the inventory no longer lists."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         by_account.setdefault(target["account_id"], []).append(target)
@@ -139,8 +161,20 @@ def _outcomes(targets: Iterable[dict[str, Any]]) -> list[_AccountOutcome]:
             if target.get("access_denied")
         }
         reached = all(target["status"] in _REACHED for target in account_targets)
-        outcomes.append(_AccountOutcome(account_id, denials, reached))
+        outcomes.append(
+            _AccountOutcome(account_id, denials, reached, indexed=account_id in indexed)
+        )
+    outcomes.extend(
+        _AccountOutcome(account_id, {}, True, indexed=True, resolved_by=LEFT_THE_INVENTORY)
+        for account_id in sorted(indexed - set(by_account))
+    )
     return outcomes
+
+
+def _open_episode_accounts(state: StateTable) -> set[str]:
+    """The accounts the index lists as having an open episode (one Query)."""
+    items = state.values_named(OPEN_EPISODES_KEY, OPEN_EPISODE_PREFIX)
+    return {name.removeprefix(OPEN_EPISODE_PREFIX) for name in items}
 
 
 def settle_member_access(
@@ -151,10 +185,17 @@ def settle_member_access(
     now: datetime,
     invocation: Invocation,
 ) -> MemberAccessSettlement:
-    """Open or close the access episode of every account of `targets` (summaries of one run);
-    every account is tried even when an earlier one failed."""
+    """Open or close the access episode of every account of `targets` (summaries of one run,
+    every target of the inventory), and close that of every account the inventory no longer
+    lists; every account is tried even when an earlier one failed, and when the index of open
+    episodes cannot be read the accounts of `targets` are settled all the same."""
     settlement = MemberAccessSettlement()
-    for outcome in _outcomes(targets):
+    try:
+        indexed = _open_episode_accounts(state)
+    except (ClientError, BotoCoreError) as error:
+        indexed = set()
+        settlement.errors.append({"account_id": OPEN_EPISODES_KEY, "error": cut_echo(str(error))})
+    for outcome in _outcomes(targets, indexed):
         if not outcome.denied and not outcome.reached:
             continue
         try:
@@ -249,6 +290,11 @@ def _settle(
             )
             continue
         is_open = record is not None and record["open"]
+        if outcome.denied and not outcome.indexed:
+            # Listed before the alert goes out: an episode the index does not list could not be
+            # closed once its account left the inventory.
+            state.put_value(OPEN_EPISODES_KEY, f"{OPEN_EPISODE_PREFIX}{outcome.account_id}", {})
+            outcome = replace(outcome, indexed=True)
         if outcome.denied and is_open:
             noted = {**record, "last_denied_at": iso_z(now)}
             if state.replace_value(
@@ -277,11 +323,12 @@ def _settle(
                 return
             continue
         if not is_open:
+            if outcome.indexed:
+                # Closed and its resolution out: nothing left for a later run to close.
+                state.delete_value(OPEN_EPISODES_KEY, f"{OPEN_EPISODE_PREFIX}{outcome.account_id}")
             return
         announced = Alert.model_validate(record["alert"])
-        resolution = announced.resolution(
-            "Backed up again without a denial: the member role is granted.", now
-        )
+        resolution = announced.resolution(outcome.resolved_by, now)
         # Closed before the resolution is published (by the next step): once it is out, no
         # lost write can leave the episode open, which would silence the member's next denial.
         closed = {

@@ -31,6 +31,15 @@ DATA_BUCKET = "lambda-fleet-data"
 Invoke = Callable[..., dict[str, Any]]
 
 
+def write_inventory(*account_ids: str) -> None:
+    """Replace the fleet inventory in the data bucket with one listing the given members."""
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(fleet_inventory(*account_ids)).encode("utf-8"),
+    )
+
+
 def invoke_for_members_a_b_and_denied(
     function: Any,
     create_services: Callable[[Any], Any],
@@ -48,11 +57,7 @@ def invoke_for_members_a_b_and_denied(
     the invocation has the function's whole timeout, as the schedule's invocation starts: a
     target starts only with time for its endpoints hanging.
     """
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(fleet_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)).encode("utf-8"),
-    )
+    write_inventory(MEMBER_A, MEMBER_B, DENIED_MEMBER)
 
     def services() -> Any:
         if not built_services:

@@ -12,8 +12,14 @@ from fleet_shared.clock import ManualClock
 from handlers.backup_scheduler.backup import BackupServices
 from tests.handlers.conftest import AlertInbox
 from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
-from tests.handlers.member_accounts import MEMBER_B, REGION, deny_assume_role
-from tests.handlers.member_targets import target_of
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_A,
+    MEMBER_B,
+    REGION,
+    deny_assume_role,
+)
+from tests.handlers.member_targets import target_of, write_inventory
 
 Invoke = Callable[..., dict[str, Any]]
 DAY = 86400
@@ -117,3 +123,28 @@ def test_an_access_alert_or_resolution_sns_refused_goes_out_with_a_later_run(
     nightly_run(backup, fake_clock)
     [resolution] = member_b_alerts(alert_inbox)
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+
+
+def test_a_member_removed_from_the_inventory_while_denied_gets_one_resolution(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN member B's AssumeRole refused, alerted by a nightly run
+    deny_member_b(backup, built_services)
+    nightly_run(backup, fake_clock)
+    [alert] = member_b_alerts(alert_inbox)
+    # WHEN member B is removed from the stack file (the inventory no longer lists it) and the
+    # next night's run comes
+    write_inventory(MEMBER_A, DENIED_MEMBER)
+    left = nightly_run(backup, fake_clock)
+    # THEN its episode is closed: one resolution of the same alert, saying why
+    [resolution] = member_b_alerts(alert_inbox)
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    assert "no longer in the fleet inventory" in resolution["detail"]
+    assert left["access_alerts"]["resolved"] == [MEMBER_B]
+    # AND a further night sends nothing about it
+    later = nightly_run(backup, fake_clock)
+    assert member_b_alerts(alert_inbox) == []
+    assert later["access_alerts"] == {"alerted": [], "resolved": []}
