@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -77,6 +77,11 @@ NOT_FOUND_CODES = {
     LAMBDA_VERSION: ("ResourceNotFoundException",),
 }
 """What AWS answers a call naming a resource of each kind that does not exist."""
+ALIASED = "referenced by an alias"
+MAPPED = "invoked by an event source mapping"
+PROVISIONED = "holds provisioned concurrency"
+"""Why a Lambda version is no candidate for what uses it, at the listing and just before its
+deletion alike."""
 SHARED = "shared"
 PUBLIC = "public"
 """How a snapshot kept for its sharing is shared: its `createVolumePermission` names other
@@ -649,21 +654,53 @@ def _used_by_an_ami_now(ec2: Any, snapshot_id: str, next_page_allowed: Callable[
     return any(True for _ in images)
 
 
+ReadT = TypeVar("ReadT")
+
+
+class ReadOnce(Generic[ReadT]):
+    """A read of the references that guard a target's deletions, made when first asked, just
+    before the first deletion (or due report) that needs it, and once per target: its answer, or
+    the error it raised, raised again for every later deletion (not deleted on doubt). So the
+    references are read again after the listing, at one read per target however many resources
+    they guard."""
+
+    def __init__(self, read: Callable[[], ReadT]) -> None:
+        self._read = read
+        self._answer: ReadT | Exception | None = None
+
+    def __call__(self) -> ReadT:
+        """The answer of the read, made now when not made yet."""
+        if self._answer is None:
+            try:
+                self._answer = self._read()
+            except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
+                self._answer = error
+        if isinstance(self._answer, Exception):
+            raise self._answer
+        return self._answer
+
+
 def _snapshot_candidate_now(
     ec2: Any,
     resource: Resource,
     shared: SharedSnapshots,
     *,
     marked: bool,
+    launched_now: Callable[[], Mapping[str, str]],
     next_page_allowed: Callable[[], bool],
 ) -> list[Resource]:
     """A snapshot as described now (`marked` when it carries the mark tag), no candidate when an
-    AMI has come to use it or it has come to be shared; raises an AWS_CALL_ERRORS error when
-    either cannot be read (PagesCutShortError when the AMIs' next page is not allowed)."""
+    AMI has come to use it, a launch template or configuration has come to name it
+    (`launched_now`, launch_sources read once per target) or it has come to be shared; raises an
+    AWS_CALL_ERRORS error when any cannot be read (PagesCutShortError when a next page is not
+    allowed)."""
     if not resource.candidate:
         return [resource]
     if _used_by_an_ami_now(ec2, resource.id, next_page_allowed):
         return _no_candidate(resource, "used by an AMI", marked=marked)
+    launch = launched_now().get(resource.id)
+    if launch is not None:
+        return _no_candidate(resource, launch, marked=marked)
     return _candidate_unless_shared(
         resource, snapshot_sharing(ec2, resource.id), shared, marked=marked
     )
@@ -677,6 +714,7 @@ def as_it_is_now(
     tag_errors: list[dict[str, str]],
     *,
     shared: SharedSnapshots,
+    launched_now: Callable[[], Mapping[str, str]],
     next_page_allowed: Callable[[], bool],
     own_mark_tag: str,
 ) -> Resource | None:
@@ -684,7 +722,8 @@ def as_it_is_now(
     decided on: a target's every resource is listed before any is acted on, so a keep tag added,
     or a mark moved or lifted, since the listing is honoured, and so is a snapshot an AMI has
     come to use (RegisterImage naming it in any block device mapping: EC2 itself refuses to
-    delete only a root device's snapshot) or that has come to be shared. None when it is gone,
+    delete only a root device's snapshot), that a launch template or configuration has come to
+    name (`launched_now`), or that has come to be shared. None when it is gone,
     or is neither a candidate nor marked any more. A volume attached since is refused by EC2
     itself (VolumeInUse). Raises an AWS_CALL_ERRORS error when any of this cannot be read, and
     PagesCutShortError when a next page of the AMIs using it is not allowed."""
@@ -703,6 +742,7 @@ def as_it_is_now(
                             now_found,
                             shared,
                             marked=marked,
+                            launched_now=launched_now,
                             next_page_allowed=next_page_allowed,
                         )
                     )
@@ -889,11 +929,11 @@ def _function_versions(
         elif rank < policy.keep_lambda_versions:
             candidate, reason = False, f"among the newest {policy.keep_lambda_versions}"
         elif version in aliased:
-            candidate, reason = False, "referenced by an alias"
+            candidate, reason = False, ALIASED
         elif identifier in mapped:
-            candidate, reason = False, "invoked by an event source mapping"
+            candidate, reason = False, MAPPED
         elif version in provisioned:
-            candidate, reason = False, "holds provisioned concurrency"
+            candidate, reason = False, PROVISIONED
         else:
             candidate, reason = True, f"older than the newest {policy.keep_lambda_versions}"
         mark = _lambda_mark_date(marks.get(identifier), published_at[number])

@@ -20,11 +20,15 @@ days), its mark is moved to the notice days after the notice, and a notice gives
 A snapshot or volume to be deleted, or due in notify mode, is described again first and
 decided on as it is then (candidates.as_it_is_now): the target was listed whole before any
 action, and an engineer may have tagged it keep, lifted its mark, registered an AMI from the
-snapshot or shared it, since (in notify mode, at any time since its mark: a due resource is never
-deleted, so without this its report would stay what it was when marked). So are the versions of
-a Lambda function to be deleted or due, by one ListTags and one ListAliases of the function just
+snapshot, named it in a launch template or configuration, or shared it, since (in notify mode,
+at any time since its mark: a due resource is never deleted, so without this its report would
+stay what it was when marked). So are the versions of a Lambda function to be deleted or due, by
+one ListTags, one ListAliases and one ListProvisionedConcurrencyConfigs of the function just
 before the first of them: its owner may have tagged it keep, or taken off a tag the policy's
-filter requires, and an alias may have come to point at one, or weight it.
+filter requires, and an alias may have come to point at one, or weight it, or provisioned
+concurrency been configured on it. The references that guard many resources at once (the
+target's launch templates and configurations, its event source mappings) are read again once
+per target, just before the first deletion they guard (candidates.ReadOnce).
 A failed call on one resource is counted and reported, and the others go on, except a member
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
@@ -72,12 +76,16 @@ from fleet_shared.targets_left import (
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
+    ALIASED,
     LAMBDA_VERSION,
+    MAPPED,
     NO_TIME_LEFT,
     NOT_FOUND_CODES,
+    PROVISIONED,
     SNAPSHOT,
     VOLUME,
     CallsAllowed,
+    ReadOnce,
     Resource,
     SharedSnapshots,
     alias_versions,
@@ -85,7 +93,10 @@ from handlers.cleanup_manager.candidates import (
     find_resources,
     function_held,
     lambda_mark,
+    launch_sources,
+    mapped_versions,
     mark_tag,
+    provisioned_versions,
 )
 from handlers.cleanup_manager.environment import CleanupEnvironment
 from handlers.cleanup_manager.lambda_marks import (
@@ -377,6 +388,10 @@ def clean_target(
     moved_marks: dict[date, dict[date, set[str]]] = {}
     # Function name -> the function as read just before its deletions, or the error met.
     functions_now: dict[str, FunctionNow | Exception] = {}
+    # What launches and event source mappings use now, read again before the first deletion
+    # each guards: either may have come to name a resource since the listing.
+    launched_now = ReadOnce(lambda: launch_sources(ec2, autoscaling, acting_allowed))
+    mapped_now = ReadOnce(lambda: mapped_versions(lambda_client, acting_allowed))
     for listed in resources:
         resource: Resource | None = listed
         action = decide(listed, today, deletes=services.policy.deletes)
@@ -397,6 +412,7 @@ def clean_target(
                         listed,
                         functions_now,
                         services.policy,
+                        mapped_now=mapped_now,
                         tag_errors=result.errors,
                         next_page_allowed=acting_allowed,
                     )
@@ -408,6 +424,7 @@ def clean_target(
                         now,
                         result.errors,
                         shared=shared,
+                        launched_now=launched_now,
                         next_page_allowed=acting_allowed,
                         own_mark_tag=services.mark_tag,
                     )
@@ -521,11 +538,12 @@ def _saved_mark(resource: Resource, marked_on: date) -> str:
 @dataclass(frozen=True)
 class FunctionNow:
     """A Lambda function as read again just before the first of its versions' deletions: why its
-    tags now keep every version (candidates.function_held; None when they keep none), and the
-    versions its aliases use now."""
+    tags now keep every version (candidates.function_held; None when they keep none), the
+    versions its aliases use now, and those holding provisioned concurrency now."""
 
     held: str | None
     aliased: set[str]
+    provisioned: set[str]
 
 
 def _function_rechecked(
@@ -534,15 +552,18 @@ def _function_rechecked(
     functions_now: dict[str, FunctionNow | Exception],
     policy: CleanupPolicy,
     *,
+    mapped_now: Callable[[], set[str]],
     tag_errors: list[dict[str, str]],
     next_page_allowed: Callable[[], bool],
 ) -> Resource:
     """A Lambda version due for deletion, as its function is now: no candidate when the
     function's owner has since tagged it keep, or taken off a tag the policy's filter requires
-    (its tags are read again: the listing may be minutes old), or when an alias points at the
-    version now or weights it (`RoutingConfig.AdditionalVersionWeights`). The function is read
-    once, just before the first of its deletions, into `functions_now`, and the error met is
-    raised again for its other versions (one of READ_ERRORS: not deleted on doubt)."""
+    (its tags are read again: the listing may be minutes old), when an alias points at the
+    version now or weights it (`RoutingConfig.AdditionalVersionWeights`), when provisioned
+    concurrency has been configured on it, or when an event source mapping has come to invoke it
+    (`mapped_now`, the target's mappings read once). The function is read once, just before the
+    first of its deletions, into `functions_now`, and the error met is raised again for its
+    other versions (one of READ_ERRORS: not deleted on doubt)."""
     function_name = listed.function_name
     if function_name not in functions_now:
         try:
@@ -550,7 +571,9 @@ def _function_rechecked(
                 lambda_client, function_name, listed.function_arn, policy, tag_errors
             )
             functions_now[function_name] = FunctionNow(
-                held, alias_versions(lambda_client, function_name, next_page_allowed)
+                held,
+                alias_versions(lambda_client, function_name, next_page_allowed),
+                provisioned_versions(lambda_client, function_name, next_page_allowed),
             )
         except READ_ERRORS as error:
             functions_now[function_name] = error
@@ -560,7 +583,11 @@ def _function_rechecked(
     if now.held is not None:
         return replace(listed, candidate=False, reason=now.held)
     if listed.version in now.aliased:
-        return replace(listed, candidate=False, reason="referenced by an alias")
+        return replace(listed, candidate=False, reason=ALIASED)
+    if listed.version in now.provisioned:
+        return replace(listed, candidate=False, reason=PROVISIONED)
+    if listed.id in mapped_now():
+        return replace(listed, candidate=False, reason=MAPPED)
     return listed
 
 

@@ -353,3 +353,139 @@ def test_a_function_whose_tags_changed_after_the_listing_keeps_its_due_versions(
     marks = read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks
     assert not {"orders:1", "orders:2"} & set(marks)
     assert target["failed"] == 0, target.get("errors")
+
+
+def _calls_sent(services: CleanupServices, service: str, operation: str) -> list[str]:
+    """The `operation` calls member A's `service` client sends from now on (one entry each)."""
+    sent: list[str] = []
+    client = services.member_client(service, MEMBER_A, REGION)
+    client.meta.events.register(
+        f"before-call.{service}.{operation}", lambda **_: sent.append(operation)
+    )
+    return sent
+
+
+def test_a_snapshot_a_launch_came_to_name_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke, future_clock: ManualClock, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN member A's two stale snapshots, marked and announced by a run a notice ago
+    session = member_session(MEMBER_A)
+    ec2 = session.client("ec2")
+    in_template, in_configuration = create_snapshot(ec2), create_snapshot(ec2)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert (actions_of(first)[in_template], actions_of(first)[in_configuration]) == ("mark",) * 2
+    future_clock.advance(timedelta(days=7).total_seconds())
+    templates_read = _calls_sent(built_services[0], "ec2", "DescribeLaunchTemplates")
+    configurations_read = _calls_sent(
+        built_services[0], "autoscaling", "DescribeLaunchConfigurations"
+    )
+
+    # AND an engineer naming the first in a new launch template and the second in a new launch
+    # configuration while the run that deletes them is under way, after it listed them
+    def name_both() -> None:
+        ec2.create_launch_template(
+            LaunchTemplateName="workers",
+            LaunchTemplateData={
+                "BlockDeviceMappings": [
+                    {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": in_template}}
+                ]
+            },
+        )
+        session.client("autoscaling").create_launch_configuration(
+            LaunchConfigurationName="legacy-workers",
+            ImageId="ami-12c6146b",
+            InstanceType="m5.large",
+            BlockDeviceMappings=[
+                {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": in_configuration}}
+            ],
+        )
+
+    once_the_target_is_listed(built_services[0], name_both)
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN neither is deleted: both are spared for the launch naming them, their marks lifted
+    assert {in_template, in_configuration} <= snapshots_in(ec2)
+    reasons = {entry["id"]: (entry["action"], entry["reason"]) for entry in target["actions"]}
+    assert reasons[in_configuration] == ("spare", "used by launch configuration 'legacy-workers'")
+    assert reasons[in_template][0] == "spare"
+    assert reasons[in_template][1].startswith("used by launch template lt-")
+    assert MARK_TAG not in tags_of(ec2, in_template)
+    assert MARK_TAG not in tags_of(ec2, in_configuration)
+    # AND the launches were read again once, just before the deletions, not per snapshot
+    assert (len(templates_read), len(configurations_read)) == (2, 2)
+
+
+def test_a_version_provisioned_or_mapped_after_the_listing_is_spared_not_deleted(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    built_services: list[CleanupServices],
+    provisioned_concurrency: dict[str, list[str]],
+) -> None:
+    # GIVEN function `orders` in member A with 6 published versions, whose versions 1 to 3 were
+    # marked and announced by a run a notice ago
+    session = member_session(MEMBER_A)
+    client = create_lambda_function(session, "orders", versions=6)
+    first = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    assert [actions_of(first)[f"orders:{n}"] for n in (1, 2, 3)] == ["mark"] * 3
+    future_clock.advance(timedelta(days=7).total_seconds())
+    sqs = session.client("sqs")
+    queue = sqs.create_queue(QueueName="orders-in")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    mappings_read = _calls_sent(built_services[0], "lambda", "ListEventSourceMappings")
+
+    # AND an engineer configuring provisioned concurrency on version 1 and an SQS event source
+    # mapping on version 2 once the run that deletes them has listed the function (moto maps
+    # only unqualified functions: its answer is qualified with version 2 on the way back)
+    def on_version_2(parsed: dict[str, Any], **_: Any) -> None:
+        for mapping in parsed.get("EventSourceMappings", []):
+            mapping["FunctionArn"] = f"{mapping['FunctionArn']}:2"
+
+    member_lambda = built_services[0].member_client("lambda", MEMBER_A, REGION)
+    member_lambda.meta.events.register("after-call.lambda.ListEventSourceMappings", on_version_2)
+
+    def provision_and_map() -> None:
+        provisioned_concurrency["orders"] = ["1"]
+        client.create_event_source_mapping(
+            EventSourceArn=queue_arn["Attributes"]["QueueArn"], FunctionName="orders"
+        )
+
+    _once_on(
+        built_services[0], "after-call.lambda.ListProvisionedConcurrencyConfigs", provision_and_map
+    )
+    # WHEN that run acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN versions 1 and 2 are spared, saying why, their marks dropped; version 3 is deleted
+    reasons = {entry["id"]: (entry["action"], entry["reason"]) for entry in target["actions"]}
+    assert reasons["orders:1"] == ("spare", "holds provisioned concurrency")
+    assert reasons["orders:2"] == ("spare", "invoked by an event source mapping")
+    assert reasons["orders:3"][0] == "delete"
+    assert published_versions(client, "orders") == {"1", "2", "4", "5", "6"}
+    marks = read_marks(built_services[0].state, state_key(MEMBER_A, REGION)).marks
+    assert not {"orders:1", "orders:2"} & set(marks)
+    # AND the mappings were listed again once, just before the deletions, not per version
+    assert len(mappings_read) == 2
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_snapshots_whose_launches_cannot_be_read_again_are_not_deleted_and_keep_their_marks(
+    cleaner: Invoke, future_clock: ManualClock, built_services: list[CleanupServices]
+) -> None:
+    # GIVEN member A's two stale snapshots, marked and announced by a run a notice ago
+    ec2 = member_session(MEMBER_A).client("ec2")
+    snapshots = {create_snapshot(ec2), create_snapshot(ec2)}
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND member A's Auto Scaling failing every DescribeLaunchConfigurations after the listing's
+    member_autoscaling = built_services[0].member_client("autoscaling", MEMBER_A, REGION)
+    fault = fail_every_attempt(
+        member_autoscaling, "autoscaling", "DescribeLaunchConfigurations", after=1
+    )
+    # WHEN the run after the notice acts
+    target = target_of(cleaner({"action": "cleanup"}), MEMBER_A)
+    # THEN neither is deleted: both keep their marks and are listed under errors
+    assert snapshots <= snapshots_in(ec2)
+    assert all(MARK_TAG in tags_of(ec2, snapshot) for snapshot in snapshots)
+    assert snapshots <= {entry["id"] for entry in target["errors"]}
+    assert not snapshots & set(actions_of(target))
+    # AND the failing read was one call's attempts, made once for both, not per snapshot
+    assert fault.attempts == 6, fault.attempts
