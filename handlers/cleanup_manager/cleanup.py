@@ -276,7 +276,9 @@ def _apply_unless_unanswered(
     """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the
     invocation (the watched member client refuses the call); the error met or why it was not
     tried, or None when done (a delete whose retry found the resource gone: the first attempt,
-    whose answer was lost, deleted it)."""
+    whose answer was lost, deleted it). The error is cut to ECHO_LIMIT characters: a refusal's
+    message is the member's answer (an SCP's or a proxy's, of any length), and a parser's error
+    repeats the whole page it could not parse."""
     try:
         _apply(ec2, lambda_client, resource, action, mark)
     except EndpointNotAnsweringError as refused:
@@ -284,9 +286,8 @@ def _apply_unless_unanswered(
     except ClientError as error:
         if action == DELETE and gone_on_retry(error, NOT_FOUND_CODES[resource.kind]):
             return None
-        return str(error)
+        return cut_echo(str(error))
     except (BotoCoreError, ResponseParserError) as error:
-        # A parser's error repeats the whole page it could not parse.
         return cut_echo(str(error))
     return None
 

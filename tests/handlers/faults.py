@@ -217,23 +217,27 @@ class InjectedEc2Refusal:
     EC2's XML), as EC2 refuses a call its caller's role does not grant."""
 
     code: str
+    message: str = "injected refusal"
     refused: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.refused += 1
         body = (
-            f"<Response><Errors><Error><Code>{self.code}</Code><Message>injected refusal"
+            f"<Response><Errors><Error><Code>{self.code}</Code><Message>{self.message}"
             "</Message></Error></Errors><RequestID>injected</RequestID></Response>"
         ).encode()
         return AWSResponse(request.url, 403, {"Content-Type": "text/xml"}, _Body(body))
 
 
 def refuse_every_ec2_attempt(
-    client: Any, operation: str, code: str = "UnauthorizedOperation"
+    client: Any,
+    operation: str,
+    code: str = "UnauthorizedOperation",
+    message: str = "injected refusal",
 ) -> InjectedEc2Refusal:
-    """Answer every attempt of the EC2 `operation` on `client` with the error `code`, which
-    botocore does not retry, ahead of moto's answer."""
-    fault = InjectedEc2Refusal(code)
+    """Answer every attempt of the EC2 `operation` on `client` with the error `code` (and
+    `message`), which botocore does not retry, ahead of moto's answer."""
+    fault = InjectedEc2Refusal(code, message)
     client.meta.events.register_first(f"before-send.ec2.{operation}", fault)
     return fault
 

@@ -16,6 +16,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
+from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.cleanup_manager import cleanup
 from handlers.cleanup_manager.candidates import MARK_TAG_PREFIX, mark_tag
 from handlers.cleanup_manager.cleanup import (
@@ -54,6 +55,7 @@ from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
     lose_first_answer,
+    refuse_every_ec2_attempt,
     throttle_just_before_timeout,
 )
 from tests.handlers.member_accounts import (
@@ -869,6 +871,36 @@ def test_a_deletion_applied_whose_answer_was_lost_counts_as_deleted_on_botocores
     assert target["failed"] == 0, target.get("errors")
     assert target["status"] == "ok"
     assert resource_id not in read_marks(state_table, state_key(MEMBER_A, REGION)).marks
+
+
+def test_a_deletion_iam_refuses_keeps_its_mark_and_a_short_error_and_the_rest_goes_on(
+    cleaner: Invoke,
+    *,
+    member_a: dict[str, Any],
+    built_services: list[CleanupServices],
+    future_clock: ManualClock,
+) -> None:
+    # GIVEN member A's stale snapshot and unattached volume, marked and announced a notice ago
+    ec2 = member_a["ec2"]
+    cleaner({"action": "cleanup"})
+    future_clock.advance(timedelta(days=7).total_seconds())
+    # AND member A refusing every DeleteSnapshot (a service control policy), its message 5,000
+    # characters long
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    refusal = refuse_every_ec2_attempt(member_ec2, "DeleteSnapshot", message="denied " * 700)
+    # WHEN the run after the notice acts
+    result = cleaner({"action": "cleanup"})
+    target = target_of(result, MEMBER_A)
+    # THEN the snapshot is not deleted, keeps its mark for the next run, and its error is cut
+    assert refusal.refused > 0
+    assert member_a["stale"] not in actions_of(target)
+    assert MARK_TAG in tags_of(ec2, member_a["stale"])
+    [error] = [entry for entry in target["errors"] if entry["id"] == member_a["stale"]]
+    assert "UnauthorizedOperation" in error["error"]
+    assert len(error["error"]) <= ECHO_LIMIT
+    # AND the target's volume is deleted all the same, and member B is cleaned as usual
+    assert actions_of(target)[member_a["unattached"]] == "delete"
+    assert target_of(result, MEMBER_B)["status"] == "ok"
 
 
 def test_a_lambda_version_an_event_source_mapping_invokes_is_never_marked(
