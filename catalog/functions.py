@@ -37,6 +37,42 @@ COMMON_ENVIRONMENT: dict[str, EnvSource] = {
     "FLEET_INVENTORY_KEY": EnvSource.FLEET_INVENTORY_KEY,
 }
 
+
+def via_services(*services: str) -> Condition:
+    """The fleet key used only by `services` on the role's behalf (`kms:ViaService`), never
+    called directly: no function calls KMS itself."""
+    return Condition(
+        "StringLike", "kms:ViaService", tuple(f"{service}.*.amazonaws.com" for service in services)
+    )
+
+
+# What the services that hold the fleet's data encrypted under the fleet key ask KMS for on a
+# function's behalf. Nothing asks for kms:Encrypt: S3, SNS and SQS encrypt with a data key
+# (GenerateDataKey), DynamoDB with the table key it decrypts (Decrypt), and reading anything
+# back, or a multipart upload's later parts, is Decrypt.
+FLEET_KEY_DECRYPT = PermissionStatement(
+    # The state table (DynamoDB), the inventory and objects read (S3), a publish to an encrypted
+    # topic (SNS), a queue's messages and the dead-letter queue (SQS), the environment (Lambda).
+    actions=("kms:Decrypt",),
+    resources=(R.FLEET_KEY,),
+    conditions=(via_services("dynamodb", "lambda", "s3", "sns", "sqs"),),
+)
+FLEET_KEY_DATA_KEYS_FOR_MESSAGES = PermissionStatement(
+    # Every function publishes alerts to the encrypted topics and sends its failed events to its
+    # encrypted dead-letter queue.
+    actions=("kms:GenerateDataKey",),
+    resources=(R.FLEET_KEY,),
+    conditions=(via_services("sns", "sqs"),),
+)
+FLEET_KEY_DATA_KEYS_FOR_OBJECTS = PermissionStatement(
+    # Only a function that puts objects into the data bucket (SSE-KMS with the fleet key): S3
+    # asks for a data key per object as the writer.
+    actions=("kms:GenerateDataKey",),
+    resources=(R.FLEET_KEY,),
+    conditions=(via_services("s3"),),
+)
+
+
 # Every function keeps state, raises alerts and reads the fleet inventory.
 COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     PermissionStatement(
@@ -51,9 +87,8 @@ COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     ),
     PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,)),
     PermissionStatement(actions=("s3:GetObject",), resources=(R.DATA_BUCKET_OBJECTS,)),
-    PermissionStatement(
-        actions=("kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"), resources=(R.FLEET_KEY,)
-    ),
+    FLEET_KEY_DECRYPT,
+    FLEET_KEY_DATA_KEYS_FOR_MESSAGES,
     # The Service Authorization Reference lists no resource type for PutMetricData and the X-Ray
     # calls. PutMetricData's condition key, cloudwatch:namespace, holds metrics to the fleet's
     # namespace. PutTelemetryRecords has no condition key; PutTraceSegments has only
@@ -269,6 +304,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             # Its reports; and Athena writes a query's results under athena-results/ (the
             # workgroup's location) with the caller's credentials.
             data_bucket_objects(("s3:PutObject",), "reports/cost/", "athena-results/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             DATA_BUCKET_LIST,
             # `*`, per the Service Authorization Reference: ListFunctions, GetMetricData,
             # StopQuery (it names a query id) and DescribeQueries (it lists the account's
@@ -477,6 +513,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
             data_bucket_objects(("s3:PutObject",), "reports/security/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             PermissionStatement(
                 actions=("securityhub:BatchImportFindings",),
                 resources=(R.SECURITY_HUB,),
@@ -707,6 +744,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *COMMON_PERMISSIONS,
             # Its runs, and its cache of the feed between runs.
             data_bucket_objects(("s3:PutObject",), "raw/", "cache/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             DATA_BUCKET_LIST,
             PermissionStatement(
                 actions=("ssm:GetParametersByPath", "ssm:GetParameters"),
@@ -732,6 +770,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *COMMON_PERMISSIONS,
             # A processed run; a rejected raw document moves under raw/rejected/ with its reason.
             data_bucket_objects(("s3:PutObject",), "processed/", "raw/rejected/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             data_bucket_objects(("s3:DeleteObject",), "raw/"),
             DATA_BUCKET_LIST,
             DATA_BUCKET_READ_VERSIONS,
@@ -757,6 +796,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 "reports/latest/",
                 "tmp/reports/",
             ),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             DATA_BUCKET_LIST,
             DATA_BUCKET_READ_VERSIONS,
         ),
@@ -774,6 +814,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             *COMMON_PERMISSIONS,
             ASSUME_OWN_MEMBER_ROLE,
             data_bucket_objects(("s3:PutObject",), "analyses/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
         ),
         member_actions=(
             *METRICS_READ,
@@ -797,6 +838,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         permissions=(
             *COMMON_PERMISSIONS,
             data_bucket_objects(("s3:PutObject",), "recommendations/"),
+            FLEET_KEY_DATA_KEYS_FOR_OBJECTS,
             DATA_BUCKET_LIST,
         ),
         triggers=(

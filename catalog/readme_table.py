@@ -71,7 +71,8 @@ def functions_table(functions: Sequence[FunctionSpec] = FUNCTIONS) -> str:
     common = common_hub_actions(functions)
     intro = (
         f"Every function's role allows {_actions(sorted(common))} "
-        "(on the fleet's own resources wherever the action allows it), "
+        "(on the fleet's own resources wherever the action allows it; the fleet key only "
+        "through the services that encrypt with it: DynamoDB, Lambda, S3, SNS, SQS), "
         "plus writing its own log group and dead-letter queue. Hub actions are granted on the "
         "resolved ARNs of the hub's resources; each function's page lists the actions it has "
         "besides these, and what it does through its own member role in each member account "

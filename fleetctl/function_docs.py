@@ -34,6 +34,7 @@ from catalog.model import (
     AlertTopics,
     CallbackSchedules,
     ClusterSchedule,
+    Condition,
     EventRule,
     FixedSchedule,
     FunctionSpec,
@@ -178,7 +179,18 @@ def _statement_row(statement: PermissionStatement) -> str:
         prefixes = ", ".join(_code(prefix) for prefix in statement.object_prefixes)
         return f"| {_actions(statement.actions)} | objects of the data bucket under {prefixes} |"
     resources = "; ".join(RESOURCE_DESCRIPTIONS[resource] for resource in statement.resources)
+    if statement.conditions:
+        resources += f", only under {_conditions_text(statement.conditions)}"
     return f"| {_actions(statement.actions)} | {resources} |"
+
+
+def _conditions_text(conditions: tuple[Condition, ...]) -> str:
+    """IAM conditions that all hold, as the page shows them."""
+    return "; ".join(
+        f"`{c.operator}` `{_any_stack(c.key)}` = "
+        + ", ".join(f"`{_any_stack(v)}`" for v in c.values)
+        for c in conditions
+    )
 
 
 def _any_stack(text: str) -> str:
@@ -209,12 +221,7 @@ def permissions_section(spec: FunctionSpec) -> str:
     )
     for action in sorted(spec.member_conditions):
         granted = ", or under ".join(
-            "; ".join(
-                f"`{c.operator}` `{_any_stack(c.key)}` = "
-                + ", ".join(f"`{_any_stack(v)}`" for v in c.values)
-                for c in conditions
-            )
-            for conditions in spec.member_condition_sets(action)
+            _conditions_text(conditions) for conditions in spec.member_condition_sets(action)
         )
         lines.append(f"- `{action}` only under {granted}.")
     for action in sorted(set(spec.member_actions)):

@@ -239,6 +239,30 @@ def test_functions_write_only_their_own_folders_of_the_data_bucket_and_never_the
             assert not any(fnmatch.fnmatchcase(inventory, arn) for arn in arns), spec.name
 
 
+def test_the_fleet_key_is_used_only_through_the_services_that_encrypt_for_each_function(
+    hub: HubView,
+):
+    key = hub.arn(hub.one("aws:kms/key:Key"))
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN its KMS statements are read
+        statements = _function_policy(hub, spec)["Statement"]
+        kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+        via: dict[str, set[str]] = {}
+        for statement in kms:
+            assert as_list(statement["Resource"]) == [key], spec.name
+            services = as_list(statement["Condition"]["StringLike"]["kms:ViaService"])
+            for action in as_list(statement["Action"]):
+                via.setdefault(action, set()).update(s.split(".")[0] for s in services)
+        # THEN it never encrypts directly (nothing it uses asks for kms:Encrypt), decrypts only
+        # through the services holding its data, and gets data keys for its alerts and dead
+        # letters, and for objects only when it puts objects into the data bucket
+        puts_objects = any("s3:PutObject" in as_list(s["Action"]) for s in statements)
+        assert via == {
+            "kms:Decrypt": {"dynamodb", "lambda", "s3", "sns", "sqs"},
+            "kms:GenerateDataKey": {"sns", "sqs", *(["s3"] if puts_objects else [])},
+        }, spec.name
+
+
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
     for spec in hub.enabled_functions:
         # GIVEN each function's policy WHEN the PutMetricData statement is read
