@@ -18,6 +18,7 @@ from components.settings.account_settings import (
     StackReferenceNetwork,
 )
 from components.settings.cluster_settings import (
+    CLUSTER_SETTING_READERS,
     CREATION_ONLY_NODE_GROUP_FIELDS,
     PREDICTIVE_MODE_FUNCTIONS,
     CalendarSettings,
@@ -37,6 +38,7 @@ from components.settings.value_checks import PROJECT, WEEKDAYS, instance_archite
 __all__ = [
     "BLOCKS_READ_ONLY_BY_FUNCTION",
     "CLEANUP_FUNCTION",
+    "CLUSTER_SETTING_READERS",
     "CREATION_ONLY_NODE_GROUP_FIELDS",
     "PREDICTIVE_MODE_FUNCTIONS",
     "PROJECT",

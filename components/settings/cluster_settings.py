@@ -300,11 +300,16 @@ PREDICTIVE_ONLY_SCALING_FIELDS = (
 # Cluster settings and the functions that read them (from the inventory): with all of these
 # switched off, a setting written would change nothing. (`autoscaler` tells the scaler which
 # groups to leave alone, the spot optimizer's on-demand fallback which groups not to grow, and
-# the scaling optimizer which clusters not to size; the health monitor checks the endpoints, the
-# change validator measures them around a change.)
+# the scaling optimizer which clusters not to size; the health monitor checks the endpoints.)
 CLUSTER_SETTING_READERS = {
     "autoscaler": ("eks_scaler", "spot_optimizer", "scaling_optimizer"),
-    "health_endpoints": ("health_monitor", "change_validator"),
+    "health_endpoints": ("health_monitor",),
+}
+# Why a function that reads a cluster setting is not among its readers: the change validator
+# measures the endpoints only by the results the health monitor saves, so without the monitor
+# every change of a cluster with endpoints would end `not_enough_baseline`.
+CLUSTER_SETTING_NOTES = {
+    "health_endpoints": "the change validator measures them by the health monitor's results",
 }
 
 # The function that reads `target_utilization` in schedule mode (predictive mode's forecaster

@@ -23,6 +23,7 @@ from components.bytecode import BYTECODE_MODES, BytecodeMode
 from components.exceptions import FieldValueError
 from components.settings.account_settings import HubSettings, MemberSettings
 from components.settings.cluster_settings import (
+    CLUSTER_SETTING_NOTES,
     CLUSTER_SETTING_READERS,
     PREDICTIVE_MODE_FUNCTIONS,
     SCHEDULE_MODE_UTILIZATION_READER,
@@ -461,9 +462,11 @@ class FleetSettings(StrictModel):
                 if setting in cluster.model_fields_set:
                     switches = _listed(f"functions.{name}.enabled" for name in readers)
                     read, are = ("reads", "is") if len(readers) == 1 else ("read", "are")
+                    note = CLUSTER_SETTING_NOTES.get(setting)
                     raise FieldValueError(
                         f"{at}.{setting}",
-                        f"only {_listed(readers)} {read} {setting}, and {switches} "
+                        f"only {_listed(readers)} {read} {setting}"
+                        f"{f' ({note})' if note else ''}, and {switches} "
                         f"{are} false: leave {setting} out, or switch {readers[0]} on",
                     )
         return self

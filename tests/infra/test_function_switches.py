@@ -16,6 +16,7 @@ from components.exceptions import StackSettingsError
 from components.naming import forwarding_rule_name, function_name
 from components.settings import (
     BLOCKS_READ_ONLY_BY_FUNCTION,
+    CLUSTER_SETTING_READERS,
     PREDICTIVE_MODE_FUNCTIONS,
     load_settings,
 )
@@ -46,6 +47,12 @@ def _run_with_switched_off(project_with_stack: Any, names: list[str]) -> Program
         for member in config["lambda-fleet:members"]:
             for cluster in member.get("clusters", []):
                 cluster.pop("scaling", None)
+    for setting, readers in CLUSTER_SETTING_READERS.items():
+        if set(readers) <= set(names):
+            # Nothing reads the setting: a stack that switches its readers off leaves it out.
+            for member in config["lambda-fleet:members"]:
+                for cluster in member.get("clusters", []):
+                    cluster.pop(setting, None)
     return run_program(STACK, project_with_stack(STACK, config))
 
 
@@ -256,12 +263,12 @@ def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_of
     ("switched_off", "cluster_setting", "line"),
     [
         (
-            ("health_monitor", "change_validator"),
+            ("health_monitor",),
             {},
-            "members[0].clusters[0].health_endpoints: only health_monitor and change_validator "
-            "read health_endpoints, and functions.health_monitor.enabled and "
-            "functions.change_validator.enabled are false: leave health_endpoints out, or switch "
-            "health_monitor on",
+            "members[0].clusters[0].health_endpoints: only health_monitor reads "
+            "health_endpoints (the change validator measures them by the health monitor's "
+            "results), and functions.health_monitor.enabled is false: leave health_endpoints "
+            "out, or switch health_monitor on",
         ),
         (
             ("eks_scaler", "spot_optimizer", "scaling_optimizer"),
@@ -272,7 +279,7 @@ def test_restoring_the_scalers_changes_is_refused_when_the_scaler_is_switched_of
             "false: leave autoscaler out, or switch eks_scaler on",
         ),
     ],
-    ids=["endpoints-without-their-checkers", "autoscaler-without-the-scaler"],
+    ids=["endpoints-without-the-health-monitor", "autoscaler-without-the-scaler"],
 )
 def test_a_cluster_setting_whose_readers_are_all_switched_off_is_refused(
     switched_off: tuple[str, ...], cluster_setting: dict[str, Any], line: str
@@ -314,10 +321,10 @@ def test_a_declared_autoscaler_loads_while_a_function_that_reads_it_is_on(
     assert [cluster.autoscaler for cluster in member.clusters] == ["cluster-autoscaler"]
 
 
-def test_health_endpoints_load_while_one_of_their_readers_is_on() -> None:
-    # GIVEN the dev stack with the health monitor switched off: the change validator still
-    # measures the endpoints around a change
-    document = _dev_settings_with({"health_monitor": {"enabled": False}})
+def test_health_endpoints_load_with_the_health_monitor_on_and_the_change_validator_off() -> None:
+    # GIVEN the dev stack with the change validator switched off: the health monitor still
+    # checks the endpoints
+    document = _dev_settings_with({"change_validator": {"enabled": False}})
     # WHEN the settings are loaded THEN the endpoints are kept
     settings = load_settings("dev", document)
     assert settings.members[0].clusters[0].health_endpoints
