@@ -94,6 +94,8 @@ def handle(
         ec2_client_of=lambda account_id, region: services.member_client("ec2", account_id, region),
         deadline=invocation,
     )
+    if result["status"] == "stale":
+        FUNCTION.logger.warning(result["reason"], extra={"event_id": result["event_id"]})
     if result["status"] == "repeat":
         FUNCTION.logger.info(
             result["repeat_of"],

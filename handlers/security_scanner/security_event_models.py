@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleet_shared.event_bridge import EventBridgeEvent
 from fleet_shared.field_types import AccountId, AwsRegion
+from fleet_shared.utc_times import UtcTime
 from handlers.security_scanner.models import AWS_SERVICE_SOURCE, EVENT_ID_MAX_LENGTH
 from handlers.security_scanner.security_group_rule_updates import modifies_rules, rule_updates
 
@@ -117,6 +118,8 @@ class _SecurityEvent(EventBridgeEvent):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="ignore", populate_by_name=True)
 
     id: str = Field(min_length=1, max_length=EVENT_ID_MAX_LENGTH)
+    # Aware and in UTC: the event's age decides whether it may still alert (security_events.py).
+    time: UtcTime
     # EventBridge refuses `aws.` sources from PutEvents: only AWS services send these.
     source: str = Field(pattern=r"^aws\.[a-z0-9-]+$")
     account: AccountId

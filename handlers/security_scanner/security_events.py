@@ -9,6 +9,9 @@ idempotent request per event id whose stored outcome (score, rules, the alert it
 retry reuses, so a redelivery neither counts its own country as known nor scores differently;
 the principal's countries name the event that taught each, so neither does the retry of an
 event whose country was saved but whose outcome the state table did not store.
+Those claims last EVENT_CLAIM_SECONDS (7 days): an event older than that (an archive's replay, a
+dead-letter redrive) may find them gone and would alert again, or teach its country again, so it
+is reported `stale` (its result and one warning in the log) and neither scored nor alerted.
 Ordinary CloudTrail calls (no country, no alert) write nothing. A `ModifySecurityGroupRules`
 call that sets rules to the world is scored once EC2 has said which of them are outbound
 (rule_directions.py).
@@ -48,6 +51,9 @@ SOURCE = "security_scanner"
 EVENT_SCOPE = "security_scanner_event"
 """The idempotency scope of the per-event country work."""
 EVENT_CLAIM_SECONDS = 7 * 24 * 3600
+STALE_AFTER = timedelta(seconds=EVENT_CLAIM_SECONDS)
+"""The age past which an event is stale: the claims of its alert and its country, taken when it
+was first handled (at or after its time), may have expired."""
 EVENT_WORK_SECONDS = 120
 """How long a claimed event blocks a concurrent copy; a crashed invocation's claim is free for
 the platform's second retry."""
@@ -72,7 +78,19 @@ def handle_security_event(
 
     Raises `AlertNotDeliveredError` when SNS did not take the alert and `EventInProgressError`
     while another invocation handles the same event: both fail the invocation for a retry.
+    An event older than STALE_AFTER is answered `stale` and changes nothing.
     """
+    if now - envelope.time > STALE_AFTER:
+        return {
+            "status": "stale",
+            "event_id": envelope.id,
+            "time": iso_z(envelope.time),
+            "reason": (
+                f"the event is {(now - envelope.time).days} days old, older than the "
+                f"{STALE_AFTER.days} days its alert is claimed for: a replay, neither scored "
+                "nor alerted again"
+            ),
+        }
     if isinstance(envelope, GuardDutyFindingEvent):
         event = from_guardduty(envelope.id, envelope.account, envelope.region, envelope.detail)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,6 +16,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.state_table import StateTable
+from fleet_shared.timestamps import iso_z
 from handlers.security_scanner.exceptions import UnreadableCountriesError
 from handlers.security_scanner.risk import (
     DIRECTION_UNREAD,
@@ -25,6 +27,7 @@ from handlers.security_scanner.risk import (
 from handlers.security_scanner.rule_directions import UNREAD_DIRECTION
 from handlers.security_scanner.scan import ScanServices
 from handlers.security_scanner.security_event_models import CloudTrailRecord
+from tests.handlers.conftest import START_TIME
 from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
@@ -42,7 +45,9 @@ from tests.handlers.unreadable_state_entries import SECRET
 DAY = 24 * 3600
 
 
-def _guardduty(event_id: str, severity: float, country: str | None = None) -> dict[str, Any]:
+def _guardduty(
+    event_id: str, severity: float, country: str | None = None, at: datetime = START_TIME
+) -> dict[str, Any]:
     action: dict[str, Any] = {"actionType": "AWS_API_CALL"}
     if country:
         action["awsApiCallAction"] = {"remoteIpDetails": {"country": {"countryName": country}}}
@@ -53,7 +58,7 @@ def _guardduty(event_id: str, severity: float, country: str | None = None) -> di
         "source": "aws.guardduty",
         "account": MEMBER_A,
         "region": REGION,
-        "time": "2025-06-02T03:30:00Z",
+        "time": iso_z(at),
         "resources": [],
         "detail": {
             "accountId": MEMBER_A,
@@ -534,9 +539,10 @@ def test_access_from_a_new_country_adds_risk_within_thirty_days_only(
     assert scanner(_guardduty("gd-12", 2.0, country="Brazil"))["rules"] == []
     # AND after 31 days without India, India counts as new again
     fake_clock.advance(31 * DAY)
-    scanner(_guardduty("gd-13", 2.0, country="Brazil"))
+    scanner(_guardduty("gd-13", 2.0, country="Brazil", at=fake_clock.now()))
     fake_clock.advance(DAY)
-    assert scanner(_guardduty("gd-14", 2.0, country="India"))["rules"] == ["NEW_COUNTRY"]
+    india = scanner(_guardduty("gd-14", 2.0, country="India", at=fake_clock.now()))
+    assert india["rules"] == ["NEW_COUNTRY"]
 
 
 def test_a_finding_whose_principals_countries_cannot_be_read_fails_for_the_platforms_retry(
@@ -796,6 +802,44 @@ def test_root_console_login_is_announced_exactly_once_after_sns_failed(
     alerts = alert_inbox.receive()
     assert [a.attributes["severity"] for a in alerts] == ["critical"]
     assert alerts[0].alert["resource"] == f"arn:aws:iam::{MEMBER_A}:root"
+
+
+@pytest.mark.parametrize(
+    ("event", "countries_taught"),
+    [
+        (
+            _cloudtrail("e-replayed", ROOT_LOGIN_WITHOUT_MFA, "AWS Console Sign In via CloudTrail"),
+            None,
+        ),
+        (
+            _guardduty("gd-replayed", 7.5, country="Brazil"),
+            {"countries": {"Brazil": iso_z(START_TIME)}, "taught_by": {"Brazil": "gd-replayed"}},
+        ),
+    ],
+    ids=["cloudtrail-root-login", "guardduty-finding-with-a-country"],
+)
+def test_an_event_replayed_after_its_claim_expired_is_reported_stale_and_not_alerted_again(  # noqa: PLR0917 - pytest passes fixtures positionally
+    scanner: Callable[..., dict[str, Any]],
+    alert_inbox: Any,
+    fake_clock: ManualClock,
+    state_table: StateTable,
+    event: dict[str, Any],
+    countries_taught: dict[str, Any] | None,
+) -> None:
+    # GIVEN an event that alerted when it came
+    assert scanner(event)["alerted"] is True
+    assert len(alert_inbox.receive()) == 1
+    # WHEN an archive replays it a day after its 7-day claims expired
+    fake_clock.advance(8 * DAY)
+    replayed = scanner(event)
+    # THEN it is answered stale, naming its time, and neither alerts nor teaches its country again
+    assert replayed["status"] == "stale", replayed
+    assert replayed["time"] == iso_z(START_TIME)
+    assert "8 days old" in replayed["reason"]
+    assert alert_inbox.receive() == []
+    assert state_table.get_value("security_scanner/principal/AIDAEXAMPLE", "countries") == (
+        countries_taught
+    )
 
 
 def test_root_console_login_killed_while_sns_hangs_is_announced_once_by_the_retry(
