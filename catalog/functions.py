@@ -443,6 +443,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             # A regression after the scaler's own change: the scaler restores the sizes.
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
+            # Once, as the validator upgrades: the validations opened before it indexed them
+            # (change_validator/earlier_validations.py).
+            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
             # Waiting costs no Lambda time: one-time schedules call the function back. A retry
             # that finds its step booked already reads the time it was booked for; a bake check
             # books its successor before measuring, and deletes it once the change is judged.

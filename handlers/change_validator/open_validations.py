@@ -4,7 +4,7 @@ A validation goes on only when its one-time callback schedule fires: one deleted
 whose delivery failed after all its retries) left the validation open for ever, never judged and
 never alerted. Each validation not yet done is noted under OPEN_VALIDATIONS_KEY (one saved value
 per update id, kept as long as its record) from its first save until it is done, so the sweep
-(`stalled.py`) finds the ones whose callback never came.
+(`sweep.py`) finds the ones whose callback never came.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ under its lock, ends `inconclusive` with its one warning each whose callback is 
 CALLBACK_GIVEN_UP_AFTER late (`validation.close_if_stalled`). One validation that cannot be
 swept (an unreadable record, warned of once; one a callback is advancing; DynamoDB or SNS
 failing for it) is reported as such and the others are swept; the next hour tries it again.
+Before reading the index, a sweep notes there the validations opened before it existed
+(`earlier_validations`, once after the upgrade; `earlier` in the result says how far that went).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import LockNotAcquiredError
+from fleet_shared.exceptions import LockNotAcquiredError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.validation_errors import cut_echo
+from handlers.change_validator.earlier_validations import note_earlier_validations
 from handlers.change_validator.exceptions import UnreadableValidationError
 from handlers.change_validator.open_validations import open_validation_ids
 from handlers.change_validator.services import ValidatorServices
@@ -39,6 +42,13 @@ def sweep(services: ValidatorServices, invocation: Invocation) -> dict[str, Any]
         for outcome in ("closed", "waiting", "done", "unreadable", "busy", "not_checked")
     }
     failed: dict[str, str] = {}
+    try:
+        earlier = "done" if note_earlier_validations(services, invocation) else "searching"
+    except (UnreadableStateValueError, *AWS_CALL_ERRORS) as error:
+        # The index holds the validations opened since the upgrade: those are swept all the same,
+        # and the next hour searches again.
+        earlier = f"failed: {cut_echo(str(error))}"
+        _logger.warning("validations opened before the index not searched: %s", earlier)
     for validation_id in open_validation_ids(services.state):
         shown = cut_echo(validation_id, 40)
         if not invocation.allows(SWEEP_STEP_SECONDS):
@@ -53,4 +63,4 @@ def sweep(services: ValidatorServices, invocation: Invocation) -> dict[str, Any]
         except (AlertNotDeliveredError, *AWS_CALL_ERRORS) as error:
             failed[shown] = cut_echo(str(error))
             _logger.warning("validation %s not swept: %s", shown, failed[shown])
-    return {"status": "swept", **outcomes, "failed": failed}
+    return {"status": "swept", **outcomes, "failed": failed, "earlier": earlier}

@@ -11,13 +11,14 @@ it was not fixed but is no longer checked; then drops its states (their undelive
 the account is gone) and its index entries, so the next run finds nothing to do.
 
 The states saved before the index existed are not in it: a scheduled scan that finds no mark of
-them having been indexed (`EARLIER_STATES_KEY`) looks for them with a Scan of the state table,
-notes those it finds, and saves the mark once the Scan has reached the table's end, so an account
-that left before the upgrade, or in the upgrading deployment, is archived too, and no later run
-scans the table again. The Scan may take EARLIER_STATES_TIME_SHARE of the time the invocation
-has when its first page ends, page by page: on a table too large for that it stops, keeps where it
-stopped (EARLIER_STATES_PROGRESS), and the next run goes on from there, so the fleet is scanned
-in every run and a large table never makes every run end at Lambda's timeout.
+them having been indexed (`EARLIER_STATES_KEY`) looks for them with a Scan of the state table
+(`fleet_shared.earlier_values`), notes those it finds, and saves the mark once the Scan has
+reached the table's end, so an account that left before the upgrade, or in the upgrading
+deployment, is archived too, and no later run scans the table again. The Scan may take
+EARLIER_STATES_TIME_SHARE of the time the invocation has when its first page ends, page by page:
+on a table too large for that it stops, keeps where it stopped (EARLIER_STATES_PROGRESS), and the
+next run goes on from there, so the fleet is scanned in every run and a large table never makes
+every run end at Lambda's timeout.
 
 An inventory that cannot be read fails the run before this (never "every account left"); an
 index that cannot be read archives nothing and is reported. An account whose states cannot be
@@ -36,6 +37,13 @@ from collections.abc import Callable
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.earlier_values import (
+    PROGRESS,
+    SEARCHED,
+    SearchTime,
+    earlier_keys,
+    save_search,
+)
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
@@ -67,9 +75,9 @@ FINDING_IDS_LISTED = NOT_SCANNED_LISTED
 """How many of a left account's finding ids its report names (all are counted)."""
 
 EARLIER_STATES_KEY = f"{SAVED_TARGETS_KEY}/earlier-states"
-EARLIER_STATES_INDEXED = "indexed"
+EARLIER_STATES_INDEXED = SEARCHED
 """The mark, under EARLIER_STATES_KEY, that the states saved before the index are in it."""
-EARLIER_STATES_PROGRESS = "progress"
+EARLIER_STATES_PROGRESS = PROGRESS
 """Under EARLIER_STATES_KEY, until the mark: the state table key the last search stopped after."""
 EARLIER_STATES_TIME_SHARE = 0.25
 """The share of the invocation's time left at its start that the search for earlier states may
@@ -95,9 +103,8 @@ def archive_left_accounts(
     a `searching` one while the search for states saved before the index goes on (it stopped
     for time, `seconds_left` being the invocation's)."""
     try:
-        noted, searched_to_end = _noted_targets(
-            services, dry_run=dry_run, go_on=_SearchTime(seconds_left).go_on
-        )
+        search_time = SearchTime(seconds_left, EARLIER_STATES_TIME_SHARE)
+        noted, searched_to_end = _noted_targets(services, dry_run=dry_run, go_on=search_time.go_on)
     except (*AWS_CALL_ERRORS, UnreadableStateValueError) as error:
         logger.warning(
             "the targets with saved findings could not be read", extra={"error": repr(error)}
@@ -128,22 +135,6 @@ def archive_left_accounts(
     return reports
 
 
-class _SearchTime:
-    """Whether the search for earlier states may read another page: while the invocation has
-    more than (1 - EARLIER_STATES_TIME_SHARE) of the time it had when the search first asked.
-    Asked only between pages, so the search of a table of one page reads no time."""
-
-    def __init__(self, seconds_left: Callable[[], float]) -> None:
-        self._seconds_left = seconds_left
-        self._until: float | None = None
-
-    def go_on(self) -> bool:
-        left = self._seconds_left()
-        if self._until is None:
-            self._until = left * (1 - EARLIER_STATES_TIME_SHARE)
-        return left > self._until
-
-
 def _noted_targets(
     services: ScanServices, *, dry_run: bool, go_on: Callable[[], bool]
 ) -> tuple[list[SavedTarget], bool]:
@@ -152,52 +143,27 @@ def _noted_targets(
     (only read with `dry_run`); and whether that search has reached the table's end. Raises the
     state table's errors when the index, the mark, the progress or the Scan cannot be read."""
     noted = saved_targets(services.state)
-    if services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_INDEXED) is not None:
-        return noted, True
-    progress = services.state.get_value(EARLIER_STATES_KEY, EARLIER_STATES_PROGRESS)
-    keys, resume_after = services.state.keys_holding_value(
-        STATE_NAME,
-        f"{SOURCE}/",
-        start_after=_resume_after(progress),
+    found = earlier_keys(
+        services.state,
+        EARLIER_STATES_KEY,
+        value_name=STATE_NAME,
+        key_prefix=f"{SOURCE}/",
         page_items=EARLIER_STATES_PAGE_ITEMS,
         go_on=go_on,
     )
+    if found is None:
+        return noted, True
     earlier = [
         target
-        for key in keys
+        for key in found.keys
         if (target := _saved_target_of(key)) is not None and target not in noted
     ]
     if not dry_run:
         for target in earlier:
             note_saved_target(services.state, target)
-        now = iso_timestamp(services.clock.now())
-        if resume_after is None:
-            services.state.put_value(
-                EARLIER_STATES_KEY, EARLIER_STATES_INDEXED, {"at": now, "targets": len(earlier)}
-            )
-        else:
-            services.state.put_value(
-                EARLIER_STATES_KEY,
-                EARLIER_STATES_PROGRESS,
-                {"at": now, "resume_after": resume_after},
-            )
+        save_search(services.state, EARLIER_STATES_KEY, found, iso_timestamp(services.clock.now()))
     targets = sorted([*noted, *earlier], key=lambda target: target.name)
-    return targets, resume_after is None
-
-
-def _resume_after(progress: Any) -> dict[str, Any] | None:
-    """The state table key the last search stopped after, if `progress` holds one shaped as a
-    key of the table (`pk` and `sk`, each a string); else None, and the search starts over (a
-    hand-edited progress costs a longer search, never a skipped part of the table)."""
-    resume_after = progress.get("resume_after") if isinstance(progress, dict) else None
-    if not isinstance(resume_after, dict) or set(resume_after) != {"pk", "sk"}:
-        return None
-    if not all(
-        isinstance(part, dict) and set(part) == {"S"} and isinstance(part["S"], str)
-        for part in resume_after.values()
-    ):
-        return None
-    return resume_after
+    return targets, found.searched_to_end
 
 
 def _saved_target_of(key: str) -> SavedTarget | None:

@@ -36,6 +36,7 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
+from handlers.change_validator.open_validations import OPEN_VALIDATIONS_KEY
 from handlers.change_validator.services import ValidatorServices
 from handlers.change_validator.validation import (
     RECORD_NAME,
@@ -716,6 +717,37 @@ def test_a_validation_whose_callback_schedule_was_deleted_is_closed_by_the_sweep
         f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/{NODE_GROUP}",
         "Validation record unreadable",
     ], alerts
+
+
+def test_validations_opened_before_the_index_are_swept_once_after_the_upgrade(
+    validator: Validator,
+) -> None:
+    # GIVEN, saved by the version before the index of open validations, a node group update
+    # being followed whose callback schedule was then deleted, and an update EKS reported failed
+    # (judged and alerted then): neither is in the index
+    open_id, done_id = (f"3c4d5e6f-0000-4111-8222-93334444556{n}" for n in (1, 2))
+    assert validator.send(node_group_version_update(validator, open_id))["status"] == "following"
+    validator.eks_updates.status = "Failed"
+    assert validator.send(node_group_version_update(validator, done_id))["status"] == "failed"
+    assert len(validator.alerts()) == 1
+    [booked] = [s["Name"] for s in validator.schedules() if s["Name"].startswith(open_id)]
+    boto3.client("scheduler", region_name=REGION).delete_schedule(
+        Name=booked, GroupName=SCHEDULE_GROUP
+    )
+    validator.state.delete_value(OPEN_VALIDATIONS_KEY, open_id)
+    # WHEN the first sweep of this version runs four hours later, and the next an hour after
+    validator.clock.advance(4 * 3600)
+    first = validator.send({"action": "sweep"})
+    validator.clock.advance(3600)
+    second = validator.send({"action": "sweep"})
+    # THEN the first finds the open validation and closes it inconclusive, with its warning, and
+    # leaves the judged one alone; the second searches no more and finds nothing to do
+    assert (first["earlier"], first["closed"], first["done"]) == ("done", [open_id], []), first
+    assert (second["earlier"], second["closed"], second["waiting"]) == ("done", [], []), second
+    closed = load_record(validator.services[0], open_id)
+    assert closed is not None and closed["verdict"] == "inconclusive"
+    [warning] = validator.alerts()
+    assert warning["title"].startswith("Change not validated") and open_id[:8] in warning["title"]
 
 
 def test_a_change_whose_validation_lock_another_invocation_holds_is_not_started_until_retried(
