@@ -41,6 +41,7 @@ from components.exceptions import one_short_line
 from components.settings import PROJECT
 from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import PlanError, ProgramFailedError
+from fleetctl.leading_zeros import leading_zero_number
 from fleetctl.mock_responses import FleetMocks, ProviderPlacement, network_outputs_from_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -237,8 +238,13 @@ def read_stack_file(path: Path) -> dict[str, Any]:
 def stack_config(text: str, file_name: str) -> dict[str, Any]:
     """The `config:` mapping of the stack file `file_name` holding `text`, as the Pulumi CLI
     reads it; a clear PlanError if it is not one."""
+    loader = StackFileLoader(text)
     try:
-        document = yaml.load(text, Loader=StackFileLoader)
+        root = loader.get_single_node()
+        leading_zero = leading_zero_number(root)
+        if leading_zero is not None:
+            raise PlanError(f"{file_name}: {leading_zero[0]}: {leading_zero[1]}")
+        document = None if root is None else loader.construct_document(root)
     except DuplicateKeyError as error:
         raise PlanError(f"{file_name}: {error}") from None
     except yaml.YAMLError:
@@ -250,6 +256,8 @@ def stack_config(text: str, file_name: str) -> dict[str, Any]:
     except ValueError:
         # PyYAML reads an integer with Python's int(), which refuses more than 4,300 digits.
         raise PlanError(f"{file_name}: a number of more than 4,300 digits") from None
+    finally:
+        loader.dispose()
     if not isinstance(document, Mapping) or not isinstance(document.get("config"), Mapping):
         raise PlanError(f"{file_name} has no `config:` mapping")
     if _nesting(document) > MAX_NESTING:

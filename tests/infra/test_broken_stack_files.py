@@ -576,6 +576,54 @@ def test_stack_file_reads_as_yaml_reads_it(tmp_path) -> None:
     assert config == yaml.safe_load(VALID_STACK)["config"]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        (
+            "min_size: 1",
+            "min_size: 010",
+            f"{CLUSTER}.node_groups[0].min_size: 010 has a leading 0, which YAML reads as the "
+            'octal number 8 (so would `pulumi up`); write 10 for the number, or "010" in '
+            "quotes for the text",
+        ),
+        (
+            "off_hours_desired: {system: 1}",
+            "off_hours_desired: {system: 09}",
+            f"{CLUSTER}.schedule.off_hours_desired.system: 09 has a leading 0, which YAML reads "
+            'as the number 9.0 (so would `pulumi up`); write 9 for the number, or "09" in quotes '
+            "for the text",
+        ),
+    ],
+    ids=["octal-size", "leading-zero-size-read-as-a-float"],
+)
+def test_a_number_written_with_a_leading_zero_is_refused_by_the_local_tools_naming_the_field(
+    tmp_path: Path, old: str, new: str, line: str
+) -> None:
+    # GIVEN a stack file with a size written with a leading 0, which YAML reads as another
+    # number (the octal 010 is 8) and hands `pulumi up` as that number alone
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK.replace(old, new, 1))
+    # WHEN the local tools read it
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(path)
+    # THEN one line names the file and the field, and says what YAML read and what to write
+    assert str(raised.value) == f"Pulumi.broken.yaml: {line}"
+
+
+def test_an_account_id_written_with_a_leading_zero_is_left_to_the_settings_own_message(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a member's account id unquoted with a leading 0 (YAML's octal reading of it)
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(VALID_STACK.replace('account_id: "222222222222"', "account_id: 001234567012"))
+    # WHEN the local tools read it and load the settings
+    config = read_stack_file(path)
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("broken", settings_document(config))
+    # THEN the settings' message quotes the id as YAML read it and as it was written
+    assert 'or "001234567012" if it was written with a leading 0' in str(raised.value)
+
+
 def test_stack_file_that_is_not_yaml_names_the_file_and_quotes_the_line(tmp_path) -> None:
     # GIVEN a stack file indented with a tab, which YAML refuses
     path = tmp_path / "Pulumi.broken.yaml"
