@@ -291,7 +291,7 @@ def intent_time(state_table: StateTable, key: str) -> datetime:
     return datetime.fromisoformat(intent["prepared_at"])
 
 
-@pytest.mark.parametrize(
+EACH_CHANGE_TIME_FROM_THE_FUTURE = pytest.mark.parametrize(
     ("what", "write", "read"),
     [
         ("last change", record_a_change_in_the_future, StateTable.last_change_at),
@@ -299,6 +299,12 @@ def intent_time(state_table: StateTable, key: str) -> datetime:
     ],
     ids=["last-change", "change-intent"],
 )
+"""The node group's last change, or another request's intent (which counts as one until a
+change is recorded), dated FUTURE: `what` the reason calls it, how to `write` it and `read` its
+time."""
+
+
+@EACH_CHANGE_TIME_FROM_THE_FUTURE
 def test_a_change_time_after_now_is_dated_now_once_and_holds_decreases_one_cooldown(  # noqa: PLR0917
     scaler: Scaler,
     member_eks: Any,
@@ -330,6 +336,34 @@ def test_a_change_time_after_now_is_dated_now_once_and_holds_decreases_one_coold
     assert item["status"] == "scaling_initiated"
     assert "after now" not in item["reason"]
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+
+
+@EACH_CHANGE_TIME_FROM_THE_FUTURE
+def test_a_dry_run_counts_a_change_time_after_now_as_now_and_writes_nothing(  # noqa: PLR0917
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    what: str,
+    write: Callable[[StateTable, str], None],
+    read: Callable[[StateTable, str], datetime | None],
+) -> None:
+    # GIVEN batch-spot's last change (or another request's intent) dated 2099 (a hand edit,
+    # corruption)
+    key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "batch-spot")
+    write(state_table, key)
+    # WHEN a dry run of a decrease comes
+    answer = scaler(
+        event("scale_down", {"name": "batch-spot", "desired_size": 1}, dry_run=True), "dry"
+    )
+    # THEN it counts the time as now (one cooldown from now) and says so, a dry run's way
+    item = results_by_group(answer)["batch-spot"]
+    assert item["status"] == "scale_down_blocked"
+    assert item["cooldown_remaining_seconds"] == 300
+    assert f"its {what} was recorded as of 2099-01-01T00:00:00Z, after now" in item["reason"]
+    assert "a dry run counts it as of now, and leaves it dated so" in item["reason"]
+    # AND nothing was written: the time is still the one recorded, the node group unchanged
+    assert read(state_table, key) == FUTURE
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 2
 
 
 def test_a_held_lock_reports_locked_and_changes_nothing(
