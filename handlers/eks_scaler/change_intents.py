@@ -30,7 +30,6 @@ lock, records such a change likewise: the reading and recording shared with it a
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -55,20 +54,6 @@ def save_intent(services: ScalerServices, key: str, record: dict[str, Any]) -> N
     long as a `request_id` is remembered, since only a retry of that request uses it."""
     intent = {"prepared_at": iso_z(services.clock.now(), "microseconds"), "record": record}
     services.state.put_value(key, INTENT_NAME, intent, ttl_seconds=notice_ttl_seconds(services))
-
-
-def redate_intent(services: ScalerServices, key: str, intent: KeptIntent) -> KeptIntent:
-    """Save `intent`, dated after now by no clock (a hand edit, corruption), again as of now,
-    keeping that time as `redated_from`: the change it stands for cannot have been prepared
-    later than now (scaling.py's `_kept_intent`)."""
-    now = services.clock.now()
-    value = {
-        "prepared_at": iso_z(now, "microseconds"),
-        "record": intent.record,
-        "redated_from": iso_z(intent.prepared_at),
-    }
-    services.state.put_value(key, INTENT_NAME, value, ttl_seconds=notice_ttl_seconds(services))
-    return replace(intent, prepared_at=now)
 
 
 def other_requests_intent(intent: KeptIntent | None, event: ScalerEvent) -> KeptIntent | None:

@@ -32,7 +32,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.change_intents import KeptIntent, kept_intent
+from fleet_shared.change_intents import KeptIntent, current_intent
 from fleet_shared.clock import written_after
 from fleet_shared.exceptions import AnswerLostError, FleetError, LockNotAcquiredError
 from fleet_shared.inventory import FleetInventory
@@ -56,7 +56,6 @@ from handlers.eks_scaler.change_intents import (
     other_requests_intent,
     record_other_requests_change,
     record_unrecorded_change,
-    redate_intent,
     save_intent,
     this_requests_intent,
 )
@@ -382,14 +381,14 @@ def _kept_intent(
     """The node group's kept intent, and why its time was changed when it lay after now, as
     for the last change (`_latest_change`): unspent, an intent counts as the last change, so
     read as it is it would hold every decrease until then, or until its TTL. It is saved again
-    as of now (`redate_intent`); a dry run dates it so for itself only."""
-    kept = kept_intent(services.state, key)
-    if kept is None or not written_after(kept.prepared_at, services.clock.now()):
+    as of now (`fleet_shared.change_intents.current_intent`, the spot optimizer's rule too); a
+    dry run dates it so for itself only."""
+    kept, recorded_at = current_intent(
+        services.state, key, now=services.clock.now(), dry_run=dry_run
+    )
+    if recorded_at is None:
         return kept, None
-    note = _dated_now(services, name, "change intent", kept.prepared_at, dry_run=dry_run)
-    if dry_run:
-        return replace(kept, prepared_at=services.clock.now()), note
-    return redate_intent(services, key, kept), note
+    return kept, _dated_now(services, name, "change intent", recorded_at, dry_run=dry_run)
 
 
 def _dated_now(

@@ -11,19 +11,27 @@ change recorded at or after it) that it finds made (the node group at its target
 the intent was saved, and delivers its notice under the notice's own key (the first request's),
 which its retry delivers under too: once. A state table refusal of that record is raised, so the
 caller changes nothing: its change would spend the intent, the one trace of the first change.
+
+Each of them reads the intent through `current_intent`, which dates one saved as of a time after
+now (a hand edit, corruption) as of now, once: read as it is, it held the node group's decreases
+until then, and a change found made from it was recorded as of then, after every later change.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from fleet_shared.clock import written_after
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
-from fleet_shared.timestamps import parse_iso
+from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import shown_value
+
+_logger = logging.getLogger(__name__)
 
 INTENT_NAME = "change_intent"
 """The saved value (under the node group's state key) holding the change about to be made."""
@@ -109,6 +117,34 @@ def kept_intent(state: StateTable, key: str) -> KeptIntent | None:
     return KeptIntent.from_value(value, key) if value is not None else None
 
 
+def current_intent(
+    state: StateTable, key: str, *, now: datetime, dry_run: bool
+) -> tuple[KeptIntent | None, datetime | None]:
+    """The node group's kept intent, and the time it was saved as of when that lay after `now`
+    (`clock.written_after`: no clock writes it; None otherwise). Unspent, an intent counts as the
+    node group's last change, so read as it is it would hold every decrease until then, and a
+    change found made from it would be recorded as of then. The change it stands for cannot have
+    been prepared later than now: it is saved again as of now (`redated_from` keeps the time, its
+    expiry is kept), logged, so the next reader finds a true time. A dry run dates it so for
+    itself only. None when the intent is gone before it is saved again."""
+    intent = kept_intent(state, key)
+    if intent is None or not written_after(intent.prepared_at, now):
+        return intent, None
+    _logger.warning(
+        "change intent dated after now",
+        extra={"key": key, "recorded_at": iso_z(intent.prepared_at), "dry_run": dry_run},
+    )
+    if not dry_run:
+        value = {
+            "prepared_at": iso_z(now, "microseconds"),
+            "record": intent.record,
+            "redated_from": iso_z(intent.prepared_at),
+        }
+        if not state.rewrite_value(key, INTENT_NAME, value):
+            return None, intent.prepared_at
+    return replace(intent, prepared_at=now), intent.prepared_at
+
+
 def record_found_change(
     state: StateTable,
     key: str,
@@ -139,14 +175,15 @@ def record_unspent_intents_change(
     state: StateTable,
     key: str,
     *,
+    now: datetime,
     current_desired: int,
     recorded_by: Mapping[str, Any],
     history_ttl_seconds: int,
 ) -> Notice | None:
     """`record_found_change` of the node group's kept intent when no change is recorded at or
-    after it (read here): for a caller that saves no intent of its own. None when there is no
-    such intent, or its change was not made."""
-    intent = kept_intent(state, key)
+    after it (read here, `current_intent`): for a caller that saves no intent of its own. None
+    when there is no such intent, or its change was not made."""
+    intent, _ = current_intent(state, key, now=now, dry_run=False)
     if intent is None or intent.spent_by(state.last_change_at(key)):
         return None
     return record_found_change(

@@ -862,6 +862,24 @@ class StateTable:
         )
         return refused_by is None
 
+    def rewrite_value(self, key: str, name: str, value: dict[str, Any]) -> bool:
+        """Save `value` under (`key`, `name`) in place of the value saved there, keeping its
+        expiry (none stays none): for a value corrected as read, whose lifetime its writer set.
+        False, writing nothing, when no value is saved there any more. For a caller holding
+        what serialises the key's writers (a node group's lock)."""
+        return self._write_if_condition_holds(
+            "update_item",
+            TableName=self._table_name,
+            Key=_key(f"STATE#{key}", f"{_VALUE_PREFIX}{name}"),
+            UpdateExpression="SET #data = :data, updated_at = :now",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#data": "data"},
+            ExpressionAttributeValues={
+                ":data": {"S": _to_json(value)},
+                ":now": {"S": _sortable_iso(self._clock.now())},
+            },
+        )
+
     def _value_item(
         self, key: str, name: str, value: dict[str, Any], ttl_seconds: int | None
     ) -> dict[str, Any]:

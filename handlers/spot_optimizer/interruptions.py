@@ -866,6 +866,7 @@ def _apply(
     found = record_unspent_intents_change(
         services.state,
         key,
+        now=services.clock.now(),
         current_desired=plan["previous"]["desired_size"],
         recorded_by={"recorded_by": FUNCTION_NAME},
         history_ttl_seconds=_change_history_ttl_seconds(services),

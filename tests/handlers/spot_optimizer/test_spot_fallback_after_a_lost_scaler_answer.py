@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ Invoke = Callable[..., dict[str, Any]]
 SYSTEM_KEY = node_group_key(MEMBER_A, REGION, CLUSTER, "system")
 SCALED_UP_BY_A = f"{CLUSTER}/system scaled (scale_up): desired 2 -> 3"
 PLUS_ONE_OVER_A = f"{CLUSTER}/system scaled (spot fallback): desired 3 -> 4"
+FUTURE = "2099-01-01T00:00:00Z"
+"""A time no clock writes: a hand edit or corruption put it in the state table."""
 REQUEST_A = {
     "action": "scale_up",
     "account_id": MEMBER_A,
@@ -159,6 +162,47 @@ def test_a_plus_one_after_a_scalers_lost_answer_records_and_announces_that_chang
     assert desired_size(member_eks, "system") == 4
     assert len(system_changes(services)) == 2
     assert scaling_notices(alert_inbox) == []
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_plus_one_dates_a_scalers_intent_from_the_future_now_before_recording_it(
+    invoke: Invoke,
+    make_services: MakeServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    scaler: Scaler,
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    # eks_scaler's request A raising system 2 -> 3, made but its answer lost, its kept intent
+    # then dated 2099 (a hand edit, corruption)
+    services = at_the_fallback_threshold(make_services, invoke)
+    scale_up_made_but_unanswered(scaler, member_eks)
+    intent = services.state.get_value(SYSTEM_KEY, INTENT_NAME)
+    assert intent is not None
+    services.state.put_value(SYSTEM_KEY, INTENT_NAME, {**intent, "prepared_at": FUTURE})
+    alert_inbox.receive()
+
+    def take_a_second(**_: Any) -> None:
+        """The +1's update takes a second, as a call to EKS does."""
+        services.clock.advance(1)
+
+    services.member_client("eks", MEMBER_A, REGION).meta.events.register(
+        "before-send.eks.UpdateNodegroupConfig", take_a_second
+    )
+    # WHEN a fourth interruption's fallback makes its +1
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    now = services.clock.now()
+    # THEN A's change is recorded as of when the fallback found it (it cannot have been made
+    # later), before the +1, and its intent is saved again as of then, keeping the time it had
+    assert result["fallback"]["status"] == "scaling_initiated", result["fallback"]
+    assert changes_made(services) == [("scale_up", 2, 3), ("spot_fallback", 3, 4)]
+    found, plus_one = system_changes(services)
+    assert found.changed_at < plus_one.changed_at == now
+    redated = services.state.get_value(SYSTEM_KEY, INTENT_NAME)
+    assert redated is not None
+    assert datetime.fromisoformat(redated["prepared_at"]) == found.changed_at
+    assert redated["redated_from"] == FUTURE
+    assert sorted(scaling_notices(alert_inbox)) == [SCALED_UP_BY_A, PLUS_ONE_OVER_A]
 
 
 @pytest.mark.usefixtures("no_retry_waits")
