@@ -112,6 +112,8 @@ _CONDITION_FAILED = "ConditionalCheckFailedException"
 _WRITE_TOKEN = "write_token"
 _IN_PROGRESS = "IN_PROGRESS"
 _COMPLETED = "COMPLETED"
+_REQUEST_STATUSES = frozenset({_IN_PROGRESS, _COMPLETED})
+"""The `status` values an idempotency record is written with; a record with another is taken."""
 _FINGERPRINT = "fingerprint"
 _HISTORY_PREFIX = "HISTORY#"
 _VALUE_PREFIX = "VALUE#"
@@ -422,8 +424,10 @@ class StateTable:
         acted, but could not complete): then the claim expires. A claim
         whose invocation died is taken over after `in_progress_seconds`; with `deadline` (the
         invocation), no later than when Lambda ends it, so the platform's retry of an invocation
-        killed holding the claim can act. `IdempotentRequest.renew` extends the claim between
-        steps of the work, for a claim kept shorter than the work.
+        killed holding the claim can act; a record whose `status` is neither IN_PROGRESS nor
+        COMPLETED (a hand edit, corruption) is taken over at once, and logged.
+        `IdempotentRequest.renew` extends the claim between steps of the work, for a claim kept
+        shorter than the work.
 
         `fingerprint` (a digest of what the request asks) is kept with the claim and the
         result: a request under the id of one with another fingerprint, completed or in
@@ -441,15 +445,16 @@ class StateTable:
         token = uuid.uuid4().hex
         key = _key(f"IDEMPOTENCY#{scope}", request_id)
         fingerprinted = {} if fingerprint is None else {_FINGERPRINT: {"S": fingerprint}}
-        existing = self._put_if_free(
-            {
-                **key,
-                "status": {"S": _IN_PROGRESS},
-                "token": {"S": token},
-                "expires_at": {"N": str(_epoch(now) + in_progress_seconds)},
-                **fingerprinted,
-            }
-        )
+        claim = {
+            **key,
+            "status": {"S": _IN_PROGRESS},
+            "token": {"S": token},
+            "expires_at": {"N": str(_epoch(now) + in_progress_seconds)},
+            **fingerprinted,
+        }
+        existing = self._put_if_free(claim)
+        if existing is not None and existing.get("status", {}).get("S") not in _REQUEST_STATUSES:
+            existing = self._take_unknown_status(scope, request_id, claim, existing)
         if existing is not None:
             recorded = existing.get(_FINGERPRINT, {}).get("S")
             if fingerprint is not None and recorded is not None and recorded != fingerprint:
@@ -478,6 +483,35 @@ class StateTable:
         finally:
             if not (request.completed or request.held):
                 self._release_claim_or_log(scope, request_id, token, in_progress_seconds)
+
+    def _take_unknown_status(
+        self, scope: str, request_id: str, claim: dict[str, Any], existing: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Put `claim` over `existing`, a request record whose `status` is neither IN_PROGRESS
+        nor COMPLETED (a hand edit, corruption: no writer writes one), if its status is still
+        that; None when taken (reported once: taking it replaces it), else the item found then.
+        Read as it is, it stood for a request in progress until it expired, for good without
+        an expiry; it is taken as a claim whose invocation died is (see `idempotent`)."""
+        status = existing.get("status")
+        shown = shown_value(status.get("S")) if isinstance(status, dict) and "S" in status else None
+        refused_by = self._conditional_put(
+            claim,
+            "attribute_not_exists(#status) OR #status = :seen",
+            {"#status": "status"},
+            # For a record without a status, attribute_not_exists decides; a NULL matches none.
+            {":seen": status if isinstance(status, dict) else {"NULL": True}},
+        )
+        if refused_by is None:
+            _logger.warning(
+                "request %s/%s taken from a record whose status %s is neither %s nor %s: a "
+                "hand edit or corruption, which read as in progress until it expired",
+                scope,
+                request_id,
+                shown or "(none)",
+                _IN_PROGRESS,
+                _COMPLETED,
+            )
+        return refused_by
 
     def completed_result(self, scope: str, request_id: str) -> dict[str, Any] | None:
         """The result `idempotent` stored for `request_id` in `scope`, without claiming it: None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -331,6 +332,47 @@ def test_a_repeat_whose_completed_record_cannot_be_read_is_refused_never_run_aga
     assert calls == ["req-1"]
     with state_table.idempotent("eks_scaler", "req-1", ttl_seconds=3600) as repeat:
         assert repeat.is_repeat
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ({"S": SECRET * 20}, f"status '{SECRET}"),
+        ({"S": "completed"}, "status 'completed' is neither"),
+        ({"N": "1"}, "status (none) is neither"),
+        (None, "status (none) is neither"),
+    ],
+    ids=["long-unknown", "lower-case", "a-number", "missing"],
+)
+def test_a_request_record_of_unknown_status_is_taken_over_and_reported_once(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    caplog: pytest.LogCaptureFixture,
+    status: dict[str, str] | None,
+    shown: str,
+) -> None:
+    # GIVEN a request's record whose status a hand edit or corruption made one the table never
+    # writes, without an expiry (TTL never frees it), which read as in progress for good
+    calls: list[str] = []
+    run_once(state_table, "req-1", calls)
+    key = {"pk": {"S": "IDEMPOTENCY#eks_scaler"}, "sk": {"S": "req-1"}}
+    item = dynamodb_client.get_item(TableName=state_table.table_name, Key=key)["Item"]
+    item = {name: value for name, value in item.items() if name not in {"status", "expires_at"}}
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item={**item, **({"status": status} if status else {})}
+    )
+    # WHEN the same request id comes twice more
+    with caplog.at_level(logging.WARNING, logger="fleet_shared.state_table"):
+        first = run_once(state_table, "req-1", calls)
+        second = run_once(state_table, "req-1", calls)
+    # THEN the first takes the record over as a lapsed claim and runs (the work of a request is
+    # made to be run again, as after an invocation Lambda killed), the second is its repeat;
+    # the status is reported once, naming the field and a short prefix of its value
+    assert calls == ["req-1", "req-1"]
+    assert second == first == {"status": "ok", "scaled": 2}
+    [report] = [record.getMessage() for record in caplog.records]
+    assert "request eks_scaler/req-1 taken from a record whose " + shown in report
+    assert SECRET * 20 not in report
 
 
 def test_a_completed_result_is_read_without_a_claim_only_once_completed_and_until_it_expires(
