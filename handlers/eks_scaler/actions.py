@@ -41,8 +41,12 @@ from handlers.eks_scaler.notices import Notice, deliver_notices
 from handlers.eks_scaler.scaling import scale_node_groups, waits_for_cooldown
 from handlers.eks_scaler.services import ScalerServices
 
-UNFINISHED_STATUSES = frozenset({Status.LOCKED.value, Status.UPDATING.value, Status.ERROR.value})
+UNFINISHED_STATUSES = frozenset(
+    {Status.LOCKED.value, Status.UPDATING.value, Status.ERROR.value, Status.NOT_STARTED.value}
+)
 """Node group statuses that leave a request open (not stored), so a retry can finish it."""
+PARTIAL = "partial"
+"""The `status` of a change's result that left node groups `not_started` (none otherwise)."""
 _NOTICES = "notices"
 """The field of a stored result that keeps the notices of its changes (not returned)."""
 
@@ -176,10 +180,16 @@ def _change(
             owner=f"{services.function_name}:{invocation.request_id}",
             inventory=inventory,
             seconds_left=_no_time_to_wait if over_http else invocation.remaining_seconds,
+            time_left=invocation.remaining_seconds,
             requested_by=requested_by,
             lock_deadline=invocation,
         )
-    return {**_header(event, dry_run=dry_run), "results": results}, notices
+    partial_run = (
+        {"status": PARTIAL}
+        if any(item["status"] == Status.NOT_STARTED.value for item in results)
+        else {}
+    )
+    return {**_header(event, dry_run=dry_run), **partial_run, "results": results}, notices
 
 
 def _no_time_to_wait() -> float:

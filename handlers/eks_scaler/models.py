@@ -70,6 +70,8 @@ class Status(StrEnum):
     LOCKED = "locked"
     UPDATING = "updating"
     """EKS is updating the node group (an upgrade); nothing changed, the request stays open."""
+    NOT_STARTED = "not_started"
+    """Left for lack of the invocation's time; nothing read or changed, the request stays open."""
     SKIPPED = "skipped"
     DRY_RUN = "dry_run"
     ERROR = "error"

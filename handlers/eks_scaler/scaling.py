@@ -46,6 +46,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.node_group_updates import update_desired_size
+from fleet_shared.sessions import MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, HeldLock, StateChange
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import shown_value
@@ -84,6 +85,13 @@ from handlers.eks_scaler.notices import NOTICE_FIELD, Notice, change_notice, pen
 from handlers.eks_scaler.services import ScalerServices
 from handlers.eks_scaler.sizing import Sizes
 
+NODE_GROUP_SECONDS = 2 * MEMBER_CALL_SECONDS + STATE_TABLE_CALL_SECONDS
+"""The invocation time a node group is started with at least (47 s), its worst case: its
+DescribeNodegroup and UpdateNodegroupConfig each given up after MEMBER_CALL_SECONDS (17 s), and
+one state table call after STATE_TABLE_CALL_SECONDS (13 s; the invocation's later ones then
+fail at once). One started with less could be ended by Lambda between its update and its
+record, and the node groups after it with nothing recorded at all; left `not_started`, they are
+done by the request's retry."""
 COOLDOWN_WAIT_RESERVE_SECONDS = 40
 """What a scheduled scale-down keeps of the invocation's time after waiting for a cooldown: the
 node group read again and its update, each member call given up within 17 s."""
@@ -110,6 +118,7 @@ def scale_node_groups(
     owner: str,
     inventory: FleetInventory | None,
     seconds_left: Callable[[], float],
+    time_left: Callable[[], float],
     requested_by: str | None = None,
     lock_deadline: ClaimDeadline | None = None,
 ) -> tuple[list[dict[str, Any]], list[Notice]]:
@@ -121,10 +130,16 @@ def scale_node_groups(
 
     A scheduled scale-down that the cooldown holds waits for it (outside the node group lock) as
     long as `seconds_left` (the invocation's) allows with COOLDOWN_WAIT_RESERVE_SECONDS to spare,
-    then tries the node group once more: its evening size is due tonight, not tomorrow."""
+    then tries the node group once more: its evening size is due tonight, not tomorrow.
+
+    A node group is started only while `time_left` (the invocation's, whatever the caller) is
+    more than NODE_GROUP_SECONDS; it and the rest are `not_started` otherwise."""
     results = []
     notices: list[Notice] = []
-    for group in event.nodegroups:
+    for index, group in enumerate(event.nodegroups):
+        if time_left() <= NODE_GROUP_SECONDS:
+            results.extend(_not_started(event.nodegroups[index:], time_left()))
+            break
         scale = functools.partial(
             _scale_one,
             event,
@@ -146,6 +161,16 @@ def scale_node_groups(
         if notice is not None:
             notices.append(notice)
     return results, notices
+
+
+def _not_started(groups: list[NodeGroupRequest], seconds: float) -> list[dict[str, Any]]:
+    """The results of node groups left for lack of time (`seconds` left)."""
+    reason = (
+        f"not started: {max(0, int(seconds))} s of the invocation were left, under the "
+        f"{NODE_GROUP_SECONDS} s a node group may take; nothing was read or changed, and the "
+        "request's retry does it"
+    )
+    return [node_group_result(group.name, Status.NOT_STARTED, reason) for group in groups]
 
 
 def _reporting_failure(

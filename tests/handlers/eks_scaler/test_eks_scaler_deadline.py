@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scaler_helpers import CLUSTER, MEMBER_ACCOUNT_ID, declared_spot_node_group, sizes
+from scaler_helpers import (
+    CLUSTER,
+    MEMBER_ACCOUNT_ID,
+    NODE_GROUPS,
+    REGION,
+    declared_spot_node_group,
+    event,
+    sizes,
+)
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.sessions import HUB_ATTEMPTS, HUB_CALL_SECONDS, HUB_READ_TIMEOUT_SECONDS
@@ -21,7 +29,7 @@ from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.conftest import FakeLambdaContext
-from tests.handlers.deadlines import HungOperation, LambdaTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, HungOperation, LambdaTime
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["eks_scaler"].timeout_seconds
 SCALE_DOWN = json.loads(
@@ -104,3 +112,50 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
     assert all(
         sizes(member_eks, name)["desired_size"] == 0 for name in ["batch-spot", *EXTRA_NODE_GROUPS]
     )
+
+
+def test_node_groups_after_the_invocations_time_ran_short_are_not_started_and_the_retry_does_them(
+    services: ScalerServices, member_eks: Any, alert_inbox: Any
+) -> None:
+    # GIVEN a request scaling system, web and batch-spot down, in an invocation with 60 s left
+    # until system's update, which leaves it 30 s: less than a node group's worst case
+    app.FUNCTION.use_services(services)
+    context = ContextRunningOutOfTime(millis_left=[60_000])
+
+    def spend_the_time(**_: Any) -> None:
+        context.millis_left[:] = [30_000]
+
+    eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+    eks.meta.events.register("before-send.eks.UpdateNodegroupConfig", spend_the_time)
+    request = {
+        **event(
+            "scale_down",
+            {"name": "system", "desired_size": 1},
+            {"name": "web", "desired_size": 2},
+            {"name": "batch-spot", "desired_size": 1},
+        ),
+        "request_id": "evening-1",
+    }
+    # WHEN the scaler runs it
+    result = app.lambda_handler(request, context)
+    # THEN system is scaled, web and batch-spot are not started (nothing read or changed), and
+    # the run is partial
+    assert result["status"] == "partial"
+    assert [item["status"] for item in result["results"]] == [
+        "scaling_initiated",
+        "not_started",
+        "not_started",
+    ]
+    assert "30 s of the invocation were left" in result["results"][1]["reason"]
+    assert [sizes(member_eks, name)["desired_size"] for name in NODE_GROUPS] == [1, 3, 2]
+    eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", spend_the_time)
+    # WHEN the request is retried with time enough
+    retried = app.lambda_handler(request, FakeLambdaContext())
+    # THEN the retry leaves system as it is and scales the others
+    assert "status" not in retried
+    assert [item["status"] for item in retried["results"]] == [
+        "no_change_needed",
+        "scaling_initiated",
+        "scaling_initiated",
+    ]
+    assert [sizes(member_eks, name)["desired_size"] for name in NODE_GROUPS] == [1, 2, 1]

@@ -13,7 +13,11 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import node_group_lock_name
 from handlers.eks_scaler import app
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from handlers.eks_scaler.scaling import NODE_GROUP_SECONDS
+from tests.handlers.deadlines import (
+    ContextRunningOutOfTime,
+    killed_while_calling_then_retried,
+)
 from tests.handlers.faults import (
     InjectedHang,
     fail_every_attempt,
@@ -63,10 +67,14 @@ def test_a_change_killed_while_sns_hangs_is_announced_once_by_the_platforms_retr
     request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-12")
     # WHEN SNS never answers its notice's Publish, so Lambda kills the invocation at its
     # deadline, and retries the event a minute later
-    retried = killed_while_publishing_then_retried(
+    retried = killed_while_calling_then_retried(
         scaling.services.hub_client("sns"),
+        "sns",
+        "Publish",
         scaling.clock,
         lambda context: app.FUNCTION.invoke(request, Invocation.from_context(context)),
+        # Time to start the node group (with less it is not started, and nothing published).
+        seconds_left=NODE_GROUP_SECONDS + 5,
     )
     # THEN the retry is not refused by the killed invocation's claim: the stored result is
     # answered, the notice goes out once, and nothing is scaled again
