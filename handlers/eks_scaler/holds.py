@@ -12,7 +12,6 @@ cluster; a release ends only the holds it names. A dry run reports and writes no
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -25,6 +24,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import EventValidationError, FleetError, UnreadableStateValueError
 from fleet_shared.node_group_holds import (
     HOLD_NAME,
+    MAX_HOLD_DAYS,
     Hold,
     cluster_key,
     hold_in_force,
@@ -36,9 +36,6 @@ from fleet_shared.validation_errors import shown_value
 from handlers.eks_scaler.member_node_groups import describe_error, list_node_groups
 from handlers.eks_scaler.models import Action, ScalerEvent, Status, node_group_result
 from handlers.eks_scaler.services import ScalerServices
-
-MAX_HOLD_DAYS = 14
-"""The furthest a hold may reach: two weeks covers a release freeze or an incident."""
 
 CLUSTER_TARGET = "*"
 """The `nodegroup` of a result (or listed hold) that concerns the whole cluster."""
@@ -154,8 +151,11 @@ def held_result(name: str, hold: Hold) -> dict[str, Any]:
     return node_group_result(name, Status.HELD, hold.explanation(), hold=hold.as_record())
 
 
-def node_group_hold(event: ScalerEvent, name: str, services: ScalerServices) -> Hold | None:
-    """The hold that freezes node group `name` of the event's cluster now, if any."""
+def node_group_hold(
+    event: ScalerEvent, name: str, services: ScalerServices, *, dry_run: bool
+) -> Hold | None:
+    """The hold that freezes node group `name` of the event's cluster now, if any (one reaching
+    too far cut, and saved so unless `dry_run`: `fleet_shared.node_group_holds`)."""
     return hold_in_force(
         services.state,
         event.account_id,
@@ -163,6 +163,7 @@ def node_group_hold(event: ScalerEvent, name: str, services: ScalerServices) -> 
         event.cluster,
         name,
         now=services.clock.now(),
+        dry_run=dry_run,
     )
 
 
@@ -173,7 +174,9 @@ def listed_holds(
     now = services.clock.now()
     listed = []
     for name in dict.fromkeys([CLUSTER_TARGET, *names]):
-        hold = stored_hold(services.state, _key(event, None if name == CLUSTER_TARGET else name))
+        key = _key(event, None if name == CLUSTER_TARGET else name)
+        # `analyze` writes nothing: a hold reaching too far is listed cut, and left as stored.
+        hold = stored_hold(services.state, key, now=now, dry_run=True)
         if hold is not None and hold.in_force(now):
             listed.append({"nodegroup": name, **hold.as_record()})
     return listed
@@ -194,7 +197,7 @@ def _place(
         return node_group_result(
             name, Status.DRY_RUN, f"dry run: the hold was not placed{note}", hold=hold.as_record()
         )
-    services.state.put_value(key, HOLD_NAME, hold.as_record(), _seconds_until(hold, now))
+    services.state.put_value(key, HOLD_NAME, hold.as_record(), hold.seconds_left(now))
     return node_group_result(
         name,
         Status.HOLD_PLACED,
@@ -207,7 +210,7 @@ def _release(
     services: ScalerServices, name: str, key: str, caller: str, now: datetime, *, dry_run: bool
 ) -> dict[str, Any]:
     try:
-        hold = stored_hold(services.state, key)
+        hold = stored_hold(services.state, key, now=now, dry_run=dry_run)
     except UnreadableStateValueError as error:
         return _release_unreadable(services, name, key, caller, now, error=error, dry_run=dry_run)
     if hold is None or not hold.in_force(now):
@@ -218,7 +221,7 @@ def _release(
             name, Status.DRY_RUN, "dry run: the hold was not released", hold=hold.as_record()
         )
     # Kept (released) until its own end, so `analyze` and the history can tell who ended it.
-    services.state.put_value(key, HOLD_NAME, released.as_record(), _seconds_until(hold, now))
+    services.state.put_value(key, HOLD_NAME, released.as_record(), hold.seconds_left(now))
     return node_group_result(
         name,
         Status.HOLD_RELEASED,
@@ -271,7 +274,3 @@ def _key(event: ScalerEvent, node_group: str | None) -> str:
     if node_group is None:
         return cluster_key(event.account_id, event.region, event.cluster)
     return node_group_key(event.account_id, event.region, event.cluster, node_group)
-
-
-def _seconds_until(hold: Hold, now: datetime) -> int:
-    return max(1, math.ceil((parse_iso(hold.until) - now).total_seconds()))

@@ -246,7 +246,7 @@ def _scale_one(
     eks = services.member_client("eks", event.account_id, event.region)
 
     def decide_and_apply(held: HeldLock | None) -> Outcome:
-        hold = node_group_hold(event, group.name, services)
+        hold = node_group_hold(event, group.name, services, dry_run=dry_run)
         if hold is not None:
             return held_result(group.name, hold), None
         autoscaling = services.member_client("autoscaling", event.account_id, event.region)
@@ -605,7 +605,7 @@ def apply_decision(
         return node_group_result(name, Status.LOCKED, _join(reasons), previous, new), None
     # Placing a hold takes no node group lock: one placed while the node group was read must
     # still stop the change, as its `hold_placed` answer promised.
-    hold = node_group_hold(event, name, services)
+    hold = node_group_hold(event, name, services, dry_run=dry_run)
     if hold is not None:
         return held_result(name, hold), None
 

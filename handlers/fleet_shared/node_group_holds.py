@@ -8,19 +8,35 @@ named `hold` under the node group's state key, or under the cluster's key for th
 kept with a TTL that ends at `until`. It is in force while the services' clock is before `until`
 and it was not released: DynamoDB deletes expired items up to days late, so the time decides,
 not the item's presence.
+
+A hold reaches at most MAX_HOLD_DAYS ahead of when it is placed, so one whose `until` lies
+further from now (and CLOCK_SKEW_SECONDS) was placed by no writer: a hand edit, a typo in a
+record made by hand (2206 for 2026), corruption. It keeps holding, but only as long as any hold
+can from now: its `until` is cut to MAX_HOLD_DAYS from when it is first seen, the time it had
+kept in `until_as_stored`, and saved so, logged once (`stored_hold`). Someone froze those sizes,
+so dropping the hold would undo a freeze nobody lifted; kept as it is it freezes every scale-up
+and scale-down for good, ended only by a `release` nobody knows is due.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime
+import logging
+import math
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from fleet_shared.clock import written_after
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
-from fleet_shared.timestamps import parse_iso
+from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.validation_errors import shown_value
+
+_logger = logging.getLogger(__name__)
+
+MAX_HOLD_DAYS = 14
+"""The furthest a hold may reach: two weeks covers a release freeze or an incident."""
 
 HOLD_NAME = "hold"
 """Name of the saved value that holds a hold (see `StateTable.put_value`)."""
@@ -42,6 +58,7 @@ HOLD_FIELDS = {
     "request_id": False,
     "released_at": False,
     "released_by": False,
+    "until_as_stored": False,
 }
 """A stored hold's fields, each a string, and whether it is required (else a string or null)."""
 
@@ -59,6 +76,8 @@ class Hold:
     request_id: str | None = None
     released_at: str | None = None
     released_by: str | None = None
+    until_as_stored: str | None = None
+    """The `until` a hold reaching beyond MAX_HOLD_DAYS was stored with, before it was cut."""
 
     @classmethod
     def from_record(cls, record: dict[str, Any], key: str) -> Hold:
@@ -104,13 +123,43 @@ class Hold:
     def explanation(self) -> str:
         """Why a change is skipped, in one line."""
         subject = "the cluster" if self.scope == "cluster" else "the node group"
-        return f"{subject} is on hold until {self.until} (set by {self.set_by}): {self.reason}"
+        cut = (
+            f" (cut from {shown_value(self.until_as_stored)}, beyond the {MAX_HOLD_DAYS} days a "
+            "hold may last)"
+            if self.until_as_stored is not None
+            else ""
+        )
+        return f"{subject} is on hold until {self.until}{cut} (set by {self.set_by}): {self.reason}"
+
+    def seconds_left(self, now: datetime) -> int:
+        """Whole seconds from `now` to `until`, at least 1: the TTL of the hold's item."""
+        return max(1, math.ceil((parse_iso(self.until) - now).total_seconds()))
 
 
-def stored_hold(state: StateTable, key: str) -> Hold | None:
-    """The hold saved under `key` (in force or not), if any is left in the table."""
-    record = state.get_value(key, HOLD_NAME)
-    return Hold.from_record(record, key) if record is not None else None
+def stored_hold(state: StateTable, key: str, *, now: datetime, dry_run: bool) -> Hold | None:
+    """The hold saved under `key` (in force or not), if any is left in the table; one reaching
+    beyond MAX_HOLD_DAYS from `now` is cut to end then (see the module), and saved so unless
+    `dry_run` (then cut for this reader only, and logged again by the next)."""
+    saved = state.get_versioned_value(key, HOLD_NAME)
+    if saved is None:
+        return None
+    hold = Hold.from_record(saved.value, key)
+    longest = now + timedelta(days=MAX_HOLD_DAYS)
+    if not written_after(parse_iso(hold.until), longest):
+        return hold
+    cut = replace(hold, until=iso_z(longest), until_as_stored=hold.until)
+    _logger.warning(
+        "hold reaching beyond %d days cut to end %s",
+        MAX_HOLD_DAYS,
+        cut.until,
+        extra={"key": key, "until_as_stored": shown_value(hold.until), "dry_run": dry_run},
+    )
+    if not dry_run:
+        # Replaced only if unchanged since read: a release meanwhile stands.
+        state.replace_value(
+            key, HOLD_NAME, cut.as_record(), read=saved, ttl_seconds=cut.seconds_left(now)
+        )
+    return cut
 
 
 def hold_in_force(
@@ -121,13 +170,15 @@ def hold_in_force(
     node_group: str,
     *,
     now: datetime,
+    dry_run: bool,
 ) -> Hold | None:
-    """The hold that freezes `node_group` at `now`: its own, else its cluster's, else None."""
+    """The hold that freezes `node_group` at `now`: its own, else its cluster's, else None
+    (`stored_hold`, with `dry_run`)."""
     for key in (
         node_group_key(account_id, region, cluster, node_group),
         cluster_key(account_id, region, cluster),
     ):
-        hold = stored_hold(state, key)
+        hold = stored_hold(state, key, now=now, dry_run=dry_run)
         if hold is not None and hold.in_force(now):
             return hold
     return None

@@ -597,7 +597,9 @@ def _on_demand_fallback(
             "reason": f"{reason}; {cluster} has no ON_DEMAND group",
         }, None
     name = target.group["nodegroupName"]
-    hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
+    hold = hold_in_force(
+        services.state, account, region, cluster, name, now=services.clock.now(), dry_run=dry_run
+    )
     if hold is not None:
         return {**_held(name, reason, hold), **passed_over}, None
     stack_max_size = _stack_max_size(listed, name)
@@ -857,7 +859,9 @@ def _apply(
         return {**base, "new": None, "status": "locked", "note": note}, None
     # Placing a hold takes no node group lock: one placed since the check before the lock must
     # still stop the +1, as its `hold_placed` answer promised.
-    hold = hold_in_force(services.state, account, region, cluster, name, now=services.clock.now())
+    hold = hold_in_force(
+        services.state, account, region, cluster, name, now=services.clock.now(), dry_run=False
+    )
     if hold is not None:
         return _held(name, reason, hold), None
     key = node_group_key(account, region, cluster, name)

@@ -5,6 +5,7 @@ hold is refused naming the field."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,57 @@ def test_a_hold_reason_with_control_characters_is_refused_quoting_a_short_prefix
     assert state_table.get_value(cluster_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER), HOLD_NAME) is None
 
 
+def test_a_stored_hold_reaching_beyond_14_days_holds_14_days_from_when_seen_reported_once(
+    scaler: Scaler,
+    member_eks: Any,
+    state_table: StateTable,
+    fake_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a hold on web whose until a hand edit made 2205 (a typo for 2025), which held web
+    # until then, only a release ending it
+    scaler(event("hold", {"name": "web"}, until=UNTIL_EVENING, reason="load test"))
+    web_key = node_group_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "web")
+    hold = state_table.get_value(web_key, HOLD_NAME)
+    assert hold is not None
+    state_table.put_value(web_key, HOLD_NAME, {**hold, "until": "2205-06-02T14:30:00Z"})
+    fourteen_days_on = "2025-06-16T03:30:00Z"
+    with caplog.at_level(logging.WARNING, logger="fleet_shared.node_group_holds"):
+        # WHEN the cluster is analysed
+        listed = scaler(event("analyze"))["holds"]
+        # THEN the hold is listed as ending 14 days from now, the longest a hold lasts, and
+        # left as stored (analyze writes nothing)
+        assert [(item["until"], item["until_as_stored"]) for item in listed] == [
+            (fourteen_days_on, "2205-06-02T14:30:00Z")
+        ]
+        assert state_table.get_value(web_key, HOLD_NAME) == {
+            **hold,
+            "until": "2205-06-02T14:30:00Z",
+        }
+        # WHEN the scale-down comes, twice
+        first = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))["web"]
+        second = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))["web"]
+    # THEN web stays held, its reason saying the end was cut; the cut hold is saved, so the
+    # second run reads it as stored: reported once by the change (and once by analyze)
+    for result in (first, second):
+        assert result["status"] == "held"
+        assert (
+            f"until {fourteen_days_on} (cut from '2205-06-02T14:30:00Z', beyond the 14 days a "
+            "hold may last)"
+        ) in result["reason"]
+    saved = state_table.get_value(web_key, HOLD_NAME)
+    assert saved is not None
+    assert (saved["until"], saved["until_as_stored"]) == (fourteen_days_on, "2205-06-02T14:30:00Z")
+    assert len(caplog.records) == 2
+    assert sizes(member_eks, "web")["desired_size"] == 3
+    # WHEN the scale-down comes once those 14 days are over
+    fake_clock.advance(14 * 86400 + 1)
+    ended = by_group(scaler(event("scale_down", *EVENING_SCALE_DOWN)))["web"]
+    # THEN web scales
+    assert ended["status"] == "scaling_initiated"
+    assert sizes(member_eks, "web")["desired_size"] == 2
+
+
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
@@ -256,6 +308,7 @@ def test_a_hold_reason_with_control_characters_is_refused_quoting_a_short_prefix
         ({"until": "tonight", "reason": "not a time"}, "until"),
         ({"until": "2025-06-02T08:00:00+05:30", "reason": "in the past"}, "until"),
         ({"until": "2025-06-20T09:00:00+05:30", "reason": "beyond 14 days"}, "until"),
+        ({"until": "2205-06-02T20:00:00+05:30", "reason": "a typo for 2025"}, "until"),
         ({"until": "9999-12-31T23:59:59-14:00", "reason": "past the calendar in UTC"}, "until"),
         ({"until": "0001-01-01T00:00:00+14:00", "reason": "before it in UTC"}, "until"),
     ],
