@@ -8,6 +8,12 @@
   (`fleet_shared.sessions`). moto replaces boto3's default session in every test, and each new
   session parsed again every service model it touched (EC2's alone takes 0.3 s): more than half
   of the set-up time of a handler test.
+- What botocore works out afresh for every session and client though it depends on nothing of
+  theirs (`_botocore_work_done_once`): each session's ~130 builtin handlers had their signatures
+  inspected and their event names matched against botocore's aliases, and each client built a
+  service model and an operation model for each of its service's operations (EC2's ~750). A
+  session and its client cost ~45 ms, most of it that. What a session or client owns (its event
+  handlers, its class, its credentials, its endpoint) is still its own.
 - OpenBLAS on one thread, as the program deploys the functions with numpy
   (`components/function_wiring.py`): set before numpy is imported.
 - No test leaves a moto mock running: moto wipes its accounts only when its last mock stops, so
@@ -44,11 +50,15 @@ from __future__ import annotations
 import itertools
 import os
 import socketserver
+import types
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
+import botocore.client
+import botocore.hooks
 import botocore.loaders
+import botocore.model
 import botocore.session
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -111,6 +121,74 @@ def _process_loader(search_path_string: str | None = None) -> botocore.loaders.L
 
 
 botocore.session.create_loader = _process_loader  # type: ignore[assignment]
+
+
+def _botocore_work_done_once() -> None:
+    """botocore's session and client set-up, with what depends only on its arguments done once per
+    process.
+
+    - Whether a handler takes `**kwargs` (`accepts_kwargs`, an `inspect` of its signature), per
+      function: a bound method's is its function's.
+    - The event name an event is registered or emitted under, for the emitters with botocore's
+      own aliases (every session's): a dict of every name seen, shared instead of one per emitter.
+    - A client's service model, per service and loaded model (the loader is the process's), and
+      the API methods of its class, made from it: the class itself is made for each client, from a
+      copy of those methods, so a `creating-client-class` handler still adds to that client's
+      class only.
+    """
+    inspected_kwargs: dict[Any, bool] = {}
+    accepts_kwargs = botocore.hooks.accepts_kwargs
+
+    def accepts_kwargs_once(func: Any) -> bool:
+        function = getattr(func, "__func__", func)
+        if not isinstance(function, types.FunctionType):
+            return bool(accepts_kwargs(func))
+        if function not in inspected_kwargs:
+            inspected_kwargs[function] = bool(accepts_kwargs(function))
+        return inspected_kwargs[function]
+
+    botocore.hooks.accepts_kwargs = accepts_kwargs_once
+
+    aliased_names: dict[str, str] = {}
+    aliaser_init = botocore.hooks.EventAliaser.__init__
+
+    def aliaser_sharing_names(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+        aliaser_init(self, event_emitter, event_aliases)
+        if self._event_aliases == botocore.hooks.EVENT_ALIASES:
+            self._alias_name_cache = aliased_names
+
+    botocore.hooks.EventAliaser.__init__ = aliaser_sharing_names  # type: ignore[method-assign]
+
+    service_models: dict[tuple[str, int], tuple[Any, botocore.model.ServiceModel]] = {}
+    creator = botocore.client.ClientCreator
+    load_service_model = creator._load_service_model
+    create_methods = creator._create_methods
+    methods_by_model: dict[int, tuple[botocore.model.ServiceModel, dict[str, Any]]] = {}
+
+    def service_model_once(
+        self: botocore.client.ClientCreator, service_name: str, api_version: str | None = None
+    ) -> botocore.model.ServiceModel:
+        loaded = self._loader.load_service_model(service_name, "service-2", api_version)
+        key = (service_name, id(loaded))
+        if key not in service_models:
+            service_models[key] = (loaded, load_service_model(self, service_name, api_version))
+        return service_models[key][1]
+
+    def methods_once(
+        self: botocore.client.ClientCreator, service_model: botocore.model.ServiceModel
+    ) -> dict[str, Any]:
+        if id(service_model) not in methods_by_model:
+            methods_by_model[id(service_model)] = (
+                service_model,
+                create_methods(self, service_model),
+            )
+        return dict(methods_by_model[id(service_model)][1])
+
+    creator._load_service_model = service_model_once  # type: ignore[method-assign]
+    creator._create_methods = methods_once  # type: ignore[method-assign]
+
+
+_botocore_work_done_once()
 
 
 _moto_reset = BackendDict.reset.__func__  # type: ignore[attr-defined]

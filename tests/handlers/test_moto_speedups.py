@@ -145,3 +145,30 @@ def test_a_local_server_answers_and_stops_at_once_when_shut_down() -> None:
         assert status == 204
         assert stopped.wait(30)
         thread.join(5)
+
+
+def test_a_client_s_or_session_s_handlers_reach_no_client_made_afterwards() -> None:
+    # GIVEN an SQS client whose before-send handler notes each request it sees, and a session
+    # whose creating-client-class handler adds a method to its SQS clients
+    with mock_aws():
+        first = boto3.client("sqs", region_name=REGION)
+        seen: list[str] = []
+        first.meta.events.register("before-send.sqs", lambda request, **_: seen.append(request.url))
+        marking = boto3.Session()
+        marking.events.register(
+            "creating-client-class.sqs",
+            lambda class_attributes, **_: class_attributes.update(marked=lambda self: True),
+        )
+        marked = marking.client("sqs", region_name=REGION)
+        # WHEN the first client makes a queue, and the marked one and one made afterwards list
+        # the queues
+        queue_url = first.create_queue(QueueName="noted")["QueueUrl"]
+        later = boto3.client("sqs", region_name=REGION)
+        listed = [client.list_queues()["QueueUrls"] for client in (marked, later)]
+    # THEN only the first client's call met its handler, moto answered all three, and only the
+    # marking session's client has the method it added
+    assert len(seen) == 1
+    assert listed == [[queue_url], [queue_url]]
+    assert marked.marked()
+    assert not hasattr(first, "marked")
+    assert not hasattr(later, "marked")
