@@ -25,6 +25,10 @@ from tests.handlers.faults import hang_first_attempt
 
 ResultT = TypeVar("ResultT")
 
+THREAD_REACHED_SECONDS = 60.0
+"""How long a test waits for a thread it started to reach a point (a hung call entered, a peer
+cut off): generous, as a loaded machine can take seconds to schedule that thread; a passing
+test never waits it out."""
 PLATFORM_RETRY_SECONDS = 60
 """The soonest Lambda retries an invocation that failed (or was killed)."""
 KILLED_WITH_SECONDS_LEFT = 45
@@ -149,7 +153,9 @@ def killed_while_calling_then_retried(
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(invoke, ContextRunningOutOfTime(millis_left=[seconds_left * 1000]))
         try:
-            assert hang.entered.wait(10), f"the invocation made no {operation} call"
+            assert hang.entered.wait(THREAD_REACHED_SECONDS), (
+                f"the invocation made no {operation} call"
+            )
             clock.advance(seconds_left + PLATFORM_RETRY_SECONDS)
             return invoke(FakeLambdaContext())
         finally:

@@ -19,6 +19,7 @@ from moto import mock_aws
 from moto.sns.models import sns_backends
 
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 
 
 @pytest.mark.parametrize("recursive", [True, False])
@@ -143,7 +144,7 @@ def test_a_local_server_answers_and_stops_at_once_when_shut_down() -> None:
         # THEN it answered, and stopped without waiting out the hour its loop was asked to sleep
         # between looks (socketserver's own loop would hold `shutdown()` that long)
         assert status == 204
-        assert stopped.wait(30)
+        assert stopped.wait(THREAD_REACHED_SECONDS)
         thread.join(5)
 
 

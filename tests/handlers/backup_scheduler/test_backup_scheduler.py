@@ -40,6 +40,7 @@ from handlers.backup_scheduler.backup import (
 from handlers.backup_scheduler.environment import BackupEnvironment
 from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
 from tests.handlers.deadlines import (
+    THREAD_REACHED_SECONDS,
     ContextRunningOutOfTime,
     HungOperation,
     LambdaTime,
@@ -174,7 +175,7 @@ def night_run_held_until_killed(backup: Invoke, hang: InjectedHang) -> Iterator[
         killed = pool.submit(
             backup, {"action": "backup"}, ContextRunningOutOfTime(millis_left=[600_000])
         )
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         try:
             yield
         finally:

@@ -48,6 +48,7 @@ from handlers.eks_scaler import app as scaler_app
 from tests.handlers.conftest import MEMBER_ACCOUNT_ID, REGION, FakeLambdaContext
 from tests.handlers.deadlines import (
     PLATFORM_RETRY_SECONDS,
+    THREAD_REACHED_SECONDS,
     ContextRunningOutOfTime,
     HungOperation,
     InvocationEndedError,
@@ -1100,7 +1101,7 @@ def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(app.FUNCTION.invoke, change, deadline)
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         # WHEN Lambda kills it at its deadline and retries the event a minute later
         validator.clock.advance(120 + 60)
         retried = validator.send(change)

@@ -16,7 +16,7 @@ from fleet_shared.node_group_locks import node_group_key, node_group_lock_name
 from fleet_shared.state_table import StateChange, StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime
 from tests.handlers.faults import (
     InjectedFault,
     InjectedHang,
@@ -104,7 +104,7 @@ class Scaling:
         name, size = scaled_before_the_hang
         with ThreadPoolExecutor(max_workers=1) as pool:
             killed = pool.submit(app.FUNCTION.invoke, request, Invocation.from_context(context))
-            assert hang.entered.wait(10)
+            assert hang.entered.wait(THREAD_REACHED_SECONDS)
             assert self.desired_size(name) == size
             self.clock.advance(context.get_remaining_time_in_millis() / 1000 + 60)
             retried = self.scaler(request, retry_invocation)

@@ -37,7 +37,7 @@ from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from handlers.eks_scaler.services import ScalerServices
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime
 from tests.handlers.faults import (
     InvocationKilledError,
     fail_every_attempt,
@@ -954,7 +954,7 @@ def test_a_restore_killed_in_its_update_is_finished_by_its_retry_with_the_saved_
     deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(app.FUNCTION.invoke, morning, deadline)
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         # WHEN Lambda kills it at its deadline and retries the event a minute later
         fake_clock.advance(120 + 60)
         retried = scaler(morning, "inv-2")

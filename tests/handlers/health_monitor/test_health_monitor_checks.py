@@ -23,6 +23,7 @@ from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 from tests.handlers.faults import MalformedAnswer
 
 REGION = "ap-south-1"
@@ -494,7 +495,7 @@ def test_a_probe_that_times_out_on_trickling_headers_lets_go_of_the_connection(
     # THEN the probe is a timeout, and it lets go of the connection then: its thread and socket
     # do not stay reading for as long as the endpoint trickles, one more every run
     assert outcome.error is not None and "TimeoutError" in outcome.error
-    assert endpoint_trickling_its_headers.closed.wait(10)
+    assert endpoint_trickling_its_headers.closed.wait(THREAD_REACHED_SECONDS)
 
 
 MALFORMED_REDIRECTS = {

@@ -28,7 +28,11 @@ from handlers.health_monitor.incidents import (
 )
 from tests.handlers.analytics_accounts import deny_assume_role
 from tests.handlers.conftest import STATE_TABLE_NAME
-from tests.handlers.deadlines import ContextRunningOutOfTime, killed_while_publishing_then_retried
+from tests.handlers.deadlines import (
+    THREAD_REACHED_SECONDS,
+    ContextRunningOutOfTime,
+    killed_while_publishing_then_retried,
+)
 from tests.handlers.faults import (
     InjectedFault,
     fail_every_attempt,
@@ -641,7 +645,7 @@ class NodesAlarm:
         alarm back to OK and deliver that event meanwhile, then let the held invocation end."""
         held = threading.Thread(target=self.invoke, args=(event,))
         held.start()
-        assert paused.reached.wait(30)
+        assert paused.reached.wait(THREAD_REACHED_SECONDS)
         self.changes_to("OK")
         paused.resumed.set()
         held.join(30)
@@ -1580,7 +1584,7 @@ def test_an_alarm_alerted_by_its_event_during_a_fleet_run_counts_once_as_suppres
     fake_clock.advance(CADENCE_SECONDS)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scheduled = pool.submit(invoke, FLEET_EVENT)
-        assert paused.reached.wait(30)
+        assert paused.reached.wait(THREAD_REACHED_SECONDS)
         # WHEN the alarm's event delivers and records the alert meanwhile, then the run goes on
         invoke(alarm_event(ALARM_NAME, "ALARM", alarm.arn, cluster=None))
         paused.resumed.set()

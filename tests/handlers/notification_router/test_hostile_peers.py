@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from handlers.notification_router.channels import post_json
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 
 ENDLESS_BODY_CAP_BYTES = 64 * 1024 * 1024
 """Where the "endless" body stops, so that a router reading it all ends the test: far more than
@@ -63,4 +64,4 @@ def test_a_2xx_followed_by_an_endless_body_is_delivered_without_reading_the_body
     # read to the end of the attempt's time fills the function's memory (256 MB) in a second,
     # and the invocation dies after the channel took the alert, unrecorded, so its retry posts
     # it again
-    assert endless_body.cut_off.wait(10.0)
+    assert endless_body.cut_off.wait(THREAD_REACHED_SECONDS)

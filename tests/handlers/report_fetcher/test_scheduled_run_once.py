@@ -31,6 +31,7 @@ from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
 from handlers.report_fetcher.run_claims import SCOPE
 from tests.handlers.conftest import STATE_TABLE_NAME, FakeLambdaContext
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 from tests.handlers.faults import fail_every_attempt, hold_first_attempt, refuse_completions
 from tests.handlers.report_pipeline.support import (
     BUCKET,
@@ -179,7 +180,7 @@ def test_a_copy_delivered_while_the_first_fetches_calls_no_ssm(
     with ThreadPoolExecutor(max_workers=1) as pool:
         first_delivery = pool.submit(fetcher.deliver, _scheduled(run))
         try:
-            assert held.entered.wait(10), "the first delivery made no SSM call"
+            assert held.entered.wait(THREAD_REACHED_SECONDS), "the first delivery made no SSM call"
             # WHEN Scheduler delivers the same run again
             copy = fetcher.deliver(_scheduled(run))
         finally:

@@ -35,7 +35,7 @@ from handlers.report_generator.generate import generate_report
 from handlers.report_generator.workbook import render_workbook
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.deadlines import ContextRunningOutOfTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
@@ -97,7 +97,7 @@ def killed_while_hung(hang: InjectedHang, generate: Invoke, event: object) -> It
     runs meanwhile (Lambda's retry), then Lambda kills the hung invocation."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(generate, event)
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         try:
             yield
         finally:

@@ -25,7 +25,7 @@ from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import STATE_TABLE_NAME
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -453,7 +453,7 @@ def test_a_document_whose_invocation_was_killed_is_processed_by_the_platforms_re
     hang = hang_first_attempt(app.FUNCTION.services().hub_client("s3"), "s3", "PutObject")
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(process, event)
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         # WHEN Lambda kills it at its deadline and retries the event a minute later
         fake_clock.advance(60 + 60)
         retried = process(event)["objects"][0]
@@ -478,7 +478,7 @@ def test_a_retry_of_an_invocation_killed_after_writing_its_document_does_not_wri
     processed_key = _raw_key(RUN_1).replace("raw/", "processed/", 1)
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(process, event)
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         written = s3.head_object(Bucket=BUCKET, Key=processed_key)["ETag"]
         written_at = _processed(s3, RUN_1)["metadata"]["processed_at"]
         # WHEN Lambda kills it at its deadline and retries the event two minutes later

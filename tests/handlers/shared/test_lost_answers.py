@@ -16,7 +16,7 @@ from fleet_shared.lost_answers import Attempts, watched_attempts
 from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.sessions import MEMBER_CALL_CONFIG, MEMBER_CALL_SECONDS, AccountSessions
 from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
-from tests.handlers.deadlines import LambdaTime, draw_longest_botocore_waits
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import (
     fail_after_applying_then_refuse,
     hold_first_attempt,
@@ -151,7 +151,7 @@ def test_two_threads_calling_through_one_client_note_only_their_own_attempts(
 
     answered = threading.Thread(target=put_answered)
     answered.start()
-    assert held.entered.wait(5)
+    assert held.entered.wait(THREAD_REACHED_SECONDS)
     # WHEN the "lost" call ends while "answered" is still in flight, which then ends too
     with watched_attempts(dynamodb_client) as lost:
         put(dynamodb_client, "lost")

@@ -34,7 +34,7 @@ from fleet_shared.sessions import (
 from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER, EndpointNotAnsweringError
 from fleetctl.local_state_table import create_state_table as create_local_state_table
-from tests.handlers.deadlines import LambdaTime, hang_every_attempt
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime, hang_every_attempt
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -347,7 +347,7 @@ def test_threads_waiting_on_a_member_whose_sts_did_not_answer_fail_without_askin
     fault = unanswered_assume_role(sessions, monkeypatch, entered=entered, let_fail=let_fail)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(sessions.session, MEMBER, REGION)
-        assert entered.wait(10)
+        assert entered.wait(THREAD_REACHED_SECONDS)
         # WHEN a second thread (another node group of the run) asks for the same member
         # meanwhile, and the first AssumeRole then times out
         second = pool.submit(sessions.session, MEMBER, REGION)
@@ -420,7 +420,7 @@ def test_an_assume_role_that_hangs_holds_up_no_other_accounts_session_nor_the_hu
     with ThreadPoolExecutor(max_workers=2) as pool:
         hung = pool.submit(sessions.session, OTHER_MEMBER, REGION)
         try:
-            assert hang.entered.wait(10)
+            assert hang.entered.wait(THREAD_REACHED_SECONDS)
             # WHEN another thread (another cluster of the run) asks for a client of another
             # member and for a hub client while it hangs
             other = pool.submit(
@@ -451,7 +451,7 @@ def test_threads_asking_for_one_member_at_once_assume_its_role_once(
     sts.meta.events.register_first("before-send.sts.AssumeRole", slow_first_answer)
     with ThreadPoolExecutor(max_workers=2) as pool:
         first = pool.submit(sessions.session, MEMBER, REGION)
-        assert entered.wait(10)
+        assert entered.wait(THREAD_REACHED_SECONDS)
         # WHEN a second thread asks for the same member meanwhile, and STS then answers
         second = pool.submit(sessions.session, MEMBER, REGION)
         answer.set()

@@ -32,6 +32,7 @@ from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.deadlines import (
     PLATFORM_RETRY_SECONDS,
+    THREAD_REACHED_SECONDS,
     ContextRunningOutOfTime,
     killed_while_calling_then_retried,
     killed_while_publishing_then_retried,
@@ -116,7 +117,9 @@ def invocation_held_at(
     with ThreadPoolExecutor(max_workers=1) as pool:
         invocation = pool.submit(app.FUNCTION.invoke, event, Invocation.local(request_id))
         try:
-            assert held.entered.wait(10), f"the invocation made no {held.operation}"
+            assert held.entered.wait(THREAD_REACHED_SECONDS), (
+                f"the invocation made no {held.operation}"
+            )
             yield invocation
         finally:
             held.release()
@@ -205,7 +208,7 @@ def test_an_interruption_whose_invocation_died_early_is_handled_by_the_platforms
             app.lambda_handler, event, ContextRunningOutOfTime(millis_left=[TIMEOUT_SECONDS * 1000])
         )
         try:
-            assert died.entered.wait(10), "the invocation described no instance"
+            assert died.entered.wait(THREAD_REACHED_SECONDS), "the invocation described no instance"
             # WHEN Lambda retries the failed event a minute later, and two minutes after that
             for wait in (PLATFORM_RETRY_SECONDS, 2 * PLATFORM_RETRY_SECONDS):
                 fake_clock.advance(wait)
@@ -647,7 +650,7 @@ def test_a_retry_with_its_killed_predecessors_request_id_makes_no_second_on_dema
     fourth = next_batch_spot_warning(services)
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(app.FUNCTION.invoke, fourth, Invocation.local("inv-4"))
-        assert hang.entered.wait(10)
+        assert hang.entered.wait(THREAD_REACHED_SECONDS)
         assert desired_size(member_eks, "system") == 3
         # WHEN Lambda kills it at its timeout and retries the event a minute later with the same
         # request id (so the same lock owner), within the dead invocation's lock lease
