@@ -964,17 +964,21 @@ def find_resources(
     tag_errors: list[dict[str, str]],
     shared: SharedSnapshots,
     calls: CallsAllowed,
-    cut_short: dict[ResourceKind, str],
+    unlisted: dict[ResourceKind, Exception],
     own_mark_tag: str,
 ) -> list[Resource]:
-    """Candidates and marked resources of the kinds the policy names; other kinds are not read.
-    A Lambda function that cannot be read is named in `failed_functions` with its error, a
-    snapshot or volume whose keep tag is not understood, or a volume whose backup tag's key is
-    written otherwise than `backup`, in `tag_errors`, the snapshots kept for being shared, or
-    whose sharing cannot be read, in `shared`. A kind whose listing `calls` cut short is named
-    in `cut_short` with why, and none of its resources is returned: one not listed may be an
-    AMI's snapshot, or a version an event source mapping invokes. A snapshot or volume counts as
-    marked when it carries `own_mark_tag`, the stack's (mark_tag)."""
+    """Candidates and marked resources of the kinds the policy names; other kinds are not read,
+    nor are those already in `unlisted`. A Lambda function that cannot be read is named in
+    `failed_functions` with its error, a snapshot or volume whose keep tag is not understood, or
+    a volume whose backup tag's key is written otherwise than `backup`, in `tag_errors`, the
+    snapshots kept for being shared, or whose sharing cannot be read, in `shared`. A kind whose
+    listing failed (one of its calls, or a listing that guards it: the AMIs, launch templates
+    and configurations of snapshots, the event source mappings of versions), or `calls` cut
+    short, is named in `unlisted` with the error, and none of its resources is returned: one
+    not listed may be an AMI's snapshot, or a version an event source mapping invokes. The other
+    kinds are listed all the same: one throttled or refused listing no longer left the target's
+    every kind uncleaned. A snapshot or volume counts as marked when it carries `own_mark_tag`,
+    the stack's (mark_tag)."""
     listings: dict[ResourceKind, Callable[[], list[Resource]]] = {
         SNAPSHOTS: lambda: snapshots(
             ec2,
@@ -995,10 +999,10 @@ def find_resources(
     }
     found: list[Resource] = []
     for kind, listing in listings.items():
-        if not policy.cleans(kind):
+        if not policy.cleans(kind) or kind in unlisted:
             continue
         try:
             found.extend(listing())
-        except PagesCutShortError as error:
-            cut_short[kind] = str(error)
+        except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
+            unlisted[kind] = error
     return found

@@ -33,6 +33,7 @@ A failed call on one resource is counted and reported, and the others go on, exc
 endpoint that does not answer (`NO_ANSWER`, or a call run to its bound throttled): it is given up
 for the rest of the invocation (`MEMBER_ENDPOINT_GIVEN_UP_AFTER`), so the target's later calls to
 it are not made, since each would wait as long, and their resources are reported as failed. A
+kind whose listing fails is reported and not acted on, and the target's other kinds go on. A
 target whose member role cannot be assumed is reported as denied and the other targets go on. In
 dry run every decision is reported and nothing is called that changes anything (no tags, no
 deletions, no state, no alert).
@@ -318,7 +319,9 @@ def clean_target(
     was listed; what is left is listed under the target's errors, its marks as they were, and a
     kind whose listing was cut short is not acted on at all. Before, a target that outlasted its
     estimate ran on until Lambda ended the run: no result, no notices, the targets not started
-    not saved for the next run."""
+    not saved for the next run. So is a kind whose listing failed, or whose saved Lambda marks
+    cannot be read (find_resources): it is listed under the errors as `{kind, id:
+    <account>/<region>, error}`, and the target's other kinds are cleaned."""
     result = TargetResult(account_id, region)
 
     def acting_allowed() -> bool:
@@ -330,7 +333,7 @@ def clean_target(
             services.environment.cleanup_target_seconds + HUNG_ENDPOINTS_SECONDS
         ),
     )
-    cut_short: dict[ResourceKind, str] = {}
+    unlisted: dict[ResourceKind, Exception] = {}
     now = services.clock.now()
     today = now.astimezone(services.schedule_zone).date()
     new_mark = (today + services.notice).isoformat()
@@ -339,47 +342,48 @@ def clean_target(
         ec2 = services.member_client("ec2", account_id, region)
         autoscaling = services.member_client("autoscaling", account_id, region)
         lambda_client = services.member_client("lambda", account_id, region)
-        # Lambda version marks are neither read nor rewritten when the policy leaves them out.
-        saved_marks = (
-            read_marks(services.state, key)
-            if services.policy.cleans(LAMBDA_VERSIONS)
-            else SavedMarks({}, frozenset())
-        )
-        stored_marks = saved_marks.marks
-        failed_functions: dict[str, str] = {}
-        tag_errors: list[dict[str, str]] = []
-        shared = SharedSnapshots(kept=result.kept)
-        resources = find_resources(
-            services.policy,
-            ec2,
-            lambda_client,
-            stored_marks,
-            now,
-            autoscaling=autoscaling,
-            failed_functions=failed_functions,
-            tag_errors=tag_errors,
-            shared=shared,
-            calls=calls,
-            cut_short=cut_short,
-            own_mark_tag=services.mark_tag,
-        )
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
         return result
-    except AWS_CALL_ERRORS as error:
-        result.status, result.error = FAILED, cut_echo(str(error))
-        return result
+    # Lambda version marks are neither read nor rewritten when the policy leaves them out, nor
+    # when they cannot be read: then that kind alone is not cleaned (nothing is saved over them).
+    saved_marks = SavedMarks({}, frozenset())
+    if services.policy.cleans(LAMBDA_VERSIONS):
+        try:
+            saved_marks = read_marks(services.state, key)
+        except (ClientError, BotoCoreError, UnreadableStateValueError) as error:
+            unlisted[LAMBDA_VERSIONS] = error
+    stored_marks = saved_marks.marks
+    failed_functions: dict[str, str] = {}
+    tag_errors: list[dict[str, str]] = []
+    shared = SharedSnapshots(kept=result.kept)
+    resources = find_resources(
+        services.policy,
+        ec2,
+        lambda_client,
+        stored_marks,
+        now,
+        autoscaling=autoscaling,
+        failed_functions=failed_functions,
+        tag_errors=tag_errors,
+        shared=shared,
+        calls=calls,
+        unlisted=unlisted,
+        own_mark_tag=services.mark_tag,
+    )
 
     result.candidates = sum(1 for resource in resources if resource.candidate)
     # A function that could not be read keeps its versions' marks for the next run, as do all
-    # functions when their listing was cut short.
+    # functions when their listing failed or was cut short.
     lambda_marks: dict[str, str] = {
         identifier: mark
         for identifier, mark in stored_marks.items()
-        if LAMBDA_VERSIONS in cut_short or identifier.rsplit(":", 1)[0] in failed_functions
+        if LAMBDA_VERSIONS in unlisted or identifier.rsplit(":", 1)[0] in failed_functions
     }
-    for kind, error in cut_short.items():
-        result.errors.append({"kind": kind, "id": f"{account_id}/{region}", "error": error})
+    for kind, error in unlisted.items():
+        result.errors.append(
+            {"kind": kind, "id": f"{account_id}/{region}", "error": cut_echo(str(error))}
+        )
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(tag_errors)

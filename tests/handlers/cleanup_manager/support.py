@@ -118,6 +118,17 @@ def actions_of(target: dict[str, Any]) -> dict[str, str]:
     return {entry["id"]: entry["action"] for entry in target["actions"]}
 
 
+def unlisted_kinds(target: dict[str, Any]) -> dict[str, str]:
+    """Kind -> the error of each resource kind a target's result says was not listed (its
+    entry names the target, `<account>/<region>`, not a resource)."""
+    target_id = f"{target['account_id']}/{target['region']}"
+    return {
+        entry["kind"]: entry["error"]
+        for entry in target.get("errors", [])
+        if entry.get("id") == target_id
+    }
+
+
 LONG_FUNCTION_NAME = "orders-" + "x" * 57
 """A function name of the longest length Lambda takes, 64 characters."""
 

@@ -42,6 +42,7 @@ from tests.handlers.cleanup_manager.support import (
     published_versions,
     snapshots_in,
     tags_of,
+    unlisted_kinds,
     volumes_in,
 )
 from tests.handlers.conftest import STATE_TABLE_NAME, FakeLambdaContext
@@ -722,7 +723,7 @@ def test_old_lambda_versions_get_notice_in_state_then_are_deleted_unless_aliased
         ),
     ],
 )
-def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_run_goes_on(
+def test_saved_lambda_marks_that_cannot_be_read_fail_that_kind_alone_and_the_run_goes_on(
     cleaner: Invoke,
     dynamodb_client: Any,
     future_clock: ManualClock,
@@ -730,23 +731,29 @@ def test_a_member_whose_saved_lambda_marks_cannot_be_read_fails_alone_and_the_ru
     problem: str,
 ) -> None:
     # GIVEN a function with old versions in member A, whose saved Lambda marks a hand edit made
-    # no JSON, or JSON of another shape, and a stale snapshot in member B
+    # no JSON, or JSON of another shape, and a stale snapshot in members A and B
     client = create_lambda_function(member_session(MEMBER_A), "orders", versions=6)
     key = state_key(MEMBER_A, REGION)
     dynamodb_client.put_item(
         TableName=STATE_TABLE_NAME, Item=unreadable_value(key, LAMBDA_MARKS, data)
     )
-    ec2_b = member_session(MEMBER_B).client("ec2")
-    stale_b = create_snapshot(ec2_b)
+    ec2_a, ec2_b = member_session(MEMBER_A).client("ec2"), member_session(MEMBER_B).client("ec2")
+    stale_a, stale_b = create_snapshot(ec2_a), create_snapshot(ec2_b)
     # WHEN the schedule runs
     result = cleaner({"action": "cleanup"})
-    # THEN member A alone fails, naming the value, never its data, and changes nothing
+    # THEN member A's Lambda versions alone fail, naming the value, never its data, and nothing
+    # of them changes
     member_a_result = target_of(result, MEMBER_A)
-    assert member_a_result["status"] == "failed"
-    assert member_a_result["error"] == f"saved value {LAMBDA_MARKS} of {key}: {problem}"
+    assert member_a_result["status"] == "partial"
+    assert unlisted_kinds(member_a_result) == {
+        "lambda_versions": f"saved value {LAMBDA_MARKS} of {key}: {problem}"
+    }
     assert SECRET not in str(result)
     assert published_versions(client, "orders") == {"1", "2", "3", "4", "5", "6"}
-    # AND member B's stale snapshot is marked
+    saved = {"pk": {"S": f"STATE#{key}"}, "sk": {"S": f"VALUE#{LAMBDA_MARKS}"}}
+    assert dynamodb_client.get_item(TableName=STATE_TABLE_NAME, Key=saved)["Item"]["data"] == data
+    # AND member A's stale snapshot and member B's are marked
+    assert MARK_TAG in tags_of(ec2_a, stale_a)
     assert MARK_TAG in tags_of(ec2_b, stale_b)
 
 
@@ -1335,12 +1342,12 @@ def test_a_lambda_endpoint_that_did_not_answer_is_not_asked_for_the_listings_nex
     # WHEN the day's run comes
     result = cleaner({"action": "cleanup"}, time.context())
     # THEN the endpoint cost the run one call's attempts: the second page was refused unsent and
-    # the target failed at once, naming the endpoint that did not answer
+    # the target's Lambda versions failed at once, naming the endpoint that did not answer
     assert hung.attempts == 6, hung.attempts
     assert len(pages) == 1, pages
     target_a = target_of(result, MEMBER_A)
-    assert target_a["status"] == "failed"
-    assert "did not answer" in target_a["error"], target_a
+    assert target_a["status"] == "partial"
+    assert "did not answer" in unlisted_kinds(target_a)["lambda_versions"], target_a
 
 
 @pytest.mark.parametrize(

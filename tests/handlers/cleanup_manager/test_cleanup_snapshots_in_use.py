@@ -24,8 +24,10 @@ from tests.handlers.cleanup_manager.support import (
     share_snapshot,
     snapshots_in,
     tags_of,
+    unlisted_kinds,
+    volumes_in,
 )
-from tests.handlers.faults import answer_malformed, fail_every_attempt
+from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_every_ec2_attempt
 from tests.handlers.member_accounts import MEMBER_A, REGION, member_session
 from tests.handlers.member_targets import DRY_RUN_SWITCHES, dry_run_event, target_of
 
@@ -273,6 +275,52 @@ def test_a_snapshot_a_launch_template_version_or_configuration_names_is_never_de
     assert actions_of(second)[plain] == "delete"
     assert {in_old_version, in_configuration, named_later} <= snapshots_in(ec2)
     assert second["failed"] == 0, second.get("errors")
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+@pytest.mark.parametrize(
+    ("listing", "refused"),
+    [
+        pytest.param("DescribeSnapshots", False, id="snapshots-failing-every-attempt"),
+        pytest.param("DescribeSnapshots", True, id="snapshots-refused"),
+        pytest.param("DescribeLaunchTemplates", False, id="launch-templates-failing"),
+        pytest.param("DescribeImages", True, id="images-refused"),
+    ],
+)
+def test_a_failed_snapshot_listing_or_guard_deletes_no_snapshot_and_volumes_are_cleaned(
+    cleaner: Invoke,
+    future_clock: ManualClock,
+    member_a_ec2: Any,
+    built_services: list[CleanupServices],
+    *,
+    listing: str,
+    refused: bool,
+) -> None:
+    # GIVEN member A's stale snapshot and its unattached throw-away volume, both marked and
+    # announced by a run a notice ago
+    ec2 = member_a_ec2
+    snapshot = create_snapshot(ec2)
+    [volume] = volumes_in(ec2)
+    first = _run_after(cleaner, future_clock, 0)
+    assert (actions_of(first)[snapshot], actions_of(first)[volume]) == ("mark", "mark")
+    # AND member A's EC2 failing every attempt of a listing the snapshots' deletion rests on,
+    # or refusing it (its role's policy)
+    member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
+    if refused:
+        refuse_every_ec2_attempt(member_ec2, listing)
+    else:
+        fail_every_attempt(member_ec2, "ec2", listing)
+    # WHEN the run past the notice comes
+    target = _run_after(cleaner, future_clock, 7)
+    # THEN the snapshot is neither deleted nor unmarked, and its kind is reported for the target
+    assert snapshot in snapshots_in(ec2)
+    assert MARK_TAG in tags_of(ec2, snapshot)
+    assert snapshot not in actions_of(target)
+    assert list(unlisted_kinds(target)) == ["snapshots"]
+    assert target["status"] == "partial"
+    # AND the volume, another kind, is deleted all the same
+    assert actions_of(target)[volume] == "delete"
+    assert volume not in volumes_in(ec2)
 
 
 @pytest.mark.parametrize("how", SHARINGS)
