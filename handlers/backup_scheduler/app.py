@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.access_episodes import settle_member_access
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
 from handlers.backup_scheduler.backup import BackupServices, backup_targets, run_day
 from handlers.backup_scheduler.environment import BackupEnvironment
-from handlers.backup_scheduler.member_access import settle_member_access
+from handlers.backup_scheduler.member_access import BACKUP_ACCESS
 from handlers.backup_scheduler.models import BackupRequest
 
 FUNCTION = FleetFunction("backup_scheduler", BackupEnvironment, services=BackupServices.create)
@@ -59,11 +60,12 @@ def handle(
     settlement = None
     if not dry_run:
         settlement = settle_member_access(
+            BACKUP_ACCESS,
             services.state,
             services.alerts,
             targets,
             now=services.clock.now(),
-            invocation=invocation,
+            deadline=invocation,
         )
         response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}

@@ -72,6 +72,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from fleet_shared.access_episodes import refused_by_iam
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import (
     BACKUP_TAG,
@@ -106,7 +107,6 @@ from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
-from handlers.backup_scheduler.member_access import refused_by_iam
 
 SOURCE = "backup_scheduler"
 logger = observability_for(SOURCE).logger

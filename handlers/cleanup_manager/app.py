@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.access_episodes import settle_member_access
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.target_results import run_status
 from handlers.cleanup_manager.cleanup import CleanupServices, announce_marks, clean_targets
 from handlers.cleanup_manager.environment import CleanupEnvironment
+from handlers.cleanup_manager.member_access import CLEANUP_ACCESS
 from handlers.cleanup_manager.models import CleanupRequest
 
 FUNCTION = FleetFunction("cleanup_manager", CleanupEnvironment, services=CleanupServices.create)
@@ -23,10 +25,11 @@ FUNCTION = FleetFunction("cleanup_manager", CleanupEnvironment, services=Cleanup
 def handle(
     request: CleanupRequest, services: CleanupServices, invocation: Invocation
 ) -> dict[str, Any]:
-    """Clean every target of the inventory, then announce the marks per account and date; a
-    notice SNS refuses fails the invocation after the marks are made, so its retry sends it, and
-    an inventory that cannot be read fails it (the shared layer's InventoryUnreadableError), so
-    the platform retries the run."""
+    """Clean every target of the inventory, alert the members that started or stopped denying
+    the cleanup role, then announce the marks per account and date (neither in a dry run); a
+    notice or access alert SNS refuses fails the invocation after the marks are made, so its
+    retry sends it, and an inventory that cannot be read fails it (the shared layer's
+    InventoryUnreadableError), so the platform retries the run."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
     inventory = services.inventory()
@@ -37,7 +40,21 @@ def handle(
         dry_run=dry_run,
         deadline=invocation,
     )
+    settlement = None
+    if not dry_run:
+        # Before the notices, whose failure fails the invocation: an access alert not sent
+        # leaves its episode as it was, for the retry.
+        settlement = settle_member_access(
+            CLEANUP_ACCESS,
+            services.state,
+            services.alerts,
+            [result.summary() for result in results],
+            now=services.clock.now(),
+            deadline=invocation,
+        )
     sent = 0 if dry_run else announce_marks(results, services, invocation)
+    # After the notices: one not sent for an unreadable record is reported on its account's
+    # first target.
     targets = [result.summary() for result in results]
     not_started = [
         {"account_id": result.account_id, "region": result.region}
@@ -57,8 +74,12 @@ def handle(
         "not_started": not_started,
         "targets": targets,
     }
+    if settlement is not None:
+        response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}
     FUNCTION.logger.info("cleanup finished", extra={"totals": totals})
+    if settlement is not None:
+        settlement.raise_undelivered()
     return response
 
 

@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from fleet_shared.access_episodes import refused_by_iam
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -213,13 +214,23 @@ class TargetResult(SharedTargetResult):
     kept: dict[str, int] = field(default_factory=dict)
     """How many snapshots that would otherwise be candidates were kept, by why (`shared` with
     other accounts, `public`)."""
+    access_denied: list[str] = field(default_factory=list)
+    """The calls IAM refused (`sts:AssumeRole`, a listing's operation, an action's operation and
+    resource): the member's access episode (member_access.py) alerts on them."""
+
+    def note_refusal(self, error: BaseException, resource_id: str = "") -> None:
+        """Note the call `error` ended in `access_denied` when IAM refused it: its operation,
+        and `resource_id` when it acted on one resource."""
+        if isinstance(error, ClientError) and refused_by_iam(error):
+            self.access_denied.append(f"{error.operation_name} {resource_id}".rstrip())
 
     def count(self, action: str) -> int:
         """How many resources got (or, in dry run, would get) `action`."""
         return sum(1 for entry in self.actions if entry["action"] == action)
 
     def details(self) -> dict[str, Any]:
-        """Counts, then the actions."""
+        """Counts, then the actions, and the calls IAM refused when there are any."""
+        denied = {"access_denied": self.access_denied} if self.access_denied else {}
         return {
             "candidates": self.candidates,
             "marked": self.count(MARK),
@@ -230,6 +241,7 @@ class TargetResult(SharedTargetResult):
             "kept": self.kept,
             "failed": len(self.errors),
             "actions": self.actions,
+            **denied,
         }
 
 
@@ -272,14 +284,21 @@ def _apply(
 
 
 def _apply_unless_unanswered(
-    ec2: Any, lambda_client: Any, resource: Resource, *, action: str, mark: tuple[str, str]
+    ec2: Any,
+    lambda_client: Any,
+    resource: Resource,
+    *,
+    action: str,
+    mark: tuple[str, str],
+    result: TargetResult,
 ) -> str | None:
     """Perform `action` (see `_apply`) unless its endpoint did not answer earlier in the
     invocation (the watched member client refuses the call); the error met or why it was not
     tried, or None when done (a delete whose retry found the resource gone: the first attempt,
     whose answer was lost, deleted it). The error is cut to ECHO_LIMIT characters: a refusal's
     message is the member's answer (an SCP's or a proxy's, of any length), and a parser's error
-    repeats the whole page it could not parse."""
+    repeats the whole page it could not parse. A call IAM refused is noted in `result`'s
+    access_denied."""
     try:
         _apply(ec2, lambda_client, resource, action, mark)
     except EndpointNotAnsweringError as refused:
@@ -287,6 +306,7 @@ def _apply_unless_unanswered(
     except ClientError as error:
         if action == DELETE and gone_on_retry(error, NOT_FOUND_CODES[resource.kind]):
             return None
+        result.note_refusal(error, resource.id)
         return cut_echo(str(error))
     except (BotoCoreError, ResponseParserError) as error:
         return cut_echo(str(error))
@@ -344,6 +364,8 @@ def clean_target(
         lambda_client = services.member_client("lambda", account_id, region)
     except MemberAccessError as error:
         result.status, result.error = DENIED, str(error)
+        if error.refused:
+            result.access_denied.append("sts:AssumeRole")
         return result
     # Lambda version marks are neither read nor rewritten when the policy leaves them out, nor
     # when they cannot be read: then that kind alone is not cleaned (nothing is saved over them).
@@ -384,6 +406,7 @@ def clean_target(
         result.errors.append(
             {"kind": kind, "id": f"{account_id}/{region}", "error": cut_echo(str(error))}
         )
+        result.note_refusal(error)
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(tag_errors)
@@ -435,6 +458,7 @@ def clean_target(
                     )
                 )
             except READ_ERRORS as error:
+                result.note_refusal(error, listed.id)
                 cause = (
                     f"not tried: {error.cause}"
                     if isinstance(error, EndpointNotAnsweringError)
@@ -503,7 +527,12 @@ def clean_target(
             entry["delete_after"] = mark
         if not dry_run and action not in (PENDING, DUE):
             error_text = _apply_unless_unanswered(
-                ec2, lambda_client, resource, action=action, mark=(services.mark_tag, mark)
+                ec2,
+                lambda_client,
+                resource,
+                action=action,
+                mark=(services.mark_tag, mark),
+                result=result,
             )
             if error_text is not None:
                 result.errors.append(

@@ -13,8 +13,8 @@ from botocore.awsrequest import AWSResponse
 
 from handlers.cleanup_manager.candidates import mark_tag
 from tests.handlers.cleanup_manager.conftest import on_every_session
-from tests.handlers.conftest import FLEET_ENVIRONMENT
-from tests.handlers.member_accounts import MEMBER_A, create_volume, member_session
+from tests.handlers.conftest import FLEET_ENVIRONMENT, AlertInbox, ReceivedAlert
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, create_volume, member_session
 
 MARK_TAG = mark_tag(FLEET_ENVIRONMENT["STACK_NAME"])
 """The mark of the stack the tests' cleanup runs as."""
@@ -116,6 +116,14 @@ def published_versions(client: Any, name: str) -> set[str]:
 def actions_of(target: dict[str, Any]) -> dict[str, str]:
     """Resource id -> what the cleanup did to it, in a target's result."""
     return {entry["id"]: entry["action"] for entry in target["actions"]}
+
+
+def notices_received(inbox: AlertInbox) -> list[ReceivedAlert]:
+    """The alerts delivered since the last look but the access alert of the member whose role is
+    denied, which every test's first run sends: the mark notices, in order."""
+    return [
+        received for received in inbox.receive() if received.alert["account_id"] != DENIED_MEMBER
+    ]
 
 
 def unlisted_kinds(target: dict[str, Any]) -> dict[str, str]:
