@@ -696,7 +696,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             **MEMBER_ROLE_ENVIRONMENT,
             "STACK_NAME": EnvSource.STACK_NAME,
         },
-        permissions=(*COMMON_PERMISSIONS, ASSUME_OWN_MEMBER_ROLE),
+        permissions=(
+            *COMMON_PERMISSIONS,
+            ASSUME_OWN_MEMBER_ROLE,
+            # Once, as the scheduler upgrades: the access episodes saved before it indexed them
+            # (fleet_shared/access_episodes.py).
+            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
+        ),
         member_actions=(
             "ec2:DescribeVolumes",
             "ec2:CreateSnapshot",

@@ -66,6 +66,7 @@ def handle(
             targets,
             now=services.clock.now(),
             deadline=invocation,
+            seconds_left=invocation.remaining_seconds,
         )
         response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}

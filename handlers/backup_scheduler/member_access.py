@@ -13,6 +13,8 @@ BACKUP_ACCESS = AccessEpisodes(
     "resolution follows when the account is backed up without a denial.",
     recovered="Backed up again without a denial: the member role is granted.",
     served="backed up",
+    saved_before_index=True,
 )
 """Under `backup_scheduler/member-access/<account>`, indexed in
-`backup_scheduler/member-access-open`."""
+`backup_scheduler/member-access-open`; the versions before that index saved episodes without
+it."""

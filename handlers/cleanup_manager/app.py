@@ -51,6 +51,7 @@ def handle(
             [result.summary() for result in results],
             now=services.clock.now(),
             deadline=invocation,
+            seconds_left=invocation.remaining_seconds,
         )
     sent = 0 if dry_run else announce_marks(results, services, invocation)
     # After the notices: one not sent for an unreadable record is reported on its account's

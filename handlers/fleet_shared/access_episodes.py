@@ -22,8 +22,12 @@ calls):
 
 An open episode is listed in the index `AccessEpisodes.open_episodes_key` (one item per account,
 written before the alert goes out, dropped once the episode is closed and its resolution out),
-which is how a run finds the episodes of accounts it has no target of, with one read. An episode
-opened before the index existed is listed the next time its account is found denied.
+which is how a run finds the episodes of accounts it has no target of, with one read. The
+episodes saved before the index existed (backup_scheduler's: `saved_before_index`) are not in
+it, and one whose account then left the inventory was never resolved: such a function's runs
+look for them once (`fleet_shared.earlier_values`: a Scan of the state table, at most
+EARLIER_SEARCH_TIME_SHARE of the invocation's time left, going on next run from where it
+stopped) and note in the index each one open or holding a resolution not out yet.
 
 Delivery is the shared layer's `deliver_once`, keyed by the account, the episode (named by the
 closing time of the one before it, as health_monitor names its incidents) and `denied` or
@@ -36,7 +40,7 @@ so does the next run at the latest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -46,6 +50,7 @@ from pydantic import ValidationError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.earlier_values import SearchTime, earlier_keys, save_search
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.target_results import OK, PARTIAL
@@ -70,6 +75,12 @@ OPEN_EPISODE_PREFIX = "open#"
 """What begins the name of each item of the index of open episodes: `open#<account>`."""
 DENIALS_NAMED = 5
 """The denied calls of each region an alert names; the count is whole."""
+EARLIER_SEARCH_TIME_SHARE = 0.1
+"""The share of the invocation's time left at the search's first page that the search for
+episodes saved before the index may take: the run's targets are done by then, and what is left
+is for settling the episodes and sending their alerts."""
+EARLIER_SEARCH_PAGE_ITEMS = 1000
+"""Items a page of that Scan evaluates at most: the time left is checked at least this often."""
 _REACHED = frozenset({OK, PARTIAL})
 
 
@@ -89,6 +100,9 @@ class AccessEpisodes:
     served: str
     """What the function no longer does for an account removed from the inventory, in the
     detail of its episode's resolution (`backed up`)."""
+    saved_before_index: bool = False
+    """Whether an earlier version saved episodes without the index: a run then looks for them
+    once (the module docstring)."""
 
     def episode_key(self, account_id: str) -> str:
         """The state-table key of an account's access episode."""
@@ -98,6 +112,12 @@ class AccessEpisodes:
     def open_episodes_key(self) -> str:
         """The state-table key of the index of open episodes: an item `open#<account>` each."""
         return f"{self.source}/member-access-open"
+
+    @property
+    def earlier_search_key(self) -> str:
+        """Where the search for episodes saved before the index keeps its progress, then its
+        mark of being done."""
+        return f"{self.open_episodes_key}/earlier"
 
     @property
     def left_the_inventory(self) -> str:
@@ -212,12 +232,14 @@ def settle_member_access(
     *,
     now: datetime,
     deadline: ClaimDeadline,
+    seconds_left: Callable[[], float],
 ) -> MemberAccessSettlement:
     """Open or close the `episodes` of every account of `targets` (summaries of one run, every
     target of the inventory, each with its `access_denied` calls), and close that of every
     account the inventory no longer lists; every account is tried even when an earlier one
     failed, and when the index of open episodes cannot be read the accounts of `targets` are
-    settled all the same. Each alert's claim is bound to `deadline`, the invocation."""
+    settled all the same. Each alert's claim is bound to `deadline`, the invocation, and the
+    search for episodes saved before the index to a share of `seconds_left()`, its time left."""
     settlement = MemberAccessSettlement()
     try:
         indexed = _open_episode_accounts(episodes, state)
@@ -226,6 +248,16 @@ def settle_member_access(
         settlement.errors.append(
             {"account_id": episodes.open_episodes_key, "error": cut_echo(str(error))}
         )
+    if episodes.saved_before_index:
+        try:
+            indexed |= _earlier_open_accounts(
+                episodes, state, indexed, now=now, seconds_left=seconds_left
+            )
+        except (ClientError, BotoCoreError) as error:
+            # Searched again by the next run, from where the last saved search stopped.
+            settlement.errors.append(
+                {"account_id": episodes.earlier_search_key, "error": cut_echo(str(error))}
+            )
     for outcome in _outcomes(episodes, targets, indexed):
         if not outcome.denied and not outcome.reached:
             continue
@@ -246,6 +278,49 @@ def settle_member_access(
                 {"account_id": outcome.account_id, "error": cut_echo(str(error))}
             )
     return settlement
+
+
+def _earlier_open_accounts(
+    episodes: AccessEpisodes,
+    state: StateTable,
+    indexed: set[str],
+    *,
+    now: datetime,
+    seconds_left: Callable[[], float],
+) -> set[str]:
+    """The accounts not in the index (`indexed`) whose episode, saved before the index existed,
+    is open or holds a resolution not out yet (or cannot be read, so that settling it reports
+    it), each noted in the index; found by the one-time search as far as this run's share of
+    time goes (`fleet_shared.earlier_values`), whose progress is saved once they are noted.
+    Raises the state table's errors."""
+    found = earlier_keys(
+        state,
+        episodes.earlier_search_key,
+        value_name=EPISODE_VALUE,
+        key_prefix=episodes.episode_key(""),
+        page_items=EARLIER_SEARCH_PAGE_ITEMS,
+        go_on=SearchTime(seconds_left, EARLIER_SEARCH_TIME_SHARE).go_on,
+    )
+    if found is None:
+        return set()
+    noted: set[str] = set()
+    for key in found.keys:
+        account_id = key.removeprefix(episodes.episode_key(""))
+        if account_id in indexed:
+            continue
+        try:
+            saved = _read(state, key)
+        except UnreadableStateValueError:
+            unsettled = True
+        else:
+            unsettled = saved is not None and (
+                saved.value["open"] or saved.value.get("resolution") is not None
+            )
+        if unsettled:
+            state.put_value(episodes.open_episodes_key, f"{OPEN_EPISODE_PREFIX}{account_id}", {})
+            noted.add(account_id)
+    save_search(state, episodes.earlier_search_key, found, iso_z(now))
+    return noted
 
 
 def _alert(episodes: AccessEpisodes, outcome: _AccountOutcome, now: datetime) -> Alert:

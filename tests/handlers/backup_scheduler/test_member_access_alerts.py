@@ -9,7 +9,10 @@ import pytest
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
+from fleet_shared.earlier_values import SEARCHED
+from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler.backup import BackupServices
+from handlers.backup_scheduler.member_access import BACKUP_ACCESS
 from tests.handlers.conftest import AlertInbox
 from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
 from tests.handlers.member_accounts import (
@@ -145,6 +148,34 @@ def test_a_member_removed_from_the_inventory_while_denied_gets_one_resolution(
     assert "no longer in the fleet inventory" in resolution["detail"]
     assert left["access_alerts"]["resolved"] == [MEMBER_B]
     # AND a further night sends nothing about it
+    later = nightly_run(backup, fake_clock)
+    assert member_b_alerts(alert_inbox) == []
+    assert later["access_alerts"] == {"alerted": [], "resolved": []}
+
+
+def test_an_episode_saved_before_the_index_of_a_member_that_left_gets_one_resolution(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+    state_table: StateTable,
+) -> None:
+    # GIVEN member B's AssumeRole refused, alerted by a nightly run, its episode then left as
+    # the versions before the index saved it: not in the index, and never searched for
+    deny_member_b(backup, built_services)
+    nightly_run(backup, fake_clock)
+    [alert] = member_b_alerts(alert_inbox)
+    state_table.delete_value(BACKUP_ACCESS.open_episodes_key, f"open#{MEMBER_B}")
+    state_table.delete_value(BACKUP_ACCESS.earlier_search_key, SEARCHED)
+    # WHEN member B is removed from the stack file and the next night's run comes
+    write_inventory(MEMBER_A, DENIED_MEMBER)
+    left = nightly_run(backup, fake_clock)
+    # THEN its episode is found and closed: one resolution of the same alert
+    [resolution] = member_b_alerts(alert_inbox)
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    assert left["access_alerts"]["resolved"] == [MEMBER_B]
+    # AND the search is marked done, and a further night sends nothing about it
+    assert state_table.get_value(BACKUP_ACCESS.earlier_search_key, SEARCHED) is not None
     later = nightly_run(backup, fake_clock)
     assert member_b_alerts(alert_inbox) == []
     assert later["access_alerts"] == {"alerted": [], "resolved": []}
