@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.access_episodes import note_refused_call
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, misspelt_backup_key
 from fleet_shared.cleanup_policy import (
@@ -411,11 +412,13 @@ def _unless_shared(
     *,
     marked: bool,
     read_allowed: Callable[[], bool],
+    refused: list[str],
 ) -> list[Resource]:
     """A snapshot candidate of the listing to be marked (`marked` when it carries the mark tag,
     one not a date), no candidate when it is shared (counted in `shared.kept`); none when its
     sharing cannot be read, or is not asked for lack of time (`read_allowed()` False), in
-    `shared.unreadable`: it is left as it is for the next run to decide on. A snapshot that is
+    `shared.unreadable` (and in `refused` when IAM refused the read): it is left as it is for
+    the next run to decide on. A snapshot that is
     no candidate anyway, or whose mark is dated (pending, or reached: asked again by
     as_it_is_now), is returned as it is, unasked."""
     if not resource.candidate or resource.delete_after is not None:
@@ -426,6 +429,7 @@ def _unless_shared(
             sharing = snapshot_sharing(ec2, resource.id)
         except AWS_CALL_ERRORS as error:
             cause = cut_echo(str(error))
+            note_refused_call(refused, error, resource.id)
         else:
             return _candidate_unless_shared(resource, sharing, shared, marked=marked)
     shared.unreadable.append(
@@ -489,6 +493,7 @@ def snapshots(
     *,
     autoscaling: Any,
     calls: CallsAllowed,
+    refused: list[str],
     own_mark_tag: str,
 ) -> list[Resource]:
     """The account's own snapshots that are old enough, not a fleet backup, not used by an AMI
@@ -522,7 +527,12 @@ def snapshots(
         else:
             found.extend(
                 _unless_shared(
-                    ec2, resource, shared, marked=marked, read_allowed=calls.resource_reads
+                    ec2,
+                    resource,
+                    shared,
+                    marked=marked,
+                    read_allowed=calls.resource_reads,
+                    refused=refused,
                 )
             )
     return found
@@ -843,6 +853,7 @@ def lambda_versions(
     calls: CallsAllowed,
     *,
     tag_errors: list[dict[str, str]],
+    refused: list[str],
 ) -> list[Resource]:
     """Published versions older than the newest `keep_lambda_versions`, not used by an alias,
     invoked by an event source mapping or holding provisioned concurrency, of functions carrying
@@ -852,7 +863,8 @@ def lambda_versions(
     `$LATEST` is never a candidate. A marked version that no longer exists is simply not
     returned, so its mark is dropped when the caller saves the marks again. A function whose
     tags, versions, aliases or provisioned concurrency cannot be read (deleted meanwhile, say)
-    is left out, with its error in `failed_functions`, and the other functions go on; once the
+    is left out, with its error in `failed_functions` (and the call in `refused` when IAM
+    refused it), and the other functions go on; once the
     endpoint did not answer (a timeout on every attempt, or a call run to its bound throttled),
     the later functions are left out
     unread: `lambda_client` (a watched member client) refuses their calls without sending them,
@@ -877,10 +889,11 @@ def lambda_versions(
                     tag_errors=tag_errors,
                 )
             )
-        except EndpointNotAnsweringError as refused:
-            failed_functions[name] = f"not read: {refused.cause}"
+        except EndpointNotAnsweringError as unanswered:
+            failed_functions[name] = f"not read: {unanswered.cause}"
         except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
             failed_functions[name] = cut_echo(str(error))
+            note_refused_call(refused, error, name)
     return found
 
 
@@ -965,6 +978,7 @@ def find_resources(
     shared: SharedSnapshots,
     calls: CallsAllowed,
     unlisted: dict[ResourceKind, Exception],
+    refused: list[str],
     own_mark_tag: str,
 ) -> list[Resource]:
     """Candidates and marked resources of the kinds the policy names; other kinds are not read,
@@ -978,7 +992,8 @@ def find_resources(
     not listed may be an AMI's snapshot, or a version an event source mapping invokes. The other
     kinds are listed all the same: one throttled or refused listing no longer left the target's
     every kind uncleaned. A snapshot or volume counts as marked when it carries `own_mark_tag`,
-    the stack's (mark_tag)."""
+    the stack's (mark_tag). The reads of one resource IAM refused (a snapshot's sharing, a
+    function's tags, versions, aliases or provisioned concurrency) are named in `refused`."""
     listings: dict[ResourceKind, Callable[[], list[Resource]]] = {
         SNAPSHOTS: lambda: snapshots(
             ec2,
@@ -988,13 +1003,20 @@ def find_resources(
             shared,
             autoscaling=autoscaling,
             calls=calls,
+            refused=refused,
             own_mark_tag=own_mark_tag,
         ),
         VOLUMES: lambda: volumes(
             ec2, policy, now, tag_errors, calls.next_page, own_mark_tag=own_mark_tag
         ),
         LAMBDA_VERSIONS: lambda: lambda_versions(
-            lambda_client, policy, lambda_marks, failed_functions, calls, tag_errors=tag_errors
+            lambda_client,
+            policy,
+            lambda_marks,
+            failed_functions,
+            calls,
+            tag_errors=tag_errors,
+            refused=refused,
         ),
     }
     found: list[Resource] = []

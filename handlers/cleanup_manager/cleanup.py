@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from fleet_shared.access_episodes import refused_by_iam
+from fleet_shared.access_episodes import note_refused_call
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -215,14 +215,9 @@ class TargetResult(SharedTargetResult):
     """How many snapshots that would otherwise be candidates were kept, by why (`shared` with
     other accounts, `public`)."""
     access_denied: list[str] = field(default_factory=list)
-    """The calls IAM refused (`sts:AssumeRole`, a listing's operation, an action's operation and
-    resource): the member's access episode (member_access.py) alerts on them."""
-
-    def note_refusal(self, error: BaseException, resource_id: str = "") -> None:
-        """Note the call `error` ended in `access_denied` when IAM refused it: its operation,
-        and `resource_id` when it acted on one resource."""
-        if isinstance(error, ClientError) and refused_by_iam(error):
-            self.access_denied.append(f"{error.operation_name} {resource_id}".rstrip())
+    """The calls IAM refused (`sts:AssumeRole`, a listing's operation, the operation and resource
+    of an action or of a read of one resource): the member's access episode (member_access.py)
+    alerts on them."""
 
     def count(self, action: str) -> int:
         """How many resources got (or, in dry run, would get) `action`."""
@@ -306,7 +301,7 @@ def _apply_unless_unanswered(
     except ClientError as error:
         if action == DELETE and gone_on_retry(error, NOT_FOUND_CODES[resource.kind]):
             return None
-        result.note_refusal(error, resource.id)
+        note_refused_call(result.access_denied, error, resource.id)
         return cut_echo(str(error))
     except (BotoCoreError, ResponseParserError) as error:
         return cut_echo(str(error))
@@ -391,6 +386,7 @@ def clean_target(
         shared=shared,
         calls=calls,
         unlisted=unlisted,
+        refused=result.access_denied,
         own_mark_tag=services.mark_tag,
     )
 
@@ -406,7 +402,7 @@ def clean_target(
         result.errors.append(
             {"kind": kind, "id": f"{account_id}/{region}", "error": cut_echo(str(error))}
         )
-        result.note_refusal(error)
+        note_refused_call(result.access_denied, error)
     for function_name, error in failed_functions.items():
         result.errors.append({"kind": "lambda_function", "id": function_name, "error": error})
     result.errors.extend(tag_errors)
@@ -458,7 +454,7 @@ def clean_target(
                     )
                 )
             except READ_ERRORS as error:
-                result.note_refusal(error, listed.id)
+                note_refused_call(result.access_denied, error, listed.id)
                 cause = (
                     f"not tried: {error.cause}"
                     if isinstance(error, EndpointNotAnsweringError)

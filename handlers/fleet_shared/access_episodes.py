@@ -145,6 +145,13 @@ def refused_by_iam(error: BaseException | str | None) -> bool:
     )
 
 
+def note_refused_call(refused: list[str], error: BaseException, resource_id: str = "") -> None:
+    """Add the call `error` ended to `refused` (a target's `access_denied`) when IAM refused it:
+    its operation, and `resource_id` when it acted on, or read, one resource."""
+    if isinstance(error, ClientError) and refused_by_iam(error):
+        refused.append(f"{error.operation_name} {resource_id}".rstrip())
+
+
 @dataclass
 class MemberAccessSettlement:
     """What settling a run's episodes sent, and what could not be."""

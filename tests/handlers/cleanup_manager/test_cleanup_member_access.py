@@ -10,12 +10,12 @@ import pytest
 
 from fleet_shared.clock import ManualClock
 from handlers.cleanup_manager.cleanup import CleanupServices
+from tests.handlers.cleanup_manager.support import create_snapshot
 from tests.handlers.conftest import AlertInbox
 from tests.handlers.faults import refuse_every_ec2_attempt
 from tests.handlers.member_accounts import (
     MEMBER_B,
     REGION,
-    create_volume,
     deny_assume_role,
     member_session,
 )
@@ -49,7 +49,9 @@ def refuse_member_b(
     return lambda: ec2_b.meta.events.unregister(f"before-send.ec2.{refused}", fault)
 
 
-@pytest.mark.parametrize("refused", ["sts:AssumeRole", "DescribeVolumes"])
+@pytest.mark.parametrize(
+    "refused", ["sts:AssumeRole", "DescribeVolumes", "DescribeSnapshotAttribute"]
+)
 def test_a_member_denying_the_cleanup_role_alerts_once_and_its_recovery_once(
     cleaner: Invoke,
     built_services: list[CleanupServices],
@@ -57,9 +59,9 @@ def test_a_member_denying_the_cleanup_role_alerts_once_and_its_recovery_once(
     alert_inbox: AlertInbox,
     refused: str,
 ) -> None:
-    # GIVEN member B with an unattached volume, its role's AssumeRole or its DescribeVolumes
-    # refused by IAM
-    create_volume(member_session(MEMBER_B).client("ec2"))
+    # GIVEN member B with a stale snapshot of an unattached volume, its role's AssumeRole, its
+    # DescribeVolumes or the DescribeSnapshotAttribute of its snapshot refused by IAM
+    create_snapshot(member_session(MEMBER_B).client("ec2"))
     grant_again = refuse_member_b(cleaner, built_services, refused)
     # WHEN a dry run, then three daily runs find it denied
     dry = cleaner({"action": "cleanup", "dry_run": True})
@@ -67,10 +69,12 @@ def test_a_member_denying_the_cleanup_role_alerts_once_and_its_recovery_once(
     for _ in range(3):
         results.append(cleaner({"action": "cleanup"}))
         future_clock.advance(DAY)
-    # THEN each run names the refused call, and one warning went out, naming it, from the first
-    # run that was not a dry run
+    # THEN each run names the refused call (with the resource it read), and one warning went
+    # out, naming it, from the first run that was not a dry run
     assert "access_alerts" not in dry
-    assert [target_of(r, MEMBER_B)["access_denied"] for r in results] == [[refused]] * 3
+    assert [
+        [call.split()[0] for call in target_of(r, MEMBER_B)["access_denied"]] for r in results
+    ] == [[refused]] * 3
     [alert] = member_b_alerts(alert_inbox)
     assert (alert["source"], alert["severity"], alert["resolved"]) == (
         "cleanup_manager",
@@ -82,8 +86,8 @@ def test_a_member_denying_the_cleanup_role_alerts_once_and_its_recovery_once(
     # WHEN the member grants it again and the next run cleans the account
     grant_again()
     recovered = cleaner({"action": "cleanup"})
-    # THEN the volume is marked, and one resolution of the same alert went out
-    assert [entry["action"] for entry in target_of(recovered, MEMBER_B)["actions"]] == ["mark"]
+    # THEN the account is cleaned whole, and one resolution of the same alert went out
+    assert target_of(recovered, MEMBER_B)["status"] == "ok"
     [resolution] = member_b_alerts(alert_inbox)
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
     assert recovered["access_alerts"]["resolved"] == [MEMBER_B]
