@@ -40,6 +40,12 @@ characters (U+200B, U+FEFF, the bidirectional marks and overrides such as U+202E
 UNSEEN_OTHERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
 """The default-ignorable characters of other categories (a combining grapheme joiner, the Hangul
 fillers): shown as nothing, like the format characters."""
+COMPATIBILITY_FORM = "NFKC"
+"""The normalisation that reads a full-width, small, superscript or subscript sign (U+FF1D, the
+full-width `=`; U+FE62, the small `+`; U+207C, the superscript `=`) as the sign itself. Whether
+a spreadsheet that normalises text takes such a sign at a field's start for the formula's own is
+documented for none of them, and an apostrophe before a text costs nothing: every character
+whose compatibility form is one of FORMULA_STARTS counts as it."""
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,16 @@ def _json(value: Any) -> bytes:
 
 
 def _starts_like_a_formula(text: str) -> bool:
-    """Whether `text` starts with one of FORMULA_STARTS, or with one of them behind characters a
+    """Whether `text` starts with one of FORMULA_STARTS (or a sign whose compatibility form is
+    one: `COMPATIBILITY_FORM`), or with one of them behind characters a
     reader skips or does not show (`UNSEEN_CATEGORIES`, `UNSEEN_OTHERS`): `\u202e=1+1` or
     ` =1+1` looks like text to whoever reads the SSM value, and a spreadsheet that trims or
     ignores the prefix runs the formula."""
     for character in text:
-        if character in FORMULA_STARTS:
+        if character in FORMULA_STARTS or (
+            not character.isascii()
+            and unicodedata.normalize(COMPATIBILITY_FORM, character) in FORMULA_STARTS
+        ):
             return True
         if character not in UNSEEN_OTHERS and unicodedata.category(character) not in (
             UNSEEN_CATEGORIES

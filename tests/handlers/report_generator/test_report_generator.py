@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import tracemalloc
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -762,7 +763,9 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
     # which ASVS 5.0 lists: a reader may drop it before the `=` behind it), or with one behind
     # characters a reader skips or does not show (a right-to-left override, a zero-width
     # space, a byte order mark, a space, a no-break space and a bidirectional isolate, a
-    # Hangul filler), and one name that starts with a space and is no formula
+    # Hangul filler), or with a sign whose compatibility form is one (full-width `=`, `+`,
+    # `-` and `@`, a small `+`, a superscript `=`), and one name that starts with a space and is
+    # no formula
     names = {
         "ap-south-1": '=HYPERLINK("http://127.0.0.1/x","click")',
         "eu-west-1": "+cmd|' /C calc'!A0",
@@ -776,6 +779,12 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
         "kms": " @SUM(1+1)",
         "iam": "\u00a0\u2066=1+1",
         "rds": "\u3164=1+1",
+        "ecs": '\uff1dHYPERLINK("http://127.0.0.1/x")',
+        "efs": "\uff0b1+1",
+        "emr": "\uff0d2+3",
+        "eks-auto": "\uff20SUM(1+1)",
+        "glue": " \ufe621+1",
+        "lambda": "\u207c1+1",
     }
     regions = {code: (names[code], "aws") for code in ("ap-south-1", "eu-west-1")}
     services = {
@@ -800,7 +809,7 @@ def test_names_that_look_like_formulas_stay_text_in_every_csv_file(
     assert not [
         field
         for field in fields
-        if field.lstrip(" \u00a0\u200b\u202e\u2066\u3164\ufeff")[:1]
+        if unicodedata.normalize("NFKC", field.lstrip(" \u00a0\u200b\u202e\u2066\u3164\ufeff")[:1])
         in ("=", "+", "-", "@", "\t", "\r", "\x00")
     ]
     assert {f"'{name}" for name in names.values()} <= set(fields)
