@@ -13,7 +13,8 @@ fetched again; the feed is asked with a conditional GET, so an unchanged feed an
 not downloaded. The fingerprint lets anyone see whether two runs read the same source data.
 
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
-chain may run in any of them. An entry that cannot be trusted counts as a miss: unreadable (one
+chain may run in any of them. An entry larger than ENTRY_BYTES_MAX is not read (a miss the run
+warns of). An entry that cannot be trusted counts as a miss: unreadable (one
 written before entries carried their report day included), a fetch time without a time zone or
 later than now, data whose fingerprint is not the one recorded (half-written or altered), an
 HTTP validator that cannot be sent back as a header (a control character, over 1,024
@@ -40,12 +41,19 @@ from pydantic import (
 )
 
 from fleet_shared.clock import Clock
+from fleet_shared.object_bodies import bounded_body
 from fleet_shared.report_documents import CACHE_PREFIX
 
 SSM_ENTRY = "ssm-global-infrastructure"
 FEED_ENTRY = "region-feed"
 VALIDATOR_CHARACTERS_MAX = 1024
 """The longest ETag or Last-Modified sent back: real ones are tens of characters."""
+ENTRY_BYTES_MAX = 4 * 1024 * 1024
+"""The largest cache entry read; a larger one is refused unread (`SourceCache.read`). An entry
+holds SSM's dataset (about 250 kB) or the feed's launch titles and dates (a few kB). Parsed, a
+JSON document of small objects takes about 19 times its size (8 MiB of them took 154 MB more,
+2026-11-29), and the function has 512 MB: read whole, an entry that grew or was replaced took
+it past its memory, failing every run of the report day."""
 
 
 def fingerprint(data: Any) -> str:
@@ -104,15 +112,18 @@ class SourceCache:
     def read(self, name: str, source: str) -> CacheEntry | None:
         """The stored entry of `source`, fresh or not; None when absent, unreadable or of
         another source (the feed URL or SSM region changed: its data is not this source's, its
-        validators not this server's)."""
+        validators not this server's). Raises ObjectTooLargeError, reading no further, for an
+        entry over ENTRY_BYTES_MAX."""
+        key = self.key(name)
         try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=self.key(name))
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
+        body = bounded_body(response, key, ENTRY_BYTES_MAX)
         try:
-            entry = CacheEntry.model_validate_json(response["Body"].read())
+            entry = CacheEntry.model_validate_json(body)
         except ValidationError:
             return None
         return entry if entry.source == source else None

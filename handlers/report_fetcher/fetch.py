@@ -25,6 +25,7 @@ from botocore.config import Config
 from pydantic import Field, ValidationError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
     SCHEMA_VERSION,
@@ -127,11 +128,11 @@ def _read_cache(
     cache: SourceCache, name: str, source: str, warnings: list[str]
 ) -> CacheEntry | None:
     """The stored entry of `source` (`SourceCache.read`); None, with a warning, when S3 does not
-    answer the read: the cache only spares asking the source, so the run asks it, instead of
-    failing with the source's data a call away."""
+    answer the read or the entry is too large to read: the cache only spares asking the source,
+    so the run asks it, instead of failing with the source's data a call away."""
     try:
         return cache.read(name, source)
-    except AWS_CALL_ERRORS as error:
+    except (ObjectTooLargeError, *AWS_CALL_ERRORS) as error:
         warnings.append(
             f"source cache {cache.key(name)} not read ({cut_echo(str(error))}): "
             f"{source} asked instead"

@@ -27,6 +27,7 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.report_documents import RawDocument, new_run_id
 from handlers.report_fetcher import app
+from handlers.report_fetcher import cache as cache_module
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache, fingerprint
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
@@ -211,6 +212,24 @@ def _another_versions_layout(entry: dict[str, Any]) -> None:
     entry["fingerprint"] = fingerprint(entry["data"])
 
 
+def _fetched_once(fetcher: Callable[..., Fetch]) -> tuple[Fetch, FakeSsm, int]:
+    """A fetch whose first run (feed unreachable) wrote the SSM cache entry, its SSM, and the
+    calls that run made to it."""
+    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
+    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
+    fetch({"action": "fetch"})
+    return fetch, ssm, ssm.calls
+
+
+def _assert_ssm_read_again(result: dict[str, Any], ssm: FakeSsm, calls_per_fetch: int) -> None:
+    """`result`, of the second run of `_fetched_once`, read SSM again, not the cache, and wrote
+    every service."""
+    assert result["status"] == "ok", result
+    assert result["ssm_from_cache"] is False
+    assert ssm.calls == 2 * calls_per_fetch
+    assert result["counts"]["services"] == len(SERVICES)
+
+
 @pytest.mark.parametrize(
     "spoil",
     [
@@ -237,10 +256,7 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     spoil: Callable[[dict[str, Any]], None],
 ) -> None:
     # GIVEN a first run's SSM cache entry, then spoiled in place
-    ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
-    fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
-    fetch({"action": "fetch"})
-    calls_per_fetch = ssm.calls
+    fetch, ssm, calls_per_fetch = _fetched_once(fetcher)
     key = SourceCache.key(SSM_ENTRY)
     entry = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     spoil(entry)
@@ -249,13 +265,37 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     fake_clock.advance(60)
     result = fetch({"action": "fetch"})
     # THEN it does not trust the entry: SSM is read again and every service is in the document
-    assert result["status"] == "ok"
-    assert result["ssm_from_cache"] is False
-    assert ssm.calls == 2 * calls_per_fetch
-    assert result["counts"]["services"] == len(SERVICES)
+    _assert_ssm_read_again(result, ssm, calls_per_fetch)
     # AND the entry is replaced by this run's
     renewed = SourceCache(s3, BUCKET, 86400, fake_clock).read(SSM_ENTRY, SSM_SOURCE)
     assert renewed is not None and renewed.fetched_at == fake_clock.now()
+
+
+def test_a_cache_entry_over_the_size_limit_is_a_miss_named_in_a_warning(
+    s3: Any,
+    fetcher: Callable[..., Fetch],
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a first run's SSM cache entry, one byte longer than the fetcher reads (the limit
+    # lowered to it: an entry grown or replaced by a large object)
+    fetch, ssm, calls_per_fetch = _fetched_once(fetcher)
+    key = SourceCache.key(SSM_ENTRY)
+    size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
+    monkeypatch.setattr(cache_module, "ENTRY_BYTES_MAX", size - 1)
+    # WHEN the next run of the same report day starts
+    fake_clock.advance(60)
+    result = fetch({"action": "fetch"})
+    # THEN the run does not fail: the entry is a miss, SSM is read again, and the raw document
+    # warns that the entry was not read, naming its size and the limit
+    _assert_ssm_read_again(result, ssm, calls_per_fetch)
+    warnings = _raw(s3, result["key"])["metadata"]["warnings"]
+    assert [
+        warning
+        for warning in warnings
+        if warning.startswith(f"source cache {key} not read")
+        and f"{size:,} bytes or more, more than the {size - 1:,}" in warning
+    ]
 
 
 @pytest.mark.usefixtures("no_retry_waits")
