@@ -11,7 +11,7 @@ never read, so it counts as read from the jump on.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
 
@@ -29,3 +29,15 @@ def clock_has_read(zone: ZoneInfo, day: date, clock: time, now: datetime) -> boo
     local = now.astimezone(zone)
     wall_clock_past = (local.date(), local.time()) >= (day, clock)
     return wall_clock_past or now.astimezone(UTC) >= first_reading(zone, day, clock)
+
+
+def hour_start(zone: tzinfo, moment: datetime) -> datetime:
+    """The instant the clock of `zone` last read a whole hour at or before `moment` (aware), in
+    UTC: the start of the local hour `moment` is in. In a zone whose offset is not whole hours
+    (Asia/Kolkata's 5:30, Asia/Kathmandu's 5:45) it is not on the UTC hour. Of an hour the clocks
+    repeat, the start of the reading `moment` is in; of an hour whose start the clocks skip
+    (Australia/Lord_Howe's clocks move from 02:00 to 02:30), the jump."""
+    local = moment.astimezone(zone)
+    # The reading (`fold`) of `moment` is kept, and a time the clocks skip is read before the
+    # jump (`fold` 0), which is the jump's instant.
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)

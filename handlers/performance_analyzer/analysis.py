@@ -7,13 +7,12 @@ The analysis is written to `analyses/<account>/<region>/<cluster>/<time>.json`
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
-from fleet_shared.metric_data import align
 from fleet_shared.performance_documents import (
     SCHEMA_VERSION,
     PerformanceAnalysis,
@@ -21,12 +20,13 @@ from fleet_shared.performance_documents import (
 )
 from fleet_shared.sessions import HUB_CALL_SECONDS, bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
+from fleet_shared.wall_clocks import hour_start
 from handlers.performance_analyzer.bottlenecks import (
     cleared_rules,
     find_bottlenecks,
     measured_rules,
 )
-from handlers.performance_analyzer.measurements import CLUSTER_METRICS, HOUR, measure_window
+from handlers.performance_analyzer.measurements import CLUSTER_METRICS, measure_window
 from handlers.performance_analyzer.region_load_balancers import RegionLoadBalancers
 from handlers.performance_analyzer.regressions import (
     MeasuredWindow,
@@ -49,20 +49,40 @@ A CloudWatch or ELB (or a proxy) answering page after page, each with a new toke
 until Lambda ended the run at its timeout, with every other cluster's result."""
 
 
-def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
-    """`end` a week earlier on the clock of the cluster's time zone (its schedule's, else its
-    calendar's, else UTC): a cluster's load follows its people's days, so across a daylight-saving
-    change the same hours of the week before are 167 or 169 hours earlier (167.5 or 168.5 in
-    Australia/Lord_Howe: not on the hour, which `measure_window` keeps), and 168 would compare
-    a window with one an hour off its daily cycle (a morning ramp read as a regression)."""
+def cluster_zone(cluster: Cluster) -> tzinfo:
+    """The time zone of the cluster's days: its schedule's, else its calendar's, else UTC."""
     if cluster.schedule is not None:
-        zone = cluster.schedule.zone
-    elif cluster.calendar is not None:
-        zone = ZoneInfo(cluster.calendar.time_zone)
-    else:
-        return end - WEEK
+        return cluster.schedule.zone
+    if cluster.calendar is not None:
+        return ZoneInfo(cluster.calendar.time_zone)
+    return UTC
+
+
+def window_end(now: datetime, cluster: Cluster) -> datetime:
+    """The end of the window analysed at `now`: the start of the local hour of the cluster's
+    time zone (`cluster_zone`, `hour_start`), so that each hourly value is one local hour. On the
+    UTC hour, a value of Asia/Kolkata (UTC+5:30) ran from 07:30 to 08:30, half before and half
+    after an 08:00 scale-up, and the optimizer classed the hour by its start alone: an hour
+    outside the working hours was counted in them (and one in them outside).
+
+    The window's hours are CloudWatch's 3600-s periods from its start, hours of elapsed time. In
+    a zone whose clocks change by whole hours each is a local hour across a change as well: a
+    day the clocks go forward has 23 of them (none for the hour skipped), a day they go back 25
+    (the repeated hour twice, each dated by its own instant, which the optimizer classes by the
+    first reading of the schedule's times, `fleet_shared.wall_clocks`). In Australia/Lord_Howe,
+    whose clocks change by 30 minutes, the hours of a window across the change that lie before
+    it are half an hour off its local hours, in that one window."""
+    return hour_start(cluster_zone(cluster), now)
+
+
+def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
+    """`end` a week earlier on the clock of the cluster's time zone (`cluster_zone`): a
+    cluster's load follows its people's days, so across a daylight-saving change the same hours
+    of the week before are 167 or 169 hours earlier (167.5 or 168.5 in Australia/Lord_Howe: not
+    on the hour, which `measure_window` keeps), and 168 would compare a window with one an hour
+    off its daily cycle (a morning ramp read as a regression)."""
     # Arithmetic on an aware datetime of one zone is on the wall clock.
-    return (end.astimezone(zone) - WEEK).astimezone(UTC)
+    return (end.astimezone(cluster_zone(cluster)) - WEEK).astimezone(UTC)
 
 
 def analyse_cluster(
@@ -83,7 +103,7 @@ def analyse_cluster(
     environment = services.environment
     hours = environment.performance_window_hours
     now = services.clock.now()
-    end = align(now, HOUR)
+    end = window_end(now, cluster)
 
     def client(service: str) -> Any:
         return services.sessions.client(service, account_id, cluster.region, CLUSTER_CALL_CONFIG)

@@ -175,7 +175,7 @@ def measure_window(
     `next_page_allowed()` (`get_metric_series`)."""
     # Not on the hour: a week earlier in Australia/Lord_Howe, whose clocks change by 30 minutes,
     # is 167.5 or 168.5 hours earlier, and a window put back on the hour compared hours half an
-    # hour off the cluster's day (the current window's end is on the hour already).
+    # hour off the cluster's day (the current window's end is on its zone's hour already).
     window_end = align(end, MINUTE)
     window_start = window_end - timedelta(hours=hours)
     latency_queries = load_balancer_queries(load_balancers, window_start, window_end)

@@ -7,7 +7,7 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from fleet_shared.performance_documents import PerformanceAnalysis
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
+from fleet_shared.wall_clocks import hour_start
 from handlers.performance_analyzer import app
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.measurements import WindowMeasurements
@@ -59,6 +60,8 @@ from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_B, deny_assume_
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 CLUSTER = "dev-apps"
+CLUSTER_ZONE = ZoneInfo("Asia/Kolkata")
+"""The time zone of the cluster's schedule in the handlers' stack file."""
 Analyze = Callable[..., dict[str, Any]]
 
 
@@ -108,8 +111,9 @@ def put_the_next_four_hours(clock: ManualClock, cloudwatch: Any, now: dict[str, 
 
 
 def the_hour(clock: ManualClock) -> datetime:
-    """The start of the clock's hour: the end of the analyzer's window."""
-    return clock.now().replace(minute=0, second=0, microsecond=0)
+    """The start of the clock's hour in the cluster's time zone (Asia/Kolkata, UTC+5:30, so on
+    the half hour of UTC): the end of the analyzer's window."""
+    return hour_start(CLUSTER_ZONE, clock.now())
 
 
 def put_saturated_window(clock: ManualClock, hours: int) -> tuple[Any, datetime]:
@@ -794,14 +798,14 @@ def test_an_open_regression_is_not_resolved_by_a_window_whose_week_earlier_has_n
     the_one_resolution_of(warning, alert_inbox)
 
 
-def new_york_inventory() -> dict[str, Any]:
-    """The shared inventory with the cluster's schedule in America/New_York."""
+def inventory_in_zone(time_zone: str) -> dict[str, Any]:
+    """The shared inventory with the cluster's schedule in `time_zone`."""
     document = copy.deepcopy(INVENTORY_DOCUMENT)
-    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = "America/New_York"
+    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = time_zone
     return document
 
 
-@pytest.mark.parametrize("inventory_document", [new_york_inventory()])
+@pytest.mark.parametrize("inventory_document", [inventory_in_zone("America/New_York")])
 def test_the_week_before_a_daylight_saving_change_is_compared_at_the_same_local_hours(
     analyze: Analyze, fake_clock: ManualClock, alert_inbox: AlertInbox
 ) -> None:
@@ -834,15 +838,8 @@ def test_the_week_before_a_daylight_saving_change_is_compared_at_the_same_local_
     assert alert_inbox.receive() == []
 
 
-def lord_howe_inventory() -> dict[str, Any]:
-    """The shared inventory with the cluster's schedule in Australia/Lord_Howe, whose clocks go
-    forward by 30 minutes."""
-    document = copy.deepcopy(INVENTORY_DOCUMENT)
-    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = "Australia/Lord_Howe"
-    return document
-
-
-@pytest.mark.parametrize("inventory_document", [lord_howe_inventory()])
+# Australia/Lord_Howe's clocks go forward by 30 minutes.
+@pytest.mark.parametrize("inventory_document", [inventory_in_zone("Australia/Lord_Howe")])
 def test_the_week_before_a_half_hour_clock_change_is_compared_at_the_same_local_hours(
     analyze: Analyze, fake_clock: ManualClock
 ) -> None:
@@ -868,6 +865,82 @@ def test_the_week_before_a_half_hour_clock_change_is_compared_at_the_same_local_
     assert cluster["regressions"] == []
     trend = next(t for t in latest_analysis().metrics if t.name == "cpu")
     assert (trend.value, trend.week_earlier) == (pytest.approx(81.0), pytest.approx(81.0))
+
+
+LOCAL_HOUR_CASES = {
+    # Monday 09:10 in India (UTC+5:30) and 09:25 in Nepal (UTC+5:45): the window is 05:00-09:00
+    "Asia/Kolkata": (
+        "Asia/Kolkata",
+        datetime(2025, 6, 2, 3, 40, tzinfo=UTC),
+        ["05:00+0530", "06:00+0530", "07:00+0530", "08:00+0530"],
+    ),
+    "Asia/Kathmandu": (
+        "Asia/Kathmandu",
+        datetime(2025, 6, 2, 3, 40, tzinfo=UTC),
+        ["05:00+0545", "06:00+0545", "07:00+0545", "08:00+0545"],
+    ),
+    # 04:10 in Adelaide (UTC+9:30, +10:30 in summer) the night its clocks went back from 03:00
+    # to 02:00 (a day of 25 hours), and 05:10 the night they went forward from 02:00 to 03:00
+    # (a day of 23)
+    "clocks-back": (
+        "Australia/Adelaide",
+        datetime(2025, 4, 5, 18, 40, tzinfo=UTC),
+        ["01:00+1030", "02:00+1030", "02:00+0930", "03:00+0930"],
+    ),
+    "clocks-forward": (
+        "Australia/Adelaide",
+        datetime(2025, 10, 4, 18, 40, tzinfo=UTC),
+        ["00:00+0930", "01:00+0930", "03:00+1030", "04:00+1030"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("inventory_document", "now", "local_hours"),
+    [
+        (inventory_in_zone(zone), now, local_hours)
+        for zone, now, local_hours in LOCAL_HOUR_CASES.values()
+    ],
+    ids=list(LOCAL_HOUR_CASES),
+)
+def test_each_hour_of_the_analysis_is_a_local_hour_of_the_clusters_time_zone(
+    analyze: Analyze,
+    fake_clock: ManualClock,
+    inventory_document: dict[str, Any],
+    now: datetime,
+    local_hours: list[str],
+) -> None:
+    # GIVEN a cluster whose schedule's time zone is not on the UTC hour (and, in Adelaide,
+    # changes its clocks in the window), measured a quarter past and a quarter to each hour of
+    # that zone's clock, the four hours before the run's at 10 %, 20 %, 30 % and 40 % CPU
+    zone = ZoneInfo(inventory_document["members"][0]["clusters"][0]["schedule"]["time_zone"])
+    fake_clock.set(now)
+    end = hour_start(zone, now)
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    for index in range(4):
+        local_hour = end - timedelta(hours=4 - index)
+        for minutes in (15, 45):
+            # put_cluster_hours puts one value 5 minutes into the hour before the time it is given
+            put_cluster_hours(
+                cloudwatch,
+                local_hour + timedelta(hours=1, minutes=minutes - 5),
+                1,
+                {**HEALTHY, "node_cpu_utilization": 10.0 * (index + 1)},
+            )
+    # WHEN the analyzer runs
+    result = analyze({"action": "analyze_fleet"})
+    # THEN each hour of the analysis starts on a whole hour of the zone's clock and holds that
+    # local hour's values alone (on the UTC hour, half of one local hour and half of the next);
+    # across a change of the clocks they are hours of elapsed time: the repeated hour is there
+    # twice, each with its offset, and the skipped hour not at all
+    assert result["status"] == "ok", result
+    analysis = latest_analysis()
+    assert [
+        (hour.hour.astimezone(zone).strftime("%H:%M%z"), hour.cpu_percent)
+        for hour in analysis.hourly
+    ] == list(zip(local_hours, [10.0, 20.0, 30.0, 40.0], strict=True))
+    assert analysis.window_end.astimezone(zone).minute == 0
+    assert analysis.window_end - analysis.window_start == timedelta(hours=4)
 
 
 def test_metrics_the_window_lacks_are_named_in_the_clusters_result(
