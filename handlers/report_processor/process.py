@@ -137,6 +137,11 @@ def _previous_run(
             if error.response.get("Error", {}).get("Code") != "NoSuchKey":
                 raise
             reason = "deleted since it was listed"
+        except ObjectTooLargeError as error:
+            reason = (
+                f"{error.size:,} bytes or more, more than the {error.limit:,} a processed "
+                "document may have; not read"
+            )
         skipped.append({"key": key, "reason": reason})
         logger.warning("previous processed run skipped", extra={"key": key, "reason": reason})
     return None, skipped
@@ -154,7 +159,7 @@ def _written_from_this_version(
     """
     try:
         written = read_processed(s3, bucket, output_key)
-    except ValidationError:
+    except (ValidationError, ObjectTooLargeError):
         return None
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "NoSuchKey":

@@ -20,17 +20,26 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.processed_documents import ProcessedDocument
+from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.object_bodies import bounded_body
+from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
 from fleet_shared.s3_events import CreatedObject
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 
+REASON_BYTES_MAX = 1024 * 1024
+"""The largest rejection reason object read; a larger one is not read. The processor writes a few
+hundred bytes (the reason is a field and its problem): a larger object is none of its own, and
+read whole, as every object was, one of any size took the function past its memory."""
 
-def read_object(s3: Any, bucket: str, key: str) -> tuple[bytes, str]:
-    """The object's bytes and ETag (quotes removed)."""
+
+def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+    """The object's bytes and ETag (quotes removed). Raises ObjectTooLargeError, reading no
+    further, for an object over `max_bytes` (`bounded_body`)."""
     response = s3.get_object(Bucket=bucket, Key=key)
-    return response["Body"].read(), str(response["ETag"]).strip('"')
+    etag = str(response["ETag"]).strip('"')
+    return bounded_body(response, key, max_bytes, etag), etag
 
 
 def still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
@@ -122,10 +131,13 @@ def _recorded_rejection(
 ) -> dict[str, Any] | None:
     """The reason document at `reason_key` when it records the rejection of `key` at `etag`."""
     try:
-        body, _ = read_object(s3, bucket, reason_key)
+        body, _ = read_object(s3, bucket, reason_key, REASON_BYTES_MAX)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "NoSuchKey":
             raise
+        return None
+    except ObjectTooLargeError:
+        # Not one this function wrote: the rejection is written again, over it.
         return None
     try:
         written = json.loads(body)
@@ -162,6 +174,7 @@ def previous_processed_keys(s3: Any, bucket: str, run_id: str, limit: int) -> li
 
 
 def read_processed(s3: Any, bucket: str, key: str) -> ProcessedDocument:
-    """A processed document, validated."""
-    body, _ = read_object(s3, bucket, key)
+    """A processed document, validated. Raises ObjectTooLargeError, reading no further, for an
+    object over PROCESSED_DOCUMENT_BYTES_MAX, the most report_generator reads of one."""
+    body, _ = read_object(s3, bucket, key, PROCESSED_DOCUMENT_BYTES_MAX)
     return ProcessedDocument.model_validate_json(body)

@@ -23,6 +23,7 @@ from fleet_shared.s3_events import CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
+from handlers.report_processor import storage as storage_module
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime
@@ -212,32 +213,44 @@ def test_changes_since_previous_run_show_a_service_added_and_a_region_removed(
 
 
 def test_an_unreadable_newer_processed_run_is_skipped_for_the_newest_readable_one(
-    s3: Any, process: Process, fake_clock: ManualClock
+    s3: Any, process: Process, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a processed first run, then two objects under processed/ that are not processed
-    # documents: one not JSON, one a document missing its totals (by hand, or a torn write)
+    # GIVEN a processed first run, then three objects under processed/ that are not processed
+    # documents: one not JSON, one a document missing its totals (by hand, or a torn write),
+    # and one larger than a processed document may be (the first run's, padded past the limit,
+    # which is lowered for the test)
     process(put_json(s3, _raw_key(RUN_1), _document(RUN_1)))
     middle = "20250601T120000Z-00000003"
     later = "20250601T180000Z-00000004"
+    latest = "20250601T200000Z-00000005"
     s3.put_object(Bucket=BUCKET, Key=f"processed/2025-06-01/{middle}.json", Body=b"\xff not json")
     broken = _processed(s3, RUN_1)
     del broken["totals"]
     put_json(s3, f"processed/2025-06-01/{later}.json", broken)
+    first = s3.get_object(Bucket=BUCKET, Key=f"processed/2025-06-01/{RUN_1}.json")["Body"].read()
+    monkeypatch.setattr(storage_module, "PROCESSED_DOCUMENT_BYTES_MAX", len(first))
+    s3.put_object(Bucket=BUCKET, Key=f"processed/2025-06-01/{latest}.json", Body=first + b" ")
     # WHEN the second run is processed
     fake_clock.advance(86400)
     result = process(put_json(s3, _raw_key(RUN_2), _document(RUN_2)))
-    # THEN it is processed against the first run, naming what it skipped and why
+    # THEN it is processed against the first run, naming what it skipped and why (the large
+    # one by its size and the limit, unread)
     [processed] = result["objects"]
     assert processed["status"] == "processed"
     assert processed["previous_run_id"] == RUN_1
     assert processed["skipped_previous_runs"] == [
+        {
+            "key": f"processed/2025-06-01/{latest}.json",
+            "reason": f"{len(first) + 1:,} bytes or more, more than the {len(first):,} a "
+            "processed document may have; not read",
+        },
         {"key": f"processed/2025-06-01/{later}.json", "reason": "totals: Field required"},
         {
             "key": f"processed/2025-06-01/{middle}.json",
-            "reason": processed["skipped_previous_runs"][1]["reason"],
+            "reason": processed["skipped_previous_runs"][2]["reason"],
         },
     ]
-    assert processed["skipped_previous_runs"][1]["reason"].startswith("document: Invalid JSON")
+    assert processed["skipped_previous_runs"][2]["reason"].startswith("document: Invalid JSON")
     assert _processed(s3, RUN_2)["changes"]["previous_run_id"] == RUN_1
 
 
@@ -361,6 +374,29 @@ def test_an_invalid_raw_document_is_moved_to_rejected_with_its_reason(
         ("warning", "Raw availability document rejected")
     ]
     assert result["alert_published"] is True
+
+
+def test_a_rejection_reason_object_over_its_size_limit_is_not_read_and_written_again(
+    s3: Any, process: Process, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an invalid raw document, and at its reason key an object naming its key and ETag
+    # (as a rejection of it would) but larger than a reason may be (padded past the limit,
+    # which is lowered for the test)
+    key = _raw_key(RUN_1)
+    event = put_json(s3, key, _invalid_document(RUN_1))
+    etag = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
+    reason_key = "raw/rejected/2025-06-01/20250601T050000Z-00000001.reason.json"
+    stray = json.dumps({"key": key, "etag": etag, "reason": "not this function's"}).encode()
+    monkeypatch.setattr(storage_module, "REASON_BYTES_MAX", len(stray))
+    s3.put_object(Bucket=BUCKET, Key=reason_key, Body=stray + b" ")
+    # WHEN it is processed
+    result = process(event)["objects"][0]
+    # THEN the large object is not taken for a rejection written before: the document is
+    # rejected with its own reason, written over the object
+    assert result["status"] == "rejected"
+    assert "counts" in result["reason"]
+    written = json.loads(s3.get_object(Bucket=BUCKET, Key=reason_key)["Body"].read())
+    assert written["reason"] == result["reason"]
 
 
 def test_a_raw_document_over_the_size_limit_is_rejected_unread_naming_its_size(
