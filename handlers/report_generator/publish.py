@@ -37,6 +37,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.object_bodies import bounded_body
 from fleet_shared.report_documents import (
     MANIFEST_NAME,
     REPORTS_LATEST_PREFIX,
@@ -49,6 +51,10 @@ from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
 TEMPORARY_PREFIX = "tmp/reports/"
+MANIFEST_BYTES_MAX = 1024 * 1024
+"""The largest latest/ manifest read; a larger one is not read, as one that names no run. The
+generator writes a few kB (a line per file): read whole, a manifest of any size, written by hand
+or by whoever may write the bucket, took the function past its memory at every report."""
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 _RUN_MANIFEST_KEY = re.compile(
     rf"{re.escape(REPORTS_PREFIX)}\d{{4}}-\d{{2}}-\d{{2}}/(?P<run_id>{RUN_ID_PATTERN})/"
@@ -94,20 +100,22 @@ def _manifest(
     return json.dumps(document, indent=1).encode("utf-8")
 
 
-def _latest_run_id(s3: Any, bucket: str) -> str | None:
+def latest_run_id(s3: Any, bucket: str) -> str | None:
     """The run latest/'s manifest names; None without one, or when it names no run (not JSON,
-    not the generator's layout, a run id of another form): the newest complete run decides
-    then, as after an interrupted update, rather than every later report failing on it, or a
-    run id that sorts after every real one keeping latest/ where it is for good."""
+    not the generator's layout, a run id of another form, over MANIFEST_BYTES_MAX): the newest
+    complete run decides then, as after an interrupted update, rather than every later report
+    failing on it, or a run id that sorts after every real one keeping latest/ where it is for
+    good."""
+    key = f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}"
     try:
-        response = s3.get_object(Bucket=bucket, Key=f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}")
+        response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
         raise
     try:
-        manifest = json.loads(response["Body"].read())
-    except (ValueError, RecursionError):
+        manifest = json.loads(bounded_body(response, key, MANIFEST_BYTES_MAX))
+    except (ValueError, RecursionError, ObjectTooLargeError):
         return None
     run_id = manifest.get("run_id") if isinstance(manifest, dict) else None
     return run_id if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id) else None
@@ -194,7 +202,7 @@ def publish_report(
         # under one manifest, or put the older back after the newer.
         with latest_lock() as keep_lock:
             # This run's own manifest is written, so the listing finds at least this run.
-            latest_run = _latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
+            latest_run = latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
             latest_updated = latest_run is None or latest_run <= run_id
             if latest_updated:
                 # The lease is extended before each write: calls slow enough to outlast it

@@ -31,8 +31,10 @@ from fleet_shared.s3_events import CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_generator import app as generator
 from handlers.report_generator import generate as generate_module
+from handlers.report_generator import publish as publish_module
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.generate import generate_report
+from handlers.report_generator.publish import MANIFEST_BYTES_MAX
 from handlers.report_generator.workbook import render_workbook
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
@@ -307,7 +309,12 @@ def test_latest_only_moves_forward(s3: Any, generate: Invoke, process_run: Proce
 
 @pytest.mark.parametrize(
     "manifest",
-    [b"<html>gateway</html>", b"[]", b'{"files": []}', b'{"run_id": 99999999}'],
+    [
+        b"<html>gateway</html>",
+        b"[]",
+        b'{"files": []}',
+        b'{"run_id": 99999999}',
+    ],
     ids=["not json", "a list", "no run id", "a run id that is no run's"],
 )
 def test_a_latest_manifest_that_cannot_be_read_is_replaced_by_the_newest_run(
@@ -323,6 +330,22 @@ def test_a_latest_manifest_that_cannot_be_read_is_replaced_by_the_newest_run(
     # latest/, instead of every later report failing on it
     assert (result["status"], result["latest_updated"]) == ("generated", True)
     assert manifest_of(s3, "reports/latest/")["run_id"] == NEW_RUN
+
+
+def test_a_latest_manifest_over_the_size_limit_is_not_read(s3: Any) -> None:
+    # GIVEN a manifest in latest/ naming a run, padded past the size a manifest may have
+    manifest = f'{{"run_id": "{NEW_RUN}"}}'.encode()
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="reports/latest/_manifest.json",
+        Body=manifest + b" " * (MANIFEST_BYTES_MAX - len(manifest) + 1),
+    )
+    # WHEN the run latest/ names is read THEN it names none: the manifest is not read, and the
+    # newest complete run decides, as for a manifest that cannot be read
+    assert publish_module.latest_run_id(s3, BUCKET) is None
+    # AND one within the size limit is read
+    s3.put_object(Bucket=BUCKET, Key="reports/latest/_manifest.json", Body=manifest)
+    assert publish_module.latest_run_id(s3, BUCKET) == NEW_RUN
 
 
 def test_latest_does_not_move_back_after_an_interrupted_update(
