@@ -201,8 +201,14 @@ def publish_report(
         # One report at a time reads and replaces latest/: two at once would mix their files
         # under one manifest, or put the older back after the newer.
         with latest_lock() as keep_lock:
-            # This run's own manifest is written, so the listing finds at least this run.
-            latest_run = latest_run_id(s3, bucket) or _newest_complete_run_id(s3, bucket)
+            latest_run = latest_run_id(s3, bucket)
+            if latest_run is None or latest_run > run_id:
+                # This run's own manifest is written, so the listing finds at least this run. A
+                # later run latest/ names has a complete report of its own, written before
+                # latest/'s, so the listing finds it (or a newer one); a run id no run has (a
+                # hand edit, `99991231T235959Z-ffffffff`) is not found, where trusted it kept
+                # latest/ where it was for good.
+                latest_run = _newest_complete_run_id(s3, bucket)
             latest_updated = latest_run is None or latest_run <= run_id
             if latest_updated:
                 # The lease is extended before each write: calls slow enough to outlast it

@@ -314,8 +314,9 @@ def test_latest_only_moves_forward(s3: Any, generate: Invoke, process_run: Proce
         b"[]",
         b'{"files": []}',
         b'{"run_id": 99999999}',
+        b'{"run_id": "99991231T235959Z-ffffffff"}',
     ],
-    ids=["not json", "a list", "no run id", "a run id that is no run's"],
+    ids=["not json", "a list", "no run id", "a run id that is no run's", "a later id no run has"],
 )
 def test_a_latest_manifest_that_cannot_be_read_is_replaced_by_the_newest_run(
     s3: Any, generate: Invoke, process_run: ProcessRun, manifest: bytes
