@@ -7,7 +7,10 @@ alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
 anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
 series GetMetricData did not return whole is an error result, since its missing part may hold
-the anomaly.
+the anomaly. A read CloudWatch answers with "later" (throttling, a server failure) after
+botocore's retries fails the invocation once the other metrics were evaluated and alerted
+(`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it and the
+check of that metric was lost.
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -26,14 +29,18 @@ import math
 from datetime import timedelta
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from fleet_shared.event_parsing import error_result
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
+from fleet_shared.later_answers import answered_later
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
+from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
 from fleet_shared.validation_errors import echo_field, shown_value
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
@@ -41,7 +48,7 @@ from handlers.anomaly_detector.episodes import (
     follow_series,
     record_alerted_episodes,
 )
-from handlers.anomaly_detector.exceptions import IncompleteSeriesError
+from handlers.anomaly_detector.exceptions import AlarmReadsToRetryError, IncompleteSeriesError
 from handlers.anomaly_detector.findings import Finding, findings_from, raise_alerts
 from handlers.anomaly_detector.followed import MAX_POINTS, FollowedSeries
 from handlers.anomaly_detector.models import AlarmEvent
@@ -64,7 +71,8 @@ def confirm_alarm(
 ) -> dict[str, Any]:
     """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
-    when SNS refused an alert."""
+    when SNS refused an alert, and `AlarmReadsToRetryError`, once the metrics read were alerted,
+    when CloudWatch answered a metric's read with "later"."""
     summary = alarm_summary(event)
     if event.detail.state.value != ALARM_STATE:
         # Only a change to ALARM is one to confirm: evaluated, a change back to OK (an invoke
@@ -80,7 +88,7 @@ def confirm_alarm(
     # known to have left when a later inventory drops it.
     note_listed_members_of(services, inventory)
     try:
-        findings, evaluated, left_out = evaluate_alarm(
+        findings, evaluated, left_out, to_retry = evaluate_alarm(
             services.sessions, services.environment, event, inventory
         )
     except TARGET_ERRORS as error:
@@ -119,6 +127,8 @@ def confirm_alarm(
     )
     if raised.failures:
         raise raised.failures[0]
+    if to_retry:
+        raise AlarmReadsToRetryError(event.detail.alarm_name, to_retry)
     return {
         "status": "ok",
         **summary,
@@ -134,9 +144,13 @@ def evaluate_alarm(
     environment: AnomalyEnvironment,
     event: AlarmEvent,
     inventory: FleetInventory,
-) -> tuple[list[Finding], int, list[str]]:
-    """The findings around the alarm time, how many metrics were evaluated, and per metric
-    with values that are no metric value (`MetricSeries.left_out`), what was left out.
+) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
+    """The findings around the alarm time, how many metrics were evaluated, per metric with
+    values that are no metric value (`MetricSeries.left_out`) what was left out, and per metric
+    whose read CloudWatch answered with "later" (`later_answers.answered_later`, after botocore's
+    retries) its error: those are to be read again by the event's retry, the others go on. A read
+    refused unsent because the throttled reads before it gave the endpoint up for the invocation
+    (`EndpointNotAnsweringError`) is one to read again too. Any other failure of a read is raised.
 
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
     cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
@@ -144,16 +158,25 @@ def evaluate_alarm(
     alarm_time = event.detail.state.timestamp
     queries = alarm_queries(event, inventory)
     if not queries:
-        return [], 0, []
+        return [], 0, [], []
     cloudwatch = member_cloudwatch(sessions, event.account, event.region)
     findings: list[Finding] = []
     left_out: list[str] = []
+    to_retry: list[tuple[str, str]] = []
     for query, label, time_zone in queries:
         period = timedelta(seconds=query.period)
         lookback = min(timedelta(days=environment.anomaly_lookback_days), period * MAX_POINTS)
         end = align(alarm_time, query.period) + period
         start = align(end - lookback, query.period)
-        series = get_metric_series(cloudwatch, [query], start, end)[query.id]
+        try:
+            series = get_metric_series(cloudwatch, [query], start, end)[query.id]
+        except (ClientError, EndpointNotAnsweringError) as error:
+            # A timeout is raised before a later metric is read, so an endpoint given up here
+            # was given up on throttled or failing answers, which the retry may get past.
+            if not (answered_later(error) or isinstance(error, EndpointNotAnsweringError)):
+                raise
+            to_retry.append((label, str(error)))
+            continue
         if series.status != COMPLETE:
             raise IncompleteSeriesError(label, series.status)
         summary = series.left_out_summary()
@@ -172,7 +195,7 @@ def evaluate_alarm(
                 period=period,
             )
         )
-    return findings, len(queries), left_out
+    return findings, len(queries), left_out, to_retry
 
 
 def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTarget]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fleet_shared.exceptions import FleetError
+from fleet_shared.validation_errors import cut_echo
 
 
 class IncompleteSeriesError(FleetError):
@@ -26,4 +27,22 @@ class OpenEpisodesNotSavedError(Exception):
         super().__init__(
             f"open episodes of {resource[:200]} not saved: changed by another writer on each of "
             f"{attempts} attempts"
+        )
+
+
+class AlarmReadsToRetryError(Exception):
+    """Metrics of an alarm whose read CloudWatch answered with "later" (throttling, a server
+    failure) after botocore's retries. Deliberately not a `FleetError`, which becomes the result of
+    an invocation that succeeded: EventBridge invokes the detector asynchronously, so only a
+    failed invocation is retried by Lambda (and kept in the dead-letter queue once its retries
+    are spent), and the retry reads those metrics again. The alarm's other metrics were
+    evaluated and their anomalies alerted first; their delivery claims make the retry's repeat
+    of them no second alert."""
+
+    def __init__(self, alarm_name: str, failures: list[tuple[str, str]]) -> None:
+        self.alarm_name = alarm_name
+        self.failures = failures
+        listed = "; ".join(f"{cut_echo(label)}: {cut_echo(error)}" for label, error in failures)
+        super().__init__(
+            f"alarm {cut_echo(alarm_name)}: {len(failures)} metric read(s) to retry: {listed}"
         )

@@ -40,8 +40,8 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3RequestParameters,
     S3ResponseElements,
 )
-from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError, IncompleteReadError
 from botocore.parsers import ResponseParserError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
@@ -54,6 +54,7 @@ from fleet_shared.exceptions import (
     RequestInProgressError,
 )
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.later_answers import answered_later
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
@@ -61,46 +62,17 @@ OBJECT_FAILURES: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValidationErro
 """What fails one object and not the others: AWS calls (an answer that is not the call's
 included) and documents that do not validate."""
 
-RETRIED_ERROR_CODES = frozenset(
-    {
-        "BandwidthLimitExceeded",
-        "EC2ThrottledException",
-        "InternalError",
-        "LimitExceededException",
-        "PriorRequestNotComplete",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ServiceUnavailable",
-        "SlowDown",
-        "ThrottledException",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "TransactionInProgressException",
-    }
-)
-"""AWS error codes that mean "later": the codes botocore's standard retry mode retries as
-throttling or transient. Its retries were spent within seconds; the event's, minutes later, may
-get through."""
-
 
 def may_pass_on_retry(error: Exception) -> bool:
     """Whether the failure `error` may not happen again on a later attempt: the network (no
     answer, a connection cut or timed out, a body cut short, an answer that is not the call's:
-    a proxy's or gateway's page on the way), throttling, a server-side (5xx) error, another
-    invocation's lock."""
+    a proxy's or gateway's page on the way), throttling or a server-side (5xx) error
+    (`later_answers.answered_later`), another invocation's lock."""
     network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
     not_the_calls_answer = ResponseParserError | UnreadableAnswerError
     if isinstance(error, network | not_the_calls_answer | LockNotAcquiredError):
         return True
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return status >= 500 or error.response.get("Error", {}).get("Code") in RETRIED_ERROR_CODES
-    return False
+    return answered_later(error)
 
 
 class CreatedObjectModel(S3Object):

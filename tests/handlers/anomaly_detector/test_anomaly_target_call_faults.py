@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError
 
@@ -22,6 +23,7 @@ from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.anomaly_detector import app
+from handlers.anomaly_detector.exceptions import AlarmReadsToRetryError
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS
 from tests.handlers.analytics_accounts import member_session
 from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
@@ -56,6 +58,55 @@ class HungService:
         self.attempts += 1
         self.time.spend(self.attempt_seconds)
         raise ReadTimeoutError(endpoint_url=request.url)
+
+
+@dataclass
+class ThrottledReads:
+    """Answers every attempt whose body holds `body_part` with CloudWatch's throttling (HTTP 400,
+    its query-compatible error code in the header, as CloudWatch sends it over CBOR), until
+    healed; the others go through."""
+
+    body_part: bytes
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.healed or self.body_part not in (request.body or b""):
+            return None
+        self.attempts += 1
+        headers = {
+            "Content-Type": "application/cbor",
+            "smithy-protocol": "rpc-v2-cbor",
+            "x-amzn-query-error": "Throttling;Sender",
+        }
+        return AWSResponse(request.url, 400, headers, _EmptyBody())
+
+
+class _EmptyBody:
+    """The raw body of an error answer without content."""
+
+    def stream(self, **_: Any) -> Any:
+        yield b""
+
+    def read(self, amt: int | None = None) -> bytes:
+        return b""
+
+
+def throttle_member_reads_of(body_part: bytes, monkeypatch: pytest.MonkeyPatch) -> ThrottledReads:
+    """Throttle every attempt of the member's CloudWatch reads whose request holds `body_part`,
+    whichever config the handler builds that client with."""
+    fault = ThrottledReads(body_part)
+    sessions = app.FUNCTION.services().sessions
+    build_client = sessions.client
+
+    def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
+        built = build_client(name, account, region, config)
+        if name == "cloudwatch" and account == MEMBER_ACCOUNT_ID:
+            built.meta.events.register_first("before-send.cloudwatch", fault, unique_id="throttle")
+        return built
+
+    monkeypatch.setattr(sessions, "client", client)
+    return fault
 
 
 def hang_member_cloudwatch(time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungService:
@@ -186,3 +237,38 @@ def test_a_scan_whose_cost_explorer_hangs_fails_the_cost_and_alerts_the_metrics_
     assert "Read timeout" in error["error"]
     assert [item["account_id"] for item in result["anomalies"]] == [MEMBER_ACCOUNT_ID]
     assert len(alert_inbox.receive()) == 1
+
+
+def test_an_alarm_whose_metric_read_stays_throttled_is_retried_and_alerted_once(
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's CPU jumped, an alarm on both its hourly average and its hourly maximum,
+    # and CloudWatch throttling every attempt of the maximum's read
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    [average] = event["detail"]["configuration"]["metrics"]
+    maximum = copy.deepcopy(average)
+    maximum["id"], maximum["metricStat"]["stat"] = "m2", "Maximum"
+    event["detail"]["configuration"]["metrics"].append(maximum)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    throttle = throttle_member_reads_of(b"Maximum", monkeypatch)
+    # WHEN the alarm event arrives
+    with pytest.raises(AlarmReadsToRetryError) as failed:
+        app.lambda_handler(event, time.context())
+    # THEN the invocation fails naming the maximum, after botocore's retries, so Lambda retries
+    # the event; the average's anomaly, read, is alerted now
+    assert throttle.attempts > 1
+    [(label, error)] = failed.value.failures
+    assert "(Maximum, 3600 s)" in label
+    assert "Throttling" in error
+    [first] = alert_inbox.receive()
+    assert first.alert["resource"].endswith("(Average, 3600 s)")
+    # WHEN Lambda retries the event and CloudWatch answers
+    throttle.healed = True
+    retried = app.lambda_handler(event, LambdaTime(TIMEOUT_SECONDS).context())
+    # THEN the maximum's anomaly is alerted, and the average's is not alerted a second time
+    assert retried["status"] == "ok", retried
+    assert retried["alerts"] == 1
+    [second] = alert_inbox.receive()
+    assert second.alert["resource"].endswith("(Maximum, 3600 s)")
+    assert alert_inbox.receive() == []

@@ -240,12 +240,13 @@ def latency_alarm(alarm_time: datetime) -> dict[str, Any]:
 
 
 def alarm_drawing(monkeypatch: pytest.MonkeyPatch, run: Finding) -> None:
-    """Make the alarm's reading of its metric find `run` (one metric, no value left out)."""
+    """Make the alarm's reading of its metric find `run` (one metric, no value left out, none
+    to read again)."""
 
     def evaluate_alarm(
         sessions: object, environment: object, event: object, inventory: object
-    ) -> tuple[list[Finding], int, list[str]]:
-        return [run], 1, []
+    ) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
+        return [run], 1, [], []
 
     monkeypatch.setattr(alarm, "evaluate_alarm", evaluate_alarm)
 
