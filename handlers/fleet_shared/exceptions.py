@@ -221,6 +221,20 @@ class ObjectTooLargeError(FleetError):
         )
 
 
+class ObjectReadTimeoutError(FleetError):
+    """An object's bytes did not all come within the time its reader had for them (a body that
+    trickles, each part within the socket's read timeout): the read is given up, naming the
+    object, before Lambda would end the invocation in it."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        self.key = key
+        self.seconds = seconds
+        super().__init__(
+            f"{cut_echo(key)}: its bytes did not all come within the {seconds:.1f} s the "
+            "invocation had left for them"
+        )
+
+
 class ObjectsToRetryError(Exception):
     """Objects of an S3 notification failed for a reason that may pass (the network, throttling,
     another invocation's lock or claim). Deliberately not a `FleetError`, which becomes the

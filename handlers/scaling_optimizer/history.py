@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.exceptions import ObjectReadTimeoutError, ObjectTooLargeError
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.object_bodies import bounded_body
@@ -73,12 +73,15 @@ def read_cluster_history(
     *,
     until: datetime,
     more_allowed: Callable[[], bool],
+    body_seconds: Callable[[], float],
 ) -> ClusterHistory:
     """Every hour of CPU utilisation the cluster's analyses from `since` to `until` (the run)
     measured, each
     analysis listed read only while `more_allowed()` (else the history is `cut_short`): a
     cluster analysed far more often than every 4 hours (performance_analyzer's requests) must
-    not keep the run until Lambda ends it with no recommendations written. Raises one of
+    not keep the run until Lambda ends it with no recommendations written; each analysis's bytes
+    only within `body_seconds()`, asked once its GetObject answered (else it is not read, as
+    one whose read failed: a body that trickles held the run likewise). Raises one of
     AWS_CALL_ERRORS when the analyses cannot be listed."""
     history = ClusterHistory()
     prefix = cluster_prefix(account_id, cluster.region, cluster.name)
@@ -101,8 +104,10 @@ def read_cluster_history(
             continue
         try:
             answer = s3.get_object(Bucket=bucket, Key=item["Key"])
-            body = bounded_body(answer, item["Key"], ANALYSIS_MAX_BYTES)
-        except (ClientError, BotoCoreError) as error:
+            body = bounded_body(
+                answer, item["Key"], ANALYSIS_MAX_BYTES, within_seconds=body_seconds()
+            )
+        except (ClientError, BotoCoreError, ObjectReadTimeoutError) as error:
             history.skipped.append(f"{item['Key']}: not read ({error})")
             history.unread += 1
             continue

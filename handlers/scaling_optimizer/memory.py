@@ -11,11 +11,13 @@ of entries, or an entry that does not validate (a size outside what the stack fi
 is left out and named in the notes: the patch must still pass the program's validation. So is a
 detail larger than DETAIL_MAX_BYTES (refused unread) or holding more than DETAIL_MAX_VALUES JSON
 values (refused unparsed): read whole, a huge or hostile detail took the function past its memory,
-and Lambda ended the run with no recommendations written.
+and Lambda ended the run with no recommendations written. Its bytes are read only within the
+invocation's time left but for the writes (`latest_cost_detail`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,11 +79,16 @@ class MemoryRightsizing(BaseModel):
     monthly_saving_usd: float
 
 
-def latest_cost_detail(s3: Any, bucket: str, now: datetime) -> tuple[str, bytes] | None:
+def latest_cost_detail(
+    s3: Any, bucket: str, now: datetime, *, body_seconds: Callable[[], float]
+) -> tuple[str, bytes] | None:
     """The key and body of the newest cost detail, if any was written: listed from the detail
     of RECENT_DETAIL_DAYS days before `now` on, and, only when none is there (a cost analyzer
     stopped for longer), from the start of the prefix. Raises ObjectTooLargeError for a detail
-    over DETAIL_MAX_BYTES."""
+    over DETAIL_MAX_BYTES, and ObjectReadTimeoutError for one whose bytes have not all come
+    within `body_seconds()`, asked once its GetObject answered (the invocation's time left
+    but for the writes: a body that trickles held the run until Lambda ended it, with no
+    recommendations written)."""
     recent = (now.astimezone(UTC) - timedelta(days=RECENT_DETAIL_DAYS)).date()
     # A day's keys go on with `/`, so they sort after its bare prefix: that day's are listed.
     key = _newest_detail_key(s3, bucket, f"{COST_REPORTS_PREFIX}{recent.isoformat()}")
@@ -89,7 +96,8 @@ def latest_cost_detail(s3: Any, bucket: str, now: datetime) -> tuple[str, bytes]
         key = _newest_detail_key(s3, bucket, None)
     if key is None:
         return None
-    return key, bounded_body(s3.get_object(Bucket=bucket, Key=key), key, DETAIL_MAX_BYTES)
+    answer = s3.get_object(Bucket=bucket, Key=key)
+    return key, bounded_body(answer, key, DETAIL_MAX_BYTES, within_seconds=body_seconds())
 
 
 def _newest_detail_key(s3: Any, bucket: str, start_after: str | None) -> str | None:

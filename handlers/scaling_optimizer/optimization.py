@@ -9,6 +9,7 @@ The recommendations are written to `recommendations/<time>.json` and copied to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,9 +17,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import ObjectTooLargeError, UnreadableStateRecordError
-from fleet_shared.fan_out import Deadline
+from fleet_shared.exceptions import (
+    ObjectReadTimeoutError,
+    ObjectTooLargeError,
+    UnreadableStateRecordError,
+)
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster, FleetInventory, NodeGroup
 from fleet_shared.performance_documents import (
     LATEST_RECOMMENDATIONS_KEY,
@@ -93,12 +98,14 @@ class Optimisation:
     unread: int
 
 
-def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
+def optimise(services: OptimizerServices, deadline: Invocation) -> Optimisation:
     """Read the history, recommend, write the recommendations. A read that fails is named in
     the notes and leaves out what it concerns only (a cluster, a node group, the memory); the
     other clusters and node groups are recommended all the same. A cluster (or the cost report)
     is read only while `deadline` (the invocation) leaves time for it and for the writes: the
-    recommendations of what was read are written, instead of none when Lambda ends the run."""
+    recommendations of what was read are written, instead of none when Lambda ends the run; an
+    object's bytes likewise only within the time left but for the writes (an analysis's within
+    ANALYSIS_SECONDS at most), as S3 may send them a few at a time."""
     environment = services.environment
     now = services.clock.now()
     since = now - timedelta(days=environment.optimizer_history_days)
@@ -133,6 +140,7 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                     since,
                     until=now,
                     more_allowed=lambda: deadline.allows(ANALYSIS_SECONDS + WRITE_SECONDS),
+                    body_seconds=lambda: min(ANALYSIS_SECONDS, _time_to_write_by(deadline)),
                 )
             except AWS_CALL_ERRORS as error:
                 notes.append(f"{resource}: analyses not read ({error}); no sizes recommended")
@@ -205,7 +213,9 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
                 )
     scaler_settings = _scaler_advice(demands, environment.optimizer_tolerance_percent)
     if deadline.allows(COST_REPORT_SECONDS + WRITE_SECONDS):
-        memory, memory_notes, memory_unread = _memory_changes(s3, environment, inventory, now)
+        memory, memory_notes, memory_unread = _memory_changes(
+            s3, environment, inventory, now, body_seconds=lambda: _time_to_write_by(deadline)
+        )
         changes.extend(memory)
         notes.extend(memory_notes)
         unread += memory_unread
@@ -230,14 +240,25 @@ def optimise(services: OptimizerServices, deadline: Deadline) -> Optimisation:
     return Optimisation(recommendations, unread)
 
 
+def _time_to_write_by(deadline: Invocation) -> float:
+    """The time left before the recommendations must be written (at least 0)."""
+    return max(0.0, deadline.remaining_seconds() - WRITE_SECONDS)
+
+
 def _memory_changes(
-    s3: Any, environment: OptimizerEnvironment, inventory: FleetInventory, now: datetime
+    s3: Any,
+    environment: OptimizerEnvironment,
+    inventory: FleetInventory,
+    now: datetime,
+    *,
+    body_seconds: Callable[[], float],
 ) -> tuple[list[StackFileChange], list[str], int]:
     """The memory lines from the newest cost report, the notes on it, and 1 when it could not
-    be read (else 0; one too large to read is left out as one that does not validate is)."""
+    be read, its bytes not all come within `body_seconds()` included (else 0; one too large to
+    read is left out as one that does not validate is)."""
     try:
-        cost = latest_cost_detail(s3, environment.data_bucket_name, now)
-    except AWS_CALL_ERRORS as error:
+        cost = latest_cost_detail(s3, environment.data_bucket_name, now, body_seconds=body_seconds)
+    except (*AWS_CALL_ERRORS, ObjectReadTimeoutError) as error:
         return [], [f"cost report not read ({error}); no memory recommended"], 1
     except ObjectTooLargeError as error:
         return [], [f"{error}; not read, no memory recommended"], 0

@@ -8,9 +8,12 @@ import copy
 import json
 import os
 import re
+import socket
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from itertools import pairwise
@@ -43,7 +46,7 @@ from handlers.eks_scaler.calendar_checks import calendar_refusal
 from handlers.eks_scaler.decision import DecisionKind, NodeGroupFacts, decide
 from handlers.eks_scaler.models import Action, NodeGroupRequest, ScalerEvent
 from handlers.eks_scaler.sizing import Sizes
-from handlers.scaling_optimizer import app, memory
+from handlers.scaling_optimizer import app, memory, optimization
 from handlers.scaling_optimizer import history as analysis_reading
 from handlers.scaling_optimizer.environment import OptimizerEnvironment
 from handlers.scaling_optimizer.history import desired_size_timeline
@@ -65,7 +68,7 @@ from tests.handlers.conftest import (
     REGION,
     STATE_TABLE_NAME,
 )
-from tests.handlers.deadlines import LambdaTime
+from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime
 from tests.handlers.faults import InjectedFault, answer_malformed, fail_every_attempt
 
 CLUSTER = "dev-apps"
@@ -1298,6 +1301,123 @@ def test_a_cost_detail_too_large_to_read_is_refused_naming_its_key(
     assert result["status"] == "ok", result
     assert any(line.startswith(f"{key}: ") and note in line for line in result["notes"]), result
     assert not [c for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
+
+
+@dataclass
+class TricklingObject:
+    """A peer on 127.0.0.1 answering one GetObject at once with its status and headers, then its
+    body one byte every 50 ms; `sent` counts the bytes the reader took before it hung up."""
+
+    port: int
+    size: int
+    sent: int = 0
+    asked: threading.Event = field(default_factory=threading.Event)
+
+    def serve(self, server: socket.socket) -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            self.asked.set()
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f'Content-Length: {self.size}\r\nETag: "trickle"\r\n\r\n'.encode()
+            )
+            try:
+                for _ in range(self.size):
+                    connection.sendall(b" ")
+                    self.sent += 1
+                    # The peer's pace, not a wait of the test for something to happen.
+                    threading.Event().wait(0.05)
+            except OSError:
+                return
+
+
+@contextmanager
+def trickling_get_object(client: Any, key_part: str, size: int) -> Iterator[TricklingObject]:
+    """Send `client`'s GetObject of a key holding `key_part` to a `TricklingObject` peer of
+    `size` bytes; other calls go to moto as before."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        peer = TricklingObject(server.getsockname()[1], size)
+
+        def to_peer(request: Any, **_: Any) -> None:
+            if key_part in request.url:
+                request.url = f"http://127.0.0.1:{peer.port}/object"
+
+        client.meta.events.register_first("before-send.s3.GetObject", to_peer, unique_id="peer")
+        thread = threading.Thread(target=peer.serve, args=(server,), daemon=True)
+        thread.start()
+        try:
+            yield peer
+        finally:
+            client.meta.events.unregister("before-send.s3.GetObject", unique_id="peer")
+            thread.join(timeout=10)
+
+
+def put_one_analysis(now: datetime) -> str:
+    """One analysis of the cluster, of the 4 hours before `now`; its key."""
+    hours = [
+        now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=h) for h in (5, 4, 3, 2)
+    ]
+    put_analyses(dict.fromkeys(hours, 50.0))
+    return analysis_key(MEMBER_ACCOUNT_ID, REGION, CLUSTER, hours[-1] + timedelta(hours=1))
+
+
+def put_detail_keyed(now: datetime) -> str:
+    """The cost detail of `put_cost_detail`; its key."""
+    put_cost_detail(now)
+    return f"reports/cost/{now.date().isoformat()}/detail.json"
+
+
+@pytest.mark.parametrize(
+    ("put_object", "key_part", "estimates", "note"),
+    [
+        pytest.param(
+            put_detail_keyed,
+            "reports/cost/",
+            {"COST_REPORT_SECONDS": 0.0},
+            "cost report not read ({key}: its bytes did not all come within the 0.3 s",
+            id="cost-detail",
+        ),
+        pytest.param(
+            put_one_analysis,
+            "analyses/",
+            {"CLUSTER_SECONDS": 0.0, "ANALYSIS_SECONDS": 0.2},
+            "{key}: not read ({key}: its bytes did not all come within the 0.2 s",
+            id="analysis",
+        ),
+    ],
+)
+def test_an_object_that_trickles_is_given_up_in_the_time_left_naming_its_key(  # noqa: PLR0917
+    optimizer_services: OptimizerServices,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    put_object: Callable[[datetime], str],
+    key_part: str,
+    estimates: dict[str, float],
+    note: str,
+) -> None:
+    # GIVEN a cost detail (or an analysis) whose body S3 sends a byte every 50 ms (each read
+    # well within the client's read timeout; 40 s for its 800 bytes), and an invocation with the
+    # time to write the recommendations and 0.3 s more (the estimates of the reads lowered, so
+    # the read starts, an analysis's body given at most 0.2 s)
+    key = put_object(fake_clock.now())
+    for name, seconds in estimates.items():
+        monkeypatch.setattr(optimization, name, seconds)
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: optimizer_services)
+    left = round((optimization.WRITE_SECONDS + 0.3) * 1000)
+    context = ContextRunningOutOfTime(millis_left=[left])
+    with trickling_get_object(optimizer_services.hub_client("s3"), key_part, 800) as peer:
+        # WHEN the optimizer runs
+        result = app.lambda_handler({"action": "optimize"}, context)
+    # THEN the object is given up once its time is up, long before its last byte, and the notes
+    # name its key; the run is partial and its recommendations are written
+    assert peer.asked.is_set()
+    assert peer.sent < 800
+    assert any(line.startswith(note.format(key=key)) for line in result["notes"]), result
+    assert result["status"] == "partial", result
+    assert latest_recommendations().generated_at == fake_clock.now()
 
 
 @pytest.mark.parametrize(
