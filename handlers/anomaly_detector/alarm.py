@@ -60,6 +60,7 @@ from handlers.anomaly_detector.scan import (
     note_listed_members_of,
 )
 from handlers.anomaly_detector.target_calls import member_cloudwatch
+from handlers.anomaly_detector.units import noise_floor
 
 DAY = timedelta(days=1)
 ALARM_STATE = "ALARM"
@@ -182,7 +183,12 @@ def evaluate_alarm(
         summary = series.left_out_summary()
         if summary is not None:
             left_out.append(f"{label}: {summary}")
-        detection = detect_anomalies(series.values, series.timestamps, time_zone=time_zone)
+        detection = detect_anomalies(
+            series.values,
+            series.timestamps,
+            time_zone=time_zone,
+            absolute_resolution=noise_floor(query.unit),
+        )
         findings.extend(
             findings_from(
                 detection,
@@ -206,7 +212,8 @@ def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTa
             continue
         stat = item.metric_stat
         query = MetricQuery(f"a{index}", stat.metric.namespace, stat.metric.name,
-                            stat.metric.dimensions, stat.stat, stat.period)  # fmt: skip
+                            stat.metric.dimensions, stat.stat, stat.period,
+                            stat.unit)  # fmt: skip
         label = metric_label(query)
         time_zone = _cluster_time_zone(inventory, event, stat.metric.dimensions)
         queries.append((query, label, time_zone))
@@ -225,6 +232,7 @@ def alarm_series(event: AlarmEvent, inventory: FleetInventory) -> dict[str, Foll
             stat=query.stat,
             period=query.period,
             time_zone=time_zone,
+            unit=query.unit,
         )
         for query, label, time_zone in alarm_queries(event, inventory)
     }

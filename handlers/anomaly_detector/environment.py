@@ -14,6 +14,7 @@ from handlers.anomaly_detector.models import (
     CloudWatchStatistic,
     DimensionValue,
 )
+from handlers.anomaly_detector.units import CloudWatchUnit
 
 CLUSTER_PLACEHOLDER = "{cluster}"
 """A dimension value that stands for every cluster of the account and region being scanned."""
@@ -32,6 +33,8 @@ class MetricSpec(BaseModel):
     )
     stat: CloudWatchStatistic = "Average"
     period: int = Field(default=3600, ge=60, le=86_400)
+    # GetMetricData answers no unit: the noise floor of the series is chosen by this one.
+    unit: CloudWatchUnit | None = None
 
     @field_validator("period")
     @classmethod
@@ -53,6 +56,7 @@ DEFAULT_METRICS = (
         dimensions={"ClusterName": CLUSTER_PLACEHOLDER},
         stat="Average",
         period=3600,
+        unit="Percent",
     ),
 )
 
@@ -81,10 +85,12 @@ class AnomalyEnvironment(FunctionEnvironment):
     anomaly_metrics: Json[list[MetricSpec]] | None = Field(
         default=None,
         description='JSON list of `{"namespace", "metric", "dimensions", "stat" (Average), '
-        '"period" (3600)}` scanned in every member account and region; a dimension value '
-        "`{cluster}` expands to every cluster there. Unset: Container Insights "
-        "`node_cpu_utilization` per `ClusterName`, hourly. A statistic CloudWatch does not "
-        "know, or a name or dimension beyond its limits, is refused.",
+        '"period" (3600), "unit"}` scanned in every member account and region; a dimension '
+        "value `{cluster}` expands to every cluster there; `unit`, the metric's CloudWatch "
+        "unit (`Percent`, `Count`, `Bytes`, ...), chooses the noise floor of its series "
+        "(without one, 0.001). Unset: Container Insights `node_cpu_utilization` (`Percent`) "
+        "per `ClusterName`, hourly. A statistic or unit CloudWatch does not know, or a name "
+        "or dimension beyond its limits, is refused.",
     )
     anomaly_lookback_days: int = Field(
         default=28,

@@ -28,8 +28,8 @@ days)."""
 
 @dataclass(frozen=True)
 class FollowedSeries:
-    """How to read one series an alarm alerted an episode of: where, which metric statistic, and
-    the time zone of its seasonal profile (its cluster's, as the alarm profiled it)."""
+    """How to read one series an alarm alerted an episode of: where, which metric statistic, the
+    time zone of its seasonal profile (its cluster's, as the alarm profiled it) and its unit."""
 
     account_id: str
     region: str
@@ -39,6 +39,9 @@ class FollowedSeries:
     stat: str
     period: int
     time_zone: str | None
+    unit: str | None = None
+    """The metric's unit as the alarm named it, by which its noise floor is chosen (None in an
+    entry recorded before entries held it, or for an alarm without one)."""
 
     def to_value(self, recorded_at: str) -> dict[str, Any]:
         """The index's entry: the query and when an alarm last recorded it (`recorded_at`), so a
@@ -52,6 +55,7 @@ class FollowedSeries:
             "stat": self.stat,
             "period": self.period,
             "time_zone": self.time_zone,
+            "unit": self.unit,
             "recorded_at": recorded_at,
         }
 
@@ -67,4 +71,5 @@ class FollowedSeries:
             stat=str(value["stat"]),
             period=int(value["period"]),
             time_zone=None if value["time_zone"] is None else str(value["time_zone"]),
+            unit=None if value.get("unit") is None else str(value["unit"]),
         )

@@ -23,6 +23,7 @@ from fleet_shared.numeric.robust_anomalies import MAX_ABS_VALUE
 from fleet_shared.utc_times import UtcTime
 from fleet_shared.validation_errors import shown_value
 from handlers.anomaly_detector.followed import MAX_POINTS
+from handlers.anomaly_detector.units import CloudWatchUnit
 
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 ALARM_NAME_MAX_LENGTH = 255
@@ -158,7 +159,7 @@ evaluation periods at most 604,800 seconds)."""
 
 
 class AlarmMetricStat(BaseModel):
-    """A metric query's metric, period and statistic."""
+    """A metric query's metric, period, statistic and unit."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -167,6 +168,9 @@ class AlarmMetricStat(BaseModel):
     # period cannot come from it, and would overflow the window arithmetic.
     period: int = Field(ge=1, le=ALARM_PERIOD_MAX_SECONDS)
     stat: CloudWatchStatistic
+    unit: CloudWatchUnit | None = None
+    """The alarm's unit, when it has one (GetMetricData answers none): its series' noise
+    floor."""
 
 
 class AlarmMetricQuery(BaseModel):

@@ -80,6 +80,7 @@ from handlers.anomaly_detector.target_calls import (
     hub_cost_explorer,
     member_cloudwatch,
 )
+from handlers.anomaly_detector.units import noise_floor
 
 logger = observability_for(SOURCE).logger
 
@@ -434,7 +435,7 @@ def metric_targets(
         for spec in environment.metrics():
             for dimensions, time_zone in expand(spec, clusters):
                 query = MetricQuery(f"m{len(targets)}", spec.namespace, spec.metric, dimensions,
-                                    spec.stat, spec.period)  # fmt: skip
+                                    spec.stat, spec.period, spec.unit)  # fmt: skip
                 targets.append((query, metric_label(query), time_zone))
         targets_of[account_id, region] = targets
     return targets_of
@@ -506,7 +507,8 @@ def followed_targets(
         series = FollowedSeries.from_value(entry)
         targets = targets_of[series.account_id, series.region]
         query = MetricQuery(f"f{len(targets)}", series.namespace, series.metric,
-                            series.dimensions, series.stat, series.period)  # fmt: skip
+                            series.dimensions, series.stat, series.period,
+                            series.unit)  # fmt: skip
         # Read under the name the index has it by, which holds its episodes' record: a series an
         # alarm followed before its name held the statistic and period keeps its older name
         # until its episode is over.
@@ -628,7 +630,12 @@ def read_targets(
                 {"account_id": account_id, "region": region, "metric": label,
                  "error": f"{label}: {left_out}"}
             )  # fmt: skip
-        detection = detect_anomalies(result.values, result.timestamps, time_zone=time_zone)
+        detection = detect_anomalies(
+            result.values,
+            result.timestamps,
+            time_zone=time_zone,
+            absolute_resolution=noise_floor(query.unit),
+        )
         resource = f"{account_id}/{region}/{label}"
         # Only a series with values in the recent window shows the metric back within its
         # band: one that stopped reporting (its cluster gone, say) resolves nothing, nor one

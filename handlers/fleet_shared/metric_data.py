@@ -63,7 +63,8 @@ def in_window(moment: datetime, start: datetime, end: datetime, period: int) -> 
 
 @dataclass(frozen=True)
 class MetricQuery:
-    """One metric statistic: namespace, name, dimensions, statistic and period in seconds."""
+    """One metric statistic: namespace, name, dimensions, statistic and period in seconds, and
+    the metric's unit when known."""
 
     id: str
     namespace: str
@@ -71,6 +72,9 @@ class MetricQuery:
     dimensions: Mapping[str, str]
     stat: str
     period: int
+    unit: str | None = None
+    """The metric's CloudWatch unit, when its caller knows it (a reader choosing its noise floor
+    by it); not sent: GetMetricData would then answer only the values stored with that unit."""
 
     def to_request(self) -> dict[str, Any]:
         """The `MetricDataQueries` entry of this query."""

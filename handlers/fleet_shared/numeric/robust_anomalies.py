@@ -106,7 +106,9 @@ one event in an hourly average of per-minute counts (1/60), 10 ms of a latency i
 hundredth of a percentage point; the smallest departures in the units the fleet reads that an
 engineer acts on, and one event or one cent from zero is still critical. A series whose noise
 is above it (node CPU in percent, a cost in dollars, counts) is scored as before; one whose noise
-is below it (a latency in seconds steady to the tenth of a millisecond) is scored against it."""
+is below it (a latency in seconds steady to the tenth of a millisecond) is scored against it.
+The default of `detect_anomalies`' `absolute_resolution`: a caller that knows the series' unit
+gives the floor of that unit (the anomaly detector's `units.noise_floor`)."""
 MIN_POINTS = 8
 """Fewer values than this give no anomalies: there is no noise level to compare with."""
 MIN_SAMPLES_PER_HOUR = 4
@@ -267,12 +269,15 @@ def detect_anomalies(
     point_threshold: float = POINT_THRESHOLD,
     shift_threshold: float = SHIFT_THRESHOLD,
     time_zone: str | None = None,
+    absolute_resolution: float = ABSOLUTE_RESOLUTION,
 ) -> Detection:
     """Point anomalies and level shifts of `values` at `timestamps` (see the module docstring).
 
     `values` and `timestamps` are sequences of the same length; missing values (NaN) are ignored.
-    `time_zone` (an IANA name) is the calendar of the seasonal profile. Anomalies are returned in
-    time order. Raises ValueError for a value beyond +-`MAX_ABS_VALUE` (infinities included).
+    `time_zone` (an IANA name) is the calendar of the seasonal profile. `absolute_resolution`
+    (positive) is the noise floor in the series' unit, a caller that knows the unit choosing
+    its own. Anomalies are returned in time order. Raises ValueError for a value beyond
+    +-`MAX_ABS_VALUE` (infinities included).
     """
     series = to_series(values, timestamps)
     out_of_range = np.flatnonzero(np.abs(series.to_numpy()) > MAX_ABS_VALUE)
@@ -292,7 +297,7 @@ def detect_anomalies(
     sigma = max(
         robust_sigma(residual.to_numpy() - _leave_one_out_level(residual.to_numpy(), window)),
         RELATIVE_RESOLUTION * float(np.median(np.abs(series.to_numpy()))),
-        ABSOLUTE_RESOLUTION,
+        absolute_resolution,
     )
     scores = modified_z_scores(noise, sigma)
     times = pd.DatetimeIndex(series.index).to_pydatetime()

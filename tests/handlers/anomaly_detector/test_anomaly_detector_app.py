@@ -30,6 +30,7 @@ from handlers.anomaly_detector import alarm, app
 from handlers.anomaly_detector.app import lambda_handler
 from handlers.anomaly_detector.environment import MetricSpec
 from handlers.anomaly_detector.episodes import OPEN_SERIES_KEY
+from handlers.anomaly_detector.followed import FollowedSeries
 from handlers.anomaly_detector.scan import (
     COST_RESOURCE,
     LISTED_MEMBERS_KEY,
@@ -478,6 +479,59 @@ def test_an_alarm_on_another_statistic_of_a_scanned_metric_is_its_own_episode(
     assert scanned.alert["resource"].endswith("ClusterName=dev-apps (Average, 3600 s)")
 
 
+@pytest.mark.parametrize(
+    ("unit", "anomalous"),
+    [(None, True), ("Bytes", False), ("Count", True)],
+    ids=["without-a-unit", "in-bytes", "in-counts"],
+)
+def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(
+    detector: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    unit: str | None,
+    anomalous: bool,
+) -> None:
+    # GIVEN two days of a member's hourly metric flat at 0 whose last hour reads 3, and an
+    # alarm on it that names its unit (or none)
+    end = last_hour(detector)
+    member_session(MEMBER_ACCOUNT_ID).client("cloudwatch").put_metric_data(
+        Namespace="Custom/App",
+        MetricData=[
+            {"MetricName": "dead_letters", "Dimensions": [{"Name": "Queue", "Value": "jobs"}],
+             "Timestamp": end - timedelta(hours=47 - i), "Value": 3.0 if i == 47 else 0.0}
+            for i in range(48)
+        ],
+    )  # fmt: skip
+    event = alarm_event(end + timedelta(minutes=5))
+    metric_stat = event["detail"]["configuration"]["metrics"][0]["metricStat"]
+    metric_stat["metric"] = {
+        "namespace": "Custom/App",
+        "name": "dead_letters",
+        "dimensions": {"Queue": "jobs"},
+    }
+    if unit is not None:
+        metric_stat["unit"] = unit
+    # WHEN the alarm event arrives
+    result = lambda_handler(event, lambda_context)
+    # THEN 3 from a flat 0 is judged in the alarm's unit: three events are anomalous, three
+    # bytes are not, and without a unit a thousandth of it is the floor, as before
+    assert result["status"] == "ok", result
+    assert result["anomalous"] is anomalous
+    assert len(alert_inbox.receive()) == int(anomalous)
+
+
+def test_a_followed_series_keeps_its_unit_and_reads_an_entry_recorded_without_one() -> None:
+    # GIVEN a followed series in bytes, and an index entry recorded before entries held a unit
+    series = FollowedSeries("111111111111", REGION, "Custom/App", "size", {}, "Sum", 60, None,
+                            unit="Bytes")  # fmt: skip
+    older = series.to_value("2025-06-01T00:00:00Z")
+    del older["unit"]
+    # WHEN the entries are read back
+    # THEN the series keeps its unit, and the older entry is a series without one
+    assert FollowedSeries.from_value(series.to_value("2025-06-01T00:00:00Z")) == series
+    assert FollowedSeries.from_value(older).unit is None
+
+
 def test_alarm_on_a_usual_value_is_not_anomalous(
     detector: ManualClock, alert_inbox: Any, lambda_context: Any
 ) -> None:
@@ -681,8 +735,15 @@ def test_detect_near_cloudwatch_value_limit_returns_only_finite_numbers(
         ('[{"namespace": "X", "metric": "m", "stat": "avg" }]', "'avg' is no CloudWatch statistic"),
         ('[{"namespace": "X", "metric": "m", "dimensions": {"Api": ""}}]', "dimensions.Api"),
         ('[{"namespace": "X", "metric": "' + "m" * 256 + '"}]', "metric"),
+        ('[{"namespace": "X", "metric": "m", "unit": "bytes"}]', "unit"),
     ],
-    ids=["no-metric", "unknown-statistic", "empty-dimension-value", "metric-name-too-long"],
+    ids=[
+        "no-metric",
+        "unknown-statistic",
+        "empty-dimension-value",
+        "metric-name-too-long",
+        "unknown-unit",
+    ],
 )
 def test_invalid_metric_list_is_a_configuration_error(
     detector: ManualClock,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tracemalloc
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -13,12 +14,14 @@ import pytest
 
 from fleet_shared.alerts import Severity
 from fleet_shared.numeric.robust_anomalies import (
+    ABSOLUTE_RESOLUTION,
     MAX_ABS_VALUE,
     MAX_SCORE,
     detect_anomalies,
     modified_z_scores,
     severity_for,
 )
+from handlers.anomaly_detector.units import NOISE_FLOORS, CloudWatchUnit, noise_floor
 from tests.handlers.anomaly_detector.anomaly_series import (
     LabelledSeries,
     labelled_series,
@@ -244,6 +247,47 @@ def test_a_series_flat_at_zero_scores_a_departure_against_an_absolute_noise_floo
     # THEN the departure is scored against a noise of 0.001 of the unit: a thousandth is no
     # anomaly, seven thousandths a warning, one whole unit and more critical
     assert [(a.index, a.severity) for a in anomalies] == [(30, s) for s in severities]
+
+
+@pytest.mark.parametrize(
+    ("unit", "departure", "severities"),
+    [
+        pytest.param("Bytes", 5.0, [], id="five-bytes"),
+        pytest.param("Bytes", 5e6, [Severity.CRITICAL], id="five-megabytes"),
+        pytest.param("Count", 0.5, [], id="half-an-event"),
+        pytest.param("Count", 1.5, [Severity.WARNING], id="one-and-a-half-events"),
+        pytest.param("Count", 3.0, [Severity.CRITICAL], id="three-events"),
+        pytest.param("Percent", 0.05, [], id="five-hundredths-of-a-point"),
+        pytest.param("Percent", 0.7, [Severity.WARNING], id="seven-tenths-of-a-point"),
+        pytest.param("Percent", 2.0, [Severity.CRITICAL], id="two-points"),
+        pytest.param("Seconds", 0.007, [Severity.WARNING], id="seven-milliseconds"),
+        pytest.param(None, 0.007, [Severity.WARNING], id="no-unit"),
+    ],
+)
+def test_a_series_flat_at_zero_scores_a_departure_against_its_units_noise_floor(
+    unit: str | None, departure: float, severities: list[Severity]
+) -> None:
+    # GIVEN two days of an hourly metric in `unit` that reads 0, but for one hour
+    timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(48)]
+    values = np.zeros(48)
+    values[30] = departure
+    # WHEN it is scanned with the noise floor of its unit
+    floor = noise_floor(unit)
+    anomalies = detect_anomalies(values, timestamps, absolute_resolution=floor).anomalies
+    # THEN the departure is judged in that unit: bytes and fractions of an event or of a
+    # percentage point are no anomaly, a megabyte, an event or half a point are; without a
+    # unit, as in seconds, a thousandth of the unit is the floor
+    assert [(a.index, a.severity) for a in anomalies] == [(30, s) for s in severities]
+
+
+def test_every_cloudwatch_unit_but_none_has_a_noise_floor() -> None:
+    # GIVEN CloudWatch's units WHEN their noise floors are looked up
+    floors = {unit: noise_floor(unit) for unit in typing.get_args(CloudWatchUnit)}
+    # THEN each has its own, but `None`, which keeps the floor of a series without a unit
+    assert set(NOISE_FLOORS) == set(floors) - {"None"}
+    assert floors["None"] == ABSOLUTE_RESOLUTION
+    assert noise_floor("Kilobytes") == noise_floor("Bytes") / 1000
+    assert noise_floor("Megabits/Second") == 8 * noise_floor("Megabytes/Second")
 
 
 def test_values_beyond_the_cloudwatch_limit_are_refused_instead_of_giving_infinities() -> None:
