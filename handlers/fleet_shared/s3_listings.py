@@ -11,10 +11,11 @@ objects, or, as a later page, ended the listing there, its remaining objects sil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.exceptions import PagesCutShortError
 
 LISTING_CALL = "ListObjectsV2"
 ALWAYS_SENT = "IsTruncated"
@@ -22,14 +23,24 @@ ALWAYS_SENT = "IsTruncated"
 
 
 def listed_objects(
-    s3: Any, bucket: str, prefix: str, *, start_after: str | None = None
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    *,
+    start_after: str | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every object (a `Contents` item) under `prefix` in `bucket`, page by page, or only those
     whose key sorts after `start_after` (S3 lists keys in UTF-8 binary order); a page without
-    `IsTruncated` raises UnreadableAnswerError."""
+    `IsTruncated` raises UnreadableAnswerError. With `next_page_allowed`, a next page is asked
+    only while it answers True, else PagesCutShortError: botocore's paginator refuses only a
+    token answered twice in a row, so an endpoint (or a proxy) answering page after page, new
+    tokens and no objects, was listed until Lambda ended the run."""
     arguments = {"Bucket": bucket, "Prefix": prefix}
     if start_after is not None:
         arguments["StartAfter"] = start_after
     for page in s3.get_paginator("list_objects_v2").paginate(**arguments):
-        answer_field(page, LISTING_CALL, ALWAYS_SENT)
+        truncated = answer_field(page, LISTING_CALL, ALWAYS_SENT)
         yield from page.get("Contents", [])
+        if truncated and next_page_allowed is not None and not next_page_allowed():
+            raise PagesCutShortError(LISTING_CALL)

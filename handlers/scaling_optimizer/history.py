@@ -14,7 +14,7 @@ last change before it set; the stack file's desired size when the scaler never c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +22,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from fleet_shared.exceptions import ObjectReadTimeoutError, ObjectTooLargeError
+from fleet_shared.exceptions import (
+    ObjectReadTimeoutError,
+    ObjectTooLargeError,
+    PagesCutShortError,
+)
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.object_bodies import bounded_body
@@ -64,6 +68,18 @@ class ClusterHistory:
     cut_short: bool = False
 
 
+def _until_cut_short(
+    listing: Iterator[dict[str, Any]], history: ClusterHistory
+) -> Iterator[dict[str, Any]]:
+    """The objects `listing` lists until it is cut short for lack of time (pages of no analyses,
+    one after another, are asked only while an analysis could still be read): the history is
+    then `cut_short`, as when its analyses are."""
+    try:
+        yield from listing
+    except PagesCutShortError:
+        history.cut_short = True
+
+
 def read_cluster_history(
     s3: Any,
     bucket: str,
@@ -77,7 +93,8 @@ def read_cluster_history(
 ) -> ClusterHistory:
     """Every hour of CPU utilisation the cluster's analyses from `since` to `until` (the run)
     measured, each
-    analysis listed read only while `more_allowed()` (else the history is `cut_short`): a
+    analysis listed, and each next page of the listing, read only while `more_allowed()` (else
+    the history is `cut_short`): a
     cluster analysed far more often than every 4 hours (performance_analyzer's requests) must
     not keep the run until Lambda ends it with no recommendations written; each analysis's bytes
     only within `body_seconds()`, asked once its GetObject answered (else it is not read, as
@@ -88,7 +105,10 @@ def read_cluster_history(
     # Listed from the window's start, not from the cluster's first analysis: listing every
     # analysis ever written (6 a day, 1,000 keys a page) grew the run's listing without end.
     start_after = analyses_start_after(account_id, cluster.region, cluster.name, since)
-    for item in listed_objects(s3, bucket, prefix, start_after=start_after):
+    listing = listed_objects(
+        s3, bucket, prefix, start_after=start_after, next_page_allowed=more_allowed
+    )
+    for item in _until_cut_short(listing, history):
         if not more_allowed():
             history.cut_short = True
             break

@@ -80,7 +80,12 @@ class MemoryRightsizing(BaseModel):
 
 
 def latest_cost_detail(
-    s3: Any, bucket: str, now: datetime, *, body_seconds: Callable[[], float]
+    s3: Any,
+    bucket: str,
+    now: datetime,
+    *,
+    next_page_allowed: Callable[[], bool],
+    body_seconds: Callable[[], float],
 ) -> tuple[str, bytes] | None:
     """The key and body of the newest cost detail, if any was written: listed from the detail
     of RECENT_DETAIL_DAYS days before `now` on, and, only when none is there (a cost analyzer
@@ -88,24 +93,32 @@ def latest_cost_detail(
     over DETAIL_MAX_BYTES, and ObjectReadTimeoutError for one whose bytes have not all come
     within `body_seconds()`, asked once its GetObject answered (the invocation's time left
     but for the writes: a body that trickles held the run until Lambda ended it, with no
-    recommendations written)."""
+    recommendations written). Each next page of the listings is asked only while
+    `next_page_allowed()`, else PagesCutShortError."""
     recent = (now.astimezone(UTC) - timedelta(days=RECENT_DETAIL_DAYS)).date()
     # A day's keys go on with `/`, so they sort after its bare prefix: that day's are listed.
-    key = _newest_detail_key(s3, bucket, f"{COST_REPORTS_PREFIX}{recent.isoformat()}")
+    key = _newest_detail_key(
+        s3, bucket, f"{COST_REPORTS_PREFIX}{recent.isoformat()}", next_page_allowed
+    )
     if key is None:
-        key = _newest_detail_key(s3, bucket, None)
+        key = _newest_detail_key(s3, bucket, None, next_page_allowed)
     if key is None:
         return None
     answer = s3.get_object(Bucket=bucket, Key=key)
     return key, bounded_body(answer, key, DETAIL_MAX_BYTES, within_seconds=body_seconds())
 
 
-def _newest_detail_key(s3: Any, bucket: str, start_after: str | None) -> str | None:
-    keys = [
-        item["Key"]
-        for item in listed_objects(s3, bucket, COST_REPORTS_PREFIX, start_after=start_after)
-        if item["Key"].endswith(f"/{DETAIL_NAME}")
-    ]
+def _newest_detail_key(
+    s3: Any, bucket: str, start_after: str | None, next_page_allowed: Callable[[], bool]
+) -> str | None:
+    listing = listed_objects(
+        s3,
+        bucket,
+        COST_REPORTS_PREFIX,
+        start_after=start_after,
+        next_page_allowed=next_page_allowed,
+    )
+    keys = [item["Key"] for item in listing if item["Key"].endswith(f"/{DETAIL_NAME}")]
     return max(keys, default=None)
 
 

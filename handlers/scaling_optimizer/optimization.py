@@ -20,6 +20,7 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import (
     ObjectReadTimeoutError,
     ObjectTooLargeError,
+    PagesCutShortError,
     UnreadableStateRecordError,
 )
 from fleet_shared.function_services import FunctionServices
@@ -214,7 +215,12 @@ def optimise(services: OptimizerServices, deadline: Invocation) -> Optimisation:
     scaler_settings = _scaler_advice(demands, environment.optimizer_tolerance_percent)
     if deadline.allows(COST_REPORT_SECONDS + WRITE_SECONDS):
         memory, memory_notes, memory_unread = _memory_changes(
-            s3, environment, inventory, now, body_seconds=lambda: _time_to_write_by(deadline)
+            s3,
+            environment,
+            inventory,
+            now,
+            next_page_allowed=lambda: deadline.allows(HUB_CALL_SECONDS + WRITE_SECONDS),
+            body_seconds=lambda: _time_to_write_by(deadline),
         )
         changes.extend(memory)
         notes.extend(memory_notes)
@@ -251,14 +257,22 @@ def _memory_changes(
     inventory: FleetInventory,
     now: datetime,
     *,
+    next_page_allowed: Callable[[], bool],
     body_seconds: Callable[[], float],
 ) -> tuple[list[StackFileChange], list[str], int]:
     """The memory lines from the newest cost report, the notes on it, and 1 when it could not
-    be read, its bytes not all come within `body_seconds()` included (else 0; one too large to
-    read is left out as one that does not validate is)."""
+    be read, its listing cut short before a next page (`next_page_allowed()` False) or its
+    bytes not all come within `body_seconds()` included (else 0; one too large to read is left
+    out as one that does not validate is)."""
     try:
-        cost = latest_cost_detail(s3, environment.data_bucket_name, now, body_seconds=body_seconds)
-    except (*AWS_CALL_ERRORS, ObjectReadTimeoutError) as error:
+        cost = latest_cost_detail(
+            s3,
+            environment.data_bucket_name,
+            now,
+            next_page_allowed=next_page_allowed,
+            body_seconds=body_seconds,
+        )
+    except (*AWS_CALL_ERRORS, ObjectReadTimeoutError, PagesCutShortError) as error:
         return [], [f"cost report not read ({error}); no memory recommended"], 1
     except ObjectTooLargeError as error:
         return [], [f"{error}; not read, no memory recommended"], 0

@@ -103,6 +103,12 @@ class _Body:
         self._unread.close()
 
 
+def answer_of(url: str, status: int, headers: dict[str, str], body: bytes) -> AWSResponse:
+    """An answer to a request to `url` that botocore reads as its endpoint's: `status`,
+    `headers` and `body`, for a `before-send` handler to return."""
+    return AWSResponse(url, status, headers, _Body(body))
+
+
 @dataclass
 class InjectedThrottling:
     """Answers the n-th attempts (counted from 1, over all threads) with ThrottlingException."""

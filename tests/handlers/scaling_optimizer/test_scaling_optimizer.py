@@ -19,11 +19,13 @@ from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import yaml
+from botocore.awsrequest import AWSResponse
 
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
@@ -38,6 +40,7 @@ from fleet_shared.performance_documents import (
     Recommendations,
     analyses_start_after,
     analysis_key,
+    cluster_prefix,
 )
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
@@ -69,7 +72,12 @@ from tests.handlers.conftest import (
     STATE_TABLE_NAME,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime
-from tests.handlers.faults import InjectedFault, answer_malformed, fail_every_attempt
+from tests.handlers.faults import (
+    InjectedFault,
+    answer_malformed,
+    answer_of,
+    fail_every_attempt,
+)
 
 CLUSTER = "dev-apps"
 GROUP = "system"
@@ -1823,3 +1831,76 @@ def test_an_hour_written_with_another_offset_is_named_in_utc_in_the_evidence(
 def analysis_of(s3: Any, key: str) -> PerformanceAnalysis:
     body = s3.get_object(Bucket=DATA_BUCKET_NAME, Key=key)["Body"].read()
     return PerformanceAnalysis.model_validate_json(body)
+
+
+@dataclass
+class EndlessListing:
+    """Answers every ListObjectsV2 of `prefix` with a page of no object, truncated, under a new
+    token each time (a proxy's, or a broken endpoint's), each page spending a second of `time`."""
+
+    time: LambdaTime
+    prefix: str
+    pages: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if f"prefix={quote(self.prefix, safe='')}" not in request.url:
+            return None
+        self.pages += 1
+        self.time.spend(1.0)
+        # botocore keeps this answer, but moto's stub still acts on the request: without the
+        # token, which moto cannot read, its own listing is a harmless read.
+        request.url = re.sub(r"&continuation-token=[^&]*", "", request.url)
+        page = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            f"<Name>{DATA_BUCKET_NAME}</Name><Prefix>{self.prefix}</Prefix><KeyCount>0</KeyCount>"
+            "<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
+            f"<NextContinuationToken>token-{self.pages}</NextContinuationToken>"
+            "</ListBucketResult>"
+        )
+        return answer_of(request.url, 200, {"Content-Type": "application/xml"}, page.encode())
+
+
+@pytest.mark.parametrize(
+    ("prefix", "note"),
+    [
+        pytest.param(
+            "reports/cost/",
+            "cost report not read (ListObjectsV2 read cut short before its next page, for lack "
+            "of time); no memory recommended",
+            id="cost-reports",
+        ),
+        pytest.param(
+            cluster_prefix(MEMBER_ACCOUNT_ID, REGION, CLUSTER),
+            f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}: analyses read in part, the invocation's "
+            "time ran out (the next run reads them); no sizes recommended",
+            id="analyses",
+        ),
+    ],
+)
+def test_a_listing_of_endless_empty_pages_is_cut_short_in_time_and_the_rest_written(
+    optimizer_services: OptimizerServices,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    prefix: str,
+    note: str,
+) -> None:
+    # GIVEN a cost report, an invocation with 60 s left, and S3 answering every page of the
+    # listing of the cost reports (or of the cluster's analyses) with no object and a next
+    # page under a new token, a second a page
+    put_cost_detail(fake_clock.now())
+    time = LambdaTime(60.0)
+    listing = EndlessListing(time, prefix)
+    optimizer_services.hub_client("s3").meta.events.register_first(
+        "before-send.s3.ListObjectsV2", listing
+    )
+    monkeypatch.setattr(app.FUNCTION, "services", lambda: optimizer_services)
+    # WHEN the optimizer runs
+    result = app.lambda_handler({"action": "optimize"}, time.context())
+    # THEN the listing stops while the writes still have their time, before Lambda would end
+    # the run, the notes say what was not read, and the recommendations are written
+    assert listing.pages > 1
+    assert time.seconds_left - time.spent >= optimization.WRITE_SECONDS
+    assert note in result["notes"], result
+    assert result["status"] == "partial", result
+    assert latest_recommendations().generated_at == fake_clock.now()
