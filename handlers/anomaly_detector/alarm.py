@@ -10,7 +10,8 @@ series GetMetricData did not return whole is an error result, since its missing 
 the anomaly. A read CloudWatch answers with "later" (throttling, a server failure) after
 botocore's retries fails the invocation once the other metrics were evaluated and alerted
 (`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it and the
-check of that metric was lost.
+check of that metric was lost; so does an AssumeRole of the member's role STS answers so,
+before any metric is read.
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -93,6 +94,11 @@ def confirm_alarm(
             services.sessions, services.environment, event, inventory
         )
     except TARGET_ERRORS as error:
+        if answered_later(error.__cause__):
+            # The member's AssumeRole was throttled (`MemberAccessError` from STS's answer):
+            # nothing of the alarm was read, and the event's retry may get through.
+            place = f"{event.account}/{event.region}"
+            raise AlarmReadsToRetryError(event.detail.alarm_name, [(place, str(error))]) from error
         return error_result(error, **summary)
     if evaluated == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}

@@ -35,6 +35,7 @@ from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
 )
 from tests.handlers.conftest import DATA_BUCKET_NAME, HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import LambdaTime
+from tests.handlers.faults import answer_of
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["anomaly_detector"].timeout_seconds
 SECOND_MEMBER_ID = "444444444444"
@@ -272,3 +273,52 @@ def test_an_alarm_whose_metric_read_stays_throttled_is_retried_and_alerted_once(
     [second] = alert_inbox.receive()
     assert second.alert["resource"].endswith("(Maximum, 3600 s)")
     assert alert_inbox.receive() == []
+
+
+@dataclass
+class ThrottledAssumeRole:
+    """Answers every AssumeRole attempt with STS's throttling (HTTP 400, query-protocol XML)
+    until healed."""
+
+    attempts: int = 0
+    healed: bool = False
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.healed:
+            return None
+        self.attempts += 1
+        body = (
+            b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+            b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+            b"</Error><RequestId>throttled</RequestId></ErrorResponse>"
+        )
+        return answer_of(request.url, 400, {"Content-Type": "text/xml"}, body)
+
+
+def test_an_alarm_whose_member_role_sts_throttles_is_retried_and_alerted_once(
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's CPU jumped and its alarm fired, and STS throttling every attempt of the
+    # AssumeRole into the member
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    throttle = ThrottledAssumeRole()
+    sts = app.FUNCTION.services().sessions.hub_client("sts")
+    sts.meta.events.register_first("before-send.sts.AssumeRole", throttle, unique_id="throttle")
+    # WHEN the alarm event arrives
+    with pytest.raises(AlarmReadsToRetryError) as failed:
+        app.lambda_handler(event, time.context())
+    # THEN the invocation fails naming the account and STS's throttling, after botocore's
+    # retries, so Lambda retries the event; nothing was read or alerted
+    assert throttle.attempts > 1
+    [(place, error)] = failed.value.failures
+    assert place == f"{MEMBER_ACCOUNT_ID}/{REGION}"
+    assert "Throttling" in error
+    assert alert_inbox.receive() == []
+    # WHEN Lambda retries the event and STS answers
+    throttle.healed = True
+    retried = app.lambda_handler(event, LambdaTime(TIMEOUT_SECONDS).context())
+    # THEN the anomaly is alerted, once
+    assert (retried["status"], retried["alerts"]) == ("ok", 1), retried
+    assert len(alert_inbox.receive()) == 1
