@@ -46,7 +46,7 @@ from botocore.parsers import ResponseParserError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
@@ -304,3 +304,17 @@ def read_named_version(
             "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
         )
     return bounded_body(response, obj.key, max_bytes, etag), etag
+
+
+def key_holds_version(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
+    """Whether `obj`'s key still holds the version its event names, read with `etag`: False when
+    a newer version replaced it. Raises S3's ClientError (404) when the key is gone, and
+    UnreadableAnswerError, which a retry may mend, for a HeadObject answer without the ETag S3
+    sends with every object: a proxy's HTTP 200 has no version header either, and read as a
+    newer version it would end the object `superseded`, recorded done, never handled."""
+    if obj.version_id is None:
+        # Without versions the key holds only its latest write: the event's when the ETags agree.
+        return etag == obj.etag
+    head = s3.head_object(Bucket=bucket, Key=obj.key)
+    answer_field(head, "HeadObject", "ETag")
+    return head.get("VersionId") == obj.version_id

@@ -27,7 +27,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
-from fleet_shared.s3_events import CreatedObject, read_named_version
+from fleet_shared.s3_events import CreatedObject, key_holds_version, read_named_version
 from fleet_shared.state_table import ClaimDeadline
 from handlers.report_generator.environment import GeneratorEnvironment
 from handlers.report_generator.publish import Published, publish_report
@@ -113,14 +113,6 @@ def not_a_processed_run(key: str) -> str | None:
     return None if run_id_of(key, PROCESSED_PREFIX) else "not a processed run key"
 
 
-def _still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
-    """Whether the key still holds the version `obj` names, read with `etag`."""
-    if obj.version_id is None:
-        # Without versions the key holds only its latest write: the event's when the ETags agree.
-        return etag == obj.etag
-    return s3.head_object(Bucket=bucket, Key=obj.key).get("VersionId") == obj.version_id
-
-
 def generate_report(
     obj: CreatedObject, services: GeneratorServices, logger: Any, deadline: ClaimDeadline
 ) -> dict[str, Any]:
@@ -147,7 +139,7 @@ def generate_report(
         deadline=deadline,
     ):
         body, etag = read_named_version(s3, bucket, obj, PROCESSED_DOCUMENT_BYTES_MAX)
-        if not _still_current(s3, bucket, obj, etag):
+        if not key_holds_version(s3, bucket, obj, etag):
             return {
                 "status": "superseded",
                 "key": obj.key,

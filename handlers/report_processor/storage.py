@@ -24,7 +24,7 @@ from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
-from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_events import CreatedObject, key_holds_version
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 
@@ -43,18 +43,15 @@ def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, 
 
 
 def still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
-    """Whether the key still holds the version `obj` names, read with `etag`: False when a newer
-    version replaced it or the key was deleted since (rejected by an earlier attempt)."""
-    if obj.version_id is None:
-        # Without versions the key holds only its latest write: the event's when the ETags agree.
-        return etag == obj.etag
+    """Whether the key still holds the version `obj` names, read with `etag`
+    (`key_holds_version`): False when a newer version replaced it or the key was deleted since
+    (rejected by an earlier attempt)."""
     try:
-        head = s3.head_object(Bucket=bucket, Key=obj.key)
+        return key_holds_version(s3, bucket, obj, etag)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
             return False
         raise
-    return head.get("VersionId") == obj.version_id
 
 
 def rejected_keys(key: str) -> tuple[str, str]:

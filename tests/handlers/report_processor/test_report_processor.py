@@ -865,6 +865,26 @@ def test_a_raw_document_read_answered_with_a_proxys_page_is_processed_by_the_pla
     assert retried["objects"][0]["status"] == "processed"
 
 
+def test_a_version_check_answered_with_a_proxys_headers_is_retried_not_superseded(
+    versioned_s3: Any, process: Process
+) -> None:
+    # GIVEN a valid raw document, and its key's check for the version the event names (a HEAD)
+    # answered by a proxy: HTTP 200 without S3's ETag and version headers
+    event = put_json(versioned_s3, _raw_key(RUN_1), _document(RUN_1))
+    client = app.FUNCTION.services().hub_client("s3")
+    page = answer_malformed(client, "s3", "HeadObject", b"", url_part="raw/")
+    # WHEN the processor handles the event
+    # THEN the invocation fails naming the answer, so Lambda retries the event, instead of
+    # recording the run superseded, after which no retry or copy of the event processes it
+    with pytest.raises(ObjectsToRetryError, match="HeadObject answered without"):
+        process(event)
+    assert page.answered == 1
+    # AND WHEN Lambda retries the event with S3 answering the check itself
+    client.meta.events.unregister("before-send.s3.HeadObject", page)
+    # THEN the run is processed
+    assert process(event)["objects"][0]["status"] == "processed"
+
+
 def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(
     versioned_s3: Any, process: Process, fake_clock: ManualClock
 ) -> None:

@@ -26,6 +26,7 @@ from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.foreign_answers import ForeignAnswerError
 from fleet_shared.s3_events import (
     CreatedObject,
+    key_holds_version,
     may_pass_on_retry,
     parse_object_created,
     read_named_version,
@@ -200,4 +201,24 @@ def test_an_answer_cut_short_of_its_length_fails_as_a_read_a_retry_may_mend(
     # WHEN it is read THEN botocore's check of the length fails it, as one worth a retry
     with pytest.raises(IncompleteReadError) as error:
         read_named_version(s3, BUCKET, created, 100)
+    assert may_pass_on_retry(error.value)
+
+
+def test_a_version_check_answered_without_s3s_etag_is_a_failure_worth_a_retry(
+    mocked_aws: None,
+) -> None:
+    # GIVEN an object of a versioned bucket, the version its event names still the key's
+    s3 = boto3.client("s3", region_name=REGION)
+    create_bucket(s3)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    written = s3.put_object(Bucket=BUCKET, Key="processed/a.json", Body=b"{}")
+    etag = written["ETag"].strip('"')
+    created = CreatedObject(BUCKET, "processed/a.json", etag, written["VersionId"])
+    assert key_holds_version(s3, BUCKET, created, etag)
+    # WHEN its check (a HEAD) is answered by a proxy: HTTP 200 without S3's ETag and version
+    answer_malformed(s3, "s3", "HeadObject", b"")
+    # THEN it is refused as an answer that is not S3's, a failure worth Lambda's retry, not read
+    # as a newer version (which ended the object `superseded`, done, never handled)
+    with pytest.raises(UnreadableAnswerError, match="HeadObject answered without ETag") as error:
+        key_holds_version(s3, BUCKET, created, etag)
     assert may_pass_on_retry(error.value)
