@@ -33,6 +33,7 @@ from fleetctl.handler_environment import (
 from fleetctl.json_text import UnreadableJsonError, read_json
 from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import run_program
+from fleetctl.text_files import unreadable
 
 ENDPOINT_PROBE_SECONDS = 3
 
@@ -79,14 +80,9 @@ class InvokeOutcome:
 def read_event(source: str) -> Any:
     """The event from a file, or from standard input when the source is `-`."""
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    except OSError as error:
-        raise InvokeError(f"cannot read event {source}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        bad_byte = error.object[error.start]
-        raise InvokeError(
-            f"event {source} is not UTF-8 text: byte {error.start} is {bad_byte:#04x}"
-        ) from None
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvokeError(f"cannot read event {source}: {unreadable(error)}") from None
     try:
         return read_json(text)
     except UnreadableJsonError as error:

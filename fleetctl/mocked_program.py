@@ -43,6 +43,7 @@ from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import PlanError, ProgramFailedError
 from fleetctl.leading_zeros import leading_zero_number
 from fleetctl.mock_responses import FleetMocks, ProviderPlacement, network_outputs_from_config
+from fleetctl.text_files import unreadable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = REPO_ROOT / "__main__.py"
@@ -229,9 +230,13 @@ MAX_NESTING = 64
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` mapping of a stack file; a clear PlanError if it is not one."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PlanError(f"no stack file {path.name} in {path.parent}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        # The Pulumi CLI reads YAML in UTF-8 only: a file saved as Latin-1 or UTF-16 (a
+        # PowerShell redirection's) is refused by `pulumi up` too.
+        raise PlanError(f"cannot read stack file {path.name}: {unreadable(error)}") from None
     return stack_config(text, path.name)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 from fleet_shared.validation_errors import shown_value
 from fleetctl.exceptions import PlanError
 from fleetctl.json_text import UnreadableJsonError, read_json
+from fleetctl.text_files import unreadable
 
 MAX_SHOWN_VALUE = 120
 _BACKTICKS = re.compile(r"`+")
@@ -62,13 +63,11 @@ class PlanDiff:
 
 def load_plan(path: Path) -> dict[str, Any]:
     try:
-        document = read_json(path.read_text())
+        document = read_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PlanError(f"no plan file {path}") from None
-    except OSError as error:
-        raise PlanError(f"cannot read plan {path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise PlanError(f"cannot read plan {path}: not UTF-8 text ({error.reason})") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanError(f"cannot read plan {path}: {unreadable(error)}") from None
     except UnreadableJsonError as error:
         raise PlanError(f"{path} is not a plan document: {error}") from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):

@@ -624,6 +624,41 @@ def test_an_account_id_written_with_a_leading_zero_is_left_to_the_settings_own_m
     assert 'or "001234567012" if it was written with a leading 0' in str(raised.value)
 
 
+LATIN_1_STACK = VALID_STACK.replace("ap-south-1", "ap-south-1  # café", 1).encode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("encoded", "line"),
+    [
+        (LATIN_1_STACK, f"byte {LATIN_1_STACK.index(0xE9)} is 0xe9"),
+        (VALID_STACK.encode("utf-16"), "byte 0 is 0xff"),
+    ],
+    ids=["latin-1", "utf-16"],
+)
+def test_a_stack_file_that_is_not_utf8_is_one_line_naming_the_file_and_the_byte(
+    tmp_path: Path, encoded: bytes, line: str
+) -> None:
+    # GIVEN a stack file saved in another encoding than the UTF-8 the Pulumi CLI reads (an
+    # editor's Latin-1, a PowerShell redirection's UTF-16)
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_bytes(encoded)
+    # WHEN the local tools read it
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(path)
+    # THEN one line names the file and the first byte that is not UTF-8, not a traceback
+    assert str(raised.value) == f"cannot read stack file Pulumi.broken.yaml: not UTF-8 text: {line}"
+
+
+def test_a_stack_file_that_cannot_be_read_is_one_line_naming_it(tmp_path: Path) -> None:
+    # GIVEN a directory where the stack file should be
+    (tmp_path / "Pulumi.broken.yaml").mkdir()
+    # WHEN the local tools read it
+    with pytest.raises(PlanError) as raised:
+        read_stack_file(tmp_path / "Pulumi.broken.yaml")
+    # THEN one line names the file and why, not a traceback
+    assert str(raised.value) == "cannot read stack file Pulumi.broken.yaml: Is a directory"
+
+
 def test_stack_file_that_is_not_yaml_names_the_file_and_quotes_the_line(tmp_path) -> None:
     # GIVEN a stack file indented with a tab, which YAML refuses
     path = tmp_path / "Pulumi.broken.yaml"

@@ -45,7 +45,9 @@ def test_event_file_that_is_not_utf8_is_refused_in_one_line(tmp_path):
     completed = _fleetctl("invoke", "eks_scaler", "--event", str(event_file))
     # THEN it is refused as bad input with one line, not a traceback
     assert completed.returncode == 2
-    assert completed.stderr.startswith(f"fleetctl: event {event_file} is not UTF-8 text")
+    assert completed.stderr == (
+        f"fleetctl: cannot read event {event_file}: not UTF-8 text: byte 0 is 0xff\n"
+    )
     assert "Traceback" not in completed.stderr
 
 
