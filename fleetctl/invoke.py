@@ -36,6 +36,10 @@ from fleetctl.mocked_program import run_program
 from fleetctl.text_files import unreadable
 
 ENDPOINT_PROBE_SECONDS = 3
+TARGET_LISTS = ("results", "clusters", "objects", "targets")
+"""Where a function's result lists its targets' results: the fan-out's `results`, the
+forecaster's `clusters`, the S3-triggered functions' `objects`, the member-account runs'
+`targets`; each one failed is an error result, whatever the run's own `status` says."""
 
 
 class InvokeError(FleetctlError):
@@ -65,16 +69,20 @@ class InvokeOutcome:
             return False
         if self.result.get("status") == "error":
             return True
-        targets = self.result.get("results")
-        every_target_failed = isinstance(targets, list) and bool(targets)
-        every_target_failed = every_target_failed and all(
-            isinstance(target, dict) and target.get("status") == "error" for target in targets
-        )
-        if every_target_failed:
+        if any(_every_one_failed(self.result.get(key)) for key in TARGET_LISTS):
             return True
         if int(self.result.get("statusCode", 200)) >= 400:
             return True
         return bool(self.result.get("batchItemFailures"))
+
+
+def _every_one_failed(targets: Any) -> bool:
+    """Whether `targets` is a list of targets' results, each of them an error."""
+    return (
+        isinstance(targets, list)
+        and bool(targets)
+        and all(isinstance(target, dict) and target.get("status") == "error" for target in targets)
+    )
 
 
 def read_event(source: str) -> Any:
