@@ -31,6 +31,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError, FleetError
 from fleet_shared.fan_out import NOT_STARTED, Deadline
 from fleet_shared.inventory import Cluster, MemberAccount
+from fleet_shared.scheduled_runs import accepted_run
 from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.demand_forecaster.environment import ForecasterEnvironment
@@ -100,6 +101,10 @@ def forecast_fleet(
     order, whatever order the clusters were forecast in.
     """
     environment = services.environment
+    if request.run is not None:
+        # The run's hour names its requests to the scaler, which remembers one 48 hours: a
+        # `run` of another day would be answered with that day's result, or take its id.
+        accepted_run(request.run, services.clock.now())
     inventory = services.inventory()
     targets = {_target_key(*target): target for target in inventory.clusters()}
     # Without a state table there is no list: the run goes in inventory order.

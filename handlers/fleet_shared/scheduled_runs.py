@@ -2,7 +2,8 @@
 
 EventBridge Scheduler puts the time a run was scheduled for (`<aws.scheduler.scheduled-time>`)
 in every attempt of that run, so a function that names what one run does by it (backup_scheduler's
-day, report_fetcher's claim) does it once whatever the attempt. The attempts of one run come
+day, report_fetcher's claim, demand_forecaster's requests to the scaler) does it once whatever the
+attempt. The attempts of one run come
 within hours (Scheduler's retries within an hour, Lambda's within minutes), so a `run` more than
 RUN_MAX_AGE old is not one of them, and one later than now was not sent by Scheduler: both are
 refused naming the field, before any work.

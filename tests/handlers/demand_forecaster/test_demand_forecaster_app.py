@@ -295,6 +295,10 @@ def test_cluster_without_history_is_an_error_for_that_cluster(
         # Past the calendar's ends once in UTC.
         ({"action": "forecast_fleet", "run": "9999-12-31T23:59:59-14:00"}, "run"),
         ({"action": "forecast_fleet", "run": "0001-01-01T00:00:00+14:00"}, "run"),
+        # A day later than now, or more than a day before: no attempt of a scheduled run; its
+        # hour would name the scaler's request of that day's run.
+        ({"action": "forecast_fleet", "run": "2025-06-03T03:00:00Z"}, "run"),
+        ({"action": "forecast_fleet", "run": "2025-05-31T03:00:00Z"}, "run"),
         (
             {
                 "action": "forecast",
