@@ -87,6 +87,7 @@ def main(names: list[str] | None = None) -> None:
             spec.name: lambda_environment(
                 handler_environment(
                     deployed_environment(run, spec),
+                    function=spec.name,
                     region=region,
                     endpoint_url=None,
                     credentials=_CREDENTIALS,

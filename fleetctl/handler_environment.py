@@ -1,13 +1,17 @@
 """The environment a handler runs with locally: the plan's variables for it, laid out as Lambda.
 
 The variables come from the offline plan (the function resource's `environment.variables`), so
-what runs locally is what would be deployed. The import path is laid out like Lambda's: the
-repository root stands for /var/task (the function archive keeps `handlers/<name>/`) and
-`handlers/` for /opt/python (the shared layer).
+what runs locally is what would be deployed: a variable the function reads that the plan does not
+set keeps its default, whatever the shell says (as in Lambda, where only the function's own
+variables are set). The import path is laid out like Lambda's: the repository root stands for
+/var/task (the function archive keeps `handlers/<name>/`) and `handlers/` for /opt/python (the
+shared layer).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 
 from catalog.model import FunctionSpec
@@ -28,25 +32,48 @@ def deployed_environment(run: ProgramRun, spec: FunctionSpec) -> dict[str, str]:
     raise FleetctlError(f"the {run.stack} stack deploys no function with handler {spec.handler}")
 
 
+@functools.cache
+def function_variables(function: str) -> frozenset[str]:
+    """The variables `function`'s handler reads: the fields of the environment models of
+    `handlers/<function>/environment.py`, the common ones of `FunctionEnvironment` included."""
+    # The shared layer's path is set up by `components`, which the plan imports first.
+    from fleet_shared.environment import FunctionEnvironment  # noqa: PLC0415
+
+    module = importlib.import_module(f"handlers.{function}.environment")
+    models = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, FunctionEnvironment)
+    ]
+    return frozenset(
+        field.alias or name.upper()
+        for model in models
+        for name, field in model.model_fields.items()
+    )
+
+
 def handler_environment(
     variables: dict[str, str],
     *,
+    function: str,
     region: str,
     endpoint_url: str | None,
     credentials: dict[str, str] | None,
 ) -> dict[str, str]:
-    """The process environment of a local handler.
+    """The process environment of `function`'s local handler.
 
-    With `credentials`, every AWS variable of the shell (profile, keys, config files, endpoints)
-    is left out, so nothing the handler does can reach an account through them; without, the
-    shell's credentials are kept (the explicit real-AWS mode).
+    A variable the function reads is the plan's (`variables`) or unset, never the shell's: an
+    exported `SCALER_COOLDOWN_SECONDS=0` would otherwise scale without the cooldown, in real AWS
+    too. With `credentials`, every AWS variable of the shell (profile, keys, config files,
+    endpoints) is left out, so nothing the handler does can reach an account through them;
+    without, the shell's credentials are kept (the explicit real-AWS mode).
     """
+    reads = function_variables(function)
+    shell = {name: value for name, value in os.environ.items() if name not in reads}
     if credentials is None:
-        environment = dict(os.environ)
+        environment = shell
     else:
-        environment = {
-            name: value for name, value in os.environ.items() if not name.startswith("AWS_")
-        }
+        environment = {name: value for name, value in shell.items() if not name.startswith("AWS_")}
         environment["AWS_ACCESS_KEY_ID"] = credentials["aws_access_key_id"]
         environment["AWS_SECRET_ACCESS_KEY"] = credentials["aws_secret_access_key"]
         if credentials.get("aws_session_token"):

@@ -187,12 +187,13 @@ def invoke(
     variables = deployed_environment(run, spec)
     if target.real_aws:
         environment = handler_environment(
-            variables, region=region, endpoint_url=None, credentials=None
+            variables, function=spec.name, region=region, endpoint_url=None, credentials=None
         )
         return run_handler(spec, event, environment, log_path)
     if target.endpoint_url:
         environment = handler_environment(
             variables,
+            function=spec.name,
             region=region,
             endpoint_url=target.endpoint_url,
             credentials=FAKE_CREDENTIALS,

@@ -133,6 +133,7 @@ def function_environment(
     """What the plan gives `spec`, pointed at the world and the receiver, with its credentials."""
     environment = handler_environment(
         deployed_environment(run, spec),
+        function=spec.name,
         region=world.region,
         endpoint_url=world.endpoint_url,
         credentials=world.hub_credentials,

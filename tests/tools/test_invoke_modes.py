@@ -143,6 +143,7 @@ def test_another_endpoint_gets_fake_credentials_never_the_shells(monkeypatch):
     # WHEN the handler's environment is made for a local endpoint
     environment = handler_environment(
         {"STATE_TABLE_NAME": "t"},
+        function="eks_scaler",
         region="ap-south-1",
         endpoint_url="http://127.0.0.1:5000",
         credentials=FAKE_CREDENTIALS,
@@ -159,6 +160,30 @@ def test_another_endpoint_gets_fake_credentials_never_the_shells(monkeypatch):
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
     }
     assert environment["STATE_TABLE_NAME"] == "t"
+
+
+@pytest.mark.parametrize("credentials", [None, FAKE_CREDENTIALS], ids=["real-aws", "endpoint"])
+def test_a_variable_the_function_reads_is_the_plans_or_unset_never_the_shells(
+    monkeypatch: pytest.MonkeyPatch, credentials: dict[str, str] | None
+) -> None:
+    # GIVEN a shell that exported variables the scaler reads, one the plan sets and one it
+    # leaves at its default (the cooldown, at 0 from a local experiment), and one of its own
+    monkeypatch.setenv("STATE_TABLE_NAME", "someone-elses-table")
+    monkeypatch.setenv("SCALER_COOLDOWN_SECONDS", "0")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    # WHEN the scaler's environment is made from the plan's variables
+    environment = handler_environment(
+        {"STATE_TABLE_NAME": "lf-dev-state"},
+        function="eks_scaler",
+        region="ap-south-1",
+        endpoint_url=None,
+        credentials=credentials,
+    )
+    # THEN the plan's value stands, the default one is unset (the handler's default, 300 s, as
+    # deployed), and the shell's own variables are kept
+    assert environment["STATE_TABLE_NAME"] == "lf-dev-state"
+    assert "SCALER_COOLDOWN_SECONDS" not in environment
+    assert environment["LANG"] == "C.UTF-8"
 
 
 def test_a_handler_that_raises_is_a_crash_answer_with_its_traceback_in_the_log(capsys):
