@@ -94,6 +94,9 @@ def _resources_problem(resources: list[Any]) -> str | None:
             value = resource.get(field_name)
             if value is not None and not isinstance(value, dict):
                 return f"{at}.{field_name}: expected an object, got {shown_value(value)}"
+        if resource.get("account_id") and resource.get("region") is None:
+            # The label names a placed resource by both.
+            return f"{at}.region: required beside account_id"
         earlier = first_with_urn.setdefault(resource["urn"], index)
         if earlier != index:
             urn = shown_value(resource["urn"])

@@ -268,8 +268,19 @@ def test_a_stack_value_under_review_renders_as_text_and_hides_no_later_change(ho
             ],
             "resources[1].urn: 'urn:a' is already the URN of resources[0]",
         ),
+        (
+            [{"urn": "urn:a", "type": "t", "name": "a", "account_id": "1"}],
+            "resources[0].region: required beside account_id",
+        ),
     ],
-    ids=["not-an-object", "no-urn", "no-type", "inputs-not-an-object", "urn-twice"],
+    ids=[
+        "not-an-object",
+        "no-urn",
+        "no-type",
+        "inputs-not-an-object",
+        "urn-twice",
+        "account-without-region",
+    ],
 )
 def test_cli_diff_refuses_a_plan_whose_resources_are_not_resources_in_one_line(
     tmp_path, capsys: pytest.CaptureFixture[str], resources: list[Any], problem: str
