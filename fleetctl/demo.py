@@ -66,7 +66,7 @@ from fleetctl.demo_world import (
 )
 from fleetctl.exceptions import DemoError, PlanError
 from fleetctl.function_workers import WorkerCrashedError, WorkerPool
-from fleetctl.handler_environment import deployed_environment
+from fleetctl.handler_environment import deployed_environment, deployed_functions
 from fleetctl.local_world import local_world, stack_settings
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, run_program
 from fleetctl.plan import render_json
@@ -741,7 +741,7 @@ def _print_overrides(run: ProgramRun) -> None:
     """Each setting the demo changes, with the stack's value and the reason, before the day."""
     stack_values = {
         name: value
-        for spec in FUNCTIONS
+        for spec in deployed_functions(run)
         for name, value in deployed_environment(run, spec).items()
         if name in STACK_OVERRIDES
     }

@@ -14,6 +14,7 @@ import functools
 import importlib
 import os
 
+from catalog import FUNCTIONS
 from catalog.model import FunctionSpec
 from fleetctl.exceptions import FleetctlError
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun
@@ -21,6 +22,13 @@ from fleetctl.mocked_program import REPO_ROOT, ProgramRun
 LAMBDA_FUNCTION = "aws:lambda/function:Function"
 # Credentials a local endpoint accepts; they open nothing anywhere else.
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def deployed_functions(run: ProgramRun) -> list[FunctionSpec]:
+    """The catalog's functions the plan deploys, in catalog order: a stack may switch some off
+    (`functions.<name>.enabled: false`; prod's cleanup_manager), and those have no variables."""
+    handlers = {resource.inputs.get("handler") for resource in run.of_type(LAMBDA_FUNCTION)}
+    return [spec for spec in FUNCTIONS if spec.handler in handlers]
 
 
 def deployed_environment(run: ProgramRun, spec: FunctionSpec) -> dict[str, str]:

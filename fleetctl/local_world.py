@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from catalog import FUNCTIONS
 from catalog.model import FunctionSpec
 from components.exceptions import StackSettingsError
 from components.naming import member_role_name
@@ -37,7 +36,11 @@ from fleetctl.demo_world import (
     serve_spot_prices,
 )
 from fleetctl.exceptions import PlanError
-from fleetctl.handler_environment import deployed_environment, handler_environment
+from fleetctl.handler_environment import (
+    deployed_environment,
+    deployed_functions,
+    handler_environment,
+)
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, stack_file
 from fleetctl.webhook_receiver import (
     FEED_PATH,
@@ -166,8 +169,9 @@ def local_world(
         moto_server(settings.hub.account_id) as endpoint,
         serve_eks_updates(),
     ):
+        deployed = deployed_functions(run)
         fleet_environment: dict[str, str] = {}
-        for spec in FUNCTIONS:
+        for spec in deployed:
             fleet_environment.update(deployed_environment(run, spec))
         world = create_hub(
             endpoint,
@@ -188,7 +192,7 @@ def local_world(
         serve_seeded_costs(costs)
         put_cost_report(world, settings, costs, now.date(), fleet_environment)
         environments = {
-            spec.name: function_environment(run, spec, world, receiver.url) for spec in FUNCTIONS
+            spec.name: function_environment(run, spec, world, receiver.url) for spec in deployed
         }
         spot_prices = SeededSpotPrices(
             places=frozenset(

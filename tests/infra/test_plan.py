@@ -1,4 +1,5 @@
-"""`fleetctl plan`: the tree for people, and JSON that is byte-identical run after run."""
+"""`fleetctl plan`: the tree for people, and JSON that is byte-identical run after run; the
+functions the plan deploys, whose environments the local tools build."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from catalog import FUNCTIONS
 from fleetctl.exceptions import ProgramFailedError
+from fleetctl.handler_environment import deployed_environment, deployed_functions
 from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_json, render_tree
 
@@ -178,3 +181,17 @@ def test_the_plan_takes_one_name_under_parents_of_other_types(tmp_path: Path) ->
     run = run_program("urns", project)
     # THEN both are registered: their URNs differ by the chain of their parents' types
     assert [resource.name for resource in run.of_type("test:index:Part")] == ["part", "part"]
+
+
+def test_the_local_tools_build_only_the_functions_a_stack_deploys(program_runs) -> None:
+    # GIVEN prod, whose stack file switches cleanup_manager off
+    run = program_runs["prod"]
+    # WHEN the local tools list the functions whose environments the demo's world builds
+    deployed = deployed_functions(run)
+    # THEN they are every other catalog function, each with the plan's variables (building
+    # prod's world, for `invoke`'s default mode and the demo, asked cleanup_manager's variables
+    # too and stopped: "the prod stack deploys no function with handler ...")
+    assert [spec.name for spec in deployed] == [
+        spec.name for spec in FUNCTIONS if spec.name != "cleanup_manager"
+    ]
+    assert all(deployed_environment(run, spec) for spec in deployed)
