@@ -15,7 +15,13 @@ from fleet_shared.http_api import http_response, is_http_api_event, json_body
 from handlers.eks_scaler.actions import run, unfinished_results
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
-from handlers.eks_scaler.models import ScalerCall, ScalerEvent, Status, check_node_groups
+from handlers.eks_scaler.models import (
+    Action,
+    ScalerCall,
+    ScalerEvent,
+    Status,
+    check_node_groups,
+)
 from handlers.eks_scaler.services import ScalerServices
 
 FUNCTION = FleetFunction("eks_scaler", ScalerEnvironment, services=ScalerServices.create)
@@ -24,11 +30,21 @@ HTTP_REQUEST_ID_PREFIX = "http-"
 (`schedule-<action>-<run>`, `predictive-<hour>`, ...), and an HTTP request under one of those
 names would be remembered as that request, whose own run would then be answered from the HTTP
 request's stored result and change nothing."""
+HTTP_REQUEST_ID_REQUIRED = (
+    "is required over HTTP for every action but analyze: an id of yours (a ticket number), sent "
+    "again with a retry, so that the retry is answered and not made a second time"
+)
+"""The refusal of an HTTP change without `request_id` (kept under the 200 characters an error
+echoes). A change needs an id its retry repeats: API Gateway's `requestContext.requestId` is
+new for every HTTP request, a caller's retry after a 504 (API Gateway stops waiting at 30 s,
+the scaler does not) included, so an id derived from it would make that retry a second change,
+and Lambda's request id is new for every invocation API Gateway makes."""
 
 
 def parse(event: object) -> ScalerCall:
     """A schedule or function event as it is, or an HTTP API (payload v2) request whose JSON
-    body is the same event; raises EventValidationError naming the field."""
+    body is the same event, with a `request_id` unless it is `analyze` (HTTP_REQUEST_ID_REQUIRED);
+    raises EventValidationError naming the field."""
     if not is_http_api_event(event):
         return ScalerCall(_scaler_event(event))
     # Imported here: building the event's model classes would cost every scheduled cold start.
@@ -40,7 +56,10 @@ def parse(event: object) -> ScalerCall:
     # json_body rather than a model-typed body: it also decodes a base64-encoded body.
     body = json_body(request.model_dump(include={"body", "isBase64Encoded"}))
     scaler_event = _scaler_event(body)
-    if scaler_event.request_id is not None:
+    if scaler_event.request_id is None:
+        if scaler_event.action is not Action.ANALYZE:
+            raise EventValidationError("request_id", HTTP_REQUEST_ID_REQUIRED)
+    else:
         scaler_event = scaler_event.model_copy(
             update={"request_id": f"{HTTP_REQUEST_ID_PREFIX}{scaler_event.request_id}"}
         )
@@ -95,7 +114,8 @@ def _keyed_on_the_invocation(event: ScalerEvent, invocation: Invocation) -> Scal
     Lambda retries an asynchronous invocation with the same request id, so the retry of an
     invocation killed between a node group's update and its record finds the request's
     `change_intent` and records and announces the change once, as it does for a schedule's run.
-    An HTTP request is not keyed so: a caller's repeat is a new invocation.
+    An HTTP change is not keyed so: a caller's retry is a new invocation, and `parse` refuses
+    one without its caller's own `request_id`.
     """
     if event.request_id is not None:
         return event

@@ -317,7 +317,7 @@ def test_a_bad_hold_is_refused_naming_the_field_and_changes_nothing(
     scaler: Scaler, member_eks: Any, state_table: StateTable, extra: dict[str, Any], field: str
 ) -> None:
     # WHEN a hold misses or spoils a field, over HTTP
-    response = scaler(http_call(event("hold", **extra)))
+    response = scaler(http_call(event("hold", request_id="h-bad", **extra)))
     # THEN it is refused with 400 naming the field, and no hold is stored
     assert response["statusCode"] == 400
     assert f"invalid event: {field}:" in json.loads(response["body"])["error"]
@@ -327,9 +327,10 @@ def test_a_bad_hold_is_refused_naming_the_field_and_changes_nothing(
 @pytest.mark.parametrize(
     ("body", "field", "named"),
     [
-        (event("hold", {"name": "wbe"}, until=UNTIL_EVENING, reason="freeze"),
+        (event("hold", {"name": "wbe"}, until=UNTIL_EVENING, reason="freeze", request_id="h-2"),
          "nodegroups[0].name", "'wbe'"),
-        ({**event("hold", until=UNTIL_EVENING, reason="freeze"), "cluster": "dev-aps"},
+        ({**event("hold", until=UNTIL_EVENING, reason="freeze", request_id="h-3"),
+          "cluster": "dev-aps"},
          "cluster", "'dev-aps'"),
     ],
     ids=["node-group", "cluster"],

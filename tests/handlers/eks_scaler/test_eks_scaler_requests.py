@@ -169,7 +169,9 @@ def test_http_api_answers_400_200_and_409(
     assert owned["statusCode"] == 400
     assert f"nodegroups[0].max_size: {STACK_OWNED}" in json.loads(owned["body"])["error"]
     # WHEN a valid scale-down comes THEN 200 with the per-node-group result, and it is done
-    body = json.dumps(event("scale_down", {"name": "batch-spot", "desired_size": 1}))
+    body = json.dumps(
+        event("scale_down", {"name": "batch-spot", "desired_size": 1}, request_id="ops-1")
+    )
     ok = lambda_handler(http_event(body), lambda_context)
     assert ok["statusCode"] == 200
     assert json.loads(ok["body"])["results"][0]["status"] == "scaling_initiated"
@@ -181,12 +183,46 @@ def test_http_api_answers_400_200_and_409(
         state_table.table_name, dynamodb_client, unanswered=UnansweredEndpoints()
     )
     assert real_time_table.acquire_lock(lock, "spot_optimizer:x", 120)
-    locked = lambda_handler(
-        http_event(json.dumps(event("scale_up", {"name": "system", "desired_size": 3}))),
-        lambda_context,
-    )
+    scale_up = event("scale_up", {"name": "system", "desired_size": 3}, request_id="ops-2")
+    locked = lambda_handler(http_event(json.dumps(scale_up)), lambda_context)
     assert locked["statusCode"] == 409
     assert sizes(member_eks, "system")["desired_size"] == 2
+
+
+def test_an_http_change_needs_its_callers_request_id_and_its_retry_is_not_made_twice(
+    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+) -> None:
+    # GIVEN the deployed entry point
+    scale_down = event("scale_down", {"name": "batch-spot", "desired_size": 1})
+    # WHEN a scale-down comes over HTTP without request_id
+    missing = lambda_handler(http_event(json.dumps(scale_down)), lambda_context)
+    # THEN 400 naming request_id, and nothing was changed or recorded
+    assert missing["statusCode"] == 400
+    assert json.loads(missing["body"])["error"].startswith(
+        "invalid event: request_id: is required over HTTP"
+    )
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 2
+    key = f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/batch-spot"
+    assert state_table.latest_change(key) is None
+    # WHEN it comes with the caller's request_id, and again with the same id (a retry after
+    # API Gateway gave up waiting: another HTTP request, another API Gateway request id)
+    body = json.dumps({**scale_down, "request_id": "ticket-7"})
+    first = lambda_handler(http_event(body), lambda_context)
+    retry = http_event(body)
+    retry["requestContext"]["requestId"] = "KLMbYnQMidxFK0R="
+    again = lambda_handler(retry, lambda_context)
+    # THEN the first is made and recorded under the caller's id, and the retry is answered with
+    # its result, changing nothing
+    assert first["statusCode"] == again["statusCode"] == 200
+    assert json.loads(first["body"])["results"][0]["status"] == "scaling_initiated"
+    assert json.loads(again["body"])["repeated_request"] is True
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+    assert [change.record["request_id"] for change in state_table.changes_newest_first(key)] == [
+        "http-ticket-7"
+    ]
+    # AND analyze, which changes nothing, needs no request_id
+    analyze = event("analyze", {"name": "batch-spot"})
+    assert lambda_handler(http_event(json.dumps(analyze)), lambda_context)["statusCode"] == 200
 
 
 def test_schedule_event_through_the_entry_point_returns_the_result(
@@ -372,7 +408,8 @@ def test_post_scale_far_above_max_size_never_leaves_the_node_group_above_it(
 ) -> None:
     # GIVEN system with max_size 4 in the stack file (inventory) and in EKS
     # WHEN an IAM caller posts a billion nodes to POST /scale
-    body = json.dumps(event("scale_up", {"name": "system", "desired_size": 1_000_000_000}))
+    billion = {"name": "system", "desired_size": 1_000_000_000}
+    body = json.dumps(event("scale_up", billion, request_id="ops-3"))
     answer = lambda_handler(http_event(body), lambda_context)
     # THEN the request is done within max_size, saying why, and min/max are unchanged
     assert answer["statusCode"] == 200
