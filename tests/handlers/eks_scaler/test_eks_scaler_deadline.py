@@ -27,6 +27,7 @@ from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.sessions import HUB_ATTEMPTS, HUB_CALL_SECONDS, HUB_READ_TIMEOUT_SECONDS
 from handlers.eks_scaler import app
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
+from handlers.eks_scaler.scaling import NODE_GROUP_SECONDS
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.deadlines import ContextRunningOutOfTime, HungOperation, LambdaTime
@@ -114,16 +115,16 @@ def test_a_scheduled_run_through_a_hung_sts_fails_in_time_and_its_retry_scales_o
     )
 
 
-def test_node_groups_after_the_invocations_time_ran_short_are_not_started_and_the_retry_does_them(
+def test_a_node_group_starts_only_with_more_than_its_reserve_left_and_the_retry_does_the_rest(
     services: ScalerServices, member_eks: Any, alert_inbox: Any
 ) -> None:
     # GIVEN a request scaling system, web and batch-spot down, in an invocation with 60 s left
-    # until system's update, which leaves it 30 s: less than a node group's worst case
+    # until system's update, which leaves it exactly a node group's reserve (NODE_GROUP_SECONDS)
     app.FUNCTION.use_services(services)
     context = ContextRunningOutOfTime(millis_left=[60_000])
 
     def spend_the_time(**_: Any) -> None:
-        context.millis_left[:] = [30_000]
+        context.millis_left[:] = [NODE_GROUP_SECONDS * 1000]
 
     eks = services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
     eks.meta.events.register("before-send.eks.UpdateNodegroupConfig", spend_the_time)
@@ -146,11 +147,19 @@ def test_node_groups_after_the_invocations_time_ran_short_are_not_started_and_th
         "not_started",
         "not_started",
     ]
-    assert "30 s of the invocation were left" in result["results"][1]["reason"]
+    assert f"{NODE_GROUP_SECONDS} s of the invocation were left" in result["results"][1]["reason"]
     assert [sizes(member_eks, name)["desired_size"] for name in NODE_GROUPS] == [1, 3, 2]
     eks.meta.events.unregister("before-send.eks.UpdateNodegroupConfig", spend_the_time)
-    # WHEN the request is retried with time enough
-    retried = app.lambda_handler(request, FakeLambdaContext())
+    # WHEN its retry comes with one second less than the reserve
+    short = ContextRunningOutOfTime(millis_left=[(NODE_GROUP_SECONDS - 1) * 1000])
+    starved = app.lambda_handler(request, short)
+    # THEN no node group is started, and the request stays open
+    assert starved["status"] == "partial"
+    assert [item["status"] for item in starved["results"]] == ["not_started"] * 3
+    assert [sizes(member_eks, name)["desired_size"] for name in NODE_GROUPS] == [1, 3, 2]
+    # WHEN the next retry comes with one second more than the reserve for each node group
+    enough = ContextRunningOutOfTime(millis_left=[(NODE_GROUP_SECONDS + 1) * 1000])
+    retried = app.lambda_handler(request, enough)
     # THEN the retry leaves system as it is and scales the others
     assert "status" not in retried
     assert [item["status"] for item in retried["results"]] == [
