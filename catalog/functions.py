@@ -110,6 +110,27 @@ ASSUME_OWN_MEMBER_ROLE = PermissionStatement(
     actions=("sts:AssumeRole",), resources=(R.OWN_MEMBER_ROLES,)
 )
 
+# The state table's attributes a Scan may name, and the only way it may name them: its key
+# (pk, sk: components/state_table.py) and expiry (expires_at), never the data (a lock's owner, a
+# stored result, a held value). The one Scan (fleet_shared.state_table.keys_holding_value, a
+# once-only search for values saved before their function indexed them) filters on the key and
+# projects the partition key and the expiry. `dynamodb:Attributes` holds the attribute names a
+# request carries; a Scan naming none reads every attribute, and a key a request lacks passes
+# ForAllValues, so `dynamodb:Select` must be SPECIFIC_ATTRIBUTES too: only the attributes the
+# request names (AWS's "Allows access to specific attributes" policy, with StringEquals where
+# it has StringEqualsIfExists, so that a Scan not saying Select is refused, not read as one).
+STATE_TABLE_SCANNED_ATTRIBUTES = ("expires_at", "pk", "sk")
+STATE_TABLE_KEYS_SCAN = PermissionStatement(
+    actions=("dynamodb:Scan",),
+    resources=(R.STATE_TABLE,),
+    conditions=(
+        Condition(
+            "ForAllValues:StringEquals", "dynamodb:Attributes", STATE_TABLE_SCANNED_ATTRIBUTES
+        ),
+        Condition("StringEquals", "dynamodb:Select", ("SPECIFIC_ATTRIBUTES",)),
+    ),
+)
+
 # Conditions on what member roles may destroy: only what the fleet marked for it. The cleanup
 # mark is the stack's own (`{stack}`, filled in per stack): one stack's role never deletes on
 # another stack's mark in a member account they share.
@@ -445,7 +466,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             PermissionStatement(actions=("lambda:InvokeFunction",), resources=(R.FLEET_FUNCTIONS,)),
             # Once, as the validator upgrades: the validations opened before it indexed them
             # (change_validator/earlier_validations.py).
-            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
+            STATE_TABLE_KEYS_SCAN,
             # Waiting costs no Lambda time: one-time schedules call the function back. A retry
             # that finds its step booked already reads the time it was booked for; a bake check
             # books its successor before measuring, and deletes it once the change is judged.
@@ -523,7 +544,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ),
             # Once, as the scanner upgrades: the targets' states saved before it indexed them
             # (security_scanner/left_accounts.py).
-            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
+            STATE_TABLE_KEYS_SCAN,
             PermissionStatement(
                 actions=(
                     "sqs:SendMessage",

@@ -843,6 +843,10 @@ class StateTable:
                 ":name": {"S": f"{_VALUE_PREFIX}{name}"},
             },
             "ProjectionExpression": "pk, expires_at",
+            # Said, not implied by the projection: the roles may Scan only under the condition
+            # `dynamodb:Select` SPECIFIC_ATTRIBUTES with `dynamodb:Attributes` among pk, sk and
+            # expires_at (catalog.functions.STATE_TABLE_KEYS_SCAN), so no Scan reads a value.
+            "Select": "SPECIFIC_ATTRIBUTES",
             "ConsistentRead": True,
         }
         if start_after is not None:

@@ -16,7 +16,10 @@ frame of the stack, or the test directory's function when only the shared layer 
 
 A write or delete in the data bucket (the bucket `DATA_BUCKET_NAME` names when the call is made)
 is checked by its keys too: the catalog grants each writer its own folders only
-(`PermissionStatement.object_prefixes`), and a key outside them is refused in AWS.
+(`PermissionStatement.object_prefixes`), and a key outside them is refused in AWS. So is a
+DynamoDB Query or Scan against the catalog's conditions on `dynamodb:Attributes` and
+`dynamodb:Select` (`STATE_TABLE_KEYS_SCAN`), with the values AWS takes from its parameters
+(`dynamodb_condition_keys`); other condition keys are not modelled and taken as met.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import fnmatch
 import importlib.util
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -37,7 +41,7 @@ import boto3
 import botocore.handlers
 
 import catalog.functions
-from catalog.model import ResourceRef
+from catalog.model import Condition, ResourceRef
 
 HANDLERS_DIR = str(Path(__file__).resolve().parents[2] / "handlers") + os.sep
 
@@ -167,15 +171,64 @@ def written_keys(operation: str, params: Mapping[str, Any]) -> tuple[str, ...]:
     return ()
 
 
+_EXPRESSION_NAME = re.compile(r"(?<![\w.#:\]])(#\w+|[A-Za-z]\w*)(?!\w)(?!\s*\()")
+"""A top-level attribute name in a DynamoDB expression, or a word: not a value (`:v`), a
+function (`begins_with(`) or a nested name (`a.b`, `a[0].b`)."""
+_EXPRESSION_WORDS = frozenset({"and", "or", "not", "between", "in"})
+_NAMING_EXPRESSIONS = ("ProjectionExpression", "FilterExpression", "KeyConditionExpression")
+_READS_WITH_SELECT = frozenset({"Query", "Scan"})
+ConditionKeys = tuple[tuple[str, tuple[str, ...]], ...]
+"""A request's condition keys: (key, values) pairs."""
+
+
+def dynamodb_condition_keys(operation: str, params: Mapping[str, Any]) -> ConditionKeys:
+    """`dynamodb:Attributes` (the top-level attribute names the request carries, in its
+    expressions, placeholders resolved, and in AttributesToGet) and `dynamodb:Select` of a
+    Query or Scan; each left out when the request gives it none, as AWS leaves it out."""
+    if operation not in _READS_WITH_SELECT:
+        return ()
+    placeholders = params.get("ExpressionAttributeNames", {})
+    attributes = set(params.get("AttributesToGet", ()))
+    for field in _NAMING_EXPRESSIONS:
+        for name in _EXPRESSION_NAME.findall(params.get(field, "")):
+            if name.lower() not in _EXPRESSION_WORDS:
+                attributes.add(placeholders.get(name, name))
+    keys: list[tuple[str, tuple[str, ...]]] = []
+    if attributes:
+        keys.append(("dynamodb:Attributes", tuple(sorted(attributes))))
+    if "Select" in params:
+        keys.append(("dynamodb:Select", (params["Select"],)))
+    return tuple(keys)
+
+
+_MODELLED_CONDITION_KEYS = frozenset({"dynamodb:Attributes", "dynamodb:Select"})
+
+
+def condition_holds(condition: Condition, request: ConditionKeys) -> bool:
+    """Whether `condition` holds for a request with these condition keys, as IAM decides it: a
+    key the request lacks fails StringEquals and passes ForAllValues. A key not modelled here
+    is taken as met."""
+    if condition.key not in _MODELLED_CONDITION_KEYS:
+        return True
+    values = dict(request).get(condition.key)
+    if condition.operator == "StringEquals":
+        return values is not None and all(value in condition.values for value in values)
+    if condition.operator == "ForAllValues:StringEquals":
+        return values is None or set(values) <= set(condition.values)
+    raise ValueError(f"{condition.operator} on {condition.key} is not modelled here")
+
+
 @dataclass(frozen=True)
 class HandlerCall:
     """One AWS operation handler code of `function` called, the actions it needs and, for a
-    write or delete in the data bucket, the keys it reaches."""
+    write or delete in the data bucket, the keys it reaches, and its condition keys the catalog
+    may condition a grant on."""
 
     function: str
     operation: str
     actions: tuple[str, ...]
     data_bucket_keys: tuple[str, ...] = ()
+    condition_keys: ConditionKeys = ()
 
 
 class CallRecorder:
@@ -232,6 +285,9 @@ def _record_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
             operation=f"{signing_name} {model.name}",
             actions=iam_actions(signing_name, model.name, params),
             data_bucket_keys=written_keys(model.name, params) if in_data_bucket else (),
+            condition_keys=(
+                dynamodb_condition_keys(model.name, params) if signing_name == "dynamodb" else ()
+            ),
         )
     )
 
@@ -284,9 +340,32 @@ def _outside_granted_folders(call: HandlerCall) -> set[str]:
     return problems
 
 
+def _outside_granted_conditions(call: HandlerCall) -> set[str]:
+    """A line per action of `call` that each hub statement granting it grants under conditions
+    the call does not meet (a member action is granted without them here)."""
+    spec = catalog.functions.FUNCTIONS_BY_NAME[call.function]
+    problems = set()
+    for action in call.actions:
+        statements = [s for s in spec.permissions if action in s.actions]
+        if not statements or action in spec.member_actions:
+            continue  # not granted at all: reported as such
+        if any(
+            all(condition_holds(condition, call.condition_keys) for condition in s.conditions)
+            for s in statements
+        ):
+            continue
+        asked = ", ".join(f"{key} {list(values)}" for key, values in call.condition_keys)
+        problems.add(
+            f"{call.function} calls {call.operation} with {asked or 'no condition keys'}, but "
+            f"its catalog entry grants {action} only under conditions it does not meet"
+        )
+    return problems
+
+
 def ungranted_calls(calls: frozenset[HandlerCall]) -> list[str]:
-    """One line per (function, operation, action) the catalog does not grant, and per data
-    bucket key a write or delete reaches outside the folders the catalog grants it."""
+    """One line per (function, operation, action) the catalog does not grant, per data bucket
+    key a write or delete reaches outside the folders the catalog grants it, and per action
+    granted only under conditions the call does not meet."""
     problems = {
         f"{call.function} calls {call.operation}, but its catalog entry does not grant {action}"
         for call in calls
@@ -295,6 +374,7 @@ def ungranted_calls(calls: frozenset[HandlerCall]) -> list[str]:
     }
     for call in calls:
         problems |= _outside_granted_folders(call)
+        problems |= _outside_granted_conditions(call)
     return sorted(problems)
 
 

@@ -13,7 +13,13 @@ import catalog.functions
 from fleet_shared.state_table import StateTable
 from handlers.security_scanner.scan import write_report
 from tests.handlers.conftest import DATA_BUCKET_NAME, REGION
-from tests.handlers.iam_coverage import iam_actions, recording, ungranted_calls
+from tests.handlers.iam_coverage import (
+    condition_holds,
+    dynamodb_condition_keys,
+    iam_actions,
+    recording,
+    ungranted_calls,
+)
 
 
 def _without_action(function: str, action: str) -> catalog.functions.FunctionSpec:
@@ -87,6 +93,85 @@ def test_a_handler_write_in_the_data_bucket_is_checked_against_the_folders_its_e
 
     # THEN a key under its folder passes, and the inventory is named as out of its reach
     assert ungranted_calls(recorder.calls) == problems
+
+
+def test_the_state_tables_scan_meets_the_conditions_its_grant_is_under(
+    state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a value saved under a target's key
+    state_table.put_value("target/111111111111/eu-west-1", "state", {"findings": 1})
+    # WHEN handler code (the shared layer's search for values saved before their index) scans
+    # the table for the security scanner, whose Scan is granted under conditions
+    with recording("security_scanner") as recorder:
+        keys, _ = state_table.keys_holding_value("state", "target/")
+    # THEN it finds the key, and its Scan names only the key and the expiry, saying Select
+    assert keys == ["target/111111111111/eu-west-1"]
+    [scan] = [call for call in recorder.calls if call.operation == "dynamodb Scan"]
+    assert scan.condition_keys == (
+        ("dynamodb:Attributes", ("expires_at", "pk", "sk")),
+        ("dynamodb:Select", ("SPECIFIC_ATTRIBUTES",)),
+    )
+    assert ungranted_calls(recorder.calls) == []
+    # WHEN the grant allowed the key alone
+    narrowed = dataclasses.replace(
+        catalog.functions.STATE_TABLE_KEYS_SCAN,
+        conditions=(
+            dataclasses.replace(
+                catalog.functions.STATE_TABLE_KEYS_SCAN.conditions[0], values=("pk", "sk")
+            ),
+            *catalog.functions.STATE_TABLE_KEYS_SCAN.conditions[1:],
+        ),
+    )
+    spec = catalog.functions.FUNCTIONS_BY_NAME["security_scanner"]
+    permissions = tuple(
+        narrowed if statement == catalog.functions.STATE_TABLE_KEYS_SCAN else statement
+        for statement in spec.permissions
+    )
+    monkeypatch.setitem(
+        catalog.functions.FUNCTIONS_BY_NAME,
+        "security_scanner",
+        dataclasses.replace(spec, permissions=permissions),
+    )
+    # THEN the same Scan is named as refused
+    assert ungranted_calls(recorder.calls) == [
+        "security_scanner calls dynamodb Scan with dynamodb:Attributes ['expires_at', 'pk', "
+        "'sk'], dynamodb:Select ['SPECIFIC_ATTRIBUTES'], but its catalog entry grants "
+        "dynamodb:Scan only under conditions it does not meet"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "granted"),
+    [
+        ({"ProjectionExpression": "pk, expires_at", "Select": "SPECIFIC_ATTRIBUTES"}, True),
+        # Select left to DynamoDB: the key is missing, and StringEquals refuses that
+        ({"ProjectionExpression": "pk, expires_at"}, False),
+        # Every attribute: nothing named, which ForAllValues alone would let through
+        ({}, False),
+        ({"Select": "ALL_ATTRIBUTES"}, False),
+        ({"ProjectionExpression": "pk, #data", "ExpressionAttributeNames": {"#data": "data"},
+          "Select": "SPECIFIC_ATTRIBUTES"}, False),
+        # A value's data named in the filter, not the projection
+        ({"ProjectionExpression": "pk", "FilterExpression": "contains(#d, :v) AND sk = :s",
+          "ExpressionAttributeNames": {"#d": "data"}, "Select": "SPECIFIC_ATTRIBUTES"}, False),
+        # A nested name is not a top-level attribute; a function is not one
+        ({"ProjectionExpression": "pk, expires_at.day",
+          "FilterExpression": "begins_with(pk, :p) AND size(sk) > :n",
+          "Select": "SPECIFIC_ATTRIBUTES"}, True),
+    ],
+)  # fmt: skip
+def test_a_scan_is_granted_under_the_state_tables_conditions_only_naming_its_keys_and_expiry(
+    params: dict[str, Any], granted: bool
+) -> None:
+    # GIVEN a Scan of the state table with these parameters
+    keys = dynamodb_condition_keys("Scan", params)
+    # WHEN the conditions of the catalog's Scan grant are evaluated on its condition keys
+    held = all(
+        condition_holds(condition, keys)
+        for condition in catalog.functions.STATE_TABLE_KEYS_SCAN.conditions
+    )
+    # THEN only a Scan that says Select SPECIFIC_ATTRIBUTES and names the key and expiry passes
+    assert held is granted
 
 
 def test_calls_test_code_makes_itself_are_not_counted(mocked_aws: None) -> None:

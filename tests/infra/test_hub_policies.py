@@ -12,6 +12,7 @@ from catalog.model import ResourceRef
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY
 from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
 from components.naming import function_name, function_role_path, member_role_name
+from components.state_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
 
 @pytest.fixture
@@ -261,6 +262,34 @@ def test_the_fleet_key_is_used_only_through_the_services_that_encrypt_for_each_f
             "kms:Decrypt": {"dynamodb", "lambda", "s3", "sns", "sqs"},
             "kms:GenerateDataKey": {"sns", "sqs", *(["s3"] if puts_objects else [])},
         }, spec.name
+
+
+def test_a_state_table_scan_may_name_only_its_keys_and_expiry_and_must_say_so(hub: HubView):
+    table_arn = hub.arn(hub.one("aws:dynamodb/table:Table"))
+    scanners = []
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN its Scan statements are read
+        scans = [
+            s
+            for s in _function_policy(hub, spec)["Statement"]
+            if "dynamodb:Scan" in as_list(s["Action"])
+        ]
+        if not scans:
+            continue
+        scanners.append(spec.name)
+        # THEN there is one, alone, on the state table, granted only for a Scan that says
+        # Select SPECIFIC_ATTRIBUTES and names the table's key and expiry, never a value's data
+        (scan,) = scans
+        assert as_list(scan["Action"]) == ["dynamodb:Scan"], spec.name
+        assert as_list(scan["Resource"]) == [table_arn], spec.name
+        assert scan["Condition"] == {
+            "ForAllValues:StringEquals": {
+                "dynamodb:Attributes": sorted([PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE])
+            },
+            "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+        }, spec.name
+    # AND only the two functions that search the table once as they upgrade may Scan it
+    assert sorted(scanners) == ["change_validator", "security_scanner"]
 
 
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
