@@ -722,7 +722,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             ASSUME_OWN_MEMBER_ROLE,
             # Once, as the scheduler upgrades: the access episodes saved before it indexed them
             # (fleet_shared/access_episodes.py).
-            PermissionStatement(actions=("dynamodb:Scan",), resources=(R.STATE_TABLE,)),
+            STATE_TABLE_KEYS_SCAN,
         ),
         member_actions=(
             "ec2:DescribeVolumes",

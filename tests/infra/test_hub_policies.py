@@ -288,8 +288,8 @@ def test_a_state_table_scan_may_name_only_its_keys_and_expiry_and_must_say_so(hu
             },
             "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
         }, spec.name
-    # AND only the two functions that search the table once as they upgrade may Scan it
-    assert sorted(scanners) == ["change_validator", "security_scanner"]
+    # AND only the functions that search the table once as they upgrade may Scan it
+    assert sorted(scanners) == ["backup_scheduler", "change_validator", "security_scanner"]
 
 
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
