@@ -147,10 +147,16 @@ def _score_type(
         zone: points for (kind, zone), points in history.prices.items() if kind == instance_type
     }
     if not zones:
+        error = f"no Linux/UNIX spot price history for {instance_type} in {region}"
+        if instance_type in history.left_out:
+            error = (
+                f"no plausible Linux/UNIX spot price for {instance_type} in {region}: every "
+                "price EC2 answered was left out"
+            )
         return {
             "instance_type": instance_type,
             "status": "error",
-            "error": f"no Linux/UNIX spot price history for {instance_type} in {region}",
+            "error": error,
             "on_demand_price": on_demand.price,
             "on_demand_source": on_demand.source,
         }

@@ -55,6 +55,13 @@ with room for dearer types to come, and refuses the values that broke the scorin
 proxy's or a corrupt "250000.00"). A spot price under it but above its type's on-demand price
 is left out once that price is known (`SpotHistory.leave_out_implausible`)."""
 
+LOWEST_SPOT_SHARE = 0.05
+"""The share of its type's on-demand price below which a spot price is no spot price. AWS
+advertises spot discounts of up to 90 % (a spot price of 10 % of on-demand); half that leaves
+room for an unusually quiet pool. Below it lie the answers that made a type look free: moto's
+0.00001 for every pool, a corrupt or hostile history's "0.000010" for m7g.large (a saving of
+99.99 %, the full savings part of the score on a price no instance paid)."""
+
 NO_USD_PRICE = object()
 """What a price dimension without a USD price reads as (a null there is a price unread)."""
 
@@ -70,8 +77,8 @@ class OnDemandPrice:
 @dataclass
 class SpotHistory:
     """(instance type, AZ) -> published spot prices; and per instance type, the answers' prices
-    left out of `prices` (no price, `is_price`, dated after the window, or above the type's
-    on-demand price), each with its zone, time and why."""
+    left out of `prices` (no price, `is_price`, dated after the window, or not plausible beside
+    the type's on-demand price, `implausible_spot_price`), each with its zone, time and why."""
 
     prices: dict[tuple[str, str], list[PricePoint]]
     left_out: dict[str, list[tuple[str, str, datetime, str]]]
@@ -119,9 +126,15 @@ def implausible_spot_price(price: float, on_demand: float) -> str | None:
     request's maximum price defaults to the on-demand price: a spot price above it would
     interrupt every instance launched so, and does not last. Scored, such a price (a proxy's,
     a corrupt "25.000000" for m7g.large, under MAX_HOURLY_PRICE) took the type's saving to
-    nothing and its volatility to the ceiling, on a price no instance paid."""
+    nothing and its volatility to the ceiling, on a price no instance paid. Nor can a price
+    below LOWEST_SPOT_SHARE of `on_demand`, a discount no spot pool gives."""
     if price > on_demand:
         return f"above the type's on-demand price {on_demand:g}, which caps a spot price"
+    if price < on_demand * LOWEST_SPOT_SHARE:
+        return (
+            f"below {LOWEST_SPOT_SHARE:.0%} of the type's on-demand price {on_demand:g}, "
+            "a discount no spot price gives"
+        )
     return None
 
 

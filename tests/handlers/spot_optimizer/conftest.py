@@ -16,6 +16,7 @@ from fleet_shared.environment import load_environment
 from fleet_shared.handler import Invocation
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.environment import SpotEnvironment
+from handlers.spot_optimizer.on_demand_prices import table_price
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -40,6 +41,32 @@ def _fast_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """No default AMI catalogue (never read here); botocore models parsed once per process."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     share_botocore_models(monkeypatch)
+
+
+MOTO_SPOT_SHARE = 0.3
+"""Each pool's spot price here, as a share of its type's on-demand price in the bundled table (a
+70 % saving, as spot pools commonly give)."""
+
+
+@pytest.fixture(autouse=True)
+def _plausible_spot_prices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto answers one price for every spot pool, 0.00001 USD an hour: below any spot discount,
+    so the optimizer leaves it out (`prices.LOWEST_SPOT_SHARE`). Here each pool's one price
+    (moto's entry, dated 2006) is MOTO_SPOT_SHARE of its type's on-demand price instead; a type
+    the table does not price keeps moto's."""
+    from moto.ec2.responses import EC2Response  # noqa: PLC0415 - moto's EC2 only when mocked
+
+    moto_answer = EC2Response.describe_spot_price_history
+
+    def describe_spot_price_history(response: Any) -> Any:
+        answer = moto_answer(response)
+        for entry in answer.result["SpotPriceHistory"]:
+            on_demand = table_price(response.region, entry["InstanceType"])
+            if on_demand is not None:
+                entry["SpotPrice"] = f"{on_demand * MOTO_SPOT_SHARE:.6f}"
+        return answer
+
+    monkeypatch.setattr(EC2Response, "describe_spot_price_history", describe_spot_price_history)
 
 
 def create_cluster(eks: Any, account_id: str) -> None:

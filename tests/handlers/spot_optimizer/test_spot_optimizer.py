@@ -113,7 +113,7 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     }
     assert all(zone["volatility"] == "insufficient history" for zone in m7g["zones"])
     assert m7g["confidence"] == "low"
-    assert m7g["score"] == pytest.approx(82.49, abs=0.01)
+    assert m7g["score"] == pytest.approx(67.5, abs=0.01)
     assert m7g["recommended"] is True
     # AND the recorded interruptions lower m6g's score in that AZ, so results rank m7g first
     m6g_zones = {zone["availability_zone"]: zone for zone in by_type["m6g.large"]["zones"]}
@@ -800,8 +800,8 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
 def test_mix_recommendation_drops_weak_types_and_adds_siblings(
     invoke: Invoke, make_services: MakeServices
 ) -> None:
-    # GIVEN a threshold of 80 and two recent interruptions of c7g.large in every AZ
-    services = make_services(SPOT_RECOMMEND_SCORE="80")
+    # GIVEN a threshold of 65 and two recent interruptions of c7g.large in every AZ
+    services = make_services(SPOT_RECOMMEND_SCORE="65")
     for zone in ("a", "b", "c"):
         record_zone_interruptions(services, "c7g.large", f"{REGION}{zone}", 2)
     # WHEN the mix of dev-apps is asked for
@@ -1154,6 +1154,7 @@ def test_a_fallback_whose_lock_lease_ran_out_does_not_undo_the_scalers_change(
 
 NOT_A_PRICE = "not a decimal price above 0 and at most 10000"
 ABOVE_ON_DEMAND = "above the type's on-demand price 0.0858, which caps a spot price"
+BELOW_THE_FLOOR = "below 5% of the type's on-demand price 0.0858, a discount no spot price gives"
 
 
 @pytest.mark.parametrize(
@@ -1165,6 +1166,9 @@ ABOVE_ON_DEMAND = "above the type's on-demand price 0.0858, which caps a spot pr
         ),
         # Under the ceiling, but above m7g.large's on-demand price in ap-south-1.
         ("0.090000", ABOVE_ON_DEMAND),
+        # moto's price of every pool, and a corrupt history's: m7g.large nearly free.
+        ("0.000010", BELOW_THE_FLOOR),
+        ("0.004000", BELOW_THE_FLOOR),
     ],
 )
 def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
@@ -1188,12 +1192,43 @@ def test_a_spot_price_that_is_not_a_price_is_left_out_and_named(
     [m7g] = result["results"]
     assert m7g["status"] == "ok", m7g
     assert {item["availability_zone"] for item in m7g["zones"]} == {f"{REGION}b", f"{REGION}c"}
-    assert m7g["score"] == pytest.approx(82.49, abs=0.01)
+    assert m7g["score"] == pytest.approx(67.5, abs=0.01)
     assert m7g["recommended"] is True
     assert m7g["left_out"].startswith(
         f"SpotPrice: 1 value left out; the first {answered!r} in {zone} at "
     )
     assert m7g["left_out"].endswith(f": {why}")
+
+
+def test_a_type_whose_every_spot_price_is_implausible_is_an_error_naming_why(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN EC2 answering m7g.large's spot price in every zone as 0.000010 USD an hour, as moto
+    # does for every pool
+    services = make_services()
+
+    def nearly_free(parsed: dict[str, Any], **_: Any) -> None:
+        for entry in parsed.get("SpotPriceHistory", []):
+            if entry["InstanceType"] == "m7g.large":
+                entry["SpotPrice"] = "0.000010"
+
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    ec2.meta.events.register("after-call.ec2.DescribeSpotPriceHistory", nearly_free)
+    # WHEN m7g.large and m6g.large are analysed
+    result = invoke(analyze_event("m7g.large", "m6g.large"), services, "inv-1")
+    # THEN m7g.large gets no score (where it scored as nearly free), its error says that every
+    # price was left out and its left_out why; m6g.large is scored
+    by_type = {item["instance_type"]: item for item in result["results"]}
+    m7g = by_type["m7g.large"]
+    assert m7g["status"] == "error"
+    assert "score" not in m7g
+    assert m7g["error"] == (
+        f"no plausible Linux/UNIX spot price for m7g.large in {REGION}: every price EC2 "
+        "answered was left out"
+    )
+    assert m7g["left_out"].startswith("SpotPrice: 3 values left out; the first '0.000010' in ")
+    assert m7g["left_out"].endswith(f": {BELOW_THE_FLOOR}")
+    assert by_type["m6g.large"]["score"] == pytest.approx(67.5, abs=0.01)
 
 
 def test_an_absurd_spot_price_beside_a_real_one_leaves_the_fleet_analysis_answering(
