@@ -22,8 +22,9 @@ class SpotEnvironment(FunctionEnvironment):
     data_bucket_name: S3BucketName | None = Field(
         default=None,
         description=(
-            "The data bucket holding the fleet inventory: required by analyze_fleet; the "
-            "on-demand fallback reads the clusters' maintenance windows from it."
+            "The data bucket holding the fleet inventory: required by analyze_fleet and by the "
+            "access episode of a member refusing the role; the on-demand fallback reads the "
+            "clusters' maintenance windows from it."
         ),
     )
     spot_recommend_score: float = Field(

@@ -10,10 +10,13 @@
    the `eks:cluster-name` / `eks:nodegroup-name` tags. Nothing is written when this fails (the
    claim is released). A member account that refuses the member role (AccessDenied on
    AssumeRole) is that account's error, which no retry mends: the warning's result is an error
-   and the account's access alert goes out, once per account and UTC day (its own delivery key,
-   whichever warning meets the refusal); the invocation does not fail for it. It failed, and
-   Lambda's two retries of the rule's asynchronous invocation met the same refusal, then the
-   warning went to the function's dead-letter queue, announced to no one.
+   and the account's access episode (member_access.py, shared with the fleet analysis) is
+   settled as denied, so its alert goes out when the refusal is new and never again while it
+   lasts; the invocation fails only when SNS did not take that alert (its retry sends it). It
+   failed for every refusal, and Lambda's two retries of the rule's asynchronous invocation met
+   the same refusal, then the warning went to the function's dead-letter queue, announced to no
+   one. An instance described while the account's episode is open settles it as reached: its
+   resolution goes out.
 3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert. When the state table refuses a record the invocation fails (the claim is
@@ -102,6 +105,7 @@ from fleet_shared.node_group_locks import (
 from fleet_shared.node_group_updates import update_desired_size
 from fleet_shared.observability import observability_for
 from fleet_shared.state_table import ClaimDeadline, HeldLock, IdempotentRequest
+from fleet_shared.target_results import OK
 from fleet_shared.timestamps import iso_z
 from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.exceptions import (
@@ -115,6 +119,11 @@ from handlers.spot_optimizer.keys import (
     instance_claim_key,
     node_group_interruptions_key,
     zone_interruptions_key,
+)
+from handlers.spot_optimizer.member_access import (
+    ASSUME_ROLE,
+    episode_pending,
+    settle_spot_access,
 )
 from handlers.spot_optimizer.models import InterruptionEvent
 from handlers.spot_optimizer.node_groups import described_node_groups
@@ -147,6 +156,8 @@ real instance id or a stack leaving dry run between a delivery and its retry."""
 FALLBACK_CLAIM_SECONDS = 3600
 SCALER_FUNCTION = "eks_scaler"
 """The function whose cluster schedules take a +1 back; a stack may switch it off."""
+REFUSED_BY_THE_MEMBER = "refused_by_the_member"
+"""Marks the outcome of a warning whose account refused the member role: not stored."""
 HEADER_FIELDS = (
     "action",
     "account_id",
@@ -166,12 +177,13 @@ def handle_interruption(
     *,
     dry_run: bool,
     owner: str,
-    deadline: ClaimDeadline | None,
+    deadline: ClaimDeadline,
 ) -> dict[str, Any]:
     """The result: the instance, its node group, and the fallback proposal or change, if any.
     The notices' delivery claims are bound to `deadline` (the invocation).
 
-    Raises `AlertNotDeliveredError` when SNS did not take an alert, `NoticesNotDeliveredError`
+    Raises `AlertNotDeliveredError` when SNS did not take an alert (the access alert of a
+    member refusing the role included), `NoticesNotDeliveredError`
     when the state table did not take an alert's delivery claim, `InterruptionNotRecordedError`
     when it did not take the warning's claim or an interruption record, and
     `InterruptionInProgressError` while another invocation handles the same warning.
@@ -198,11 +210,15 @@ def handle_interruption(
                 stored = _record(
                     event, services, request, dry_run=dry_run, owner=owner, deadline=deadline
                 )
-                if stored["result"]["status"] == "error" and not stored["notices"]:
-                    return dict(stored["result"])
-                stored = _completed(request, stored)
+                if not _unrecorded(stored):
+                    stored = _completed(request, stored)
     except RequestInProgressError as error:
         raise InterruptionInProgressError(instance_id) from error
+    if _unrecorded(stored):
+        result = dict(stored["result"])
+        if stored.get(REFUSED_BY_THE_MEMBER):
+            result["access_alerts"] = _refused_by_the_member(services, result, deadline)
+        return result
     notices = [
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
     ]
@@ -218,6 +234,12 @@ def handle_interruption(
         header = {name: result[name] for name in HEADER_FIELDS if name in result}
         return {**header, "status": "duplicate", "reason": "this warning was already handled"}
     return {**result, "alerts_sent": len(sent)}
+
+
+def _unrecorded(outcome: dict[str, Any]) -> bool:
+    """Whether `outcome` is a warning's error with nothing recorded or to announce: it is not
+    stored (the claim is released), so a redelivery handles the warning anew."""
+    return outcome["result"]["status"] == "error" and not outcome["notices"]
 
 
 def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +295,8 @@ def _record(
         reservations = []
     except MemberAccessError as error:
         if error.refused:
-            return _refused_by_the_member(services, header, error)
+            failed = {**header, "status": "error", "error": cut_echo(str(error))}
+            return {"result": failed, "notices": [], REFUSED_BY_THE_MEMBER: True}
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
@@ -281,6 +304,9 @@ def _record(
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
+    regained = _regained_access(services, account, region, deadline)
+    if regained is not None:
+        header["access_alerts"] = regained
     try:
         described = _described_instance(reservations, f"DescribeInstances of {instance_id}")
     except UnreadableAnswerError as error:
@@ -373,33 +399,44 @@ def _record(
 
 
 def _refused_by_the_member(
-    services: SpotServices, header: dict[str, Any], error: MemberAccessError
+    services: SpotServices, result: dict[str, Any], deadline: ClaimDeadline
 ) -> dict[str, Any]:
-    """The outcome (`{"result", "notices"}`) of a warning from a member account that refused
-    the member role (`error`): an error result, and the account's access alert, keyed by the
-    account and the UTC day, so that the warnings of a day's refusal send one."""
-    account = header["account_id"]
-    now = services.clock.now()
-    alert = Alert.create(
-        severity=Severity.WARNING,
-        source=FUNCTION_NAME,
-        title=f"Member {account} refuses {FUNCTION_NAME}'s member role",
-        detail=(
-            f"AssumeRole of {services.environment.member_role_name} in {account} was refused "
-            f"({cut_echo(error.cause)}): its spot interruption warnings are not recorded, and no "
-            "on-demand fallback is proposed or made, until the role exists there and trusts the "
-            "function's. One alert a day while the account refuses it."
-        ),
-        resource=f"account/{account}",
-        account_id=account,
-        region=header["region"],
-        timestamp=now,
-    )
-    day = iso_z(now)[:10]
-    return {
-        "result": {**header, "status": "error", "error": cut_echo(str(error))},
-        "notices": [_notice(f"{FUNCTION_NAME}/member-access/{account}/{day}", alert)],
+    """Settle the access episode of the account of a warning whose AssumeRole it refused
+    (`result`) as denied: its alert goes out when the refusal is new. Returns the settlement's
+    summary; raises AlertNotDeliveredError when SNS did not take the alert (the retry meets
+    the refusal again and sends it), InventoryUnreadableError when S3 did not serve the
+    inventory."""
+    denied = {
+        "account_id": result["account_id"],
+        "region": result["region"],
+        "status": "error",
+        "access_denied": [ASSUME_ROLE],
     }
+    settlement = settle_spot_access(services, [denied], deadline=deadline)
+    settlement.raise_undelivered()
+    return settlement.summary()
+
+
+def _regained_access(
+    services: SpotServices, account: str, region: str, deadline: ClaimDeadline
+) -> dict[str, Any] | None:
+    """Settle the account's access episode as reached, its role having worked, when the episode
+    is open or its resolution not yet out; the settlement's summary, None when there was none
+    to settle. Raises nothing: a resolution not sent stays in the episode for the next
+    settlement (the fleet analysis's, or the account's next warning), where failing would cost
+    the warning its recording."""
+    try:
+        if not episode_pending(services, account):
+            return None
+        reached = {"account_id": account, "region": region, "status": OK}
+        settlement = settle_spot_access(services, [reached], deadline=deadline)
+    except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
+        logger.warning("access episode not settled", extra={"error": str(error)})
+        return {"errors": [{"account_id": account, "error": cut_echo(str(error))}]}
+    summary = settlement.summary()
+    if settlement.undelivered:
+        summary["undelivered"] = [cut_echo(str(error)) for error in settlement.undelivered]
+    return summary
 
 
 def _node_group_tag_problem(cluster: str | None, group: str | None) -> str | None:

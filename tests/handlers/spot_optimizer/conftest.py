@@ -147,11 +147,20 @@ def hub_eks(member_eks: Any) -> Any:
 
 
 @pytest.fixture
+def role_grants() -> list[Callable[[], None]]:
+    """One call per services `make_services` made: it grants the denied member's role again."""
+    return []
+
+
+@pytest.fixture
 def make_services(
-    member_eks: Any, fake_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    member_eks: Any,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    role_grants: list[Callable[[], None]],
 ) -> Callable[..., SpotServices]:
     """Services on the fake clock with extra environment variables; AssumeRole of the denied
-    member fails as in real AWS."""
+    member fails as in real AWS (until `role_grants`)."""
 
     def make(**variables: str) -> SpotServices:
         for name, value in variables.items():
@@ -159,7 +168,7 @@ def make_services(
         services = SpotServices.create(
             app.FUNCTION.name, load_environment(SpotEnvironment), clock=fake_clock
         )
-        deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER)
+        role_grants.append(deny_assume_role(services.sessions.hub_client("sts"), DENIED_MEMBER))
         return services
 
     return make

@@ -448,8 +448,11 @@ def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
-def test_a_member_refusing_the_role_is_alerted_once_and_fails_no_warning_nor_the_others(
-    invoke: Invoke, services: SpotServices, alert_inbox: Any
+def test_a_member_refusing_the_role_is_alerted_once_per_episode_and_resolved_when_it_works(
+    invoke: Invoke,
+    services: SpotServices,
+    alert_inbox: Any,
+    role_grants: list[Callable[[], None]],
 ) -> None:
     # GIVEN a member account whose STS answers AccessDenied to AssumeRole of the member role
     # (the services' fixture), and a spot instance of batch-spot in member A
@@ -460,19 +463,55 @@ def test_a_member_refusing_the_role_is_alerted_once_and_fails_no_warning_nor_the
     # warning's error, and the account's access alert goes out, naming the account
     assert refused["status"] == "error", refused
     assert "AccessDenied" in refused["error"]
+    assert refused["access_alerts"] == {"alerted": [DENIED_MEMBER], "resolved": []}
     [alert] = [message.alert for message in alert_inbox.receive()]
     assert alert["severity"] == "warning"
-    assert alert["title"] == f"Member {DENIED_MEMBER} refuses spot_optimizer's member role"
-    # WHEN a second warning of the account arrives the same day
-    services.clock.advance(60)  # type: ignore[attr-defined]
+    assert alert["title"] == f"Member {DENIED_MEMBER} denies the spot optimizer role"
+    assert "sts:AssumeRole" in alert["detail"]
+    # WHEN another warning of the account arrives the next UTC day, the refusal lasting
+    services.clock.advance(86400)  # type: ignore[attr-defined]
     again = invoke(interruption_event("i-0aaaaaaaaaaaaaaa2", DENIED_MEMBER), services, "inv-2")
-    # THEN it is answered alike, and the account's refusal is not announced again
-    assert (again["status"], again["alerts_sent"]) == ("error", 0)
+    # THEN it is answered alike, and the refusal is not announced again (it was, once a day)
+    assert again["status"] == "error"
     assert alert_inbox.receive() == []
     # AND member A's warning is recorded and announced as ever
     recorded = invoke(interruption_event(instance_id), services, "inv-3")
     assert recorded["status"] == "recorded"
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
+    # WHEN the member grants the role again and its next warning arrives
+    for grant in role_grants:
+        grant()
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    granted = invoke(interruption_event("i-0aaaaaaaaaaaaaaa3", DENIED_MEMBER), services, "inv-4")
+    # THEN the account's alert is resolved (same id), once
+    assert granted["access_alerts"] == {"alerted": [], "resolved": [DENIED_MEMBER]}
+    [resolution] = [message.alert for message in alert_inbox.receive()]
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    invoke(interruption_event("i-0aaaaaaaaaaaaaaa4", DENIED_MEMBER), services, "inv-5")
+    assert alert_inbox.receive() == []
+
+
+def test_a_member_refusal_whose_alert_sns_did_not_take_fails_and_its_retry_alerts_once(
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
+) -> None:
+    # GIVEN a member account refusing the member role, and SNS failing on every attempt
+    fault = fail_every_attempt(services.hub_client("sns"), "sns", "Publish")
+    event = interruption_event("i-0aaaaaaaaaaaaaaa1", DENIED_MEMBER)
+    # WHEN a warning of the account arrives THEN the invocation fails, so the platform retries it
+    with pytest.raises(AlertNotDeliveredError):
+        invoke(event, services, "inv-1")
+    assert alert_inbox.receive() == []
+    # WHEN the platform retries the warning with SNS healthy
+    fault.healed = True
+    retried = invoke(event, services, "inv-2")
+    # THEN the retry sends the account's access alert, once
+    assert retried["access_alerts"] == {"alerted": [DENIED_MEMBER], "resolved": []}
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        f"Member {DENIED_MEMBER} denies the spot optimizer role"
+    ]
+    invoke(event, services, "inv-3")
+    assert alert_inbox.receive() == []
 
 
 def test_a_warning_about_an_instance_the_account_does_not_have_is_an_error_not_retried(
