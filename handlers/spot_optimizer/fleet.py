@@ -9,6 +9,12 @@ with its error, and the target's other node groups are still saved. The latest a
 node group is saved in the state table (keys.analysis_key) for dashboards and for
 recommend_node_group_mix's callers, each type with the prices its score left out (`left_out`),
 so that a saved score says what it does not rest on; nothing in the member accounts changes.
+
+A target whose AssumeRole STS refused, or whose spot price history EC2 refused to the role
+(`access_denied`), settles its account's access episode as denied, and an analysed one as reached
+(member_access.py): the episode the interruption warnings settle too, so a refusal alerts once
+whichever path meets it first, and its resolution follows once either path is let in. The
+account was only an error target of the run's result, silently missing from the analysis.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.access_episodes import refused_by_iam
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import Deadline
+from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
+from handlers.spot_optimizer.member_access import ASSUME_ROLE, settle_spot_access
 from handlers.spot_optimizer.opportunities import TARGET_WORK_SECONDS, analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
 from handlers.spot_optimizer.services import (
@@ -49,9 +58,13 @@ take longer; a run over many targets behind a hung endpoint (a region's EC2 for 
 stops starting them while it can still answer."""
 
 
-def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) -> dict[str, Any]:
-    """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary"}`; dry run
-    saves nothing. A target is started only while `deadline` allows FLEET_TARGET_SECONDS."""
+def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation) -> dict[str, Any]:
+    """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary",
+    "access_alerts"}`; dry run saves no analysis. A target is started only while `deadline`
+    allows FLEET_TARGET_SECONDS. The member access episodes are then settled (member_access.py):
+    raises AlertNotDeliveredError once all are when SNS did not take an alert or resolution, so
+    the platform retries the run, and InventoryUnreadableError when S3 did not serve the
+    inventory."""
     inventory = services.inventory()
     groups: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
     for member, cluster in inventory.clusters():
@@ -71,16 +84,20 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
             # Cut: an answer botocore could not parse is in its error's message.
             message = cut_echo(str(error))
             logger.warning("target failed", extra={"account": account, "error": message})
-            targets.append(
-                {"account_id": account, "region": region, "status": "error", "error": message}
-            )
+            target = {"account_id": account, "region": region, "status": "error", "error": message}
+            denied = _refused_call(error)
+            if denied is not None:
+                target["access_denied"] = [denied]
+            targets.append(target)
             continue
         targets.append(_target_result(account, region, node_groups, not_analysed))
     failed = sum(target["status"] == "error" for target in targets)
     not_started = sum(target["status"] == "not_started" for target in targets)
     unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
     cut_short = any("not_analysed" in target for target in targets)
-    return {
+    # Refusals are the member's grants, which a dry run reads as a real run does.
+    settlement = settle_spot_access(services, targets, deadline=deadline)
+    result = {
         "action": "analyze_fleet",
         "status": "partial" if failed or not_started or unsaved or cut_short else "ok",
         "dry_run": dry_run,
@@ -91,7 +108,20 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Deadline) 
             "node_groups": sum(len(t.get("node_groups", [])) for t in targets),
             "unsaved_node_groups": unsaved,
         },
+        "access_alerts": settlement.summary(),
     }
+    settlement.raise_undelivered()
+    return result
+
+
+def _refused_call(error: Exception) -> str | None:
+    """The member call IAM refused in `error` (the role's AssumeRole, or a call the role is not
+    granted); None for any other failure, which tells nothing of the member's grants."""
+    if isinstance(error, MemberAccessError):
+        return ASSUME_ROLE if error.refused else None
+    if isinstance(error, ClientError) and refused_by_iam(error):
+        return error.operation_name
+    return None
 
 
 def _target_result(

@@ -37,6 +37,7 @@ from tests.handlers.faults import (
     fail_every_attempt,
     lose_first_answer,
     refuse_every_attempt,
+    refuse_every_ec2_attempt,
     refuse_retry_after_lost_answer,
     s3_error_every_attempt,
     throttle_then_refuse,
@@ -690,6 +691,60 @@ def test_a_warning_handled_in_dry_run_does_not_answer_for_its_real_delivery(
     assert "dry run" not in real_alert["detail"]
     # AND the interruption the dry run recorded is not counted twice
     assert result["interruptions_last_hour"] == tried["interruptions_last_hour"] == 4
+
+
+def test_fleet_analysis_alerts_a_refusing_member_once_per_episode_its_warnings_share(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    role_grants: list[Callable[[], None]],
+) -> None:
+    # GIVEN a member whose AssumeRole is refused, with a spot group in the inventory
+    services = make_services()
+    # WHEN the hourly fleet analysis runs
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN its target names the refused call, and the account's access alert goes out once
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[DENIED_MEMBER]["access_denied"] == ["sts:AssumeRole"]
+    assert "access_denied" not in targets[MEMBER_A]
+    assert result["access_alerts"] == {"alerted": [DENIED_MEMBER], "resolved": []}
+    [alert] = [message.alert for message in alert_inbox.receive()]
+    assert alert["title"] == f"Member {DENIED_MEMBER} denies the spot optimizer role"
+    # WHEN a warning of the account meets the same refusal, and the next hour's analysis too
+    services.clock.advance(60)  # type: ignore[attr-defined]
+    invoke(interruption_event("i-0aaaaaaaaaaaaaaa1", DENIED_MEMBER), services, "inv-2")
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    invoke({"action": "analyze_fleet"}, services, "inv-3")
+    # THEN neither alerts again: one episode, whichever path meets the refusal
+    assert alert_inbox.receive() == []
+    # WHEN the member grants the role again and the next hour's analysis runs
+    for grant in role_grants:
+        grant()
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    granted = invoke({"action": "analyze_fleet"}, services, "inv-4")
+    # THEN the account is analysed and its alert resolved (same id), once
+    assert {target["status"] for target in granted["targets"]} == {"ok"}
+    assert granted["access_alerts"] == {"alerted": [], "resolved": [DENIED_MEMBER]}
+    [resolution] = [message.alert for message in alert_inbox.receive()]
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+
+
+def test_fleet_analysis_alerts_a_member_whose_role_may_not_read_spot_prices(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN member A's EC2 refusing DescribeSpotPriceHistory to the member role
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory")
+    # WHEN the hourly fleet analysis runs
+    result = invoke({"action": "analyze_fleet"}, services, "inv-1")
+    # THEN member A's target names the refused call and its access alert goes out, beside the
+    # refusing member's
+    targets = {target["account_id"]: target for target in result["targets"]}
+    assert targets[MEMBER_A]["access_denied"] == ["DescribeSpotPriceHistory"]
+    titles = {message.alert["title"] for message in alert_inbox.receive()}
+    assert f"Member {MEMBER_A} denies the spot optimizer role" in titles
+    assert len(titles) == 2
 
 
 def test_fleet_analysis_saves_per_node_group_and_isolates_a_denied_account(
