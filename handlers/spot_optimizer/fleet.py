@@ -96,7 +96,7 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
     unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
     cut_short = any("not_analysed" in target for target in targets)
     # Refusals are the member's grants, which a dry run reads as a real run does.
-    settlement = settle_spot_access(services, targets, deadline=deadline)
+    settlement = settle_spot_access(services, inventory, targets, deadline=deadline)
     result = {
         "action": "analyze_fleet",
         "status": "partial" if failed or not_started or unsaved or cut_short else "ok",

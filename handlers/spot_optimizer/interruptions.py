@@ -217,7 +217,7 @@ def handle_interruption(
     if _unrecorded(stored):
         result = dict(stored["result"])
         if stored.get(REFUSED_BY_THE_MEMBER):
-            result["access_alerts"] = _refused_by_the_member(services, result, deadline)
+            result.update(_refused_by_the_member(services, result, deadline))
         return result
     notices = [
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
@@ -402,19 +402,26 @@ def _refused_by_the_member(
     services: SpotServices, result: dict[str, Any], deadline: ClaimDeadline
 ) -> dict[str, Any]:
     """Settle the access episode of the account of a warning whose AssumeRole it refused
-    (`result`) as denied: its alert goes out when the refusal is new. Returns the settlement's
-    summary; raises AlertNotDeliveredError when SNS did not take the alert (the retry meets
-    the refusal again and sends it), InventoryUnreadableError when S3 did not serve the
-    inventory."""
+    (`result`) as denied: its alert goes out when the refusal is new. Returns what the result
+    adds: the settlement's summary (`access_alerts`), or the `reason` no episode is kept for an
+    account the inventory does not list (the event's `account` is anyone's text: a warning
+    invoked by hand, or one redriven after the account left the fleet, would open an episode
+    per account named, and the next analysis would close it as the account's departure). Raises
+    AlertNotDeliveredError when SNS did not take the alert (the retry meets the refusal again
+    and sends it), InventoryUnreadableError when S3 did not serve the inventory."""
+    account = result["account_id"]
+    inventory = services.inventory()
+    if inventory.member(account) is None:
+        return {"reason": f"account {account} is not a member of the fleet inventory"}
     denied = {
-        "account_id": result["account_id"],
+        "account_id": account,
         "region": result["region"],
         "status": "error",
         "access_denied": [ASSUME_ROLE],
     }
-    settlement = settle_spot_access(services, [denied], deadline=deadline)
+    settlement = settle_spot_access(services, inventory, [denied], deadline=deadline)
     settlement.raise_undelivered()
-    return settlement.summary()
+    return {"access_alerts": settlement.summary()}
 
 
 def _regained_access(
@@ -429,7 +436,9 @@ def _regained_access(
         if not episode_pending(services, account):
             return None
         reached = {"account_id": account, "region": region, "status": OK}
-        settlement = settle_spot_access(services, [reached], deadline=deadline)
+        settlement = settle_spot_access(
+            services, services.inventory(), [reached], deadline=deadline
+        )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning("access episode not settled", extra={"error": str(error)})
         return {"errors": [{"account_id": account, "error": cut_echo(str(error))}]}

@@ -18,7 +18,7 @@ closes it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet_shared.access_episodes import (
     EPISODE_VALUE,
@@ -29,6 +29,10 @@ from fleet_shared.access_episodes import (
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import ClaimDeadline
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
+
+if TYPE_CHECKING:
+    # The inventory's models are built when it is first read, not at import (cold start).
+    from fleet_shared.inventory import FleetInventory
 
 SPOT_ACCESS = AccessEpisodes(
     source=FUNCTION_NAME,
@@ -50,13 +54,16 @@ NOT_TRIED = "not_tried"
 
 
 def settle_spot_access(
-    services: SpotServices, targets: list[dict[str, Any]], *, deadline: ClaimDeadline
+    services: SpotServices,
+    inventory: FleetInventory,
+    targets: list[dict[str, Any]],
+    *,
+    deadline: ClaimDeadline,
 ) -> MemberAccessSettlement:
     """Settle the episodes of the accounts of `targets` (`{"account_id", "region", "status",
     "access_denied"?}`, the status `ok` or `partial` when the role worked) and of every other
-    member of the inventory as not tried. Raises InventoryUnreadableError when S3 does not serve
-    the inventory: without it an open episode could be closed as its account's departure."""
-    inventory = services.inventory()
+    member of `inventory` as not tried (the inventory as read, never passed over: without it an
+    open episode would be closed as its account's departure)."""
     tried = {target["account_id"] for target in targets}
     untried = [
         {"account_id": member.account_id, "region": member.regions[0], "status": NOT_TRIED}

@@ -47,7 +47,7 @@ from tests.handlers.faults import (
     hold_first_attempt,
     lose_first_answer,
 )
-from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION
+from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_A, REGION, deny_assume_role
 from tests.handlers.spot_optimizer.conftest import (
     CLUSTER,
     at_the_fallback_threshold,
@@ -511,6 +511,21 @@ def test_a_member_refusal_whose_alert_sns_did_not_take_fails_and_its_retry_alert
         f"Member {DENIED_MEMBER} denies the spot optimizer role"
     ]
     invoke(event, services, "inv-3")
+    assert alert_inbox.receive() == []
+
+
+def test_a_refused_warning_from_an_account_the_inventory_does_not_list_opens_no_episode(
+    invoke: Invoke, services: SpotServices, alert_inbox: Any
+) -> None:
+    # GIVEN an account the fleet inventory does not list, whose STS refuses the member role
+    stranger = "999999999999"
+    deny_assume_role(services.sessions.hub_client("sts"), stranger)
+    # WHEN a warning naming it arrives (invoked by hand, or redriven after it left the fleet)
+    result = invoke(interruption_event("i-0aaaaaaaaaaaaaaa1", stranger), services, "inv-1")
+    # THEN it is an error saying why no access alert goes out, and none goes out
+    assert result["status"] == "error"
+    assert result["reason"] == f"account {stranger} is not a member of the fleet inventory"
+    assert "access_alerts" not in result
     assert alert_inbox.receive() == []
 
 
