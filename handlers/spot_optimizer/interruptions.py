@@ -15,8 +15,8 @@
    lasts; the invocation fails only when SNS did not take that alert (its retry sends it). It
    failed for every refusal, and Lambda's two retries of the rule's asynchronous invocation met
    the same refusal, then the warning went to the function's dead-letter queue, announced to no
-   one. An instance described while the account's episode is open settles it as reached: its
-   resolution goes out.
+   one. An instance described while the account's episode is open settles it as reached, once
+   the warning is recorded and announced (no settlement delays either): its resolution goes out.
 3. Record the interruption under the type/AZ key and the node group's interruption key (keys.py;
    never the scaler's node group key, so the scaler's cooldown does not start), and prepare a
    warning alert. When the state table refuses a record the invocation fails (the claim is
@@ -156,8 +156,11 @@ real instance id or a stack leaving dry run between a delivery and its retry."""
 FALLBACK_CLAIM_SECONDS = 3600
 SCALER_FUNCTION = "eks_scaler"
 """The function whose cluster schedules take a +1 back; a stack may switch it off."""
-REFUSED_BY_THE_MEMBER = "refused_by_the_member"
-"""Marks the outcome of a warning whose account refused the member role: not stored."""
+MEMBER_ACCESS = "member_access"
+"""What a warning's first handling learnt of its account's member role, `REFUSED` or `WORKED`:
+taken from its outcome before it is stored, since a repeat assumes no role."""
+REFUSED = "refused"
+WORKED = "worked"
 HEADER_FIELDS = (
     "action",
     "account_id",
@@ -206,19 +209,19 @@ def handle_interruption(
                 # Nothing is done yet; an error result would drop the warning unannounced.
                 raise InterruptionNotRecordedError(instance_id, f"not claimed: {error}") from error
             stored = request.result
+            access = None
             if stored is None:
                 stored = _record(
                     event, services, request, dry_run=dry_run, owner=owner, deadline=deadline
                 )
+                access = stored.pop(MEMBER_ACCESS, None)
                 if not _unrecorded(stored):
                     stored = _completed(request, stored)
     except RequestInProgressError as error:
         raise InterruptionInProgressError(instance_id) from error
     if _unrecorded(stored):
         result = dict(stored["result"])
-        if stored.get(REFUSED_BY_THE_MEMBER):
-            result.update(_refused_by_the_member(services, result, deadline))
-        return result
+        return {**result, **_settled_access(services, result, access, deadline)}
     notices = [
         (notice["key"], Alert.model_validate(notice["alert"])) for notice in stored["notices"]
     ]
@@ -233,7 +236,11 @@ def handle_interruption(
     if request.is_repeat and not sent:
         header = {name: result[name] for name in HEADER_FIELDS if name in result}
         return {**header, "status": "duplicate", "reason": "this warning was already handled"}
-    return {**result, "alerts_sent": len(sent)}
+    return {
+        **result,
+        "alerts_sent": len(sent),
+        **_settled_access(services, result, access, deadline),
+    }
 
 
 def _unrecorded(outcome: dict[str, Any]) -> bool:
@@ -296,7 +303,7 @@ def _record(
     except MemberAccessError as error:
         if error.refused:
             failed = {**header, "status": "error", "error": cut_echo(str(error))}
-            return {"result": failed, "notices": [], REFUSED_BY_THE_MEMBER: True}
+            return {"result": failed, "notices": [], MEMBER_ACCESS: REFUSED}
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
@@ -304,9 +311,6 @@ def _record(
         raise InterruptionNotRecordedError(
             instance_id, f"not described: {cut_echo(str(error))}"
         ) from error
-    regained = _regained_access(services, account, region, deadline)
-    if regained is not None:
-        header["access_alerts"] = regained
     try:
         described = _described_instance(reservations, f"DescribeInstances of {instance_id}")
     except UnreadableAnswerError as error:
@@ -315,7 +319,8 @@ def _record(
         ) from error
     if described is None:
         error = f"instance {instance_id} not found"
-        return {"result": {**header, "status": "error", "error": error}, "notices": []}
+        failed = {**header, "status": "error", "error": error}
+        return {"result": failed, "notices": [], MEMBER_ACCESS: WORKED}
     instance_type, zone, tags = described
     cluster, group = tags.get(CLUSTER_TAG), tags.get(NODE_GROUP_TAG)
     tag_problem = _node_group_tag_problem(cluster, group)
@@ -395,7 +400,21 @@ def _record(
         result["reason"] = f"{tag_problem}; only the type/AZ is recorded"
     elif not (cluster and group):
         result["reason"] = "the instance has no eks node group tags; only the type/AZ is recorded"
-    return {"result": result, "notices": notices}
+    return {"result": result, "notices": notices, MEMBER_ACCESS: WORKED}
+
+
+def _settled_access(
+    services: SpotServices, result: dict[str, Any], access: str | None, deadline: ClaimDeadline
+) -> dict[str, Any]:
+    """What the result of a warning (`result`) adds once its account's access episode is settled
+    by what its first handling learnt of the role (`access`): after its alerts went out, so
+    that no settlement delays recording or announcing the warning."""
+    if access == REFUSED:
+        return _refused_by_the_member(services, result, deadline)
+    if access == WORKED:
+        regained = _regained_access(services, result["account_id"], result["region"], deadline)
+        return {} if regained is None else {"access_alerts": regained}
+    return {}
 
 
 def _refused_by_the_member(
@@ -430,8 +449,8 @@ def _regained_access(
     """Settle the account's access episode as reached, its role having worked, when the episode
     is open or its resolution not yet out; the settlement's summary, None when there was none
     to settle. Raises nothing: a resolution not sent stays in the episode for the next
-    settlement (the fleet analysis's, or the account's next warning), where failing would cost
-    the warning its recording."""
+    settlement (the fleet analysis's, or the account's next warning), where failing the
+    invocation would have the platform retry a warning handled, a repeat that settles nothing."""
     try:
         if not episode_pending(services, account):
             return None
