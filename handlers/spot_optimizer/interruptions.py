@@ -88,6 +88,7 @@ from fleet_shared.field_types import (
     EKS_NODE_GROUP_NAME_LONGEST,
     eks_name_problem,
 )
+from fleet_shared.handler import Invocation
 from fleet_shared.node_group_autoscalers import (
     autoscaler_of_described,
     cluster_tags,
@@ -180,7 +181,7 @@ def handle_interruption(
     *,
     dry_run: bool,
     owner: str,
-    deadline: ClaimDeadline,
+    deadline: Invocation,
 ) -> dict[str, Any]:
     """The result: the instance, its node group, and the fallback proposal or change, if any.
     The notices' delivery claims are bound to `deadline` (the invocation).
@@ -404,7 +405,7 @@ def _record(
 
 
 def _settled_access(
-    services: SpotServices, result: dict[str, Any], access: str | None, deadline: ClaimDeadline
+    services: SpotServices, result: dict[str, Any], access: str | None, deadline: Invocation
 ) -> dict[str, Any]:
     """What the result of a warning (`result`) adds once its account's access episode is settled
     by what its first handling learnt of the role (`access`): after its alerts went out, so
@@ -418,7 +419,7 @@ def _settled_access(
 
 
 def _refused_by_the_member(
-    services: SpotServices, result: dict[str, Any], deadline: ClaimDeadline
+    services: SpotServices, result: dict[str, Any], deadline: Invocation
 ) -> dict[str, Any]:
     """Settle the access episode of the account of a warning whose AssumeRole it refused
     (`result`) as denied: its alert goes out when the refusal is new. Returns what the result
@@ -444,7 +445,7 @@ def _refused_by_the_member(
 
 
 def _regained_access(
-    services: SpotServices, account: str, region: str, deadline: ClaimDeadline
+    services: SpotServices, account: str, region: str, deadline: Invocation
 ) -> dict[str, Any] | None:
     """Settle the account's access episode as reached, its role having worked, when the episode
     is open or its resolution not yet out; the settlement's summary, None when there was none

@@ -27,7 +27,7 @@ from fleet_shared.access_episodes import (
     settle_member_access,
 )
 from fleet_shared.exceptions import UnreadableStateValueError
-from fleet_shared.state_table import ClaimDeadline
+from fleet_shared.handler import Invocation
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 if TYPE_CHECKING:
@@ -58,12 +58,13 @@ def settle_spot_access(
     inventory: FleetInventory,
     targets: list[dict[str, Any]],
     *,
-    deadline: ClaimDeadline,
+    deadline: Invocation,
 ) -> MemberAccessSettlement:
     """Settle the episodes of the accounts of `targets` (`{"account_id", "region", "status",
     "access_denied"?}`, the status `ok` or `partial` when the role worked) and of every other
     member of `inventory` as not tried (the inventory as read, never passed over: without it an
-    open episode would be closed as its account's departure)."""
+    open episode would be closed as its account's departure); each alert's claim is bound to
+    `deadline`, the invocation."""
     tried = {target["account_id"] for target in targets}
     untried = [
         {"account_id": member.account_id, "region": member.regions[0], "status": NOT_TRIED}
@@ -77,6 +78,8 @@ def settle_spot_access(
         [*targets, *untried],
         now=services.clock.now(),
         deadline=deadline,
+        # Never asked: the optimizer saved no episode before their index existed.
+        seconds_left=deadline.remaining_seconds,
     )
 
 
