@@ -48,6 +48,12 @@
   0.2-0.4 s each, every two to five tests with Python's thresholds: a fifth to a quarter of a
   handler test file's CPU. Garbage without cycles still goes at once; cycles wait longer (a
   process ran cleanup_manager's tests in ~380 MB instead of ~320 MB).
+- A pytest-xdist worker ends without a collection (`pytest_sessionfinish`): once it reported its
+  tests, execnet gives its session 5 s to end before it interrupts it with a SIGINT, and pytest's
+  last `gc.collect()` went through everything the worker held (cycles pile up under
+  `GC_THRESHOLDS`), more than 5 s on a loaded machine: the run ended with a `KeyboardInterrupt`
+  "ignored in" hypothesis's gc callback. What the worker holds then is frozen, never collected:
+  the process ends.
 """
 
 from __future__ import annotations
@@ -104,6 +110,14 @@ settings.load_profile(
     if os.environ.get("LAMBDA_FLEET_HYPOTHESIS") == "search"
     else "lambda-fleet"
 )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        gc.disable()
+        gc.freeze()
+
 
 FIRST = (
     "tests/tools/test_demo_day.py",
