@@ -11,6 +11,7 @@ of the data DescribeCluster/DescribeNodegroup return, not a change of what the h
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import threading
 import time
@@ -117,6 +118,20 @@ def _latency_thresholds_no_loaded_machine_reaches(monkeypatch: pytest.MonkeyPatc
     of the thresholds set their own."""
     monkeypatch.setenv("HEALTH_LATENCY_WARNING_MS", "30000")
     monkeypatch.setenv("HEALTH_LATENCY_CRITICAL_MS", "60000")
+
+
+@pytest.fixture(autouse=True)
+def _no_garbage_collection_within_a_test() -> Iterator[None]:
+    """The cyclic garbage collector runs between the tests, not during one. A probe's timeout is
+    wall time, and a collection stops every thread of the process: a full one of a test process
+    holding its earlier tests' moto backends took 2-4 s on a loaded machine, and a healthy
+    endpoint probed meanwhile (2 s timeout) read as timed out: its check failed, with one more
+    alert. Garbage without cycles still goes at once; a test's cycles go after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if enabled:
+        gc.enable()
 
 
 @pytest.fixture
