@@ -4,7 +4,6 @@ and the HTTP endpoint check against real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 from tests.handlers.faults import MalformedAnswer
+from tests.handlers.local_peers import LocalPeer, http_answer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -357,24 +357,8 @@ def test_endpoint_timeout_is_a_failed_request(
 def endpoint_answering_a_long_non_http_line() -> Iterator[str]:
     """A URL on 127.0.0.1 whose server answers every request with one 60,000-byte line that is
     not an HTTP status line (a service of another protocol behind the endpoint's port)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def answer() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return  # closed at teardown
-            with connection:
-                connection.recv(65536)
-                connection.sendall(b"X" * 60_000 + b"\r\n\r\n")
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/health"
-    stop.set()
-    server.close()
+    with LocalPeer(b"X" * 60_000 + b"\r\n\r\n") as peer:
+        yield peer.url("/health")
 
 
 def test_an_endpoint_answering_a_long_line_that_is_not_http_fails_naming_a_short_start_of_it(
@@ -404,33 +388,9 @@ TRICKLED_BYTES = 600
 def trickling_endpoint() -> Iterator[str]:
     """A URL on 127.0.0.1 that answers 200 at once, then sends its 600-byte body one byte every
     100 ms (60 s in all, cut short at teardown): every read is quick, the answer is not."""
-    stop = threading.Event()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("content-length", str(TRICKLED_BYTES))
-            self.end_headers()
-            try:
-                for _ in range(TRICKLED_BYTES):
-                    if stop.wait(0.1):
-                        return
-                    self.wfile.write(b"x")
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/trickle"
-    stop.set()
-    server.shutdown()
-    server.server_close()
+    start = http_answer(200, {"content-length": str(TRICKLED_BYTES)})
+    with LocalPeer(start, [b"x"] * TRICKLED_BYTES, pause_seconds=0.1) as peer:
+        yield peer.url("/trickle")
 
 
 def test_an_endpoint_that_answers_too_slowly_in_all_is_a_timeout(trickling_endpoint: str) -> None:
@@ -444,58 +404,24 @@ def test_an_endpoint_that_answers_too_slowly_in_all_is_a_timeout(trickling_endpo
     assert outcome.error is not None and "TimeoutError" in outcome.error
 
 
-@dataclass
-class TricklingHeaders:
-    """A peer on 127.0.0.1 that answers a status line, then one header line every 100 ms for
-    20 s; `closed` is set once the client has shut or closed its connection."""
-
-    url: str
-    closed: threading.Event
-
-
 @pytest.fixture
-def endpoint_trickling_its_headers() -> Iterator[TricklingHeaders]:
-    server = socket.create_server(("127.0.0.1", 0))
-    closed = threading.Event()
-
-    def answer() -> None:
-        try:
-            connection, _ = server.accept()
-        except OSError:
-            return  # closed at teardown
-        with connection:
-            connection.recv(65536)
-            connection.sendall(b"HTTP/1.1 200 OK\r\n")
-            connection.settimeout(0.1)
-            for _ in range(200):
-                try:
-                    connection.sendall(b"X-Trickle: 1\r\n")
-                    if connection.recv(1) == b"":
-                        break  # the client shut its side
-                except TimeoutError:
-                    continue  # the client is still reading
-                except OSError:
-                    break  # the client closed the connection
-            else:
-                return
-            closed.set()
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    yield TricklingHeaders(f"http://127.0.0.1:{server.getsockname()[1]}/health", closed)
-    server.close()
+def endpoint_trickling_its_headers() -> Iterator[LocalPeer]:
+    """A peer on 127.0.0.1 that answers a status line, then one header line every 100 ms for
+    20 s; its `cut_off` is set once the client has shut or closed its connection."""
+    with LocalPeer(b"HTTP/1.1 200 OK\r\n", [b"X-Trickle: 1\r\n"] * 200, pause_seconds=0.1) as peer:
+        yield peer
 
 
 def test_a_probe_that_times_out_on_trickling_headers_lets_go_of_the_connection(
-    endpoint_trickling_its_headers: TricklingHeaders,
+    endpoint_trickling_its_headers: LocalPeer,
 ) -> None:
     # GIVEN an endpoint that sends its headers a line every 100 ms, for 20 s
     # WHEN it is probed with a timeout of 0.5 s
-    outcome = http_probe(endpoint_trickling_its_headers.url, 0.5)
+    outcome = http_probe(endpoint_trickling_its_headers.url("/health"), 0.5)
     # THEN the probe is a timeout, and it lets go of the connection then: its thread and socket
     # do not stay reading for as long as the endpoint trickles, one more every run
     assert outcome.error is not None and "TimeoutError" in outcome.error
-    assert endpoint_trickling_its_headers.closed.wait(THREAD_REACHED_SECONDS)
+    assert endpoint_trickling_its_headers.cut_off.wait(THREAD_REACHED_SECONDS)
 
 
 MALFORMED_REDIRECTS = {

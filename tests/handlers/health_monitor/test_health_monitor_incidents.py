@@ -5,7 +5,6 @@ did not take; and the fleet run's deadline."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +46,7 @@ from tests.handlers.health_monitor.fleet_runs import (
     scheduled_runs,
 )
 from tests.handlers.health_monitor.test_health_monitor_events import alarm_event
+from tests.handlers.local_peers import LocalPeer
 from tests.handlers.member_accounts import member_session as member_role_session
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
@@ -1612,47 +1612,12 @@ def test_an_alarm_event_starts_no_cluster_check_it_could_not_finish(
     assert endpoint_server.hits.get("/healthy", 0) == 0
 
 
-class HangingPeer:
+@pytest.fixture
+def hanging_peer() -> Iterator[LocalPeer]:
     """A TCP peer on 127.0.0.1 that accepts every connection and never answers, as a stuck
     service behind a health endpoint does; counts the connections it accepted."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=32)
-        self._listener.settimeout(0.1)
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/health"
-
-    @property
-    def connections(self) -> int:
-        return len(self._held)
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                connection, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self._held.append(connection)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for connection in self._held:
-            connection.close()
-        self._listener.close()
-
-
-@pytest.fixture
-def hanging_peer() -> Iterator[HangingPeer]:
-    peer = HangingPeer()
-    yield peer
-    peer.close()
+    with LocalPeer(hang=True) as peer:
+        yield peer
 
 
 def test_a_cluster_check_without_time_for_its_probes_still_runs_its_other_checks(
@@ -1660,14 +1625,16 @@ def test_a_cluster_check_without_time_for_its_probes_still_runs_its_other_checks
     member_cluster: Any,
     *,
     use_endpoints: Callable[[list[dict[str, Any]]], None],
-    hanging_peer: HangingPeer,
+    hanging_peer: LocalPeer,
     alert_inbox: Any,
 ) -> None:
     # GIVEN a cluster with nine endpoints on a peer that never answers, each allowed 1 s, and an
     # invocation with 21 s left: time for the cluster's 20 s of AWS calls, not for a batch of
     # probes on top of them
     names = [f"api-{index}" for index in range(9)]
-    use_endpoints([{"name": name, "url": hanging_peer.url, "timeout_seconds": 1} for name in names])
+    use_endpoints(
+        [{"name": name, "url": hanging_peer.url("/health"), "timeout_seconds": 1} for name in names]
+    )
     context = ContextRunningOutOfTime(millis_left=[21_000])
     # WHEN the cluster is checked on its own
     result = invoke(
@@ -1716,7 +1683,7 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     member_cluster: Any,
     *,
     use_endpoints: Callable[[list[dict[str, Any]]], None],
-    hanging_peer: HangingPeer,
+    hanging_peer: LocalPeer,
     alert_inbox: Any,
     fake_clock: Any,
     state_table: StateTable,
@@ -1727,7 +1694,10 @@ def test_a_cluster_whose_probes_outlast_the_run_is_probed_in_parts_over_the_next
     # a run that had the time
     names = [f"api-{index:02d}" for index in range(17)]
     use_endpoints(
-        [{"name": name, "url": hanging_peer.url, "timeout_seconds": 0.25} for name in names]
+        [
+            {"name": name, "url": hanging_peer.url("/health"), "timeout_seconds": 0.25}
+            for name in names
+        ]
     )
     fake_clock.advance(CADENCE_SECONDS)
     assert invoke(FLEET_EVENT)["status"] == "warning"
@@ -1776,7 +1746,7 @@ def test_an_endpoint_allowed_longer_than_the_stack_file_allows_is_refused_and_bl
     member_cluster: Any,
     *,
     use_endpoints: Callable[[list[dict[str, Any]]], None],
-    hanging_peer: HangingPeer,
+    hanging_peer: LocalPeer,
     endpoint_server: Any,
 ) -> None:
     # GIVEN a hand-edited inventory whose first endpoint, on a peer that never answers, is
@@ -1784,7 +1754,7 @@ def test_an_endpoint_allowed_longer_than_the_stack_file_allows_is_refused_and_bl
     # it fits no invocation of the function's 120 s; the second endpoint answers
     use_endpoints(
         [
-            {"name": "slow", "url": hanging_peer.url, "timeout_seconds": 120},
+            {"name": "slow", "url": hanging_peer.url("/health"), "timeout_seconds": 120},
             {"name": "api", "url": endpoint_server.url("/healthy"), "timeout_seconds": 1},
         ]
     )
@@ -1815,14 +1785,14 @@ def test_a_cluster_with_many_slow_endpoints_keeps_no_other_cluster_of_the_fleet_
     make_member_cluster: Callable[..., Any],
     inventory: dict[str, Any],
     write_inventory: Callable[[dict[str, Any]], None],
-    hanging_peer: HangingPeer,
+    hanging_peer: LocalPeer,
 ) -> None:
     # GIVEN two member clusters, the first with 16 endpoints on a peer that never answers, each
     # allowed 0.25 s (0.5 s of probes on top of its 20 s of AWS calls), the second with none,
     # and a scheduled run with 20.4 s left
     make_member_cluster(SECOND_MEMBER)
     inventory["members"][0]["clusters"][0]["health_endpoints"] = [
-        {"name": f"api-{index:02d}", "url": hanging_peer.url, "timeout_seconds": 0.25}
+        {"name": f"api-{index:02d}", "url": hanging_peer.url("/health"), "timeout_seconds": 0.25}
         for index in range(16)
     ]
     second = json.loads(json.dumps(inventory["members"][0]))

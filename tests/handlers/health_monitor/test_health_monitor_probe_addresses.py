@@ -4,7 +4,6 @@ to the address it checked: a host name is no way around the link-local and loopb
 from __future__ import annotations
 
 import ipaddress
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import pytest
 
 from handlers.health_monitor import probe
 from handlers.health_monitor.probe import http_probe, refused_address
+from tests.handlers.local_peers import LocalPeer
 
 
 @dataclass
@@ -151,23 +151,8 @@ def test_a_redirect_between_host_names_on_loopback_is_followed(
 def tls_listener() -> Iterator[tuple[int, list[bytes]]]:
     """A port on 127.0.0.1 whose peer keeps the first bytes a client sends (a TLS ClientHello,
     which carries the server name in clear) and closes."""
-    server = socket.create_server(("127.0.0.1", 0))
-    received: list[bytes] = []
-
-    def answer() -> None:
-        try:
-            connection, _ = server.accept()
-        except OSError:
-            return  # closed at teardown
-        with connection:
-            connection.settimeout(2.0)
-            received.append(connection.recv(65536))
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], received
-    thread.join(2.0)
-    server.close()
+    with LocalPeer() as peer:
+        yield peer.port, peer.requests
 
 
 def test_a_tls_endpoint_reached_by_its_checked_address_is_asked_for_its_host_name(

@@ -4,11 +4,9 @@ Secrets Manager, SNS and the state table."""
 from __future__ import annotations
 
 import json
-import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +34,7 @@ from handlers.notification_router.services import RouterServices
 from tests.handlers.conftest import START_TIME
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS
 from tests.handlers.faults import answer_malformed, fail_every_attempt
+from tests.handlers.local_peers import LocalPeer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -1456,51 +1455,12 @@ def test_a_resolution_that_arrives_before_its_trigger_is_not_undone_by_it(
     assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["resolve"]
 
 
-@contextmanager
-def raw_peer(
-    answer: bytes,
-    pause_seconds: float = 0.0,
-    lines_at_once: int = 1,
-    cut_off: threading.Event | None = None,
-) -> Iterator[str]:
-    """An HTTP peer on 127.0.0.1 that reads one request and sends `answer` as is, then hangs up;
-    yields its URL. With `pause_seconds` it sends `answer` a line at a time, pausing before each
-    line after the first `lines_at_once`, and stops when the caller hangs up, setting `cut_off`:
-    the caller gave up before the whole answer."""
-
-    class Handler(socketserver.StreamRequestHandler):
-        def handle(self) -> None:
-            length = 0
-            while (line := self.rfile.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            self.rfile.read(length)
-            for index, line in enumerate(answer.splitlines(keepends=True)):
-                if index >= lines_at_once and pause_seconds:
-                    time.sleep(pause_seconds)
-                try:
-                    self.wfile.write(line)
-                except OSError:
-                    if cut_off is not None:
-                        cut_off.set()
-                    return
-
-    with socketserver.TCPServer(("127.0.0.1", 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-        finally:
-            server.shutdown()
-            thread.join()
-
-
 def test_a_post_the_peer_accepted_is_delivered_even_if_its_answer_breaks_off() -> None:
     # GIVEN a peer that answers 200 but hangs up before the body it announced
-    with raw_peer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok") as url:
+    with LocalPeer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok") as peer:
         # WHEN a message is posted to it THEN the post counts as delivered (the peer took the
         # message: calling it failed would send it again on the retry)
-        post_json(url, {"text": "hello"}, timeout_seconds=5)
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=5)
 
 
 TRICKLED_LINES = 400
@@ -1512,37 +1472,35 @@ def test_a_peer_answering_a_header_at_a_time_is_given_up_on_within_the_timeout()
     # 0.5 s timeout, for 60 s in all
     headers = b"".join(b"x-slow-%d: y\r\n" % index for index in range(TRICKLED_LINES))
     answer = b"HTTP/1.1 200 OK\r\n" + headers + b"content-length: 2\r\n\r\nok"
-    cut_off = threading.Event()
     # WHEN a message is posted to it with a 0.5 s timeout
     with (
-        raw_peer(answer, pause_seconds=0.15, cut_off=cut_off) as url,
+        LocalPeer.trickling_lines(answer, pause_seconds=0.15) as peer,
         pytest.raises(ChannelError) as raised,
     ):
-        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=0.5)
     # THEN the post fails as timed out, having hung up before the peer's last header: it was
     # bounded by its timeout, not by when the peer finishes
     assert "timed out" in str(raised.value) or "time is up" in str(raised.value)
-    assert cut_off.is_set()
+    assert peer.cut_off.is_set()
 
 
 def test_a_body_trickling_after_a_2xx_is_delivered_within_the_timeout() -> None:
     # GIVEN a peer that answers 200 at once, then its body a line every 0.15 s for 60 s
     body = b"".join(b"line %d\n" % index for index in range(TRICKLED_LINES))
     answer = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body) + body
-    cut_off = threading.Event()
-    with raw_peer(answer, pause_seconds=0.15, cut_off=cut_off) as url:
+    with LocalPeer.trickling_lines(answer, pause_seconds=0.15) as peer:
         # WHEN a message is posted to it with a 0.5 s timeout
-        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=0.5)
     # THEN it counts as delivered (the peer took it), and the post hung up before the body's
     # end instead of waiting for it
-    assert cut_off.is_set()
+    assert peer.cut_off.is_set()
 
 
 def test_a_peer_that_answers_no_http_is_a_channel_error_naming_its_host() -> None:
     # GIVEN a peer whose answer has no HTTP status line
     # WHEN a message is posted to it THEN it is that channel's error, naming the host only
-    with raw_peer(b"garbage\r\n\r\n") as url, pytest.raises(ChannelError) as raised:
-        post_json(url, {"text": "hello"}, timeout_seconds=5)
+    with LocalPeer(b"garbage\r\n\r\n") as peer, pytest.raises(ChannelError) as raised:
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=5)
     assert str(raised.value).startswith("127.0.0.1:")
     assert "/hook" not in str(raised.value)
 
@@ -1560,16 +1518,15 @@ first body line at once (`lines_at_once=4`), the rest a line every pause (60 s a
 def test_a_refusal_whose_body_stalls_is_a_channel_error_within_the_timeout() -> None:
     # GIVEN a peer that answers 503 at once, then the rest of its body a line every 0.4 s for
     # 60 s, never all of it
-    cut_off = threading.Event()
     # WHEN a message is posted to it with a 0.5 s timeout
     with (
-        raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4, cut_off=cut_off) as url,
+        LocalPeer.trickling_lines(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as peer,
         pytest.raises(ChannelError) as raised,
     ):
-        post_json(url, {"text": "hello"}, timeout_seconds=0.5)
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=0.5)
     # THEN it is that channel's failure (to retry), naming the status, and the post hung up
     # before the peer's last line: bounded by its timeout, not by the peer
-    assert cut_off.is_set()
+    assert peer.cut_off.is_set()
     assert str(raised.value).startswith("127.0.0.1:")
     assert "answered HTTP 503" in str(raised.value)
     assert not raised.value.permanent
@@ -1582,9 +1539,8 @@ def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack
     # 0.5 s timeout and one attempt per channel
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("ROUTER_MAX_ATTEMPTS", "1")
-    cut_off = threading.Event()
-    with raw_peer(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4, cut_off=cut_off) as url:
-        monkeypatch.setenv("PAGERDUTY_EVENTS_URL", url)
+    with LocalPeer.trickling_lines(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as peer:
+        monkeypatch.setenv("PAGERDUTY_EVENTS_URL", peer.url("/hook"))
         # WHEN a critical alert is routed from the queue
         result = invoke(sqs_event(("m-1", fleet_alert("critical"))))
     # THEN PagerDuty failed and the message goes back for it, while Slack and e-mail took it
@@ -1595,7 +1551,7 @@ def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack
     assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
-    assert cut_off.is_set()
+    assert peer.cut_off.is_set()
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

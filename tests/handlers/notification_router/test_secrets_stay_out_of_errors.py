@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ from handlers.notification_router.exceptions import ChannelError
 from handlers.notification_router.secret_masks import REDACTED
 from handlers.notification_router.services import RouterServices
 from tests.handlers.conftest import START_TIME
+from tests.handlers.local_peers import LocalPeer
 from tests.handlers.notification_router.conftest import (
     REGION,
     ROUTING_KEY,
@@ -188,13 +188,9 @@ def test_a_post_that_cannot_reach_its_peer_names_the_host_and_nothing_of_the_url
 
 def test_a_hanging_peer_times_out_naming_its_host_and_nothing_of_the_path() -> None:
     # GIVEN a peer that accepts the connection and never answers
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}{WEBHOOK_PATH}"
-        # WHEN a message is posted to it with a short timeout
-        with pytest.raises(ChannelError) as raised:
-            post_json(url, {"text": "hello"}, timeout_seconds=0.3)
+    # WHEN a message is posted to it with a short timeout
+    with LocalPeer(hang=True) as peer, pytest.raises(ChannelError) as raised:
+        post_json(peer.url(WEBHOOK_PATH), {"text": "hello"}, timeout_seconds=0.3)
     # THEN the error names the host and nothing of the path
     assert str(raised.value).startswith("127.0.0.1:")
     assert WEBHOOK_TOKEN not in str(raised.value)

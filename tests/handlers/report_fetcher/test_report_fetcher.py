@@ -8,12 +8,7 @@ reduced, and the full fetch runs once in tests/handlers/report_pipeline); S3, SN
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -38,6 +33,7 @@ from tests.handlers.faults import (
     answer_the_same_page_token,
     s3_error_every_attempt,
 )
+from tests.handlers.local_peers import LocalPeer, http_answer
 from tests.handlers.report_pipeline.support import (
     BUCKET,
     REGION,
@@ -412,30 +408,12 @@ def test_a_feed_in_an_unknown_encoding_lets_the_run_go_on(
     assert "x-unknown" in warning
 
 
-@contextmanager
-def _answering_once(answer: bytes) -> Iterator[str]:
-    """A URL on 127.0.0.1 whose server reads one request and sends `answer` as it is."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-
-        def answer_once() -> None:
-            connection, _ = server.accept()
-            with connection:
-                connection.recv(4096)
-                connection.sendall(answer)
-
-        thread = threading.Thread(target=answer_once, daemon=True)
-        thread.start()
-        yield f"http://127.0.0.1:{server.getsockname()[1]}/feed"
-        thread.join(timeout=5)
-
-
 def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
     s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN a feed URL where a server answers, but not in HTTP
-    with _answering_once(b"SSH-2.0-OpenSSH_9.6\r\n") as url:
+    with LocalPeer(b"SSH-2.0-OpenSSH_9.6\r\n") as peer:
+        url = peer.url("/feed")
         fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
         # WHEN the fetcher runs
         result = fetch({"action": "fetch"})
@@ -446,43 +424,8 @@ def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
     assert any(url in warning for warning in metadata["warnings"])
 
 
-@dataclass
-class _Trickle:
-    """A URL on 127.0.0.1 whose server sends the start of an answer, then `piece` after piece,
-    one every 0.1 s; `sent` counts the pieces the client took before it hung up."""
-
-    url: str
-    sent: int = 0
-
-
 PIECES = 40
 """The pieces a trickling server sends: 4 s of them, eight times a half-second feed timeout."""
-
-
-@contextmanager
-def _trickling_feed(start: bytes, piece: bytes) -> Iterator[_Trickle]:
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        trickle = _Trickle(f"http://127.0.0.1:{server.getsockname()[1]}/feed")
-
-        def send() -> None:
-            connection, _ = server.accept()
-            with connection:
-                connection.recv(4096)
-                connection.sendall(start)
-                try:
-                    for _ in range(PIECES):
-                        time.sleep(0.1)
-                        connection.sendall(piece)
-                        trickle.sent += 1
-                except OSError:
-                    return
-
-        thread = threading.Thread(target=send, daemon=True)
-        thread.start()
-        yield trickle
-        thread.join(timeout=10)
 
 
 @pytest.mark.parametrize(
@@ -499,10 +442,10 @@ def test_a_feed_that_keeps_trickling_is_given_up_after_its_timeout(
     # GIVEN a feed that answers at once but sends the rest of its body, or of its headers, a
     # piece every 0.1 s (each read is quick, the answer never ends in time), and a half-second
     # feed timeout
-    with _trickling_feed(start, piece) as trickle:
+    with LocalPeer(start, [piece] * PIECES, pause_seconds=0.1) as trickle:
         fetch = fetcher(
             FakeSsm(ssm_parameters(REGIONS, SERVICES)),
-            REPORT_FEED_URL=trickle.url,
+            REPORT_FEED_URL=trickle.url("/feed"),
             REPORT_FEED_TIMEOUT_SECONDS="0.5",
         )
         # WHEN the fetcher runs
@@ -511,19 +454,16 @@ def test_a_feed_that_keeps_trickling_is_given_up_after_its_timeout(
     # would otherwise hold the run until Lambda's timeout), and the raw document is written
     assert result["status"] == "ok"
     assert result["feed_status"] == "unreachable"
-    assert trickle.sent < PIECES
-    (warning,) = [w for w in _raw(s3, result["key"])["metadata"]["warnings"] if trickle.url in w]
+    assert trickle.pieces_sent < PIECES
+    (warning,) = [
+        w for w in _raw(s3, result["key"])["metadata"]["warnings"] if trickle.url("/feed") in w
+    ]
     assert "feed not read within 0.5 s" in warning
 
 
 THAILAND_OPENS = rss(
     [("AWS Asia Pacific (Thailand) Region is now open", "Wed, 08 Jan 2025 17:00:00 GMT")]
 )
-
-
-def _redirect_to(location: str) -> bytes:
-    """An HTTP answer redirecting to `location`."""
-    return f"HTTP/1.0 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
 
 
 def test_a_feed_redirecting_to_another_host_is_not_followed_and_the_run_goes_on(
@@ -534,7 +474,8 @@ def test_a_feed_redirecting_to_another_host_is_not_followed_and_the_run_goes_on(
     target = FeedServer(THAILAND_OPENS)
     with target.running():
         other_host = target.url.replace("127.0.0.1", "localhost")
-        with _answering_once(_redirect_to(other_host)) as url:
+        with LocalPeer(http_answer(302, {"Location": other_host})) as peer:
+            url = peer.url("/feed")
             fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
             # WHEN the fetcher runs
             result = fetch({"action": "fetch"})
@@ -552,7 +493,8 @@ def test_a_feed_redirecting_on_its_own_host_is_followed(
 ) -> None:
     # GIVEN a feed URL answering a redirect to the feed on the same host
     target = FeedServer(THAILAND_OPENS)
-    with target.running(), _answering_once(_redirect_to(target.url)) as url:
+    with target.running(), LocalPeer(http_answer(302, {"Location": target.url})) as peer:
+        url = peer.url("/feed")
         fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
         # WHEN the fetcher runs
         result = fetch({"action": "fetch"})
