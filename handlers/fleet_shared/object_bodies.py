@@ -14,6 +14,7 @@ read blocked on it then ends at once) and raises `ObjectReadTimeoutError` naming
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 from collections.abc import Mapping
@@ -35,13 +36,14 @@ def bounded_body(
     ObjectTooLargeError (naming `key` and `etag`), without reading the body, for an object over
     `max_bytes` by its length, or as soon as its bytes pass `max_bytes` when the length
     understates them; and ObjectReadTimeoutError (naming `key`) when `within_seconds` is given
-    and the bytes have not all come by then."""
+    and the bytes have not all come by then (an infinite time, an invocation with no deadline,
+    is none)."""
     body = response["Body"]
     length = response.get("ContentLength")
     if isinstance(length, int) and length > max_bytes:
         body.close()
         raise ObjectTooLargeError(key, length, max_bytes, etag)
-    if within_seconds is None:
+    if within_seconds is None or math.isinf(within_seconds):
         return _read_bounded(body, key, max_bytes, etag)
     cut_off = _Cutoff(_answer_socket(body))
     timer = threading.Timer(max(within_seconds, 0.0), cut_off)

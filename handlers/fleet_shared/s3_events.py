@@ -12,14 +12,15 @@ event names, not whatever the key holds when the event arrives.
 
 S3 invokes the functions asynchronously: an invocation that returns is done, whatever its result
 says. So an object that failed for a reason that may pass (the network, an answer that is not
-its call's, throttling, a busy service, another invocation's lock) fails the invocation once
-every object was tried, and Lambda retries the event (twice, then the function's dead-letter
-queue, whose alarm tells people); the objects already done answer `repeat` to the retry. An
-object another invocation's claim holds (`in_progress`) fails the invocation too: the holder
-may be an attempt that failed without releasing the claim (DynamoDB failing as well), which
-nothing else would retry. An object that cannot succeed however often it is tried (a document
-that does not validate, access denied) stays an `error` result, with a warning alert: the
-invocation succeeds, so nothing else would tell anyone that the object's output is missing.
+its call's, a body that trickles past the invocation's time left, throttling, a busy service,
+another invocation's lock) fails the invocation once every object was tried, and Lambda retries
+the event (twice, then the function's dead-letter queue, whose alarm tells people); the objects
+already done answer `repeat` to the retry. An object another invocation's claim holds
+(`in_progress`) fails the invocation too: the holder may be an attempt that failed without
+releasing the claim (DynamoDB failing as well), which nothing else would retry. An object that
+cannot succeed however often it is tried (a document that does not validate, access denied)
+stays an `error` result, with a warning alert: the invocation succeeds, so nothing else would
+tell anyone that the object's output is missing.
 """
 
 from __future__ import annotations
@@ -50,27 +51,40 @@ from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, ans
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
     LockNotAcquiredError,
+    ObjectReadTimeoutError,
     ObjectsToRetryError,
     RequestInProgressError,
 )
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.later_answers import answered_later
 from fleet_shared.object_bodies import bounded_body
+from fleet_shared.sessions import STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
-OBJECT_FAILURES: tuple[type[Exception], ...] = (*AWS_CALL_ERRORS, ValidationError)
+OBJECT_FAILURES: tuple[type[Exception], ...] = (
+    *AWS_CALL_ERRORS,
+    ObjectReadTimeoutError,
+    ValidationError,
+)
 """What fails one object and not the others: AWS calls (an answer that is not the call's
-included) and documents that do not validate."""
+included, a body that did not all come in the time left) and documents that do not validate."""
+OUTCOME_SECONDS = 2 * STATE_TABLE_CALL_SECONDS
+"""The time an object needs once its read is given up, to record its outcome: its claim and its
+run's lock released (a state table call each, every attempt timing out at worst), so the
+platform's retry finds both free and the invocation fails in time to be retried."""
 
 
 def may_pass_on_retry(error: Exception) -> bool:
     """Whether the failure `error` may not happen again on a later attempt: the network (no
     answer, a connection cut or timed out, a body cut short, an answer that is not the call's:
     a proxy's or gateway's page on the way), throttling or a server-side (5xx) error
-    (`later_answers.answered_later`), another invocation's lock."""
+    (`later_answers.answered_later`), another invocation's lock, a body that trickled past the
+    time left (a slow path to S3 or a proxy on it)."""
     network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
     not_the_calls_answer = ResponseParserError | UnreadableAnswerError
-    if isinstance(error, network | not_the_calls_answer | LockNotAcquiredError):
+    passing = LockNotAcquiredError | ObjectReadTimeoutError
+    if isinstance(error, network | not_the_calls_answer | passing):
         return True
     return answered_later(error)
 
@@ -282,7 +296,12 @@ def once_per_object_version(
 
 
 def read_named_version(
-    s3: Any, bucket: str, obj: CreatedObject, max_bytes: int
+    s3: Any,
+    bucket: str,
+    obj: CreatedObject,
+    max_bytes: int,
+    *,
+    deadline: Invocation | None = None,
 ) -> tuple[bytes, str]:
     """The bytes and ETag (quotes removed) of the version `obj`'s event names (the key's only
     object when the bucket is not versioned and the event names none).
@@ -293,7 +312,11 @@ def read_named_version(
     otherwise, and a valid document would be judged, and rejected, by that page.
     Raises ObjectTooLargeError, without reading the body, for an object over `max_bytes` (by
     its length, or by the bytes it sends when the length understates them): read whole, such an
-    object would take the function past its memory."""
+    object would take the function past its memory.
+    Raises ObjectReadTimeoutError, naming the key, for a body whose bytes have not all come
+    within the time `deadline` leaves once GetObject answered, less OUTCOME_SECONDS: a body that
+    trickles held the invocation until Lambda ended it, and the platform, not the function,
+    decided the object's outcome."""
     version = {} if obj.version_id is None else {"VersionId": obj.version_id}
     response = s3.get_object(Bucket=bucket, Key=obj.key, **version)
     etag = str(response.get("ETag") or "").strip('"')
@@ -303,7 +326,8 @@ def read_named_version(
         raise UnreadableAnswerError(
             "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
         )
-    return bounded_body(response, obj.key, max_bytes, etag), etag
+    seconds = None if deadline is None else max(0.0, deadline.remaining_seconds() - OUTCOME_SECONDS)
+    return bounded_body(response, obj.key, max_bytes, etag, within_seconds=seconds), etag
 
 
 def key_holds_version(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 from fleet_shared.alerts import Severity
 from fleet_shared.exceptions import LockNotAcquiredError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_alerts import publish_report_alert
 from fleet_shared.report_documents import PROCESSED_PREFIX, run_id_of
@@ -114,7 +115,7 @@ def not_a_processed_run(key: str) -> str | None:
 
 
 def generate_report(
-    obj: CreatedObject, services: GeneratorServices, logger: Any, deadline: ClaimDeadline
+    obj: CreatedObject, services: GeneratorServices, logger: Any, deadline: Invocation
 ) -> dict[str, Any]:
     """Render and publish the report of the processed run `obj` from the version its event
     names, unless the key holds a newer one (`superseded`, nothing written).
@@ -124,7 +125,9 @@ def generate_report(
     back after the newer one was checked and published. The run's lock and the latest/ lock are
     leased no longer than the invocation (`deadline`) can run: one killed at its deadline while
     replacing latest/ (its manifest already deleted) leaves both free for the platform's retry,
-    which then completes latest/, instead of failing on a dead lease.
+    which then completes latest/, instead of failing on a dead lease. The document's bytes are
+    given up once they have not all come in the time left but for recording the outcome
+    (`read_named_version`).
     Raises ValueError when the document's run id is not the key's, ObjectTooLargeError for a
     document over `PROCESSED_DOCUMENT_BYTES_MAX`; `logger` records an alert SNS refused.
     """
@@ -138,7 +141,9 @@ def generate_report(
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
         deadline=deadline,
     ):
-        body, etag = read_named_version(s3, bucket, obj, PROCESSED_DOCUMENT_BYTES_MAX)
+        body, etag = read_named_version(
+            s3, bucket, obj, PROCESSED_DOCUMENT_BYTES_MAX, deadline=deadline
+        )
         if not key_holds_version(s3, bucket, obj, etag):
             return {
                 "status": "superseded",

@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from fleet_shared.alerts import Severity
 from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.processed_documents import (
     MATRIX_REGIONS_MAX,
     ProcessedDocument,
@@ -51,7 +52,6 @@ from fleet_shared.report_documents import (
     run_id_of,
 )
 from fleet_shared.s3_events import CreatedObject, read_named_version
-from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.validation_errors import first_error
 from handlers.report_processor.analysis import analyse
 from handlers.report_processor.changes import changes_since
@@ -234,13 +234,14 @@ def _rejected_before(
 
 
 def process_raw_document(
-    obj: CreatedObject, services: ProcessorServices, logger: Any, deadline: ClaimDeadline
+    obj: CreatedObject, services: ProcessorServices, logger: Any, deadline: Invocation
 ) -> dict[str, Any]:
     """Process (or reject) the raw document `obj` in the version its event names, unless its key
     no longer holds that version (`superseded`, nothing written); `logger` records an alert SNS
     refused. The run's lock is leased no longer than the invocation (`deadline`) can run, counted
     when it is taken after waiting for another version, so the platform's retry of an invocation
-    killed holding it is not refused."""
+    killed holding it is not refused; the document's bytes are given up once they have not all
+    come in the time left but for recording the outcome (`read_named_version`)."""
     with services.state.lock(
         f"{RUN_LOCK_PREFIX}{run_id_of(obj.key, RAW_PREFIX) or obj.key}",
         uuid.uuid4().hex,
@@ -248,18 +249,18 @@ def process_raw_document(
         wait_seconds=RUN_LOCK_WAIT_SECONDS,
         deadline=deadline,
     ):
-        return _process_named_version(obj, services, logger)
+        return _process_named_version(obj, services, logger, deadline)
 
 
 def _process_named_version(
-    obj: CreatedObject, services: ProcessorServices, logger: Any
+    obj: CreatedObject, services: ProcessorServices, logger: Any, deadline: Invocation
 ) -> dict[str, Any]:
     environment = services.environment
     bucket = environment.data_bucket_name
     s3 = services.hub_client("s3")
     too_large: ObjectTooLargeError | None = None
     try:
-        body, etag = read_named_version(s3, bucket, obj, RAW_DOCUMENT_BYTES_MAX)
+        body, etag = read_named_version(s3, bucket, obj, RAW_DOCUMENT_BYTES_MAX, deadline=deadline)
     except ClientError as error:
         rejected = None
         if error.response.get("Error", {}).get("Code") in GONE_CODES:

@@ -27,7 +27,7 @@ from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.processed_documents import ProcessedDocument
-from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_events import OUTCOME_SECONDS, CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_generator import app as generator
 from handlers.report_generator import generate as generate_module
@@ -59,6 +59,7 @@ from tests.handlers.report_pipeline.support import (
     raw_document,
     s3_event,
 )
+from tests.handlers.trickling_objects import trickling_get_object
 
 OLD_RUN = "20250601T050000Z-00000001"
 NEW_RUN = "20250602T050000Z-00000002"
@@ -607,6 +608,32 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert warning["title"] == "S3 object not handled"
     assert result["error"] in warning["detail"]
     assert "<!channel>" not in warning["detail"]
+
+
+@pytest.mark.usefixtures("state_table")
+def test_a_processed_document_that_trickles_is_given_up_in_the_time_left_and_retried(
+    s3: Any, generator_services: Any, generate: Invoke, alert_inbox: Any
+) -> None:
+    # GIVEN a processed run whose body S3 sends a byte every 50 ms (each read well within the
+    # client's read timeout; 40 s for its 800 bytes), and an invocation with the time to record
+    # the object's outcome and 0.2 s more
+    key = f"processed/2025-06-01/{OLD_RUN}.json"
+    event = put_json(s3, key, {"schema_version": 1})
+    left = round((OUTCOME_SECONDS + 0.2) * 1000)
+    # WHEN the generator handles the event
+    # THEN the read is given up once its time is up, long before its last byte, and the
+    # invocation fails naming the key, so Lambda retries the event, instead of being ended by
+    # Lambda in the read
+    with (
+        trickling_get_object(generator_services.hub_client("s3"), "processed/", 800) as peer,
+        pytest.raises(ObjectsToRetryError, match="did not all come within") as failed,
+    ):
+        generator.lambda_handler(event, ContextRunningOutOfTime(millis_left=[left]))
+    assert peer.sent < 800
+    assert [failed_key for failed_key, _ in failed.value.failures] == [key]
+    # AND nothing was written, and no warning says the object was not handled (the retry will)
+    assert keys_under(s3, "reports/") == []
+    assert alert_inbox.receive() == []
 
 
 def test_a_processed_document_over_the_size_limit_is_an_error_read_no_further(

@@ -19,14 +19,14 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.s3_events import CreatedObject
+from fleet_shared.s3_events import OUTCOME_SECONDS, CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor import storage as storage_module
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import STATE_TABLE_NAME
-from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime, LambdaTime
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -45,6 +45,7 @@ from tests.handlers.report_pipeline.support import (
     raw_document,
     s3_event,
 )
+from tests.handlers.trickling_objects import trickling_get_object
 
 Process = Callable[[object], dict[str, Any]]
 
@@ -883,6 +884,33 @@ def test_a_version_check_answered_with_a_proxys_headers_is_retried_not_supersede
     client.meta.events.unregister("before-send.s3.HeadObject", page)
     # THEN the run is processed
     assert process(event)["objects"][0]["status"] == "processed"
+
+
+def test_a_raw_document_that_trickles_is_given_up_in_the_time_left_and_retried_naming_its_key(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a valid raw document whose body S3 sends a byte every 50 ms (each read well within
+    # the client's read timeout; 40 s for its 800 bytes), and an invocation with the time to
+    # record the object's outcome and 0.2 s more
+    key = _raw_key(RUN_1)
+    event = put_json(s3, key, _document(RUN_1))
+    left = round((OUTCOME_SECONDS + 0.2) * 1000)
+    client = app.FUNCTION.services().hub_client("s3")
+    # WHEN the processor handles the event
+    # THEN the read is given up once its time is up, long before its last byte, and the
+    # invocation fails naming the key, so Lambda retries the event, instead of being ended by
+    # Lambda in the read
+    with (
+        trickling_get_object(client, "raw/", 800) as peer,
+        pytest.raises(ObjectsToRetryError, match="did not all come within") as failed,
+    ):
+        app.lambda_handler(event, ContextRunningOutOfTime(millis_left=[left]))
+    assert peer.sent < 800
+    assert [key for key, _ in failed.value.failures] == [key]
+    # AND WHEN Lambda retries the event with S3 sending the body at its usual pace
+    retried = process(event)
+    # THEN the run is processed
+    assert retried["objects"][0]["status"] == "processed"
 
 
 def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(
