@@ -326,7 +326,7 @@ def read_named_version(
         raise UnreadableAnswerError(
             "GetObject", f"the ETag {obj.etag} the event gives version {obj.version_id}", response
         )
-    seconds = None if deadline is None else max(0.0, deadline.remaining_seconds() - OUTCOME_SECONDS)
+    seconds = body_seconds(deadline)
     return bounded_body(response, obj.key, max_bytes, etag, within_seconds=seconds), etag
 
 
@@ -342,3 +342,11 @@ def key_holds_version(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bo
     head = s3.head_object(Bucket=bucket, Key=obj.key)
     answer_field(head, "HeadObject", "ETag")
     return head.get("VersionId") == obj.version_id
+
+
+def body_seconds(deadline: Invocation | None) -> float | None:
+    """The time an object's bytes get, asked once its GetObject answered, in an invocation with
+    `deadline`: its time left but for OUTCOME_SECONDS (None, no limit, without a deadline)."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline.remaining_seconds() - OUTCOME_SECONDS)

@@ -122,14 +122,16 @@ def _validate(body: bytes, key: str) -> RawDocument:
 
 
 def _previous_run(
-    s3: Any, bucket: str, run_id: str, logger: Any
+    s3: Any, bucket: str, run_id: str, logger: Any, deadline: Invocation
 ) -> tuple[ProcessedDocument | None, list[dict[str, str]]]:
     """The newest processed run before `run_id` that can be read (None: none among the
-    PREVIOUS_RUNS_TRIED newest), and the newer ones skipped, each with why."""
+    PREVIOUS_RUNS_TRIED newest), and the newer ones skipped, each with why. One whose bytes
+    trickle past `deadline`'s time raises ObjectReadTimeoutError: skipped, it would compare the
+    run with an older run than its previous one, where a retry compares it with that one."""
     skipped: list[dict[str, str]] = []
     for key in previous_processed_keys(s3, bucket, run_id, PREVIOUS_RUNS_TRIED):
         try:
-            return read_processed(s3, bucket, key), skipped
+            return read_processed(s3, bucket, key, deadline=deadline), skipped
         except ValidationError as error:
             field, problem = first_error(error, root="document")
             reason = f"{field}: {problem}"
@@ -148,7 +150,7 @@ def _previous_run(
 
 
 def _written_from_this_version(
-    s3: Any, bucket: str, output_key: str, raw_key: str, raw_etag: str
+    s3: Any, bucket: str, output_key: str, raw_key: str, raw_etag: str, *, deadline: Invocation
 ) -> ProcessedDocument | None:
     """The processed document already at `output_key` when it was made from this very raw
     version, else None.
@@ -158,7 +160,7 @@ def _written_from_this_version(
     document, a second notification, and the report generated (and announced) again.
     """
     try:
-        written = read_processed(s3, bucket, output_key)
+        written = read_processed(s3, bucket, output_key, deadline=deadline)
     except (ValidationError, ObjectTooLargeError):
         return None
     except ClientError as error:
@@ -289,7 +291,7 @@ def _process_named_version(
         return _reject(obj, etag, str(error), services=services, logger=logger)
 
     output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
-    previous, skipped_previous = _previous_run(s3, bucket, raw.metadata.run_id, logger)
+    previous, skipped_previous = _previous_run(s3, bucket, raw.metadata.run_id, logger, deadline)
     analysis = analyse(raw)
     totals = ProcessedTotals(
         regions=len(raw.regions),
@@ -321,7 +323,7 @@ def _process_named_version(
         quality=quality,
         changes=changes,
     )
-    written = _written_from_this_version(s3, bucket, output_key, obj.key, etag)
+    written = _written_from_this_version(s3, bucket, output_key, obj.key, etag, deadline=deadline)
     if written is None:
         s3.put_object(
             Bucket=bucket,

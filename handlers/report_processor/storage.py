@@ -21,10 +21,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.handler import Invocation
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
-from fleet_shared.s3_events import CreatedObject, key_holds_version
+from fleet_shared.s3_events import CreatedObject, body_seconds, key_holds_version
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 
@@ -34,12 +35,17 @@ hundred bytes (the reason is a field and its problem): a larger object is none o
 read whole, as every object was, one of any size took the function past its memory."""
 
 
-def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+def read_object(
+    s3: Any, bucket: str, key: str, max_bytes: int, *, deadline: Invocation | None = None
+) -> tuple[bytes, str]:
     """The object's bytes and ETag (quotes removed). Raises ObjectTooLargeError, reading no
-    further, for an object over `max_bytes` (`bounded_body`)."""
+    further, for an object over `max_bytes` (`bounded_body`), and ObjectReadTimeoutError for one
+    whose bytes have not all come in `deadline`'s time left but for recording the object's
+    outcome (`s3_events.body_seconds`)."""
     response = s3.get_object(Bucket=bucket, Key=key)
     etag = str(response["ETag"]).strip('"')
-    return bounded_body(response, key, max_bytes, etag), etag
+    seconds = body_seconds(deadline)
+    return bounded_body(response, key, max_bytes, etag, within_seconds=seconds), etag
 
 
 def still_current(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bool:
@@ -170,8 +176,11 @@ def previous_processed_keys(s3: Any, bucket: str, run_id: str, limit: int) -> li
     return [key for _, key in sorted(earlier, reverse=True)[:limit]]
 
 
-def read_processed(s3: Any, bucket: str, key: str) -> ProcessedDocument:
+def read_processed(
+    s3: Any, bucket: str, key: str, *, deadline: Invocation | None = None
+) -> ProcessedDocument:
     """A processed document, validated. Raises ObjectTooLargeError, reading no further, for an
-    object over PROCESSED_DOCUMENT_BYTES_MAX, the most report_generator reads of one."""
-    body, _ = read_object(s3, bucket, key, PROCESSED_DOCUMENT_BYTES_MAX)
+    object over PROCESSED_DOCUMENT_BYTES_MAX, the most report_generator reads of one, and
+    ObjectReadTimeoutError for one that trickles past `deadline`'s time (`read_object`)."""
+    body, _ = read_object(s3, bucket, key, PROCESSED_DOCUMENT_BYTES_MAX, deadline=deadline)
     return ProcessedDocument.model_validate_json(body)

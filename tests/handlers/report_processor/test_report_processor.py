@@ -886,14 +886,23 @@ def test_a_version_check_answered_with_a_proxys_headers_is_retried_not_supersede
     assert process(event)["objects"][0]["status"] == "processed"
 
 
-def test_a_raw_document_that_trickles_is_given_up_in_the_time_left_and_retried_naming_its_key(
-    s3: Any, process: Process
+PREVIOUS_RUN_KEY = "processed/2025-05-31/20250531T050000Z-00000000.json"
+
+
+@pytest.mark.parametrize(
+    "trickling_key",
+    [_raw_key(RUN_1), PREVIOUS_RUN_KEY],
+    ids=["raw document", "previous run's processed document"],
+)
+def test_a_document_that_trickles_is_given_up_in_the_time_left_and_retried_naming_its_key(
+    s3: Any, process: Process, trickling_key: str
 ) -> None:
-    # GIVEN a valid raw document whose body S3 sends a byte every 50 ms (each read well within
-    # the client's read timeout; 40 s for its 800 bytes), and an invocation with the time to
+    # GIVEN a valid raw document and an earlier run's processed document (which does not
+    # validate), one of them a body S3 sends a byte every 50 ms (each read well within the
+    # client's read timeout; 40 s for its 800 bytes), and an invocation with the time to
     # record the object's outcome and 0.2 s more
-    key = _raw_key(RUN_1)
-    event = put_json(s3, key, _document(RUN_1))
+    s3.put_object(Bucket=BUCKET, Key=PREVIOUS_RUN_KEY, Body=b"{}")
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
     left = round((OUTCOME_SECONDS + 0.2) * 1000)
     client = app.FUNCTION.services().hub_client("s3")
     # WHEN the processor handles the event
@@ -901,12 +910,14 @@ def test_a_raw_document_that_trickles_is_given_up_in_the_time_left_and_retried_n
     # invocation fails naming the key, so Lambda retries the event, instead of being ended by
     # Lambda in the read
     with (
-        trickling_get_object(client, "raw/", 800) as peer,
+        trickling_get_object(client, trickling_key, 800) as peer,
         pytest.raises(ObjectsToRetryError, match="did not all come within") as failed,
     ):
         app.lambda_handler(event, ContextRunningOutOfTime(millis_left=[left]))
     assert peer.sent < 800
-    assert [key for key, _ in failed.value.failures] == [key]
+    [(failed_key, error)] = failed.value.failures
+    assert failed_key == _raw_key(RUN_1)
+    assert trickling_key in error
     # AND WHEN Lambda retries the event with S3 sending the body at its usual pace
     retried = process(event)
     # THEN the run is processed
