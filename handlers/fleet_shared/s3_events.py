@@ -53,22 +53,25 @@ from fleet_shared.exceptions import (
     LockNotAcquiredError,
     ObjectReadTimeoutError,
     ObjectsToRetryError,
+    PagesCutShortError,
     RequestInProgressError,
 )
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.later_answers import answered_later
 from fleet_shared.object_bodies import bounded_body
-from fleet_shared.sessions import STATE_TABLE_CALL_SECONDS
+from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
 OBJECT_FAILURES: tuple[type[Exception], ...] = (
     *AWS_CALL_ERRORS,
     ObjectReadTimeoutError,
+    PagesCutShortError,
     ValidationError,
 )
 """What fails one object and not the others: AWS calls (an answer that is not the call's
-included, a body that did not all come in the time left) and documents that do not validate."""
+included, a body that did not all come or a listing that did not end in the time left) and
+documents that do not validate."""
 OUTCOME_SECONDS = 2 * STATE_TABLE_CALL_SECONDS
 """The time an object needs once its read is given up, to record its outcome: its claim and its
 run's lock released (a state table call each, every attempt timing out at worst), so the
@@ -80,10 +83,11 @@ def may_pass_on_retry(error: Exception) -> bool:
     answer, a connection cut or timed out, a body cut short, an answer that is not the call's:
     a proxy's or gateway's page on the way), throttling or a server-side (5xx) error
     (`later_answers.answered_later`), another invocation's lock, a body that trickled past the
-    time left (a slow path to S3 or a proxy on it)."""
+    time left or a listing whose pages did not end in it (a slow or broken path to S3, a proxy
+    on it)."""
     network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
     not_the_calls_answer = ResponseParserError | UnreadableAnswerError
-    passing = LockNotAcquiredError | ObjectReadTimeoutError
+    passing = LockNotAcquiredError | ObjectReadTimeoutError | PagesCutShortError
     if isinstance(error, network | not_the_calls_answer | passing):
         return True
     return answered_later(error)
@@ -342,6 +346,12 @@ def key_holds_version(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bo
     head = s3.head_object(Bucket=bucket, Key=obj.key)
     answer_field(head, "HeadObject", "ETag")
     return head.get("VersionId") == obj.version_id
+
+
+def next_page_allowed(deadline: Invocation) -> Callable[[], bool]:
+    """Whether a listing in an invocation with `deadline` may ask its next page: while one hub
+    call (every attempt timing out at worst) and OUTCOME_SECONDS still fit in its time left."""
+    return lambda: deadline.allows(HUB_CALL_SECONDS + OUTCOME_SECONDS)
 
 
 def body_seconds(deadline: Invocation | None) -> float | None:

@@ -126,10 +126,11 @@ def _previous_run(
 ) -> tuple[ProcessedDocument | None, list[dict[str, str]]]:
     """The newest processed run before `run_id` that can be read (None: none among the
     PREVIOUS_RUNS_TRIED newest), and the newer ones skipped, each with why. One whose bytes
-    trickle past `deadline`'s time raises ObjectReadTimeoutError: skipped, it would compare the
-    run with an older run than its previous one, where a retry compares it with that one."""
+    trickle past `deadline`'s time raises ObjectReadTimeoutError (and a listing whose pages do
+    not end in it PagesCutShortError): skipped, it would compare the run with an older run than
+    its previous one, where a retry compares it with that one."""
     skipped: list[dict[str, str]] = []
-    for key in previous_processed_keys(s3, bucket, run_id, PREVIOUS_RUNS_TRIED):
+    for key in previous_processed_keys(s3, bucket, run_id, PREVIOUS_RUNS_TRIED, deadline=deadline):
         try:
             return read_processed(s3, bucket, key, deadline=deadline), skipped
         except ValidationError as error:

@@ -25,7 +25,12 @@ from fleet_shared.handler import Invocation
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.processed_documents import PROCESSED_DOCUMENT_BYTES_MAX, ProcessedDocument
 from fleet_shared.report_documents import PROCESSED_PREFIX, RAW_PREFIX, REJECTED_PREFIX, run_id_of
-from fleet_shared.s3_events import CreatedObject, body_seconds, key_holds_version
+from fleet_shared.s3_events import (
+    CreatedObject,
+    body_seconds,
+    key_holds_version,
+    next_page_allowed,
+)
 from fleet_shared.s3_listings import listed_objects
 from fleet_shared.timestamps import iso_z
 
@@ -161,14 +166,18 @@ def rejection_recorded(s3: Any, bucket: str, key: str, etag: str) -> tuple[str, 
     return rejected_key, str(written.get("reason"))
 
 
-def previous_processed_keys(s3: Any, bucket: str, run_id: str, limit: int) -> list[str]:
+def previous_processed_keys(
+    s3: Any, bucket: str, run_id: str, limit: int, *, deadline: Invocation | None = None
+) -> list[str]:
     """The `processed/<day>/<run-id>.json` keys of the runs before `run_id`, newest first, at
-    most `limit`.
+    most `limit`. A next page of the listing is asked only while `deadline` leaves time for one
+    and for recording the object's outcome, else PagesCutShortError (`s3_events`).
 
     By run id, not by key: the key's day is the report day in the schedule time zone, and after
     the stack's zone changed a later run can be dated a day before an earlier one."""
     earlier: list[tuple[str, str]] = []
-    for item in listed_objects(s3, bucket, PROCESSED_PREFIX):
+    more = None if deadline is None else next_page_allowed(deadline)
+    for item in listed_objects(s3, bucket, PROCESSED_PREFIX, next_page_allowed=more):
         key = item["Key"]
         listed_run_id = run_id_of(key, PROCESSED_PREFIX)
         if listed_run_id is not None and listed_run_id < run_id:

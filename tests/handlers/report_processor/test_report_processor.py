@@ -27,6 +27,7 @@ from handlers.report_processor import storage as storage_module
 from handlers.report_processor.environment import ProcessorEnvironment
 from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime, LambdaTime
+from tests.handlers.endless_listings import EndlessListing
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -922,6 +923,29 @@ def test_a_document_that_trickles_is_given_up_in_the_time_left_and_retried_namin
     retried = process(event)
     # THEN the run is processed
     assert retried["objects"][0]["status"] == "processed"
+
+
+def test_a_previous_run_listing_of_endless_empty_pages_is_cut_short_in_time_and_retried(
+    s3: Any, process: Process
+) -> None:
+    # GIVEN a valid raw document, an invocation with 45 s left, and S3 answering every page of
+    # the listing of the processed runs with no object and a next page under a new token, a
+    # second a page
+    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    time = LambdaTime(45.0)
+    listing = EndlessListing(time, "processed/")
+    client = app.FUNCTION.services().hub_client("s3")
+    client.meta.events.register_first("before-send.s3.ListObjectsV2", listing)
+    # WHEN the processor handles the event
+    # THEN the listing stops while the object's outcome still has its time, and the invocation
+    # fails naming the key, so Lambda retries the event, instead of being ended by Lambda in
+    # the listing or comparing the run with none
+    with pytest.raises(ObjectsToRetryError, match="ListObjectsV2 read cut short") as failed:
+        app.lambda_handler(event, time.context())
+    assert listing.pages > 1
+    assert time.seconds_left - time.spent >= OUTCOME_SECONDS
+    assert [key for key, _ in failed.value.failures] == [_raw_key(RUN_1)]
+    assert keys_under(s3, "processed/") == []
 
 
 def test_a_retry_after_the_done_record_failed_keeps_the_processed_document_as_written(

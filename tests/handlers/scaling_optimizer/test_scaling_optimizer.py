@@ -16,13 +16,11 @@ from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 import yaml
-from botocore.awsrequest import AWSResponse
 
 from components.settings import load_settings, settings_document
 from fleet_shared.clock import ManualClock
@@ -69,10 +67,10 @@ from tests.handlers.conftest import (
     STATE_TABLE_NAME,
 )
 from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime
+from tests.handlers.endless_listings import EndlessListing
 from tests.handlers.faults import (
     InjectedFault,
     answer_malformed,
-    answer_of,
     fail_every_attempt,
 )
 from tests.handlers.trickling_objects import trickling_get_object
@@ -1777,34 +1775,6 @@ def test_an_hour_written_with_another_offset_is_named_in_utc_in_the_evidence(
 def analysis_of(s3: Any, key: str) -> PerformanceAnalysis:
     body = s3.get_object(Bucket=DATA_BUCKET_NAME, Key=key)["Body"].read()
     return PerformanceAnalysis.model_validate_json(body)
-
-
-@dataclass
-class EndlessListing:
-    """Answers every ListObjectsV2 of `prefix` with a page of no object, truncated, under a new
-    token each time (a proxy's, or a broken endpoint's), each page spending a second of `time`."""
-
-    time: LambdaTime
-    prefix: str
-    pages: int = 0
-
-    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
-        if f"prefix={quote(self.prefix, safe='')}" not in request.url:
-            return None
-        self.pages += 1
-        self.time.spend(1.0)
-        # botocore keeps this answer, but moto's stub still acts on the request: without the
-        # token, which moto cannot read, its own listing is a harmless read.
-        request.url = re.sub(r"&continuation-token=[^&]*", "", request.url)
-        page = (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
-            f"<Name>{DATA_BUCKET_NAME}</Name><Prefix>{self.prefix}</Prefix><KeyCount>0</KeyCount>"
-            "<MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>"
-            f"<NextContinuationToken>token-{self.pages}</NextContinuationToken>"
-            "</ListBucketResult>"
-        )
-        return answer_of(request.url, 200, {"Content-Type": "application/xml"}, page.encode())
 
 
 @pytest.mark.parametrize(
