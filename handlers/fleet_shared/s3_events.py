@@ -348,15 +348,17 @@ def key_holds_version(s3: Any, bucket: str, obj: CreatedObject, etag: str) -> bo
     return head.get("VersionId") == obj.version_id
 
 
-def next_page_allowed(deadline: Invocation) -> Callable[[], bool]:
+def next_page_allowed(deadline: Invocation, after: float = 0.0) -> Callable[[], bool]:
     """Whether a listing in an invocation with `deadline` may ask its next page: while one hub
-    call (every attempt timing out at worst) and OUTCOME_SECONDS still fit in its time left."""
-    return lambda: deadline.allows(HUB_CALL_SECONDS + OUTCOME_SECONDS)
+    call (every attempt timing out at worst), OUTCOME_SECONDS and `after` (what the caller
+    still does when the listing fails) fit in its time left."""
+    return lambda: deadline.allows(HUB_CALL_SECONDS + OUTCOME_SECONDS + after)
 
 
-def body_seconds(deadline: Invocation | None) -> float | None:
+def body_seconds(deadline: Invocation | None, after: float = 0.0) -> float | None:
     """The time an object's bytes get, asked once its GetObject answered, in an invocation with
-    `deadline`: its time left but for OUTCOME_SECONDS (None, no limit, without a deadline)."""
+    `deadline`: its time left but for OUTCOME_SECONDS and `after` (what the caller still does
+    when the read fails); None, no limit, without a deadline."""
     if deadline is None:
         return None
-    return max(0.0, deadline.remaining_seconds() - OUTCOME_SECONDS)
+    return max(0.0, deadline.remaining_seconds() - OUTCOME_SECONDS - after)

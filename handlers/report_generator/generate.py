@@ -169,6 +169,7 @@ def generate_report(
             attempt=uuid.uuid4().hex,
             generated_at=services.clock.now(),
             latest_lock=lambda: _latest_lock(services, deadline),
+            deadline=deadline,
         )
     return {
         "status": "generated",

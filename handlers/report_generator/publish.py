@@ -38,6 +38,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.handler import Invocation
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.report_documents import (
     MANIFEST_NAME,
@@ -46,7 +47,9 @@ from fleet_shared.report_documents import (
     RUN_ID_PATTERN,
     report_prefix,
 )
+from fleet_shared.s3_events import body_seconds, next_page_allowed
 from fleet_shared.s3_listings import listed_objects
+from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.timestamps import iso_z
 from handlers.report_generator.tables import JSON_TYPE, RenderedFile
 
@@ -55,6 +58,10 @@ MANIFEST_BYTES_MAX = 1024 * 1024
 """The largest latest/ manifest read; a larger one is not read, as one that names no run. The
 generator writes a few kB (a line per file): read whole, a manifest of any size, written by hand
 or by whoever may write the bucket, took the function past its memory at every report."""
+LATEST_READ_AFTER_SECONDS = HUB_CALL_SECONDS + STATE_TABLE_CALL_SECONDS
+"""What a report still does when its read of latest/ (the manifest, the listing of the runs)
+fails, before the object's outcome is recorded: its temporary objects deleted and the latest/
+lock released, each call timing out at worst."""
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 _RUN_MANIFEST_KEY = re.compile(
     rf"{re.escape(REPORTS_PREFIX)}\d{{4}}-\d{{2}}-\d{{2}}/(?P<run_id>{RUN_ID_PATTERN})/"
@@ -100,12 +107,13 @@ def _manifest(
     return json.dumps(document, indent=1).encode("utf-8")
 
 
-def latest_run_id(s3: Any, bucket: str) -> str | None:
+def latest_run_id(s3: Any, bucket: str, *, deadline: Invocation | None = None) -> str | None:
     """The run latest/'s manifest names; None without one, or when it names no run (not JSON,
     not the generator's layout, a run id of another form, over MANIFEST_BYTES_MAX): the newest
     complete run decides then, as after an interrupted update, rather than every later report
     failing on it, or a run id that sorts after every real one keeping latest/ where it is for
-    good."""
+    good. Raises ObjectReadTimeoutError for a manifest whose bytes have not all come in
+    `deadline`'s time left but for LATEST_READ_AFTER_SECONDS and recording the outcome."""
     key = f"{REPORTS_LATEST_PREFIX}{MANIFEST_NAME}"
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
@@ -114,17 +122,22 @@ def latest_run_id(s3: Any, bucket: str) -> str | None:
             return None
         raise
     try:
-        manifest = json.loads(bounded_body(response, key, MANIFEST_BYTES_MAX))
+        seconds = body_seconds(deadline, LATEST_READ_AFTER_SECONDS)
+        body = bounded_body(response, key, MANIFEST_BYTES_MAX, within_seconds=seconds)
+        manifest = json.loads(body)
     except (ValueError, RecursionError, ObjectTooLargeError):
         return None
     run_id = manifest.get("run_id") if isinstance(manifest, dict) else None
     return run_id if isinstance(run_id, str) and _RUN_ID.fullmatch(run_id) else None
 
 
-def _newest_complete_run_id(s3: Any, bucket: str) -> str | None:
-    """The greatest run id with a manifest of its own under `reports/<yyyy-mm-dd>/<run-id>/`."""
+def _newest_complete_run_id(s3: Any, bucket: str, deadline: Invocation | None) -> str | None:
+    """The greatest run id with a manifest of its own under `reports/<yyyy-mm-dd>/<run-id>/`; a
+    next page of the listing only while `deadline` leaves time for one, the calls after a
+    failed read (LATEST_READ_AFTER_SECONDS) and the outcome, else PagesCutShortError."""
     newest: str | None = None
-    for item in listed_objects(s3, bucket, REPORTS_PREFIX):
+    more = None if deadline is None else next_page_allowed(deadline, LATEST_READ_AFTER_SECONDS)
+    for item in listed_objects(s3, bucket, REPORTS_PREFIX, next_page_allowed=more):
         match = _RUN_MANIFEST_KEY.fullmatch(item["Key"])
         if match and (newest is None or match["run_id"] > newest):
             newest = match["run_id"]
@@ -165,11 +178,13 @@ def publish_report(
     attempt: str,
     generated_at: datetime,
     latest_lock: Callable[[], AbstractContextManager[Callable[[], None]]],
+    deadline: Invocation | None = None,
 ) -> Published:
     """Upload `files` as the report of `run_id`, dated `report_day` (see the module docstring
     for the order); `latest_lock()` is held while latest/ is read and replaced, and what it
     gives is called before each write into latest/: it extends the lock's lease, or raises
-    `LockNotAcquiredError` when another report took the lock meanwhile."""
+    `LockNotAcquiredError` when another report took the lock meanwhile. latest/ is read only
+    in `deadline`'s time (`latest_run_id`, `_newest_complete_run_id`)."""
     temporary = f"{TEMPORARY_PREFIX}{run_id}/{attempt}/"
     prefix = report_prefix(run_id, report_day)
     names = [file.name for file in files]
@@ -201,14 +216,14 @@ def publish_report(
         # One report at a time reads and replaces latest/: two at once would mix their files
         # under one manifest, or put the older back after the newer.
         with latest_lock() as keep_lock:
-            latest_run = latest_run_id(s3, bucket)
+            latest_run = latest_run_id(s3, bucket, deadline=deadline)
             if latest_run is None or latest_run > run_id:
                 # This run's own manifest is written, so the listing finds at least this run. A
                 # later run latest/ names has a complete report of its own, written before
                 # latest/'s, so the listing finds it (or a newer one); a run id no run has (a
                 # hand edit, `99991231T235959Z-ffffffff`) is not found, where trusted it kept
                 # latest/ where it was for good.
-                latest_run = _newest_complete_run_id(s3, bucket)
+                latest_run = _newest_complete_run_id(s3, bucket, deadline)
             latest_updated = latest_run is None or latest_run <= run_id
             if latest_updated:
                 # The lease is extended before each write: calls slow enough to outlast it

@@ -38,7 +38,8 @@ from handlers.report_generator.publish import MANIFEST_BYTES_MAX
 from handlers.report_generator.workbook import render_workbook
 from handlers.report_processor import app as processor
 from handlers.report_processor.environment import ProcessorEnvironment
-from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime
+from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime, LambdaTime
+from tests.handlers.endless_listings import EndlessListing
 from tests.handlers.faults import (
     InjectedHang,
     InvocationKilledError,
@@ -610,30 +611,78 @@ def test_a_processed_document_that_does_not_validate_is_an_error_naming_its_firs
     assert "<!channel>" not in warning["detail"]
 
 
-@pytest.mark.usefixtures("state_table")
-def test_a_processed_document_that_trickles_is_given_up_in_the_time_left_and_retried(
-    s3: Any, generator_services: Any, generate: Invoke, alert_inbox: Any
+@pytest.mark.parametrize(
+    ("trickling_key", "after"),
+    [
+        pytest.param(f"processed/2025-06-01/{OLD_RUN}.json", 0.0, id="processed document"),
+        pytest.param(
+            "reports/latest/_manifest.json",
+            publish_module.LATEST_READ_AFTER_SECONDS,
+            id="latest manifest",
+        ),
+    ],
+)
+def test_a_document_that_trickles_is_given_up_in_the_time_left_and_retried(  # noqa: PLR0917
+    s3: Any,
+    generator_services: Any,
+    generate: Invoke,
+    process_run: ProcessRun,
+    alert_inbox: Any,
+    trickling_key: str,
+    after: float,
 ) -> None:
-    # GIVEN a processed run whose body S3 sends a byte every 50 ms (each read well within the
-    # client's read timeout; 40 s for its 800 bytes), and an invocation with the time to record
-    # the object's outcome and 0.2 s more
-    key = f"processed/2025-06-01/{OLD_RUN}.json"
-    event = put_json(s3, key, {"schema_version": 1})
-    left = round((OUTCOME_SECONDS + 0.2) * 1000)
+    # GIVEN a processed run and a latest/ manifest, one of them a body S3 sends a byte every
+    # 50 ms (each read well within the client's read timeout; 40 s for its 800 bytes), and an
+    # invocation with the time to record the object's outcome, to do what still follows the
+    # read when it fails (for latest/'s manifest: delete the temporary objects, release the
+    # latest/ lock), and 0.2 s more
+    key = process_run(OLD_RUN)
+    s3.put_object(Bucket=BUCKET, Key="reports/latest/_manifest.json", Body=b"{}")
+    alert_inbox.receive()
+    event = event_for(s3, BUCKET, key)
+    left = round((OUTCOME_SECONDS + after + 0.2) * 1000)
     # WHEN the generator handles the event
     # THEN the read is given up once its time is up, long before its last byte, and the
     # invocation fails naming the key, so Lambda retries the event, instead of being ended by
     # Lambda in the read
     with (
-        trickling_get_object(generator_services.hub_client("s3"), "processed/", 800) as peer,
+        trickling_get_object(generator_services.hub_client("s3"), trickling_key, 800) as peer,
         pytest.raises(ObjectsToRetryError, match="did not all come within") as failed,
     ):
         generator.lambda_handler(event, ContextRunningOutOfTime(millis_left=[left]))
     assert peer.sent < 800
-    assert [failed_key for failed_key, _ in failed.value.failures] == [key]
-    # AND nothing was written, and no warning says the object was not handled (the retry will)
-    assert keys_under(s3, "reports/") == []
+    [(failed_key, error)] = failed.value.failures
+    assert failed_key == key
+    assert trickling_key in error
+    # AND latest/ is untouched, no temporary object is left, and no warning says the object was
+    # not handled (the retry handles it)
+    assert keys_under(s3, "reports/latest/") == ["reports/latest/_manifest.json"]
+    assert keys_under(s3, "tmp/") == []
     assert alert_inbox.receive() == []
+
+
+def test_a_run_listing_of_endless_empty_pages_is_cut_short_in_time_and_retried(
+    s3: Any, generator_services: Any, generate: Invoke, process_run: ProcessRun
+) -> None:
+    # GIVEN a processed run, a latest/ manifest that names no run (so the runs are listed), an
+    # invocation with 80 s left, and S3 answering every page of the listing of the reports with
+    # no object and a next page under a new token, a second a page
+    key = process_run(OLD_RUN)
+    s3.put_object(Bucket=BUCKET, Key="reports/latest/_manifest.json", Body=b"{}")
+    time = LambdaTime(80.0)
+    listing = EndlessListing(time, "reports/")
+    client = generator_services.hub_client("s3")
+    client.meta.events.register_first("before-send.s3.ListObjectsV2", listing)
+    # WHEN the generator handles the event
+    # THEN the listing stops while what follows a failed read and the object's outcome still
+    # have their time, and the invocation fails naming the key, so Lambda retries the event
+    with pytest.raises(ObjectsToRetryError, match="ListObjectsV2 read cut short") as failed:
+        generator.lambda_handler(event_for(s3, BUCKET, key), time.context())
+    assert listing.pages > 1
+    reserve = OUTCOME_SECONDS + publish_module.LATEST_READ_AFTER_SECONDS
+    assert time.seconds_left - time.spent >= reserve
+    assert [failed_key for failed_key, _ in failed.value.failures] == [key]
+    assert keys_under(s3, "reports/latest/") == ["reports/latest/_manifest.json"]
 
 
 def test_a_processed_document_over_the_size_limit_is_an_error_read_no_further(
