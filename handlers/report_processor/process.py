@@ -179,6 +179,7 @@ def _reject(
     *,
     services: ProcessorServices,
     logger: Any,
+    deadline: Invocation,
 ) -> dict[str, Any]:
     rejected_key, _ = reject(
         services.hub_client("s3"),
@@ -188,6 +189,7 @@ def _reject(
         version_id=obj.version_id,
         reason=reason,
         rejected_at=services.clock.now(),
+        deadline=deadline,
     )
     return _rejected(obj, rejected_key, reason, services=services, logger=logger)
 
@@ -222,13 +224,17 @@ def _rejected(
 
 
 def _rejected_before(
-    obj: CreatedObject, services: ProcessorServices, logger: Any
+    obj: CreatedObject, services: ProcessorServices, logger: Any, deadline: Invocation
 ) -> dict[str, Any] | None:
     """The result of the version `obj` names when an earlier attempt rejected it (the reason
     next to the rejected copy names this key and ETag), else None: that attempt moved it out of
     raw/ and then failed (its done record refused, say), and its retry finds the version gone."""
     recorded = rejection_recorded(
-        services.hub_client("s3"), services.environment.data_bucket_name, obj.key, obj.etag
+        services.hub_client("s3"),
+        services.environment.data_bucket_name,
+        obj.key,
+        obj.etag,
+        deadline=deadline,
     )
     if recorded is None:
         return None
@@ -267,7 +273,7 @@ def _process_named_version(
     except ClientError as error:
         rejected = None
         if error.response.get("Error", {}).get("Code") in GONE_CODES:
-            rejected = _rejected_before(obj, services, logger)
+            rejected = _rejected_before(obj, services, logger, deadline)
         if rejected is None:
             raise
         return rejected
@@ -285,11 +291,11 @@ def _process_named_version(
             f"document: {too_large.size:,} bytes or more, more than the {too_large.limit:,} a "
             "raw document may have"
         )
-        return _reject(obj, etag, reason, services=services, logger=logger)
+        return _reject(obj, etag, reason, services=services, logger=logger, deadline=deadline)
     try:
         raw = _validate(body, obj.key)
     except RejectedDocumentError as error:
-        return _reject(obj, etag, str(error), services=services, logger=logger)
+        return _reject(obj, etag, str(error), services=services, logger=logger, deadline=deadline)
 
     output_key = processed_key(raw.metadata.run_id, raw.metadata.dated)
     previous, skipped_previous = _previous_run(s3, bucket, raw.metadata.run_id, logger, deadline)

@@ -82,6 +82,7 @@ def reject(
     version_id: str | None,
     reason: str,
     rejected_at: datetime,
+    deadline: Invocation | None = None,
 ) -> tuple[str, str]:
     """Move `key` (its version `version_id`, when the bucket is versioned) to `raw/rejected/`
     and write the reason next to it; only that version leaves `raw/`.
@@ -89,10 +90,11 @@ def reject(
     Order matters: copy, then the reason, then delete the original. A failure part-way leaves
     the original in place (a retry rejects it again); it never leaves the document nowhere. A
     retry that finds this version's reason already written (so its copy too) keeps both as the
-    first attempt wrote them and only deletes the original.
+    first attempt wrote them and only deletes the original. The reason already written is read
+    in `deadline`'s time (`read_object`).
     """
     rejected_key, reason_key = rejected_keys(key)
-    if _recorded_rejection(s3, bucket, reason_key, key, etag) is not None:
+    if _recorded_rejection(s3, bucket, reason_key, key, etag, deadline=deadline) is not None:
         _delete_rejected(s3, bucket, key, version_id)
         return rejected_key, reason_key
     s3.copy_object(
@@ -135,11 +137,12 @@ def _delete_rejected(s3: Any, bucket: str, key: str, version_id: str | None) -> 
 
 
 def _recorded_rejection(
-    s3: Any, bucket: str, reason_key: str, key: str, etag: str
+    s3: Any, bucket: str, reason_key: str, key: str, etag: str, *, deadline: Invocation | None
 ) -> dict[str, Any] | None:
-    """The reason document at `reason_key` when it records the rejection of `key` at `etag`."""
+    """The reason document at `reason_key` when it records the rejection of `key` at `etag`
+    (read in `deadline`'s time, `read_object`)."""
     try:
-        body, _ = read_object(s3, bucket, reason_key, REASON_BYTES_MAX)
+        body, _ = read_object(s3, bucket, reason_key, REASON_BYTES_MAX, deadline=deadline)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") != "NoSuchKey":
             raise
@@ -156,11 +159,13 @@ def _recorded_rejection(
     return None
 
 
-def rejection_recorded(s3: Any, bucket: str, key: str, etag: str) -> tuple[str, str] | None:
+def rejection_recorded(
+    s3: Any, bucket: str, key: str, etag: str, *, deadline: Invocation | None = None
+) -> tuple[str, str] | None:
     """Where the version of `key` at `etag` was moved and why, when a rejection of it was
-    written (its copy, then its reason); else None."""
+    written (its copy, then its reason, read in `deadline`'s time); else None."""
     rejected_key, reason_key = rejected_keys(key)
-    written = _recorded_rejection(s3, bucket, reason_key, key, etag)
+    written = _recorded_rejection(s3, bucket, reason_key, key, etag, deadline=deadline)
     if written is None:
         return None
     return rejected_key, str(written.get("reason"))

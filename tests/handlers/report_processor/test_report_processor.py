@@ -891,19 +891,30 @@ PREVIOUS_RUN_KEY = "processed/2025-05-31/20250531T050000Z-00000000.json"
 
 
 @pytest.mark.parametrize(
-    "trickling_key",
-    [_raw_key(RUN_1), PREVIOUS_RUN_KEY],
-    ids=["raw document", "previous run's processed document"],
+    ("trickling_key", "document", "status"),
+    [
+        pytest.param(_raw_key(RUN_1), _document(RUN_1), "processed", id="raw document"),
+        pytest.param(
+            PREVIOUS_RUN_KEY, _document(RUN_1), "processed", id="previous run's processed document"
+        ),
+        pytest.param(
+            storage_module.rejected_keys(_raw_key(RUN_1))[1],
+            {"metadata": {}},
+            "rejected",
+            id="rejection reason already written",
+        ),
+    ],
 )
 def test_a_document_that_trickles_is_given_up_in_the_time_left_and_retried_naming_its_key(
-    s3: Any, process: Process, trickling_key: str
+    s3: Any, process: Process, trickling_key: str, document: dict[str, Any], status: str
 ) -> None:
-    # GIVEN a valid raw document and an earlier run's processed document (which does not
-    # validate), one of them a body S3 sends a byte every 50 ms (each read well within the
-    # client's read timeout; 40 s for its 800 bytes), and an invocation with the time to
-    # record the object's outcome and 0.2 s more
+    # GIVEN a raw document (valid, or not, then rejected) and an earlier run's processed
+    # document (which does not validate), one of them (or the reason of an earlier rejection)
+    # a body S3 sends a byte every 50 ms (each read well within the client's read timeout;
+    # 40 s for its 800 bytes), and an invocation with the time to record the object's outcome
+    # and 0.2 s more
     s3.put_object(Bucket=BUCKET, Key=PREVIOUS_RUN_KEY, Body=b"{}")
-    event = put_json(s3, _raw_key(RUN_1), _document(RUN_1))
+    event = put_json(s3, _raw_key(RUN_1), document)
     left = round((OUTCOME_SECONDS + 0.2) * 1000)
     client = app.FUNCTION.services().hub_client("s3")
     # WHEN the processor handles the event
@@ -921,8 +932,8 @@ def test_a_document_that_trickles_is_given_up_in_the_time_left_and_retried_namin
     assert trickling_key in error
     # AND WHEN Lambda retries the event with S3 sending the body at its usual pace
     retried = process(event)
-    # THEN the run is processed
-    assert retried["objects"][0]["status"] == "processed"
+    # THEN the run is processed (or the document rejected)
+    assert retried["objects"][0]["status"] == status
 
 
 def test_a_previous_run_listing_of_endless_empty_pages_is_cut_short_in_time_and_retried(
