@@ -1336,6 +1336,9 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
     assert "Read timeout" in error
 
 
+# Lambda ends the invocation before the validator adds a metric; Powertools then warns that it
+# has none to flush.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next_check_booked(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1381,6 +1384,9 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
     assert "did not finish: Lambda ended its invocation" in error
 
 
+# Lambda ends the invocation before the validator adds a metric; Powertools then warns that it
+# has none to flush.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconclusive_on_retry(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
