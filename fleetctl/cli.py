@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from fleetctl.control_characters import escape_control_characters
 from fleetctl.exceptions import FleetctlError
 from fleetctl.invoke import InvokeTarget, invoke, read_event, resolve_function
 from fleetctl.mocked_program import REPO_ROOT, run_program
@@ -110,10 +111,12 @@ def _invoke(arguments: argparse.Namespace) -> int:
         log_path=log_path,
         stack=arguments.stack,
         target=InvokeTarget(endpoint_url=arguments.endpoint_url, real_aws=arguments.real_aws),
-        say=lambda line: print(f"fleetctl: {line}", file=sys.stderr, flush=True),
+        say=lambda line: print(
+            f"fleetctl: {escape_control_characters(line)}", file=sys.stderr, flush=True
+        ),
     )
     if outcome.crash is not None:
-        print(f"fleetctl: {outcome.crash}", file=sys.stderr)
+        print(f"fleetctl: {escape_control_characters(outcome.crash)}", file=sys.stderr)
         return EXIT_ERROR_RESULT
     sys.stdout.write(json.dumps(outcome.result, indent=2, sort_keys=True) + "\n")
     print(f"fleetctl: the function's log is in {log_path}", file=sys.stderr)
@@ -146,5 +149,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return commands[arguments.command](arguments)
     except FleetctlError as error:
-        print(f"fleetctl: {error}", file=sys.stderr)
+        print(f"fleetctl: {escape_control_characters(str(error))}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from fleet_shared.validation_errors import shown_value
+from fleetctl.control_characters import escape_control_characters
 from fleetctl.exceptions import PlanError
 from fleetctl.json_text import UnreadableJsonError, read_json
 from fleetctl.text_files import unreadable
 
 MAX_SHOWN_VALUE = 120
 _BACKTICKS = re.compile(r"`+")
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 VALUE = "value"
 ITEMS = "items"
 # What the diff reads of each resource of a plan (`fleetctl.plan.plan_document`).
@@ -214,7 +214,7 @@ def code(text: str) -> str:
     backtick would end the span early. The fence is longer than any run of backticks inside,
     and control characters (a line break would start a new block) are shown escaped.
     """
-    text = _CONTROL_CHARACTER.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+    text = escape_control_characters(text)
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
     # CommonMark strips one space at each end when both are there: pad so nothing is lost.
     pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""

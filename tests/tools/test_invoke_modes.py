@@ -203,15 +203,34 @@ def test_a_handler_that_raises_is_a_crash_answer_with_its_traceback_in_the_log(c
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_a_crash_is_reported_in_one_line_pointing_to_the_log(monkeypatch, capsys, tmp_path):
-    crash = f"eks_scaler raised KeyError: 'cluster'; traceback in {tmp_path}/eks_scaler.log"
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        ("KeyError: 'cluster'", "KeyError: 'cluster'"),
+        # An S3 key may hold a line break; printed as is it would forge a second line.
+        (
+            "NoSuchKey: reports/a\nfleetctl: all clear\r",
+            "NoSuchKey: reports/a\\x0afleetctl: all clear\\x0d",
+        ),
+    ],
+)
+def test_a_crash_is_reported_in_one_line_pointing_to_the_log(
+    monkeypatch, capsys, tmp_path, raised, shown
+):
+    # GIVEN an invocation whose handler crashed with this exception text
+    crash = f"eks_scaler raised {raised}; traceback in {tmp_path}/eks_scaler.log"
     monkeypatch.setattr(cli, "invoke", lambda *args, **kwargs: InvokeOutcome(None, crash=crash))
     event = tmp_path / "event.json"
     event.write_text("{}")
+    # WHEN fleetctl reports it
     status = cli.main(["invoke", "eks_scaler", "--event", str(event)])
     captured = capsys.readouterr()
+    # THEN it is one line, control characters escaped, naming the log
     assert status == 1
-    assert captured.err == f"fleetctl: {crash}\n"
+    assert (
+        captured.err
+        == f"fleetctl: eks_scaler raised {shown}; traceback in {tmp_path}/eks_scaler.log\n"
+    )
     assert captured.out == ""
 
 
