@@ -1,6 +1,6 @@
 """Command line of the local tools.
 
-    python -m fleetctl plan --stack dev [--json | --diff BASE.json HEAD.json]
+    python -m fleetctl plan --stack dev [--json | --diff BASE.json HEAD.json [--max-chars N]]
     python -m fleetctl invoke <function> --event <file|-> [--stack dev]
                               [--endpoint-url URL | --real-aws] [--log FILE]
     python -m fleetctl demo [--stack dev] [--out out]
@@ -23,12 +23,30 @@ from fleetctl.exceptions import FleetctlError
 from fleetctl.invoke import InvokeTarget, invoke, read_event, resolve_function
 from fleetctl.mocked_program import REPO_ROOT, run_program
 from fleetctl.plan import render_json, render_tree
-from fleetctl.plan_diff import diff_plans, load_plan, render_markdown
+from fleetctl.plan_diff import (
+    COMMENT_MAX_CHARS,
+    SHORTEST_MAX_CHARS,
+    diff_plans,
+    load_plan,
+    render_markdown,
+)
 from fleetctl.recommendations import recommendations_patch
 
 EXIT_OK = 0
 EXIT_ERROR_RESULT = 1
 EXIT_BAD_INPUT = 2
+
+
+def _max_chars(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value != 0 and value < SHORTEST_MAX_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no limit) or a whole number of characters from {SHORTEST_MAX_CHARS}"
+        )
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("BASE_JSON", "HEAD_JSON"),
         type=Path,
         help="compare two `plan --json` documents and print the difference as Markdown",
+    )
+    plan.add_argument(
+        "--max-chars",
+        type=_max_chars,
+        default=COMMENT_MAX_CHARS,
+        help="with --diff: the longest Markdown printed, resources that do not fit are counted "
+        f"instead (default {COMMENT_MAX_CHARS}, under a pull request comment's limit; 0: all)",
     )
     invoke_command = commands.add_parser(
         "invoke", help="run a function's handler locally with the stack's environment for it"
@@ -94,7 +119,7 @@ def _plan(arguments: argparse.Namespace) -> int:
     if arguments.diff:
         base_path, head_path = arguments.diff
         difference = diff_plans(load_plan(base_path), load_plan(head_path))
-        sys.stdout.write(render_markdown(difference, arguments.stack))
+        sys.stdout.write(render_markdown(difference, arguments.stack, arguments.max_chars))
         return EXIT_OK
     run = run_program(arguments.stack, REPO_ROOT)
     sys.stdout.write(render_json(run) if arguments.json else render_tree(run))

@@ -30,6 +30,11 @@ from fleetctl.json_text import UnreadableJsonError, read_json
 from fleetctl.text_files import unreadable
 
 MAX_SHOWN_VALUE = 120
+COMMENT_MAX_CHARS = 60_000
+"""The default length of `plan --diff`: GitHub refuses a pull request comment over 65,536
+characters (a dev-to-prod diff is about 79k), and the comment action adds its own marker."""
+SHORTEST_MAX_CHARS = 1_000
+"""Room for the summary line and the note on what was left out, with a resource or two."""
 _BACKTICKS = re.compile(r"`+")
 VALUE = "value"
 ITEMS = "items"
@@ -243,24 +248,72 @@ def _label(resource: dict[str, Any]) -> str:
     return f"{code(str(resource['type']))} {code(str(resource['name']))}{place}"
 
 
-def render_markdown(diff: PlanDiff, stack: str) -> str:
-    """Markdown fit for a pull-request comment or a job summary."""
+def _sections(diff: PlanDiff) -> list[tuple[str, list[str]]]:
+    """Each section's title and its resources, one block of lines per resource."""
+    changed = [
+        "\n".join([f"- ~ {_label(resource)}", *(f"  - {_change_line(c)}" for c in changes)])
+        for resource, changes in diff.changed
+    ]
+    return [
+        ("Added", [f"- + {_label(resource)}" for resource in diff.added]),
+        ("Removed", [f"- - {_label(resource)}" for resource in diff.removed]),
+        ("Changed", changed),
+    ]
+
+
+def _left_out_note(left_out: int, total: int, max_chars: int) -> str:
+    return (
+        f"_{left_out} of {total} resources not shown, to keep this under {max_chars} "
+        "characters (a pull request comment takes 65,536): "
+        "`fleetctl plan --diff BASE.json HEAD.json --max-chars 0` shows them all._"
+    )
+
+
+def _fitting(sections: list[tuple[str, list[str]]], budget: int) -> list[tuple[str, list[str]]]:
+    """The resources whose blocks fit in `budget` characters, in order, each whole: a larger
+    one is skipped so the smaller ones after it still show."""
+    kept: list[tuple[str, list[str]]] = []
+    for title, blocks in sections:
+        shown: list[str] = []
+        for block in blocks:
+            if len(block) + 1 <= budget:
+                shown.append(block)
+                budget -= len(block) + 1
+        kept.append((title, shown))
+    return kept
+
+
+def render_markdown(diff: PlanDiff, stack: str, max_chars: int = 0) -> str:
+    """Markdown fit for a pull-request comment or a job summary: with a `max_chars` (0: no
+    limit), the summary and as many resources as fit, whole, then how many were left out."""
     if diff.is_empty:
         return f"### Offline plan for {code(stack)}: no changes\n"
-    lines = [
+    heading = (
         f"### Offline plan for {code(stack)}: {len(diff.added)} to add, "
-        f"{len(diff.changed)} to change, {len(diff.removed)} to remove",
-        "",
-    ]
-    for title, resources, sign in (("Added", diff.added, "+"), ("Removed", diff.removed, "-")):
-        if resources:
+        f"{len(diff.changed)} to change, {len(diff.removed)} to remove"
+    )
+    sections = _sections(diff)
+    text = _assembled(heading, sections, note=None)
+    if not max_chars or len(text) <= max_chars:
+        return text
+    total = sum(len(blocks) for _, blocks in sections)
+    # What every shortened text holds besides the resources, at its longest.
+    frame = len(_assembled(heading, [(title, []) for title, _ in sections], "")) + sum(
+        len(f"#### {title}\n\n") for title, _ in sections
+    )
+    note_room = len(_left_out_note(total, total, max_chars))
+    kept = _fitting(sections, max_chars - frame - note_room)
+    left_out = total - sum(len(blocks) for _, blocks in kept)
+    return _assembled(heading, kept, _left_out_note(left_out, total, max_chars))
+
+
+def _assembled(heading: str, sections: list[tuple[str, list[str]]], note: str | None) -> str:
+    lines = [heading, ""]
+    for title, blocks in sections:
+        if blocks:
             lines.append(f"#### {title}")
-            lines.extend(f"- {sign} {_label(resource)}" for resource in resources)
+            lines.extend(blocks)
             lines.append("")
-    if diff.changed:
-        lines.append("#### Changed")
-        for resource, changes in diff.changed:
-            lines.append(f"- ~ {_label(resource)}")
-            lines.extend(f"  - {_change_line(change)}" for change in changes)
-        lines.append("")
+    if note is not None:
+        lines.extend([note, ""])
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from markdown_it import MarkdownIt
 from fleetctl.cli import EXIT_BAD_INPUT, main
 from fleetctl.mocked_program import REPO_ROOT, read_stack_file, run_program
 from fleetctl.plan import plan_document
-from fleetctl.plan_diff import ITEMS, diff_plans, render_markdown
+from fleetctl.plan_diff import ITEMS, ChangedInput, PlanDiff, diff_plans, render_markdown
 
 
 def test_identical_plans_have_no_changes(program_runs):
@@ -346,3 +346,32 @@ def test_moving_a_cluster_to_another_region_shows_each_of_its_resources_moving(
         "payments-eu" in name and "placement.region" in paths
         for (_, name), paths in changed.items()
     )
+
+
+def test_a_diff_longer_than_a_comment_keeps_whole_resources_and_counts_the_rest():
+    # GIVEN a diff whose Markdown is far longer than the limit: 40 added resources, and one
+    # changed resource with more changed inputs than fit at all
+    added = [
+        {"urn": f"urn:{index}", "type": "aws:s3/bucket:Bucket", "name": f"bucket-{index:03}"}
+        for index in range(40)
+    ]
+    huge = {"urn": "urn:huge", "type": "aws:iam/role:Role", "name": "huge"}
+    changes = [
+        ChangedInput(path=f"inputs.tags.t{index}", before="a", after="b") for index in range(80)
+    ]
+    difference = PlanDiff(added=added, changed=[(huge, changes)])
+    # WHEN it is rendered for a comment of at most 1,000 characters
+    text = render_markdown(difference, "prod", max_chars=1_000)
+    # THEN it fits, keeps the summary, shows the first resources whole (none cut), leaves the
+    # oversized one out, and says how many were left out and how to see them all
+    assert len(text) <= 1_000
+    assert text.startswith("### Offline plan for `prod`: 40 to add, 1 to change, 0 to remove\n")
+    shown = [line for line in text.splitlines() if line.startswith("- + ")]
+    assert len(shown) > 10
+    assert shown == [
+        f"- + `aws:s3/bucket:Bucket` `bucket-{index:03}`" for index in range(len(shown))
+    ]
+    assert "huge" not in text
+    assert f"_{41 - len(shown)} of 41 resources not shown" in text
+    assert "--max-chars 0` shows them all._" in text
+    assert render_markdown(difference, "prod") == render_markdown(difference, "prod", 10**6)

@@ -68,7 +68,8 @@ def test_the_offline_plan_diffs_the_base_and_head_plans_into_a_sticky_comment_an
     section = _previews_section()
     assert (
         "**offline plan** (no credentials): `fleetctl plan --json` on the base and on the head, "
-        "and `fleetctl plan --diff` of the two posted as a sticky comment and the job summary;"
+        "and `fleetctl plan --diff` of the two posted as a sticky comment (cut to fit) and, "
+        "whole, the job summary;"
     ) in section
     # WHEN the preview workflow's offline-plan job is read
     job = _workflow("preview.yml")["jobs"]["offline-plan"]
@@ -88,13 +89,16 @@ def test_the_offline_plan_diffs_the_base_and_head_plans_into_a_sticky_comment_an
         'cd "$RUNNER_TEMP/base" '
     )
     assert f'-m fleetctl plan --stack {MATRIX_STACK} --json > "$RUNNER_TEMP/base.json"' in base_run
-    # AND the difference, base first, goes to the job summary and to a comment per stack that
-    # is replaced on each push (sticky) rather than added
+    # AND the difference, base first, goes whole to the job summary and, cut to the default
+    # length that fits, to a comment per stack that is replaced on each push (sticky)
     assert diff_run.startswith(
         f".venv/bin/python -m fleetctl plan --stack {MATRIX_STACK} "
         '--diff "$RUNNER_TEMP/base.json" "$RUNNER_TEMP/head.json" > "$RUNNER_TEMP/plan-diff.md"'
     )
-    assert diff_run.endswith('cat "$RUNNER_TEMP/plan-diff.md" >> "$GITHUB_STEP_SUMMARY"')
+    assert diff_run.endswith(
+        f".venv/bin/python -m fleetctl plan --stack {MATRIX_STACK} --max-chars 0 "
+        '--diff "$RUNNER_TEMP/base.json" "$RUNNER_TEMP/head.json" >> "$GITHUB_STEP_SUMMARY"'
+    )
     comment = _step_using(job, "marocchino/sticky-pull-request-comment")["with"]
     assert comment["path"] == "${{ runner.temp }}/plan-diff.md"
     assert MATRIX_STACK in comment["header"]
