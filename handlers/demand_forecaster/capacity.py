@@ -16,14 +16,15 @@ VPC CNI: ENIs x (IPv4 addresses per ENI - 1) + 2 (an m5.2xlarge: 4 x 14 + 2 = 58
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ConnectionError as EndpointUnreachableError
 from botocore.exceptions import HTTPClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
-from fleet_shared.inventory import Cluster
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.page_tokens import pages
 from fleet_shared.validation_errors import cut_echo
 
@@ -184,29 +185,38 @@ def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], d
     groups: list[LiveNodeGroup] = []
     errors: dict[str, str] = {}
     for declared in cluster.node_groups:
+        call = f"DescribeNodegroup of {declared.name}"
         try:
             described = answer_field(
                 eks.describe_nodegroup(clusterName=cluster.name, nodegroupName=declared.name),
-                f"DescribeNodegroup of {declared.name}",
+                call,
                 "nodegroup",
             )
+            groups.append(_live_node_group(described, declared, call))
         except UNREACHABLE:
             raise
         except AWS_CALL_ERRORS as error:
             errors[declared.name] = cut_echo(str(error))
-            continue
-        scaling = described.get("scalingConfig", {})
-        groups.append(
-            LiveNodeGroup(
-                name=declared.name,
-                capacity_type=described.get("capacityType", declared.capacity_type),
-                instance_types=tuple(described.get("instanceTypes") or declared.instance_types),
-                min_size=int(scaling.get("minSize", declared.min_size)),
-                # The stack file's max_size bounds the scaler too (its `Limits`): EKS's
-                # maxSize counts only when lower (not yet raised by `pulumi up`).
-                max_size=min(int(scaling.get("maxSize", declared.max_size)), declared.max_size),
-                desired_size=int(scaling.get("desiredSize", declared.desired_size)),
-                floor=declared.floor,
-            )
-        )
     return groups, errors
+
+
+def _live_node_group(described: Mapping[str, Any], declared: NodeGroup, call: str) -> LiveNodeGroup:
+    """The node group EKS described as `described` (DescribeNodegroup's `nodegroup`), what it
+    leaves out taken from `declared`. botocore's parser converts the sizes (or refuses them) but
+    hands text values on unchecked: a null among the instance types raised a bare TypeError that
+    ended the fleet run; UnreadableAnswerError names the field instead."""
+    types = described.get("instanceTypes") or list(declared.instance_types)
+    if not all(isinstance(kind, str) for kind in types):
+        raise UnreadableAnswerError(call, "a text name for each of nodegroup.instanceTypes", types)
+    scaling = described.get("scalingConfig", {})
+    return LiveNodeGroup(
+        name=declared.name,
+        capacity_type=described.get("capacityType", declared.capacity_type),
+        instance_types=tuple(types),
+        min_size=int(scaling.get("minSize", declared.min_size)),
+        # The stack file's max_size bounds the scaler too (its `Limits`): EKS's maxSize counts
+        # only when lower (not yet raised by `pulumi up`).
+        max_size=min(int(scaling.get("maxSize", declared.max_size)), declared.max_size),
+        desired_size=int(scaling.get("desiredSize", declared.desired_size)),
+        floor=declared.floor,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import boto3
@@ -9,7 +11,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from tests.handlers.conftest import FLEET_ENVIRONMENT, REGION
+from tests.handlers.conftest import DATA_BUCKET_NAME, FLEET_ENVIRONMENT, REGION
 
 ROLE_NAME = FLEET_ENVIRONMENT["MEMBER_ROLE_NAME"]
 
@@ -40,3 +42,16 @@ def deny_assume_role(monkeypatch: pytest.MonkeyPatch, account_id: str) -> None:
         return original(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+
+
+def add_member_copy(inventory_document: dict[str, Any], account_id: str) -> None:
+    """A member `account_id` with a copy of the first member's clusters, after the others, in
+    the inventory in S3."""
+    member = copy.deepcopy(inventory_document["members"][0])
+    member["account_id"] = account_id
+    inventory_document["members"].append(member)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode(),
+    )

@@ -8,12 +8,10 @@ the invocation ends as Lambda ends it, from wherever it is."""
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
@@ -25,7 +23,7 @@ from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.exceptions import AlarmReadsToRetryError
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS
-from tests.handlers.analytics_accounts import member_session
+from tests.handlers.analytics_accounts import add_member_copy, member_session
 from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
     alarm_event,
     cpu_series,
@@ -33,7 +31,7 @@ from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
     put_member_cpu_spike,
     queue_daily_cost,
 )
-from tests.handlers.conftest import DATA_BUCKET_NAME, HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
+from tests.handlers.conftest import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import answer_of
 
@@ -139,18 +137,6 @@ def hang_service(
     return fault
 
 
-def add_second_member(inventory_document: dict[str, Any]) -> None:
-    """A second member with a copy of the first one's cluster, after it."""
-    second = copy.deepcopy(inventory_document["members"][0])
-    second["account_id"] = SECOND_MEMBER_ID
-    inventory_document["members"].append(second)
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(inventory_document).encode(),
-    )
-
-
 def test_a_scan_whose_member_cloudwatch_hangs_fails_that_account_and_scans_the_rest_in_time(
     detector: ManualClock,
     inventory_document: dict[str, Any],
@@ -158,7 +144,7 @@ def test_a_scan_whose_member_cloudwatch_hangs_fails_that_account_and_scans_the_r
 ) -> None:
     # GIVEN two members, the second with a CPU spike, the daily cost, the function's whole
     # timeout, and the first member's CloudWatch endpoint answering no call
-    add_second_member(inventory_document)
+    add_member_copy(inventory_document, SECOND_MEMBER_ID)
     values = cpu_series(5, detector)
     values[-2] -= 30.0
     put_cpu_history(member_session(SECOND_MEMBER_ID), detector, values)

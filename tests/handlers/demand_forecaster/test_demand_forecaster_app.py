@@ -17,7 +17,7 @@ from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster import app
 from handlers.demand_forecaster.app import lambda_handler
 from handlers.demand_forecaster.services import ForecasterServices
-from tests.handlers.analytics_accounts import deny_assume_role, member_session
+from tests.handlers.analytics_accounts import add_member_copy, deny_assume_role, member_session
 from tests.handlers.analytics_services import inject_services
 from tests.handlers.conftest import (
     DATA_BUCKET_NAME,
@@ -352,6 +352,15 @@ def test_the_recommendation_stops_at_the_stack_files_max_size_when_eks_allows_mo
     assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"
 
 
+def two_members_with_history(inventory_document: dict[str, Any], clock: ManualClock) -> None:
+    """The inventory's member and a second one, each with the cluster dev-apps and its history."""
+    add_member_copy(inventory_document, SECOND_MEMBER_ID)
+    for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
+        member = member_session(account_id)
+        create_cluster(member, "dev-apps")
+        put_history(member, "dev-apps", clock, demand(3))
+
+
 def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fleet_run(
     forecaster: ManualClock,
     lambda_context: Any,
@@ -361,19 +370,7 @@ def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fle
     # GIVEN two members with a cluster and its history each, the first member's EC2 answering
     # DescribeInstanceTypes with a page that is not XML (HTTP 200), and the second member's EKS
     # answering DescribeNodegroup of its one node group with a page without the node group
-    second = copy.deepcopy(inventory_document["members"][0])
-    second["account_id"] = SECOND_MEMBER_ID
-    second["name"] = "second"
-    inventory_document["members"].append(second)
-    boto3.client("s3", region_name=REGION).put_object(
-        Bucket=DATA_BUCKET_NAME,
-        Key="config/fleet-inventory.json",
-        Body=json.dumps(inventory_document).encode(),
-    )
-    for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
-        member = member_session(account_id)
-        create_cluster(member, "dev-apps")
-        put_history(member, "dev-apps", forecaster, demand(3))
+    two_members_with_history(inventory_document, forecaster)
     services = app.FUNCTION.services()
     page = answer_malformed(
         services.member_client("ec2", MEMBER_ACCOUNT_ID, REGION),
@@ -400,6 +397,34 @@ def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fle
     assert (other["account_id"], other["status"]) == (SECOND_MEMBER_ID, "error")
     assert "DescribeNodegroup of system answered without nodegroup" in other["error"]
     assert all(len(cluster["error"]) <= 400 for cluster in (first, other))
+
+
+def test_a_null_among_a_node_groups_instance_types_fails_its_cluster_alone_in_the_fleet_run(
+    forecaster: ManualClock, lambda_context: Any, inventory_document: dict[str, Any]
+) -> None:
+    # GIVEN two members with a cluster and its history each, the first member's EKS answering
+    # DescribeNodegroup with a null among the instance types (botocore's parser passes a JSON
+    # answer's text values on unchecked; a size that is no number it refuses itself)
+    two_members_with_history(inventory_document, forecaster)
+    odd = answer_malformed(
+        app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION),
+        "eks",
+        "DescribeNodegroup",
+        json.dumps(
+            {"nodegroup": {"nodegroupName": "system", "instanceTypes": ["x" * 500, None]}}
+        ).encode(),
+    )
+    # WHEN the fleet forecast runs
+    result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 60}, lambda_context)
+    # THEN the first cluster is an error naming the field in a short line; the other is forecast
+    assert odd.answered >= 1
+    assert result["status"] == "partial"
+    first, other = result["clusters"]
+    assert (first["account_id"], first["status"]) == (MEMBER_ACCOUNT_ID, "error")
+    assert "DescribeNodegroup of system answered without a" in first["error"]
+    assert "nodegroup.instanceTypes" in first["error"]
+    assert len(first["error"]) <= 400
+    assert (other["account_id"], other["status"]) == (SECOND_MEMBER_ID, "ok")
 
 
 def _history_answering(
