@@ -6,6 +6,10 @@ Any ISO 8601 time with an offset passes as an aware datetime, and an offset can 
 the calendar once in UTC (`9999-12-31T23:59:59-14:00`, `0001-01-01T00:00:00+14:00`): such a time
 is refused naming the field when the event is parsed, before any work, not left to fail the
 invocation with an OverflowError where it is first read in UTC.
+
+The events and records carry these times as ISO 8601 text. pydantic also reads a number, or text
+that is one, as Unix seconds: a `run` of `1717200000` passed for a time nobody wrote as one (and
+milliseconds for a date thousands of years ahead). A number is refused naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from fleet_shared.validation_errors import shown_value
 
@@ -29,5 +33,20 @@ def in_utc(moment: datetime) -> datetime:
         ) from None
 
 
-UtcTime = Annotated[AwareDatetime, AfterValidator(in_utc)]
-"""An aware time, converted to UTC."""
+def iso_text_or_time(value: object) -> object:
+    """`value` when it is text that is not a number, or a datetime; ValueError otherwise (see the
+    module docstring), showing the start of the value."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be an ISO 8601 time as text, not {type(value).__name__}")
+    raise ValueError(f"must be an ISO 8601 time as text, not a number: {shown_value(value)}")
+
+
+UtcTime = Annotated[AwareDatetime, BeforeValidator(iso_text_or_time), AfterValidator(in_utc)]
+"""An aware time, given as ISO 8601 text (or a datetime), converted to UTC."""

@@ -299,6 +299,9 @@ def test_cluster_without_history_is_an_error_for_that_cluster(
         # hour would name the scaler's request of that day's run.
         ({"action": "forecast_fleet", "run": "2025-06-03T03:00:00Z"}, "run"),
         ({"action": "forecast_fleet", "run": "2025-05-31T03:00:00Z"}, "run"),
+        # An hour of today as a JSON number, or text that is one: not read as Unix seconds.
+        ({"action": "forecast_fleet", "run": 1748833200}, "run"),
+        ({"action": "forecast_fleet", "run": "1748833200"}, "run"),
         (
             {
                 "action": "forecast",
