@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.s3_listings import LISTING_CALL, listed_objects
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
@@ -188,11 +189,12 @@ def cur_chunks(
     Data Exports manifest is read from the files its `dataFiles` lists, any other file from the
     listing (see the module's docstring). With `period` (start, end exclusive), a billing period
     partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the period. With
-    `keep_reading`, each file is read only while it answers True, else `CurFileError` says how
-    many were read: a month of many files must not run the invocation past its deadline before
-    the report is written."""
+    `keep_reading`, each file is read, and each listing page after the first asked, only while
+    it answers True, else `CurFileError` says how far the read got: a month of many files, or
+    an endpoint answering empty page after page, must not run the invocation past its deadline
+    before the report is written."""
     months = _months(*period) if period is not None else None
-    files = _files_to_read(s3, bucket, prefix, months)
+    files = _files_to_read(s3, bucket, prefix, months, keep_reading)
     for position, item in enumerate(files):
         if keep_reading is not None and not keep_reading():
             raise CurFileError(
@@ -271,15 +273,20 @@ def _listed_size(item: object) -> int:
 
 
 def _files_to_read(
-    s3: Any, bucket: str, prefix: str, months: frozenset[str] | None
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    months: frozenset[str] | None,
+    next_page_allowed: Callable[[], bool] | None,
 ) -> list[_Listed]:
     """The CUR files to read, each once: those the manifests of the wanted billing periods list,
-    then the listed ones of the periods (and exports) without a manifest."""
+    then the listed ones of the periods (and exports) without a manifest. A next page of the
+    listing is asked only while `next_page_allowed()` answers True, else `CurFileError`."""
     sizes: dict[str, int] = {}
     listed_in_periods: list[str] = []
     manifests: list[str] = []
     manifested_folders: list[str] = []
-    for item in listed_objects(s3, bucket, prefix):
+    for item in _listing(s3, bucket, prefix, next_page_allowed):
         key = _listed_key(item)
         manifest = _MANIFEST.fullmatch(key)
         if manifest is not None and (months is None or manifest["month"] in months):
@@ -310,6 +317,23 @@ def _files_to_read(
         if not key.startswith(folders):
             chosen.setdefault(key, _Listed(key, sizes[key]))
     return list(chosen.values())
+
+
+def _listing(
+    s3: Any, bucket: str, prefix: str, next_page_allowed: Callable[[], bool] | None
+) -> Iterator[dict[str, Any]]:
+    """`listed_objects` under `prefix`; its PagesCutShortError as the `CurFileError` of the CUR
+    section, naming the prefix and how many objects were listed."""
+    count = 0
+    try:
+        for item in listed_objects(s3, bucket, prefix, next_page_allowed=next_page_allowed):
+            count += 1
+            yield item
+    except PagesCutShortError:
+        raise CurFileError(
+            f"CUR listing of s3://{bucket}/{prefix} given up after {count} objects: too little "
+            "time left in the invocation"
+        ) from None
 
 
 def _manifest_data_keys(s3: Any, bucket: str, prefix: str, manifest_key: str) -> list[str]:

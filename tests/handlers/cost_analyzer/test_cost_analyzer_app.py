@@ -57,6 +57,7 @@ from tests.handlers.deadlines import (
     LambdaTime,
     killed_while_publishing_then_retried,
 )
+from tests.handlers.endless_listings import EndlessListing
 from tests.handlers.faults import (
     answer_malformed,
     fail_every_attempt,
@@ -945,28 +946,50 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
-    analyzer: ManualClock, alert_inbox: Any
-) -> None:
-    # GIVEN a month of CUR in two files, usual cost, and an invocation with 10 minutes left at
-    # the first file and 40 s (less than a poll's reserve, 44 s) at the second
-    table = put_cur(analyzer)
+def _a_second_file_at_40_s_left(table: pa.Table) -> tuple[Any, str]:
+    """A second CUR file, and an invocation with 10 minutes left at the first file and 40 s
+    (less than a poll's reserve, 44 s) at the second."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-1.parquet", Body=buffer.getvalue()
     )
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    stub_cost_forecast(1_000.0)
-    running_out = ContextRunningOutOfTime(millis_left=[600_000, 40_000])
-    # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, running_out)
-    # THEN the second file is not read: the CUR section is one error saying how far it got
-    [error] = [e for e in result["errors"] if e["section"] == "cur"]
-    assert error["error"] == (
+    return ContextRunningOutOfTime(millis_left=[600_000, 40_000]), (
         f"CUR read given up after 1 of 2 files under s3://{DATA_BUCKET_NAME}/cur/: too little "
         "time left in the invocation"
     )
+
+
+def _endless_empty_listing_pages(_: pa.Table) -> tuple[Any, str]:
+    """An invocation with 60 s left, and S3 answering every page of the CUR's listing with no
+    object and a next page under a new token, a second a page."""
+    time = LambdaTime(60.0)
+    client = app.FUNCTION.services().sessions.hub_client("s3")
+    client.meta.events.register_first("before-send.s3.ListObjectsV2", EndlessListing(time, "cur/"))
+    return time.context(), (
+        f"CUR listing of s3://{DATA_BUCKET_NAME}/cur/ given up after 0 objects: too little time "
+        "left in the invocation"
+    )
+
+
+@pytest.mark.parametrize(
+    "running_short", [_a_second_file_at_40_s_left, _endless_empty_listing_pages]
+)
+def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
+    analyzer: ManualClock, alert_inbox: Any, running_short: Callable[[pa.Table], tuple[Any, str]]
+) -> None:
+    # GIVEN a month of CUR, usual cost, and an invocation running short of time before the next
+    # CUR file or before the next page of the CUR's listing
+    table = put_cur(analyzer)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    context, given_up = running_short(table)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, context)
+    # THEN the CUR is given up while a poll's reserve is left, instead of Lambda ending the run
+    # in it: the CUR section is one error saying how far it got
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == given_up
     # AND the report, without CUR figures, and its summary are still written
     summary = read_report(result["report"]["summary"])
     assert "cur" not in summary
