@@ -13,8 +13,9 @@ fetched again; the feed is asked with a conditional GET, so an unchanged feed an
 not downloaded. The fingerprint lets anyone see whether two runs read the same source data.
 
 The cache lives in S3, not in the Lambda container, because containers are recycled and the
-chain may run in any of them. An entry larger than ENTRY_BYTES_MAX is not read (a miss the run
-warns of). An entry that cannot be trusted counts as a miss: unreadable (one
+chain may run in any of them. An entry larger than ENTRY_BYTES_MAX is not read, nor one whose bytes
+do not all come within ENTRY_READ_SECONDS_MAX or half the invocation's time left (a miss the
+run warns of). An entry that cannot be trusted counts as a miss: unreadable (one
 written before entries carried their report day included), a fetch time without a time zone or
 later than now, data whose fingerprint is not the one recorded (half-written or altered), an
 HTTP validator that cannot be sent back as a header (a control character, over 1,024
@@ -54,6 +55,11 @@ holds SSM's dataset (about 250 kB) or the feed's launch titles and dates (a few 
 JSON document of small objects takes about 19 times its size (8 MiB of them took 154 MB more,
 2026-11-29), and the function has 512 MB: read whole, an entry that grew or was replaced took
 it past its memory, failing every run of the report day."""
+ENTRY_READ_SECONDS_MAX = 10.0
+"""The longest an entry's bytes are waited for, once S3 answered its GetObject (and at most half
+the invocation's time left, `fetch._read_cache`): a healthy read of ENTRY_BYTES_MAX takes well
+under a second, and a body that trickled, each part within the client's read timeout, held the
+run until Lambda ended it, with the source it spares asking a call away."""
 
 
 def fingerprint(data: Any) -> str:
@@ -109,11 +115,14 @@ class SourceCache:
         """The object key of entry `name`."""
         return f"{CACHE_PREFIX}{name}.json"
 
-    def read(self, name: str, source: str) -> CacheEntry | None:
+    def read(
+        self, name: str, source: str, *, within_seconds: float | None = None
+    ) -> CacheEntry | None:
         """The stored entry of `source`, fresh or not; None when absent, unreadable or of
         another source (the feed URL or SSM region changed: its data is not this source's, its
         validators not this server's). Raises ObjectTooLargeError, reading no further, for an
-        entry over ENTRY_BYTES_MAX."""
+        entry over ENTRY_BYTES_MAX, and ObjectReadTimeoutError when its bytes have not all come
+        within `within_seconds`."""
         key = self.key(name)
         try:
             response = self._s3.get_object(Bucket=self._bucket, Key=key)
@@ -121,7 +130,7 @@ class SourceCache:
             if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
-        body = bounded_body(response, key, ENTRY_BYTES_MAX)
+        body = bounded_body(response, key, ENTRY_BYTES_MAX, within_seconds=within_seconds)
         try:
             entry = CacheEntry.model_validate_json(body)
         except ValidationError:

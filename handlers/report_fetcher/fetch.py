@@ -25,7 +25,7 @@ from botocore.config import Config
 from pydantic import Field, ValidationError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import ObjectTooLargeError
+from fleet_shared.exceptions import ObjectReadTimeoutError, ObjectTooLargeError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
     SCHEMA_VERSION,
@@ -43,6 +43,7 @@ from fleet_shared.report_documents import (
 from fleet_shared.sessions import CLIENT_CONFIG
 from fleet_shared.validation_errors import cut_echo
 from handlers.report_fetcher.cache import (
+    ENTRY_READ_SECONDS_MAX,
     FEED_ENTRY,
     SSM_ENTRY,
     CacheEntry,
@@ -125,14 +126,21 @@ class FetchResult:
 
 
 def _read_cache(
-    cache: SourceCache, name: str, source: str, warnings: list[str]
+    cache: SourceCache,
+    name: str,
+    source: str,
+    seconds_left: Callable[[], float],
+    warnings: list[str],
 ) -> CacheEntry | None:
     """The stored entry of `source` (`SourceCache.read`); None, with a warning, when S3 does not
-    answer the read or the entry is too large to read: the cache only spares asking the source,
-    so the run asks it, instead of failing with the source's data a call away."""
+    answer the read, the entry is too large to read or its bytes do not all come within
+    ENTRY_READ_SECONDS_MAX or half the time left (the other half is for asking the source): the
+    cache only spares asking the source, so the run asks it, instead of failing with the
+    source's data a call away."""
+    within = min(ENTRY_READ_SECONDS_MAX, max(0.0, seconds_left() / 2))
     try:
-        return cache.read(name, source)
-    except (ObjectTooLargeError, *AWS_CALL_ERRORS) as error:
+        return cache.read(name, source, within_seconds=within)
+    except (ObjectTooLargeError, ObjectReadTimeoutError, *AWS_CALL_ERRORS) as error:
         warnings.append(
             f"source cache {cache.key(name)} not read ({cut_echo(str(error))}): "
             f"{source} asked instead"
@@ -175,7 +183,7 @@ def _ssm_data(
 ) -> tuple[SsmDataset, SsmSource]:
     cache = services.source_cache
     source = f"{PARAMETER_ROOT} in {services.ssm_region}"
-    entry = None if refresh else _read_cache(cache, SSM_ENTRY, source, warnings)
+    entry = None if refresh else _read_cache(cache, SSM_ENTRY, source, seconds_left, warnings)
     if entry is not None and cache.is_fresh(entry, report_day):
         cached = _cached_dataset(entry)
         if cached is not None:
@@ -210,11 +218,15 @@ def _ssm_source(
 
 
 def _feed_items(
-    services: FetcherServices, refresh: bool, report_day: date, warnings: list[str]
+    services: FetcherServices,
+    refresh: bool,
+    report_day: date,
+    seconds_left: Callable[[], float],
+    warnings: list[str],
 ) -> tuple[list[FeedItem], FeedSource]:
     cache = services.source_cache
     url = services.environment.report_feed_url
-    entry = None if refresh else _read_cache(cache, FEED_ENTRY, url, warnings)
+    entry = None if refresh else _read_cache(cache, FEED_ENTRY, url, seconds_left, warnings)
     cached_items = None if entry is None else _items_from(entry)
     if cached_items is None:
         # Not this version's layout: neither its items nor its validators (a 304 would leave
@@ -309,7 +321,7 @@ def run_fetch(
     report_day = report_day_of(run, started_at, services.environment.schedule_time_zone)
     warnings: list[str] = []
     dataset, ssm_source = _ssm_data(services, refresh, report_day, seconds_left, warnings)
-    items, feed_source = _feed_items(services, refresh, report_day, warnings)
+    items, feed_source = _feed_items(services, refresh, report_day, seconds_left, warnings)
     long_names = {region.code: region.long_name for region in dataset.regions}
     # A day's leeway past the start's UTC date, for a feed whose clock runs a little ahead.
     latest = started_at.astimezone(UTC).date() + timedelta(days=1)

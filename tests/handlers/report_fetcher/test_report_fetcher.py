@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -23,6 +24,7 @@ from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.report_documents import RawDocument, new_run_id
 from handlers.report_fetcher import app
 from handlers.report_fetcher import cache as cache_module
+from handlers.report_fetcher import fetch as fetch_module
 from handlers.report_fetcher.cache import FEED_ENTRY, SSM_ENTRY, SourceCache, fingerprint
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
@@ -45,6 +47,7 @@ from tests.handlers.report_pipeline.support import (
     ssm_parameters,
     unreachable_url,
 )
+from tests.handlers.trickling_objects import trickling_get_object
 
 REGIONS = {
     "ap-south-1": ("Asia Pacific (Mumbai)", "aws"),
@@ -267,31 +270,51 @@ def test_a_cache_entry_that_cannot_be_trusted_is_a_miss_and_ssm_is_read_again(
     assert renewed is not None and renewed.fetched_at == fake_clock.now()
 
 
-def test_a_cache_entry_over_the_size_limit_is_a_miss_named_in_a_warning(
+def _over_the_size_limit(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[AbstractContextManager[object], str]:
+    """The fetcher's size limit lowered to one byte less than the SSM entry (an entry grown or
+    replaced by a large object); the warning names its size and the limit."""
+    size = s3.head_object(Bucket=BUCKET, Key=SourceCache.key(SSM_ENTRY))["ContentLength"]
+    monkeypatch.setattr(cache_module, "ENTRY_BYTES_MAX", size - 1)
+    return nullcontext(), f"{size:,} bytes or more, more than the {size - 1:,}"
+
+
+def _trickling(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[AbstractContextManager[object], str]:
+    """S3 sending the SSM entry's body a byte every 50 ms (each read well within the client's
+    read timeout; 40 s for 800 bytes), an entry's read given 0.2 s; the warning says its bytes
+    did not all come in time."""
+    monkeypatch.setattr(fetch_module, "ENTRY_READ_SECONDS_MAX", 0.2)
+    peer = trickling_get_object(app.FUNCTION.services().hub_client("s3"), SSM_ENTRY, 800)
+    return peer, "did not all come within the 0.2 s"
+
+
+@pytest.mark.parametrize("spoil", [_over_the_size_limit, _trickling])
+def test_a_cache_entry_too_large_or_too_slow_to_read_is_a_miss_named_in_a_warning(
     s3: Any,
     fetcher: Callable[..., Fetch],
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
+    spoil: Callable[[Any, pytest.MonkeyPatch], tuple[AbstractContextManager[object], str]],
 ) -> None:
-    # GIVEN a first run's SSM cache entry, one byte longer than the fetcher reads (the limit
-    # lowered to it: an entry grown or replaced by a large object)
+    # GIVEN a first run's SSM cache entry, then larger than the fetcher reads or trickling
     fetch, ssm, calls_per_fetch = _fetched_once(fetcher)
-    key = SourceCache.key(SSM_ENTRY)
-    size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
-    monkeypatch.setattr(cache_module, "ENTRY_BYTES_MAX", size - 1)
+    fault, reason = spoil(s3, monkeypatch)
     # WHEN the next run of the same report day starts
     fake_clock.advance(60)
-    result = fetch({"action": "fetch"})
+    with fault:
+        result = fetch({"action": "fetch"})
     # THEN the run does not fail: the entry is a miss, SSM is read again, and the raw document
-    # warns that the entry was not read, naming its size and the limit
+    # warns that the entry was not read, saying why
     _assert_ssm_read_again(result, ssm, calls_per_fetch)
+    key = SourceCache.key(SSM_ENTRY)
     warnings = _raw(s3, result["key"])["metadata"]["warnings"]
-    assert [
-        warning
+    assert any(
+        warning.startswith(f"source cache {key} not read") and reason in warning
         for warning in warnings
-        if warning.startswith(f"source cache {key} not read")
-        and f"{size:,} bytes or more, more than the {size - 1:,}" in warning
-    ]
+    )
 
 
 @pytest.mark.usefixtures("no_retry_waits")
@@ -882,10 +905,10 @@ def test_a_fetch_running_out_of_time_stops_before_the_deadline_writes_nothing_an
     s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN SSM so slow (throttled, paced down by the adaptive retries) that the invocation has
-    # 300 s left for its first three calls and 50 s before the fourth
+    # 300 s left for the source cache's read and the first three calls and 50 s before the fourth
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
     fetcher(ssm, REPORT_FEED_URL=unreachable_url())
-    context = ContextRunningOutOfTime(millis_left=[300_000, 300_000, 300_000, 50_000])
+    context = ContextRunningOutOfTime(millis_left=[300_000, 300_000, 300_000, 300_000, 50_000])
     # WHEN the fetcher runs
     result = app.lambda_handler({"action": "fetch"}, context)
     # THEN it stops calling SSM while it still has time to say so: an error naming the reason,
