@@ -12,16 +12,13 @@ from botocore.config import Config
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import CLIENT_CONFIG
 from handlers.anomaly_detector import app
-from tests.handlers.analytics_accounts import member_session
+from tests.handlers.analytics_accounts import add_member_copy, member_session
 from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
     cpu_series,
     put_cpu_history,
     queue_daily_cost,
 )
-from tests.handlers.anomaly_detector.test_anomaly_target_call_faults import (
-    SECOND_MEMBER_ID,
-    add_second_member,
-)
+from tests.handlers.anomaly_detector.test_anomaly_target_call_faults import SECOND_MEMBER_ID
 from tests.handlers.conftest import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID
 from tests.handlers.faults import MalformedAnswer
 
@@ -63,7 +60,7 @@ def both_members_with_a_cpu_spike(
     """The same CPU spike in two members' clusters, and 28 days of flat daily cost (the days
     `cost_answered_as` indexes answered with its JSON value instead, those `cost_starts`
     indexes stamped with its day)."""
-    add_second_member(inventory_document)
+    add_member_copy(inventory_document, SECOND_MEMBER_ID)
     values = cpu_series(5, clock)
     values[-2] -= 30.0
     for account_id in (MEMBER_ACCOUNT_ID, SECOND_MEMBER_ID):
