@@ -72,8 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         "--max-chars",
         type=_max_chars,
         default=COMMENT_MAX_CHARS,
-        help="with --diff: the longest Markdown printed, resources that do not fit are counted "
-        f"instead (default {COMMENT_MAX_CHARS}, under a pull request comment's limit; 0: all)",
+        help="with --diff: the longest Markdown printed, in UTF-8 bytes; resources that do not "
+        f"fit are counted instead (default {COMMENT_MAX_CHARS}, under a pull request comment's "
+        "limit; 0: all)",
     )
     invoke_command = commands.add_parser(
         "invoke", help="run a function's handler locally with the stack's environment for it"

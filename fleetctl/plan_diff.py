@@ -32,7 +32,9 @@ from fleetctl.text_files import unreadable
 MAX_SHOWN_VALUE = 120
 COMMENT_MAX_CHARS = 60_000
 """The default length of `plan --diff`: GitHub refuses a pull request comment over 65,536
-characters (a dev-to-prod diff is about 79k), and the comment action adds its own marker."""
+characters (a dev-to-prod diff is about 79k), and the comment action adds its own marker.
+Lengths are counted in UTF-8 bytes: GitHub's refusal names characters, but limits in bytes
+have been reported for comments and bodies, and a text within N bytes is within N characters."""
 SHORTEST_MAX_CHARS = 1_000
 """Room for the summary line and the note on what was left out, with a resource or two."""
 _BACKTICKS = re.compile(r"`+")
@@ -261,6 +263,11 @@ def _sections(diff: PlanDiff) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _size(text: str) -> int:
+    """The length that `max_chars` bounds: UTF-8 bytes (see COMMENT_MAX_CHARS)."""
+    return len(text.encode("utf-8"))
+
+
 def _left_out_note(left_out: int, total: int, max_chars: int) -> str:
     return (
         f"_{left_out} of {total} resources not shown, to keep this under {max_chars} "
@@ -270,15 +277,15 @@ def _left_out_note(left_out: int, total: int, max_chars: int) -> str:
 
 
 def _fitting(sections: list[tuple[str, list[str]]], budget: int) -> list[tuple[str, list[str]]]:
-    """The resources whose blocks fit in `budget` characters, in order, each whole: a larger
-    one is skipped so the smaller ones after it still show."""
+    """The resources whose blocks fit in `budget` bytes (`_size`), in order, each whole: a
+    larger one is skipped so the smaller ones after it still show."""
     kept: list[tuple[str, list[str]]] = []
     for title, blocks in sections:
         shown: list[str] = []
         for block in blocks:
-            if len(block) + 1 <= budget:
+            if _size(block) + 1 <= budget:
                 shown.append(block)
-                budget -= len(block) + 1
+                budget -= _size(block) + 1
         kept.append((title, shown))
     return kept
 
@@ -294,14 +301,14 @@ def render_markdown(diff: PlanDiff, stack: str, max_chars: int = 0) -> str:
     )
     sections = _sections(diff)
     text = _assembled(heading, sections, note=None)
-    if not max_chars or len(text) <= max_chars:
+    if not max_chars or _size(text) <= max_chars:
         return text
     total = sum(len(blocks) for _, blocks in sections)
     # What every shortened text holds besides the resources, at its longest.
-    frame = len(_assembled(heading, [(title, []) for title, _ in sections], "")) + sum(
-        len(f"#### {title}\n\n") for title, _ in sections
+    frame = _size(_assembled(heading, [(title, []) for title, _ in sections], "")) + sum(
+        _size(f"#### {title}\n\n") for title, _ in sections
     )
-    note_room = len(_left_out_note(total, total, max_chars))
+    note_room = _size(_left_out_note(total, total, max_chars))
     kept = _fitting(sections, max_chars - frame - note_room)
     left_out = total - sum(len(blocks) for _, blocks in kept)
     return _assembled(heading, kept, _left_out_note(left_out, total, max_chars))

@@ -348,6 +348,27 @@ def test_moving_a_cluster_to_another_region_shows_each_of_its_resources_moving(
     )
 
 
+def test_the_comment_limit_counts_utf8_bytes_so_multibyte_text_cannot_overrun_it():
+    # GIVEN a diff of 60 changed resources with ten changed tags each: every change line holds
+    # an arrow "→", one character but three bytes in UTF-8
+    changed = [
+        (
+            {"urn": f"urn:{index}", "type": "aws:s3/bucket:Bucket", "name": f"b-{index:02}"},
+            [ChangedInput(path=f"inputs.tags.t{tag}", before="a", after="b") for tag in range(10)],
+        )
+        for index in range(60)
+    ]
+    difference = PlanDiff(changed=changed)
+    # WHEN it is rendered for comments of every limit from 1,060 to 1,100
+    texts = {limit: render_markdown(difference, "prod", limit) for limit in range(1_060, 1_101)}
+    # THEN each one's UTF-8 encoding, not only its character count, fits: within the limit
+    # whether GitHub counts characters or bytes (counting characters overran 14 of them)
+    assert all(len(text.encode("utf-8")) <= limit for limit, text in texts.items())
+    text = texts[1_100]
+    assert "resources not shown" in text
+    assert "- ~ `aws:s3/bucket:Bucket` `b-00`" in text
+
+
 def test_a_diff_longer_than_a_comment_keeps_whole_resources_and_counts_the_rest():
     # GIVEN a diff whose Markdown is far longer than the limit: 40 added resources, and one
     # changed resource with more changed inputs than fit at all
