@@ -111,7 +111,6 @@ class DaySteps:
         sizing_functions: tuple[str, ...],
     ) -> None:
         self.firings = firings
-        self.sizing_functions = sizing_functions
         self.monitor = next(
             (
                 schedule
@@ -129,17 +128,18 @@ class DaySteps:
         }
         self._probes: list[datetime] = []
         self._index = 0
-        self._prepared = 0
         self._last = datetime.min.replace(tzinfo=UTC)
+        # All at once, not as each sizing firing comes next: the firings of the same minute
+        # before it (the forecaster, the validator's sweep) would have moved the replay past
+        # its baseline, leaving the validator too few results to judge the change.
+        for firing in firings:
+            if firing.schedule.function in sizing_functions:
+                self._add(firing.at, before=True)
 
     def next_step(self) -> datetime | tuple[int, Firing] | None:
         """The next probe's moment, or the next firing with its number (from 1); None after
         the last."""
         firing = self.firings[self._index] if self._index < len(self.firings) else None
-        if firing is not None and self._prepared <= self._index:
-            self._prepared = self._index + 1
-            if firing.schedule.function in self.sizing_functions:
-                self._add(firing.at, before=True)
         if self._probes and (firing is None or self._probes[0] < firing.at):
             self._last = self._probes.pop(0)
             return self._last

@@ -49,6 +49,24 @@ def test_probes_run_before_a_scaling_firing_and_after_a_change_until_the_bake_en
     assert minutes == [-15, -10, -5, 0, 0, 5, 10, 15, 20, 60]
 
 
+def test_probes_before_a_scaling_firing_run_even_when_firings_of_its_minute_come_first():
+    # GIVEN the validator's sweep firing at 08:00 just before the scale-up of the same minute
+    monitor = _schedule(HEALTH_MONITOR, "rate(5 minutes)", "check")
+    sweep = _schedule("change_validator", "rate(1 hour)", "sweep")
+    scaler = _schedule("eks_scaler", "cron(0 8 * * ? *)", "scale_up")
+    at = datetime.combine(MONDAY, time(8, 0), DEMO_ZONE)
+    firings = [Firing(at, sweep), Firing(at, scaler)]
+    steps = DaySteps([monitor, sweep, scaler], firings, timedelta(minutes=15), SIZING_FUNCTIONS)
+    # WHEN the steps are taken
+    taken = []
+    while (step := steps.next_step()) is not None:
+        taken.append(step if isinstance(step, datetime) else step[1].at)
+    # THEN the monitor still runs over the bake before the scale-up (the validator's baseline),
+    # ahead of both firings
+    minutes = [int((moment - at).total_seconds() // 60) for moment in taken]
+    assert minutes == [-15, -10, -5, 0, 0]
+
+
 def test_a_scaler_answer_gives_the_changes_that_have_an_update_id():
     # GIVEN a scaler answer that changed one node group and left the other
     at = datetime(2026, 11, 30, 2, 30, tzinfo=UTC)
