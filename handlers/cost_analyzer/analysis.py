@@ -311,9 +311,10 @@ def _cur(
                 env.cost_cur_prefix,
                 start,
                 end,
-                # A file only with a poll's reserve left: a month of many files would otherwise run
-                # past the deadline, and no report would be written.
-                keep_reading=lambda: invocation.allows(POLL_RESERVE_SECONDS),
+                # Read only until a poll's reserve is left: a month of many files, or a manifest
+                # that trickles, would otherwise run past the deadline, and no report would be
+                # written.
+                time_left=lambda: invocation.remaining_seconds() - POLL_RESERVE_SECONDS,
             )
     except ConfigurationError:
         raise

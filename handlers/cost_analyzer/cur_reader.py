@@ -45,7 +45,12 @@ import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
-from fleet_shared.exceptions import PagesCutShortError
+from fleet_shared.exceptions import (
+    ObjectReadTimeoutError,
+    ObjectTooLargeError,
+    PagesCutShortError,
+)
+from fleet_shared.object_bodies import bounded_body
 from fleet_shared.s3_listings import LISTING_CALL, listed_objects
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
@@ -81,6 +86,11 @@ CSV blocks up to it): the cost_cur benchmark reads and aggregates 1,000,000 at o
 MiB of peak resident size (docs/benchmarks.md), the function having 1024 MB."""
 _BATCH_ROWS = 65_536
 """The line items Arrow decodes from Parquet at a time, gathered into chunks."""
+MANIFEST_MAX_BYTES = 8 * 1024 * 1024
+"""The largest Data Exports manifest read: its `columns` take a few kilobytes and each of its
+`dataFiles` about 200 bytes, so room for some 40,000 files, where a month's export is a few
+hundred; a larger object under the manifest's name is refused unread, where read whole, as
+every manifest was, one of any size took the function past its memory."""
 
 
 class CurFileError(ValueError):
@@ -144,7 +154,7 @@ def aggregate_cur(
     start: datetime,
     end: datetime,
     *,
-    keep_reading: Callable[[], bool] | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> pd.DataFrame:
     """`aggregate_line_items` of the CUR's line items from `start` to `end` (exclusive), read as
     `cur_chunks` reads them, one chunk at a time: the memory it takes is one chunk's and the
@@ -152,9 +162,7 @@ def aggregate_cur(
     return combine_aggregates(
         [
             aggregate_line_items(chunk.to_pandas(types_mapper=pd.ArrowDtype), start, end)
-            for chunk in cur_chunks(
-                s3, bucket, prefix, period=(start, end), keep_reading=keep_reading
-            )
+            for chunk in cur_chunks(s3, bucket, prefix, period=(start, end), time_left=time_left)
         ]
     )
 
@@ -181,7 +189,7 @@ def cur_chunks(
     prefix: str,
     *,
     period: tuple[datetime, datetime] | None = None,
-    keep_reading: Callable[[], bool] | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> Iterator[pa.Table]:
     """The columns of `READ_COLUMNS` present in each Parquet and CSV file of the CUR under the
     prefix, in chunks of CHUNK_ROWS line items of one file, or up to one Parquet batch or CSV
@@ -189,14 +197,16 @@ def cur_chunks(
     Data Exports manifest is read from the files its `dataFiles` lists, any other file from the
     listing (see the module's docstring). With `period` (start, end exclusive), a billing period
     partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the period. With
-    `keep_reading`, each file is read, and each listing page after the first asked, only while
-    it answers True, else `CurFileError` says how far the read got: a month of many files, or
-    an endpoint answering empty page after page, must not run the invocation past its deadline
-    before the report is written."""
+    `time_left` (the seconds the read may still take), each manifest and file is read, and
+    each listing page after the first asked, only while it answers more than 0, else
+    `CurFileError` says how far the read got, and a manifest's bytes must come within the
+    seconds it answered before the read, else `CurFileError` naming it: a month of many files,
+    an endpoint answering empty page after page, or a body that trickles must not run the
+    invocation past its deadline before the report is written."""
     months = _months(*period) if period is not None else None
-    files = _files_to_read(s3, bucket, prefix, months, keep_reading)
+    files = _files_to_read(s3, bucket, prefix, months, time_left)
     for position, item in enumerate(files):
-        if keep_reading is not None and not keep_reading():
+        if time_left is not None and time_left() <= 0:
             raise CurFileError(
                 f"CUR read given up after {position} of {len(files)} files under "
                 f"s3://{bucket}/{prefix}: too little time left in the invocation"
@@ -277,11 +287,13 @@ def _files_to_read(
     bucket: str,
     prefix: str,
     months: frozenset[str] | None,
-    next_page_allowed: Callable[[], bool] | None,
+    time_left: Callable[[], float] | None,
 ) -> list[_Listed]:
     """The CUR files to read, each once: those the manifests of the wanted billing periods list,
     then the listed ones of the periods (and exports) without a manifest. A next page of the
-    listing is asked only while `next_page_allowed()` answers True, else `CurFileError`."""
+    listing is asked, and a manifest read, only while `time_left()` answers more than 0, else
+    `CurFileError`."""
+    next_page_allowed = None if time_left is None else lambda: time_left() > 0
     sizes: dict[str, int] = {}
     listed_in_periods: list[str] = []
     manifests: list[str] = []
@@ -305,7 +317,7 @@ def _files_to_read(
         listed_in_periods.append(key)
     chosen: dict[str, _Listed] = {}
     for manifest_key in manifests:
-        for key in _manifest_data_keys(s3, bucket, prefix, manifest_key):
+        for key in _manifest_data_keys(s3, bucket, prefix, manifest_key, time_left):
             if key not in sizes:
                 raise CurFileError(
                     f"CUR manifest {manifest_key} lists {_short(key)}, which is not in "
@@ -336,11 +348,13 @@ def _listing(
         ) from None
 
 
-def _manifest_data_keys(s3: Any, bucket: str, prefix: str, manifest_key: str) -> list[str]:
+def _manifest_data_keys(
+    s3: Any, bucket: str, prefix: str, manifest_key: str, time_left: Callable[[], float] | None
+) -> list[str]:
     """The keys of the files a Data Exports manifest lists in `dataFiles`; `CurFileError` naming
     the manifest when it is not a JSON object with that list of S3 URIs of CUR files in `bucket`
-    under `prefix`."""
-    body = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+    under `prefix`, or cannot be read (`_manifest_body`)."""
+    body = _manifest_body(s3, bucket, manifest_key, time_left)
     try:
         manifest = json.loads(body)
     except ValueError as error:
@@ -367,6 +381,26 @@ def _manifest_data_keys(s3: Any, bucket: str, prefix: str, manifest_key: str) ->
             )
         keys.append(key)
     return keys
+
+
+def _manifest_body(
+    s3: Any, bucket: str, manifest_key: str, time_left: Callable[[], float] | None
+) -> bytes:
+    """The bytes of a manifest, read only while `time_left()` answers more than 0 and within the
+    seconds it answered (a body that trickles, each part within the client's read timeout,
+    held the run until Lambda ended it), and refused past MANIFEST_MAX_BYTES: `CurFileError`
+    naming the manifest otherwise."""
+    within = None if time_left is None else time_left()
+    if within is not None and within <= 0:
+        raise CurFileError(
+            f"CUR read given up before the manifest {manifest_key}: too little time left in the "
+            "invocation"
+        )
+    answer = s3.get_object(Bucket=bucket, Key=manifest_key)
+    try:
+        return bounded_body(answer, manifest_key, MANIFEST_MAX_BYTES, within_seconds=within)
+    except (ObjectTooLargeError, ObjectReadTimeoutError) as error:
+        raise CurFileError(f"CUR manifest {error}") from None
 
 
 def _short(value: object) -> str:

@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from handlers.cost_analyzer.analysis import (
     CALL_RESERVE_SECONDS,
     COST_EXPLORER_CALL_CONFIG,
     COST_EXPLORER_CALL_SECONDS,
+    POLL_RESERVE_SECONDS,
     TARGET_CALL_CONFIG,
     TARGET_CALL_SECONDS,
     WRITE_RESERVE_SECONDS,
@@ -64,6 +66,7 @@ from tests.handlers.faults import (
     lose_first_answer,
     refuse_every_attempt,
 )
+from tests.handlers.trickling_objects import trickling_get_object
 
 CE_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"
 ATHENA_QUEUE_URL = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
@@ -946,7 +949,7 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def _a_second_file_at_40_s_left(table: pa.Table) -> tuple[Any, str]:
+def _a_second_file_at_40_s_left(table: pa.Table, _: ExitStack) -> tuple[Any, str]:
     """A second CUR file, and an invocation with 10 minutes left at the first file and 40 s
     (less than a poll's reserve, 44 s) at the second."""
     buffer = io.BytesIO()
@@ -960,7 +963,7 @@ def _a_second_file_at_40_s_left(table: pa.Table) -> tuple[Any, str]:
     )
 
 
-def _endless_empty_listing_pages(_: pa.Table) -> tuple[Any, str]:
+def _endless_empty_listing_pages(_: pa.Table, __: ExitStack) -> tuple[Any, str]:
     """An invocation with 60 s left, and S3 answering every page of the CUR's listing with no
     object and a next page under a new token, a second a page."""
     time = LambdaTime(60.0)
@@ -972,20 +975,40 @@ def _endless_empty_listing_pages(_: pa.Table) -> tuple[Any, str]:
     )
 
 
+def _a_manifest_that_trickles(_: pa.Table, stack: ExitStack) -> tuple[Any, str]:
+    """May's Data Exports manifest, whose body S3 sends a byte every 50 ms (each read well
+    within the client's read timeout; 40 s for its 800 bytes), and an invocation with a poll's
+    reserve (44 s) and 0.3 s more."""
+    key = "cur/fleet/metadata/BILLING_PERIOD=2025-05/fleet-Manifest.json"
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key=key, Body=b'{"dataFiles": []}'
+    )
+    client = app.FUNCTION.services().sessions.hub_client("s3")
+    stack.enter_context(trickling_get_object(client, "Manifest.json", 800))
+    return ContextRunningOutOfTime(millis_left=[round((POLL_RESERVE_SECONDS + 0.3) * 1000)]), (
+        f"CUR manifest {key}: its bytes did not all come within the 0.3 s the invocation had "
+        "left for them"
+    )
+
+
 @pytest.mark.parametrize(
-    "running_short", [_a_second_file_at_40_s_left, _endless_empty_listing_pages]
+    "running_short",
+    [_a_second_file_at_40_s_left, _endless_empty_listing_pages, _a_manifest_that_trickles],
 )
 def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
-    analyzer: ManualClock, alert_inbox: Any, running_short: Callable[[pa.Table], tuple[Any, str]]
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    running_short: Callable[[pa.Table, ExitStack], tuple[Any, str]],
 ) -> None:
     # GIVEN a month of CUR, usual cost, and an invocation running short of time before the next
-    # CUR file or before the next page of the CUR's listing
+    # CUR file, before the next page of the CUR's listing, or in a manifest that trickles
     table = put_cur(analyzer)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    context, given_up = running_short(table)
-    # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, context)
+    with ExitStack() as stack:
+        context, given_up = running_short(table, stack)
+        # WHEN the analysis runs
+        result = lambda_handler({"action": "analyze"}, context)
     # THEN the CUR is given up while a poll's reserve is left, instead of Lambda ending the run
     # in it: the CUR section is one error saying how far it got
     [error] = [e for e in result["errors"] if e["section"] == "cur"]

@@ -507,6 +507,21 @@ def test_a_manifest_that_is_not_one_is_refused_naming_it(
         read_cur(s3, "cur", "cur/", period=(START, END))
 
 
+def test_a_manifest_over_the_size_a_manifest_may_have_is_refused_naming_it(
+    mocked_aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN May's data file and its manifest, larger than a manifest the function reads (here
+    # 64 bytes)
+    monkeypatch.setattr(cur_reader, "MANIFEST_MAX_BYTES", 64)
+    s3 = cur_bucket()
+    manifest = put_manifest(s3, "2025-05", "exec-0001", put_execution(s3, "2025-05", "e", 1.0))
+    size = s3.head_object(Bucket="cur", Key=manifest)["ContentLength"]
+    # WHEN read THEN the one error names the manifest, its size and the limit
+    expected = rf"^CUR manifest {re.escape(manifest)}: {size:,} bytes or more, more than the 64 "
+    with pytest.raises(CurFileError, match=expected):
+        read_cur(s3, "cur", "cur/", period=(START, END))
+
+
 @pytest.mark.parametrize(
     ("uri", "shown", "reason"),
     [("s3://other-bucket/cur/fleet/data/BILLING_PERIOD=2025-05/fleet-00001.snappy.parquet",
