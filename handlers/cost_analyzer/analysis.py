@@ -312,8 +312,8 @@ def _cur(
                 start,
                 end,
                 # Read only until a poll's reserve is left: a month of many files, or a manifest
-                # that trickles, would otherwise run past the deadline, and no report would be
-                # written.
+                # or file that trickles, would otherwise run past the deadline, and no report
+                # would be written.
                 time_left=lambda: invocation.remaining_seconds() - POLL_RESERVE_SECONDS,
             )
     except ConfigurationError:

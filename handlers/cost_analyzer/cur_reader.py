@@ -31,8 +31,10 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -50,7 +52,7 @@ from fleet_shared.exceptions import (
     ObjectTooLargeError,
     PagesCutShortError,
 )
-from fleet_shared.object_bodies import bounded_body
+from fleet_shared.object_bodies import bounded_body, streamed_within
 from fleet_shared.s3_listings import LISTING_CALL, listed_objects
 from handlers.cost_analyzer.cur import (
     NUMBER_COLUMNS,
@@ -106,15 +108,21 @@ class _Listed:
 
 class S3ObjectReader(io.RawIOBase):
     """A seekable, read-only view of one S3 object: each read is one ranged GetObject of exactly
-    the bytes asked for."""
+    the bytes asked for (an answer of more is refused: `ObjectTooLargeError`), all of them
+    within `within_seconds` of the view's making when given (`ObjectReadTimeoutError` naming the
+    object: a body that trickles, each part within the client's read timeout, is cut off)."""
 
-    def __init__(self, s3: Any, bucket: str, key: str, size: int) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, key: str, size: int, *, within_seconds: float = math.inf
+    ) -> None:
         super().__init__()
         self._s3 = s3
         self._bucket = bucket
         self._key = key
         self._size = size
         self._position = 0
+        self._within_seconds = within_seconds
+        self._deadline = time.monotonic() + within_seconds
 
     def readable(self) -> bool:
         return True
@@ -134,10 +142,17 @@ class S3ObjectReader(io.RawIOBase):
         end = self._size if size is None or size < 0 else min(self._size, self._position + size)
         if end <= self._position:
             return b""
+        if time.monotonic() >= self._deadline:
+            raise ObjectReadTimeoutError(self._key, self._within_seconds)
         answer = self._s3.get_object(
             Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end - 1}"
         )
-        data: bytes = answer["Body"].read()
+        data = bounded_body(
+            answer,
+            self._key,
+            end - self._position,
+            within_seconds=self._deadline - time.monotonic(),
+        )
         self._position += len(data)
         return data
 
@@ -199,19 +214,20 @@ def cur_chunks(
     partition (`BILLING_PERIOD=YYYY-MM`) is read only when its month overlaps the period. With
     `time_left` (the seconds the read may still take), each manifest and file is read, and
     each listing page after the first asked, only while it answers more than 0, else
-    `CurFileError` says how far the read got, and a manifest's bytes must come within the
-    seconds it answered before the read, else `CurFileError` naming it: a month of many files,
-    an endpoint answering empty page after page, or a body that trickles must not run the
-    invocation past its deadline before the report is written."""
+    `CurFileError` says how far the read got, and a manifest's or file's bytes must come within
+    the seconds it answered before its read, else `CurFileError` naming it: a month of many
+    files, an endpoint answering empty page after page, or a body that trickles must not run
+    the invocation past its deadline before the report is written."""
     months = _months(*period) if period is not None else None
     files = _files_to_read(s3, bucket, prefix, months, time_left)
     for position, item in enumerate(files):
-        if time_left is not None and time_left() <= 0:
+        within = math.inf if time_left is None else time_left()
+        if within <= 0:
             raise CurFileError(
                 f"CUR read given up after {position} of {len(files)} files under "
                 f"s3://{bucket}/{prefix}: too little time left in the invocation"
             )
-        for table in _file_chunks(s3, bucket, item.key, item.size):
+        for table in _file_chunks(s3, bucket, item, within):
             _require_number_types(item.key, table.schema)
             index = table.schema.get_field_index(USAGE_START_COLUMN)
             # One type for the usage start, so Parquet and CSV chunks stack into one column.
@@ -420,15 +436,23 @@ def _months(start: datetime, end: datetime) -> frozenset[str]:
     return frozenset(months)
 
 
-def _file_chunks(s3: Any, bucket: str, key: str, size: int) -> Iterator[pa.Table]:
-    """One file's columns in chunks (`_chunked`); `CurFileError` naming the file when its bytes
+def _file_chunks(s3: Any, bucket: str, item: _Listed, within_seconds: float) -> Iterator[pa.Table]:
+    """One file's columns in chunks (`_chunked`), its bytes all read within `within_seconds`;
+    `CurFileError` naming the file when they are not (Parquet's ranged reads and a CSV's stream
+    alike: a body that trickles held the run until Lambda ended it, with no report written), or
     are not what its name says (a truncated or foreign gzip, an empty or corrupt Parquet
     file)."""
+    key = item.key
     try:
         if key.endswith(".parquet"):
-            yield from _read_parquet(S3ObjectReader(s3, bucket, key, size), key)
+            source = S3ObjectReader(s3, bucket, key, item.size, within_seconds=within_seconds)
+            yield from _read_parquet(source, key)
         else:
-            yield from _read_csv(s3.get_object(Bucket=bucket, Key=key)["Body"], key)
+            answer = s3.get_object(Bucket=bucket, Key=key)
+            with streamed_within(answer, key, within_seconds) as body:
+                yield from _read_csv(body, key)
+    except (ObjectReadTimeoutError, ObjectTooLargeError) as error:
+        raise CurFileError(f"CUR file {error}") from None
     except (CurFileError, BotoCoreError, ClientError):
         raise
     except (OSError, EOFError, ValueError) as error:

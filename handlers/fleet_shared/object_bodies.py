@@ -9,7 +9,9 @@ ends the invocation with nothing done. `bounded_body` refuses it instead, unread
 The client's read timeout bounds each socket read on its own: a body that trickles, a few bytes
 within each timeout, holds the reader as long as it likes, until Lambda ends the invocation.
 Given `within_seconds`, `bounded_body` shuts the answer's socket down once that time is up (a
-read blocked on it then ends at once) and raises `ObjectReadTimeoutError` naming the object.
+read blocked on it then ends at once) and raises `ObjectReadTimeoutError` naming the object;
+`streamed_within` does the same for a reader that streams a body too large to hold whole (a CUR
+file through gzip and Arrow's CSV reader).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import math
 import socket
 import threading
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from fleet_shared.exceptions import ObjectReadTimeoutError, ObjectTooLargeError
@@ -43,14 +45,30 @@ def bounded_body(
     if isinstance(length, int) and length > max_bytes:
         body.close()
         raise ObjectTooLargeError(key, length, max_bytes, etag)
+    with streamed_within(response, key, within_seconds) as stream:
+        return _read_bounded(stream, key, max_bytes, etag)
+
+
+@contextmanager
+def streamed_within(
+    response: Mapping[str, Any], key: str, within_seconds: float | None
+) -> Iterator[Any]:
+    """The body of the GetObject answer `response` of object `key`, for a reader that streams
+    it (a file too large to hold whole) inside the block: when `within_seconds` is given (and
+    finite), its socket is shut down once that time is up, so a read blocked on it ends at once,
+    and the block ends in ObjectReadTimeoutError naming `key`, whatever error the read cut short
+    raised in the reader (botocore's, gzip's, a parser's) or, the answer having no length,
+    when the block ended as if the body had."""
+    body = response["Body"]
     if within_seconds is None or math.isinf(within_seconds):
-        return _read_bounded(body, key, max_bytes, etag)
+        yield body
+        return
     cut_off = _Cutoff(_answer_socket(body))
     timer = threading.Timer(max(within_seconds, 0.0), cut_off)
     timer.daemon = True
     timer.start()
     try:
-        data = _read_bounded(body, key, max_bytes, etag)
+        yield body
     except ObjectTooLargeError:
         raise
     except Exception as error:
@@ -63,10 +81,9 @@ def bounded_body(
         raise
     finally:
         timer.cancel()
-    if cut_off.done.is_set() and not isinstance(length, int):
+    if cut_off.done.is_set() and not isinstance(response.get("ContentLength"), int):
         # Without a length botocore cannot tell a body the cut-off ended from a whole one.
         raise ObjectReadTimeoutError(key, within_seconds)
-    return data
 
 
 def _read_bounded(body: Any, key: str, max_bytes: int, etag: str) -> bytes:

@@ -991,9 +991,40 @@ def _a_manifest_that_trickles(_: pa.Table, stack: ExitStack) -> tuple[Any, str]:
     )
 
 
+def _a_csv_file_that_trickles(_: pa.Table, stack: ExitStack) -> tuple[Any, str]:
+    """A second CUR file, CSV, whose body S3 sends as the manifest's above, and an invocation
+    with a poll's reserve and 0.3 s more: the file is streamed, not read whole."""
+    key = "cur/data/part-1.csv"
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME, Key=key, Body=b"line_item_usage_start_date\n"
+    )
+    return _trickling(stack, key)
+
+
+def _a_parquet_file_that_trickles(_: pa.Table, stack: ExitStack) -> tuple[Any, str]:
+    """The month's Parquet file, whose ranged reads S3 answers as the manifest's above, and an
+    invocation with a poll's reserve and 0.3 s more."""
+    return _trickling(stack, "cur/data/part-0.parquet")
+
+
+def _trickling(stack: ExitStack, key: str) -> tuple[Any, str]:
+    client = app.FUNCTION.services().sessions.hub_client("s3")
+    stack.enter_context(trickling_get_object(client, key, 800))
+    return ContextRunningOutOfTime(millis_left=[round((POLL_RESERVE_SECONDS + 0.3) * 1000)]), (
+        f"CUR file {key}: its bytes did not all come within the 0.3 s the invocation had left "
+        "for them"
+    )
+
+
 @pytest.mark.parametrize(
     "running_short",
-    [_a_second_file_at_40_s_left, _endless_empty_listing_pages, _a_manifest_that_trickles],
+    [
+        _a_second_file_at_40_s_left,
+        _endless_empty_listing_pages,
+        _a_manifest_that_trickles,
+        _a_csv_file_that_trickles,
+        _a_parquet_file_that_trickles,
+    ],
 )
 def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
     analyzer: ManualClock,
@@ -1001,7 +1032,8 @@ def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_
     running_short: Callable[[pa.Table, ExitStack], tuple[Any, str]],
 ) -> None:
     # GIVEN a month of CUR, usual cost, and an invocation running short of time before the next
-    # CUR file, before the next page of the CUR's listing, or in a manifest that trickles
+    # CUR file, before the next page of the CUR's listing, or in a manifest or file that
+    # trickles
     table = put_cur(analyzer)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
