@@ -25,6 +25,7 @@ from botocore.exceptions import HTTPClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.inventory import Cluster, NodeGroup
+from fleet_shared.node_group_listings import node_group_capacity_type
 from fleet_shared.page_tokens import pages
 from fleet_shared.validation_errors import cut_echo
 
@@ -204,14 +205,15 @@ def _live_node_group(described: Mapping[str, Any], declared: NodeGroup, call: st
     """The node group EKS described as `described` (DescribeNodegroup's `nodegroup`), what it
     leaves out taken from `declared`. botocore's parser converts the sizes (or refuses them) but
     hands text values on unchecked: a null among the instance types raised a bare TypeError that
-    ended the fleet run; UnreadableAnswerError names the field instead."""
+    ended the fleet run, and a capacity type EKS does not have went into the forecast as it
+    came; UnreadableAnswerError names the field instead."""
     types = described.get("instanceTypes") or list(declared.instance_types)
     if not all(isinstance(kind, str) for kind in types):
         raise UnreadableAnswerError(call, "a text name for each of nodegroup.instanceTypes", types)
     scaling = described.get("scalingConfig", {})
     return LiveNodeGroup(
         name=declared.name,
-        capacity_type=described.get("capacityType", declared.capacity_type),
+        capacity_type=node_group_capacity_type(described, call, declared.capacity_type),
         instance_types=tuple(types),
         min_size=int(scaling.get("minSize", declared.min_size)),
         # The stack file's max_size bounds the scaler too (its `Limits`): EKS's maxSize counts

@@ -12,7 +12,11 @@ from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import answer_field
-from fleet_shared.node_group_listings import node_group_names
+from fleet_shared.node_group_listings import (
+    node_group_capacity_type,
+    node_group_names,
+    node_group_status,
+)
 from fleet_shared.validation_errors import cut_echo
 from handlers.eks_scaler.sizing import Sizes
 
@@ -28,7 +32,9 @@ class DescribedNodeGroup:
 
 def describe_node_group(eks: Any, cluster: str, name: str) -> DescribedNodeGroup:
     """The node group's scaling config, status and capacity type; raises UnreadableAnswerError
-    for an answer without them."""
+    for an answer without the sizes, or with a status or capacity type EKS does not have (an
+    unknown capacity type was taken for SPOT, a floor of 0 nodes; a status that is no text
+    ended the run)."""
     call = f"DescribeNodegroup of {name}"
     answer = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)
     described = answer_field(answer, call, "nodegroup")
@@ -39,8 +45,8 @@ def describe_node_group(eks: Any, cluster: str, name: str) -> DescribedNodeGroup
                 for size in ("minSize", "desiredSize", "maxSize")
             )
         ),
-        status=described.get("status", "ACTIVE"),
-        capacity_type=described.get("capacityType", "ON_DEMAND"),
+        status=node_group_status(described, call, "ACTIVE"),
+        capacity_type=node_group_capacity_type(described, call, "ON_DEMAND"),
     )
 
 

@@ -1,11 +1,14 @@
-"""Reading EKS's node group names and a node group's Auto Scaling groups as EKS sends them.
+"""Reading EKS's node group names, and a node group's Auto Scaling groups, capacity type and
+status, as EKS sends them.
 
 ListNodegroups lists each node group by its name, and DescribeNodegroup a node group's Auto
-Scaling groups as objects. botocore hands a (rest-)JSON answer's text and list items on
-unchecked, so a null or a number among them passes its parser: sorted, compared or read by name,
-one ended the caller's whole run with a bare `TypeError` or `AttributeError`, past the
-per-cluster and per-node-group errors that take `AWS_CALL_ERRORS`. Both readers here raise
-`UnreadableAnswerError` instead, so such an answer fails its cluster or node group alone.
+Scaling groups as objects and its capacity type and status as one of EKS's enum values. botocore
+hands a (rest-)JSON answer's text and list items on unchecked, enum values included, so a null or
+a number among them, or a value EKS does not have, passes its parser: sorted, compared or read by
+name, one ended the caller's whole run with a bare `TypeError` or `AttributeError`, past the
+per-cluster and per-node-group errors that take `AWS_CALL_ERRORS`, and an unknown capacity type
+was taken for SPOT (a floor of 0 nodes). The readers here raise `UnreadableAnswerError` instead,
+so such an answer fails its cluster or node group alone.
 """
 
 from __future__ import annotations
@@ -15,6 +18,19 @@ from typing import Any
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.page_tokens import pages
+
+CAPACITY_TYPES = ("ON_DEMAND", "SPOT", "CAPACITY_BLOCK")
+"""DescribeNodegroup's `capacityType` values (EKS API reference, `CapacityTypes`)."""
+NODE_GROUP_STATUSES = (
+    "CREATING",
+    "ACTIVE",
+    "UPDATING",
+    "DELETING",
+    "CREATE_FAILED",
+    "DELETE_FAILED",
+    "DEGRADED",
+)
+"""DescribeNodegroup's `status` values (EKS API reference, `NodegroupStatus`)."""
 
 
 def node_group_names(eks: Any, cluster: str) -> list[str]:
@@ -45,3 +61,28 @@ def auto_scaling_group_names(node_group: Mapping[str, Any], call: str) -> list[s
             call, "an object with a text name for each resources.autoScalingGroups", listed
         )
     return [group["name"] for group in listed if group.get("name")]
+
+
+def node_group_capacity_type(node_group: Mapping[str, Any], call: str, default: str) -> str:
+    """The `capacityType` of `node_group` (the `nodegroup` of the DescribeNodegroup answer `call`
+    names), `default` when the answer leaves it out; raises UnreadableAnswerError naming the
+    field for a value not of CAPACITY_TYPES."""
+    return _one_of(node_group, call, "capacityType", CAPACITY_TYPES, default)
+
+
+def node_group_status(node_group: Mapping[str, Any], call: str, default: str) -> str:
+    """The `status` of `node_group` (as `node_group_capacity_type`), one of
+    NODE_GROUP_STATUSES."""
+    return _one_of(node_group, call, "status", NODE_GROUP_STATUSES, default)
+
+
+def _one_of(
+    node_group: Mapping[str, Any], call: str, field: str, values: tuple[str, ...], default: str
+) -> str:
+    value = node_group.get(field, default)
+    if value not in values:
+        # A list or an object is not hashable, but `in` a tuple compares it by equality.
+        raise UnreadableAnswerError(
+            call, f"a nodegroup.{field} of {', '.join(values[:-1])} or {values[-1]}", value
+        )
+    return value

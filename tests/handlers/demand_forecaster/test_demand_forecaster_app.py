@@ -402,20 +402,30 @@ def test_a_member_answering_with_a_proxy_page_fails_its_cluster_alone_in_the_fle
     assert all(len(cluster["error"]) <= 400 for cluster in (first, other))
 
 
-def test_a_null_among_a_node_groups_instance_types_fails_its_cluster_alone_in_the_fleet_run(
-    forecaster: ManualClock, lambda_context: Any, inventory_document: dict[str, Any]
+@pytest.mark.parametrize(
+    ("described", "field"),
+    [
+        pytest.param({"instanceTypes": ["x" * 500, None]}, "instanceTypes", id="null-type"),
+        pytest.param({"capacityType": "SPOT" * 100}, "capacityType", id="unknown-capacity"),
+    ],
+)
+def test_a_node_group_field_eks_does_not_send_fails_its_cluster_alone_in_the_fleet_run(
+    forecaster: ManualClock,
+    lambda_context: Any,
+    inventory_document: dict[str, Any],
+    described: dict[str, Any],
+    field: str,
 ) -> None:
     # GIVEN two members with a cluster and its history each, the first member's EKS answering
-    # DescribeNodegroup with a null among the instance types (botocore's parser passes a JSON
-    # answer's text values on unchecked; a size that is no number it refuses itself)
+    # DescribeNodegroup with a null among the instance types, or a capacity type that is none of
+    # EKS's (botocore's parser passes a JSON answer's text values, enums included, on
+    # unchecked; a size that is no number it refuses itself)
     two_members_with_history(inventory_document, forecaster)
     odd = answer_malformed(
         app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION),
         "eks",
         "DescribeNodegroup",
-        json.dumps(
-            {"nodegroup": {"nodegroupName": "system", "instanceTypes": ["x" * 500, None]}}
-        ).encode(),
+        json.dumps({"nodegroup": {"nodegroupName": "system", **described}}).encode(),
     )
     # WHEN the fleet forecast runs
     result = lambda_handler({"action": "forecast_fleet", "horizon_minutes": 60}, lambda_context)
@@ -425,7 +435,7 @@ def test_a_null_among_a_node_groups_instance_types_fails_its_cluster_alone_in_th
     first, other = result["clusters"]
     assert (first["account_id"], first["status"]) == (MEMBER_ACCOUNT_ID, "error")
     assert "DescribeNodegroup of system answered without a" in first["error"]
-    assert "nodegroup.instanceTypes" in first["error"]
+    assert f"nodegroup.{field}" in first["error"]
     assert len(first["error"]) <= 400
     assert (other["account_id"], other["status"]) == (SECOND_MEMBER_ID, "ok")
 

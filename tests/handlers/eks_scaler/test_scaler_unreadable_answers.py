@@ -91,14 +91,38 @@ def test_auto_scaling_tags_answered_with_a_page_fail_their_node_group_alone_not_
     assert scaling.desired_size("system") == 1
 
 
-def test_a_node_group_described_with_a_timestamp_botocore_cannot_parse_fails_alone(
-    scaling: Scaling,
+@pytest.mark.parametrize(
+    ("described", "reasons"),
+    [
+        pytest.param(
+            {"createdAt": "not-a-date"},
+            ["DescribeNodegroup answered a value botocore cannot read", "Invalid timestamp"],
+            id="timestamp",
+        ),
+        pytest.param(
+            {"status": {"phase": "ACTIVE"}},
+            ["DescribeNodegroup of system answered without a", "nodegroup.status"],
+            id="status-not-text",
+        ),
+        pytest.param(
+            {"capacityType": "RESERVED" * 50},
+            ["DescribeNodegroup of system answered without a", "nodegroup.capacityType"],
+            id="unknown-capacity",
+        ),
+    ],
+)
+def test_a_node_group_described_with_a_value_eks_cannot_send_fails_alone_naming_it(
+    scaling: Scaling, described: dict[str, Any], reasons: list[str]
 ) -> None:
     # GIVEN the evening scale-down of system and web, where EKS answers DescribeNodegroup of
-    # system with its JSON whose `createdAt` is no timestamp, on which botocore's parser raises
-    # a bare ValueError
+    # system with its JSON holding its sizes and a `createdAt` that is no timestamp (on which
+    # botocore's parser raises a bare ValueError), a status that is no text or a capacity type
+    # EKS does not have (botocore hands a JSON answer's enum values on unchecked)
     eks = scaling.services.member_client("eks", MEMBER_ACCOUNT_ID, REGION)
-    body = json.dumps({"nodegroup": {"nodegroupName": "system", "createdAt": "not-a-date"}})
+    sizes = {"minSize": 1, "desiredSize": 2, "maxSize": 4}
+    body = json.dumps(
+        {"nodegroup": {"nodegroupName": "system", "scalingConfig": sizes, **described}}
+    )
     answer = answer_malformed(
         eks,
         "eks",
@@ -110,11 +134,11 @@ def test_a_node_group_described_with_a_timestamp_botocore_cannot_parse_fails_alo
     # WHEN the scaler is invoked
     result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
     # THEN system is an error naming the call and the value it could not read, in a short line,
-    # unchanged, and web scales
+    # unchanged (not a bare TypeError ending the run, nor a capacity EKS does not have taken for
+    # SPOT's), and web scales
     assert answer.answered >= 1
     assert result["system"]["status"] == "error"
-    assert "DescribeNodegroup answered a value botocore cannot read" in result["system"]["reason"]
-    assert "Invalid timestamp" in result["system"]["reason"]
+    assert all(reason in result["system"]["reason"] for reason in reasons), result["system"]
     assert len(result["system"]["reason"]) <= 300
     assert scaling.desired_size("system") == 2
     assert result["web"]["status"] == "scaling_initiated"
