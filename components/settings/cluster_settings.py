@@ -39,6 +39,7 @@ from components.settings.value_checks import (
     unique_values,
     unknown_name_problem,
 )
+from fleet_shared.field_types import NODE_GROUPS_PER_CLUSTER_MOST
 from fleet_shared.inventory import (
     HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS,
 )
@@ -389,7 +390,10 @@ class ClusterSettings(StrictModel):
     # or `pulumi destroy` on the wrong stack fails instead of deleting it. Refused on an existing
     # cluster, whose configuration is its owner's.
     deletion_protection: bool = True
-    node_groups: list[NodeGroupSettings] = Field(min_length=1)
+    # The scaler refuses a request naming more (its schedules' payloads name them all).
+    node_groups: list[NodeGroupSettings] = Field(
+        min_length=1, max_length=NODE_GROUPS_PER_CLUSTER_MOST
+    )
     schedule: ScheduleSettings | None = None
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     endpoint_public_access_cidrs: list[str] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleet_shared.exceptions import EventValidationError, OutsideCalendarError
 from fleet_shared.field_types import (
+    NODE_GROUPS_PER_CLUSTER_MOST,
     AccountId,
     AwsRegion,
     BoolFlag,
@@ -142,6 +143,18 @@ class ScalerEvent(BaseModel):
     it undid would come back with the next morning's restore."""
     until: str | None = None
     reason: str | None = None
+
+    @field_validator("nodegroups", mode="before")
+    @classmethod
+    def _not_more_than_a_cluster_has(cls, value: object) -> object:
+        # Before the entries are read: pydantic checks a length only after validating every
+        # entry, so thousands of them would be read (and each bad one reported) first.
+        if isinstance(value, list | tuple) and len(value) > NODE_GROUPS_PER_CLUSTER_MOST:
+            raise ValueError(
+                f"at most {NODE_GROUPS_PER_CLUSTER_MOST} node groups per request (a cluster's "
+                f"most), got {len(value)}"
+            )
+        return value
 
     @field_validator("until")
     @classmethod

@@ -57,6 +57,10 @@ def _check_region(value: str) -> str:
 
 EKS_CLUSTER_NAME_LONGEST = 100
 EKS_NODE_GROUP_NAME_LONGEST = 63
+NODE_GROUPS_PER_CLUSTER_MOST = 100
+"""The most node groups a cluster of the stack file, and so a scaler request, may name: EKS allows
+30 managed node groups per cluster unless the quota is raised. A request naming more is refused
+before its entries are read, rather than read and worked through one by one."""
 
 
 def eks_name_problem(value: str, longest: int) -> str | None:

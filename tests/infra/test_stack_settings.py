@@ -466,6 +466,24 @@ INVALID_SETTINGS = [
     ),
     ("unknown-top-level-key", "colour", "blue", "colour", "unknown setting"),
     (
+        # The scaler takes no request naming more: the schedules' payloads name them all.
+        "more-node-groups-than-a-scaler-request-takes",
+        "members.0.clusters.0.node_groups",
+        [
+            {
+                "name": f"group-{index}",
+                "capacity_type": "ON_DEMAND",
+                "instance_types": ["m7g.large"],
+                "min_size": 1,
+                "desired_size": 1,
+                "max_size": 2,
+            }
+            for index in range(101)
+        ],
+        "members[0].clusters[0].node_groups",
+        "at most 100 items",
+    ),
+    (
         "duplicate-node-group",
         "members.0.clusters.0.node_groups.1.name",
         "system",

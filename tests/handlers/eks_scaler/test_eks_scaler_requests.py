@@ -69,6 +69,10 @@ BAD_EVENTS: list[tuple[Any, str]] = [
         "save_sizes: only scale_down and scale_up take it, not restore",
     ),
     (event("scale_up"), "nodegroups: scale_up needs at least one node group"),
+    (
+        event("scale_up", *({"name": f"group-{index}"} for index in range(101))),
+        "nodegroups: at most 100 node groups per request (a cluster's most), got 101",
+    ),
     ({**event("scale_up", {"name": "system"}), "account_id": "12"}, "account_id"),
     ({**event("scale_up", {"name": "system"}), "extra": 1}, "extra"),
 ]
@@ -168,6 +172,20 @@ def test_http_api_answers_400_200_and_409(
     owned = lambda_handler(http_event(json.dumps(event("scale_up", sized))), lambda_context)
     assert owned["statusCode"] == 400
     assert f"nodegroups[0].max_size: {STACK_OWNED}" in json.loads(owned["body"])["error"]
+    # AND a body naming thousands of node groups is refused before they are read, naming the
+    # list, and a body past 64 KiB before it is decoded, naming the body
+    many = event("scale_up", *({"name": f"ng-{index}"} for index in range(3000)), request_id="m")
+    crowded = lambda_handler(http_event(json.dumps(many)), lambda_context)
+    assert crowded["statusCode"] == 400
+    assert "nodegroups: at most 100 node groups per request" in json.loads(crowded["body"])["error"]
+    padded = {**event("scale_up", {"name": "system"}), "reason": "x" * 70_000}
+    oversized = lambda_handler(http_event(json.dumps(padded)), lambda_context)
+    assert oversized["statusCode"] == 400
+    assert "body: is 70149 bytes or more; at most 65536" in json.loads(oversized["body"])["error"]
+    assert (
+        state_table.latest_change(f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/system")
+        is None
+    )
     # WHEN a valid scale-down comes THEN 200 with the per-node-group result, and it is done
     body = json.dumps(
         event("scale_down", {"name": "batch-spot", "desired_size": 1}, request_id="ops-1")

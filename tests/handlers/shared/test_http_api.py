@@ -12,7 +12,7 @@ import pytest
 
 from fleet_shared.event_parsing import parse_event
 from fleet_shared.exceptions import EventValidationError
-from fleet_shared.http_api import http_response, is_http_api_event, json_body
+from fleet_shared.http_api import BODY_BYTES_MOST, http_response, is_http_api_event, json_body
 from fleet_shared.http_api_event import HttpApiEvent
 from tests.handlers.fresh_interpreter import probe_output
 
@@ -59,6 +59,15 @@ def test_base64_body_is_decoded_first() -> None:
         (None, False, "is empty"),
         ("***", True, "not valid base64"),
         ("[" * 50_000, False, "nested too deeply"),
+        # Past the bound, refused before it is decoded: counted in characters, in UTF-8 bytes
+        # (two per "é"), and in the bytes a base64 body decodes to.
+        (f'{{"a": "{"x" * BODY_BYTES_MOST}"}}', False, f"at most {BODY_BYTES_MOST} are read"),
+        (f'{{"a": "{"é" * 40_000}"}}', False, "is 80009 bytes or more"),
+        (
+            base64.b64encode(b"x" * (BODY_BYTES_MOST + 1)).decode("ascii"),
+            True,
+            f"at most {BODY_BYTES_MOST} are read",
+        ),
     ],
 )
 def test_bad_body_is_reported_on_field_body(body: str | None, encoded: bool, problem: str) -> None:
