@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -31,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fleet_shared.exceptions import FleetError
+from fleet_shared.http_api import is_http_api_event
+from fleet_shared.http_api_alias import HTTP_API_ALIAS
 from fleet_shared.timestamps import parse_iso
 
 
@@ -87,6 +90,16 @@ def _use_clock(module: Any, clock: ReplayedClock) -> None:
         function.use_services(dataclasses.replace(services, clock=clock))
 
 
+def invoked_function_arn(function_name: str, event: object) -> str:
+    """The ARN Lambda runs `event` through: an HTTP API request through the function's http-api
+    alias, as the deployed API invokes it (the handler refuses one that came another way), any
+    other event through the function's own ARN."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    account = os.environ.get("HUB_ACCOUNT_ID") or "000000000000"
+    arn = f"arn:aws:lambda:{region}:{account}:function:{function_name}"
+    return f"{arn}:{HTTP_API_ALIAS}" if is_http_api_event(event) else arn
+
+
 def answer(module: Any, clock: ReplayedClock, request: dict[str, Any], context: Any) -> dict:
     """One invocation: the handler's result, or the crash that Lambda would report."""
     now = request.get("now")
@@ -114,12 +127,14 @@ def serve(module_name: str, function_name: str, timeout: str) -> int:
                 answers.flush()
             return 1
         for line in sys.stdin:
+            request = json.loads(line)
             context = LocalContext(
                 function_name=function_name,
                 timeout_seconds=int(timeout),
                 log_group_name=f"/aws/lambda/{function_name}",
+                invoked_function_arn=invoked_function_arn(function_name, request.get("event")),
             )
-            reply = answer(module, clock, json.loads(line), context)
+            reply = answer(module, clock, request, context)
             answers.write(json.dumps(reply, default=str) + "\n")
             answers.flush()
     return 0

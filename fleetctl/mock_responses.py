@@ -72,6 +72,7 @@ ID_PREFIXES = {
 }
 
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+LAMBDA_ALIAS = "aws:lambda/alias:Alias"
 
 # Resource types whose physical name is an input other than `name`.
 NAME_INPUTS = {
@@ -171,14 +172,16 @@ class FleetMocks(pulumi.runtime.Mocks):
             if prefix is not None
             else physical
         )
-        arn = (
+        if args.typ == EVENT_RULE:
             # As EventBridge does, a rule on a custom bus carries the bus's name in its ARN.
-            event_rule_arn(
-                region, account, str(args.inputs.get("eventBusName") or DEFAULT_EVENT_BUS), physical
-            )
-            if args.typ == EVENT_RULE
-            else _arn(args.typ, physical, account, region, str(args.inputs.get("path") or "/"))
-        )
+            bus = str(args.inputs.get("eventBusName") or DEFAULT_EVENT_BUS)
+            arn = event_rule_arn(region, account, bus, physical)
+        elif args.typ == LAMBDA_ALIAS:
+            # An alias's ARN is its function's, qualified by the alias's name.
+            function = args.inputs.get("functionName")
+            arn = f"arn:aws:lambda:{region}:{account}:function:{function}:{physical}"
+        else:
+            arn = _arn(args.typ, physical, account, region, str(args.inputs.get("path") or "/"))
         state = {**args.inputs, "arn": arn, "name": args.inputs.get("name", physical)}
         state.update(
             _type_specific_outputs(

@@ -12,6 +12,7 @@ from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import EventValidationError, FleetError, RequestInProgressError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.http_api import http_response, is_http_api_event, json_body
+from fleet_shared.http_api_alias import HTTP_API_ALIAS, invoked_through_the_api
 from handlers.eks_scaler.actions import run, unfinished_results
 from handlers.eks_scaler.environment import ScalerEnvironment
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
@@ -39,6 +40,13 @@ echoes). A change needs an id its retry repeats: API Gateway's `requestContext.r
 new for every HTTP request, a caller's retry after a 504 (API Gateway stops waiting at 30 s,
 the scaler does not) included, so an id derived from it would make that retry a second change,
 and Lambda's request id is new for every invocation API Gateway makes."""
+CALLER_FIELD = "requestContext.authorizer.iam.userArn"
+"""Where API Gateway puts the IAM caller it verified (every route is `AWS_IAM`)."""
+NOT_THROUGH_THE_API = (
+    f"is an HTTP API request's, but the invocation did not come through the API (alias "
+    f"{HTTP_API_ALIAS}); a direct invocation sends the scaler event as it is"
+)
+"""The refusal of an HTTP-shaped event invoked directly: its caller would be whoever it names."""
 
 
 def parse(event: object) -> ScalerCall:
@@ -53,6 +61,9 @@ def parse(event: object) -> ScalerCall:
     request = parse_event(HttpApiEvent, event)
     authorizer = request.requestContext.authorizer
     caller = authorizer.iam.userArn if authorizer is not None and authorizer.iam else None
+    if not caller:
+        # Not a request API Gateway authorised: the route is AWS_IAM, so it always names one.
+        raise EventValidationError(CALLER_FIELD, "is missing: the HTTP API names every caller")
     # json_body rather than a model-typed body: it also decodes a base64-encoded body.
     body = json_body(request.model_dump(include={"body", "isBase64Encoded"}))
     scaler_event = _scaler_event(body)
@@ -90,7 +101,11 @@ def http_error_response(error: FleetError, event: object) -> dict[str, Any]:
 @FUNCTION.handler(parse, error_response=http_error_response)
 def handle(call: ScalerCall, services: ScalerServices, invocation: Invocation) -> dict[str, Any]:
     """Analyze or change; HTTP callers get 409 when the same request is running or every node
-    group was locked (retry later), 200 otherwise (per-node-group outcomes are in the body)."""
+    group was locked (retry later), 200 otherwise (per-node-group outcomes are in the body).
+    An HTTP request's caller is believed only when Lambda ran it through the API's alias
+    (`fleet_shared.http_api_alias`); shaped like one and invoked directly, it is refused."""
+    if call.over_http and not invoked_through_the_api(invocation.invoked_function_arn):
+        raise EventValidationError("requestContext", NOT_THROUGH_THE_API)
     event = call.event if call.over_http else _keyed_on_the_invocation(call.event, invocation)
     result = run(
         event, services, invocation, requested_by=call.requested_by, over_http=call.over_http

@@ -67,19 +67,28 @@ class Invocation:
 
     request_id: str
     _remaining_millis: Callable[[], int] | None = None
+    invoked_function_arn: str | None = None
+    """The ARN Lambda ran the invocation through (with its alias, when invoked through one)."""
 
     @classmethod
     def from_context(cls, context: object) -> Invocation:
         """The invocation of a Lambda context (or a fresh id and no deadline without one)."""
         request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        return cls(str(request_id), remaining if callable(remaining) else None)
+        invoked = getattr(context, "invoked_function_arn", None)
+        return cls(
+            str(request_id),
+            remaining if callable(remaining) else None,
+            invoked if isinstance(invoked, str) else None,
+        )
 
     @classmethod
-    def local(cls, request_id: str | None = None) -> Invocation:
+    def local(
+        cls, request_id: str | None = None, *, invoked_function_arn: str | None = None
+    ) -> Invocation:
         """An invocation with no deadline: for tests and for one function calling another's
         logic in process."""
-        return cls(request_id or uuid.uuid4().hex)
+        return cls(request_id or uuid.uuid4().hex, invoked_function_arn=invoked_function_arn)
 
     def remaining_seconds(self) -> float:
         """Seconds left before Lambda ends the invocation (infinite without a deadline)."""

@@ -24,6 +24,7 @@ from catalog.model import (
 from components.naming import function_name
 from components.schedule_payloads import schedule_days
 from components.settings import WEEKDAYS
+from fleet_shared.http_api_alias import HTTP_API_ALIAS
 from handlers.notification_router.environment import MIN_DEDUP_WINDOW_SECONDS, RouterEnvironment
 from handlers.report_fetcher.models import FetchRequest
 
@@ -490,9 +491,15 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
     )
     for route in routes:
         assert route.inputs["authorizationType"] == "AWS_IAM"
+    # AND each integration invokes its function through the http-api alias (of $LATEST), which
+    # API Gateway alone is granted: a direct invoke of the function cannot pass for a request
+    aliases = {alias.outputs["arn"]: alias for alias in hub.of_type("aws:lambda/alias:Alias")}
     for integration in hub.of_type("aws:apigatewayv2/integration:Integration"):
         assert integration.inputs["integrationType"] == "AWS_PROXY"
         assert integration.inputs["payloadFormatVersion"] == "2.0"
+        alias = aliases[integration.inputs["integrationUri"]]
+        assert alias.inputs["name"] == HTTP_API_ALIAS
+        assert alias.inputs["functionVersion"] == "$LATEST"
     stage = hub.one("aws:apigatewayv2/stage:Stage")
     assert stage.inputs["name"] == "$default"
     assert stage.inputs["autoDeploy"] is True
@@ -503,7 +510,29 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
             PERMISSION,
             principal="apigateway.amazonaws.com",
             sourceArn=f"{execution_arn}/*/{trigger.method}{trigger.path}",
+            qualifier=HTTP_API_ALIAS,
         )
+    assert not [
+        grant
+        for grant in hub.of_type(PERMISSION)
+        if grant.inputs["principal"] == "apigateway.amazonaws.com"
+        and grant.inputs.get("qualifier") != HTTP_API_ALIAS
+    ]
+    # AND no policy of the hub lets another principal invoke an alias: the fleet's grants name
+    # the functions' own ARNs, which do not reach their aliases
+    for alias_arn in aliases:
+        assert not [
+            resource.name
+            for resource, statement in hub.statements()
+            if any(
+                fnmatch.fnmatchcase("lambda:InvokeFunction", action)
+                for action in as_list(statement.get("Action", []))
+            )
+            and any(
+                fnmatch.fnmatchcase(alias_arn, pattern)
+                for pattern in as_list(statement.get("Resource", []))
+            )
+        ], alias_arn
     assert hub.run.stack_outputs["http_api_endpoint"] == api.outputs["apiEndpoint"]
 
 

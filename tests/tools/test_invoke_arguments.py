@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from fleet_shared.http_api_alias import invoked_through_the_api
 from fleetctl.cli import EXIT_BAD_INPUT, main
 from fleetctl.invoke import InvokeOutcome
+from fleetctl.invoke_runner import invoked_function_arn
 from fleetctl.mocked_program import REPO_ROOT
 
 
@@ -107,3 +110,17 @@ def test_a_log_path_that_is_a_directory_is_refused_before_anything_runs(
     assert status == EXIT_BAD_INPUT
     assert captured.out == ""
     assert captured.err == f"fleetctl: --log {str(tmp_path)!r} is a directory; name a file\n"
+
+
+def test_the_local_runner_invokes_an_http_request_through_the_apis_alias_as_deployed():
+    # GIVEN the scaler's example HTTP API request and its example schedule event
+    events = REPO_ROOT / "events" / "eks_scaler"
+    request = json.loads((events / "http_api_scale_up.json").read_text())
+    schedule = json.loads((events / "scale_down_schedule.json").read_text())
+    # WHEN the local runner names the ARN each is invoked through
+    # THEN the request comes through the http-api alias, which the scaler believes, and the
+    # schedule event through the function's own ARN, as EventBridge Scheduler invokes it
+    assert invoked_through_the_api(invoked_function_arn("lambda-fleet-dev-eks-scaler", request))
+    assert not invoked_through_the_api(
+        invoked_function_arn("lambda-fleet-dev-eks-scaler", schedule)
+    )

@@ -23,6 +23,8 @@ from scaling_harness import Scaling, count_scaling_calls
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.handler import Invocation
+from fleet_shared.http_api import is_http_api_event
+from fleet_shared.http_api_alias import HTTP_API_ALIAS
 from fleet_shared.state_table import StateTable
 from handlers.eks_scaler import app
 from handlers.eks_scaler.environment import ScalerEnvironment
@@ -82,14 +84,23 @@ def services(member_eks: Any, fake_clock: ManualClock) -> ScalerServices:
     )
 
 
+SCALER_FUNCTION_ARN = (
+    f"arn:aws:lambda:{REGION}:{HUB_ACCOUNT_ID}:function:lambda-fleet-test-eks-scaler"
+)
+
+
 @pytest.fixture
 def scaler(services: ScalerServices) -> Scaler:
     """Invoke the declared function (parsing, handling, error results) with `services`; a test
-    may put other services in place with `app.FUNCTION.use_services`."""
+    may put other services in place with `app.FUNCTION.use_services`. An HTTP API request comes
+    through the function's http-api alias, as API Gateway invokes it, any other event through
+    the function's own ARN."""
     app.FUNCTION.use_services(services)
 
     def invoke(payload: object, invocation_id: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = app.FUNCTION.invoke(payload, Invocation.local(invocation_id))
+        invoked = f"{SCALER_FUNCTION_ARN}:{HTTP_API_ALIAS}" if is_http_api_event(payload) else None
+        invocation = Invocation.local(invocation_id, invoked_function_arn=invoked)
+        result: dict[str, Any] = app.FUNCTION.invoke(payload, invocation)
         return result
 
     return invoke

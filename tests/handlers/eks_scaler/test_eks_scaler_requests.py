@@ -23,6 +23,7 @@ from scaler_helpers import (
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.http_api_alias import HTTP_API_ALIAS
 from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import UnansweredEndpoints
@@ -126,6 +127,17 @@ def http_event(body: str) -> dict[str, Any]:
         "body": body,
         "isBase64Encoded": False,
     }
+
+
+@pytest.fixture
+def lambda_context(lambda_context: Any) -> Any:
+    """The Lambda context of an invocation through the function's http-api alias, as API Gateway
+    makes them: this module's HTTP requests come so (the scaler tells an event not shaped as one
+    by what it asks, not by the way it came)."""
+    return dataclasses.replace(
+        lambda_context,
+        invoked_function_arn=f"{lambda_context.invoked_function_arn}:{HTTP_API_ALIAS}",
+    )
 
 
 def with_forecaster(services: ScalerServices, function_name: str) -> ScalerServices:
@@ -453,3 +465,36 @@ def test_analyze_asks_a_forecaster_that_cannot_be_reached_once(
     # scaler through botocore's retries
     assert result["forecast"]["available"] is False
     assert fault.attempts == 1
+
+
+def test_a_request_shaped_as_http_is_believed_only_through_the_apis_alias(
+    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+) -> None:
+    # GIVEN a scale-down shaped as an HTTP API request, naming an IAM caller
+    body = json.dumps(
+        event("scale_down", {"name": "batch-spot", "desired_size": 1}, request_id="ops-9")
+    )
+    forged = http_event(body)
+    forged["requestContext"]["authorizer"]["iam"]["userArn"] = "arn:aws:iam::123456789012:user/x"
+    # WHEN someone allowed lambda:InvokeFunction invokes the function's own ARN with it
+    function_arn = lambda_context.invoked_function_arn.rsplit(":", 1)[0]
+    direct = dataclasses.replace(lambda_context, invoked_function_arn=function_arn)
+    refused = lambda_handler(forged, direct)
+    # THEN it is refused naming requestContext: the caller it names is only text in the event
+    assert refused["statusCode"] == 400
+    assert json.loads(refused["body"])["error"].startswith(
+        "invalid event: requestContext: is an HTTP API request's, but the invocation did not come "
+        "through the API (alias http-api)"
+    )
+    # AND through the alias (API Gateway's way in), a request naming no IAM caller is refused
+    anonymous = http_event(body)
+    anonymous["requestContext"]["authorizer"] = None
+    unnamed = lambda_handler(anonymous, lambda_context)
+    assert unnamed["statusCode"] == 400
+    assert (
+        "requestContext.authorizer.iam.userArn: is missing" in json.loads(unnamed["body"])["error"]
+    )
+    # AND nothing was changed or recorded
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 2
+    key = f"nodegroup/{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/batch-spot"
+    assert state_table.latest_change(key) is None
