@@ -6,6 +6,7 @@ docs/functions/eks_scaler.md.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fleet_shared.event_parsing import error_result, parse_event
@@ -27,10 +28,14 @@ from handlers.eks_scaler.services import ScalerServices
 
 FUNCTION = FleetFunction("eks_scaler", ScalerEnvironment, services=ScalerServices.create)
 HTTP_REQUEST_ID_PREFIX = "http-"
-"""Put before an HTTP caller's `request_id`: the fleet's own callers name their requests
-(`schedule-<action>-<run>`, `predictive-<hour>`, ...), and an HTTP request under one of those
-names would be remembered as that request, whose own run would then be answered from the HTTP
-request's stored result and change nothing."""
+"""Put before an HTTP caller's `request_id` (with the caller's scope, `callers_request_id`): the
+fleet's own callers name their requests (`schedule-<action>-<run>`, `predictive-<hour>`, ...),
+and an HTTP request under one of those names would be remembered as that request, whose own run
+would then be answered from the HTTP request's stored result and change nothing."""
+CALLER_SCOPE_DIGITS = 16
+"""Hex digits of the SHA-256 of the caller's ARN that scope its `request_id`: 64 bits, so two
+callers' scopes meet with a chance of about one in 10**19, and the id stays short whatever the
+ARN's length."""
 HTTP_REQUEST_ID_REQUIRED = (
     "is required over HTTP for every action but analyze: an id of yours (a ticket number), sent "
     "again with a retry, so that the retry is answered and not made a second time"
@@ -72,7 +77,7 @@ def parse(event: object) -> ScalerCall:
             raise EventValidationError("request_id", HTTP_REQUEST_ID_REQUIRED)
     else:
         scaler_event = scaler_event.model_copy(
-            update={"request_id": f"{HTTP_REQUEST_ID_PREFIX}{scaler_event.request_id}"}
+            update={"request_id": callers_request_id(scaler_event.request_id, caller)}
         )
     return ScalerCall(scaler_event, requested_by=caller, over_http=True)
 
@@ -81,6 +86,16 @@ def _scaler_event(payload: object) -> ScalerEvent:
     scaler_event = parse_event(ScalerEvent, payload)
     check_node_groups(scaler_event)
     return scaler_event
+
+
+def callers_request_id(request_id: str, caller: str | None) -> str:
+    """An HTTP caller's `request_id` as the scaler keeps it: `http-<scope>-<request_id>`, the
+    scope being the caller's ARN's digest (CALLER_SCOPE_DIGITS). Ids are the callers' own (a
+    ticket number), so two callers may send the same one: unscoped, the second was answered
+    with the first one's result, or refused as a reuse, and took the first one's changes for
+    its own. The same caller's repeat keeps its id, and so its answer."""
+    scope = hashlib.sha256((caller or "").encode("utf-8")).hexdigest()[:CALLER_SCOPE_DIGITS]
+    return f"{HTTP_REQUEST_ID_PREFIX}{scope}-{request_id}"
 
 
 def http_error_response(error: FleetError, event: object) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.state_table import StateTable
 from fleet_shared.unanswered_endpoints import UnansweredEndpoints
 from handlers.eks_scaler import app
-from handlers.eks_scaler.app import lambda_handler
+from handlers.eks_scaler.app import callers_request_id, lambda_handler
 from handlers.eks_scaler.services import ScalerServices
 from tests.handlers.faults import answer_the_same_page_token, fail_every_attempt
 
@@ -220,7 +220,11 @@ def test_http_api_answers_400_200_and_409(
 
 
 def test_an_http_change_needs_its_callers_request_id_and_its_retry_is_not_made_twice(
-    member_eks: Any, state_table: StateTable, lambda_context: Any, fleet_environment: Any
+    member_eks: Any,
+    state_table: StateTable,
+    dynamodb_client: Any,
+    lambda_context: Any,
+    fleet_environment: Any,
 ) -> None:
     # GIVEN the deployed entry point
     scale_down = event("scale_down", {"name": "batch-spot", "desired_size": 1})
@@ -247,9 +251,40 @@ def test_an_http_change_needs_its_callers_request_id_and_its_retry_is_not_made_t
     assert json.loads(first["body"])["results"][0]["status"] == "scaling_initiated"
     assert json.loads(again["body"])["repeated_request"] is True
     assert sizes(member_eks, "batch-spot")["desired_size"] == 1
+    ops = callers_request_id("ticket-7", "arn:aws:iam::123456789012:user/ops")
+    assert ops.startswith("http-") and ops.endswith("-ticket-7")
     assert [change.record["request_id"] for change in state_table.changes_newest_first(key)] == [
-        "http-ticket-7"
+        ops
     ]
+    # WHEN another caller sends its own ticket-7, asking something else
+    scale_up = event("scale_up", {"name": "batch-spot", "desired_size": 3}, request_id="ticket-7")
+    others = http_event(json.dumps(scale_up))
+    others["requestContext"]["authorizer"]["iam"]["userArn"] = "arn:aws:iam::123456789012:user/dev"
+    theirs = lambda_handler(others, lambda_context)
+    # THEN it is that caller's own request, made: neither answered with the first caller's
+    # result nor refused as a reuse of its id
+    assert theirs["statusCode"] == 200
+    assert "repeated_request" not in json.loads(theirs["body"])
+    assert json.loads(theirs["body"])["results"][0]["status"] == "scaling_initiated"
+    assert sizes(member_eks, "batch-spot")["desired_size"] == 3
+    dev = callers_request_id("ticket-7", "arn:aws:iam::123456789012:user/dev")
+    assert [change.record["request_id"] for change in state_table.changes_newest_first(key)] == [
+        dev,
+        ops,
+    ]
+    # WHEN an id was answered before ids were scoped (kept as http-ticket-8), and is sent again
+    real_time_table = StateTable(
+        state_table.table_name, dynamodb_client, unanswered=UnansweredEndpoints()
+    )
+    unscoped = f"{MEMBER_ACCOUNT_ID}/{REGION}/{CLUSTER}/http-ticket-8"
+    with real_time_table.idempotent("eks_scaler", unscoped, 3600) as earlier:
+        earlier.complete({"status": "answered before the upgrade"})
+    same = {**scale_up, "request_id": "ticket-8"}
+    after_upgrade = json.loads(lambda_handler(http_event(json.dumps(same)), lambda_context)["body"])
+    # THEN the unscoped record is no one's: the request is judged afresh (the node group is at
+    # its size already), not answered with that record
+    assert "repeated_request" not in after_upgrade
+    assert after_upgrade["results"][0]["status"] == "no_change_needed"
     # AND analyze, which changes nothing, needs no request_id
     analyze = event("analyze", {"name": "batch-spot"})
     assert lambda_handler(http_event(json.dumps(analyze)), lambda_context)["statusCode"] == 200

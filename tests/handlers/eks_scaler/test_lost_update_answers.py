@@ -17,6 +17,7 @@ from scaling_harness import Scaling
 
 from fleet_shared.node_group_locks import SAVED_SIZES_NAME, node_group_key
 from fleet_shared.timestamps import iso_z
+from handlers.eks_scaler.app import callers_request_id
 from handlers.eks_scaler.change_intents import INTENT_NAME
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from tests.handlers.faults import (
@@ -292,6 +293,8 @@ def test_an_update_eks_made_then_answered_with_a_server_error_is_recorded_once_b
 SYSTEM_RAISED_BY_A = f"{CLUSTER}/system scaled (scale_up): desired 2 -> 3"
 SYSTEM_RAISED_BY_B = f"{CLUSTER}/system scaled (scale_up): desired 3 -> 4"
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "eks_scaler"
+OPS_1 = callers_request_id("ops-1", "arn:aws:iam::111111111111:user/platform-oncall")
+"""`ops-1` of the example request's caller, as the scaler keeps it."""
 
 
 def http_scale_up(desired_size: int, request_id: str) -> dict[str, Any]:
@@ -344,9 +347,9 @@ def test_a_change_whose_answer_was_lost_is_recorded_and_announced_by_the_next_re
     [raised] = json.loads(answer["body"])["results"]
     assert raised["status"] == "scaling_initiated", raised["reason"]
     assert scaling.desired_size("system") == 4
-    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert changes_by_request(scaling) == [("a-1", 2, 3), (OPS_1, 3, 4)]
     assert scaling.changes("system")[0].changed_at == made_at
-    assert scaling.changes("system")[0].record["recorded_by_request"] == "http-ops-1"
+    assert scaling.changes("system")[0].record["recorded_by_request"] == OPS_1
     assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
     # WHEN A is retried a minute later, and the engineer repeats the request
     retried = retry_a_minute_later(scaling, request_a)
@@ -358,7 +361,7 @@ def test_a_change_whose_answer_was_lost_is_recorded_and_announced_by_the_next_re
     assert json.loads(repeated["body"])["repeated_request"] is True
     assert scaling.desired_size("system") == 4
     assert scaling.calls == ["system", "system"]
-    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert changes_by_request(scaling) == [("a-1", 2, 3), (OPS_1, 3, 4)]
     assert scaling.notice_titles() == []
 
 
@@ -384,7 +387,7 @@ def test_an_evening_scale_down_whose_answer_was_lost_is_not_made_again_over_a_la
     scaling.clock.advance(30)
     assert scaling.scaler(http_scale_up(3, "ops-1"))["statusCode"] == 200
     # THEN the evening's change is recorded before the engineer's, and each is announced once
-    assert changes_by_request(scaling) == [(evening["request_id"], 2, 1), ("http-ops-1", 1, 3)]
+    assert changes_by_request(scaling) == [(evening["request_id"], 2, 1), (OPS_1, 1, 3)]
     assert scaling.notice_titles() == [
         SYSTEM_SCALED_DOWN,
         f"{CLUSTER}/system scaled (scale_up): desired 1 -> 3",
@@ -422,7 +425,7 @@ def test_a_dry_run_after_a_change_whose_answer_was_lost_records_and_announces_no
     # WHEN the engineer then raises system to 4 for real
     assert scaling.scaler(http_scale_up(4, "ops-1"))["statusCode"] == 200
     # THEN A's change and the engineer's are each recorded and announced once
-    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert changes_by_request(scaling) == [("a-1", 2, 3), (OPS_1, 3, 4)]
     assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
 
 
@@ -452,7 +455,7 @@ def test_a_request_whose_record_of_a_found_change_is_refused_changes_nothing_unt
     retried = retry_a_minute_later(scaling, request_a)
     # THEN A's change and the engineer's are each recorded and announced once, and A's retry
     # changes nothing
-    assert changes_by_request(scaling) == [("a-1", 2, 3), ("http-ops-1", 3, 4)]
+    assert changes_by_request(scaling) == [("a-1", 2, 3), (OPS_1, 3, 4)]
     assert scaling.notice_titles() == [SYSTEM_RAISED_BY_A, SYSTEM_RAISED_BY_B]
     assert [item["status"] for item in retried["results"]] == ["no_change_needed"]
     assert scaling.desired_size("system") == 4
@@ -480,5 +483,5 @@ def test_a_change_whose_answer_was_lost_but_not_made_is_not_recorded_by_the_next
     scaling.clock.advance(30)
     assert scaling.scaler(http_scale_up(4, "ops-1"))["statusCode"] == 200
     # THEN only the engineer's change is recorded and announced: A's was not made
-    assert changes_by_request(scaling) == [("http-ops-1", 2, 4)]
+    assert changes_by_request(scaling) == [(OPS_1, 2, 4)]
     assert scaling.notice_titles() == [f"{CLUSTER}/system scaled (scale_up): desired 2 -> 4"]
