@@ -8,10 +8,16 @@ that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then con
 anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
 series GetMetricData did not return whole is an error result, since its missing part may hold
 the anomaly. A read CloudWatch answers with "later" (throttling, a server failure) after
-botocore's retries fails the invocation once the other metrics were evaluated and alerted
-(`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it and the
-check of that metric was lost; so does an AssumeRole of the member's role STS answers so,
-before any metric is read.
+botocore's retries, or does not answer at all (every attempt timed out, or the endpoint was
+given up after earlier reads hung), fails the invocation once the other metrics were evaluated
+and alerted (`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it
+and the check of that metric was lost; so does an AssumeRole of the member's role STS answers
+with "later", before any metric is read. A hung read is retried whatever the time left, since
+no time left makes the retry do worse: it is a new invocation with the whole timeout and its own
+record of unanswered endpoints, so it gives the read its whole bound again (and an invocation
+Lambda ends for lack of time is retried alike), and this one alerts the others first with time to
+spare (the endpoint is given up after two hung reads, `MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its
+300 s).
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -41,7 +47,7 @@ from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
-from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
+from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import echo_field, shown_value
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
@@ -64,6 +70,11 @@ from handlers.anomaly_detector.target_calls import member_cloudwatch
 from handlers.anomaly_detector.units import noise_floor
 
 DAY = timedelta(days=1)
+_READS_NOT_ANSWERED = (*NO_ANSWER, EndpointNotAnsweringError)
+"""A metric read that got no answer: every attempt timed out, or it was refused unsent because
+earlier reads of this invocation left the endpoint unanswered. As passing as a throttled one: a
+hung endpoint is a busy or failing one, which the event's retry, minutes later, may find
+answering."""
 ALARM_STATE = "ALARM"
 """The state of an alarm state change this function confirms (the only one its rule sends)."""
 
@@ -74,7 +85,7 @@ def confirm_alarm(
     """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
     when SNS refused an alert, and `AlarmReadsToRetryError`, once the metrics read were alerted,
-    when CloudWatch answered a metric's read with "later"."""
+    when CloudWatch answered a metric's read with "later" or not at all."""
     summary = alarm_summary(event)
     if event.detail.state.value != ALARM_STATE:
         # Only a change to ALARM is one to confirm: evaluated, a change back to OK (an invoke
@@ -155,9 +166,8 @@ def evaluate_alarm(
     """The findings around the alarm time, how many metrics were evaluated, per metric with
     values that are no metric value (`MetricSeries.left_out`) what was left out, and per metric
     whose read CloudWatch answered with "later" (`later_answers.answered_later`, after botocore's
-    retries) its error: those are to be read again by the event's retry, the others go on. A read
-    refused unsent because the throttled reads before it gave the endpoint up for the invocation
-    (`EndpointNotAnsweringError`) is one to read again too. Any other failure of a read is raised.
+    retries) or not at all (`_READS_NOT_ANSWERED`) its error: those are to be read again by the
+    event's retry, the others go on. Any other failure of a read is raised.
 
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
     cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
@@ -177,10 +187,8 @@ def evaluate_alarm(
         start = align(end - lookback, query.period)
         try:
             series = get_metric_series(cloudwatch, [query], start, end)[query.id]
-        except (ClientError, EndpointNotAnsweringError) as error:
-            # A timeout is raised before a later metric is read, so an endpoint given up here
-            # was given up on throttled or failing answers, which the retry may get past.
-            if not (answered_later(error) or isinstance(error, EndpointNotAnsweringError)):
+        except (ClientError, *_READS_NOT_ANSWERED) as error:
+            if not (answered_later(error) or isinstance(error, _READS_NOT_ANSWERED)):
                 raise
             to_retry.append((label, str(error)))
             continue

@@ -32,12 +32,12 @@ class OpenEpisodesNotSavedError(Exception):
 
 class AlarmReadsToRetryError(Exception):
     """Metrics of an alarm whose read CloudWatch answered with "later" (throttling, a server
-    failure) after botocore's retries. Deliberately not a `FleetError`, which becomes the result of
-    an invocation that succeeded: EventBridge invokes the detector asynchronously, so only a
-    failed invocation is retried by Lambda (and kept in the dead-letter queue once its retries
-    are spent), and the retry reads those metrics again. The alarm's other metrics were
-    evaluated and their anomalies alerted first; their delivery claims make the retry's repeat
-    of them no second alert."""
+    failure) after botocore's retries, or not at all (every attempt timed out). Deliberately not
+    a `FleetError`, which becomes the result of an invocation that succeeded: EventBridge invokes
+    the detector asynchronously, so only a failed invocation is retried by Lambda (and kept in
+    the dead-letter queue once its retries are spent), and the retry reads those metrics again.
+    The alarm's other metrics were evaluated and their anomalies alerted first; their delivery
+    claims make the retry's repeat of them no second alert."""
 
     def __init__(self, alarm_name: str, failures: list[tuple[str, str]]) -> None:
         self.alarm_name = alarm_name
