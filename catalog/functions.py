@@ -396,7 +396,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
                 actions=("ce:GetCostAndUsage", "cloudwatch:GetMetricData"), resources=(R.ANY,)
             ),
         ),
-        member_actions=METRICS_READ,
+        # DescribeAlarms: the unit of an alarm's metric its event leaves out (`alarm_units.py`).
+        member_actions=(*METRICS_READ, "cloudwatch:DescribeAlarms"),
         triggers=(
             FixedSchedule(
                 name="anomaly-detection", expression="rate(15 minutes)", payload={"action": "scan"}

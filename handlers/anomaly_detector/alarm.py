@@ -28,6 +28,9 @@ from another start) is that episode, whose alert is out. The episodes the alarm 
 recorded as open (`episodes.record_alerted_episodes`), so a scan that draws one from another
 start continues it, and resolves it once it is over; their series are put in the index for the
 scans to follow (`followed.py`), so the episode is resolved even where no scan reads its metric.
+A metric the event gives no unit takes the unit the alarm names (`alarm_units.py`), by which its
+noise floor is chosen and the scans follow it; the result lists under `without_unit` each metric
+read that has none either, with why, which keeps the floor of 0.001 of its own unit.
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.later_answers import answered_later
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
-from fleet_shared.numeric.robust_anomalies import detect_anomalies
+from fleet_shared.numeric.robust_anomalies import ABSOLUTE_RESOLUTION, detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import echo_field, shown_value
+from handlers.anomaly_detector.alarm_units import AlarmUnits
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
     continue_open_episodes,
@@ -100,9 +104,10 @@ def confirm_alarm(
     # An alarm may come before any scan since its account was listed: noted, the account is
     # known to have left when a later inventory drops it.
     note_listed_members_of(services, inventory)
+    units = AlarmUnits(services.sessions, event)
     try:
         findings, evaluated, left_out, to_retry = evaluate_alarm(
-            services.sessions, services.environment, event, inventory
+            services.sessions, services.environment, event, inventory, units
         )
     except TARGET_ERRORS as error:
         if answered_later(error.__cause__):
@@ -134,7 +139,7 @@ def confirm_alarm(
     recorded = record_alerted_episodes(
         episodes, raised.delivered, services.state, ttl_seconds=dedup_days * 86_400, now=now
     )
-    followed = alarm_series(event, inventory)
+    followed = alarm_series(event, inventory, units)
     follow_series(
         services.state,
         {
@@ -154,6 +159,10 @@ def confirm_alarm(
         "anomalies": raised.reported,
         "alerts": sum(1 for item in raised.reported if item["alerted"]),
         "left_out": left_out,
+        "without_unit": [
+            f"{label}: no unit, {why}; noise floor {ABSOLUTE_RESOLUTION} of its own unit"
+            for label, why in units.missing.items()
+        ],
     }
 
 
@@ -162,6 +171,7 @@ def evaluate_alarm(
     environment: AnomalyEnvironment,
     event: AlarmEvent,
     inventory: FleetInventory,
+    units: AlarmUnits,
 ) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
     """The findings around the alarm time, how many metrics were evaluated, per metric with
     values that are no metric value (`MetricSeries.left_out`) what was left out, and per metric
@@ -201,7 +211,7 @@ def evaluate_alarm(
             series.values,
             series.timestamps,
             time_zone=time_zone,
-            absolute_resolution=noise_floor(query.unit),
+            absolute_resolution=noise_floor(units.unit_of(query, label)),
         )
         findings.extend(
             findings_from(
@@ -234,8 +244,11 @@ def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTa
     return queries
 
 
-def alarm_series(event: AlarmEvent, inventory: FleetInventory) -> dict[str, FollowedSeries]:
-    """How a scan reads each `metricStat` metric of the alarm, by the series' resource."""
+def alarm_series(
+    event: AlarmEvent, inventory: FleetInventory, units: AlarmUnits
+) -> dict[str, FollowedSeries]:
+    """How a scan reads each `metricStat` metric of the alarm, by the series' resource, in the
+    unit the alarm was read in."""
     return {
         f"{event.account}/{event.region}/{label}": FollowedSeries(
             account_id=event.account,
@@ -246,7 +259,7 @@ def alarm_series(event: AlarmEvent, inventory: FleetInventory) -> dict[str, Foll
             stat=query.stat,
             period=query.period,
             time_zone=time_zone,
-            unit=query.unit,
+            unit=units.known_unit_of(query),
         )
         for query, label, time_zone in alarm_queries(event, inventory)
     }

@@ -510,6 +510,20 @@ def test_lambda_deletions_are_limited_to_qualified_versions(
         assert statement["Resource"] == [f"arn:aws:lambda:*:{member.account_id}:function:*:*"]
 
 
+def test_the_anomaly_detector_reads_the_alarms_of_its_member_account_only(
+    stack_run: ProgramRun, settings: FleetSettings
+):
+    for member in settings.members:
+        # GIVEN the anomaly detector's member role WHEN it reads an alarm (the unit its event
+        # leaves out)
+        (statement,) = _statements_granting(
+            stack_run, member.account_id, "anomaly_detector", "cloudwatch:DescribeAlarms"
+        )
+        # THEN only that account's alarms, read and nothing else
+        assert statement["Action"] == ["cloudwatch:DescribeAlarms"]
+        assert statement["Resource"] == [f"arn:aws:cloudwatch:*:{member.account_id}:alarm:*"]
+
+
 def test_a_created_cluster_admits_its_nodes_and_no_member_role_into_kubernetes(
     stack_run: ProgramRun, settings: FleetSettings
 ):

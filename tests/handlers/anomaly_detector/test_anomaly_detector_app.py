@@ -479,22 +479,51 @@ def test_an_alarm_on_another_statistic_of_a_scanned_metric_is_its_own_episode(
     assert scanned.alert["resource"].endswith("ClusterName=dev-apps (Average, 3600 s)")
 
 
+def alarm_on_dead_letters(
+    unit: str, *, as_query: bool = False, metric: str = "dead_letters"
+) -> dict[str, Any]:
+    """PutMetricAlarm's arguments for `dev-apps-cpu` on the member's hourly `metric` of the
+    `jobs` queue in `unit`: on the metric itself, or (`as_query`) as its metric query `m1`."""
+    metric_of = {"Namespace": "Custom/App", "MetricName": metric,
+                 "Dimensions": [{"Name": "Queue", "Value": "jobs"}]}  # fmt: skip
+    alarm = {"AlarmName": "dev-apps-cpu", "EvaluationPeriods": 1, "Threshold": 1.0,
+             "ComparisonOperator": "GreaterThanThreshold"}  # fmt: skip
+    if as_query:
+        stat = {"Metric": metric_of, "Period": 3600, "Stat": "Average", "Unit": unit}
+        return {**alarm, "Metrics": [{"Id": "m1", "MetricStat": stat, "ReturnData": True}]}
+    return {**alarm, **metric_of, "Period": 3600, "Statistic": "Average", "Unit": unit}
+
+
 @pytest.mark.parametrize(
-    ("unit", "anomalous"),
-    [(None, True), ("Bytes", False), ("Count", True)],
-    ids=["without-a-unit", "in-bytes", "in-counts"],
-)
-def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(
+    ("event_unit", "alarm", "alarm_read_fails", "anomalous", "without_unit"),
+    [
+        (None, None, False, True, "DescribeAlarms found no such alarm"),
+        ("Bytes", None, False, False, None),
+        ("Count", None, False, True, None),
+        (None, alarm_on_dead_letters("Bytes"), False, False, None),
+        (None, alarm_on_dead_letters("Bytes", as_query=True), False, False, None),
+        (None, alarm_on_dead_letters("Bytes", metric="retries"), False, True, "no longer reads"),
+        (None, alarm_on_dead_letters("Bytes"), True, True, "the alarm could not be read"),
+    ],
+    ids=["without-a-unit", "in-bytes", "in-counts", "in-bytes-on-the-alarm",
+         "in-bytes-on-the-alarms-query", "alarm-on-another-metric", "alarm-unreadable"],
+)  # fmt: skip
+def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(  # noqa: PLR0917
     detector: ManualClock,
     alert_inbox: Any,
     lambda_context: Any,
-    unit: str | None,
+    event_unit: str | None,
+    alarm: dict[str, Any] | None,
+    alarm_read_fails: bool,
     anomalous: bool,
+    without_unit: str | None,
 ) -> None:
     # GIVEN two days of a member's hourly metric flat at 0 whose last hour reads 3, and an
-    # alarm on it that names its unit (or none)
+    # alarm on it whose event names its unit (or none), the alarm itself in the member naming
+    # its unit (or no alarm, or one now on another metric), and its read failing (or not)
     end = last_hour(detector)
-    member_session(MEMBER_ACCOUNT_ID).client("cloudwatch").put_metric_data(
+    cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
+    cloudwatch.put_metric_data(
         Namespace="Custom/App",
         MetricData=[
             {"MetricName": "dead_letters", "Dimensions": [{"Name": "Queue", "Value": "jobs"}],
@@ -502,6 +531,13 @@ def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(
             for i in range(48)
         ],
     )  # fmt: skip
+    if alarm is not None:
+        cloudwatch.put_metric_alarm(**alarm)
+    if alarm_read_fails:
+        handlers_cloudwatch = member_cloudwatch(
+            app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION
+        )
+        fail_every_attempt(handlers_cloudwatch, "cloudwatch", "DescribeAlarms")
     event = alarm_event(end + timedelta(minutes=5))
     metric_stat = event["detail"]["configuration"]["metrics"][0]["metricStat"]
     metric_stat["metric"] = {
@@ -509,15 +545,23 @@ def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(
         "name": "dead_letters",
         "dimensions": {"Queue": "jobs"},
     }
-    if unit is not None:
-        metric_stat["unit"] = unit
+    if event_unit is not None:
+        metric_stat["unit"] = event_unit
     # WHEN the alarm event arrives
     result = lambda_handler(event, lambda_context)
-    # THEN 3 from a flat 0 is judged in the alarm's unit: three events are anomalous, three
-    # bytes are not, and without a unit a thousandth of it is the floor, as before
+    # THEN 3 from a flat 0 is judged in the alarm's unit, the event's or else the alarm's own:
+    # three events are anomalous, three bytes are not; without a unit from either, a thousandth
+    # of it is the floor, as before, and the result says why the metric has no unit
     assert result["status"] == "ok", result
     assert result["anomalous"] is anomalous
     assert len(alert_inbox.receive()) == int(anomalous)
+    if without_unit is None:
+        assert result["without_unit"] == []
+    else:
+        [note] = result["without_unit"]
+        assert note.startswith("Custom/App/dead_letters Queue=jobs (Average, 3600 s): no unit")
+        assert without_unit in note
+        assert note.endswith("noise floor 0.001 of its own unit")
 
 
 def test_a_followed_series_keeps_its_unit_and_reads_an_entry_recorded_without_one() -> None:

@@ -244,7 +244,7 @@ def alarm_drawing(monkeypatch: pytest.MonkeyPatch, run: Finding) -> None:
     to read again)."""
 
     def evaluate_alarm(
-        sessions: object, environment: object, event: object, inventory: object
+        sessions: object, environment: object, event: object, inventory: object, units: object
     ) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
         return [run], 1, [], []
 
