@@ -1,7 +1,8 @@
 """One HTTP GET of a health endpoint: status code and latency, with a timeout.
 
 Redirects are followed, unless the endpoint is expected to answer one: its redirect is then the
-answer (followed, an endpoint expected to answer 301 or 302 could never pass). A link-local
+answer (followed, an endpoint expected to answer 301 or 302 could never pass); only to an http or
+https URL (a redirect to ftp is an error naming it: ftplib would connect unchecked). A link-local
 address (the instance metadata service, 169.254.169.254 however written, also behind the NAT64
 prefix) is never probed, nor the metadata service's IPv6 address fd00:ec2::254, nor a loopback
 or unspecified one (the Lambda runtime API, 127.0.0.1:9001) unless the endpoint itself is on
@@ -37,12 +38,13 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, shown_value
 
 USER_AGENT = "lambda-fleet-health-monitor"
 READ_CHUNK_BYTES = 64 * 1024
@@ -235,6 +237,33 @@ class _AddressGuard:
         raise last_failure
 
 
+FOLLOWED_SCHEMES = frozenset({"http", "https"})
+"""The schemes of the redirects the probe follows."""
+
+
+class RedirectRefusedError(OSError):
+    """An answer redirects to a URL of a scheme the probe does not follow. An OSError, as a
+    refused connection is: the probe reports it with its reason."""
+
+
+class _HttpRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect to an http or https URL only. urllib's own follows one to ftp too,
+    whose connection ftplib makes itself, past `_AddressGuard` and `_Connections`: an endpoint
+    answering 302 to `ftp://169.254.169.254:80/` had the probe connect to the metadata service."""
+
+    def redirect_request(  # noqa: PLR0917 (urllib's own signature)
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in FOLLOWED_SCHEMES:
+            fp.close()
+            raise RedirectRefusedError(
+                f"redirect to {shown_value(newurl)} refused: only http and https redirects "
+                "are followed"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
     """Follows no redirect: urllib then raises its status as an HTTPError, the probe's answer."""
 
@@ -257,7 +286,7 @@ def _opener(connections: _Connections, follow_redirects: bool) -> urllib.request
             made = connections.tracked(guard.guarded(http_class))
             return super().do_open(made, req, **http_conn_args)
 
-    redirects = urllib.request.HTTPRedirectHandler if follow_redirects else _RedirectAnswered
+    redirects = _HttpRedirects if follow_redirects else _RedirectAnswered
     return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler, redirects)
 
 

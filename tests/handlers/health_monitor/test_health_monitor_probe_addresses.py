@@ -14,7 +14,7 @@ import pytest
 
 from handlers.health_monitor import probe
 from handlers.health_monitor.probe import http_probe, refused_address
-from tests.handlers.local_peers import LocalPeer
+from tests.handlers.local_peers import LocalPeer, http_answer
 
 
 @dataclass
@@ -201,3 +201,22 @@ def test_a_link_local_address_is_never_probed_and_a_loopback_one_only_from_an_en
     # 127.0.0.1:9001, an extension, 0.0.0.0 reaching it too) are refused naming why; an endpoint
     # on loopback may redirect to loopback; any other address is probed
     assert refused is None if why is None else (refused is not None and why in refused), refused
+
+
+@pytest.mark.parametrize("scheme", ["ftp", "FTP"])
+def test_a_redirect_to_an_ftp_url_is_refused_and_nothing_connects_there(scheme: str) -> None:
+    # GIVEN an endpoint answering 302 to an ftp URL: urllib would follow it through ftplib, which
+    # connects on its own, past the address rules (ftp://169.254.169.254:80/ reached the
+    # instance metadata service), here to a peer that counts its connections
+    with LocalPeer(hang=True) as target:
+        location = f"{scheme}://127.0.0.1:{target.port}/latest/meta-data/"
+        redirect = http_answer(302, {"Location": location})
+        with LocalPeer(redirect) as endpoint:
+            # WHEN it is probed
+            outcome = http_probe(endpoint.url("/health"), 2.0)
+        # THEN the probe failed naming the redirect and why, with no status, and nothing
+        # connected to the ftp URL's address
+        assert outcome.status_code is None
+        assert outcome.error is not None
+        assert "RedirectRefusedError" in outcome.error and "only http and https" in outcome.error
+        assert target.connections == 0
