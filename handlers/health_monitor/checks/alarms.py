@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from fleet_shared.alerts import Severity
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import cut_echo
@@ -100,11 +100,13 @@ def _listed_alarms(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         # not its answer (a proxy's), which must not pass for no alarm in ALARM or for deleted.
         metric_alarms = answer_field(page, DESCRIBE_ALARMS, "MetricAlarms")
         for alarm in [*metric_alarms, *page.get("CompositeAlarms", [])]:
-            # Nor is an alarm without its name or ARN, the incident's identity: it fails the
-            # check, not the whole cluster's run on a KeyError, nor opens an incident under
-            # another identity than its state changes resolve.
-            answer_field(alarm, DESCRIBE_ALARMS, "AlarmName")
-            answer_field(alarm, DESCRIBE_ALARMS, "AlarmArn")
+            # Nor is an alarm without its text name or ARN, the incident's identity: it fails
+            # the check, not the whole cluster's run on a KeyError or (CloudWatch's CBOR or
+            # JSON answer, whose values botocore hands on unchecked) a TypeError, nor opens an
+            # incident under another identity than its state changes resolve.
+            for field in ("AlarmName", "AlarmArn"):
+                if not isinstance(answer_field(alarm, DESCRIBE_ALARMS, field), str):
+                    raise UnreadableAnswerError(DESCRIBE_ALARMS, f"a text {field}", alarm)
             yield alarm
 
 

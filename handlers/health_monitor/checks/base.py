@@ -9,17 +9,17 @@ DescribeNodegroup per group.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.clock import Clock
 from fleet_shared.fan_out import Deadline
 from fleet_shared.inventory import Cluster
-from fleet_shared.node_group_listings import node_group_names
+from fleet_shared.node_group_listings import auto_scaling_group_names, node_group_names
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.environment import HealthEnvironment
@@ -135,17 +135,48 @@ class ClusterContext:
         names = node_group_names(eks, self.target.name)
         states: list[NodeGroupState] = []
         for name in sorted(names):
+            call = f"DescribeNodegroup of {name}"
             try:
                 description = answer_field(
                     eks.describe_nodegroup(clusterName=self.target.name, nodegroupName=name),
-                    f"DescribeNodegroup of {name}",
+                    call,
                     "nodegroup",
                 )
+                # What the node group and capacity checks read of it: a null or a number
+                # there fails this node group alone, not every check of the cluster.
+                health_issues(description, call)
+                auto_scaling_group_names(description, call)
             except AWS_CALL_ERRORS as error:
                 states.append(NodeGroupState(name, None, cut_echo(str(error))))
             else:
                 states.append(NodeGroupState(name, description))
         return states
+
+
+def health_issues(described: Mapping[str, Any], call: str) -> list[Mapping[str, Any]]:
+    """The `health.issues` of a cluster or node group as `call` (DescribeCluster's `cluster`,
+    DescribeNodegroup's `nodegroup`) described it; raises UnreadableAnswerError for an issue
+    that is not an object, or a code, message or resource id that is not text. botocore hands a
+    JSON answer's nulls among a list's items, and its text values, on unchecked: read as an
+    issue, a null raised an AttributeError that failed every check of the cluster."""
+    issues = (described.get("health") or {}).get("issues") or []
+    if not all(_is_issue(issue) for issue in issues):
+        raise UnreadableAnswerError(
+            call,
+            "an object with a text code, message and resourceIds for each health.issues",
+            issues,
+        )
+    return list(issues)
+
+
+def _is_issue(issue: object) -> bool:
+    """Whether one of `health.issues` is an object whose code, message and resource ids, those
+    it has, are text."""
+    return (
+        isinstance(issue, Mapping)
+        and all(isinstance(issue.get(key, ""), str) for key in ("code", "message"))
+        and all(isinstance(resource, str) for resource in issue.get("resourceIds") or [])
+    )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.node_group_listings import auto_scaling_group_names
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.report import CheckResult
 
@@ -27,11 +28,8 @@ def run(context: ClusterContext) -> list[CheckResult]:
     for group in context.node_groups:
         if group.description is None:
             continue  # the node group check reports why it could not be described
-        names = [
-            asg["name"]
-            for asg in (group.description.get("resources") or {}).get("autoScalingGroups", [])
-            if asg.get("name")
-        ]
+        # Read when the node group was described: a malformed group made it undescribed.
+        names = auto_scaling_group_names(group.description, f"DescribeNodegroup of {group.name}")
         if not names:
             results.append(
                 CheckResult.failed(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fleet_shared.alerts import Severity
-from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.checks.base import ClusterContext, health_issues
 from handlers.health_monitor.report import CheckResult
 
 NAME = "cluster_status"
@@ -26,7 +26,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
     status = str(cluster.get("status", "UNKNOWN"))
     issues = [
         f"{issue.get('code', 'Unknown')}: {issue.get('message', '')}".strip()
-        for issue in (cluster.get("health") or {}).get("issues", [])
+        for issue in health_issues(cluster, f"DescribeCluster of {name}")
     ]
     if status == "ACTIVE" and not issues:
         return [CheckResult.ok(NAME, name, "ACTIVE", status=status)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet_shared.alerts import Severity
-from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.checks.base import ClusterContext, health_issues
 from handlers.health_monitor.report import CheckResult, raise_severity
 
 NAME = "node_group"
@@ -50,7 +50,8 @@ def _judge(name: str, description: dict[str, Any]) -> CheckResult:
     issues = [
         f"{issue.get('code', 'Unknown')}: {issue.get('message', '')}".strip()
         + (f" ({', '.join(issue['resourceIds'])})" if issue.get("resourceIds") else "")
-        for issue in (description.get("health") or {}).get("issues", [])
+        # Read when the node group was described: a malformed issue made it undescribed.
+        for issue in health_issues(description, f"DescribeNodegroup of {name}")
     ]
     if status == "ACTIVE" and not issues:
         return CheckResult.ok(NAME, name, "ACTIVE", status=status)

@@ -950,6 +950,55 @@ LOAD_BALANCER_WITHOUT_ITS_ARN = (
         ),
         pytest.param(
             PageNotItsAnswer(
+                "before-send.cloudwatch.DescribeAlarms",
+                b'{"MetricAlarms": [{"StateValue": "ALARM", "AlarmName": 7, "AlarmArn": '
+                b'"arn:aws:cloudwatch:eu-west-1:111111111111:alarm:dev-apps-5xx"}]}',
+                url_part="",
+                failed={"alarm": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=("check could not run", "DescribeAlarms answered without a text"),
+                still_passing=("cluster_status", "node_group", "capacity", "endpoint"),
+            ),
+            id="an-alarm-listed-with-a-name-that-is-no-text-fails-the-alarm-check-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.eks.DescribeCluster",
+                b'{"cluster": {"name": "dev-apps", "status": "ACTIVE", '
+                b'"health": {"issues": [null]}}}',
+                url_part="",
+                failed={"cluster_status": {"target": "dev-apps", "status": "failed"}},
+                detail_parts=("check could not run", "DescribeCluster of dev-apps", "issues"),
+                still_passing=("node_group", "capacity", "alarm", "endpoint"),
+            ),
+            id="a-cluster-health-issue-that-is-null-fails-the-cluster-status-check-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.eks.DescribeNodegroup",
+                b'{"nodegroup": {"nodegroupName": "system", "status": "ACTIVE", '
+                b'"health": {"issues": [{"code": "AsgInstanceLaunchFailures", '
+                b'"message": "launch failed", "resourceIds": [7]}]}}}',
+                url_part="/node-groups/system",
+                failed={"node_group": {"target": "system", "status": "failed"}},
+                detail_parts=("cannot be described", "DescribeNodegroup of system", "issues"),
+                still_passing=("cluster_status", "alarm", "endpoint"),
+            ),
+            id="a-node-group-health-issue-naming-a-number-fails-its-node-group-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
+                "before-send.eks.DescribeNodegroup",
+                b'{"nodegroup": {"nodegroupName": "system", "status": "ACTIVE", '
+                b'"resources": {"autoScalingGroups": [null]}}}',
+                url_part="/node-groups/system",
+                failed={"node_group": {"target": "system", "status": "failed"}},
+                detail_parts=("cannot be described", "resources.autoScalingGroups"),
+                still_passing=("cluster_status", "alarm", "endpoint"),
+            ),
+            id="a-node-group-auto-scaling-group-that-is-null-fails-its-node-group-alone",
+        ),
+        pytest.param(
+            PageNotItsAnswer(
                 "before-send.eks.ListNodegroups",
                 GATEWAY_PAGE,
                 url_part="",
