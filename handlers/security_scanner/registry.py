@@ -76,6 +76,9 @@ class ScanScope:
     client: Callable[[str], Any]
     scanned_on: date
     """The scan's day in UTC: what a source judges by date (a runtime's end of support)."""
+    next_page_allowed: Callable[[], bool] = lambda: True
+    """Whether a source may ask a listing's next page (`checks._aws.listed`): False once the
+    invocation's time for reading is out, so a listing whose pages never end stops there."""
 
 
 @dataclass(frozen=True)

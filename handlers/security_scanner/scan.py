@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import MemberAccessError
+from fleet_shared.exceptions import MemberAccessError, PagesCutShortError
 from fleet_shared.fan_out import Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.sessions import (
@@ -327,12 +327,16 @@ def _read_in_time(
     deadline: Deadline | None,
 ) -> tuple[list[registry.Resource | registry.UnreadableListingItem], bool]:
     """The resources a source yields while there is time to read (the next one may take a
-    call), and whether they are all of them."""
+    call), and whether they are all of them: not when a listing was cut short before its next
+    page (`ScanScope.next_page_allowed`)."""
     read: list[registry.Resource | registry.UnreadableListingItem] = []
-    for resource in resources:
-        read.append(resource)
-        if not _time_to_read(deadline):
-            return read, False
+    try:
+        for resource in resources:
+            read.append(resource)
+            if not _time_to_read(deadline):
+                return read, False
+    except PagesCutShortError:
+        return read, False
     return read, True
 
 
@@ -367,6 +371,7 @@ def scan_target(
         member_regions=member_regions,
         client=lambda service: services.member_client(service, account_id, region),
         scanned_on=now.astimezone(UTC).date(),
+        next_page_allowed=lambda: _time_to_read(deadline),
     )
     try:
         evaluation = evaluate(scope, iso_timestamp(now), deadline)

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.registry import Resource, UnreadableListingItem
 
@@ -29,11 +30,17 @@ def listed(
     key: str,
     *,
     always_sent: bool,
+    next_page_allowed: Callable[[], bool],
     max_pages: int | None = None,
     **arguments: Any,
 ) -> Iterator[Any]:
     """The `key` items of every page of the listing `operation` (a client method's name), or of
-    its first `max_pages` pages.
+    its first `max_pages` pages, each page after the first asked only while `next_page_allowed()`
+    (the scope's), else PagesCutShortError: boto3's paginator refuses only a token answered twice
+    in a row, and a listing answering page after page under new tokens (a proxy's) was read
+    until Lambda ended the scan. The paginator asks for a next page as it is iterated, so the
+    check comes after each page, whether a next one was to come or not: the time is out then,
+    and the type is read in part either way.
 
     With `always_sent` (the service sends `key` with an empty list too), a page without it raises
     UnreadableAnswerError: a proxy's page that botocore parsed into an answer without it must not
@@ -44,6 +51,8 @@ def listed(
     pages = client.get_paginator(operation).paginate(**arguments)
     for page in islice(pages, max_pages):
         yield from answer_field(page, call, key) if always_sent else page.get(key, [])
+        if not next_page_allowed():
+            raise PagesCutShortError(call)
 
 
 def optional(call: Callable[[], Any], *absent_codes: str) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from itertools import islice
 from typing import Any
@@ -108,7 +108,13 @@ AWS Config rule fails a function S3 may invoke without a condition such as aws:S
 
 def _collect_security_groups(scope: ScanScope) -> Iterator[Resource | UnreadableListingItem]:
     ec2 = scope.client("ec2")
-    groups = listed(ec2, "describe_security_groups", "SecurityGroups", always_sent=True)
+    groups = listed(
+        ec2,
+        "describe_security_groups",
+        "SecurityGroups",
+        always_sent=True,
+        next_page_allowed=scope.next_page_allowed,
+    )
     # A group without its GroupId names nothing to report it under (`described`), and one
     # without IpPermissions, which EC2 sends empty too, is unreadable: read as no rules, it
     # would resolve the group's open findings.
@@ -242,7 +248,7 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource | UnreadableListin
             # be unreadable, not pass Lambda.2.
             raise UnreadableAnswerError(f"ListFunctions of {name}", "a text Runtime", runtime)
         document = _function_policy(lambda_client, name)
-        qualifiers, more_qualifiers = _qualifiers(lambda_client, name)
+        qualifiers, more_qualifiers = _qualifiers(lambda_client, name, scope.next_page_allowed)
         qualified_policies = {
             label: _function_policy(lambda_client, name, qualifier)
             for label, qualifier in qualifiers
@@ -261,7 +267,15 @@ def _collect_functions(scope: ScanScope) -> Iterator[Resource | UnreadableListin
             }
         return Resource(arn=arn, resource_type=FUNCTION, attributes=attributes)
 
-    functions = list(listed(lambda_client, "list_functions", "Functions", always_sent=True))
+    functions = list(
+        listed(
+            lambda_client,
+            "list_functions",
+            "Functions",
+            always_sent=True,
+            next_page_allowed=scope.next_page_allowed,
+        )
+    )
     # botocore hands a JSON answer's list items and text on unchecked: an item that is null or
     # without a text name and ARN names no function, so the listing fails (the source's error)
     # rather than the whole scan with a bare TypeError or KeyError.
@@ -292,7 +306,9 @@ def _listed_name(function: object) -> object:
     return function.get("FunctionName") if isinstance(function, Mapping) else function
 
 
-def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], bool]:
+def _qualifiers(
+    lambda_client: Any, name: str, next_page_allowed: Callable[[], bool]
+) -> tuple[list[tuple[str, str]], bool]:
     """The function's aliases, then its newest published versions, as (label, qualifier): at most
     QUALIFIED_POLICIES_READ of them, and whether the function has more. The versions are listed
     over VERSION_PAGES_READ pages at most (Lambda lists them oldest first). A page without its
@@ -304,6 +320,7 @@ def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], b
         "list_aliases",
         "Aliases",
         always_sent=True,
+        next_page_allowed=next_page_allowed,
         FunctionName=name,
         PaginationConfig={"PageSize": wanted},
     )
@@ -318,6 +335,7 @@ def _qualifiers(lambda_client: Any, name: str) -> tuple[list[tuple[str, str]], b
         "list_versions_by_function",
         "Versions",
         always_sent=True,
+        next_page_allowed=next_page_allowed,
         max_pages=VERSION_PAGES_READ,
         FunctionName=name,
         PaginationConfig={"PageSize": VERSIONS_PER_PAGE},

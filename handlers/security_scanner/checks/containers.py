@@ -38,7 +38,15 @@ def _collect_clusters(scope: ScanScope) -> Iterator[Resource | UnreadableListing
     # EKS sends `clusters` in every answer, an empty list in a region without clusters (its API
     # reference's response syntax; AWS's own SDK example reads the key unguarded): a page
     # without it is not EKS's, and must not resolve every cluster finding.
-    names = list(listed(eks, "list_clusters", "clusters", always_sent=True))
+    names = list(
+        listed(
+            eks,
+            "list_clusters",
+            "clusters",
+            always_sent=True,
+            next_page_allowed=scope.next_page_allowed,
+        )
+    )
     # botocore hands a JSON list's items on unchecked: an item that is no text names no cluster,
     # so it is reported as the listing's, under no ARN made of it, and the others are read.
     for name in names:

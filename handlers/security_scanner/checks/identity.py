@@ -7,7 +7,7 @@ IAM is global, so its source runs once per account (the scope with `include_glob
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
@@ -52,7 +52,14 @@ def _collect_managed_policies(scope: ScanScope) -> Iterator[Resource | Unreadabl
     # Not required in IAM's model; a proxy's page is refused before botocore parses it
     # (fleet_shared.foreign_answers: no <ListPoliciesResponse>).
     yield from described(
-        listed(iam, "list_policies", "Policies", always_sent=False, Scope="Local"),
+        listed(
+            iam,
+            "list_policies",
+            "Policies",
+            always_sent=False,
+            next_page_allowed=scope.next_page_allowed,
+            Scope="Local",
+        ),
         POLICY,
         listing_call="ListPolicies",
         arn_of=lambda policy: policy["Arn"],
@@ -70,13 +77,19 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | Unreadab
     def describe(principal: dict[str, Any], arn: str) -> Resource | None:
         # IAM names each role, user or group it lists: one without its name is unreadable.
         name = answer_field(principal, f"List{items} of {arn}", f"{kind.capitalize()}Name")
-        documents = list(_inline_documents(iam, kind, name))
+        documents = list(_inline_documents(iam, kind, name, scope.next_page_allowed))
         if not documents:
             return None
         return Resource(arn=arn, resource_type=resource_type, attributes={"documents": documents})
 
     yield from described(
-        listed(iam, f"list_{kind}s", items, always_sent=True),
+        listed(
+            iam,
+            f"list_{kind}s",
+            items,
+            always_sent=True,
+            next_page_allowed=scope.next_page_allowed,
+        ),
         resource_type,
         listing_call=f"List{items}",
         arn_of=lambda principal: principal["Arn"],
@@ -84,11 +97,21 @@ def _collect_inline(scope: ScanScope, kind: str) -> Iterator[Resource | Unreadab
     )
 
 
-def _inline_documents(iam: Any, kind: str, name: str) -> Iterator[dict[str, Any]]:
+def _inline_documents(
+    iam: Any, kind: str, name: str, next_page_allowed: Callable[[], bool]
+) -> Iterator[dict[str, Any]]:
     noun = kind.capitalize()
     key = {f"{noun}Name": name}
     getter = getattr(iam, f"get_{kind}_policy")
-    for policy_name in listed(iam, f"list_{kind}_policies", "PolicyNames", always_sent=True, **key):
+    names = listed(
+        iam,
+        f"list_{kind}_policies",
+        "PolicyNames",
+        always_sent=True,
+        next_page_allowed=next_page_allowed,
+        **key,
+    )
+    for policy_name in names:
         answer = getter(**key, PolicyName=policy_name)
         yield policy_document(answer_field(answer, f"Get{noun}Policy", "PolicyDocument"))
 

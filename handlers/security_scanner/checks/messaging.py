@@ -51,6 +51,7 @@ def _collect_queues(scope: ScanScope) -> Iterator[Resource | UnreadableListingIt
             "list_queues",
             "QueueUrls",
             always_sent=False,
+            next_page_allowed=scope.next_page_allowed,
             PaginationConfig={"PageSize": LIST_QUEUES_PAGE_SIZE},
         )
     )
@@ -107,7 +108,13 @@ def _collect_topics(scope: ScanScope) -> Iterator[Resource | UnreadableListingIt
     # Not required in SNS's model; a proxy's page is refused before botocore parses it
     # (fleet_shared.foreign_answers: no <ListTopicsResponse>).
     yield from described(
-        listed(sns, "list_topics", "Topics", always_sent=False),
+        listed(
+            sns,
+            "list_topics",
+            "Topics",
+            always_sent=False,
+            next_page_allowed=scope.next_page_allowed,
+        ),
         TOPIC,
         listing_call="ListTopics",
         arn_of=lambda topic: topic["TopicArn"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
@@ -45,7 +45,7 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource | UnreadableListingI
     account's first region, also the buckets of regions that are not the member's, which no
     target scans: listed as not scanned."""
     s3 = scope.client("s3")
-    names = _bucket_names(s3, scope.region)
+    names = _bucket_names(s3, scope.region, scope.next_page_allowed)
     if scope.include_global:
         yield from _buckets_outside_member_regions(s3, scope, names)
     yield from described(
@@ -59,7 +59,7 @@ def _collect_buckets(scope: ScanScope) -> Iterator[Resource | UnreadableListingI
     )
 
 
-def _bucket_names(s3: Any, region: str | None) -> list[str]:
+def _bucket_names(s3: Any, region: str | None, next_page_allowed: Callable[[], bool]) -> list[str]:
     """The names of the account's buckets in `region`, or in every region for None."""
     region_filter = {} if region is None else {"BucketRegion": region}
     buckets = listed(
@@ -69,6 +69,7 @@ def _bucket_names(s3: Any, region: str | None) -> list[str]:
         # A wrapped list (<Buckets>, not flattened as ListObjectsV2's Contents), which S3 sends
         # empty too: a page without it would resolve every bucket finding of the region.
         always_sent=True,
+        next_page_allowed=next_page_allowed,
         PaginationConfig={"PageSize": LIST_BUCKETS_PAGE_SIZE},
         **region_filter,
     )
@@ -82,10 +83,10 @@ def _buckets_outside_member_regions(
     """The account's buckets in no region of the member, each marked not scanned: the whole
     listing less each member region's. One listing per region rather than reading each entry's
     BucketRegion, which AWS sends only in a listing with a parameter (and moto never)."""
-    outside = set(_bucket_names(s3, None)) - set(in_scope_region)
+    outside = set(_bucket_names(s3, None, scope.next_page_allowed)) - set(in_scope_region)
     for region in scope.member_regions:
         if outside and region != scope.region:
-            outside -= set(_bucket_names(s3, region))
+            outside -= set(_bucket_names(s3, region, scope.next_page_allowed))
     for name in sorted(outside):
         yield Resource(
             arn=_bucket_arn(name),

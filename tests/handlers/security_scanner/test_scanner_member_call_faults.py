@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import function_spec
@@ -39,6 +41,7 @@ from tests.handlers.deadlines import (
     LambdaTime,
     hang_every_attempt,
 )
+from tests.handlers.faults import answer_of
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
     MEMBER_A,
@@ -332,3 +335,51 @@ def test_a_target_whose_reads_outlast_the_invocation_stops_in_time_naming_the_ty
     # AND none of the findings of the types it left was resolved
     assert target_a["resolved"] == 0
     assert {f["RecordState"] for f in hub_findings().values()} == {"ACTIVE"}
+
+
+ENDLESS_PAGE_SECONDS = 40.0
+"""What each page of member A's endless ListFunctions spends of the invocation's time."""
+
+
+@dataclass
+class EndlessFunctionPages:
+    """Answers every ListFunctions with a page of no function under a new marker each time (a
+    proxy's, or a broken endpoint's: boto3's paginator refuses only a marker answered twice in a
+    row), each page spending ENDLESS_PAGE_SECONDS of `time`."""
+
+    time: LambdaTime
+    pages: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.pages += 1
+        self.time.spend(ENDLESS_PAGE_SECONDS)
+        page = {"Functions": [], "NextMarker": f"marker-{self.pages}"}
+        return answer_of(request.url, 200, {}, json.dumps(page).encode())
+
+
+def test_a_target_whose_listing_never_ends_stops_before_a_page_past_its_time_and_reports(
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    write_inventory: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member A, whose Lambda answers every ListFunctions page with a next one under a new
+    # marker, and a scan_target request for it (a queue message's body) with the whole timeout
+    write_inventory(MEMBER_A)
+    services = build_scanner_services()
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    endless = EndlessFunctionPages(time)
+    member_lambda = "before-send.lambda.ListFunctions"
+    services.sessions.session(MEMBER_A, REGION).events.register_first(member_lambda, endless)
+    request = {"action": "scan_target", "account_id": MEMBER_A, "region": REGION}
+    # WHEN the scanner is invoked
+    result = scanner(request, services, time.context())
+    # THEN Lambda did not end the scan: the listing stopped before a page the target's finishing
+    # reserve had no room for, the target was scanned and reported, and its functions are named
+    # read in part, with the controls left unjudged
+    assert time.spent < TIMEOUT_SECONDS - scan.FINISH_SECONDS + ENDLESS_PAGE_SECONDS
+    [target_a] = result["targets"]
+    assert target_a["status"] == "scanned"
+    left = {error["resource_type"]: error["error"] for error in target_a["errors"]}
+    assert left["AwsLambdaFunction"] == f"read in part: {TIME_RAN_OUT} (Lambda.1, Lambda.2)"
+    assert result["report_key"].endswith(f"/targets/{MEMBER_A}-{REGION}.json")
