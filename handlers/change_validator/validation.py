@@ -36,7 +36,7 @@ a `start` acts on a validation only while no follow-up of it does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,7 +59,7 @@ from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, shown_value
 from handlers.change_validator.callbacks import callback_fate, cancel_callback, schedule_callback
 from handlers.change_validator.changes import (
     Change,
@@ -551,10 +551,7 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
     errors = update.get("errors") or []
     # EKS's texts reach the record (one DynamoDB item, 400 KB at most) and the alert: each is cut,
     # and only the first few are kept, with the count of the others.
-    record["update_errors"] = [
-        cut_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
-        for error in errors[:UPDATE_ERRORS_KEPT]
-    ]
+    record["update_errors"] = [_update_error(error) for error in errors[:UPDATE_ERRORS_KEPT]]
     if len(errors) > UPDATE_ERRORS_KEPT:
         record["update_errors"].append(f"and {len(errors) - UPDATE_ERRORS_KEPT} more errors")
     if status == "Successful":
@@ -595,6 +592,16 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
         _book_check(record, services, f"follow-{record['follow_checks'] + 1}", now)
     _save(services, record)
     return record
+
+
+def _update_error(error: object) -> str:
+    """One of DescribeUpdate's `errors` as the record keeps it: `<errorCode>: <errorMessage>`,
+    cut. botocore hands a null among a JSON answer's list items on unchecked: read as an object,
+    it raised an AttributeError at every check, and the update's verdict (`failed`, with EKS's
+    other reasons) waited hours for the sweep to end it `inconclusive`."""
+    if not isinstance(error, Mapping):
+        return f"an error EKS sent as {shown_value(error)}, not an object"
+    return cut_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
 
 
 def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:

@@ -425,16 +425,27 @@ def test_a_second_change_during_the_first_ones_bake_is_judged_against_the_health
     assert second_record["baseline_window"] == first_record["baseline_window"]
 
 
-@pytest.mark.parametrize("more_errors", [0, 60], ids=["one-error", "sixty-more-long-errors"])
+@pytest.mark.parametrize(
+    "more_errors",
+    [
+        pytest.param([], id="one-error"),
+        pytest.param(
+            [{"errorCode": "Other", "errorMessage": "x" * 10_000}] * 60,
+            id="sixty-more-long-errors",
+        ),
+        # botocore hands a null among a JSON list's items on unchecked
+        pytest.param([None], id="and-a-null"),
+    ],
+)
 def test_an_update_eks_reports_failed_is_failed_at_once(
-    validator: Validator, eks_updates: EksUpdates, more_errors: int
+    validator: Validator, eks_updates: EksUpdates, more_errors: list[dict[str, str] | None]
 ) -> None:
     # GIVEN a cluster version update that EKS reports failed, with its reason first, and
-    # possibly 60 more errors of 10,000 characters each
+    # possibly 60 more errors of 10,000 characters each, or a null
     eks_updates.status = "Failed"
     eks_updates.errors = [
         {"errorCode": "PodEvictionFailure", "errorMessage": "PDB blocks"},
-        *({"errorCode": "Other", "errorMessage": "x" * 10_000} for _ in range(more_errors)),
+        *more_errors,
     ]
     change = cloudtrail_event(
         "UpdateClusterVersion", "9d8c7b6a-0000-4111-8222-933344445555",
