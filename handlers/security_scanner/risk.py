@@ -14,7 +14,8 @@ every rule below that matches; the total picks the alert severity from `THRESHOL
 
 Security groups: `AuthorizeSecurityGroupIngress` from 0.0.0.0/0 or ::/0 matches on any port, in
 its one-rule form (`cidrIp` beside the permissions) too; a CIDR of every address matches however
-it is written (`0::/0`: world_cidrs.py).
+it is written (`0::/0`: world_cidrs.py), and so do the ranges of one call that together cover
+every address (`0.0.0.0/1` and `128.0.0.0/1`).
 `ModifySecurityGroupRules` sets rules by id, and its record says neither whether a rule is
 inbound or outbound nor what it allowed before: a rule it sets to the world matches on what the
 scanner's security group controls judge (TCP 22 or 3389, all traffic, every port: EC2.13, EC2.14,
@@ -48,7 +49,7 @@ from handlers.security_scanner.security_group_rule_updates import (
     modifies_rules,
     rule_updates,
 )
-from handlers.security_scanner.world_cidrs import is_world
+from handlers.security_scanner.world_cidrs import is_world, world_sources
 
 GUARDDUTY_ACTIONS = (
     "awsApiCallAction",
@@ -220,7 +221,7 @@ def _security_group_open_to_world(event: SecurityEvent) -> bool:
     for permission in _items(_object(request.get("ipPermissions"))):
         cidrs += [r.get("cidrIp") for r in _items(_object(permission.get("ipRanges")))]
         cidrs += [r.get("cidrIpv6") for r in _items(_object(permission.get("ipv6Ranges")))]
-    return any(is_world(cidr) for cidr in cidrs)
+    return bool(world_sources(cidrs))
 
 
 def _covers_sensitive_ports(update: RuleUpdate) -> bool:

@@ -28,7 +28,7 @@ from handlers.security_scanner.registry import (
     check,
     register_source,
 )
-from handlers.security_scanner.world_cidrs import is_world
+from handlers.security_scanner.world_cidrs import world_sources
 
 SECURITY_GROUP = "AwsEc2SecurityGroup"
 FUNCTION = "AwsLambdaFunction"
@@ -147,10 +147,10 @@ register_source(
 )
 
 
-def _world_sources(permission: dict[str, Any]) -> list[str]:
+def _cidrs(permission: dict[str, Any]) -> list[str]:
     ranges = [r.get("CidrIp") for r in permission.get("IpRanges", [])]
     ranges += [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
-    return [cidr for cidr in ranges if is_world(cidr)]
+    return ranges
 
 
 def _all_ports(permission: dict[str, Any]) -> bool:
@@ -169,11 +169,15 @@ def _opens_port(permission: dict[str, Any], port: int) -> bool:
 
 
 def _world_open_port(resource: Resource, port: int) -> str | None:
-    for permission in resource.attributes["ingress"]:
-        world = _world_sources(permission)
-        if world and _opens_port(permission, port):
-            return f"ingress allows port {port} from {', '.join(world)}"
-    return None
+    """Why the group lets every address in to `port`: its rules to that port let in the world,
+    one of them or all together."""
+    world = world_sources(
+        cidr
+        for permission in resource.attributes["ingress"]
+        if _opens_port(permission, port)
+        for cidr in _cidrs(permission)
+    )
+    return f"ingress allows port {port} from {', '.join(world)}" if world else None
 
 
 @check(
@@ -210,11 +214,13 @@ def rdp_open_to_world(resource: Resource) -> str | None:
 def all_ports_open_to_world(resource: Resource) -> str | None:
     """All protocols, or every TCP/UDP port, from the whole internet (no FSBP control is this
     specific, EC2.18 is the nearest)."""
-    for permission in resource.attributes["ingress"]:
-        world = _world_sources(permission)
-        if world and _all_ports(permission):
-            return f"ingress allows all ports from {', '.join(world)}"
-    return None
+    world = world_sources(
+        cidr
+        for permission in resource.attributes["ingress"]
+        if _all_ports(permission)
+        for cidr in _cidrs(permission)
+    )
+    return f"ingress allows all ports from {', '.join(world)}" if world else None
 
 
 QUALIFIED_POLICIES_READ = 20

@@ -16,6 +16,7 @@ from handlers.security_scanner.registry import (
     check,
     register_source,
 )
+from handlers.security_scanner.world_cidrs import world_sources
 
 CLUSTER = "AwsEksCluster"
 
@@ -109,9 +110,9 @@ def public_endpoint(resource: Resource) -> str | None:
     vpc = resource.attributes["vpc"]
     if not vpc.get("endpointPublicAccess", False):
         return None
-    cidrs = vpc.get("publicAccessCidrs") or ["0.0.0.0/0"]
-    if "0.0.0.0/0" in cidrs:
-        return "the public API endpoint accepts connections from 0.0.0.0/0"
+    world = world_sources(vpc.get("publicAccessCidrs") or ["0.0.0.0/0"])
+    if world:
+        return f"the public API endpoint accepts connections from {', '.join(world)}"
     return None
 
 

@@ -833,6 +833,45 @@ def test_buckets_are_listed_with_paginated_requests_which_every_account_accepts(
             ],
             set(),
         ),
+        # Every address without a /0: the two halves of the internet, in two rules or one
+        (
+            [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": half}]}
+                for half in ("0.0.0.0/1", "128.0.0.0/1")
+            ],
+            {"EC2.13"},
+        ),
+        (
+            [
+                {
+                    "IpProtocol": "-1",
+                    "Ipv6Ranges": [{"CidrIpv6": "::/1"}, {"CidrIpv6": "8000::/1"}],
+                }
+            ],
+            {"EC2.13", "EC2.14", "FLEET.EC2.1"},
+        ),
+        (
+            [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": part}]}
+                for part in ("0.0.0.0/1", "128.0.0.0/2")
+            ],
+            set(),
+        ),
+        (
+            [
+                {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": half}]}
+                for half in ("0.0.0.0/1",)
+            ]
+            + [
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "IpRanges": [{"CidrIp": "128.0.0.0/1"}],
+                }
+            ],
+            set(),
+        ),
         (
             [
                 {
@@ -858,6 +897,32 @@ def test_security_group_rules_map_to_their_controls(
     }
     # THEN exactly the expected controls fail
     assert failing == controls
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "reason"),
+    [
+        ([], "the public API endpoint accepts connections from 0.0.0.0/0"),
+        (["203.0.113.0/24"], None),
+        (
+            ["0.0.0.0/1", "128.0.0.0/1"],
+            "the public API endpoint accepts connections from 0.0.0.0/1, 128.0.0.0/1",
+        ),
+    ],
+)
+def test_a_public_endpoint_open_to_every_address_fails_eks1_however_its_ranges_are_cut(
+    cidrs: list[str], reason: str | None
+) -> None:
+    # GIVEN a cluster whose public endpoint admits `cidrs` (none: EKS's default, everyone)
+    cluster = Resource(
+        "arn:aws:eks:ap-south-1:1:cluster/c",
+        "AwsEksCluster",
+        {"vpc": {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}},
+    )
+    # WHEN EKS.1 evaluates it
+    [eks1] = [c for c in registry.checks_for("AwsEksCluster") if c.control_id == "EKS.1"]
+    # THEN it fails when the ranges let every address in, one of them or all together
+    assert eks1.evaluate(cluster) == reason
 
 
 @pytest.mark.parametrize(

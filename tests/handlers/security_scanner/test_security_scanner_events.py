@@ -468,6 +468,26 @@ def _ingress_authorized(request_parameters: dict[str, Any]) -> dict[str, Any]:
             id="authorize-ingress-from-::/0-written-out",
         ),
         pytest.param(
+            _ingress_authorized(
+                {
+                    "ipPermissions": {
+                        "items": [
+                            {
+                                "ipProtocol": "tcp",
+                                "fromPort": 22,
+                                "toPort": 22,
+                                "ipRanges": {
+                                    "items": [{"cidrIp": "0.0.0.0/1"}, {"cidrIp": "128.0.0.0/1"}]
+                                },
+                            }
+                        ]
+                    }
+                }
+            ),
+            True,
+            id="authorize-ingress-from-both-halves-of-the-internet",
+        ),
+        pytest.param(
             _rules_modified({**SSH_TO_THE_WORLD, "CidrIpv4": None, "CidrIpv6": "0::/0"}),
             True,
             id="modify-rule-to-::/0-as-0::/0",
