@@ -41,16 +41,12 @@ from aws_lambda_powertools.utilities.parser.models.s3 import (
     S3RequestParameters,
     S3ResponseElements,
 )
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
-from botocore.exceptions import HTTPClientError, IncompleteReadError
-from botocore.parsers import ResponseParserError
 from pydantic import ConfigDict, Field, NonNegativeFloat, ValidationError, model_validator
 
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import (
-    LockNotAcquiredError,
     ObjectReadTimeoutError,
     ObjectsToRetryError,
     PagesCutShortError,
@@ -58,7 +54,7 @@ from fleet_shared.exceptions import (
 )
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
-from fleet_shared.later_answers import answered_later
+from fleet_shared.later_answers import may_pass_on_retry
 from fleet_shared.object_bodies import bounded_body
 from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, StateTable
@@ -76,21 +72,6 @@ OUTCOME_SECONDS = 2 * STATE_TABLE_CALL_SECONDS
 """The time an object needs once its read is given up, to record its outcome: its claim and its
 run's lock released (a state table call each, every attempt timing out at worst), so the
 platform's retry finds both free and the invocation fails in time to be retried."""
-
-
-def may_pass_on_retry(error: Exception) -> bool:
-    """Whether the failure `error` may not happen again on a later attempt: the network (no
-    answer, a connection cut or timed out, a body cut short, an answer that is not the call's:
-    a proxy's or gateway's page on the way), throttling or a server-side (5xx) error
-    (`later_answers.answered_later`), another invocation's lock, a body that trickled past the
-    time left or a listing whose pages did not end in it (a slow or broken path to S3, a proxy
-    on it)."""
-    network = HTTPClientError | BotocoreConnectionError | IncompleteReadError
-    not_the_calls_answer = ResponseParserError | UnreadableAnswerError
-    passing = LockNotAcquiredError | ObjectReadTimeoutError | PagesCutShortError
-    if isinstance(error, network | not_the_calls_answer | passing):
-        return True
-    return answered_later(error)
 
 
 class CreatedObjectModel(S3Object):

@@ -66,7 +66,7 @@ class EndpointNotAnsweringError(HTTPClientError):
     """A call refused without being sent: its endpoint did not answer earlier calls of this
     invocation. An `HTTPClientError`, as botocore's read timeout is, so every caller handles it
     as the timeout it stands for (a `BotoCoreError`, and a failure a later retry may pass:
-    `s3_events.may_pass_on_retry`); not a `ReadTimeoutError`, since nothing was sent that could
+    `later_answers.may_pass_on_retry`); not a `ReadTimeoutError`, since nothing was sent that could
     have taken effect."""
 
     fmt = "{endpoint} did not answer{calls} earlier in this invocation ({cause}); not asked again"

@@ -24,10 +24,10 @@ from botocore.parsers import ResponseParserError
 from fleet_shared.aws_answers import UnreadableAnswerError
 from fleet_shared.exceptions import ObjectTooLargeError
 from fleet_shared.foreign_answers import ForeignAnswerError
+from fleet_shared.later_answers import may_pass_on_retry
 from fleet_shared.s3_events import (
     CreatedObject,
     key_holds_version,
-    may_pass_on_retry,
     parse_object_created,
     read_named_version,
 )

@@ -21,8 +21,8 @@ from fleet_shared.exceptions import (
     UnreadableStateRecordError,
     UnreadableStateValueError,
 )
+from fleet_shared.later_answers import may_pass_on_retry
 from fleet_shared.page_tokens import RepeatedPageTokenError
-from fleet_shared.s3_events import may_pass_on_retry
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z

@@ -18,7 +18,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from fleet_shared.s3_events import may_pass_on_retry
+from fleet_shared.later_answers import may_pass_on_retry
 from fleet_shared.sessions import (
     MEMBER_CALL_CONFIG,
     MEMBER_CALL_SECONDS,
