@@ -12,12 +12,12 @@ botocore's retries, or does not answer at all (every attempt timed out, or the e
 given up after earlier reads hung), fails the invocation once the other metrics were evaluated
 and alerted (`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it
 and the check of that metric was lost; so does an AssumeRole of the member's role STS answers
-with "later", before any metric is read. A hung read is retried whatever the time left, since
-no time left makes the retry do worse: it is a new invocation with the whole timeout and its own
-record of unanswered endpoints, so it gives the read its whole bound again (and an invocation
-Lambda ends for lack of time is retried alike), and this one alerts the others first with time to
-spare (the endpoint is given up after two hung reads, `MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its
-300 s).
+with "later" or not at all (a hang, a connection refused or cut: `may_pass_on_retry`), before
+any metric is read. A hung read is retried whatever the time left, since no time left makes the
+retry do worse: it is a new invocation with the whole timeout and its own record of unanswered
+endpoints, so it gives the read its whole bound again (and an invocation Lambda ends for lack of
+time is retried alike), and this one alerts the others first with time to spare (the endpoint is
+given up after two hung reads, `MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its 300 s).
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -42,10 +42,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.event_parsing import error_result
+from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.later_answers import answered_later
+from fleet_shared.later_answers import answered_later, may_pass_on_retry
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import ABSOLUTE_RESOLUTION, detect_anomalies
 from fleet_shared.sessions import AccountSessions
@@ -89,7 +90,8 @@ def confirm_alarm(
     """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
     result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
     when SNS refused an alert, and `AlarmReadsToRetryError`, once the metrics read were alerted,
-    when CloudWatch answered a metric's read with "later" or not at all."""
+    when CloudWatch answered a metric's read with "later" or not at all, or before any read when
+    STS so answered the AssumeRole of the member's role."""
     summary = alarm_summary(event)
     if event.detail.state.value != ALARM_STATE:
         # Only a change to ALARM is one to confirm: evaluated, a change back to OK (an invoke
@@ -110,9 +112,11 @@ def confirm_alarm(
             services.sessions, services.environment, event, inventory, units
         )
     except TARGET_ERRORS as error:
-        if answered_later(error.__cause__):
-            # The member's AssumeRole was throttled (`MemberAccessError` from STS's answer):
-            # nothing of the alarm was read, and the event's retry may get through.
+        cause = error.__cause__
+        passing = isinstance(cause, Exception) and may_pass_on_retry(cause)
+        if isinstance(error, MemberAccessError) and passing:
+            # STS throttled the member's AssumeRole, or did not answer it: nothing of the alarm
+            # was read, and the event's retry, minutes later, may get through.
             place = f"{event.account}/{event.region}"
             raise AlarmReadsToRetryError(event.detail.alarm_name, [(place, str(error))]) from error
         return error_result(error, **summary)

@@ -20,7 +20,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
-from fleet_shared.sessions import CLIENT_CONFIG
+from fleet_shared.sessions import CLIENT_CONFIG, HUB_CALL_SECONDS
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.exceptions import AlarmReadsToRetryError
 from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS
@@ -58,11 +58,22 @@ class HungService:
         self.attempt_seconds = config.connect_timeout + config.read_timeout
 
     def hang(self, request: Any, **_: Any) -> None:
-        if self.healed or self.body_part not in (request.body or b""):
+        # A query-protocol service (STS) sends its form as text, the others bytes.
+        body = request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        if self.healed or self.body_part not in body:
             return
         self.attempts += 1
         self.time.spend(self.attempt_seconds)
         raise ReadTimeoutError(endpoint_url=request.url)
+
+    def hang_calls_of(self, client: Any, calls: str) -> None:
+        """Hang the `calls` of `client` (a service's, or `service.Operation`)."""
+        events = client.meta.events
+        events.register_first(
+            f"before-parameter-build.{calls}", self.note_config, unique_id="hung-config"
+        )
+        events.register_first(f"before-send.{calls}", self.hang, unique_id="hung-send")
 
 
 @dataclass
@@ -146,11 +157,7 @@ def hang_service(
     def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
         built = build_client(name, account, region, config)
         if name == service and account == account_id:
-            events = built.meta.events
-            events.register_first(
-                f"before-parameter-build.{service}", fault.note_config, unique_id="hung-config"
-            )
-            events.register_first(f"before-send.{service}", fault.hang, unique_id="hung-send")
+            fault.hang_calls_of(built, service)
         return built
 
     monkeypatch.setattr(sessions, "client", client)
@@ -302,29 +309,54 @@ class ThrottledAssumeRole:
         return answer_of(request.url, 400, {"Content-Type": "text/xml"}, body)
 
 
-def test_an_alarm_whose_member_role_sts_throttles_is_retried_and_alerted_once(
-    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+def throttle_assume_role(_: LambdaTime) -> ThrottledAssumeRole:
+    """STS throttling every attempt of the AssumeRole into the member."""
+    fault = ThrottledAssumeRole()
+    sts = app.FUNCTION.services().sessions.hub_client("sts")
+    sts.meta.events.register_first("before-send.sts.AssumeRole", fault, unique_id="throttle")
+    return fault
+
+
+def hang_assume_role(time: LambdaTime) -> HungService:
+    """STS answering no attempt of the AssumeRole into the member, each spending its client's
+    timeouts of `time`."""
+    fault = HungService(time)
+    fault.hang_calls_of(app.FUNCTION.services().sessions.hub_client("sts"), "sts.AssumeRole")
+    return fault
+
+
+@pytest.mark.parametrize(
+    ("fault_of", "error_text"),
+    [(throttle_assume_role, "Throttling"), (hang_assume_role, "Read timeout")],
+    ids=["throttled", "hung"],
+)
+def test_an_alarm_whose_member_role_sts_throttles_or_hangs_is_retried_and_alerted_once(
+    detector: ManualClock,
+    alert_inbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    fault_of: Callable[[LambdaTime], ThrottledAssumeRole | HungService],
+    error_text: str,
 ) -> None:
-    # GIVEN the member's CPU jumped and its alarm fired, and STS throttling every attempt of the
-    # AssumeRole into the member
+    # GIVEN the member's CPU jumped and its alarm fired, and STS throttling (or not answering)
+    # every attempt of the AssumeRole into the member
     times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
     event = alarm_event(times[-1] + timedelta(minutes=5))
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    throttle = ThrottledAssumeRole()
-    sts = app.FUNCTION.services().sessions.hub_client("sts")
-    sts.meta.events.register_first("before-send.sts.AssumeRole", throttle, unique_id="throttle")
+    fault = fault_of(time)
     # WHEN the alarm event arrives
     with pytest.raises(AlarmReadsToRetryError) as failed:
         app.lambda_handler(event, time.context())
-    # THEN the invocation fails naming the account and STS's throttling, after botocore's
-    # retries, so Lambda retries the event; nothing was read or alerted
-    assert throttle.attempts > 1
+    # THEN the invocation fails naming the account and STS's throttling (or the timeout), after
+    # botocore's retries and within one bounded AssumeRole, so Lambda retries the event; nothing
+    # was read or alerted
+    assert fault.attempts > 1
+    assert time.spent <= HUB_CALL_SECONDS
     [(place, error)] = failed.value.failures
     assert place == f"{MEMBER_ACCOUNT_ID}/{REGION}"
-    assert "Throttling" in error
+    assert error_text in error
     assert alert_inbox.receive() == []
     # WHEN Lambda retries the event and STS answers
-    throttle.healed = True
+    fault.healed = True
     retried = app.lambda_handler(event, LambdaTime(TIMEOUT_SECONDS).context())
     # THEN the anomaly is alerted, once
     assert (retried["status"], retried["alerts"]) == ("ok", 1), retried
