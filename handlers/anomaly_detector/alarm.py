@@ -7,17 +7,19 @@ alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
 anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
 series GetMetricData did not return whole is an error result, since its missing part may hold
-the anomaly. A read CloudWatch answers with "later" (throttling, a server failure) after
-botocore's retries, or does not answer at all (every attempt timed out, or the endpoint was
-given up after earlier reads hung), fails the invocation once the other metrics were evaluated
-and alerted (`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it
-and the check of that metric was lost; so does an AssumeRole of the member's role STS answers
-with "later" or not at all (a hang, a connection refused or cut: `may_pass_on_retry`), before
-any metric is read. A hung read is retried whatever the time left, since no time left makes the
-retry do worse: it is a new invocation with the whole timeout and its own record of unanswered
-endpoints, so it gives the read its whole bound again (and an invocation Lambda ends for lack of
-time is retried alike), and this one alerts the others first with time to spare (the endpoint is
-given up after two hung reads, `MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its 300 s).
+the anomaly. A read that may pass on a retry (`may_pass_on_retry`, after botocore's retries:
+CloudWatch answers with "later", throttling or a server failure, or does not answer at all,
+every attempt timed out or the endpoint given up after earlier reads hung; or it cannot be
+reached, cuts the connection, or an answer not its own comes back) fails the invocation once the
+other metrics were evaluated and alerted (`AlarmReadsToRetryError`): Lambda retries the event,
+where an error result ended it and the check of that metric was lost; so does an AssumeRole of
+the member's role STS answers with "later" or not at all (a hang, a connection refused or cut:
+`may_pass_on_retry`), before any metric is read. A hung read is retried whatever the time left,
+since no time left makes the retry do worse: it is a new invocation with the whole timeout and
+its own record of unanswered endpoints, so it gives the read its whole bound again (and an
+invocation Lambda ends for lack of time is retried alike), and this one alerts the others first
+with time to spare (the endpoint is given up after two hung reads,
+`MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its 300 s).
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -39,19 +41,16 @@ import math
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
-from fleet_shared.later_answers import answered_later, may_pass_on_retry
+from fleet_shared.later_answers import may_pass_on_retry
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import ABSOLUTE_RESOLUTION, detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
-from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
 from fleet_shared.validation_errors import echo_field, shown_value
 from handlers.anomaly_detector.alarm_units import AlarmUnits
 from handlers.anomaly_detector.environment import AnomalyEnvironment
@@ -75,11 +74,6 @@ from handlers.anomaly_detector.target_calls import member_cloudwatch
 from handlers.anomaly_detector.units import noise_floor
 
 DAY = timedelta(days=1)
-_READS_NOT_ANSWERED = (*NO_ANSWER, EndpointNotAnsweringError)
-"""A metric read that got no answer: every attempt timed out, or it was refused unsent because
-earlier reads of this invocation left the endpoint unanswered. As passing as a throttled one: a
-hung endpoint is a busy or failing one, which the event's retry, minutes later, may find
-answering."""
 ALARM_STATE = "ALARM"
 """The state of an alarm state change this function confirms (the only one its rule sends)."""
 
@@ -179,8 +173,9 @@ def evaluate_alarm(
 ) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
     """The findings around the alarm time, how many metrics were evaluated, per metric with
     values that are no metric value (`MetricSeries.left_out`) what was left out, and per metric
-    whose read CloudWatch answered with "later" (`later_answers.answered_later`, after botocore's
-    retries) or not at all (`_READS_NOT_ANSWERED`) its error: those are to be read again by the
+    whose read failed in a way that may pass on a retry (`later_answers.may_pass_on_retry`, after
+    botocore's retries: CloudWatch answered "later" or not at all, was not reached, cut the
+    connection, or the answer was not its own) its error: those are to be read again by the
     event's retry, the others go on. Any other failure of a read is raised.
 
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
@@ -201,8 +196,10 @@ def evaluate_alarm(
         start = align(end - lookback, query.period)
         try:
             series = get_metric_series(cloudwatch, [query], start, end)[query.id]
-        except (ClientError, *_READS_NOT_ANSWERED) as error:
-            if not (answered_later(error) or isinstance(error, _READS_NOT_ANSWERED)):
+        except TARGET_ERRORS as error:
+            # A hung, unreachable or cut-off endpoint is a busy or failing one, as a throttling
+            # one is, which the event's retry, minutes later, may find answering.
+            if not may_pass_on_retry(error):
                 raise
             to_retry.append((label, str(error)))
             continue

@@ -31,13 +31,15 @@ class OpenEpisodesNotSavedError(Exception):
 
 
 class AlarmReadsToRetryError(Exception):
-    """Metrics of an alarm whose read CloudWatch answered with "later" (throttling, a server
-    failure) after botocore's retries, or not at all (every attempt timed out). Deliberately not
-    a `FleetError`, which becomes the result of an invocation that succeeded: EventBridge invokes
-    the detector asynchronously, so only a failed invocation is retried by Lambda (and kept in
-    the dead-letter queue once its retries are spent), and the retry reads those metrics again.
-    The alarm's other metrics were evaluated and their anomalies alerted first; their delivery
-    claims make the retry's repeat of them no second alert."""
+    """Metrics of an alarm whose read failed in a way a later attempt may pass, after botocore's
+    retries (`later_answers.may_pass_on_retry`: CloudWatch answered with "later", throttling or a
+    server failure, or not at all, or could not be reached or cut the connection), or the alarm's
+    account when so did the AssumeRole of its member role. Deliberately not a `FleetError`, which
+    becomes the result of an invocation that succeeded: EventBridge invokes the detector
+    asynchronously, so only a failed invocation is retried by Lambda (and kept in the dead-letter
+    queue once its retries are spent), and the retry reads those metrics again. The alarm's other
+    metrics were evaluated and their anomalies alerted first; their delivery claims make the
+    retry's repeat of them no second alert."""
 
     def __init__(self, alarm_name: str, failures: list[tuple[str, str]]) -> None:
         self.alarm_name = alarm_name

@@ -23,7 +23,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import CLIENT_CONFIG, HUB_CALL_SECONDS
 from handlers.anomaly_detector import app
 from handlers.anomaly_detector.exceptions import AlarmReadsToRetryError
-from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS
+from handlers.anomaly_detector.target_calls import HUNG_TARGET_CALL_SECONDS, member_cloudwatch
 from tests.handlers.analytics_accounts import add_member_copy, member_session
 from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
     alarm_event,
@@ -34,7 +34,7 @@ from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
 )
 from tests.handlers.conftest import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import LambdaTime
-from tests.handlers.faults import answer_of
+from tests.handlers.faults import InjectedFault, answer_of, fail_every_attempt
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["anomaly_detector"].timeout_seconds
 SECOND_MEMBER_ID = "444444444444"
@@ -243,21 +243,34 @@ def hang_maximum_reads(time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> Hun
     return hang_member_reads_of(b"Maximum", time, monkeypatch)
 
 
+def refuse_maximum_reads_connections(_: LambdaTime, __: pytest.MonkeyPatch) -> InjectedFault:
+    """CloudWatch's endpoint refusing the connection of every attempt of the member's reads of a
+    maximum."""
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    return fail_every_attempt(cloudwatch, "cloudwatch", "GetMetricData", body_with=(b"Maximum",))
+
+
 @pytest.mark.parametrize(
     ("fault_of", "error_text"),
-    [(throttle_maximum_reads, "Throttling"), (hang_maximum_reads, "Read timeout")],
-    ids=["throttled", "hung"],
+    [
+        (throttle_maximum_reads, "Throttling"),
+        (hang_maximum_reads, "Read timeout"),
+        (refuse_maximum_reads_connections, "Could not connect"),
+    ],
+    ids=["throttled", "hung", "unreachable"],
 )
-def test_an_alarm_whose_metric_read_stays_throttled_or_hangs_is_retried_and_alerted_once(
+def test_an_alarm_whose_metric_read_stays_throttled_or_unanswered_is_retried_and_alerted_once(
     detector: ManualClock,
     alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
-    fault_of: Callable[[LambdaTime, pytest.MonkeyPatch], ThrottledReads | HungService],
+    fault_of: Callable[
+        [LambdaTime, pytest.MonkeyPatch], ThrottledReads | HungService | InjectedFault
+    ],
     error_text: str,
 ) -> None:
     # GIVEN the member's CPU jumped, an alarm on both its hourly average and its hourly maximum,
-    # the function's whole timeout, and CloudWatch throttling (or not answering) every attempt
-    # of the maximum's read
+    # the function's whole timeout, and CloudWatch throttling (or not answering, or not reached)
+    # on every attempt of the maximum's read
     times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
     event = alarm_event(times[-1] + timedelta(minutes=5))
     [average] = event["detail"]["configuration"]["metrics"]

@@ -13,6 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from botocore.exceptions import (
     ClientError,
+    ConnectionClosedError,
     EndpointConnectionError,
     IncompleteReadError,
     ParamValidationError,
@@ -108,6 +109,7 @@ def failure_name(error: Exception) -> str:
     "error",
     [
         EndpointConnectionError(endpoint_url="https://s3"),
+        ConnectionClosedError(endpoint_url="https://s3"),
         ReadTimeoutError(endpoint_url="https://s3"),
         ResponseStreamingError(error="connection reset"),
         IncompleteReadError(actual_bytes=10, expected_bytes=20),
