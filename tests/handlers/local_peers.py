@@ -6,10 +6,12 @@ trickles or cuts the connection.
 `LocalPeer` reads each request (an HTTP request's headers and the body its Content-Length
 announces, or the first bytes of anything else, such as a TLS ClientHello), sends `answer` at
 once, then each of `pieces` after a pause of `pause_seconds`, and then closes the connection, or
-holds it open without a word more (`hang`) until the client hangs up. A client that hangs up
-before the peer sent it all is noted in `cut_off`: the test of a timeout sees that the client
-gave up, and did not just wait the peer out. Everything the peer does is bounded by its
-`with` block, so a failing test leaves no thread writing or holding a socket.
+holds it open without a word more (`hang`) until the client hangs up; `LocalPeer.responding`
+makes one whose reply a function of the request decides (per path, method or count: a webhook
+receiver, an endpoint with routes, a redirect). A client that hangs up before the peer sent it
+all is noted in `cut_off`: the test of a timeout sees that the client gave up, and did not just
+wait the peer out. Everything the peer does is bounded by its `with` block, so a failing test
+leaves no thread writing or holding a socket.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 
 REQUEST_CHUNK_BYTES = 65536
@@ -40,10 +43,45 @@ def http_answer(status: int, headers: dict[str, str] | None = None, body: bytes 
     return "\r\n".join([*lines, "", ""]).encode() + body
 
 
+@dataclass(frozen=True)
+class PeerRequest:
+    """An HTTP request a peer read: its method, path, headers (names in lower case) and body."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def parse(cls, request: bytes) -> PeerRequest:
+        """The parts of `request` (empty ones for what is missing: it may not be HTTP)."""
+        head, _, body = request.partition(b"\r\n\r\n")
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        method, path, *_ = [*request_line.split(" "), "", ""]
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return cls(method, path, headers, body)
+
+
+@dataclass(frozen=True)
+class PeerReply:
+    """How a peer answers one connection: send `answer` at once, then `pieces` one per
+    `pause_seconds`, then close, or with `hang` hold the connection unanswered until the client
+    closes it."""
+
+    answer: bytes = b""
+    pieces: Sequence[bytes] = ()
+    pause_seconds: float = 0.0
+    hang: bool = False
+
+
 class LocalPeer:
     """A peer on 127.0.0.1 serving every connection (each in a thread) alike: read the request,
     send `answer`, then `pieces` one per `pause_seconds`, then close, or with `hang` hold the
-    connection unanswered until the client closes it.
+    connection unanswered until the client closes it; or, made by `responding`, as its function
+    says for each request.
 
     `requests` holds what each connection sent, `connections` counts them, and `cut_off` is set
     once a client hung up before the peer was done with it.
@@ -57,10 +95,8 @@ class LocalPeer:
         pause_seconds: float = 0.0,
         hang: bool = False,
     ) -> None:
-        self.answer = answer
-        self.pieces = pieces
-        self.pause_seconds = pause_seconds
-        self.hang = hang
+        reply = PeerReply(answer, pieces, pause_seconds, hang)
+        self._respond: Callable[[PeerRequest], PeerReply] = lambda _request: reply
         self.requests: list[bytes] = []
         self.connections = 0
         self.pieces_sent = 0
@@ -83,6 +119,14 @@ class LocalPeer:
         return cls(
             b"".join(lines[:lines_at_once]), lines[lines_at_once:], pause_seconds=pause_seconds
         )
+
+    @classmethod
+    def responding(cls, respond: Callable[[PeerRequest], PeerReply]) -> LocalPeer:
+        """A peer answering each connection with the reply `respond` gives for its request
+        (called in the connection's thread, so it may wait for what the test does meanwhile)."""
+        peer = cls()
+        peer._respond = respond
+        return peer
 
     def url(self, path: str = "/") -> str:
         """The peer's URL with `path`."""
@@ -120,10 +164,11 @@ class LocalPeer:
             request = self._read_request(connection)
             with self._lock:
                 self.requests.append(request)
+            reply = self._respond(PeerRequest.parse(request))
             try:
-                self._send(connection, self.answer)
-                for piece in self.pieces:
-                    if not self._wait_while_open(connection, self.pause_seconds):
+                self._send(connection, reply.answer)
+                for piece in reply.pieces:
+                    if not self._wait_while_open(connection, reply.pause_seconds):
                         return
                     self._send(connection, piece)
                     with self._lock:
@@ -131,7 +176,7 @@ class LocalPeer:
             except OSError:
                 self.cut_off.set()
                 return
-            if self.hang:
+            if reply.hang:
                 self._wait_while_open(connection, None)
 
     def _read_request(self, connection: socket.socket) -> bytes:

@@ -13,11 +13,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -30,6 +27,7 @@ from fleet_shared.state_table import StateTable
 from handlers.health_monitor import app
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.services import HealthServices
+from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 from tests.handlers.member_accounts import create_cluster_with_node_group
 from tests.handlers.member_accounts import member_session as member_role_session
 
@@ -163,6 +161,17 @@ class EndpointServer:
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
+    def reply(self, request: PeerRequest) -> PeerReply:
+        """The answer of the request's route (404 for a path without one), sent after its
+        delay; a 3xx redirects to `/healthy`."""
+        status, delay = self.routes.get(request.path, (404, 0.0))
+        self.hits[request.path] = self.hits.get(request.path, 0) + 1
+        headers = {"content-type": "application/json"}
+        if 300 <= status < 400:
+            headers["location"] = "/healthy"
+        answer = http_answer(status, headers, json.dumps({"status": status}).encode())
+        return PeerReply(pieces=[answer], pause_seconds=delay)
+
 
 @pytest.fixture
 def endpoint_server() -> Iterator[EndpointServer]:
@@ -172,35 +181,9 @@ def endpoint_server() -> Iterator[EndpointServer]:
     server_state.routes.update(
         {"/healthy": (200, 0.0), "/slow": (200, 0.15), "/error": (500, 0.0), "/moved": (302, 0.0)}
     )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            status, delay = server_state.routes.get(self.path, (404, 0.0))
-            server_state.hits[self.path] = server_state.hits.get(self.path, 0) + 1
-            time.sleep(delay)
-            body = json.dumps({"status": status}).encode()
-            try:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                if 300 <= status < 400:
-                    self.send_header("location", "/healthy")
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server_state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server_state
-    server.shutdown()
-    server.server_close()
+    with LocalPeer.responding(server_state.reply) as peer:
+        server_state.base_url = peer.url("")
+        yield server_state
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ and the HTTP endpoint check against real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -24,7 +22,7 @@ from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS
 from tests.handlers.faults import MalformedAnswer
-from tests.handlers.local_peers import LocalPeer, http_answer
+from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -442,23 +440,9 @@ def endpoint_redirecting_to_a_malformed_url(
     """A URL on 127.0.0.1 that answers 302 with a Location of `MALFORMED_REDIRECTS`, and the
     error its probe names."""
     location = request.param
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", location)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health", MALFORMED_REDIRECTS[location]
-    server.shutdown()
-    server.server_close()
+    redirect = PeerReply(http_answer(302, {"Location": location}))
+    with LocalPeer.responding(lambda _request: redirect) as peer:
+        yield peer.url("/health"), MALFORMED_REDIRECTS[location]
 
 
 def test_an_endpoint_redirecting_to_a_malformed_url_fails_saying_so_not_as_a_timeout(
@@ -480,23 +464,11 @@ def redirecting_endpoint() -> Iterator[tuple[str, list[str]]]:
     """A URL on 127.0.0.1 answering 302 to the Location its list holds (set by the test)."""
     location: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(302)
-            self.send_header("Location", location[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def reply(_request: PeerRequest) -> PeerReply:
+        return PeerReply(http_answer(302, {"Location": location[0]}))
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/health", location
-    server.shutdown()
-    server.server_close()
+    with LocalPeer.responding(reply) as peer:
+        yield peer.url("/health"), location
 
 
 @pytest.mark.parametrize(

@@ -4,17 +4,14 @@ to the address it checked: a host name is no way around the link-local and loopb
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
 from handlers.health_monitor import probe
 from handlers.health_monitor.probe import http_probe, refused_address
-from tests.handlers.local_peers import LocalPeer, http_answer
+from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 
 
 @dataclass
@@ -50,32 +47,19 @@ class Peer:
     location: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)
 
+    def reply(self, request: PeerRequest) -> PeerReply:
+        self.hosts.append(request.headers.get("host", ""))
+        if request.path == "/redirect":
+            return PeerReply(http_answer(302, {"Location": self.location[0]}))
+        return PeerReply(http_answer(200))
+
 
 @pytest.fixture
 def peer() -> Iterator[Peer]:
     state = Peer(port=0)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.hosts.append(self.headers.get("Host", ""))
-            redirected = self.path == "/redirect"
-            self.send_response(302 if redirected else 200)
-            if redirected:
-                self.send_header("Location", state.location[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with LocalPeer.responding(state.reply) as server:
+        state.port = server.port
+        yield state
 
 
 @pytest.mark.parametrize(

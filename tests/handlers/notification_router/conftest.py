@@ -10,7 +10,6 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -22,10 +21,9 @@ from fleet_shared.state_table import StateTable
 from handlers.notification_router import app
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.services import RouterServices
+from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 
 REGION = "ap-south-1"
-HANG_LIMIT_SECONDS = 30
-"""The longest a hanging path holds a request: the receiver stays bounded even if a test fails."""
 SLACK_SECRET = "lambda-fleet/slack-webhook"
 PAGERDUTY_SECRET = "lambda-fleet/pagerduty-routing-key"
 ROUTING_KEY = "R0UT1NGKEYFORTESTS0000000000000"
@@ -38,8 +36,8 @@ Answer = int | tuple[int, dict[str, str]] | tuple[int, dict[str, str], bytes]
 @dataclass
 class Receiver:
     """Records every POST per path; answers each path with its queued answers, then 200 (after
-    the path's `slow` wait, if any), or never (within `HANG_LIMIT_SECONDS`) while the path
-    hangs."""
+    the path's `slow` wait, if any), or never (until the client hangs up or the test ends) while
+    the path hangs."""
 
     base_url: str = ""
     requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -49,7 +47,6 @@ class Receiver:
     hanging: set[str] = field(default_factory=set)
     hung: dict[str, int] = field(default_factory=dict)
     slow: dict[str, Callable[[], None]] = field(default_factory=dict)
-    released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -82,48 +79,33 @@ class Receiver:
         """What reached `path` and was answered (a hung request was never delivered)."""
         return list(self.requests.get(path, []))
 
+    def reply(self, request: PeerRequest) -> PeerReply:
+        """The receiver's reply to a POST: what its path is set to answer."""
+        path = request.path
+        if path in self.hanging:
+            with self.lock:
+                self.hung[path] = self.hung.get(path, 0) + 1
+            return PeerReply(hang=True)
+        wait = self.slow.get(path)
+        if wait is not None:
+            wait()
+        with self.lock:
+            self.requests.setdefault(path, []).append(json.loads(request.body or b"null"))
+            self.sizes.setdefault(path, []).append(len(request.body))
+            queued = self.statuses.get(path, [])
+            answer = queued.pop(0) if queued else 200
+        status, headers, *body = answer if isinstance(answer, tuple) else (answer, {})
+        default_body = b"ok" if status < 300 else b"internal error"
+        return PeerReply(http_answer(status, headers, body[0] if body else default_body))
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    """The HTTP server standing in for Slack (`/slack`) and PagerDuty (`/pagerduty`)."""
+    """The HTTP peer standing in for Slack (`/slack`) and PagerDuty (`/pagerduty`)."""
     state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length", "0"))
-            raw = self.rfile.read(length)
-            body = json.loads(raw or b"null")
-            if self.path in state.hanging:
-                with state.lock:
-                    state.hung[self.path] = state.hung.get(self.path, 0) + 1
-                state.released.wait(HANG_LIMIT_SECONDS)
-                return
-            wait = state.slow.get(self.path)
-            if wait is not None:
-                wait()
-            with state.lock:
-                state.requests.setdefault(self.path, []).append(body)
-                state.sizes.setdefault(self.path, []).append(len(raw))
-                queued = state.statuses.get(self.path, [])
-                answer = queued.pop(0) if queued else 200
-            status, headers, *body = answer if isinstance(answer, tuple) else (answer, {})
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body[0] if body else b"ok" if status < 300 else b"internal error")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield state
-    state.released.set()
-    server.shutdown()
-    server.server_close()
+    with LocalPeer.responding(state.reply) as peer:
+        state.base_url = peer.url("")
+        yield state
 
 
 @dataclass

@@ -4,12 +4,10 @@ Secrets Manager, SNS and the state table."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -34,7 +32,7 @@ from handlers.notification_router.services import RouterServices
 from tests.handlers.conftest import START_TIME
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS
 from tests.handlers.faults import answer_malformed, fail_every_attempt
-from tests.handlers.local_peers import LocalPeer
+from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -1559,39 +1557,18 @@ def test_a_redirect_is_a_refusal_not_followed_with_the_message_dropped(status: i
     # GIVEN a peer that redirects every POST to a page that answers any GET with 200
     methods: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            methods.append(f"POST {self.path}")
-            self.rfile.read(int(self.headers.get("content-length", "0")))
-            self.send_response(status)
-            self.send_header("Location", "/moved")
-            self.send_header("content-length", "0")
-            self.end_headers()
+    def reply(request: PeerRequest) -> PeerReply:
+        methods.append(f"{request.method} {request.path}")
+        if request.method == "POST":
+            return PeerReply(http_answer(status, {"Location": "/moved"}))
+        return PeerReply(http_answer(200, body=b"ok"))
 
-        def do_GET(self) -> None:
-            methods.append(f"GET {self.path}")
-            self.send_response(200)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        try:
-            # WHEN a message is posted to it
-            with pytest.raises(ChannelError) as raised:
-                post_json(url, {"text": "hello"}, timeout_seconds=5)
-        finally:
-            server.shutdown()
+    with LocalPeer.responding(reply) as peer, pytest.raises(ChannelError) as raised:
+        # WHEN a message is posted to it
+        post_json(peer.url("/hook"), {"text": "hello"}, timeout_seconds=5)
     # THEN the redirect is the channel's refusal, tried once per delivery, and was not followed
     # (urllib would re-send the POST as a GET without the message, and its 200 read as delivered)
-    assert str(raised.value).startswith(
-        f"127.0.0.1:{server.server_address[1]} answered HTTP {status}"
-    )
+    assert str(raised.value).startswith(f"127.0.0.1:{peer.port} answered HTTP {status}")
     assert raised.value.permanent
     assert methods == ["POST /hook"]
 
