@@ -725,10 +725,10 @@ def attempt_time(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> Attemp
     simulated = AttemptTime(sleeps)
     real_post = channels.post_json
 
-    def timed_post(url: str, payload: Any, timeout_seconds: float, *args: Any) -> None:
+    def timed_post(url: str, payload: Any, timeout_seconds: float, **options: Any) -> None:
         simulated.timeouts.append(timeout_seconds)
         try:
-            real_post(url, payload, timeout_seconds, *args)
+            real_post(url, payload, timeout_seconds, **options)
         except ChannelError as error:
             if "timed out" in str(error) or "time is up" in str(error):
                 simulated.spend(timeout_seconds)
@@ -1531,10 +1531,15 @@ def test_a_refusal_whose_body_stalls_is_a_channel_error_within_the_timeout() -> 
 
 
 def test_pagerduty_stalling_its_refusals_body_does_not_keep_the_alert_from_slack_and_email(
-    invoke: Invoke, receiver: Any, email_inbox: Any, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    attempt_time: AttemptTime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN PagerDuty (first on the critical route) answering 503 and stalling its body, with a
-    # 0.5 s timeout and one attempt per channel
+    # 0.5 s timeout and one attempt per channel (the secret reads take none of an attempt's
+    # simulated time: each request is given its 0.5 s however long moto takes on a busy machine)
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("ROUTER_MAX_ATTEMPTS", "1")
     with LocalPeer.trickling_lines(STALLED_REFUSAL, pause_seconds=0.4, lines_at_once=4) as peer:
@@ -2042,10 +2047,15 @@ def test_a_resolution_of_an_alert_no_channel_took_goes_to_none(
 
 
 def test_a_resolution_reaches_a_channel_whose_alert_timed_out_after_it_was_sent(
-    invoke: Invoke, receiver: Any, fake_clock: Any, monkeypatch: pytest.MonkeyPatch
+    invoke: Invoke,
+    receiver: Any,
+    fake_clock: Any,
+    attempt_time: AttemptTime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN a critical alert whose PagerDuty calls read the request and never answered (0.25 s
-    # timeout): PagerDuty may have opened the incident
+    # timeout, each request given all of it: the secret reads take none of an attempt's
+    # simulated time): PagerDuty may have opened the incident
     monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", "0.25")
     receiver.hang("/pagerduty")
     alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
