@@ -797,7 +797,7 @@ def _fallback_target(
     first_unscheduled: dict[str, Any] | None = None
     passed_over: list[dict[str, Any]] = []
     for group in described_node_groups(eks, cluster):
-        if group.get("capacityType", "ON_DEMAND") != "ON_DEMAND":
+        if group["capacityType"] != "ON_DEMAND":
             continue
         name = group["nodegroupName"]
         if inventory_known and (listed is None or listed.node_group(name) is None):

@@ -20,6 +20,12 @@ from handlers.spot_optimizer.services import SpotServices
 
 CANDIDATE_FAMILIES = ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g")
 MAX_ADDITIONS = 3
+CAPACITY_BLOCK_LEFT_OUT = (
+    "capacity type CAPACITY_BLOCK: capacity reserved for a fixed time, not spot; its instance "
+    "types are not mixed"
+)
+"""Why a capacity block's node group gets no mix: like SPOT it is not ON_DEMAND, but its
+instances are the reservation's, at its price, and cannot be swapped for other types."""
 
 
 def candidates_for(instance_type: str) -> list[str]:
@@ -34,13 +40,19 @@ def recommend_node_group_mix(
     services: SpotServices, account_id: str, region: str, cluster: str, *, deadline: Deadline
 ) -> dict[str, Any]:
     """`{"account_id", "region", "cluster", "node_groups": [{"nodegroup", "keep", "add",
-    "drop", "unscored"}]}`; the analysis's pages are read while `deadline` allows."""
+    "drop", "unscored"}], "left_out_node_groups": [{"nodegroup", "reason"}]}`: a mix for each
+    SPOT node group; a CAPACITY_BLOCK one is left out and named (an ON_DEMAND one, plainly not
+    spot, is not named). The analysis's pages are read while `deadline` allows."""
     eks = services.member_client("eks", account_id, region)
-    spot_groups = [
-        (group["nodegroupName"], list(group.get("instanceTypes") or []))
-        for group in described_node_groups(eks, cluster)
-        if group.get("capacityType") == "SPOT"
-    ]
+    spot_groups: list[tuple[str, list[str]]] = []
+    left_out: list[dict[str, str]] = []
+    for group in described_node_groups(eks, cluster):
+        if group["capacityType"] == "SPOT":
+            spot_groups.append((group["nodegroupName"], list(group.get("instanceTypes") or [])))
+        elif group["capacityType"] == "CAPACITY_BLOCK":
+            left_out.append(
+                {"nodegroup": group["nodegroupName"], "reason": CAPACITY_BLOCK_LEFT_OUT}
+            )
     all_types: list[str] = []
     for _, types in spot_groups:
         for kind in types:
@@ -56,6 +68,7 @@ def recommend_node_group_mix(
         "cluster": cluster,
         "recommend_score": services.environment.spot_recommend_score,
         "node_groups": [_recommend(name, types, scored) for name, types in spot_groups],
+        "left_out_node_groups": left_out,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
-from fleet_shared.node_group_listings import node_group_names
+from fleet_shared.node_group_listings import node_group_capacity_type, node_group_names
 
 _NOT_FOUND = "ResourceNotFoundException"
 
@@ -34,16 +34,18 @@ def _checked(group: object, name: str, call: str) -> dict[str, Any]:
     `call`) with its name, capacity type and instance types as the callers read them: botocore
     hands a JSON answer's values and list items on unchecked, so a name missing or no text, a
     null among the types, would end the caller's invocation with a bare KeyError or
-    AttributeError. Raises UnreadableAnswerError for those, showing the value only."""
+    AttributeError, and a capacity type EKS does not have was taken for one that is not
+    ON_DEMAND (SPOT, in the mix). Raises UnreadableAnswerError for those, showing the value
+    only. `capacityType` is always set in what is returned: EKS's default, ON_DEMAND, when the
+    answer leaves it out."""
     if not isinstance(group, Mapping):
         raise UnreadableAnswerError(call, "an object as nodegroup", group)
     if group.get("nodegroupName") != name:
         raise UnreadableAnswerError(
             call, f"nodegroup.nodegroupName {name}", group.get("nodegroupName")
         )
-    if not isinstance(group.get("capacityType", ""), str):
-        raise UnreadableAnswerError(call, "a text nodegroup.capacityType", group["capacityType"])
+    capacity_type = node_group_capacity_type(group, call, "ON_DEMAND")
     types = group.get("instanceTypes") or []
     if not isinstance(types, list) or not all(isinstance(kind, str) for kind in types):
         raise UnreadableAnswerError(call, "a text name for each of nodegroup.instanceTypes", types)
-    return dict(group)
+    return {**group, "capacityType": capacity_type}

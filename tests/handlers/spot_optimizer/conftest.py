@@ -77,15 +77,29 @@ def create_cluster(eks: Any, account_id: str) -> None:
         resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
     )
     for name, (capacity, types, low, desired, high) in NODE_GROUPS.items():
-        eks.create_nodegroup(
-            clusterName=CLUSTER,
-            nodegroupName=name,
-            nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
-            subnets=["subnet-1"],
-            capacityType=capacity,
-            instanceTypes=types,
-            scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
-        )
+        create_node_group(eks, account_id, name, capacity, types, sizes=(low, desired, high))
+
+
+def create_node_group(
+    eks: Any,
+    account_id: str,
+    name: str,
+    capacity_type: str,
+    instance_types: list[str],
+    *,
+    sizes: tuple[int, int, int] = (1, 2, 4),
+) -> None:
+    """A node group of the cluster, of `sizes` (min, desired, max)."""
+    low, desired, high = sizes
+    eks.create_nodegroup(
+        clusterName=CLUSTER,
+        nodegroupName=name,
+        nodeRole=f"arn:aws:iam::{account_id}:role/eks-node",
+        subnets=["subnet-1"],
+        capacityType=capacity_type,
+        instanceTypes=instance_types,
+        scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
+    )
 
 
 def desired_size(eks: Any, name: str) -> int:

@@ -30,6 +30,7 @@ from handlers.spot_optimizer.keys import (
     fallback_claim_key,
     zone_interruptions_key,
 )
+from handlers.spot_optimizer.mix import CAPACITY_BLOCK_LEFT_OUT
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
     answer_malformed,
@@ -48,6 +49,7 @@ from tests.handlers.spot_optimizer.conftest import (
     SPOT_TYPES,
     at_the_fallback_threshold,
     change_the_inventory,
+    create_node_group,
     desired_size,
     interrupt_batch_spot,
     interruption_event,
@@ -853,16 +855,21 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
 
 
 def test_mix_recommendation_drops_weak_types_and_adds_siblings(
-    invoke: Invoke, make_services: MakeServices
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
 ) -> None:
-    # GIVEN a threshold of 65 and two recent interruptions of c7g.large in every AZ
+    # GIVEN a threshold of 65, two recent interruptions of c7g.large in every AZ, and beside
+    # the on-demand and spot groups of dev-apps a node group of an EC2 capacity block
     services = make_services(SPOT_RECOMMEND_SCORE="65")
     for zone in ("a", "b", "c"):
         record_zone_interruptions(services, "c7g.large", f"{REGION}{zone}", 2)
+    create_node_group(member_eks, MEMBER_A, "gpu-block", "CAPACITY_BLOCK", ["m7g.large"])
     # WHEN the mix of dev-apps is asked for
     result = invoke(mix_of_dev_apps_request(), services, "inv-1")
-    print(result)
-    # THEN only the spot group is considered; c7g is dropped, m7g and m6g kept
+    # THEN the capacity block's group is left out and named, not mixed as if it were spot
+    assert result["left_out_node_groups"] == [
+        {"nodegroup": "gpu-block", "reason": CAPACITY_BLOCK_LEFT_OUT}
+    ]
+    # AND only the spot group is considered; c7g is dropped, m7g and m6g kept
     [group] = result["node_groups"]
     assert group["nodegroup"] == "batch-spot"
     assert [entry["instance_type"] for entry in group["drop"]] == ["c7g.large"]

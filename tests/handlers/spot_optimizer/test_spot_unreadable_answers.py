@@ -353,9 +353,10 @@ def test_a_fallback_whose_on_demand_group_is_described_malformed_is_reported(
             id="a-null-among-its-types",
         ),
         pytest.param(
-            {"capacityType": 1},
-            "answered without a text nodegroup.capacityType, not its answer: 1",
-            id="a-number-as-its-capacity-type",
+            {"capacityType": "spot"},
+            "answered without a nodegroup.capacityType of ON_DEMAND, SPOT or CAPACITY_BLOCK, "
+            "not its answer: 'spot'",
+            id="a-capacity-type-eks-lacks",
         ),
     ],
 )
@@ -363,7 +364,8 @@ def test_a_mix_whose_spot_group_is_described_malformed_is_an_error_naming_it(
     invoke: Invoke, make_services: MakeServices, changes: dict[str, Any], problem: str
 ) -> None:
     # GIVEN dev-apps in member A, and EKS answering DescribeNodegroup of its spot group
-    # batch-spot with its JSON holding a name, type or capacity type that is not one
+    # batch-spot with its JSON holding a name, type or capacity type that is not one (an
+    # unknown capacity type was taken for SPOT and mixed)
     services = make_services()
     eks = services.member_client("eks", MEMBER_A, REGION)
     spot_group = {
