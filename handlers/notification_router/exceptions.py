@@ -21,6 +21,12 @@ class UnusableSecretError(Exception):
     it (`is empty`, `has "url" as a JSON number, not a string`), never the value."""
 
 
+class UnreadableSecretAnswerError(Exception):
+    """Secrets Manager's answer to GetSecretValue holds no secret the router can read (a
+    SecretString that is no text, or neither field); the message names the field and the JSON
+    type it held, never the value."""
+
+
 class RateLimitedError(ChannelError):
     """The channel answered 429 or 503 with a Retry-After: it takes nothing before that."""
 

@@ -30,7 +30,43 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import HUB_CALL_CONFIG, bounded_config
 from handlers.notification_router.delivery_policy import DeliveryPolicy, attempt_seconds
 from handlers.notification_router.environment import RouterEnvironment
+from handlers.notification_router.exceptions import UnreadableSecretAnswerError
 from handlers.notification_router.rate_limits import ChannelHolds
+
+
+class SecretTextProvider(SecretsProvider):
+    """Powertools' Secrets Manager provider, taking from a GetSecretValue answer only a
+    SecretString that is text, or a SecretBinary. botocore hands a JSON answer's values on
+    unchecked: a SecretString that was a number, a boolean, an array or an object (a proxy's
+    answer, a corrupt one) was made text (`12345`, a Python repr) and posted as the routing key,
+    and cached for ROUTER_SECRET_TTL_SECONDS; an answer with neither field failed as a bare
+    `'SecretBinary'`. Either now raises `UnreadableSecretAnswerError`, naming the field and the
+    JSON type it held, never the value; Powertools raises it as `GetParameterError`, a read that
+    failed, and caches nothing, so the channel's next attempt reads the secret again."""
+
+    def _get(self, name: str, **sdk_options: Any) -> str | bytes:
+        answer = self.client.get_secret_value(**{**sdk_options, "SecretId": name})
+        if "SecretString" in answer:
+            text = answer["SecretString"]
+            if not isinstance(text, str):
+                raise UnreadableSecretAnswerError(
+                    f"GetSecretValue answered SecretString as {_json_kind(text)}, not text"
+                )
+            return text
+        if "SecretBinary" in answer:
+            return answer["SecretBinary"]
+        raise UnreadableSecretAnswerError(
+            "GetSecretValue answered without a SecretString or a SecretBinary"
+        )
+
+
+def _json_kind(value: object) -> str:
+    """The JSON type of a value botocore read from a JSON answer, as an error names it."""
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, int | float):
+        return "a JSON number"
+    return "a JSON array" if isinstance(value, list) else "a JSON object"
 
 
 class RouterServices(FunctionServices[RouterEnvironment]):
@@ -43,7 +79,7 @@ class RouterServices(FunctionServices[RouterEnvironment]):
         region = _region_of(secret_id) or self.sessions.home_region
         provider = self._secrets_by_region.get(region)
         if provider is None:
-            provider = SecretsProvider(boto3_client=self.secrets_client(region))
+            provider = SecretTextProvider(boto3_client=self.secrets_client(region))
             self._secrets_by_region[region] = provider
         value = provider.get(
             secret_id,

@@ -19,7 +19,7 @@ from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
 from tests.handlers.conftest import START_TIME
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS
-from tests.handlers.faults import fail_every_attempt, throttle_attempts
+from tests.handlers.faults import answer_malformed, fail_every_attempt, throttle_attempts
 from tests.handlers.notification_router.conftest import (
     PAGERDUTY_SECRET,
     REGION,
@@ -307,3 +307,59 @@ def test_a_secret_read_that_never_connects_is_tried_in_every_round(
     assert (fault.attempts, sleeps) == (3, [0.5, 1.0])
     assert receiver.bodies("/slack") == []
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        pytest.param(
+            {"SecretString": 12345}, "SecretString as a JSON number, not text", id="a number"
+        ),
+        pytest.param(
+            {"SecretString": {"routing_key": TOKEN}},
+            "SecretString as a JSON object, not text",
+            id="an object",
+        ),
+        pytest.param({}, "without a SecretString or a SecretBinary", id="neither field"),
+    ],
+)
+def test_a_secret_answer_holding_no_text_is_a_failed_read_not_a_routing_key(
+    invoke: Any,
+    receiver: Receiver,
+    email_inbox: EmailInbox,
+    *,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    answer: dict[str, Any],
+    problem: str,
+) -> None:
+    # GIVEN Secrets Manager's answers to the read of the PagerDuty secret holding a SecretString
+    # that is no text, or neither SecretString nor SecretBinary (HTTP 200, JSON: botocore hands
+    # the values on unchecked)
+    services = warm_container(invoke, email_inbox)
+    reads = answer_malformed(
+        services.secrets_client(REGION),
+        "secretsmanager",
+        "GetSecretValue",
+        json.dumps({"Name": PAGERDUTY_SECRET, **answer}).encode(),
+        body_with=PAGERDUTY_SECRET.encode(),
+        content_type="application/x-amz-json-1.1",
+    )
+    caplog.set_level(logging.INFO)
+    # WHEN a critical alert (PagerDuty, Slack, e-mail) is routed from the queue
+    result = invoke(queue_event(alert("critical", "node group unready")))
+    # THEN nothing was posted to PagerDuty (no `12345` or Python repr as the routing key): each
+    # of its attempts was a failed read, naming the secret, the field and its JSON type, and
+    # read the secret again (nothing cached); none of the value shows anywhere
+    pagerduty = channels_of(result)["pagerduty"]
+    assert (pagerduty["status"], pagerduty["attempts"], reads.answered) == ("failed", 3, 3)
+    assert pagerduty["error"] == (
+        f"cannot read secret {PAGERDUTY_SECRET}: GetSecretValue answered {problem}"
+    )
+    assert receiver.bodies("/pagerduty") == []
+    assert TOKEN not in everything_the_invocation_left(result, caplog, capfd, email_inbox)
+    # AND the other channels took the alert; the message goes back to the queue for PagerDuty
+    assert (channels_of(result)["slack"]["status"], result["batchItemFailures"]) == (
+        "sent",
+        [{"itemIdentifier": "m-1"}],
+    )
