@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.alerts import Alert
+from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.bounded_http import is_http_url, open_bounded
 from fleet_shared.timestamps import iso_z
 from handlers.notification_router.channel_names import EMAIL, PAGERDUTY, SLACK
@@ -224,19 +225,21 @@ class EmailChannel(Channel):
         return None if self.services.environment.email_topic_arn else "EMAIL_TOPIC_ARN is not set"
 
     def send(self, message: OutgoingMessage) -> None:
-        """Publish the plain-text body with the alert's subject."""
+        """Publish the plain-text body with the alert's subject; SNS's answer must carry the
+        message's id, as it does for every message it took."""
         topic_arn = self.services.environment.email_topic_arn or ""
         try:
-            self.services.sns_client(topic_arn.split(":")[3]).publish(
+            answer = self.services.sns_client(topic_arn.split(":")[3]).publish(
                 TopicArn=topic_arn,
                 Subject=message.subject(),
                 Message=message.text(),
             )
+            answer_field(answer, "Publish", "MessageId")
         except ClientError as error:
             raise ChannelError(f"publishing to {topic_arn} failed: {error}") from error
-        except (BotoCoreError, ResponseParserError) as error:
-            # No answer (a timeout, a connection lost), or not SNS's (a proxy's page): the topic
-            # may have taken it.
+        except (BotoCoreError, ResponseParserError, UnreadableAnswerError) as error:
+            # No answer (a timeout, a connection lost), or not SNS's (a proxy's page, an answer
+            # without the message's id): the topic may have taken it.
             message = f"publishing to {topic_arn} failed: {error}"
             raise ChannelError(message, unconfirmed=True) from error
 

@@ -2114,3 +2114,28 @@ def test_a_slack_error_that_may_pass_is_retried_with_backoff_in_the_invocation(
     slack = channels_of(result["results"][0])["slack"]
     assert (slack["status"], slack["attempts"]) == ("sent", 3)
     assert sleeps == [0.5, 1.0]
+
+
+def test_an_email_publish_answered_without_a_message_id_is_a_failed_attempt_of_that_channel(
+    invoke: Invoke,
+) -> None:
+    # GIVEN the router's client for the e-mail topic, whose Publish is answered with SNS's own
+    # answer but without the MessageId SNS gives every message it took (HTTP 200)
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    sns = app.FUNCTION.services().sns_client(REGION)
+    answer = answer_malformed(
+        sns,
+        "sns",
+        "Publish",
+        b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+        b"</PublishResult></PublishResponse>",
+    )
+    # WHEN an info alert (e-mail only) is routed
+    result = invoke(sqs_event(("m-1", fleet_alert("info"))))
+    # THEN each attempt failed naming the call and what its answer lacked, where the channel
+    # counted as having taken the alert; the message is handed back for a later delivery
+    [item] = result["results"]
+    email = channels_of(item)["email"]
+    assert (item["status"], email["status"], answer.answered) == ("failed", "failed", 3)
+    assert "Publish answered without MessageId" in email["error"]
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
