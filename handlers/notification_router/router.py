@@ -189,6 +189,11 @@ def route(
             alerted = _Alerted(services.state, alert.id, episode, silence)
             if not notification.resolves:
                 alerted.mark_routed()
+                # A channel that took the alert on an earlier delivery is not sent it again, and
+                # the record its resolution goes by may be missing (its write failed, or Lambda
+                # ended that invocation first): written again, or the resolution skips it.
+                for channel in sorted(delivered.channels):
+                    alerted.add(channel)
             if not _still_newest(services.state, last_notice_key, episode):
                 return _late_copy(summary, services.state, counter_key, window)
 
@@ -231,6 +236,18 @@ def route(
                     delivered.keep_for(retry_after + window)
                 # Leaving without completing releases the claims: the retry must send the rest.
                 return {**result, "status": UNDELIVERED, "suppressed_duplicates": suppressed}
+            if alerted.unrecorded:
+                # Every channel took it, but without its record a channel gets no resolution (a
+                # PagerDuty incident left open for good): the retry sends nothing, writes the
+                # record again and completes the claims.
+                missing = ", ".join(sorted(alerted.unrecorded))
+                return {
+                    **result,
+                    "status": UNDELIVERED,
+                    "error": f"not recorded that {missing} took the alert, which its resolution "
+                    "goes by: retried to record it",
+                    "suppressed_duplicates": suppressed,
+                }
             status = NO_CHANNEL if all(o.status == SKIPPED for o in outcomes) else SENT
             for request in requests:
                 request.complete({"status": status})
@@ -349,6 +366,8 @@ class _Alerted:
         self._state = state
         self._key = _alerted_key(alert_id, episode)
         self._silence = silence
+        self.unrecorded: set[str] = set()
+        """The channels whose record could not be written in this invocation."""
 
     def mark_routed(self) -> None:
         """Record that the alert was routed, whether or not a channel takes it; a write that
@@ -356,16 +375,23 @@ class _Alerted:
         self._save(ROUTED_VALUE, {}, "routing")
 
     def add(self, channel: str) -> None:
-        """Record that `channel` took the alert; a write that fails is logged (its resolution
-        then leaves that channel out, when another channel's record exists)."""
-        self._save(f"{ALERTED_VALUE}/{channel}", {"channel": channel}, f"alert to {channel}")
+        """Record that `channel` took the alert; a write that fails is logged and the channel
+        kept in `unrecorded` (the message is retried to write it: its resolution would leave
+        that channel out, when another channel's record exists)."""
+        name = f"{ALERTED_VALUE}/{channel}"
+        if self._save(name, {"channel": channel}, f"alert to {channel}"):
+            self.unrecorded.discard(channel)
+        else:
+            self.unrecorded.add(channel)
 
-    def _save(self, name: str, value: dict[str, Any], what: str) -> None:
+    def _save(self, name: str, value: dict[str, Any], what: str) -> bool:
         try:
             self._state.put_value(self._key, name, value, ttl_seconds=LAST_NOTICE_SECONDS)
         except (ClientError, BotoCoreError) as error:
             _logger.warning("%s not recorded under %s (%s)", what, self._key, error)
             self._silence.note(error)
+            return False
+        return True
 
 
 class _Delivered:
