@@ -282,7 +282,7 @@ def _still_newest(state: StateTable, key: str, episode: int) -> bool:
     holds its claims: a notice of the other phase recorded since (and delivered already, before
     the claims) makes this one a late copy, which must not reach a channel after it."""
     read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
-    last_notice = _valid_last_notice(read.value if read is not None else None)
+    last_notice = _valid_last_notice(read.value if read is not None else None, key)
     return last_notice is None or last_notice["episode"] == episode
 
 
@@ -477,7 +477,7 @@ def _record_notice(notification: Notification, state: StateTable, key: str) -> i
     alert = notification.alert
     for _ in range(LAST_NOTICE_ATTEMPTS):
         read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
-        last_notice = _valid_last_notice(read.value if read is not None else None)
+        last_notice = _valid_last_notice(read.value if read is not None else None, key)
         episode = episode_of(notification, last_notice)
         if episode is None or (
             last_notice is not None
@@ -497,8 +497,12 @@ def _record_notice(notification: Notification, state: StateTable, key: str) -> i
     raise RequestInProgressError(SCOPE, key)
 
 
-def _valid_last_notice(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The phase, episode and timestamp of the newest notice seen for an alert, if recorded."""
+def _valid_last_notice(value: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The phase, episode and timestamp of the newest notice seen for an alert (the record under
+    `key`), if recorded. A record without them, or whose timestamp is no time with a zone (a
+    hand edit, corruption), counts as none, and is replaced by the notice judged against it:
+    read as it was, its timestamp raised ValueError on every notice of the alert, each sent to
+    the dead-letter queue until the record expired 14 days later, resolutions included."""
     if value is None:
         return None
     if not (
@@ -506,6 +510,11 @@ def _valid_last_notice(value: dict[str, Any] | None) -> dict[str, Any] | None:
         and isinstance(value.get("episode"), int)
         and isinstance(value.get("timestamp"), str)
     ):
+        return None
+    try:
+        parse_iso(value["timestamp"])
+    except ValueError:
+        _logger.warning("newest notice under %s has no readable timestamp; taken as none", key)
         return None
     return value
 
