@@ -32,8 +32,9 @@ from fleet_shared.field_types import AccountId
 from fleet_shared.timestamps import iso_z
 from fleet_shared.utc_times import in_utc
 
-SUBJECT_MAX_LENGTH = 100
-"""SNS rejects longer subjects."""
+SUBJECT_MAX_LENGTH = 99
+"""SNS's Publish takes a subject "less than 100 characters long" (its API reference): 100 may be
+refused, and the alert would reach no inbox."""
 
 _ID_LENGTH = 16
 ID_MAX_LENGTH = 64

@@ -47,8 +47,9 @@ class OutgoingMessage:
         return f"[{self.label}] {one_line(self.notification.alert.title)}"
 
     def subject(self) -> str:
-        """The e-mail subject: the headline within SNS's 100 characters, cut on a word boundary
-        (the alert's `subject()` makes it one ASCII line, so the ellipsis is ASCII too)."""
+        """The e-mail subject: the headline within the fewer than 100 characters SNS takes, cut on
+        a word boundary (the alert's `subject()` makes it one ASCII line, so the ellipsis is ASCII
+        too)."""
         alert = self.notification.alert
         title = fit(alert.title, SUBJECT_MAX_LENGTH - len(f"[{self.label}] "), ellipsis="...")
         return alert.model_copy(update={"title": title}).subject()

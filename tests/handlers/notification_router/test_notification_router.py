@@ -912,7 +912,7 @@ def test_long_text_is_cut_on_a_word_boundary_to_each_channels_limit(
         (header, 150, "\u2026", headline),
         (section, 3000, "\u2026", slack_escape(detail)),
         (summary, 1024, "\u2026", headline),
-        (subject, 100, "...", headline),
+        (subject, 99, "...", headline),
     ):
         assert len(text) <= limit
         assert text.endswith(ellipsis)
