@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -367,6 +368,34 @@ def test_the_comment_limit_counts_utf8_bytes_so_multibyte_text_cannot_overrun_it
     text = texts[1_100]
     assert "resources not shown" in text
     assert "- ~ `aws:s3/bucket:Bucket` `b-00`" in text
+
+
+def test_the_cli_diff_is_cut_by_default_to_the_readmes_limit_and_whole_with_max_chars_0(
+    tmp_path, capsys
+):
+    # GIVEN the limit the README's Local tools table gives `plan --diff`, and two plans whose
+    # Markdown is longer: 2,000 resources added
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    [stated] = re.findall(r"as Markdown of at most ([\d,]+) characters", readme)
+    limit = int(stated.replace(",", ""))
+    base, head = tmp_path / "base.json", tmp_path / "head.json"
+    base.write_text(json.dumps({"resources": []}))
+    added = [
+        {"urn": f"urn:{index}", "type": "aws:s3/bucket:Bucket", "name": f"bucket-{index:04}"}
+        for index in range(2_000)
+    ]
+    head.write_text(json.dumps({"resources": added}))
+    # WHEN they are diffed without --max-chars, then with --max-chars 0
+    assert main(["plan", "--diff", str(base), str(head)]) == 0
+    cut = capsys.readouterr().out
+    assert main(["plan", "--max-chars", "0", "--diff", str(base), str(head)]) == 0
+    whole = capsys.readouterr().out
+    # THEN the default output is cut to that limit, saying how many were left out; with 0 it
+    # holds every resource
+    assert len(whole.encode("utf-8")) > limit
+    assert limit - 1_000 < len(cut.encode("utf-8")) <= limit
+    assert " of 2000 resources not shown" in cut
+    assert all(f"`bucket-{index:04}`" in whole for index in range(2_000))
 
 
 def test_a_diff_longer_than_a_comment_keeps_whole_resources_and_counts_the_rest():
