@@ -512,11 +512,12 @@ def test_http_api_routes_use_iam_authorisation_and_proxy_payload_2(hub: HubView)
             sourceArn=f"{execution_arn}/*/{trigger.method}{trigger.path}",
             qualifier=HTTP_API_ALIAS,
         )
+    # AND API Gateway is granted only the alias, and the alias only to API Gateway
     assert not [
         grant
         for grant in hub.of_type(PERMISSION)
-        if grant.inputs["principal"] == "apigateway.amazonaws.com"
-        and grant.inputs.get("qualifier") != HTTP_API_ALIAS
+        if (grant.inputs["principal"] == "apigateway.amazonaws.com")
+        != (grant.inputs.get("qualifier") == HTTP_API_ALIAS)
     ]
     # AND no policy of the hub lets another principal invoke an alias: the fleet's grants name
     # the functions' own ARNs, which do not reach their aliases
