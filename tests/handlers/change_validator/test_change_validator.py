@@ -1247,6 +1247,8 @@ def test_a_failed_call_is_ignored_and_changes_nothing(validator: Validator) -> N
         ({"time": "9999-12-31T23:59:59-14:00"}, "time: '9999-12-31T23:59:59-14:00' is outside"),
         ({"time": "0001-01-01T00:00:00+14:00"}, "time: '0001-01-01T00:00:00+14:00' is outside"),
         ({"time": "2025-06-02T03:30:05"}, "time: Input should have timezone info"),
+        # The change's own second as Unix seconds, which pydantic alone would read as that time.
+        ({"time": 1748835005}, "time: must be an ISO 8601 time as text, not a number"),
         # Not a time CloudTrail wrote: its baseline would hold no result from before it.
         ({"time": "2099-01-01T00:00:00Z"}, "time: 2099-01-01T00:00:00Z is more than 5 minutes"),
         # Older than a validation's record is kept (a replay would open it again), and, this
