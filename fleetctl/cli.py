@@ -44,7 +44,7 @@ def _max_chars(text: str) -> int:
         value = -1
     if value != 0 and value < SHORTEST_MAX_CHARS:
         raise argparse.ArgumentTypeError(
-            f"expected 0 (no limit) or a whole number of characters from {SHORTEST_MAX_CHARS}"
+            f"expected 0 (no limit) or a whole number of UTF-8 bytes from {SHORTEST_MAX_CHARS}"
         )
     return value
 
