@@ -67,6 +67,7 @@ def handle(
             now=services.clock.now(),
             deadline=invocation,
             seconds_left=invocation.remaining_seconds,
+            answered=services.sessions.unanswered_endpoints.member_answered,
         )
         response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}

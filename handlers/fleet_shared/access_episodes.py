@@ -11,11 +11,15 @@ calls):
 
 - denied, no open episode: the alert goes out, then the episode is recorded open;
 - denied, open episode: nothing goes out (the episode's last failure is noted);
-- reached without a denial in every one of its targets: the open episode is closed holding its
-  resolution (`Alert.resolution`: same id, so the router resolves the alert it raised), then the
+- reached without a denial in every one of its targets, a call of the member answered with
+  success in this run (`answered`: the evidence that the member lets the role in; a run that
+  called nothing of the member, its target a repeat of one done, its steps given up, its kinds
+  turned off, proves nothing): the open episode is closed holding its resolution
+  (`Alert.resolution`: same id, so the router resolves the alert it raised), then the
   resolution goes out and is dropped from the record;
 - any other outcome (a target not started, in progress, failed, or its AssumeRole unanswered by
-  STS) tells nothing of the member's grants: the episode stays as it is;
+  STS; targets reached without a member call answered) tells nothing of the member's grants: the
+  episode stays as it is;
 - no target at all, the account removed from the stack file: an open episode is closed as one
   reached is, its resolution saying the account is no longer in the inventory (else the alert
   stayed open for ever: no run serves that account again).
@@ -182,9 +186,9 @@ class MemberAccessSettlement:
 @dataclass(frozen=True)
 class _AccountOutcome:
     """What a run's targets of one account tell of its grants: `denied` (the calls refused, by
-    region), `reached` (every target ran without a refusal), or neither; `indexed` when the
-    account is in the index of open episodes, and the text of the resolution that closes its
-    episode (`resolved_by`)."""
+    region), `reached` (every target ran without a refusal, and a call of the member was
+    answered), or neither; `indexed` when the account is in the index of open episodes, and the
+    text of the resolution that closes its episode (`resolved_by`)."""
 
     account_id: str
     denials: dict[str, list[str]]
@@ -198,10 +202,14 @@ class _AccountOutcome:
 
 
 def _outcomes(
-    episodes: AccessEpisodes, targets: Iterable[dict[str, Any]], indexed: set[str]
+    episodes: AccessEpisodes,
+    targets: Iterable[dict[str, Any]],
+    indexed: set[str],
+    answered: Callable[[str], bool],
 ) -> list[_AccountOutcome]:
-    """The outcome of every account of `targets` (the whole inventory's), then one closing the
-    episode of each account of the index (`indexed`) that the inventory no longer lists."""
+    """The outcome of every account of `targets` (the whole inventory's), reached only when
+    `answered(account)`, then one closing the episode of each account of the index (`indexed`)
+    that the inventory no longer lists."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         by_account.setdefault(target["account_id"], []).append(target)
@@ -212,7 +220,8 @@ def _outcomes(
             for target in account_targets
             if target.get("access_denied")
         }
-        reached = all(target["status"] in _REACHED for target in account_targets)
+        ran = all(target["status"] in _REACHED for target in account_targets)
+        reached = ran and answered(account_id)
         outcomes.append(
             _AccountOutcome(
                 account_id, denials, reached, episodes.recovered, indexed=account_id in indexed
@@ -240,13 +249,16 @@ def settle_member_access(
     now: datetime,
     deadline: ClaimDeadline,
     seconds_left: Callable[[], float],
+    answered: Callable[[str], bool],
 ) -> MemberAccessSettlement:
     """Open or close the `episodes` of every account of `targets` (summaries of one run, every
-    target of the inventory, each with its `access_denied` calls), and close that of every
-    account the inventory no longer lists; every account is tried even when an earlier one
-    failed, and when the index of open episodes cannot be read the accounts of `targets` are
-    settled all the same. Each alert's claim is bound to `deadline`, the invocation, and the
-    search for episodes saved before the index to a share of `seconds_left()`, its time left."""
+    target of the inventory, each with its `access_denied` calls; an account whose targets all
+    ran is reached only when `answered(account)`, a call of the member answered with success in
+    this run: `UnansweredEndpoints.member_answered`), and close that of every account the
+    inventory no longer lists; every account is tried even when an earlier one failed, and when
+    the index of open episodes cannot be read the accounts of `targets` are settled all the
+    same. Each alert's claim is bound to `deadline`, the invocation, and the search for
+    episodes saved before the index to a share of `seconds_left()`, its time left."""
     settlement = MemberAccessSettlement()
     try:
         indexed = _open_episode_accounts(episodes, state)
@@ -265,7 +277,7 @@ def settle_member_access(
             settlement.errors.append(
                 {"account_id": episodes.earlier_search_key, "error": cut_echo(str(error))}
             )
-    for outcome in _outcomes(episodes, targets, indexed):
+    for outcome in _outcomes(episodes, targets, indexed, answered):
         if not outcome.denied and not outcome.reached:
             continue
         try:

@@ -364,10 +364,11 @@ class AccountSessions:
         `EndpointNotAnsweringError` once its endpoint did not answer `given_up_after` calls of
         this invocation: a run over many node groups or resources behind one hung endpoint would
         otherwise wait out `config`'s bound for each. A function passes the same
-        `given_up_after` for a service on every call (the first one watching a client holds)."""
+        `given_up_after` for a service on every call (the first one watching a client holds).
+        Its successful answers note the account (`UnansweredEndpoints.member_answered`)."""
         client = self.client(service, account_id, region, config)
         return self._unanswered_endpoints.watch(
-            client, account_id, region, given_up_after=given_up_after
+            client, account_id, region, given_up_after=given_up_after, member=True
         )
 
     def watched_hub_client(self, service: str, region: str | None, config: Config) -> Any:

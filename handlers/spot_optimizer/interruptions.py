@@ -457,7 +457,13 @@ def _regained_access(
             return None
         reached = {"account_id": account, "region": region, "status": OK}
         settlement = settle_spot_access(
-            services, services.inventory(), [reached], deadline=deadline
+            services,
+            services.inventory(),
+            [reached],
+            deadline=deadline,
+            # Its DescribeInstances was answered, "not found" included: EC2 refuses a call the
+            # role is not granted before it looks for the instance.
+            answered=lambda answering: answering == account,
         )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning("access episode not settled", extra={"error": str(error)})

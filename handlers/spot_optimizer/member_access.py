@@ -6,7 +6,8 @@ hourly fleet analysis and by interruption warnings alike alerts once:
 
 - the fleet analysis: a target whose AssumeRole STS refused, or whose spot price history EC2
   refused (AccessDenied, UnauthorizedOperation: the role without its grant), is denied; a target
-  analysed is reached; any other outcome (not started, an endpoint that failed) tells nothing;
+  analysed, its price history answered, is reached; any other outcome (not started, an endpoint
+  that failed) tells nothing;
 - an interruption warning: its AssumeRole refused is denied; its instance described (the role
   works) is reached, settled only when the account's episode is open or its resolution not yet
   out (`episode_pending`, one read), so a warning costs no more when all is well.
@@ -18,6 +19,7 @@ closes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fleet_shared.access_episodes import (
@@ -59,12 +61,14 @@ def settle_spot_access(
     targets: list[dict[str, Any]],
     *,
     deadline: Invocation,
+    answered: Callable[[str], bool] | None = None,
 ) -> MemberAccessSettlement:
     """Settle the episodes of the accounts of `targets` (`{"account_id", "region", "status",
     "access_denied"?}`, the status `ok` or `partial` when the role worked) and of every other
     member of `inventory` as not tried (the inventory as read, never passed over: without it an
     open episode would be closed as its account's departure); each alert's claim is bound to
-    `deadline`, the invocation."""
+    `deadline`, the invocation. An account is reached only when `answered(account)`: by default
+    a call of the member answered with success in this invocation."""
     tried = {target["account_id"] for target in targets}
     untried = [
         {"account_id": member.account_id, "region": member.regions[0], "status": NOT_TRIED}
@@ -80,6 +84,7 @@ def settle_spot_access(
         deadline=deadline,
         # Never asked: the optimizer saved no episode before their index existed.
         seconds_left=deadline.remaining_seconds,
+        answered=answered or services.sessions.unanswered_endpoints.member_answered,
     )
 
 

@@ -32,7 +32,11 @@ from fleet_shared.unanswered_endpoints import (
     EndpointNotAnsweringError,
     UnansweredEndpoints,
 )
-from tests.handlers.faults import ThrottledAtTheLastMoment, throttle_just_before_timeout
+from tests.handlers.faults import (
+    ThrottledAtTheLastMoment,
+    refuse_every_attempt,
+    throttle_just_before_timeout,
+)
 from tests.handlers.shared.test_hung_call_bounds import (
     bounded_client_with_longest_waits,
 )
@@ -115,6 +119,40 @@ def test_answers_and_refused_connections_do_not_give_an_endpoint_up() -> None:
             eks.describe_cluster(name="missing")
     # THEN every call was sent: only timeouts give an endpoint up
     assert attempts.sent == 2 * (MEMBER_CALLS_GIVEN_UP_AFTER + 1)
+
+
+@pytest.mark.usefixtures("mocked_aws")
+def test_a_member_is_noted_as_answering_only_on_a_success_of_its_own_until_forgotten() -> None:
+    # GIVEN a member's watched DynamoDB client whose ListTables IAM refuses, and a hub client
+    # watched under the same account (a hub that is a member too)
+    endpoints = UnansweredEndpoints()
+    dynamodb = endpoints.watch(
+        boto3.client("dynamodb", region_name=REGION, config=ONE_ATTEMPT),
+        MEMBER,
+        REGION,
+        given_up_after=MEMBER_CALLS_GIVEN_UP_AFTER,
+        member=True,
+    )
+    refuse_every_attempt(dynamodb, "dynamodb", "ListTables")
+    sns = endpoints.watch(
+        boto3.client("sns", region_name=REGION, config=ONE_ATTEMPT),
+        MEMBER,
+        REGION,
+        given_up_after=HUB_CALLS_GIVEN_UP_AFTER,
+    )
+    # WHEN the refused call is made and the hub client answers
+    with pytest.raises(ClientError):
+        dynamodb.list_tables()
+    sns.list_topics()
+    # THEN the member is not noted as answering: neither is evidence of its grants
+    assert not endpoints.member_answered(MEMBER)
+    # WHEN a call of the member's client is answered with success
+    dynamodb.list_backups()
+    # THEN that member, and no other, is noted, until the next invocation starts
+    assert endpoints.member_answered(MEMBER)
+    assert not endpoints.member_answered("333333333333")
+    endpoints.forget()
+    assert not endpoints.member_answered(MEMBER)
 
 
 @pytest.mark.usefixtures("mocked_aws")
