@@ -234,8 +234,9 @@ def _outcomes(
     return outcomes
 
 
-def _open_episode_accounts(episodes: AccessEpisodes, state: StateTable) -> set[str]:
-    """The accounts the index lists as having an open episode (one Query)."""
+def open_episode_accounts(episodes: AccessEpisodes, state: StateTable) -> set[str]:
+    """The accounts the index lists as having an open episode, or one whose resolution is not
+    out yet (one Query); raises the state table's errors."""
     items = state.values_named(episodes.open_episodes_key, OPEN_EPISODE_PREFIX)
     return {name.removeprefix(OPEN_EPISODE_PREFIX) for name in items}
 
@@ -261,7 +262,7 @@ def settle_member_access(
     episodes saved before the index to a share of `seconds_left()`, its time left."""
     settlement = MemberAccessSettlement()
     try:
-        indexed = _open_episode_accounts(episodes, state)
+        indexed = open_episode_accounts(episodes, state)
     except (ClientError, BotoCoreError) as error:
         indexed = set()
         settlement.errors.append(

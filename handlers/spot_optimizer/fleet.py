@@ -24,16 +24,19 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.access_episodes import refused_by_iam
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import FleetError, MemberAccessError
+from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
-from handlers.spot_optimizer.member_access import ASSUME_ROLE, settle_spot_access
+from handlers.spot_optimizer.member_access import (
+    check_untargeted_access,
+    refused_call,
+    settle_spot_access,
+)
 from handlers.spot_optimizer.opportunities import TARGET_WORK_SECONDS, analyze_opportunities
 from handlers.spot_optimizer.scoring import INSUFFICIENT_HISTORY
 from handlers.spot_optimizer.services import (
@@ -60,8 +63,9 @@ stops starting them while it can still answer."""
 
 def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation) -> dict[str, Any]:
     """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary",
-    "access_alerts"}`; dry run saves no analysis. A target is started only while `deadline`
-    allows FLEET_TARGET_SECONDS. The member access episodes are then settled (member_access.py):
+    "access_alerts", "access_checks"?}`; dry run saves no analysis. A target is started only
+    while `deadline` allows FLEET_TARGET_SECONDS. The member access episodes are then settled
+    (member_access.py), those of members with no target by an access check each:
     raises AlertNotDeliveredError once all are when SNS did not take an alert or resolution, so
     the platform retries the run, and InventoryUnreadableError when S3 did not serve the
     inventory."""
@@ -85,7 +89,7 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
             message = cut_echo(str(error))
             logger.warning("target failed", extra={"account": account, "error": message})
             target = {"account_id": account, "region": region, "status": "error", "error": message}
-            denied = _refused_call(error)
+            denied = refused_call(error)
             if denied is not None:
                 target["access_denied"] = [denied]
             targets.append(target)
@@ -96,7 +100,8 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
     unsaved = sum("error" in group for t in targets for group in t.get("node_groups", []))
     cut_short = any("not_analysed" in target for target in targets)
     # Refusals are the member's grants, which a dry run reads as a real run does.
-    settlement = settle_spot_access(services, inventory, targets, deadline=deadline)
+    checks = check_untargeted_access(services, inventory, targets, deadline=deadline)
+    settlement = settle_spot_access(services, inventory, [*targets, *checks], deadline=deadline)
     result = {
         "action": "analyze_fleet",
         "status": "partial" if failed or not_started or unsaved or cut_short else "ok",
@@ -109,19 +114,10 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
             "unsaved_node_groups": unsaved,
         },
         "access_alerts": settlement.summary(),
+        **({"access_checks": checks} if checks else {}),
     }
     settlement.raise_undelivered()
     return result
-
-
-def _refused_call(error: Exception) -> str | None:
-    """The member call IAM refused in `error` (the role's AssumeRole, or a call the role is not
-    granted); None for any other failure, which tells nothing of the member's grants."""
-    if isinstance(error, MemberAccessError):
-        return ASSUME_ROLE if error.refused else None
-    if isinstance(error, ClientError) and refused_by_iam(error):
-        return error.operation_name
-    return None
 
 
 def _target_result(

@@ -12,6 +12,11 @@ hourly fleet analysis and by interruption warnings alike alerts once:
   works) is reached, settled only when the account's episode is open or its resolution not yet
   out (`episode_pending`, one read), so a warning costs no more when all is well.
 
+An account the fleet analysis has no target of (the stack file lists no spot node group of it
+any more) whose episode is open gets an access check instead (`check_untargeted_access`): its
+role assumed and one DescribeInstances answered resolve the episode, a refusal keeps it open; no
+analysis nor warning of the account may come again, and the episode stayed open for ever.
+
 Every other member of the inventory is settled as not tried, so its episode stays as it was; an
 open episode of an account the inventory no longer lists is closed, as the shared settlement
 closes it.
@@ -22,14 +27,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from fleet_shared.access_episodes import (
     EPISODE_VALUE,
     AccessEpisodes,
     MemberAccessSettlement,
+    open_episode_accounts,
+    refused_by_iam,
     settle_member_access,
 )
-from fleet_shared.exceptions import UnreadableStateValueError
+from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.exceptions import FleetError, MemberAccessError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
+from fleet_shared.observability import observability_for
+from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS
+from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 if TYPE_CHECKING:
@@ -53,6 +66,65 @@ SPOT_ACCESS = AccessEpisodes(
 ASSUME_ROLE = "sts:AssumeRole"
 NOT_TRIED = "not_tried"
 """The status of a member whose role this run did not assume: its episode stays as it was."""
+ACCESS_CHECK_SECONDS = HUB_CALL_SECONDS + MEMBER_CALL_SECONDS
+"""The time an access check needs left to start: its AssumeRole and its DescribeInstances each
+never answering."""
+ACCESS_CHECK_INSTANCES = 5
+"""DescribeInstances' MaxResults in an access check (EC2's least): the answer is the evidence,
+not the instances."""
+
+logger = observability_for(FUNCTION_NAME).logger
+
+
+def refused_call(error: Exception) -> str | None:
+    """The member call IAM refused in `error` (the role's AssumeRole, or a call the role is not
+    granted); None for any other failure, which tells nothing of the member's grants."""
+    if isinstance(error, MemberAccessError):
+        return ASSUME_ROLE if error.refused else None
+    if isinstance(error, ClientError) and refused_by_iam(error):
+        return error.operation_name
+    return None
+
+
+def check_untargeted_access(
+    services: SpotServices,
+    inventory: FleetInventory,
+    targets: list[dict[str, Any]],
+    *,
+    deadline: Invocation,
+) -> list[dict[str, Any]]:
+    """An access check of each member of `inventory` that has no target in `targets` and an
+    episode in the index of open episodes (one Query): in its first region, its role assumed and
+    one page of DescribeInstances asked, each check started only while `deadline` allows
+    ACCESS_CHECK_SECONDS. Each `{"account_id", "region", "status": "ok"|"error"|"not_started",
+    "error"?, "access_denied"?}`, settled as a target is. None when the index cannot be read:
+    the settlement, which reads it too, reports it."""
+    targeted = {target["account_id"] for target in targets}
+    try:
+        pending = open_episode_accounts(SPOT_ACCESS, services.state)
+    except AWS_CALL_ERRORS as error:
+        logger.warning("open access episodes not read", extra={"error": cut_echo(str(error))})
+        return []
+    checks = []
+    for member in inventory.members:
+        if member.account_id in targeted or member.account_id not in pending:
+            continue
+        check = {"account_id": member.account_id, "region": member.regions[0]}
+        if not deadline.allows(ACCESS_CHECK_SECONDS):
+            checks.append({**check, "status": "not_started"})
+            continue
+        try:
+            ec2 = services.member_client("ec2", member.account_id, member.regions[0])
+            ec2.describe_instances(MaxResults=ACCESS_CHECK_INSTANCES)
+        except (FleetError, *AWS_CALL_ERRORS) as error:
+            check.update(status="error", error=cut_echo(str(error)))
+            denied = refused_call(error)
+            if denied is not None:
+                check["access_denied"] = [denied]
+            checks.append(check)
+            continue
+        checks.append({**check, "status": "ok"})
+    return checks
 
 
 def settle_spot_access(

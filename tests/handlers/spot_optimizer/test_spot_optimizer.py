@@ -49,6 +49,7 @@ from tests.handlers.spot_optimizer.conftest import (
     SPOT_TYPES,
     at_the_fallback_threshold,
     change_the_inventory,
+    change_the_inventory_document,
     create_node_group,
     desired_size,
     interrupt_batch_spot,
@@ -729,6 +730,55 @@ def test_fleet_analysis_alerts_a_refusing_member_once_per_episode_its_warnings_s
     assert granted["access_alerts"] == {"alerted": [], "resolved": [DENIED_MEMBER]}
     [resolution] = [message.alert for message in alert_inbox.receive()]
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+
+
+def drop_the_refusing_members_spot_groups(document: dict[str, Any]) -> None:
+    """The stack file's edit that leaves the refusing member without a spot node group."""
+    [member] = [m for m in document["members"] if m["account_id"] == DENIED_MEMBER]
+    for cluster in member["clusters"]:
+        cluster["node_groups"] = [
+            group for group in cluster["node_groups"] if group["capacity_type"] != "SPOT"
+        ]
+
+
+def test_an_episode_of_a_member_left_with_no_spot_group_is_settled_by_an_access_check(
+    invoke: Invoke,
+    make_services: MakeServices,
+    alert_inbox: Any,
+    role_grants: list[Callable[[], None]],
+) -> None:
+    # GIVEN the refusing member's episode opened by an hourly analysis
+    services = make_services()
+    invoke({"action": "analyze_fleet"}, services, "inv-1")
+    [alert] = [message.alert for message in alert_inbox.receive()]
+    # WHEN the stack file no longer lists a spot node group of it, and the next hour's analysis
+    # runs with the refusal lasting
+    change_the_inventory_document(drop_the_refusing_members_spot_groups)
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    refused = invoke({"action": "analyze_fleet"}, services, "inv-2")
+    # THEN its role is tried and refused: the episode stays open, and nothing goes out
+    [check] = refused["access_checks"]
+    assert (check["account_id"], check["status"]) == (DENIED_MEMBER, "error")
+    assert check["access_denied"] == ["sts:AssumeRole"]
+    assert refused["access_alerts"] == {"alerted": [], "resolved": []}
+    assert alert_inbox.receive() == []
+    # WHEN the member grants the role again and the next hour's analysis runs
+    for grant in role_grants:
+        grant()
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    granted = invoke({"action": "analyze_fleet"}, services, "inv-3")
+    # THEN the check's DescribeInstances is answered and the alert resolved (same id), once
+    assert granted["access_checks"] == [
+        {"account_id": DENIED_MEMBER, "region": REGION, "status": "ok"}
+    ]
+    assert granted["access_alerts"] == {"alerted": [], "resolved": [DENIED_MEMBER]}
+    [resolution] = [message.alert for message in alert_inbox.receive()]
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+    # AND the next hour's analysis checks it no more
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    later = invoke({"action": "analyze_fleet"}, services, "inv-4")
+    assert "access_checks" not in later
+    assert alert_inbox.receive() == []
 
 
 def test_fleet_analysis_alerts_a_member_whose_role_may_not_read_spot_prices(
