@@ -33,6 +33,12 @@ look for them once (`fleet_shared.earlier_values`: a Scan of the state table, at
 EARLIER_SEARCH_TIME_SHARE of the invocation's time left, going on next run from where it
 stopped) and note in the index each one open or holding a resolution not out yet.
 
+An account's settlement starts only with SETTLE_ACCOUNT_SECONDS left in the invocation (asked of
+`seconds_left`): Lambda ending it half way, between SNS taking an alert and the alert's claim
+completed, would have the next run send the alert again. The accounts left so keep their episodes
+as they were, are named in the settlement's `not_settled`, and are settled by the next run
+(spot_optimizer's fleet analysis keeps that time free after its last target).
+
 Delivery is the shared layer's `deliver_once`, keyed by the account, the episode (named by the
 closing time of the one before it, as health_monitor names its incidents) and `denied` or
 `resolved`, so two runs that see one new denial at once send one alert. An alert SNS does not
@@ -56,6 +62,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.earlier_values import SearchTime, earlier_keys, save_search
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
+from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.target_results import OK, PARTIAL
 from fleet_shared.timestamps import iso_z
@@ -83,6 +90,10 @@ EARLIER_SEARCH_TIME_SHARE = 0.1
 """The share of the invocation's time left at the search's first page that the search for
 episodes saved before the index may take: the run's targets are done by then, and what is left
 is for settling the episodes and sending their alerts."""
+SETTLE_ACCOUNT_SECONDS = STATE_TABLE_CALL_SECONDS + HUB_CALL_SECONDS
+"""The time an account's settlement needs left to start (28 s): its state table calls, which hang
+once at most (the table is given up for the invocation after one call it left unanswered), and
+its publishes, SNS never answering (given up alike after one)."""
 EARLIER_SEARCH_PAGE_ITEMS = 1000
 """Items a page of that Scan evaluates at most: the time left is checked at least this often."""
 _REACHED = frozenset({OK, PARTIAL})
@@ -166,13 +177,18 @@ class MemberAccessSettlement:
     errors: list[dict[str, str]] = field(default_factory=list)
     """Accounts whose episode the state table could not read or write, or a hand edit left
     unreadable: left as it was, for the next run (or a person) to settle."""
+    not_settled: list[str] = field(default_factory=list)
+    """Accounts whose turn came with less than SETTLE_ACCOUNT_SECONDS left in the invocation:
+    their episodes left as they were, for the next run."""
 
     def summary(self) -> dict[str, Any]:
-        """The accounts whose denial alerted and whose recovery was announced in this run, and
-        those whose episode could not be settled."""
+        """The accounts whose denial alerted and whose recovery was announced in this run, those
+        whose episode could not be settled, and those left for lack of time."""
         summary: dict[str, Any] = {"alerted": self.alerted, "resolved": self.resolved}
         if self.errors:
             summary["errors"] = self.errors
+        if self.not_settled:
+            summary["not_settled"] = self.not_settled
         return summary
 
     def raise_undelivered(self) -> None:
@@ -258,8 +274,9 @@ def settle_member_access(
     this run: `UnansweredEndpoints.member_answered`), and close that of every account the
     inventory no longer lists; every account is tried even when an earlier one failed, and when
     the index of open episodes cannot be read the accounts of `targets` are settled all the
-    same. Each alert's claim is bound to `deadline`, the invocation, and the search for
-    episodes saved before the index to a share of `seconds_left()`, its time left."""
+    same. Each alert's claim is bound to `deadline`, the invocation; the search for episodes
+    saved before the index to a share of `seconds_left()`, its time left, and an account is
+    started only while that is more than SETTLE_ACCOUNT_SECONDS (`not_settled` else)."""
     settlement = MemberAccessSettlement()
     try:
         indexed = open_episode_accounts(episodes, state)
@@ -280,6 +297,10 @@ def settle_member_access(
             )
     for outcome in _outcomes(episodes, targets, indexed, answered):
         if not outcome.denied and not outcome.reached:
+            continue
+        if seconds_left() <= SETTLE_ACCOUNT_SECONDS:
+            # Left as it was, for the next run: never cut between an alert and its record.
+            settlement.not_settled.append(outcome.account_id)
             continue
         try:
             _settle(episodes, outcome, state, publisher, settlement, now=now, deadline=deadline)

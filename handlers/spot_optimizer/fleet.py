@@ -2,10 +2,11 @@
 
 Node groups are grouped per (account, region) so each target's spot history is read once; a
 target that fails (AssumeRole denied, an API error) is reported, the others go on, and the run is
-then `partial`. A target whose turn comes with less than FLEET_TARGET_SECONDS left in the
+then `partial`. A target whose turn comes with less than FLEET_TARGET_START_SECONDS left in the
 invocation is not started (`not_started`; the run is `partial`), so endpoints that do not answer
-cannot keep the run past Lambda's timeout. A node group whose analysis is not saved is reported
-with its error, and the target's other node groups are still saved. The latest analysis of each
+cannot keep the run past Lambda's timeout, nor leave no time to settle access episodes after it.
+A node group whose analysis is not saved is reported with its error, and the target's other node
+groups are still saved. The latest analysis of each
 node group is saved in the state table (keys.analysis_key) for dashboards and for
 recommend_node_group_mix's callers, each type with the prices its score left out (`left_out`),
 so that a saved score says what it does not rest on; nothing in the member accounts changes.
@@ -24,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
@@ -59,12 +61,16 @@ FLEET_TARGET_SECONDS = (
 those fails the target, or is given up for the invocation after that call, so one target cannot
 take longer; a run over many targets behind a hung endpoint (a region's EC2 for every account)
 stops starting them while it can still answer."""
+FLEET_TARGET_START_SECONDS = FLEET_TARGET_SECONDS + SETTLE_ACCOUNT_SECONDS
+"""The time left a target is started with at least (100 s): its own, and an account's settlement
+of its access episode after the last target (`access_episodes.SETTLE_ACCOUNT_SECONDS`), which
+Lambda would otherwise end between an alert SNS took and its record."""
 
 
 def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation) -> dict[str, Any]:
     """`{"action", "status": "ok"|"partial", "dry_run", "targets": [...], "summary",
     "access_alerts", "access_checks"?}`; dry run saves no analysis. A target is started only
-    while `deadline` allows FLEET_TARGET_SECONDS. The member access episodes are then settled
+    while `deadline` allows FLEET_TARGET_START_SECONDS. The member access episodes are then settled
     (member_access.py), those of members with no target by an access check each:
     raises AlertNotDeliveredError once all are when SNS did not take an alert or resolution, so
     the platform retries the run, and InventoryUnreadableError when S3 did not serve the
@@ -77,7 +83,7 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
                 groups[(member.account_id, cluster.region)].append((cluster.name, group))
     targets = []
     for (account, region), members in groups.items():
-        if not deadline.allows(FLEET_TARGET_SECONDS):
+        if not deadline.allows(FLEET_TARGET_START_SECONDS):
             targets.append({"account_id": account, "region": region, "status": "not_started"})
             continue
         try:

@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.access_episodes import (
     EPISODE_VALUE,
+    SETTLE_ACCOUNT_SECONDS,
     AccessEpisodes,
     MemberAccessSettlement,
     open_episode_accounts,
@@ -66,9 +67,10 @@ SPOT_ACCESS = AccessEpisodes(
 ASSUME_ROLE = "sts:AssumeRole"
 NOT_TRIED = "not_tried"
 """The status of a member whose role this run did not assume: its episode stays as it was."""
-ACCESS_CHECK_SECONDS = HUB_CALL_SECONDS + MEMBER_CALL_SECONDS
-"""The time an access check needs left to start: its AssumeRole and its DescribeInstances each
-never answering."""
+ACCESS_CHECK_SECONDS = HUB_CALL_SECONDS + MEMBER_CALL_SECONDS + SETTLE_ACCOUNT_SECONDS
+"""The time an access check needs left to start (60 s): its AssumeRole and its DescribeInstances
+each never answering, and its account's settlement after it
+(`access_episodes.SETTLE_ACCOUNT_SECONDS`)."""
 ACCESS_CHECK_INSTANCES = 5
 """DescribeInstances' MaxResults in an access check (EC2's least): the answer is the evidence,
 not the instances."""

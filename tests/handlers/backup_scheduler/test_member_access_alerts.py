@@ -7,13 +7,17 @@ from typing import Any
 
 import pytest
 
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.earlier_values import SEARCHED
+from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
+from handlers.backup_scheduler import backup as backup_module
 from handlers.backup_scheduler.backup import BackupServices
 from handlers.backup_scheduler.member_access import BACKUP_ACCESS
 from tests.handlers.conftest import AlertInbox
+from tests.handlers.deadlines import LambdaTime
 from tests.handlers.faults import fail_every_attempt, refuse_every_attempt
 from tests.handlers.member_accounts import (
     DENIED_MEMBER,
@@ -179,3 +183,50 @@ def test_an_episode_saved_before_the_index_of_a_member_that_left_gets_one_resolu
     later = nightly_run(backup, fake_clock)
     assert member_b_alerts(alert_inbox) == []
     assert later["access_alerts"] == {"alerted": [], "resolved": []}
+
+
+def test_a_run_short_of_time_settles_no_account_half_way_and_the_next_run_the_rest_once(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN member B's AssumeRole refused beside the denied member's, one target at a time, the
+    # night's last target (the denied member's) leaving the run time for one account's
+    # settlement and 2 s, and SNS answering each publish at its bound, once it took the alert
+    deny_member_b(backup, built_services)
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    time = LambdaTime(250)
+    run_target = backup_module._run_target
+
+    def the_last_taking_the_time(services: Any, account_id: str, *rest: Any, **named: Any) -> Any:
+        if account_id == DENIED_MEMBER:
+            time.spend(time.seconds_left - SETTLE_ACCOUNT_SECONDS - 2)
+        return run_target(services, account_id, *rest, **named)
+
+    def answered_at_the_bound(**_: Any) -> None:
+        time.spend(HUB_CALL_SECONDS)
+
+    monkeypatch.setattr(backup_module, "_run_target", the_last_taking_the_time)
+    sns_events = built_services[0].hub_client("sns").meta.events
+    sns_events.register("after-call.sns.Publish", answered_at_the_bound)
+    # WHEN the night's run comes with that time (the faults then gone)
+    fake_clock.advance(DAY)
+    cut = backup({"action": "backup"}, time.context())
+    sns_events.unregister("after-call.sns.Publish", answered_at_the_bound)
+    monkeypatch.setattr(backup_module, "_run_target", run_target)
+    # THEN Lambda did not end it: member B's alert went out whole, and the denied member's
+    # account, whose turn came with too little time for a publish and its record, is named and
+    # left as it was
+    assert cut["access_alerts"] == {
+        "alerted": [MEMBER_B],
+        "resolved": [],
+        "not_settled": [DENIED_MEMBER],
+    }
+    assert [r.alert["account_id"] for r in alert_inbox.receive()] == [MEMBER_B]
+    # WHEN the next night's run has its whole time
+    nightly = nightly_run(backup, fake_clock)
+    # THEN it sends the denied member's alert, and neither goes out twice
+    assert nightly["access_alerts"] == {"alerted": [DENIED_MEMBER], "resolved": []}
+    assert [r.alert["account_id"] for r in alert_inbox.receive()] == [DENIED_MEMBER]

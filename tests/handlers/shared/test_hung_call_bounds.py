@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from catalog.functions import function_spec
 from fleet_shared import call_bounds, sessions
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
 from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS
 from fleet_shared.sessions import bound_calls, bounded_config, longest_hung_call_seconds
 from handlers.anomaly_detector import target_calls as anomaly
@@ -308,8 +309,10 @@ DOC_FIGURES = {
         f"attempts: {backup.HUNG_MEMBER_CALL_SECONDS} s at most",
         f"the {backup.HUNG_ENDPOINTS_SECONDS} s its EC2 and DynamoDB endpoints take when they never"
         f" answer (one call of {backup.HUNG_MEMBER_CALL_SECONDS} s each)",
+        f"settled only while more than {SETTLE_ACCOUNT_SECONDS} s are left",
     ],
     "docs/functions/cleanup_manager.md": [
+        f"settled only while more than {SETTLE_ACCOUNT_SECONDS} s are left",
         f"{cleanup.MEMBER_CONFIG.connect_timeout} s to connect,"
         f" {cleanup.MEMBER_CONFIG.read_timeout} s to read, each of the fleet's"
         f" {attempts(cleanup.MEMBER_CONFIG)} attempts",
@@ -360,7 +363,8 @@ DOC_FIGURES = {
         f"costs a warning's step is {spot.HUNG_ENDPOINT_SECONDS} s, inside the"
         f" {interruptions.HANDLING_SECONDS} s its claim lasts",
         f"A Pricing API call that does not answer is given up within {spot.PRICING_CALL_SECONDS} s",
-        f"whose turn comes with less than {spot_fleet.FLEET_TARGET_SECONDS} s left",
+        f"whose turn comes with less than {spot_fleet.FLEET_TARGET_START_SECONDS} s left",
+        f"and {SETTLE_ACCOUNT_SECONDS} s for settling an",
         f"a next page only while {spot_opportunities.NEXT_PAGE_SECONDS} s are left in the"
         " invocation",
     ],
