@@ -12,6 +12,12 @@
   change (read against the new size, a scale-up whose nodes never came up would pass). Only the
   scaler's record gives the size before; for another scaling change EKS's size on arrival is
   usually the new one, and such a scale-up passes this figure (the doc page says so).
+
+A measurement asks a next page of a member listing (DescribeLoadBalancers, ListNodegroups,
+DescribeTargetGroups, GetMetricData), and every load-balancer request after the first, only while
+`next_page_allowed()` answers True, else it fails with PagesCutShortError or
+MetricReadCutShortError: a member (or a proxy) answering page after page under new markers held
+the check until Lambda ended it.
 """
 
 from __future__ import annotations
@@ -54,9 +60,11 @@ def measure(
     state: StateTable,
     inventory: FleetInventory,
     desired_before: int | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> Figures:
     """Every figure of the changed cluster over `window`; `desired_before` is the changed node
-    group's desired size before the change, given for the baseline of a scaling change."""
+    group's desired size before the change, given for the baseline of a scaling change, and
+    `next_page_allowed` says whether the measurement may read on (see the module docstring)."""
     figures: Figures = {}
     figures.update(endpoint_figures(change, window, state, inventory))
     balancers = cluster_load_balancer_health(
@@ -65,11 +73,18 @@ def measure(
         change.cluster,
         window.start,
         window.end,
+        next_page_allowed=next_page_allowed,
     )
     for balancer in balancers:
         figures[f"load_balancer/{balancer.name}"] = balancer.figures()
     figures.update(
-        node_readiness(change, member_client("eks"), member_client("autoscaling"), desired_before)
+        node_readiness(
+            change,
+            member_client("eks"),
+            member_client("autoscaling"),
+            desired_before,
+            next_page_allowed=next_page_allowed,
+        )
     )
     return figures
 
@@ -93,17 +108,23 @@ def endpoint_figures(
 
 
 def node_readiness(
-    change: Change, eks: Any, autoscaling: Any, desired_before: int | None = None
+    change: Change,
+    eks: Any,
+    autoscaling: Any,
+    desired_before: int | None = None,
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> Figures:
     """Ready against desired instances of the changed node group (all groups for a cluster
-    change); with `desired_before`, the changed group's ready instances are counted against
-    the smaller of it and its desired size now (see the module docstring)."""
+    change, ListNodegroups' next page only while `next_page_allowed()`); with `desired_before`,
+    the changed group's ready instances are counted against the smaller of it and its desired
+    size now (see the module docstring)."""
     if change.node_group is not None:
         names = [change.node_group]
     else:
         # A listing EKS would not send fails the measure, rather than pass for a cluster
         # without node groups, whose readiness has nothing to regress.
-        names = node_group_names(eks, change.cluster)
+        names = node_group_names(eks, change.cluster, next_page_allowed=next_page_allowed)
     figures: Figures = {}
     for name in sorted(names):
         call = f"DescribeNodegroup of {name}"

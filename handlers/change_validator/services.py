@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from fleet_shared.function_services import FunctionServices
+from fleet_shared.handler import Invocation
 from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
 from handlers.change_validator.environment import ValidatorEnvironment
 
@@ -17,9 +18,10 @@ SCALER_READ_TIMEOUT_SECONDS = 130
 """The longest wait for the scaler's answer: longer than its own 120 s timeout, so an answer is
 read rather than cut off when the invocation has that long left."""
 SCALER_CONNECT_TIMEOUT_SECONDS = 5
-AFTER_THE_SCALER_SECONDS = 15
-"""What the invocation keeps after asking the scaler: saving the record and sending the verdict's
-alert (a second or two when DynamoDB and SNS answer, the rest for their retries)."""
+FINISH_SECONDS = 15
+"""What the invocation keeps after asking the scaler or reading the member: saving the record and
+sending the verdict's alert (a second or two when DynamoDB and SNS answer, the rest for their
+retries)."""
 MIN_SCALER_READ_SECONDS = 10
 """Less time than this left for the scaler's answer is not worth asking: the restore is left to a
 person and the alert says so."""
@@ -33,7 +35,7 @@ def scaler_read_seconds(seconds_left: float) -> float:
     the validator, which Lambda then ends before its alert."""
     return min(
         SCALER_READ_TIMEOUT_SECONDS,
-        seconds_left - SCALER_CONNECT_TIMEOUT_SECONDS - AFTER_THE_SCALER_SECONDS,
+        seconds_left - SCALER_CONNECT_TIMEOUT_SECONDS - FINISH_SECONDS,
     )
 
 
@@ -58,6 +60,18 @@ with no verdict, no warning and nothing booked."""
 MEMBER_READ_SECONDS = longest_hung_call_seconds(MEMBER_READ_CONFIG)
 """The longest one member read takes when its endpoint never answers (76 s: 5 attempts of 5 s to
 connect and 10 s to read, and botocore's waits between them, 750 ms at most)."""
+MEASUREMENT_RESERVE_SECONDS = MEMBER_READ_SECONDS + FINISH_SECONDS
+"""The time a measurement keeps once it reads on (91 s of the validator's 120): one more member
+read that never answers, then the record saved and the alert sent. With less left it asks no next
+page or request (`next_member_read_allowed`) and fails, a counted failed check (an `inconclusive`
+baseline), where a member answering page after page under new markers held the check until
+Lambda ended it, every retry alike."""
+
+
+def next_member_read_allowed(invocation: Invocation) -> Callable[[], bool]:
+    """Whether a measurement in `invocation` may send its next member request: while
+    MEASUREMENT_RESERVE_SECONDS fit in the time left."""
+    return lambda: invocation.allows(MEASUREMENT_RESERVE_SECONDS)
 
 
 class ValidatorServices(FunctionServices[ValidatorEnvironment]):

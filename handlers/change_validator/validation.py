@@ -14,7 +14,8 @@
    are measured over the bake and compared (comparison.py): `passed`, `degraded` with the
    figures that moved, or `not_enough_baseline` when nothing moved but a subject's baseline
    held too few samples to be compared. Failed or Cancelled is `failed`. A measurement that
-   fails (an AWS error in the member account) counts a failed check, keeps its error in the
+   fails (an AWS error in the member account, or a listing still paging when the invocation
+   keeps only MEASUREMENT_RESERVE_SECONDS) counts a failed check, keeps its error in the
    record and is tried
    again VALIDATION_FOLLOW_MINUTES later, up to VALIDATION_MAX_FOLLOW_CHECKS failed checks; then
    the validation is `inconclusive`. Each bake check books its successor before measuring, so
@@ -51,6 +52,8 @@ from fleet_shared.exceptions import (
     InventoryUnreadableError,
     LockNotAcquiredError,
     MemberAccessError,
+    MetricReadCutShortError,
+    PagesCutShortError,
     RequestInProgressError,
     UnreadableStateRecordError,
     UnreadableStateValueError,
@@ -104,6 +107,7 @@ from handlers.change_validator.services import (
     FUNCTION_NAME,
     MIN_SCALER_READ_SECONDS,
     ValidatorServices,
+    next_member_read_allowed,
     scaler_read_seconds,
 )
 
@@ -132,6 +136,8 @@ UNKNOWN_STATUS = "Unknown"
 
 MEASUREMENT_FAILURES = (
     MemberAccessError,
+    PagesCutShortError,
+    MetricReadCutShortError,
     InventoryError,
     InventoryUnreadableError,
     UnreadableStateRecordError,
@@ -139,8 +145,9 @@ MEASUREMENT_FAILURES = (
     *AWS_CALL_ERRORS,
 )
 """What a check that could not read the member account (or the inventory), got an answer that
-is not its call's, or met a scaler change record or an endpoint's recent results that are no
-object in the state table (a hand edit: an error answer left the validation open), raises:
+is not its call's, met a scaler change record or an endpoint's recent results that are no
+object in the state table (a hand edit: an error answer left the validation open), or had no
+time left for its next member page (`next_member_read_allowed`), raises:
 the check is counted as failed, not the invocation (a raised error ends, after the platform's
 retries, with the validation left unfinished and no callback booked)."""
 
@@ -250,7 +257,7 @@ def start(
                 record = load_record(services, update_id)
                 unfinished = _unfinished_baselines(record)
                 if record is None or 0 < len(unfinished) < BASELINES_UNFINISHED_AT_MOST:
-                    record = _new_record(change, services, unfinished)
+                    record = _new_record(change, services, unfinished, invocation)
                     if Phase(record["phase"]) is Phase.DONE:
                         _count_verdict(record)
                 elif unfinished:
@@ -299,11 +306,12 @@ def _follow_up(
 
 
 def _new_record(
-    change: Change, services: ValidatorServices, unfinished: list[str]
+    change: Change, services: ValidatorServices, unfinished: list[str], invocation: Invocation
 ) -> dict[str, Any]:
     """The record of a new validation: following, or `inconclusive` when what the change
-    replaced or the baseline could not be read (the health before the change cannot be read
-    later); `unfinished` are the starts of earlier measurements of it that did not finish."""
+    replaced or the baseline could not be read in `invocation`'s time (the health before the
+    change cannot be read later); `unfinished` are the starts of earlier measurements of it that
+    did not finish."""
     environment = services.environment
     changed_at = change.changed_at_time
     now = services.clock.now()
@@ -359,6 +367,7 @@ def _new_record(
             state=services.state,
             inventory=services.inventory(),
             desired_before=desired_size_before(change, previous),
+            next_page_allowed=next_member_read_allowed(invocation),
         )
         earlier = _earlier_open_validation(change, services)
         if earlier is not None:
@@ -445,7 +454,7 @@ def _step(
         and not _is_early(record["bake_until"], now)
         and not _is_early(record.get("next_check_at"), now)
     ):
-        record = _judge(record, services)
+        record = _judge(record, services, invocation)
     if Phase(record["phase"]) is Phase.DONE:
         if phase is not Phase.DONE:
             _count_verdict(record)
@@ -604,10 +613,13 @@ def _update_error(error: object) -> str:
     return cut_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
 
 
-def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any]:
-    """Measure the bake and judge it; the check's successor is booked before the measurement,
-    so a check Lambda ends (member endpoints answering each call only at its last attempt
-    outlast the invocation) still leaves the next one, which counts it as failed."""
+def _judge(
+    record: dict[str, Any], services: ValidatorServices, invocation: Invocation
+) -> dict[str, Any]:
+    """Measure the bake in `invocation`'s time and judge it; the check's successor is booked
+    before the measurement, so a check Lambda ends (member endpoints answering each call only
+    at its last attempt outlast the invocation) still leaves the next one, which counts it as
+    failed."""
     change = Change.from_record(record["change"])
     now = services.clock.now()
     unfinished = record.pop(CHECK_STARTED_AT, None)
@@ -630,6 +642,7 @@ def _judge(record: dict[str, Any], services: ValidatorServices) -> dict[str, Any
             member_client=services.member_client(change.account_id, change.region),
             state=services.state,
             inventory=services.inventory(),
+            next_page_allowed=next_member_read_allowed(invocation),
         )
     except MEASUREMENT_FAILURES as error:
         del record[CHECK_STARTED_AT]

@@ -8,7 +8,11 @@ over a window the average target response time, requests and target 5xx response
 balancers have target health but no response time or HTTP codes; their traffic figures stay None.
 A value no metric can have (NaN, an infinity) is left out of the figures and named in `left_out`.
 The health monitor judges these figures; the change validator compares them before and after a
-change.
+change. Given `next_page_allowed`, every request after a reading's first (a next page, a
+DescribeTags batch, a load balancer's target groups, a target group's health, GetMetricData) is
+sent only while it answers True, else PagesCutShortError (MetricReadCutShortError for
+GetMetricData): an ELB or CloudWatch (or a proxy) answering page after page under new markers
+was read until Lambda ended the run.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from fleet_shared.aws_answers import answer_field
-from fleet_shared.exceptions import PagesCutShortError
+from fleet_shared.exceptions import MetricReadCutShortError, PagesCutShortError
 from fleet_shared.metric_data import MetricQuery, get_metric_series
 from fleet_shared.page_tokens import pages
 
@@ -120,10 +124,6 @@ def load_balancers_by_cluster(
     sent only while it answers True, else PagesCutShortError: an ELB (or a proxy) answering page
     after page under new markers was listed until Lambda ended the run at its timeout."""
 
-    def ask_next_request(operation: str) -> None:
-        if next_page_allowed is not None and not next_page_allowed():
-            raise PagesCutShortError(operation)
-
     described: list[dict[str, Any]] = []
     # ELBv2 sends each list below in every answer, empty or not: an answer without it is not
     # the call's, and must not pass for a cluster without load balancers or targets.
@@ -147,7 +147,7 @@ def load_balancers_by_cluster(
     arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
         batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
-        ask_next_request("DescribeTags")
+        _ask_next_request("DescribeTags", next_page_allowed)
         answer = elbv2.describe_tags(ResourceArns=batch)
         for description in answer_field(answer, "DescribeTags", "TagDescriptions"):
             tags = {
@@ -165,16 +165,34 @@ def load_balancers_by_cluster(
     return by_cluster
 
 
-def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGroupHealth, ...]:
-    """Registered and healthy targets of each target group of the load balancer."""
+def _ask_next_request(operation: str, next_page_allowed: Callable[[], bool] | None) -> None:
+    """Let a reading send its next `operation` request only while `next_page_allowed()` answers
+    True (always without it), else PagesCutShortError."""
+    if next_page_allowed is not None and not next_page_allowed():
+        raise PagesCutShortError(operation)
+
+
+def target_groups_health(
+    elbv2: Any, load_balancer_arn: str, *, next_page_allowed: Callable[[], bool] | None = None
+) -> tuple[TargetGroupHealth, ...]:
+    """Registered and healthy targets of each target group of the load balancer; with
+    `next_page_allowed`, every request (this is never a reading's first) only while it answers
+    True, else PagesCutShortError."""
     groups: list[TargetGroupHealth] = []
-    pages = elbv2.get_paginator("describe_target_groups").paginate(
-        LoadBalancerArn=load_balancer_arn
+    _ask_next_request("DescribeTargetGroups", next_page_allowed)
+    listing = pages(
+        elbv2,
+        "DescribeTargetGroups",
+        {"LoadBalancerArn": load_balancer_arn},
+        "Marker",
+        answer_token_field="NextMarker",
+        next_page_allowed=next_page_allowed,
     )
-    for page in pages:
+    for page in listing:
         for group in answer_field(page, "DescribeTargetGroups", "TargetGroups"):
             arn = answer_field(group, "DescribeTargetGroups", "TargetGroupArn")
             name = answer_field(group, "DescribeTargetGroups", "TargetGroupName")
+            _ask_next_request("DescribeTargetHealth", next_page_allowed)
             targets = answer_field(
                 elbv2.describe_target_health(TargetGroupArn=arn),
                 "DescribeTargetHealth",
@@ -190,9 +208,16 @@ def target_groups_health(elbv2: Any, load_balancer_arn: str) -> tuple[TargetGrou
 
 
 def traffic_figures(
-    cloudwatch: Any, load_balancer_arns: list[str], start: datetime, end: datetime
+    cloudwatch: Any,
+    load_balancer_arns: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, TrafficFigures]:
-    """Traffic of each application load balancer between `start` and `end`, by ARN."""
+    """Traffic of each application load balancer between `start` and `end`, by ARN; with
+    `next_page_allowed`, every GetMetricData request (this is never a reading's first) only
+    while it answers True, else MetricReadCutShortError."""
     queries: list[MetricQuery] = []
     for index, arn in enumerate(load_balancer_arns):
         dimensions = {"LoadBalancer": metric_dimension(arn)}
@@ -213,7 +238,9 @@ def traffic_figures(
             )
     if not queries:
         return {}
-    series = get_metric_series(cloudwatch, queries, start, end)
+    if next_page_allowed is not None and not next_page_allowed():
+        raise MetricReadCutShortError
+    series = get_metric_series(cloudwatch, queries, start, end, next_page_allowed=next_page_allowed)
     figures: dict[str, TrafficFigures] = {}
     for index, arn in enumerate(load_balancer_arns):
         times = series[f"lb{index}_time"].values
@@ -233,23 +260,34 @@ def traffic_figures(
 
 
 def cluster_load_balancer_health(
-    elbv2: Any, cloudwatch: Any, cluster: str, start: datetime, end: datetime
+    elbv2: Any,
+    cloudwatch: Any,
+    cluster: str,
+    start: datetime,
+    end: datetime,
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> list[LoadBalancerHealth]:
     """Every load balancer of `cluster` with its target health now and its traffic over
-    `start`..`end`, ordered by name."""
-    balancers = cluster_load_balancers(elbv2, cluster)
+    `start`..`end`, ordered by name; with `next_page_allowed`, every request after the first
+    DescribeLoadBalancers only while it answers True (see the module docstring)."""
+    balancers = cluster_load_balancers(elbv2, cluster, next_page_allowed=next_page_allowed)
     applications = [
         balancer["LoadBalancerArn"]
         for balancer in balancers
         if balancer.get("Type") == "application"
     ]
-    traffic = traffic_figures(cloudwatch, applications, start, end)
+    traffic = traffic_figures(
+        cloudwatch, applications, start, end, next_page_allowed=next_page_allowed
+    )
     found = [
         LoadBalancerHealth(
             name=balancer["LoadBalancerName"],
             arn=balancer["LoadBalancerArn"],
             kind=str(balancer.get("Type", "application")),
-            target_groups=target_groups_health(elbv2, balancer["LoadBalancerArn"]),
+            target_groups=target_groups_health(
+                elbv2, balancer["LoadBalancerArn"], next_page_allowed=next_page_allowed
+            ),
             traffic=traffic.get(balancer["LoadBalancerArn"]),
         )
         for balancer in balancers

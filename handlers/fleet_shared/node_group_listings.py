@@ -13,7 +13,7 @@ so such an answer fails its cluster or node group alone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
@@ -33,16 +33,26 @@ NODE_GROUP_STATUSES = (
 """DescribeNodegroup's `status` values (EKS API reference, `NodegroupStatus`)."""
 
 
-def node_group_names(eks: Any, cluster: str) -> list[str]:
+def node_group_names(
+    eks: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
+) -> list[str]:
     """The name of every node group of `cluster` (all ListNodegroups pages); raises
     UnreadableAnswerError for a page without `nodegroups` (EKS lists it in every page: a proxy's
     page must not pass for a cluster without node groups) or for a name that is not text, and
     RepeatedPageTokenError (a BotoCoreError) for a token already followed: boto3's paginator
     refuses only one answered twice in a row, and followed two in turn until Lambda ended the
-    run."""
+    run. With `next_page_allowed`, a next page only while it answers True, else
+    PagesCutShortError (new tokens, each never seen, are not refused otherwise)."""
     call = f"ListNodegroups of {cluster}"
     names: list[Any] = []
-    for page in pages(eks, "ListNodegroups", {"clusterName": cluster}, "nextToken"):
+    listing = pages(
+        eks,
+        "ListNodegroups",
+        {"clusterName": cluster},
+        "nextToken",
+        next_page_allowed=next_page_allowed,
+    )
+    for page in listing:
         names.extend(answer_field(page, call, "nodegroups"))
     if not all(isinstance(name, str) for name in names):
         raise UnreadableAnswerError(call, "a text name for each of nodegroups", names)

@@ -37,7 +37,7 @@ from fleet_shared.timestamps import iso_z
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.open_validations import OPEN_VALIDATIONS_KEY
-from handlers.change_validator.services import ValidatorServices
+from handlers.change_validator.services import MEASUREMENT_RESERVE_SECONDS, ValidatorServices
 from handlers.change_validator.validation import (
     RECORD_NAME,
     RECORD_TTL_SECONDS,
@@ -57,6 +57,7 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
+from tests.handlers.endless_listings import EndlessSlowPages
 from tests.handlers.faults import (
     InvocationKilledError,
     answer_malformed,
@@ -1431,6 +1432,76 @@ def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconcl
     assert "did not finish (Lambda ended their invocations)" in last["reason"]
     assert validator.schedules() == []
     # AND one warning names the change
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning" and update_id in alert["detail"]
+
+
+ENDLESS_PAGE_SECONDS = 10.0
+"""What each page of the member's endless DescribeLoadBalancers spends of the invocation's time."""
+
+
+def endless_load_balancer_pages(time: LambdaTime) -> EndlessSlowPages:
+    """The member's ELBv2 answering every DescribeLoadBalancers with a next page under a new
+    marker, each page spending ENDLESS_PAGE_SECONDS of `time`."""
+    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, "NextMarker")
+    operation = "elastic-load-balancing-v2.DescribeLoadBalancers"
+    endless.register(member_elbv2().meta.events, operation, "Marker")
+    return endless
+
+
+def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation_concludes_once(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN at most two checks, a node group update baking, and, when the bake ends, the
+    # member's ELBv2 answering DescribeLoadBalancers page after page under new markers
+    monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
+    update_id = "5e6f7081-0000-4111-8222-9333444455bb"
+    node_group_update_baking(validator, update_id)
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    endless = endless_load_balancer_pages(time)
+    [bake_callback] = validator.due_callbacks_after(15)
+    # WHEN the bake callback runs with the validator's whole 120 s
+    retrying = validator.send(bake_callback, time.context())
+    # THEN the listing stopped while the invocation still had one hung member read and the
+    # record's save left (Lambda did not end it): the check is counted with its error, the next
+    # one booked
+    assert endless.pages > 1
+    assert time.seconds_left - time.spent > MEASUREMENT_RESERVE_SECONDS - ENDLESS_PAGE_SECONDS
+    error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
+    assert "DescribeLoadBalancers read cut short before its next page" in error
+    # WHEN the next check meets the same listing with its own 120 s, and its callback is
+    # delivered twice
+    time.spent = 0
+    [last_callback] = validator.due_callbacks_after(5)
+    verdict = validator.send(last_callback, time.context())
+    copy = validator.send(last_callback, time.context())
+    # THEN the validation ends inconclusive once, nothing left waiting, with one warning
+    assert verdict["status"] == copy["status"] == "inconclusive", verdict
+    assert "could not be measured after 2 checks" in verdict["reason"]
+    assert "cut short before its next page" in verdict["reason"]
+    assert validator.schedules() == []
+    [alert] = validator.alerts()
+    assert alert["severity"] == "warning" and update_id in alert["detail"]
+
+
+def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_at_once(
+    validator: Validator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's ELBv2 answering DescribeLoadBalancers page after page under new markers
+    # when a node group update arrives
+    update_id = "5e6f7081-0000-4111-8222-9333444455cc"
+    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    endless = endless_load_balancer_pages(time)
+    # WHEN the change's event is handled with the validator's whole 120 s
+    result = validator.send(node_group_version_update(validator, update_id), time.context())
+    # THEN the baseline stopped reading in time (Lambda did not end it, nor will it end the
+    # platform's retries) and the validation ends inconclusive at once, with one warning
+    assert endless.pages > 1
+    assert time.seconds_left - time.spent > MEASUREMENT_RESERVE_SECONDS - ENDLESS_PAGE_SECONDS
+    assert result["status"] == "inconclusive", result
+    assert "the baseline could not be measured" in result["reason"]
+    assert "DescribeLoadBalancers read cut short" in result["reason"]
+    assert validator.schedules() == []
     [alert] = validator.alerts()
     assert alert["severity"] == "warning" and update_id in alert["detail"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,9 +47,8 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
     killed_while_publishing_then_retried,
 )
+from tests.handlers.endless_listings import EndlessSlowPages
 from tests.handlers.faults import (
-    REPEATED_TOKEN_PAGE_LIMIT,
-    EndlessPagesError,
     InjectedFault,
     MalformedAnswer,
     fail_every_attempt,
@@ -644,40 +642,6 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
     assert "Read timeout" in cluster["error"]
     assert time.spent <= 20
     assert result["status"] == "partial"
-
-
-@dataclass
-class EndlessSlowPages:
-    """Answers every request of an operation with a next page under a token never sent before,
-    each page spending `seconds` of the invocation's time (a service, or a proxy, that pages
-    on)."""
-
-    time: LambdaTime
-    seconds: float
-    answer_token: str
-    pages: int = 0
-
-    def register(self, events: Any, operation: str, request_token: str) -> None:
-        """On `operation` (`service.Operation`): moto's answer with a new next page, and the
-        request without its token (moto reads only the tokens it gave)."""
-        events.register(f"before-parameter-build.{operation}", without_param(request_token))
-        events.register(f"after-call.{operation}", self.next_page)
-
-    def next_page(self, parsed: dict[str, Any], **_: Any) -> None:
-        self.pages += 1
-        if self.pages > REPEATED_TOKEN_PAGE_LIMIT:
-            raise EndlessPagesError(f"{self.pages} pages asked for")
-        self.time.spend(self.seconds)
-        parsed[self.answer_token] = f"page-{self.pages + 1}"
-
-
-def without_param(name: str) -> Callable[..., None]:
-    """A `before-parameter-build` handler taking the parameter `name` out of the request."""
-
-    def pop(params: dict[str, Any], **_: Any) -> None:
-        params.pop(name, None)
-
-    return pop
 
 
 @pytest.mark.parametrize(
