@@ -44,7 +44,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.http_redirects import HttpRedirects
+from fleet_shared.validation_errors import cut_echo
 
 USER_AGENT = "lambda-fleet-health-monitor"
 READ_CHUNK_BYTES = 64 * 1024
@@ -237,33 +238,6 @@ class _AddressGuard:
         raise last_failure
 
 
-FOLLOWED_SCHEMES = frozenset({"http", "https"})
-"""The schemes of the redirects the probe follows."""
-
-
-class RedirectRefusedError(OSError):
-    """An answer redirects to a URL of a scheme the probe does not follow. An OSError, as a
-    refused connection is: the probe reports it with its reason."""
-
-
-class _HttpRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect to an http or https URL only. urllib's own follows one to ftp too,
-    whose connection ftplib makes itself, past `_AddressGuard` and `_Connections`: an endpoint
-    answering 302 to `ftp://169.254.169.254:80/` had the probe connect to the metadata service."""
-
-    def redirect_request(  # noqa: PLR0917 (urllib's own signature)
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> Any:
-        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
-        if scheme not in FOLLOWED_SCHEMES:
-            fp.close()
-            raise RedirectRefusedError(
-                f"redirect to {shown_value(newurl)} refused: only http and https redirects "
-                "are followed"
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
 class _RedirectAnswered(urllib.request.HTTPRedirectHandler):
     """Follows no redirect: urllib then raises its status as an HTTPError, the probe's answer."""
 
@@ -286,7 +260,7 @@ def _opener(connections: _Connections, follow_redirects: bool) -> urllib.request
             made = connections.tracked(guard.guarded(http_class))
             return super().do_open(made, req, **http_conn_args)
 
-    redirects = _HttpRedirects if follow_redirects else _RedirectAnswered
+    redirects = HttpRedirects if follow_redirects else _RedirectAnswered
     return urllib.request.build_opener(TrackedHTTPHandler, TrackedHTTPSHandler, redirects)
 
 

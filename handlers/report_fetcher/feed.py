@@ -25,6 +25,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from fleet_shared.bounded_http import open_bounded
+from fleet_shared.http_redirects import HttpRedirects
 from fleet_shared.validation_errors import shown_value
 
 _LAUNCH_WORDS = re.compile(
@@ -88,10 +89,12 @@ def fetch_feed(
         raise FeedUnavailableError(str(getattr(error, "reason", error))) from error
 
 
-class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only on the feed's own host, and never from https to http: the feed
-    URL is the stack's choice, a redirect the answering server's, which could send the function
-    to the instance metadata address or a service inside its network."""
+class _SameHostRedirects(HttpRedirects):
+    """Follows a redirect only on the feed's own host, never from https to http, and only to an
+    http or https URL (`HttpRedirects`: urllib follows one to ftp too, which ftplib connects
+    outside the request's time bound): the feed URL is the stack's choice, a redirect the
+    answering server's, which could send the function to the instance metadata address or a
+    service inside its network."""
 
     def redirect_request(  # noqa: PLR0917 (urllib's own signature)
         self,

@@ -527,6 +527,32 @@ def test_a_feed_redirecting_on_its_own_host_is_followed(
     assert regions["ap-southeast-7"]["launch_date"] == "2025-01-08"
 
 
+def test_a_feed_redirecting_to_ftp_on_its_own_host_is_not_followed_and_nothing_connects_there(
+    s3: Any, fetcher: Callable[..., Fetch]
+) -> None:
+    # GIVEN a feed URL answering a redirect to an ftp URL on the same host (urllib follows one
+    # to ftp, and ftplib connects on its own, outside the feed's time bound), here to a peer
+    # that counts its connections
+    with LocalPeer(hang=True) as target:
+        location = f"ftp://127.0.0.1:{target.port}/feed"
+        with LocalPeer(http_answer(302, {"Location": location})) as peer:
+            url = peer.url("/feed")
+            fetch = fetcher(
+                FakeSsm(ssm_parameters(REGIONS, SERVICES)),
+                REPORT_FEED_URL=url,
+                REPORT_FEED_TIMEOUT_SECONDS="0.5",
+            )
+            # WHEN the fetcher runs
+            result = fetch({"action": "fetch"})
+        # THEN nothing connected to the ftp URL's address: the feed is unreachable, the warning
+        # names the refused redirect, and the raw document is written without launch dates
+        assert target.connections == 0
+    assert (result["status"], result["feed_status"]) == ("ok", "unreachable")
+    (warning,) = [w for w in _raw(s3, result["key"])["metadata"]["warnings"] if url in w]
+    assert f"redirect to '{location}' refused: only http and https" in warning
+    assert all(region["launch_date"] is None for region in _raw(s3, result["key"])["regions"])
+
+
 def test_launch_dates_come_from_the_feed_and_an_unchanged_feed_is_not_downloaded(
     s3: Any, fetcher: Callable[..., Fetch], fake_clock: ManualClock
 ) -> None:
