@@ -6,6 +6,8 @@ Events, environment variables and the inventory are all validated by pydantic; u
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError
 
 _MESSAGE_PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -22,6 +24,21 @@ def cut_echo(text: str, limit: int = ECHO_LIMIT) -> str:
         return text
     marker = f"... ({len(text)} characters)"
     return text[: max(limit - len(marker), 0)] + marker
+
+
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Control characters (C0, DEL, C1) and the other characters `str.splitlines` breaks a line on."""
+
+
+def escaped_echo(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` with each control character or line separator written as its Python escape
+    (`\\n`, `\\x1b`, `\\u2028`), then cut as `cut_echo` cuts it: a message a service (or a
+    proxy) wrote, quoted in an error, stays one short line, and cannot start a line of a log, a
+    report or an alert that reads as another fact."""
+    escaped = _LINE_BREAKING.sub(
+        lambda match: match.group().encode("unicode_escape").decode("ascii"), text
+    )
+    return cut_echo(escaped, limit)
 
 
 SHOWN_VALUE_LENGTH = 40

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fleet_shared.validation_errors import escaped_echo
+
 NAMED_TARGETS_MAX = 10
 """The most targets an error names (the log line of the run names them all)."""
 
@@ -9,11 +11,14 @@ NAMED_TARGETS_MAX = 10
 class SecurityHubImportError(Exception):
     """Security Hub refused some findings (`refused`: the reason by finding id, of those whose
     refusal named one); the others were imported. A scan imports the refused ones again next
-    time; an archive of a left account keeps its states."""
+    time; an archive of a left account keeps its states.
+
+    The message quotes Security Hub's (or a proxy's) text, which reaches the target's error and
+    the report: it is cut to `ECHO_LIMIT` characters, its control characters escaped."""
 
     def __init__(self, message: str, refused: dict[str, str] | None = None) -> None:
         self.refused = refused or {}
-        super().__init__(message)
+        super().__init__(escaped_echo(message))
 
 
 class UnreadableScanStateError(Exception):

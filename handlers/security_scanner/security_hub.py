@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
+from fleet_shared.validation_errors import escaped_echo
 from handlers.security_scanner.exceptions import SecurityHubImportError
 from handlers.security_scanner.findings import Finding
 
@@ -25,8 +26,9 @@ def import_findings(
 ) -> int:
     """Import `findings` (active and resolved); returns how many Security Hub accepted.
 
-    Raises SecurityHubImportError when Security Hub refused some (after importing the others),
-    and UnreadableAnswerError for an
+    Raises SecurityHubImportError when Security Hub refused some (after importing the others;
+    each refusal's reason cut to `ECHO_LIMIT` characters, control characters escaped), and
+    UnreadableAnswerError for an
     answer without SuccessCount (always sent): a proxy's page must not pass for an import, after
     which the scan would save its findings as imported and a fix would never reach Security Hub;
     or with a refusal that is not an object.
@@ -49,7 +51,10 @@ def import_findings(
                 "BatchImportFindings", "an object for each of FailedFindings", refused
             )
         for failed in refused:
-            reason = f"{failed.get('ErrorCode')} {failed.get('ErrorMessage')}"
+            # Security Hub's (or a proxy's) text reaches a refused finding's error in the
+            # target's `errors` and the report: cut and kept on one line, whatever its length
+            # and line breaks (the exception's message is, as a whole).
+            reason = escaped_echo(f"{failed.get('ErrorCode')} {failed.get('ErrorMessage')}")
             failures.append(f"{failed.get('Id')}: {reason}")
             if isinstance(failed.get("Id"), str):
                 refused_ids[failed["Id"]] = reason

@@ -11,14 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 
+from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.security_scanner.checks.compute import FUNCTION, SECURITY_GROUP
 from handlers.security_scanner.checks.containers import CLUSTER
 from handlers.security_scanner.checks.identity import POLICY
 from handlers.security_scanner.checks.storage import BUCKET
 from handlers.security_scanner.scan import ScanServices
-from tests.handlers.faults import answer_malformed
+from tests.handlers.faults import MalformedAnswer, answer_malformed
 from tests.handlers.member_accounts import MEMBER_A, MEMBER_B, REGION, member_session
 from tests.handlers.security_scanner.member_functions import member_a_functions
 
@@ -447,6 +449,20 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
 
 
+def member_a_import_refused(services: ScanServices, refusal: object) -> MalformedAnswer:
+    """The hub's Security Hub answering BatchImportFindings of member A's findings with none
+    imported and `refusal` as the one entry of its FailedFindings (as JSON)."""
+    body = {"SuccessCount": 0, "FailedCount": 1, "FailedFindings": [refusal]}
+    return answer_malformed(
+        services.security_hub,
+        "securityhub",
+        "BatchImportFindings",
+        json.dumps(body).encode(),
+        body_with=MEMBER_A.encode(),
+        content_type="application/json",
+    )
+
+
 def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_nothing(
     scanner: Scanner,
     build_scanner_services: Callable[[], ScanServices],
@@ -462,14 +478,7 @@ def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_noth
     member_session(MEMBER_A).client("ec2").revoke_security_group_ingress(
         GroupId=group_id, IpPermissions=[SSH_FROM_ANYWHERE]
     )
-    answer = answer_malformed(
-        services.security_hub,
-        "securityhub",
-        "BatchImportFindings",
-        json.dumps({"SuccessCount": 0, "FailedCount": 1, "FailedFindings": [None]}).encode(),
-        body_with=MEMBER_A.encode(),
-        content_type="application/json",
-    )
+    answer = member_a_import_refused(services, None)
     # WHEN the schedule runs the scan
     result = scanner({"action": "scan"}, services)
     # THEN member A failed naming the answer, instead of the AttributeError that ended the scan,
@@ -489,6 +498,45 @@ def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_noth
     healed = target(scanner({"action": "scan"}, services), MEMBER_A)
     assert (healed["status"], healed["resolved"]) == ("scanned", 1)
     assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
+
+
+REFUSAL_MESSAGE = "Invalid finding\nConsole: https://evil.example/signin\n" + "x" * 5000
+"""A refusal's message of thousands of characters over several lines (Security Hub's, or a
+proxy's), the second line posing as a fact of the message."""
+
+
+def test_an_import_refusal_of_many_long_lines_is_one_short_line_in_the_target_error_and_report(
+    scanner: Scanner, build_scanner_services: Callable[[], ScanServices]
+) -> None:
+    # GIVEN member A's security group open to SSH, and the hub's Security Hub answering
+    # BatchImportFindings of member A's findings with the refusal of a finding the scan did not
+    # send, its message REFUSAL_MESSAGE
+    open_ssh_group()
+    services = build_scanner_services()
+    refusal = {"Id": "not-sent", "ErrorCode": "InvalidInput", "ErrorMessage": REFUSAL_MESSAGE}
+    answer = member_a_import_refused(services, refusal)
+    # WHEN the schedule runs the scan
+    result = scanner({"action": "scan"}, services)
+    # THEN member A failed with one short line naming the refusal, its line breaks escaped
+    assert answer.answered >= 1
+    failed = target(result, MEMBER_A)
+    assert failed["status"] == "failed"
+    error = failed["error"]
+    prefix = "Security Hub import failed: "
+    assert error.startswith(
+        f"{prefix}1 findings refused: not-sent: InvalidInput Invalid "
+        "finding\\nConsole: https://evil.example/signin\\nxxx"
+    )
+    assert len(error) <= len(prefix) + ECHO_LIMIT
+    assert error.splitlines() == [error]
+    # AND the report holds that same line; member B was scanned
+    report = json.loads(
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket="lambda-fleet-data", Key=result["report_key"])["Body"]
+        .read()
+    )
+    assert target(report, MEMBER_A)["error"] == error
+    assert target(result, MEMBER_B)["status"] == "scanned"
 
 
 def _encrypt_with_kms(s3: Any, bucket: str) -> None:
