@@ -6,20 +6,25 @@ alarm's account and region, from ANOMALY_LOOKBACK_DAYS before the alarm (at most
 `MAX_POINTS` values at the alarm's period) to one period after it, and reports the findings
 that end within `max(3 periods, 1 hour)` before the alarm: the alarm is then confirmed as
 anomalous. No finding means the alarm fired on a usual value for that time of day and week; a
-series GetMetricData did not return whole is an error result, since its missing part may hold
-the anomaly. A read that may pass on a retry (`may_pass_on_retry`, after botocore's retries:
-CloudWatch answers with "later", throttling or a server failure, or does not answer at all,
-every attempt timed out or the endpoint given up after earlier reads hung; or it cannot be
-reached, cuts the connection, or an answer not its own comes back) fails the invocation once the
-other metrics were evaluated and alerted (`AlarmReadsToRetryError`): Lambda retries the event,
-where an error result ended it and the check of that metric was lost; so does an AssumeRole of
-the member's role STS answers with "later" or not at all (a hang, a connection refused or cut:
-`may_pass_on_retry`), before any metric is read. A hung read is retried whatever the time left,
-since no time left makes the retry do worse: it is a new invocation with the whole timeout and
-its own record of unanswered endpoints, so it gives the read its whole bound again (and an
-invocation Lambda ends for lack of time is retried alike), and this one alerts the others first
-with time to spare (the endpoint is given up after two hung reads,
-`MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its 300 s).
+series GetMetricData did not return whole is not read, since its missing part may hold the
+anomaly, and neither is one whose read CloudWatch refuses (AccessDenied, a validation error) or
+whose pages do not end (`page_tokens`): the alarm's other metrics are read and alerted all the
+same, and the result is `partial`, naming each such metric and why under `not_read` (an error
+result naming them, when no metric was read). The invocation does not fail for them, since a
+retry would fail them again, unless another read is to be retried (below): the invocation's
+error names them too, and its retry reads them again. A read that may pass on a retry
+(`may_pass_on_retry`, after botocore's retries: CloudWatch answers with "later", throttling or a
+server failure, or does not answer at all, every attempt timed out or the endpoint given up
+after earlier reads hung; or it cannot be reached, cuts the connection, or an answer not its own
+comes back) fails the invocation once the other metrics were evaluated and alerted
+(`AlarmReadsToRetryError`): Lambda retries the event, where an error result ended it and the
+check of that metric was lost; so does an AssumeRole of the member's role STS answers with
+"later" or not at all (a hang, a connection refused or cut: `may_pass_on_retry`), before any
+metric is read. A hung read is retried whatever the time left, since no time left makes the
+retry do worse: it is a new invocation with the whole timeout and its own record of unanswered
+endpoints, so it gives the read its whole bound again (and an invocation Lambda ends for lack of
+time is retried alike), and this one alerts the others first with time to spare (the endpoint is
+given up after two hung reads, `MEMBER_CALLS_GIVEN_UP_AFTER`: 50 s of its 300 s).
 A confirmed anomaly is alerted once, like a scan's (`findings.raise_alerts`), its claim kept
 ANOMALY_DEDUP_DAYS or, when longer, the alarm's confirmation window in whole days (an alarm of
 a period over 8 hours confirms an episode for more than a day, and a later alarm found it again
@@ -38,6 +43,7 @@ read that has none either, with why, which keeps the floor of 0.001 of its own u
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -51,7 +57,7 @@ from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import ABSOLUTE_RESOLUTION, detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
-from fleet_shared.validation_errors import echo_field, shown_value
+from fleet_shared.validation_errors import cut_echo, echo_field, shown_value
 from handlers.anomaly_detector.alarm_units import AlarmUnits
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
@@ -81,11 +87,12 @@ ALARM_STATE = "ALARM"
 def confirm_alarm(
     services: FunctionServices[AnomalyEnvironment], event: AlarmEvent, invocation: Invocation
 ) -> dict[str, Any]:
-    """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (an error
-    result naming the alarm when its account cannot be read). Raises `AlertNotDeliveredError`
-    when SNS refused an alert, and `AlarmReadsToRetryError`, once the metrics read were alerted,
-    when CloudWatch answered a metric's read with "later" or not at all, or before any read when
-    STS so answered the AssumeRole of the member's role."""
+    """Evaluate the alarm's metrics and alert what is anomalous; the alarm's result (`partial`,
+    naming each metric not read, when a read failed in a way a retry does not change; an error
+    result naming the alarm when its account cannot be read, or each metric when none could be).
+    Raises `AlertNotDeliveredError` when SNS refused an alert, and `AlarmReadsToRetryError`, once
+    the metrics read were alerted, when CloudWatch answered a metric's read with "later" or not
+    at all, or before any read when STS so answered the AssumeRole of the member's role."""
     summary = alarm_summary(event)
     if event.detail.state.value != ALARM_STATE:
         # Only a change to ALARM is one to confirm: evaluated, a change back to OK (an invoke
@@ -102,9 +109,7 @@ def confirm_alarm(
     note_listed_members_of(services, inventory)
     units = AlarmUnits(services.sessions, event)
     try:
-        findings, evaluated, left_out, to_retry = evaluate_alarm(
-            services.sessions, services.environment, event, inventory, units
-        )
+        reads = evaluate_alarm(services.sessions, services.environment, event, inventory, units)
     except TARGET_ERRORS as error:
         cause = error.__cause__
         passing = isinstance(cause, Exception) and may_pass_on_retry(cause)
@@ -114,12 +119,15 @@ def confirm_alarm(
             place = f"{event.account}/{event.region}"
             raise AlarmReadsToRetryError(event.detail.alarm_name, [(place, str(error))]) from error
         return error_result(error, **summary)
-    if evaluated == 0:
+    if reads.metrics == 0:
         return {"status": "skipped", **summary, "reason": "the alarm has no metricStat metric"}
+    if len(reads.not_read) == reads.metrics:
+        # No metric was read, and a retry would fail each again: nothing to confirm or alert.
+        return {"status": "error", **summary, "error": "; ".join(reads.not_read)}
     dedup_days = claim_days(services.environment, event)
     now = services.clock.now()
     continued = continue_open_episodes(
-        findings, services.state, now=now, ttl_seconds=dedup_days * 86_400
+        reads.findings, services.state, now=now, ttl_seconds=dedup_days * 86_400
     )
     if continued.unreadable:
         # The alarm is one target: its error names the record, where a scan goes on without it.
@@ -148,20 +156,39 @@ def confirm_alarm(
     )
     if raised.failures:
         raise raised.failures[0]
-    if to_retry:
-        raise AlarmReadsToRetryError(event.detail.alarm_name, to_retry)
+    if reads.to_retry:
+        raise AlarmReadsToRetryError(event.detail.alarm_name, reads.to_retry, reads.not_read)
     return {
-        "status": "ok",
+        "status": "partial" if reads.not_read else "ok",
         **summary,
         "anomalous": bool(raised.reported),
         "anomalies": raised.reported,
         "alerts": sum(1 for item in raised.reported if item["alerted"]),
-        "left_out": left_out,
+        "left_out": reads.left_out,
+        "not_read": reads.not_read,
         "without_unit": [
             f"{label}: no unit, {why}; noise floor {ABSOLUTE_RESOLUTION} of its own unit"
             for label, why in units.missing.items()
         ],
     }
+
+
+@dataclass
+class AlarmReads:
+    """What the reads of an alarm's metrics found."""
+
+    metrics: int = 0
+    """How many metrics the alarm has to read (its `metricStat` queries)."""
+    findings: list[Finding] = field(default_factory=list)
+    """The findings of the metrics read, around the alarm time."""
+    left_out: list[str] = field(default_factory=list)
+    """Per metric read with values that are no metric value (`MetricSeries.left_out`), what was
+    left out."""
+    to_retry: list[tuple[str, str]] = field(default_factory=list)
+    """The label and error of each metric whose read may pass on a retry."""
+    not_read: list[str] = field(default_factory=list)
+    """Per metric whose read failed in a way a retry does not change (refused, a page token
+    loop, a series not returned whole), its label and why, the error cut (`cut_echo`)."""
 
 
 def evaluate_alarm(
@@ -170,13 +197,14 @@ def evaluate_alarm(
     event: AlarmEvent,
     inventory: FleetInventory,
     units: AlarmUnits,
-) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
-    """The findings around the alarm time, how many metrics were evaluated, per metric with
-    values that are no metric value (`MetricSeries.left_out`) what was left out, and per metric
-    whose read failed in a way that may pass on a retry (`later_answers.may_pass_on_retry`, after
-    botocore's retries: CloudWatch answered "later" or not at all, was not reached, cut the
-    connection, or the answer was not its own) its error: those are to be read again by the
-    event's retry, the others go on. Any other failure of a read is raised.
+) -> AlarmReads:
+    """Read and evaluate each metric of the alarm; a failed read fails that metric alone. One
+    that may pass on a retry (`later_answers.may_pass_on_retry`, after botocore's retries:
+    CloudWatch answered "later" or not at all, was not reached, cut the connection, or the
+    answer was not its own) is to be read again by the event's retry; any other (AccessDenied,
+    a validation error, a page token loop, a series GetMetricData did not return whole) is not
+    read, since a retry would fail it again. A failure to reach the member (its AssumeRole) is
+    raised: nothing of the alarm can be read.
 
     A metric of a cluster of the inventory (its `ClusterName` dimension) is profiled in the
     cluster's time zone, as the scan profiles it: the same spike is then the same episode, whose
@@ -184,11 +212,9 @@ def evaluate_alarm(
     alarm_time = event.detail.state.timestamp
     queries = alarm_queries(event, inventory)
     if not queries:
-        return [], 0, [], []
+        return AlarmReads()
     cloudwatch = member_cloudwatch(sessions, event.account, event.region)
-    findings: list[Finding] = []
-    left_out: list[str] = []
-    to_retry: list[tuple[str, str]] = []
+    reads = AlarmReads(metrics=len(queries))
     for query, label, time_zone in queries:
         period = timedelta(seconds=query.period)
         lookback = min(timedelta(days=environment.anomaly_lookback_days), period * MAX_POINTS)
@@ -197,24 +223,30 @@ def evaluate_alarm(
         try:
             series = get_metric_series(cloudwatch, [query], start, end)[query.id]
         except TARGET_ERRORS as error:
-            # A hung, unreachable or cut-off endpoint is a busy or failing one, as a throttling
-            # one is, which the event's retry, minutes later, may find answering.
-            if not may_pass_on_retry(error):
-                raise
-            to_retry.append((label, str(error)))
+            if may_pass_on_retry(error):
+                # A hung, unreachable or cut-off endpoint is a busy or failing one, as a
+                # throttling one is, which the event's retry, minutes later, may find answering.
+                reads.to_retry.append((label, str(error)))
+            else:
+                # Refused, or pages without end: a retry fails it again, and the alarm's other
+                # metrics are read and alerted all the same.
+                reads.not_read.append(f"{label}: {cut_echo(str(error))}")
             continue
         if series.status != COMPLETE:
-            raise IncompleteSeriesError(label, series.status)
+            # What GetMetricData did return may lack the anomaly: not read, rather than a usual
+            # value drawn from part of the series.
+            reads.not_read.append(str(IncompleteSeriesError(label, cut_echo(series.status))))
+            continue
         summary = series.left_out_summary()
         if summary is not None:
-            left_out.append(f"{label}: {summary}")
+            reads.left_out.append(f"{label}: {summary}")
         detection = detect_anomalies(
             series.values,
             series.timestamps,
             time_zone=time_zone,
             absolute_resolution=noise_floor(units.unit_of(query, label)),
         )
-        findings.extend(
+        reads.findings.extend(
             findings_from(
                 detection,
                 label=label,
@@ -226,7 +258,7 @@ def evaluate_alarm(
                 period=period,
             )
         )
-    return findings, len(queries), left_out, to_retry
+    return reads
 
 
 def alarm_queries(event: AlarmEvent, inventory: FleetInventory) -> list[MetricTarget]:

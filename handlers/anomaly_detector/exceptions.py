@@ -39,12 +39,19 @@ class AlarmReadsToRetryError(Exception):
     asynchronously, so only a failed invocation is retried by Lambda (and kept in the dead-letter
     queue once its retries are spent), and the retry reads those metrics again. The alarm's other
     metrics were evaluated and their anomalies alerted first; their delivery claims make the
-    retry's repeat of them no second alert."""
+    retry's repeat of them no second alert. `not_read` names the metrics whose read failed in a
+    way a retry does not change, which the retry fails again: only this error shows them, should
+    every retry fail."""
 
-    def __init__(self, alarm_name: str, failures: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, alarm_name: str, failures: list[tuple[str, str]], not_read: list[str] | None = None
+    ) -> None:
         self.alarm_name = alarm_name
         self.failures = failures
+        self.not_read = not_read or []
         listed = "; ".join(f"{cut_echo(label)}: {cut_echo(error)}" for label, error in failures)
-        super().__init__(
-            f"alarm {cut_echo(alarm_name)}: {len(failures)} metric read(s) to retry: {listed}"
-        )
+        # A failure is a metric's read or, before any, the AssumeRole into the alarm's account.
+        message = f"alarm {cut_echo(alarm_name)}: {len(failures)} call(s) to retry: {listed}"
+        if self.not_read:
+            message += f"; not read, a retry would fail them again: {'; '.join(self.not_read)}"
+        super().__init__(message)

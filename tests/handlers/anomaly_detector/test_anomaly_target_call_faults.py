@@ -77,12 +77,14 @@ class HungService:
 
 
 @dataclass
-class ThrottledReads:
-    """Answers every attempt whose body holds `body_part` with CloudWatch's throttling (HTTP 400,
-    its query-compatible error code in the header, as CloudWatch sends it over CBOR), until
-    healed; the others go through."""
+class ErrorAnsweredReads:
+    """Answers every attempt whose body holds `body_part` with CloudWatch's error `code` and HTTP
+    `status` (its query-compatible error code in the header, as CloudWatch sends it over CBOR):
+    throttling, by default, until healed; the others go through."""
 
     body_part: bytes
+    code: str = "Throttling"
+    status: int = 400
     attempts: int = 0
     healed: bool = False
 
@@ -93,9 +95,9 @@ class ThrottledReads:
         headers = {
             "Content-Type": "application/cbor",
             "smithy-protocol": "rpc-v2-cbor",
-            "x-amzn-query-error": "Throttling;Sender",
+            "x-amzn-query-error": f"{self.code};Sender",
         }
-        return AWSResponse(request.url, 400, headers, _EmptyBody())
+        return AWSResponse(request.url, self.status, headers, _EmptyBody())
 
 
 class _EmptyBody:
@@ -108,17 +110,19 @@ class _EmptyBody:
         return b""
 
 
-def throttle_member_reads_of(body_part: bytes, monkeypatch: pytest.MonkeyPatch) -> ThrottledReads:
-    """Throttle every attempt of the member's CloudWatch reads whose request holds `body_part`,
-    whichever config the handler builds that client with."""
-    fault = ThrottledReads(body_part)
+def answer_member_reads_of(
+    fault: ErrorAnsweredReads, monkeypatch: pytest.MonkeyPatch
+) -> ErrorAnsweredReads:
+    """Answer every attempt of the member's CloudWatch reads whose request holds the
+    `fault`'s body part with its error, whichever config the handler builds that client with."""
     sessions = app.FUNCTION.services().sessions
     build_client = sessions.client
 
     def client(name: str, account: str, region: str, config: Config = CLIENT_CONFIG) -> Any:
         built = build_client(name, account, region, config)
         if name == "cloudwatch" and account == MEMBER_ACCOUNT_ID:
-            built.meta.events.register_first("before-send.cloudwatch", fault, unique_id="throttle")
+            events = built.meta.events
+            events.register_first("before-send.cloudwatch", fault, unique_id="error-answer")
         return built
 
     monkeypatch.setattr(sessions, "client", client)
@@ -233,9 +237,9 @@ def test_a_scan_whose_cost_explorer_hangs_fails_the_cost_and_alerts_the_metrics_
     assert len(alert_inbox.receive()) == 1
 
 
-def throttle_maximum_reads(_: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> ThrottledReads:
+def throttle_maximum_reads(_: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> ErrorAnsweredReads:
     """CloudWatch throttling every attempt of the member's reads of a maximum."""
-    return throttle_member_reads_of(b"Maximum", monkeypatch)
+    return answer_member_reads_of(ErrorAnsweredReads(b"Maximum"), monkeypatch)
 
 
 def hang_maximum_reads(time: LambdaTime, monkeypatch: pytest.MonkeyPatch) -> HungService:
@@ -248,6 +252,18 @@ def refuse_maximum_reads_connections(_: LambdaTime, __: pytest.MonkeyPatch) -> I
     maximum."""
     cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
     return fail_every_attempt(cloudwatch, "cloudwatch", "GetMetricData", body_with=(b"Maximum",))
+
+
+def alarm_on_spiking_average_and_maximum(detector: ManualClock) -> dict[str, Any]:
+    """The state change of an alarm on both the hourly average and the hourly maximum of the
+    member's CPU, which jumped in the last hour."""
+    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
+    event = alarm_event(times[-1] + timedelta(minutes=5))
+    [average] = event["detail"]["configuration"]["metrics"]
+    maximum = copy.deepcopy(average)
+    maximum["id"], maximum["metricStat"]["stat"] = "m2", "Maximum"
+    event["detail"]["configuration"]["metrics"].append(maximum)
+    return event
 
 
 @pytest.mark.parametrize(
@@ -264,19 +280,14 @@ def test_an_alarm_whose_metric_read_stays_throttled_or_unanswered_is_retried_and
     alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
     fault_of: Callable[
-        [LambdaTime, pytest.MonkeyPatch], ThrottledReads | HungService | InjectedFault
+        [LambdaTime, pytest.MonkeyPatch], ErrorAnsweredReads | HungService | InjectedFault
     ],
     error_text: str,
 ) -> None:
     # GIVEN the member's CPU jumped, an alarm on both its hourly average and its hourly maximum,
     # the function's whole timeout, and CloudWatch throttling (or not answering, or not reached)
     # on every attempt of the maximum's read
-    times = put_member_cpu_spike(detector, seed=7, at=-1, rise=30.0)
-    event = alarm_event(times[-1] + timedelta(minutes=5))
-    [average] = event["detail"]["configuration"]["metrics"]
-    maximum = copy.deepcopy(average)
-    maximum["id"], maximum["metricStat"]["stat"] = "m2", "Maximum"
-    event["detail"]["configuration"]["metrics"].append(maximum)
+    event = alarm_on_spiking_average_and_maximum(detector)
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     fault = fault_of(time, monkeypatch)
     # WHEN the alarm event arrives
@@ -299,6 +310,28 @@ def test_an_alarm_whose_metric_read_stays_throttled_or_unanswered_is_retried_and
     assert retried["alerts"] == 1
     [second] = alert_inbox.receive()
     assert second.alert["resource"].endswith("(Maximum, 3600 s)")
+    assert alert_inbox.receive() == []
+
+
+def test_an_alarm_whose_metric_read_is_refused_alerts_the_others_and_names_it_unretried(
+    detector: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the member's CPU jumped, an alarm on both its hourly average and its hourly maximum,
+    # and CloudWatch refusing the maximum's read (AccessDenied), which a retry does not change
+    event = alarm_on_spiking_average_and_maximum(detector)
+    refusal = ErrorAnsweredReads(b"Maximum", code="AccessDenied", status=403)
+    answer_member_reads_of(refusal, monkeypatch)
+    # WHEN the alarm event arrives
+    result = app.lambda_handler(event, LambdaTime(TIMEOUT_SECONDS).context())
+    # THEN the invocation does not fail (no retry): its result is partial, naming the maximum
+    # and the refusal, and the average's anomaly, read, is alerted once
+    assert refusal.attempts == 1
+    assert (result["status"], result["alerts"]) == ("partial", 1), result
+    [not_read] = result["not_read"]
+    assert "(Maximum, 3600 s): " in not_read
+    assert "AccessDenied" in not_read
+    [alert] = alert_inbox.receive()
+    assert alert.alert["resource"].endswith("(Average, 3600 s)")
     assert alert_inbox.receive() == []
 
 

@@ -245,8 +245,8 @@ def alarm_drawing(monkeypatch: pytest.MonkeyPatch, run: Finding) -> None:
 
     def evaluate_alarm(
         sessions: object, environment: object, event: object, inventory: object, units: object
-    ) -> tuple[list[Finding], int, list[str], list[tuple[str, str]]]:
-        return [run], 1, [], []
+    ) -> alarm.AlarmReads:
+        return alarm.AlarmReads(metrics=1, findings=[run])
 
     monkeypatch.setattr(alarm, "evaluate_alarm", evaluate_alarm)
 
