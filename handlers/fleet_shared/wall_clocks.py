@@ -11,7 +11,7 @@ never read, so it counts as read from the jump on.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 
@@ -31,13 +31,40 @@ def clock_has_read(zone: ZoneInfo, day: date, clock: time, now: datetime) -> boo
     return wall_clock_past or now.astimezone(UTC) >= first_reading(zone, day, clock)
 
 
-def hour_start(zone: tzinfo, moment: datetime) -> datetime:
-    """The instant the clock of `zone` last read a whole hour at or before `moment` (aware), in
-    UTC: the start of the local hour `moment` is in. In a zone whose offset is not whole hours
-    (Asia/Kolkata's 5:30, Asia/Kathmandu's 5:45) it is not on the UTC hour. Of an hour the clocks
-    repeat, the start of the reading `moment` is in; of an hour whose start the clocks skip
-    (Australia/Lord_Howe's clocks move from 02:00 to 02:30), the jump."""
+def read_from(zone: ZoneInfo, day: date, clock: time) -> datetime:
+    """The instant from which the clock of `zone` has read `clock` on `day` (`clock_has_read`),
+    in UTC: its first reading, or for a time the clocks skip, the jump, which `first_reading`
+    puts after (Australia/Lord_Howe's 02:15, skipped from 02:00 to 02:30, is read from the jump
+    at 02:00, where `first_reading` names 02:45)."""
+    after = first_reading(zone, day, clock)
+    # Of a time the clocks skip, the reading before the jump (`fold` 1) comes first.
+    before = datetime.combine(day, clock.replace(fold=1), tzinfo=zone).astimezone(UTC)
+    if before >= after:
+        return after
+    # The jump lies between the two; the clock has read `clock` from it on.
+    while after - before > timedelta(microseconds=1):
+        middle = before + (after - before) / 2
+        if clock_has_read(zone, day, clock, middle):
+            after = middle
+        else:
+            before = middle
+    return after
+
+
+def hour_start(zone: tzinfo, moment: datetime, minute: int = 0) -> datetime:
+    """The instant the clock of `zone` last read minute `minute` of an hour at or before
+    `moment` (aware), in UTC: the start of the hour `moment` is in, of hours that start on that
+    minute of the zone's clock (on the whole hour by default). In a zone whose offset is not
+    whole hours (Asia/Kolkata's 5:30, Asia/Kathmandu's 5:45) a whole hour is not on the UTC
+    hour. Of an hour the clocks repeat, the start of the reading `moment` is in; of a start the
+    clocks skip (Australia/Lord_Howe's clocks move from 02:00 to 02:30), the jump."""
     local = moment.astimezone(zone)
     # The reading (`fold`) of `moment` is kept, and a time the clocks skip is read before the
     # jump (`fold` 0), which is the jump's instant.
-    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    start = local.replace(minute=minute, second=0, microsecond=0).astimezone(UTC)
+    if start <= moment:
+        return start
+    # The clock has not read `minute` yet in this hour: its last reading is in the hour of the
+    # instant an hour earlier (of elapsed time, so a repeated hour is the reading before).
+    earlier = (moment - timedelta(hours=1)).astimezone(zone)
+    return earlier.replace(minute=minute, second=0, microsecond=0).astimezone(UTC)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from fleet_shared.inventory import ClusterCalendar, ScalingSchedule
-from fleet_shared.wall_clocks import clock_has_read, first_reading
+from fleet_shared.wall_clocks import clock_has_read, first_reading, read_from
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 
@@ -102,3 +102,33 @@ def in_working_hours(
         )
         for start_day, end_day in windows
     )
+
+
+def working_hours_change(
+    schedule: ScalingSchedule,
+    start: datetime,
+    end: datetime,
+    *,
+    calendar: ClusterCalendar | None,
+) -> datetime | None:
+    """The first instant after `start` and before `end` (aware) at which the schedule's working
+    hours open or close (`in_working_hours`), or None when they do neither in between: a stretch
+    that one class describes whole, as the scaling optimizer classes a measured hour by its
+    start. They open and close only where the clock has read a scale-up or scale-down time from
+    (`fleet_shared.wall_clocks.read_from`), and then only on a day the schedule acts on."""
+    zone = schedule.zone
+    first_day = start.astimezone(zone).date() - timedelta(days=1)
+    days = (end.astimezone(zone).date() - first_day).days + 1
+    readings = sorted(
+        reading
+        for offset in range(days)
+        for clock in (schedule.scale_up_time, schedule.scale_down_time)
+        if start < (reading := read_from(zone, first_day + timedelta(days=offset), clock)) < end
+    )
+    before = timedelta(microseconds=1)
+    for reading in readings:
+        if in_working_hours(schedule, reading, calendar=calendar) != in_working_hours(
+            schedule, reading - before, calendar=calendar
+        ):
+            return reading
+    return None

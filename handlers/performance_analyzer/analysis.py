@@ -15,12 +15,14 @@ from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.performance_documents import (
     SCHEMA_VERSION,
+    HourlyUtilisation,
     PerformanceAnalysis,
     analysis_key,
 )
 from fleet_shared.sessions import HUB_CALL_SECONDS, bounded_config, longest_hung_call_seconds
 from fleet_shared.timestamps import iso_z
 from fleet_shared.wall_clocks import hour_start
+from fleet_shared.working_hours import in_working_hours, working_hours_change
 from handlers.performance_analyzer.bottlenecks import (
     cleared_rules,
     find_bottlenecks,
@@ -37,6 +39,7 @@ from handlers.performance_analyzer.regressions import (
 from handlers.performance_analyzer.services import PerformanceServices
 
 WEEK = timedelta(days=7)
+HOUR = timedelta(hours=1)
 CLUSTER_CALL_CONFIG = bounded_config(connect_seconds=2, read_seconds=6, attempts=2)
 """The clients of a cluster's reads (CloudWatch, ELB): an endpoint that never answers fails the
 cluster at its first call within two attempts of 2 s connect and 6 s read and botocore's pause
@@ -58,12 +61,22 @@ def cluster_zone(cluster: Cluster) -> tzinfo:
     return UTC
 
 
+def hour_minute(cluster: Cluster) -> int:
+    """The minute of its zone's clock on which the cluster's hours start: its schedule's
+    scale-up minute (08:30 starts hours on the half hour), else the whole hour. The optimizer
+    classes an hour by its start, so an hour the scale-up falls within was counted whole outside
+    the working hours; a scale-down on another minute (08:30, 18:00) still falls within one
+    hour a day, which `without_split_hours` leaves out."""
+    return cluster.schedule.scale_up_time.minute if cluster.schedule is not None else 0
+
+
 def window_end(now: datetime, cluster: Cluster) -> datetime:
-    """The end of the window analysed at `now`: the start of the local hour of the cluster's
-    time zone (`cluster_zone`, `hour_start`), so that each hourly value is one local hour. On the
-    UTC hour, a value of Asia/Kolkata (UTC+5:30) ran from 07:30 to 08:30, half before and half
-    after an 08:00 scale-up, and the optimizer classed the hour by its start alone: an hour
-    outside the working hours was counted in them (and one in them outside).
+    """The end of the window analysed at `now`: the last time the clock of the cluster's time
+    zone (`cluster_zone`) read the minute its hours start on (`hour_minute`, `hour_start`), so
+    that each hourly value is one local hour, from the scale-up on. On the UTC hour, a value of
+    Asia/Kolkata (UTC+5:30) ran from 07:30 to 08:30, half before and half after an 08:00
+    scale-up, and the optimizer classed the hour by its start alone: an hour outside the
+    working hours was counted in them (and one in them outside).
 
     The window's hours are CloudWatch's 3600-s periods from its start, hours of elapsed time. In
     a zone whose clocks change by whole hours each is a local hour across a change as well: a
@@ -72,7 +85,37 @@ def window_end(now: datetime, cluster: Cluster) -> datetime:
     first reading of the schedule's times, `fleet_shared.wall_clocks`). In Australia/Lord_Howe,
     whose clocks change by 30 minutes, the hours of a window across the change that lie before
     it are half an hour off its local hours, in that one window."""
-    return hour_start(cluster_zone(cluster), now)
+    return hour_start(cluster_zone(cluster), now, hour_minute(cluster))
+
+
+def without_split_hours(
+    hourly: list[HourlyUtilisation], cluster: Cluster
+) -> tuple[list[HourlyUtilisation], list[str]]:
+    """`hourly` without the hours within which the cluster's schedule opens or closes its
+    working hours (`working_hours_change`), and each hour left out, named for a person. The
+    optimizer classes an hour by its start, so such an hour, half at the day's size and half
+    at the night's, would count its load whole on one side; its values still count in the
+    window's figures."""
+    schedule = cluster.schedule
+    if schedule is None:
+        return hourly, []
+    kept: list[HourlyUtilisation] = []
+    named: list[str] = []
+    for hour in hourly:
+        change = working_hours_change(
+            schedule, hour.hour, hour.hour + HOUR, calendar=cluster.calendar
+        )
+        if change is None:
+            kept.append(hour)
+            continue
+        opens = in_working_hours(schedule, change, calendar=cluster.calendar)
+        local = hour.hour.astimezone(schedule.zone)
+        named.append(
+            f"hourly {local.isoformat(timespec='minutes')}: left out, the "
+            f"{'scale-up' if opens else 'scale-down'} at "
+            f"{change.astimezone(schedule.zone).strftime('%H:%M')} falls within it"
+        )
+    return kept, named
 
 
 def a_week_earlier(end: datetime, cluster: Cluster) -> datetime:
@@ -131,6 +174,7 @@ def analyse_cluster(
         hours,
         next_page_allowed=next_page_allowed,
     )
+    hourly, hours_left_out = without_split_hours(current.hourly, cluster)
     bottlenecks = find_bottlenecks(current, hours)
     metric_trends = trends(current, week_earlier)
     # A rule firing now without a figure a week earlier (a cluster younger than a week, a gap
@@ -156,7 +200,7 @@ def analyse_cluster(
         load_balancers=current.load_balancers,
         bottlenecks=bottlenecks,
         regressions=regressing,
-        hourly=current.hourly,
+        hourly=hourly,
     )
     key = analysis_key(account_id, cluster.region, cluster.name, now)
     services.hub_client("s3").put_object(
@@ -204,5 +248,6 @@ def analyse_cluster(
         "regressions": regressing,
         "unmeasured": unmeasured,
         "left_out": left_out,
+        "split_hours": hours_left_out,
         "alerts": alerts,
     }

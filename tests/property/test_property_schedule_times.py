@@ -1,6 +1,8 @@
 """Properties of the schedule's local times against UTC instants, across daylight saving
-(`handlers/eks_scaler/predictive.py`'s working hours, `calendar_checks.window_day`): the README's
-"`HH:MM` in that time zone", a window that "may cross midnight", judged by the day it began.
+(`handlers/eks_scaler/predictive.py`'s working hours, `calendar_checks.window_day`, and
+`working_hours.working_hours_change`, by which performance_analyzer leaves out an hour): the
+README's "`HH:MM` in that time zone", a window that "may cross midnight", judged by the day it
+began.
 
 The oracle is independent of the code under test: it walks UTC quarter hours (every zone drawn
 here changes its offset, and every schedule time drawn is, on a quarter hour) and takes the first
@@ -19,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet_shared.inventory import ClusterCalendar, ScalingSchedule
-from fleet_shared.working_hours import WEEKDAYS, window_day
+from fleet_shared.working_hours import WEEKDAYS, window_day, working_hours_change
 from handlers.eks_scaler.predictive import in_working_hours
 
 TIME_ZONES = (
@@ -192,3 +194,38 @@ def test_each_scheduled_run_is_judged_by_the_day_its_window_began(drawn: Schedul
     if scale_down_run.astimezone(UTC).astimezone(zone).time() == schedule.scale_down_time:
         began = day - timedelta(days=1) if crosses else day
         assert window_day(schedule, calendar, scale_down_run.astimezone(UTC)) == began
+
+
+@given(drawn=scheduled_days(), data=st.data())
+def test_an_hour_is_split_where_working_hours_first_open_or_close_within_it(
+    drawn: ScheduledDay, data: st.DataObject
+) -> None:
+    # GIVEN a schedule in a zone that may change its clocks, and an hour starting up to an hour
+    # before the start or end of one of its windows or a change of the clocks (without either,
+    # midnight), on a quarter hour or a second off one
+    schedule = drawn.schedule
+    edges = [edge for _, *ends in windows(schedule, drawn.day + timedelta(days=1)) for edge in ends]
+    anchors = [*edges, *([drawn.change] if drawn.change is not None else [])] or [
+        datetime.combine(drawn.day, time(), tzinfo=schedule.zone).astimezone(UTC)
+    ]
+    start = data.draw(st.sampled_from(anchors)) - timedelta(
+        seconds=data.draw(st.integers(0, 4)) * 900 + data.draw(st.sampled_from((0, -1, 1)))
+    )
+    end = start + timedelta(hours=1)
+    # WHEN the analyzer asks where the schedule's working hours open or close within the hour
+    change = working_hours_change(schedule, start, end, calendar=None)
+    # THEN it is the first start or end of a window strictly within the hour at which the
+    # moment goes in or out of working hours (a window the clocks skip whole opens nothing)
+    around = windows(schedule, moment_day(schedule, start))
+
+    def inside(moment: datetime) -> bool:
+        return any(first <= moment < after for _, first, after in around)
+
+    before = timedelta(microseconds=1)
+    flips = sorted(
+        edge
+        for _, *ends in around
+        for edge in ends
+        if start < edge < end and inside(edge) != inside(edge - before)
+    )
+    assert change == (flips[0] if flips else None)

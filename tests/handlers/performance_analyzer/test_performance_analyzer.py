@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -762,10 +763,13 @@ def test_an_open_regression_is_not_resolved_by_a_window_whose_week_earlier_has_n
     the_one_resolution_of(warning, alert_inbox)
 
 
-def inventory_in_zone(time_zone: str) -> dict[str, Any]:
-    """The shared inventory with the cluster's schedule in `time_zone`."""
+def inventory_in_zone(time_zone: str, **schedule: Any) -> dict[str, Any]:
+    """The shared inventory with the cluster's schedule (and calendar) in `time_zone`, and the
+    schedule's other fields `schedule` names."""
     document = copy.deepcopy(INVENTORY_DOCUMENT)
-    document["members"][0]["clusters"][0]["schedule"]["time_zone"] = time_zone
+    cluster = document["members"][0]["clusters"][0]
+    cluster["schedule"].update(time_zone=time_zone, **schedule)
+    cluster["calendar"]["time_zone"] = time_zone
     return document
 
 
@@ -831,14 +835,26 @@ def test_the_week_before_a_half_hour_clock_change_is_compared_at_the_same_local_
     assert (trend.value, trend.week_earlier) == (pytest.approx(81.0), pytest.approx(81.0))
 
 
+@dataclass(frozen=True)
+class LocalHourCase:
+    """A cluster's schedule, a run's time, and the hours the run's window holds (their local
+    starts), of which `split` are left out (each with the text naming it)."""
+
+    zone: str
+    now: datetime
+    hours: list[str]
+    schedule: dict[str, Any] = field(default_factory=dict)
+    split: dict[str, str] = field(default_factory=dict)
+
+
 LOCAL_HOUR_CASES = {
     # Monday 09:10 in India (UTC+5:30) and 09:25 in Nepal (UTC+5:45): the window is 05:00-09:00
-    "Asia/Kolkata": (
+    "Asia/Kolkata": LocalHourCase(
         "Asia/Kolkata",
         datetime(2025, 6, 2, 3, 40, tzinfo=UTC),
         ["05:00+0530", "06:00+0530", "07:00+0530", "08:00+0530"],
     ),
-    "Asia/Kathmandu": (
+    "Asia/Kathmandu": LocalHourCase(
         "Asia/Kathmandu",
         datetime(2025, 6, 2, 3, 40, tzinfo=UTC),
         ["05:00+0545", "06:00+0545", "07:00+0545", "08:00+0545"],
@@ -846,40 +862,67 @@ LOCAL_HOUR_CASES = {
     # 04:10 in Adelaide (UTC+9:30, +10:30 in summer) the night its clocks went back from 03:00
     # to 02:00 (a day of 25 hours), and 05:10 the night they went forward from 02:00 to 03:00
     # (a day of 23)
-    "clocks-back": (
+    "clocks-back": LocalHourCase(
         "Australia/Adelaide",
         datetime(2025, 4, 5, 18, 40, tzinfo=UTC),
         ["01:00+1030", "02:00+1030", "02:00+0930", "03:00+0930"],
     ),
-    "clocks-forward": (
+    "clocks-forward": LocalHourCase(
         "Australia/Adelaide",
         datetime(2025, 10, 4, 18, 40, tzinfo=UTC),
         ["00:00+0930", "01:00+0930", "03:00+1030", "04:00+1030"],
+    ),
+    # A scale-up at 08:30 in India, Monday 09:40: hours start on the half hour (the UTC hour),
+    # the last at the scale-up, where a whole hour from 08:00 held half the night's load
+    "Asia/Kolkata-08:30": LocalHourCase(
+        "Asia/Kolkata",
+        datetime(2025, 6, 2, 4, 10, tzinfo=UTC),
+        ["05:30+0530", "06:30+0530", "07:30+0530", "08:30+0530"],
+        schedule={"scale_up_time": "08:30:00"},
+    ),
+    # The same schedule's 18:00 scale-down, Monday 19:40, falls within the hour from 17:30
+    "Asia/Kolkata-08:30-18:00": LocalHourCase(
+        "Asia/Kolkata",
+        datetime(2025, 6, 2, 14, 10, tzinfo=UTC),
+        ["15:30+0530", "16:30+0530", "17:30+0530", "18:30+0530"],
+        schedule={"scale_up_time": "08:30:00"},
+        split={
+            "17:30+0530": "hourly 2025-06-02T17:30+05:30: left out, the scale-down at 18:00 "
+            "falls within it"
+        },
+    ),
+    # Saturday's 08:30 window in New York closes at 01:00 the night the clocks go back from
+    # 02:00 to 01:00, run at 02:40: the first reading of 01:00 falls within the hour from 00:30
+    # (left out); the second, in the hour from 01:30 EDT, closes nothing (kept, off-hours)
+    "clocks-back-08:30": LocalHourCase(
+        "America/New_York",
+        datetime(2025, 11, 2, 7, 40, tzinfo=UTC),
+        ["23:30-0400", "00:30-0400", "01:30-0400", "01:30-0500"],
+        schedule={"scale_up_time": "08:30:00", "scale_down_time": "01:00:00", "days": ["SAT"]},
+        split={
+            "00:30-0400": "hourly 2025-11-02T00:30-04:00: left out, the scale-down at 01:00 "
+            "falls within it"
+        },
     ),
 }
 
 
 @pytest.mark.parametrize(
-    ("inventory_document", "now", "local_hours"),
-    [
-        (inventory_in_zone(zone), now, local_hours)
-        for zone, now, local_hours in LOCAL_HOUR_CASES.values()
-    ],
+    ("inventory_document", "case"),
+    [(inventory_in_zone(case.zone, **case.schedule), case) for case in LOCAL_HOUR_CASES.values()],
     ids=list(LOCAL_HOUR_CASES),
 )
-def test_each_hour_of_the_analysis_is_a_local_hour_of_the_clusters_time_zone(
-    analyze: Analyze,
-    fake_clock: ManualClock,
-    inventory_document: dict[str, Any],
-    now: datetime,
-    local_hours: list[str],
+def test_each_hour_of_the_analysis_is_a_local_hour_of_the_clusters_schedule(
+    analyze: Analyze, fake_clock: ManualClock, case: LocalHourCase
 ) -> None:
-    # GIVEN a cluster whose schedule's time zone is not on the UTC hour (and, in Adelaide,
-    # changes its clocks in the window), measured a quarter past and a quarter to each hour of
-    # that zone's clock, the four hours before the run's at 10 %, 20 %, 30 % and 40 % CPU
-    zone = ZoneInfo(inventory_document["members"][0]["clusters"][0]["schedule"]["time_zone"])
-    fake_clock.set(now)
-    end = hour_start(zone, now)
+    # GIVEN a cluster whose schedule's time zone is not on the UTC hour, or whose scale-up is
+    # off the hour (and, in Adelaide and New York, whose clocks change in the window), measured
+    # a quarter and three quarters into each hour from the scale-up's minute of that zone's
+    # clock, the four hours before the run's at 10 %, 20 %, 30 % and 40 % CPU
+    zone = ZoneInfo(case.zone)
+    minute = int(case.schedule.get("scale_up_time", "08:00")[3:5])
+    fake_clock.set(case.now)
+    end = hour_start(zone, case.now, minute)
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
     for index in range(4):
         local_hour = end - timedelta(hours=4 - index)
@@ -893,17 +936,23 @@ def test_each_hour_of_the_analysis_is_a_local_hour_of_the_clusters_time_zone(
             )
     # WHEN the analyzer runs
     result = analyze({"action": "analyze_fleet"})
-    # THEN each hour of the analysis starts on a whole hour of the zone's clock and holds that
-    # local hour's values alone (on the UTC hour, half of one local hour and half of the next);
-    # across a change of the clocks they are hours of elapsed time: the repeated hour is there
-    # twice, each with its offset, and the skipped hour not at all
+    # THEN each hour of the analysis starts on the scale-up's minute of the zone's clock and
+    # holds that hour's values alone (on the UTC hour, half of one local hour and half of the
+    # next); across a change of the clocks they are hours of elapsed time: the repeated hour is
+    # there twice, each with its offset, and the skipped hour not at all; an hour within which
+    # the schedule opens or closes its working hours is left out and named
     assert result["status"] == "ok", result
     analysis = latest_analysis()
     assert [
         (hour.hour.astimezone(zone).strftime("%H:%M%z"), hour.cpu_percent)
         for hour in analysis.hourly
-    ] == list(zip(local_hours, [10.0, 20.0, 30.0, 40.0], strict=True))
-    assert analysis.window_end.astimezone(zone).minute == 0
+    ] == [
+        (start, 10.0 * (index + 1))
+        for index, start in enumerate(case.hours)
+        if start not in case.split
+    ]
+    assert result["clusters"][0]["split_hours"] == list(case.split.values())
+    assert analysis.window_end.astimezone(zone).minute == minute
     assert analysis.window_end - analysis.window_start == timedelta(hours=4)
 
 
