@@ -7,7 +7,10 @@ wall time per stage and in total, and the AWS calls made (API calls, and HTTP re
 retries), counted by a botocore hook registered on every session the handlers create; then the
 SSM calls per API (and how many of them were the empty page that ends a listing whose last page
 was full) with the time they take here (paced by the fetcher's rate limit) and at SSM's
-quota of 40 per second, and process + generate against its 1.5 s goal.
+quota of 40 per second, and process + generate against its 1.5 s goal. Then report_processor's
+peak memory at its bounds: a raw document just under the largest it reads beside a previous run
+just under the largest it reads, in each shape of `report_bound_documents`, each processed in a
+fresh process (`report_processor_peak`), against the function's memory in the catalog.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -30,6 +36,7 @@ from urllib.parse import quote_plus
 import boto3
 import botocore.handlers
 
+from catalog.functions import FUNCTIONS_BY_NAME
 from fleetctl.local_state_table import create_state_table
 
 # In Lambda the shared layer is on the path as `fleet_shared`; here it lives under handlers/.
@@ -47,6 +54,9 @@ SSM_QUOTA_PER_SECOND = 40
 """SSM's default throughput, shared by GetParameter, GetParameters and GetParametersByPath."""
 SSM_CALLS_GOAL = 1130
 PROCESS_AND_GENERATE_GOAL = 1.5
+BOUND_DOCUMENTS_FIRST_DAY = date(2030, 1, 1)
+"""The day of the first shape's documents at the bounds (`_print_peak_memory`): after the
+chain's run, so each shape's previous run is the newest before its raw document."""
 FEED = (
     b'<?xml version="1.0"?><rss version="2.0"><channel><title>What\'s New</title>'
     b"<item><title>AWS Asia Pacific (Thailand) Region is now open</title>"
@@ -260,6 +270,53 @@ def _run_chain(counter: _Counter) -> None:
         f"process + generate: {process_and_generate:.2f} s "
         f"({verdict} the {PROCESS_AND_GENERATE_GOAL} s goal)"
     )
+    _print_peak_memory()
+
+
+def _print_peak_memory() -> None:
+    """report_processor's peak resident size on the documents at its bounds, one shape at a
+    time, each in a fresh process, against its memory in the catalog (Lambda's MB are MiB)."""
+    # After HANDLERS_DIR is on the path.
+    from benchmarks.report_bound_documents import SHAPES, bound_documents  # noqa: PLC0415
+
+    memory_mib = FUNCTIONS_BY_NAME["report_processor"].memory_mb
+    s3 = boto3.client("s3", region_name=REGION)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), HANDLERS_DIR]),
+    }
+    print(f"report_processor at its bounds ({memory_mib} MB in the catalog), a fresh process each:")
+    print(
+        f"{'shape':<15}{'raw MiB':>8}{'previous MiB':>13}{'seconds':>9}"
+        f"{'imports MiB':>12}{'peak MiB':>10}  verdict"
+    )
+    for index, shape in enumerate(SHAPES):
+        documents = bound_documents(shape, BOUND_DOCUMENTS_FIRST_DAY + timedelta(days=2 * index))
+        s3.put_object(Bucket=BUCKET, Key=documents.previous_key, Body=documents.previous)
+        s3.put_object(Bucket=BUCKET, Key=documents.raw_key, Body=documents.raw)
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as event_file:
+            json.dump(_event(documents.raw_key), event_file)
+            event_file.flush()
+            completed = subprocess.run(
+                [sys.executable, "-m", "benchmarks.report_processor_peak", event_file.name],
+                capture_output=True, text=True, check=True, cwd=REPO_ROOT, env=environment,
+            )  # fmt: skip
+        figures = json.loads(completed.stdout.strip().splitlines()[-1])
+        read_both = (figures["status"], figures["previous_run_id"]) == (
+            "processed",
+            documents.previous_run_id,
+        )
+        if not read_both:
+            verdict = f"NOT MEASURED: {figures['status']}, {figures['error']}"
+        elif figures["max_rss_mib"] <= memory_mib:
+            verdict = f"fits ({memory_mib - figures['max_rss_mib']:.0f} MiB to spare)"
+        else:
+            verdict = f"DOES NOT FIT ({figures['max_rss_mib'] - memory_mib:.0f} MiB over)"
+        print(
+            f"{shape:<15}{len(documents.raw) / 2**20:>8.1f}"
+            f"{len(documents.previous) / 2**20:>13.1f}{figures['seconds']:>9.1f}"
+            f"{figures['imported_mib']:>12.0f}{figures['max_rss_mib']:>10.0f}  {verdict}"
+        )
 
 
 def _print_ssm(

@@ -794,7 +794,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         name="report_processor",
         description="Builds the region x service matrix, quality checks and changes with pandas.",
-        memory_mb=1024,
+        # A raw document at its bound (32 MiB) beside a previous run at its bound (64 MiB), in
+        # the shape with the most objects (500,000 services), peaked at 3,095 MiB: the benchmark
+        # report_pipeline (docs/benchmarks.md#report-pipeline). 1024 held 8 MiB beside 16 MiB.
+        memory_mb=4096,
         timeout_seconds=300,
         environment=dict(COMMON_ENVIRONMENT),
         permissions=(

@@ -50,9 +50,11 @@ MANIFEST_NAME = "_manifest.json"
 RAW_DOCUMENT_BYTES_MAX = 32 * 1024 * 1024
 """The largest raw document report_processor reads; a larger one is rejected unread. The
 fetcher's document of AWS's regions and services (moto's copy of them) is about 250 kB, and one
-of the largest matrix a report may have (`MATRIX_CELLS_MAX`) about 9 MB. Processing a 30 MB
-document took about 160 MiB above the function's own; one of 205 MB about 500 MiB, and 27 s,
-with its 1 GB."""
+of the largest matrix a report may have (`MATRIX_CELLS_MAX`) about 9 MB. What processing one
+takes depends on its objects more than its bytes: 30 MB of long names took about 160 MiB above
+the function's own, while one just under this bound of 500,000 services (the most a report has)
+beside a previous run just under `PROCESSED_DOCUMENT_BYTES_MAX` peaked at 3,095 MiB, which the
+function's memory in the catalog holds (the benchmark `report_pipeline`)."""
 
 RUN_ID_PATTERN = r"\d{8}T\d{6}Z-[0-9a-f]{8}"
 REPORT_DAY_SPREAD = timedelta(days=2)
