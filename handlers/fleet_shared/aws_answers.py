@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.exceptions import FleetError
-from fleet_shared.validation_errors import shown_value
+from fleet_shared.validation_errors import escaped_echo, shown_value
 
 
 class UnreadableAnswerError(FleetError):
@@ -63,3 +63,18 @@ def answer_field(answer: object, call: str, *path: str) -> Any:
             raise UnreadableAnswerError(call, ".".join(path[: depth + 1]), answer)
         value = value[key]
     return value
+
+
+def call_error_text(error: BaseException) -> str:
+    """A failed call's error as an error message or a report quotes it: botocore's and the
+    fleet's own wording whole (`EndpointNotAnsweringError`'s "not asked again" included), the
+    text the answer brought (a `ClientError`'s code and message, which a proxy's 4xx page fills
+    with its whole body; the body botocore's parser could not read) cut to `ECHO_LIMIT`
+    characters each, its line breaks and other control characters escaped."""
+    if isinstance(error, ResponseParserError):
+        return escaped_echo(str(error))
+    if not isinstance(error, ClientError):
+        return str(error)
+    refusal = error.response.get("Error", {})
+    shown = {key: escaped_echo(str(refusal[key])) for key in ("Code", "Message") if key in refusal}
+    return str(ClientError({**error.response, "Error": {**refusal, **shown}}, error.operation_name))

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.earlier_values import (
     PROGRESS,
     SEARCHED,
@@ -48,7 +48,7 @@ from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
 from fleet_shared.target_results import FAILED
-from fleet_shared.validation_errors import cut_echo, escaped_echo
+from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
 from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.saved_targets import (
@@ -201,7 +201,7 @@ def _archive_account(
             new_ids=set(),
         )
     except (SecurityHubImportError, *AWS_CALL_ERRORS) as error:
-        shown = escaped_echo(str(error))
+        shown = call_error_text(error)
         return {**report, "status": FAILED, "error": f"Security Hub import failed: {shown}"}
     try:
         for target in targets:

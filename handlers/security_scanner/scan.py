@@ -36,7 +36,7 @@ from pydantic import ValidationError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import MemberAccessError, PagesCutShortError
 from fleet_shared.fan_out import Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
@@ -440,7 +440,7 @@ def scan_target(
         refused = error.refused if isinstance(error, SecurityHubImportError) else {}
         if not refused or not set(refused) <= {f.id for f in imported}:
             result.status = FAILED
-            result.error = f"Security Hub import failed: {error}"
+            result.error = f"Security Hub import failed: {call_error_text(error)}"
             return result
         # Security Hub took the others: the refused ones alone wait for the next scan, which
         # imports them again, so one finding it refuses at every import (an invalid one) costs

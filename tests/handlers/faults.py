@@ -140,8 +140,8 @@ def throttle_attempts(client: Any, service: str, *attempt_numbers: int) -> Injec
 @dataclass
 class MalformedAnswer:
     """Answers the attempts of one operation whose URL contains `url_part` and whose body
-    contains `body_part` with `body` (HTTP 200, with `content_type` when given) ahead of moto's
-    answer; the others go through."""
+    contains `body_part` with `body` (HTTP `status`, with `content_type` when given) ahead of
+    moto's answer; the others go through."""
 
     body: bytes
     url_part: str
@@ -149,6 +149,7 @@ class MalformedAnswer:
     content_type: str | None = None
     etag: str | None = None
     content_length: int | None = None
+    status: int = 200
     answered: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
@@ -166,7 +167,7 @@ class MalformedAnswer:
             headers["ETag"] = self.etag
         if self.content_length is not None:
             headers["Content-Length"] = str(self.content_length)
-        return AWSResponse(request.url, 200, headers, _Body(self.body))
+        return AWSResponse(request.url, self.status, headers, _Body(self.body))
 
 
 def answer_malformed(
@@ -180,13 +181,17 @@ def answer_malformed(
     content_type: str | None = None,
     etag: str | None = None,
     content_length: int | None = None,
+    status: int = 200,
 ) -> MalformedAnswer:
     """Make `operation` on `client` (only for URLs containing `url_part` and bodies containing
     `body_with`) succeed with `body`, as a service answering something the caller cannot read (a
     policy that is not JSON, a proxy's page), sent as `content_type` when given (a gateway's
     `text/html`), else with no Content-Type, with the header `ETag` when given (a cache's own),
-    and with the header `Content-Length` when given (one the body may not match)."""
-    fault = MalformedAnswer(body, url_part, body_with, content_type, etag, content_length)
+    and with the header `Content-Length` when given (one the body may not match); or fail with
+    it, when `status` is an error's (an error answer whose message the caller quotes)."""
+    fault = MalformedAnswer(
+        body, url_part, body_with, content_type, etag, content_length, status=status
+    )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

@@ -449,10 +449,11 @@ def test_an_import_answered_with_a_page_that_is_not_security_hubs_saves_nothing(
     assert finding_states(hub_findings, MEMBER_A)[ssh_finding] == "ARCHIVED"
 
 
-def member_a_import_refused(services: ScanServices, refusal: object) -> MalformedAnswer:
-    """The hub's Security Hub answering BatchImportFindings of member A's findings with none
-    imported and `refusal` as the one entry of its FailedFindings (as JSON)."""
-    body = {"SuccessCount": 0, "FailedCount": 1, "FailedFindings": [refusal]}
+def member_a_import_answered(
+    services: ScanServices, body: dict[str, Any], status: int = 200
+) -> MalformedAnswer:
+    """The hub's Security Hub answering BatchImportFindings of member A's findings with `body`
+    (as JSON) and HTTP `status`."""
     return answer_malformed(
         services.security_hub,
         "securityhub",
@@ -460,7 +461,15 @@ def member_a_import_refused(services: ScanServices, refusal: object) -> Malforme
         json.dumps(body).encode(),
         body_with=MEMBER_A.encode(),
         content_type="application/json",
+        status=status,
     )
+
+
+def member_a_import_refused(services: ScanServices, refusal: object) -> MalformedAnswer:
+    """The hub's Security Hub answering BatchImportFindings of member A's findings with none
+    imported and `refusal` as the one entry of its FailedFindings."""
+    body = {"SuccessCount": 0, "FailedCount": 1, "FailedFindings": [refusal]}
+    return member_a_import_answered(services, body)
 
 
 def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_nothing(
@@ -503,31 +512,66 @@ def test_an_import_answered_with_a_null_refusal_fails_that_target_and_saves_noth
 REFUSAL_MESSAGE = "Invalid finding\nConsole: https://evil.example/signin\n" + "x" * 5000
 """A refusal's message of thousands of characters over several lines (Security Hub's, or a
 proxy's), the second line posing as a fact of the message."""
+CLIENT_ERROR_WORDING = (
+    "An error occurred (InvalidInputException) when calling the BatchImportFindings operation: "
+)
+"""botocore's own wording of a refused call, which a target's error keeps whole."""
 
 
+def member_a_import_refused_one_finding(services: ScanServices) -> MalformedAnswer:
+    """BatchImportFindings of member A's findings answered with the refusal of a finding the scan
+    did not send, its message REFUSAL_MESSAGE."""
+    refusal = {"Id": "not-sent", "ErrorCode": "InvalidInput", "ErrorMessage": REFUSAL_MESSAGE}
+    return member_a_import_refused(services, refusal)
+
+
+def member_a_import_refused_as_a_call(services: ScanServices) -> MalformedAnswer:
+    """BatchImportFindings of member A's findings refused as a call (HTTP 400), its message
+    REFUSAL_MESSAGE."""
+    body = {"__type": "InvalidInputException", "message": REFUSAL_MESSAGE}
+    return member_a_import_answered(services, body, status=400)
+
+
+@pytest.mark.parametrize(
+    ("refuse", "wording", "quoted_start"),
+    [
+        pytest.param(
+            member_a_import_refused_one_finding,
+            "",
+            "1 findings refused: not-sent: InvalidInput ",
+            id="in-failed-findings",
+        ),
+        pytest.param(member_a_import_refused_as_a_call, CLIENT_ERROR_WORDING, "", id="as-a-call"),
+    ],
+)
 def test_an_import_refusal_of_many_long_lines_is_one_short_line_in_the_target_error_and_report(
-    scanner: Scanner, build_scanner_services: Callable[[], ScanServices]
+    scanner: Scanner,
+    build_scanner_services: Callable[[], ScanServices],
+    refuse: Callable[[ScanServices], MalformedAnswer],
+    wording: str,
+    quoted_start: str,
 ) -> None:
-    # GIVEN member A's security group open to SSH, and the hub's Security Hub answering
-    # BatchImportFindings of member A's findings with the refusal of a finding the scan did not
-    # send, its message REFUSAL_MESSAGE
+    # GIVEN member A's security group open to SSH, and the hub's Security Hub refusing
+    # BatchImportFindings of member A's findings (one finding, or the whole call) with the
+    # message REFUSAL_MESSAGE
     open_ssh_group()
     services = build_scanner_services()
-    refusal = {"Id": "not-sent", "ErrorCode": "InvalidInput", "ErrorMessage": REFUSAL_MESSAGE}
-    answer = member_a_import_refused(services, refusal)
+    answer = refuse(services)
     # WHEN the schedule runs the scan
     result = scanner({"action": "scan"}, services)
-    # THEN member A failed with one short line naming the refusal, its line breaks escaped
+    # THEN member A failed with one line: the fleet's and botocore's wording whole, then the
+    # refusal cut, its line breaks escaped
     assert answer.answered >= 1
     failed = target(result, MEMBER_A)
     assert failed["status"] == "failed"
     error = failed["error"]
-    prefix = "Security Hub import failed: "
-    assert error.startswith(
-        f"{prefix}1 findings refused: not-sent: InvalidInput Invalid "
-        "finding\\nConsole: https://evil.example/signin\\nxxx"
+    kept = f"Security Hub import failed: {wording}"
+    assert error.startswith(kept)
+    quoted = error.removeprefix(kept)
+    assert quoted.startswith(
+        f"{quoted_start}Invalid finding\\nConsole: https://evil.example/signin\\nxxx"
     )
-    assert len(error) <= len(prefix) + ECHO_LIMIT
+    assert len(quoted) <= ECHO_LIMIT
     assert error.splitlines() == [error]
     # AND the report holds that same line; member B was scanned
     report = json.loads(
