@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.clock import Clock
-from fleet_shared.fan_out import Deadline
+from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_listings import auto_scaling_group_names, node_group_names
 from fleet_shared.state_table import StateTable
@@ -67,7 +67,7 @@ class ClusterContext:
         state: StateTable,
         clock: Clock,
         probe: Probe,
-        deadline: Deadline,
+        deadline: Invocation,
     ) -> None:
         """`client(service)` returns a client of that service in the cluster's account/region;
         `deadline` is the invocation's, which a check asks before work that may take long."""

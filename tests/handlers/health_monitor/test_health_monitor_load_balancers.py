@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
+from handlers.health_monitor.checks.load_balancers import LISTING_SECONDS
 from handlers.health_monitor.services import HealthServices
+from tests.handlers.deadlines import LambdaTime
+from tests.handlers.endless_listings import EndlessSlowPages
 from tests.handlers.faults import MalformedAnswer
 from tests.handlers.member_accounts import member_session
 
@@ -25,7 +29,8 @@ CLUSTER_EVENT = {
     "cluster": "dev-apps",
 }
 
-Invoke = Callable[[Any], dict[str, Any]]
+Invoke = Callable[..., dict[str, Any]]
+TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
 
 
 def load_balancer_checks(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -248,3 +253,49 @@ def test_a_response_time_that_is_not_a_number_is_left_out_and_named_not_judged( 
         "3 of 3 targets healthy; left out: TargetResponseTime: 1 value left out, not a number "
         f"within +-2**360 (CloudWatch's limit); the first {value!r} at "
     )
+
+
+ENDLESS_PAGE_SECONDS = 10.0
+"""What each page of the member's endless DescribeLoadBalancers spends of the invocation's time."""
+OTHER_MEMBER = "333333333333"
+
+
+def test_a_load_balancer_listing_that_pages_on_fails_its_check_alone_and_the_next_cluster_runs(
+    invoke: Invoke,
+    *,
+    member_cluster: Any,
+    inventory: dict[str, Any],
+    write_inventory: Callable[[dict[str, Any]], None],
+    make_member_cluster: Callable[..., Any],
+    health_services: Callable[[], HealthServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the member's ELBv2 answering DescribeLoadBalancers page after page under new
+    # markers, each page spending 10 s, and another member's cluster after it, checked one at a
+    # time in a fleet run with the monitor's whole timeout
+    [template] = inventory["members"]
+    template["clusters"][0]["health_endpoints"] = []
+    other = {**template, "account_id": OTHER_MEMBER, "name": "other"}
+    write_inventory({**inventory, "members": [template, other]})
+    make_member_cluster(OTHER_MEMBER)
+    monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
+    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, "NextMarker")
+    elbv2 = health_services().sessions.client("elbv2", MEMBER, REGION, MEMBER_CALL_CONFIG)
+    operation = "elastic-load-balancing-v2.DescribeLoadBalancers"
+    endless.register(elbv2.meta.events, operation, "Marker")
+    # WHEN the scheduled fleet run checks both clusters
+    result = invoke({"action": "check_fleet"}, time.context())
+    # THEN the listing stopped within a cluster's turn (not when the run's member calls ran out
+    # of time), and the load-balancer check alone failed, naming the listing cut short
+    assert endless.pages > 1
+    assert time.spent <= LISTING_SECONDS + ENDLESS_PAGE_SECONDS
+    first, second = result["clusters"]
+    checks = {check["name"]: check for check in first["checks"]}
+    load_balancer = checks.pop("load_balancer")
+    assert (load_balancer["status"], load_balancer["severity"]) == ("failed", "warning")
+    assert "DescribeLoadBalancers read cut short before its next page" in load_balancer["detail"]
+    assert {check["status"] for check in checks.values()} == {"passed"}
+    assert "not_checked" not in first
+    # AND the other member's cluster was started and checked
+    assert second["account_id"] == OTHER_MEMBER and second["status"] == "healthy", second
