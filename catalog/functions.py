@@ -138,6 +138,30 @@ CLEANUP_MARK_TAG = f"lambda-fleet:delete-after:{STACK_PLACEHOLDER}"
 BACKUP_TAG = "lambda-fleet:backup"
 MARKED_FOR_DELETION = Condition("Null", f"aws:ResourceTag/{CLEANUP_MARK_TAG}", ("false",))
 NOT_A_FLEET_BACKUP = Condition("Null", f"aws:ResourceTag/{BACKUP_TAG}", ("true",))
+# What cleanup_manager never deletes, marked or not (handlers/cleanup_manager/candidates.py): a
+# volume backup_scheduler copies (`backup`), a Kubernetes persistent volume or VolumeSnapshot's
+# snapshot (the EBS CSI driver's and the in-tree provisioner's tags), a snapshot Data Lifecycle
+# Manager or AWS Backup made. The role is refused them too: a mark alone, its own or one a bug
+# put there, never deletes the only copy of a cluster's data or another tool's backup.
+VOLUME_TAGS_NEVER_DELETED = (
+    "backup",
+    "CSIVolumeName",
+    "ebs.csi.aws.com/cluster",
+    "kubernetes.io/created-for/pv/name",
+)
+SNAPSHOT_TAGS_NEVER_DELETED = (
+    "CSIVolumeSnapshotName",
+    "ebs.csi.aws.com/cluster",
+    "aws:dlm:lifecycle-policy-id",
+    "aws:backup:source-resource",
+)
+
+
+def without_tags(keys: tuple[str, ...]) -> tuple[Condition, ...]:
+    """The resource carries none of the tag `keys`."""
+    return tuple(Condition("Null", f"aws:ResourceTag/{key}", ("true",)) for key in keys)
+
+
 ONLY_THE_CLEANUP_MARK = (
     Condition("ForAllValues:StringEquals", "aws:TagKeys", (CLEANUP_MARK_TAG,)),
     Condition("Null", "aws:TagKeys", ("false",)),
@@ -691,11 +715,16 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListTags",
             "lambda:DeleteFunction",
         ),
-        # Deletes only what its stack marked (and never a fleet backup); tags only with its mark.
-        # Lambda deletions are held to qualified versions by the resource scope.
+        # Deletes only what its stack marked (never a fleet backup, nor what it never deletes);
+        # tags only with its mark. Lambda deletions are held to qualified versions by the
+        # resource scope.
         member_conditions={
-            "ec2:DeleteSnapshot": (MARKED_FOR_DELETION, NOT_A_FLEET_BACKUP),
-            "ec2:DeleteVolume": (MARKED_FOR_DELETION,),
+            "ec2:DeleteSnapshot": (
+                MARKED_FOR_DELETION,
+                NOT_A_FLEET_BACKUP,
+                *without_tags(SNAPSHOT_TAGS_NEVER_DELETED),
+            ),
+            "ec2:DeleteVolume": (MARKED_FOR_DELETION, *without_tags(VOLUME_TAGS_NEVER_DELETED)),
             "ec2:CreateTags": ONLY_THE_CLEANUP_MARK,
             "ec2:DeleteTags": ONLY_THE_CLEANUP_MARK,
         },

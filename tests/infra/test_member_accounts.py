@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 
-from catalog.functions import BACKUP_TAG, CLEANUP_MARK_TAG, FUNCTIONS, SNAPSHOT_ID_TAG, STACK_TAG
+from catalog.functions import (
+    BACKUP_TAG,
+    CLEANUP_MARK_TAG,
+    FUNCTIONS,
+    SNAPSHOT_ID_TAG,
+    SNAPSHOT_TAGS_NEVER_DELETED,
+    STACK_TAG,
+    VOLUME_TAGS_NEVER_DELETED,
+)
 from catalog.model import (
     STACK_PLACEHOLDER,
     AnyOf,
@@ -30,11 +38,17 @@ from components.member_permissions import (
 )
 from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings, MemberSettings, load_settings
+from fleet_shared.backup_tags import BACKUP_TAG as COPIED_VOLUME_TAG
 from fleet_shared.backup_tags import SNAPSHOT_ID_TAG as OWN_ID_TAG
 from fleet_shared.backup_tags import STACK_TAG as COPY_STACK_TAG
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
-from handlers.cleanup_manager.candidates import mark_tag
+from handlers.cleanup_manager.candidates import (
+    KUBERNETES_SNAPSHOT_TAGS,
+    KUBERNETES_VOLUME_TAGS,
+    LIFECYCLE_MANAGED_SNAPSHOT_TAGS,
+    mark_tag,
+)
 
 CLUSTER = "eks:index:Cluster"
 NODE_GROUP = "eks:index:ManagedNodeGroup"
@@ -372,21 +386,33 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
 ):
     # The dev stack deploys cleanup_manager (prod switches it off).
     stack_run, settings = program_runs["dev"], stack_settings("dev")
-    marked = {"Null": {"aws:ResourceTag/lambda-fleet:delete-after:dev": "false"}}
     account = settings.members[0].account_id
     # GIVEN the cleanup role WHEN it deletes a snapshot or a volume
     (snapshot,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteSnapshot")
     (volume,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteVolume")
     # THEN only what carries its own stack's delete-after mark, never another stack's, and never
-    # a snapshot the backups made
+    # a snapshot the backups made, nor what the cleanup never deletes: a volume the backups copy,
+    # a Kubernetes volume or snapshot, a snapshot of Data Lifecycle Manager or AWS Backup
     assert snapshot["Condition"] == {
         "Null": {
             "aws:ResourceTag/lambda-fleet:delete-after:dev": "false",
             "aws:ResourceTag/lambda-fleet:backup": "true",
+            "aws:ResourceTag/CSIVolumeSnapshotName": "true",
+            "aws:ResourceTag/ebs.csi.aws.com/cluster": "true",
+            "aws:ResourceTag/aws:dlm:lifecycle-policy-id": "true",
+            "aws:ResourceTag/aws:backup:source-resource": "true",
         },
         "StringEquals": {"ec2:Owner": account},
     }
-    assert volume["Condition"] == marked
+    assert volume["Condition"] == {
+        "Null": {
+            "aws:ResourceTag/lambda-fleet:delete-after:dev": "false",
+            "aws:ResourceTag/backup": "true",
+            "aws:ResourceTag/CSIVolumeName": "true",
+            "aws:ResourceTag/ebs.csi.aws.com/cluster": "true",
+            "aws:ResourceTag/kubernetes.io/created-for/pv/name": "true",
+        }
+    }
     # AND it only ever adds or removes its stack's mark
     (tagging,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:CreateTags")
     assert "ec2:DeleteTags" in tagging["Action"]
@@ -480,6 +506,12 @@ def test_the_conditions_name_the_tags_the_handlers_write():
     assert BACKUP_TAG == COPY_TAG
     assert SNAPSHOT_ID_TAG == OWN_ID_TAG
     assert STACK_TAG == COPY_STACK_TAG
+    # AND the tags of what the cleanup's deletions are refused are those it never deletes by
+    assert set(VOLUME_TAGS_NEVER_DELETED) == {COPIED_VOLUME_TAG, *KUBERNETES_VOLUME_TAGS}
+    assert set(SNAPSHOT_TAGS_NEVER_DELETED) == {
+        *KUBERNETES_SNAPSHOT_TAGS,
+        *LIFECYCLE_MANAGED_SNAPSHOT_TAGS,
+    }
 
 
 def test_every_destructive_member_action_in_the_plan_is_conditioned(
