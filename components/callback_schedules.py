@@ -21,7 +21,7 @@ from components.naming import (
     partition_of,
     schedule_group_arn,
 )
-from components.policies import document, service_trust
+from components.policies import dead_letter_encryption, document, service_trust
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 
 
@@ -67,12 +67,7 @@ def build_callback_schedules(context: TriggerContext, bindings: Sequence[Binding
                         "Action": ["sqs:SendMessage"],
                         "Resource": [function.dead_letter_queue.arn],
                     },
-                    {
-                        "Sid": "EncryptDeadLetters",
-                        "Effect": "Allow",
-                        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                        "Resource": [context.references.key_arn],
-                    },
+                    dead_letter_encryption(context.references.key_arn, context.region),
                 )
             ),
             opts=context.child,

@@ -50,6 +50,19 @@ def service_trust(
     return pulumi.Output.json_dumps(document(statement))
 
 
+def dead_letter_encryption(key_arn: pulumi.Input[str], region: str) -> Statement:
+    """A scheduler role's use of the fleet key: only as SQS asks for it while the role sends a
+    dead letter to an encrypted queue. Never a direct KMS call, which a schedule's universal
+    target (`arn:aws:scheduler:::aws-sdk:kms:...`) could otherwise make with the role."""
+    return {
+        "Sid": "EncryptDeadLetters",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": [key_arn],
+        "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com"}},
+    }
+
+
 def data_exports_source_condition(account_ids: Sequence[str]) -> dict[str, dict[str, list[str]]]:
     """Data Exports acting for an export of one of these accounts, and no other (the confused
     deputy conditions AWS documents for a bucket that receives exports)."""

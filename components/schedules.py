@@ -28,7 +28,7 @@ from components.naming import (
     schedule_group_arn,
     scheduler_role_name,
 )
-from components.policies import document, service_trust
+from components.policies import dead_letter_encryption, document, service_trust
 from components.schedule_payloads import action_days, cluster_cron, cluster_schedule_payload
 from components.trigger_context import Binding, BuiltTriggers, TriggerContext
 
@@ -176,12 +176,7 @@ def build_schedules(context: TriggerContext, bindings: Sequence[Binding]) -> Bui
                     "Action": ["sqs:SendMessage"],
                     "Resource": [function.dead_letter_queue.arn for function in targets.values()],
                 },
-                {
-                    "Sid": "EncryptDeadLetters",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": [context.references.key_arn],
-                },
+                dead_letter_encryption(context.references.key_arn, context.region),
             )
         ),
         opts=context.child,

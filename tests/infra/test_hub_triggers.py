@@ -257,6 +257,39 @@ def test_the_scheduler_role_is_trusted_only_for_the_schedules_of_the_stacks_grou
     }
 
 
+def test_every_scheduler_role_uses_the_fleet_key_only_through_sqs(hub: HubView):
+    key = hub.arn(hub.one("aws:kms/key:Key"))
+    roles = [
+        role
+        for role in hub.of_type("aws:iam/role:Role")
+        if json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]["Principal"]
+        == {"Service": "scheduler.amazonaws.com"}
+    ]
+    # (the stack's scheduler role, and the change validator's callback one where it is on)
+    assert roles
+    for role in roles:
+        # GIVEN a role EventBridge Scheduler assumes WHEN its KMS statements are read
+        policy = json.loads(
+            hub.one("aws:iam/rolePolicy:RolePolicy", role=role.inputs["name"]).inputs["policy"]
+        )
+        kms = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in s["Action"])]
+        # THEN the fleet key serves only SQS encrypting its dead letters: a schedule's universal
+        # target (aws-sdk:kms:...) cannot call KMS directly with the role
+        assert kms == [
+            {
+                "Sid": "EncryptDeadLetters",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": [key],
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"sqs.{hub.settings.hub.region}.amazonaws.com"
+                    }
+                },
+            }
+        ], role.inputs["name"]
+
+
 def test_object_created_notifications_for_raw_and_processed_with_scoped_permissions(hub: HubView):
     notification = hub.one("aws:s3/bucketNotification:BucketNotification")
     bucket = notification.inputs["bucket"]
