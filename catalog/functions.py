@@ -73,7 +73,10 @@ FLEET_KEY_DATA_KEYS_FOR_OBJECTS = PermissionStatement(
 )
 
 
-# Every function keeps state, raises alerts and reads the fleet inventory.
+PUBLISH_ALERTS = PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,))
+
+# Every function keeps state, raises alerts (but the router: COMMON_PERMISSIONS_OF_THE_ROUTER)
+# and reads the fleet inventory.
 COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     PermissionStatement(
         actions=(
@@ -85,7 +88,7 @@ COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
         ),
         resources=(R.STATE_TABLE,),
     ),
-    PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,)),
+    PUBLISH_ALERTS,
     PermissionStatement(actions=("s3:GetObject",), resources=(R.DATA_BUCKET_OBJECTS,)),
     FLEET_KEY_DECRYPT,
     FLEET_KEY_DATA_KEYS_FOR_MESSAGES,
@@ -102,6 +105,12 @@ COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
     PermissionStatement(
         actions=("xray:PutTraceSegments", "xray:PutTelemetryRecords"), resources=(R.ANY,)
     ),
+)
+
+# The notification router consumes the alert topics and raises no alert of its own (its alarms
+# reach the e-mail topic through CloudWatch): a publish to one of them would come back to it.
+COMMON_PERMISSIONS_OF_THE_ROUTER = tuple(
+    statement for statement in COMMON_PERMISSIONS if statement != PUBLISH_ALERTS
 )
 
 # A function that acts in members assumes its own role there (and nobody else's), by name.
@@ -649,7 +658,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "ROUTER_DEAD_LETTER_QUEUE_URL": EnvSource.FUNCTION_QUEUE_DEAD_LETTERS_URL,
         },
         permissions=(
-            *COMMON_PERMISSIONS,
+            *COMMON_PERMISSIONS_OF_THE_ROUTER,
             PermissionStatement(actions=("sns:Publish",), resources=(R.EMAIL_TOPIC,)),
             PermissionStatement(
                 actions=("secretsmanager:GetSecretValue",), resources=(R.ALERT_SECRETS,)

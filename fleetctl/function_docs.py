@@ -202,9 +202,16 @@ def _any_stack(text: str) -> str:
 def permissions_section(spec: FunctionSpec) -> str:
     """The function's own hub statements and its member actions, from the catalog."""
     own = [statement for statement in spec.permissions if statement not in COMMON_PERMISSIONS]
+    lacked = [statement for statement in COMMON_PERMISSIONS if statement not in spec.permissions]
+    # A function without one of them (the router raises no alerts) says which.
+    but = "".join(
+        f" but {_actions(statement.actions)} on "
+        + "; ".join(RESOURCE_DESCRIPTIONS[resource] for resource in statement.resources)
+        for statement in lacked
+    )
     lines = [
         "Besides the statements every function has (state table, alert topics, inventory, fleet "
-        "key, metrics and traces; see the README's function table), its role allows:",
+        f"key, metrics and traces; see the README's function table){but}, its role allows:",
         "",
     ]
     if own:

@@ -115,6 +115,27 @@ def test_invoking_functions_may_invoke_only_the_functions_they_declare(hub: HubV
         ), spec.name
 
 
+def test_the_router_publishes_only_to_the_email_topic_and_every_other_function_alerts(
+    hub: HubView,
+):
+    topics = {topic.inputs["name"]: hub.arn(topic) for topic in hub.of_type("aws:sns/topic:Topic")}
+    email_topic = topics[f"lf-{hub.stack}-alerts-email"]
+    alert_topics = sorted(arn for arn in topics.values() if arn != email_topic)
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN the topics it may publish to are read
+        statements = _function_policy(hub, spec)["Statement"]
+        published = sorted(
+            r for s in statements if "sns:Publish" in as_list(s["Action"]) for r in s["Resource"]
+        )
+        # THEN the router, which consumes the alert topics, may publish only to the e-mail
+        # topic (a publish to an alert topic would come back to it); the others to the alert
+        # topics only
+        if spec.name == "notification_router":
+            assert published == [email_topic]
+        else:
+            assert published == alert_topics, spec.name
+
+
 def test_only_the_router_reads_alert_secrets_and_only_the_configured_ones(hub: HubView):
     region, account = hub.settings.hub.region, hub.settings.hub.account_id
     configured = [
