@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catalog.model import (
+    KEEP_TAG_PLACEHOLDER,
     SCHEDULED_TIME,
     STACK_PLACEHOLDER,
     AlertTopics,
@@ -170,6 +171,13 @@ def without_tags(keys: tuple[str, ...]) -> tuple[Condition, ...]:
     """The resource carries none of the tag `keys`."""
     return tuple(Condition("Null", f"aws:ResourceTag/{key}", ("true",)) for key in keys)
 
+
+# Nor anything the stack's cleanup policy keeps: its keep tag (`keep_tag`, filled in per stack)
+# set to anything but `false`, as the handler reads it; a resource without the tag may go. A value
+# the handler reads as false only once trimmed is refused: the safe side.
+NOT_KEPT = Condition(
+    "StringEqualsIgnoreCaseIfExists", f"aws:ResourceTag/{KEEP_TAG_PLACEHOLDER}", ("false",)
+)
 
 ONLY_THE_CLEANUP_MARK = (
     Condition("ForAllValues:StringEquals", "aws:TagKeys", (CLEANUP_MARK_TAG,)),
@@ -724,16 +732,22 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "lambda:ListTags",
             "lambda:DeleteFunction",
         ),
-        # Deletes only what its stack marked (never a fleet backup, nor what it never deletes);
-        # tags only with its mark. Lambda deletions are held to qualified versions by the
-        # resource scope.
+        # Deletes only what its stack marked (never a fleet backup, nor what it never deletes)
+        # and its policy does not keep; tags only with its mark. Lambda deletions are held to
+        # qualified versions by the resource scope, and to functions not kept.
         member_conditions={
             "ec2:DeleteSnapshot": (
                 MARKED_FOR_DELETION,
                 NOT_A_FLEET_BACKUP,
                 *without_tags(SNAPSHOT_TAGS_NEVER_DELETED),
+                NOT_KEPT,
             ),
-            "ec2:DeleteVolume": (MARKED_FOR_DELETION, *without_tags(VOLUME_TAGS_NEVER_DELETED)),
+            "ec2:DeleteVolume": (
+                MARKED_FOR_DELETION,
+                *without_tags(VOLUME_TAGS_NEVER_DELETED),
+                NOT_KEPT,
+            ),
+            "lambda:DeleteFunction": (NOT_KEPT,),
             "ec2:CreateTags": ONLY_THE_CLEANUP_MARK,
             "ec2:DeleteTags": ONLY_THE_CLEANUP_MARK,
         },

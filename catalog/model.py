@@ -87,6 +87,10 @@ STACK_PLACEHOLDER = "{stack}"
 """In a member condition's key or value, the stack's name, put in its place where a member role's
 policy is built (`components.member_permissions`): a policy that kept it would match nothing."""
 
+KEEP_TAG_PLACEHOLDER = "{keep_tag}"
+"""In a member condition's key, the key of the keep tag of the stack's cleanup policy
+(`keep_tag`), put in its place as STACK_PLACEHOLDER is."""
+
 
 @dataclass(frozen=True)
 class Condition:

@@ -36,6 +36,8 @@ class MemberAccessArgs:
     # The clusters the stack file declares in the account: the only ones whose node groups the
     # roles may change.
     clusters: Sequence[DeclaredCluster]
+    # The keep tag of the stack's cleanup policy: what it keeps, the cleanup role never deletes.
+    keep_tag: str
     # IAM is global: the account's first region's provider creates the roles.
     provider: aws.Provider
 
@@ -99,7 +101,12 @@ class MemberAccess(pulumi.ComponentResource):
                     spec.name,
                     args.member_account_id,
                     member_policy_document(
-                        spec, args.partition, args.member_account_id, args.clusters, args.stack
+                        spec,
+                        args.partition,
+                        args.member_account_id,
+                        args.clusters,
+                        args.stack,
+                        keep_tag=args.keep_tag,
                     ),
                 ),
                 opts=child,

@@ -29,6 +29,8 @@ class MemberAccountArgs:
     member: MemberSettings
     hub: HubSettings
     stack: str
+    # The keep tag of the stack's cleanup policy (MemberAccessArgs.keep_tag).
+    keep_tag: str
     functions: Sequence[FunctionSpec]
     # Per region of the member, in the member's region order.
     providers: Mapping[str, aws.Provider]
@@ -64,6 +66,7 @@ class MemberAccount(pulumi.ComponentResource):
                     DeclaredCluster(member.cluster_region(cluster), cluster.name)
                     for cluster in member.clusters
                 ],
+                keep_tag=args.keep_tag,
                 provider=first_region_provider,
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -36,7 +36,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from catalog.model import STACK_PLACEHOLDER, Condition, FunctionSpec
+from catalog.model import KEEP_TAG_PLACEHOLDER, STACK_PLACEHOLDER, Condition, FunctionSpec
 from components.exceptions import FleetProgramError
 from components.policies import condition_block
 from fleet_shared.backup_tags import BACKUP_TAG
@@ -286,13 +286,20 @@ def _scope(spec: FunctionSpec, action: str) -> ResourceScope:
     return scope
 
 
-def _of_stack(conditions: tuple[Condition, ...], stack: str) -> tuple[Condition, ...]:
-    """`conditions` with STACK_PLACEHOLDER replaced by `stack`."""
+def _of_stack(
+    conditions: tuple[Condition, ...], stack: str, keep_tag: str
+) -> tuple[Condition, ...]:
+    """`conditions` with STACK_PLACEHOLDER replaced by `stack`, KEEP_TAG_PLACEHOLDER by
+    `keep_tag`."""
+
+    def filled(text: str) -> str:
+        return text.replace(STACK_PLACEHOLDER, stack).replace(KEEP_TAG_PLACEHOLDER, keep_tag)
+
     return tuple(
         Condition(
             condition.operator,
-            condition.key.replace(STACK_PLACEHOLDER, stack),
-            tuple(value.replace(STACK_PLACEHOLDER, stack) for value in condition.values),
+            filled(condition.key),
+            tuple(filled(value) for value in condition.values),
         )
         for condition in conditions
     )
@@ -304,16 +311,19 @@ def member_policy_document(
     account_id: str,
     clusters: Sequence[DeclaredCluster],
     stack: str,
+    *,
+    keep_tag: str,
 ) -> str:
-    """One function's member role policy JSON for `stack` in the account whose declared clusters
-    are `clusters`: a statement per resource scope and conditions, sorted, stable; none for a
-    scope that reaches no resource of the account (a per-cluster scope without clusters)."""
+    """One function's member role policy JSON for `stack` (whose cleanup policy's keep tag is
+    `keep_tag`) in the account whose declared clusters are `clusters`: a statement per resource
+    scope and conditions, sorted, stable; none for a scope that reaches no resource of the
+    account (a per-cluster scope without clusters)."""
     grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
     for action in sorted(set(spec.member_actions)):
         for conditions in spec.member_condition_sets(action):
-            grouped.setdefault((_scope(spec, action), _of_stack(conditions, stack)), []).append(
-                action
-            )
+            grouped.setdefault(
+                (_scope(spec, action), _of_stack(conditions, stack, keep_tag)), []
+            ).append(action)
     statements = []
     for (scope, conditions), actions in sorted(
         grouped.items(), key=lambda item: (item[0][0].sid, item[1])

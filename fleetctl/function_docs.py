@@ -44,7 +44,11 @@ from catalog.model import (
     QueueMessages,
     ResourceRef,
 )
-from components.member_permissions import ACTION_SCOPES, STACK_PLACEHOLDER
+from components.member_permissions import (
+    ACTION_SCOPES,
+    KEEP_TAG_PLACEHOLDER,
+    STACK_PLACEHOLDER,
+)
 from components.naming import member_role_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -195,8 +199,8 @@ def _conditions_text(conditions: tuple[Condition, ...]) -> str:
 
 def _any_stack(text: str) -> str:
     """A condition's key or value as the page shows it: `<stack>` for the stack's name, as in the
-    member role's."""
-    return text.replace(STACK_PLACEHOLDER, "<stack>")
+    member role's, and `<keep_tag>` for its cleanup policy's keep tag."""
+    return text.replace(STACK_PLACEHOLDER, "<stack>").replace(KEEP_TAG_PLACEHOLDER, "<keep_tag>")
 
 
 def permissions_section(spec: FunctionSpec) -> str:

@@ -12,7 +12,7 @@ import yaml
 
 from catalog import function_spec
 from components.aws_limits import FIXED_VARIABLES_MOST_BYTES, LAMBDA_ENVIRONMENT_BYTES
-from components.naming import BUCKET_NAME_MAX_LENGTH, stack_name_problem
+from components.naming import BUCKET_NAME_MAX_LENGTH, member_role_name, stack_name_problem
 from components.settings.value_checks import COMMERCIAL_REGIONS
 from fleet_shared.cleanup_policy import CleanupPolicy
 from fleetctl.exceptions import ProgramFailedError
@@ -37,16 +37,18 @@ def test_the_dev_stack_files_policy_is_in_the_functions_environment(
     assert {key: deployed[key] for key in written} == written
 
 
-def test_a_policy_written_in_the_stack_file_reaches_the_function_with_defaults_filled_in(
+def test_a_policy_written_in_the_stack_file_reaches_the_function_and_the_member_role(
     project_with_stack: Any,
 ) -> None:
-    # GIVEN the dev stack with a policy that names volumes only, a tag filter and mode delete
+    # GIVEN the dev stack with a policy that names volumes only, a tag filter, its own keep tag
+    # and mode delete
     config = read_stack_file(REPO_ROOT / "Pulumi.dev.yaml")
     config["lambda-fleet:functions"] = {
         "cleanup_manager": {
             "policy": {
                 "resources": ["volumes"],
                 "require_tags": {"cleanup": "allowed"},
+                "keep_tag": "retain",
                 "mode": "delete",
             }
         }
@@ -61,9 +63,25 @@ def test_a_policy_written_in_the_stack_file_reaches_the_function_with_defaults_f
         "keep_lambda_versions": 3,
         "notice_days": 7,
         "require_tags": {"cleanup": "allowed"},
-        "keep_tag": "keep",
+        "keep_tag": "retain",
         "mode": "delete",
     }
+    # AND the cleanup's member role deletes nothing that keep tag keeps, in every member account
+    role = member_role_name(STACK, "cleanup_manager")
+    policies = [
+        json.loads(policy.inputs["policy"])
+        for policy in run.of_type("aws:iam/rolePolicy:RolePolicy")
+        if policy.inputs["role"] == role
+    ]
+    assert policies
+    deletions = {"ec2:DeleteSnapshot", "ec2:DeleteVolume", "lambda:DeleteFunction"}
+    for policy in policies:
+        held = [s for s in policy["Statement"] if deletions & set(s["Action"])]
+        assert {action for s in held for action in s["Action"]} == deletions
+        for statement in held:
+            assert statement["Condition"]["StringEqualsIgnoreCaseIfExists"] == {
+                "aws:ResourceTag/retain": "false"
+            }, statement["Sid"]
 
 
 def test_a_stack_without_a_policy_deploys_a_cleanup_that_only_notifies(

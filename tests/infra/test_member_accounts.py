@@ -392,7 +392,9 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     (volume,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteVolume")
     # THEN only what carries its own stack's delete-after mark, never another stack's, and never
     # a snapshot the backups made, nor what the cleanup never deletes: a volume the backups copy,
-    # a Kubernetes volume or snapshot, a snapshot of Data Lifecycle Manager or AWS Backup
+    # a Kubernetes volume or snapshot, a snapshot of Data Lifecycle Manager or AWS Backup; nor
+    # what the policy's keep tag (`keep` in the dev stack) keeps
+    not_kept = {"StringEqualsIgnoreCaseIfExists": {"aws:ResourceTag/keep": "false"}}
     assert snapshot["Condition"] == {
         "Null": {
             "aws:ResourceTag/lambda-fleet:delete-after:dev": "false",
@@ -403,6 +405,7 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
             "aws:ResourceTag/aws:backup:source-resource": "true",
         },
         "StringEquals": {"ec2:Owner": account},
+        **not_kept,
     }
     assert volume["Condition"] == {
         "Null": {
@@ -411,7 +414,8 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
             "aws:ResourceTag/CSIVolumeName": "true",
             "aws:ResourceTag/ebs.csi.aws.com/cluster": "true",
             "aws:ResourceTag/kubernetes.io/created-for/pv/name": "true",
-        }
+        },
+        **not_kept,
     }
     # AND it only ever adds or removes its stack's mark
     (tagging,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:CreateTags")
@@ -537,9 +541,13 @@ def test_lambda_deletions_are_limited_to_qualified_versions(
         (statement,) = _statements_granting(
             stack_run, member.account_id, "cleanup_manager", "lambda:DeleteFunction"
         )
-        # THEN only qualified version ARNs (function:<name>:<version>), never whole functions
+        # THEN only qualified version ARNs (function:<name>:<version>), never whole functions,
+        # and none of a function the policy's keep tag keeps
         assert statement["Action"] == ["lambda:DeleteFunction"]
         assert statement["Resource"] == [f"arn:aws:lambda:*:{member.account_id}:function:*:*"]
+        assert statement["Condition"] == {
+            "StringEqualsIgnoreCaseIfExists": {"aws:ResourceTag/keep": "false"}
+        }
 
 
 def test_the_anomaly_detector_reads_the_alarms_of_its_member_account_only(
@@ -766,7 +774,7 @@ def test_a_member_action_without_a_declared_scope_stops_the_program():
     spec = _acting(("ec2:TerminateInstances",))
     # WHEN its member role's policy is built THEN it fails naming the action
     with pytest.raises(UnscopedMemberActionError, match="ec2:TerminateInstances"):
-        member_policy_document(spec, "aws", "222222222222", (), "dev")
+        member_policy_document(spec, "aws", "222222222222", (), "dev", keep_tag="keep")
 
 
 def test_a_destructive_member_action_without_conditions_stops_the_program():
@@ -774,7 +782,7 @@ def test_a_destructive_member_action_without_conditions_stops_the_program():
     spec = _acting(("ec2:DeleteVolume",))
     # WHEN its member role's policy is built THEN it fails naming the function and the action
     with pytest.raises(UnconditionedMemberActionError, match=r"unknown.*ec2:DeleteVolume"):
-        member_policy_document(spec, "aws", "222222222222", (), "dev")
+        member_policy_document(spec, "aws", "222222222222", (), "dev", keep_tag="keep")
 
 
 def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():
