@@ -78,7 +78,7 @@ class Fleet(pulumi.ComponentResource):
                     member=member,
                     hub=settings.hub,
                     stack=args.stack,
-                    keep_tag=settings.cleanup_policy().keep_tag,
+                    cleanup_policy=settings.cleanup_policy(),
                     functions=functions,
                     providers={
                         region: self.providers.provider(member.account_id, region)

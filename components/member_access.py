@@ -22,6 +22,7 @@ from catalog.model import FunctionSpec
 from components.aws_limits import refuse_oversize_member_policy
 from components.member_permissions import DeclaredCluster, member_policy_document
 from components.naming import function_role_arn, member_role_name
+from fleet_shared.cleanup_policy import CleanupPolicy
 
 MAX_SESSION_SECONDS = 3600
 
@@ -36,8 +37,8 @@ class MemberAccessArgs:
     # The clusters the stack file declares in the account: the only ones whose node groups the
     # roles may change.
     clusters: Sequence[DeclaredCluster]
-    # The keep tag of the stack's cleanup policy: what it keeps, the cleanup role never deletes.
-    keep_tag: str
+    # The stack's cleanup policy: the cleanup role deletes only as it may, never what it keeps.
+    cleanup_policy: CleanupPolicy
     # IAM is global: the account's first region's provider creates the roles.
     provider: aws.Provider
 
@@ -106,7 +107,7 @@ class MemberAccess(pulumi.ComponentResource):
                         args.member_account_id,
                         args.clusters,
                         args.stack,
-                        keep_tag=args.keep_tag,
+                        cleanup_policy=args.cleanup_policy,
                     ),
                 ),
                 opts=child,

@@ -22,6 +22,7 @@ from components.member_permissions import DeclaredCluster
 from components.naming import member_events_bus_arn, partition_of
 from components.network import AccountNetwork
 from components.settings import HubSettings, MemberSettings
+from fleet_shared.cleanup_policy import CleanupPolicy
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,8 @@ class MemberAccountArgs:
     member: MemberSettings
     hub: HubSettings
     stack: str
-    # The keep tag of the stack's cleanup policy (MemberAccessArgs.keep_tag).
-    keep_tag: str
+    # The stack's cleanup policy (MemberAccessArgs.cleanup_policy).
+    cleanup_policy: CleanupPolicy
     functions: Sequence[FunctionSpec]
     # Per region of the member, in the member's region order.
     providers: Mapping[str, aws.Provider]
@@ -66,7 +67,7 @@ class MemberAccount(pulumi.ComponentResource):
                     DeclaredCluster(member.cluster_region(cluster), cluster.name)
                     for cluster in member.clusters
                 ],
-                keep_tag=args.keep_tag,
+                cleanup_policy=args.cleanup_policy,
                 provider=first_region_provider,
             ),
             opts=pulumi.ResourceOptions(parent=self),

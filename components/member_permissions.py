@@ -5,7 +5,9 @@ Cloud Custodian's resource manifests, instead of rules spread over code: a revie
 table, and an action that the catalog adds without a row here stops the program rather than
 being granted on `*` by accident. Destructive actions must also come with the catalog's
 conditions (the fleet's marker tags); without them the program stops too. Lambda deletions are
-scoped to qualified version ARNs (`function:<name>:<version>`), never a whole function.
+scoped to qualified version ARNs (`function:<name>:<version>`), never a whole function. The
+cleanup's deletions are left out of its role where its stack's cleanup policy never makes them
+(`withheld_member_actions`: in `notify` mode, or of a kind the policy does not name).
 
 Resource ARNs are limited to the member's own account wherever the ARN format carries an account
 id. Two formats do not: EC2 snapshots (`arn:aws:ec2:<region>::snapshot/<id>`) and S3 buckets
@@ -39,7 +41,16 @@ from dataclasses import dataclass
 from catalog.model import KEEP_TAG_PLACEHOLDER, STACK_PLACEHOLDER, Condition, FunctionSpec
 from components.exceptions import FleetProgramError
 from components.policies import condition_block
+from components.settings import CLEANUP_FUNCTION
 from fleet_shared.backup_tags import BACKUP_TAG
+from fleet_shared.cleanup_policy import (
+    DELETE,
+    LAMBDA_VERSIONS,
+    SNAPSHOTS,
+    VOLUMES,
+    CleanupPolicy,
+    ResourceKind,
+)
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,27 @@ NO_RESOURCE_LEVEL_ACTIONS = frozenset(
 CONDITIONED_ACTIONS = frozenset({"ec2:DeleteSnapshot", "ec2:DeleteVolume"})
 
 
+# The member action by which cleanup_manager deletes each kind of resource its policy may name.
+CLEANUP_DELETIONS: dict[ResourceKind, str] = {
+    SNAPSHOTS: "ec2:DeleteSnapshot",
+    VOLUMES: "ec2:DeleteVolume",
+    LAMBDA_VERSIONS: "lambda:DeleteFunction",
+}
+
+
+def withheld_member_actions(spec: FunctionSpec, cleanup_policy: CleanupPolicy) -> frozenset[str]:
+    """The catalog member actions of `spec` its stack never uses, left out of its member role:
+    the cleanup's deletions, every one in `notify` mode (which never deletes), else those of the
+    kinds its policy does not name (never listed)."""
+    if spec.name != CLEANUP_FUNCTION:
+        return frozenset()
+    if cleanup_policy.mode != DELETE:
+        return frozenset(CLEANUP_DELETIONS.values())
+    return frozenset(
+        action for kind, action in CLEANUP_DELETIONS.items() if kind not in cleanup_policy.resources
+    )
+
+
 class UnscopedMemberActionError(FleetProgramError):
     """A catalog member action has no row in ACTION_SCOPES."""
 
@@ -312,14 +344,17 @@ def member_policy_document(
     clusters: Sequence[DeclaredCluster],
     stack: str,
     *,
-    keep_tag: str,
+    cleanup_policy: CleanupPolicy,
 ) -> str:
-    """One function's member role policy JSON for `stack` (whose cleanup policy's keep tag is
-    `keep_tag`) in the account whose declared clusters are `clusters`: a statement per resource
-    scope and conditions, sorted, stable; none for a scope that reaches no resource of the
-    account (a per-cluster scope without clusters)."""
+    """One function's member role policy JSON for `stack` (whose cleanup policy is
+    `cleanup_policy`) in the account whose declared clusters are `clusters`: a statement per
+    resource scope and conditions, sorted, stable, without the actions the stack never uses
+    (withheld_member_actions); none for a scope that reaches no resource of the account (a
+    per-cluster scope without clusters)."""
+    keep_tag = cleanup_policy.keep_tag
     grouped: dict[tuple[ResourceScope, tuple[Condition, ...]], list[str]] = {}
-    for action in sorted(set(spec.member_actions)):
+    used = set(spec.member_actions) - withheld_member_actions(spec, cleanup_policy)
+    for action in sorted(used):
         for conditions in spec.member_condition_sets(action):
             grouped.setdefault(
                 (_scope(spec, action), _of_stack(conditions, stack, keep_tag)), []

@@ -46,10 +46,12 @@ from catalog.model import (
 )
 from components.member_permissions import (
     ACTION_SCOPES,
+    CLEANUP_DELETIONS,
     KEEP_TAG_PLACEHOLDER,
     STACK_PLACEHOLDER,
 )
 from components.naming import member_role_name
+from components.settings import CLEANUP_FUNCTION
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO_ROOT / "docs" / "functions"
@@ -235,6 +237,12 @@ def permissions_section(spec: FunctionSpec) -> str:
             _conditions_text(conditions) for conditions in spec.member_condition_sets(action)
         )
         lines.append(f"- `{action}` only under {granted}.")
+    if spec.name == CLEANUP_FUNCTION:
+        for kind, action in sorted(CLEANUP_DELETIONS.items(), key=lambda item: item[1]):
+            lines.append(
+                f"- `{action}` only when the stack's cleanup policy deletes {_code(kind)} "
+                "(`mode: delete`, its `resources` naming them)."
+            )
     for action in sorted(set(spec.member_actions)):
         scope = ACTION_SCOPES[action]
         if scope.per_declared_cluster:

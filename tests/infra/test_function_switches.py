@@ -13,6 +13,7 @@ from catalog.functions import FUNCTIONS, FUNCTIONS_BY_NAME
 from catalog.model import EventRule
 from components.event_forwarding import or_alternatives
 from components.exceptions import StackSettingsError
+from components.member_permissions import withheld_member_actions
 from components.naming import forwarding_rule_name, function_name
 from components.settings import (
     BLOCKS_READ_ONLY_BY_FUNCTION,
@@ -20,6 +21,7 @@ from components.settings import (
     PREDICTIVE_MODE_FUNCTIONS,
     load_settings,
 )
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
 STACK = "switched"
@@ -95,12 +97,14 @@ def test_switched_off_function_leaves_nothing_behind(project_with_stack, name: s
         left = [r.urn for r in run.resources if _mentions(r, short_name)]
         left += [r.urn for r in run.resources if _mentions(r, physical_name)]
         assert left == [], off
-    # AND members grant no action that only switched-off functions needed
+    # AND members grant no action that only switched-off functions needed (nor one the stack's
+    # cleanup policy never uses: it writes none, so the default, which only notifies)
+    cleanup_policy = CleanupPolicy()
     kept = {
         action
         for spec in FUNCTIONS
         if spec.name not in switched_off
-        for action in spec.member_actions
+        for action in set(spec.member_actions) - withheld_member_actions(spec, cleanup_policy)
     }
     only_theirs = {
         action for off in switched_off for action in FUNCTIONS_BY_NAME[off].member_actions

@@ -13,6 +13,7 @@ from catalog.functions import (
     BACKUP_TAG,
     CLEANUP_MARK_TAG,
     FUNCTIONS,
+    FUNCTIONS_BY_NAME,
     SNAPSHOT_ID_TAG,
     SNAPSHOT_TAGS_NEVER_DELETED,
     STACK_TAG,
@@ -30,17 +31,20 @@ from catalog.model import (
 )
 from components.event_forwarding import forwarding_pattern, or_alternatives, pattern_covers
 from components.member_permissions import (
+    CLEANUP_DELETIONS,
     CONDITIONED_ACTIONS,
     NO_RESOURCE_LEVEL_ACTIONS,
     UnconditionedMemberActionError,
     UnscopedMemberActionError,
     member_policy_document,
+    withheld_member_actions,
 )
 from components.naming import function_name, member_role_name
 from components.settings import ClusterSettings, FleetSettings, MemberSettings, load_settings
 from fleet_shared.backup_tags import BACKUP_TAG as COPIED_VOLUME_TAG
 from fleet_shared.backup_tags import SNAPSHOT_ID_TAG as OWN_ID_TAG
 from fleet_shared.backup_tags import STACK_TAG as COPY_STACK_TAG
+from fleet_shared.cleanup_policy import ALL_RESOURCE_KINDS, DELETE, CleanupPolicy
 from fleetctl.mocked_program import ProgramRun, RegisteredResource
 from handlers.backup_scheduler.backup import COPY_TAG
 from handlers.cleanup_manager.candidates import (
@@ -362,8 +366,12 @@ def test_each_member_role_grants_only_its_functions_actions_scoped_to_the_accoun
                 else:
                     for arn in resources:
                         assert f":{member.account_id}:" in arn or arn in ACCOUNTLESS_ARNS, arn
-            # AND exactly that function's catalog member actions are granted
-            assert sorted(granted) == sorted(set(spec.member_actions)), spec.name
+            # AND exactly that function's catalog member actions are granted, but those the
+            # stack never uses
+            used = set(spec.member_actions) - withheld_member_actions(
+                spec, settings.cleanup_policy()
+            )
+            assert sorted(granted) == sorted(used), spec.name
             # AND every condition on the stack names this stack, none the catalog's stand-in
             assert STACK_PLACEHOLDER not in json.dumps(policy), spec.name
             if spec.name == "backup_scheduler":
@@ -381,15 +389,60 @@ def _statements_granting(
     return [s for s in policy["Statement"] if action in s["Action"]]
 
 
+def _deleting_cleanup_statements(account_id: str, action: str) -> list[dict[str, Any]]:
+    """The dev stack's cleanup member role statements granting `action`, had its policy (which
+    only notifies) deleted every kind."""
+    deleting = CleanupPolicy(mode=DELETE, resources=list(ALL_RESOURCE_KINDS))
+    spec = FUNCTIONS_BY_NAME["cleanup_manager"]
+    document = member_policy_document(spec, "aws", account_id, (), "dev", cleanup_policy=deleting)
+    return [s for s in json.loads(document)["Statement"] if action in s["Action"]]
+
+
+def test_a_cleanup_that_only_notifies_may_delete_nothing(
+    program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
+):
+    # GIVEN the dev stack, whose cleanup policy only notifies
+    stack_run, settings = program_runs["dev"], stack_settings("dev")
+    assert settings.cleanup_policy().mode != DELETE
+    for member in settings.members:
+        # WHEN its cleanup member role is read
+        (policy,) = _policies_of(
+            stack_run, _member_role(stack_run, member.account_id, "cleanup_manager")
+        )
+        granted = {action for statement in policy["Statement"] for action in statement["Action"]}
+        # THEN it may mark, but delete no snapshot, volume nor Lambda version
+        assert "ec2:CreateTags" in granted
+        assert granted.isdisjoint(CLEANUP_DELETIONS.values())
+
+
+@pytest.mark.parametrize(
+    ("resources", "deletions"),
+    [
+        (["volumes"], {"ec2:DeleteVolume"}),
+        (["snapshots", "lambda_versions"], {"ec2:DeleteSnapshot", "lambda:DeleteFunction"}),
+    ],
+)
+def test_a_deleting_cleanup_may_delete_only_the_kinds_its_policy_names(
+    resources: list[str], deletions: set[str]
+):
+    # GIVEN a cleanup policy that deletes some kinds WHEN the cleanup's member role is built
+    policy = CleanupPolicy(mode=DELETE, resources=resources)
+    spec = FUNCTIONS_BY_NAME["cleanup_manager"]
+    document = member_policy_document(spec, "aws", "222222222222", (), "dev", cleanup_policy=policy)
+    granted = {a for s in json.loads(document)["Statement"] for a in s["Action"]}
+    # THEN it may delete those kinds and no other
+    assert granted & set(CLEANUP_DELETIONS.values()) == deletions
+
+
 def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
 ):
     # The dev stack deploys cleanup_manager (prod switches it off).
     stack_run, settings = program_runs["dev"], stack_settings("dev")
     account = settings.members[0].account_id
-    # GIVEN the cleanup role WHEN it deletes a snapshot or a volume
-    (snapshot,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteSnapshot")
-    (volume,) = _statements_granting(stack_run, account, "cleanup_manager", "ec2:DeleteVolume")
+    # GIVEN the cleanup role, had its policy deleted, WHEN it deletes a snapshot or a volume
+    (snapshot,) = _deleting_cleanup_statements(account, "ec2:DeleteSnapshot")
+    (volume,) = _deleting_cleanup_statements(account, "ec2:DeleteVolume")
     # THEN only what carries its own stack's delete-after mark, never another stack's, and never
     # a snapshot the backups made, nor what the cleanup never deletes: a volume the backups copy,
     # a Kubernetes volume or snapshot, a snapshot of Data Lifecycle Manager or AWS Backup; nor
@@ -486,11 +539,13 @@ def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_me
                         statement["Sid"],
                     )
                     held.add((role.inputs["name"], key, tuple(statement["Action"])))
-        # AND the scanner's bucket reads, both deleting functions' snapshot deletions and the
-        # cleanup's reads of a snapshot's sharing are held
+        # AND a cleanup that deletes has its snapshot deletions held too
+        (deletion,) = _deleting_cleanup_statements(member.account_id, "ec2:DeleteSnapshot")
+        assert deletion["Condition"]["StringEquals"]["ec2:Owner"] == member.account_id
+        # AND the scanner's bucket reads, the backups' snapshot deletions and the cleanup's reads
+        # of a snapshot's sharing are held (the dev cleanup only notifies: it deletes nothing)
         cleanup_role = member_role_name(stack_run.stack, "cleanup_manager")
         assert {(role, key, actions) for role, key, actions in held if key == "ec2:Owner"} == {
-            (cleanup_role, "ec2:Owner", ("ec2:DeleteSnapshot",)),
             (cleanup_role, "ec2:Owner", ("ec2:DescribeSnapshotAttribute",)),
             (
                 member_role_name(stack_run.stack, "backup_scheduler"),
@@ -532,15 +587,13 @@ def test_every_destructive_member_action_in_the_plan_is_conditioned(
 
 
 def test_lambda_deletions_are_limited_to_qualified_versions(
-    program_runs: dict[str, ProgramRun], stack_settings: Callable[[str], FleetSettings]
+    stack_settings: Callable[[str], FleetSettings],
 ):
     # The dev stack deploys cleanup_manager (prod switches it off).
-    stack_run, settings = program_runs["dev"], stack_settings("dev")
+    settings = stack_settings("dev")
     for member in settings.members:
-        # GIVEN the cleanup role WHEN it deletes Lambda code
-        (statement,) = _statements_granting(
-            stack_run, member.account_id, "cleanup_manager", "lambda:DeleteFunction"
-        )
+        # GIVEN the cleanup role, had its policy deleted, WHEN it deletes Lambda code
+        (statement,) = _deleting_cleanup_statements(member.account_id, "lambda:DeleteFunction")
         # THEN only qualified version ARNs (function:<name>:<version>), never whole functions,
         # and none of a function the policy's keep tag keeps
         assert statement["Action"] == ["lambda:DeleteFunction"]
@@ -774,7 +827,9 @@ def test_a_member_action_without_a_declared_scope_stops_the_program():
     spec = _acting(("ec2:TerminateInstances",))
     # WHEN its member role's policy is built THEN it fails naming the action
     with pytest.raises(UnscopedMemberActionError, match="ec2:TerminateInstances"):
-        member_policy_document(spec, "aws", "222222222222", (), "dev", keep_tag="keep")
+        member_policy_document(
+            spec, "aws", "222222222222", (), "dev", cleanup_policy=CleanupPolicy()
+        )
 
 
 def test_a_destructive_member_action_without_conditions_stops_the_program():
@@ -782,7 +837,9 @@ def test_a_destructive_member_action_without_conditions_stops_the_program():
     spec = _acting(("ec2:DeleteVolume",))
     # WHEN its member role's policy is built THEN it fails naming the function and the action
     with pytest.raises(UnconditionedMemberActionError, match=r"unknown.*ec2:DeleteVolume"):
-        member_policy_document(spec, "aws", "222222222222", (), "dev", keep_tag="keep")
+        member_policy_document(
+            spec, "aws", "222222222222", (), "dev", cleanup_policy=CleanupPolicy()
+        )
 
 
 def test_member_actions_without_a_role_to_assume_are_refused_by_the_catalog():
