@@ -1,5 +1,5 @@
-"""What one cluster's turn may take: the time a cluster is started with, and the member calls'
-bound and the unanswered calls that fit in it.
+"""What one cluster's turn may take: the time a cluster is started with, the member calls'
+bound and the unanswered calls that fit in it, and how long a check's paged reads may go on.
 
 A leaf module (no import of the checks or the services), since both the checks and the services
 read these figures.
@@ -7,6 +7,10 @@ read these figures.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
+from fleet_shared.handler import Invocation
 from fleet_shared.sessions import MEMBER_CALL_CONFIG, longest_hung_call_seconds
 
 CLUSTER_AWS_SECONDS = 20.0
@@ -31,3 +35,29 @@ MEMBER_CALL_SECONDS_LEFT = HUNG_MEMBER_CALL_SECONDS + REPORT_SECONDS
 call and the report after it. In a regional outage each of a cluster's endpoints (EKS,
 CloudWatch, Elastic Load Balancing, Auto Scaling) would otherwise cost a hung call, 68 s against
 the 20 s the cluster was started with, and Lambda would end the run with no report."""
+LISTING_SECONDS = CLUSTER_AWS_SECONDS
+"""How long after a check's paged reads ask for their first follow-up they may still send a
+request (20 s, the time a whole cluster is started with: a cluster's node groups or load balancers
+are listed in a few seconds); one sent then may still take its bound (`HUNG_MEMBER_CALL_SECONDS`).
+A member (or a proxy) answering page after page under new tokens held the cluster until its member
+calls were refused for lack of time, and the clusters waiting for their turn were not started."""
+
+
+def next_request_allowed(deadline: Invocation) -> Callable[[], bool]:
+    """Whether a check's paged reads may send their next request: while less than
+    LISTING_SECONDS passed since their first such question, asked before their second request
+    (always without a deadline). The time left is asked only then: a read of one request asks
+    none. When less than `MEMBER_CALL_SECONDS_LEFT` is left first, the member call is refused
+    instead, and the check is `not_checked` as any other."""
+    stop_below: float | None = None
+
+    def allowed() -> bool:
+        nonlocal stop_below
+        left = deadline.remaining_seconds()
+        if math.isinf(left):
+            return True
+        if stop_below is None:
+            stop_below = left - LISTING_SECONDS
+        return left > stop_below
+
+    return allowed

@@ -3,7 +3,10 @@
 `ClusterContext` holds one cluster's clients (already in the member account), its inventory entry,
 the thresholds, the state table and the invocation's deadline. The node groups are listed and
 described once per run and shared by the node group and capacity checks, so a run costs one
-DescribeNodegroup per group.
+DescribeNodegroup per group. ListNodegroups asks a next page only within
+`cluster_time.LISTING_SECONDS` of its first follow-up, else both checks fail alone, naming the
+listing cut short: a member (or a proxy) answering page after page under new tokens held the
+cluster until its member calls were refused for lack of time.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.clock import Clock
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_listings import auto_scaling_group_names, node_group_names
 from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import cut_echo
+from handlers.health_monitor.cluster_time import next_request_allowed
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
@@ -111,7 +116,8 @@ class ClusterContext:
     def node_groups(self) -> list[NodeGroupState]:
         """The cluster's node groups as EKS has them, each described (or its error); none when
         the cluster itself is missing (the cluster check reports that). Raises the error of
-        DescribeCluster or ListNodegroups, the same one to every check that asks."""
+        DescribeCluster or ListNodegroups (a listing cut short too), the same one to every check
+        that asks."""
         described, error = self._described_node_groups
         if error is not None:
             raise error
@@ -123,7 +129,9 @@ class ClusterContext:
     ) -> tuple[list[NodeGroupState], Exception | None]:
         try:
             return self._list_and_describe_node_groups(), None
-        except AWS_CALL_ERRORS as error:
+        # A listing cut short is kept too: asked again, it would cost the capacity check the
+        # node group check's LISTING_SECONDS once more.
+        except (PagesCutShortError, *AWS_CALL_ERRORS) as error:
             return [], error
 
     def _list_and_describe_node_groups(self) -> list[NodeGroupState]:
@@ -132,7 +140,9 @@ class ClusterContext:
         eks = self.client("eks")
         # A listing EKS would not send fails the node group checks, rather than pass for a
         # cluster without node groups, which would report the inventory's groups missing.
-        names = node_group_names(eks, self.target.name)
+        names = node_group_names(
+            eks, self.target.name, next_page_allowed=next_request_allowed(self.deadline)
+        )
         states: list[NodeGroupState] = []
         for name in sorted(names):
             call = f"DescribeNodegroup of {name}"

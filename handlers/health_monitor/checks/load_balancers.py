@@ -8,32 +8,24 @@ window against HEALTH_ERROR_RATE_*. A load balancer with no registered target is
 answers every request with an error.
 
 The readings (DescribeLoadBalancers' pages, DescribeTags, each load balancer's target groups and
-their health, GetMetricData) send each request after the first only within LISTING_SECONDS of the
-second, about a cluster's turn, else the check fails alone, naming the reading cut short: an ELB
-or CloudWatch (or a proxy) answering page after page under new markers held the cluster until its
-member calls were refused for lack of time, and the clusters waiting for their turn were left
-unstarted.
+their health, GetMetricData) send each request after the first only within
+`cluster_time.LISTING_SECONDS` of the second, about a cluster's turn, else the check fails alone,
+naming the reading cut short: an ELB or CloudWatch (or a proxy) answering page after page under
+new markers held the cluster until its member calls were refused for lack of time, and the
+clusters waiting for their turn were left unstarted.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from datetime import timedelta
 
 from fleet_shared.alerts import Severity
-from fleet_shared.handler import Invocation
 from fleet_shared.load_balancers import LoadBalancerHealth, cluster_load_balancer_health
 from handlers.health_monitor.checks.base import ClusterContext
-from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
+from handlers.health_monitor.cluster_time import next_request_allowed
 from handlers.health_monitor.report import CheckResult, raise_severity, threshold_severity
 
 NAME = "load_balancer"
-
-LISTING_SECONDS = CLUSTER_AWS_SECONDS
-"""How long after the check starts its readings may still send a request (20 s, the time a whole
-cluster is started with: a cluster's load balancers are read in a few seconds); one sent then may
-still take its bound (`cluster_time.HUNG_MEMBER_CALL_SECONDS`)."""
 
 
 def run(context: ClusterContext) -> list[CheckResult]:
@@ -46,29 +38,9 @@ def run(context: ClusterContext) -> list[CheckResult]:
         context.target.name,
         start,
         end,
-        next_page_allowed=_next_request_allowed(context.deadline),
+        next_page_allowed=next_request_allowed(context.deadline),
     )
     return [_judge(context, balancer) for balancer in balancers]
-
-
-def _next_request_allowed(deadline: Invocation) -> Callable[[], bool]:
-    """Whether the readings may send their next request: while less than LISTING_SECONDS passed
-    since their first such question, asked before their second request (always without a
-    deadline). The time left is asked only then: a cluster without load balancers asks none. When
-    less than `cluster_time.MEMBER_CALL_SECONDS_LEFT` is left first, the member call is refused
-    instead, and the check is `not_checked` as any other."""
-    stop_below: float | None = None
-
-    def allowed() -> bool:
-        nonlocal stop_below
-        left = deadline.remaining_seconds()
-        if math.isinf(left):
-            return True
-        if stop_below is None:
-            stop_below = left - LISTING_SECONDS
-        return left > stop_below
-
-    return allowed
 
 
 def _judge(context: ClusterContext, balancer: LoadBalancerHealth) -> CheckResult:

@@ -13,7 +13,7 @@ import pytest
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
-from handlers.health_monitor.checks.load_balancers import LISTING_SECONDS
+from handlers.health_monitor.cluster_time import LISTING_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.endless_listings import EndlessSlowPages
@@ -256,12 +256,30 @@ def test_a_response_time_that_is_not_a_number_is_left_out_and_named_not_judged( 
 
 
 ENDLESS_PAGE_SECONDS = 10.0
-"""What each page of the member's endless DescribeLoadBalancers spends of the invocation's time."""
+"""What each page of the member's endless listing spends of the invocation's time."""
 OTHER_MEMBER = "333333333333"
+ENDLESS_LISTINGS = {
+    "DescribeLoadBalancers": (
+        "elbv2",
+        "elastic-load-balancing-v2.DescribeLoadBalancers",
+        ("NextMarker", "Marker"),
+        ("load_balancer",),
+    ),
+    "ListNodegroups": (
+        "eks",
+        "eks.ListNodegroups",
+        ("nextToken", "nextToken"),
+        ("node_group", "capacity"),
+    ),
+}
+"""Each member listing a check pages through: its client, its event name, its answer's and its
+request's token, and the checks that read it."""
 
 
-def test_a_load_balancer_listing_that_pages_on_fails_its_check_alone_and_the_next_cluster_runs(
+@pytest.mark.parametrize("listing", ENDLESS_LISTINGS)
+def test_a_member_listing_that_pages_on_fails_its_checks_alone_and_the_next_cluster_runs(
     invoke: Invoke,
+    listing: str,
     *,
     member_cluster: Any,
     inventory: dict[str, Any],
@@ -270,9 +288,10 @@ def test_a_load_balancer_listing_that_pages_on_fails_its_check_alone_and_the_nex
     health_services: Callable[[], HealthServices],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN the member's ELBv2 answering DescribeLoadBalancers page after page under new
-    # markers, each page spending 10 s, and another member's cluster after it, checked one at a
-    # time in a fleet run with the monitor's whole timeout
+    # GIVEN the member answering the listing page after page under new tokens, each page
+    # spending 10 s, and another member's cluster after it, checked one at a time in a fleet run
+    # with the monitor's whole timeout
+    service, operation, (answer_token, request_token), reading_checks = ENDLESS_LISTINGS[listing]
     [template] = inventory["members"]
     template["clusters"][0]["health_endpoints"] = []
     other = {**template, "account_id": OTHER_MEMBER, "name": "other"}
@@ -280,21 +299,23 @@ def test_a_load_balancer_listing_that_pages_on_fails_its_check_alone_and_the_nex
     make_member_cluster(OTHER_MEMBER)
     monkeypatch.setenv("HEALTH_MAX_WORKERS", "1")
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, "NextMarker")
-    elbv2 = health_services().sessions.client("elbv2", MEMBER, REGION, MEMBER_CALL_CONFIG)
-    operation = "elastic-load-balancing-v2.DescribeLoadBalancers"
-    endless.register(elbv2.meta.events, operation, "Marker")
+    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, answer_token)
+    client = health_services().sessions.client(service, MEMBER, REGION, MEMBER_CALL_CONFIG)
+    endless.register(client.meta.events, operation, request_token)
     # WHEN the scheduled fleet run checks both clusters
     result = invoke({"action": "check_fleet"}, time.context())
     # THEN the listing stopped within a cluster's turn (not when the run's member calls ran out
-    # of time), and the load-balancer check alone failed, naming the listing cut short
+    # of time), once for all the checks reading it, and those checks alone failed, naming the
+    # listing cut short
     assert endless.pages > 1
     assert time.spent <= LISTING_SECONDS + ENDLESS_PAGE_SECONDS
     first, second = result["clusters"]
     checks = {check["name"]: check for check in first["checks"]}
-    load_balancer = checks.pop("load_balancer")
-    assert (load_balancer["status"], load_balancer["severity"]) == ("failed", "warning")
-    assert "DescribeLoadBalancers read cut short before its next page" in load_balancer["detail"]
+    for name in reading_checks:
+        check = checks.pop(name)
+        assert (check["status"], check["severity"]) == ("failed", "warning"), check
+        assert f"{listing}" in check["detail"], check
+        assert "read cut short before its next page" in check["detail"], check
     assert {check["status"] for check in checks.values()} == {"passed"}
     assert "not_checked" not in first
     # AND the other member's cluster was started and checked
