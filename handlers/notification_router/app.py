@@ -20,6 +20,7 @@ from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
+from fleet_shared.validation_errors import escaped_echo
 from handlers.notification_router.dead_letters import keep
 from handlers.notification_router.environment import RouterEnvironment
 from handlers.notification_router.exceptions import (
@@ -69,14 +70,24 @@ def _route_topic(
     unkept: dict[str, str] = {}
     for index, record in enumerate(records):
         sns = record.get("Sns")
-        if isinstance(sns, Mapping):
-            field = f"Records[{index}].Sns.Message"
-            result, refusal = _route_text(
-                sns.get("Message"), field, sns.get("MessageId"), services, invocation
-            )
-        else:
+        message_id = sns.get("MessageId") if isinstance(sns, Mapping) else None
+        if not isinstance(sns, Mapping):
             refusal = EventValidationError(f"Records[{index}].Sns", "expected an object")
             result = error_result(refusal)
+        elif message_id is not None and not isinstance(message_id, str):
+            refusal = EventValidationError(
+                f"Records[{index}].Sns.MessageId",
+                f"expected a string, got {type(message_id).__name__}",
+            )
+            result = error_result(refusal)
+        else:
+            # Repeated in results, logs and the error that fails the invocation: a direct
+            # invocation may send any text, and only the start of it is needed to find it.
+            echoed_id = None if message_id is None else escaped_echo(message_id)
+            field = f"Records[{index}].Sns.Message"
+            result, refusal = _route_text(
+                sns.get("Message"), field, echoed_id, services, invocation
+            )
         if refusal is not None:
             # Nobody reads the result of an asynchronous invocation: the message is kept where
             # an unreadable queue message ends up, whose alarm tells people.

@@ -221,3 +221,44 @@ def test_an_unreadable_message_met_with_too_little_time_to_keep_it_fails_the_inv
     # THEN it is not kept, and the invocation fails so that Lambda's retry keeps it
     assert raised.value.unkept == {"sns-0": "too little time left in the invocation"}
     assert dead_letter_queue.receive() == []
+
+
+def test_a_long_sns_message_id_is_echoed_cut_to_one_short_line(
+    invoke: Invoke, receiver: Receiver
+) -> None:
+    # GIVEN a direct invocation whose SNS MessageId is 100,000 characters with a line break,
+    # for a warning that Slack refuses
+    receiver.fail("/slack", 400, times=1)
+    event = sns_event(fleet_alert("warning"))
+    message_id = "\nFORGED: all clear " + "x" * 100_000
+    event["Records"][0]["Sns"]["MessageId"] = message_id
+    # WHEN it is routed
+    with pytest.raises(UndeliveredAlertError) as raised:
+        invoke(event)
+    # THEN the error that fails the invocation names it by a short, escaped start of it, not by
+    # the whole text, and starts no line of its own
+    (named,) = raised.value.message_ids
+    assert named.startswith("\\nFORGED: all clear xxx")
+    assert len(named) <= 200
+    assert "\n" not in str(raised.value)
+    assert len(str(raised.value)) < 300
+
+
+def test_an_sns_message_id_that_is_no_text_is_refused_naming_the_field(
+    invoke: Invoke, receiver: Receiver, dead_letter_queue: DeadLetterQueue
+) -> None:
+    # GIVEN a direct invocation whose first SNS record has a MessageId that is a JSON object,
+    # and a good critical alert after it
+    event = sns_event(fleet_alert("critical"), fleet_alert("critical", title="payments down"))
+    event["Records"][0]["Sns"]["MessageId"] = {"id": "x" * 100_000}
+    # WHEN it is routed
+    result = invoke(event)
+    # THEN the first is refused naming the field and its type, never its value, and kept in the
+    # dead-letter queue; the second is sent
+    assert statuses(result) == ["error", "sent"]
+    assert result["results"][0]["error"] == (
+        "invalid event: Records[0].Sns.MessageId: expected a string, got dict"
+    )
+    (kept,) = dead_letter_queue.receive()
+    assert _attributes(kept)["field"] == "Records[0].Sns.MessageId"
+    assert len(receiver.bodies("/pagerduty")) == 1
