@@ -169,12 +169,16 @@ class UnreadableStateValueError(FleetError):
     `data` that is no string, no JSON, nested too deep to decode, or JSON that is no object. The
     table is the fleet's own, so only corruption, an older format or a hand edit writes one.
     Raised by every reader of saved values, naming the key, the value's name and what is wrong,
-    never the value, so a caller fails the one target whose state it reads, not its run."""
+    never the value, so a caller fails the one target whose state it reads, not its run.
+    `version`, when the stored `data` is a string, is that string: what
+    `StateTable.replace_value` compares, for a caller that replaces the value it could not read
+    only if no other writer replaced it meanwhile (never shown)."""
 
-    def __init__(self, key: str, name: str, problem: str) -> None:
+    def __init__(self, key: str, name: str, problem: str, *, version: str | None = None) -> None:
         self.key = cut_echo(key)
         self.name = cut_echo(name)
         self.problem = problem
+        self.version = version
         super().__init__(f"saved value {self.name} of {self.key}: {problem}")
 
 

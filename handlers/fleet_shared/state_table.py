@@ -1141,12 +1141,17 @@ def _to_value(key: str, name: str, item: dict[str, Any]) -> VersionedValue:
     UnreadableStateValueError when its `data` is missing, no string, no JSON (or nested too deep
     to decode) or no JSON object. Every reader would otherwise meet a KeyError, TypeError,
     ValueError or RecursionError no caller expects, failing its whole run over one target's
-    state. The error names the key, the name and what is wrong, never the value."""
+    state. The error names the key, the name and what is wrong, never the value; when `data` is
+    a string, it carries that string as the `version` `replace_value` compares, so a reader may
+    replace the value only while it is still the one it could not read."""
     try:
         text = _string_attribute(item, "data")
-        value = _record(item)
     except _UnreadableEntryError as unreadable:
         raise UnreadableStateValueError(key, name, unreadable.problem) from None
+    try:
+        value = _record(item)
+    except _UnreadableEntryError as unreadable:
+        raise UnreadableStateValueError(key, name, unreadable.problem, version=text) from None
     return VersionedValue(value, version=text)
 
 

@@ -50,9 +50,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity, alert_id
-from fleet_shared.exceptions import RequestInProgressError
+from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
-from fleet_shared.state_table import StateTable
+from fleet_shared.state_table import StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, left_unanswered
 from handlers.notification_router.channels import CHANNELS
@@ -281,7 +281,7 @@ def _still_newest(state: StateTable, key: str, episode: int) -> bool:
     """Whether the alert's newest notice is still of `episode`, read again once this invocation
     holds its claims: a notice of the other phase recorded since (and delivered already, before
     the claims) makes this one a late copy, which must not reach a channel after it."""
-    read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
+    read = _read_record(state, key, LAST_NOTICE_VALUE)
     last_notice = _valid_last_notice(read.value if read is not None else None, key)
     return last_notice is None or last_notice["episode"] == episode
 
@@ -344,12 +344,13 @@ def _alerted_key(alert_id: str, episode: int) -> str:
 
 def _alerted_channels(state: StateTable, alert_id: str, episode: int) -> frozenset[str] | None:
     """The channels recorded as having taken the alert in `episode` (`_Alerted`): none when it
-    was routed and no channel took it, None when there is no record at all."""
+    was routed and no channel took it, None when there is no record at all. A record is read by
+    its presence: one whose text is unreadable still says its channel took the alert."""
     key = _alerted_key(alert_id, episode)
     names = frozenset(
-        name for name in CHANNELS if state.get_value(key, f"{ALERTED_VALUE}/{name}") is not None
+        name for name in CHANNELS if _read_record(state, key, f"{ALERTED_VALUE}/{name}") is not None
     )
-    if names or state.get_value(key, ROUTED_VALUE) is not None:
+    if names or _read_record(state, key, ROUTED_VALUE) is not None:
         return names
     return None
 
@@ -407,7 +408,8 @@ class _Delivered:
         self._silence = silence
         names: set[str] = set()
         for key in self._keys:
-            saved = state.get_value(key, DELIVERED_VALUE) or {}
+            read = _read_record(state, key, DELIVERED_VALUE)
+            saved = read.value if read is not None else {}
             names.update(name for name in saved.get("channels", []) if isinstance(name, str))
         self.channels = frozenset(names)
         if self.channels:
@@ -476,7 +478,7 @@ def _record_notice(notification: Notification, state: StateTable, key: str) -> i
     """
     alert = notification.alert
     for _ in range(LAST_NOTICE_ATTEMPTS):
-        read = state.get_versioned_value(key, LAST_NOTICE_VALUE)
+        read = _read_record(state, key, LAST_NOTICE_VALUE)
         last_notice = _valid_last_notice(read.value if read is not None else None, key)
         episode = episode_of(notification, last_notice)
         if episode is None or (
@@ -495,6 +497,22 @@ def _record_notice(notification: Notification, state: StateTable, key: str) -> i
         ):
             return episode
     raise RequestInProgressError(SCOPE, key)
+
+
+def _read_record(state: StateTable, key: str, name: str) -> VersionedValue | None:
+    """The router's record `name` under `key` as read, None when there is none. One whose stored
+    text is no JSON object (a hand edit, corruption) is read as an empty record with that text as
+    its version, and logged: raised, it failed every notice of its alert, each sent to the
+    dead-letter queue until the record expired (14 days for the newest notice); read so, it is
+    no notice and no channel, and `replace_value` replaces it only while it is still that text.
+    One with no stored text at all still raises: there is no version to replace it by."""
+    try:
+        return state.get_versioned_value(key, name)
+    except UnreadableStateValueError as error:
+        if error.version is None:
+            raise
+        _logger.warning("%s; taken as an empty record", error)
+        return VersionedValue({}, version=error.version)
 
 
 def _valid_last_notice(value: dict[str, Any] | None, key: str) -> dict[str, Any] | None:

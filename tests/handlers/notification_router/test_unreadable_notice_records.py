@@ -1,10 +1,13 @@
-"""notification_router when the record of an alert's newest notice in the state table cannot be
-read as a time (a hand edit, corruption): PagerDuty is the local receiver."""
+"""notification_router when a record of an alert in the state table (its newest notice, the
+channels that took it) cannot be read: no time, or no JSON object (a hand edit, corruption).
+PagerDuty is the local receiver."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+import pytest
 
 from fleet_shared.alerts import Alert
 from tests.handlers.notification_router.test_notification_router import (
@@ -13,21 +16,41 @@ from tests.handlers.notification_router.test_notification_router import (
     sqs_event,
     statuses,
 )
+from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
+
+NEWEST_NOTICE_TEXTS = {
+    "no-readable-time": '{"episode":3,"phase":"resolved","timestamp":"yesterday"}',
+    "not-json": f"{{{SECRET}",
+    "a-json-list": f'["{SECRET}"]',
+}
+"""By test id: stored texts of a newest-notice record the router cannot read."""
 
 
-def test_an_alert_whose_newest_notice_record_has_no_readable_time_is_paged_and_resolved(
-    invoke: Invoke, receiver: Any, fake_clock: Any, state_table: Any
+def _write_unreadable(
+    dynamodb_client: Any, state_table: Any, key: str, name: str, text: str
+) -> None:
+    """A value of the router's under (`key`, `name`) stored as `text`, as corruption or a hand
+    edit writes it."""
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item=unreadable_value(key, name, {"S": text})
+    )
+
+
+@pytest.mark.parametrize("text", NEWEST_NOTICE_TEXTS.values(), ids=NEWEST_NOTICE_TEXTS.keys())
+def test_an_alert_whose_newest_notice_record_cannot_be_read_is_paged_and_resolved(
+    invoke: Invoke,
+    receiver: Any,
+    fake_clock: Any,
+    state_table: Any,
+    *,
+    dynamodb_client: Any,
+    text: str,
 ) -> None:
     # GIVEN the record of an alert's newest notice holding a timestamp that is no time with a
-    # zone (a hand edit, corruption), kept 14 days
+    # zone, or text that is no JSON object (a hand edit, corruption)
     critical = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
     key = f"notification_router/{critical.id}"
-    state_table.put_value(
-        key,
-        "last_notice",
-        {"phase": "resolved", "episode": 3, "timestamp": "yesterday"},
-        ttl_seconds=14 * 24 * 3600,
-    )
+    _write_unreadable(dynamodb_client, state_table, key, "last_notice", text)
     # WHEN the alert and then its resolution are routed
     paged = invoke(sqs_event(("m-1", json.loads(critical.model_dump_json()))))
     resolution = critical.resolution("ok", fake_clock.advance(300))
@@ -40,3 +63,39 @@ def test_an_alert_whose_newest_notice_record_has_no_readable_time_is_paged_and_r
         "resolve",
     ]
     assert state_table.get_value(key, "last_notice")["phase"] == "resolved"
+
+
+def test_unreadable_records_of_the_channels_that_took_an_alert_neither_stop_nor_skip_it(
+    invoke: Invoke, receiver: Any, fake_clock: Any, state_table: Any, dynamodb_client: Any
+) -> None:
+    # GIVEN the record of the channels that took an alert, under its dedup key, holding text
+    # that is no JSON
+    critical = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    _write_unreadable(
+        dynamodb_client,
+        state_table,
+        f"notification_router/{critical.id}/critical/0",
+        "delivered",
+        NEWEST_NOTICE_TEXTS["not-json"],
+    )
+    # WHEN the alert is routed
+    paged = invoke(sqs_event(("m-1", json.loads(critical.model_dump_json()))))
+    # THEN it is sent, the record taken as no channel
+    assert statuses(paged) == ["sent"]
+    # GIVEN then the record that PagerDuty took it becomes unreadable too
+    _write_unreadable(
+        dynamodb_client,
+        state_table,
+        f"notification_router/{critical.id}/0",
+        "alerted/pagerduty",
+        NEWEST_NOTICE_TEXTS["not-json"],
+    )
+    # WHEN its resolution is routed
+    resolution = critical.resolution("ok", fake_clock.advance(300))
+    resolved = invoke(sqs_event(("m-2", json.loads(resolution.model_dump_json()))))
+    # THEN the record still says PagerDuty took the alert: its incident is resolved
+    assert statuses(resolved) == ["sent"]
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == [
+        "trigger",
+        "resolve",
+    ]

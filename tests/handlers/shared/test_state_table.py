@@ -1068,6 +1068,8 @@ def test_every_reader_of_saved_values_refuses_an_unreadable_value_naming_its_key
     assert raised.value.problem == problem
     assert str(raised.value) == f"saved value sizes of dev-apps/system: {problem}"
     assert SECRET not in str(raised.value)
+    # AND it carries the stored text, when there is one, as the version `replace_value` compares
+    assert raised.value.version == (data or {}).get("S")
 
 
 @pytest.mark.parametrize(
