@@ -28,6 +28,7 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.cluster_time import next_request_allowed
 from handlers.health_monitor.environment import HealthEnvironment
+from handlers.health_monitor.exceptions import TooLittleTimeError
 from handlers.health_monitor.probe import Probe
 from handlers.health_monitor.report import CheckResult
 
@@ -116,8 +117,8 @@ class ClusterContext:
     def node_groups(self) -> list[NodeGroupState]:
         """The cluster's node groups as EKS has them, each described (or its error); none when
         the cluster itself is missing (the cluster check reports that). Raises the error of
-        DescribeCluster or ListNodegroups (a listing cut short too), the same one to every check
-        that asks."""
+        DescribeCluster or ListNodegroups (a listing cut short, or a call refused for lack of time,
+        too), the same one to every check that asks."""
         described, error = self._described_node_groups
         if error is not None:
             raise error
@@ -129,9 +130,10 @@ class ClusterContext:
     ) -> tuple[list[NodeGroupState], Exception | None]:
         try:
             return self._list_and_describe_node_groups(), None
-        # A listing cut short is kept too: asked again, it would cost the capacity check the
-        # node group check's LISTING_SECONDS once more.
-        except (PagesCutShortError, *AWS_CALL_ERRORS) as error:
+        # A listing cut short, or a call refused for lack of time, is kept too: asked again, the
+        # capacity check would list and describe the node groups once more, and another
+        # LISTING_SECONDS go by before a cut short listing failed it.
+        except (PagesCutShortError, TooLittleTimeError, *AWS_CALL_ERRORS) as error:
             return [], error
 
     def _list_and_describe_node_groups(self) -> list[NodeGroupState]:

@@ -4,16 +4,24 @@ EKS reports a node group's desired size; the nodes that actually serve are the i
 group's Auto Scaling groups (`resources.autoScalingGroups`) that are InService and Healthy. A
 group that keeps less than a share of its desired capacity ready is degraded even when EKS still
 says ACTIVE (instances failing to launch, a spot pool without capacity).
+
+DescribeAutoScalingGroups asks a next page only within `cluster_time.LISTING_SECONDS` of the
+check's first follow-up, else the check fails alone, naming the listing cut short: an Auto
+Scaling (or a proxy) answering page after page under new tokens held the cluster until its member
+calls were refused for lack of time, and the clusters waiting for their turn were not started.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fleet_shared.alerts import Severity
 from fleet_shared.aws_answers import answer_field
 from fleet_shared.node_group_listings import auto_scaling_group_names
+from fleet_shared.page_tokens import pages
 from handlers.health_monitor.checks.base import ClusterContext
+from handlers.health_monitor.cluster_time import next_request_allowed
 from handlers.health_monitor.report import CheckResult
 
 NAME = "capacity"
@@ -25,6 +33,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
     below the warning ratio a warning; a group scaled to zero passes."""
     results: list[CheckResult] = []
     autoscaling = None
+    next_page_allowed = next_request_allowed(context.deadline)
     for group in context.node_groups:
         if group.description is None:
             continue  # the node group check reports why it could not be described
@@ -38,7 +47,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
             )
             continue
         autoscaling = autoscaling or context.client("autoscaling")
-        groups = _describe_groups(autoscaling, names)
+        groups = _describe_groups(autoscaling, names, next_page_allowed)
         # A group without its name is not the call's answer: read as not found, or failing the
         # whole cluster's checks on a KeyError, it would be taken for what it is not.
         found = {answer_field(asg, DESCRIBE_GROUPS, "AutoScalingGroupName") for asg in groups}
@@ -57,10 +66,18 @@ def run(context: ClusterContext) -> list[CheckResult]:
     return results
 
 
-def _describe_groups(autoscaling: Any, names: list[str]) -> list[dict[str, Any]]:
+def _describe_groups(
+    autoscaling: Any, names: list[str], next_page_allowed: Callable[[], bool]
+) -> list[dict[str, Any]]:
     groups: list[dict[str, Any]] = []
-    paginator = autoscaling.get_paginator("describe_auto_scaling_groups")
-    for page in paginator.paginate(AutoScalingGroupNames=names):
+    listing = pages(
+        autoscaling,
+        DESCRIBE_GROUPS,
+        {"AutoScalingGroupNames": names},
+        "NextToken",
+        next_page_allowed=next_page_allowed,
+    )
+    for page in listing:
         # Auto Scaling sends the list in every page: a page without it is not the call's, and
         # must not report the node group's groups missing.
         groups.extend(answer_field(page, DESCRIBE_GROUPS, "AutoScalingGroups"))

@@ -271,6 +271,12 @@ ENDLESS_LISTINGS = {
         ("nextToken", "nextToken"),
         ("node_group", "capacity"),
     ),
+    "DescribeAutoScalingGroups": (
+        "autoscaling",
+        "auto-scaling.DescribeAutoScalingGroups",
+        ("NextToken", "NextToken"),
+        ("capacity",),
+    ),
 }
 """Each member listing a check pages through: its client, its event name, its answer's and its
 request's token, and the checks that read it."""
