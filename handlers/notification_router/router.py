@@ -181,7 +181,7 @@ def route(
 
             if _previous_episode_in_delivery(services.state, notification, episode):
                 return {**summary, "status": IN_PROGRESS}
-            suppressed = _suppressed(services.state, counter_key)
+            suppressed = _suppressed(services.state, counter_key, window)
             silence = _TableSilence()
             delivered = _Delivered(services.state, keys, window, silence)
             route_names = settings.channels_for(notification.kind)
@@ -539,12 +539,30 @@ def _valid_last_notice(value: dict[str, Any] | None, key: str) -> dict[str, Any]
 
 def _count_suppressed(state: StateTable, counter_key: str, window_seconds: int) -> int:
     """Count one more suppressed duplicate; the count so far."""
-    count = _suppressed(state, counter_key) + 1
+    count = _count_of(_read_record(state, counter_key, SUPPRESSED_VALUE)) + 1
     state.put_value(counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window_seconds)
     return count
 
 
-def _suppressed(state: StateTable, counter_key: str) -> int:
-    value = state.get_value(counter_key, SUPPRESSED_VALUE) or {}
-    count = value.get("count", 0)
+def _suppressed(state: StateTable, counter_key: str, window_seconds: int) -> int:
+    """The duplicates of a notice suppressed since one was last sent (the counter under
+    `counter_key`). A counter with no count, its stored text no JSON object (a hand edit,
+    corruption), counts none and is replaced by a zero count, only while it is still that text:
+    raised, it sent every notice of its alert to the dead-letter queue while it was kept."""
+    read = _read_record(state, counter_key, SUPPRESSED_VALUE)
+    count = _count_of(read)
+    if read is not None and "count" not in read.value:
+        state.replace_value(
+            counter_key,
+            SUPPRESSED_VALUE,
+            {"count": count},
+            read=read,
+            ttl_seconds=4 * window_seconds,
+        )
+    return count
+
+
+def _count_of(read: VersionedValue | None) -> int:
+    """The count a suppressed-duplicate counter holds: 0 when there is none or it is no count."""
+    count = read.value.get("count", 0) if read is not None else 0
     return count if isinstance(count, int) else 0

@@ -1,6 +1,6 @@
 """notification_router when a record of an alert in the state table (its newest notice, the
-channels that took it) cannot be read: no time, or no JSON object (a hand edit, corruption).
-PagerDuty is the local receiver."""
+channels that took it, its suppressed duplicates) cannot be read: no time, or no JSON object (a
+hand edit, corruption). PagerDuty is the local receiver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fleet_shared.alerts import Alert
+from fleet_shared.alerts import Alert, alert_id
 from tests.handlers.notification_router.test_notification_router import (
     Invoke,
     fleet_alert,
@@ -18,10 +18,12 @@ from tests.handlers.notification_router.test_notification_router import (
 )
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
+NO_OBJECT_TEXTS = {"not-json": f"{{{SECRET}", "a-json-list": f'["{SECRET}"]'}
+"""By test id: stored texts of a record of the router's that are no JSON object."""
+
 NEWEST_NOTICE_TEXTS = {
     "no-readable-time": '{"episode":3,"phase":"resolved","timestamp":"yesterday"}',
-    "not-json": f"{{{SECRET}",
-    "a-json-list": f'["{SECRET}"]',
+    **NO_OBJECT_TEXTS,
 }
 """By test id: stored texts of a newest-notice record the router cannot read."""
 
@@ -99,3 +101,26 @@ def test_unreadable_records_of_the_channels_that_took_an_alert_neither_stop_nor_
         "trigger",
         "resolve",
     ]
+
+
+@pytest.mark.parametrize("text", NO_OBJECT_TEXTS.values(), ids=NO_OBJECT_TEXTS.keys())
+def test_an_unreadable_suppressed_duplicate_counter_counts_none_and_is_replaced(
+    text: str, invoke: Invoke, receiver: Any, state_table: Any, dynamodb_client: Any
+) -> None:
+    # GIVEN the counter of an alert's suppressed duplicates holding text that is no JSON object
+    critical = Alert.model_validate(fleet_alert("critical"))
+    content_key = alert_id(critical.source, critical.resource, critical.title)
+    counter_key = f"notification_router/{content_key}/critical"
+    _write_unreadable(dynamodb_client, state_table, counter_key, "suppressed", text)
+    # WHEN the alert is routed
+    paged = invoke(sqs_event(("m-1", json.loads(critical.model_dump_json()))))
+    # THEN it is sent with no duplicate counted, and the counter is replaced by a zero count
+    assert statuses(paged) == ["sent"]
+    assert paged["results"][0]["suppressed_duplicates"] == 0
+    assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
+    assert state_table.get_value(counter_key, "suppressed") == {"count": 0}
+    # WHEN a copy of it comes THEN it is suppressed and counted from there
+    again = invoke(sqs_event(("m-2", json.loads(critical.model_dump_json()))))
+    assert statuses(again) == ["duplicate"]
+    assert again["results"][0]["suppressed_duplicates"] == 1
+    assert state_table.get_value(counter_key, "suppressed") == {"count": 1}
