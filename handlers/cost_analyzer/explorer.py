@@ -29,6 +29,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import call_error_text, refusal_text
 from fleet_shared.cost_explorer import (
     COST_FILLING,
     MAX_DAILY_AMOUNT,
@@ -312,6 +313,7 @@ def run_rate(service_points: list[CostPoint], now: datetime) -> float:
 
 def _reason(error: Exception) -> str:
     if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'error')}: {details.get('Message', '')}".strip(": ")[:200]
-    return str(error)[:200]
+        # A proxy's 4xx page becomes the whole message: cut and escaped, the wording kept.
+        details = refusal_text(error)
+        return f"{details.get('Code', 'error')}: {details.get('Message', '')}".strip(": ")
+    return call_error_text(error)

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from botocore.parsers import ResponseParserError
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import answer_field, call_error_text, refusal_text
 from fleet_shared.node_group_listings import (
     node_group_capacity_type,
     node_group_names,
     node_group_status,
 )
-from fleet_shared.validation_errors import cut_echo
 from handlers.eks_scaler.sizing import Sizes
 
 
@@ -58,12 +56,11 @@ def list_node_groups(eks: Any, cluster: str) -> list[str]:
 def describe_error(error: Exception) -> str:
     """An AWS error as `<code>: <message>` (`not found: ...` for a missing resource)."""
     if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
+        # A proxy's 4xx page becomes the whole message: cut and escaped, the wording kept.
+        details = refusal_text(error)
         code = details.get("Code", "ClientError")
         if code == "ResourceNotFoundException":
             return f"not found: {details.get('Message', '')}".strip()
         return f"{code}: {details.get('Message', '')}".strip()
-    if isinstance(error, ResponseParserError):
-        # Its message repeats the whole body botocore could not parse.
-        return cut_echo(str(error))
-    return str(error)
+    # A ResponseParserError's message repeats the whole body botocore could not parse.
+    return call_error_text(error)

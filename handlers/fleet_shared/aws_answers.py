@@ -76,5 +76,13 @@ def call_error_text(error: BaseException) -> str:
     if not isinstance(error, ClientError):
         return str(error)
     refusal = error.response.get("Error", {})
-    shown = {key: escaped_echo(str(refusal[key])) for key in ("Code", "Message") if key in refusal}
+    shown = refusal_text(error)
     return str(ClientError({**error.response, "Error": {**refusal, **shown}}, error.operation_name))
+
+
+def refusal_text(error: ClientError) -> dict[str, str]:
+    """The `Code` and the `Message` of the answer that refused `error`'s call (those it has),
+    each cut to `ECHO_LIMIT` characters with its control characters escaped: for a message of
+    the fleet's own wording around them (`call_error_text` keeps botocore's)."""
+    refusal = error.response.get("Error", {})
+    return {key: escaped_echo(str(refusal[key])) for key in ("Code", "Message") if key in refusal}

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, HTTPClientError, ReadTimeoutError
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.call_bounds import ran_to_bound
 
 MEMBER_CALLS_GIVEN_UP_AFTER = 2
@@ -54,8 +55,6 @@ NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 its bound on error answers raises its last answer's `ClientError`, told by `ran_to_bound`)."""
 HTTP_ERROR_STATUS = 300
 """The lowest HTTP status of an answer botocore raises as the call's error."""
-CAUSE_CHARS = 200
-"""The most of the first unanswered call's error a refusal repeats."""
 
 ResultT = TypeVar("ResultT")
 
@@ -80,7 +79,9 @@ class EndpointNotAnsweringError(HTTPClientError):
 
     @property
     def cause(self) -> str:
-        """The error of the first call the endpoint did not answer (its first `CAUSE_CHARS`)."""
+        """The error of the first call the endpoint did not answer, the text its answer brought
+        cut and escaped (`aws_answers.call_error_text`): a proxy's page throttling every attempt
+        stays one short line in each refusal, result and log that repeats it."""
         return str(self.kwargs["cause"])
 
 
@@ -177,7 +178,7 @@ class UnansweredEndpoints:
     def _note_no_answer(self, endpoint: str, error: Exception) -> None:
         with self._lock:
             unanswered = self._unanswered.setdefault(
-                endpoint, _Unanswered(0, str(error)[:CAUSE_CHARS])
+                endpoint, _Unanswered(0, call_error_text(error))
             )
             unanswered.calls += 1
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.aws_answers import answer_field
+from fleet_shared.aws_answers import answer_field, call_error_text, refusal_text
 from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
@@ -295,6 +295,7 @@ def _term(field: str, value: str) -> dict[str, str]:
 
 def _describe(error: Exception) -> str:
     if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
+        # A proxy's 4xx page becomes the whole message: cut and escaped, the wording kept.
+        details = refusal_text(error)
         return f"{details.get('Code', 'ClientError')}: {details.get('Message', '')}".strip()
-    return str(error)
+    return call_error_text(error)

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
@@ -374,23 +375,54 @@ class RefusedRetry:
         return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2)
 
 
+MULTI_LINE_PAGE = "<html>\n<title>Console: https://evil.example/signin</title>\n" + "x" * 5000
+"""An error answer's message of thousands of characters over several lines (a proxy's page),
+the second line posing as a fact of the message."""
+
+
 def _error_answer_unseen_by_moto(
-    request: Any, code: str, *, ec2: bool, status: int = 400
+    request: Any, code: str, *, ec2: bool, status: int = 400, message: str = "injected refusal"
 ) -> AWSResponse:
-    """An error answer `code` (in EC2's XML when `ec2`, else JSON; HTTP `status`) to `request`,
-    which moto then leaves alone: botocore calls every `before-send` handler, and moto acts on a
-    request another handler answered, but not on a URL outside AWS's domains."""
+    """An error answer `code` with `message` (in EC2's XML when `ec2`, else JSON; HTTP `status`)
+    to `request`, which moto then leaves alone: botocore calls every `before-send` handler, and
+    moto acts on a request another handler answered, but not on a URL outside AWS's domains."""
     request.url = "https://refused-retry.invalid/"
     if ec2:
         body = (
-            f"<Response><Errors><Error><Code>{code}</Code><Message>injected refusal"
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{xml_escape(message)}"
             "</Message></Error></Errors><RequestID>refused</RequestID></Response>"
         ).encode()
         return AWSResponse(request.url, status, {"Content-Type": "text/xml"}, _Body(body))
-    body = json.dumps({"__type": code, "message": "injected refusal"}).encode()
+    body = json.dumps({"__type": code, "message": message}).encode()
     return AWSResponse(
         request.url, status, {"Content-Type": "application/x-amz-json-1.0"}, _Body(body)
     )
+
+
+@dataclass
+class RefusedUnseenByMoto:
+    """Answers every attempt of one operation with the error `code` and `message` (EC2's XML when
+    `ec2`, else JSON; HTTP 400), which moto never sees."""
+
+    code: str
+    message: str
+    ec2: bool = False
+    refused: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse:
+        self.refused += 1
+        return _error_answer_unseen_by_moto(request, self.code, ec2=self.ec2, message=self.message)
+
+
+def refuse_unseen_by_moto(
+    client: Any, service: str, operation: str, code: str, message: str
+) -> RefusedUnseenByMoto:
+    """Answer every attempt of `operation` on `client` with the error `code` and `message`
+    before moto sees it: for an operation moto does not implement (it would raise), or a
+    write moto must not make."""
+    fault = RefusedUnseenByMoto(code, message, ec2=client.meta.service_model.protocol == "ec2")
+    client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
+    return fault
 
 
 def refuse_retry_after_lost_answer(
@@ -496,31 +528,39 @@ class ThrottledAtTheLastMoment:
     """Answers every attempt of one operation with throttling at the last moment of its
     timeouts: each attempt first spends `attempt_seconds` through `spend` (connected as the
     connect timeout runs out, answered as the read timeout does), then gets ThrottlingException
-    (in EC2's XML when `ec2`, else JSON), which moto never sees."""
+    with `message` (in EC2's XML when `ec2`, else JSON), which moto never sees."""
 
     spend: Callable[[float], None]
     attempt_seconds: float
     ec2: bool = False
+    message: str = "injected refusal"
     attempts: int = 0
 
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.attempts += 1
         self.spend(self.attempt_seconds)
-        return _error_answer_unseen_by_moto(request, "ThrottlingException", ec2=self.ec2)
+        return _error_answer_unseen_by_moto(
+            request, "ThrottlingException", ec2=self.ec2, message=self.message
+        )
 
 
 def throttle_just_before_timeout(
-    client: Any, service: str, operation: str, spend: Callable[[float], None]
+    client: Any,
+    service: str,
+    operation: str,
+    spend: Callable[[float], None],
+    message: str = "injected refusal",
 ) -> ThrottledAtTheLastMoment:
     """Make every attempt of `operation` on `client` spend its client's connect and read
     timeouts through `spend` (a `LambdaTime`'s, with botocore's waits spent there too), then be
-    answered with throttling, which botocore retries after its throttling waits (1 s, doubling,
-    up to 20 s), before moto sees it."""
+    answered with throttling (its message `message`: a proxy's page), which botocore retries
+    after its throttling waits (1 s, doubling, up to 20 s), before moto sees it."""
     config = client.meta.config
     fault = ThrottledAtTheLastMoment(
         spend,
         config.connect_timeout + config.read_timeout,
         ec2=client.meta.service_model.protocol == "ec2",
+        message=message,
     )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault

@@ -30,6 +30,7 @@ from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
+from fleet_shared.validation_errors import ECHO_LIMIT
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer import athena as athena_query
@@ -61,10 +62,12 @@ from tests.handlers.deadlines import (
 )
 from tests.handlers.endless_listings import EndlessListing
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     answer_malformed,
     fail_every_attempt,
     lose_first_answer,
     refuse_every_attempt,
+    refuse_unseen_by_moto,
 )
 from tests.handlers.trickling_objects import trickling_get_object
 
@@ -2303,34 +2306,33 @@ def test_a_run_time_outside_utcs_years_is_refused_naming_it_before_any_report(
     assert listed["KeyCount"] == 0
 
 
-def refuse_cost_forecast(code: str) -> None:
-    """Answer GetCostForecast with the error Cost Explorer gives (e.g. too little history)."""
-    ce = cost_explorer_client()
-
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        error = {"Code": code, "Message": "Insufficient amount of historical data"}
-        return AWSResponse("https://ce.us-east-1.amazonaws.com", 400, {}, None), {
-            "Error": error,
-            "ResponseMetadata": {"HTTPStatusCode": 400},
-        }
-
-    ce.meta.events.register("before-call.ce.GetCostForecast", answer)
+def refuse_cost_forecast(
+    code: str, message: str = "Insufficient amount of historical data"
+) -> None:
+    """Answer GetCostForecast, which moto lacks, with the error Cost Explorer gives (e.g. too
+    little history)."""
+    refuse_unseen_by_moto(cost_explorer_client(), "cost-explorer", "GetCostForecast", code, message)
 
 
 def test_without_a_cost_explorer_forecast_the_month_is_projected_at_the_run_rate_and_labelled(
     analyzer: ManualClock, lambda_context: Any
 ) -> None:
-    # GIVEN a month of about 140 USD a day and an account Cost Explorer cannot forecast yet
+    # GIVEN a month of about 140 USD a day and an account Cost Explorer cannot forecast yet,
+    # its refusal's message a page of many long lines (a proxy's)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
-    refuse_cost_forecast("DataUnavailableException")
+    refuse_cost_forecast("DataUnavailableException", MULTI_LINE_PAGE)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the forecast is no error: the rest of June (29 days from 2 June) is projected at the
-    # last week's daily cost, labelled as a projection with the reason
+    # last week's daily cost, labelled as a projection with the reason, its message one line
+    # cut short
     assert not [error for error in result["errors"] if error["section"] == "forecast"]
     forecast = read_report(result["report"]["summary"])["forecast"]
     assert forecast["source"] == "run rate of the last 7 days"
-    assert forecast["forecast_unavailable"].startswith("DataUnavailableException")
+    reason = forecast["forecast_unavailable"]
+    assert reason.startswith("DataUnavailableException: <html>\\n<title>Console")
+    assert "\n" not in reason
+    assert len(reason) < 2 * ECHO_LIMIT
     assert 29 * 135 < forecast["forecast_remaining"] < 29 * 145
     assert forecast["month_end_total"] == pytest.approx(
         forecast["month_to_date"] + forecast["forecast_remaining"]

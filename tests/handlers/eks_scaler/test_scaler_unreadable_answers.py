@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 from scaler_helpers import MEMBER_ACCOUNT_ID, REGION, event
@@ -17,12 +18,18 @@ from test_eks_scaler_autoscalers import (
     tag_auto_scaling_group,
 )
 
-from tests.handlers.faults import answer_malformed
+from fleet_shared.validation_errors import ECHO_LIMIT
+from tests.handlers.faults import MULTI_LINE_PAGE, answer_malformed
 
 PROXY_PAGE = b"<html>gateway</html>"
 """A page EKS's JSON parser hands on as an answer without any of the call's fields."""
 BROKEN_PROXY_PAGE = b"<html><body>Bad gateway<br></body></html>"
 """A page that is not well-formed XML: Auto Scaling's parser raises ResponseParserError."""
+REFUSAL_OF_MANY_LINES = (
+    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+    f"<Message>{xml_escape(MULTI_LINE_PAGE)}</Message></Error></ErrorResponse>"
+).encode()
+"""Auto Scaling's refusal (HTTP 403) whose message is a proxy's page of many long lines."""
 
 
 def test_a_node_group_described_with_a_proxy_page_fails_alone_naming_what_was_missing(
@@ -46,18 +53,25 @@ def test_a_node_group_described_with_a_proxy_page_fails_alone_naming_what_was_mi
 
 
 @pytest.mark.parametrize(
-    ("body", "reason"),
+    ("answer", "reason"),
     [
-        pytest.param(BROKEN_PROXY_PAGE, "Unable to parse response", id="a-page-that-is-not-xml"),
         pytest.param(
-            b"<html><body>Bad gateway</body></html>",
+            (BROKEN_PROXY_PAGE, 200), "Unable to parse response", id="a-page-that-is-not-xml"
+        ),
+        pytest.param(
+            (b"<html><body>Bad gateway</body></html>", 200),
             "DescribeTags answered without <DescribeTagsResponse>",
             id="a-gateways-well-formed-page",
         ),
         pytest.param(
-            b"<DescribeTagsResponse><DescribeTagsResult/></DescribeTagsResponse>",
+            (b"<DescribeTagsResponse><DescribeTagsResult/></DescribeTagsResponse>", 200),
             "DescribeTags answered without Tags",
             id="the-calls-own-shape-without-its-list",
+        ),
+        pytest.param(
+            (REFUSAL_OF_MANY_LINES, 403),
+            "AccessDenied: <html>\\n<title>Console",
+            id="a-refusal-of-many-long-lines",
         ),
     ],
 )
@@ -65,27 +79,35 @@ def test_auto_scaling_tags_answered_with_a_page_fail_their_node_group_alone_not_
     scaling: Scaling,
     inventory_in_s3: dict[str, Any],
     fleet_environment: dict[str, str],
-    body: bytes,
+    answer: tuple[bytes, int],
     reason: str,
 ) -> None:
     # GIVEN a cluster whose stack declares Cluster Autoscaler, web's group tagged for its
-    # discovery, and Auto Scaling answering that group's DescribeTags with `body` (HTTP 200): a
-    # page that is not XML, a gateway's well-formed page, or the call's own shape without the
-    # list it always sends
+    # discovery, and Auto Scaling answering that group's DescribeTags with `answer` (a body and
+    # its HTTP status): a page that is not XML, a gateway's well-formed page, the call's own shape
+    # without the list it always sends, or a refusal whose message is a page of many long lines
     declare_cluster_autoscaler(inventory_in_s3, fleet_environment)
     web_group = tag_auto_scaling_group(scaling.member_eks, "web", DISCOVERY_TAGS)
     autoscaling = scaling.services.member_client("autoscaling", MEMBER_ACCOUNT_ID, REGION)
+    body, status = answer
     page = answer_malformed(
-        autoscaling, "autoscaling", "DescribeTags", body, body_with=web_group.encode()
+        autoscaling,
+        "autoscaling",
+        "DescribeTags",
+        body,
+        body_with=web_group.encode(),
+        status=status,
     )
     # WHEN the evening scale-down of system and web runs
     result = by_group(scaling.scaler(event("scale_down", *EVENING_SCALE_DOWN)))
-    # THEN web is an error saying why, in a short line, left to Cluster Autoscaler unchanged
-    # rather than scaled as a group without its tags, and system scales
+    # THEN web is an error saying why, in one short line (the answer's text cut, a code's
+    # wording aside), left to Cluster Autoscaler unchanged rather than scaled as a group
+    # without its tags, and system scales
     assert page.answered >= 1
     assert result["web"]["status"] == "error", result["web"]
     assert reason in result["web"]["reason"]
-    assert len(result["web"]["reason"]) <= 200
+    assert "\n" not in result["web"]["reason"]
+    assert len(result["web"]["reason"]) <= len("AccessDenied: ") + ECHO_LIMIT
     assert scaling.desired_size("web") == 3
     assert result["system"]["status"] == "scaling_initiated"
     assert scaling.desired_size("system") == 1

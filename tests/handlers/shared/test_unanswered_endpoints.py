@@ -32,7 +32,9 @@ from fleet_shared.unanswered_endpoints import (
     EndpointNotAnsweringError,
     UnansweredEndpoints,
 )
+from fleet_shared.validation_errors import ECHO_LIMIT
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     ThrottledAtTheLastMoment,
     refuse_every_attempt,
     throttle_just_before_timeout,
@@ -178,11 +180,14 @@ def test_a_member_endpoint_whose_calls_each_run_to_their_bound_is_given_up_as_a_
 ) -> None:
     # GIVEN a watched member EKS client of the member call config (2 attempts of 8 s, 17 s a
     # call), whose endpoint answers each attempt with throttling as its timeouts run out, so
-    # that a call spends its whole bound, botocore's waits drawn at their longest
+    # that a call spends its whole bound, botocore's waits drawn at their longest, the message
+    # a proxy's page of many long lines
     endpoints = UnansweredEndpoints()
     client, time = bounded_client_with_longest_waits("eks", MEMBER_CALL_CONFIG, monkeypatch)
     eks = endpoints.watch(client, MEMBER, REGION, given_up_after=MEMBER_CALLS_GIVEN_UP_AFTER)
-    throttling = throttle_just_before_timeout(eks, "eks", "ListClusters", time.spend)
+    throttling = throttle_just_before_timeout(
+        eks, "eks", "ListClusters", time.spend, message=MULTI_LINE_PAGE
+    )
     # WHEN it is called MEMBER_CALLS_GIVEN_UP_AFTER times, and once more
     for _ in range(MEMBER_CALLS_GIVEN_UP_AFTER):
         with pytest.raises(ClientError) as throttled:
@@ -192,11 +197,15 @@ def test_a_member_endpoint_whose_calls_each_run_to_their_bound_is_given_up_as_a_
         eks.list_clusters()
     # THEN each of those calls ran to its bound with its own throttling error, and they gave
     # the endpoint up as unanswered calls do: the last call was refused without being sent,
-    # naming the endpoint and the first call's throttling
+    # naming the endpoint and the first call's throttling, its page one line cut short
     assert time.spent == MEMBER_CALLS_GIVEN_UP_AFTER * MEMBER_CALL_SECONDS
     assert throttling.attempts == MEMBER_CALLS_GIVEN_UP_AFTER * 2
     assert f"eks in account {MEMBER} region {REGION} did not answer 2 calls" in str(refused.value)
     assert "ThrottlingException" in refused.value.cause
+    assert "<html>\\n<title>Console" in refused.value.cause
+    assert "\n" not in str(refused.value)
+    assert len(refused.value.cause) < 2 * ECHO_LIMIT
+    assert str(refused.value).endswith("; not asked again")
 
 
 def test_the_state_table_is_given_up_after_one_call_ended_at_its_bound(

@@ -23,6 +23,7 @@ from fleet_shared.node_group_locks import (
     node_group_lock_name,
 )
 from fleet_shared.timestamps import iso_z
+from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.spot_optimizer import app
 from handlers.spot_optimizer.keys import (
     LATEST_ANALYSIS,
@@ -33,6 +34,7 @@ from handlers.spot_optimizer.keys import (
 from handlers.spot_optimizer.mix import CAPACITY_BLOCK_LEFT_OUT
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     answer_malformed,
     fail_after_applying_then_refuse,
     fail_every_attempt,
@@ -40,6 +42,7 @@ from tests.handlers.faults import (
     refuse_every_attempt,
     refuse_every_ec2_attempt,
     refuse_retry_after_lost_answer,
+    refuse_unseen_by_moto,
     s3_error_every_attempt,
     throttle_then_refuse,
 )
@@ -97,8 +100,13 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     invoke: Invoke,
     make_services: MakeServices,
 ) -> None:
-    # GIVEN moto (no Pricing API, one old spot price per AZ) and two interruptions of m6g in 1a
+    # GIVEN moto (one old spot price per AZ), the Pricing API refusing GetProducts with a page
+    # of many long lines (a proxy's), and two interruptions of m6g in 1a
     services = make_services()
+    pricing = services.pricing_client()
+    refuse_unseen_by_moto(
+        pricing, "pricing", "GetProducts", "AccessDeniedException", MULTI_LINE_PAGE
+    )
     record_zone_interruptions(services, "m6g.large", f"{REGION}a", 2)
     # WHEN two known types and one without spot offerings are analysed
     result = invoke(analyze_event("m6g.large", "m7g.large", "x9z.large"), services, "inv-1")
@@ -108,7 +116,11 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     m7g = by_type["m7g.large"]
     assert m7g["on_demand_price"] == 0.0858
     assert m7g["on_demand_source"].startswith("price table")
-    assert "pricing api failed" in m7g["pricing_note"]
+    assert m7g["pricing_note"].startswith(
+        "pricing api failed: AccessDeniedException: <html>\\n<title>Console"
+    )
+    assert "\n" not in m7g["pricing_note"]
+    assert len(m7g["pricing_note"]) < 2 * ECHO_LIMIT
     # AND a single history point per AZ is insufficient: neutral parts, low confidence
     assert {zone["availability_zone"] for zone in m7g["zones"]} == {
         f"{REGION}a",
