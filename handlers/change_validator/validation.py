@@ -62,7 +62,7 @@ from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.validation_errors import cut_echo, escaped_echo, shown_value
 from handlers.change_validator.callbacks import callback_fate, cancel_callback, schedule_callback
 from handlers.change_validator.changes import (
     Change,
@@ -605,12 +605,14 @@ def _follow(record: dict[str, Any], services: ValidatorServices) -> dict[str, An
 
 def _update_error(error: object) -> str:
     """One of DescribeUpdate's `errors` as the record keeps it: `<errorCode>: <errorMessage>`,
-    cut. botocore hands a null among a JSON answer's list items on unchecked: read as an object,
-    it raised an AttributeError at every check, and the update's verdict (`failed`, with EKS's
-    other reasons) waited hours for the sweep to end it `inconclusive`."""
+    cut, its line breaks and other control characters escaped (EKS's text, or a proxy's page
+    that refused the call, reaches the verdict and the alert). botocore hands a null among a
+    JSON answer's list items on unchecked: read as an object, it raised an AttributeError at
+    every check, and the update's verdict (`failed`, with EKS's other reasons) waited hours for
+    the sweep to end it `inconclusive`."""
     if not isinstance(error, Mapping):
         return f"an error EKS sent as {shown_value(error)}, not an object"
-    return cut_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
+    return escaped_echo(f"{error.get('errorCode')}: {error.get('errorMessage')}")
 
 
 def _judge(

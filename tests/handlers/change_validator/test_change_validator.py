@@ -436,13 +436,17 @@ def test_a_second_change_during_the_first_ones_bake_is_judged_against_the_health
         ),
         # botocore hands a null among a JSON list's items on unchecked
         pytest.param([None], id="and-a-null"),
+        pytest.param(
+            [{"errorCode": "Other", "errorMessage": "Drain failed\nConsole: evil.example\n" * 99}],
+            id="and-one-of-many-long-lines",
+        ),
     ],
 )
 def test_an_update_eks_reports_failed_is_failed_at_once(
     validator: Validator, eks_updates: EksUpdates, more_errors: list[dict[str, str] | None]
 ) -> None:
     # GIVEN a cluster version update that EKS reports failed, with its reason first, and
-    # possibly 60 more errors of 10,000 characters each, or a null
+    # possibly 60 more errors of 10,000 characters each, a null, or one of many long lines
     eks_updates.status = "Failed"
     eks_updates.errors = [
         {"errorCode": "PodEvictionFailure", "errorMessage": "PDB blocks"},
@@ -454,10 +458,12 @@ def test_an_update_eks_reports_failed_is_failed_at_once(
     )  # fmt: skip
     # WHEN its record arrives
     verdict = validator.send(change)
-    # THEN the verdict is failed with EKS's reason, no schedule is left waiting
+    # THEN the verdict is failed with EKS's reason in one short line, no schedule is left
+    # waiting
     assert verdict["status"] == "failed", verdict
     assert "PodEvictionFailure: PDB blocks" in verdict["reason"]
     assert len(verdict["reason"]) <= 300
+    assert "\n" not in verdict["reason"]
     assert validator.schedules() == []
     # AND the one critical alert names the previous control plane version
     [alert] = validator.alerts()
