@@ -306,12 +306,19 @@ def _print_peak_memory() -> None:
             "processed",
             documents.previous_run_id,
         )
-        if not read_both:
-            verdict = f"NOT MEASURED: {figures['status']}, {figures['error']}"
+        # A processed document over the generator's bound is refused once it is made, after
+        # every read and every step the memory is measured for: its peak is one all the same.
+        made_too_large = figures["status"] == "rejected" and str(figures["reason"]).startswith(
+            "processed document:"
+        )
+        if not (read_both or made_too_large):
+            verdict = f"NOT MEASURED: {figures['status']}, {figures['error'] or figures['reason']}"
         elif figures["max_rss_mib"] <= memory_mib:
             verdict = f"fits ({memory_mib - figures['max_rss_mib']:.0f} MiB to spare)"
         else:
             verdict = f"DOES NOT FIT ({figures['max_rss_mib'] - memory_mib:.0f} MiB over)"
+        if made_too_large:
+            verdict += f"; rejected, {figures['reason']}"
         print(
             f"{shape:<15}{len(documents.raw) / 2**20:>8.1f}"
             f"{len(documents.previous) / 2**20:>13.1f}{figures['seconds']:>9.1f}"

@@ -5,7 +5,7 @@ runs it for the documents at its bounds.
 notification in the file (S3 and DynamoDB at AWS_ENDPOINT_URL, the function's variables in the
 environment) and prints one JSON line: the resident size after the function's imports, the
 process's peak resident size (interpreter and imports included, as Lambda counts memory), the
-seconds the invocation took, and the object's result.
+seconds the invocation took, and the object's result (with a rejection's reason).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main(event_file: Path) -> dict[str, Any]:
         "status": objects[0].get("status", result.get("status")),
         "previous_run_id": objects[0].get("previous_run_id"),
         "error": objects[0].get("error", result.get("error")),
+        "reason": objects[0].get("reason"),
     }
 
 

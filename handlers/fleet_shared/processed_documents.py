@@ -24,9 +24,12 @@ matrix took it past its 1 GB until the columns were fitted from the values writt
 
 
 PROCESSED_DOCUMENT_BYTES_MAX = 64 * 1024 * 1024
-"""The largest processed document report_generator reads; a larger one fails unread. One made
-from a raw document of `RAW_DOCUMENT_BYTES_MAX` is about as large as it (10.5 MB from the 8.4 MB
-of a 500,000-cell matrix, 30.5 MB from 30.5 MB of long names)."""
+"""The largest processed document report_generator reads; a larger one fails unread, so
+report_processor rejects the raw document it would make one from instead of writing it. One made
+from a raw document of `RAW_DOCUMENT_BYTES_MAX` can be several times as large as it: about as
+large for a matrix (10.5 MB from the 8.4 MB of a 500,000-cell matrix, 30.5 MB from 30.5 MB of
+long names), but 115.3 MB from the 33.5 MB of 500,000 services in one region beside a previous
+run of 447,000 others (each service's summary, and every one added and removed in the changes)."""
 
 
 def matrix_too_large(regions: int, services: int) -> str | None:

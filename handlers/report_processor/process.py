@@ -9,10 +9,10 @@ write triggers report_generator. A processed document already written from the s
 
 A document that fails validation (not JSON, wrong shape, counts that do not add up, a key that
 does not follow the naming, a run id or report day that is not the key's, more regions or
-region x service cells than its report can be rendered with) is moved to
-`raw/rejected/` with a `.reason.json` next to it and a warning alert is raised; nothing is
-written to `processed/`. Keys outside `raw/`, and `raw/rejected/` itself (its writes trigger
-this function too), are not raw documents.
+region x service cells than its report can be rendered with, a processed document larger than
+report_generator reads) is moved to `raw/rejected/` with a `.reason.json` next to it and a
+warning alert is raised; nothing is written to `processed/`. Keys outside `raw/`, and
+`raw/rejected/` itself (its writes trigger this function too), are not raw documents.
 
 The document is read in the version its event names (`VersionId`), and only while its key still
 holds that version; an older version (two versions in one notification, an event S3 delivers late
@@ -36,6 +36,7 @@ from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
 from fleet_shared.processed_documents import (
     MATRIX_REGIONS_MAX,
+    PROCESSED_DOCUMENT_BYTES_MAX,
     ProcessedDocument,
     ProcessedMetadata,
     ProcessedTotals,
@@ -332,11 +333,17 @@ def _process_named_version(
     )
     written = _written_from_this_version(s3, bucket, output_key, obj.key, etag, deadline=deadline)
     if written is None:
+        processed_bytes = json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8")
+        if len(processed_bytes) > PROCESSED_DOCUMENT_BYTES_MAX:
+            # report_generator would fail on it unread, at every retry: the raw document is
+            # refused here instead, where its rejection says why.
+            reason = (
+                f"processed document: {len(processed_bytes):,} bytes, more than the "
+                f"{PROCESSED_DOCUMENT_BYTES_MAX:,} report_generator reads of one"
+            )
+            return _reject(obj, etag, reason, services=services, logger=logger, deadline=deadline)
         s3.put_object(
-            Bucket=bucket,
-            Key=output_key,
-            Body=json.dumps(document.model_dump(mode="json"), indent=1).encode("utf-8"),
-            ContentType="application/json",
+            Bucket=bucket, Key=output_key, Body=processed_bytes, ContentType="application/json"
         )
     else:
         document = written

@@ -4,6 +4,7 @@ rejection, ignored keys and duplicate events."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -419,6 +420,33 @@ def test_a_raw_document_over_the_size_limit_is_rejected_unread_naming_its_size(
     moved = s3.get_object(Bucket=BUCKET, Key=result["rejected_key"])
     assert moved["ContentLength"] == size
     assert keys_under(s3, "processed/") == []
+    assert [a.alert["title"] for a in alert_inbox.receive()] == [
+        "Raw availability document rejected"
+    ]
+
+
+def test_a_raw_document_whose_processed_document_report_generator_would_not_read_is_rejected(
+    s3: Any, process: Process, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a valid raw document, and report_generator's read bound lowered under the size of
+    # the processed document made from it
+    key = _raw_key(RUN_1)
+    document = _document(RUN_1)
+    event = put_json(s3, key, document)
+    monkeypatch.setattr(process_module, "PROCESSED_DOCUMENT_BYTES_MAX", 1000)
+    # WHEN processed
+    result = process(event)["objects"][0]
+    # THEN the raw document is rejected naming the processed size and the bound, moved out of
+    # raw/ whole with its reason, warned of, and nothing else is written
+    assert result["status"] == "rejected"
+    match = re.fullmatch(
+        r"processed document: ([\d,]+) bytes, more than the 1,000 report_generator reads of one",
+        result["reason"],
+    )
+    assert match is not None and int(match[1].replace(",", "")) > 1000
+    moved = json.loads(s3.get_object(Bucket=BUCKET, Key=result["rejected_key"])["Body"].read())
+    assert moved == document
+    assert keys_under(s3, "") == [result["rejected_key"], result["reason_key"]]
     assert [a.alert["title"] for a in alert_inbox.receive()] == [
         "Raw availability document rejected"
     ]
