@@ -37,7 +37,9 @@ up for the invocation, the claims' completion included, so no further channel is
 retry sends them once, and only the channel whose record got no answer twice.
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
-notice that is sent carries the count ("7 duplicates suppressed since the last notice").
+notice that is sent carries the count ("7 duplicates suppressed since the last notice") and takes
+it off the counter. The counter is replaced only if unchanged since it was read, so duplicates
+handled at once are all counted, and none counted during a delivery is wiped by it.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ resolution."""
 LAST_NOTICE_ATTEMPTS = 5
 """Reads of an alert's record before giving up (the message is retried): each failed write means
 another invocation recorded a notice of that alert in between."""
+SUPPRESSED_COUNT_ATTEMPTS = 5
+"""Reads of a suppressed-duplicate counter before giving up changing it: each failed write means
+another invocation counted a duplicate in between."""
 OPEN = "open"
 RESOLVED = "resolved"
 OPEN_KINDS = tuple(severity.value for severity in Severity)
@@ -181,7 +186,7 @@ def route(
 
             if _previous_episode_in_delivery(services.state, notification, episode):
                 return {**summary, "status": IN_PROGRESS}
-            suppressed = _suppressed(services.state, counter_key, window)
+            suppressed, counter = _suppressed(services.state, counter_key, window)
             silence = _TableSilence()
             delivered = _Delivered(services.state, keys, window, silence)
             route_names = settings.channels_for(notification.kind)
@@ -252,9 +257,7 @@ def route(
             for request in requests:
                 request.complete({"status": status})
             if suppressed:
-                services.state.put_value(
-                    counter_key, SUPPRESSED_VALUE, {"count": 0}, ttl_seconds=4 * window
-                )
+                _uncount_suppressed(services.state, counter_key, counter, window)
             return {**result, "status": status, "suppressed_duplicates": suppressed}
     except RequestInProgressError:
         return {**summary, "status": IN_PROGRESS}
@@ -538,31 +541,81 @@ def _valid_last_notice(value: dict[str, Any] | None, key: str) -> dict[str, Any]
 
 
 def _count_suppressed(state: StateTable, counter_key: str, window_seconds: int) -> int:
-    """Count one more suppressed duplicate; the count so far."""
-    count = _count_of(_read_record(state, counter_key, SUPPRESSED_VALUE)) + 1
-    state.put_value(counter_key, SUPPRESSED_VALUE, {"count": count}, ttl_seconds=4 * window_seconds)
+    """Count one more suppressed duplicate; the count so far. The counter is replaced only if
+    unchanged since it was read: two duplicates handled at once both wrote the count before them
+    plus one, and one was lost. After SUPPRESSED_COUNT_ATTEMPTS lost races this one is logged
+    and left uncounted: a count shown with the next notice is not worth the duplicate's retry."""
+    for _ in range(SUPPRESSED_COUNT_ATTEMPTS):
+        read = _read_record(state, counter_key, SUPPRESSED_VALUE)
+        count = _count_of(read, counter_key) + 1
+        if _replace_count(state, counter_key, count, read, window_seconds):
+            return count
+    _logger.warning("suppressed duplicate not counted under %s: it kept changing", counter_key)
     return count
 
 
-def _suppressed(state: StateTable, counter_key: str, window_seconds: int) -> int:
+def _suppressed(
+    state: StateTable, counter_key: str, window_seconds: int
+) -> tuple[int, VersionedValue | None]:
     """The duplicates of a notice suppressed since one was last sent (the counter under
-    `counter_key`). A counter with no count, its stored text no JSON object (a hand edit,
-    corruption), counts none and is replaced by a zero count, only while it is still that text:
-    raised, it sent every notice of its alert to the dead-letter queue while it was kept."""
+    `counter_key`), and the counter as read (`_uncount_suppressed` takes them off it once the
+    notice is sent). A counter with no readable count (its stored text no JSON object, a hand
+    edit, corruption) counts none and is replaced by a zero count, only while it is still that
+    text: raised, it sent every notice of its alert to the dead-letter queue while it was kept."""
     read = _read_record(state, counter_key, SUPPRESSED_VALUE)
-    count = _count_of(read)
-    if read is not None and "count" not in read.value:
-        state.replace_value(
-            counter_key,
-            SUPPRESSED_VALUE,
-            {"count": count},
-            read=read,
-            ttl_seconds=4 * window_seconds,
-        )
-    return count
+    count = _count_of(read, counter_key)
+    unreadable = read is not None and not _is_count(read.value.get("count"))
+    if unreadable and _replace_count(state, counter_key, count, read, window_seconds):
+        return count, VersionedValue.saved({"count": count})
+    return count, read
 
 
-def _count_of(read: VersionedValue | None) -> int:
-    """The count a suppressed-duplicate counter holds: 0 when there is none or it is no count."""
+def _uncount_suppressed(
+    state: StateTable, counter_key: str, carried: VersionedValue | None, window_seconds: int
+) -> None:
+    """Take the duplicates a sent notice carried off the counter (`carried`: as `_suppressed`
+    read it before the delivery), only while it is unchanged since read: those counted meanwhile
+    stay for the next notice, where a reset to zero wiped them. Logged, not raised, when it kept
+    changing for SUPPRESSED_COUNT_ATTEMPTS reads: the notice went out."""
+    sent = _count_of(carried, counter_key)
+    read = carried
+    for _ in range(SUPPRESSED_COUNT_ATTEMPTS):
+        if read is None:
+            return
+        left = max(_count_of(read, counter_key) - sent, 0)
+        if _replace_count(state, counter_key, left, read, window_seconds):
+            return
+        read = _read_record(state, counter_key, SUPPRESSED_VALUE)
+    _logger.warning("suppressed duplicates under %s not reset: it kept changing", counter_key)
+
+
+def _replace_count(
+    state: StateTable,
+    counter_key: str,
+    count: int,
+    read: VersionedValue | None,
+    window_seconds: int,
+) -> bool:
+    """Save `count` as the suppressed-duplicate counter under `counter_key`, kept for four dedup
+    windows, only if it is still as `read`; False when another invocation changed it since."""
+    return state.replace_value(
+        counter_key, SUPPRESSED_VALUE, {"count": count}, read=read, ttl_seconds=4 * window_seconds
+    )
+
+
+def _count_of(read: VersionedValue | None, counter_key: str) -> int:
+    """The count a suppressed-duplicate counter holds: 0 when there is none or it is no count
+    (logged: a boolean or a negative number, which Python would take as one or less than none)."""
     count = read.value.get("count", 0) if read is not None else 0
-    return count if isinstance(count, int) else 0
+    if _is_count(count):
+        return count
+    if read is not None and "count" in read.value:
+        _logger.warning(
+            "suppressed-duplicate counter under %s holds no count; taken as 0", counter_key
+        )
+    return 0
+
+
+def _is_count(value: Any) -> bool:
+    """Whether `value` is a count: a whole number, not negative, not a boolean."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fleet_shared.alerts import Alert
+from fleet_shared.alerts import Alert, alert_id
 from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
 from tests.handlers.notification_router.test_notification_router import (
@@ -147,3 +147,44 @@ def test_a_failure_again_handled_while_the_resolve_is_on_its_way_waits_and_then_
         "resolve",
         "trigger",
     ]
+
+
+def test_duplicates_counted_at_once_are_all_carried_by_the_next_notice(
+    invoke: Invoke, receiver: Any, fake_clock: Any, state_table: Any
+) -> None:
+    # GIVEN a critical alert sent once, and another invocation counting a copy of it as a
+    # duplicate after this one read the duplicate counter and before it wrote it
+    alert = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
+    counter_key = f"notification_router/{alert_id(alert.source, alert.resource, alert.title)}"
+    counter_key += "/critical"
+    assert statuses(invoke(sns_event(message(alert)))) == ["sent"]
+    meanwhile: list[dict[str, Any]] = []
+    started: list[bool] = []
+
+    def before_the_first_count(params: dict[str, Any], **_: Any) -> None:
+        if not started and params["Item"]["pk"]["S"] == f"STATE#{counter_key}":
+            started.append(True)
+            meanwhile.append(invoke(sns_event(message(alert))))
+
+    router_client = app.FUNCTION.services().hub_client("dynamodb")
+    router_client.meta.events.register(
+        "before-parameter-build.dynamodb.PutItem", before_the_first_count
+    )
+    # WHEN a copy of the alert is routed
+    copy = invoke(sns_event(message(alert)))
+    # THEN both copies are counted: the write that came second read the counter again
+    assert [statuses(result) for result in (*meanwhile, copy)] == [["duplicate"]] * 2
+    assert copy["results"][0]["suppressed_duplicates"] == 2
+    assert state_table.get_value(counter_key, "suppressed") == {"count": 2}
+    # GIVEN then another duplicate counted while the alert goes out again after the window
+    fake_clock.advance(901)
+    receiver.answer_slowly(
+        "/pagerduty",
+        lambda: state_table.put_value(counter_key, "suppressed", {"count": 3}, ttl_seconds=3600),
+    )
+    # WHEN it is sent, carrying the two counted before
+    later = invoke(sns_event(message(alert)))
+    assert statuses(later) == ["sent"]
+    assert later["results"][0]["suppressed_duplicates"] == 2
+    # THEN only those two are taken off the counter: the one counted meanwhile stays
+    assert state_table.get_value(counter_key, "suppressed") == {"count": 1}

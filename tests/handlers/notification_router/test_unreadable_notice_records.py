@@ -27,6 +27,14 @@ NEWEST_NOTICE_TEXTS = {
 }
 """By test id: stored texts of a newest-notice record the router cannot read."""
 
+COUNTER_TEXTS = {
+    **NO_OBJECT_TEXTS,
+    "a-boolean-count": '{"count":true}',
+    "a-negative-count": '{"count":-4}',
+}
+"""By test id: stored texts of a suppressed-duplicate counter with no count the router can read
+(Python takes `true` as 1)."""
+
 
 def _write_unreadable(
     dynamodb_client: Any, state_table: Any, key: str, name: str, text: str
@@ -103,11 +111,12 @@ def test_unreadable_records_of_the_channels_that_took_an_alert_neither_stop_nor_
     ]
 
 
-@pytest.mark.parametrize("text", NO_OBJECT_TEXTS.values(), ids=NO_OBJECT_TEXTS.keys())
+@pytest.mark.parametrize("text", COUNTER_TEXTS.values(), ids=COUNTER_TEXTS.keys())
 def test_an_unreadable_suppressed_duplicate_counter_counts_none_and_is_replaced(
     text: str, invoke: Invoke, receiver: Any, state_table: Any, dynamodb_client: Any
 ) -> None:
-    # GIVEN the counter of an alert's suppressed duplicates holding text that is no JSON object
+    # GIVEN the counter of an alert's suppressed duplicates holding text that is no JSON object,
+    # or a count that is a boolean or negative
     critical = Alert.model_validate(fleet_alert("critical"))
     content_key = alert_id(critical.source, critical.resource, critical.title)
     counter_key = f"notification_router/{content_key}/critical"
