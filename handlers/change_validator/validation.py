@@ -44,7 +44,7 @@ from typing import Any
 
 from fleet_shared.alert_delivery import deliver_once
 from fleet_shared.alerts import Alert, Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field, call_error_text
 from fleet_shared.endpoint_history import HISTORY_RETENTION, SCHEDULED_RUN_MINUTES
 from fleet_shared.exceptions import (
     EventValidationError,
@@ -378,7 +378,12 @@ def _new_record(
             record["baseline_window"] = earlier["baseline_window"]
             record["baseline_from"] = earlier["validation_id"]
     except MEASUREMENT_FAILURES as error:
-        failure = cut_echo(str(error))
+        # The fleet's own errors (an account not reached) quote their cause whole: escaped here.
+        failure = (
+            call_error_text(error)
+            if isinstance(error, AWS_CALL_ERRORS)
+            else escaped_echo(str(error))
+        )
         _conclude(
             record,
             Verdict.INCONCLUSIVE,

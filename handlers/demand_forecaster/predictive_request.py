@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import (
@@ -54,8 +55,6 @@ HOUR = timedelta(hours=1)
 SCALER_IN_PROGRESS = "in_progress"
 """A node group's `scaler_status` when the scaler answered that the same request (another copy of
 the run) is being carried out: not a failure."""
-NOT_RECORDED_CHARS = 300
-"""The most of why a decision was not recorded that the decision repeats."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
 MAX_HOURS_WITHOUT_HISTORY = 6
@@ -164,7 +163,7 @@ def scale_predictively(
     ) as error:
         # The decision was made and the scaler answered it: its change stands, only the record
         # (what `analyze` shows) is missing, and the run must say so rather than "not made".
-        decision["not_recorded"] = f"decision not recorded: {error}"[:NOT_RECORDED_CHARS]
+        decision["not_recorded"] = f"decision not recorded: {call_error_text(error)}"
     return decision
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import (
     FleetError,
@@ -149,7 +150,7 @@ def _completed(request: Any, result: dict[str, Any], notices: list[Notice]) -> d
     try:
         request.complete({**result, _NOTICES: notices})
     except (ClientError, BotoCoreError) as error:
-        return {**result, "idempotency_record": f"not stored: {error}"[:200]}
+        return {**result, "idempotency_record": f"not stored: {call_error_text(error)}"}
     return result
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 
+from fleet_shared.aws_answers import call_error_text
+
 
 def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) -> dict[str, Any]:
     """The scaler's answer to `request`, or an error answer saying why there is none (never
@@ -24,11 +26,14 @@ def ask_scaler(lambda_client: Any, function_name: str, request: dict[str, Any]) 
     except ReadTimeoutError as error:
         return {
             "status": "error",
-            "error": f"the scaler did not answer in time: {error}"[:300],
+            "error": f"the scaler did not answer in time: {call_error_text(error)}",
             "timed_out": True,
         }
     except (ClientError, BotoCoreError, ValueError) as error:
-        return {"status": "error", "error": f"the scaler could not be asked: {error}"[:300]}
+        return {
+            "status": "error",
+            "error": f"the scaler could not be asked: {call_error_text(error)}",
+        }
     if response.get("FunctionError") or not isinstance(answer, dict):
         return {"status": "error", "error": f"the scaler failed: {str(answer)[:300]}"}
     return answer

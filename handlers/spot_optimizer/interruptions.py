@@ -73,7 +73,12 @@ from botocore.exceptions import ConnectionError as EndpointUnreachableError
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import (
+    AWS_CALL_ERRORS,
+    UnreadableAnswerError,
+    answer_field,
+    call_error_text,
+)
 from fleet_shared.change_intents import Notice, record_unspent_intents_change
 from fleet_shared.exceptions import (
     AnswerLostError,
@@ -261,7 +266,7 @@ def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, 
         request.complete(stored)
     except (ClientError, BotoCoreError, RequestInProgressError) as error:
         logger.warning("interruption outcome not stored", extra={"error": str(error)})
-        not_stored = f"not stored: {error}"[:200]
+        not_stored = f"not stored: {call_error_text(error)}"
         return {**stored, "result": {**stored["result"], "idempotency_record": not_stored}}
     return stored
 

@@ -44,7 +44,9 @@ class InjectedFault:
     """Lets the first `let_through` attempts go, then counts the attempts it failed; once
     `healed`, requests go through. With `body_parts`, only requests whose body holds them all
     are failed (one kind of write among an operation's others), with `url_part` only those
-    whose URL holds it (a REST call on one resource)."""
+    whose URL holds it (a REST call on one resource). With `server_error`, a failed attempt is
+    answered (HTTP 500, JSON protocol: botocore retries it) with that message instead of failing
+    to connect: a proxy's error page, which the error then quotes."""
 
     operation: str
     let_through: int = 0
@@ -52,19 +54,24 @@ class InjectedFault:
     healed: bool = False
     body_parts: tuple[bytes, ...] = ()
     url_part: str = ""
+    server_error: str | None = None
 
-    def __call__(self, request: Any, **_: Any) -> None:
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
         if self.healed or self.url_part not in request.url:
-            return
+            return None
         # A query-protocol service (SNS, SQS) sends its form as text, the others bytes.
         body = request.body or b""
         body = body.encode() if isinstance(body, str) else body
         if not all(part in body for part in self.body_parts):
-            return
+            return None
         if self.let_through > 0:
             self.let_through -= 1
-            return
+            return None
         self.attempts += 1
+        if self.server_error is not None:
+            return _error_answer_unseen_by_moto(
+                request, "InternalServerError", ec2=False, status=500, message=self.server_error
+            )
         raise EndpointConnectionError(endpoint_url=request.url)
 
 
@@ -76,12 +83,20 @@ def fail_every_attempt(
     after: int = 0,
     body_with: tuple[bytes, ...] = (),
     url_with: str = "",
+    server_error: str | None = None,
 ) -> InjectedFault:
-    """Make every attempt of `operation` on `client` fail to connect, after the first `after`
-    went through (an SNS that failed once a scan's first alert was out), until it is healed;
-    with `body_with`, only the attempts whose body contains each of those bytes, with
-    `url_with`, only those whose URL contains it."""
-    fault = InjectedFault(operation, let_through=after, body_parts=body_with, url_part=url_with)
+    """Make every attempt of `operation` on `client` fail to connect (or, with `server_error`,
+    answer a server error with that message), after the first `after` went through (an SNS
+    that failed once a scan's first alert was out), until it is healed; with `body_with`, only
+    the attempts whose body contains each of those bytes, with `url_with`, only those whose URL
+    contains it."""
+    fault = InjectedFault(
+        operation,
+        let_through=after,
+        body_parts=body_with,
+        url_part=url_with,
+        server_error=server_error,
+    )
     client.meta.events.register_first(f"before-send.{service}.{operation}", fault)
     return fault
 

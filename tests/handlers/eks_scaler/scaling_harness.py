@@ -71,14 +71,16 @@ class Scaling:
         """The hub's SNS failing every attempt of Publish, until healed."""
         return fail_every_attempt(self.services.hub_client("sns"), "sns", "Publish")
 
-    def fail_every_completion_of_a_record(self) -> InjectedFault:
-        """DynamoDB failing every attempt to write a request's completed record; the request's
-        other writes go through."""
+    def fail_every_completion_of_a_record(self, server_error: str | None = None) -> InjectedFault:
+        """DynamoDB failing every attempt to write a request's completed record (with
+        `server_error`, answering a server error with that message); the request's other writes
+        go through."""
         return fail_every_attempt(
             self.services.hub_client("dynamodb"),
             "dynamodb",
             "PutItem",
             body_with=(b"COMPLETED", b"IDEMPOTENCY#eks_scaler"),
+            server_error=server_error,
         )
 
     def lock_system_for_the_spot_optimizer(self) -> str:

@@ -19,6 +19,7 @@ from tests.handlers.deadlines import (
     killed_while_calling_then_retried,
 )
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InjectedHang,
     fail_every_attempt,
     hang_first_attempt,
@@ -132,17 +133,24 @@ def test_an_unfinished_request_sends_the_notice_of_its_done_change_on_the_retry(
     assert scaling.alert_inbox.receive() == []
 
 
+@pytest.mark.parametrize(
+    "server_error", [None, MULTI_LINE_PAGE], ids=["unreachable", "a-proxy-page-answered"]
+)
 def test_a_state_table_failure_after_the_change_answers_the_result_and_a_repeat_changes_nothing(
-    scaling: Scaling,
+    scaling: Scaling, server_error: str | None
 ) -> None:
-    # GIVEN DynamoDB refusing (every attempt) the write that completes the request's record
-    fault = scaling.fail_every_completion_of_a_record()
+    # GIVEN DynamoDB failing (every attempt) the write that completes the request's record:
+    # unreachable, or answered with a proxy's page of many lines
+    fault = scaling.fail_every_completion_of_a_record(server_error)
     request = event("scale_down", {"name": "system", "desired_size": 1}, request_id="exec-9")
     # WHEN the schedule invokes the scaler
     result = scaling.scaler(request, "inv-1")
     # THEN the change stands and the answer says its record was not stored, without raising
     assert [item["status"] for item in result["results"]] == ["scaling_initiated"]
     assert result["idempotency_record"].startswith("not stored:")
+    # AND what it quotes of the page is one line, cut
+    assert "\n" not in result["idempotency_record"]
+    assert len(result["idempotency_record"]) < len(MULTI_LINE_PAGE)
     assert fault.attempts > 1
     assert scaling.desired_size("system") == 1
     assert len(scaling.alert_inbox.receive()) == 1

@@ -38,6 +38,7 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     HeldAttempt,
     InjectedFault,
     InjectedHang,
@@ -91,12 +92,15 @@ def assert_nothing_recorded_or_announced(services: SpotServices, alert_inbox: An
 
 
 def refuse_state_table_writes(
-    services: SpotServices, operation: str, *body_parts: bytes
+    services: SpotServices, operation: str, *body_parts: bytes, server_error: str | None = None
 ) -> InjectedFault:
     """The state table failing every attempt of `operation` whose body holds all `body_parts`
-    (one kind of write), until healed."""
+    (one kind of write; with `server_error`, answering a server error with that message), until
+    healed."""
     hub_dynamodb = services.hub_client("dynamodb")
-    return fail_every_attempt(hub_dynamodb, "dynamodb", operation, body_with=body_parts)
+    return fail_every_attempt(
+        hub_dynamodb, "dynamodb", operation, body_with=body_parts, server_error=server_error
+    )
 
 
 @pytest.fixture
@@ -541,15 +545,27 @@ def test_a_warning_about_an_instance_the_account_does_not_have_is_an_error_not_r
     assert alert_inbox.receive() == []
 
 
+@pytest.mark.parametrize(
+    "server_error", [None, MULTI_LINE_PAGE], ids=["unreachable", "a-proxy-page-answered"]
+)
 def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_once(
-    invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
+    invoke: Invoke,
+    make_services: MakeServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    server_error: str | None,
 ) -> None:
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
-    # the state table refusing every attempt to store a handled warning's outcome
+    # the state table failing every attempt to store a handled warning's outcome: unreachable,
+    # or answered with a proxy's page of many lines
     services = at_the_fallback_threshold(make_services, invoke)
     alert_inbox.receive()
     refused = refuse_state_table_writes(
-        services, "PutItem", b"IDEMPOTENCY#spot_interruption", b"COMPLETED"
+        services,
+        "PutItem",
+        b"IDEMPOTENCY#spot_interruption",
+        b"COMPLETED",
+        server_error=server_error,
     )
     # WHEN the fourth warning arrives and its fallback is applied
     fourth = next_batch_spot_warning(services)
@@ -559,6 +575,9 @@ def test_a_fallback_whose_outcome_the_state_table_refused_is_still_announced_onc
     assert desired_size(member_eks, "system") == 3
     assert result["fallback"]["status"] == "scaling_initiated"
     assert result["idempotency_record"].startswith("not stored:")
+    # AND what it quotes of the page is one line, cut
+    assert "\n" not in result["idempotency_record"]
+    assert len(result["idempotency_record"]) < len(MULTI_LINE_PAGE)
     # AND the warning and the +1 are announced
     alerts = alert_inbox.receive()
     assert sorted(a.alert["severity"] for a in alerts) == ["info", "warning"]
