@@ -44,7 +44,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from fleet_shared.aws_answers import UnreadableAnswerError
+from fleet_shared.aws_answers import UnreadableAnswerError, call_error_text
 from fleet_shared.call_bounds import hold_to_bound, longest_retry_wait_seconds
 from fleet_shared.clock import Clock, SystemClock
 from fleet_shared.environment import FunctionEnvironment
@@ -446,7 +446,9 @@ class AccountSessions:
                 isinstance(error, ClientError)
                 and error.response.get("Error", {}).get("Code") == ASSUME_ROLE_REFUSED
             )
-            raise MemberAccessError(account_id, region, str(error), refused=refused) from error
+            raise MemberAccessError(
+                account_id, region, call_error_text(error), refused=refused
+            ) from error
         try:
             credentials = _assumed_credentials(response)
         except UnreadableAnswerError as error:

@@ -36,6 +36,7 @@ from fleet_shared.unanswered_endpoints import MEMBER_CALLS_GIVEN_UP_AFTER, Endpo
 from fleetctl.local_state_table import create_state_table as create_local_state_table
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime, hang_every_attempt
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InvocationKilledError,
     answer_malformed,
     hang_first_attempt,
@@ -154,15 +155,20 @@ def test_clients_use_the_fleet_retry_and_user_agent_settings(sessions: AccountSe
     assert config.user_agent_extra == CLIENT_CONFIG.user_agent_extra == "lambda-fleet"
 
 
-def test_failed_assume_role_raises_member_access_error(sessions: AccountSessions) -> None:
-    # GIVEN STS denying the AssumeRole into the member
+@pytest.mark.parametrize("message", ["not authorized", MULTI_LINE_PAGE], ids=["short", "a-page"])
+def test_failed_assume_role_raises_member_access_error(
+    sessions: AccountSessions, message: str
+) -> None:
+    # GIVEN STS denying the AssumeRole into the member, its message short or a proxy's page
     with Stubber(sessions.hub_client("sts")) as stubber:
-        stubber.add_client_error("assume_role", "AccessDenied", "not authorized")
+        stubber.add_client_error("assume_role", "AccessDenied", message)
         # WHEN a member client is asked for THEN MemberAccessError names account and region
         with pytest.raises(MemberAccessError) as raised:
             sessions.client("eks", MEMBER, REGION)
     assert (raised.value.account_id, raised.value.region) == (MEMBER, REGION)
     assert "AccessDenied" in raised.value.cause
+    # AND the answer's text in it is one line, cut, as every caller quotes it
+    assert "\n" not in raised.value.cause and len(raised.value.cause) < 400
 
 
 def test_an_assume_role_answered_with_a_proxy_page_raises_member_access_error(
