@@ -170,8 +170,8 @@ class UnreadableStateValueError(FleetError):
     table is the fleet's own, so only corruption, an older format or a hand edit writes one.
     Raised by every reader of saved values, naming the key, the value's name and what is wrong,
     never the value, so a caller fails the one target whose state it reads, not its run.
-    `version`, when the stored `data` is a string, is that string: what
-    `StateTable.replace_value` compares, for a caller that replaces the value it could not read
+    `version` is what `StateTable.replace_value` compares (the stored `data` when it is a
+    string, None when there is no text), for a caller that replaces the value it could not read
     only if no other writer replaced it meanwhile (never shown)."""
 
     def __init__(self, key: str, name: str, problem: str, *, version: str | None = None) -> None:

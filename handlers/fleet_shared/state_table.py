@@ -66,10 +66,12 @@ hold its node group, or run, until that far-off time."""
 @dataclass(frozen=True)
 class VersionedValue:
     """A saved value as read, with what `StateTable.replace_value` compares to see whether it
-    changed since: the stored JSON text itself (the same text is the same value)."""
+    changed since: the stored JSON text itself (the same text is the same value), or None for a
+    value stored with no text (no `data`, or one that is no DynamoDB string: a hand edit,
+    corruption), which no writer of the fleet leaves."""
 
     value: dict[str, Any]
-    version: str
+    version: str | None
 
     @classmethod
     def saved(cls, value: dict[str, Any]) -> VersionedValue:
@@ -890,14 +892,22 @@ class StateTable:
         ttl_seconds: int | None = None,
     ) -> bool:
         """Save `value` under (`key`, `name`) only if what is saved is still what was `read`
-        (None: nothing, or an expired value). False, writing nothing, when another writer came
-        in between: read again and decide again."""
+        (None: nothing, or an expired value; a version of None: a value still stored with no
+        text). False, writing nothing, when another writer came in between: read again and
+        decide again."""
         item = self._value_item(key, name, value, ttl_seconds)
         if read is None:
             return self._put_if_free(item) is None
-        refused_by = self._conditional_put(
-            item, "#data = :read", {"#data": "data"}, {":read": {"S": read.version}}
-        )
+        if read.version is None:
+            # Every writer stores a text, so a value with none still is the one read.
+            condition = "attribute_exists(pk) AND NOT attribute_type(#data, :string)"
+            refused_by = self._conditional_put(
+                item, condition, {"#data": "data"}, {":string": {"S": "S"}}
+            )
+        else:
+            refused_by = self._conditional_put(
+                item, "#data = :read", {"#data": "data"}, {":read": {"S": read.version}}
+            )
         return refused_by is None
 
     def rewrite_value(self, key: str, name: str, value: dict[str, Any]) -> bool:
@@ -1141,9 +1151,9 @@ def _to_value(key: str, name: str, item: dict[str, Any]) -> VersionedValue:
     UnreadableStateValueError when its `data` is missing, no string, no JSON (or nested too deep
     to decode) or no JSON object. Every reader would otherwise meet a KeyError, TypeError,
     ValueError or RecursionError no caller expects, failing its whole run over one target's
-    state. The error names the key, the name and what is wrong, never the value; when `data` is
-    a string, it carries that string as the `version` `replace_value` compares, so a reader may
-    replace the value only while it is still the one it could not read."""
+    state. The error names the key, the name and what is wrong, never the value; it carries the
+    `version` `replace_value` compares (`data` when it is a string, else None: no text), so a
+    reader may replace the value only while it is still the one it could not read."""
     try:
         text = _string_attribute(item, "data")
     except _UnreadableEntryError as unreadable:

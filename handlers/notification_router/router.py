@@ -503,17 +503,15 @@ def _record_notice(notification: Notification, state: StateTable, key: str) -> i
 
 
 def _read_record(state: StateTable, key: str, name: str) -> VersionedValue | None:
-    """The router's record `name` under `key` as read, None when there is none. One whose stored
-    text is no JSON object (a hand edit, corruption) is read as an empty record with that text as
-    its version, and logged: raised, it failed every notice of its alert, each sent to the
-    dead-letter queue until the record expired (14 days for the newest notice); read so, it is
-    no notice and no channel, and `replace_value` replaces it only while it is still that text.
-    One with no stored text at all still raises: there is no version to replace it by."""
+    """The router's record `name` under `key` as read, None when there is none. One that cannot
+    be read (a hand edit, corruption: no stored text, text that is no DynamoDB string, or no JSON
+    object) is read as an empty record with its version (its text, or None for none), and
+    logged: raised, it failed every notice of its alert, each sent to the dead-letter queue until
+    the record expired (14 days for the newest notice); read so, it is no notice and no channel,
+    and `replace_value` replaces it only while it is still what was read."""
     try:
         return state.get_versioned_value(key, name)
     except UnreadableStateValueError as error:
-        if error.version is None:
-            raise
         _logger.warning("%s; taken as an empty record", error)
         return VersionedValue({}, version=error.version)
 

@@ -980,6 +980,28 @@ def test_a_value_is_replaced_only_if_unchanged_since_it_was_read(
     assert state_table.get_value(key, name) == {"episode": 3}
 
 
+@pytest.mark.parametrize("data", [None, {"N": "1717300000"}], ids=["no-data", "data-a-number"])
+def test_a_value_stored_with_no_text_is_replaced_only_while_it_still_has_none(
+    state_table: StateTable, dynamodb_client: Any, data: dict[str, Any] | None
+) -> None:
+    # GIVEN a saved value with no text (a hand edit, corruption), read by two writers
+    key, name = "alert/abc123", "last_notice"
+    dynamodb_client.put_item(
+        TableName=state_table.table_name, Item=unreadable_value(key, name, data)
+    )
+    with pytest.raises(UnreadableStateValueError) as raised:
+        state_table.get_versioned_value(key, name)
+    read = VersionedValue({}, version=raised.value.version)
+    # WHEN both replace it as they read it THEN only the first one's value is saved
+    assert state_table.replace_value(key, name, {"episode": 0}, read=read)
+    assert not state_table.replace_value(key, name, {"episode": 1}, read=read)
+    assert state_table.get_value(key, name) == {"episode": 0}
+    # WHEN it is gone THEN a replace of it as read writes nothing either
+    state_table.delete_value(key, name)
+    assert not state_table.replace_value(key, name, {"episode": 2}, read=read)
+    assert state_table.get_versioned_value(key, name) is None
+
+
 def test_values_named_alike_are_each_replaced_only_if_unchanged_since_they_were_read(
     state_table: StateTable,
 ) -> None:
