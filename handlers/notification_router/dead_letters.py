@@ -34,9 +34,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.exceptions import ConfigurationError, EventValidationError, RequestInProgressError
+from fleet_shared.exceptions import (
+    ConfigurationError,
+    EventValidationError,
+    RequestInProgressError,
+    UnreadableRequestRecordError,
+)
 from fleet_shared.handler import Invocation
 from fleet_shared.sessions import HUB_CALL_SECONDS
+from fleet_shared.state_table import IdempotentRequest
 from fleet_shared.validation_errors import cut_echo
 from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS, RECORDING_SECONDS
 from handlers.notification_router.services import RouterServices
@@ -133,7 +139,7 @@ def keep(
             deadline=invocation,
         ) as request:
             if request.is_repeat:
-                return Keeping({**(request.result or {}), "earlier": True}, kept=True)
+                return Keeping({**_earlier_outcome(request), "earlier": True}, kept=True)
             keeping = _send(message, services)
             if keeping.kept:
                 _complete(request, keeping.outcome, message_id)
@@ -159,6 +165,18 @@ def _send(message: KeptMessage, services: RouterServices) -> Keeping:
     return Keeping(
         {"kept": message.attributes["kept"], "queue_message_id": queue_message_id}, kept=True
     )
+
+
+def _earlier_outcome(request: IdempotentRequest) -> dict[str, Any]:
+    """What the delivery that kept the message recorded of it; nothing, logged, when its record
+    cannot be read (a hand edit, corruption). Its claim was completed, so the message is in the
+    queue: raised, the error failed the invocation, and SNS's retries of it too, each a retry
+    of every alert of its batch."""
+    try:
+        return request.result or {}
+    except UnreadableRequestRecordError as error:
+        _logger.warning("%s; taken as kept by that delivery", error)
+        return {}
 
 
 def _complete(request: Any, outcome: dict[str, Any], message_id: str) -> None:

@@ -135,6 +135,31 @@ def test_a_second_delivery_of_a_kept_message_is_not_kept_again(
     assert len(dead_letter_queue.receive()) == 1
 
 
+def test_a_second_delivery_of_a_kept_message_whose_claim_cannot_be_read_is_not_kept_again(
+    invoke: Invoke, dead_letter_queue: DeadLetterQueue, state_table: Any, dynamodb_client: Any
+) -> None:
+    # GIVEN an SNS message that is not JSON, kept, whose completed claim then lost its recorded
+    # result (a hand edit, corruption)
+    event = sns_event("{not json")
+    invoke(event)
+    corrupted = dynamodb_client.update_item(
+        TableName=state_table.table_name,
+        Key={"pk": {"S": "IDEMPOTENCY#notification_router/dead_letters"}, "sk": {"S": "sns-0"}},
+        UpdateExpression="REMOVE #data",
+        ExpressionAttributeNames={"#data": "data"},
+        ReturnValues="ALL_NEW",
+    )["Attributes"]
+    assert corrupted["status"] == {"S": "COMPLETED"}
+    # WHEN SNS delivers it again
+    second = invoke(event)
+    # THEN the delivery is an error result answered by the earlier keeping, not an exception
+    # that fails the invocation (and SNS's retries of it)
+    assert statuses(second) == ["error"]
+    assert second["results"][0]["dead_letter"] == {"earlier": True}
+    # AND the dead-letter queue holds it once
+    assert len(dead_letter_queue.receive()) == 1
+
+
 def test_a_message_too_big_with_its_envelope_is_kept_as_its_message_text(
     invoke: Invoke, dead_letter_queue: DeadLetterQueue
 ) -> None:
