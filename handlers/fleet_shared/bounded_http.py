@@ -6,6 +6,12 @@ the invocation. Here every socket operation of one request gets only what is lef
 deadline, so the whole request (connecting, to each of the host's addresses in turn, sending,
 the status, the headers and the body) takes at most its timeout. notification_router posts to
 webhooks with it, report_fetcher reads its feed; both check a URL with `is_http_url` first.
+
+botocore's own sender bounds each socket operation alike (its connect and read timeouts), so an
+AWS endpoint, or a proxy on the way, that trickles its answer holds each attempt of a call as
+long as it trickles. `bound_whole_answers` has a client send every attempt with `open_bounded`
+instead: its whole answer comes within the client's connect and read timeouts together, or the
+attempt fails with botocore's own timeout error.
 """
 
 from __future__ import annotations
@@ -16,9 +22,20 @@ import io
 import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
 
 def open_bounded(
@@ -37,6 +54,77 @@ def open_bounded(
         redirects or _RedirectRefused(),
     )
     return opener.open(request, timeout=timeout_seconds)
+
+
+def bound_whole_answers(client: Any) -> Any:
+    """`client` (a botocore client), each attempt of whose calls (connecting, sending, and the
+    answer's status, headers and body) must end within the client's connect and read timeouts
+    together, or fails with botocore's `ConnectTimeoutError` (before the request was sent) or
+    `ReadTimeoutError`; connection failures are botocore's errors too, so callers and botocore's
+    retries handle every failure as before. The `before-send` handlers still come first (moto's
+    stub, a test's fault)."""
+    config = client.meta.config
+    sender = _WholeAnswerSender(config.connect_timeout + config.read_timeout)
+    # botocore has no public way to choose how a client sends: its endpoint sends each request
+    # that no `before-send` handler answered through `http_session.send`.
+    client._endpoint.http_session = sender
+    return client
+
+
+class _WholeAnswerSender:
+    """Sends a botocore request with `open_bounded`, and reads its whole answer, within
+    `timeout_seconds`: in place of botocore's `URLLib3Session`, which bounds each socket read."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._timeout_seconds = timeout_seconds
+
+    def send(self, request: Any) -> AWSResponse:
+        """botocore's answer to `request` (an `AWSPreparedRequest`), read whole."""
+        url = request.url
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif body is not None and not isinstance(body, bytes | bytearray):
+            body = body.read()
+        outgoing = urllib.request.Request(
+            url, data=body, headers=dict(request.headers.items()), method=request.method
+        )
+        try:
+            answer = open_bounded(outgoing, self._timeout_seconds)
+        except urllib.error.HTTPError as error_answer:
+            # An error status is an answer botocore reads, as any other.
+            answer = error_answer
+        except urllib.error.URLError as failure:
+            # Raised before the request was sent: the connection (or the sending) failed.
+            if isinstance(failure.reason, TimeoutError):
+                raise ConnectTimeoutError(endpoint_url=url, error=failure.reason) from None
+            raise EndpointConnectionError(endpoint_url=url, error=failure.reason) from None
+        except (OSError, http.client.HTTPException) as failure:
+            raise _unanswered(url, failure) from None
+        try:
+            with answer:
+                content = answer.read()
+        except (OSError, http.client.HTTPException) as failure:
+            raise _unanswered(url, failure) from None
+        return AWSResponse(url, answer.status, dict(answer.headers.items()), _WholeAnswer(content))
+
+    def close(self) -> None:
+        """Nothing to release: each request had its own connection, closed with its answer."""
+
+
+def _unanswered(url: str, failure: OSError | http.client.HTTPException) -> HTTPClientError:
+    """botocore's error for a request sent whose answer did not come whole: a read timeout
+    when its time was up, else a connection closed (reset, or an answer cut short)."""
+    if isinstance(failure, TimeoutError):
+        return ReadTimeoutError(endpoint_url=url, error=failure)
+    return ConnectionClosedError(endpoint_url=url, error=failure)
+
+
+class _WholeAnswer(io.BytesIO):
+    """An answer's body, read whole, as botocore reads a raw answer (`stream`)."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
 
 
 def is_http_url(url: str) -> bool:

@@ -10,8 +10,10 @@ or given as an ARN; an ARN naming another region is read in that region.
 
 Every call a channel makes is bounded by ROUTER_HTTP_TIMEOUT_SECONDS: for Slack and PagerDuty a
 deadline on the whole request (`bounded_http`), and for the e-mail topic, the secrets and the
-router's queue, botocore clients whose connect and read timeouts add up to it, with no retries of
-their own (the delivery loop retries, within the time left). An unreadable message sent to the
+router's queue, botocore clients whose connect and read timeouts add up to it, each call's
+whole answer within them (`bounded_http.bound_whole_answers`: an endpoint that trickles its
+answer held the call as long as it trickled), with no retries of their own (the delivery loop
+retries, within the time left). An unreadable message sent to the
 dead-letter queue goes through the hub's bounded client config (`HUB_CALL_CONFIG`: two attempts,
 at most `HUB_CALL_SECONDS`): nothing retries it within the invocation.
 """
@@ -26,6 +28,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from fleet_shared.aws_answers import answer_field
+from fleet_shared.bounded_http import bound_whole_answers
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.sessions import HUB_CALL_CONFIG, bounded_config
 from handlers.notification_router.delivery_policy import DeliveryPolicy, attempt_seconds
@@ -157,14 +160,17 @@ class RouterServices(FunctionServices[RouterEnvironment]):
         client = self._channel_clients.get(key)
         if client is None:
             session = self.sessions.session(self.sessions.hub_account_id, region)
-            client = session.client(service, config=self._channel_client_config)
+            client = bound_whole_answers(
+                session.client(service, config=self._channel_client_config)
+            )
             self._channel_clients[key] = client
         return client
 
     @cached_property
     def _channel_client_config(self) -> Config:
-        # Half the timeout each: botocore bounds the connect and the wait for the answer apart,
-        # and both together must fit the one timeout the delivery loop keeps for an attempt.
+        # Half the timeout each: together they bound the whole attempt, connecting and the
+        # answer read to its end (`bound_whole_answers`), within the one timeout the delivery
+        # loop keeps for an attempt.
         half = self.environment.router_http_timeout_seconds / 2
         return bounded_config(connect_seconds=half, read_seconds=half, attempts=1)
 

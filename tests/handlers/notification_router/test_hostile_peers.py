@@ -1,14 +1,32 @@
-"""A webhook peer on 127.0.0.1 that answers in ways meant to hold or swamp the router."""
+"""A webhook peer, or an AWS endpoint, on 127.0.0.1 that answers in ways meant to hold or swamp
+the router."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from handlers.notification_router import app
 from handlers.notification_router.channels import post_json
+from handlers.notification_router.services import RouterServices
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS
-from tests.handlers.local_peers import LocalPeer
+from tests.handlers.local_peers import LocalPeer, http_answer
+from tests.handlers.notification_router.conftest import (
+    PAGERDUTY_SECRET,
+    REGION,
+    ROUTING_KEY,
+    Receiver,
+)
+from tests.handlers.notification_router.test_notification_router import (
+    channels_of,
+    fleet_alert,
+    sqs_event,
+    statuses,
+)
 
 ENDLESS_BODY_CAP_BYTES = 64 * 1024 * 1024
 """Where the "endless" body stops, so that a router reading it all ends the test: far more than
@@ -39,3 +57,135 @@ def test_a_2xx_followed_by_an_endless_body_is_delivered_without_reading_the_body
     # and the invocation dies after the channel took the alert, unrecorded, so its retry posts
     # it again
     assert endless_body.cut_off.wait(THREAD_REACHED_SECONDS)
+
+
+TRICKLE_PAUSE_SECONDS = 0.05
+"""The trickling endpoint's pause before each line of its answer: well within the read timeout
+botocore waits for each byte (half the HTTP timeout below)."""
+TRICKLE_LINES = 40
+"""Header lines the trickling endpoint sends one by one: 2 s of them, nearly seven times the
+HTTP timeout below."""
+SHORT_HTTP_TIMEOUT = "0.3"
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """A call a channel makes to AWS, and the answer the service gives it."""
+
+    service: str
+    operation: str
+    channel: str
+    client: Callable[[RouterServices], Any]
+    content_type: str
+    body: bytes
+
+    def answer(self, status: int = 200, **headers: str) -> bytes:
+        return http_answer(status, {"Content-Type": self.content_type, **headers}, self.body)
+
+
+AWS_CALLS = {
+    "sns-publish": AwsCall(
+        "sns",
+        "Publish",
+        "email",
+        lambda services: services.sns_client(REGION),
+        "text/xml",
+        b'<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult>'
+        b"<MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1"
+        b"</RequestId></ResponseMetadata></PublishResponse>",
+    ),
+    "secrets-get-secret-value": AwsCall(
+        "secretsmanager",
+        "GetSecretValue",
+        "pagerduty",
+        lambda services: services.secrets_client(REGION),
+        "application/x-amz-json-1.1",
+        json.dumps({"Name": PAGERDUTY_SECRET, "SecretString": ROUTING_KEY}).encode(),
+    ),
+}
+"""By test id: the calls of the channels to AWS, each with its answer."""
+
+
+def _route_info_alert(
+    invoke: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    call: AwsCall,
+    endpoint: LocalPeer,
+) -> dict[str, Any]:
+    """The result of routing an info alert to `call`'s channel alone (one attempt within
+    SHORT_HTTP_TIMEOUT), `call` sent to `endpoint`."""
+    monkeypatch.setenv("ROUTER_HTTP_TIMEOUT_SECONDS", SHORT_HTTP_TIMEOUT)
+    monkeypatch.setenv("ROUTER_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("ROUTER_ROUTES", f"info={call.channel}")
+    # A body the router refuses unread: the container exists, and no channel was called yet.
+    invoke(sqs_event(("warm-up", "{not json")))
+
+    def to_endpoint(request: Any, **_: Any) -> None:
+        request.url = endpoint.url("/")
+
+    client = call.client(app.FUNCTION.services())
+    client.meta.events.register_first(f"before-send.{call.service}.{call.operation}", to_endpoint)
+    return invoke(sqs_event(("m-1", fleet_alert("info"))))
+
+
+@pytest.mark.parametrize("call", AWS_CALLS.values(), ids=AWS_CALLS.keys())
+def test_an_aws_answer_that_trickles_fails_the_attempt_within_the_http_timeout(
+    invoke: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch, call: AwsCall
+) -> None:
+    # GIVEN an endpoint that answers the channel's call a header line at a time, each line well
+    # within botocore's read timeout, the whole answer taking far longer than the HTTP timeout
+    filler = {f"X-Trickle-{line}": "1" for line in range(TRICKLE_LINES)}
+    with LocalPeer.trickling_lines(call.answer(**filler), TRICKLE_PAUSE_SECONDS) as endpoint:
+        # WHEN an alert for that channel is routed
+        result = _route_info_alert(invoke, monkeypatch, call, endpoint)
+        # THEN the router hung up once the HTTP timeout was up, instead of reading on as long
+        # as the endpoint trickled (until Lambda ended the invocation): the attempt failed on a
+        # timeout, and the message is handed back for a later delivery
+        assert endpoint.cut_off.wait(THREAD_REACHED_SECONDS)
+    assert statuses(result) == ["failed"]
+    outcome = channels_of(result["results"][0])[call.channel]
+    assert outcome["status"] == "failed"
+    assert "Read timeout on endpoint URL" in outcome["error"]
+
+
+@pytest.mark.parametrize("call", AWS_CALLS.values(), ids=AWS_CALLS.keys())
+def test_an_aws_answer_that_comes_whole_in_time_is_read_as_the_services(
+    invoke: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: Receiver,
+    call: AwsCall,
+) -> None:
+    # GIVEN an endpoint that answers the channel's call at once, as the service does
+    with LocalPeer(call.answer()) as endpoint:
+        # WHEN an alert for that channel is routed
+        result = _route_info_alert(invoke, monkeypatch, call, endpoint)
+    # THEN the answer, read whole within the HTTP timeout, is the service's: the e-mail topic
+    # took the alert, or PagerDuty got it with the routing key the secret holds
+    assert statuses(result) == ["sent"]
+    assert endpoint.connections == 1
+    if call.channel == "pagerduty":
+        assert [body["routing_key"] for body in receiver.bodies("/pagerduty")] == [ROUTING_KEY]
+
+
+def test_an_aws_error_answer_is_read_as_the_services_refusal(
+    invoke: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an endpoint that refuses the e-mail topic's Publish, as SNS does
+    refusal = AwsCall(
+        "sns",
+        "Publish",
+        "email",
+        lambda services: services.sns_client(REGION),
+        "text/xml",
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code>"
+        b"<Message>not authorized to publish</Message></Error><RequestId>r-2</RequestId>"
+        b"</ErrorResponse>",
+    )
+    with LocalPeer(refusal.answer(403)) as endpoint:
+        # WHEN an alert for the e-mail channel is routed
+        result = _route_info_alert(invoke, monkeypatch, refusal, endpoint)
+    # THEN the attempt failed on SNS's refusal, named with its code
+    assert statuses(result) == ["failed"]
+    outcome = channels_of(result["results"][0])["email"]
+    assert "AuthorizationError" in outcome["error"]
+    assert "not authorized to publish" in outcome["error"]
