@@ -412,8 +412,7 @@ class _Delivered:
         names: set[str] = set()
         for key in self._keys:
             read = _read_record(state, key, DELIVERED_VALUE)
-            saved = read.value if read is not None else {}
-            names.update(name for name in saved.get("channels", []) if isinstance(name, str))
+            names.update(_delivered_channels(read.value if read is not None else {}, key))
         self.channels = frozenset(names)
         if self.channels:
             # A retry keeps the record for another window: SQS redelivers every few minutes for
@@ -447,6 +446,18 @@ class _Delivered:
                     "deliveries to %s not recorded under %s (%s)", sorted(self.channels), key, error
                 )
                 self._silence.note(error)
+
+
+def _delivered_channels(saved: dict[str, Any], key: str) -> list[str]:
+    """The channels a record of the channels that took an alert (under dedup key `key`) names.
+    One whose `channels` is no list (a hand edit, corruption) names none, and is logged: a
+    number or null raised TypeError on every notice of the alert until the record expired, and
+    a text was taken letter by letter."""
+    channels = saved.get("channels", [])
+    if not isinstance(channels, list):
+        _logger.warning("channels that took the alert under %s are no list; taken as none", key)
+        return []
+    return [name for name in channels if isinstance(name, str)]
 
 
 def _retry_after(

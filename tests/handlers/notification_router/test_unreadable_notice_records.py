@@ -92,8 +92,9 @@ def test_an_alert_whose_newest_notice_record_cannot_be_read_is_paged_and_resolve
     [
         (NO_OBJECT_DATA["not-json"], NO_OBJECT_DATA["not-json"]),
         (NO_TEXT_DATA["no-data"], NO_TEXT_DATA["data-a-number"]),
+        ({"S": '{"channels":7}'}, {"S": '{"channel":null}'}),
     ],
-    ids=["not-json", "no-text"],
+    ids=["not-json", "no-text", "channels-no-list"],
 )
 def test_unreadable_records_of_the_channels_that_took_an_alert_neither_stop_nor_skip_it(
     invoke: Invoke,
@@ -106,7 +107,7 @@ def test_unreadable_records_of_the_channels_that_took_an_alert_neither_stop_nor_
     alerted: Data,
 ) -> None:
     # GIVEN the record of the channels that took an alert, under its dedup key, holding text
-    # that is no JSON, or no text
+    # that is no JSON, no text, or channels that are no list
     critical = Alert.model_validate(fleet_alert("critical", timestamp=fake_clock.now()))
     _write_unreadable(
         dynamodb_client,
