@@ -37,7 +37,7 @@ from fleet_shared.targets_left import TargetsLeftList, in_turn_order
 from handlers.demand_forecaster.environment import ForecasterEnvironment
 from handlers.demand_forecaster.forecast import forecast_cluster
 from handlers.demand_forecaster.models import FleetForecastRequest, ForecastRequest
-from handlers.demand_forecaster.predictive_request import scale_predictively
+from handlers.demand_forecaster.predictive_request import SIZES_KEPT, scale_predictively
 from handlers.demand_forecaster.services import (
     READ_CALL_SECONDS,
     SCALER_CALL_SECONDS,
@@ -187,7 +187,7 @@ def _forecast_fleet_cluster(
             cluster,
             failed,
             forecast=None,
-            problem=str(error),
+            problem=error,
             dry_run=dry_run,
             logger=logger,
         )
@@ -243,7 +243,7 @@ def _add_predictive(
     cluster_result: dict[str, Any],
     *,
     forecast: dict[str, Any] | None,
-    problem: str | None,
+    problem: Exception | None,
     dry_run: bool,
     logger: Any,
 ) -> int:
@@ -296,11 +296,12 @@ def _predictive_summary(decision: dict[str, Any]) -> dict[str, Any]:
 
 
 def predictive_failure(predictive: dict[str, Any]) -> str | None:
-    """Why a cluster's predictive decision (as `_add_predictive` adds it) failed: not made, or
-    the scaler's error for its node groups (the whole request, or some of them); None when it
-    did not fail. A `locked`, `updating` (an EKS upgrade) or `held` node group is not a failure
-    (the next hour asks again), nor the same request `in_progress` in another copy of the run."""
-    if predictive["outcome"] == "error":
+    """Why a cluster's predictive decision (as `_add_predictive` adds it) failed: not made, made
+    without a forecast (its node groups' sizes kept), or the scaler's error for its node groups
+    (the whole request, or some of them); None when it did not fail. A `locked`, `updating` (an
+    EKS upgrade) or `held` node group is not a failure (the next hour asks again), nor the same
+    request `in_progress` in another copy of the run."""
+    if predictive["outcome"] in {"error", SIZES_KEPT}:
         return str(predictive["reason"])
     failures = [
         f"{group['name']}: {group['scaler_reason']}"

@@ -86,6 +86,11 @@ class ForecastError(FleetError):
     """The cluster cannot be forecast (no node group, no capacity, no history)."""
 
 
+class NoHistoryError(ForecastError):
+    """Container Insights has no hour of the cluster's history: there is nothing to forecast
+    from (predictive mode hands the cluster back to its schedule)."""
+
+
 @dataclass(frozen=True)
 class Sized:
     """A node group with the capacity of its smallest instance type."""
@@ -127,7 +132,7 @@ def forecast_cluster(
     node_count = frame["node_count"]
     demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:
-        raise ForecastError(
+        raise NoHistoryError(
             f"cluster {cluster.name}: no Container Insights history (node_cpu_utilization and "
             f"cluster_node_count) in the last {environment.forecast_history_days} days"
         )

@@ -2,7 +2,13 @@
 
 For a cluster whose stack file says `scaling.mode: predictive`, each `forecast_fleet` run decides
 for the next hour (the forecast steps that overlap the hour after the run):
-- without a forecast (too little history, no Container Insights data, a failure), with a
+- without a forecast for a failure that says nothing about the cluster's load (a call refused,
+  throttled, unanswered or answered with a page; a node group or instance type that could not be
+  described), the node groups keep their sizes (`outcome: sizes_kept`, with SCALER_FUNCTION_NAME
+  set): the scaler is not asked, and the run reports the failure. Handed back, a node group the
+  forecast had raised above the schedule's size for the hour's load lost those nodes at once, on
+  one throttled read;
+- without a forecast because the history is too short (HISTORY_TOO_SHORT), with a
   history that has no data for more than MAX_HOURS_WITHOUT_HISTORY whole hours before the run's
   hour, with a confidence below `scaling.confidence_threshold`, or with a p90 or confidence of the
   hour that is not a finite number, the schedule is kept and the decision says why.
@@ -48,10 +54,22 @@ from fleet_shared.predictive_decisions import (
 )
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
-from handlers.demand_forecaster.forecast import PREDICTIVE_QUANTILE, share_of_the_hour
+from handlers.demand_forecaster.exceptions import InsufficientHistoryError
+from handlers.demand_forecaster.forecast import (
+    PREDICTIVE_QUANTILE,
+    NoHistoryError,
+    share_of_the_hour,
+)
 from handlers.demand_forecaster.services import ForecasterServices
 
 HOUR = timedelta(hours=1)
+SIZES_KEPT = "sizes_kept"
+"""A decision's `outcome` when the forecast failed for a reason that says nothing about the
+cluster's load: the scaler is not asked, the node groups keep their sizes."""
+HISTORY_TOO_SHORT = (InsufficientHistoryError, NoHistoryError)
+"""The failures of a forecast that hand the cluster back to the schedule: its history is too
+short to forecast from (a new cluster, Container Insights off), so no forecast can say what it
+needs. Any other failure is of a call or an answer, and the next hour's forecast may well work."""
 SCALER_IN_PROGRESS = "in_progress"
 """A node group's `scaler_status` when the scaler answered that the same request (another copy of
 the run) is being carried out: not a failure."""
@@ -103,13 +121,13 @@ def scale_predictively(
     cluster: Cluster,
     *,
     forecast: dict[str, Any] | None,
-    problem: str | None,
+    problem: Exception | None,
     dry_run: bool,
     run: datetime | None = None,
 ) -> dict[str, Any]:
-    """Decide, ask the scaler when the forecast may size the cluster, record and return the
-    decision; `problem` says why there is no `forecast`. `run` is the time the schedule's run
-    was scheduled for (None: a run started by hand, now)."""
+    """Decide, ask the scaler when the forecast may size the cluster or the schedule takes it
+    back, record and return the decision; `problem` is why there is no `forecast`. `run` is
+    the time the schedule's run was scheduled for (None: a run started by hand, now)."""
     now = services.clock.now()
     hour = now.replace(minute=0, second=0, microsecond=0)
     scaling = cluster.scaling
@@ -123,7 +141,20 @@ def scale_predictively(
     if forecast is not None:
         decision.update(_forecast_facts(forecast, now))
     reason = _why_the_schedule_stays(services, forecast, problem, decision, scaling)
-    if reason is None and forecast is not None:
+    if (
+        forecast is None
+        and problem is not None
+        and not isinstance(problem, HISTORY_TOO_SHORT)
+        and services.environment.scaler_function_name is not None
+    ):
+        decision.update(
+            outcome=SIZES_KEPT,
+            reason=(
+                f"sizes kept: no forecast ({call_error_text(problem)}); the node groups keep "
+                "their sizes until a forecast or the schedule changes them"
+            ),
+        )
+    elif reason is None and forecast is not None:
         request_id = predictive_request_id(run or now, hand_back=False)
         node_groups = _node_groups(forecast, decision["forecast"], scaling)
         wanted = [
@@ -217,7 +248,7 @@ def _confidence_over_the_hour(steps: list[dict[str, Any]], now: datetime) -> flo
 def _why_the_schedule_stays(
     services: ForecasterServices,
     forecast: dict[str, Any] | None,
-    problem: str | None,
+    problem: Exception | None,
     decision: dict[str, Any],
     scaling: ClusterScaling,
 ) -> str | None:

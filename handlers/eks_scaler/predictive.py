@@ -10,7 +10,7 @@ forecast needs; the scaler, under the node group's lock and with its current siz
   day outside its `days` too);
 - within the floor, min_size and max_size (`sizing.Limits`);
 - within `scaling.max_step` nodes of the current desired size.
-When the forecaster keeps the schedule for the hour (low confidence, no forecast, too little
+When the forecaster keeps the schedule for the hour (low confidence, too little
 history) it sends the node group with `hand_back: true` instead. If the node group's last
 change (recorded, or made but not recorded: change_intents.py) was the forecast's (`action:
 predictive`), its target is the schedule's size for the hour

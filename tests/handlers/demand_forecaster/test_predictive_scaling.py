@@ -30,6 +30,7 @@ from fleet_shared.predictive_decisions import (
 from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
+from handlers.demand_forecaster.forecast import NoHistoryError
 from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
 from handlers.demand_forecaster.services import ForecasterServices
 from handlers.eks_scaler import app as scaler_app
@@ -43,6 +44,7 @@ from tests.handlers.demand_forecaster.test_demand_forecaster_app import (
     demand,
     put_history,
 )
+from tests.handlers.faults import throttle_attempts
 from tests.handlers.unreadable_state_entries import unreadable_value
 
 CLUSTER = "dev-apps"
@@ -759,6 +761,40 @@ def test_when_confidence_drops_a_node_group_the_forecast_sized_goes_back_to_the_
     assert recent_decisions(state_table, KEY)[0] == decision
 
 
+def test_a_forecast_that_failed_on_a_throttled_read_keeps_the_forecasts_size(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    alert_inbox: Any,
+    no_retry_waits: None,
+) -> None:
+    # GIVEN working hours, system raised from its daytime size 2 to 3 by a confident forecast
+    _decide(_hand_made_forecast(fake_clock, [0.9, 0.9]))
+    assert _desired_size() == 3
+    # AND, an hour later (past the cooldown), the member's CloudWatch throttling every attempt
+    # of the history's read
+    fake_clock.advance(3600)
+    services = forecaster_app.FUNCTION.services()
+    cloudwatch = services.member_client("cloudwatch", MEMBER_ACCOUNT_ID, REGION)
+    throttled = throttle_attempts(cloudwatch, "cloudwatch", *range(1, 100))
+    # WHEN the hourly fleet forecast runs
+    result = run_fleet_forecast()
+    # THEN system keeps the forecast's 3 nodes: the scaler is not asked to hand it back to the
+    # schedule's 2, which a read that failed says nothing about
+    assert throttled.injected >= 1
+    assert _desired_size() == 3
+    assert len(scaler_client.payloads) == 1
+    # AND the decision, recorded, says why; the run is partial and a warning names the failure
+    decision = recent_decisions(state_table, KEY)[0]
+    assert decision["outcome"] == "sizes_kept"
+    assert "ThrottlingException" in decision["reason"]
+    assert result["clusters"][0]["predictive"]["outcome"] == "sizes_kept"
+    assert (result["status"], result["predictive_failed"]) == ("partial", 1)
+    [warning] = _predictive_failure_alerts(alert_inbox)
+    assert "sizes kept: no forecast" in warning["detail"]
+    assert "ThrottlingException" in warning["detail"]
+
+
 def _decide_for_the_run(
     fake_clock: ManualClock, run: datetime, *, confident: bool
 ) -> dict[str, Any]:
@@ -772,7 +808,7 @@ def _decide_for_the_run(
         MEMBER_ACCOUNT_ID,
         cluster,
         forecast=_hand_made_forecast(fake_clock, [0.9, 0.9]) if confident else None,
-        problem=None if confident else "no Container Insights data",
+        problem=None if confident else NoHistoryError("no Container Insights history"),
         dry_run=False,
         run=run,
     )
