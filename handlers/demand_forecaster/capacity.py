@@ -138,11 +138,16 @@ def _describe(
     ec2: Any, instance_types: list[str]
 ) -> tuple[dict[str, InstanceCapacity], dict[str, str]]:
     """The capacity of each type EC2 describes, and why a type described with no room for pods
-    is not one (sized on, 0 vCPUs gave nodes needed of -2**63 and 0 MiB divided by zero)."""
+    is not one (sized on, 0 vCPUs gave nodes needed of -2**63 and 0 MiB divided by zero); raises
+    `PageLimitError` for more pages than the types asked can fill."""
     found: dict[str, InstanceCapacity] = {}
     refused: dict[str, str] = {}
     request = {"InstanceTypes": instance_types}
-    for response in pages(ec2, "DescribeInstanceTypes", request, "NextToken"):
+    # EC2 describes the types a request names, at most 100, in pages of up to 100: a page past
+    # one per type is an endpoint paging on under new tokens, which the fleet run would follow
+    # until Lambda ended it, every cluster after this one left without its forecast.
+    most_pages = len(instance_types) + 1
+    for response in pages(ec2, "DescribeInstanceTypes", request, "NextToken", max_pages=most_pages):
         for item in response.get("InstanceTypes", []):
             capacity = InstanceCapacity(
                 instance_type=item["InstanceType"],
