@@ -44,6 +44,7 @@ DEFAULT_MAX_PODS = 110
 _RESERVED_SHARE_BY_CORE = ((1, 0.06), (1, 0.01), (2, 0.005))
 _RESERVED_SHARE_ABOVE_FOUR = 0.0025
 _DESCRIBE_BATCH = 100
+_DESCRIBE = "DescribeInstanceTypes"
 
 
 @dataclass(frozen=True)
@@ -147,12 +148,14 @@ def _describe(
     # one per type is an endpoint paging on under new tokens, which the fleet run would follow
     # until Lambda ended it, every cluster after this one left without its forecast.
     most_pages = len(instance_types) + 1
-    for response in pages(ec2, "DescribeInstanceTypes", request, "NextToken", max_pages=most_pages):
+    for response in pages(ec2, _DESCRIBE, request, "NextToken", max_pages=most_pages):
         for item in response.get("InstanceTypes", []):
+            # An item without one of these (a proxy's page in EC2's form) raised a bare KeyError
+            # that ended the fleet run; UnreadableAnswerError fails its instance types alone.
             capacity = InstanceCapacity(
-                instance_type=item["InstanceType"],
-                vcpus=int(item["VCpuInfo"]["DefaultVCpus"]),
-                memory_mib=int(item["MemoryInfo"]["SizeInMiB"]),
+                instance_type=answer_field(item, _DESCRIBE, "InstanceType"),
+                vcpus=int(answer_field(item, _DESCRIBE, "VCpuInfo", "DefaultVCpus")),
+                memory_mib=int(answer_field(item, _DESCRIBE, "MemoryInfo", "SizeInMiB")),
                 max_pods=_max_pods(item.get("NetworkInfo", {})),
             )
             problem = _no_room_for_pods(capacity)

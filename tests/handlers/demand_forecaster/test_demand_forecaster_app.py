@@ -526,12 +526,19 @@ def test_an_hour_of_history_dated_outside_the_hours_asked_is_left_out_and_named(
     ]
 
 
-@pytest.mark.parametrize(("field", "size"), [("VCpuInfo", 0), ("MemoryInfo", 0)])
+@pytest.mark.parametrize(
+    ("field", "size", "named"),
+    [
+        ("VCpuInfo", 0, "VCpuInfo.DefaultVCpus 0"),
+        ("MemoryInfo", 0, "MemoryInfo.SizeInMiB 0"),
+        ("VCpuInfo", None, "DescribeInstanceTypes answered without VCpuInfo.DefaultVCpus"),
+    ],
+)
 def test_an_instance_type_described_without_capacity_is_an_error_not_a_size(
-    forecaster: ManualClock, lambda_context: Any, field: str, size: int
+    forecaster: ManualClock, lambda_context: Any, field: str, size: int | None, named: str
 ) -> None:
     # GIVEN the inventory's cluster with two weeks of history, and EC2 describing its node
-    # group's instance type with 0 vCPUs (or 0 MiB of memory)
+    # group's instance type with 0 vCPUs (or 0 MiB of memory), or without its vCPUs at all
     member = member_session(MEMBER_ACCOUNT_ID)
     create_cluster(member, "dev-apps")
     put_history(member, "dev-apps", forecaster, demand(1))
@@ -539,13 +546,17 @@ def test_an_instance_type_described_without_capacity_is_an_error_not_a_size(
 
     def describe_without_capacity(parsed: dict[str, Any], **_: Any) -> None:
         for item in parsed.get("InstanceTypes", []):
-            item[field][key] = size
+            if size is None:
+                del item[field][key]
+            else:
+                item[field][key] = size
 
     ec2 = app.FUNCTION.services().member_client("ec2", MEMBER_ACCOUNT_ID, REGION)
     ec2.meta.events.register("after-call.ec2.DescribeInstanceTypes", describe_without_capacity)
     # WHEN the cluster is forecast
     result = forecast_dev_apps(lambda_context, horizon_minutes=60)
-    # THEN the cluster is an error naming the instance type and what EC2 answered
+    # THEN the cluster is an error naming the instance type and what EC2 answered (not a bare
+    # KeyError ending the invocation)
     assert result["status"] == "error", result
     assert "m7g.large" in result["error"]
-    assert f"{field}.{key} {size}" in result["error"]
+    assert named in result["error"]
