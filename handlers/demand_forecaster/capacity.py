@@ -16,7 +16,7 @@ VPC CNI: ENIs x (IPv4 addresses per ENI - 1) + 2 (an m5.2xlarge: 4 x 14 + 2 = 58
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.node_group_listings import node_group_capacity_type
 from fleet_shared.page_tokens import pages
 from fleet_shared.validation_errors import cut_echo
+from handlers.demand_forecaster.exceptions import NodeGroupReadsCutShortError
 
 UNREACHABLE = (EndpointUnreachableError, HTTPClientError)
 """What botocore raises for an endpoint that was not reached or did not answer (connection
@@ -187,13 +188,20 @@ def _max_pods(network: dict[str, Any]) -> int:
     return int(interfaces) * (int(addresses) - 1) + 2
 
 
-def live_node_groups(eks: Any, cluster: Cluster) -> tuple[list[LiveNodeGroup], dict[str, str]]:
+def live_node_groups(
+    eks: Any, cluster: Cluster, next_call_allowed: Callable[[], bool] | None = None
+) -> tuple[list[LiveNodeGroup], dict[str, str]]:
     """The inventory's node groups of `cluster` as EKS describes them now, and an error per node
     group EKS could not describe (that group is left out; the others go on). An endpoint that
-    does not answer raises (`UNREACHABLE`)."""
+    does not answer raises (`UNREACHABLE`). With `next_call_allowed`, a node group after the
+    first is described only while it answers True, else NodeGroupReadsCutShortError: an
+    endpoint answering each of up to 100 calls just within its timeouts took longer than the
+    fleet run has, which Lambda then ended inside this cluster."""
     groups: list[LiveNodeGroup] = []
     errors: dict[str, str] = {}
-    for declared in cluster.node_groups:
+    for index, declared in enumerate(cluster.node_groups):
+        if index > 0 and next_call_allowed is not None and not next_call_allowed():
+            raise NodeGroupReadsCutShortError(cluster.name, index, len(cluster.node_groups))
         call = f"DescribeNodegroup of {declared.name}"
         try:
             described = answer_field(

@@ -20,6 +20,8 @@ raises a warning when ALERT_TOPIC_ARN is set: nobody reads the hourly run's resu
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -118,7 +120,17 @@ def forecast_fleet(
             by_key[key] = {"status": NOT_STARTED, **_target_fields(key)}
             continue
         by_key[key], sent = _forecast_fleet_cluster(
-            services, request, member.account_id, cluster, dry_run=inventory.dry_run, logger=logger
+            services,
+            request,
+            member.account_id,
+            cluster,
+            dry_run=inventory.dry_run,
+            logger=logger,
+            # A cluster's further reads only while the run still has the time it was started
+            # with: its rest (a read timing out, the hub's calls, the scaler) must still fit.
+            next_call_allowed=functools.partial(
+                invocation.allows, cluster_seconds(cluster, environment)
+            ),
         )
         alerts += sent
     results = [by_key[key] for key in targets]
@@ -164,6 +176,7 @@ def _forecast_fleet_cluster(
     *,
     dry_run: bool,
     logger: Any,
+    next_call_allowed: Callable[[], bool],
 ) -> tuple[dict[str, Any], int]:
     """One cluster of the fleet run: its summary (or error result) and the alerts published."""
     environment = services.environment
@@ -176,6 +189,7 @@ def _forecast_fleet_cluster(
             cluster=cluster,
             horizon_minutes=request.horizon_minutes,
             now=services.clock.now(),
+            next_call_allowed=next_call_allowed,
         )
     except _TARGET_ERRORS as error:
         logger.warning("forecast failed", extra={"cluster": cluster.name, "error": str(error)})

@@ -24,3 +24,14 @@ class InsufficientHistoryError(FleetError):
             "out-of-sample error"
         )
         super().__init__(f"{problem}, got {history_hours} hours ({observed_hours} with data)")
+
+
+class NodeGroupReadsCutShortError(FleetError):
+    """A cluster's node groups were not all described: the invocation had no time left for the
+    next one and the rest of the cluster's work (an EKS endpoint answering each call slowly)."""
+
+    def __init__(self, cluster: str, described: int, declared: int) -> None:
+        super().__init__(
+            f"cluster {cluster}: node groups read cut short after {described} of {declared}, "
+            "for lack of time (EKS answering slowly)"
+        )

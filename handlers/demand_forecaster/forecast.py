@@ -106,11 +106,14 @@ def forecast_cluster(
     cluster: Cluster,
     horizon_minutes: int,
     now: datetime,
+    next_call_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, Any]:
-    """The self-contained forecast result of one cluster (see the module docstring)."""
+    """The self-contained forecast result of one cluster (see the module docstring); with
+    `next_call_allowed`, its node groups are described only while it answers True."""
     environment = services.environment
     region = cluster.region
-    groups, errors = live_node_groups(services.member_client("eks", account_id, region), cluster)
+    eks = services.member_client("eks", account_id, region)
+    groups, errors = live_node_groups(eks, cluster, next_call_allowed)
     types = {instance_type for group in groups for instance_type in group.instance_types}
     ec2 = services.member_client("ec2", account_id, region)
     capacities, type_errors = instance_capacities(ec2, types)

@@ -124,6 +124,23 @@ def hang(
     return fault
 
 
+@dataclass
+class SlowAnswers:
+    """One cluster's DescribeNodegroup calls answered, each after `seconds` of the invocation's
+    time: an endpoint slow to answer whose bytes come within the client's read timeout of each
+    other, so that no attempt times out."""
+
+    cluster: str
+    time: LambdaTime
+    seconds: float
+    calls: int = 0
+
+    def __call__(self, params: dict[str, Any], **_: Any) -> None:
+        if params.get("clusterName") == self.cluster:
+            self.calls += 1
+            self.time.spend(self.seconds)
+
+
 def saved_forecasts(state_table: StateTable) -> list[str]:
     """The clusters whose forecast the state table holds."""
     return [
@@ -151,6 +168,48 @@ def test_a_cluster_whose_metric_reads_hang_does_not_cost_the_clusters_after_it_t
     assert "Read timeout" in hung["error"]
     assert [(c["cluster"], c["status"]) for c in others] == [(name, "ok") for name in OTHERS]
     assert saved_forecasts(state_table) == list(OTHERS)
+
+
+def test_a_cluster_whose_node_groups_are_described_slowly_ends_in_time_for_the_others_turn(
+    fleet: ManualClock, inventory_document: dict[str, Any], state_table: StateTable
+) -> None:
+    # GIVEN dev-apps with 21 node groups, EKS answering each DescribeNodegroup of it 15 s after
+    # it is asked (no attempt times out: nothing fails), and a run with the whole 300 s
+    [apps, *_] = inventory_document["members"][0]["clusters"]
+    extra = [f"pool-{index:02d}" for index in range(20)]
+    apps["node_groups"] += [{**apps["node_groups"][0], "name": name} for name in extra]
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key="config/fleet-inventory.json",
+        Body=json.dumps(inventory_document).encode("utf-8"),
+    )
+    member = member_session(MEMBER_ACCOUNT_ID)
+    eks = member.client("eks")
+    for name in extra:
+        eks.create_nodegroup(
+            clusterName=HUNG,
+            nodegroupName=name,
+            scalingConfig={"minSize": 1, "maxSize": 4, "desiredSize": 2},
+            instanceTypes=["m7g.large"],
+            nodeRole=f"arn:aws:iam::{MEMBER_ACCOUNT_ID}:role/node",
+            subnets=["subnet-1"],
+        )
+    time = LambdaTime(TIMEOUT_SECONDS)
+    slow = SlowAnswers(HUNG, time, 15.0)
+    session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
+    session.events.register_first("before-parameter-build.eks.DescribeNodegroup", slow)
+    # WHEN the hourly fleet run forecasts
+    result = app.lambda_handler(FLEET_RUN, time.context())
+    # THEN it stopped describing dev-apps while the run still had the time a cluster starts
+    # with, instead of describing all 21 past Lambda's deadline: dev-apps is an error saying
+    # so, and the clusters after it are left for the next run, which starts with them
+    assert slow.calls == 14
+    assert time.spent < TIMEOUT_SECONDS
+    hung, *others = result["clusters"]
+    assert (hung["cluster"], hung["status"]) == (HUNG, "error")
+    assert "node groups read cut short after 14 of 21" in hung["error"]
+    assert [c["status"] for c in others] == ["not_started", "not_started"]
+    assert [c["cluster"] for c in result["not_started"]] == list(OTHERS)
 
 
 def test_clusters_the_run_has_no_time_left_for_are_not_started_and_go_first_in_the_next_run(
