@@ -4,6 +4,7 @@ charge and says why; every decision is recorded and shown by the scaler's `analy
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -21,6 +22,7 @@ from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
 from fleet_shared.inventory import ClusterScaling
+from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.predictive_decisions import (
     KEPT_DECISIONS,
     decisions_key,
@@ -30,6 +32,7 @@ from fleet_shared.predictive_decisions import (
 from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
+from handlers.demand_forecaster.cluster_forecasts import predictive_failure
 from handlers.demand_forecaster.forecast import NoHistoryError
 from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
 from handlers.demand_forecaster.services import ForecasterServices
@@ -793,6 +796,47 @@ def test_a_forecast_that_failed_on_a_throttled_read_keeps_the_forecasts_size(
     [warning] = _predictive_failure_alerts(alert_inbox)
     assert "sizes kept: no forecast" in warning["detail"]
     assert "ThrottlingException" in warning["detail"]
+
+
+def _held_by_the_on_call_engineer() -> contextlib.AbstractContextManager[object]:
+    """A hold placed on the cluster through the scaler's handler, for the block and after."""
+    hold = {
+        "action": "hold",
+        "account_id": MEMBER_ACCOUNT_ID,
+        "region": REGION,
+        "cluster": CLUSTER,
+        "until": "2025-06-02T20:00:00+05:30",
+        "reason": "incident 42",
+    }
+    placed = scaler_app.lambda_handler(hold, ForecasterLambdaContext())
+    assert placed["results"][0]["status"] == "hold_placed"
+    return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("hindrance", ["locked", "held"])
+def test_a_node_group_locked_or_held_is_no_failure_of_the_decision(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    hindrance: str,
+) -> None:
+    # GIVEN the spot optimizer holding system's lock, or the on-call engineer's hold on the
+    # cluster, while a confident forecast would raise system from 2 to 3
+    lock_name = node_group_lock_name(MEMBER_ACCOUNT_ID, REGION, CLUSTER, "system")
+    hindered = (
+        state_table.lock(lock_name, "spot_optimizer", 120)
+        if hindrance == "locked"
+        else _held_by_the_on_call_engineer()
+    )
+    # WHEN the predictive decision is made
+    with hindered:
+        decision = _decide(_hand_made_forecast(fake_clock, [0.9, 0.9]))
+    # THEN system is left as it is, and the decision is no failure (no warning, the run not
+    # partial for it): the next hour asks again
+    [group] = decision["node_groups"]
+    assert group["scaler_status"] == hindrance
+    assert _desired_size() == 2
+    assert predictive_failure(decision) is None
 
 
 def _decide_for_the_run(
