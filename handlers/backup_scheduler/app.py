@@ -67,7 +67,7 @@ def handle(
             now=services.clock.now(),
             deadline=invocation,
             seconds_left=invocation.remaining_seconds,
-            answered=services.sessions.unanswered_endpoints.member_answered,
+            calls=services.sessions.unanswered_endpoints.member_calls,
         )
         response["access_alerts"] = settlement.summary()
     totals = {name: value for name, value in response.items() if name != "targets"}

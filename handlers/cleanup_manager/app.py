@@ -52,7 +52,7 @@ def handle(
             now=services.clock.now(),
             deadline=invocation,
             seconds_left=invocation.remaining_seconds,
-            answered=services.sessions.unanswered_endpoints.member_answered,
+            calls=services.sessions.unanswered_endpoints.member_calls,
         )
     sent = 0 if dry_run else announce_marks(results, services, invocation)
     # After the notices: one not sent for an unreadable record is reported on its account's

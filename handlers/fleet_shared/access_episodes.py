@@ -9,17 +9,29 @@ in the state table (`AccessEpisodes.episode_key`), settled after every run that 
 (a dry run calls nothing that changes anything, so it cannot tell a member that allows those
 calls):
 
-- denied, no open episode: the alert goes out, then the episode is recorded open;
-- denied, open episode: nothing goes out (the episode's last failure is noted);
+- denied, no open episode: the alert goes out, then the episode is recorded open, with the
+  calls IAM refused in the run (`refused_calls`, named as `fleet_shared.member_calls` names
+  them: `ec2:CreateSnapshot`, `sts:AssumeRole`);
+- denied, open episode: nothing goes out (the episode's last failure is noted, and its
+  `refused_calls` become those the member did not answer in the run and those it refused);
 - reached without a denial in every one of its targets, a call of the member answered with
-  success in this run (`answered`: the evidence that the member lets the role in; a run that
-  called nothing of the member, its target a repeat of one done, its steps given up, its kinds
-  turned off, proves nothing): the open episode is closed holding its resolution
+  success in this run (a run that called nothing of the member, its target a repeat of one done,
+  its steps given up, its kinds turned off, proves nothing), and each of the episode's
+  `refused_calls` answered with success by the member in it or in a run since the episode
+  noted it (a member call answered counts as its AssumeRole answered: a session cached from an
+  earlier invocation asks STS nothing): the open episode is closed holding its resolution
   (`Alert.resolution`: same id, so the router resolves the alert it raised), then the
-  resolution goes out and is dropped from the record;
+  resolution goes out and is dropped from the record. Any other call answered proves nothing of
+  the call refused (a member may grant DescribeVolumes and still refuse CreateSnapshot): a
+  reached run that answered some of the calls only drops those from `refused_calls`, and the
+  episode stays open;
 - any other outcome (a target not started, in progress, failed, or its AssumeRole unanswered by
   STS; targets reached without a member call answered) tells nothing of the member's grants: the
   episode stays as it is;
+- an open episode without `refused_calls`, saved before they were recorded (or opened on a
+  denial whose calls the record did not see), is resolved as every episode was then, by a
+  reached run whatever call it answered; a denied run records its refused calls in it, and from
+  then on it waits for them;
 - no target at all, the account removed from the stack file: an open episode is closed as one
   reached is, its resolution saying the account is no longer in the inventory (else the alert
   stayed open for ever: no run serves that account again).
@@ -50,7 +62,7 @@ so does the next run at the latest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -62,6 +74,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
 from fleet_shared.earlier_values import SearchTime, earlier_keys, save_search
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
+from fleet_shared.member_calls import ACCESS_DENIED_CODES, ASSUME_ROLE, MemberCalls
 from fleet_shared.sessions import HUB_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
 from fleet_shared.state_table import ClaimDeadline, StateTable, VersionedValue
 from fleet_shared.target_results import OK, PARTIAL
@@ -71,8 +84,9 @@ from fleet_shared.validation_errors import cut_echo
 EPISODE_VALUE = "access_episode"
 FIRST_EPISODE = "first"
 """What names the episode of an account that had none before (or whose last one was forgotten)."""
-ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
-"""The error codes of a call IAM refused: STS's and most services', DynamoDB's, EC2's."""
+REFUSED_CALLS = "refused_calls"
+"""The field of an open episode naming the calls it waits for the member to answer
+(`fleet_shared.member_calls.call_name`), sorted; absent from the episodes saved before it."""
 DELIVERY_TTL_SECONDS = 7 * 86400
 """How long a delivered alert or resolution is remembered: longer than the day between two
 runs, so a run whose record write failed after SNS took the alert does not send it again."""
@@ -203,29 +217,47 @@ class MemberAccessSettlement:
 class _AccountOutcome:
     """What a run's targets of one account tell of its grants: `denied` (the calls refused, by
     region), `reached` (every target ran without a refusal, and a call of the member was
-    answered), or neither; `indexed` when the account is in the index of open episodes, and the
-    text of the resolution that closes its episode (`resolved_by`)."""
+    answered), or neither; the member's calls IAM `refused` and those it `answered` with success
+    in the run; `indexed` when the account is in the index of open episodes, and the text of the
+    resolution that closes its episode (`resolved_by`); `departed` when the inventory no longer
+    lists it, which closes its episode whatever it waits for."""
 
     account_id: str
     denials: dict[str, list[str]]
     reached: bool
     resolved_by: str
     indexed: bool = False
+    refused: frozenset[str] = frozenset()
+    answered: frozenset[str] = frozenset()
+    departed: bool = False
 
     @property
     def denied(self) -> bool:
         return bool(self.denials)
+
+    def still_refused(self, record: dict[str, Any]) -> Set[str] | None:
+        """The calls the open episode `record` waits for after this run: those it waited for
+        that the member did not answer in the run, and, in a run that found it denied, those
+        IAM refused in it (a refusal its function did not count as a denial, a fallback's
+        refused EKS call met in the warning that proved the role works, is no call the alert
+        named); None for an episode that names none (saved before `refused_calls`) when the run
+        adds none either."""
+        refused = self.refused if self.denied else frozenset()
+        waited = record.get(REFUSED_CALLS)
+        if waited is None and not refused:
+            return None
+        return (set(waited or ()) - self.answered) | refused
 
 
 def _outcomes(
     episodes: AccessEpisodes,
     targets: Iterable[dict[str, Any]],
     indexed: set[str],
-    answered: Callable[[str], bool],
+    calls: MemberCalls,
 ) -> list[_AccountOutcome]:
     """The outcome of every account of `targets` (the whole inventory's), reached only when
-    `answered(account)`, then one closing the episode of each account of the index (`indexed`)
-    that the inventory no longer lists."""
+    `calls` holds a call of the account answered, then one closing the episode of each account
+    of the index (`indexed`) that the inventory no longer lists."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         by_account.setdefault(target["account_id"], []).append(target)
@@ -237,14 +269,26 @@ def _outcomes(
             if target.get("access_denied")
         }
         ran = all(target["status"] in _REACHED for target in account_targets)
-        reached = ran and answered(account_id)
+        answered = calls.answered(account_id)
+        if answered:
+            # Made with the member role: its AssumeRole worked, in this invocation or in the one
+            # whose session is cached.
+            answered |= {ASSUME_ROLE}
         outcomes.append(
             _AccountOutcome(
-                account_id, denials, reached, episodes.recovered, indexed=account_id in indexed
+                account_id,
+                denials,
+                ran and bool(answered),
+                episodes.recovered,
+                indexed=account_id in indexed,
+                refused=calls.refused(account_id),
+                answered=answered,
             )
         )
     outcomes.extend(
-        _AccountOutcome(account_id, {}, True, episodes.left_the_inventory, indexed=True)
+        _AccountOutcome(
+            account_id, {}, True, episodes.left_the_inventory, indexed=True, departed=True
+        )
         for account_id in sorted(indexed - set(by_account))
     )
     return outcomes
@@ -266,13 +310,14 @@ def settle_member_access(
     now: datetime,
     deadline: ClaimDeadline,
     seconds_left: Callable[[], float],
-    answered: Callable[[str], bool],
+    calls: MemberCalls,
 ) -> MemberAccessSettlement:
     """Open or close the `episodes` of every account of `targets` (summaries of one run, every
     target of the inventory, each with its `access_denied` calls; an account whose targets all
-    ran is reached only when `answered(account)`, a call of the member answered with success in
-    this run: `UnansweredEndpoints.member_answered`), and close that of every account the
-    inventory no longer lists; every account is tried even when an earlier one failed, and when
+    ran is reached only when `calls`, the member calls answered and refused in this run,
+    `UnansweredEndpoints.member_calls`, holds one of its calls answered with success, and its
+    episode is closed only once each call it waits for was), and close that of every account
+    the inventory no longer lists; every account is tried even when an earlier one failed, and when
     the index of open episodes cannot be read the accounts of `targets` are settled all the
     same. Each alert's claim is bound to `deadline`, the invocation; the search for episodes
     saved before the index to a share of `seconds_left()`, its time left, and an account is
@@ -295,7 +340,7 @@ def settle_member_access(
             settlement.errors.append(
                 {"account_id": episodes.earlier_search_key, "error": cut_echo(str(error))}
             )
-    for outcome in _outcomes(episodes, targets, indexed, answered):
+    for outcome in _outcomes(episodes, targets, indexed, calls):
         if not outcome.denied and not outcome.reached:
             continue
         if seconds_left() <= SETTLE_ACCOUNT_SECONDS:
@@ -398,6 +443,12 @@ def _read(state: StateTable, key: str) -> VersionedValue | None:
             readable = readable and isinstance(record.get("closed_at"), str)
         if record.get("resolution") is not None:
             Alert.model_validate(record["resolution"])
+        refused_calls = record.get(REFUSED_CALLS, [])
+        readable = (
+            readable
+            and isinstance(refused_calls, list)
+            and all(isinstance(call, str) for call in refused_calls)
+        )
     except (KeyError, ValidationError):
         readable = False
     if not readable:
@@ -443,7 +494,9 @@ def _settle(
             )
             outcome = replace(outcome, indexed=True)
         if outcome.denied and is_open:
-            noted = {**record, "last_denied_at": iso_z(now)}
+            noted = _waiting_for(
+                {**record, "last_denied_at": iso_z(now)}, outcome.still_refused(record)
+            )
             if state.replace_value(
                 key, EPISODE_VALUE, noted, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
             ):
@@ -457,13 +510,16 @@ def _settle(
                 state, publisher, delivery, alert, DELIVERY_TTL_SECONDS, deadline=deadline
             ):
                 settlement.alerted.append(outcome.account_id)
-            opened = {
-                "open": True,
-                "name": name,
-                "opened_at": iso_z(now),
-                "last_denied_at": iso_z(now),
-                "alert": alert.model_dump(mode="json"),
-            }
+            opened = _waiting_for(
+                {
+                    "open": True,
+                    "name": name,
+                    "opened_at": iso_z(now),
+                    "last_denied_at": iso_z(now),
+                    "alert": alert.model_dump(mode="json"),
+                },
+                outcome.refused,
+            )
             if state.replace_value(
                 key, EPISODE_VALUE, opened, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
             ):
@@ -476,6 +532,16 @@ def _settle(
                     episodes.open_episodes_key, f"{OPEN_EPISODE_PREFIX}{outcome.account_id}"
                 )
             return
+        waiting = None if outcome.departed else outcome.still_refused(record)
+        if waiting:
+            # Calls the member was not seen answering since it refused them: still open, without
+            # the calls it answered in this run.
+            progress = _waiting_for(record, waiting)
+            if progress == record or state.replace_value(
+                key, EPISODE_VALUE, progress, read=saved, ttl_seconds=EPISODE_TTL_SECONDS
+            ):
+                return
+            continue
         announced = Alert.model_validate(record["alert"])
         resolution = announced.resolution(outcome.resolved_by, now)
         # Closed before the resolution is published (by the next step): once it is out, no
@@ -488,3 +554,10 @@ def _settle(
         }
         state.replace_value(key, EPISODE_VALUE, closed, read=saved, ttl_seconds=EPISODE_TTL_SECONDS)
     raise EpisodeContendedError(outcome.account_id)
+
+
+def _waiting_for(record: dict[str, Any], calls: Set[str] | None) -> dict[str, Any]:
+    """The open episode `record` waiting for `calls` (its `refused_calls`), or for none named
+    when they are not known: it then resolves as those saved before the field did."""
+    kept = {name: value for name, value in record.items() if name != REFUSED_CALLS}
+    return {**kept, REFUSED_CALLS: sorted(calls)} if calls else kept

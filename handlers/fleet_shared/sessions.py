@@ -18,7 +18,8 @@ not answer two of its calls (or the caller's `given_up_after`), and the hub's SN
 (`WATCHED_HUB_SERVICES`) once one of their calls got no answer. All are kept in the container's
 one record of endpoints that did not answer (`unanswered_endpoints`: a call whose every attempt
 timed out, or that ran to its bound on errors botocore retries, each costing the call's bound),
-forgotten as each invocation starts.
+forgotten as each invocation starts, with the calls of each member answered or refused by IAM
+(`fleet_shared.member_calls`: a member's AssumeRole STS refused is noted here).
 Endpoint overrides come only from boto3's own `AWS_ENDPOINT_URL` (and `AWS_ENDPOINT_URL_<SERVICE>`)
 variables, which makes a moto server or LocalStack work unchanged.
 
@@ -51,6 +52,7 @@ from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import ConfigurationError, MemberAccessError
 from fleet_shared.foreign_answers import refuse_foreign_answer
 from fleet_shared.malformed_answers import MalformedAnswerRefusingParserFactory
+from fleet_shared.member_calls import ASSUME_ROLE
 from fleet_shared.unanswered_endpoints import (
     HUB_CALLS_GIVEN_UP_AFTER,
     MEMBER_CALLS_GIVEN_UP_AFTER,
@@ -365,7 +367,8 @@ class AccountSessions:
         this invocation: a run over many node groups or resources behind one hung endpoint would
         otherwise wait out `config`'s bound for each. A function passes the same
         `given_up_after` for a service on every call (the first one watching a client holds).
-        Its successful answers note the account (`UnansweredEndpoints.member_answered`)."""
+        Its calls answered with success or refused by IAM are noted
+        (`UnansweredEndpoints.member_calls`)."""
         client = self.client(service, account_id, region, config)
         return self._unanswered_endpoints.watch(
             client, account_id, region, given_up_after=given_up_after, member=True
@@ -446,6 +449,8 @@ class AccountSessions:
                 isinstance(error, ClientError)
                 and error.response.get("Error", {}).get("Code") == ASSUME_ROLE_REFUSED
             )
+            if refused:
+                self._unanswered_endpoints.member_calls.note_refused(account_id, ASSUME_ROLE)
             raise MemberAccessError(
                 account_id, region, call_error_text(error), refused=refused
             ) from error

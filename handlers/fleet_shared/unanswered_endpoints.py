@@ -21,9 +21,9 @@ hub's SNS and S3 of every function), or one call through a client that serves mo
 endpoint (`ask`: the members' AssumeRole through the hub's STS client, one table of the hub's
 DynamoDB).
 
-The record notes the other way too: the member accounts one of whose calls a member's own
-endpoint answered with success in this invocation (`member_answered`), the evidence that the
-member lets the function's role in which a member access episode is resolved on
+The record holds the other way too, forgotten with it: the calls of each member a member's own
+endpoint answered with success or IAM refused in this invocation (`member_calls`,
+`fleet_shared.member_calls`), the evidence a member access episode is opened and resolved on
 (`fleet_shared.access_episodes`).
 """
 
@@ -39,6 +39,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError, HTTPClientErro
 
 from fleet_shared.aws_answers import call_error_text
 from fleet_shared.call_bounds import ran_to_bound
+from fleet_shared.member_calls import MemberCalls
 
 MEMBER_CALLS_GIVEN_UP_AFTER = 2
 """Unanswered calls after which a member endpoint (`AccountSessions.watched_member_client`) is
@@ -53,8 +54,6 @@ object of the data bucket), so one left unanswered is the endpoint's, not the ca
 NO_ANSWER = (ConnectTimeoutError, ReadTimeoutError)
 """What botocore raises for a call whose every attempt waited out a timeout (a call that ran to
 its bound on error answers raises its last answer's `ClientError`, told by `ran_to_bound`)."""
-HTTP_ERROR_STATUS = 300
-"""The lowest HTTP status of an answer botocore raises as the call's error."""
 
 ResultT = TypeVar("ResultT")
 
@@ -98,7 +97,8 @@ class UnansweredEndpoints:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._unanswered: dict[str, _Unanswered] = {}
-        self._answered_members: set[str] = set()
+        self.member_calls = MemberCalls()
+        """The calls of each member answered and refused in this invocation."""
 
     def watch(
         self,
@@ -112,8 +112,8 @@ class UnansweredEndpoints:
         """`client` (of one account and region), whose calls are refused once its endpoint left
         `given_up_after` calls unanswered (timed out, or run to their bound on error answers);
         the hooks are registered once per client, so a client is watched with the threshold of
-        its first `watch`. A `member` client's successful answers note its account
-        (`member_answered`); a hub client's never do, though the hub be a member too."""
+        its first `watch`. A `member` client's calls answered with success or refused by IAM are
+        noted (`member_calls`); a hub client's never are, though the hub be a member too."""
         service = client.meta.service_model.service_id.hyphenize()
         endpoint = f"{service} in account {account_id} region {region}"
         events = client.meta.events
@@ -133,18 +133,8 @@ class UnansweredEndpoints:
             unique_id=f"{__name__}.note-answer",
         )
         if member:
-            events.register(
-                f"after-call.{service}",
-                partial(self._note_member_answer_hook, account_id),
-                unique_id=f"{__name__}.note-member-answer",
-            )
+            self.member_calls.watch(client, account_id)
         return client
-
-    def member_answered(self, account_id: str) -> bool:
-        """Whether a call of a watched member client of `account_id` was answered with success
-        in this invocation (an error answer, IAM's refusal among them, is no such answer)."""
-        with self._lock:
-            return account_id in self._answered_members
 
     def ask(self, endpoint: str, given_up_after: int, call: Callable[[], ResultT]) -> ResultT:
         """`call()`, refused once `endpoint` left `given_up_after` calls unanswered, and counted
@@ -158,11 +148,11 @@ class UnansweredEndpoints:
             raise
 
     def forget(self) -> None:
-        """Ask every endpoint again, and forget the members that answered: for the start of an
+        """Ask every endpoint again, and forget the members' calls: for the start of an
         invocation."""
         with self._lock:
             self._unanswered.clear()
-            self._answered_members.clear()
+        self.member_calls.forget()
 
     def _refuse_if_given_up(self, endpoint: str, given_up_after: int) -> None:
         with self._lock:
@@ -195,8 +185,3 @@ class UnansweredEndpoints:
         if ran_to_bound(parsed):
             # The error botocore raises next from this answer: the cause a refusal repeats.
             self._note_no_answer(endpoint, ClientError(parsed, model.name))
-
-    def _note_member_answer_hook(self, account_id: str, http_response: Any, **_: Any) -> None:
-        if http_response.status_code < HTTP_ERROR_STATUS:
-            with self._lock:
-                self._answered_members.add(account_id)

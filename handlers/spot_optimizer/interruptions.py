@@ -94,6 +94,7 @@ from fleet_shared.field_types import (
     eks_name_problem,
 )
 from fleet_shared.handler import Invocation
+from fleet_shared.member_calls import ASSUME_ROLE, call_name
 from fleet_shared.node_group_autoscalers import (
     autoscaler_of_described,
     cluster_tags,
@@ -126,11 +127,7 @@ from handlers.spot_optimizer.keys import (
     node_group_interruptions_key,
     zone_interruptions_key,
 )
-from handlers.spot_optimizer.member_access import (
-    ASSUME_ROLE,
-    episode_pending,
-    settle_spot_access,
-)
+from handlers.spot_optimizer.member_access import episode_pending, settle_spot_access
 from handlers.spot_optimizer.models import InterruptionEvent
 from handlers.spot_optimizer.node_groups import described_node_groups
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
@@ -461,14 +458,13 @@ def _regained_access(
         if not episode_pending(services, account):
             return None
         reached = {"account_id": account, "region": region, "status": OK}
+        # Its DescribeInstances was answered, "not found" included: EC2 refuses a call the role
+        # is not granted before it looks for the instance.
+        services.sessions.unanswered_endpoints.member_calls.note_answered(
+            account, call_name("ec2", "DescribeInstances")
+        )
         settlement = settle_spot_access(
-            services,
-            services.inventory(),
-            [reached],
-            deadline=deadline,
-            # Its DescribeInstances was answered, "not found" included: EC2 refuses a call the
-            # role is not granted before it looks for the instance.
-            answered=lambda answering: answering == account,
+            services, services.inventory(), [reached], deadline=deadline
         )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning("access episode not settled", extra={"error": str(error)})

@@ -14,8 +14,10 @@ hourly fleet analysis and by interruption warnings alike alerts once:
 
 An account the fleet analysis has no target of (the stack file lists no spot node group of it
 any more) whose episode is open gets an access check instead (`check_untargeted_access`): its
-role assumed and one DescribeInstances answered resolve the episode, a refusal keeps it open; no
-analysis nor warning of the account may come again, and the episode stayed open for ever.
+role assumed, one DescribeInstances and one DescribeSpotPriceHistory answered (the member calls
+an episode can wait for: fleet_shared.access_episodes) resolve the episode, a refusal keeps it
+open; no analysis nor warning of the account may come again, and the episode stayed open for
+ever.
 
 Every other member of the inventory is settled as not tried, so its episode stays as it was; an
 open episode of an account the inventory no longer lists is closed, as the shared settlement
@@ -24,7 +26,6 @@ closes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -41,6 +42,7 @@ from fleet_shared.access_episodes import (
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
 from fleet_shared.exceptions import FleetError, MemberAccessError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
+from fleet_shared.member_calls import ASSUME_ROLE
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS
 from fleet_shared.validation_errors import cut_echo
@@ -64,16 +66,15 @@ SPOT_ACCESS = AccessEpisodes(
 """Under `spot_optimizer/member-access/<account>`, indexed in
 `spot_optimizer/member-access-open`."""
 
-ASSUME_ROLE = "sts:AssumeRole"
 NOT_TRIED = "not_tried"
 """The status of a member whose role this run did not assume: its episode stays as it was."""
-ACCESS_CHECK_SECONDS = HUB_CALL_SECONDS + MEMBER_CALL_SECONDS + SETTLE_ACCOUNT_SECONDS
-"""The time an access check needs left to start (60 s): its AssumeRole and its DescribeInstances
-each never answering, and its account's settlement after it
+ACCESS_CHECK_SECONDS = HUB_CALL_SECONDS + 2 * MEMBER_CALL_SECONDS + SETTLE_ACCOUNT_SECONDS
+"""The time an access check needs left to start (77 s): its AssumeRole, its DescribeInstances and
+its DescribeSpotPriceHistory each never answering, and its account's settlement after it
 (`access_episodes.SETTLE_ACCOUNT_SECONDS`)."""
-ACCESS_CHECK_INSTANCES = 5
-"""DescribeInstances' MaxResults in an access check (EC2's least): the answer is the evidence,
-not the instances."""
+ACCESS_CHECK_PAGE_ITEMS = 5
+"""The MaxResults of each call of an access check (DescribeInstances' least): the answer is the
+evidence, not what it lists."""
 
 logger = observability_for(FUNCTION_NAME).logger
 
@@ -97,7 +98,8 @@ def check_untargeted_access(
 ) -> list[dict[str, Any]]:
     """An access check of each member of `inventory` that has no target in `targets` and an
     episode in the index of open episodes (one Query): in its first region, its role assumed and
-    one page of DescribeInstances asked, each check started only while `deadline` allows
+    one page of DescribeInstances and of DescribeSpotPriceHistory asked, each check started only
+    while `deadline` allows
     ACCESS_CHECK_SECONDS. Each `{"account_id", "region", "status": "ok"|"error"|"not_started",
     "error"?, "access_denied"?}`, settled as a target is. None when the index cannot be read:
     the settlement, which reads it too, reports it."""
@@ -117,7 +119,8 @@ def check_untargeted_access(
             continue
         try:
             ec2 = services.member_client("ec2", member.account_id, member.regions[0])
-            ec2.describe_instances(MaxResults=ACCESS_CHECK_INSTANCES)
+            ec2.describe_instances(MaxResults=ACCESS_CHECK_PAGE_ITEMS)
+            ec2.describe_spot_price_history(MaxResults=ACCESS_CHECK_PAGE_ITEMS)
         except (FleetError, *AWS_CALL_ERRORS) as error:
             check.update(status="error", error=cut_echo(str(error)))
             denied = refused_call(error)
@@ -135,14 +138,14 @@ def settle_spot_access(
     targets: list[dict[str, Any]],
     *,
     deadline: Invocation,
-    answered: Callable[[str], bool] | None = None,
 ) -> MemberAccessSettlement:
     """Settle the episodes of the accounts of `targets` (`{"account_id", "region", "status",
     "access_denied"?}`, the status `ok` or `partial` when the role worked) and of every other
     member of `inventory` as not tried (the inventory as read, never passed over: without it an
     open episode would be closed as its account's departure); each alert's claim is bound to
-    `deadline`, the invocation. An account is reached only when `answered(account)`: by default
-    a call of the member answered with success in this invocation."""
+    `deadline`, the invocation. An account is reached only when a call of the member was
+    answered with success in this invocation, and its episode closed once each call IAM refused
+    it was (`UnansweredEndpoints.member_calls`)."""
     tried = {target["account_id"] for target in targets}
     untried = [
         {"account_id": member.account_id, "region": member.regions[0], "status": NOT_TRIED}
@@ -158,7 +161,7 @@ def settle_spot_access(
         deadline=deadline,
         # Never asked: the optimizer saved no episode before their index existed.
         seconds_left=deadline.remaining_seconds,
-        answered=answered or services.sessions.unanswered_endpoints.member_answered,
+        calls=services.sessions.unanswered_endpoints.member_calls,
     )
 
 

@@ -169,6 +169,8 @@ def test_failed_assume_role_raises_member_access_error(
     assert "AccessDenied" in raised.value.cause
     # AND the answer's text in it is one line, cut, as every caller quotes it
     assert "\n" not in raised.value.cause and len(raised.value.cause) < 400
+    # AND the refusal is noted as the member's, for its access episode
+    assert sessions.unanswered_endpoints.member_calls.refused(MEMBER) == {"sts:AssumeRole"}
 
 
 def test_an_assume_role_answered_with_a_proxy_page_raises_member_access_error(

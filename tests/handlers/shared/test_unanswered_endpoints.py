@@ -124,7 +124,7 @@ def test_answers_and_refused_connections_do_not_give_an_endpoint_up() -> None:
 
 
 @pytest.mark.usefixtures("mocked_aws")
-def test_a_member_is_noted_as_answering_only_on_a_success_of_its_own_until_forgotten() -> None:
+def test_a_members_calls_are_noted_as_answered_or_refused_only_on_its_own_until_forgotten() -> None:
     # GIVEN a member's watched DynamoDB client whose ListTables IAM refuses, and a hub client
     # watched under the same account (a hub that is a member too)
     endpoints = UnansweredEndpoints()
@@ -142,19 +142,25 @@ def test_a_member_is_noted_as_answering_only_on_a_success_of_its_own_until_forgo
         REGION,
         given_up_after=HUB_CALLS_GIVEN_UP_AFTER,
     )
-    # WHEN the refused call is made and the hub client answers
+    # WHEN the refused call is made, a call the member answers with another error, and the hub
+    # client answers
     with pytest.raises(ClientError):
         dynamodb.list_tables()
+    with pytest.raises(ClientError):
+        dynamodb.describe_table(TableName="missing")
     sns.list_topics()
-    # THEN the member is not noted as answering: neither is evidence of its grants
-    assert not endpoints.member_answered(MEMBER)
+    # THEN the refusal alone is noted, by its call's name; nothing is noted as answered:
+    # neither error nor the hub's answer is evidence of the member's grants
+    calls = endpoints.member_calls
+    assert calls.refused(MEMBER) == {"dynamodb:ListTables"}
+    assert calls.answered(MEMBER) == frozenset()
     # WHEN a call of the member's client is answered with success
     dynamodb.list_backups()
-    # THEN that member, and no other, is noted, until the next invocation starts
-    assert endpoints.member_answered(MEMBER)
-    assert not endpoints.member_answered("333333333333")
+    # THEN that call of that member, and of no other, is noted, until the next invocation starts
+    assert calls.answered(MEMBER) == {"dynamodb:ListBackups"}
+    assert calls.answered("333333333333") == frozenset()
     endpoints.forget()
-    assert not endpoints.member_answered(MEMBER)
+    assert (calls.answered(MEMBER), calls.refused(MEMBER)) == (frozenset(), frozenset())
 
 
 @pytest.mark.usefixtures("mocked_aws")

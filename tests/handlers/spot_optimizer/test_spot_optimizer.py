@@ -744,13 +744,17 @@ def test_fleet_analysis_alerts_a_refusing_member_once_per_episode_its_warnings_s
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
 
 
-def drop_the_refusing_members_spot_groups(document: dict[str, Any]) -> None:
-    """The stack file's edit that leaves the refusing member without a spot node group."""
-    [member] = [m for m in document["members"] if m["account_id"] == DENIED_MEMBER]
-    for cluster in member["clusters"]:
-        cluster["node_groups"] = [
-            group for group in cluster["node_groups"] if group["capacity_type"] != "SPOT"
-        ]
+def drop_spot_groups_of(account_id: str) -> Callable[[dict[str, Any]], None]:
+    """The stack file's edit that leaves member `account_id` without a spot node group."""
+
+    def drop(document: dict[str, Any]) -> None:
+        [member] = [m for m in document["members"] if m["account_id"] == account_id]
+        for cluster in member["clusters"]:
+            cluster["node_groups"] = [
+                group for group in cluster["node_groups"] if group["capacity_type"] != "SPOT"
+            ]
+
+    return drop
 
 
 def test_an_episode_of_a_member_left_with_no_spot_group_is_settled_by_an_access_check(
@@ -765,7 +769,7 @@ def test_an_episode_of_a_member_left_with_no_spot_group_is_settled_by_an_access_
     [alert] = [message.alert for message in alert_inbox.receive()]
     # WHEN the stack file no longer lists a spot node group of it, and the next hour's analysis
     # runs with the refusal lasting
-    change_the_inventory_document(drop_the_refusing_members_spot_groups)
+    change_the_inventory_document(drop_spot_groups_of(DENIED_MEMBER))
     services.clock.advance(3600)  # type: ignore[attr-defined]
     refused = invoke({"action": "analyze_fleet"}, services, "inv-2")
     # THEN its role is tried and refused: the episode stays open, and nothing goes out
@@ -791,6 +795,35 @@ def test_an_episode_of_a_member_left_with_no_spot_group_is_settled_by_an_access_
     later = invoke({"action": "analyze_fleet"}, services, "inv-4")
     assert "access_checks" not in later
     assert alert_inbox.receive() == []
+
+
+def test_an_episode_of_refused_spot_prices_of_a_member_left_with_no_spot_group_waits_for_them(
+    invoke: Invoke, make_services: MakeServices, alert_inbox: Any
+) -> None:
+    # GIVEN member A's episode opened by an hourly analysis whose DescribeSpotPriceHistory its
+    # EC2 refused, and the stack file then listing no spot node group of it
+    services = make_services()
+    ec2 = services.member_client("ec2", MEMBER_A, REGION)
+    refusal = refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory")
+    invoke({"action": "analyze_fleet"}, services, "inv-1")
+    [alert] = [m.alert for m in alert_inbox.receive() if m.alert["account_id"] == MEMBER_A]
+    change_the_inventory_document(drop_spot_groups_of(MEMBER_A))
+    # WHEN the next hour's analysis checks its access, the refusal lasting
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    refused = invoke({"action": "analyze_fleet"}, services, "inv-2")
+    # THEN the check's DescribeInstances answered does not resolve the episode: it asks the
+    # refused call too, refused again
+    [check] = [c for c in refused["access_checks"] if c["account_id"] == MEMBER_A]
+    assert check["access_denied"] == ["DescribeSpotPriceHistory"]
+    assert MEMBER_A not in refused["access_alerts"]["resolved"]
+    # WHEN the member's EC2 answers it again and the next hour's analysis runs
+    ec2.meta.events.unregister("before-send.ec2.DescribeSpotPriceHistory", refusal)
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    granted = invoke({"action": "analyze_fleet"}, services, "inv-3")
+    # THEN the alert is resolved (same id)
+    assert MEMBER_A in granted["access_alerts"]["resolved"]
+    [resolution] = [m.alert for m in alert_inbox.receive() if m.alert["account_id"] == MEMBER_A]
+    assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
 
 
 def test_fleet_analysis_alerts_a_member_whose_role_may_not_read_spot_prices(
