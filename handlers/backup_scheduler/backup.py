@@ -72,7 +72,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from fleet_shared.access_episodes import refused_by_iam
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS, refused_by_iam
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.backup_tags import (
     BACKUP_TAG,
@@ -194,15 +194,22 @@ timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling
 HUNG_ENDPOINTS_SECONDS = 2 * HUNG_MEMBER_CALL_SECONDS
 """What member endpoints that never answer add to a target's time: EC2 and DynamoDB are each
 given up for the invocation after one such call. A target starts only with this much time left
-beyond BACKUP_TARGET_SECONDS, so a hung endpoint cannot keep it past Lambda's timeout."""
-ITEM_RESERVE_SECONDS = HUNG_MEMBER_CALL_SECONDS + HUB_CALL_SECONDS
+beyond BACKUP_TARGET_SECONDS (and the settling after it: TARGET_START_RESERVE_SECONDS), so a hung
+endpoint cannot keep it past Lambda's timeout."""
+ITEM_RESERVE_SECONDS = HUNG_MEMBER_CALL_SECONDS + HUB_CALL_SECONDS + SETTLE_ACCOUNT_SECONDS
 """The time a target's next step, or next copy, table or deletion, starts only with more than
-left in the invocation: one hung call of its member endpoint (an endpoint that left one call
-unanswered is given up, so each item or step waits out one at most) and one bounded hub call.
+left in the invocation (135 s): one hung call of its member endpoint (an endpoint that left one
+call unanswered is given up, so each item or step waits out one at most), one bounded hub call,
+and the settlement of an account's access episode after the last target
+(`access_episodes.SETTLE_ACCOUNT_SECONDS`, as spot_optimizer's fleet analysis keeps it), which
+would otherwise find too little time left for any account of a run whose items took it all.
 A target of many volumes or tables could otherwise run past Lambda's timeout, killed between
 two calls; it stops between two items instead (`_TimeUpError`), names what it left (`left`), and
 completes no day's record, so the next run (a retry the same day, or the next night's, which
 starts with it) does the rest, skipping what was copied."""
+TARGET_START_RESERVE_SECONDS = HUNG_ENDPOINTS_SECONDS + SETTLE_ACCOUNT_SECONDS
+"""What a target needs left to start beyond BACKUP_TARGET_SECONDS (212 s): its member endpoints
+never answering, and an account's settlement after the last target."""
 
 
 @dataclass(frozen=True)
@@ -1331,8 +1338,8 @@ def backup_targets(
     results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
-    whose turn comes with less than BACKUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
-    invocation is not started
+    whose turn comes with less than BACKUP_TARGET_SECONDS and TARGET_START_RESERVE_SECONDS left in
+    the invocation is not started
     (status `not_started`): its day's record is not claimed, and the next run starts with it, as
     with one that ran out of time between two items (`left`, ITEM_RESERVE_SECONDS)
     (`TARGETS_LEFT`, fleet_shared.targets_left; a dry run reads that list but does not change
@@ -1340,7 +1347,7 @@ def backup_targets(
     """
     budget = TimeBudget(
         invocation,
-        services.environment.backup_target_seconds + HUNG_ENDPOINTS_SECONDS,
+        services.environment.backup_target_seconds + TARGET_START_RESERVE_SECONDS,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED).summary(),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)

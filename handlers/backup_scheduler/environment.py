@@ -56,6 +56,7 @@ class BackupEnvironment(FunctionEnvironment):
         le=900,
         description="A generous estimate of one target's backup (seconds, 1-900): a target is "
         "started only with this much time left in the invocation beyond the 184 s its EC2 and "
-        "DynamoDB endpoints take when they never answer (one call of 92 s each), and otherwise "
-        "waits for the next run.",
+        "DynamoDB endpoints take when they never answer (one call of 92 s each) and the 28 s of "
+        "settling a member's access episode after the last target, and otherwise waits for the "
+        "next run.",
     )

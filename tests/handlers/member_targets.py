@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from catalog.functions import function_spec
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
 from fleet_shared.environment import load_environment
 from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime, hang_every_attempt
 from tests.handlers.faults import InjectedS3InternalError, s3_error_every_attempt
@@ -89,17 +90,23 @@ def time_for_one_target() -> ContextRunningOutOfTime:
     return ContextRunningOutOfTime(millis_left=[300_000, 20_000])
 
 
-def time_for_member_a_with_its_endpoints_hung(endpoints: int) -> list[Any]:
+def time_for_member_a_with_its_endpoints_hung(endpoints: int, settling: int = 0) -> list[Any]:
     """(seconds_left, member_a_started): a run with more than a target's budget (30 s) left, and
-    one with time for the budget and one hung call (92 s) on each of member A's `endpoints`."""
+    one with time for the budget and one hung call (92 s) on each of member A's `endpoints`, and
+    the `settling` of access episodes its function keeps free after the last target."""
     return [
         pytest.param(100, False, id="more-than-the-budget-only"),
-        pytest.param(30 + endpoints * 92 + 1, True, id="the-budget-and-every-endpoint-bound"),
+        pytest.param(
+            30 + endpoints * 92 + settling + 1, True, id="the-budget-and-every-endpoint-bound"
+        ),
     ]
 
 
-TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG = time_for_member_a_with_its_endpoints_hung(2)
-"""time_for_member_a_with_its_endpoints_hung of a function with two member endpoints."""
+TIME_FOR_MEMBER_A_WITH_ITS_ENDPOINTS_HUNG = time_for_member_a_with_its_endpoints_hung(
+    2, SETTLE_ACCOUNT_SECONDS
+)
+"""time_for_member_a_with_its_endpoints_hung of backup_scheduler: two member endpoints, and an
+account's settlement kept free after the last target."""
 
 
 def assert_member_a_started_only_with_time_for_its_hung_calls(

@@ -17,6 +17,7 @@ from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
 from fleet_shared.backup_tags import SNAPSHOT_ID_TAG, STACK_TAG
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
@@ -335,7 +336,7 @@ def test_a_target_out_of_time_stops_between_copies_and_the_next_run_does_the_res
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN member A with sixteen daily volumes and a daily table, its CreateSnapshot taking
-    # 20 s: 320 s of copies
+    # 20 s: 320 s of copies, each started only with more than 135 s left
     ec2, dynamodb = member_a["ec2"], member_a["dynamodb"]
     daily = [member_a["daily"], *(create_volume(ec2, backup="daily") for _ in range(15))]
     member_ec2 = member_a_client_after_a_dry_run(backup, built_services, "ec2")
@@ -347,7 +348,7 @@ def test_a_target_out_of_time_stops_between_copies_and_the_next_run_does_the_res
     # and named the steps it left, from the volume it did not reach
     target = target_of(result, MEMBER_A)
     copied = {copy["source"] for copy in target["copies"]}
-    assert target["status"] == "partial" and len(copied) == 10
+    assert target["status"] == "partial" and len(copied) == 9
     left_volumes = set(daily) - copied
     assert target["left"][0]["step"] == "ec2:DescribeVolumes"
     assert target["left"][0]["from"] in left_volumes
@@ -373,8 +374,8 @@ def test_a_target_out_of_time_stops_between_copies_and_the_next_run_does_the_res
 @pytest.fixture
 def time_for_one_target(monkeypatch: pytest.MonkeyPatch) -> Callable[[], ContextRunningOutOfTime]:
     """Make Lambda contexts of runs with time for one target: each target takes 100 s of its
-    run's 300 s, so after the first, 200 s are left, less than a target needs to start (30 s and
-    2 x 92 s), where the first has time for each of its items (92 s and 15 s)."""
+    run's 300 s, so after the first, 200 s are left, less than a target needs to start (30 s,
+    2 x 92 s and 28 s), where the first has time for each of its items (92 s, 15 s and 28 s)."""
     runs: list[ContextRunningOutOfTime] = []
     run_target = backup_module._run_target
 
@@ -639,8 +640,10 @@ def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging
 @pytest.mark.parametrize(
     ("seconds_left", "member_b_started"),
     [
-        pytest.param(30 + 2 * 92 + 1, False, id="time-for-member-a-only"),
-        pytest.param(2 * (30 + 2 * 92) + 1, True, id="time-for-both-members"),
+        pytest.param(30 + 2 * 92 + SETTLE_ACCOUNT_SECONDS + 1, False, id="time-for-member-a-only"),
+        pytest.param(
+            2 * (30 + 2 * 92) + SETTLE_ACCOUNT_SECONDS + 1, True, id="time-for-both-members"
+        ),
     ],
 )
 @pytest.mark.usefixtures("one_target_at_a_time")
@@ -658,7 +661,7 @@ def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run
     # listings (two a run) with throttling as the attempt's 15 s of timeouts run out, botocore's
     # throttling waits drawn at their longest (121 s a call, where the bound is 92 s), member B
     # with a daily volume, and a run with time for member A's budget and hung calls (30 s and
-    # 2 x 92 s), or for both members'
+    # 2 x 92 s) and the 28 s of settling after them, or for both members'
     draw_longest_botocore_waits(monkeypatch)
     ec2_b, daily_b = daily_volume_in_member_b
     backup({"action": "backup", "dry_run": True})
@@ -688,8 +691,10 @@ def test_a_member_whose_ec2_throttles_each_attempt_as_it_times_out_costs_the_run
 @pytest.mark.parametrize(
     ("seconds_left", "member_b_started"),
     [
-        pytest.param(30 + 2 * 92 + 1, False, id="time-for-member-a-only"),
-        pytest.param(2 * (30 + 2 * 92) + 1, True, id="time-for-both-members"),
+        pytest.param(30 + 2 * 92 + SETTLE_ACCOUNT_SECONDS + 1, False, id="time-for-member-a-only"),
+        pytest.param(
+            2 * (30 + 2 * 92) + SETTLE_ACCOUNT_SECONDS + 1, True, id="time-for-both-members"
+        ),
     ],
 )
 @pytest.mark.usefixtures("one_target_at_a_time")
@@ -707,7 +712,8 @@ def test_a_member_whose_dynamodb_throttles_every_call_to_its_bound_is_given_up_a
     # and a DynamoDB endpoint answering each attempt of DescribeTable with throttling as the
     # attempt's 15 s of timeouts run out, so each call runs to its 92 s bound (90 s), botocore's
     # throttling waits drawn at their longest, member B with a daily volume, and a run with time
-    # for member A's budget and hung calls (30 s and 2 x 92 s), or for both members'
+    # for member A's budget and hung calls (30 s and 2 x 92 s) and the 28 s of settling after
+    # them, or for both members'
     _table(member_a["dynamodb"], "carts", backup="daily")
     draw_longest_botocore_waits(monkeypatch)
     ec2_b, daily_b = daily_volume_in_member_b

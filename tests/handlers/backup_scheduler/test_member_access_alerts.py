@@ -14,7 +14,7 @@ from fleet_shared.earlier_values import SEARCHED
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
 from handlers.backup_scheduler import backup as backup_module
-from handlers.backup_scheduler.backup import BackupServices
+from handlers.backup_scheduler.backup import TARGET_START_RESERVE_SECONDS, BackupServices
 from handlers.backup_scheduler.member_access import BACKUP_ACCESS
 from tests.handlers.conftest import AlertInbox
 from tests.handlers.deadlines import LambdaTime
@@ -230,3 +230,56 @@ def test_a_run_short_of_time_settles_no_account_half_way_and_the_next_run_the_re
     # THEN it sends the denied member's alert, and neither goes out twice
     assert nightly["access_alerts"] == {"alerted": [DENIED_MEMBER], "resolved": []}
     assert [r.alert["account_id"] for r in alert_inbox.receive()] == [DENIED_MEMBER]
+
+
+TARGET_BUDGET_SECONDS = 30
+"""BACKUP_TARGET_SECONDS' default: the time a target's own work is allowed."""
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "member_a_started"),
+    [
+        pytest.param(
+            TARGET_BUDGET_SECONDS + backup_module.HUNG_ENDPOINTS_SECONDS + 14,
+            False,
+            id="time-for-the-target-not-its-settling",
+        ),
+        pytest.param(
+            TARGET_BUDGET_SECONDS + TARGET_START_RESERVE_SECONDS + 1,
+            True,
+            id="time-for-the-target-and-its-settling",
+        ),
+    ],
+)
+def test_a_night_whose_target_takes_its_whole_budget_still_settles_its_access_episode(
+    backup: Invoke,
+    built_services: list[BackupServices],
+    alert_inbox: AlertInbox,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    seconds_left: int,
+    member_a_started: bool,
+) -> None:
+    # GIVEN one target at a time, member A's DynamoDB refusing ListTables, and member A's target
+    # (the night's first) taking its whole budget: its own 30 s and both endpoints' hung calls
+    backup({"action": "backup", "dry_run": True})
+    dynamodb_a = built_services[0].member_client("dynamodb", MEMBER_A, REGION)
+    refuse_every_attempt(dynamodb_a, "dynamodb", "ListTables")
+    monkeypatch.setenv("BACKUP_MAX_WORKERS", "1")
+    time = LambdaTime(seconds_left)
+    run_target = backup_module._run_target
+
+    def taking_its_whole_budget(services: Any, account_id: str, *rest: Any, **named: Any) -> Any:
+        result = run_target(services, account_id, *rest, **named)
+        if account_id == MEMBER_A:
+            time.spend(TARGET_BUDGET_SECONDS + backup_module.HUNG_ENDPOINTS_SECONDS)
+        return result
+
+    monkeypatch.setattr(backup_module, "_run_target", taking_its_whole_budget)
+    # WHEN the night's run comes with `seconds_left`
+    result = backup({"action": "backup"}, time.context())
+    # THEN no account is left unsettled for lack of time: member A was started only with time
+    # to settle its episode after it, and then alerted; else it is left whole for the next run
+    assert result["access_alerts"] == {"alerted": [MEMBER_A] * member_a_started, "resolved": []}
+    assert (target_of(result, MEMBER_A)["status"] != "not_started") is member_a_started
+    assert [r.alert["account_id"] for r in alert_inbox.receive()] == [MEMBER_A] * member_a_started

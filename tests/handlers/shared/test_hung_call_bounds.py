@@ -310,6 +310,9 @@ DOC_FIGURES = {
         f"the {backup.HUNG_ENDPOINTS_SECONDS} s its EC2 and DynamoDB endpoints take when they never"
         f" answer (one call of {backup.HUNG_MEMBER_CALL_SECONDS} s each)",
         f"settled only while more than {SETTLE_ACCOUNT_SECONDS} s are left",
+        f"and {SETTLE_ACCOUNT_SECONDS} s for settling an account's access episode after the last",
+        f"more than {backup.ITEM_RESERVE_SECONDS} s left (one hung member call of"
+        f" {backup.HUNG_MEMBER_CALL_SECONDS} s",
     ],
     "docs/functions/cleanup_manager.md": [
         f"settled only while more than {SETTLE_ACCOUNT_SECONDS} s are left",
