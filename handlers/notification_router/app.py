@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result
-from fleet_shared.exceptions import EventValidationError
+from fleet_shared.exceptions import DeploymentError, EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
 from fleet_shared.validation_errors import escaped_echo
@@ -52,11 +52,11 @@ def handle(
     """Route every record: `{"status", "results": [one per message]}`.
 
     For SQS the result adds `batchItemFailures`: every message not delivered on every channel,
-    not started for lack of time, in progress or unreadable goes back to the queue (and,
-    unreadable, on to its DLQ). For SNS such a message raises `UndeliveredAlertError` after the
-    batch, so Lambda retries it and then uses the DLQ; an unreadable SNS message is an error
-    result (a retry cannot fix it), kept in the queue's DLQ (`dead_letters`), and raises only
-    when it could not be kept there.
+    not started for lack of time, in progress, unreadable or whose routing raised goes back to
+    the queue (and, unreadable, on to its DLQ). For SNS such a message raises
+    `UndeliveredAlertError` after the batch, so Lambda retries it and then uses the DLQ; an
+    unreadable SNS message is an error result (a retry cannot fix it), kept in the queue's DLQ
+    (`dead_letters`), and raises only when it could not be kept there.
     """
     if request.source == SQS:
         return _route_queue(request.records, services, invocation)
@@ -67,45 +67,80 @@ def _route_topic(
     records: list[Mapping[str, Any]], services: RouterServices, invocation: Invocation
 ) -> dict[str, Any]:
     results = []
-    unkept: dict[str, str] = {}
     for index, record in enumerate(records):
         sns = record.get("Sns")
         message_id = sns.get("MessageId") if isinstance(sns, Mapping) else None
-        if not isinstance(sns, Mapping):
-            refusal = EventValidationError(f"Records[{index}].Sns", "expected an object")
-            result = error_result(refusal)
-        elif message_id is not None and not isinstance(message_id, str):
-            refusal = EventValidationError(
-                f"Records[{index}].Sns.MessageId",
-                f"expected a string, got {type(message_id).__name__}",
+        # Repeated in results, logs and the error that fails the invocation: a direct invocation
+        # may send any text, and only the start of it is needed to find it.
+        echoed_id = escaped_echo(message_id) if isinstance(message_id, str) else None
+        try:
+            result = _route_topic_record(index, record, echoed_id, services, invocation)
+        except DeploymentError:
+            # The deployment, not this message: the skeleton fails the invocation naming it.
+            raise
+        except Exception as error:
+            # Any failure of one message, bug or not, is its own: the rest of the batch is
+            # routed, then the invocation fails for it, so Lambda retries the event (its messages
+            # delivered already are duplicates then) and, its retries spent, keeps it in the
+            # function's dead-letter queue. Answered as a refused request, as the skeleton
+            # answers a FleetError, every alert of the batch was dropped unseen.
+            failure = error_result(error, message_id=echoed_id)
+            result = {**failure, "error": escaped_echo(failure["error"]), "status": UNDELIVERED}
+            FUNCTION.logger.warning(
+                "routing the message failed; the invocation fails for it after the batch",
+                extra={"message_id": echoed_id or f"Records[{index}]", "error": result["error"]},
+                exc_info=True,
             )
-            result = error_result(refusal)
-        else:
-            # Repeated in results, logs and the error that fails the invocation: a direct
-            # invocation may send any text, and only the start of it is needed to find it.
-            echoed_id = None if message_id is None else escaped_echo(message_id)
-            field = f"Records[{index}].Sns.Message"
-            result, refusal = _route_text(
-                sns.get("Message"), field, echoed_id, services, invocation
-            )
-        if refusal is not None:
-            # Nobody reads the result of an asynchronous invocation: the message is kept where
-            # an unreadable queue message ends up, whose alarm tells people.
-            keeping = keep(record, refusal, services, invocation)
-            result["dead_letter"] = keeping.outcome
-            if not keeping.kept:
-                name = str(result.get("message_id") or f"Records[{index}]")
-                unkept[name] = keeping.outcome["not_kept"]
-                FUNCTION.logger.error(
-                    "unreadable message not kept in the dead-letter queue",
-                    extra={"message_id": name, **keeping.outcome},
-                )
         results.append(result)
     _count(results)
-    undelivered = [str(r.get("message_id")) for r in results if r["status"] in RETRY_STATUSES]
+    named = [
+        (result.get("message_id") or f"Records[{i}]", result) for i, result in enumerate(results)
+    ]
+    undelivered = [name for name, result in named if result["status"] in RETRY_STATUSES]
+    unkept = {
+        name: result["dead_letter"]["not_kept"]
+        for name, result in named
+        if "not_kept" in result.get("dead_letter", {})
+    }
     if undelivered or unkept:
         raise UndeliveredAlertError(undelivered, unkept)
     return {"status": _overall(results), "results": results}
+
+
+def _route_topic_record(
+    index: int,
+    record: Mapping[str, Any],
+    echoed_id: str | None,
+    services: RouterServices,
+    invocation: Invocation,
+) -> dict[str, Any]:
+    """The result of the SNS record at `index`; one that cannot be read is kept in the
+    dead-letter queue (`dead_letters.keep`), its result's `dead_letter` saying so or why not."""
+    sns = record.get("Sns")
+    message_id = sns.get("MessageId") if isinstance(sns, Mapping) else None
+    if not isinstance(sns, Mapping):
+        refusal = EventValidationError(f"Records[{index}].Sns", "expected an object")
+        result = error_result(refusal)
+    elif message_id is not None and not isinstance(message_id, str):
+        refusal = EventValidationError(
+            f"Records[{index}].Sns.MessageId",
+            f"expected a string, got {type(message_id).__name__}",
+        )
+        result = error_result(refusal)
+    else:
+        field = f"Records[{index}].Sns.Message"
+        result, refusal = _route_text(sns.get("Message"), field, echoed_id, services, invocation)
+    if refusal is not None:
+        # Nobody reads the result of an asynchronous invocation: the message is kept where an
+        # unreadable queue message ends up, whose alarm tells people.
+        keeping = keep(record, refusal, services, invocation)
+        result["dead_letter"] = keeping.outcome
+        if not keeping.kept:
+            FUNCTION.logger.error(
+                "unreadable message not kept in the dead-letter queue",
+                extra={"message_id": echoed_id or f"Records[{index}]", **keeping.outcome},
+            )
+    return result
 
 
 def _route_queue(

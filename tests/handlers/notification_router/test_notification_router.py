@@ -335,6 +335,38 @@ def test_sns_message_failing_on_every_channel_raises_for_the_dlq(
     assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 4)
 
 
+@pytest.mark.usefixtures("no_retry_waits")
+def test_an_sns_message_whose_routing_fails_is_retried_and_the_rest_of_its_batch_sent_once(
+    invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
+) -> None:
+    # GIVEN a warm router, and an SNS batch of two critical alerts whose first one's newest
+    # notice the state table cannot read (every attempt fails to connect)
+    invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
+    email_inbox.receive()
+    first = fleet_alert("critical")
+    second = fleet_alert("critical", title="payments down")
+    table = app.FUNCTION.services().hub_client("dynamodb")
+    fault = fail_every_attempt(table, "dynamodb", "GetItem", body_with=(first["id"].encode(),))
+    event = sns_event(first, second)
+    # WHEN the alert topic invokes the router
+    with pytest.raises(UndeliveredAlertError) as raised:
+        invoke(event)
+    # THEN the invocation fails for the first alert alone, so Lambda retries the event, and only
+    # after the second was delivered
+    assert raised.value.message_ids == ["sns-0"]
+    assert fault.attempts > 0
+    assert [page["dedup_key"] for page in receiver.bodies("/pagerduty")] == [second["id"]]
+    # WHEN Lambda retries the event a minute later, the table answering
+    fault.healed = True
+    fake_clock.advance(PLATFORM_RETRY_SECONDS)
+    result = invoke(event)
+    # THEN the first alert is sent, and the second is a duplicate: each channel got each once
+    assert statuses(result) == ["sent", "duplicate"]
+    pages = [page["dedup_key"] for page in receiver.bodies("/pagerduty")]
+    assert pages == [second["id"], first["id"]]
+    assert (len(receiver.bodies("/slack")), len(email_inbox.receive())) == (2, 2)
+
+
 def test_native_cloudwatch_alarm_is_mapped_and_resolved_in_pagerduty(
     invoke: Invoke, receiver: Any, email_inbox: Any, fake_clock: Any
 ) -> None:

@@ -269,6 +269,21 @@ def test_a_long_sns_message_id_is_echoed_cut_to_one_short_line(
     assert len(str(raised.value)) < 300
 
 
+def test_an_undelivered_sns_message_without_message_id_is_named_by_its_record(
+    invoke: Invoke, receiver: Receiver
+) -> None:
+    # GIVEN a direct invocation whose second SNS record has no MessageId, for a warning that
+    # Slack refuses
+    receiver.fail("/slack", 400, times=1)
+    event = sns_event(fleet_alert("info", title="FYI"), fleet_alert("warning"))
+    del event["Records"][1]["Sns"]["MessageId"]
+    # WHEN it is routed
+    with pytest.raises(UndeliveredAlertError) as raised:
+        invoke(event)
+    # THEN the error that fails the invocation names the warning by its record, not as None
+    assert raised.value.message_ids == ["Records[1]"]
+
+
 def test_an_sns_message_id_that_is_no_text_is_refused_naming_the_field(
     invoke: Invoke, receiver: Receiver, dead_letter_queue: DeadLetterQueue
 ) -> None:
