@@ -29,7 +29,9 @@ def handle(
     the cleanup role, then announce the marks per account and date (neither in a dry run); a
     notice or access alert SNS refuses fails the invocation after the marks are made, so its
     retry sends it, and an inventory that cannot be read fails it (the shared layer's
-    InventoryUnreadableError), so the platform retries the run."""
+    InventoryUnreadableError), so the platform retries the run. The targets leave the settling
+    and the notices their time (cleanup.AFTER_TARGETS_SECONDS); what finds too little left is
+    left for the next run, which settles it and rebuilds the notices from the pending marks."""
     environment = services.environment
     dry_run = request.dry_run or environment.fleet_dry_run
     inventory = services.inventory()
@@ -41,6 +43,7 @@ def handle(
         deadline=invocation,
     )
     settlement = None
+    sent = 0
     if not dry_run:
         # Before the notices, whose failure fails the invocation: an access alert not sent
         # leaves its episode as it was, for the retry.
@@ -54,9 +57,11 @@ def handle(
             seconds_left=invocation.remaining_seconds,
             calls=services.sessions.unanswered_endpoints.member_calls,
         )
-    sent = 0 if dry_run else announce_marks(results, services, invocation)
-    # After the notices: one not sent for an unreadable record is reported on its account's
-    # first target.
+        sent = announce_marks(
+            results, services, invocation, seconds_left=invocation.remaining_seconds
+        )
+    # After the notices: one not sent (its record unreadable, or no time left for it) is
+    # reported on its account's first target.
     targets = [result.summary() for result in results]
     not_started = [
         {"account_id": result.account_id, "region": result.region}

@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from fleet_shared.access_episodes import note_refused_call
+from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS, note_refused_call
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
 from fleet_shared.aws_answers import AWS_CALL_ERRORS
@@ -66,7 +66,12 @@ from fleet_shared.fan_out import NOT_STARTED, Deadline, TimeBudget, map_isolated
 from fleet_shared.function_services import WatchedMemberServices
 from fleet_shared.lost_answers import gone_on_retry
 from fleet_shared.observability import observability_for
-from fleet_shared.sessions import bounded_config, longest_hung_call_seconds
+from fleet_shared.sessions import (
+    HUB_CALL_SECONDS,
+    STATE_TABLE_CALL_SECONDS,
+    bounded_config,
+    longest_hung_call_seconds,
+)
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.target_results import DENIED, FAILED, OK, PARTIAL
 from fleet_shared.target_results import TargetResult as SharedTargetResult
@@ -156,14 +161,30 @@ HUNG_MEMBER_CALL_SECONDS = longest_hung_call_seconds(MEMBER_CONFIG)
 """The longest one member call takes when its endpoint never answers: each attempt waits out both
 timeouts, and botocore's waits between attempts after a timeout (50 ms, doubling) add under 2 s."""
 HUNG_ENDPOINTS_SECONDS = 3 * HUNG_MEMBER_CALL_SECONDS
-"""What member endpoints that never answer add to a target's time: EC2, Auto Scaling (its launch
-configurations) and Lambda are each given up for the invocation after one such call. A target
-starts only with this much time left beyond CLEANUP_TARGET_SECONDS, so a hung endpoint cannot
-keep it past Lambda's timeout. It is also the
-time a target that outlasts CLEANUP_TARGET_SECONDS (thousands of candidates, listing pages that
-never end) leaves in the invocation (clean_target): a resource's calls go to one endpoint, so
-they can hang their 92 s and leave as long for the marks to be saved and the notices to go out.
-"""
+"""What member endpoints that never answer add to a target's time (276 s): EC2, Auto Scaling (its
+launch configurations) and Lambda are each given up for the invocation after one such call, so a
+target's calls after any point of it hang this long at most."""
+NOTICE_SECONDS = STATE_TABLE_CALL_SECONDS + HUB_CALL_SECONDS
+"""The time a mark notice needs left to start (28 s): its record's reads and writes and its
+delivery claim, the state table hanging once at most (it is given up for the invocation after one
+call it left unanswered), and its publish, SNS hanging once at most (given up alike). A notice
+whose turn comes with less is left for the next run (announce_marks)."""
+AFTER_TARGETS_SECONDS = SETTLE_ACCOUNT_SECONDS + NOTICE_SECONDS
+"""What the targets leave in the invocation for the work after the last of them (56 s): settling
+the access episodes, an account started only with more than SETTLE_ACCOUNT_SECONDS left, then the
+mark notices, each started only with more than NOTICE_SECONDS left. The state table and SNS hang
+once at most in all that (each is given up for the invocation after it), so the notices find
+their own time when the settlement took its share, and the settlement's too when it took none."""
+TARGET_RESERVE_SECONDS = HUNG_ENDPOINTS_SECONDS + AFTER_TARGETS_SECONDS
+"""What a target keeps free in the invocation (332 s): its endpoints hanging, and the work after
+the last target. A target starts only with this much left beyond CLEANUP_TARGET_SECONDS, a
+listed resource's own reads start only so too (which keeps that estimate for acting on what was
+listed), and a listing's next page and each action on a resource only with this much left, so a
+target that outlasts CLEANUP_TARGET_SECONDS (thousands of candidates, listing pages that never
+end) or whose endpoints hang still leaves the settling and the notices their time. With the
+endpoints' 276 s alone, a night whose targets took their time left every account `not_settled`,
+and its notices went out with no time check: Lambda could end the run while SNS hung, its
+result lost."""
 READ_ERRORS = (*AWS_CALL_ERRORS, PagesCutShortError)
 """What reading a resource again before acting on it may raise: a failed call, or a next page
 not asked for lack of time."""
@@ -328,7 +349,7 @@ def clean_target(
     """Evaluate and clean one target; never raises for an AWS error.
 
     A listing's next page, and each action on a resource (reading it again, marking, sparing,
-    deleting), are started only while `deadline` allows HUNG_ENDPOINTS_SECONDS, and the reads of
+    deleting), are started only while `deadline` allows TARGET_RESERVE_SECONDS, and the reads of
     one listed resource (a snapshot's sharing, a function's versions) only while it allows a
     target's start (CLEANUP_TARGET_SECONDS more), which keeps that estimate for acting on what
     was listed; what is left is listed under the target's errors, its marks as they were, and a
@@ -340,12 +361,12 @@ def clean_target(
     result = TargetResult(account_id, region)
 
     def acting_allowed() -> bool:
-        return deadline.allows(HUNG_ENDPOINTS_SECONDS)
+        return deadline.allows(TARGET_RESERVE_SECONDS)
 
     calls = CallsAllowed(
         next_page=acting_allowed,
         resource_reads=lambda: deadline.allows(
-            services.environment.cleanup_target_seconds + HUNG_ENDPOINTS_SECONDS
+            services.environment.cleanup_target_seconds + TARGET_RESERVE_SECONDS
         ),
     )
     unlisted: dict[ResourceKind, Exception] = {}
@@ -675,14 +696,14 @@ def clean_targets(
     """Clean (account, region) targets, at most `max_workers` at once; results in target order.
 
     An unexpected AWS error in one target (the state table, say) is reported for it. A target
-    whose turn comes with less than CLEANUP_TARGET_SECONDS and HUNG_ENDPOINTS_SECONDS left in the
+    whose turn comes with less than CLEANUP_TARGET_SECONDS and TARGET_RESERVE_SECONDS left in the
     invocation is not started
     (status `not_started`), and the next run starts with it (`TARGETS_LEFT`,
     fleet_shared.targets_left; a dry run reads that list but does not change it).
     """
     budget = TimeBudget(
         deadline,
-        services.environment.cleanup_target_seconds + HUNG_ENDPOINTS_SECONDS,
+        services.environment.cleanup_target_seconds + TARGET_RESERVE_SECONDS,
         on_deadline=lambda target: TargetResult(*target, status=NOT_STARTED),
     )
     left_before = TARGETS_LEFT.read(services.state, logger)
@@ -927,7 +948,11 @@ def mark_notices(results: list[TargetResult], services: CleanupServices) -> list
 
 
 def announce_marks(
-    results: list[TargetResult], services: CleanupServices, deadline: ClaimDeadline | None
+    results: list[TargetResult],
+    services: CleanupServices,
+    deadline: ClaimDeadline | None,
+    *,
+    seconds_left: Callable[[], float],
 ) -> int:
     """Deliver the mark notices that list a resource not announced yet; returns how many went
     out now.
@@ -946,10 +971,21 @@ def announce_marks(
     invocation, so the retry of one killed while SNS hangs is not refused by it). The delivery
     key names the mode and the resources not announced yet, so a retry never sends a delivered
     notice twice.
+
+    A notice is started only while `seconds_left()`, the invocation's time left, is more than
+    NOTICE_SECONDS: Lambda ending the run between SNS taking it and its record would have it sent
+    again, and ending it while SNS hangs loses the run's result. One left so is not tried (its
+    account's first target says so, `not tried: no time left in the invocation`), and its marks,
+    made and pending, are the record the next run rebuilds it from: a resource is deleted only
+    the whole notice after a notice announced its deletion, so a notice sent late postpones the
+    deletion and never shortens it.
     """
     sent = 0
     failures: list[AlertNotDeliveredError | ClientError | BotoCoreError] = []
     for notice in mark_notices(results, services):
+        if seconds_left() <= NOTICE_SECONDS:
+            _notice_unsent(results, notice, f"not tried: {NO_TIME_LEFT}")
+            continue
         try:
             sent += _announce(services, notice, deadline)
         except (AlertNotDeliveredError, ClientError, BotoCoreError) as error:
@@ -958,19 +994,17 @@ def announce_marks(
             # What was announced cannot be known until a person mends the record: the
             # account's notice is not sent, its first target says why, and the other
             # accounts' notices go out (they stopped at it on every run).
-            _notice_unsent(results, notice, error)
+            _notice_unsent(results, notice, str(error))
     if failures:
         raise failures[0]
     return sent
 
 
-def _notice_unsent(
-    results: list[TargetResult], notice: MarkNotice, error: UnreadableStateValueError
-) -> None:
+def _notice_unsent(results: list[TargetResult], notice: MarkNotice, error: str) -> None:
     """Report on the account's first target that `notice` was not sent for `error`."""
     first = next(result for result in results if result.account_id == notice.account_id)
     first.errors.append(
-        {"kind": "notice", "id": f"{notice.account_id}/{notice.delete_after}", "error": str(error)}
+        {"kind": "notice", "id": f"{notice.account_id}/{notice.delete_after}", "error": error}
     )
     if first.status == OK:
         first.status = PARTIAL

@@ -52,6 +52,7 @@ class CleanupEnvironment(FunctionEnvironment):
         le=900,
         description="A generous estimate of one target's cleanup (seconds, 1-900): a target is "
         "started only with this much time left in the invocation beyond the 276 s its EC2, Auto "
-        "Scaling and Lambda endpoints take when they never answer (one call of 92 s each), and "
-        "otherwise waits for the next run.",
+        "Scaling and Lambda endpoints take when they never answer (one call of 92 s each) and "
+        "the 56 s of settling the access episodes and sending the notices after the last "
+        "target, and otherwise waits for the next run.",
     )

@@ -49,8 +49,8 @@ An account's settlement starts only with SETTLE_ACCOUNT_SECONDS left in the invo
 `seconds_left`): Lambda ending it half way, between SNS taking an alert and the alert's claim
 completed, would have the next run send the alert again. The accounts left so keep their episodes
 as they were, are named in the settlement's `not_settled`, and are settled by the next run
-(spot_optimizer's fleet analysis and backup_scheduler's targets keep that time free after their
-last target).
+(spot_optimizer's fleet analysis, and backup_scheduler's and cleanup_manager's targets, keep that
+time free after their last target).
 
 Delivery is the shared layer's `deliver_once`, keyed by the account, the episode (named by the
 closing time of the one before it, as health_monitor names its incidents) and `denied` or

@@ -90,14 +90,15 @@ def time_for_one_target() -> ContextRunningOutOfTime:
     return ContextRunningOutOfTime(millis_left=[300_000, 20_000])
 
 
-def time_for_member_a_with_its_endpoints_hung(endpoints: int, settling: int = 0) -> list[Any]:
+def time_for_member_a_with_its_endpoints_hung(endpoints: int, after_targets: int = 0) -> list[Any]:
     """(seconds_left, member_a_started): a run with more than a target's budget (30 s) left, and
     one with time for the budget and one hung call (92 s) on each of member A's `endpoints`, and
-    the `settling` of access episodes its function keeps free after the last target."""
+    the time its function keeps free `after_targets` (settling access episodes, sending
+    notices)."""
     return [
         pytest.param(100, False, id="more-than-the-budget-only"),
         pytest.param(
-            30 + endpoints * 92 + settling + 1, True, id="the-budget-and-every-endpoint-bound"
+            30 + endpoints * 92 + after_targets + 1, True, id="the-budget-and-every-endpoint-bound"
         ),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.cleanup_manager import cleanup
 from handlers.cleanup_manager.candidates import MARK_TAG_PREFIX, mark_tag
 from handlers.cleanup_manager.cleanup import (
+    AFTER_TARGETS_SECONDS,
     ANNOUNCED,
     DELETING,
     EARLIER_NOTICE,
@@ -419,8 +421,9 @@ def test_a_run_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
 ) -> None:
     # GIVEN candidates in member A (a dry run first builds the services whose SNS client the
     # hang is injected into; it changes nothing), and targets that start with the killed run's
-    # 45 s, its member endpoints answering (their bound when they hang is not at stake here)
-    monkeypatch.setattr(cleanup, "HUNG_ENDPOINTS_SECONDS", 0)
+    # 45 s, its member endpoints answering (their bound when they hang, and the time they keep
+    # for the notices, are not at stake here)
+    monkeypatch.setattr(cleanup, "TARGET_RESERVE_SECONDS", 0)
     cleaner({"action": "cleanup", "dry_run": True})
     # WHEN SNS never answers the run's notice, so Lambda kills the run at its deadline after
     # marking, and retries it a minute later
@@ -444,12 +447,13 @@ def one_target_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
 @dataclass(frozen=True)
 class TimeForOneTarget(FakeLambdaContext):
     """A Lambda context with time for the first target only: 400 s left until a target of the
-    invocation finished, then 20 s (a target asks the time left before each step, not once)."""
+    invocation finished, then what a target leaves at the least, the time for settling and
+    the notices (a target asks the time left before each step, not once)."""
 
     finished: list[str] = field(default_factory=list)
 
     def get_remaining_time_in_millis(self) -> int:
-        return 20_000 if self.finished else 400_000
+        return (AFTER_TARGETS_SECONDS + 1) * 1000 if self.finished else 400_000
 
 
 @pytest.fixture
@@ -1353,8 +1357,8 @@ def test_a_lambda_endpoint_that_did_not_answer_is_not_asked_for_the_listings_nex
 
 @pytest.mark.parametrize(
     ("seconds_left", "member_a_started"),
-    # EC2, Auto Scaling and Lambda.
-    time_for_member_a_with_its_endpoints_hung(3),
+    # EC2, Auto Scaling and Lambda, and the settling and notices after the last target.
+    time_for_member_a_with_its_endpoints_hung(3, AFTER_TARGETS_SECONDS),
 )
 def test_a_target_starts_only_with_time_for_its_budget_and_its_endpoints_hanging(
     cleaner: Invoke,
@@ -1461,7 +1465,9 @@ class Notices:
 
     def announce(self, *results: TargetResult) -> int:
         """`announce_marks` of `results`, with no deadline: how many notices went out."""
-        return announce_marks(list(results), self.services, deadline=None)
+        return announce_marks(
+            list(results), self.services, deadline=None, seconds_left=lambda: math.inf
+        )
 
     def mark_stale_among_thousands(self, member_a: dict[str, Any]) -> list[str]:
         """Member A's stale snapshot tagged with the notices' date, and its id followed by those

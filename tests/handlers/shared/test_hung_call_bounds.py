@@ -322,7 +322,16 @@ DOC_FIGURES = {
         f"attempts: {cleanup.HUNG_MEMBER_CALL_SECONDS} s at most",
         f"the {cleanup.HUNG_ENDPOINTS_SECONDS} s its EC2, Auto Scaling and Lambda endpoints take"
         " when they never"
-        f" answer (one call of {cleanup.HUNG_MEMBER_CALL_SECONDS} s each)",
+        f" answer (one call of {cleanup.HUNG_MEMBER_CALL_SECONDS} s each) and the"
+        f" {cleanup.AFTER_TARGETS_SECONDS} s of settling the access episodes and sending the"
+        " notices after the last target",
+        f"left beyond {cleanup.TARGET_RESERVE_SECONDS} s: {cleanup.HUNG_ENDPOINTS_SECONDS} s, what"
+        " its EC2, Auto Scaling and Lambda endpoints take when none answers",
+        f"and {cleanup.AFTER_TARGETS_SECONDS} s for the work after the last target (settling the"
+        f" access episodes, {SETTLE_ACCOUNT_SECONDS} s, and sending the notices,"
+        f" {cleanup.NOTICE_SECONDS} s",
+        f"are started only while {cleanup.TARGET_RESERVE_SECONDS} s are left",
+        f"A notice is started only while more than {cleanup.NOTICE_SECONDS} s are left",
     ],
     "docs/functions/demand_forecaster.md": [
         f"A cluster needs {FORECASTER_CLUSTER_SECONDS} s left: {forecaster.READ_CALL_SECONDS} s for"
