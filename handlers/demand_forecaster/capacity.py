@@ -86,6 +86,9 @@ class LiveNodeGroup:
     max_size: int
     desired_size: int
     floor: int
+    eks_max_size: int | None = None
+    """EKS's maxSize as described, the most nodes the group can have now (None: unknown, as in
+    a group built without EKS's answer; `max_size` stands for it)."""
 
 
 def kube_reserved_vcpu(vcpus: int) -> float:
@@ -227,6 +230,7 @@ def _live_node_group(described: Mapping[str, Any], declared: NodeGroup, call: st
     if not all(isinstance(kind, str) for kind in types):
         raise UnreadableAnswerError(call, "a text name for each of nodegroup.instanceTypes", types)
     scaling = described.get("scalingConfig", {})
+    eks_max_size = int(scaling.get("maxSize", declared.max_size))
     return LiveNodeGroup(
         name=declared.name,
         capacity_type=node_group_capacity_type(described, call, declared.capacity_type),
@@ -234,7 +238,8 @@ def _live_node_group(described: Mapping[str, Any], declared: NodeGroup, call: st
         min_size=int(scaling.get("minSize", declared.min_size)),
         # The stack file's max_size bounds the scaler too (its `Limits`): EKS's maxSize counts
         # only when lower (not yet raised by `pulumi up`).
-        max_size=min(int(scaling.get("maxSize", declared.max_size)), declared.max_size),
+        max_size=min(eks_max_size, declared.max_size),
         desired_size=int(scaling.get("desiredSize", declared.desired_size)),
         floor=declared.floor,
+        eks_max_size=eks_max_size,
     )

@@ -57,7 +57,8 @@ import pandas as pd
 
 from fleet_shared.exceptions import FleetError
 from fleet_shared.inventory import Cluster
-from fleet_shared.metric_data import MetricQuery, get_metric_series
+from fleet_shared.metric_data import MetricQuery, get_metric_series, within_range
+from fleet_shared.performance_documents import MAX_MEASURED_UTILISATION
 from fleet_shared.timestamps import iso_z
 from handlers.demand_forecaster.capacity import (
     InstanceCapacity,
@@ -80,6 +81,15 @@ STEP = timedelta(seconds=PERIOD_SECONDS)
 MODEL_NAME = "robust_seasonal_regression"
 PREDICTIVE_QUANTILE = 0.9
 """The upper quantile of each step's demand reported as `p90_vcpu` (predictive scaling's)."""
+NODE_COUNT_FACTOR = 2
+UPDATE_SURGE_NODES = 12
+"""A cluster's node count is measured at most NODE_COUNT_FACTOR times its node groups' max sizes
+(nodes of groups the stack file does not declare) plus this many per node group: a managed node
+group's update adds up to twice its Availability Zones (at most six) for a while. A count above
+that, or a CPU or memory utilisation outside 0-MAX_MEASURED_UTILISATION, no cluster measured:
+Container Insights' namespace takes anyone's PutMetricData, and one last hour of 1000 times the
+load gave a confident p90 30 times the usual that drove a predictive cluster to its max_size.
+Such an hour is left out of the history (a missing hour, as CloudWatch's gaps are) and named."""
 
 
 class ForecastError(FleetError):
@@ -131,7 +141,9 @@ def forecast_cluster(
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - timedelta(days=environment.forecast_history_days)
     cloudwatch = services.member_client("cloudwatch", account_id, region)
-    frame, left_out = _history(cloudwatch, cluster.name, start, end)
+    frame, left_out = _history(
+        cloudwatch, cluster.name, start, end, most_nodes_measured(cluster, groups)
+    )
     node_count = frame["node_count"]
     demand = (frame["cpu_utilization"] / 100.0 * node_count * _vcpus_per_node(sized)).dropna()
     if demand.empty:
@@ -258,6 +270,21 @@ def forecast_from_history(
     }
 
 
+def most_nodes_measured(cluster: Cluster, groups: list[LiveNodeGroup]) -> int:
+    """The most nodes the cluster's `cluster_node_count` can measure: NODE_COUNT_FACTOR times
+    the sum of its node groups' max sizes (EKS's maxSize; the stack file's for a group EKS did
+    not describe), plus UPDATE_SURGE_NODES per node group."""
+    described = {group.name: group for group in groups}
+    largest = 0
+    for declared in cluster.node_groups:
+        group = described.get(declared.name)
+        if group is None:
+            largest += declared.max_size
+        else:
+            largest += group.max_size if group.eks_max_size is None else group.eks_max_size
+    return NODE_COUNT_FACTOR * largest + UPDATE_SURGE_NODES * len(cluster.node_groups)
+
+
 def local_hour_of_week(hour: datetime, zone: tzinfo) -> int:
     """The hour of the week (0: Monday 00:00) in `zone` of the UTC `hour`, at the zone's UTC
     offset then. Each UTC hour counts as the local hour that holds most of it: an offset of
@@ -325,22 +352,29 @@ def _coming_hour(
 
 
 def _history(
-    cloudwatch: Any, cluster_name: str, start: datetime, end: datetime
+    cloudwatch: Any, cluster_name: str, start: datetime, end: datetime, most_nodes: int
 ) -> tuple[pd.DataFrame, list[str]]:
     """The hourly history of the cluster, a column per query; and per metric with values left
     out (`MetricSeries.left_out_summary`: an infinity made the model's regression singular; a
-    value dated outside the window asked; or off the hour), what."""
+    value dated outside the window asked; off the hour; or one no cluster of at most
+    `most_nodes` nodes measures, `NODE_COUNT_FACTOR`), what."""
     dimensions = {"ClusterName": cluster_name}
     queries = [
         MetricQuery("cpu_utilization", NAMESPACE, "node_cpu_utilization", dimensions, "Average",
-                    PERIOD_SECONDS),
+                    PERIOD_SECONDS, "Percent"),
         MetricQuery("node_count", NAMESPACE, "cluster_node_count", dimensions, "Average",
-                    PERIOD_SECONDS),
+                    PERIOD_SECONDS, "Count"),
         MetricQuery("memory_utilization", NAMESPACE, "node_memory_utilization", dimensions,
-                    "Average", PERIOD_SECONDS),
+                    "Average", PERIOD_SECONDS, "Percent"),
         MetricQuery("pods_per_node", NAMESPACE, "node_number_of_running_pods", dimensions,
-                    "Average", PERIOD_SECONDS),
+                    "Average", PERIOD_SECONDS, "Count"),
     ]  # fmt: skip
+    highest = {
+        "cpu_utilization": MAX_MEASURED_UTILISATION,
+        "node_count": most_nodes,
+        "memory_utilization": MAX_MEASURED_UTILISATION,
+        "pods_per_node": None,
+    }
     series = get_metric_series(cloudwatch, queries, start, end)
     columns: dict[str, pd.Series] = {}
     left_out: list[str] = []
@@ -348,6 +382,9 @@ def _history(
         result = series[query.id]
         if (summary := result.left_out_summary()) is not None:
             left_out.append(f"{query.metric_name}: {summary}")
+        result, outside = within_range(result, highest[query.id], query.unit or "")
+        if outside is not None:
+            left_out.append(f"{query.metric_name}: {outside}")
         # CloudWatch answers the hours from the (aligned) start: one off the hour, which the
         # shared read keeps since it is within the window, would start the forecast off the
         # hour or give two values to one hour.

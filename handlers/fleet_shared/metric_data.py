@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,6 +136,37 @@ class MetricSeries:
 def _values(count: int) -> str:
     """`1 value`, `2 values`."""
     return f"{count} value{'' if count == 1 else 's'}"
+
+
+def within_range(
+    series: MetricSeries, highest: float | None, unit: str
+) -> tuple[MetricSeries, str | None]:
+    """`series` without its values no measurement can be (below 0, above `highest` when there is
+    one), and what was left out, for a person (None when nothing was). A node CPU of -5 % or
+    140 % in the performance analysis made the optimizer refuse the whole analysis, and one of
+    1000 times the usual load (Container Insights' namespace takes anyone's PutMetricData)
+    drove a predictive cluster to its max_size."""
+
+    def can_be(value: float) -> bool:
+        return value >= 0 and (highest is None or value <= highest)
+
+    points = list(zip(series.timestamps, series.values, strict=True))
+    outside = [(moment, value) for moment, value in points if not can_be(value)]
+    if not outside:
+        return series, None
+    kept = [(moment, value) for moment, value in points if can_be(value)]
+    moment, value = outside[0]
+    bound = "0 or more" if highest is None else f"0-{highest:g}"
+    summary = (
+        f"{_values(len(outside))} left out, outside {bound} {unit}; "
+        f"the first {value!r} at {iso_z(moment)}"
+    )
+    within = replace(
+        series,
+        timestamps=[moment for moment, _ in kept],
+        values=[value for _, value in kept],
+    )
+    return within, summary
 
 
 def page_limit(queries: Sequence[MetricQuery], start: datetime, end: datetime) -> int:

@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet_shared.metric_data import MetricQuery, MetricSeries, align, get_metric_series
+from fleet_shared.metric_data import (
+    MetricQuery,
+    MetricSeries,
+    align,
+    get_metric_series,
+    within_range,
+)
 from fleet_shared.performance_documents import (
     MAX_MEASURED_UTILISATION,
     HourlyUtilisation,
     LoadBalancerLatency,
 )
-from fleet_shared.timestamps import iso_z
 
 CONTAINER_INSIGHTS = "ContainerInsights"
 LOAD_BALANCER_NAMESPACE = "AWS/ApplicationELB"
@@ -71,39 +76,6 @@ class ClusterMetric:
             # its one quiet hour opened a regression on a load as busy as now.
             return None
         return max(series.values) if self.peak else statistics.fmean(series.values)
-
-
-def within_range(
-    series: MetricSeries, highest: float | None, unit: str
-) -> tuple[MetricSeries, str | None]:
-    """`series` without its values no measurement can be (below 0, above `highest` when there is
-    one), and what was left out, for a person (None when nothing was). A node CPU of -5 % or
-    140 % in the analysis made the optimizer refuse the whole analysis, and a negative hour or
-    latency pulled a figure under its clear level, resolving an open regression on what was not
-    measured."""
-
-    def can_be(value: float) -> bool:
-        return value >= 0 and (highest is None or value <= highest)
-
-    points = list(zip(series.timestamps, series.values, strict=True))
-    outside = [(moment, value) for moment, value in points if not can_be(value)]
-    if not outside:
-        return series, None
-    kept = [(moment, value) for moment, value in points if can_be(value)]
-    moment, value = outside[0]
-    bound = "0 or more" if highest is None else f"0-{highest:g}"
-    count = len(outside)
-    summary = (
-        f"{count} value{'' if count == 1 else 's'} left out, outside {bound} {unit}; "
-        f"the first {value!r} at {iso_z(moment)}"
-    )
-    within = MetricSeries(
-        timestamps=[moment for moment, _ in kept],
-        values=[value for _, value in kept],
-        status=series.status,
-        left_out=series.left_out,
-    )
-    return within, summary
 
 
 def is_whole(series: MetricSeries) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,20 +53,22 @@ def create_cluster(session: boto3.Session, name: str, desired: int = 2, max_size
 def put_history(
     session: boto3.Session, cluster: str, clock: ManualClock, demand: np.ndarray, nodes: int = 2
 ) -> None:
-    """Container Insights history ending at the last whole hour: utilisation of `nodes`
-    m7g.large nodes (2 vCPU each) that carries `demand` vCPU, and the node count."""
+    """Container Insights history ending at the last whole hour: utilisation of m7g.large nodes
+    (2 vCPU each) that carries `demand` vCPU, and the node count: `nodes`, or as many as the
+    hour's demand takes at up to 100% (a cluster measures no more)."""
     cloudwatch = session.client("cloudwatch")
     end = clock.now().replace(minute=0, second=0, microsecond=0)
     data = []
     for i, value in enumerate(demand):
         moment = end - timedelta(hours=len(demand) - i)
         dimensions = [{"Name": "ClusterName", "Value": cluster}]
+        count = max(nodes, math.ceil(float(value) / 2))
         data.append(
             {
                 "MetricName": "node_cpu_utilization",
                 "Dimensions": dimensions,
                 "Timestamp": moment,
-                "Value": float(value) / (2 * nodes) * 100,
+                "Value": float(value) / (2 * count) * 100,
             }
         )
         data.append(
@@ -73,7 +76,7 @@ def put_history(
                 "MetricName": "cluster_node_count",
                 "Dimensions": dimensions,
                 "Timestamp": moment,
-                "Value": float(nodes),
+                "Value": float(count),
             }
         )
     for offset in range(0, len(data), 1000):
@@ -182,25 +185,44 @@ def test_demand_above_capacity_is_capped_at_max_size_and_alerted_by_the_fleet_ru
     assert saved["recommendation"] == cluster["recommendation"]
 
 
-def test_demand_beyond_any_node_count_is_capped_at_max_size_not_dropped_to_the_floor(
-    forecaster: ManualClock, lambda_context: Any
+@pytest.mark.parametrize(
+    ("metric", "forged", "named"),
+    [
+        ("node_cpu_utilization", 60_000.0, "outside 0-105 Percent; the first 30"),
+        ("node_cpu_utilization", -500.0, "outside 0-105 Percent; the first -2"),
+        ("cluster_node_count", 2_000.0, "outside 0-20 Count; the first 1001.0"),
+    ],
+    ids=["utilisation-1000x", "utilisation-negative", "node-count-1000x"],
+)
+def test_a_forged_last_hour_no_cluster_measures_is_left_out_not_forecast(
+    forecaster: ManualClock, lambda_context: Any, metric: str, forged: float, named: str
 ) -> None:
-    # GIVEN a cluster whose Container Insights history (a metric anyone in the account may
-    # publish) says 1e25 vCPU: more nodes than a 64-bit integer counts
+    # GIVEN two weeks of 2-3.3 vCPU on the cluster's 2 nodes (system: max_size 4), and a last
+    # hour whose `metric` someone (Container Insights' namespace takes anyone's PutMetricData)
+    # or a glitch also published as `forged`: a utilisation outside 0-105%, or more nodes than
+    # twice the node group's max size and an update's 12
     member = member_session(MEMBER_ACCOUNT_ID)
     create_cluster(member, "dev-apps")
-    put_history(member, "dev-apps", forecaster, demand(2, scale=1e24), nodes=4)
+    put_history(member, "dev-apps", forecaster, demand(1))
+    last_hour = forecaster.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    member.client("cloudwatch").put_metric_data(
+        Namespace="ContainerInsights",
+        MetricData=[
+            {"MetricName": metric, "Timestamp": last_hour, "Value": forged,
+             "Dimensions": [{"Name": "ClusterName", "Value": "dev-apps"}]}
+        ],
+    )  # fmt: skip
     # WHEN the scaler asks for a forecast
-    result = forecast_dev_apps(lambda_context, horizon_minutes=180)
-    # THEN the nodes needed are that many, not a negative count that wrapped around, and the
-    # recommendation (which the scaler's analyze reads) stops at max_size, not at the floor
+    result = forecast_dev_apps(lambda_context, horizon_minutes=60)
+    # THEN the coming hour is forecast from the other hours (the forged hour made its p90 about
+    # 100 vCPU, 30 times the usual), that hour missing from the history and named with how many
+    # were left out
     assert result["status"] == "ok", result
-    [group] = result["node_groups"]
-    assert min(group["nodes_needed"]) > 10**18
-    assert group["peak_nodes_needed"] == max(group["nodes_needed"])
-    [recommendation] = result["recommendation"]
-    assert recommendation["desired_size"] == 4
-    assert "kept at max_size 4" in recommendation["reason"]
+    assert result["coming_hour"]["p90_vcpu"] < 6
+    assert result["history"]["last_observation"] == iso_z(last_hour - timedelta(hours=1))
+    [error] = result["errors"]
+    assert error["node_group"] is None
+    assert error["error"].startswith(f"{metric}: 1 value left out, {named}")
 
 
 def test_unpublished_shortfall_alert_is_listed_and_the_forecast_still_saved(
