@@ -232,7 +232,8 @@ def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:
             "p90_vcpu": coming_hour["p90_vcpu"],
             "p90_memory_mib": coming_hour.get("p90_memory_mib"),
         }
-        facts["hour_confidence"] = round(_confidence_over_the_hour(steps, start), 4)
+        # Unrounded: compared with the threshold, 0.84996 rounded to 0.85 passed 0.85.
+        facts["hour_confidence"] = _confidence_over_the_hour(steps, start)
     return facts
 
 
@@ -270,14 +271,24 @@ def _why_the_schedule_stays(
         # nor reach the node count.
         return f"the forecast of the hour is not a finite number ({not_finite})"
     if decision["hour_confidence"] < scaling.confidence_threshold:
-        # Three decimals: with two, 0.849 would read "0.85 is below the threshold 0.85".
         return (
-            f"confidence {decision['hour_confidence']:.3f} in the hour's steps is below the "
-            f"threshold {scaling.confidence_threshold:.2f} ({forecast['confidence_reason']})"
+            f"confidence {_shown_below(decision['hour_confidence'], scaling.confidence_threshold)}"
+            f" in the hour's steps is below the threshold {scaling.confidence_threshold:.2f} "
+            f"({forecast['confidence_reason']})"
         )
     if services.environment.scaler_function_name is None:
         return "SCALER_FUNCTION_NAME is not set"
     return None
+
+
+def _shown_below(confidence: float, threshold: float) -> str:
+    """`confidence`, below `threshold`, with three decimals, or as many more as it takes to show
+    it below: with two, 0.849 read "0.85 is below the threshold 0.85", and 0.84996 needs five."""
+    for decimals in range(3, 10):
+        shown = f"{confidence:.{decimals}f}"
+        if float(shown) < threshold:
+            return shown
+    return repr(confidence)
 
 
 def _figures_not_finite(decision: dict[str, Any]) -> str:

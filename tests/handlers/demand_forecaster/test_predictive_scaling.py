@@ -707,17 +707,23 @@ def test_a_forecast_that_is_not_a_finite_number_never_becomes_a_size(
 
 
 @pytest.mark.parametrize("threshold", [0.85])
-def test_a_confidence_just_below_the_threshold_does_not_read_as_equal_to_it(
+@pytest.mark.parametrize(("confidence", "shown"), [(0.849, "0.849"), (0.84996, "0.84996")])
+def test_a_confidence_just_below_the_threshold_is_below_it_and_does_not_read_as_equal_to_it(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
+    confidence: float,
+    shown: str,
 ) -> None:
-    # GIVEN a forecast whose coming hour is forecast with confidence 0.849, threshold 0.85
-    forecast = _hand_made_forecast(fake_clock, [0.849, 0.849])
+    # GIVEN a forecast whose coming hour is forecast with `confidence`, threshold 0.85
+    forecast = _hand_made_forecast(fake_clock, [confidence, confidence])
     # WHEN the predictive decision is made
     decision = _decide(forecast)
-    # THEN the schedule is kept, and the reason shows the confidence to three decimals
-    assert decision["outcome"] != "scaler_asked"
-    assert "confidence 0.849 in the hour's steps is below the threshold 0.85" in decision["reason"]
+    # THEN the schedule is kept (0.84996, rounded to 4 decimals before the comparison, passed),
+    # and the reason shows the confidence with the decimals that show it below the threshold
+    assert decision["outcome"] == "schedule_kept"
+    assert decision["hour_confidence"] < 0.85
+    reason = decision["reason"]
+    assert f"confidence {shown} in the hour's steps is below the threshold 0.85" in reason
 
 
 @pytest.mark.parametrize("threshold", [0.85])
