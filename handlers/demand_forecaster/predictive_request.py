@@ -44,7 +44,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.aws_answers import call_error_text
+from fleet_shared.aws_answers import UnreadableAnswerError, call_error_text
 from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import (
@@ -70,6 +70,8 @@ HISTORY_TOO_SHORT = (InsufficientHistoryError, NoHistoryError)
 """The failures of a forecast that hand the cluster back to the schedule: its history is too
 short to forecast from (a new cluster, Container Insights off), so no forecast can say what it
 needs. Any other failure is of a call or an answer, and the next hour's forecast may well work."""
+SCALER_ANSWER = "the scaler's predictive request"
+"""The call an answer not shaped as the scaler's is named after."""
 SCALER_IN_PROGRESS = "in_progress"
 """A node group's `scaler_status` when the scaler answered that the same request (another copy of
 the run) is being carried out: not a failure."""
@@ -362,8 +364,16 @@ def _record_answer(
     node_groups: list[dict[str, Any]],
     answer: dict[str, Any],
 ) -> None:
-    """The request id and each node group with the scaler's answer, in `decision`."""
-    decision.update(request_id=request_id, node_groups=_with_answers(node_groups, answer))
+    """The request id and each node group with the scaler's answer, in `decision`; an answer
+    not shaped as the scaler's is the scaler's error for every node group, naming what it lacks
+    (a TypeError or KeyError reading it ended the fleet run, every cluster after this one left
+    without its forecast)."""
+    try:
+        answered = _with_answers(node_groups, answer)
+    except UnreadableAnswerError as error:
+        answer = {"status": "error", "error": str(error)}
+        answered = _with_answers(node_groups, answer)
+    decision.update(request_id=request_id, node_groups=answered)
     if answer.get("status") == "error":
         decision["scaler_error"] = answer.get("error")
 
@@ -371,7 +381,7 @@ def _record_answer(
 def _with_answers(
     node_groups: list[dict[str, Any]], answer: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    by_name = {item["nodegroup"]: item for item in answer.get("results", [])}
+    by_name = _results_by_node_group(answer)
     # The same request running elsewhere (another copy of this run) is carried out there.
     whole_answer = (
         SCALER_IN_PROGRESS if answer.get("in_progress") is True else answer.get("status", "error")
@@ -389,3 +399,37 @@ def _with_answers(
             }
         )
     return answered
+
+
+def _results_by_node_group(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The scaler's result of each node group it answered for, by name; raises
+    UnreadableAnswerError naming the first field of `answer` not shaped as the scaler answers
+    it (the refused value shown cut, its control characters escaped)."""
+    for name in ("status", "error"):
+        if answer.get(name) is not None and not isinstance(answer[name], str):
+            raise UnreadableAnswerError(SCALER_ANSWER, f"{name} as text", answer)
+    results = answer.get("results", [])
+    if not isinstance(results, list):
+        raise UnreadableAnswerError(SCALER_ANSWER, "results as a list", answer)
+    by_name: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(results):
+        field = f"results[{index}]"
+        if not isinstance(item, dict):
+            raise UnreadableAnswerError(SCALER_ANSWER, f"{field} as an object", results)
+        if not isinstance(item.get("nodegroup"), str):
+            raise UnreadableAnswerError(SCALER_ANSWER, f"{field}.nodegroup as text", item)
+        for name in ("status", "reason"):
+            if item.get(name) is not None and not isinstance(item[name], str):
+                raise UnreadableAnswerError(SCALER_ANSWER, f"{field}.{name} as text", item)
+        new = item.get("new")
+        if new is not None and not (isinstance(new, dict) and _is_size(new.get("desired_size"))):
+            raise UnreadableAnswerError(
+                SCALER_ANSWER, f"{field}.new.desired_size as a whole number", item
+            )
+        by_name[item["nodegroup"]] = item
+    return by_name
+
+
+def _is_size(value: object) -> bool:
+    """Whether `value` is a node count as the scaler answers one, or None (no change)."""
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))

@@ -57,16 +57,20 @@ FLEET_RUN = {"action": "forecast_fleet", "horizon_minutes": 180}
 
 class ScalerThroughItsHandler:
     """The forecaster's Lambda client for the scaler: the invoke runs the scaler's own
-    `lambda_handler` in process, as Lambda would run it."""
+    `lambda_handler` in process, as Lambda would run it; for a cluster in `answers`, the
+    function answers that instead (a scaler of another version, or not the scaler)."""
 
     def __init__(self, lambda_context: Any) -> None:
         self.lambda_context = lambda_context
         self.payloads: list[dict[str, Any]] = []
+        self.answers: dict[str, Any] = {}
 
     def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803 (boto3's names)
         payload = json.loads(Payload)
         self.payloads.append(payload)
-        answer = scaler_app.lambda_handler(payload, self.lambda_context)
+        answer = self.answers.get(payload["cluster"])
+        if answer is None:
+            answer = scaler_app.lambda_handler(payload, self.lambda_context)
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(answer).encode("utf-8"))}
 
 
@@ -444,20 +448,37 @@ def fail_the_scalers_reads_of(cluster: str) -> Callable[..., None]:
     return fail
 
 
+@pytest.mark.parametrize(
+    ("failure", "named"),
+    [
+        ("reads", "Could not connect"),
+        ("answer", "the scaler's predictive request answered without results as a list"),
+    ],
+    ids=["scaler-cannot-read", "answer-not-the-scalers"],
+)
 def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
+    *,
     second_cluster: dict[str, Any],
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
     alert_inbox: Any,
+    failure: str,
+    named: str,
 ) -> None:
     # GIVEN two clusters in predictive mode with confident forecasts, and the scaler unable to
-    # read dev-batch's node group (every attempt fails to connect)
+    # read dev-batch's node group (every attempt fails to connect), or an answer for dev-batch
+    # not shaped as the scaler's (its `results` no list: a TypeError that ended the run)
     member = member_session(MEMBER_ACCOUNT_ID)
     create_cluster(member, "dev-batch")
     for name in ("dev-batch", CLUSTER):
         put_history(member, name, fake_clock, demand(1, scale=0.3))
-    scaler_eks = scaler_app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION)
-    scaler_eks.meta.events.register_first("before-send.eks", fail_the_scalers_reads_of("dev-batch"))
+    if failure == "reads":
+        scaler_eks = scaler_app.FUNCTION.services().member_client("eks", MEMBER_ACCOUNT_ID, REGION)
+        scaler_eks.meta.events.register_first(
+            "before-send.eks", fail_the_scalers_reads_of("dev-batch")
+        )
+    else:
+        scaler_client.answers["dev-batch"] = {"status": "ok", "results": "system"}
     # WHEN the hourly fleet forecast runs
     result = run_fleet_forecast()
     # THEN dev-apps, after it, is still resized
@@ -470,7 +491,7 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     assert result["predictive_failed"] == 1
     [group] = batch["predictive"]["node_groups"]
     assert group["scaler_status"] == "error"
-    assert "Could not connect" in group["scaler_reason"]
+    assert named in group["scaler_reason"]
     warnings = [
         received.alert
         for received in alert_inbox.receive()
@@ -480,7 +501,44 @@ def test_a_cluster_the_scaler_fails_is_reported_and_the_others_go_on(
     ]
     [warning] = warnings
     assert "dev-batch" in warning["title"]
-    assert "Could not connect" in warning["detail"]
+    assert named in warning["detail"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        ({"status": "ok", "results": ["system"]}, "results[0] as an object"),
+        ({"status": "ok", "results": [{"status": "no_change"}]}, "results[0].nodegroup as text"),
+        (
+            {"results": [{"nodegroup": "system", "new": {"desired_size": "3\n" * 100}}]},
+            "results[0].new.desired_size as a whole number",
+        ),
+        ({"status": ["ok"], "results": []}, "status as text"),
+    ],
+    ids=["result-no-object", "result-without-name", "size-no-number", "status-no-text"],
+)
+def test_an_answer_not_shaped_as_the_scalers_is_the_clusters_failed_decision(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    answer: dict[str, Any],
+    named: str,
+) -> None:
+    # GIVEN a confident forecast of the coming hour, and an answer to the request that is not
+    # shaped as the scaler's
+    scaler_client.answers[CLUSTER] = answer
+    # WHEN the predictive decision is made
+    decision = _decide(_hand_made_forecast(fake_clock, [0.95, 0.95]))
+    # THEN it is recorded as the scaler's error for the node group (a TypeError or KeyError
+    # ended the fleet run), naming the field, the value shown cut and on one line
+    [group] = decision["node_groups"]
+    assert group["scaler_status"] == "error"
+    reason = group["scaler_reason"]
+    assert reason.startswith(f"the scaler's predictive request answered without {named}")
+    assert "\n" not in reason
+    assert len(reason) < 200
+    assert predictive_failure(decision) == f"system: {reason}"
+    assert recent_decisions(state_table, KEY)[0]["scaler_error"] == reason
 
 
 def test_a_run_that_meets_the_same_request_in_progress_reports_no_failure(
