@@ -50,6 +50,7 @@ from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import (
     DecisionNotRecordedError,
     decisions_key,
+    recent_decisions,
     record_decision,
 )
 from fleet_shared.scaler_requests import ask_scaler
@@ -77,6 +78,8 @@ SCALER_IN_PROGRESS = "in_progress"
 the run) is being carried out: not a failure."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
+SCALER_ANSWER_FIELDS = ("scaler_status", "scaler_reason", "desired_size")
+"""What a decision's node group holds of the scaler's answer (`_with_answers`)."""
 MAX_HOURS_WITHOUT_HISTORY = 6
 """Whole hours without Container Insights data before the run's hour that a decision still sizes
 across. The forecast starts after the last hour with data, and its confidence at long horizons
@@ -159,6 +162,21 @@ def scale_predictively(
     elif reason is None and forecast is not None:
         request_id = predictive_request_id(run or now, hand_back=False)
         node_groups = _node_groups(forecast, decision["forecast"], scaling)
+        sized = (
+            f"sized on the hour's p90 {_p90_in_words(decision['forecast'])} + "
+            f"{scaling.headroom_percent:g}% headroom at {scaling.target_utilization:g}% "
+            "utilisation"
+        )
+        first = _first_attempts_node_groups(services, account_id, cluster, request_id)
+        if first is not None and _sizes_in_words(first) != _sizes_in_words(node_groups):
+            # The scaler refuses other sizes under the run's request id ("request_id reused"),
+            # which read as a failed decision though the first attempt's stood: ask it again.
+            sized = (
+                f"the sizes of this run's first attempt ({_sizes_in_words(first)}) asked again "
+                f"under its request id, not this attempt's ({_sizes_in_words(node_groups)} "
+                f"{sized}): the scaler carries out one request a run"
+            )
+            node_groups = first
         wanted = [
             {"name": group["name"], "desired_size": group["nodes_wanted"]} for group in node_groups
         ]
@@ -170,9 +188,7 @@ def scale_predictively(
             outcome="scaler_asked",
             reason=(
                 f"confidence {decision['hour_confidence']:.2f} >= "
-                f"{scaling.confidence_threshold:.2f}: sized on the hour's p90 "
-                f"{_p90_in_words(decision['forecast'])} + {scaling.headroom_percent:g}% headroom "
-                f"at {scaling.target_utilization:g}% utilisation"
+                f"{scaling.confidence_threshold:.2f}: {sized}"
             ),
         )
     else:
@@ -207,9 +223,51 @@ def predictive_request_id(run: datetime, *, hand_back: bool) -> str:
     request to the scaler, which then makes its change and sends its notice once; the next run,
     an hour later, is another. A retry that decides otherwise (its forecast now succeeds, or
     now fails) is another request: under one id the scaler answered it with the first attempt's
-    stored result and did not act on it."""
+    stored result and did not act on it. A retry that sizes otherwise asks for the first
+    attempt's sizes again (`_first_attempts_node_groups`): the scaler refuses other sizes under
+    the run's id."""
     hour = run.astimezone(UTC).strftime("%Y-%m-%dT%H")
     return f"predictive-hand-back-{hour}" if hand_back else f"predictive-{hour}"
+
+
+def _first_attempts_node_groups(
+    services: ForecasterServices, account_id: str, cluster: Cluster, request_id: str
+) -> list[dict[str, Any]] | None:
+    """The node groups, with the sizes wanted, of the newest recorded decision that asked the
+    scaler under `request_id` (an earlier attempt of the run), without the scaler's answer;
+    None when there is none, or none can be read (this attempt's sizes are then asked)."""
+    if services.environment.state_table_name is None:
+        return None
+    try:
+        recorded = recent_decisions(
+            services.state, decisions_key(account_id, cluster.region, cluster.name)
+        )
+    except (ClientError, BotoCoreError, UnreadableStateValueError):
+        return None
+    for earlier in recorded:
+        if earlier.get("request_id") != request_id or earlier.get("outcome") != "scaler_asked":
+            continue
+        groups = earlier.get("node_groups")
+        if not isinstance(groups, list) or not all(_is_asked_size(group) for group in groups):
+            return None
+        return [
+            {key: value for key, value in group.items() if key not in SCALER_ANSWER_FIELDS}
+            for group in groups
+        ]
+    return None
+
+
+def _is_asked_size(group: object) -> bool:
+    """Whether `group`, a recorded decision's node group, names the size it asked for."""
+    if not isinstance(group, dict) or not isinstance(group.get("name"), str):
+        return False
+    size = group.get("nodes_wanted")
+    return isinstance(size, int) and not isinstance(size, bool)
+
+
+def _sizes_in_words(node_groups: list[dict[str, Any]]) -> str:
+    """`system 3, workers 5`: the size each node group wants, in the order asked."""
+    return ", ".join(f"{group['name']} {group['nodes_wanted']}" for group in node_groups)
 
 
 def _forecast_facts(forecast: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -904,18 +904,20 @@ def test_a_node_group_locked_or_held_is_no_failure_of_the_decision(
 
 
 def _decide_for_the_run(
-    fake_clock: ManualClock, run: datetime, *, confident: bool
+    fake_clock: ManualClock, run: datetime, *, confident: bool, hour_p90_vcpu: float = 2.5
 ) -> dict[str, Any]:
     """The predictive decision of one attempt of the run scheduled for `run`: the forecast sizes
-    the node group (`confident`, system wants 3 nodes) or the schedule is kept (no forecast)."""
+    the node group (`confident`, system wants 3 nodes for the default p90) or the schedule is
+    kept (no forecast)."""
     services = forecaster_app.FUNCTION.services()
     cluster = services.inventory().find_cluster(MEMBER_ACCOUNT_ID, REGION, CLUSTER)
     assert cluster is not None
+    forecast = _hand_made_forecast(fake_clock, [0.9, 0.9], hour_p90_vcpu=hour_p90_vcpu)
     return scale_predictively(
         services,
         MEMBER_ACCOUNT_ID,
         cluster,
-        forecast=_hand_made_forecast(fake_clock, [0.9, 0.9]) if confident else None,
+        forecast=forecast if confident else None,
         problem=None if confident else NoHistoryError("no Container Insights history"),
         dry_run=False,
         run=run,
@@ -958,6 +960,31 @@ def test_a_retry_that_decides_otherwise_than_its_first_attempt_is_carried_out_on
     assert repeat["node_groups"] == retry["node_groups"]
     notices = [received.alert for received in alert_inbox.receive()]
     assert [alert["severity"] for alert in notices] == ["info"]
+
+
+def test_a_retry_that_sizes_otherwise_asks_again_for_the_first_attempts_sizes_no_failure(
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
+) -> None:
+    # GIVEN the first attempt of the hour's run, whose forecast sized system to 3 (from 2)
+    run = fake_clock.now()
+    first = _decide_for_the_run(fake_clock, run, confident=True)
+    assert _desired_size() == 3
+    # WHEN Scheduler retries the run minutes later and this attempt's forecast wants 4
+    fake_clock.advance(600)
+    retry = _decide_for_the_run(fake_clock, run, confident=True, hour_p90_vcpu=3.5)
+    # THEN the retry asks for the first attempt's size again, under the run's request id, and
+    # the scaler answers it as the same request: no "request_id reused" refusal taken for a
+    # failed decision (and a warning), and system stays at 3
+    first_request, retried = scaler_client.payloads
+    assert retried == first_request
+    [group] = retry["node_groups"]
+    assert (group["nodes_wanted"], group["scaler_status"]) == (3, "scaling_initiated")
+    assert predictive_failure(retry) is None
+    assert _desired_size() == 3
+    # AND the decision says whose sizes it asked for, and what this attempt would have asked
+    assert "the sizes of this run's first attempt (system 3) asked again" in retry["reason"]
+    assert "not this attempt's (system 4 sized on the hour's p90 3.50 vCPU" in retry["reason"]
+    assert recent_decisions(state_table, KEY) == [retry, first]
 
 
 def _set_node_group_status(status: str) -> None:
