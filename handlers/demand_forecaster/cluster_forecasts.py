@@ -9,7 +9,8 @@ run `partial`, and the next run starts with them (saved in the state table), so 
 cannot starve the same others every hour.
 
 Each result is saved in the state table (key `forecast/<account>/<region>/<cluster>`, value
-`latest`, kept `FORECAST_TTL_SECONDS`) when STATE_TABLE_NAME is set, and a node group whose
+`latest`, kept `FORECAST_TTL_SECONDS`, for a person or a tool: no function reads it back) when
+STATE_TABLE_NAME is set, and a node group whose
 forecast needs more than its max_size raises a warning alert when ALERT_TOPIC_ARN is set. The
 forecast stands when saving or an alert fails: that is listed under the cluster's `errors`.
 The forecaster changes nothing itself; for a cluster in predictive mode it asks the scaler for

@@ -23,8 +23,10 @@ class ForecasterEnvironment(FunctionEnvironment):
     )
     state_table_name: DynamoDbTableName | None = Field(
         default=None,
-        description="Where `forecast_fleet` saves each cluster's latest forecast for the scaler "
-        "(not saved when unset).",
+        description="Where `forecast_fleet` keeps each cluster's latest forecast (for 6 hours, "
+        "for a person or a tool to read: no function reads it back), the clusters a run had no "
+        "time for (the next run starts with them) and the predictive decisions the scaler's "
+        "`analyze` shows (none kept when unset).",
     )
     alert_topic_arn: Arn | None = Field(
         default=None,

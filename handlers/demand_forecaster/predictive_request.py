@@ -200,6 +200,10 @@ def scale_predictively(
                 services, account_id, cluster, handed_back, request_id=request_id, dry_run=dry_run
             )
             _record_answer(decision, request_id, handed_back, answer)
+    if services.environment.state_table_name is None:
+        # Raised, ConfigurationError made a decision the scaler acted on read as not made.
+        decision["not_recorded"] = "decision not recorded: STATE_TABLE_NAME is not set"
+        return decision
     try:
         record_decision(
             services.state, decisions_key(account_id, cluster.region, cluster.name), decision

@@ -177,7 +177,7 @@ def test_demand_above_capacity_is_capped_at_max_size_and_alerted_by_the_fleet_ru
     [recommendation] = cluster["recommendation"]
     assert recommendation["desired_size"] == 4
     assert "kept at max_size 4" in recommendation["reason"]
-    # AND a capacity warning is raised, and the forecast is saved for the scaler
+    # AND a capacity warning is raised, and the forecast is saved
     [alert] = alert_inbox.receive()
     assert alert.alert["severity"] == "warning"
     assert alert.alert["resource"] == f"{MEMBER_ACCOUNT_ID}/{REGION}/dev-apps/system"

@@ -1084,6 +1084,22 @@ def test_a_decision_whose_write_answer_was_lost_is_recorded_once(
     assert [decision["request_id"] for decision in decisions] == ["predictive-2025-06-02T03"]
 
 
+def test_without_a_state_table_the_decision_is_made_and_says_it_is_not_recorded(
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a forecaster deployed without STATE_TABLE_NAME (nor a scaler to ask)
+    monkeypatch.delenv("STATE_TABLE_NAME")
+    monkeypatch.delenv("SCALER_FUNCTION_NAME")
+    # WHEN the predictive decision is made on a confident forecast
+    decision = _decide(_hand_made_forecast(fake_clock, [0.95, 0.95]))
+    # THEN it is made (a ConfigurationError made it "not made") and says why it is not recorded
+    assert decision["outcome"] == "schedule_kept"
+    assert decision["reason"] == "schedule kept: SCALER_FUNCTION_NAME is not set"
+    assert decision["not_recorded"] == "decision not recorded: STATE_TABLE_NAME is not set"
+
+
 def test_a_decision_the_state_table_refuses_to_record_is_not_reported_as_not_acted_on(
     scaler_client: ScalerThroughItsHandler,
     fake_clock: ManualClock,
