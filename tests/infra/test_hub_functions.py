@@ -96,6 +96,9 @@ def test_every_function_sends_failed_async_invocations_to_its_encrypted_dlq(hub:
         )
         destination = config.inputs["destinationConfig"]["onFailure"]["destination"]
         assert destination == hub.dead_letter_queue_arn(spec)
+        # an hour at most, not Lambda's default 6 (docs/functions/eks_scaler.md: an event kept
+        # past midnight is still judged by its run's day)
+        assert config.inputs["maximumEventAgeInSeconds"] == 3600
         assert queues[destination].inputs["kmsMasterKeyId"] == key_arn
 
 
