@@ -443,6 +443,26 @@ def test_a_fallback_eks_refused_is_applied_by_the_next_warning_of_the_hour(
 
 
 @pytest.mark.usefixtures("no_retry_waits")
+def test_a_warning_whose_inventory_s3_fails_to_serve_is_recorded_and_its_fallback_is_an_error(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any
+) -> None:
+    # GIVEN auto-apply on, three interruptions of batch-spot in the hour, and then S3 answering
+    # every attempt to read the fleet inventory with InternalError (500)
+    services = at_the_fallback_threshold(make_services, invoke)
+    failing_s3 = s3_error_every_attempt(services.sessions.hub_client("s3"), "GetObject")
+    # WHEN a fourth warning exceeds the threshold
+    result = invoke(next_batch_spot_warning(services), services, "inv")
+    # THEN the interruption is recorded and the invocation answers (an unreadable inventory is
+    # reported here, as docs/functions/README.md says), its fallback an error naming S3's answer
+    assert result["status"] == "recorded"
+    assert failing_s3.attempts > 1
+    assert result["fallback"]["status"] == "error"
+    assert "InternalError" in result["fallback"]["error"]
+    # AND nothing was changed: the floors and ceilings of the stack file are unknown
+    assert desired_size(member_eks, "system") == 2
+
+
+@pytest.mark.usefixtures("no_retry_waits")
 def test_a_fallback_whose_retry_eks_refused_as_in_use_counts_as_the_hours_one_plus_one(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
