@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.event_parsing import error_result, parse_event
-from fleet_shared.exceptions import FleetError
+from fleet_shared.exceptions import DeploymentError, FleetError
 from fleet_shared.handler import FleetFunction, Invocation
 from handlers.spot_optimizer.environment import SpotEnvironment
 from handlers.spot_optimizer.fleet import analyze_fleet
@@ -64,12 +64,16 @@ def handle(
     instance the member account did not describe, fail the invocation
     (`AlertNotDeliveredError`, `NoticesNotDeliveredError`, `InterruptionNotRecordedError`
     propagate), so the platform retries; so does an inventory S3 did not serve
-    (`InventoryUnreadableError`)."""
+    (`InventoryUnreadableError`), and a wrong deployment, an invalid inventory or variable
+    (`DeploymentError`), which the skeleton raises naming it."""
     if isinstance(request, IgnoredEvent):
         return _ignore(request)
     dry_run = request.dry_run or services.environment.fleet_dry_run
     try:
         return _dispatch(request, services, dry_run, invocation)
+    except DeploymentError:
+        # A FleetError too, but no retry or error result mends it: the Errors alarm tells people.
+        raise
     except (FleetError, ClientError, BotoCoreError) as error:
         FUNCTION.logger.warning("request failed", extra={"error": str(error)})
         return error_result(error, **_context(request))

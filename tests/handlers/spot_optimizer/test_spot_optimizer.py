@@ -15,7 +15,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ProxyConnectionError
 
-from fleet_shared.exceptions import ConfigurationError, InventoryUnreadableError
+from fleet_shared.exceptions import (
+    ConfigurationError,
+    InventoryError,
+    InventoryUnreadableError,
+)
 from fleet_shared.handler import Invocation
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
@@ -680,6 +684,19 @@ def test_a_fleet_analysis_whose_inventory_s3_fails_to_serve_fails_so_the_platfor
     failing_s3.healed = True
     retried = invoke({"action": "analyze_fleet"}, services, "inv-1")
     assert retried["summary"]["targets"] == 2
+
+
+def test_a_fleet_analysis_whose_inventory_is_invalid_fails_naming_the_field(
+    invoke: Invoke, make_services: MakeServices
+) -> None:
+    # GIVEN a fleet inventory S3 serves, with a cluster whose name is no text
+    services = make_services()
+    change_the_inventory(lambda cluster: cluster.update(name=123))
+    # WHEN the hourly schedule payload arrives
+    # THEN the invocation fails naming the field (the deployment is wrong: an error result would
+    # end the run as a success, with no Errors alarm), as docs/functions/README.md says
+    with pytest.raises(InventoryError, match=r"members\[0\]\.clusters\[0\]\.name"):
+        invoke({"action": "analyze_fleet"}, services, "inv-1")
 
 
 def test_a_dry_run_warning_only_proposes_even_with_auto_apply(
