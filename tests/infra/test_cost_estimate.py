@@ -17,10 +17,13 @@ COUNTED = [
     (r"EKS control planes \((\d+) / (\d+) clusters", "eks:index:Cluster"),
     (r"KMS keys \((\d+) / (\d+)\)", "aws:kms/key:Key"),
     (r"function alarms \((\d+) / (\d+)", "aws:cloudwatch/metricAlarm:MetricAlarm"),
+    (r"NAT gateways and their addresses \((\d+) / (\d+)", "aws:ec2/natGateway:NatGateway"),
 ]
 
 
-@pytest.mark.parametrize(("counted", "resource_type"), COUNTED, ids=["clusters", "keys", "alarms"])
+@pytest.mark.parametrize(
+    ("counted", "resource_type"), COUNTED, ids=["clusters", "keys", "alarms", "nat-gateways"]
+)
 def test_the_cost_estimate_counts_what_the_dev_and_prod_plans_create(
     program_runs: dict[str, ProgramRun], counted: str, resource_type: str
 ) -> None:
