@@ -76,6 +76,10 @@ where botocore's defaults spent minutes of the invocation that the Athena query 
 of the other sections then lacked."""
 COST_EXPLORER_CALL_SECONDS = longest_hung_call_seconds(COST_EXPLORER_CALL_CONFIG)
 """The longest one Cost Explorer call takes when its endpoint never answers (25 s)."""
+COST_EXPLORER_PAGE_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + COST_EXPLORER_CALL_SECONDS
+"""A next page of a Cost Explorer answer is asked only with more than this left: Cost Explorer
+(or a proxy) answering page after page under new tokens was otherwise read until Lambda ended
+the invocation, and no report was written."""
 CALL_RESERVE_SECONDS = WRITE_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """One more call of a query (the next Athena result page, the stop of a query given up, a
 StartQueryExecution sent again) is made only with more than this left in the invocation: one
@@ -154,7 +158,7 @@ def analyze(
     now = services.clock.now()
     today = now.date()
     report = Report(logger, invocation, env.cost_target_seconds)
-    daily = _cost_explorer(services, now, report)
+    daily = _cost_explorer(services, now, report, invocation)
     anomalies = _anomalies(daily, now, env) if daily else []
     cur = _cur(services, now, report, invocation)
     utilisation = _node_groups(services, now, report)
@@ -201,7 +205,7 @@ def analyze(
 
 
 def _cost_explorer(
-    services: CostServices, now: datetime, report: Report
+    services: CostServices, now: datetime, report: Report, invocation: Invocation
 ) -> dict[str, list[CostPoint]]:
     """The Cost Explorer sections of the report; the daily points the anomalies are judged on
     (`explorer.anomaly_points`), amounts that are no cost included, so their series tell a day
@@ -210,8 +214,14 @@ def _cost_explorer(
     # Watched: once one call went unanswered, the section's next calls (the forecast) fail at
     # once instead of waiting out the bound again.
     ce = services.sessions.watched_hub_client("ce", CE_REGION, COST_EXPLORER_CALL_CONFIG)
+
+    def next_page_allowed() -> bool:
+        return invocation.allows(COST_EXPLORER_PAGE_RESERVE_SECONDS)
+
     try:
-        daily = explorer.daily_costs(ce, today, services.environment.cost_lookback_days)
+        daily = explorer.daily_costs(
+            ce, today, services.environment.cost_lookback_days, next_page_allowed=next_page_allowed
+        )
     except _SECTION_ERRORS as error:
         report.failed("cost_explorer", error)
         return {}
@@ -240,7 +250,12 @@ def _cost_explorer(
     report.detail["by_service"] = totals["service"]
     try:
         report.summary["forecast"] = explorer.month_end_forecast(
-            ce, now, answered["service"], period_start, currency
+            ce,
+            now,
+            answered["service"],
+            period_start,
+            currency,
+            next_page_allowed=next_page_allowed,
         )
     except _SECTION_ERRORS as error:
         report.failed("forecast", error)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -68,12 +69,20 @@ def group_name(dimension: str, key: str) -> str:
     return key
 
 
-def daily_costs(ce: Any, today: date, days: int) -> dict[str, list[CostPoint]]:
+def daily_costs(
+    ce: Any, today: date, days: int, *, next_page_allowed: Callable[[], bool]
+) -> dict[str, list[CostPoint]]:
     """The daily points of each dimension and charge type, for the `days` full days before
-    `today`."""
+    `today`; a next page only while `next_page_allowed()` (else `PagesCutShortError`)."""
     start = today - timedelta(days=days)
     return {
-        dimension: cost_and_usage(ce, start, today, group_by=[group, RECORD_TYPE_GROUP])
+        dimension: cost_and_usage(
+            ce,
+            start,
+            today,
+            group_by=[group, RECORD_TYPE_GROUP],
+            next_page_allowed=next_page_allowed,
+        )
         for dimension, group in DIMENSIONS.items()
     }
 
@@ -204,7 +213,13 @@ def is_daily(days_with_cost: int, days_since_first: int) -> bool:
 
 
 def month_end_forecast(
-    ce: Any, now: datetime, service_points: list[CostPoint], period_start: date, currency: str
+    ce: Any,
+    now: datetime,
+    service_points: list[CostPoint],
+    period_start: date,
+    currency: str,
+    *,
+    next_page_allowed: Callable[[], bool],
 ) -> dict[str, Any]:
     """Month-to-date cost, forecast of the rest, and their sum, in `currency`. `service_points`
     are the daily points of each service and charge type from `period_start` as Cost Explorer
@@ -213,12 +228,14 @@ def month_end_forecast(
     day with one (of a usage charge) is left out of the run rate; so is a forecast in another
     currency. When `period_start` is after the 1st (a
     lookback shorter than the month so far), the month to date is read on its own, so it never
-    leaves out the month's first days."""
+    leaves out the month's first days, a next page of it only while `next_page_allowed()`."""
     today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_points = (
-        cost_and_usage(ce, month_start, today) if period_start > month_start else service_points
+        cost_and_usage(ce, month_start, today, next_page_allowed=next_page_allowed)
+        if period_start > month_start
+        else service_points
     )
     month_points = [p for p in month_points if p.start >= month_start]
     others = in_one_currency(month_points, currency).left_out

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -154,8 +155,10 @@ def cost_and_usage(
     metric: str = "UnblendedCost",
     group_by: list[dict[str, str]] | None = None,
     filter_expression: dict[str, Any] | None = None,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> list[CostPoint]:
-    """Every point of `metric` from `start` (inclusive) to `end` (exclusive), all pages.
+    """Every point of `metric` from `start` (inclusive) to `end` (exclusive), all pages; with
+    `next_page_allowed`, a next page only while it answers True, else `PagesCutShortError`.
 
     With `group_by`, a point's `group` joins the group's keys with `|` (a tag key comes back as
     `cluster$dev-apps`; an untagged cost as `cluster$`); without it, `group` is `TOTAL`. When the
@@ -171,7 +174,9 @@ def cost_and_usage(
     if filter_expression:
         request["Filter"] = filter_expression
     points: list[CostPoint] = []
-    for response in pages(ce, "GetCostAndUsage", request, "NextPageToken"):
+    for response in pages(
+        ce, "GetCostAndUsage", request, "NextPageToken", next_page_allowed=next_page_allowed
+    ):
         # Cost Explorer answers a result per period, so an answer without them is not its own
         # (a proxy's page), and must not pass for a fleet that cost nothing.
         results = answer_field(response, "GetCostAndUsage", "ResultsByTime")

@@ -38,6 +38,7 @@ from handlers.cost_analyzer.analysis import (
     CALL_RESERVE_SECONDS,
     COST_EXPLORER_CALL_CONFIG,
     COST_EXPLORER_CALL_SECONDS,
+    COST_EXPLORER_PAGE_RESERVE_SECONDS,
     POLL_RESERVE_SECONDS,
     TARGET_CALL_CONFIG,
     TARGET_CALL_SECONDS,
@@ -60,7 +61,7 @@ from tests.handlers.deadlines import (
     LambdaTime,
     killed_while_publishing_then_retried,
 )
-from tests.handlers.endless_listings import EndlessListing
+from tests.handlers.endless_listings import EndlessListing, EndlessSlowPages
 from tests.handlers.faults import (
     MULTI_LINE_PAGE,
     answer_malformed,
@@ -953,14 +954,15 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
 
 
 def _a_second_file_at_40_s_left(table: pa.Table, _: ExitStack) -> tuple[Any, str]:
-    """A second CUR file, and an invocation with 10 minutes left at the first file and 40 s
-    (less than a poll's reserve, 44 s) at the second."""
+    """A second CUR file, and an invocation with 10 minutes left at Cost Explorer's second page
+    of services and at the first file, and 40 s (less than a poll's reserve, 44 s) at the
+    second."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-1.parquet", Body=buffer.getvalue()
     )
-    return ContextRunningOutOfTime(millis_left=[600_000, 40_000]), (
+    return ContextRunningOutOfTime(millis_left=[600_000, 600_000, 40_000]), (
         f"CUR read given up after 1 of 2 files under s3://{DATA_BUCKET_NAME}/cur/: too little "
         "time left in the invocation"
     )
@@ -1223,6 +1225,27 @@ def test_a_hub_api_that_hangs_costs_its_section_one_bounded_call_and_the_report_
     # AND every other target is started, and the report and its summary are written
     assert result["not_started"] == []
     assert read_report(result["report"]["summary"])["date"] == result["date"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_cost_explorer_paging_on_under_new_tokens_is_its_sections_error_and_the_report_written(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN Cost Explorer (or a proxy) answering every GetCostAndUsage with a next page under a
+    # token never sent before, each page taking 10 s of an invocation with 120 s left
+    time = LambdaTime(120.0)
+    endless = EndlessSlowPages(time, 10.0, "NextPageToken")
+    endless.register(cost_explorer_client().meta.events, "ce.GetCostAndUsage", "NextPageToken")
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the pages are followed only while a hung next page would still leave the report its
+    # time, instead of until Lambda ended the run with no report: the section's one error
+    assert time.seconds_left - time.spent <= COST_EXPLORER_PAGE_RESERVE_SECONDS
+    [error] = [e for e in result["errors"] if e["section"] == "cost_explorer"]
+    assert error["error"] == "GetCostAndUsage read cut short before its next page, for lack of time"
+    # AND the report and its summary are written
+    assert read_report(result["report"]["summary"])["errors"] == result["errors"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
