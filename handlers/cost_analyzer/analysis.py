@@ -467,6 +467,7 @@ def _lambda_memory(
                 "lambda", services.sessions.hub_account_id, region, TARGET_CALL_CONFIG
             ),
             env.cost_function_prefix,
+            next_page_allowed=lambda: invocation.allows(CALL_RESERVE_SECONDS),
         )
     except _SECTION_ERRORS as error:
         report.failed("lambda_memory", error)

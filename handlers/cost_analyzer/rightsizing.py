@@ -96,16 +96,27 @@ class FunctionListing:
     unreadable: list[UnreadableAnswerError]
 
 
-def fleet_functions(lambda_client: Any, prefix: str) -> FunctionListing:
+def fleet_functions(
+    lambda_client: Any, prefix: str, next_page_allowed: Callable[[], bool]
+) -> FunctionListing:
     """Every function whose name starts with `prefix` (all ListFunctions pages), by name; raises
-    UnreadableAnswerError for a page without `Functions`, which Lambda sends in every answer.
+    UnreadableAnswerError for a page without `Functions`, which Lambda sends in every answer,
+    and PagesCutShortError before a next page `next_page_allowed()` refuses (Lambda or a proxy
+    answering page after page under new tokens, which boto3's paginator follows forever).
     botocore hands a JSON answer's list items and text on unchecked: an item that is null or
     whose FunctionName is no text (unnamed, so perhaps one of the fleet's) is left out with its
     error, which shows that item's FunctionName only, never the environment an item holds."""
     functions: list[dict[str, Any]] = []
     unreadable: list[UnreadableAnswerError] = []
     position = 0
-    for page in lambda_client.get_paginator("list_functions").paginate():
+    for page in pages(
+        lambda_client,
+        "ListFunctions",
+        {},
+        "Marker",
+        answer_token_field="NextMarker",
+        next_page_allowed=next_page_allowed,
+    ):
         for item in answer_field(page, "ListFunctions", "Functions"):
             name = item.get("FunctionName") if isinstance(item, Mapping) else item
             if isinstance(item, Mapping) and isinstance(name, str):

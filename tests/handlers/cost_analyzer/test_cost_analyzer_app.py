@@ -1228,22 +1228,41 @@ def test_a_hub_api_that_hangs_costs_its_section_one_bounded_call_and_the_report_
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def test_cost_explorer_paging_on_under_new_tokens_is_its_sections_error_and_the_report_written(
-    analyzer: ManualClock, alert_inbox: Any
+@pytest.mark.parametrize(
+    ("service", "operation", "tokens", "section", "reserve_seconds"),
+    [
+        ("ce", "GetCostAndUsage", ("NextPageToken", "NextPageToken"), "cost_explorer",
+         COST_EXPLORER_PAGE_RESERVE_SECONDS),
+        ("lambda", "ListFunctions", ("Marker", "NextMarker"), "lambda_memory",
+         CALL_RESERVE_SECONDS),
+    ],
+)  # fmt: skip
+def test_a_hub_api_paging_on_under_new_tokens_is_its_sections_error_and_the_report_written(  # noqa: PLR0917 - pytest passes fixtures positionally
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    service: str,
+    operation: str,
+    tokens: tuple[str, str],
+    section: str,
+    reserve_seconds: float,
 ) -> None:
-    # GIVEN Cost Explorer (or a proxy) answering every GetCostAndUsage with a next page under a
-    # token never sent before, each page taking 10 s of an invocation with 120 s left
+    # GIVEN Cost Explorer (or Lambda, listing the fleet's functions), or a proxy, answering
+    # every page with a next page under a token never sent before, each page taking 10 s of an
+    # invocation with 120 s left
     time = LambdaTime(120.0)
-    endless = EndlessSlowPages(time, 10.0, "NextPageToken")
-    endless.register(cost_explorer_client().meta.events, "ce.GetCostAndUsage", "NextPageToken")
+    client = cost_explorer_client() if service == "ce" else hub_client(service)
+    EndlessSlowPages(time, 10.0, tokens[1]).register(
+        client.meta.events, f"{service}.{operation}", tokens[0]
+    )
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
     # THEN the pages are followed only while a hung next page would still leave the report its
     # time, instead of until Lambda ended the run with no report: the section's one error
-    assert time.seconds_left - time.spent <= COST_EXPLORER_PAGE_RESERVE_SECONDS
-    [error] = [e for e in result["errors"] if e["section"] == "cost_explorer"]
-    assert error["error"] == "GetCostAndUsage read cut short before its next page, for lack of time"
+    assert time.seconds_left - time.spent <= reserve_seconds
+    [error] = [e for e in result["errors"] if e["section"] == section]
+    assert error["error"] == f"{operation} read cut short before its next page, for lack of time"
     # AND the report and its summary are written
     assert read_report(result["report"]["summary"])["errors"] == result["errors"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
