@@ -145,10 +145,16 @@ class ReportLines:
 
 
 def _moment(value: str) -> datetime:
-    """An Insights `@timestamp`: `2025-06-01 10:00:00.000` (UTC), or epoch milliseconds."""
-    if value.isdigit():
-        return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
-    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    """An Insights `@timestamp`: `2025-06-01 10:00:00.000` (UTC), or epoch milliseconds;
+    ValueError naming the field and showing the start of the value for any other. botocore
+    hands an answer's text on unchecked: a 400-digit time raised an OverflowError, which no
+    section expects, and ended the run before the report."""
+    try:
+        if value.isdigit():
+            return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"@timestamp {value[:40]!r} is not a time") from None
 
 
 def report_lines(
@@ -381,12 +387,17 @@ def _stop_marked_queries(
 
 def lambda_memory(function: dict[str, Any], lines: ReportLines, region: str) -> dict[str, Any]:
     """Rightsizing of one function (an item of a ListFunctions answer) from its REPORT lines;
-    raises UnreadableAnswerError when the item has no MemorySize (Lambda sends one for every
-    function; botocore drops one answered as null), showing that value only: the item also
-    holds the function's environment variables."""
+    raises UnreadableAnswerError when the item has no MemorySize of Lambda's range (Lambda
+    sends one for every function; botocore drops one answered as null), showing that value
+    only: the item also holds the function's environment variables."""
     current = function.get("MemorySize")
-    if not isinstance(current, int):
-        raise UnreadableAnswerError("ListFunctions", "MemorySize", current)
+    # Lambda's memory is MIN_MB to MAX_MB: a size beyond (a 400-digit number made the saving an
+    # OverflowError, which no section expects, and ended the run before the report) is no
+    # answer of Lambda's.
+    if not isinstance(current, int) or not MIN_MB <= current <= MAX_MB:
+        raise UnreadableAnswerError(
+            "ListFunctions", f"a MemorySize of {MIN_MB} to {MAX_MB} MB", current
+        )
     figures = [f for line in lines.messages if (f := report_figures(line)) is not None]
     used = [used_mb for used_mb, _ in figures]
     peak = [f[0] for line in lines.peak_messages if (f := report_figures(line)) is not None]

@@ -30,7 +30,7 @@ from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.validation_errors import ECHO_LIMIT
+from fleet_shared.validation_errors import ECHO_LIMIT, shown_value
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer import athena as athena_query
@@ -1294,11 +1294,13 @@ def test_a_function_listing_without_its_functions_is_the_memory_sections_error_a
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-def test_a_function_listed_without_its_memory_size_is_its_error_alone(
-    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+@pytest.mark.parametrize("memory_size", [None, 10**400, -1], ids=["null", "400-digits", "negative"])
+def test_a_function_listed_without_a_memory_size_of_lambdas_is_its_error_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, memory_size: object
 ) -> None:
-    # GIVEN the hub's Lambda listing two fleet functions, the second one's MemorySize as null,
-    # which botocore leaves out of the answer it parses, and usual cost
+    # GIVEN the hub's Lambda listing two fleet functions, the second one's MemorySize as null
+    # (which botocore leaves out of the answer it parses), a number of 400 digits or a negative
+    # one, which botocore hands on unchecked, and usual cost
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
@@ -1307,7 +1309,7 @@ def test_a_function_listed_without_its_memory_size_is_its_error_alone(
     )
     listed = [
         {"FunctionName": "lf-handlers-eks-scaler", "MemorySize": 1024, "Architectures": ["arm64"]},
-        {"FunctionName": "lf-handlers-spot-optimizer", "MemorySize": None},
+        {"FunctionName": "lf-handlers-spot-optimizer", "MemorySize": memory_size},
     ]
     listing = answer_malformed(
         hub_client("lambda"),
@@ -1318,15 +1320,17 @@ def test_a_function_listed_without_its_memory_size_is_its_error_alone(
     )
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
-    # THEN that function is the memory section's one error, naming the field and showing its
-    # value only, instead of the bare KeyError that ended the run before the report
+    # THEN that function is the memory section's one error, naming the field and showing the
+    # start of its value only, instead of the bare KeyError (or the OverflowError of a saving
+    # beyond floats) that ended the run before the report
     assert listing.answered >= 1
     assert result["status"] == "partial"
     assert [e for e in result["errors"] if e["section"] == "lambda_memory"] == [
         {
             "section": "lambda_memory",
             "function": "lf-handlers-spot-optimizer",
-            "error": "ListFunctions answered without MemorySize, not its answer: None",
+            "error": "ListFunctions answered without a MemorySize of 128 to 10240 MB, not its "
+            f"answer: {shown_value(memory_size)}",
         }
     ]
     # AND the other function is sized and the report and its summary are written
@@ -2557,6 +2561,38 @@ def json_report(request: int, used_mb: int) -> str:
              "maxMemoryUsedMB": used_mb}, "status": "success"}},
         separators=(",", ":"),
     )  # fmt: skip
+
+
+def test_a_memory_query_row_whose_time_is_no_time_is_its_functions_error_alone(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a busy fleet function (its newest lines fill the Logs Insights answer: 40 here, as
+    # 10,000 in production), whose answer gives one row's @timestamp as a number of 400 digits,
+    # which botocore hands on unchecked
+    monkeypatch.setattr(rightsizing, "QUERY_LIMIT", 40)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+
+    def far_future_row(parsed: dict[str, Any], **_: Any) -> None:
+        for cell in parsed.get("results", [[]])[0]:
+            if cell["field"] == "@timestamp":
+                cell["value"] = "9" * 400
+
+    hub_client("logs").meta.events.register("after-call.logs.GetQueryResults", far_future_row)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN that function is the memory section's error, naming the field and showing the start
+    # of the value, instead of the OverflowError that ended the run before the report
+    assert [e for e in result["errors"] if e["section"] == "lambda_memory"] == [
+        {
+            "section": "lambda_memory",
+            "function": "lf-handlers-eks-scaler",
+            "error": f"@timestamp {'9' * 40!r} is not a time",
+        }
+    ]
+    # AND the report and its summary are written
+    assert read_report(result["report"]["summary"])["lambda_memory"]["functions"] == 0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 def test_the_memory_of_a_function_logging_in_the_json_format_is_sized_from_its_reports(
