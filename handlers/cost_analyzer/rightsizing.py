@@ -50,6 +50,7 @@ from fleet_shared.inventory import Cluster
 from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.page_tokens import pages
+from fleet_shared.timestamps import iso_z
 from fleet_shared.unanswered_endpoints import left_unanswered
 from handlers.cost_analyzer import query_polling
 from handlers.cost_analyzer.prices import PRICES_DATE, arm64_price_per_gb_second
@@ -434,13 +435,27 @@ def cluster_utilisation(
     cloudwatch: Any, cluster: Cluster, now: datetime, days: int
 ) -> tuple[float | None, str | None]:
     """Average hourly node CPU utilisation (0-1) of the cluster over `days`, None without data;
-    and what the average leaves out (`MetricSeries.left_out`), for a person, None when none."""
+    and what the average leaves out (`MetricSeries.left_out`, and percentages beyond 0-100), for
+    a person, None when none."""
     end = align(now, 3600)
     query = MetricQuery("cpu", "ContainerInsights", "node_cpu_utilization",
                         {"ClusterName": cluster.name}, "Average", 3600)  # fmt: skip
     series = get_metric_series(cloudwatch, [query], end - timedelta(days=days), end)["cpu"]
-    left_out = series.left_out_summary()
-    named = None if left_out is None else f"node_cpu_utilization: {left_out}"
-    if not series.values:
+    # A percentage beyond 0-100 is no node's CPU (anything in the member account may put
+    # ContainerInsights data): a negative one made the average, and so the idle node hours,
+    # any figure, and the cluster under-used.
+    hours = list(zip(series.timestamps, series.values, strict=True))
+    percentages = [value for _, value in hours if 0.0 <= value <= 100.0]
+    beyond = [(moment, value) for moment, value in hours if not 0.0 <= value <= 100.0]
+    reasons = [series.left_out_summary()]
+    if beyond:
+        count, (moment, value) = len(beyond), beyond[0]
+        reasons.append(
+            f"{count} value{'' if count == 1 else 's'} left out, not a percentage from 0 to "
+            f"100; the first {value!r} at {iso_z(moment)}"
+        )
+    left_out = "; ".join(reason for reason in reasons if reason is not None)
+    named = f"node_cpu_utilization: {left_out}" if left_out else None
+    if not percentages:
         return None, named
-    return sum(series.values) / len(series.values) / 100.0, named
+    return sum(percentages) / len(percentages) / 100.0, named

@@ -3032,12 +3032,25 @@ def answer_node_cpu_hour_as(value: float) -> list[str]:
     return replaced
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf")])
-def test_a_node_utilisation_that_is_not_a_number_is_left_out_and_named(
-    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, value: float
+CLOUDWATCH_LIMIT = "not a number within +-2**360 (CloudWatch's limit)"
+NO_PERCENTAGE = "not a percentage from 0 to 100"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), CLOUDWATCH_LIMIT),
+        (float("inf"), CLOUDWATCH_LIMIT),
+        (-1e6, NO_PERCENTAGE),
+        (100.5, NO_PERCENTAGE),
+    ],
+)
+def test_a_node_utilisation_that_is_no_percentage_is_left_out_and_named(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, value: float, reason: str
 ) -> None:
     # GIVEN usual cost, a CUR, a member cluster at about 10% node CPU, and GetMetricData
-    # answering its oldest hour as `value`
+    # answering its oldest hour as `value`: no number, or a percentage no node's CPU has (a
+    # negative one made the average, and the idle node hours, any figure)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
     table = put_cur(analyzer)
@@ -3051,8 +3064,7 @@ def test_a_node_utilisation_that_is_not_a_number_is_left_out_and_named(
     [error] = result["errors"]
     assert (error["section"], error["cluster"]) == ("node_groups", "dev-apps")
     assert error["error"].startswith(
-        f"node_cpu_utilization: 1 value left out, not a number within +-2**360 (CloudWatch's "
-        f"limit); the first {value!r} at "
+        f"node_cpu_utilization: 1 value left out, {reason}; the first {value!r} at "
     )
     # AND the report is strict JSON, the cluster's idle hours from the other hours
     body = (
