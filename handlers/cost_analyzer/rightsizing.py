@@ -46,6 +46,7 @@ from typing import Any
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.inventory import Cluster
 from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.metric_data import MetricQuery, align, get_metric_series
@@ -354,7 +355,8 @@ def _stop_marked_queries(
 ) -> None:
     """Stop every query of `log_group` still running whose query string holds `marker` but
     `kept`: those that attempts of one StartQuery whose answers were lost (or unreadable)
-    started. Best-effort, as `query_polling.stop_query`."""
+    started. Best-effort, as `query_polling.stop_query`: the listing's next page is asked only
+    while `can_stop()` says so."""
     if not can_stop():
         _logger.warning(
             "Logs Insights queries of %s a lost StartQuery answer may have started left "
@@ -365,14 +367,22 @@ def _stop_marked_queries(
     try:
         duplicates = [
             query["queryId"]
-            for page in pages(logs, "DescribeQueries", {"logGroupName": log_group}, "nextToken")
+            # Only while a stop still fits: Logs (or a proxy) answering page after page under
+            # new tokens was otherwise listed until Lambda ended the run, with no report.
+            for page in pages(
+                logs,
+                "DescribeQueries",
+                {"logGroupName": log_group},
+                "nextToken",
+                next_page_allowed=can_stop,
+            )
             for query in answer_field(page, "DescribeQueries", "queries")
             if marker in str(query.get("queryString", ""))
             and query.get("status") not in _ENDED
             and isinstance(query.get("queryId"), str)
             and query["queryId"] != kept
         ]
-    except AWS_CALL_ERRORS as error:
+    except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
         _logger.warning(
             "Logs Insights queries of %s a lost StartQuery answer may have started not looked "
             "for: %s",

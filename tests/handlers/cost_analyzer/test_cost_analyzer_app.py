@@ -2949,6 +2949,33 @@ def test_a_query_started_twice_after_a_lost_answer_is_stopped_and_no_other_query
     assert not [e for e in result["errors"] if e["section"] == "lambda_memory"]
 
 
+def test_queries_listed_page_after_page_after_a_lost_answer_are_looked_for_only_while_time_is_left(
+    analyzer: ManualClock, alert_inbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a Logs endpoint that starts a fleet function's query and loses its answer, and
+    # answers every DescribeQueries (the search for the query the lost attempt started) with a
+    # next page under a new token, each page taking 10 s of an invocation with 120 s left
+    time = LambdaTime(120.0)
+    stub_cost_forecast(1_000.0)
+    create_functions(analyzer)
+    logs = hub_client("logs")
+    lose_first_answer(logs, "logs", "StartQuery")
+    EndlessSlowPages(time, 10.0, "nextToken").register(
+        logs.meta.events, "logs.DescribeQueries", "nextToken"
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the pages are followed only while a stop still fits, instead of until Lambda ended
+    # the run: the search is logged as cut short
+    assert time.seconds_left - time.spent <= CALL_RESERVE_SECONDS
+    assert "DescribeQueries read cut short before its next page" in caplog.text
+    # AND the function is sized from the query whose answer came back, and the report and its
+    # summary are written
+    summary = read_report(result["report"]["summary"])
+    assert summary["lambda_memory"]["functions"] == 1
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def lose_the_answer_then_refuse_the_retry(logs: Any) -> None:
     lose_first_answer(logs, "logs", "StartQuery", then_unreachable=True)
 
