@@ -30,7 +30,7 @@ from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.validation_errors import ECHO_LIMIT, shown_value
+from fleet_shared.validation_errors import ECHO_LIMIT, cut_echo, shown_value
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, rightsizing
 from handlers.cost_analyzer import athena as athena_query
@@ -2060,6 +2060,35 @@ def test_an_athena_query_still_running_after_every_poll_is_stopped(
     assert list(athena_query_states().values()) == ["CANCELLED"]
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
     assert "did not finish in 3 polls" in error["error"]
+
+
+def test_an_athena_query_that_failed_is_the_cur_sections_error_quoting_the_start_of_its_reason(
+    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query fails half way with a reason of 5,000 characters
+    # (Athena's may quote the query and the data it failed on; a proxy's answer anything)
+    use_athena_engine(monkeypatch)
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    reason = "HIVE_BAD_DATA: " + "x" * 5_000
+    answer_every_call(
+        hub_client("athena"),
+        "athena",
+        "GetQueryExecution",
+        {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": reason}}},
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, lambda_context)
+    # THEN the CUR section's one error names the query and its state, and quotes the start of
+    # its reason only (not 5,000 characters into the report and the logs)
+    [execution_id] = athena_query_states()
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert error["error"] == f"Athena query {execution_id} FAILED: {cut_echo(reason)}"
+    assert len(error["error"]) < ECHO_LIMIT + 80
+    # AND the report and its summary are written with the other sections
+    summary = read_report(result["report"]["summary"])
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
 def test_an_athena_query_whose_poll_fails_is_stopped_and_a_refused_stop_hides_no_error(
