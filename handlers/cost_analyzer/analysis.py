@@ -375,7 +375,9 @@ def _node_groups(services: CostServices, now: datetime, report: Report) -> dict[
     for member, cluster in inventory.clusters():
         target = {"account_id": member.account_id, "region": cluster.region,
                   "cluster": cluster.name}  # fmt: skip
-        if not report.has_time_for("node_groups", **target):
+        # At least a hung call's time and the report's, whatever COST_TARGET_SECONDS says (1 s
+        # is valid): a cluster started with less could hang past the report's time.
+        if not report.has_time_for("node_groups", reserve_seconds=CALL_RESERVE_SECONDS, **target):
             continue
         try:
             cloudwatch = services.sessions.client(

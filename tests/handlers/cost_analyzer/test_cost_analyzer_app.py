@@ -1190,6 +1190,28 @@ def test_a_target_whose_endpoint_hangs_costs_at_most_its_budget_and_the_report_i
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+def test_a_cluster_needs_time_for_a_hung_call_and_the_report_whatever_the_target_seconds(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN COST_TARGET_SECONDS set to 1 (a typo of 10, or of 30: a valid value), an invocation
+    # with 20 s left, less than one hung call (17 s) and the report's time (10 s), and a
+    # member CloudWatch endpoint that accepts the connection and never answers
+    monkeypatch.setenv("COST_TARGET_SECONDS", "1")
+    time = LambdaTime(20).spend_botocore_waits(monkeypatch)
+    hung = hang_operation(time, MEMBER_ACCOUNT_ID, REGION, "cloudwatch.GetMetricData")
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_000.0)
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the cluster is not started, instead of a call that could hang past the report's time
+    assert hung.attempts == 0
+    assert {"section": "node_groups", "account_id": MEMBER_ACCOUNT_ID, "region": REGION,
+            "cluster": "dev-apps"} in result["not_started"]  # fmt: skip
+    # AND the report and its summary are written
+    assert read_report(result["report"]["summary"])["not_started"] == result["not_started"]
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 @pytest.mark.parametrize(
     ("region", "operation", "section"),
     [("us-east-1", "ce.GetCostAndUsage", "cost_explorer"),
