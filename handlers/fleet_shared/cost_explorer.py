@@ -218,7 +218,10 @@ def _period_points(
     when `grouped` (the last key its record type when `by_record_type`), else its total, if it
     has one."""
     day = date.fromisoformat(period["TimePeriod"]["Start"])
-    estimated = bool(period.get("Estimated", False))
+    # A JSON answer's true or false reaches here unchecked: "false", a text, was true.
+    estimated = period.get("Estimated", False)
+    if not isinstance(estimated, bool):
+        raise ValueError(f"Estimated {estimated!r:.40} is not true or false")
     if grouped:
         points = []
         for group in period.get("Groups", []):

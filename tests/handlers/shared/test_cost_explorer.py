@@ -62,10 +62,12 @@ def test_a_days_cost_is_complete_only_a_whole_day_after_it_ended(
 BY_SERVICE_AND_RECORD_TYPE = [{"Type": "DIMENSION", "Key": "SERVICE"}, RECORD_TYPE_GROUP]
 
 
-def queue_one_group(keys: list[str], unit: str = "USD") -> None:
-    """Queue a one-day Cost Explorer answer holding one group of `keys`, costing 3 `unit`."""
+def queue_one_group(keys: list[str], unit: str = "USD", estimated: object = False) -> None:
+    """Queue a one-day Cost Explorer answer holding one group of `keys`, costing 3 `unit`, its
+    `Estimated` flag as given."""
     period = {
         "TimePeriod": {"Start": "2025-06-01", "End": "2025-06-02"},
+        "Estimated": estimated,
         "Groups": [{"Keys": keys, "Metrics": {"UnblendedCost": {"Amount": "3", "Unit": unit}}}],
     }
     queued = {"results": [{"ResultsByTime": [period]}]}
@@ -86,18 +88,20 @@ def test_a_point_grouped_by_record_type_keeps_its_group_and_its_charge_type_apar
 
 
 @pytest.mark.parametrize(
-    ("keys", "unit", "named"),
+    ("keys", "unit", "estimated", "named"),
     [
-        (["AWS Lambda"], "USD", "lack the RECORD_TYPE key"),
-        (["AWS Lambda", "Usage"], "U" * 5_000, "is not a currency code"),
+        (["AWS Lambda"], "USD", False, "lack the RECORD_TYPE key"),
+        (["AWS Lambda", "Usage"], "U" * 5_000, False, "is not a currency code"),
+        (["AWS Lambda", "Usage"], "USD", "false", "Estimated 'false' is not true or false"),
     ],
 )
 def test_a_group_cost_explorer_would_not_send_fails_the_read_naming_what_is_wrong(
-    mocked_aws: None, keys: list[str], unit: str, named: str
+    mocked_aws: None, keys: list[str], unit: str, estimated: object, named: str
 ) -> None:
     # GIVEN Cost Explorer (or a proxy) answering a request grouped by service and RECORD_TYPE
-    # with a group of the service's key alone, or an amount whose Unit is no currency code
-    queue_one_group(keys, unit)
+    # with a group of the service's key alone, an amount whose Unit is no currency code, or a
+    # period whose Estimated flag is a text (botocore hands it on unchecked: "false" was true)
+    queue_one_group(keys, unit, estimated)
     ce = boto3.client("ce", region_name=CE_REGION)
     # WHEN the daily cost is read
     with pytest.raises(UnreadableAnswerError) as raised:
