@@ -72,6 +72,7 @@ class EnvSource(StrEnum):
     CLEANUP_POLICY = "functions.cleanup_manager.policy"
     OWN_FUNCTION_ARN = "function.own.arn"
     OWN_DEAD_LETTER_QUEUE_ARN = "function.own.dead_letter_queue.arn"
+    OWN_REDELIVERY_SECONDS = "function.own.redelivery_seconds"
     CALLBACK_SCHEDULE_GROUP = "callback_schedules.group"
     CALLBACK_SCHEDULER_ROLE_ARN = "callback_schedules.role.arn"
     SCALER_MEMBER_ROLE_NAME = "member_role.eks_scaler.name"

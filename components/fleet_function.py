@@ -60,6 +60,21 @@ MAX_VISIBILITY_TIMEOUT_SECONDS = 12 * 3600
 ALARM_PERIOD_SECONDS = 300
 
 
+def queue_visibility_timeout(timeout_seconds: int) -> int:
+    """The visibility timeout of the queue a function with `timeout_seconds` consumes."""
+    return min(QUEUE_VISIBILITY_FACTOR * timeout_seconds, MAX_VISIBILITY_TIMEOUT_SECONDS)
+
+
+def redelivery_seconds(timeout_seconds: int) -> int:
+    """How long after a function handled an event the platform may hand it that event again:
+    Lambda starts an asynchronous event's last retry within its maximum event age, and SQS hands
+    a message out QUEUE_MAX_RECEIVE_COUNT times, each about a visibility timeout after the one
+    before; plus the invocation that handles it. A function that recognises a redelivery (the
+    notification router) must remember the events it handled that long."""
+    queue_seconds = (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(timeout_seconds)
+    return max(ASYNC_MAXIMUM_EVENT_AGE_SECONDS, queue_seconds) + timeout_seconds
+
+
 @dataclass(frozen=True)
 class FleetFunctionArgs:
     spec: FunctionSpec
@@ -125,6 +140,7 @@ class FleetFunction(pulumi.ComponentResource):
                 member_role_name(references.stack, spec.name) if spec.acts_in_members else None
             ),
             function_arn=function_arn(references, spec.name),
+            redelivery_seconds=redelivery_seconds(spec.timeout_seconds),
             dead_letter_queue_arn=self.dead_letter_queue.arn,
             callback_group_name=(
                 callback_schedule_group_name(references.stack, spec.name)
@@ -303,9 +319,7 @@ class FleetFunction(pulumi.ComponentResource):
         queue = self._encrypted_queue(
             f"{name}-queue",
             f"{self.function_name}-queue",
-            visibility_timeout_seconds=min(
-                QUEUE_VISIBILITY_FACTOR * self.spec.timeout_seconds, MAX_VISIBILITY_TIMEOUT_SECONDS
-            ),
+            visibility_timeout_seconds=queue_visibility_timeout(self.spec.timeout_seconds),
             redrive_policy=pulumi.Output.json_dumps(
                 {
                     "deadLetterTargetArn": dead_letters.arn,

@@ -84,6 +84,8 @@ class OwnResources:
     queue_dead_letters_arn: pulumi.Input[str] | None = None
     member_role_name: str | None = None
     function_arn: str | None = None
+    # How long after the function handled an event the platform may hand it again.
+    redelivery_seconds: int | None = None
     dead_letter_queue_arn: pulumi.Input[str] | None = None
     # Only for a function with `CallbackSchedules`.
     callback_group_name: str | None = None
@@ -196,6 +198,9 @@ ENVIRONMENT_RESOLVERS: dict[EnvSource, EnvResolver] = {
     EnvSource.COST_ATHENA_TABLE: lambda refs, _: refs.settings.cost_report.athena_table,
     EnvSource.CLEANUP_POLICY: lambda refs, _: refs.settings.cleanup_policy_variable(),
     EnvSource.OWN_FUNCTION_ARN: lambda _, own: _required(own.function_arn, "the function's ARN"),
+    EnvSource.OWN_REDELIVERY_SECONDS: lambda _, own: str(
+        _required(own.redelivery_seconds, "the function's redelivery time")
+    ),
     EnvSource.OWN_DEAD_LETTER_QUEUE_ARN: lambda _, own: _required(
         own.dead_letter_queue_arn, "the function's dead-letter queue"
     ),

@@ -28,8 +28,15 @@ from handlers.notification_router.exceptions import (
     UndeliveredAlertError,
 )
 from handlers.notification_router.messages import parse_message
-from handlers.notification_router.records import SQS, AlertRecords, parse_records
-from handlers.notification_router.router import NOT_STARTED, RETRY_STATUSES, UNDELIVERED, route
+from handlers.notification_router.records import SNS, SQS, AlertRecords, parse_records
+from handlers.notification_router.router import (
+    NOT_STARTED,
+    REDELIVERED,
+    RETRY_STATUSES,
+    UNDELIVERED,
+    message_key,
+    route,
+)
 from handlers.notification_router.services import RouterServices
 
 FUNCTION = FleetFunction("notification_router", RouterEnvironment, services=RouterServices.create)
@@ -38,6 +45,7 @@ ERROR = "error"
 METRIC_NAMES = {
     "sent": "AlertsSent",
     "duplicate": "AlertsDuplicate",
+    REDELIVERED: "AlertsRedelivered",
     "failed": "AlertsFailed",
     NOT_STARTED: "AlertsNotStarted",
     ERROR: "AlertsError",
@@ -129,7 +137,14 @@ def _route_topic_record(
         result = error_result(refusal)
     else:
         field = f"Records[{index}].Sns.Message"
-        result, refusal = _route_text(sns.get("Message"), field, echoed_id, services, invocation)
+        result, refusal = _route_text(
+            sns.get("Message"),
+            field,
+            echoed_id,
+            services,
+            invocation,
+            platform_id=(SNS, message_id) if message_id is not None else None,
+        )
     if refusal is not None:
         # Nobody reads the result of an asynchronous invocation: the message is kept where an
         # unreadable queue message ends up, whose alarm tells people.
@@ -161,6 +176,7 @@ def _route_queue(
                 message.message_id,
                 services,
                 invocation,
+                platform_id=(SQS, message.message_id),
                 receive_count=_receive_count(records[position]),
             )
         except Exception as error:
@@ -229,10 +245,13 @@ def _route_text(
     services: RouterServices,
     invocation: Invocation,
     *,
+    platform_id: tuple[str, str] | None,
     receive_count: int = 1,
 ) -> tuple[dict[str, Any], EventValidationError | None]:
-    """The message's result, and why it was refused when it could not be read; `receive_count`
-    is the how-many-th delivery of the message this is (`router.route`)."""
+    """The message's result, and why it was refused when it could not be read; `platform_id`
+    is its event source and the id the platform gave it (None: it has none), by which a
+    redelivery of it is recognised, and `receive_count` the how-many-th delivery of it this is
+    (`router.route`)."""
     if not invocation.allows(services.delivery_policy.attempt_seconds):
         FUNCTION.logger.warning(
             "message not started: too little time left",
@@ -248,7 +267,10 @@ def _route_text(
             "message refused", extra={"error": str(error), "message_id": message_id}
         )
         return error_result(error, message_id=message_id), error
-    result = route(notification, services, invocation, receive_count=receive_count)
+    message = None
+    if platform_id is not None and isinstance(text, str):
+        message = message_key(*platform_id, text)
+    result = route(notification, services, invocation, message=message, receive_count=receive_count)
     FUNCTION.logger.info("alert routed", extra={**result, "message_id": message_id})
     return {"message_id": message_id, **result}, None
 

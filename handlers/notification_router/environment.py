@@ -142,6 +142,17 @@ class RouterEnvironment(FunctionEnvironment):
             "invocation, so the record of the channels that took an alert outlasts a redelivery."
         ),
     )
+    router_redelivery_seconds: PositiveInt | None = Field(
+        default=None,
+        description=(
+            "How long after the router handled a message the platform may hand it the same "
+            "message again (seconds): Lambda's maximum event age for an alert topic's event, the "
+            "queue's receives for its own, plus one invocation; set by the program from what it "
+            "deploys. A message handled already is answered `redelivered` for this long (the "
+            "dedup window when unset), so its retry neither reaches a channel again nor counts as "
+            "a suppressed duplicate."
+        ),
+    )
     router_max_attempts: PositiveInt = Field(
         default=3, description="Delivery attempts per channel."
     )

@@ -36,6 +36,15 @@ again (PagerDuty's dedup key makes that harmless there). A table that answered n
 up for the invocation, the claims' completion included, so no further channel is started: the
 retry sends them once, and only the channel whose record got no answer twice.
 
+Redelivery: the platform hands a message it gave the router before to it again (Lambda's retry
+of an alert topic's event that failed for another of its messages, an SQS redelivery), up to
+ROUTER_REDELIVERY_SECONDS after it, which may be past the dedup window. A message is claimed
+under its own id and text (`message_key`: an id reused with other text is another message) for
+its handling, and the claim is completed once the message was answered for good (sent, skipped,
+duplicate), kept for ROUTER_REDELIVERY_SECONDS: a redelivery of it is answered `redelivered`,
+neither sent to a channel again (the dedup claims may have expired) nor counted as a suppressed
+duplicate (it is the same notice, not another one). A message to be retried releases its claim.
+
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice") and takes
 it off the counter. The counter is replaced only if unchanged since it was read, so duplicates
@@ -44,6 +53,7 @@ handled at once are all counted, and none counted during a delivery is wiped by 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from contextlib import ExitStack
@@ -54,7 +64,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fleet_shared.alerts import Severity, alert_id
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
-from fleet_shared.state_table import StateTable, VersionedValue
+from fleet_shared.state_table import IdempotentRequest, StateTable, VersionedValue
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError, left_unanswered
 from handlers.notification_router.channels import CHANNELS
@@ -67,6 +77,8 @@ from handlers.notification_router.services import RouterServices
 _logger = logging.getLogger(__name__)
 
 SCOPE = "notification_router"
+MESSAGE_SCOPE = f"{SCOPE}/message"
+"""The claims on the messages handled (`message_key`), apart from the dedup keys' claims."""
 SUPPRESSED_VALUE = "suppressed"
 DELIVERED_VALUE = "delivered"
 LAST_NOTICE_VALUE = "last_notice"
@@ -96,6 +108,7 @@ UNDELIVERED = "failed"
 IN_PROGRESS = "in_progress"
 NO_CHANNEL = "skipped"
 NOT_STARTED = "not_started"
+REDELIVERED = "redelivered"
 RETRY_STATUSES = frozenset({UNDELIVERED, IN_PROGRESS, NOT_STARTED})
 """Outcomes whose message must be delivered again later (batch item failure, or raise)."""
 
@@ -135,28 +148,89 @@ def _content_key(notification: Notification) -> str:
     return alert_id(alert.source, alert.resource, alert.title)
 
 
+def message_key(source: str, message_id: str, text: str) -> str:
+    """The key of a message as the platform hands it out (its event source, its SNS MessageId or
+    SQS messageId, and its text): the same for each redelivery of it, another for an id reused
+    with other text (a direct invocation, an example event edited), which is another message.
+    A digest, so an id of any length or text makes a key of one size."""
+    digest = hashlib.sha256("\n".join((source, message_id, text)).encode("utf-8", "replace"))
+    return digest.hexdigest()
+
+
 def route(
     notification: Notification,
     services: RouterServices,
     invocation: Invocation,
     *,
+    message: str | None = None,
     receive_count: int = 1,
 ) -> dict[str, Any]:
     """Send `notification` unless it is a duplicate; the result says what happened per channel.
-    `receive_count` is the how-many-th delivery of the message this is (the queue's
-    ApproximateReceiveCount; 1 from a topic), by which the wait before its retry goes on with
-    the router's backoff (`_retry_after`)."""
-    alert = notification.alert
+    `message` is the key of the message that carried it (`message_key`; None for a message
+    without id, which is not recognised when redelivered); `receive_count` is the how-many-th
+    delivery of the message this is (the queue's ApproximateReceiveCount; 1 from a topic), by
+    which the wait before its retry goes on with the router's backoff (`_retry_after`)."""
+    if message is None:
+        return _route(notification, services, invocation, receive_count=receive_count)
     settings = services.environment
-    window = settings.router_dedup_window_seconds
-    last_notice_key = f"{SCOPE}/{alert.id}"
-    counter_key = f"{SCOPE}/{_content_key(notification)}/{notification.kind}"
-    summary: dict[str, Any] = {
+    try:
+        with services.state.idempotent(
+            MESSAGE_SCOPE,
+            message,
+            ttl_seconds=settings.router_redelivery_seconds or settings.router_dedup_window_seconds,
+            in_progress_seconds=settings.router_in_progress_seconds,
+            # As the dedup claims: Lambda's retry of an invocation it ended must find it free.
+            deadline=invocation,
+        ) as handling:
+            if handling.is_repeat:
+                return {**_summary(notification), "status": REDELIVERED}
+            result = _route(notification, services, invocation, receive_count=receive_count)
+            if result["status"] not in RETRY_STATUSES:
+                _complete_handling(handling, result["status"])
+            return result
+    except RequestInProgressError:
+        return {**_summary(notification), "status": IN_PROGRESS}
+
+
+def _complete_handling(handling: IdempotentRequest, status: str) -> None:
+    """Record that the message was answered for good. A write that fails is logged, not raised:
+    the message was handled (its channels took it), and a redelivery of it is then judged by the
+    dedup claims, as a copy is."""
+    try:
+        handling.complete({"status": status})
+    except (ClientError, BotoCoreError, RequestInProgressError) as error:
+        _logger.warning(
+            "message %s handled but not recorded (%s); a redelivery is judged as a copy",
+            handling.request_id,
+            error,
+        )
+
+
+def _summary(notification: Notification) -> dict[str, Any]:
+    """What every result of `notification` starts with."""
+    alert = notification.alert
+    return {
         "alert_id": alert.id,
         "severity": alert.severity.value,
         "kind": notification.kind,
         "title": alert.title,
     }
+
+
+def _route(
+    notification: Notification,
+    services: RouterServices,
+    invocation: Invocation,
+    *,
+    receive_count: int,
+) -> dict[str, Any]:
+    """`route` for a notification, whichever message carried it."""
+    alert = notification.alert
+    settings = services.environment
+    window = settings.router_dedup_window_seconds
+    last_notice_key = f"{SCOPE}/{alert.id}"
+    counter_key = f"{SCOPE}/{_content_key(notification)}/{notification.kind}"
+    summary = _summary(notification)
     try:
         episode = _record_notice(notification, services.state, last_notice_key)
     except RequestInProgressError:

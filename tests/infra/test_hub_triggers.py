@@ -639,3 +639,26 @@ def test_the_routers_shortest_dedup_window_outlasts_its_queues_redelivery(hub: H
     # redelivery, whatever the variable is set to
     assert redelivery_seconds <= MIN_DEDUP_WINDOW_SECONDS
     assert deployed_window >= MIN_DEDUP_WINDOW_SECONDS
+
+
+def test_the_router_remembers_a_message_as_long_as_the_platform_can_hand_it_out_again(
+    hub: HubView,
+):
+    # GIVEN the router as the program creates it: Lambda retries an alert topic's event until its
+    # maximum event age, and SQS hands a message out again a visibility timeout after each
+    # receive, up to the queue's receive count
+    spec = function_spec("notification_router")
+    function = hub.function(spec)
+    name = function.inputs["name"]
+    config = hub.one(
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig", functionName=name
+    )
+    queue = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue")
+    receives = json.loads(queue.inputs["redrivePolicy"])["maxReceiveCount"]
+    timeout = function.inputs["timeout"]
+    latest_retry = config.inputs["maximumEventAgeInSeconds"] + timeout
+    latest_redelivery = (receives - 1) * queue.inputs["visibilityTimeoutSeconds"] + timeout
+    # WHEN compared with how long the router recognises a message it handled
+    remembered = int(function.inputs["environment"]["variables"]["ROUTER_REDELIVERY_SECONDS"])
+    # THEN a retry or redelivery as late as either can come is still recognised
+    assert remembered >= max(latest_retry, latest_redelivery)

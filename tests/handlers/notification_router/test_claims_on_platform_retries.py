@@ -1,6 +1,8 @@
 """notification_router fed by its alert topics (SNS invokes it asynchronously): what Lambda's own
 retry, a minute after an invocation that failed or that Lambda ended, finds of the dedup claims
-that invocation left behind, in simulated time (`LambdaTime`)."""
+that invocation left behind, in simulated time (`LambdaTime`); and what a redelivery of a message
+handled already (Lambda's retry of its event, SQS handing it out again) is answered, up to the
+latest the platform redelivers it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from typing import Any
 
 import pytest
 
+from components.fleet_function import (
+    ASYNC_MAXIMUM_EVENT_AGE_SECONDS,
+    QUEUE_MAX_RECEIVE_COUNT,
+    queue_visibility_timeout,
+    redelivery_seconds,
+)
+from fleet_shared.alerts import alert_id
 from fleet_shared.clock import ManualClock
+from fleet_shared.state_table import StateTable
 from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS, LambdaTime
@@ -143,3 +153,64 @@ def test_the_retry_of_an_invocation_that_could_not_release_its_claims_delivers_t
     assert sent == (2, 1, 1)
     assert len({page["dedup_key"] for page in pages}) == 1
     assert recording.attempts == recording.unanswered_attempts
+
+
+def test_a_redelivered_message_is_not_counted_as_a_duplicate_but_another_copy_is(
+    invoke: Invoke, receiver: Any, email_inbox: Any, state_table: StateTable
+) -> None:
+    # GIVEN a critical alert the topic delivered (message n-1), and a copy of it published again
+    # (message n-2), suppressed and counted
+    raised = alert("critical", "node group unready")
+    counter_key = "notification_router/"
+    counter_key += f"{alert_id(raised['source'], raised['resource'], raised['title'])}/critical"
+    invoke(sns_event("n-1", raised))
+    invoke(sns_event("n-2", raised))
+    # WHEN Lambda retries both events (each failed for another message of its batch)
+    retries = [invoke(sns_event(message_id, raised)) for message_id in ("n-1", "n-2")]
+    # AND a third copy is published (message n-3)
+    third = invoke(sns_event("n-3", raised))
+    # THEN the retries are known as redeliveries: sent nowhere, and not counted
+    assert [retry["results"][0]["status"] for retry in retries] == ["redelivered"] * 2
+    # AND each other copy is counted: the next notice says two were suppressed, not four
+    assert (third["results"][0]["status"], third["results"][0]["suppressed_duplicates"]) == (
+        "duplicate",
+        2,
+    )
+    assert state_table.get_value(counter_key, "suppressed") == {"count": 2}
+    sent = (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack")))
+    assert (*sent, len(email_inbox.receive())) == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("event_of", "latest_redelivery_seconds"),
+    [
+        # Lambda starts an alert topic's event's last retry within its maximum event age.
+        (sns_event, ASYNC_MAXIMUM_EVENT_AGE_SECONDS),
+        # SQS hands a message out again a visibility timeout after each receive.
+        (sqs_event, (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(TIMEOUT_SECONDS)),
+    ],
+    ids=["lambda-retry", "sqs-redelivery"],
+)
+def test_a_redelivery_after_the_dedup_window_reaches_no_channel_again(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    *,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    event_of: Any,
+    latest_redelivery_seconds: int,
+) -> None:
+    # GIVEN the router as the program deploys it, and a critical alert delivered to every channel
+    monkeypatch.setenv("ROUTER_REDELIVERY_SECONDS", str(redelivery_seconds(TIMEOUT_SECONDS)))
+    event = event_of("n-1", alert("critical", "node group unready"))
+    assert invoke(event)["results"][0]["status"] == "sent"
+    email_inbox.receive()
+    # WHEN the platform hands the same message out again as late as it can, past the 900 s
+    # dedup window
+    fake_clock.advance(latest_redelivery_seconds)
+    again = invoke(event)
+    # THEN it is known as a redelivery: no channel gets the alert a second time
+    assert again["results"][0]["status"] == "redelivered"
+    sent = (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack")))
+    assert (*sent, len(email_inbox.receive())) == (1, 1, 0)

@@ -16,6 +16,7 @@ from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
 from tests.handlers.notification_router.test_notification_router import (
     fleet_alert,
+    published_again,
     sns_event,
     statuses,
 )
@@ -164,14 +165,14 @@ def test_duplicates_counted_at_once_are_all_carried_by_the_next_notice(
     def before_the_first_count(params: dict[str, Any], **_: Any) -> None:
         if not started and params["Item"]["pk"]["S"] == f"STATE#{counter_key}":
             started.append(True)
-            meanwhile.append(invoke(sns_event(message(alert))))
+            meanwhile.append(invoke(published_again(message(alert))))
 
     router_client = app.FUNCTION.services().hub_client("dynamodb")
     router_client.meta.events.register(
         "before-parameter-build.dynamodb.PutItem", before_the_first_count
     )
     # WHEN a copy of the alert is routed
-    copy = invoke(sns_event(message(alert)))
+    copy = invoke(published_again(message(alert)))
     # THEN both copies are counted: the write that came second read the counter again
     assert [statuses(result) for result in (*meanwhile, copy)] == [["duplicate"]] * 2
     assert copy["results"][0]["suppressed_duplicates"] == 2
@@ -183,7 +184,7 @@ def test_duplicates_counted_at_once_are_all_carried_by_the_next_notice(
         lambda: state_table.put_value(counter_key, "suppressed", {"count": 3}, ttl_seconds=3600),
     )
     # WHEN it is sent, carrying the two counted before
-    later = invoke(sns_event(message(alert)))
+    later = invoke(published_again(message(alert)))
     assert statuses(later) == ["sent"]
     assert later["results"][0]["suppressed_duplicates"] == 2
     # THEN only those two are taken off the counter: the one counted meanwhile stays

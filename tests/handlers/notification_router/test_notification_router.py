@@ -3,6 +3,7 @@ Secrets Manager, SNS and the state table."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -73,6 +74,19 @@ def sns_event(*messages: Any) -> dict[str, Any]:
             for index, message in enumerate(messages)
         ]
     }
+
+
+_publishes = itertools.count(1)
+
+
+def published_again(*messages: Any) -> dict[str, Any]:
+    """`sns_event` of messages published again (a function's retry, its next run): SNS gives
+    each publish a MessageId of its own, where a redelivery of one message keeps it."""
+    event = sns_event(*messages)
+    publish = next(_publishes)
+    for record in event["Records"]:
+        record["Sns"]["MessageId"] = f"publish-{publish}-{record['Sns']['MessageId']}"
+    return event
 
 
 def sqs_event(*bodies: tuple[str, Any]) -> dict[str, Any]:
@@ -182,8 +196,8 @@ def test_duplicates_are_sent_once_per_window_and_counted(
     alert = fleet_alert("critical")
     assert statuses(invoke(sns_event(alert))) == ["sent"]
     # WHEN the same id comes again, and the same source+resource+title under another id
-    again = invoke(sns_event(alert))
-    other_id = invoke(sns_event({**alert, "id": "a-different-id"}))
+    again = invoke(published_again(alert))
+    other_id = invoke(published_again({**alert, "id": "a-different-id"}))
     # THEN both are suppressed; PagerDuty and Slack were called once
     assert statuses(again) == ["duplicate"]
     assert statuses(other_id) == ["duplicate"]
@@ -192,7 +206,7 @@ def test_duplicates_are_sent_once_per_window_and_counted(
     assert len(receiver.bodies("/slack")) == 1
     # WHEN the window (900 s) has passed THEN it is sent again, carrying the suppressed count
     fake_clock.advance(901)
-    later = invoke(sns_event(alert))
+    later = invoke(published_again(alert))
     assert statuses(later) == ["sent"]
     assert later["results"][0]["suppressed_duplicates"] == 2
     assert (
@@ -211,10 +225,10 @@ def test_as_deployed_the_same_alert_is_sent_once_per_fifteen_minutes(
     assert statuses(invoke(sns_event(alert))) == ["sent"]
     # WHEN it comes again a second before 15 minutes have passed THEN it is a duplicate
     fake_clock.advance(15 * 60 - 1)
-    assert statuses(invoke(sns_event(alert))) == ["duplicate"]
+    assert statuses(invoke(published_again(alert))) == ["duplicate"]
     # WHEN it comes again once 15 minutes have passed THEN it is sent again, to each channel
     fake_clock.advance(2)
-    assert statuses(invoke(sns_event(alert))) == ["sent"]
+    assert statuses(invoke(published_again(alert))) == ["sent"]
     assert len(receiver.bodies("/pagerduty")) == len(receiver.bodies("/slack")) == 2
 
 
@@ -272,8 +286,8 @@ def test_pagerduty_failing_while_slack_works_is_paged_on_redelivery_and_slack_no
     assert len(triggers) == 4  # 3 answered 500, the 4th was taken
     assert len(receiver.bodies("/slack")) == 1
     assert len(email_inbox.receive()) == 1
-    # AND a third copy is a duplicate: nothing is sent anywhere
-    assert statuses(invoke(sqs_event(("m-1", alert)))) == ["duplicate"]
+    # AND a redelivery of the message delivered is known as one: nothing is sent anywhere
+    assert statuses(invoke(sqs_event(("m-1", alert)))) == ["redelivered"]
     assert (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack"))) == (4, 1)
     assert email_inbox.receive() == []
 
@@ -360,8 +374,9 @@ def test_an_sns_message_whose_routing_fails_is_retried_and_the_rest_of_its_batch
     fault.healed = True
     fake_clock.advance(PLATFORM_RETRY_SECONDS)
     result = invoke(event)
-    # THEN the first alert is sent, and the second is a duplicate: each channel got each once
-    assert statuses(result) == ["sent", "duplicate"]
+    # THEN the first alert is sent, and the second is known as redelivered: each channel got
+    # each once
+    assert statuses(result) == ["sent", "redelivered"]
     pages = [page["dedup_key"] for page in receiver.bodies("/pagerduty")]
     assert pages == [second["id"], first["id"]]
     assert (len(receiver.bodies("/slack")), len(email_inbox.receive())) == (2, 2)
@@ -1217,7 +1232,7 @@ def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
     invoke(sns_event(json.loads(alert.model_dump_json())))
     [trigger] = receiver.bodies("/pagerduty")
     email_inbox.receive()
-    # WHEN its resolution arrives (twice, as SNS may deliver it)
+    # WHEN its resolution arrives (twice, as SNS may deliver one message)
     cleared_at = alert.timestamp + timedelta(minutes=5)
     resolution = json.loads(
         alert.resolution("4 of 4 desired instances ready", cleared_at).model_dump_json()
@@ -1227,7 +1242,7 @@ def test_fleet_resolution_resolves_the_pagerduty_incident_with_the_same_key(
     # THEN it took the resolved route once: PagerDuty resolve with the trigger's key,
     # a Slack "resolved" message and a [RESOLVED] e-mail
     assert (result["results"][0]["kind"], statuses(result)) == ("resolved", ["sent"])
-    assert statuses(again) == ["duplicate"]
+    assert statuses(again) == ["redelivered"]
     assert receiver.bodies("/pagerduty")[1:] == [
         {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
     ]
@@ -1258,7 +1273,7 @@ def test_a_check_failing_again_soon_after_its_resolution_pages_again(
     actions = [body["event_action"] for body in receiver.bodies("/pagerduty")]
     assert actions == ["trigger", "resolve", "trigger"]
     # WHEN a copy of that new failure comes again THEN it is a duplicate
-    assert statuses(invoke(sns_event(json.loads(again.model_dump_json())))) == ["duplicate"]
+    assert statuses(invoke(published_again(json.loads(again.model_dump_json())))) == ["duplicate"]
 
 
 def test_a_failure_again_while_its_resolution_is_still_retried_is_paged_and_stays_open(
@@ -1463,8 +1478,9 @@ def test_a_late_copy_of_a_trigger_does_not_reopen_its_resolved_incident(
     invoke(sns_event(trigger))
     resolution = alert.resolution("4 of 4 ready", fake_clock.advance(300))
     invoke(sns_event(json.loads(resolution.model_dump_json())))
-    # WHEN a copy of the first trigger arrives after the resolution (an SNS retry, a redrive)
-    result = invoke(sns_event(trigger))
+    # WHEN a copy of the first trigger arrives after the resolution (a function's retry, a
+    # redrive)
+    result = invoke(published_again(trigger))
     # THEN it is suppressed as a late copy: PagerDuty stays resolved
     assert (statuses(result), result["results"][0]["late"]) == (["duplicate"], True)
     actions = [body["event_action"] for body in receiver.bodies("/pagerduty")]
@@ -1733,11 +1749,11 @@ def test_slack_that_took_an_alert_is_not_posted_again_when_recording_it_fails(
     # AND its message is delivered again (an SQS redelivery)
     again = invoke(sqs_event(("m-1", alert)))
     # THEN the first delivery went on to e-mail and finished: Slack was posted once, every
-    # channel has the alert once, and the redelivery is a duplicate
+    # channel has the alert once, and the redelivery is known as one
     assert fault.attempts >= 1
     assert statuses(first) == ["sent"]
     assert first["batchItemFailures"] == []
-    assert statuses(again) == ["duplicate"]
+    assert statuses(again) == ["redelivered"]
     assert len(receiver.bodies("/slack")) == 1
     assert len(receiver.bodies("/pagerduty")) == 1
     assert len(email_inbox.receive()) == 1

@@ -212,7 +212,7 @@ def test_a_dead_letter_queue_refusing_the_message_fails_the_invocation_after_the
     fault.healed = True
     result = invoke(event)
     # THEN the unreadable alert is kept, once, and the good one is not paged again
-    assert statuses(result) == ["error", "duplicate"]
+    assert statuses(result) == ["error", "redelivered"]
     assert len(dead_letter_queue.receive()) == 1
     assert len(receiver.bodies("/pagerduty")) == 1
 

@@ -265,8 +265,8 @@ def test_the_retry_after_the_secret_is_fixed_delivers_the_alert_once(
     # THEN the retry read the fixed secret and sent Slack the alert, the others already had it
     statuses = {name: c["status"] for name, c in channels_of(again).items()}
     assert statuses == {"pagerduty": "already_sent", "slack": "sent", "email": "already_sent"}
-    # AND a later copy of the message is a duplicate: each channel got the alert once
-    assert invoke(event)["results"][0]["status"] == "duplicate"
+    # AND a later redelivery of the message is known as one: each channel got the alert once
+    assert invoke(event)["results"][0]["status"] == "redelivered"
     sent = (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack")))
     assert (*sent, len(email_inbox.receive())) == (1, 1, 1)
 
