@@ -231,6 +231,10 @@ class FunctionSpec:
     triggers: tuple[Trigger, ...] = ()
     uses_pandas_layer: bool = False
     reserved_concurrency: int | None = None
+    # The least memory a stack may give the function, where a benchmark measured what it needs
+    # at its input bounds: a stack's `memory_mb` below it is refused, and scaling_optimizer
+    # recommends none (a rightsizing sees the usual invocations, not one at the bounds).
+    minimum_memory_mb: int | None = None
     invokes: tuple[str, ...] = ()
     # Functions whose output is this function's only input: a stack may not switch one of them
     # off while this function stays on.
@@ -254,6 +258,8 @@ class FunctionSpec:
             raise ValueError(f"{self.name}: conditions for actions it lacks: {', '.join(unknown)}")
         if self.reserved_concurrency is not None and self.reserved_concurrency < 1:
             raise ValueError(f"{self.name}: reserved_concurrency must be at least 1")
+        if self.minimum_memory_mb is not None and self.minimum_memory_mb > self.memory_mb:
+            raise ValueError(f"{self.name}: memory_mb is below its own minimum_memory_mb")
 
     def member_condition_sets(self, action: str) -> tuple[tuple[Condition, ...], ...]:
         """The condition sets a member action is granted under, one statement each: a single

@@ -368,6 +368,14 @@ class FleetSettings(StrictModel):
                     f"{name}.validation",
                     f"only {VALIDATION_FUNCTION} takes validation settings, {name} has none",
                 )
+            minimum = FUNCTIONS_BY_NAME[name].minimum_memory_mb or 0
+            if function.memory_mb is not None and function.memory_mb < minimum:
+                raise FieldValueError(
+                    f"{name}.memory_mb",
+                    f"{function.memory_mb} MB is below {name}'s minimum of {minimum} MB, what it "
+                    f"needs at its input bounds (docs/benchmarks.md): set at least {minimum}, or "
+                    "leave memory_mb out",
+                )
             if not function.enabled:
                 # A switched-off function is not deployed: its other settings would change
                 # nothing, silently.
@@ -609,6 +617,11 @@ class FleetSettings(StrictModel):
             functions={
                 spec.name: function_name(stack, spec.name)
                 for spec in self.enabled_functions(list(FUNCTIONS_BY_NAME.values()))
+            },
+            minimum_memory_mb={
+                spec.name: spec.minimum_memory_mb
+                for spec in self.enabled_functions(list(FUNCTIONS_BY_NAME.values()))
+                if spec.minimum_memory_mb is not None
             },
             members=tuple(
                 MemberAccount(

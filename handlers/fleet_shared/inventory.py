@@ -246,6 +246,10 @@ class FleetInventory(_Frozen):
     """The Lambda function name of each function the stack deploys, by its catalog name: the
     only way to tell this stack's functions from those of a stack whose name starts with its
     own (`dev` and `dev-eu` both name theirs `lf-dev-...`)."""
+    minimum_memory_mb: dict[str, PositiveInt] = Field(default_factory=dict)
+    """The catalog's minimum memory (MB) of each function the stack deploys that has one, by its
+    catalog name: what it needs at its input bounds, which the stack file's `memory_mb` may not go
+    below, so scaling_optimizer recommends no less."""
 
     def function_named(self, deployed_name: str) -> str | None:
         """The catalog name of this stack's function `deployed_name`, or None if it is not one."""

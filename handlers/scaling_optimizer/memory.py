@@ -6,13 +6,15 @@ first, and the whole prefix listed only when none is there. Its `lambda_memory` 
 name deployed functions. Each entry for one of this stack's functions (by the inventory's exact
 names: `lf-dev-eu-...` is stack `dev-eu`'s, not a function `eu-...` of stack `dev`) that
 recommends a decrease or an increase becomes `lambda-fleet:functions.<name>.memory_mb`, which the
-program uses instead of the catalog's default. A detail that is not a JSON object with a list
-of entries, or an entry that does not validate (a size outside what the stack file accepts, say),
-is left out and named in the notes: the patch must still pass the program's validation. So is a
-detail larger than DETAIL_MAX_BYTES (refused unread) or holding more than DETAIL_MAX_VALUES JSON
-values (refused unparsed): read whole, a huge or hostile detail took the function past its memory,
-and Lambda ended the run with no recommendations written. Its bytes are read only within the
-invocation's time left but for the writes (`latest_cost_detail`).
+program uses instead of the catalog's default; never below the function's minimum in the inventory
+(the catalog's, what it needs at its input bounds, which the program refuses to go below): a
+decrease past it recommends the minimum, or nothing when the function has no more. A detail that
+is not a JSON object with a list of entries, or an entry that does not validate (a size outside
+what the stack file accepts, say), is left out and named in the notes: the patch must still pass
+the program's validation. So is a detail larger than DETAIL_MAX_BYTES (refused unread) or holding
+more than DETAIL_MAX_VALUES JSON values (refused unparsed): read whole, a huge or hostile detail
+took the function past its memory, and Lambda ended the run with no recommendations written. Its
+bytes are read only within the invocation's time left but for the writes (`latest_cost_detail`).
 """
 
 from __future__ import annotations
@@ -156,16 +158,33 @@ def memory_changes(
         name = inventory.function_named(entry.function)
         if name is None:
             continue
+        evidence = (
+            f"{source_key}: at most {entry.max_used_mb} MB used in {entry.invocations} "
+            f"invocations; max x 1.3 rounded up to 64 MB; monthly saving "
+            f"{entry.monthly_saving_usd} USD"
+        )
+        recommended = entry.recommended_mb
+        minimum = inventory.minimum_memory_mb.get(name, MIN_MEMORY_MB)
+        if recommended < minimum:
+            # The invocations measured were not at the function's input bounds; one that is
+            # would end for lack of memory.
+            if entry.current_mb <= minimum:
+                notes.append(
+                    f"{source_key}: {name}'s {recommended} MB is below its minimum of {minimum} "
+                    "MB, what it needs at its input bounds; no memory recommended for it"
+                )
+                continue
+            recommended = minimum
+            evidence = (
+                f"{evidence} (for {entry.recommended_mb} MB); {name}'s minimum, what it needs "
+                "at its input bounds"
+            )
         changes.append(
             StackFileChange(
                 path=[FUNCTIONS_KEY, name, "memory_mb"],
                 current=entry.current_mb,
-                recommended=entry.recommended_mb,
-                evidence=(
-                    f"{source_key}: at most {entry.max_used_mb} MB used in "
-                    f"{entry.invocations} invocations; max x 1.3 rounded up to 64 MB; "
-                    f"monthly saving {entry.monthly_saving_usd} USD"
-                ),
+                recommended=recommended,
+                evidence=evidence,
             )
         )
     if unnamed:

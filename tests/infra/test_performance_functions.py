@@ -5,6 +5,7 @@ used instead of the catalog's."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -119,12 +120,43 @@ def test_a_memory_size_outside_lambdas_limits_is_refused_naming_the_field(
     assert "\n" not in str(raised.value)
 
 
-@pytest.mark.parametrize("memory_mb", [128, 10240])
-def test_the_ends_of_the_readmes_memory_range_are_accepted(
-    stack_settings_document: Any, memory_mb: int
+def test_a_memory_size_below_the_functions_measured_minimum_is_refused_naming_the_field(
+    stack_settings_document: Any,
 ) -> None:
-    # GIVEN the dev settings with a memory size at an end of the README's range, 128-10240 MB
+    # GIVEN the dev settings giving report_processor 1 MB less than the minimum the catalog
+    # declares from what it needs at its input bounds
+    minimum = function_spec("report_processor").minimum_memory_mb
+    assert minimum is not None
     document = stack_settings_document("dev")
-    document["functions"] = {"health_monitor": {"memory_mb": memory_mb}}
+    document["functions"] = {"report_processor": {"memory_mb": minimum - 1}}
+    # WHEN they are validated
+    with pytest.raises(StackSettingsError) as raised:
+        load_settings("dev", document)
+    # THEN one message names the field and the minimum
+    assert raised.value.field == "functions.report_processor.memory_mb"
+    assert f"below report_processor's minimum of {minimum} MB" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_catalog_entry_below_its_own_minimum_memory_is_refused() -> None:
+    # GIVEN report_processor's catalog entry WHEN its memory is set below its minimum
+    spec = function_spec("report_processor")
+    assert spec.minimum_memory_mb is not None
+    # THEN the entry is refused, so no stack is deployed below the minimum by default
+    with pytest.raises(ValueError, match="memory_mb is below its own minimum_memory_mb"):
+        replace(spec, memory_mb=spec.minimum_memory_mb - 1)
+
+
+@pytest.mark.parametrize(
+    ("function", "memory_mb"),
+    [("health_monitor", 128), ("health_monitor", 10240), ("report_processor", 4032)],
+)
+def test_the_ends_of_the_readmes_memory_range_are_accepted(
+    stack_settings_document: Any, function: str, memory_mb: int
+) -> None:
+    # GIVEN the dev settings with a memory size at an end of the README's range, 128-10240 MB,
+    # or report_processor's minimum
+    document = stack_settings_document("dev")
+    document["functions"] = {function: {"memory_mb": memory_mb}}
     # WHEN they are validated THEN the function is given that size
-    assert load_settings("dev", document).function_memory_mb("health_monitor") == memory_mb
+    assert load_settings("dev", document).function_memory_mb(function) == memory_mb

@@ -1267,6 +1267,50 @@ def test_a_cost_detail_that_does_not_validate_is_left_out_and_named_in_the_notes
 
 
 @pytest.mark.parametrize(
+    ("current_mb", "recommended", "note"),
+    [
+        pytest.param(4096, [4032], None, id="the-minimum-recommended"),
+        pytest.param(
+            4032, [], "report_processor's 448 MB is below its minimum of 4032 MB", id="none"
+        ),
+    ],
+)
+def test_memory_is_never_recommended_below_a_functions_measured_minimum(
+    optimize: Callable[[dict[str, Any]], dict[str, Any]],
+    fake_clock: ManualClock,
+    current_mb: int,
+    recommended: list[int],
+    note: str | None,
+) -> None:
+    # GIVEN a cost detail that would cut report_processor to 448 MB from its usual invocations
+    # (none at its input bounds, which need the catalog's minimum, 4032 MB), from 4096 MB or
+    # from that minimum
+    entry = _rightsizing(
+        function="lf-handlers-report-processor",
+        current_mb=current_mb,
+        max_used_mb=300,
+        recommended_mb=448,
+    )
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=DATA_BUCKET_NAME,
+        Key=f"reports/cost/{fake_clock.now().date().isoformat()}/detail.json",
+        Body=json.dumps({"lambda_memory": [entry]}).encode(),
+    )
+
+    # WHEN the optimizer runs
+    result = optimize({"action": "optimize"})
+
+    # THEN it recommends the minimum, saying why, or nothing and a note when it has no more
+    assert result["status"] == "ok", result
+    memory = [c for c in latest_recommendations().changes if c.path[-1] == "memory_mb"]
+    assert [(c.path[1], c.recommended) for c in memory] == [
+        ("report_processor", size) for size in recommended
+    ]
+    assert all("report_processor's minimum" in change.evidence for change in memory)
+    assert note is None or any(note in line for line in result["notes"]), result["notes"]
+
+
+@pytest.mark.parametrize(
     ("limit", "note"),
     [
         pytest.param(
