@@ -378,12 +378,8 @@ def _new_record(
             record["baseline_window"] = earlier["baseline_window"]
             record["baseline_from"] = earlier["validation_id"]
     except MEASUREMENT_FAILURES as error:
-        # The fleet's own errors (an account not reached) quote their cause whole: escaped here.
-        failure = (
-            call_error_text(error)
-            if isinstance(error, AWS_CALL_ERRORS)
-            else escaped_echo(str(error))
-        )
+        # The fleet's own errors escape the text they quote where they are raised.
+        failure = call_error_text(error)
         _conclude(
             record,
             Verdict.INCONCLUSIVE,

@@ -139,12 +139,14 @@ class InventoryUnreadableError(Exception):
     scheduled run has no one to read that result (no retry, no dead-letter queue, no error
     alarm), so the run would be lost unnoticed. Failing the invocation lets Lambda retry it and
     the function's Errors alarm count it. An object read but not a valid inventory is an
-    `InventoryError`, which names the field: no retry helps it."""
+    `InventoryError`, which names the field: no retry helps it. `cause` is S3's error as
+    `aws_answers.call_error_text` quotes it (the answer's text cut and escaped), so every caller
+    repeats one short line."""
 
     def __init__(self, location: str, cause: str) -> None:
         self.location = location
         self.cause = cause
-        super().__init__(f"fleet inventory {location} cannot be read: {cut_echo(cause)}")
+        super().__init__(f"fleet inventory {location} cannot be read: {cause}")
 
 
 class UnreadableStateRecordError(FleetError):

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.inventory import FleetInventory, parse_inventory
 
@@ -46,9 +46,9 @@ def load_inventory(s3_client: Any, bucket: str, key: str) -> FleetInventory:
         code = error.response.get("Error", {}).get("Code")
         if cached is not None and code in ("304", "NotModified"):
             return cached[1]
-        raise InventoryUnreadableError(location, str(error)) from error
+        raise InventoryUnreadableError(location, call_error_text(error)) from error
     except AWS_CALL_ERRORS as error:
-        raise InventoryUnreadableError(location, str(error)) from error
+        raise InventoryUnreadableError(location, call_error_text(error)) from error
     inventory = parse_inventory(document, location)
     with _cache_lock:
         _cache[(bucket, key)] = (response["ETag"], inventory)

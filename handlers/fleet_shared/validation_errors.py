@@ -74,10 +74,10 @@ def render_location(location: tuple[int | str, ...]) -> str:
 def first_error(error: ValidationError, root: str) -> tuple[str, str]:
     """The first error as (field path, problem); `root` is the path of the input as a whole.
 
-    Both parts are cut to `ECHO_LIMIT` characters: a path may hold a key of the input, and a
-    problem the value it refuses."""
+    Both parts are escaped and cut as `escaped_echo` does: a path may hold a key of the input,
+    and a problem the value it refuses."""
     details = error.errors(include_url=False)[0]
     message = details["msg"]
     for prefix in _MESSAGE_PREFIXES:
         message = message.removeprefix(prefix)
-    return cut_echo(render_location(tuple(details["loc"])) or root), cut_echo(message)
+    return escaped_echo(render_location(tuple(details["loc"])) or root), escaped_echo(message)

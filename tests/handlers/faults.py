@@ -11,7 +11,8 @@ answers every attempt of one operation so at the last moment of its timeouts, sp
 simulated invocation's time. A malformed answer is a success whose body the caller cannot read:
 `answer_malformed` sends it for one operation, likewise. A refusal
 botocore does not retry (AccessDeniedException) comes from `refuse_every_attempt`; S3's own
-InternalError, which it retries, from `s3_error_every_attempt`. botocore calls every `before-send`
+InternalError, which it retries, from `s3_error_every_attempt`, and its AccessDenied with a
+message of the test's from `refuse_every_s3_attempt`. botocore calls every `before-send`
 handler and keeps the first answer, so moto still acts on a request these answer: harmless for a
 read, but a write they refuse is made all the same (`refuse_retry_after_lost_answer` refuses a
 retry that moto must not act on, `throttle_then_refuse` every attempt of a write);
@@ -393,6 +394,36 @@ class RefusedRetry:
 MULTI_LINE_PAGE = "<html>\n<title>Console: https://evil.example/signin</title>\n" + "x" * 5000
 """An error answer's message of thousands of characters over several lines (a proxy's page),
 the second line posing as a fact of the message."""
+
+
+@dataclass
+class InjectedS3Refusal:
+    """Answers every attempt of one S3 operation whose URL contains `url_part` with S3's 403
+    AccessDenied carrying `message`, which botocore does not retry."""
+
+    message: str
+    url_part: str = ""
+    refused: int = 0
+
+    def __call__(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.url_part not in request.url:
+            return None
+        self.refused += 1
+        body = (
+            f"<Error><Code>AccessDenied</Code><Message>{xml_escape(self.message)}</Message></Error>"
+        ).encode()
+        return answer_of(request.url, 403, {"Content-Type": "application/xml"}, body)
+
+
+def refuse_every_s3_attempt(
+    s3_client: Any, operation: str, message: str = MULTI_LINE_PAGE, *, url_with: str = ""
+) -> InjectedS3Refusal:
+    """Answer every attempt of `operation` on `s3_client` (with `url_with`, only those whose URL
+    contains it) with AccessDenied and `message` (a proxy's page unless told), ahead of moto's
+    answer."""
+    fault = InjectedS3Refusal(message, url_part=url_with)
+    s3_client.meta.events.register_first(f"before-send.s3.{operation}", fault)
+    return fault
 
 
 def _error_answer_unseen_by_moto(

@@ -63,6 +63,7 @@ from tests.handlers.faults import (
     answer_malformed,
     fail_every_attempt,
     hang_first_attempt,
+    refuse_every_s3_attempt,
 )
 from tests.handlers.member_accounts import member_session
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
@@ -1535,6 +1536,26 @@ def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_o
     assert update_id in alert["detail"] and NODE_GROUP in alert["resource"]
     assert "Could not connect to the endpoint URL" in alert["detail"]
     assert len(alert["detail"]) < 1000
+
+
+def test_a_baseline_whose_inventory_s3_refuses_with_a_page_quotes_it_in_one_line(
+    validator: Validator,
+) -> None:
+    # GIVEN S3 (or a proxy before it) refusing the inventory's GetObject with a page: thousands
+    # of characters over several lines, markup included, when a node group update arrives
+    refusal = refuse_every_s3_attempt(
+        validator.services[0].hub_client("s3"), "GetObject", url_with="fleet-inventory"
+    )
+    update_id = "6f708192-0000-4111-8222-9333444455dd"
+    # WHEN its record arrives
+    verdict = validator.send(node_group_version_update(validator, update_id))
+    # THEN the validation ends inconclusive naming the inventory and S3's refusal, the page
+    # quoted as the inventory's error quotes it, on one short line
+    assert refusal.refused > 0
+    assert verdict["status"] == "inconclusive", verdict
+    assert "fleet inventory s3://" in verdict["reason"]
+    assert "AccessDenied" in verdict["reason"]
+    assert "\n" not in verdict["reason"] and len(verdict["reason"]) < 800, verdict["reason"]
 
 
 def test_a_change_seen_after_the_results_before_it_are_gone_is_inconclusive_with_one_warning(

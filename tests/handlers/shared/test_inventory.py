@@ -17,7 +17,7 @@ from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.inventory import FleetInventory, parse_inventory
 from fleet_shared.inventory_store import load_inventory
 from tests.handlers.conftest import FakeLambdaContext
-from tests.handlers.faults import s3_error_every_attempt
+from tests.handlers.faults import MULTI_LINE_PAGE, refuse_every_s3_attempt, s3_error_every_attempt
 
 BUCKET = "lambda-fleet-data"
 KEY = "config/fleet-inventory.json"
@@ -81,6 +81,23 @@ def test_missing_object_cannot_be_read_naming_the_location(
         load_inventory(boto3.client("s3", region_name=REGION), BUCKET, "config/missing.json")
     assert raised.value.location == f"s3://{BUCKET}/config/missing.json"
     assert "NoSuchKey" in raised.value.cause
+
+
+def test_a_refusal_with_a_page_is_quoted_in_one_short_line(inventory_in_s3: dict[str, Any]) -> None:
+    # GIVEN S3 (or a proxy before it) refusing the inventory's GetObject with a page: thousands
+    # of characters over several lines, markup included, a later line posing as another fact
+    s3 = boto3.client("s3", region_name=REGION)
+    refusal = refuse_every_s3_attempt(s3, "GetObject", MULTI_LINE_PAGE)
+    # WHEN the inventory is loaded
+    with pytest.raises(InventoryUnreadableError) as raised:
+        load_inventory(s3, BUCKET, KEY)
+    # THEN the error names S3's code and quotes the page as every AWS error is quoted: cut, its
+    # line breaks escaped, so each result, log line and alert that repeats it gets one line
+    assert refusal.refused == 1
+    assert "AccessDenied" in raised.value.cause
+    assert "<html>\\n<title>" in raised.value.cause
+    for text in (raised.value.cause, str(raised.value)):
+        assert "\n" not in text and len(text) < 600, text
 
 
 InventoryReader = FleetFunction[FunctionEnvironment, FunctionServices[FunctionEnvironment]]
@@ -166,6 +183,7 @@ def test_helpers_find_accounts_clusters_and_node_groups(inventory_document: dict
         ),
         (lambda d: d["members"][0].update(account_id="2222"), "12-digit"),
         (lambda d: d.update(owner="team"), "Extra inputs"),
+        (lambda d: d.update({"owner\nhub: ok": "team"}), "owner\\nhub: ok: Extra inputs"),
     ],
 )
 def test_inconsistent_inventory_is_rejected_naming_the_field(
