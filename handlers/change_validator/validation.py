@@ -649,7 +649,7 @@ def _judge(
         )
     except MEASUREMENT_FAILURES as error:
         del record[CHECK_STARTED_AT]
-        concluded = _counted_failed_check(record, services, cut_echo(str(error)), now)
+        concluded = _counted_failed_check(record, services, call_error_text(error), now)
         _save(services, record)
         if concluded:
             cancel_callback(services.scheduler, services.environment, successor)
@@ -819,7 +819,7 @@ def _restore(
             return _unanswered(
                 request,
                 f"not asked again: node group {change.node_group}'s current size could not be "
-                f"read ({cut_echo(str(error))})",
+                f"read ({call_error_text(error)})",
             )
         not_asked = why_not_asked_again(
             change, record["rollback"], current, str(request["request_id"])
@@ -835,7 +835,7 @@ def _restore(
             # No restore on a size not read; the alert still goes out and asks for it by hand.
             reason = (
                 f"node group {change.node_group}'s current size could not be read "
-                f"({cut_echo(str(error))}): restore it by hand"
+                f"({call_error_text(error)}): restore it by hand"
             )
             return {"status": RESTORE_SKIPPED, "reason": reason}
         not_restored = why_not_restored(change, record["rollback"], current)

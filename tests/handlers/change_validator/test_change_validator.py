@@ -59,6 +59,7 @@ from tests.handlers.deadlines import (
 )
 from tests.handlers.endless_listings import EndlessSlowPages
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InvocationKilledError,
     answer_malformed,
     fail_every_attempt,
@@ -1513,14 +1514,28 @@ def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_a
     assert alert["severity"] == "warning" and update_id in alert["detail"]
 
 
+@pytest.mark.parametrize(
+    ("server_error", "quoted"),
+    [
+        (None, "Could not connect to the endpoint URL"),
+        (MULTI_LINE_PAGE, "Unable to parse response"),
+    ],
+    ids=["unreachable", "a-proxy-page-answered"],
+)
 def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
-    validator: Validator, monkeypatch: pytest.MonkeyPatch
+    validator: Validator, monkeypatch: pytest.MonkeyPatch, server_error: str | None, quoted: str
 ) -> None:
-    # GIVEN at most two checks, a node group update baking, and the member's ELBv2 unreachable
+    # GIVEN at most two checks, a node group update baking, and the member's ELBv2 unreachable,
+    # or answering with a proxy's page of thousands of characters over several lines
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     update_id = "5e6f7081-0000-4111-8222-933344445555"
     node_group_update_baking(validator, update_id)
-    fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    fail_every_attempt(
+        member_elbv2(),
+        "elastic-load-balancing-v2",
+        "DescribeLoadBalancers",
+        server_error=server_error,
+    )
     # WHEN the bake callback and the one retry run, and the last callback is delivered twice
     [first] = validator.advance(15)
     [verdict] = validator.advance(5)
@@ -1534,8 +1549,10 @@ def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_o
     [alert] = validator.alerts()
     assert alert["severity"] == "warning"
     assert update_id in alert["detail"] and NODE_GROUP in alert["resource"]
-    assert "Could not connect to the endpoint URL" in alert["detail"]
+    assert quoted in alert["detail"], alert["detail"]
     assert len(alert["detail"]) < 1000
+    # AND the verdict and its alert quote the error on one line, a page's line breaks escaped
+    assert "\n" not in verdict["reason"], verdict["reason"]
 
 
 def test_a_baseline_whose_inventory_s3_refuses_with_a_page_quotes_it_in_one_line(
@@ -1660,6 +1677,12 @@ def _describe_nodegroup_unreachable(member_eks: Any) -> tuple[Callable[[], bool]
     return lambda: fault.attempts > 1, "could not be read"
 
 
+def _describe_nodegroup_refused_with_a_page(member_eks: Any) -> tuple[Callable[[], bool], str]:
+    # A server error whose message is a proxy's page of thousands of characters over many lines.
+    fault = fail_every_attempt(member_eks, "eks", "DescribeNodegroup", server_error=MULTI_LINE_PAGE)
+    return lambda: fault.attempts > 1, "could not be read (An error occurred (InternalServerError)"
+
+
 def _describe_nodegroup_a_proxy_page(member_eks: Any) -> tuple[Callable[[], bool], str]:
     # A proxy's page (HTTP 200), which botocore hands on as an answer without the node group.
     page = answer_malformed(member_eks, "eks", "DescribeNodegroup", b"<html>gateway</html>")
@@ -1668,8 +1691,12 @@ def _describe_nodegroup_a_proxy_page(member_eks: Any) -> tuple[Callable[[], bool
 
 @pytest.mark.parametrize(
     "describe_fault",
-    [_describe_nodegroup_unreachable, _describe_nodegroup_a_proxy_page],
-    ids=["unreachable", "proxy-page"],
+    [
+        _describe_nodegroup_unreachable,
+        _describe_nodegroup_refused_with_a_page,
+        _describe_nodegroup_a_proxy_page,
+    ],
+    ids=["unreachable", "refused-with-a-page", "proxy-page"],
 )
 def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_restore(
     validator: Validator,
@@ -1697,6 +1724,8 @@ def test_a_regression_whose_node_group_cannot_be_read_is_alerted_without_a_resto
     assert scaler_client.payloads == []
     assert verdict["restore"]["status"] == "skipped"
     assert reason in verdict["restore"]["reason"]
+    # AND the reason quotes the error on one line, a page's line breaks escaped
+    assert "\n" not in verdict["restore"]["reason"]
     [alert] = validator.alerts()
     assert alert["severity"] == "critical"
     assert "not restored automatically" in alert["detail"]
