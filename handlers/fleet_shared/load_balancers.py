@@ -6,10 +6,19 @@ tag. For each: its target groups' targets, healthy against registered (DescribeT
 over a window the average target response time, requests and target 5xx responses
 (`AWS/ApplicationELB`, dimension `LoadBalancer` = the ARN's `app/<name>/<id>` part). Network load
 balancers have target health but no response time or HTTP codes; their traffic figures stay None.
+
+A cluster may have hundreds of load balancers (one per ingress), and ELB takes an account's
+Describe requests from a bucket of 40 refilled at 10 a second (the ELB guide's request
+throttling), so a reading asks as few as it can: the region's load balancers and target groups in
+pages of 400 (ELB's largest), their tags 20 ARNs a call (ELB's most), each target group's health
+once (ELB has no call for several), and the traffic of every application load balancer in one
+GetMetricData per 500 queries (CloudWatch's most; `metric_data`). One DescribeTargetGroups per
+load balancer had doubled a cluster's requests.
+
 A value no metric can have (NaN, an infinity) is left out of the figures and named in `left_out`.
 The health monitor judges these figures; the change validator compares them before and after a
 change. Given `next_page_allowed`, every request after a reading's first (a next page, a
-DescribeTags batch, a load balancer's target groups, a target group's health, GetMetricData) is
+DescribeTags batch, the target groups, a target group's health, GetMetricData) is
 sent only while it answers True, else PagesCutShortError (MetricReadCutShortError for
 GetMetricData): an ELB or CloudWatch (or a proxy) answering page after page under new markers
 was read until Lambda ended the run.
@@ -17,7 +26,7 @@ was read until Lambda ended the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +42,9 @@ CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 DESCRIBE_LOAD_BALANCERS = "DescribeLoadBalancers"
 DESCRIBE_TAGS_BATCH = 20
 """DescribeTags accepts at most 20 resource ARNs per call."""
+ELB_PAGE_SIZE = 400
+"""The most load balancers or target groups DescribeLoadBalancers and DescribeTargetGroups answer
+in one page (their `PageSize`; unsent, a page may hold fewer)."""
 
 METRIC_PERIOD_SECONDS = 60
 APPLICATION_NAMESPACE = "AWS/ApplicationELB"
@@ -133,7 +145,7 @@ def load_balancers_by_cluster(
     listing = pages(
         elbv2,
         DESCRIBE_LOAD_BALANCERS,
-        {},
+        {"PageSize": ELB_PAGE_SIZE},
         "Marker",
         answer_token_field="NextMarker",
         next_page_allowed=next_page_allowed,
@@ -172,18 +184,27 @@ def _ask_next_request(operation: str, next_page_allowed: Callable[[], bool] | No
         raise PagesCutShortError(operation)
 
 
-def target_groups_health(
-    elbv2: Any, load_balancer_arn: str, *, next_page_allowed: Callable[[], bool] | None = None
-) -> tuple[TargetGroupHealth, ...]:
-    """Registered and healthy targets of each target group of the load balancer; with
+def target_groups_by_load_balancer(
+    elbv2: Any,
+    load_balancer_arns: Collection[str],
+    *,
+    next_page_allowed: Callable[[], bool] | None = None,
+) -> dict[str, tuple[TargetGroupHealth, ...]]:
+    """Registered and healthy targets of each target group of each of `load_balancer_arns`, by
+    load balancer ARN, in target group name order (a load balancer without one is left out):
+    the region's target groups listed once (each names its load balancers), then each target
+    group of those load balancers asked its health once, however many of them it serves. With
     `next_page_allowed`, every request (this is never a reading's first) only while it answers
     True, else PagesCutShortError."""
-    groups: list[TargetGroupHealth] = []
+    wanted = set(load_balancer_arns)
+    if not wanted:
+        return {}
+    serving: list[tuple[str, str, list[str]]] = []
     _ask_next_request("DescribeTargetGroups", next_page_allowed)
     listing = pages(
         elbv2,
         "DescribeTargetGroups",
-        {"LoadBalancerArn": load_balancer_arn},
+        {"PageSize": ELB_PAGE_SIZE},
         "Marker",
         answer_token_field="NextMarker",
         next_page_allowed=next_page_allowed,
@@ -192,19 +213,29 @@ def target_groups_health(
         for group in answer_field(page, "DescribeTargetGroups", "TargetGroups"):
             arn = answer_field(group, "DescribeTargetGroups", "TargetGroupArn")
             name = answer_field(group, "DescribeTargetGroups", "TargetGroupName")
-            _ask_next_request("DescribeTargetHealth", next_page_allowed)
-            targets = answer_field(
-                elbv2.describe_target_health(TargetGroupArn=arn),
-                "DescribeTargetHealth",
-                "TargetHealthDescriptions",
+            # A target group no listener or rule forwards to serves no load balancer (its list
+            # empty, or not sent: the model leaves it optional).
+            balancers = [
+                balancer for balancer in group.get("LoadBalancerArns", []) if balancer in wanted
+            ]
+            if balancers:
+                serving.append((name, arn, balancers))
+    by_balancer: dict[str, list[TargetGroupHealth]] = {}
+    for name, arn, balancers in sorted(serving):
+        _ask_next_request("DescribeTargetHealth", next_page_allowed)
+        targets = answer_field(
+            elbv2.describe_target_health(TargetGroupArn=arn),
+            "DescribeTargetHealth",
+            "TargetHealthDescriptions",
+        )
+        healthy = sum(
+            1 for target in targets if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
+        )
+        for balancer in balancers:
+            by_balancer.setdefault(balancer, []).append(
+                TargetGroupHealth(name, len(targets), healthy)
             )
-            healthy = sum(
-                1
-                for target in targets
-                if target.get("TargetHealth", {}).get("State") == HEALTHY_STATE
-            )
-            groups.append(TargetGroupHealth(name, len(targets), healthy))
-    return tuple(groups)
+    return {balancer: tuple(groups) for balancer, groups in by_balancer.items()}
 
 
 def traffic_figures(
@@ -280,14 +311,17 @@ def cluster_load_balancer_health(
     traffic = traffic_figures(
         cloudwatch, applications, start, end, next_page_allowed=next_page_allowed
     )
+    target_groups = target_groups_by_load_balancer(
+        elbv2,
+        [balancer["LoadBalancerArn"] for balancer in balancers],
+        next_page_allowed=next_page_allowed,
+    )
     found = [
         LoadBalancerHealth(
             name=balancer["LoadBalancerName"],
             arn=balancer["LoadBalancerArn"],
             kind=str(balancer.get("Type", "application")),
-            target_groups=target_groups_health(
-                elbv2, balancer["LoadBalancerArn"], next_page_allowed=next_page_allowed
-            ),
+            target_groups=target_groups.get(balancer["LoadBalancerArn"], ()),
             traffic=traffic.get(balancer["LoadBalancerArn"]),
         )
         for balancer in balancers

@@ -1,0 +1,176 @@
+"""fleet_shared.load_balancers against moto at the size of a cluster with one application load
+balancer per ingress: the requests a reading takes, counted per operation as botocore sends them.
+The load balancers are created once for the module (under 2 s of moto)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from fleet_shared.load_balancers import (
+    CLUSTER_TAG,
+    DESCRIBE_TAGS_BATCH,
+    cluster_load_balancer_health,
+    metric_dimension,
+)
+from fleet_shared.metric_data import MAX_QUERIES_PER_CALL
+
+REGION = "ap-south-1"
+CLUSTER = "big-apps"
+LOAD_BALANCERS = 170
+"""510 traffic queries (3 a load balancer): more than one GetMetricData takes."""
+STRADDLING = 166
+"""The load balancer whose queries are the 499th to the 501st: its figures come from two calls."""
+END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+START = END - timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class BigCluster:
+    """The module's moto world: the cluster's load balancers (by index) and its sessions' region."""
+
+    arns: list[str]
+    session: boto3.Session
+
+
+@pytest.fixture(scope="module")
+def big_cluster() -> Iterator[BigCluster]:
+    """LOAD_BALANCERS application load balancers tagged for CLUSTER, each forwarding to its own
+    target group with one healthy target, the first target group also forwarded to by the second
+    load balancer; STRADDLING's group has a second, stopped target; another cluster's load
+    balancer and group beside them; one minute of traffic for the first, STRADDLING and the
+    last."""
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        ec2, elbv2 = session.client("ec2"), session.client("elbv2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+                "Subnet"
+            ]["SubnetId"]
+            for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
+        ]
+        healthy, stopped = (
+            instance["InstanceId"]
+            for instance in ec2.run_instances(
+                ImageId="ami-0abcdef1234567890", MinCount=2, MaxCount=2, SubnetId=subnets[0]
+            )["Instances"]
+        )
+
+        def load_balancer(name: str, cluster: str) -> tuple[str, str]:
+            arn = elbv2.create_load_balancer(
+                Name=name,
+                Subnets=subnets,
+                Type="application",
+                Tags=[{"Key": CLUSTER_TAG, "Value": cluster}],
+            )["LoadBalancers"][0]["LoadBalancerArn"]
+            group = elbv2.create_target_group(
+                Name=f"{name}-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance"
+            )["TargetGroups"][0]["TargetGroupArn"]
+            forward(arn, group, 80)
+            elbv2.register_targets(TargetGroupArn=group, Targets=[{"Id": healthy}])
+            return arn, group
+
+        def forward(arn: str, group: str, port: int) -> None:
+            elbv2.create_listener(
+                LoadBalancerArn=arn,
+                Protocol="HTTP",
+                Port=port,
+                DefaultActions=[{"Type": "forward", "TargetGroupArn": group}],
+            )
+
+        built = [load_balancer(f"k8s-{index:03d}", CLUSTER) for index in range(LOAD_BALANCERS)]
+        load_balancer("k8s-other", "another-cluster")
+        forward(built[1][0], built[0][1], 81)
+        elbv2.register_targets(TargetGroupArn=built[STRADDLING][1], Targets=[{"Id": stopped}])
+        ec2.stop_instances(InstanceIds=[stopped])
+        arns = [arn for arn, _ in built]
+        for index in (0, STRADDLING, LOAD_BALANCERS - 1):
+            put_traffic(session, arns[index], requests=100 + index, errors=index % 7)
+        yield BigCluster(arns, session)
+
+
+def put_traffic(session: boto3.Session, arn: str, *, requests: int, errors: int) -> None:
+    """One minute of the load balancer's traffic in the window: 250 ms, `requests`, `errors`."""
+    dimensions = [{"Name": "LoadBalancer", "Value": metric_dimension(arn)}]
+    at = END - timedelta(minutes=5)
+    values = {"TargetResponseTime": 0.25, "RequestCount": requests}
+    values["HTTPCode_Target_5XX_Count"] = errors
+    session.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value}
+            for name, value in values.items()
+        ],
+    )
+
+
+def counted_clients(session: boto3.Session) -> tuple[Any, Any, Counter[str]]:
+    """ELBv2 and CloudWatch clients of `session`, and the requests they send by operation
+    (counted as botocore sends them, its retries included)."""
+    sent: Counter[str] = Counter()
+
+    def count(event_name: str, **_: Any) -> None:
+        sent[event_name.rsplit(".", 1)[-1]] += 1
+
+    elbv2, cloudwatch = session.client("elbv2"), session.client("cloudwatch")
+    for client in (elbv2, cloudwatch):
+        client.meta.events.register("before-send", count)
+    return elbv2, cloudwatch, sent
+
+
+def test_a_cluster_of_many_load_balancers_is_read_with_one_request_per_page_batch_and_group(
+    big_cluster: BigCluster,
+) -> None:
+    # GIVEN the cluster's 170 application load balancers, each with its target group, and
+    # another cluster's load balancer in the region
+    elbv2, cloudwatch, sent = counted_clients(big_cluster.session)
+    # WHEN the cluster's load balancers are read over the window
+    found = cluster_load_balancer_health(elbv2, cloudwatch, CLUSTER, START, END)
+    # THEN the region's load balancers and target groups took one page each, the tags one call
+    # per 20 load balancers, the health one call per target group (none for the other
+    # cluster's, one for the group two load balancers share), and the 510 traffic queries the
+    # fewest GetMetricData calls that hold them: 2, not one per load balancer
+    assert sent == {
+        "DescribeLoadBalancers": 1,
+        "DescribeTags": math.ceil((LOAD_BALANCERS + 1) / DESCRIBE_TAGS_BATCH),
+        "DescribeTargetGroups": 1,
+        "DescribeTargetHealth": LOAD_BALANCERS,
+        "GetMetricData": math.ceil(3 * LOAD_BALANCERS / MAX_QUERIES_PER_CALL),
+    }
+    assert sent["GetMetricData"] == 2
+    # AND every load balancer of the cluster, only those, has its own target groups and traffic,
+    # the one whose queries two calls answered included
+    by_name = {balancer.name: balancer for balancer in found}
+    assert sorted(by_name) == [f"k8s-{index:03d}" for index in range(LOAD_BALANCERS)]
+    assert [group.name for group in by_name["k8s-001"].target_groups] == [
+        "k8s-000-tg",
+        "k8s-001-tg",
+    ]
+    assert by_name["k8s-000"].figures() == {
+        "registered": 1,
+        "healthy": 1,
+        "healthy_ratio": 1.0,
+        "response_time_ms": 250.0,
+        "requests": 100.0,
+        "error_rate_5xx": 0.0,
+    }
+    assert by_name[f"k8s-{STRADDLING}"].figures() == {
+        "registered": 2,
+        "healthy": 1,
+        "healthy_ratio": 0.5,
+        "response_time_ms": 250.0,
+        "requests": 266.0,
+        "error_rate_5xx": round(STRADDLING % 7 / 266, 4),
+    }
+    assert by_name[f"k8s-{LOAD_BALANCERS - 1}"].figures()["requests"] == 269.0
+    assert by_name["k8s-050"].figures()["requests"] == 0
+    assert by_name["k8s-050"].traffic is not None and by_name["k8s-050"].traffic.left_out == ()
