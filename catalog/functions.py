@@ -488,7 +488,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "inconclusive or not enough baseline; names the rollback."
         ),
         memory_mb=256,
-        timeout_seconds=120,
+        # A measurement keeps 91 s for one more hung member read and the record and alert
+        # (change_validator/services.py): at 120 s it had 29 s to read in, about 300 requests at
+        # ELB's 10 Describe requests a second, too few for a cluster with one load balancer per
+        # ingress, whose changes then all ended inconclusive. 300 s leave 209 s, and after a
+        # quick measurement the restore waits out the scaler's own 120 s. Lambda bills the time
+        # used, not the timeout.
+        timeout_seconds=300,
         environment={
             **COMMON_ENVIRONMENT,
             **MEMBER_ROLE_ENVIRONMENT,

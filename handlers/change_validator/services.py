@@ -30,9 +30,10 @@ person and the alert says so."""
 def scaler_read_seconds(seconds_left: float) -> float:
     """How long to wait for the scaler's answer in an invocation with `seconds_left`: what is left
     after connecting and after what the invocation does next, at most
-    SCALER_READ_TIMEOUT_SECONDS. The validator's timeout is the scaler's (120 s), so a scaler
-    that takes long (waiting on its lock, a member endpoint that hangs) would otherwise outlast
-    the validator, which Lambda then ends before its alert."""
+    SCALER_READ_TIMEOUT_SECONDS. The validator's 300 s hold that whole wait after a measurement
+    of up to 150 s; after a longer one, a scaler that takes long (waiting on its lock, a member
+    endpoint that hangs) would otherwise outlast the validator, which Lambda then ends before its
+    alert."""
     return min(
         SCALER_READ_TIMEOUT_SECONDS,
         seconds_left - SCALER_CONNECT_TIMEOUT_SECONDS - FINISH_SECONDS,
@@ -53,7 +54,7 @@ MEMBER_READ_CONFIG = bounded_config(
     read_seconds=MEMBER_READ_TIMEOUT_SECONDS,
     attempts=MEMBER_READ_ATTEMPTS,
 )
-"""One member read that hangs fails within MEMBER_READ_SECONDS, inside the validator's 120 s, so
+"""One member read that hangs fails within MEMBER_READ_SECONDS, inside the validator's 300 s, so
 the check is counted and the next one booked. With botocore's defaults (60 s to connect, 60 s to
 read, 6 attempts) Lambda ended the invocation first, every attempt, and the validation was left
 with no verdict, no warning and nothing booked."""
@@ -61,11 +62,13 @@ MEMBER_READ_SECONDS = longest_hung_call_seconds(MEMBER_READ_CONFIG)
 """The longest one member read takes when its endpoint never answers (76 s: 5 attempts of 5 s to
 connect and 10 s to read, and botocore's waits between them, 750 ms at most)."""
 MEASUREMENT_RESERVE_SECONDS = MEMBER_READ_SECONDS + FINISH_SECONDS
-"""The time a measurement keeps once it reads on (91 s of the validator's 120): one more member
+"""The time a measurement keeps once it reads on (91 s of the validator's 300): one more member
 read that never answers, then the record saved and the alert sent. With less left it asks no next
 page or request (`next_member_read_allowed`) and fails, a counted failed check (an `inconclusive`
 baseline), where a member answering page after page under new markers held the check until
-Lambda ended it, every retry alike."""
+Lambda ended it, every retry alike. The other 209 s are the measurement's to read in: about 2,000
+requests at ELB's 10 Describe requests a second, the load balancers of the largest clusters (one
+request per target group beside a few listings: `fleet_shared.load_balancers`)."""
 
 
 def next_member_read_allowed(invocation: Invocation) -> Callable[[], bool]:

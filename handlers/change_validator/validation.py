@@ -117,7 +117,8 @@ RECORD_TTL_SECONDS = int(OLDEST_CHANGE.total_seconds())
 START_TTL_SECONDS = 7 * 86400
 ALERT_TTL_SECONDS = int(OLDEST_CHANGE.total_seconds())
 LOCK_LEASE_SECONDS = 300
-"""Longer than one follow-up takes (the function's timeout is 120 s)."""
+"""As long as one follow-up can take (the function's timeout, 300 s): the lease is cut to the
+holder's deadline when taken, so it never outlasts the invocation."""
 
 FINISHED_STATUSES = ("Successful", "Failed", "Cancelled")
 BASELINE_STARTED_AT = "baseline_started_at"

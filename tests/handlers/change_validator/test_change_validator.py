@@ -5,6 +5,7 @@ schedules, and the verdict is recorded with its figures, its rollback and one al
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,18 +28,28 @@ from change_validator_helpers import (
     record_endpoint_results,
 )
 
+from catalog import function_spec
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
+from fleet_shared.load_balancers import DESCRIBE_TAGS_BATCH
+from fleet_shared.metric_data import MAX_QUERIES_PER_CALL
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from handlers.change_validator import app
 from handlers.change_validator.exceptions import ValidationInProgressError
 from handlers.change_validator.open_validations import OPEN_VALIDATIONS_KEY
-from handlers.change_validator.services import MEASUREMENT_RESERVE_SECONDS, ValidatorServices
+from handlers.change_validator.services import (
+    FINISH_SECONDS,
+    MEASUREMENT_RESERVE_SECONDS,
+    SCALER_CONNECT_TIMEOUT_SECONDS,
+    SCALER_READ_TIMEOUT_SECONDS,
+    ValidatorServices,
+)
 from handlers.change_validator.validation import (
+    LOCK_LEASE_SECONDS,
     RECORD_NAME,
     RECORD_TTL_SECONDS,
     load_record,
@@ -71,6 +82,14 @@ from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 SCALER_CLIENT = ValidatorServices.__dict__["scaler_client"]
 """The validator's own Lambda client for the scaler (the fixture replaces it)."""
+TIMEOUT_SECONDS = function_spec("change_validator").timeout_seconds
+ENDED_INVOCATION_SECONDS = 120
+"""An invocation Lambda ends on slow member endpoints: three calls answered at their last attempts
+outlast 120 s. They cannot outlast the validator's whole timeout (a measurement of a cluster
+without load balancers makes three member calls); more of them, a cluster's many node groups or
+load balancers, can, and Lambda ends that invocation as it ends this one."""
+ELB_DESCRIBE_REQUESTS_PER_SECOND = 10
+"""What ELB refills an account's bucket of Describe requests with (the ELB guide)."""
 
 
 def desired_size() -> int:
@@ -1113,17 +1132,19 @@ def test_a_validation_killed_at_its_deadline_is_opened_by_the_platforms_retry(
     validator: Validator,
 ) -> None:
     # GIVEN the scaler's change to node group system, and the member's EKS never answering the
-    # validator's first DescribeNodegroup, so that invocation (120 s, the validator's timeout)
+    # validator's first DescribeNodegroup, so that invocation (the validator's whole timeout)
     # hangs holding the update's claim
     _, update_id, change = scaler_change_after_a_steady_quarter_hour(validator)
     member_eks = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("eks")
     hang = hang_first_attempt(member_eks, "eks", "DescribeNodegroup")
-    deadline = Invocation.from_context(ContextRunningOutOfTime(millis_left=[120_000]))
+    deadline = Invocation.from_context(
+        ContextRunningOutOfTime(millis_left=[TIMEOUT_SECONDS * 1000])
+    )
     with ThreadPoolExecutor(max_workers=1) as pool:
         killed = pool.submit(app.FUNCTION.invoke, change, deadline)
         assert hang.entered.wait(THREAD_REACHED_SECONDS)
         # WHEN Lambda kills it at its deadline and retries the event a minute later
-        validator.clock.advance(120 + 60)
+        validator.clock.advance(TIMEOUT_SECONDS + 60)
         retried = validator.send(change)
         hang.release()
         with pytest.raises(InvocationKilledError):
@@ -1339,10 +1360,10 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a node group update baking, and the member's ELBv2 endpoint accepting connections but
-    # never answering when the bake ends; the bake callback has the validator's whole 120 s
+    # never answering when the bake ends; the bake callback has the validator's whole timeout
     update_id = "4d5e6f70-0000-4111-8222-933344445566"
     node_group_update_baking(validator, update_id)
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     hung = hang_every_attempt(
         member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers", time
     )
@@ -1366,10 +1387,11 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
 ) -> None:
     # GIVEN a node group update baking, and, when the bake ends, the member's ELBv2, EKS and Auto
     # Scaling each answering every call only at its last attempt (about 40 s a call): each call
-    # ends inside its bound, but together they outlast the invocation's 120 s
+    # ends inside its bound, but together they outlast the invocation
+    # (ENDED_INVOCATION_SECONDS)
     update_id = "4d5e6f70-0000-4111-8222-933344447777"
     node_group_update_baking(validator, update_id)
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(ENDED_INVOCATION_SECONDS).spend_botocore_waits(monkeypatch)
     member = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)
     slow = [
         answer_at_the_last_attempt(member(service), event_name, operation, time)
@@ -1385,7 +1407,7 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
     with pytest.raises(InvocationEndedError):
         validator.send(bake_callback, time.context())
     validator.clock.advance(time.seconds_left + PLATFORM_RETRY_SECONDS)
-    time.spent = 0  # the retry's own 120 s
+    time.spent = 0  # the retry's own time
     retried = validator.send(bake_callback, time.context())
     # THEN the killed check still left the next one booked, and the retry waits for it rather than
     # measure again
@@ -1414,9 +1436,9 @@ def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconcl
 ) -> None:
     # GIVEN the member's EKS, ELBv2 and Auto Scaling each answering every call only at its last
     # attempt (about 40 s a call) when a node group update arrives: together they outlast the
-    # invocation's 120 s
+    # invocation (ENDED_INVOCATION_SECONDS)
     update_id = "4d5e6f70-0000-4111-8222-933344448888"
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(ENDED_INVOCATION_SECONDS).spend_botocore_waits(monkeypatch)
     member = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)
     for service, event_name, operation in (
         ("eks", "eks", "DescribeNodegroup"),
@@ -1431,7 +1453,7 @@ def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconcl
         with pytest.raises(InvocationEndedError):
             validator.send(change, time.context())
         validator.clock.advance(time.seconds_left + PLATFORM_RETRY_SECONDS)
-        time.spent = 0  # the retry's own 120 s
+        time.spent = 0  # the retry's own time
     last = validator.send(change, time.context())
     # THEN the last retry ends the validation inconclusive (the health before the change was
     # never measured) instead of measuring again, ended too, and the event dead-lettered with no
@@ -1444,8 +1466,10 @@ def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconcl
     assert alert["severity"] == "warning" and update_id in alert["detail"]
 
 
-ENDLESS_PAGE_SECONDS = 10.0
-"""What each page of the member's endless DescribeLoadBalancers spends of the invocation's time."""
+ENDLESS_PAGE_SECONDS = 25.0
+"""What each page of the member's endless DescribeLoadBalancers spends of the invocation's time:
+9 pages of the validator's 300 s, so two checks stay within the pages a test's endless listing
+answers (REPEATED_TOKEN_PAGE_LIMIT)."""
 
 
 def endless_load_balancer_pages(time: LambdaTime) -> EndlessSlowPages:
@@ -1465,10 +1489,10 @@ def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     update_id = "5e6f7081-0000-4111-8222-9333444455bb"
     node_group_update_baking(validator, update_id)
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     endless = endless_load_balancer_pages(time)
     [bake_callback] = validator.due_callbacks_after(15)
-    # WHEN the bake callback runs with the validator's whole 120 s
+    # WHEN the bake callback runs with the validator's whole timeout
     retrying = validator.send(bake_callback, time.context())
     # THEN the listing stopped while the invocation still had one hung member read and the
     # record's save left (Lambda did not end it): the check is counted with its error, the next
@@ -1477,7 +1501,7 @@ def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation
     assert time.seconds_left - time.spent > MEASUREMENT_RESERVE_SECONDS - ENDLESS_PAGE_SECONDS
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "DescribeLoadBalancers read cut short before its next page" in error
-    # WHEN the next check meets the same listing with its own 120 s, and its callback is
+    # WHEN the next check meets the same listing with its own whole timeout, and its callback is
     # delivered twice
     time.spent = 0
     [last_callback] = validator.due_callbacks_after(5)
@@ -1498,9 +1522,9 @@ def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_a
     # GIVEN the member's ELBv2 answering DescribeLoadBalancers page after page under new markers
     # when a node group update arrives
     update_id = "5e6f7081-0000-4111-8222-9333444455cc"
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     endless = endless_load_balancer_pages(time)
-    # WHEN the change's event is handled with the validator's whole 120 s
+    # WHEN the change's event is handled with the validator's whole timeout
     result = validator.send(node_group_version_update(validator, update_id), time.context())
     # THEN the baseline stopped reading in time (Lambda did not end it, nor will it end the
     # platform's retries) and the validation ends inconclusive at once, with one warning
@@ -1512,6 +1536,27 @@ def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_a
     assert validator.schedules() == []
     [alert] = validator.alerts()
     assert alert["severity"] == "warning" and update_id in alert["detail"]
+
+
+def test_the_validators_timeout_reads_300_load_balancers_and_waits_out_the_scaler() -> None:
+    # GIVEN a cluster of 300 load balancers, each with its target group, alone in its region: a
+    # DescribeLoadBalancers and a DescribeTargetGroups page, DescribeTags of 20 at a time, one
+    # DescribeTargetHealth each, at the 10 Describe requests a second ELB allows an account
+    balancers = 300
+    requests = 1 + 1 + math.ceil(balancers / DESCRIBE_TAGS_BATCH) + balancers
+    seconds_needed = requests / ELB_DESCRIBE_REQUESTS_PER_SECOND
+    # WHEN the validator's timeout is shared between reading and the reserve a measurement keeps
+    reading_seconds = TIMEOUT_SECONDS - MEASUREMENT_RESERVE_SECONDS
+    # THEN the measurement can read them all (at 120 s it had 29 s for the 31.7 s they take),
+    # their traffic in 2 GetMetricData calls
+    assert reading_seconds > seconds_needed, (reading_seconds, seconds_needed)
+    assert math.ceil(3 * balancers / MAX_QUERIES_PER_CALL) == 2
+    # AND after a measurement of that length a restore waits out the scaler's whole timeout,
+    # and the validation's lock lasts as long as any invocation holding it
+    restore_seconds = SCALER_CONNECT_TIMEOUT_SECONDS + SCALER_READ_TIMEOUT_SECONDS + FINISH_SECONDS
+    assert function_spec("eks_scaler").timeout_seconds < SCALER_READ_TIMEOUT_SECONDS
+    assert TIMEOUT_SECONDS - seconds_needed > restore_seconds
+    assert LOCK_LEASE_SECONDS >= TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -1907,8 +1952,8 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     # GIVEN a stack that lets the validator restore the scaler's changes, the scaler taking
     # system from 2 to 3 nodes, and a bake in which the endpoint fails half its requests
     update_id = degraded_bake_of_a_restorable_scaler_change(validator, monkeypatch)
-    # AND the scaler taking longer to answer than the bake callback's 120 s (waiting on its lock)
-    time = LambdaTime(120).spend_botocore_waits(monkeypatch)
+    # AND the scaler taking longer to answer than the bake callback waits (waiting on its lock)
+    time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
     monkeypatch.setattr(ValidatorServices, "scaler_client", SCALER_CLIENT)
     services = validator.services[0]
     hub = services.sessions.session(services.sessions.hub_account_id, REGION)
@@ -1921,7 +1966,7 @@ def test_a_restore_the_scaler_answers_too_late_is_alerted_once_as_unknown_and_as
     # THEN the scaler was asked once, and its answer given up in time for the verdict (Lambda
     # ending the invocation would leave it, every retry, without its alert)
     assert slow_scaler.attempts == 1
-    assert time.spent < 120, time.spent
+    assert time.spent < TIMEOUT_SECONDS, time.spent
     assert verdict["status"] == "degraded"
     # AND the restore stays asked with its request, so a later run asks again with the same id
     request_id = f"change-validator-restore-{update_id}"
