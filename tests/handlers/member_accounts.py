@@ -41,6 +41,20 @@ def member_session(account_id: str, region: str = REGION) -> boto3.Session:
     )
 
 
+def load_balancer_network(ec2: Any) -> tuple[str, list[str]]:
+    """A VPC and a subnet in each of two zones of the client's region (an application load
+    balancer needs two): the VPC's id and the subnets'."""
+    region = ec2.meta.region_name
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for index, zone in enumerate((f"{region}a", f"{region}b"))
+    ]
+    return vpc, subnets
+
+
 def create_volume(ec2: Any, **tags: str) -> str:
     """An unattached 1 GiB EBS volume with `tags`, in the account and region of `ec2`."""
     arguments: dict[str, Any] = {"AvailabilityZone": f"{REGION}a", "Size": 1}

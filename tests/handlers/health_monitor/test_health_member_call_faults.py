@@ -26,6 +26,7 @@ from handlers.health_monitor.incidents import INCIDENT_VALUE, incident_key
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import ContextRunningOutOfTime, LambdaTime
 from tests.handlers.faults import throttle_just_before_timeout
+from tests.handlers.member_accounts import load_balancer_network
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["health_monitor"].timeout_seconds
 FLEET_RUN = {"action": "check_fleet"}
@@ -178,13 +179,7 @@ def create_tagged_load_balancer(session: Any, cluster: str) -> None:
     """An application load balancer tagged for `cluster` (no targets: its figures do not matter
     here, only that the load-balancer check asks CloudWatch for its traffic)."""
     ec2, elbv2 = session.client("ec2"), session.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-    ]
+    _, subnets = load_balancer_network(ec2)
     elbv2.create_load_balancer(
         Name=f"{cluster}-ingress",
         Subnets=subnets,

@@ -18,7 +18,7 @@ from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.endless_listings import EndlessSlowPages
 from tests.handlers.faults import MalformedAnswer
-from tests.handlers.member_accounts import member_session
+from tests.handlers.member_accounts import load_balancer_network, member_session
 
 REGION = "ap-south-1"
 MEMBER = "222222222222"
@@ -44,13 +44,7 @@ def create_load_balancer(
     """An application load balancer tagged for `cluster`, forwarding to `targets` instances;
     its ARN and the instance ids."""
     ec2, elbv2 = session.client("ec2"), session.client("elbv2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-    ]
+    vpc, subnets = load_balancer_network(ec2)
     balancer = elbv2.create_load_balancer(
         Name=name,
         Subnets=subnets,

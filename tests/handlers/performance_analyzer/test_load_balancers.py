@@ -27,6 +27,7 @@ from handlers.performance_analyzer.measurements import (
 )
 from tests.handlers.conftest import REGION
 from tests.handlers.faults import answer_malformed
+from tests.handlers.member_accounts import load_balancer_network
 
 
 def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
@@ -35,13 +36,7 @@ def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     # GIVEN two ALBs of the cluster (by the controller's tag), one of another cluster, one untagged
     ec2 = boto3.client("ec2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-    ]
+    _, subnets = load_balancer_network(ec2)
     elbv2 = boto3.client("elbv2", region_name=REGION)
 
     def create(name: str, cluster: str | None) -> str:
@@ -75,13 +70,7 @@ def test_a_listing_answered_without_its_list_is_unreadable_not_a_cluster_without
     # of the call's own shape holding none of its fields (HTTP 200), not even the empty list
     # ELBv2 (and moto) always sends
     ec2 = boto3.client("ec2", region_name=REGION)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-    ]
+    _, subnets = load_balancer_network(ec2)
     elbv2 = boto3.client("elbv2", region_name=REGION)
     tags = [{"Key": CLUSTER_TAG, "Value": "dev-apps"}]
     elbv2.create_load_balancer(Name="k8s-apps-web", Subnets=subnets, Tags=tags)

@@ -22,6 +22,7 @@ from fleet_shared.load_balancers import (
     metric_dimension,
 )
 from fleet_shared.metric_data import MAX_QUERIES_PER_CALL
+from tests.handlers.member_accounts import load_balancer_network
 
 REGION = "ap-south-1"
 CLUSTER = "big-apps"
@@ -51,13 +52,7 @@ def big_cluster() -> Iterator[BigCluster]:
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         ec2, elbv2 = session.client("ec2"), session.client("elbv2")
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{index}.0/24", AvailabilityZone=zone)[
-                "Subnet"
-            ]["SubnetId"]
-            for index, zone in enumerate((f"{REGION}a", f"{REGION}b"))
-        ]
+        vpc, subnets = load_balancer_network(ec2)
         healthy, stopped = (
             instance["InstanceId"]
             for instance in ec2.run_instances(
