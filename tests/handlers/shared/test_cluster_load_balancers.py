@@ -1,6 +1,6 @@
 """fleet_shared.load_balancers against moto at the size of a cluster with one application load
 balancer per ingress: the requests a reading takes, counted per operation as botocore sends them.
-The load balancers are created once for the module (under 2 s of moto)."""
+The load balancers are created once for the module (1.6 s of moto at a light load)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from fleet_shared.exceptions import MetricReadCutShortError
 from fleet_shared.load_balancers import (
     CLUSTER_TAG,
     DESCRIBE_TAGS_BATCH,
@@ -169,3 +170,29 @@ def test_a_cluster_of_many_load_balancers_is_read_with_one_request_per_page_batc
     assert by_name[f"k8s-{LOAD_BALANCERS - 1}"].figures()["requests"] == 269.0
     assert by_name["k8s-050"].figures()["requests"] == 0
     assert by_name["k8s-050"].traffic is not None and by_name["k8s-050"].traffic.left_out == ()
+
+
+def test_a_reading_cut_short_before_its_second_get_metric_data_fails_whole(
+    big_cluster: BigCluster,
+) -> None:
+    # GIVEN the cluster's 170 load balancers, whose traffic takes two GetMetricData calls, and a
+    # reading allowed no request after its first GetMetricData
+    elbv2, cloudwatch, sent = counted_clients(big_cluster.session)
+
+    def before_the_second_metric_read() -> bool:
+        return sent["GetMetricData"] < 1
+
+    # WHEN the cluster's load balancers are read
+    with pytest.raises(MetricReadCutShortError):
+        cluster_load_balancer_health(
+            elbv2,
+            cloudwatch,
+            CLUSTER,
+            START,
+            END,
+            next_page_allowed=before_the_second_metric_read,
+        )
+    # THEN the reading failed as a whole, no figures from half the queries, and asked nothing
+    # after the call it was refused
+    assert sent["GetMetricData"] == 1
+    assert "DescribeTargetHealth" not in sent
