@@ -18,9 +18,10 @@ actions. CreateSnapshot, CreateTags and DeleteTags keep the accountless snapshot
 reference lists no owner key for the snapshot CreateSnapshot creates, and their conditions are
 the catalog's tags.
 
-Snapshots (`ec2:CreateSnapshot`) are taken only of volumes carrying the backup tag: that
-volume ARN gets a statement of its own under an `aws:ResourceTag` condition
-(`ResourceScope.tag_required_on`), the snapshot being created another without it.
+Snapshots (`ec2:CreateSnapshot`) and DynamoDB backups (`dynamodb:CreateBackup`) are taken only
+of volumes and tables carrying the backup tag: the volume or table ARN gets a statement of its own
+under an `aws:ResourceTag` condition (`ResourceScope.tag_required_on`), the snapshot being
+created another without it. DeleteBackup cannot be held so (`DYNAMODB_BACKUPS`).
 
 Node-group changes (`eks:UpdateNodegroupConfig`, the only mutating EKS action granted) reach only
 the node groups of the clusters the stack file declares in that account, created or existing:
@@ -187,6 +188,20 @@ LAMBDA_FUNCTION_VERSIONS = ResourceScope(
 SQS_QUEUES = ResourceScope("SqsQueues", ("arn:{partition}:sqs:*:{account}:*",))
 SNS_TOPICS = ResourceScope("SnsTopics", ("arn:{partition}:sns:*:{account}:*",))
 DYNAMODB_TABLES = ResourceScope("DynamoDbTables", ("arn:{partition}:dynamodb:*:{account}:table/*",))
+# backup_scheduler backs up only tables carrying the backup tag, as it snapshots only volumes
+# carrying it: CreateBackup acts on the table, whose tags `aws:ResourceTag` reads (DynamoDB's
+# ABAC, on by default; in an account where it is off a tag condition reads no tag, and the
+# backup is refused rather than made of any table).
+DYNAMODB_BACKUP_TAGGED_TABLES = ResourceScope(
+    "DynamoDbBackupTaggedTables",
+    DYNAMODB_TABLES.arn_patterns,
+    tag_required_on=(DYNAMODB_TABLES.arn_patterns[0], BACKUP_TAG),
+)
+# DeleteBackup acts on the backup alone, a resource type the reference lists with no condition
+# key (no tag, no owner: a DynamoDB backup carries no tags), named
+# `table/<table>/backup/<id>`: the table's name, which only the run's listing of tagged tables
+# knows. The account's backups are as far as IAM can hold it; the handler deletes only backups
+# its stack's state table records as its own.
 DYNAMODB_BACKUPS = ResourceScope(
     "DynamoDbBackups", ("arn:{partition}:dynamodb:*:{account}:table/*/backup/*",)
 )
@@ -198,7 +213,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "autoscaling:DescribeTags": NO_RESOURCE_LEVEL,
     "cloudwatch:DescribeAlarms": CLOUDWATCH_ALARMS,
     "cloudwatch:GetMetricData": NO_RESOURCE_LEVEL,
-    "dynamodb:CreateBackup": DYNAMODB_TABLES,
+    "dynamodb:CreateBackup": DYNAMODB_BACKUP_TAGGED_TABLES,
     "dynamodb:DeleteBackup": DYNAMODB_BACKUPS,
     "dynamodb:DescribeTable": DYNAMODB_TABLES,
     "dynamodb:ListBackups": NO_RESOURCE_LEVEL,

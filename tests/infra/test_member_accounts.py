@@ -512,6 +512,19 @@ def test_snapshot_and_volume_deletions_require_the_fleets_marker_tags(
     assert volumes["Condition"] == {"Null": {"aws:ResourceTag/backup": "false"}}
     assert snapshots["Resource"] == ["arn:aws:ec2:*::snapshot/*"]
     assert "Condition" not in snapshots
+    # AND it backs up only a DynamoDB table carrying the backup tag, and deletes only the
+    # account's backups (the reference lists no condition key for a backup)
+    (tables,) = _statements_granting(
+        stack_run, account, "backup_scheduler", "dynamodb:CreateBackup"
+    )
+    assert tables["Action"] == ["dynamodb:CreateBackup"]
+    assert tables["Resource"] == [f"arn:aws:dynamodb:*:{account}:table/*"]
+    assert tables["Condition"] == {"Null": {"aws:ResourceTag/backup": "false"}}
+    (backups,) = _statements_granting(
+        stack_run, account, "backup_scheduler", "dynamodb:DeleteBackup"
+    )
+    assert backups["Resource"] == [f"arn:aws:dynamodb:*:{account}:table/*/backup/*"]
+    assert "Condition" not in backups
 
 
 def test_bucket_reads_and_snapshot_deletions_and_sharing_reads_reach_only_the_members_own(

@@ -92,3 +92,15 @@ def test_member_conditions_use_keys_the_reference_lists_for_their_action():
                     listed = _row(action)["condition_keys"]
                     assert _listed_form(condition.key) in listed, (spec.name, action)
     assert conditioned
+
+
+def test_dynamodb_backups_are_held_as_far_as_the_reference_allows():
+    # GIVEN backup_scheduler's DynamoDB backup actions and their rows of the reference
+    create, delete = _row("dynamodb:CreateBackup"), _row("dynamodb:DeleteBackup")
+    # THEN a backup is made only of a table carrying the backup tag, a key listed for the action
+    created_on = ACTION_SCOPES["dynamodb:CreateBackup"].tag_required_on
+    assert created_on is not None
+    assert _listed_form(f"aws:ResourceTag/{created_on[1]}") in create["condition_keys"]
+    # AND a deletion, on a backup, a type listed with no condition key, has none to be held by
+    assert delete == {"condition_keys": [], "resource_types": ["backup*"]}
+    assert ACTION_SCOPES["dynamodb:DeleteBackup"].tag_required_on is None
