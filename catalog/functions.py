@@ -76,19 +76,22 @@ FLEET_KEY_DATA_KEYS_FOR_OBJECTS = PermissionStatement(
 
 PUBLISH_ALERTS = PermissionStatement(actions=("sns:Publish",), resources=(R.ALERT_TOPICS,))
 
+# The state table's items, read and written: each function's own partitions only, which the
+# program adds as a `dynamodb:LeadingKeys` condition from `fleet_shared.state_keys`
+# (`components.function_wiring.STATE_TABLE_ITEM_ACTIONS`).
+STATE_TABLE_READS = PermissionStatement(
+    actions=("dynamodb:GetItem", "dynamodb:Query"), resources=(R.STATE_TABLE,)
+)
+STATE_TABLE_WRITES = PermissionStatement(
+    actions=("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+    resources=(R.STATE_TABLE,),
+)
+
 # Every function keeps state, raises alerts (but the router: COMMON_PERMISSIONS_OF_THE_ROUTER)
 # and reads the fleet inventory.
 COMMON_PERMISSIONS: tuple[PermissionStatement, ...] = (
-    PermissionStatement(
-        actions=(
-            "dynamodb:GetItem",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:Query",
-        ),
-        resources=(R.STATE_TABLE,),
-    ),
+    STATE_TABLE_READS,
+    STATE_TABLE_WRITES,
     PUBLISH_ALERTS,
     PermissionStatement(actions=("s3:GetObject",), resources=(R.DATA_BUCKET_OBJECTS,)),
     FLEET_KEY_DECRYPT,

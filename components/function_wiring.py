@@ -15,10 +15,11 @@ from typing import Any
 import pulumi
 
 from catalog.functions import METRICS_NAMESPACE
-from catalog.model import EnvSource, FunctionSpec, PermissionStatement, ResourceRef
+from catalog.model import Condition, EnvSource, FunctionSpec, PermissionStatement, ResourceRef
 from components.naming import function_log_group_name, function_name, member_role_name
 from components.policies import condition_block
 from components.settings import FleetSettings
+from fleet_shared.state_keys import readable_partitions, writable_partitions
 
 # The only actions allowed on `"Resource": "*"`: the Service Authorization Reference lists no
 # resource type for them (the Cost Explorer calls: only an optional billingview, which the
@@ -297,6 +298,46 @@ RESOURCE_CONDITIONS: dict[ResourceRef, Callable[[FleetReferences], dict[str, dic
 }
 
 
+# The state table's item actions, each held to the partitions `fleet_shared.state_keys` gives the
+# function (`dynamodb:LeadingKeys`, the partition key of every item a request reads or writes).
+# A statement on the table holds either reads or writes of them, never both, nor another action:
+# the condition is the partitions of its kind.
+STATE_TABLE_ITEM_ACTIONS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "dynamodb:GetItem": readable_partitions,
+    "dynamodb:Query": readable_partitions,
+    "dynamodb:PutItem": writable_partitions,
+    "dynamodb:UpdateItem": writable_partitions,
+    "dynamodb:DeleteItem": writable_partitions,
+}
+LEADING_KEYS_OPERATOR = "ForAllValues:StringLike"
+
+
+class UndeclaredStatePartitionsError(ValueError):
+    """A function's statement on the state table items has no partitions declared for it."""
+
+
+def state_table_conditions(function: str, statement: PermissionStatement) -> tuple[Condition, ...]:
+    """The `dynamodb:LeadingKeys` condition of a statement on the state table's items: none for
+    another statement (a Scan carries no partition key: `fleet_shared.state_keys`)."""
+    kinds = {STATE_TABLE_ITEM_ACTIONS.get(action) for action in statement.actions}
+    if ResourceRef.STATE_TABLE not in statement.resources or kinds == {None}:
+        return ()
+    if len(kinds) > 1 or len(statement.resources) > 1:
+        raise UndeclaredStatePartitionsError(
+            f"{function}: a statement on the state table holds item reads, or item writes, and "
+            "nothing else (its dynamodb:LeadingKeys are those of its kind)"
+        )
+    (partitions_of,) = kinds
+    try:
+        partitions = partitions_of(function)  # type: ignore[misc]
+    except KeyError:
+        raise UndeclaredStatePartitionsError(
+            f"{function}: no state table partitions are declared for it in "
+            "handlers/fleet_shared/state_keys.py"
+        ) from None
+    return (Condition(LEADING_KEYS_OPERATOR, "dynamodb:LeadingKeys", partitions),)
+
+
 BLAS_THREADS_VARIABLE = "OPENBLAS_NUM_THREADS"
 
 
@@ -372,6 +413,11 @@ def catalog_statements(
     for index, statement in enumerate(spec.permissions):
         actions = _checked_actions(statement, spec.name)
         resources = _statement_resources(statement, spec, references, own)
+        partitions = state_table_conditions(spec.name, statement)
+        if partitions and not partitions[0].values:
+            # No partition of that kind: IAM refuses an empty condition list, and the role
+            # needs no such action (scaling_optimizer writes nothing to the table).
+            continue
         if resources:
             entry: dict[str, Any] = {
                 "Sid": f"Catalog{index}",
@@ -379,7 +425,7 @@ def catalog_statements(
                 "Action": actions,
                 "Resource": resources,
             }
-            conditions = condition_block(statement.conditions)
+            conditions = condition_block((*statement.conditions, *partitions))
             for reference in statement.resources:
                 if reference not in RESOURCE_CONDITIONS:
                     continue

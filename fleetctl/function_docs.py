@@ -52,6 +52,7 @@ from components.member_permissions import (
 )
 from components.naming import member_role_name
 from components.settings import CLEANUP_FUNCTION
+from fleet_shared.state_keys import READ_ONLY, writable_partitions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO_ROOT / "docs" / "functions"
@@ -205,6 +206,16 @@ def _any_stack(text: str) -> str:
     return text.replace(STACK_PLACEHOLDER, "<stack>").replace(KEEP_TAG_PLACEHOLDER, "<keep_tag>")
 
 
+def _state_table_partitions_text(function: str) -> str:
+    """The state table partitions the function's role reads and writes (`dynamodb:LeadingKeys`,
+    `fleet_shared.state_keys`)."""
+    writes = ", ".join(_code(pattern) for pattern in writable_partitions(function))
+    reads = ", ".join(_code(pattern) for pattern in READ_ONLY.get(function, ()))
+    written = f"reads and writes only the partitions {writes}" if writes else "writes nothing"
+    read = f", and reads {reads}" if reads else ""
+    return f"Of the state table's items (`dynamodb:LeadingKeys`), it {written}{read}."
+
+
 def permissions_section(spec: FunctionSpec) -> str:
     """The function's own hub statements and its member actions, from the catalog."""
     own = [statement for statement in spec.permissions if statement not in COMMON_PERMISSIONS]
@@ -224,7 +235,7 @@ def permissions_section(spec: FunctionSpec) -> str:
         lines += ["| hub actions | on |", "|---|---|", *(_statement_row(s) for s in own)]
     else:
         lines.append("no other hub actions.")
-    lines.append("")
+    lines += ["", _state_table_partitions_text(spec.name), ""]
     if not spec.member_actions:
         lines.append("It has no member role: it acts in the hub account only.")
         return "\n".join(lines)

@@ -18,8 +18,13 @@ A write or delete in the data bucket (the bucket `DATA_BUCKET_NAME` names when t
 is checked by its keys too: the catalog grants each writer its own folders only
 (`PermissionStatement.object_prefixes`), and a key outside them is refused in AWS. So is a
 DynamoDB Query or Scan against the catalog's conditions on `dynamodb:Attributes` and
-`dynamodb:Select` (`STATE_TABLE_KEYS_SCAN`), with the values AWS takes from its parameters
-(`dynamodb_condition_keys`); other condition keys are not modelled and taken as met.
+`dynamodb:Select` (`STATE_TABLE_KEYS_SCAN`), and every read or write of the state table's items
+against the partitions `fleet_shared.state_keys` gives the function (`dynamodb:LeadingKeys`, the
+condition the program adds: `components.function_wiring.state_table_conditions`), with the
+values AWS takes from its parameters (`dynamodb_condition_keys`); other condition keys are not
+modelled and taken as met. The partition keys are held only where the function's own code is on
+the stack: the shared layer called by a test alone (a fixture seeding another function's
+state) acts for no function.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import botocore.handlers
 
 import catalog.functions
 from catalog.model import Condition, ResourceRef
+from components.function_wiring import state_table_conditions
 
 HANDLERS_DIR = str(Path(__file__).resolve().parents[2] / "handlers") + os.sep
 
@@ -181,12 +187,51 @@ ConditionKeys = tuple[tuple[str, tuple[str, ...]], ...]
 """A request's condition keys: (key, values) pairs."""
 
 
+LEADING_KEYS = "dynamodb:LeadingKeys"
+_PARTITION_KEY = "pk"
+_KEY_CONDITION_PARTITION = re.compile(r"(?:^|\s|\()(#?\w+)\s*=\s*(:\w+)")
+"""`<name> = :value` in a KeyConditionExpression: the partition key's equality is one."""
+_ITEM_KEY_FIELDS = {"GetItem": "Key", "DeleteItem": "Key", "UpdateItem": "Key", "PutItem": "Item"}
+_TRANSACTION_ITEM_KEY_FIELDS = {"Put": "Item", "Update": "Key", "Delete": "Key"}
+_TRANSACTION_ITEM_KEY_FIELDS["ConditionCheck"] = "Key"
+
+
+def leading_keys(operation: str, params: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """`dynamodb:LeadingKeys` of a request: the partition key values of the items it reads or
+    writes (each item's of a transaction), the one a Query's key condition names; None for a
+    request that carries none (a Scan), which IAM leaves the key out of."""
+    if operation in _ITEM_KEY_FIELDS:
+        values = [params.get(_ITEM_KEY_FIELDS[operation], {}).get(_PARTITION_KEY, {}).get("S")]
+    elif operation == "TransactWriteItems":
+        values = [
+            item[kind].get(field, {}).get(_PARTITION_KEY, {}).get("S")
+            for item in params.get("TransactItems", [])
+            for kind, field in _TRANSACTION_ITEM_KEY_FIELDS.items()
+            if kind in item
+        ]
+    elif operation == "Query":
+        names = params.get("ExpressionAttributeNames", {})
+        values = [
+            params.get("ExpressionAttributeValues", {}).get(value, {}).get("S")
+            for name, value in _KEY_CONDITION_PARTITION.findall(
+                params.get("KeyConditionExpression", "")
+            )
+            if names.get(name, name) == _PARTITION_KEY
+        ]
+    else:
+        return None
+    return tuple(sorted({value for value in values if isinstance(value, str)}))
+
+
 def dynamodb_condition_keys(operation: str, params: Mapping[str, Any]) -> ConditionKeys:
-    """`dynamodb:Attributes` (the top-level attribute names the request carries, in its
-    expressions, placeholders resolved, and in AttributesToGet) and `dynamodb:Select` of a
-    Query or Scan; each left out when the request gives it none, as AWS leaves it out."""
+    """`dynamodb:LeadingKeys` of a request on items, and `dynamodb:Attributes` (the top-level
+    attribute names the request carries, in its expressions, placeholders resolved, and in
+    AttributesToGet) and `dynamodb:Select` of a Query or Scan; each left out when the request
+    gives it none, as AWS leaves it out."""
+    partitions = leading_keys(operation, params)
+    leading = () if partitions is None else ((LEADING_KEYS, partitions),)
     if operation not in _READS_WITH_SELECT:
-        return ()
+        return leading
     placeholders = params.get("ExpressionAttributeNames", {})
     attributes = set(params.get("AttributesToGet", ()))
     for field in _NAMING_EXPRESSIONS:
@@ -198,10 +243,25 @@ def dynamodb_condition_keys(operation: str, params: Mapping[str, Any]) -> Condit
         keys.append(("dynamodb:Attributes", tuple(sorted(attributes))))
     if "Select" in params:
         keys.append(("dynamodb:Select", (params["Select"],)))
-    return tuple(keys)
+    return (*leading, *keys)
 
 
-_MODELLED_CONDITION_KEYS = frozenset({"dynamodb:Attributes", "dynamodb:Select"})
+_MODELLED_CONDITION_KEYS = frozenset({"dynamodb:Attributes", "dynamodb:Select", LEADING_KEYS})
+
+
+def _iam_like(value: str, pattern: str) -> bool:
+    """IAM's StringLike: `*` any run of characters, `?` one, everything else itself."""
+    return (
+        re.fullmatch(
+            "".join(
+                ".*" if part == "*" else "." if part == "?" else re.escape(part)
+                for part in re.split(r"([*?])", pattern)
+            ),
+            value,
+            re.DOTALL,
+        )
+        is not None
+    )
 
 
 def condition_holds(condition: Condition, request: ConditionKeys) -> bool:
@@ -215,6 +275,10 @@ def condition_holds(condition: Condition, request: ConditionKeys) -> bool:
         return values is not None and all(value in condition.values for value in values)
     if condition.operator == "ForAllValues:StringEquals":
         return values is None or set(values) <= set(condition.values)
+    if condition.operator == "ForAllValues:StringLike":
+        return values is None or all(
+            any(_iam_like(value, pattern) for pattern in condition.values) for value in values
+        )
     raise ValueError(f"{condition.operator} on {condition.key} is not modelled here")
 
 
@@ -252,30 +316,42 @@ class CallRecorder:
 _active_recorder: CallRecorder | None = None
 
 
-def _function_of_stack(frame: FrameType | None, default: str | None) -> tuple[bool, str | None]:
-    """(whether handler code made the call, the catalog function it belongs to)."""
+def _function_of_stack(
+    frame: FrameType | None, default: str | None
+) -> tuple[bool, str | None, bool]:
+    """(whether handler code made the call, the catalog function it belongs to, whether a frame
+    of that function's code is on the stack rather than the shared layer's alone)."""
     while frame is not None and frame.f_code.co_filename.startswith(LIBRARY_DIRS):
         frame = frame.f_back
     if frame is None or not frame.f_code.co_filename.startswith(HANDLERS_DIR):
-        return False, None
+        return False, None, False
     while frame is not None:
         filename = frame.f_code.co_filename
         if filename.startswith(HANDLERS_DIR):
             directory = filename[len(HANDLERS_DIR) :].split(os.sep, 1)[0]
             if directory in catalog.functions.FUNCTIONS_BY_NAME:
-                return True, directory
+                return True, directory, True
         frame = frame.f_back
-    return True, default
+    return True, default, False
 
 
 def _record_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
     recorder = _active_recorder
     if recorder is None:
         return
-    by_handler, function = _function_of_stack(sys._getframe(1), recorder.default_function)
+    by_handler, function, in_its_code = _function_of_stack(
+        sys._getframe(1), recorder.default_function
+    )
     if not by_handler or function is None:
         return
     signing_name = model.service_model.signing_name
+    condition_keys = (
+        dynamodb_condition_keys(model.name, params) if signing_name == "dynamodb" else ()
+    )
+    if not in_its_code:
+        # The shared layer called by the test itself (seeding another function's state, as a
+        # fixture does) acts for no function: its keys are held to none's partitions.
+        condition_keys = tuple(key for key in condition_keys if key[0] != LEADING_KEYS)
     in_data_bucket = signing_name == "s3" and params.get("Bucket") == os.environ.get(
         "DATA_BUCKET_NAME"
     )
@@ -285,9 +361,7 @@ def _record_call(params: Mapping[str, Any], model: Any, **_: Any) -> None:
             operation=f"{signing_name} {model.name}",
             actions=iam_actions(signing_name, model.name, params),
             data_bucket_keys=written_keys(model.name, params) if in_data_bucket else (),
-            condition_keys=(
-                dynamodb_condition_keys(model.name, params) if signing_name == "dynamodb" else ()
-            ),
+            condition_keys=condition_keys,
         )
     )
 
@@ -350,7 +424,10 @@ def _outside_granted_conditions(call: HandlerCall) -> set[str]:
         if not statements or action in spec.member_actions:
             continue  # not granted at all: reported as such
         if any(
-            all(condition_holds(condition, call.condition_keys) for condition in s.conditions)
+            all(
+                condition_holds(condition, call.condition_keys)
+                for condition in (*s.conditions, *state_table_conditions(call.function, s))
+            )
             for s in statements
         ):
             continue

@@ -10,13 +10,17 @@ import boto3
 import pytest
 
 import catalog.functions
+import fleet_shared.state_keys
+from catalog.model import Condition
 from fleet_shared.state_table import StateTable
+from handlers.change_validator.open_validations import note_open
 from handlers.security_scanner.scan import write_report
 from tests.handlers.conftest import DATA_BUCKET_NAME, REGION
 from tests.handlers.iam_coverage import (
     condition_holds,
     dynamodb_condition_keys,
     iam_actions,
+    leading_keys,
     recording,
     ungranted_calls,
 )
@@ -231,3 +235,87 @@ def test_an_operation_maps_to_the_iam_actions_aws_authorises_it_with(
     # WHEN its IAM actions are looked up
     # THEN they are the ones the Service Authorization Reference names
     assert iam_actions(signing_name, operation, params) == actions
+
+
+def test_a_handler_key_outside_its_functions_partitions_is_named_with_the_key(
+    state_table: StateTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN change_validator's handler code noting an open validation, under its own key
+    with recording("change_validator") as recorder:
+        note_open(state_table, "update-1", ttl_seconds=60)
+    # THEN its role's partitions allow it
+    assert ungranted_calls(recorder.calls) == []
+    # WHEN the declared partitions no longer held its state keys
+    own = f"{fleet_shared.state_keys.STATE}change_validator/*"
+    narrowed = tuple(p for p in fleet_shared.state_keys.READ_WRITE["change_validator"] if p != own)
+    monkeypatch.setitem(fleet_shared.state_keys.READ_WRITE, "change_validator", narrowed)
+    # THEN the same write is named as refused, with the partition key it built
+    assert ungranted_calls(recorder.calls) == [
+        "change_validator calls dynamodb PutItem with dynamodb:LeadingKeys "
+        "['STATE#change_validator/open'], but its catalog entry grants dynamodb:PutItem only "
+        "under conditions it does not meet"
+    ]
+
+
+def test_the_shared_layer_called_by_a_test_alone_is_held_to_no_functions_partitions(
+    state_table: StateTable,
+) -> None:
+    # GIVEN a test seeding the scaler's state through the shared layer, recorded for the
+    # change validator's test folder (no function's own code on the stack)
+    with recording("change_validator") as recorder:
+        state_table.put_value("nodegroup/111111111111/eu-west-1/apps/general", "saved", {})
+    # THEN the write is not held to the validator's partitions (it reads node groups only)
+    (call,) = recorder.calls
+    assert call.condition_keys == ()
+    assert ungranted_calls(recorder.calls) == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "params", "keys"),
+    [
+        ("GetItem", {"Key": {"pk": {"S": "LOCK#a"}, "sk": {"S": "LOCK"}}}, ("LOCK#a",)),
+        ("PutItem", {"Item": {"pk": {"S": "ONCE#b"}, "sk": {"S": "ONCE"}}}, ("ONCE#b",)),
+        ("UpdateItem", {"Key": {"pk": {"S": "STATE#c"}}}, ("STATE#c",)),
+        ("DeleteItem", {"Key": {"pk": {"S": "STATE#d"}}}, ("STATE#d",)),
+        ("Query", {"KeyConditionExpression": "#p = :pk AND begins_with(sk, :s)",
+                   "ExpressionAttributeNames": {"#p": "pk"},
+                   "ExpressionAttributeValues": {":pk": {"S": "STATE#e"}, ":s": {"S": "V"}}},
+         ("STATE#e",)),
+        ("TransactWriteItems", {"TransactItems": [
+            {"Put": {"Item": {"pk": {"S": "STATE#f"}}}},
+            {"Delete": {"Key": {"pk": {"S": "LOCK#g"}}}}]}, ("LOCK#g", "STATE#f")),
+        # A Scan carries none: IAM leaves the key out, and ForAllValues passes without it
+        ("Scan", {"Select": "SPECIFIC_ATTRIBUTES"}, None),
+    ],
+)  # fmt: skip
+def test_the_leading_keys_of_a_request_are_the_partition_keys_of_its_items(
+    operation: str, params: dict[str, Any], keys: tuple[str, ...] | None
+) -> None:
+    # GIVEN a request of the state table WHEN its dynamodb:LeadingKeys are read
+    # THEN they are the partition key of each item it reads or writes
+    assert leading_keys(operation, params) == keys
+
+
+@pytest.mark.parametrize(
+    ("keys", "held"),
+    [
+        (("STATE#nodegroup/1/eu-west-1/apps/general",), True),
+        (("STATE#nodegroup/1/x", "LOCK#nodegroup/1/x"), True),
+        # One item outside the patterns refuses the whole request
+        (("STATE#nodegroup/1/x", "STATE#cluster/1/x"), False),
+        # `*` spans slashes, but the prefix is whole: no partial family or key
+        (("STATE#nodegroupX",), False),
+        (("STATE#nodegroup",), False),
+    ],
+)
+def test_leading_keys_are_held_to_the_partition_patterns_as_iam_matches_them(
+    keys: tuple[str, ...], held: bool
+) -> None:
+    # GIVEN a grant on the node groups' state and locks
+    condition = Condition(
+        "ForAllValues:StringLike",
+        "dynamodb:LeadingKeys",
+        ("STATE#nodegroup/*", "LOCK#nodegroup/*"),
+    )
+    # WHEN a request with these partition keys is evaluated THEN only one within them passes
+    assert condition_holds(condition, (("dynamodb:LeadingKeys", keys),)) is held

@@ -8,11 +8,30 @@ import json
 import pytest
 from hub_view import IAM_POLICY, ROLE, ROLE_POLICY, HubView, as_list
 
+from catalog.functions import (
+    FUNCTIONS_BY_NAME,
+    STATE_TABLE_READS,
+    STATE_TABLE_WRITES,
+    function_spec,
+)
 from catalog.model import ResourceRef
 from components.buckets import ATHENA_RESULTS_PREFIX, INVENTORY_KEY
-from components.function_wiring import NO_RESOURCE_LEVEL_ACTIONS
+from components.function_wiring import (
+    NO_RESOURCE_LEVEL_ACTIONS,
+    UndeclaredStatePartitionsError,
+    state_table_conditions,
+)
 from components.naming import function_name, function_role_path, member_role_name
 from components.state_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from fleet_shared.state_keys import (
+    ALERT_DELIVERY_CLAIMS,
+    NODE_GROUP_LOCKS,
+    NODE_GROUP_STATE,
+    READ_ONLY,
+    READ_WRITE,
+    readable_partitions,
+    writable_partitions,
+)
 
 
 @pytest.fixture
@@ -82,6 +101,8 @@ def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubVi
             declared.discard("secretsmanager:GetSecretValue")
         if hub.settings.cost_report.query_engine != "athena":
             declared -= {"glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"}
+        if not writable_partitions(spec.name):
+            declared -= set(STATE_TABLE_WRITES.actions)
         assert declared <= granted, spec.name
         by_action = {
             action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
@@ -311,6 +332,61 @@ def test_a_state_table_scan_may_name_only_its_keys_and_expiry_and_must_say_so(hu
         }, spec.name
     # AND only the functions that search the table once as they upgrade may Scan it
     assert sorted(scanners) == ["backup_scheduler", "change_validator", "security_scanner"]
+
+
+def test_each_function_reads_and_writes_only_its_own_state_table_partitions(hub: HubView):
+    table_arn = hub.arn(hub.one("aws:dynamodb/table:Table"))
+    item_actions = {*STATE_TABLE_READS.actions, *STATE_TABLE_WRITES.actions}
+    for spec in hub.enabled_functions:
+        # GIVEN each function's policy WHEN its statements on the state table's items are read
+        statements = [
+            s
+            for s in _function_policy(hub, spec)["Statement"]
+            if item_actions & set(as_list(s["Action"]))
+        ]
+        by_kind = {tuple(sorted(as_list(s["Action"]))): s for s in statements}
+        reads = tuple(sorted(STATE_TABLE_READS.actions))
+        writes = tuple(sorted(STATE_TABLE_WRITES.actions))
+        # THEN the reads reach the partitions it reads, the writes those it writes, each
+        # under dynamodb:LeadingKeys (every item of a request), on the table alone
+        expected = {reads: readable_partitions(spec.name)}
+        if writable_partitions(spec.name):
+            expected[writes] = writable_partitions(spec.name)
+        assert set(by_kind) == set(expected), spec.name
+        for actions, partitions in expected.items():
+            statement = by_kind[actions]
+            assert as_list(statement["Resource"]) == [table_arn], spec.name
+            leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            assert as_list(leading) == list(partitions), spec.name
+    # AND the one function that writes nothing there may write nothing
+    scaling_optimizer = _function_policy(hub, function_spec("scaling_optimizer"))
+    granted = {a for s in scaling_optimizer["Statement"] for a in as_list(s["Action"])}
+    assert not granted & set(STATE_TABLE_WRITES.actions)
+
+
+def test_no_two_functions_write_one_partition_but_the_node_groups_and_alert_claims() -> None:
+    # GIVEN the declared partitions WHEN those written by more than one function are collected
+    writers: dict[str, list[str]] = {}
+    for function, partitions in READ_WRITE.items():
+        for partition in partitions:
+            writers.setdefault(partition, []).append(function)
+    shared = {partition for partition, functions in writers.items() if len(functions) > 1}
+    # THEN only the node groups' locks and state (the scaler and the spot optimizer's one
+    # lock) and the alert delivery claims are shared
+    assert shared == {NODE_GROUP_LOCKS, NODE_GROUP_STATE, ALERT_DELIVERY_CLAIMS}
+    # AND every catalog function has its partitions declared, and only those
+    assert set(READ_WRITE) == set(FUNCTIONS_BY_NAME)
+    assert set(READ_ONLY) <= set(FUNCTIONS_BY_NAME)
+
+
+def test_a_function_without_declared_partitions_is_refused_naming_where_to_declare_them():
+    # GIVEN a function the state table's partitions do not name
+    # WHEN its statement on the table's items is turned into the role's
+    with pytest.raises(UndeclaredStatePartitionsError) as refused:
+        state_table_conditions("new_function", STATE_TABLE_READS)
+    # THEN the program stops, naming the function and the declaration
+    assert "new_function" in str(refused.value)
+    assert "handlers/fleet_shared/state_keys.py" in str(refused.value)
 
 
 def test_metrics_may_be_put_only_in_the_fleets_namespace(hub: HubView):
