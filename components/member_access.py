@@ -19,8 +19,16 @@ import pulumi
 import pulumi_aws as aws
 
 from catalog.model import FunctionSpec
-from components.aws_limits import refuse_oversize_member_policy
-from components.member_permissions import DeclaredCluster, member_policy_document
+from components.aws_limits import (
+    ROLE_INLINE_POLICY_CHARACTERS,
+    characters_without_whitespace,
+    refuse_oversize_member_policy,
+)
+from components.member_permissions import (
+    DeclaredCluster,
+    as_whole_clusters,
+    member_policy_document,
+)
 from components.naming import function_role_arn, member_role_name
 from fleet_shared.cleanup_policy import CleanupPolicy
 
@@ -34,8 +42,8 @@ class MemberAccessArgs:
     member_account_id: str
     hub_account_id: str
     functions: Sequence[FunctionSpec]
-    # The clusters the stack file declares in the account: the only ones whose node groups the
-    # roles may change.
+    # The clusters the stack file declares in the account, with their node groups: the only ones
+    # the roles may change.
     clusters: Sequence[DeclaredCluster]
     # The stack's cleanup policy: the cleanup role deletes only as it may, never what it keeps.
     cleanup_policy: CleanupPolicy
@@ -68,6 +76,38 @@ def member_role_trust_policy(partition: str, hub_account_id: str, stack: str, fu
     )
 
 
+def member_role_policy(args: MemberAccessArgs, spec: FunctionSpec) -> str:
+    """The member role policy of `spec` in the account: its node-group changes on each declared
+    node group, or, when those would take it past IAM's limit, on each declared cluster as a
+    whole (member_permissions' docstring), with a warning naming the account and the sizes."""
+
+    def document(clusters: Sequence[DeclaredCluster]) -> str:
+        return member_policy_document(
+            spec,
+            args.partition,
+            args.member_account_id,
+            clusters,
+            args.stack,
+            cleanup_policy=args.cleanup_policy,
+        )
+
+    by_node_group = document(args.clusters)
+    size = characters_without_whitespace(by_node_group)
+    if size <= ROLE_INLINE_POLICY_CHARACTERS:
+        return by_node_group
+    by_cluster = document(as_whole_clusters(args.clusters))
+    if by_cluster == by_node_group:
+        return by_node_group  # no node-group changes: refused as it is
+    pulumi.log.warn(
+        f"the member role policy of {spec.name} in account {args.member_account_id} would be "
+        f"{size:,} characters with a node-group ARN per declared node group, over IAM's limit "
+        f"of {ROLE_INLINE_POLICY_CHARACTERS:,}: its node-group changes reach the declared "
+        f"clusters' node groups as a whole ({characters_without_whitespace(by_cluster):,} "
+        "characters)"
+    )
+    return by_cluster
+
+
 class MemberAccess(pulumi.ComponentResource):
     """`roles[function]`: the member role of each function with member actions."""
 
@@ -98,17 +138,7 @@ class MemberAccess(pulumi.ComponentResource):
                 name="member-actions",
                 role=role.id,
                 policy=refuse_oversize_member_policy(
-                    args.stack,
-                    spec.name,
-                    args.member_account_id,
-                    member_policy_document(
-                        spec,
-                        args.partition,
-                        args.member_account_id,
-                        args.clusters,
-                        args.stack,
-                        cleanup_policy=args.cleanup_policy,
-                    ),
+                    args.stack, spec.name, args.member_account_id, member_role_policy(args, spec)
                 ),
                 opts=child,
             )

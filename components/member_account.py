@@ -64,7 +64,11 @@ class MemberAccount(pulumi.ComponentResource):
                 hub_account_id=args.hub.account_id,
                 functions=args.functions,
                 clusters=[
-                    DeclaredCluster(member.cluster_region(cluster), cluster.name)
+                    DeclaredCluster(
+                        member.cluster_region(cluster),
+                        cluster.name,
+                        tuple(group.name for group in cluster.node_groups),
+                    )
                     for cluster in member.clusters
                 ],
                 cleanup_policy=args.cleanup_policy,

@@ -24,20 +24,29 @@ under an `aws:ResourceTag` condition (`ResourceScope.tag_required_on`), the snap
 created another without it. DeleteBackup cannot be held so (`DYNAMODB_BACKUPS`).
 
 Node-group changes (`eks:UpdateNodegroupConfig`, the only mutating EKS action granted) reach only
-the node groups of the clusters the stack file declares in that account, created or existing:
-one `nodegroup/<cluster>/*/*` ARN per cluster, in its region, so a bug or a crafted `/scale`
-request cannot change another team's cluster in the same account. The names are the stack
-file's (the program creates a cluster under its declared name), known before anything is
-registered; an account without a declared cluster gets no such statement (IAM refuses an empty
-Resource list). The read-only EKS actions stay account-wide on purpose: health and security
-checks describe every cluster and node group of the account.
+the node groups the stack file declares in that account, of its clusters created or existing:
+one `nodegroup/<cluster>/<node group>/*` ARN per node group, in its cluster's region, so a bug or
+a crafted `/scale` request cannot change another team's cluster in the same account, nor a node
+group another tool added to one of the fleet's clusters (eks_scaler and spot_optimizer change
+declared node groups only). The names are the stack file's (the program creates them under
+their declared names), known before anything is registered; an account without a declared
+cluster gets no such statement (IAM refuses an empty Resource list). A node group's ARN takes
+about 90 characters (20-character cluster and group names) to 220 (an existing cluster's name
+of 100, a group's of 63), and a role's policies 10,240 together (IAM, white space not
+counted), of which the rest of eks_scaler's takes about 480: an account of 100 node groups of
+short names fits, one of 45 of the longest may not. In an account whose node groups would take a
+member role's policy past the limit, its clusters are reached as a whole instead (one
+`nodegroup/<cluster>/*/*` ARN each, `as_whole_clusters`: about 90 characters a cluster), with a
+warning naming the account; past the limit even so, the program stops. The read-only EKS actions
+stay account-wide on purpose: health and security checks describe every cluster and node group
+of the account.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from catalog.model import KEEP_TAG_PLACEHOLDER, STACK_PLACEHOLDER, Condition, FunctionSpec
 from components.exceptions import FleetProgramError
@@ -56,17 +65,27 @@ from fleet_shared.cleanup_policy import (
 
 @dataclass(frozen=True)
 class DeclaredCluster:
-    """A cluster the stack file declares in a member account, created or existing."""
+    """A cluster the stack file declares in a member account, created or existing, with its
+    declared node groups: the only ones the node-group changes reach. None for a cluster reached
+    as a whole (`as_whole_clusters`)."""
 
     region: str
     name: str
+    node_groups: tuple[str, ...] = ()
+
+
+def as_whole_clusters(clusters: Sequence[DeclaredCluster]) -> list[DeclaredCluster]:
+    """`clusters` reached as a whole: each cluster's node groups by one pattern, for an account
+    whose node groups one by one would take a member role's policy past IAM's limit."""
+    return [replace(cluster, node_groups=()) for cluster in clusters]
 
 
 @dataclass(frozen=True)
 class ResourceScope:
     """A kind of resource, as ARN patterns with `{partition}` and `{account}` placeholders, and
-    for a scope `per_declared_cluster` also `{region}` and `{cluster}`: one ARN per pattern and
-    declared cluster of the account, none when it declares none."""
+    for a scope `per_declared_cluster` also `{region}`, `{cluster}` and `{node_group}`: one ARN per
+    pattern and declared node group of the account (`*`, every one, for a cluster reached as a
+    whole), none when it declares none."""
 
     sid: str
     arn_patterns: tuple[str, ...]
@@ -94,9 +113,11 @@ class ResourceScope:
                     account=account_id,
                     region=cluster.region,
                     cluster=cluster.name,
+                    node_group=node_group,
                 )
                 for pattern in self.arn_patterns
                 for cluster in clusters
+                for node_group in cluster.node_groups or ("*",)
             }
         )
 
@@ -135,10 +156,12 @@ EKS_CLUSTERS = ResourceScope("EksClusters", ("arn:{partition}:eks:*:{account}:cl
 EKS_NODEGROUPS = ResourceScope(
     "EksNodegroups", ("arn:{partition}:eks:*:{account}:nodegroup/*/*/*",)
 )
-# What changes a node group reaches only the stack's own clusters (module docstring).
+# What changes a node group reaches only the stack's own node groups (module docstring). The
+# ARN ends in an id EKS gives the node group; a name holds no `*` or `?` (the stack file's names
+# are EKS names: letters, digits, `-` and `_`).
 EKS_DECLARED_CLUSTERS_NODEGROUPS = ResourceScope(
     "EksDeclaredClustersNodegroups",
-    ("arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/*/*",),
+    ("arn:{partition}:eks:{region}:{account}:nodegroup/{cluster}/{node_group}/*",),
     per_declared_cluster=True,
 )
 # DescribeUpdate acts on the cluster, or the node group, whose update it describes.

@@ -258,8 +258,9 @@ def permissions_section(spec: FunctionSpec) -> str:
         scope = ACTION_SCOPES[action]
         if scope.per_declared_cluster:
             lines.append(
-                f"- `{action}` only on the node groups of the clusters the stack file declares in "
-                "that account."
+                f"- `{action}` only on the node groups the stack file declares in that account "
+                "(on its declared clusters as a whole where they would take the policy past IAM's "
+                "limit)."
             )
         if scope.tag_required_on is not None:
             pattern, tag_key = scope.tag_required_on

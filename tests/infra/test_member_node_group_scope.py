@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.member_permissions import ACTION_SCOPES
+from catalog.functions import function_spec
+from components import member_access
+from components.member_permissions import ACTION_SCOPES, DeclaredCluster
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleetctl.mocked_program import REPO_ROOT, ProgramRun, read_stack_file, run_program
 
 UPDATE_NODEGROUP_CONFIG = "eks:UpdateNodegroupConfig"
@@ -88,20 +91,26 @@ def test_node_group_updates_list_exactly_the_node_groups_of_the_accounts_declare
     run = program_runs["prod"]
     expected = {
         TWO_REGION_ACCOUNT: [
-            "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/*/*",
-            "arn:aws:eks:eu-west-1:200000000002:nodegroup/payments-eu/*/*",
+            "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/api/*",
+            "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/system/*",
+            "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/workers-spot/*",
+            "arn:aws:eks:eu-west-1:200000000002:nodegroup/payments-eu/system/*",
+            "arn:aws:eks:eu-west-1:200000000002:nodegroup/payments-eu/workers-spot/*",
         ],
         CREATED_AND_EXISTING_ACCOUNT: [
-            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics-legacy/*/*",
-            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics/*/*",
+            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics-legacy/etl-spot/*",
+            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics-legacy/system/*",
+            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics/spark-spot/*",
+            "arn:aws:eks:eu-west-1:300000000003:nodegroup/analytics/system/*",
         ],
     }
     for account_id, arns in expected.items():
         for function in NODE_GROUP_CHANGERS:
             # WHEN the function's member role policy in that account is read
             statements = _update_statements(_changer_policy(run, account_id, function))
-            # THEN one statement grants the update, on exactly those clusters' node groups, in
-            # their own regions, sorted, and on nothing else
+            # THEN one statement grants the update, on exactly those clusters' declared node
+            # groups (the ARN ends in the id EKS gives each), in their own regions, sorted, and
+            # on nothing else
             assert len(statements) == 1, (account_id, function)
             (statement,) = statements
             assert statement["Action"] == [UPDATE_NODEGROUP_CONFIG]
@@ -114,8 +123,12 @@ def test_a_node_group_of_an_undeclared_cluster_matches_no_granted_update_pattern
 ) -> None:
     # GIVEN every pattern under which a prod member role may update a node group
     patterns = _granted_update_patterns(program_runs["prod"])
-    declared = "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/general/0ac7-11ee"
+    declared = "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/api/0ac7-11ee"
     undeclared = [
+        # a node group another tool added to a declared cluster
+        "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/general/0ac7-11ee",
+        # a name that only starts with a declared node group's
+        "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/api-canary/0ac7-11ee",
         # another team's cluster in the same account and region
         "arn:aws:eks:ap-south-1:200000000002:nodegroup/team-batch/workers/0ac7-11ee",
         # a name that only starts with a declared one
@@ -132,7 +145,7 @@ def test_a_node_group_of_an_undeclared_cluster_matches_no_granted_update_pattern
     # WHEN each node group ARN is matched as IAM matches a statement's Resource
     # THEN a declared cluster's node group is reachable (the matcher can say yes)
     assert any(_iam_matches(pattern, declared) for pattern in patterns)
-    # AND no undeclared cluster's node group is
+    # AND no node group the stack file does not declare is
     for arn in undeclared:
         assert [p for p in patterns if _iam_matches(p, arn)] == [], arn
 
@@ -188,10 +201,51 @@ def test_the_same_clusters_in_another_order_give_byte_identical_member_policies(
             for role, text in _member_policies(reordered, account_id).items()
         }
         assert after == before, account_id
-        # AND the node group updates name the account's clusters, not every cluster
+        # AND the node group updates name the account's node groups, not every one
         for function in NODE_GROUP_CHANGERS:
             (statement,) = _update_statements(_changer_policy(original, account_id, function))
-            assert all("/*/*/*" not in arn for arn in statement["Resource"])
+            assert all("/*/*" not in arn for arn in statement["Resource"])
+
+
+def test_an_account_whose_node_groups_pass_iams_limit_is_reached_by_whole_clusters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN prod's two-region account, its node groups, and a limit between its member role
+    # policies reached by cluster (about 700 characters) and by node group (about 900)
+    monkeypatch.setattr(member_access, "ROLE_INLINE_POLICY_CHARACTERS", 800)
+    warned: list[str] = []
+    monkeypatch.setattr(
+        member_access.pulumi.log, "warn", lambda message, *_, **__: warned.append(message)
+    )
+    args = member_access.MemberAccessArgs(
+        stack="prod",
+        partition="aws",
+        member_account_id=TWO_REGION_ACCOUNT,
+        hub_account_id="100000000001",
+        functions=[],
+        clusters=[
+            DeclaredCluster("ap-south-1", "payments-in", ("system", "api", "workers-spot")),
+            DeclaredCluster("eu-west-1", "payments-eu", ("system", "workers-spot")),
+        ],
+        cleanup_policy=CleanupPolicy(),
+        provider=None,  # type: ignore[arg-type]
+    )
+    for function in NODE_GROUP_CHANGERS:
+        # WHEN the function's member role policy there is built
+        policy = json.loads(member_access.member_role_policy(args, function_spec(function)))
+        # THEN its node group updates name the account's clusters as a whole
+        (statement,) = _update_statements(policy)
+        assert statement["Resource"] == [
+            "arn:aws:eks:ap-south-1:200000000002:nodegroup/payments-in/*/*",
+            "arn:aws:eks:eu-west-1:200000000002:nodegroup/payments-eu/*/*",
+        ], function
+    # AND a warning names each function, the account, the size by node group and the limit
+    assert len(warned) == len(NODE_GROUP_CHANGERS)
+    assert all(
+        f"in account {TWO_REGION_ACCOUNT} would be " in message
+        and "over IAM's limit of 800" in message
+        for message in warned
+    ), warned
 
 
 def test_every_eks_member_action_that_is_not_a_read_reaches_only_the_declared_clusters() -> None:

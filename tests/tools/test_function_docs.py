@@ -75,18 +75,18 @@ def test_the_permissions_section_names_the_member_role_the_program_creates(name:
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in FUNCTIONS if spec.member_actions])
-def test_the_permissions_section_says_which_member_actions_reach_only_the_declared_clusters(
+def test_the_permissions_section_says_which_member_actions_reach_only_the_declared_node_groups(
     name: str,
 ) -> None:
     spec = function_spec(name)
     # GIVEN a function acting in members WHEN its permissions section is rendered
     permissions = permissions_section(spec)
-    # THEN each member action scoped to the stack's clusters says so, and no other does
+    # THEN each member action scoped to the stack's node groups says so, and no other does
     per_cluster = {
         action for action in spec.member_actions if ACTION_SCOPES[action].per_declared_cluster
     }
     for action in spec.member_actions:
-        line = f"- `{action}` only on the node groups of the clusters the stack file declares"
+        line = f"- `{action}` only on the node groups the stack file declares in that account"
         assert (line in permissions) == (action in per_cluster), action
 
 
