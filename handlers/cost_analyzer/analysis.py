@@ -20,7 +20,9 @@ that fails is listed under `errors` and the others go on.
 The loops over clusters (4) and functions (5) start a target only while the invocation has more
 than COST_TARGET_SECONDS left (a function's query, also more than POLL_RESERVE_SECONDS, which
 its first poll needs); the others are listed under `not_started` and the run is `partial`, so
-the report and its alerts are still written in time.
+the report and its alerts are still written in time. A section (1, its forecast, 3, 5) whose
+first call would not fit, one hung call and the report's WRITE_RESERVE_SECONDS, is not started:
+its error is NOT_STARTED.
 
 The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
 the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the
@@ -87,6 +89,8 @@ that hung would eat into the report's time."""
 POLL_RESERVE_SECONDS = CALL_RESERVE_SECONDS + TARGET_CALL_SECONDS
 """A Logs Insights or Athena query still running with less left is given up (the function's or
 the section's error) while one more call, its stop, still fits before the report's time."""
+NOT_STARTED = "not started: no time left"
+"""The error of a section whose first call would not fit before the report's time."""
 
 # An inventory that cannot be read fails its section, as an AWS error does: each section of the
 # report fails on its own (docs/functions/cost_analyzer.md). botocore hands a JSON answer's
@@ -133,6 +137,14 @@ class Report:
         if self._invocation.allows(max(self._target_seconds, reserve_seconds)):
             return True
         self.not_started.append({"section": section, **target})
+        return False
+
+    def starts(self, section: str, reserve_seconds: float) -> bool:
+        """Whether `section` may make its first call: more than `reserve_seconds` (one hung call
+        of it and the report's time) left; if not, the section fails as not started."""
+        if self._invocation.allows(reserve_seconds):
+            return True
+        self.failed(section, NOT_STARTED)
         return False
 
     def failed(self, section: str, error: BaseException | str, **target: Any) -> None:
@@ -218,6 +230,8 @@ def _cost_explorer(
     def next_page_allowed() -> bool:
         return invocation.allows(COST_EXPLORER_PAGE_RESERVE_SECONDS)
 
+    if not report.starts("cost_explorer", COST_EXPLORER_PAGE_RESERVE_SECONDS):
+        return {}
     try:
         daily = explorer.daily_costs(
             ce, today, services.environment.cost_lookback_days, next_page_allowed=next_page_allowed
@@ -248,17 +262,18 @@ def _cost_explorer(
         for dim, points in daily.items()
     }  # fmt: skip
     report.detail["by_service"] = totals["service"]
-    try:
-        report.summary["forecast"] = explorer.month_end_forecast(
-            ce,
-            now,
-            answered["service"],
-            period_start,
-            currency,
-            next_page_allowed=next_page_allowed,
-        )
-    except _SECTION_ERRORS as error:
-        report.failed("forecast", error)
+    if report.starts("forecast", COST_EXPLORER_PAGE_RESERVE_SECONDS):
+        try:
+            report.summary["forecast"] = explorer.month_end_forecast(
+                ce,
+                now,
+                answered["service"],
+                period_start,
+                currency,
+                next_page_allowed=next_page_allowed,
+            )
+        except _SECTION_ERRORS as error:
+            report.failed("forecast", error)
     return {dim: explorer.anomaly_points(points, currency) for dim, points in answered.items()}
 
 
@@ -295,6 +310,10 @@ def _cur(
     env = services.environment
     end = datetime(now.year, now.month, now.day, tzinfo=UTC)
     start = end - timedelta(days=env.cost_lookback_days)
+    # Either engine's first step needs a poll's reserve: an Athena query started with less is
+    # given up (and stopped) at its first poll, and the CUR reader reads only until that reserve.
+    if not report.starts("cur", POLL_RESERVE_SECONDS):
+        return None
     try:
         if env.cost_query_engine == "athena":
             source = f"Athena table {env.cost_athena_database}.{env.cost_athena_table}"
@@ -460,6 +479,8 @@ def _lambda_memory(
 ) -> None:
     env = services.environment
     region = services.sessions.home_region
+    if not report.starts("lambda_memory", CALL_RESERVE_SECONDS):
+        return
     try:
         # Only this stack's functions, by exact name: another stack's match the prefix too, and
         # this function's role may not query their log groups.

@@ -39,6 +39,7 @@ from handlers.cost_analyzer.analysis import (
     COST_EXPLORER_CALL_CONFIG,
     COST_EXPLORER_CALL_SECONDS,
     COST_EXPLORER_PAGE_RESERVE_SECONDS,
+    NOT_STARTED,
     POLL_RESERVE_SECONDS,
     TARGET_CALL_CONFIG,
     TARGET_CALL_SECONDS,
@@ -863,13 +864,14 @@ def test_a_scheduler_retry_after_midnight_utc_does_not_send_the_runs_summary_aga
 def test_clusters_and_functions_left_without_time_are_not_started(
     analyzer: ManualClock, alert_inbox: Any
 ) -> None:
-    # GIVEN an under-used member cluster and a fleet function, and an invocation whose time
-    # runs short before the first cluster
+    # GIVEN an under-used member cluster and a fleet function, and an invocation with 28 s left:
+    # time for the listing of the functions (a hung call and the report's, 27 s), too little
+    # for a cluster or a function (COST_TARGET_SECONDS, 30 s)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_500.0)
     put_node_utilisation(member_session(MEMBER_ACCOUNT_ID), analyzer, percent=10.0)
     create_functions(analyzer)
-    running_out = ContextRunningOutOfTime(millis_left=[20_000])
+    running_out = ContextRunningOutOfTime(millis_left=[28_000])
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, running_out)
     # THEN no cluster or function query was started, they are listed, and the run is partial
@@ -883,6 +885,34 @@ def test_clusters_and_functions_left_without_time_are_not_started(
     assert summary["underused_node_groups"] == []
     assert summary["not_started"] == result["not_started"]
     # AND the report's summary still went out, once
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
+def test_sections_whose_first_call_would_not_fit_are_not_started_and_the_report_written(
+    analyzer: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a member cluster and a fleet function, and a Cost Explorer whose answers take 9 s
+    # each of an invocation with 60 s left: 24 s are left after its four daily reads, less
+    # than a hung call of any later section and the report's time
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
+    stub_cost_forecast(1_500.0)
+    create_functions(analyzer)
+    time = LambdaTime(60.0)
+    cost_explorer_client().meta.events.register(
+        "after-call.ce.GetCostAndUsage", lambda **_: time.spend(9.0)
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN the forecast, the CUR and the Lambda memory sections are not started, each its error,
+    # and the cluster is listed as not started
+    assert [(e["section"], e["error"]) for e in result["errors"]] == [
+        ("forecast", NOT_STARTED), ("cur", NOT_STARTED), ("lambda_memory", NOT_STARTED),
+    ]  # fmt: skip
+    assert [t["section"] for t in result["not_started"]] == ["node_groups"]
+    # AND the report holds Cost Explorer's totals, and its summary went out, once
+    summary = read_report(result["report"]["summary"])
+    assert summary["total_cost"] > 0
+    assert summary["errors"] == result["errors"]
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
@@ -953,16 +983,28 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
+TIME_LEFT_QUESTIONS_BEFORE_THE_CUR = 3
+"""How often the analysis asks the time left before the CUR section's start: at Cost Explorer's
+start and its second page of services (`queue_cost_explorer`), and at the forecast's start."""
+
+
+def time_left_from_the_cur(millis_left: list[int], *, then: int) -> ContextRunningOutOfTime:
+    """An invocation with 10 minutes left for Cost Explorer's sections, then `millis_left` from
+    the CUR section's start on, and `then` once they are used up."""
+    return ContextRunningOutOfTime(
+        millis_left=[600_000] * TIME_LEFT_QUESTIONS_BEFORE_THE_CUR + millis_left + [then]
+    )
+
+
 def _a_second_file_at_40_s_left(table: pa.Table, _: ExitStack) -> tuple[Any, str]:
-    """A second CUR file, and an invocation with 10 minutes left at Cost Explorer's second page
-    of services and at the first file, and 40 s (less than a poll's reserve, 44 s) at the
-    second."""
+    """A second CUR file, and an invocation with 10 minutes left at the CUR section's start and
+    at the first file, and 40 s (less than a poll's reserve, 44 s) at the second."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-1.parquet", Body=buffer.getvalue()
     )
-    return ContextRunningOutOfTime(millis_left=[600_000, 600_000, 40_000]), (
+    return time_left_from_the_cur([600_000, 600_000], then=40_000), (
         f"CUR read given up after 1 of 2 files under s3://{DATA_BUCKET_NAME}/cur/: too little "
         "time left in the invocation"
     )
@@ -1786,7 +1828,8 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # GIVEN the Athena engine, whose query never finishes, in an invocation with 5 s left
+    # GIVEN the Athena engine, whose query never finishes, in an invocation with a minute left
+    # at the CUR section's start and 5 s after it
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
@@ -1803,7 +1846,7 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
 
     athena.meta.events.register("before-call.athena.GetQueryExecution", still_running)
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, ContextRunningOutOfTime(millis_left=[5_000]))
+    result = lambda_handler({"action": "analyze"}, time_left_from_the_cur([60_000], then=5_000))
     # THEN it stops waiting for the query (instead of polling it for minutes), the CUR section
     # is its error, and the report and its summary are still written
     assert len(polls) <= 2
@@ -2253,9 +2296,10 @@ def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_i
     calls: int,
     logged: str,
 ) -> None:
-    # GIVEN the Athena engine, an invocation with 900 s left (or 20 s, too few for one more call
-    # and the report), and an Athena endpoint that starts the query, loses the answer, and then
-    # accepts no connection, for that call's retry and for any later call
+    # GIVEN the Athena engine, an invocation with a minute left at the CUR section's start and
+    # 900 s after it (or 20 s, too few for one more call and the report), and an Athena
+    # endpoint that starts the query, loses the answer, and then accepts no connection, for that
+    # call's retry and for any later call
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
@@ -2268,7 +2312,7 @@ def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_i
     lost = lose_first_answer(athena_client, "athena", "StartQueryExecution", then_unreachable=True)
     # WHEN the analysis runs
     result = lambda_handler(
-        {"action": "analyze"}, ContextRunningOutOfTime(millis_left=[seconds_left * 1000])
+        {"action": "analyze"}, time_left_from_the_cur([60_000], then=seconds_left * 1000)
     )
     # THEN the request was sent once more with the same token (each of its attempts refused), or
     # not without the time for it; the CUR section's error is the failed call's, and the query
@@ -2829,12 +2873,14 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
     analyzer: ManualClock, alert_inbox: Any
 ) -> None:
     # GIVEN a fleet function whose Logs Insights query never finishes, started with a minute
-    # left, after which the invocation's time runs short
+    # left, after which 5 s are left
     stub_cost_forecast(1_000.0)
     create_functions(analyzer)
     logs = app.FUNCTION.services().sessions.client(
         "logs", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
     )
+    time = LambdaTime(60.0)
+    logs.meta.events.register("after-call.logs.StartQuery", lambda **_: time.spend(55.0))
     polls: list[str] = []
 
     def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
@@ -2845,9 +2891,8 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
         }
 
     logs.meta.events.register("before-call.logs.GetQueryResults", still_running)
-    running_out = ContextRunningOutOfTime(millis_left=[60_000, 60_000, 60_000, 5_000])
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, running_out)
+    result = lambda_handler({"action": "analyze"}, time.context())
     # THEN it stops waiting for the query once the time left is short (instead of polling it
     # for minutes), lists the function's error, and still writes the report and its summary
     assert len(polls) <= 2
@@ -2868,9 +2913,10 @@ def test_a_memory_query_given_up_for_lack_of_time_is_stopped_and_the_report_writ
     logs = hub_client("logs")
     answer_still_running(logs)
     stopped = answer_stop_query(logs)
-    running_out = ContextRunningOutOfTime(millis_left=[60_000, 60_000, 60_000, 40_000])
+    time = LambdaTime(60.0)
+    logs.meta.events.register("after-call.logs.StartQuery", lambda **_: time.spend(20.0))
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, running_out)
+    result = lambda_handler({"action": "analyze"}, time.context())
     # THEN the query it gave up is stopped, instead of running on for up to an hour and holding
     # one of the account's concurrent Logs Insights queries
     assert stopped == started_query_ids(FLEET_LOG_GROUP)
