@@ -146,7 +146,12 @@ def scan_fleet(
             scan.not_started.append({"target": "cost"})
         else:
             try:
-                cost = scan_cost(services.sessions, environment, now)
+                cost = scan_cost(
+                    services.sessions,
+                    environment,
+                    now,
+                    next_page_allowed=lambda: deadline.allows(target_reserve_seconds(environment)),
+                )
             except TARGET_ERRORS as error:
                 scan.errors.append({"target": "cost", "error": str(error)})
             else:
@@ -713,17 +718,27 @@ def is_judged_cost_finding(finding: Finding, since: datetime, now: datetime) -> 
 
 
 def scan_cost(
-    sessions: AccountSessions, environment: AnomalyEnvironment, now: datetime
+    sessions: AccountSessions,
+    environment: AnomalyEnvironment,
+    now: datetime,
+    *,
+    next_page_allowed: Callable[[], bool],
 ) -> CostScan:
     """Findings on the daily unblended cost of the organisation (Cost Explorer in the hub), a
     drop only on complete days (`is_judged_cost_finding`); charges posted once a month or once
     (tax, support, reservation and Savings Plans fees, credits, refunds) are not read, as they
     would spike every 1st; an amount that is no cost (NaN, an infinity, beyond +-10^12), or in
-    another currency than most days', is left out."""
+    another currency than most days', is left out. A next page of Cost Explorer's answer is
+    asked only while `next_page_allowed()` (else `PagesCutShortError`): one answering page after
+    page under new tokens was otherwise read until Lambda ended the scan."""
     today = now.date()
     start = today - timedelta(days=environment.anomaly_lookback_days)
     answered = cost_and_usage(
-        hub_cost_explorer(sessions), start, today, filter_expression=EXCLUDE_OUT_OF_CYCLE_CHARGES
+        hub_cost_explorer(sessions),
+        start,
+        today,
+        filter_expression=EXCLUDE_OUT_OF_CYCLE_CHARGES,
+        next_page_allowed=next_page_allowed,
     )
     one_currency = in_one_currency(answered)
     points = [point for point in one_currency.points if is_cost(point.amount)]

@@ -60,6 +60,7 @@ from tests.handlers.deadlines import (
     LambdaTime,
     killed_while_publishing_then_retried,
 )
+from tests.handlers.endless_listings import EndlessSlowPages as EndlessTokenPages
 from tests.handlers.faults import fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
@@ -2183,6 +2184,35 @@ def test_the_daily_cost_is_read_without_the_charges_posted_once_a_month(
         excluded["Values"]
     )
     assert not {"Usage", "DiscountedUsage", "SavingsPlanCoveredUsage"} & set(excluded["Values"])
+
+
+def test_cost_explorer_paging_on_under_new_tokens_fails_the_cost_alone_and_the_scan_ends(
+    detector: ManualClock, alert_inbox: Any
+) -> None:
+    # GIVEN a member CPU spike two hours ago, and Cost Explorer (or a proxy) answering every
+    # GetCostAndUsage with a next page under a token never sent before, each page taking 10 s
+    # of an invocation with 100 s left
+    put_member_cpu_spike(detector, seed=1, at=-3, rise=25.0)
+    queue_daily_cost(detector, daily_cost_with_a_jump())
+    time = LambdaTime(100.0)
+    endless = EndlessTokenPages(time, 10.0, "NextPageToken")
+    ce = app.FUNCTION.services().sessions.client("ce", HUB_ACCOUNT_ID, CE_REGION, TARGET_CONFIG)
+    endless.register(ce.meta.events, "ce.GetCostAndUsage", "NextPageToken")
+    # WHEN the scan runs
+    result = scan(time.context())
+    # THEN the pages are followed only while a target could still start, instead of until
+    # Lambda ended the scan: the cost's one error
+    assert time.seconds_left - time.spent <= 20 + HUNG_TARGET_CALL_SECONDS
+    assert result["errors"] == [
+        {
+            "target": "cost",
+            "error": "GetCostAndUsage read cut short before its next page, for lack of time",
+        }
+    ]
+    # AND the member's spike is still alerted
+    [finding] = result["anomalies"]
+    assert finding["account_id"] == MEMBER_ACCOUNT_ID
+    assert len(alert_inbox.receive()) == 1
 
 
 def test_an_alarm_whose_series_has_a_value_that_is_not_a_number_is_confirmed_naming_it(
