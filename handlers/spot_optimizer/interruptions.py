@@ -301,18 +301,20 @@ def _record(
         if error.response.get("Error", {}).get("Code") != INSTANCE_NOT_FOUND:
             # An error result is not retried: the warning would be lost unrecorded and
             # unannounced over a throttle or a member role that failed for a moment.
-            raise InterruptionNotRecordedError(instance_id, f"not described: {error}") from error
+            raise InterruptionNotRecordedError(
+                instance_id, f"not described: {call_error_text(error)}"
+            ) from error
         reservations = []
     except MemberAccessError as error:
         if error.refused:
-            failed = {**header, "status": "error", "error": cut_echo(str(error))}
+            failed = {**header, "status": "error", "error": call_error_text(error)}
             return {"result": failed, "notices": [], MEMBER_ACCESS: REFUSED}
         raise InterruptionNotRecordedError(
-            instance_id, f"not described: {cut_echo(str(error))}"
+            instance_id, f"not described: {call_error_text(error)}"
         ) from error
     except AWS_CALL_ERRORS as error:
         raise InterruptionNotRecordedError(
-            instance_id, f"not described: {cut_echo(str(error))}"
+            instance_id, f"not described: {call_error_text(error)}"
         ) from error
     try:
         described = _described_instance(reservations, f"DescribeInstances of {instance_id}")
@@ -395,7 +397,7 @@ def _record(
                 "on-demand fallback failed",
                 extra={"cluster": cluster, "spot_nodegroup": group, "error": str(error)},
             )
-            fallback, fallback_alert = {"status": "error", "error": cut_echo(str(error))}, None
+            fallback, fallback_alert = {"status": "error", "error": call_error_text(error)}, None
         result["fallback"] = fallback
         if fallback_alert is not None:
             notices.append(_notice(f"{FUNCTION_NAME}/fallback/{fallback_alert.id}", fallback_alert))

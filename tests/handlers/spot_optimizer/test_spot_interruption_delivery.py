@@ -428,19 +428,32 @@ def test_a_warning_whose_record_the_state_table_refused_is_retried_and_recorded_
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["warning"]
 
 
+@pytest.mark.parametrize(
+    ("server_error", "attempts"),
+    [(None, 2), (MULTI_LINE_PAGE, 1)],
+    ids=["unreachable", "a-proxy-page-answered"],
+)
 def test_a_warning_whose_instance_the_member_account_did_not_describe_is_retried_and_announced_once(
-    invoke: Invoke, services: SpotServices, alert_inbox: Any
+    invoke: Invoke,
+    services: SpotServices,
+    alert_inbox: Any,
+    server_error: str | None,
+    attempts: int,
 ) -> None:
     # GIVEN a spot instance of batch-spot, and the member account's EC2 failing every attempt of
-    # DescribeInstances (throttled, or unreachable for a moment)
+    # DescribeInstances (unreachable for a moment, or answering with a proxy's page of many lines)
     instance_id = launch_spot_instance()
     member_ec2 = services.member_client("ec2", MEMBER_A, REGION)
-    refused = fail_every_attempt(member_ec2, "ec2", "DescribeInstances")
+    refused = fail_every_attempt(member_ec2, "ec2", "DescribeInstances", server_error=server_error)
     # WHEN its warning arrives THEN the invocation fails, so the platform retries it (an error
     # result would end it there, the warning never recorded or announced)
-    with pytest.raises(InterruptionNotRecordedError, match="not described"):
+    with pytest.raises(InterruptionNotRecordedError, match="not described") as failed:
         invoke(interruption_event(instance_id), services, "inv-1")
-    assert refused.attempts > 1
+    # (botocore retries an endpoint not reached; a page it cannot parse is not retried)
+    assert refused.attempts >= attempts
+    # AND the error quotes what EC2 answered on one line, cut
+    assert "\n" not in str(failed.value)
+    assert len(str(failed.value)) < len(MULTI_LINE_PAGE)
     assert_nothing_recorded_or_announced(services, alert_inbox)
     # WHEN the platform retries the warning with EC2 answering again
     refused.healed = True
