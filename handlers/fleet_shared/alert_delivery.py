@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Alert, AlertPublisher
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.state_table import ClaimDeadline, StateTable
 
@@ -83,7 +83,7 @@ def deliver_once(
             try:
                 message_id = publisher.publish(alert)
             except AWS_CALL_ERRORS as error:
-                raise AlertNotDeliveredError(alert, str(error)) from error
+                raise AlertNotDeliveredError(alert, call_error_text(error)) from error
             try:
                 request.complete({"message_id": message_id, "alert_id": alert.id})
             except (ClientError, BotoCoreError, RequestInProgressError) as error:

@@ -14,7 +14,12 @@ from fleet_shared.environment import FunctionEnvironment, load_environment
 from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
 from fleet_shared.state_table import StateTable
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, AlertInbox
-from tests.handlers.faults import answer_malformed, fail_every_attempt, refuse_completions
+from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
+    answer_malformed,
+    fail_every_attempt,
+    refuse_completions,
+)
 
 FLEET_MAX_ATTEMPTS = 6
 """`CLIENT_CONFIG` allows `max_attempts` 5 retries after the first attempt."""
@@ -41,21 +46,34 @@ def publisher(sns_client: Any) -> AlertPublisher:
     return AlertPublisher(sns_client, load_environment(FunctionEnvironment))
 
 
+@pytest.mark.parametrize(
+    ("server_error", "attempts"),
+    [(None, FLEET_MAX_ATTEMPTS), (MULTI_LINE_PAGE, 1)],
+    ids=["unreachable", "a-proxy-page-answered"],
+)
 def test_failed_publish_releases_the_claim_so_the_retry_delivers_exactly_once(
     state_table: StateTable,
     publisher: AlertPublisher,
     sns_client: Any,
     alert_inbox: AlertInbox,
     fake_clock: ManualClock,
+    *,
+    server_error: str | None,
+    attempts: int,
 ) -> None:
-    # GIVEN SNS failing on every attempt, botocore's retries included
-    fault = fail_every_attempt(sns_client, "sns", "Publish")
+    # GIVEN SNS failing on every attempt, botocore's retries included: unreachable, or answering
+    # with a proxy's page of many lines
+    fault = fail_every_attempt(sns_client, "sns", "Publish", server_error=server_error)
     alert = _alert(fake_clock)
     # WHEN the alert is delivered under a dedup key
-    with pytest.raises(AlertNotDeliveredError):
+    with pytest.raises(AlertNotDeliveredError) as failed:
         deliver_once(state_table, publisher, "event-1", alert, ttl_seconds=3600, deadline=None)
-    # THEN botocore really retried, and nothing reached the topic
-    assert fault.attempts == FLEET_MAX_ATTEMPTS
+    # THEN botocore really retried (an endpoint not reached; a page it cannot parse is not
+    # retried), and nothing reached the topic
+    assert fault.attempts == attempts
+    # AND the error quotes SNS's answer on one line, cut
+    assert "\n" not in str(failed.value)
+    assert len(str(failed.value)) < len(MULTI_LINE_PAGE)
     assert alert_inbox.receive() == []
     # WHEN SNS is healthy again and the same event is retried
     fault.healed = True
