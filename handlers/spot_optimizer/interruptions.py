@@ -470,10 +470,10 @@ def _regained_access(
         )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
         logger.warning("access episode not settled", extra={"error": str(error)})
-        return {"errors": [{"account_id": account, "error": cut_echo(str(error))}]}
+        return {"errors": [{"account_id": account, "error": call_error_text(error)}]}
     summary = settlement.summary()
     if settlement.undelivered:
-        summary["undelivered"] = [cut_echo(str(error)) for error in settlement.undelivered]
+        summary["undelivered"] = [call_error_text(error) for error in settlement.undelivered]
     return summary
 
 
