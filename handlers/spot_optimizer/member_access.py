@@ -39,13 +39,12 @@ from fleet_shared.access_episodes import (
     refused_by_iam,
     settle_member_access,
 )
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import FleetError, MemberAccessError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.member_calls import ASSUME_ROLE
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS
-from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.services import FUNCTION_NAME, SpotServices
 
 if TYPE_CHECKING:
@@ -107,7 +106,7 @@ def check_untargeted_access(
     try:
         pending = open_episode_accounts(SPOT_ACCESS, services.state)
     except AWS_CALL_ERRORS as error:
-        logger.warning("open access episodes not read", extra={"error": cut_echo(str(error))})
+        logger.warning("open access episodes not read", extra={"error": call_error_text(error)})
         return []
     checks = []
     for member in inventory.members:
@@ -122,7 +121,7 @@ def check_untargeted_access(
             ec2.describe_instances(MaxResults=ACCESS_CHECK_PAGE_ITEMS)
             ec2.describe_spot_price_history(MaxResults=ACCESS_CHECK_PAGE_ITEMS)
         except (FleetError, *AWS_CALL_ERRORS) as error:
-            check.update(status="error", error=cut_echo(str(error)))
+            check.update(status="error", error=call_error_text(error))
             denied = refused_call(error)
             if denied is not None:
                 check["access_denied"] = [denied]

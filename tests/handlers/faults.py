@@ -242,7 +242,8 @@ def refuse_every_attempt(
 @dataclass
 class InjectedEc2Refusal:
     """Answers every attempt of one EC2 operation with EC2's own error answer `code` (HTTP 403,
-    EC2's XML), as EC2 refuses a call its caller's role does not grant."""
+    EC2's XML, `message` escaped as EC2 writes it), as EC2 refuses a call its caller's role does
+    not grant."""
 
     code: str
     message: str = "injected refusal"
@@ -251,7 +252,7 @@ class InjectedEc2Refusal:
     def __call__(self, request: Any, **_: Any) -> AWSResponse:
         self.refused += 1
         body = (
-            f"<Response><Errors><Error><Code>{self.code}</Code><Message>{self.message}"
+            f"<Response><Errors><Error><Code>{self.code}</Code><Message>{xml_escape(self.message)}"
             "</Message></Error></Errors><RequestID>injected</RequestID></Response>"
         ).encode()
         return AWSResponse(request.url, 403, {"Content-Type": "text/xml"}, _Body(body))

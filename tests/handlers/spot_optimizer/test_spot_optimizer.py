@@ -838,10 +838,11 @@ def test_an_episode_of_refused_spot_prices_of_a_member_left_with_no_spot_group_w
     invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
     # GIVEN member A's episode opened by an hourly analysis whose DescribeSpotPriceHistory its
-    # EC2 refused, and the stack file then listing no spot node group of it
+    # EC2 refused with a proxy's page of many lines, and the stack file then listing no spot node
+    # group of it
     services = make_services()
     ec2 = services.member_client("ec2", MEMBER_A, REGION)
-    refusal = refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory")
+    refusal = refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory", message=MULTI_LINE_PAGE)
     invoke({"action": "analyze_fleet"}, services, "inv-1")
     [alert] = [m.alert for m in alert_inbox.receive() if m.alert["account_id"] == MEMBER_A]
     change_the_inventory_document(drop_spot_groups_of(MEMBER_A))
@@ -853,6 +854,8 @@ def test_an_episode_of_refused_spot_prices_of_a_member_left_with_no_spot_group_w
     [check] = [c for c in refused["access_checks"] if c["account_id"] == MEMBER_A]
     assert check["access_denied"] == ["DescribeSpotPriceHistory"]
     assert MEMBER_A not in refused["access_alerts"]["resolved"]
+    # AND the check quotes the refusal on one line, cut
+    assert "\n" not in check["error"] and len(check["error"]) < len(MULTI_LINE_PAGE)
     # WHEN the member's EC2 answers it again and the next hour's analysis runs
     ec2.meta.events.unregister("before-send.ec2.DescribeSpotPriceHistory", refusal)
     services.clock.advance(3600)  # type: ignore[attr-defined]
