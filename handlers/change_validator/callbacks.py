@@ -20,8 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from handlers.change_validator.environment import ValidatorEnvironment
 
 _logger = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ def cancel_callback(scheduler: Any, environment: ValidatorEnvironment, name: str
         scheduler.delete_schedule(Name=name, GroupName=environment.validation_schedule_group)
     except AWS_CALL_ERRORS as error:
         if not _is_gone(error):
-            _logger.warning("callback schedule %s left to fire: %s", name, cut_echo(str(error)))
+            _logger.warning("callback schedule %s left to fire: %s", name, call_error_text(error))
 
 
 def callback_fate(scheduler: Any, environment: ValidatorEnvironment, name: str | None) -> str:
@@ -108,7 +107,7 @@ def callback_fate(scheduler: Any, environment: ValidatorEnvironment, name: str |
                 "its schedule is gone: deleted before it fired, or its every delivery failed "
                 "(the function's dead-letter queue keeps such a callback)"
             )
-        return f"whether its schedule is still there could not be read: {cut_echo(str(error))}"
+        return f"whether its schedule is still there could not be read: {call_error_text(error)}"
     return "its schedule is still there, past its time"
 
 
