@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import LockNotAcquiredError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.validation_errors import cut_echo
@@ -47,7 +47,7 @@ def sweep(services: ValidatorServices, invocation: Invocation) -> dict[str, Any]
     except (UnreadableStateValueError, *AWS_CALL_ERRORS) as error:
         # The index holds the validations opened since the upgrade: those are swept all the same,
         # and the next hour searches again.
-        earlier = f"failed: {cut_echo(str(error))}"
+        earlier = f"failed: {call_error_text(error)}"
         _logger.warning("validations opened before the index not searched: %s", earlier)
     for validation_id in open_validation_ids(services.state):
         shown = cut_echo(validation_id, 40)
@@ -61,6 +61,6 @@ def sweep(services: ValidatorServices, invocation: Invocation) -> dict[str, Any]
         except LockNotAcquiredError:
             outcomes["busy"].append(shown)
         except (AlertNotDeliveredError, *AWS_CALL_ERRORS) as error:
-            failed[shown] = cut_echo(str(error))
+            failed[shown] = call_error_text(error)
             _logger.warning("validation %s not swept: %s", shown, failed[shown])
     return {"status": "swept", **outcomes, "failed": failed, "earlier": earlier}
