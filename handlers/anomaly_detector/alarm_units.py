@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, answer_field, call_error_text
 from fleet_shared.metric_data import MetricQuery
 from fleet_shared.sessions import AccountSessions
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.validation_errors import shown_value
 from handlers.anomaly_detector.models import AlarmEvent
 from handlers.anomaly_detector.target_calls import member_cloudwatch
 from handlers.anomaly_detector.units import CloudWatchUnit
@@ -71,7 +71,7 @@ class AlarmUnits:
             answer = cloudwatch.describe_alarms(AlarmNames=[name])
             alarms = answer_field(answer, "DescribeAlarms", "MetricAlarms")
         except AWS_CALL_ERRORS as error:
-            self._unread_why = f"the alarm could not be read: {cut_echo(str(error))}"
+            self._unread_why = f"the alarm could not be read: {call_error_text(error)}"
             return
         named = (item for item in alarms if isinstance(item, Mapping))
         self._alarm = next((item for item in named if item.get("AlarmName") == name), None)

@@ -61,7 +61,7 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.endless_listings import EndlessSlowPages as EndlessTokenPages
-from tests.handlers.faults import fail_every_attempt
+from tests.handlers.faults import MULTI_LINE_PAGE, fail_every_attempt
 
 DENIED_ACCOUNT_ID = "333333333333"
 SECOND_MEMBER_ACCOUNT_ID = "444444444444"
@@ -521,7 +521,8 @@ def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(  # noqa: PLR0917
 ) -> None:
     # GIVEN two days of a member's hourly metric flat at 0 whose last hour reads 3, and an
     # alarm on it whose event names its unit (or none), the alarm itself in the member naming
-    # its unit (or no alarm, or one now on another metric), and its read failing (or not)
+    # its unit (or no alarm, or one now on another metric), and its read failing (or not): its
+    # CloudWatch answering with a proxy's page of many lines
     end = last_hour(detector)
     cloudwatch = member_session(MEMBER_ACCOUNT_ID).client("cloudwatch")
     cloudwatch.put_metric_data(
@@ -538,7 +539,9 @@ def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(  # noqa: PLR0917
         handlers_cloudwatch = member_cloudwatch(
             app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION
         )
-        fail_every_attempt(handlers_cloudwatch, "cloudwatch", "DescribeAlarms")
+        fail_every_attempt(
+            handlers_cloudwatch, "cloudwatch", "DescribeAlarms", server_error=MULTI_LINE_PAGE
+        )
     event = alarm_event(end + timedelta(minutes=5))
     metric_stat = event["detail"]["configuration"]["metrics"][0]["metricStat"]
     metric_stat["metric"] = {
@@ -563,6 +566,8 @@ def test_an_alarms_unit_chooses_the_noise_floor_of_its_series(  # noqa: PLR0917
         assert note.startswith("Custom/App/dead_letters Queue=jobs (Average, 3600 s): no unit")
         assert without_unit in note
         assert note.endswith("noise floor 0.001 of its own unit")
+        # AND why is one line, what CloudWatch answered cut
+        assert "\n" not in note and len(note) < len(MULTI_LINE_PAGE)
 
 
 def test_a_followed_series_keeps_its_unit_and_reads_an_entry_recorded_without_one() -> None:
