@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import MemberAccessError
 from fleet_shared.function_services import FunctionServices
@@ -188,7 +189,8 @@ class AlarmReads:
     """The label and error of each metric whose read may pass on a retry."""
     not_read: list[str] = field(default_factory=list)
     """Per metric whose read failed in a way a retry does not change (refused, a page token
-    loop, a series not returned whole), its label and why, the error cut (`cut_echo`)."""
+    loop, a series not returned whole), its label and why, the error as `call_error_text`
+    quotes it."""
 
 
 def evaluate_alarm(
@@ -226,11 +228,11 @@ def evaluate_alarm(
             if may_pass_on_retry(error):
                 # A hung, unreachable or cut-off endpoint is a busy or failing one, as a
                 # throttling one is, which the event's retry, minutes later, may find answering.
-                reads.to_retry.append((label, str(error)))
+                reads.to_retry.append((label, call_error_text(error)))
             else:
                 # Refused, or pages without end: a retry fails it again, and the alarm's other
                 # metrics are read and alerted all the same.
-                reads.not_read.append(f"{label}: {cut_echo(str(error))}")
+                reads.not_read.append(f"{label}: {call_error_text(error)}")
             continue
         if series.status != COMPLETE:
             # What GetMetricData did return may lack the anomaly: not read, rather than a usual

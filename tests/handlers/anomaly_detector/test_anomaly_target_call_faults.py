@@ -34,7 +34,7 @@ from tests.handlers.anomaly_detector.test_anomaly_detector_app import (
 )
 from tests.handlers.conftest import HUB_ACCOUNT_ID, MEMBER_ACCOUNT_ID, REGION
 from tests.handlers.deadlines import LambdaTime
-from tests.handlers.faults import InjectedFault, answer_of, fail_every_attempt
+from tests.handlers.faults import MULTI_LINE_PAGE, InjectedFault, answer_of, fail_every_attempt
 
 TIMEOUT_SECONDS = FUNCTIONS_BY_NAME["anomaly_detector"].timeout_seconds
 SECOND_MEMBER_ID = "444444444444"
@@ -254,6 +254,19 @@ def refuse_maximum_reads_connections(_: LambdaTime, __: pytest.MonkeyPatch) -> I
     return fail_every_attempt(cloudwatch, "cloudwatch", "GetMetricData", body_with=(b"Maximum",))
 
 
+def page_maximum_reads(_: LambdaTime, __: pytest.MonkeyPatch) -> InjectedFault:
+    """CloudWatch answering every attempt of the member's reads of a maximum with a server error
+    whose message is a proxy's page of many lines."""
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    return fail_every_attempt(
+        cloudwatch,
+        "cloudwatch",
+        "GetMetricData",
+        body_with=(b"Maximum",),
+        server_error=MULTI_LINE_PAGE,
+    )
+
+
 def alarm_on_spiking_average_and_maximum(detector: ManualClock) -> dict[str, Any]:
     """The state change of an alarm on both the hourly average and the hourly maximum of the
     member's CPU, which jumped in the last hour."""
@@ -272,8 +285,9 @@ def alarm_on_spiking_average_and_maximum(detector: ManualClock) -> dict[str, Any
         (throttle_maximum_reads, "Throttling"),
         (hang_maximum_reads, "Read timeout"),
         (refuse_maximum_reads_connections, "Could not connect"),
+        (page_maximum_reads, "InternalServerError"),
     ],
-    ids=["throttled", "hung", "unreachable"],
+    ids=["throttled", "hung", "unreachable", "a-proxy-page-answered"],
 )
 def test_an_alarm_whose_metric_read_stays_throttled_or_unanswered_is_retried_and_alerted_once(
     detector: ManualClock,
@@ -300,6 +314,8 @@ def test_an_alarm_whose_metric_read_stays_throttled_or_unanswered_is_retried_and
     [(label, error)] = failed.value.failures
     assert "(Maximum, 3600 s)" in label
     assert error_text in error
+    # AND the error quotes what CloudWatch answered on one line
+    assert "\n" not in str(failed.value)
     [first] = alert_inbox.receive()
     assert first.alert["resource"].endswith("(Average, 3600 s)")
     # WHEN Lambda retries the event and CloudWatch answers
