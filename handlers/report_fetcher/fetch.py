@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from botocore.config import Config
 from pydantic import Field, ValidationError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import ObjectReadTimeoutError, ObjectTooLargeError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.report_documents import (
@@ -142,7 +142,7 @@ def _read_cache(
         return cache.read(name, source, within_seconds=within)
     except (ObjectTooLargeError, ObjectReadTimeoutError, *AWS_CALL_ERRORS) as error:
         warnings.append(
-            f"source cache {cache.key(name)} not read ({cut_echo(str(error))}): "
+            f"source cache {cache.key(name)} not read ({call_error_text(error)}): "
             f"{source} asked instead"
         )
         return None
@@ -156,7 +156,7 @@ def _write_cache(cache: SourceCache, name: str, entry: CacheEntry, warnings: lis
         cache.write(name, entry)
     except AWS_CALL_ERRORS as error:
         warnings.append(
-            f"source cache {cache.key(name)} not written ({cut_echo(str(error))}): the next "
+            f"source cache {cache.key(name)} not written ({call_error_text(error)}): the next "
             f"run asks {entry.source} again"
         )
 

@@ -31,8 +31,10 @@ from handlers.report_fetcher.fetch import FetcherServices
 from handlers.report_fetcher.ssm_source import PARAMETER_ROOT
 from tests.handlers.deadlines import ContextRunningOutOfTime
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     answer_malformed,
     answer_the_same_page_token,
+    refuse_every_s3_attempt,
     s3_error_every_attempt,
 )
 from tests.handlers.local_peers import LocalPeer, http_answer
@@ -319,26 +321,31 @@ def test_a_cache_entry_too_large_or_too_slow_to_read_is_a_miss_named_in_a_warnin
 
 @pytest.mark.usefixtures("no_retry_waits")
 @pytest.mark.parametrize(("operation", "failed"), [("GetObject", "read"), ("PutObject", "written")])
+@pytest.mark.parametrize("refused_with_a_page", [False, True], ids=["internal-error", "a-page"])
 def test_a_source_cache_s3_does_not_answer_lets_the_run_write_its_document_and_says_so(
-    s3: Any, fetcher: Callable[..., Fetch], operation: str, failed: str
+    s3: Any, fetcher: Callable[..., Fetch], operation: str, failed: str, refused_with_a_page: bool
 ) -> None:
     # GIVEN S3 answering every attempt to read (or write) the source cache with 500
-    # InternalError, past botocore's retries, and the other keys as usual
+    # InternalError, past botocore's retries (or refusing it with a proxy's page of many lines),
+    # and the other keys as usual
     ssm = FakeSsm(ssm_parameters(REGIONS, SERVICES))
     fetch = fetcher(ssm, REPORT_FEED_URL=unreachable_url())
-    fault = s3_error_every_attempt(
-        app.FUNCTION.services().hub_client("s3"), operation, url_with="/cache/"
-    )
+    hub_s3 = app.FUNCTION.services().hub_client("s3")
+    if refused_with_a_page:
+        refuse_every_s3_attempt(hub_s3, operation, url_with="/cache/")
+    else:
+        fault = s3_error_every_attempt(hub_s3, operation, url_with="/cache/")
     # WHEN the fetcher runs
     result = fetch({"action": "fetch"})
     # THEN SSM is read and the raw document written all the same, with a warning naming the
-    # cache entry that was not read (or written)
-    assert fault.attempts > 1
+    # cache entry that was not read (or written), on one line
+    assert refused_with_a_page or fault.attempts > 1
     assert result["status"] == "ok", result
     assert result["counts"]["services"] == len(SERVICES)
     key = SourceCache.key(SSM_ENTRY)
     warnings = _raw(s3, result["key"])["metadata"]["warnings"]
-    assert any(warning.startswith(f"source cache {key} not {failed}") for warning in warnings)
+    [warning] = [w for w in warnings if w.startswith(f"source cache {key} not {failed}")]
+    assert "\n" not in warning and len(warning) < len(MULTI_LINE_PAGE)
 
 
 def test_a_name_holding_a_lone_surrogate_is_written_as_a_document_the_processor_can_read(
