@@ -11,10 +11,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.event_parsing import error_result
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.report_alerts import publish_report_alert
-from fleet_shared.validation_errors import cut_echo
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.exceptions import SsmReadError
 from handlers.report_fetcher.fetch import FetcherServices, run_fetch
@@ -63,7 +63,7 @@ def _fetch(
             title="Availability fetch failed",
             # Cut: a refusal's message can repeat what the endpoint was sent or answered, and
             # SNS takes no message over 256 KB.
-            detail=f"No raw document was written: {cut_echo(str(error))}",
+            detail=f"No raw document was written: {call_error_text(error)}",
             resource=f"s3://{services.environment.data_bucket_name}/raw/",
         )
         return error_result(error, alert_published=published)

@@ -776,13 +776,13 @@ def test_a_failing_ssm_read_writes_nothing_and_alerts(
 
 
 class SsmRefusingAtLength(FakeSsm):
-    """SSM refusing every call with an error message of 300,000 characters (an endpoint or a
-    proxy echoing what it was sent)."""
+    """SSM refusing every call with an error message of 300,000 characters over several lines (an
+    endpoint or a proxy echoing what it was sent, after its page)."""
 
     def _count(self) -> None:
         super()._count()
         raise ClientError(
-            {"Error": {"Code": "ValidationException", "Message": "x" * 300_000}},
+            {"Error": {"Code": "ValidationException", "Message": MULTI_LINE_PAGE + "x" * 300_000}},
             "GetParametersByPath",
         )
 
@@ -790,7 +790,7 @@ class SsmRefusingAtLength(FakeSsm):
 def test_a_failing_ssm_read_with_a_huge_error_message_alerts_quoting_its_start_only(
     s3: Any, alert_inbox: Any, fetcher: Callable[..., Fetch]
 ) -> None:
-    # GIVEN SSM refusing every call with a 300,000-character message
+    # GIVEN SSM refusing every call with a 300,000-character message, a proxy's page first
     fetch = fetcher(SsmRefusingAtLength({}), REPORT_FEED_URL=unreachable_url())
     # WHEN the fetcher runs
     result = fetch({"action": "fetch"})
@@ -801,6 +801,8 @@ def test_a_failing_ssm_read_with_a_huge_error_message_alerts_quoting_its_start_o
     [alert] = alert_inbox.receive()
     assert "ValidationException" in alert.alert["detail"]
     assert len(alert.alert["detail"]) < 400
+    # AND the alert quotes it on one line
+    assert "\n" not in alert.alert["detail"]
     assert keys_under(s3, "") == []
 
 
