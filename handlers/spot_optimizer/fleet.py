@@ -26,13 +26,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import FleetError
 from fleet_shared.fan_out import Deadline
 from fleet_shared.handler import Invocation
 from fleet_shared.observability import observability_for
 from fleet_shared.sessions import HUB_CALL_SECONDS, MEMBER_CALL_SECONDS, STATE_TABLE_CALL_SECONDS
-from fleet_shared.validation_errors import cut_echo
 from handlers.spot_optimizer.keys import LATEST_ANALYSIS, analysis_key
 from handlers.spot_optimizer.member_access import (
     check_untargeted_access,
@@ -91,8 +90,8 @@ def analyze_fleet(services: SpotServices, *, dry_run: bool, deadline: Invocation
                 services, account, region, members, dry_run=dry_run, deadline=deadline
             )
         except (FleetError, *AWS_CALL_ERRORS) as error:
-            # Cut: an answer botocore could not parse is in its error's message.
-            message = cut_echo(str(error))
+            # An answer botocore could not parse is in its error's message: cut and escaped.
+            message = call_error_text(error)
             logger.warning("target failed", extra={"account": account, "error": message})
             target = {"account_id": account, "region": region, "status": "error", "error": message}
             denied = refused_call(error)

@@ -869,16 +869,20 @@ def test_an_episode_of_refused_spot_prices_of_a_member_left_with_no_spot_group_w
 def test_fleet_analysis_alerts_a_member_whose_role_may_not_read_spot_prices(
     invoke: Invoke, make_services: MakeServices, alert_inbox: Any
 ) -> None:
-    # GIVEN member A's EC2 refusing DescribeSpotPriceHistory to the member role
+    # GIVEN member A's EC2 refusing DescribeSpotPriceHistory to the member role, with a proxy's
+    # page of many lines for its message
     services = make_services()
     ec2 = services.member_client("ec2", MEMBER_A, REGION)
-    refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory")
+    refuse_every_ec2_attempt(ec2, "DescribeSpotPriceHistory", message=MULTI_LINE_PAGE)
     # WHEN the hourly fleet analysis runs
     result = invoke({"action": "analyze_fleet"}, services, "inv-1")
     # THEN member A's target names the refused call and its access alert goes out, beside the
     # refusing member's
     targets = {target["account_id"]: target for target in result["targets"]}
     assert targets[MEMBER_A]["access_denied"] == ["DescribeSpotPriceHistory"]
+    # AND the target quotes the refusal on one line, cut
+    error = targets[MEMBER_A]["error"]
+    assert "\n" not in error and len(error) < len(MULTI_LINE_PAGE)
     titles = {message.alert["title"] for message in alert_inbox.receive()}
     assert f"Member {MEMBER_A} denies the spot optimizer role" in titles
     assert len(titles) == 2
