@@ -41,7 +41,7 @@ from fleet_shared.report_documents import (
     raw_key,
 )
 from fleet_shared.sessions import CLIENT_CONFIG
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import escaped_echo
 from handlers.report_fetcher.cache import (
     ENTRY_READ_SECONDS_MAX,
     FEED_ENTRY,
@@ -255,9 +255,11 @@ def _feed_items(
             status = "fetched"
             items = parse_items(response.body or b"")
     except FeedUnavailableError as error:
-        # The error can quote what the feed sent (its root element, the HTTP reason): cut it.
+        # The error can quote what the feed sent (its root element, the HTTP reason, a line that
+        # is not HTTP): escaped and cut, one line.
         warnings.append(
-            f"launch-date feed {url} unreachable ({cut_echo(str(error))}): no launch dates this run"
+            f"launch-date feed {url} unreachable ({escaped_echo(str(error))}): "
+            "no launch dates this run"
         )
         return [], FeedSource(url=url, status="unreachable", fetched_at=None, items=0)
     data = [{"title": item.title, "published": item.published.isoformat()} for item in items]

@@ -438,11 +438,20 @@ def test_a_feed_in_an_unknown_encoding_lets_the_run_go_on(
     assert "x-unknown" in warning
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b"HTTP/1.1 503 Busy\rFeed: fine\x1b[2J\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["not-http", "a-reason-with-control-characters"],
+)
 def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
-    s3: Any, fetcher: Callable[..., Fetch]
+    s3: Any, fetcher: Callable[..., Fetch], answer: bytes
 ) -> None:
-    # GIVEN a feed URL where a server answers, but not in HTTP
-    with LocalPeer(b"SSH-2.0-OpenSSH_9.6\r\n") as peer:
+    # GIVEN a feed URL where a server answers, but not in HTTP (or a 503 whose reason phrase
+    # holds a carriage return and a terminal escape)
+    with LocalPeer(answer) as peer:
         url = peer.url("/feed")
         fetch = fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), REPORT_FEED_URL=url)
         # WHEN the fetcher runs
@@ -451,7 +460,9 @@ def test_a_feed_url_answering_something_other_than_http_lets_the_run_go_on(
     assert result["status"] == "ok"
     assert result["feed_status"] == "unreachable"
     metadata = _raw(s3, result["key"])["metadata"]
-    assert any(url in warning for warning in metadata["warnings"])
+    [warning] = [warning for warning in metadata["warnings"] if url in warning]
+    # AND its warning quotes what the peer sent with its control characters escaped
+    assert len(warning.splitlines()) == 1 and "\x1b" not in warning
 
 
 PIECES = 40
