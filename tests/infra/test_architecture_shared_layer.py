@@ -57,6 +57,24 @@ def _calls(tree: ast.Module, name: str) -> list[ast.Call]:
     ]
 
 
+def _text_of(node: ast.expr, tree: ast.Module) -> str | None:
+    """The text `node` stands for: a string literal, or a module-level name bound to one."""
+    if isinstance(node, ast.Name):
+        bound = [
+            statement.value
+            for statement in tree.body
+            if isinstance(statement, ast.Assign)
+            and any(
+                isinstance(target, ast.Name) and target.id == node.id
+                for target in statement.targets
+            )
+        ]
+        node = bound[-1] if bound else node
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
 def _given_up_after(call: ast.Call, module: object) -> int:
     """The `given_up_after` a `watched_member_client` call passes, or its default."""
     for keyword in call.keywords:
@@ -98,12 +116,12 @@ def test_the_page_loops_the_architecture_names_are_those_built_on_page_tokens() 
     named = set(re.findall(r"([A-Z]\w+)'", found[1]))
     # WHEN the handler code's calls of `pages` are read
     looped = {
-        call.args[1].value
+        operation
         for _, tree in _handler_sources("pages(")
         for call in _calls(tree, "pages")
         if len(call.args) > 1
-        and isinstance(call.args[1], ast.Constant)
-        and isinstance(call.args[1].value, str)
+        for operation in [_text_of(call.args[1], tree)]
+        if operation is not None
     }
     # THEN the list is the operations the code pages through it
     assert looped, "no call of fleet_shared.page_tokens.pages found"
