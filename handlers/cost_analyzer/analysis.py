@@ -22,7 +22,8 @@ than COST_TARGET_SECONDS left (a function's query, also more than POLL_RESERVE_S
 its first poll needs); the others are listed under `not_started` and the run is `partial`, so
 the report and its alerts are still written in time. A section (1, its forecast, 3, 5) whose
 first call would not fit, one hung call and the report's WRITE_RESERVE_SECONDS, is not started:
-its error is NOT_STARTED.
+its error is NOT_STARTED; so is a later request of section 1 (a dimension's, the forecast after
+the month to date).
 
 The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
 the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the
@@ -139,12 +140,13 @@ class Report:
         self.not_started.append({"section": section, **target})
         return False
 
-    def starts(self, section: str, reserve_seconds: float) -> bool:
-        """Whether `section` may make its first call: more than `reserve_seconds` (one hung call
-        of it and the report's time) left; if not, the section fails as not started."""
+    def starts(self, section: str, reserve_seconds: float, **target: Any) -> bool:
+        """Whether `section` (or its request for `target`) may make its call: more than
+        `reserve_seconds` (one hung call of it and the report's time) left; if not, it fails
+        as not started."""
         if self._invocation.allows(reserve_seconds):
             return True
-        self.failed(section, NOT_STARTED)
+        self.failed(section, NOT_STARTED, **target)
         return False
 
     def failed(self, section: str, error: BaseException | str, **target: Any) -> None:
@@ -230,11 +232,25 @@ def _cost_explorer(
     def next_page_allowed() -> bool:
         return invocation.allows(COST_EXPLORER_PAGE_RESERVE_SECONDS)
 
+    # Each later request of the section (a dimension's, the forecast) starts only with a hung
+    # call's and the report's time left, as its first does: else that part is not started.
+    def dimension_starts(dimension: str) -> bool:
+        return report.starts(
+            "cost_explorer", COST_EXPLORER_PAGE_RESERVE_SECONDS, dimension=dimension
+        )
+
+    def forecast_starts() -> bool:
+        return report.starts("forecast", COST_EXPLORER_PAGE_RESERVE_SECONDS)
+
     if not report.starts("cost_explorer", COST_EXPLORER_PAGE_RESERVE_SECONDS):
         return {}
     try:
         daily = explorer.daily_costs(
-            ce, today, services.environment.cost_lookback_days, next_page_allowed=next_page_allowed
+            ce,
+            today,
+            services.environment.cost_lookback_days,
+            next_page_allowed=next_page_allowed,
+            request_allowed=dimension_starts,
         )
     except _SECTION_ERRORS as error:
         report.failed("cost_explorer", error)
@@ -251,8 +267,10 @@ def _cost_explorer(
     report.summary["period"] = {"start": period_start.isoformat(), "end": today.isoformat()}
     report.summary["total_cost"] = round(sum(p.amount for p in daily["service"]), 4)
     report.summary["by_service"] = totals["service"][:10]
-    report.summary["by_account"] = totals["account"]
-    report.summary["by_cluster"] = totals["cluster"]
+    # A dimension whose request did not start has no totals, rather than none of cost.
+    for dimension in ("account", "cluster"):
+        if dimension in totals:
+            report.summary[f"by_{dimension}"] = totals[dimension]
     report.detail["daily"] = {
         dim: [
             {"date": p.start.isoformat(), "group": explorer.group_name(dim, p.group),
@@ -262,18 +280,22 @@ def _cost_explorer(
         for dim, points in daily.items()
     }  # fmt: skip
     report.detail["by_service"] = totals["service"]
-    if report.starts("forecast", COST_EXPLORER_PAGE_RESERVE_SECONDS):
+    if forecast_starts():
         try:
-            report.summary["forecast"] = explorer.month_end_forecast(
+            forecast = explorer.month_end_forecast(
                 ce,
                 now,
                 answered["service"],
                 period_start,
                 currency,
                 next_page_allowed=next_page_allowed,
+                forecast_allowed=forecast_starts,
             )
         except _SECTION_ERRORS as error:
             report.failed("forecast", error)
+        else:
+            if forecast is not None:
+                report.summary["forecast"] = forecast
     return {dim: explorer.anomaly_points(points, currency) for dim, points in answered.items()}
 
 

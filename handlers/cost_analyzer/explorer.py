@@ -70,21 +70,30 @@ def group_name(dimension: str, key: str) -> str:
 
 
 def daily_costs(
-    ce: Any, today: date, days: int, *, next_page_allowed: Callable[[], bool]
+    ce: Any,
+    today: date,
+    days: int,
+    *,
+    next_page_allowed: Callable[[], bool],
+    request_allowed: Callable[[str], bool],
 ) -> dict[str, list[CostPoint]]:
     """The daily points of each dimension and charge type, for the `days` full days before
-    `today`; a next page only while `next_page_allowed()` (else `PagesCutShortError`)."""
+    `today`; a next page only while `next_page_allowed()` (else `PagesCutShortError`). Each
+    dimension's request after the first starts only when `request_allowed(dimension)`: a
+    dimension whose request did not start is not in the answer."""
     start = today - timedelta(days=days)
-    return {
-        dimension: cost_and_usage(
+    daily: dict[str, list[CostPoint]] = {}
+    for dimension, group in DIMENSIONS.items():
+        if daily and not request_allowed(dimension):
+            continue
+        daily[dimension] = cost_and_usage(
             ce,
             start,
             today,
             group_by=[group, RECORD_TYPE_GROUP],
             next_page_allowed=next_page_allowed,
         )
-        for dimension, group in DIMENSIONS.items()
-    }
+    return daily
 
 
 def report_currency(daily: dict[str, list[CostPoint]]) -> str:
@@ -220,7 +229,8 @@ def month_end_forecast(
     currency: str,
     *,
     next_page_allowed: Callable[[], bool],
-) -> dict[str, Any]:
+    forecast_allowed: Callable[[], bool],
+) -> dict[str, Any] | None:
     """Month-to-date cost, forecast of the rest, and their sum, in `currency`. `service_points`
     are the daily points of each service and charge type from `period_start` as Cost Explorer
     answered them, amounts that are no cost or in another currency included: one in the month to
@@ -228,15 +238,16 @@ def month_end_forecast(
     day with one (of a usage charge) is left out of the run rate; so is a forecast in another
     currency. When `period_start` is after the 1st (a
     lookback shorter than the month so far), the month to date is read on its own, so it never
-    leaves out the month's first days, a next page of it only while `next_page_allowed()`."""
+    leaves out the month's first days, a next page of it only while `next_page_allowed()`, and
+    the forecast after it is asked only when `forecast_allowed()`, else None."""
     today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
-    month_points = (
-        cost_and_usage(ce, month_start, today, next_page_allowed=next_page_allowed)
-        if period_start > month_start
-        else service_points
-    )
+    month_points = service_points
+    if period_start > month_start:
+        month_points = cost_and_usage(ce, month_start, today, next_page_allowed=next_page_allowed)
+        if not forecast_allowed():
+            return None
     month_points = [p for p in month_points if p.start >= month_start]
     others = in_one_currency(month_points, currency).left_out
     if others:

@@ -891,15 +891,15 @@ def test_clusters_and_functions_left_without_time_are_not_started(
 def test_sections_whose_first_call_would_not_fit_are_not_started_and_the_report_written(
     analyzer: ManualClock, alert_inbox: Any
 ) -> None:
-    # GIVEN a member cluster and a fleet function, and a Cost Explorer whose answers take 9 s
-    # each of an invocation with 60 s left: 24 s are left after its four daily reads, less
-    # than a hung call of any later section and the report's time
+    # GIVEN a member cluster and a fleet function, and a Cost Explorer whose answers take 11 s
+    # each of an invocation with 70 s left: 37 s are left for its last daily read and 26 s
+    # after it, less than a hung call of any later section and the report's time
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_500.0)
     create_functions(analyzer)
-    time = LambdaTime(60.0)
+    time = LambdaTime(70.0)
     cost_explorer_client().meta.events.register(
-        "after-call.ce.GetCostAndUsage", lambda **_: time.spend(9.0)
+        "after-call.ce.GetCostAndUsage", lambda **_: time.spend(11.0)
     )
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, time.context())
@@ -983,9 +983,10 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-TIME_LEFT_QUESTIONS_BEFORE_THE_CUR = 3
+TIME_LEFT_QUESTIONS_BEFORE_THE_CUR = 5
 """How often the analysis asks the time left before the CUR section's start: at Cost Explorer's
-start and its second page of services (`queue_cost_explorer`), and at the forecast's start."""
+start, its second page of services (`queue_cost_explorer`), its account and cluster requests,
+and at the forecast's start."""
 
 
 def time_left_from_the_cur(millis_left: list[int], *, then: int) -> ContextRunningOutOfTime:
@@ -2550,6 +2551,44 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
     assert summary["total_cost"] == pytest.approx(700.0)
     assert summary["forecast"]["month_to_date"] == pytest.approx(1_900.0)
     assert summary["forecast"]["month_end_total"] == pytest.approx(2_900.0)
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "first_errors", "summary_keys"),
+    [
+        # 47 s left after the services, 34 s after the accounts: no time for the clusters
+        (60.0, [("cost_explorer", "cluster"), ("forecast", None)], {"by_account"}),
+        # 44 s left after the three dimensions, 31 s after the month to date: no forecast
+        (83.0, [("forecast", None)], {"by_account", "by_cluster"}),
+    ],
+    ids=["cluster-request", "forecast-after-month-to-date"],
+)
+def test_a_cost_explorer_request_that_would_not_fit_is_not_started_and_the_report_written(
+    analyzer: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds_left: float,
+    first_errors: list[tuple[str, str | None]],
+    summary_keys: set[str],
+) -> None:
+    # GIVEN a 7-day lookback on 20 June (the month to date read on its own after the three
+    # dimensions), Cost Explorer answers that take 13 s each, and an invocation whose time
+    # runs below a hung call's and the report's (35 s) before a later request
+    queue_june_with_a_short_lookback(analyzer, monkeypatch)
+    time = LambdaTime(seconds_left)
+    cost_explorer_client().meta.events.register(
+        "after-call.ce.GetCostAndUsage", lambda **_: time.spend(13.0)
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN that request is not started (GetCostForecast, unstubbed, would be moto's error), its
+    # part of the section is the not-started error, and the sections after it fail likewise
+    errors = [(e["section"], e.get("dimension"), e["error"]) for e in result["errors"]]
+    assert errors[: len(first_errors)] == [(s, d, NOT_STARTED) for s, d in first_errors]
+    # AND the report holds what was read: the services' total, and only the dimensions asked
+    summary = read_report(result["report"]["summary"])
+    assert summary["total_cost"] == pytest.approx(700.0)
+    assert {"by_account", "by_cluster"} & summary.keys() == summary_keys
+    assert "forecast" not in summary
 
 
 @pytest.mark.parametrize(
