@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.fan_out import NOT_STARTED
 from fleet_shared.validation_errors import cut_echo
 
@@ -53,9 +54,13 @@ class TargetResult:
         return summary
 
     def fail(self, resource: str, error: Exception | str) -> None:
-        """Record a failure on one resource; the target goes on with the others. The error is
-        cut to `ECHO_LIMIT` characters: an answer botocore could not parse is in its message."""
-        self.errors.append({"resource": resource, "error": cut_echo(str(error))})
+        """Record a failure on one resource; the target goes on with the others. A failed AWS
+        call's error is quoted by `call_error_text` (what the answer brought cut and escaped: a
+        proxy's page keeps no line breaks); any other is cut to `ECHO_LIMIT` characters."""
+        shown = (
+            call_error_text(error) if isinstance(error, AWS_CALL_ERRORS) else cut_echo(str(error))
+        )
+        self.errors.append({"resource": resource, "error": shown})
 
 
 def run_status(statuses: list[str]) -> str:

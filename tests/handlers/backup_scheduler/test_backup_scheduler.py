@@ -49,6 +49,7 @@ from tests.handlers.deadlines import (
     hang_every_attempt,
 )
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InjectedHang,
     InvocationKilledError,
     MalformedAnswer,
@@ -1724,6 +1725,7 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN member A's daily table, and the state table refusing every save of a backup's expiry
+    # with a proxy's page of many lines
     dynamodb = member_a["dynamodb"]
     backup({"action": "backup", "dry_run": True})
     refused = fail_every_attempt(
@@ -1731,6 +1733,7 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
         "dynamodb",
         "PutItem",
         body_with=(b"VALUE#expiry",),
+        server_error=MULTI_LINE_PAGE,
     )
     first_day = f"{fake_clock.now():%Y%m%d}"
     # WHEN the schedule runs
@@ -1738,6 +1741,9 @@ def test_a_backup_whose_expiry_cannot_be_saved_is_not_left_behind_for_ever(
     # THEN the table is reported as failed
     assert refused.attempts > 0
     assert [error["resource"] for error in first["errors"]] == ["orders"]
+    # AND its error is one line, what the page said cut
+    [error] = first["errors"]
+    assert "\n" not in error["error"] and len(error["error"]) < len(MULTI_LINE_PAGE)
     # AND once the state table works again and the retention has run out, no copy of that day
     # is left: a copy without a saved expiry would never be deleted
     refused.healed = True
