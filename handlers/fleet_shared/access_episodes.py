@@ -73,6 +73,7 @@ from pydantic import ValidationError
 
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once
 from fleet_shared.alerts import Alert, AlertPublisher, Severity
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.earlier_values import SearchTime, earlier_keys, save_search
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.member_calls import ACCESS_DENIED_CODES, ASSUME_ROLE, MemberCalls
@@ -329,7 +330,7 @@ def settle_member_access(
     except (ClientError, BotoCoreError) as error:
         indexed = set()
         settlement.errors.append(
-            {"account_id": episodes.open_episodes_key, "error": cut_echo(str(error))}
+            {"account_id": episodes.open_episodes_key, "error": call_error_text(error)}
         )
     if episodes.saved_before_index:
         try:
@@ -339,7 +340,7 @@ def settle_member_access(
         except (ClientError, BotoCoreError) as error:
             # Searched again by the next run, from where the last saved search stopped.
             settlement.errors.append(
-                {"account_id": episodes.earlier_search_key, "error": cut_echo(str(error))}
+                {"account_id": episodes.earlier_search_key, "error": call_error_text(error)}
             )
     for outcome in _outcomes(episodes, targets, indexed, calls):
         if not outcome.denied and not outcome.reached:
@@ -362,7 +363,7 @@ def settle_member_access(
             UnreadableStateValueError,
         ) as error:
             settlement.errors.append(
-                {"account_id": outcome.account_id, "error": cut_echo(str(error))}
+                {"account_id": outcome.account_id, "error": call_error_text(error)}
             )
     return settlement
 

@@ -24,6 +24,7 @@ from fleet_shared.handler import Invocation
 from fleet_shared.member_calls import MemberCalls
 from fleet_shared.state_table import StateTable
 from tests.handlers.conftest import AlertInbox
+from tests.handlers.faults import MULTI_LINE_PAGE, fail_every_attempt
 from tests.handlers.member_accounts import MEMBER_B, REGION
 
 EPISODES = AccessEpisodes(
@@ -171,3 +172,22 @@ def test_an_episode_saved_before_its_refused_calls_were_recorded_resolves_as_it_
     assert settlement.resolved == [MEMBER_B]
     [resolution] = [received.alert for received in alert_inbox.receive()]
     assert (resolution["id"], resolution["resolved"]) == (alert["id"], True)
+
+
+def test_an_index_read_answered_with_a_proxys_page_is_one_short_line_of_the_settlement(
+    state_table: StateTable,
+    dynamodb_client: Any,
+    fake_clock: ManualClock,
+    alert_inbox: AlertInbox,
+) -> None:
+    # GIVEN the state table answering the read of the index of open episodes with a proxy's
+    # page of many lines
+    fail_every_attempt(dynamodb_client, "dynamodb", "Query", server_error=MULTI_LINE_PAGE)
+    # WHEN a run is settled
+    settlement = settle(state_table, fake_clock, REACHED, answered=[DESCRIBE_VOLUMES])
+    # THEN the index is reported as not read, on one line, what the page said cut, and no
+    # alert goes out
+    assert alert_inbox.receive() == []
+    [error] = settlement.errors
+    assert error["account_id"] == EPISODES.open_episodes_key
+    assert "\n" not in error["error"] and len(error["error"]) < len(MULTI_LINE_PAGE)
