@@ -48,7 +48,6 @@ from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.observability import observability_for
 from fleet_shared.target_results import FAILED
-from fleet_shared.validation_errors import cut_echo
 from handlers.security_scanner.exceptions import SecurityHubImportError, UnreadableScanStateError
 from handlers.security_scanner.findings import Finding, iso_timestamp
 from handlers.security_scanner.saved_targets import (
@@ -109,7 +108,7 @@ def archive_left_accounts(
         logger.warning(
             "the targets with saved findings could not be read", extra={"error": repr(error)}
         )
-        shown = cut_echo(str(error))
+        shown = call_error_text(error)
         return [{"status": FAILED, "error": f"targets with saved findings unread: {shown}"}]
     left: dict[str, list[SavedTarget]] = {}
     for target in noted:
@@ -187,7 +186,7 @@ def _archive_account(
     try:
         findings = _saved_findings(services, targets)
     except (*AWS_CALL_ERRORS, UnreadableStateValueError, UnreadableScanStateError) as error:
-        return {**report, "status": FAILED, "error": cut_echo(str(error))}
+        return {**report, "status": FAILED, "error": call_error_text(error)}
     report["finding_ids"] = [finding.id for finding in findings[:FINDING_IDS_LISTED]]
     if dry_run:
         return {**report, "status": WOULD_ARCHIVE, "findings": len(findings)}
@@ -210,7 +209,7 @@ def _archive_account(
     except AWS_CALL_ERRORS as error:
         # Archived, but some states kept: the next run archives their findings again (the same
         # archived findings, nothing new) and drops them.
-        shown = cut_echo(str(error))
+        shown = call_error_text(error)
         return {**report, "status": FAILED, "error": f"saved findings not dropped: {shown}"}
     return {**report, "status": ARCHIVED, "findings": len(findings)}
 

@@ -266,9 +266,8 @@ def evaluate(scope: ScanScope, first_seen: str, deadline: Deadline | None = None
         except MemberAccessError:
             raise
         except AWS_CALL_ERRORS as error:
-            # Cut: an answer botocore could not parse is in its error's message.
             result.errors.append(
-                {"resource_type": source.resource_type, "error": cut_echo(str(error))}
+                {"resource_type": source.resource_type, "error": call_error_text(error)}
             )
             continue
         if whole:
@@ -637,7 +636,7 @@ def scan_targets(
         targets,
         scan,
         on_error=lambda target, error: TargetResult(
-            target[0], target[1], FAILED, error=cut_echo(str(error))
+            target[0], target[1], FAILED, error=call_error_text(error)
         ),
         errors=AWS_CALL_ERRORS,
         max_workers=max_workers,
