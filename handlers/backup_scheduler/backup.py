@@ -73,7 +73,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS, refused_by_iam
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import (
+    AWS_CALL_ERRORS,
+    UnreadableAnswerError,
+    answer_field,
+    call_error_text,
+)
 from fleet_shared.backup_tags import (
     BACKUP_TAG,
     COPY_TAG,
@@ -105,7 +110,7 @@ from fleet_shared.targets_left import (
 )
 from fleet_shared.timestamps import iso_z, parse_iso
 from fleet_shared.unanswered_endpoints import NO_ANSWER, EndpointNotAnsweringError
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.validation_errors import shown_value
 from handlers.backup_scheduler.environment import WEEKDAYS, BackupEnvironment
 
 SOURCE = "backup_scheduler"
@@ -1358,7 +1363,7 @@ def backup_targets(
             services, *target, day=day, dry_run=dry_run, invocation=invocation
         ),
         on_error=lambda target, error: TargetResult(
-            *target, status=FAILED, error=cut_echo(str(error))
+            *target, status=FAILED, error=call_error_text(error)
         ).summary(),
         errors=_RESOURCE_ERRORS,
         max_workers=max_workers,
