@@ -34,7 +34,12 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from fleet_shared.access_episodes import note_refused_call
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import (
+    AWS_CALL_ERRORS,
+    UnreadableAnswerError,
+    answer_field,
+    call_error_text,
+)
 from fleet_shared.backup_tags import BACKUP_TAG, COPY_TAG, misspelt_backup_key
 from fleet_shared.cleanup_policy import (
     LAMBDA_VERSIONS,
@@ -46,7 +51,7 @@ from fleet_shared.cleanup_policy import (
 from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.validation_errors import shown_value
 
 MARK_TAG_PREFIX = "lambda-fleet:delete-after"
 KUBERNETES_VOLUME_TAGS = (
@@ -428,7 +433,7 @@ def _unless_shared(
         try:
             sharing = snapshot_sharing(ec2, resource.id)
         except AWS_CALL_ERRORS as error:
-            cause = cut_echo(str(error))
+            cause = call_error_text(error)
             note_refused_call(refused, error, resource.id)
         else:
             return _candidate_unless_shared(resource, sharing, shared, marked=marked)
@@ -892,7 +897,7 @@ def lambda_versions(
         except EndpointNotAnsweringError as unanswered:
             failed_functions[name] = f"not read: {unanswered.cause}"
         except (*AWS_CALL_ERRORS, PagesCutShortError) as error:
-            failed_functions[name] = cut_echo(str(error))
+            failed_functions[name] = call_error_text(error)
             note_refused_call(refused, error, name)
     return found
 

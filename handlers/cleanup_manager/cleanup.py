@@ -55,7 +55,7 @@ from botocore.parsers import ResponseParserError
 from fleet_shared.access_episodes import SETTLE_ACCOUNT_SECONDS, note_refused_call
 from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.cleanup_policy import LAMBDA_VERSIONS, CleanupPolicy, ResourceKind
 from fleet_shared.exceptions import (
     MemberAccessError,
@@ -81,7 +81,6 @@ from fleet_shared.targets_left import (
     stored_account_region,
 )
 from fleet_shared.unanswered_endpoints import EndpointNotAnsweringError
-from fleet_shared.validation_errors import cut_echo
 from handlers.cleanup_manager.candidates import (
     ALIASED,
     LAMBDA_VERSION,
@@ -323,9 +322,9 @@ def _apply_unless_unanswered(
         if action == DELETE and gone_on_retry(error, NOT_FOUND_CODES[resource.kind]):
             return None
         note_refused_call(result.access_denied, error, resource.id)
-        return cut_echo(str(error))
+        return call_error_text(error)
     except (BotoCoreError, ResponseParserError) as error:
-        return cut_echo(str(error))
+        return call_error_text(error)
     return None
 
 
@@ -421,7 +420,7 @@ def clean_target(
     }
     for kind, error in unlisted.items():
         result.errors.append(
-            {"kind": kind, "id": f"{account_id}/{region}", "error": cut_echo(str(error))}
+            {"kind": kind, "id": f"{account_id}/{region}", "error": call_error_text(error)}
         )
         note_refused_call(result.access_denied, error)
     for function_name, error in failed_functions.items():
@@ -479,7 +478,7 @@ def clean_target(
                 cause = (
                     f"not tried: {error.cause}"
                     if isinstance(error, EndpointNotAnsweringError)
-                    else cut_echo(str(error))
+                    else call_error_text(error)
                 )
                 result.errors.append({"kind": listed.kind, "id": listed.id, "error": cause})
                 if listed.kind == LAMBDA_VERSION and listed.delete_after is not None:
@@ -712,7 +711,7 @@ def clean_targets(
         in_turn,
         lambda target: clean_target(services, *target, dry_run=dry_run, deadline=deadline),
         on_error=lambda target, error: TargetResult(
-            *target, status=FAILED, error=cut_echo(str(error))
+            *target, status=FAILED, error=call_error_text(error)
         ),
         # A target's saved value the state table cannot read (its Lambda marks, a record of
         # what was announced) fails that target on every run until a person mends it.

@@ -17,7 +17,6 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
-from fleet_shared.validation_errors import ECHO_LIMIT
 from handlers.cleanup_manager import cleanup
 from handlers.cleanup_manager.candidates import MARK_TAG_PREFIX, mark_tag
 from handlers.cleanup_manager.cleanup import (
@@ -56,6 +55,7 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InjectedFault,
     fail_every_attempt,
     lose_first_answer,
@@ -896,20 +896,21 @@ def test_a_deletion_iam_refuses_keeps_its_mark_and_a_short_error_and_the_rest_go
     ec2 = member_a["ec2"]
     cleaner({"action": "cleanup"})
     future_clock.advance(timedelta(days=7).total_seconds())
-    # AND member A refusing every DeleteSnapshot (a service control policy), its message 5,000
-    # characters long
+    # AND member A refusing every DeleteSnapshot (a service control policy), its message a
+    # proxy's page of 5,000 characters over several lines
     member_ec2 = built_services[0].member_client("ec2", MEMBER_A, REGION)
-    refusal = refuse_every_ec2_attempt(member_ec2, "DeleteSnapshot", message="denied " * 700)
+    refusal = refuse_every_ec2_attempt(member_ec2, "DeleteSnapshot", message=MULTI_LINE_PAGE)
     # WHEN the run after the notice acts
     result = cleaner({"action": "cleanup"})
     target = target_of(result, MEMBER_A)
-    # THEN the snapshot is not deleted, keeps its mark for the next run, and its error is cut
+    # THEN the snapshot is not deleted, keeps its mark for the next run, and its error is one
+    # line, the page cut
     assert refusal.refused > 0
     assert member_a["stale"] not in actions_of(target)
     assert MARK_TAG in tags_of(ec2, member_a["stale"])
     [error] = [entry for entry in target["errors"] if entry["id"] == member_a["stale"]]
     assert "UnauthorizedOperation" in error["error"]
-    assert len(error["error"]) <= ECHO_LIMIT
+    assert "\n" not in error["error"] and len(error["error"]) < len(MULTI_LINE_PAGE)
     # AND the target's volume is deleted all the same, and member B is cleaned as usual
     assert actions_of(target)[member_a["unattached"]] == "delete"
     assert target_of(result, MEMBER_B)["status"] == "ok"
