@@ -23,11 +23,15 @@ from typing import Any
 from botocore.exceptions import ConnectionError as EndpointUnreachableError
 from botocore.exceptions import HTTPClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import (
+    AWS_CALL_ERRORS,
+    UnreadableAnswerError,
+    answer_field,
+    call_error_text,
+)
 from fleet_shared.inventory import Cluster, NodeGroup
 from fleet_shared.node_group_listings import node_group_capacity_type
 from fleet_shared.page_tokens import pages
-from fleet_shared.validation_errors import cut_echo
 from handlers.demand_forecaster.exceptions import NodeGroupReadsCutShortError
 
 UNREACHABLE = (EndpointUnreachableError, HTTPClientError)
@@ -127,7 +131,7 @@ def instance_capacities(
                 except UNREACHABLE:
                     raise
                 except AWS_CALL_ERRORS as error:
-                    errors[instance_type] = cut_echo(str(error))
+                    errors[instance_type] = call_error_text(error)
                 else:
                     described.update(alone)
                     refused.update(alone_refused)
@@ -216,7 +220,7 @@ def live_node_groups(
         except UNREACHABLE:
             raise
         except AWS_CALL_ERRORS as error:
-            errors[declared.name] = cut_echo(str(error))
+            errors[declared.name] = call_error_text(error)
     return groups, errors
 
 
