@@ -27,13 +27,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import FleetError, UnreadableStateValueError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.listed_members import ListedMembers
 from fleet_shared.targets_left import TargetsLeftList
-from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.checks.alarms import deleted_alarm_results, gone_alarm_results
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.exceptions import TooLittleTimeError
@@ -301,4 +300,4 @@ def _failed_place(
             "error": repr(error),
         },
     )
-    return PlaceRun({**report, "status": ERROR, "error": f"{failure}: {cut_echo(str(error))}"})
+    return PlaceRun({**report, "status": ERROR, "error": f"{failure}: {call_error_text(error)}"})

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import FleetInventory
 from fleet_shared.targets_left import TargetsLeftList
@@ -116,7 +116,7 @@ def resolve_noted_left_clusters(
                 {
                     "status": ERROR,
                     "error": f"clusters with check incidents could not be read: "
-                    f"{cut_echo(str(error))}",
+                    f"{call_error_text(error)}",
                 }
             )
         ]
@@ -233,7 +233,7 @@ def _failed_left_cluster(scope: Scope, report: dict[str, Any], error: Exception)
         {
             **report,
             "status": ERROR,
-            "error": f"check incidents could not be read: {cut_echo(str(error))}",
+            "error": f"check incidents could not be read: {call_error_text(error)}",
         }
     )
 

@@ -35,7 +35,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import FleetError, MemberAccessError
 from fleet_shared.fan_out import NOT_STARTED, TimeBudget, map_isolated
@@ -282,7 +282,7 @@ def _run_check(check: Check, context: ClusterContext, run: CheckRun) -> None:
                 check.name,
                 target.name,
                 Severity.WARNING,
-                f"check could not run: {cut_echo(str(error))}",
+                f"check could not run: {call_error_text(error)}",
             )
         )
         return

@@ -18,14 +18,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
+from fleet_shared.aws_answers import (
+    AWS_CALL_ERRORS,
+    UnreadableAnswerError,
+    answer_field,
+    call_error_text,
+)
 from fleet_shared.clock import Clock
 from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.handler import Invocation
 from fleet_shared.inventory import Cluster
 from fleet_shared.node_group_listings import auto_scaling_group_names, node_group_names
 from fleet_shared.state_table import StateTable
-from fleet_shared.validation_errors import cut_echo
 from handlers.health_monitor.cluster_time import next_request_allowed
 from handlers.health_monitor.environment import HealthEnvironment
 from handlers.health_monitor.exceptions import TooLittleTimeError
@@ -159,7 +163,7 @@ class ClusterContext:
                 health_issues(description, call)
                 auto_scaling_group_names(description, call)
             except AWS_CALL_ERRORS as error:
-                states.append(NodeGroupState(name, None, cut_echo(str(error))))
+                states.append(NodeGroupState(name, None, call_error_text(error)))
             else:
                 states.append(NodeGroupState(name, description))
         return states

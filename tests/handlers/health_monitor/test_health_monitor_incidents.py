@@ -33,6 +33,7 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    MULTI_LINE_PAGE,
     InjectedFault,
     fail_every_attempt,
 )
@@ -1105,10 +1106,12 @@ def test_an_alarm_deleted_where_the_member_has_no_cluster_is_not_resolved_by_a_f
     alarm_without_cluster.enters_alarm()
     assert [resolved for resolved, _ in alarm_without_cluster.notices()] == [False]
     alarm_without_cluster.deleted()
-    # AND that region's DescribeAlarms failing every attempt
+    # AND that region's DescribeAlarms failing every attempt with a proxy's page of many lines
     services = alarm_without_cluster.services()
     cloudwatch = services.sessions.client("cloudwatch", MEMBER, OTHER_REGION, MEMBER_CALL_CONFIG)
-    fault = fail_every_attempt(cloudwatch, "cloudwatch", "DescribeAlarms")
+    fault = fail_every_attempt(
+        cloudwatch, "cloudwatch", "DescribeAlarms", server_error=MULTI_LINE_PAGE
+    )
     # WHEN the scheduled run happens
     result = scheduled_runs(invoke, fake_clock, 1)[0]
     # THEN nothing is resolved, and the run says why
@@ -1116,6 +1119,9 @@ def test_an_alarm_deleted_where_the_member_has_no_cluster_is_not_resolved_by_a_f
     [region_report] = result["alarm_regions"]
     assert region_report["status"] == "error"
     assert region_report["error"].startswith("alarms could not be listed: "), region_report
+    # AND why is one line, what CloudWatch answered cut
+    assert "\n" not in region_report["error"]
+    assert len(region_report["error"]) < len(MULTI_LINE_PAGE)
     # AND once CloudWatch answers again, the next run resolves it once
     fault.healed = True
     scheduled_runs(invoke, fake_clock, 2)
