@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.exceptions import FleetError
 from fleet_shared.validation_errors import cut_echo
 
@@ -36,7 +37,7 @@ class UpdateAnswerLostError(FleetError):
 
     def __init__(self, nodegroup: str, cause: Exception) -> None:
         self.nodegroup = nodegroup
-        self.cause = cut_echo(str(cause))
+        self.cause = call_error_text(cause)
         super().__init__(
             f"{self.cause}: the update's answer was lost, so the change may have been made; a "
             "retry of the request records it if it finds the node group at its target"
