@@ -50,11 +50,11 @@ from fleet_shared.inventory import Cluster, ClusterScaling
 from fleet_shared.predictive_decisions import (
     DecisionNotRecordedError,
     decisions_key,
-    recent_decisions,
     record_decision,
 )
 from fleet_shared.scaler_requests import ask_scaler
 from fleet_shared.timestamps import iso_z, parse_iso
+from handlers.demand_forecaster.asked_sizes import first_asked
 from handlers.demand_forecaster.exceptions import InsufficientHistoryError
 from handlers.demand_forecaster.forecast import (
     PREDICTIVE_QUANTILE,
@@ -78,8 +78,6 @@ SCALER_IN_PROGRESS = "in_progress"
 the run) is being carried out: not a failure."""
 _ROUNDING = 1e-9
 """Demand exactly at a node boundary must not round up to one more node."""
-SCALER_ANSWER_FIELDS = ("scaler_status", "scaler_reason", "desired_size")
-"""What a decision's node group holds of the scaler's answer (`_with_answers`)."""
 MAX_HOURS_WITHOUT_HISTORY = 6
 """Whole hours without Container Insights data before the run's hour that a decision still sizes
 across. The forecast starts after the last hour with data, and its confidence at long horizons
@@ -167,7 +165,7 @@ def scale_predictively(
             f"{scaling.headroom_percent:g}% headroom at {scaling.target_utilization:g}% "
             "utilisation"
         )
-        first = _first_attempts_node_groups(services, account_id, cluster, request_id)
+        first = _first_attempts_node_groups(services, account_id, cluster, request_id, node_groups)
         if first is not None and _sizes_in_words(first) != _sizes_in_words(node_groups):
             # The scaler refuses other sizes under the run's request id ("request_id reused"),
             # which read as a failed decision though the first attempt's stood: ask it again.
@@ -235,38 +233,27 @@ def predictive_request_id(run: datetime, *, hand_back: bool) -> str:
 
 
 def _first_attempts_node_groups(
-    services: ForecasterServices, account_id: str, cluster: Cluster, request_id: str
+    services: ForecasterServices,
+    account_id: str,
+    cluster: Cluster,
+    request_id: str,
+    node_groups: list[dict[str, Any]],
 ) -> list[dict[str, Any]] | None:
-    """The node groups, with the sizes wanted, of the newest recorded decision that asked the
-    scaler under `request_id` (an earlier attempt of the run), without the scaler's answer;
-    None when there is none, or none can be read (this attempt's sizes are then asked)."""
+    """The node groups, with the sizes wanted, that an earlier attempt of the run kept as asked
+    under `request_id` (asked_sizes.py), `node_groups` being kept for the later ones; None when
+    this is the first attempt, or they can be neither kept nor read (this attempt's sizes are
+    then asked, as its decision says)."""
     if services.environment.state_table_name is None:
         return None
     try:
-        recorded = recent_decisions(
-            services.state, decisions_key(account_id, cluster.region, cluster.name)
+        return first_asked(
+            services.state,
+            decisions_key(account_id, cluster.region, cluster.name),
+            request_id,
+            node_groups,
         )
     except (ClientError, BotoCoreError, UnreadableStateValueError):
         return None
-    for earlier in recorded:
-        if earlier.get("request_id") != request_id or earlier.get("outcome") != "scaler_asked":
-            continue
-        groups = earlier.get("node_groups")
-        if not isinstance(groups, list) or not all(_is_asked_size(group) for group in groups):
-            return None
-        return [
-            {key: value for key, value in group.items() if key not in SCALER_ANSWER_FIELDS}
-            for group in groups
-        ]
-    return None
-
-
-def _is_asked_size(group: object) -> bool:
-    """Whether `group`, a recorded decision's node group, names the size it asked for."""
-    if not isinstance(group, dict) or not isinstance(group.get("name"), str):
-        return False
-    size = group.get("nodes_wanted")
-    return isinstance(size, int) and not isinstance(size, bool)
 
 
 def _sizes_in_words(node_groups: list[dict[str, Any]]) -> str:

@@ -36,7 +36,8 @@ NODE_GROUP_STATE = f"{STATE}nodegroup/*"
 CLUSTER_STATE = f"{STATE}cluster/*"
 """`fleet_shared.node_group_holds.cluster_key`: a cluster's hold."""
 PREDICTIVE_DECISIONS = f"{STATE}predictive/*"
-"""`fleet_shared.predictive_decisions.decisions_key`."""
+"""`fleet_shared.predictive_decisions.decisions_key`: the decisions, and the sizes each run asks
+(`handlers/demand_forecaster/asked_sizes.py`)."""
 ENDPOINT_HISTORY = f"{STATE}health_monitor/endpoint/*"
 """`fleet_shared.endpoint_history.endpoint_history_key`."""
 

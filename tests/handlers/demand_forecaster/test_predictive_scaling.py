@@ -21,6 +21,7 @@ from moto.eks.models import eks_backends
 from catalog.functions import function_spec
 from catalog.model import FixedSchedule
 from fleet_shared.clock import ManualClock
+from fleet_shared.exceptions import UnreadableStateValueError
 from fleet_shared.inventory import ClusterScaling
 from fleet_shared.node_group_locks import node_group_lock_name
 from fleet_shared.predictive_decisions import (
@@ -32,6 +33,7 @@ from fleet_shared.predictive_decisions import (
 from fleet_shared.timestamps import iso_z
 from fleetctl.schedule_replay import scheduler_input
 from handlers.demand_forecaster import app as forecaster_app
+from handlers.demand_forecaster.asked_sizes import asked_value_name, first_asked
 from handlers.demand_forecaster.cluster_forecasts import predictive_failure
 from handlers.demand_forecaster.forecast import NoHistoryError
 from handlers.demand_forecaster.predictive_request import nodes_for_demand, scale_predictively
@@ -339,6 +341,38 @@ def test_two_decisions_recorded_at_once_are_both_kept(
         "other copy",
         "schedule_kept",
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        pytest.param('{"secret', "its data is not JSON", id="no-json"),
+        pytest.param(
+            '{"node_groups": [{"name": "system", "nodes_wanted": "secret"}]}',
+            "`node_groups` is not a list of node groups with their sizes",
+            id="a-size-of-text",
+        ),
+    ],
+)
+def test_sizes_a_run_kept_that_no_one_can_read_are_named_and_left_as_they_are(
+    state_table: Any, dynamodb_client: Any, data: str, problem: str
+) -> None:
+    # GIVEN the sizes kept for the run's request left unreadable by a hand edit
+    name = asked_value_name("predictive-2025-06-02T03")
+    item = unreadable_value(KEY, name, {"S": data})
+    dynamodb_client.put_item(TableName=STATE_TABLE_NAME, Item=item)
+    # WHEN an attempt of the run keeps the sizes it asks
+    with pytest.raises(UnreadableStateValueError) as raised:
+        first_asked(
+            state_table, KEY, "predictive-2025-06-02T03", [{"name": "system", "nodes_wanted": 3}]
+        )
+    # THEN they are named, never shown, and left as they are (the attempt asks its own sizes)
+    assert str(raised.value) == f"saved value {name} of {KEY}: {problem}"
+    assert "secret" not in str(raised.value)
+    stored = dynamodb_client.get_item(
+        TableName=STATE_TABLE_NAME, Key={"pk": item["pk"], "sk": item["sk"]}
+    )
+    assert stored["Item"] == item
 
 
 def test_the_decisions_of_a_cluster_with_many_node_groups_still_fit_in_the_state_table(
@@ -962,13 +996,34 @@ def test_a_retry_that_decides_otherwise_than_its_first_attempt_is_carried_out_on
     assert [alert["severity"] for alert in notices] == ["info"]
 
 
+def _fail_decision_writes(request: Any, **_: Any) -> None:
+    """A `before-send` handler of the forecaster's DynamoDB client: every attempt to write the
+    decisions fails to connect (botocore's retries included)."""
+    if b"VALUE#decisions" in (request.body or b""):
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+
+@pytest.mark.parametrize("first_recorded", [True, False], ids=["recorded", "its-write-failed"])
 def test_a_retry_that_sizes_otherwise_asks_again_for_the_first_attempts_sizes_no_failure(
-    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock, state_table: Any
+    scaler_client: ScalerThroughItsHandler,
+    fake_clock: ManualClock,
+    state_table: Any,
+    first_recorded: bool,
 ) -> None:
-    # GIVEN the first attempt of the hour's run, whose forecast sized system to 3 (from 2)
+    # GIVEN the first attempt of the hour's run, whose forecast sized system to 3 (from 2), and
+    # whose decision was recorded, or lost every attempt to write it after the scaler acted
+    forecaster_dynamodb = forecaster_app.FUNCTION.services().hub_client("dynamodb")
+    if not first_recorded:
+        forecaster_dynamodb.meta.events.register_first(
+            "before-send.dynamodb.PutItem", _fail_decision_writes
+        )
     run = fake_clock.now()
     first = _decide_for_the_run(fake_clock, run, confident=True)
+    forecaster_dynamodb.meta.events.unregister(
+        "before-send.dynamodb.PutItem", _fail_decision_writes
+    )
     assert _desired_size() == 3
+    assert ("not_recorded" in first) is not first_recorded
     # WHEN Scheduler retries the run minutes later and this attempt's forecast wants 4
     fake_clock.advance(600)
     retry = _decide_for_the_run(fake_clock, run, confident=True, hour_p90_vcpu=3.5)
@@ -984,7 +1039,7 @@ def test_a_retry_that_sizes_otherwise_asks_again_for_the_first_attempts_sizes_no
     # AND the decision says whose sizes it asked for, and what this attempt would have asked
     assert "the sizes of this run's first attempt (system 3) asked again" in retry["reason"]
     assert "not this attempt's (system 4 sized on the hour's p90 3.50 vCPU" in retry["reason"]
-    assert recent_decisions(state_table, KEY) == [retry, first]
+    assert recent_decisions(state_table, KEY) == ([retry, first] if first_recorded else [retry])
 
 
 def _set_node_group_status(status: str) -> None:
@@ -1108,14 +1163,9 @@ def test_a_decision_the_state_table_refuses_to_record_is_not_reported_as_not_act
 ) -> None:
     # GIVEN a confident forecast, and every attempt to write the decision failing to connect
     put_cpu_demand(fake_clock, demand(1, scale=0.3))
-
-    def fail_decision_writes(request: Any, **_: Any) -> None:
-        if b"VALUE#decisions" in (request.body or b""):
-            raise EndpointConnectionError(endpoint_url=request.url)
-
     forecaster_dynamodb = forecaster_app.FUNCTION.services().hub_client("dynamodb")
     forecaster_dynamodb.meta.events.register_first(
-        "before-send.dynamodb.PutItem", fail_decision_writes
+        "before-send.dynamodb.PutItem", _fail_decision_writes
     )
     # WHEN the hourly fleet forecast runs
     result = run_fleet_forecast()
