@@ -23,7 +23,7 @@ its first poll needs); the others are listed under `not_started` and the run is 
 the report and its alerts are still written in time. A section (1, its forecast, 3, 5) whose
 first call would not fit, one hung call and the report's WRITE_RESERVE_SECONDS, is not started:
 its error is NOT_STARTED; so is a later request of section 1 (a dimension's, the forecast after
-the month to date).
+the month to date, which the report keeps without it).
 
 The report goes to s3://DATA_BUCKET_NAME/reports/cost/<date>/summary.json and detail.json, then
 the alerts go out with `deliver_all` (each anomaly under its own key, the summary under the
@@ -294,8 +294,7 @@ def _cost_explorer(
         except _SECTION_ERRORS as error:
             report.failed("forecast", error)
         else:
-            if forecast is not None:
-                report.summary["forecast"] = forecast
+            report.summary["forecast"] = forecast
     return {dim: explorer.anomaly_points(points, currency) for dim, points in answered.items()}
 
 
@@ -590,7 +589,8 @@ def _deliver_alerts(
             timestamp=now,
         )
         deliveries.append((key, alert))
-    forecast = document.get("forecast", {})
+    # A month to date whose forecast was not started has no month-end total (None).
+    month_end = document.get("forecast", {}).get("month_end_total")
     saving = document.get("lambda_memory", {}).get("monthly_saving_usd", 0.0)
     total = document.get("total_cost")
     summary = Alert.create(
@@ -600,7 +600,7 @@ def _deliver_alerts(
         detail=(
             f"Last {env.cost_lookback_days} days: "
             f"{'n/a' if total is None else f'{total} {currency}'}; "
-            f"month-end forecast {forecast.get('month_end_total', 'n/a')} {currency}; "
+            f"month-end forecast {'n/a' if month_end is None else f'{month_end} {currency}'}; "
             f"{len(anomalies)} anomalies; Lambda memory saving {saving} USD/month; "
             f"{len(document.get('underused_node_groups', []))} under-used clusters; "
             f"{len(document['errors'])} errors; {len(document['not_started'])} not started. "

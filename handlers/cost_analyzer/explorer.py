@@ -10,7 +10,8 @@ another currency than most of the answer's are left out of every figure (`usable
 The forecast is GetCostForecast of UNBLENDED_COST from today to the first day of next month,
 added to the month-to-date cost, so `month_end_total` estimates the bill.
 A lookback that does not reach back to the 1st costs one more (ungrouped) request for the month
-to date.
+to date; when the forecast after it would not fit in the time left, the report keeps that month
+to date alone (`FORECAST_NOT_STARTED`).
 When Cost Explorer cannot forecast (DataUnavailableException for an account with little
 history, throttling, an endpoint without the operation), the rest of the month is projected at
 the run rate: the mean daily usage cost of the last RUN_RATE_DAYS complete days (yesterday's is
@@ -59,6 +60,9 @@ RUN_RATE_DAYS = 7
 """Complete days whose mean daily cost projects the month when Cost Explorer cannot forecast."""
 FORECAST_SOURCE = "cost explorer forecast"
 RUN_RATE_SOURCE = f"run rate of the last {RUN_RATE_DAYS} days"
+FORECAST_NOT_STARTED = "not started: too little time left in the invocation"
+"""The `forecast_unavailable` of a month to date read on its own whose GetCostForecast would not
+have fit before the report's time: no `source`, and no month-end total."""
 
 
 def group_name(dimension: str, key: str) -> str:
@@ -230,7 +234,7 @@ def month_end_forecast(
     *,
     next_page_allowed: Callable[[], bool],
     forecast_allowed: Callable[[], bool],
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """Month-to-date cost, forecast of the rest, and their sum, in `currency`. `service_points`
     are the daily points of each service and charge type from `period_start` as Cost Explorer
     answered them, amounts that are no cost or in another currency included: one in the month to
@@ -239,15 +243,15 @@ def month_end_forecast(
     currency. When `period_start` is after the 1st (a
     lookback shorter than the month so far), the month to date is read on its own, so it never
     leaves out the month's first days, a next page of it only while `next_page_allowed()`, and
-    the forecast after it is asked only when `forecast_allowed()`, else None."""
+    the forecast after it is asked only when `forecast_allowed()`: else the month to date alone,
+    `forecast_unavailable` FORECAST_NOT_STARTED."""
     today = now.date()
     month_start = today.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     month_points = service_points
-    if period_start > month_start:
+    read_on_its_own = period_start > month_start
+    if read_on_its_own:
         month_points = cost_and_usage(ce, month_start, today, next_page_allowed=next_page_allowed)
-        if not forecast_allowed():
-            return None
     month_points = [p for p in month_points if p.start >= month_start]
     others = in_one_currency(month_points, currency).left_out
     if others:
@@ -267,6 +271,17 @@ def month_end_forecast(
         "month": month_start.strftime("%Y-%m"),
         "month_to_date": round(month_to_date, 4),
     }
+    if read_on_its_own and not forecast_allowed():
+        # The month to date read is the bill so far: the report keeps it without a forecast.
+        return {
+            **summary,
+            "forecast_remaining": None,
+            "month_end_total": None,
+            "interval_80": None,
+            "unit": currency,
+            "source": None,
+            "forecast_unavailable": FORECAST_NOT_STARTED,
+        }
     try:
         response = ce.get_cost_forecast(
             TimePeriod={"Start": today.isoformat(), "End": next_month.isoformat()},

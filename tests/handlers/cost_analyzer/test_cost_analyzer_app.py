@@ -32,7 +32,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.validation_errors import ECHO_LIMIT, cut_echo, shown_value
 from fleetctl.schedule_replay import scheduler_input
-from handlers.cost_analyzer import app, rightsizing
+from handlers.cost_analyzer import app, explorer, rightsizing
 from handlers.cost_analyzer import athena as athena_query
 from handlers.cost_analyzer.analysis import (
     CALL_RESERVE_SECONDS,
@@ -2554,21 +2554,24 @@ def test_month_to_date_covers_the_whole_month_when_the_lookback_is_shorter(
 
 
 @pytest.mark.parametrize(
-    ("seconds_left", "first_errors", "summary_keys"),
+    ("seconds_left", "first_errors", "summary_keys", "month_to_date"),
     [
-        # 47 s left after the services, 34 s after the accounts: no time for the clusters
-        (60.0, [("cost_explorer", "cluster"), ("forecast", None)], {"by_account"}),
+        # 47 s left after the services, 34 s after the accounts: no time for the clusters, nor
+        # for the month to date
+        (60.0, [("cost_explorer", "cluster"), ("forecast", None)], {"by_account"}, None),
         # 44 s left after the three dimensions, 31 s after the month to date: no forecast
-        (83.0, [("forecast", None)], {"by_account", "by_cluster"}),
+        (83.0, [("forecast", None)], {"by_account", "by_cluster"}, 1_900.0),
     ],
     ids=["cluster-request", "forecast-after-month-to-date"],
 )
-def test_a_cost_explorer_request_that_would_not_fit_is_not_started_and_the_report_written(
+def test_a_cost_explorer_request_that_would_not_fit_is_not_started_and_the_report_written(  # noqa: PLR0917 - pytest passes fixtures positionally
     analyzer: ManualClock,
+    alert_inbox: Any,
     monkeypatch: pytest.MonkeyPatch,
     seconds_left: float,
     first_errors: list[tuple[str, str | None]],
     summary_keys: set[str],
+    month_to_date: float | None,
 ) -> None:
     # GIVEN a 7-day lookback on 20 June (the month to date read on its own after the three
     # dimensions), Cost Explorer answers that take 13 s each, and an invocation whose time
@@ -2584,11 +2587,21 @@ def test_a_cost_explorer_request_that_would_not_fit_is_not_started_and_the_repor
     # part of the section is the not-started error, and the sections after it fail likewise
     errors = [(e["section"], e.get("dimension"), e["error"]) for e in result["errors"]]
     assert errors[: len(first_errors)] == [(s, d, NOT_STARTED) for s, d in first_errors]
-    # AND the report holds what was read: the services' total, and only the dimensions asked
+    # AND the report holds what was read: the services' total, only the dimensions asked, and
+    # a month to date read (1 to 19 June) with no month-end total, saying why
     summary = read_report(result["report"]["summary"])
     assert summary["total_cost"] == pytest.approx(700.0)
     assert {"by_account", "by_cluster"} & summary.keys() == summary_keys
-    assert "forecast" not in summary
+    if month_to_date is None:
+        assert "forecast" not in summary
+    else:
+        forecast = summary["forecast"]
+        assert forecast["month_to_date"] == pytest.approx(month_to_date)
+        assert (forecast["month_end_total"], forecast["source"]) == (None, None)
+        assert forecast["forecast_unavailable"] == explorer.FORECAST_NOT_STARTED
+        # AND the summary alert says the month-end forecast is not known
+        [alert] = alert_inbox.receive()
+        assert "month-end forecast n/a;" in alert.alert["detail"]
 
 
 @pytest.mark.parametrize(
