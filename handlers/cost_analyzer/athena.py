@@ -8,16 +8,17 @@ execution parameters (`?`, bound by Athena), never written into the SQL; only th
 table names are, since parameters cannot name a table, and they are checked first. The function
 starts the query in ATHENA_WORKGROUP, polls GetQueryExecution with a growing pause until it ends
 (or the poll budget or the invocation's time runs out), and reads every GetQueryResults page
-(NextToken) while the invocation has time for the next; the first row of the first page is the
-header. A query this run stops waiting for before it ended (too little time left, the poll budget
-spent, a poll that failed) is stopped (StopQueryExecution, best-effort): it would otherwise run
-on, billed for the data it scans and holding one of the account's concurrent DML queries. One
-that succeeded holds neither, so a failure while reading its pages stops nothing. Each
-StartQueryExecution call carries a ClientRequestToken of its own, the same in each of botocore's
-attempts, so Athena answers a retry after a lost answer with the first query's id instead of
-starting a second query; and when the call fails after an attempt that got no answer, the request
-is sent once more with that token, so that the query the lost attempt may have started is named
-and read (or started then), not left running unknown to the run.
+(NextToken, RESULT_PAGE_ROWS a page) while the invocation has time for the next and the rows read
+fit MAX_RESULT_ROWS; the first row of the first page is the header. A query this run stops waiting
+for before it ended (too little time left, the poll budget spent, a poll that failed) is stopped
+(StopQueryExecution, best-effort): it would otherwise run on, billed for the data it scans and
+holding one of the account's concurrent DML queries. One that succeeded holds neither, so a failure
+while reading its pages stops nothing. Each StartQueryExecution call carries a ClientRequestToken
+of its own, the same in each of botocore's attempts, so Athena answers a retry after a lost answer
+with the first query's id instead of starting a second query; and when the call fails after an
+attempt that got no answer, the request is sent once more with that token, so that the query the
+lost attempt may have started is named and read (or started then), not left running unknown to the
+run.
 
 The AWS SDK for pandas (`wr.athena.read_sql_query`) is not used here: its regular path reads the
 result CSV from S3 (s3:GetObject on the results and athena:GetWorkGroup, which the role does not
@@ -83,6 +84,17 @@ SUMMED_COLUMNS = {"cost": "line_item_unblended_cost", "instance_hours": "line_it
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_]+")
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 MAX_POLLS = 120
+RESULT_PAGE_ROWS = 1_000
+"""Rows asked for a GetQueryResults page: the most its MaxResults takes (1 to 1,000)."""
+MAX_RESULT_ROWS = 250_000
+"""The most result rows (groups of line items, the header not counted) read into the function's
+memory; a result with more fails the CUR section naming this bound, the pages after it unread.
+Held as text, framed and summarised, a row of this query took about 1.4 KiB of the process's
+memory (measured on 2026-11-29, resource ids of 64 characters: 269 MiB more at 200,000 rows, 530
+MiB at 400,000), so this many take about 340 MiB beside the 120 MiB of the loaded libraries,
+within the function's 1,024 MB (catalog) with room for longer resource ids; read on, a large
+fleet's result (a group per resource) took the function past its memory, and no report was
+written."""
 
 _MAYBE_STARTED = "an Athena query the failed StartQueryExecution may have started is left running: "
 """The start of the warning that a query may run on unknown to this run."""
@@ -245,7 +257,8 @@ def _stopped(athena: Any, execution_id: str) -> bool:
 
 def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) -> pd.DataFrame:
     """The rows of a query that succeeded, read page after page while `can_call()` says there
-    is time for the next."""
+    is time for the next, and while they are at most MAX_RESULT_ROWS (else AthenaQueryError
+    naming the bound)."""
     rows: list[list[str | None]] = []
     read = 0
 
@@ -259,12 +272,20 @@ def _result_frame(athena: Any, execution_id: str, can_call: Callable[[], bool]) 
             )
 
     ensure_time()
+    request = {"QueryExecutionId": execution_id, "MaxResults": RESULT_PAGE_ROWS}
     # A NextToken answered again raises RepeatedPageTokenError: the rows would repeat too.
-    for page in pages(athena, "GetQueryResults", {"QueryExecutionId": execution_id}, "NextToken"):
+    for page in pages(athena, "GetQueryResults", request, "NextToken"):
         read += 1
         rows.extend(
             _row_values(row) for row in answer_field(page, "GetQueryResults", "ResultSet", "Rows")
         )
+        # The first row is the header. Checked after each page, not only at the end: the pages
+        # after the bound would take the memory it keeps.
+        if len(rows) - 1 > MAX_RESULT_ROWS:
+            raise AthenaQueryError(
+                f"Athena query {execution_id} results: more than {MAX_RESULT_ROWS:,} rows, the "
+                f"most the function reads into its memory, after {read} pages: given up"
+            )
         if page.get("NextToken"):
             ensure_time()
     if not rows:

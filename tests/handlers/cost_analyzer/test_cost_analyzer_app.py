@@ -1941,6 +1941,38 @@ def test_athena_result_pages_answering_their_token_again_fail_the_cur_section_at
     assert "cur" not in read_report(result["report"]["summary"])
 
 
+def test_an_athena_result_of_more_rows_than_the_memory_bound_fails_the_cur_section_alone(
+    analyzer: ManualClock, alert_inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the Athena engine, whose query has succeeded with a result larger than the rows the
+    # function reads into its memory (the bound lowered to 3 rows; a row a page, each with a
+    # next one), in an invocation with time enough for every page
+    pages = athena_result_pages(analyzer, monkeypatch, lambda read: f"page-{read + 1}")
+    monkeypatch.setattr(athena_query, "MAX_RESULT_ROWS", 3)
+    page_sizes: list[int] = []
+    hub_client("athena").meta.events.register(
+        "before-parameter-build.athena.GetQueryResults",
+        lambda params, **_: page_sizes.append(params["MaxResults"]),
+    )
+    # WHEN the analysis runs
+    result = lambda_handler({"action": "analyze"}, pages.time.context())
+    # THEN it stops at the page that passed the bound, not when the time runs short, each page
+    # asked at GetQueryResults' largest size, and the CUR section is its error naming the bound
+    assert pages.read == 4
+    assert page_sizes == [athena_query.RESULT_PAGE_ROWS] * 4 == [1_000] * 4
+    [error] = [e for e in result["errors"] if e["section"] == "cur"]
+    assert (
+        "results: more than 3 rows, the most the function reads into its memory, after 4 pages"
+        in error["error"]
+    )
+    # AND the report and its summary are written with the other sections, without a CUR
+    # section from a part of the result
+    summary = read_report(result["report"]["summary"])
+    assert "cur" not in summary
+    assert summary["forecast"]["forecast_remaining"] == 1_000.0
+    assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
+
+
 def athena_cells(*rows: list[object]) -> list[dict[str, Any]]:
     """GetQueryResults' `ResultSet.Rows` holding `rows`, each value a cell's VarCharValue."""
     return [{"Data": [{"VarCharValue": value} for value in row]} for row in rows]
