@@ -983,29 +983,31 @@ def test_a_cur_file_that_cannot_be_read_is_the_cur_error_naming_it_and_the_repor
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-TIME_LEFT_QUESTIONS_BEFORE_THE_CUR = 5
-"""How often the analysis asks the time left before the CUR section's start: at Cost Explorer's
-start, its second page of services (`queue_cost_explorer`), its account and cluster requests,
-and at the forecast's start."""
+def spend_until_left(time: LambdaTime, seconds_left: float) -> Callable[..., None]:
+    """A botocore event handler spending `time` until `seconds_left` are left (nothing once
+    fewer are): the call it is registered on takes the invocation that long."""
 
+    def spend(**_: Any) -> None:
+        time.spend(max(0.0, time.seconds_left - time.spent - seconds_left))
 
-def time_left_from_the_cur(millis_left: list[int], *, then: int) -> ContextRunningOutOfTime:
-    """An invocation with 10 minutes left for Cost Explorer's sections, then `millis_left` from
-    the CUR section's start on, and `then` once they are used up."""
-    return ContextRunningOutOfTime(
-        millis_left=[600_000] * TIME_LEFT_QUESTIONS_BEFORE_THE_CUR + millis_left + [then]
-    )
+    return spend
 
 
 def _a_second_file_at_40_s_left(table: pa.Table, _: ExitStack) -> tuple[Any, str]:
-    """A second CUR file, and an invocation with 10 minutes left at the CUR section's start and
-    at the first file, and 40 s (less than a poll's reserve, 44 s) at the second."""
+    """A second CUR file, and an invocation with 10 minutes left whose first file takes until
+    40 s (less than a poll's reserve, 44 s) are left to read."""
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     boto3.client("s3", region_name=REGION).put_object(
         Bucket=DATA_BUCKET_NAME, Key="cur/data/part-1.parquet", Body=buffer.getvalue()
     )
-    return time_left_from_the_cur([600_000, 600_000], then=40_000), (
+    time = LambdaTime(600.0)
+    spend = spend_until_left(time, 40.0)
+    app.FUNCTION.services().sessions.hub_client("s3").meta.events.register(
+        "before-parameter-build.s3.GetObject",
+        lambda params, **_: spend() if params["Key"] == "cur/data/part-0.parquet" else None,
+    )
+    return time.context(), (
         f"CUR read given up after 1 of 2 files under s3://{DATA_BUCKET_NAME}/cur/: too little "
         "time left in the invocation"
     )
@@ -1829,8 +1831,8 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # GIVEN the Athena engine, whose query never finishes, in an invocation with a minute left
-    # at the CUR section's start and 5 s after it
+    # GIVEN the Athena engine, whose query never finishes and whose first poll takes an
+    # invocation with a minute left until 5 s are left
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
@@ -1838,19 +1840,22 @@ def test_an_athena_query_still_running_when_time_runs_short_is_given_up_and_the_
         "athena", HUB_ACCOUNT_ID, REGION, TARGET_CALL_CONFIG
     )
     polls: list[str] = []
+    time = LambdaTime(60.0)
+    slow_answer = spend_until_left(time, 5.0)
 
     def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         polls.append("poll")
+        slow_answer()
         return AWSResponse("https://athena.ap-south-1.amazonaws.com", 200, {}, None), {
             "QueryExecution": {"Status": {"State": "RUNNING"}}
         }
 
     athena.meta.events.register("before-call.athena.GetQueryExecution", still_running)
     # WHEN the analysis runs
-    result = lambda_handler({"action": "analyze"}, time_left_from_the_cur([60_000], then=5_000))
-    # THEN it stops waiting for the query (instead of polling it for minutes), the CUR section
-    # is its error, and the report and its summary are still written
-    assert len(polls) <= 2
+    result = lambda_handler({"action": "analyze"}, time.context())
+    # THEN it stops waiting for the query after that poll (instead of polling it for minutes),
+    # the CUR section is its error, and the report and its summary are still written
+    assert len(polls) == 1
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
     assert "still RUNNING" in error["error"]
     assert read_report(result["report"]["summary"])["date"] == result["date"]
@@ -2329,9 +2334,9 @@ def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_i
     calls: int,
     logged: str,
 ) -> None:
-    # GIVEN the Athena engine, an invocation with a minute left at the CUR section's start and
-    # 900 s after it (or 20 s, too few for one more call and the report), and an Athena
-    # endpoint that starts the query, loses the answer, and then accepts no connection, for that
+    # GIVEN the Athena engine, an invocation with 900 s left, and an Athena endpoint that starts
+    # the query and loses the answer (or does so only after holding the call until 20 s are
+    # left, too few for one more call and the report), and then accepts no connection, for that
     # call's retry and for any later call
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
@@ -2342,11 +2347,14 @@ def test_a_failed_start_query_execution_not_answered_again_keeps_its_error_and_i
         "before-send.athena.StartQueryExecution",
         lambda request, **_: tokens.append(json.loads(request.body)["ClientRequestToken"]),
     )
+    time = LambdaTime(900.0)
+    # Registered before the lost answer's fault, so the lost attempt spends the time too.
+    athena_client.meta.events.register_first(
+        "before-send.athena.StartQueryExecution", spend_until_left(time, seconds_left)
+    )
     lost = lose_first_answer(athena_client, "athena", "StartQueryExecution", then_unreachable=True)
     # WHEN the analysis runs
-    result = lambda_handler(
-        {"action": "analyze"}, time_left_from_the_cur([60_000], then=seconds_left * 1000)
-    )
+    result = lambda_handler({"action": "analyze"}, time.context())
     # THEN the request was sent once more with the same token (each of its attempts refused), or
     # not without the time for it; the CUR section's error is the failed call's, and the query
     # that may be running is logged as left running
@@ -2966,9 +2974,12 @@ def test_a_memory_query_still_running_when_time_runs_short_is_given_up_and_the_r
     time = LambdaTime(60.0)
     logs.meta.events.register("after-call.logs.StartQuery", lambda **_: time.spend(55.0))
     polls: list[str] = []
+    time = LambdaTime(60.0)
+    slow_answer = spend_until_left(time, 5.0)
 
     def still_running(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         polls.append("poll")
+        slow_answer()
         return AWSResponse("https://logs.ap-south-1.amazonaws.com", 200, {}, None), {
             "status": "Running",
             "results": [],
