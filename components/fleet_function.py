@@ -67,12 +67,16 @@ def queue_visibility_timeout(timeout_seconds: int) -> int:
 
 def redelivery_seconds(timeout_seconds: int) -> int:
     """How long after a function handled an event the platform may hand it that event again:
-    Lambda starts an asynchronous event's last retry within its maximum event age, and SQS hands
-    a message out QUEUE_MAX_RECEIVE_COUNT times, each about a visibility timeout after the one
-    before; plus the invocation that handles it. A function that recognises a redelivery (the
-    notification router) must remember the events it handled that long."""
+    Lambda starts an asynchronous event's last retry within its maximum event age, SQS hands a
+    message out QUEUE_MAX_RECEIVE_COUNT times, each about a visibility timeout after the one
+    before, and a message its receives took to the queue's dead-letter queue comes back when
+    people redrive it, as late as the queue and then the dead-letter queue keep it
+    (QUEUE_RETENTION_SECONDS each: `_owned_queue`); plus the invocation that handles it. A
+    function that recognises a redelivery (the notification router) must remember the events it
+    handled that long."""
     queue_seconds = (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(timeout_seconds)
-    return max(ASYNC_MAXIMUM_EVENT_AGE_SECONDS, queue_seconds) + timeout_seconds
+    redrive_seconds = QUEUE_RETENTION_SECONDS + QUEUE_RETENTION_SECONDS
+    return max(ASYNC_MAXIMUM_EVENT_AGE_SECONDS, queue_seconds, redrive_seconds) + timeout_seconds
 
 
 @dataclass(frozen=True)

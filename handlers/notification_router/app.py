@@ -27,7 +27,7 @@ from handlers.notification_router.exceptions import (
     MessageNotDeliveredError,
     UndeliveredAlertError,
 )
-from handlers.notification_router.messages import parse_message
+from handlers.notification_router.messages import Notification, parse_message
 from handlers.notification_router.records import SNS, SQS, AlertRecords, parse_records
 from handlers.notification_router.router import (
     NOT_STARTED,
@@ -143,7 +143,8 @@ def _route_topic_record(
             echoed_id,
             services,
             invocation,
-            platform_id=(SNS, message_id) if message_id is not None else None,
+            source=SNS,
+            sns_message_id=message_id,
         )
     if refusal is not None:
         # Nobody reads the result of an asynchronous invocation: the message is kept where an
@@ -176,7 +177,7 @@ def _route_queue(
                 message.message_id,
                 services,
                 invocation,
-                platform_id=(SQS, message.message_id),
+                source=SQS,
                 receive_count=_receive_count(records[position]),
             )
         except Exception as error:
@@ -245,13 +246,14 @@ def _route_text(
     services: RouterServices,
     invocation: Invocation,
     *,
-    platform_id: tuple[str, str] | None,
+    source: str,
+    sns_message_id: str | None = None,
     receive_count: int = 1,
 ) -> tuple[dict[str, Any], EventValidationError | None]:
-    """The message's result, and why it was refused when it could not be read; `platform_id`
-    is its event source and the id the platform gave it (None: it has none), by which a
-    redelivery of it is recognised, and `receive_count` the how-many-th delivery of it this is
-    (`router.route`)."""
+    """The message's result, and why it was refused when it could not be read; `source` is
+    the event source of its record and `sns_message_id` the MessageId of an SNS record, by
+    which with its text a redelivery or a redrive of it is recognised (`_message_key`), and
+    `receive_count` the how-many-th delivery of it this is (`router.route`)."""
     if not invocation.allows(services.delivery_policy.attempt_seconds):
         FUNCTION.logger.warning(
             "message not started: too little time left",
@@ -267,12 +269,24 @@ def _route_text(
             "message refused", extra={"error": str(error), "message_id": message_id}
         )
         return error_result(error, message_id=message_id), error
-    message = None
-    if platform_id is not None and isinstance(text, str):
-        message = message_key(*platform_id, text)
+    message = _message_key(notification, str(text), source, sns_message_id)
     result = route(notification, services, invocation, message=message, receive_count=receive_count)
     FUNCTION.logger.info("alert routed", extra={**result, "message_id": message_id})
     return {"message_id": message_id, **result}, None
+
+
+def _message_key(
+    notification: Notification, text: str, source: str, sns_message_id: str | None
+) -> str | None:
+    """The key of the message `text` (`router.message_key`): the SNS message an alert topic's
+    record carried, or that a queue body's SNS envelope holds; else the queue body itself. None
+    for an SNS record without a MessageId: judged by the dedup claims alone."""
+    if source == SNS:
+        return None if sns_message_id is None else message_key(text, sns_message_id)
+    if notification.published is not None:
+        published_id, published_text = notification.published
+        return message_key(published_text, published_id)
+    return message_key(text)
 
 
 def _overall(results: list[dict[str, Any]]) -> str:

@@ -147,10 +147,13 @@ class RouterEnvironment(FunctionEnvironment):
         description=(
             "How long after the router handled a message the platform may hand it the same "
             "message again (seconds): Lambda's maximum event age for an alert topic's event, the "
-            "queue's receives for its own, plus one invocation; set by the program from what it "
-            "deploys. A message handled already is answered `redelivered` for this long (the "
-            "dedup window when unset), so its retry neither reaches a channel again nor counts as "
-            "a suppressed duplicate."
+            "queue's receives for its own, and a redrive from the queue's dead-letter queue (as "
+            "late as the queue and then its dead-letter queue keep a message, 14 days each), plus "
+            "one invocation; set by the program from what it deploys. A message handled already "
+            "is answered `redelivered` for this long (the dedup window when unset), and one "
+            "handed back because a channel did not take it goes, when it comes again, only to the "
+            "channels that did not: its retry or redrive neither reaches a channel again nor "
+            "counts as a suppressed duplicate."
         ),
     )
     router_max_attempts: PositiveInt = Field(

@@ -43,6 +43,9 @@ class Notification:
     """An alert to deliver."""
 
     alert: Alert
+    published: tuple[str, str] | None = None
+    """The MessageId and Message text of the SNS envelope it came in (a queue body), if any: the
+    SNS message it is, however it was handed out again (`router.message_key`)."""
 
     @property
     def resolves(self) -> bool:
@@ -85,7 +88,11 @@ def parse_message(
     if not isinstance(document, dict):
         raise EventValidationError(field, "expected a JSON object")
     if document.get("Type") == "Notification" and "Message" in document:
-        return parse_message(document["Message"], f"{field}.Message", critical_patterns, now)
+        carried = parse_message(document["Message"], f"{field}.Message", critical_patterns, now)
+        sns_message_id = document.get("MessageId")
+        if not (isinstance(sns_message_id, str) and sns_message_id):
+            return carried
+        return Notification(carried.alert, published=(sns_message_id, document["Message"]))
     if "AlarmName" in document:
         alarm = _validate(CloudWatchAlarmNotification, document, field)
         notification = from_cloudwatch(alarm, critical_patterns, field)

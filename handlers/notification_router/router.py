@@ -37,13 +37,16 @@ up for the invocation, the claims' completion included, so no further channel is
 retry sends them once, and only the channel whose record got no answer twice.
 
 Redelivery: the platform hands a message it gave the router before to it again (Lambda's retry
-of an alert topic's event that failed for another of its messages, an SQS redelivery), up to
-ROUTER_REDELIVERY_SECONDS after it, which may be past the dedup window. A message is claimed
-under its own id and text (`message_key`: an id reused with other text is another message) for
-its handling, and the claim is completed once the message was answered for good (sent, skipped,
-duplicate), kept for ROUTER_REDELIVERY_SECONDS: a redelivery of it is answered `redelivered`,
-neither sent to a channel again (the dedup claims may have expired) nor counted as a suppressed
-duplicate (it is the same notice, not another one). A message to be retried releases its claim.
+of an alert topic's event that failed for another of its messages, an SQS redelivery, a redrive
+from the queue's dead-letter queue days later under a new messageId), up to
+ROUTER_REDELIVERY_SECONDS after it, which may be long past the dedup window. A message is claimed
+under what it is (`message_key`: an SNS message by its MessageId and text, another queue message
+by its text; an id reused with other text is another message) for its handling, and the claim is
+completed once the message was answered for good (sent, skipped, duplicate), kept for
+ROUTER_REDELIVERY_SECONDS: a redelivery of it is answered `redelivered`, neither sent to a channel
+again (the dedup claims may have expired) nor counted as a suppressed duplicate (it is the same
+notice, not another one). A message to be retried releases its claim, and records the channels
+that took it for as long (`_MessageRecord`): its redrive is sent only to the others.
 
 Correlation: each suppressed duplicate increments a counter in the state table; the next
 notice that is sent carries the count ("7 duplicates suppressed since the last notice") and takes
@@ -148,13 +151,15 @@ def _content_key(notification: Notification) -> str:
     return alert_id(alert.source, alert.resource, alert.title)
 
 
-def message_key(source: str, message_id: str, text: str) -> str:
-    """The key of a message as the platform hands it out (its event source, its SNS MessageId or
-    SQS messageId, and its text): the same for each redelivery of it, another for an id reused
-    with other text (a direct invocation, an example event edited), which is another message.
-    A digest, so an id of any length or text makes a key of one size."""
-    digest = hashlib.sha256("\n".join((source, message_id, text)).encode("utf-8", "replace"))
-    return digest.hexdigest()
+def message_key(text: str, sns_message_id: str | None = None) -> str:
+    """The key of a message, the same however the platform hands it out again: an SNS message by
+    its MessageId and text, whether its topic invoked the router with it or it came in an SNS
+    envelope through the queue; a queue message that is no SNS envelope by its text alone, since
+    a redrive from the dead-letter queue gives it a new messageId (SQS's redelivery keeps it).
+    An id reused with other text (a direct invocation, an example event edited) is another
+    message. A digest, so an id of any length or text makes a key of one size."""
+    parts = ("sns", sns_message_id, text) if sns_message_id is not None else ("queue", text)
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()
 
 
 def route(
@@ -171,20 +176,22 @@ def route(
     delivery of the message this is (the queue's ApproximateReceiveCount; 1 from a topic), by
     which the wait before its retry goes on with the router's backoff (`_retry_after`)."""
     if message is None:
-        return _route(notification, services, invocation, receive_count=receive_count)
+        return _route(notification, services, invocation, message=None, receive_count=receive_count)
     settings = services.environment
     try:
         with services.state.idempotent(
             MESSAGE_SCOPE,
             message,
-            ttl_seconds=settings.router_redelivery_seconds or settings.router_dedup_window_seconds,
+            ttl_seconds=_redelivery_seconds(services),
             in_progress_seconds=settings.router_in_progress_seconds,
             # As the dedup claims: Lambda's retry of an invocation it ended must find it free.
             deadline=invocation,
         ) as handling:
             if handling.is_repeat:
                 return {**_summary(notification), "status": REDELIVERED}
-            result = _route(notification, services, invocation, receive_count=receive_count)
+            result = _route(
+                notification, services, invocation, message=message, receive_count=receive_count
+            )
             if result["status"] not in RETRY_STATUSES:
                 _complete_handling(handling, result["status"])
             return result
@@ -222,9 +229,10 @@ def _route(
     services: RouterServices,
     invocation: Invocation,
     *,
+    message: str | None,
     receive_count: int,
 ) -> dict[str, Any]:
-    """`route` for a notification, whichever message carried it."""
+    """`route` for a notification, whichever message carried it (`message`: its key, or None)."""
     alert = notification.alert
     settings = services.environment
     window = settings.router_dedup_window_seconds
@@ -262,7 +270,10 @@ def _route(
                 return {**summary, "status": IN_PROGRESS}
             suppressed, counter = _suppressed(services.state, counter_key, window)
             silence = _TableSilence()
-            delivered = _Delivered(services.state, keys, window, silence)
+            message_record = _MessageRecord(services.state, message, _redelivery_seconds(services))
+            delivered = _Delivered(
+                services.state, keys, window, silence, taken_before=message_record.channels
+            )
             route_names = settings.channels_for(notification.kind)
             names, not_alerted = _resolution_channels(notification, episode, route_names, services)
             alerted = _Alerted(services.state, alert.id, episode, silence)
@@ -313,12 +324,14 @@ def _route(
                     result["retry_after_seconds"] = retry_after
                     # The channels that took it must stay known until the retry comes.
                     delivered.keep_for(retry_after + window)
+                message_record.save(delivered.channels)
                 # Leaving without completing releases the claims: the retry must send the rest.
                 return {**result, "status": UNDELIVERED, "suppressed_duplicates": suppressed}
             if alerted.unrecorded:
                 # Every channel took it, but without its record a channel gets no resolution (a
                 # PagerDuty incident left open for good): the retry sends nothing, writes the
                 # record again and completes the claims.
+                message_record.save(delivered.channels)
                 missing = ", ".join(sorted(alerted.unrecorded))
                 return {
                     **result,
@@ -477,13 +490,22 @@ class _Delivered:
     since the latest attempt at it."""
 
     def __init__(
-        self, state: StateTable, keys: list[str], window_seconds: int, silence: _TableSilence
+        self,
+        state: StateTable,
+        keys: list[str],
+        window_seconds: int,
+        silence: _TableSilence,
+        *,
+        taken_before: frozenset[str],
     ) -> None:
+        """`taken_before`: the channels that took the message carrying the alert on an earlier
+        handling (`_MessageRecord`), which a redrive days later finds when the records under the
+        dedup keys expired long ago."""
         self._state = state
         self._keys = [f"{SCOPE}/{key}" for key in keys]
         self._window_seconds = window_seconds
         self._silence = silence
-        names: set[str] = set()
+        names = set(taken_before)
         for key in self._keys:
             read = _read_record(state, key, DELIVERED_VALUE)
             names.update(_delivered_channels(read.value if read is not None else {}, key))
@@ -520,6 +542,51 @@ class _Delivered:
                     "deliveries to %s not recorded under %s (%s)", sorted(self.channels), key, error
                 )
                 self._silence.note(error)
+
+
+class _MessageRecord:
+    """The channels that took one message, saved each time it is handed back for a retry (a
+    channel did not take it) for as long as the platform may hand it out again
+    (`ROUTER_REDELIVERY_SECONDS`, a redrive from the queue's dead-letter queue included): the
+    redrive, days later, finds the records under the dedup keys long expired, and is sent only
+    to the channels missing from this one. A message answered for good needs none: its
+    completed claim answers the redrive `redelivered`. None for a message without key."""
+
+    def __init__(self, state: StateTable, message: str | None, seconds: int) -> None:
+        self._state = state
+        self._key = None if message is None else f"{MESSAGE_SCOPE}/{message}"
+        self._seconds = seconds
+        read = None if self._key is None else _read_record(state, self._key, DELIVERED_VALUE)
+        self.channels = frozenset(
+            [] if read is None else _delivered_channels(read.value, str(self._key))
+        )
+        """The channels recorded as having taken the message on an earlier handling."""
+
+    def save(self, channels: frozenset[str]) -> None:
+        """Record that `channels` took the message, written again on each retry: a redrive gives
+        the message another stay in the queues, which the record must outlast. A write that
+        fails is logged, not raised: the message is retried anyway, and its next handling, within
+        the dedup window, finds those channels under the dedup keys and writes them again."""
+        if self._key is None or not channels:
+            return
+        try:
+            self._state.put_value(
+                self._key,
+                DELIVERED_VALUE,
+                {"channels": sorted(channels)},
+                ttl_seconds=self._seconds,
+            )
+        except (ClientError, BotoCoreError) as error:
+            _logger.warning(
+                "deliveries to %s not recorded under %s (%s)", sorted(channels), self._key, error
+            )
+
+
+def _redelivery_seconds(services: RouterServices) -> int:
+    """How long the router remembers a message it handled (`ROUTER_REDELIVERY_SECONDS`: as long
+    as the platform may hand it out again, a redrive included), the dedup window when unset."""
+    settings = services.environment
+    return settings.router_redelivery_seconds or settings.router_dedup_window_seconds
 
 
 def _delivered_channels(saved: dict[str, Any], key: str) -> list[str]:

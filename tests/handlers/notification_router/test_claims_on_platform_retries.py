@@ -15,6 +15,7 @@ import pytest
 from components.fleet_function import (
     ASYNC_MAXIMUM_EVENT_AGE_SECONDS,
     QUEUE_MAX_RECEIVE_COUNT,
+    QUEUE_RETENTION_SECONDS,
     queue_visibility_timeout,
     redelivery_seconds,
 )
@@ -24,7 +25,9 @@ from fleet_shared.state_table import StateTable
 from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS, LambdaTime
+from tests.handlers.faults import fail_every_attempt
 from tests.handlers.notification_router.test_state_table_after_a_send import (
+    QUEUE_VISIBILITY_SECONDS,
     REGION,
     TIMEOUT_SECONDS,
     Invoke,
@@ -182,14 +185,21 @@ def test_a_redelivered_message_is_not_counted_as_a_duplicate_but_another_copy_is
 
 
 @pytest.mark.parametrize(
-    ("event_of", "latest_redelivery_seconds"),
+    ("event_of", "handed_out_again_as", "latest_redelivery_seconds"),
     [
         # Lambda starts an alert topic's event's last retry within its maximum event age.
-        (sns_event, ASYNC_MAXIMUM_EVENT_AGE_SECONDS),
+        (sns_event, "n-1", ASYNC_MAXIMUM_EVENT_AGE_SECONDS),
         # SQS hands a message out again a visibility timeout after each receive.
-        (sqs_event, (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(TIMEOUT_SECONDS)),
+        (
+            sqs_event,
+            "n-1",
+            (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(TIMEOUT_SECONDS),
+        ),
+        # A redrive from the queue's dead-letter queue gives the message a new messageId, as late
+        # as the queue and then its dead-letter queue keep it.
+        (sqs_event, "n-2", QUEUE_RETENTION_SECONDS + QUEUE_RETENTION_SECONDS),
     ],
-    ids=["lambda-retry", "sqs-redelivery"],
+    ids=["lambda-retry", "sqs-redelivery", "dead-letter-redrive"],
 )
 def test_a_redelivery_after_the_dedup_window_reaches_no_channel_again(
     invoke: Invoke,
@@ -199,18 +209,91 @@ def test_a_redelivery_after_the_dedup_window_reaches_no_channel_again(
     fake_clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
     event_of: Any,
+    handed_out_again_as: str,
     latest_redelivery_seconds: int,
 ) -> None:
     # GIVEN the router as the program deploys it, and a critical alert delivered to every channel
     monkeypatch.setenv("ROUTER_REDELIVERY_SECONDS", str(redelivery_seconds(TIMEOUT_SECONDS)))
-    event = event_of("n-1", alert("critical", "node group unready"))
-    assert invoke(event)["results"][0]["status"] == "sent"
+    raised = alert("critical", "node group unready")
+    assert invoke(event_of("n-1", raised))["results"][0]["status"] == "sent"
     email_inbox.receive()
     # WHEN the platform hands the same message out again as late as it can, past the 900 s
     # dedup window
     fake_clock.advance(latest_redelivery_seconds)
-    again = invoke(event)
+    again = invoke(event_of(handed_out_again_as, raised))
     # THEN it is known as a redelivery: no channel gets the alert a second time
     assert again["results"][0]["status"] == "redelivered"
     sent = (len(receiver.bodies("/pagerduty")), len(receiver.bodies("/slack")))
     assert (*sent, len(email_inbox.receive())) == (1, 1, 0)
+
+
+def sns_envelope(alert: dict[str, Any]) -> str:
+    """A queue body holding an SNS message, as a topic's SQS subscription delivers it."""
+    envelope = {"Type": "Notification", "MessageId": "sns-1", "Message": json.dumps(alert)}
+    return json.dumps(envelope)
+
+
+def queue_event(message_id: str, body: str) -> dict[str, Any]:
+    return {"Records": [{"messageId": message_id, "eventSource": "aws:sqs", "body": body}]}
+
+
+@pytest.mark.parametrize(
+    ("body_of", "refused_record_writes"),
+    [
+        (json.dumps, 0),
+        (sns_envelope, 0),
+        # Every write of the message's record on its first receive refused: the second writes it.
+        (json.dumps, 1),
+    ],
+    ids=["alert-body", "sns-envelope", "record-refused-once"],
+)
+def test_a_late_redrive_reaches_only_the_channels_that_did_not_take_the_message(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    *,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    body_of: Any,
+    refused_record_writes: int,
+) -> None:
+    # GIVEN the router as the program deploys it (a warning goes to Slack and e-mail), and the
+    # e-mail topic failing every publish
+    monkeypatch.setenv("ROUTER_REDELIVERY_SECONDS", str(redelivery_seconds(TIMEOUT_SECONDS)))
+    invoke(sqs_event("warm-up", alert("info", "warm-up")))
+    email_inbox.receive()
+    services = app.FUNCTION.services()
+    email_outage = fail_every_attempt(services.sns_client(REGION), "sns", "Publish")
+    # AND, in one case, the state table refusing (HTTP 500 on every attempt) each write of the
+    # record of the channels that took the message, on its first receive
+    record_refusal = fail_every_attempt(
+        services.hub_client("dynamodb"),
+        "dynamodb",
+        "PutItem",
+        body_with=(b"STATE#notification_router/message/",),
+        server_error="injected refusal",
+    )
+    record_refusal.healed = refused_record_writes == 0
+    body = body_of(alert("warning", "node group degraded"))
+
+    # WHEN the queue hands the message out twice (Slack takes it, e-mail fails), and its
+    # receives spent, SQS moves it to the dead-letter queue
+    first = invoke(queue_event("m-1", body))
+    record_refusal.healed = True
+    fake_clock.advance(QUEUE_VISIBILITY_SECONDS)
+    second = invoke(queue_event("m-1", body))
+    # AND people redrive it three days later, past every dedup and redelivery window, once the
+    # e-mail topic works again (SQS gives a redriven message a new messageId)
+    email_outage.healed = True
+    fake_clock.advance(3 * 24 * 3600)
+    redriven = invoke(queue_event("m-9", body))
+
+    # THEN the redrive is sent to e-mail only: Slack, which took it on the first receive, is
+    # not sent it again
+    assert [result["results"][0]["status"] for result in (first, second)] == ["failed"] * 2
+    assert redriven["results"][0]["status"] == "sent", redriven
+    channels = {c["channel"]: c["status"] for c in redriven["results"][0]["channels"]}
+    assert channels == {"slack": "already_sent", "email": "sent"}
+    assert (len(receiver.bodies("/slack")), len(email_inbox.receive())) == (1, 1)
+    # AND the refused writes were tried (the record was written by the second receive)
+    assert (record_refusal.attempts > 0) == (refused_record_writes > 0)

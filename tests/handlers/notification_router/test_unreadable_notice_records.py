@@ -13,6 +13,7 @@ from fleet_shared.alerts import Alert, alert_id
 from tests.handlers.notification_router.test_notification_router import (
     Invoke,
     fleet_alert,
+    published_again,
     sqs_event,
     statuses,
 )
@@ -156,8 +157,8 @@ def test_an_unreadable_suppressed_duplicate_counter_counts_none_and_is_replaced(
     assert paged["results"][0]["suppressed_duplicates"] == 0
     assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
     assert state_table.get_value(counter_key, "suppressed") == {"count": 0}
-    # WHEN a copy of it comes THEN it is suppressed and counted from there
-    again = invoke(sqs_event(("m-2", json.loads(critical.model_dump_json()))))
+    # WHEN a copy of it is published THEN it is suppressed and counted from there
+    again = invoke(published_again(json.loads(critical.model_dump_json())))
     assert statuses(again) == ["duplicate"]
     assert again["results"][0]["suppressed_duplicates"] == 1
     assert state_table.get_value(counter_key, "suppressed") == {"count": 1}
@@ -181,8 +182,8 @@ def test_a_copy_of_a_sent_alert_whose_completed_claim_cannot_be_read_reaches_no_
         ReturnValues="ALL_NEW",
     )["Attributes"]
     assert corrupted["status"] == {"S": "COMPLETED"}
-    # WHEN a copy of it comes within the dedup window
-    again = invoke(sqs_event(("m-2", json.loads(critical.model_dump_json()))))
+    # WHEN a copy of it is published within the dedup window
+    again = invoke(published_again(json.loads(critical.model_dump_json())))
     # THEN the claim still says it was delivered: the copy is a duplicate, PagerDuty is paged once
     assert statuses(again) == ["duplicate"]
     assert [body["event_action"] for body in receiver.bodies("/pagerduty")] == ["trigger"]
