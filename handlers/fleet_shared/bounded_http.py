@@ -11,7 +11,17 @@ botocore's own sender bounds each socket operation alike (its connect and read t
 AWS endpoint, or a proxy on the way, that trickles its answer holds each attempt of a call as
 long as it trickles. `bound_whole_answers` has a client send every attempt with `open_bounded`
 instead: its whole answer comes within the client's connect and read timeouts together, or the
-attempt fails with botocore's own timeout error.
+attempt fails with botocore's own timeout error. It sends with the TLS and proxy settings
+botocore's sender was given for the client, not urllib's defaults (the system's CA store and
+the process's proxy variables): the CA bundle the client verifies with (AWS_CA_BUNDLE, `ca_bundle`
+in the config file, REQUESTS_CA_BUNDLE, else certifi's or botocore's own), its client
+certificate, and its proxy (the config's `proxies`, else the proxy variables as botocore read
+them for the client's endpoint, NO_PROXY included), so that behind a TLS-inspecting egress proxy
+with a corporate CA its calls pass as every other client's do. What it cannot send with as
+botocore would (an https:// proxy, which urllib cannot reach over TLS; a CA bundle it cannot
+read; a botocore whose sender keeps them otherwise) is refused when the client is made
+(`SenderSettingsError`), never replaced by other settings; `proxies_config` matters only to an
+https:// proxy.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import functools
 import http.client
 import io
 import socket
+import ssl
 import threading
 import time
 import urllib.error
@@ -34,26 +45,58 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
+    ProxyConnectionError,
     ReadTimeoutError,
+    SSLError,
 )
+from botocore.httpsession import (
+    ProxyConfiguration,
+    URLLib3Session,
+    create_urllib3_context,
+    get_cert_path,
+)
+
+from fleet_shared.exceptions import DeploymentError
+from fleet_shared.validation_errors import shown_value
+
+DEFAULT_PROXY_PORT = 80
+"""The port of a proxy whose URL names none, as botocore's sender (urllib3) takes it: urllib's
+HTTPS connection would take 443 for a tunnel through it."""
+
+
+class SenderSettingsError(DeploymentError):
+    """A botocore client whose TLS or proxy settings `bound_whole_answers` cannot send with as
+    botocore would: sending with others would check the endpoint's certificate against another
+    store, or bypass the proxy. The deployment (a variable, the config file, the packaged
+    botocore), not the event, is wrong."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"cannot send the client's calls as botocore would: {problem}")
 
 
 def open_bounded(
     request: urllib.request.Request,
     timeout_seconds: float,
     redirects: urllib.request.HTTPRedirectHandler | None = None,
+    tls: ssl.SSLContext | None = None,
+    proxy_variables: bool = True,
 ) -> Any:
     """urllib's `urlopen(request)`, every step of it within `timeout_seconds` in all; a step
     that would end after that raises `TimeoutError` (reading the body included). A redirect is
     followed as `redirects` decides, within the same time; by default not at all: it raises
-    `HTTPError` with its 3xx status."""
+    `HTTPError` with its 3xx status. HTTPS is checked with `tls`, by default urllib's (the
+    system's CA store); the proxy is the process's proxy variables' unless `proxy_variables` is
+    false (the request's own, `set_proxy`, or none)."""
     deadline = time.monotonic() + timeout_seconds
-    opener = urllib.request.build_opener(
+    handlers: list[urllib.request.BaseHandler] = [
         _BoundedHTTPHandler(deadline),
-        _BoundedHTTPSHandler(deadline),
+        _BoundedHTTPSHandler(deadline, tls),
         redirects or _RedirectRefused(),
-    )
-    return opener.open(request, timeout=timeout_seconds)
+    ]
+    if not proxy_variables:
+        handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers).open(request, timeout=timeout_seconds)
 
 
 def bound_whole_answers(client: Any) -> Any:
@@ -62,21 +105,101 @@ def bound_whole_answers(client: Any) -> Any:
     together, or fails with botocore's `ConnectTimeoutError` (before the request was sent) or
     `ReadTimeoutError`; connection failures are botocore's errors too, so callers and botocore's
     retries handle every failure as before. The `before-send` handlers still come first (moto's
-    stub, a test's fault)."""
+    stub, a test's fault). Sent with the TLS and proxy settings botocore's sender was given for
+    the client (the module's docstring); raises `SenderSettingsError` when it cannot take them."""
     config = client.meta.config
-    sender = _WholeAnswerSender(config.connect_timeout + config.read_timeout)
     # botocore has no public way to choose how a client sends: its endpoint sends each request
     # that no `before-send` handler answered through `http_session.send`.
+    replaced = client._endpoint.http_session
+    tls, proxies = _settings_of(replaced)
+    sender = _WholeAnswerSender(config.connect_timeout + config.read_timeout, tls, proxies)
+    # A proxy it cannot send through is refused now, not at the client's first call.
+    sender.proxy_for(client.meta.endpoint_url)
     client._endpoint.http_session = sender
     return client
 
 
+def _settings_of(session: object) -> tuple[ssl.SSLContext, ProxyConfiguration]:
+    """The TLS context and proxies botocore's `session` sends with, read from what it was
+    given: its attributes are botocore's own, private, so one it lacks is refused."""
+    if not isinstance(session, URLLib3Session):
+        raise SenderSettingsError(
+            f"its sender is {type(session).__name__}, not botocore's URLLib3Session"
+        )
+    try:
+        verify = session._verify
+        cert_file = session._cert_file
+        key_file = session._key_file
+        proxies = session._proxy_config
+    except AttributeError as missing:
+        raise SenderSettingsError(
+            f"botocore's URLLib3Session keeps no {missing.name} of its settings"
+        ) from None
+    if not isinstance(proxies, ProxyConfiguration):
+        raise SenderSettingsError("botocore's URLLib3Session keeps its proxies otherwise")
+    return _tls_context(verify, cert_file, key_file), proxies
+
+
+def _tls_context(verify: object, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
+    """The context botocore's sender would check an endpoint with, given the client's `verify`
+    and client certificate: its own context, with the CA bundle urllib3 is given."""
+    if verify is False:
+        # The client was made with `verify=False`: botocore checks no certificate either.
+        return create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+    if verify is not True and not isinstance(verify, str):
+        raise SenderSettingsError(f"its verify is a {type(verify).__name__}, not a CA bundle")
+    bundle = get_cert_path(verify)
+    context = create_urllib3_context()
+    # botocore's context leaves the host name to urllib3, which checks it; urllib leaves it to
+    # the context.
+    context.check_hostname = True
+    try:
+        context.load_verify_locations(cafile=bundle)
+    except (OSError, ValueError) as failure:
+        raise SenderSettingsError(
+            f"its CA bundle {shown_value(bundle)} cannot be read ({type(failure).__name__})"
+        ) from None
+    if cert_file:
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except (OSError, ValueError) as failure:
+            raise SenderSettingsError(
+                f"its client certificate {shown_value(cert_file)} cannot be read"
+                f" ({type(failure).__name__})"
+            ) from None
+    return context
+
+
 class _WholeAnswerSender:
     """Sends a botocore request with `open_bounded`, and reads its whole answer, within
-    `timeout_seconds`: in place of botocore's `URLLib3Session`, which bounds each socket read."""
+    `timeout_seconds`: in place of botocore's `URLLib3Session`, which bounds each socket read.
+    HTTPS is checked with `tls`, and a request goes through its proxy in `proxies`, as that
+    session would."""
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(
+        self, timeout_seconds: float, tls: ssl.SSLContext, proxies: ProxyConfiguration
+    ) -> None:
         self._timeout_seconds = timeout_seconds
+        self._tls = tls
+        self._proxies = proxies
+
+    def proxy_for(self, url: str) -> str | None:
+        """The URL of the proxy a request to `url` goes through, None for none; raises
+        `SenderSettingsError` for one other than http://."""
+        proxy_url = self._proxies.proxy_url_for(url)
+        if proxy_url is None:
+            return None
+        try:
+            parts = urllib.parse.urlsplit(proxy_url)
+            valid = parts.scheme == "http" and bool(parts.hostname) and parts.port != 0
+        except ValueError:
+            valid = False
+        if not valid:
+            raise SenderSettingsError(
+                f"its proxy {shown_value(_masked(proxy_url))} is not an http:// proxy"
+                " with a host and a valid port (an https:// one urllib cannot reach over TLS)"
+            )
+        return proxy_url
 
     def send(self, request: Any) -> AWSResponse:
         """botocore's answer to `request` (an `AWSPreparedRequest`), read whole."""
@@ -89,16 +212,26 @@ class _WholeAnswerSender:
         outgoing = urllib.request.Request(
             url, data=body, headers=dict(request.headers.items()), method=request.method
         )
+        proxy_url = self.proxy_for(url)
+        if proxy_url is not None:
+            self._send_through(outgoing, proxy_url)
         try:
-            answer = open_bounded(outgoing, self._timeout_seconds)
+            answer = open_bounded(
+                outgoing, self._timeout_seconds, tls=self._tls, proxy_variables=False
+            )
         except urllib.error.HTTPError as error_answer:
             # An error status is an answer botocore reads, as any other.
             answer = error_answer
         except urllib.error.URLError as failure:
             # Raised before the request was sent: the connection (or the sending) failed.
-            if isinstance(failure.reason, TimeoutError):
-                raise ConnectTimeoutError(endpoint_url=url, error=failure.reason) from None
-            raise EndpointConnectionError(endpoint_url=url, error=failure.reason) from None
+            reason = failure.reason
+            if isinstance(reason, TimeoutError):
+                raise ConnectTimeoutError(endpoint_url=url, error=reason) from None
+            if isinstance(reason, ssl.SSLError):
+                raise SSLError(endpoint_url=url, error=reason) from None
+            if proxy_url is not None:
+                raise ProxyConnectionError(proxy_url=_masked(proxy_url), error=reason) from None
+            raise EndpointConnectionError(endpoint_url=url, error=reason) from None
         except (OSError, http.client.HTTPException) as failure:
             raise _unanswered(url, failure) from None
         try:
@@ -108,8 +241,35 @@ class _WholeAnswerSender:
             raise _unanswered(url, failure) from None
         return AWSResponse(url, answer.status, dict(answer.headers.items()), _WholeAnswer(content))
 
+    def _send_through(self, request: urllib.request.Request, proxy_url: str) -> None:
+        """Have `request` go through the proxy at `proxy_url` (http://, checked), with the
+        proxy's credentials from its URL: through a tunnel (CONNECT) for HTTPS."""
+        parts = urllib.parse.urlsplit(proxy_url)
+        address = parts.netloc.rpartition("@")[2]
+        if parts.port is None:
+            address = f"{address}:{DEFAULT_PROXY_PORT}"
+        for name, value in self._proxies.proxy_headers_for(proxy_url).items():
+            # urllib sends it to the proxy only: in the CONNECT of a tunnel, not in the request.
+            request.add_header(name, value)
+        # urllib names the host a request is for after the proxy is set, and through a tunnel
+        # then names the proxy: the request is for the endpoint, whose host was signed.
+        request.add_unredirected_header("Host", request.host)
+        request.set_proxy(address, "http")
+
     def close(self) -> None:
         """Nothing to release: each request had its own connection, closed with its answer."""
+
+
+def _masked(proxy_url: str) -> str:
+    """A proxy's URL as an error may show it: its scheme and address, credentials masked.
+    botocore's `mask_proxy_url` replaces the first text equal to the user name or the password
+    anywhere in the URL, so a password such as `s` was shown whole, and the scheme masked."""
+    try:
+        parts = urllib.parse.urlsplit(proxy_url)
+    except ValueError:
+        return "(an unreadable URL)"
+    _, at, address = parts.netloc.rpartition("@")
+    return f"{parts.scheme}://{'***:***@' if at else ''}{address}"
 
 
 def _unanswered(url: str, failure: OSError | http.client.HTTPException) -> HTTPClientError:
@@ -258,6 +418,14 @@ class _ConnectionWithDeadline:
         super().connect()  # type: ignore[misc]
         self.sock = _BoundedSocket(self.sock, self._deadline)
 
+    def _tunnel(self) -> None:
+        """http.client's CONNECT through a proxy, its answer read within the time left too: its
+        socket's timeout bounded each read alone, so a proxy trickling it held the request."""
+        connected = self.sock
+        self.sock = _BoundedSocket(connected, self._deadline)
+        super()._tunnel()  # type: ignore[misc]
+        self.sock = connected
+
     def _connect_by_deadline(
         self,
         host_and_port: tuple[str, int],
@@ -305,8 +473,8 @@ class _BoundedHTTPHandler(urllib.request.HTTPHandler):
 
 
 class _BoundedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: float) -> None:
-        super().__init__()
+    def __init__(self, deadline: float, tls: ssl.SSLContext | None) -> None:
+        super().__init__(context=tls)
         self._deadline = deadline
 
     def https_open(self, req: urllib.request.Request) -> Any:

@@ -8,7 +8,9 @@ announces, or the first bytes of anything else, such as a TLS ClientHello), send
 once, then each of `pieces` after a pause of `pause_seconds`, and then closes the connection, or
 holds it open without a word more (`hang`) until the client hangs up; `LocalPeer.responding`
 makes one whose reply a function of the request decides (per path, method or count: a webhook
-receiver, an endpoint with routes, a redirect). A client that hangs up before the peer sent it
+receiver, an endpoint with routes, a redirect). Given `tls`, it speaks HTTPS with that server
+context; with `tunnel` too, it is a TLS-inspecting proxy: it answers a CONNECT with 200 and then
+serves the tunnel's HTTPS itself. A client that hangs up before the peer sent it
 all is noted in `cut_off`: the test of a timeout sees that the client gave up, and did not just
 wait the peer out. Everything the peer does is bounded by its `with` block, so a failing test
 leaves no thread writing or holding a socket.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import re
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +31,10 @@ from http import HTTPStatus
 REQUEST_CHUNK_BYTES = 65536
 POLL_SECONDS = 0.01
 """How often the peer's threads look for the end of the `with` block while they wait."""
+HANDSHAKE_SECONDS = 5.0
+"""The longest a TLS handshake may take the peer: a client refusing its certificate ends it at
+once."""
+TUNNEL_OPENED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 _HTTP_METHOD = re.compile(rb"[A-Z]+ ")
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 
@@ -83,8 +90,10 @@ class LocalPeer:
     connection unanswered until the client closes it; or, made by `responding`, as its function
     says for each request.
 
-    `requests` holds what each connection sent, `connections` counts them, and `cut_off` is set
-    once a client hung up before the peer was done with it.
+    `requests` holds what each connection sent (a tunnel's CONNECT, then its request),
+    `connections` counts them, `handshakes_failed` counts the TLS handshakes that failed (a
+    client refusing the certificate), and `cut_off` is set once a client hung up before the peer
+    was done with it.
     """
 
     def __init__(
@@ -94,6 +103,8 @@ class LocalPeer:
         *,
         pause_seconds: float = 0.0,
         hang: bool = False,
+        tls: ssl.SSLContext | None = None,
+        tunnel: bool = False,
     ) -> None:
         reply = PeerReply(answer, pieces, pause_seconds, hang)
         self._respond: Callable[[PeerRequest], PeerReply] = lambda _request: reply
@@ -101,7 +112,10 @@ class LocalPeer:
         self.connections = 0
         self.pieces_sent = 0
         """The pieces the peer sent, over every connection."""
+        self.handshakes_failed = 0
         self.cut_off = threading.Event()
+        self._tls = tls
+        self._tunnel = tunnel
         self._stop = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=32)
         self._listener.settimeout(POLL_SECONDS)
@@ -129,8 +143,9 @@ class LocalPeer:
         return peer
 
     def url(self, path: str = "/") -> str:
-        """The peer's URL with `path`."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        """The peer's URL with `path` (https: for an HTTPS peer; a proxy's is http:)."""
+        scheme = "https" if self._tls is not None and not self._tunnel else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> LocalPeer:
         self._start(self._accept)
@@ -161,23 +176,45 @@ class LocalPeer:
     def _serve(self, connection: socket.socket) -> None:
         with connection:
             connection.settimeout(POLL_SECONDS)
-            request = self._read_request(connection)
-            with self._lock:
-                self.requests.append(request)
-            reply = self._respond(PeerRequest.parse(request))
-            try:
-                self._send(connection, reply.answer)
-                for piece in reply.pieces:
-                    if not self._wait_while_open(connection, reply.pause_seconds):
-                        return
-                    self._send(connection, piece)
-                    with self._lock:
-                        self.pieces_sent += 1
-            except OSError:
-                self.cut_off.set()
+            if self._tls is None:
+                self._answer(connection)
                 return
-            if reply.hang:
-                self._wait_while_open(connection, None)
+            if self._tunnel:
+                self._record(self._read_request(connection))
+                self._send(connection, TUNNEL_OPENED)
+            connection.settimeout(HANDSHAKE_SECONDS)
+            try:
+                secured = self._tls.wrap_socket(connection, server_side=True)
+            except OSError:
+                with self._lock:
+                    self.handshakes_failed += 1
+                return
+            with secured:
+                secured.settimeout(POLL_SECONDS)
+                self._answer(secured)
+
+    def _record(self, request: bytes) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _answer(self, connection: socket.socket) -> None:
+        """Read the connection's request, and reply as the peer does."""
+        request = self._read_request(connection)
+        self._record(request)
+        reply = self._respond(PeerRequest.parse(request))
+        try:
+            self._send(connection, reply.answer)
+            for piece in reply.pieces:
+                if not self._wait_while_open(connection, reply.pause_seconds):
+                    return
+                self._send(connection, piece)
+                with self._lock:
+                    self.pieces_sent += 1
+        except OSError:
+            self.cut_off.set()
+            return
+        if reply.hang:
+            self._wait_while_open(connection, None)
 
     def _read_request(self, connection: socket.socket) -> bytes:
         """An HTTP request's headers and the body they announce, or the first bytes of anything
