@@ -17,7 +17,9 @@ secret whose content gives no usable value, are not retried within the invocatio
 retry tries once more (a corrected secret is read by then), and the queue's receive limit or
 Lambda's retries then take it to a dead-letter queue.
 So is any other error a channel raises: channels are independent, so one failing in a way it does
-not foresee leaves the others to be tried.
+not foresee leaves the others to be tried. A deployment error (a variable, or the settings of the
+channel's AWS client: `bounded_http.SenderSettingsError`) is reported in its own words, which name
+what to fix; any other only by its type, as its text may quote the secret the channel read.
 `sleep` is injected so tests do not wait.
 """
 
@@ -29,7 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fleet_shared.exceptions import DeploymentError
 from fleet_shared.handler import Invocation
+from fleet_shared.validation_errors import escaped_echo
 from handlers.notification_router.channels import Channel
 from handlers.notification_router.delivery_policy import DeliveryPolicy
 from handlers.notification_router.exceptions import ChannelError, RateLimitedError
@@ -174,6 +178,13 @@ def deliver(
                 (stopped if error.permanent else failing).append(channel)
                 if error.unconfirmed:
                     record_unconfirmed(channel.name)
+            except DeploymentError as error:
+                # The same at every attempt, until the deployment is fixed; its text is the
+                # fleet's own, naming the setting, and quotes no secret.
+                _logger.error("channel %s cannot be sent to: %s", channel.name, error)
+                errors[channel.name] = escaped_echo(str(error))
+                retry_after.pop(channel.name, None)
+                stopped.append(channel)
             except Exception as error:
                 # A channel raises ChannelError on every failure it foresees; one it does not (a
                 # hostile secret, a library's own error) must not end the delivery with the

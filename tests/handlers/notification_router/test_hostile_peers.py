@@ -283,3 +283,19 @@ def test_a_proxy_that_trickles_its_tunnels_answer_fails_the_attempt_within_the_h
         assert proxy.cut_off.wait(THREAD_REACHED_SECONDS)
     assert statuses(result) == ["failed"]
     assert "Connect timeout on endpoint URL" in channels_of(result["results"][0])["email"]["error"]
+
+
+def test_a_ca_bundle_that_cannot_be_read_fails_the_channel_naming_it(
+    invoke: Callable[..., dict[str, Any]], proxy_variables: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # GIVEN AWS_CA_BUNDLE naming a file that is not there (a path mistyped)
+    proxy_variables.setenv("AWS_CA_BUNDLE", str(tmp_path / "corporate-ca.pem"))
+    proxy_variables.setenv("ROUTER_ROUTES", "info=email")
+    # WHEN an alert for the e-mail topic is routed
+    result = invoke(sqs_event(("m-1", fleet_alert("info"))))
+    # THEN the e-mail channel failed, its error naming the CA bundle (not a bare error type):
+    # nothing was sent with the system's CA store, or unchecked
+    assert statuses(result) == ["failed"]
+    error = channels_of(result["results"][0])["email"]["error"]
+    assert "its CA bundle '" in error
+    assert "cannot be read (FileNotFoundError)" in error
