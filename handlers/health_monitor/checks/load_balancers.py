@@ -7,12 +7,18 @@ endpoints' thresholds: both measure what a caller waits), and the target 5xx rat
 window against HEALTH_ERROR_RATE_*. A load balancer with no registered target is critical: it
 answers every request with an error.
 
-The readings (DescribeLoadBalancers' pages, DescribeTags, each load balancer's target groups and
-their health, GetMetricData) send each request after the first only within
-`cluster_time.LISTING_SECONDS` of the second, about a cluster's turn, else the check fails alone,
-naming the reading cut short: an ELB or CloudWatch (or a proxy) answering page after page under
-new markers held the cluster until its member calls were refused for lack of time, and the
-clusters waiting for their turn were left unstarted.
+Targets are counted from ELB's HealthyHostCount and UnHealthyHostCount, the window's latest minute
+that has both, and only a target group without them is asked DescribeTargetHealth: a cluster of
+hundreds of load balancers is counted in a few GetMetricData calls, where one DescribeTargetHealth
+per target group at ELB's request rate outlasted `cluster_time.LISTING_SECONDS` from about 225
+load balancers, and the check was cut short on every run.
+
+The readings (DescribeLoadBalancers' pages, DescribeTags, the region's target groups,
+GetMetricData, the health of the target groups the metrics did not count) send each request after
+the first only within `cluster_time.LISTING_SECONDS` of the second, about a cluster's turn, else
+the check fails alone, naming the reading cut short: an ELB or CloudWatch (or a proxy) answering
+page after page under new markers held the cluster until its member calls were refused for lack
+of time, and the clusters waiting for their turn were left unstarted.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
         start,
         end,
         next_page_allowed=next_request_allowed(context.deadline),
+        target_counts_from_metrics=True,
     )
     return [_judge(context, balancer) for balancer in balancers]
 

@@ -13,6 +13,7 @@ import pytest
 from catalog.functions import FUNCTIONS_BY_NAME
 from fleet_shared.clock import ManualClock
 from fleet_shared.sessions import MEMBER_CALL_CONFIG
+from handlers.health_monitor import cluster_time
 from handlers.health_monitor.cluster_time import LISTING_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import LambdaTime
@@ -92,6 +93,27 @@ def put_traffic(
         MetricData=[
             {"MetricName": name, "Dimensions": dimension, "Timestamp": at, "Value": value}
             for name, value in values.items()
+        ],
+    )
+
+
+def put_target_counts(
+    session: Any, balancer_arn: str, clock: ManualClock, *, healthy: int, unhealthy: int
+) -> None:
+    """ELB's count of the healthy and unhealthy targets of the load balancer's target group, two
+    minutes ago."""
+    elbv2 = session.client("elbv2")
+    [group] = elbv2.describe_target_groups(LoadBalancerArn=balancer_arn)["TargetGroups"]
+    dimensions = [
+        {"Name": "LoadBalancer", "Value": balancer_arn.split(":loadbalancer/", 1)[1]},
+        {"Name": "TargetGroup", "Value": group["TargetGroupArn"].rsplit(":", 1)[1]},
+    ]
+    at = clock.now() - timedelta(minutes=2)
+    session.client("cloudwatch").put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {"MetricName": name, "Dimensions": dimensions, "Timestamp": at, "Value": value}
+            for name, value in (("HealthyHostCount", healthy), ("UnHealthyHostCount", unhealthy))
         ],
     )
 
@@ -320,3 +342,48 @@ def test_a_member_listing_that_pages_on_fails_its_checks_alone_and_the_next_clus
     assert "not_checked" not in first
     # AND the other member's cluster was started and checked
     assert second["account_id"] == OTHER_MEMBER and second["status"] == "healthy", second
+
+
+ELB_REQUEST_SECONDS = 0.1
+"""What each ELB request spends of the invocation: past its burst of 40, ELB answers an account
+10 Describe requests a second."""
+
+
+def test_load_balancers_whose_target_health_requests_outlast_the_reads_time_are_counted_whole(
+    invoke: Invoke,
+    member: Any,
+    inventory: dict[str, Any],
+    fake_clock: ManualClock,
+    *,
+    health_services: Callable[[], HealthServices],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the cluster's 4 load balancers, whose targets ELB counted two minutes ago (one with
+    # 1 of 2 healthy), each ELB request spending 0.1 s, and the reads allowed 0.3 s after their
+    # first follow-up: the tags and the target groups fit, 4 DescribeTargetHealth after them
+    # do not (the 20 s that about 225 load balancers outlast, scaled down to 4)
+    monkeypatch.setattr(cluster_time, "LISTING_SECONDS", 3 * ELB_REQUEST_SECONDS)
+    for index in range(4):
+        balancer, _ = create_load_balancer(member, f"k8s-web-{index}", "dev-apps", targets=1)
+        put_target_counts(member, balancer, fake_clock, healthy=1, unhealthy=1 if index else 0)
+    time = LambdaTime(TIMEOUT_SECONDS)
+    sent: list[str] = []
+
+    def elb_answers(event_name: str, **_: Any) -> None:
+        sent.append(event_name.rsplit(".", 1)[-1])
+        time.spend(ELB_REQUEST_SECONDS)
+
+    elbv2 = health_services().sessions.client("elbv2", MEMBER, REGION, MEMBER_CALL_CONFIG)
+    elbv2.meta.events.register("before-send.elastic-load-balancing-v2", elb_answers)
+    # WHEN the cluster is checked
+    checks = load_balancer_checks(invoke(CLUSTER_EVENT, time.context()))
+    # THEN every load balancer is judged by ELB's counts, none asked DescribeTargetHealth
+    assert sent == ["DescribeLoadBalancers", "DescribeTags", "DescribeTargetGroups"]
+    by_target = {check["target"]: check for check in checks}
+    assert sorted(by_target) == [f"k8s-web-{index}" for index in range(4)]
+    assert by_target["k8s-web-0"]["status"] == "passed"
+    assert by_target["k8s-web-0"]["detail"] == "1 of 1 targets healthy"
+    for index in range(1, 4):
+        check = by_target[f"k8s-web-{index}"]
+        assert (check["status"], check["severity"]) == ("failed", "warning"), check
+        assert check["detail"] == "1 of 2 targets healthy"

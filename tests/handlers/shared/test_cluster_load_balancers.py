@@ -1,6 +1,8 @@
 """fleet_shared.load_balancers against moto at the size of a cluster with one application load
-balancer per ingress: the requests a reading takes, counted per operation as botocore sends them.
-The load balancers are created once for the module (1.6 s of moto at a light load)."""
+balancer per ingress: the requests a reading takes, counted per operation as botocore sends them,
+with its targets asked DescribeTargetHealth (the change validator's reading) or counted from ELB's
+HealthyHostCount and UnHealthyHostCount (the health monitor's). The load balancers are created
+once for the module (1.6 s of moto at a light load)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from fleet_shared.load_balancers import (
     DESCRIBE_TAGS_BATCH,
     cluster_load_balancer_health,
     metric_dimension,
+    target_group_dimension,
 )
 from fleet_shared.metric_data import MAX_QUERIES_PER_CALL
 from tests.handlers.member_accounts import load_balancer_network
@@ -33,6 +36,21 @@ STRADDLING = 166
 """The load balancer whose queries are the 499th to the 501st: its figures come from two calls."""
 END = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 START = END - timedelta(minutes=15)
+COUNTS_END = END + timedelta(minutes=15)
+"""The end of the window the targets are counted over, after the traffic's: moto's GetMetricData
+scans every value of its window for each query and minute, and the traffic readings' would scan
+the counts too."""
+COUNTS_START = COUNTS_END - timedelta(minutes=5)
+"""The health monitor's default window."""
+COUNTED_AT = COUNTS_END - timedelta(minutes=3)
+"""The latest minute of ELB's target counts in the window: they are published a minute or two
+late."""
+NO_TARGET_COUNTED = 2
+"""The load balancer whose target group ELB's counts show with no target, healthy or not."""
+NOT_COUNTED = 3
+"""The load balancer whose target group has no counts in the window (created minutes ago)."""
+COUNTED_OVER_A_MINUTE = 50
+"""The load balancer whose counts changed within their latest minute, and differ before it."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +67,7 @@ def big_cluster() -> Iterator[BigCluster]:
     target group with one healthy target, the first target group also forwarded to by the second
     load balancer; STRADDLING's group has a second, stopped target; another cluster's load
     balancer and group beside them; one minute of traffic for the first, STRADDLING and the
-    last."""
+    last; ELB's target counts after the traffic's window (`put_target_counts`)."""
     with mock_aws():
         session = boto3.Session(region_name=REGION)
         ec2, elbv2 = session.client("ec2"), session.client("elbv2")
@@ -91,7 +109,52 @@ def big_cluster() -> Iterator[BigCluster]:
         arns = [arn for arn, _ in built]
         for index in (0, STRADDLING, LOAD_BALANCERS - 1):
             put_traffic(session, arns[index], requests=100 + index, errors=index % 7)
+        put_target_counts(session, built)
         yield BigCluster(arns, session)
+
+
+def put_target_counts(session: boto3.Session, built: list[tuple[str, str]]) -> None:
+    """ELB's HealthyHostCount and UnHealthyHostCount of each load balancer's own target group
+    at COUNTED_AT: one healthy target (STRADDLING's one of two); the first target group has none
+    at the second load balancer, NOT_COUNTED's none at all, NO_TARGET_COUNTED's counts none;
+    COUNTED_OVER_A_MINUTE's were 3 then 2 healthy and 1 then 2 unhealthy in that minute, 4
+    healthy the minute after with no unhealthy count, and 4 healthy of 4 the minute before."""
+    counts: dict[int, list[tuple[timedelta, float, float | None]]] = {
+        index: [(timedelta(0), 1, 0)] for index in range(LOAD_BALANCERS)
+    }
+    counts[STRADDLING] = [(timedelta(0), 1, 1)]
+    counts[NO_TARGET_COUNTED] = [(timedelta(0), 0, 0)]
+    del counts[NOT_COUNTED]
+    counts[COUNTED_OVER_A_MINUTE] = [
+        (timedelta(minutes=-1), 4, 0),
+        (timedelta(0), 3, 1),
+        (timedelta(seconds=30), 2, 2),
+        (timedelta(minutes=1), 4, None),
+    ]
+    data: list[dict[str, Any]] = []
+    for index, moments in counts.items():
+        arn, group = built[index]
+        dimensions = [
+            {"Name": "LoadBalancer", "Value": metric_dimension(arn)},
+            {"Name": "TargetGroup", "Value": target_group_dimension(group)},
+        ]
+        for after, healthy, unhealthy in moments:
+            at = COUNTED_AT + after
+            for name, value in (("HealthyHostCount", healthy), ("UnHealthyHostCount", unhealthy)):
+                if value is not None:
+                    data.append(
+                        {
+                            "MetricName": name,
+                            "Dimensions": dimensions,
+                            "Timestamp": at,
+                            "Value": value,
+                        }
+                    )
+    cloudwatch = session.client("cloudwatch")
+    for offset in range(0, len(data), 500):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/ApplicationELB", MetricData=data[offset : offset + 500]
+        )
 
 
 def put_traffic(session: boto3.Session, arn: str, *, requests: int, errors: int) -> None:
@@ -196,3 +259,46 @@ def test_a_reading_cut_short_before_its_second_get_metric_data_fails_whole(
     # after the call it was refused
     assert sent["GetMetricData"] == 1
     assert "DescribeTargetHealth" not in sent
+
+
+def test_a_cluster_of_many_load_balancers_is_counted_from_elbs_target_counts_in_its_metric_read(
+    big_cluster: BigCluster,
+) -> None:
+    # GIVEN the cluster's 170 application load balancers, whose target groups ELB counted a few
+    # minutes ago, but for the first group at the second load balancer, one group counted with
+    # no target and one not counted at all
+    elbv2, cloudwatch, sent = counted_clients(big_cluster.session)
+    # WHEN the cluster's load balancers are read, their targets counted from the metrics
+    found = cluster_load_balancer_health(
+        elbv2, cloudwatch, CLUSTER, COUNTS_START, COUNTS_END, target_counts_from_metrics=True
+    )
+    # THEN the counts of the 171 pairs of target group and load balancer came in the traffic's
+    # GetMetricData calls (510 + 342 queries: 2 calls, as for the traffic alone), and only the
+    # three target groups the counts left unsettled were asked their health, not 170
+    pairs = LOAD_BALANCERS + 1
+    assert sent == {
+        "DescribeLoadBalancers": 1,
+        "DescribeTags": math.ceil((LOAD_BALANCERS + 1) / DESCRIBE_TAGS_BATCH),
+        "DescribeTargetGroups": 1,
+        "DescribeTargetHealth": 3,
+        "GetMetricData": math.ceil((3 * LOAD_BALANCERS + 2 * pairs) / MAX_QUERIES_PER_CALL),
+    }
+    assert sent["GetMetricData"] == 2
+    # AND every load balancer has its target groups' targets: the counts of the latest minute
+    # both metrics have, its fewest healthy and most unhealthy targets; those of the groups not
+    # counted, or counted with no target, as DescribeTargetHealth answers them now
+    by_name = {balancer.name: balancer for balancer in found}
+    assert sorted(by_name) == [f"k8s-{index:03d}" for index in range(LOAD_BALANCERS)]
+    counted = by_name[f"k8s-{COUNTED_OVER_A_MINUTE:03d}"]
+    assert (counted.registered, counted.healthy) == (4, 2)
+    assert [
+        (group.name, group.registered, group.healthy) for group in by_name["k8s-001"].target_groups
+    ] == [
+        ("k8s-000-tg", 1, 1),
+        ("k8s-001-tg", 1, 1),
+    ]
+    for index in (NO_TARGET_COUNTED, NOT_COUNTED):
+        balancer = by_name[f"k8s-{index:03d}"]
+        assert (balancer.registered, balancer.healthy) == (1, 1)
+    straddling = by_name[f"k8s-{STRADDLING}"]
+    assert (straddling.registered, straddling.healthy) == (2, 1)
