@@ -699,7 +699,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         triggers=(
             AlertTopics(severities=("critical", "warning", "info")),
-            QueueMessages(batch_size=10),
+            # An alert topic's event that failed past Lambda's retries (a channel's outage) is
+            # read again from the queue, whose dead-letter queue redrives: docs/functions/
+            # notification_router.md, "When a channel is down".
+            QueueMessages(batch_size=10, failed_invocations=True),
         ),
         reserved_concurrency=10,
     ),

@@ -204,10 +204,15 @@ class HttpRoute:
 
 @dataclass(frozen=True)
 class QueueMessages:
-    """An SQS queue owned by the function, consumed by the same function."""
+    """An SQS queue owned by the function, consumed by the same function. With
+    `failed_invocations`, the function's asynchronous invocations that failed past Lambda's
+    retries go to that queue as Lambda's on-failure records (which the function must read),
+    instead of to its dead-letter queue: from there its queue's dead-letter queue takes them,
+    which people can redrive."""
 
     batch_size: int = 1
     report_batch_item_failures: bool = True
+    failed_invocations: bool = False
 
 
 Trigger = FixedSchedule | ClusterSchedule | ObjectCreated | EventRule | AlertTopics | HttpRoute

@@ -7,6 +7,19 @@ and dead letters that notify the warning topic. A function that consumes a queue
 (`QueueMessages`) owns that queue too, because its environment and policy name it. Every queue
 refuses plain HTTP. The catalog's `reserved_concurrency` both reserves and caps how many copies
 of a function run at once.
+
+An asynchronous invocation that failed past Lambda's retries goes, as Lambda's on-failure record,
+to the function's dead-letter queue, where people read it. A function whose queue takes its
+failed invocations (`QueueMessages.failed_invocations`: the notification router) sends them to
+that queue instead, and reads them there: the dead-letter queue is no SQS queue's, so SQS's
+redrive (StartMessageMoveTask) cannot move its messages anywhere, and an alert from a topic whose
+channel was down past Lambda's retries had no way back to the router. From the queue the record
+is retried as the queue retries any message, then kept in the queue's dead-letter queue, which
+people redrive once the channel works again. Lambda sends the record with the function's
+execution role: `sqs:SendMessage` on that queue (the queue's policy denies only plain HTTP) and
+the fleet key's data keys through SQS, which every function has for its dead-letter queue. The
+function's own dead-letter queue stays: it keeps what reached it before (movable by hand to the
+queue), and its alarm.
 """
 
 from __future__ import annotations
@@ -71,11 +84,13 @@ def redelivery_seconds(timeout_seconds: int) -> int:
     message out QUEUE_MAX_RECEIVE_COUNT times, each about a visibility timeout after the one
     before, and a message its receives took to the queue's dead-letter queue comes back when
     people redrive it, as late as the queue and then the dead-letter queue keep it
-    (QUEUE_RETENTION_SECONDS each: `_owned_queue`); plus the invocation that handles it. A
-    function that recognises a redelivery (the notification router) must remember the events it
-    handled that long."""
+    (QUEUE_RETENTION_SECONDS each: `_owned_queue`), after it reached the queue: an asynchronous
+    event that failed past Lambda's retries reaches it as its failure record up to its maximum
+    event age after it came (`QueueMessages.failed_invocations`); plus the invocation that
+    handles it. A function that recognises a redelivery (the notification router) must remember
+    the events it handled that long."""
     queue_seconds = (QUEUE_MAX_RECEIVE_COUNT - 1) * queue_visibility_timeout(timeout_seconds)
-    redrive_seconds = QUEUE_RETENTION_SECONDS + QUEUE_RETENTION_SECONDS
+    redrive_seconds = ASYNC_MAXIMUM_EVENT_AGE_SECONDS + QUEUE_RETENTION_SECONDS * 2
     return max(ASYNC_MAXIMUM_EVENT_AGE_SECONDS, queue_seconds, redrive_seconds) + timeout_seconds
 
 
@@ -229,7 +244,7 @@ class FleetFunction(pulumi.ComponentResource):
             maximum_event_age_in_seconds=ASYNC_MAXIMUM_EVENT_AGE_SECONDS,
             destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
                 on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                    destination=self.dead_letter_queue.arn
+                    destination=self._failed_invocations_queue().arn
                 )
             ),
             opts=self._child,
@@ -247,6 +262,18 @@ class FleetFunction(pulumi.ComponentResource):
     @property
     def _consumes_queue(self) -> bool:
         return any(isinstance(trigger, QueueMessages) for trigger in self.spec.triggers)
+
+    def _failed_invocations_queue(self) -> aws.sqs.Queue:
+        """Where Lambda sends the record of an asynchronous invocation that failed past its
+        retries: the function's own queue when that queue takes them, else its dead-letter
+        queue (the module docstring says why)."""
+        takes_them = any(
+            isinstance(trigger, QueueMessages) and trigger.failed_invocations
+            for trigger in self.spec.triggers
+        )
+        if takes_them and self.queue is not None:
+            return self.queue
+        return self.dead_letter_queue
 
     def _event_rule_arns(self) -> list[str]:
         """The ARNs of this function's EventBridge rules (`components/triggers.py` creates them):
@@ -348,6 +375,22 @@ class FleetFunction(pulumi.ComponentResource):
                 "Action": ["sqs:SendMessage"],
                 "Resource": [self.dead_letter_queue.arn],
             },
+            *self._failed_invocations_statements(),
+        ]
+
+    def _failed_invocations_statements(self) -> list[dict[str, object]]:
+        """Lambda sends a failed invocation's record with the function's role: to a queue other
+        than its dead-letter queue only by this grant."""
+        queue = self._failed_invocations_queue()
+        if queue is self.dead_letter_queue:
+            return []
+        return [
+            {
+                "Sid": "FailedInvocationsToOwnQueue",
+                "Effect": "Allow",
+                "Action": ["sqs:SendMessage"],
+                "Resource": [queue.arn],
+            }
         ]
 
     def _layers(self) -> list[pulumi.Input[str]]:

@@ -152,6 +152,12 @@ def _trigger_rows(spec: FunctionSpec) -> list[str]:
         QueueMessages: lambda trigger: (
             f"its own SQS queue, batches of {trigger.batch_size}"
             + (", partial batch failures" if trigger.report_batch_item_failures else "")
+            + (
+                "; its asynchronous invocations that failed past Lambda's retries come back "
+                "through it (its on-failure destination)"
+                if trigger.failed_invocations
+                else ""
+            )
         ),
         CallbackSchedules: lambda trigger: (
             "one-time EventBridge Scheduler schedules it creates in its own schedule group, "
@@ -231,8 +237,15 @@ def permissions_section(spec: FunctionSpec) -> str:
         f"key, metrics and traces; see the README's function table){but}, its role allows:",
         "",
     ]
-    if own:
-        lines += ["| hub actions | on |", "|---|---|", *(_statement_row(s) for s in own)]
+    rows = [_statement_row(s) for s in own]
+    if any(isinstance(t, QueueMessages) and t.failed_invocations for t in spec.triggers):
+        # Granted by the program with the on-failure destination, not by a catalog statement.
+        rows.append(
+            "| `sqs:SendMessage` | its own queue: Lambda sends the record of a failed "
+            "asynchronous invocation there with this role |"
+        )
+    if rows:
+        lines += ["| hub actions | on |", "|---|---|", *rows]
     else:
         lines.append("no other hub actions.")
     lines += ["", _state_table_partitions_text(spec.name), ""]

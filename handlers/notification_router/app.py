@@ -3,10 +3,12 @@ e-mail. Reference: docs/functions/notification_router.md.
 
 Records come from the alert topics (SNS) or the router's queue (SQS); each message is a fleet
 alert, a native CloudWatch alarm notification, or (in SQS) an SNS envelope around either
-(messages.py). Each is deduplicated and delivered on its route's channels (router.py). A message
-is not started when the invocation has less time left than one channel attempt may take: it is
-handed back for a retry, as is every message that a channel has not taken yet (from the queue,
-after the Retry-After a rate-limited channel asked for, when it did).
+(messages.py), or the record of the router's own invocation by an alert topic that failed past
+Lambda's retries, whose SNS messages are routed as that invocation would have (records.py).
+Each is deduplicated and delivered on its route's channels (router.py). A message is not started
+when the invocation has less time left than one channel attempt may take: it is handed back for
+a retry, as is every message that a channel has not taken yet (from the queue, after the
+Retry-After a rate-limited channel asked for, when it did).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fleet_shared.event_parsing import error_result
+from fleet_shared.event_parsing import error_result, json_or_problem
 from fleet_shared.exceptions import DeploymentError, EventValidationError
 from fleet_shared.handler import FleetFunction, Invocation
 from fleet_shared.sqs_batch import QueueMessage, process_partial_batch
@@ -28,7 +30,14 @@ from handlers.notification_router.exceptions import (
     UndeliveredAlertError,
 )
 from handlers.notification_router.messages import Notification, parse_message
-from handlers.notification_router.records import SNS, SQS, AlertRecords, parse_records
+from handlers.notification_router.records import (
+    SNS,
+    SQS,
+    AlertRecords,
+    failed_sns_records,
+    is_failure_record,
+    parse_records,
+)
 from handlers.notification_router.router import (
     NOT_STARTED,
     REDELIVERED,
@@ -169,15 +178,12 @@ def _route_queue(
 
     def route_record(message: QueueMessage) -> None:
         position = next(positions)
-        field = f"Records[{position}].body"
         try:
-            result, _ = _route_text(
-                message.body,
-                field,
-                message.message_id,
+            routed = _route_body(
+                message,
+                f"Records[{position}].body",
                 services,
                 invocation,
-                source=SQS,
                 receive_count=_receive_count(records[position]),
             )
         except Exception as error:
@@ -186,15 +192,75 @@ def _route_queue(
                 {**error_result(error, message_id=message.message_id), "status": UNDELIVERED}
             )
             raise
-        results.append(result)
-        if result["status"] in RETRY_STATUSES and "retry_after_seconds" in result:
-            _delay(records[position], result, services, invocation)
-        if result["status"] in RETRY_STATUSES or result["status"] == ERROR:
-            raise MessageNotDeliveredError(message.message_id, result["status"])
+        results.extend(routed)
+        waiting = [
+            r for r in routed if r["status"] in RETRY_STATUSES and "retry_after_seconds" in r
+        ]
+        if waiting:
+            longest = max(waiting, key=lambda result: int(result["retry_after_seconds"]))
+            _delay(records[position], longest, services, invocation)
+        unfinished = [r["status"] for r in routed if r["status"] in RETRY_STATUSES | {ERROR}]
+        if unfinished:
+            raise MessageNotDeliveredError(message.message_id, unfinished[0])
 
     response = process_partial_batch(records, route_record, FUNCTION.logger)
     _count(results)
     return {**response, "status": _overall(results), "results": results}
+
+
+def _route_body(
+    message: QueueMessage,
+    field: str,
+    services: RouterServices,
+    invocation: Invocation,
+    *,
+    receive_count: int,
+) -> list[dict[str, Any]]:
+    """The results of a queue message (its body at `field`): one for an alert, an alarm or an SNS
+    envelope, or one per SNS message of the router's own failed invocation whose record it is,
+    each routed as that invocation would have routed it (keyed by its MessageId and text, so the
+    channels that took it then are not sent it again). A record that is no such failure is one
+    error result, naming the field: the queue hands it out again, then keeps it in its
+    dead-letter queue."""
+    document, _ = json_or_problem(message.body) if isinstance(message.body, str) else (None, None)
+    if not is_failure_record(document):
+        result, _ = _route_text(
+            message.body,
+            field,
+            message.message_id,
+            services,
+            invocation,
+            source=SQS,
+            receive_count=receive_count,
+        )
+        return [result]
+    try:
+        sns_messages = failed_sns_records(
+            document,
+            field,
+            invocation.invoked_function_arn,
+            services.environment.alert_topics(),
+        )
+    except EventValidationError as error:
+        FUNCTION.logger.warning(
+            "failed invocation's record refused",
+            extra={"error": str(error), "message_id": message.message_id},
+        )
+        return [error_result(error, message_id=message.message_id)]
+    results = []
+    for index, sns in enumerate(sns_messages):
+        result, _ = _route_text(
+            sns.get("Message"),
+            f"{field}.requestPayload.Records[{index}].Sns.Message",
+            message.message_id,
+            services,
+            invocation,
+            source=SNS,
+            sns_message_id=sns["MessageId"],
+            receive_count=receive_count,
+        )
+        results.append({**result, "sns_message_id": escaped_echo(sns["MessageId"])})
+    return results
 
 
 def _delay(

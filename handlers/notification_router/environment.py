@@ -148,9 +148,11 @@ class RouterEnvironment(FunctionEnvironment):
             "How long after the router handled a message the platform may hand it the same "
             "message again (seconds): Lambda's maximum event age for an alert topic's event, the "
             "queue's receives for its own, and a redrive from the queue's dead-letter queue (as "
-            "late as the queue and then its dead-letter queue keep a message, 14 days each), plus "
-            "one invocation; set by the program from what it deploys. A message handled already "
-            "is answered `redelivered` for this long (the dedup window when unset), and one "
+            "late as the queue and then its dead-letter queue keep a message, 14 days each, after "
+            "an alert topic's event that failed reached the queue as its failure record within "
+            "its event age), plus one invocation; set by the program from what it deploys. A "
+            "message handled already is answered `redelivered` for this long (the dedup window "
+            "when unset), and one "
             "handed back because a channel did not take it goes, when it comes again, only to the "
             "channels that did not: its retry or redrive neither reaches a channel again nor "
             "counts as a suppressed duplicate."
@@ -212,6 +214,12 @@ class RouterEnvironment(FunctionEnvironment):
                 how = "its route is empty" if kind in routes else "it is left out, and so is info"
                 raise ValueError(f"kind {kind!r} has no channel ({how}): its alerts would be lost")
         return routes
+
+    def alert_topics(self) -> frozenset[str]:
+        """The alert topics the router is subscribed to: the only topics whose messages it takes
+        from the record of one of its invocations that failed (`records.failed_sns_records`)."""
+        topics = (self.alert_topic_arn, self.alert_topic_critical_arn, self.alert_topic_info_arn)
+        return frozenset(topic for topic in topics if topic)
 
     def channels_for(self, kind: str) -> tuple[str, ...]:
         """The channels an alert of `kind` goes to (`info`'s when the kind has no route)."""

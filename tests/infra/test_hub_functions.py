@@ -86,16 +86,28 @@ def test_every_function_has_its_layers(hub: HubView):
         assert function.inputs["layers"] == expected, spec.name
 
 
-def test_every_function_sends_failed_async_invocations_to_its_encrypted_dlq(hub: HubView):
+def test_every_function_sends_failed_async_invocations_to_its_dlq_the_router_to_its_queue(
+    hub: HubView,
+):
+    # GIVEN every function of the stack, the router among them (its queue takes them back)
     key_arn = hub.arn(hub.one("aws:kms/key:Key"))
     queues = {queue.outputs["arn"]: queue for queue in hub.of_type("aws:sqs/queue:Queue")}
     for spec, function in hub.functions():
+        # WHEN its asynchronous invocation fails past Lambda's retries
         config = hub.one(
             "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
             functionName=function.inputs["name"],
         )
         destination = config.inputs["destinationConfig"]["onFailure"]["destination"]
-        assert destination == hub.dead_letter_queue_arn(spec)
+        # THEN Lambda sends its record to the function's dead-letter queue, the router's to
+        # its own queue, which reads it and whose dead-letter queue people can redrive
+        if spec.name == "notification_router":
+            queue = hub.one("aws:sqs/queue:Queue", name=f"{function.inputs['name']}-queue")
+            assert destination == hub.arn(queue)
+            assert "deadLetterTargetArn" in json.loads(queue.inputs["redrivePolicy"])
+        else:
+            assert destination == hub.dead_letter_queue_arn(spec), spec.name
+        # AND the queue is encrypted with the fleet key
         # an hour at most, not Lambda's default 6 (docs/functions/eks_scaler.md: an event kept
         # past midnight is still judged by its run's day)
         assert config.inputs["maximumEventAgeInSeconds"] == 3600

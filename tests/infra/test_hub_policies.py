@@ -104,9 +104,12 @@ def test_function_policies_grant_the_catalog_actions_on_resolved_arns(hub: HubVi
         if not writable_partitions(spec.name):
             declared -= set(STATE_TABLE_WRITES.actions)
         assert declared <= granted, spec.name
-        by_action = {
-            action: as_list(s["Resource"]) for s in statements for action in as_list(s["Action"])
-        }
+        # Every statement's resources of an action: the router's role sends to three queues,
+        # in statements of their own.
+        by_action: dict[str, list[object]] = {}
+        for statement in statements:
+            for action in as_list(statement["Action"]):
+                by_action.setdefault(action, []).extend(as_list(statement["Resource"]))
         assert by_action["dynamodb:GetItem"] == [table_arn]
         if spec.acts_in_members:
             assert by_action["sts:AssumeRole"] == [
@@ -424,7 +427,7 @@ def test_logs_insights_results_may_be_read_only_from_the_log_groups_a_function_m
     assert readers
 
 
-def test_the_router_may_send_only_to_its_dead_letter_queues_and_is_told_its_queues_one(
+def test_the_router_may_send_only_to_its_queues_and_is_told_its_queues_dead_letter_queue(
     hub: HubView,
 ):
     # GIVEN the router, its queue's dead-letter queue and the alarm watching that queue
@@ -437,13 +440,16 @@ def test_the_router_may_send_only_to_its_dead_letter_queues_and_is_told_its_queu
     statements = _function_policy(hub, spec)["Statement"]
     variables = hub.function(spec).inputs["environment"]["variables"]
     # THEN it may send messages only to that queue, where it keeps the SNS messages it cannot
-    # read, and to its own dead-letter queue (Lambda's failed asynchronous invocations)
+    # read, to its own queue (Lambda sends the record of a failed asynchronous invocation there
+    # with the function's role) and to its own dead-letter queue
+    queue = hub.one("aws:sqs/queue:Queue", name=f"{name}-queue")
     senders = [s for s in statements if "sqs:SendMessage" in as_list(s["Action"])]
     assert sorted(r for s in senders for r in as_list(s["Resource"])) == sorted(
-        [hub.arn(queue_dead_letters), hub.dead_letter_queue_arn(spec)]
+        [hub.arn(queue_dead_letters), hub.arn(queue), hub.dead_letter_queue_arn(spec)]
     )
-    (keeping,) = [s for s in senders if hub.arn(queue_dead_letters) in as_list(s["Resource"])]
-    assert as_list(keeping["Action"]) == ["sqs:SendMessage"]
+    for sent_to in (queue_dead_letters, queue):
+        (grant,) = [s for s in senders if hub.arn(sent_to) in as_list(s["Resource"])]
+        assert as_list(grant["Action"]) == ["sqs:SendMessage"]
     # AND its environment names that queue
     assert variables["ROUTER_DEAD_LETTER_QUEUE_URL"] == queue_dead_letters.outputs["url"]
     # AND no other function may send to it

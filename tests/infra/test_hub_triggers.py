@@ -645,9 +645,10 @@ def test_the_router_remembers_a_message_as_long_as_the_platform_can_hand_it_out_
     hub: HubView,
 ):
     # GIVEN the router as the program creates it: Lambda retries an alert topic's event until its
-    # maximum event age, SQS hands a message out again a visibility timeout after each receive,
-    # up to the queue's receive count, and people may redrive a message from the queue's
-    # dead-letter queue as long as the queue and then the dead-letter queue keep it
+    # maximum event age, then sends its failure record to the router's queue, SQS hands a message
+    # out again a visibility timeout after each receive, up to the queue's receive count, and
+    # people may redrive a message from the queue's dead-letter queue as long as the queue and
+    # then the dead-letter queue keep it
     spec = function_spec("notification_router")
     function = hub.function(spec)
     name = function.inputs["name"]
@@ -661,10 +662,12 @@ def test_the_router_remembers_a_message_as_long_as_the_platform_can_hand_it_out_
     latest_retry = config.inputs["maximumEventAgeInSeconds"] + timeout
     latest_redelivery = (receives - 1) * queue.inputs["visibilityTimeoutSeconds"] + timeout
     latest_redrive = (
-        queue.inputs["messageRetentionSeconds"]
+        config.inputs["maximumEventAgeInSeconds"]
+        + queue.inputs["messageRetentionSeconds"]
         + dead_letters.inputs["messageRetentionSeconds"]
         + timeout
     )
+    assert config.inputs["destinationConfig"]["onFailure"]["destination"] == hub.arn(queue)
     # WHEN compared with how long the router recognises a message it handled
     remembered = int(function.inputs["environment"]["variables"]["ROUTER_REDELIVERY_SECONDS"])
     # THEN a retry, redelivery or redrive as late as any can come is still recognised

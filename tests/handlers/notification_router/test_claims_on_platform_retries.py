@@ -1,8 +1,9 @@
 """notification_router fed by its alert topics (SNS invokes it asynchronously): what Lambda's own
 retry, a minute after an invocation that failed or that Lambda ended, finds of the dedup claims
-that invocation left behind, in simulated time (`LambdaTime`); and what a redelivery of a message
+that invocation left behind, in simulated time (`LambdaTime`); what a redelivery of a message
 handled already (Lambda's retry of its event, SQS handing it out again) is answered, up to the
-latest the platform redelivers it."""
+latest the platform redelivers it; and what comes of an alert topic's event that failed past
+Lambda's retries, whose record Lambda sends to the router's queue."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.state_table import StateTable
 from handlers.notification_router import app
 from handlers.notification_router.exceptions import UndeliveredAlertError
+from tests.handlers.conftest import FLEET_ENVIRONMENT, FakeLambdaContext
 from tests.handlers.deadlines import PLATFORM_RETRY_SECONDS, LambdaTime
 from tests.handlers.faults import fail_every_attempt
 from tests.handlers.notification_router.test_state_table_after_a_send import (
@@ -38,16 +40,56 @@ from tests.handlers.notification_router.test_state_table_after_a_send import (
     sqs_event,
 )
 
+ALERT_TOPIC_ARN = FLEET_ENVIRONMENT["ALERT_TOPIC_ARN"]
+OWN_FUNCTION_ARN = FakeLambdaContext().invoked_function_arn
+
 
 def sns_event(message_id: str, alert: dict[str, Any]) -> dict[str, Any]:
     return {
         "Records": [
             {
                 "EventSource": "aws:sns",
-                "Sns": {"MessageId": message_id, "Message": json.dumps(alert)},
+                "Sns": {
+                    "MessageId": message_id,
+                    "TopicArn": ALERT_TOPIC_ARN,
+                    "Message": json.dumps(alert),
+                },
             }
         ]
     }
+
+
+def failure_record(
+    event: dict[str, Any],
+    *,
+    function_arn: str = OWN_FUNCTION_ARN,
+    condition: str = "RetriesExhausted",
+) -> str:
+    """The record Lambda sends to the on-failure destination of the function `function_arn`
+    (the router's own by default) once an asynchronous invocation with `event` failed past its
+    retries, as AWS's Lambda guide shows one."""
+    return json.dumps(
+        {
+            "version": "1.0",
+            "timestamp": "2025-06-02T03:33:00.000Z",
+            "requestContext": {
+                "requestId": "c0ffee00-0000-4000-8000-000000000001",
+                "functionArn": f"{function_arn}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": 3,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {
+                "errorMessage": "alerts not delivered: n-1",
+                "errorType": "UndeliveredAlertError",
+            },
+        }
+    )
 
 
 def run_as_lambda(
@@ -297,3 +339,120 @@ def test_a_late_redrive_reaches_only_the_channels_that_did_not_take_the_message(
     assert (len(receiver.bodies("/slack")), len(email_inbox.receive())) == (1, 1)
     # AND the refused writes were tried (the record was written by the second receive)
     assert (record_refusal.attempts > 0) == (refused_record_writes > 0)
+
+
+def test_an_alert_topics_event_failed_past_lambdas_retries_reaches_only_the_channels_owed(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fleet_environment: dict[str, str],
+    *,
+    fake_clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN the router as the program deploys it (a warning goes to Slack and e-mail), and the
+    # e-mail topic failing every publish
+    monkeypatch.setenv("ROUTER_REDELIVERY_SECONDS", str(redelivery_seconds(TIMEOUT_SECONDS)))
+    invoke(sqs_event("warm-up", alert("info", "warm-up")))
+    email_inbox.receive()
+    email_outage = fail_every_attempt(app.FUNCTION.services().sns_client(REGION), "sns", "Publish")
+    event = sns_event("n-1", alert("warning", "node group degraded"))
+
+    # WHEN the alert topic invokes the router (Slack takes the alert, e-mail fails) and Lambda
+    # retries the event twice, each failing on e-mail
+    for wait in (0, PLATFORM_RETRY_SECONDS, 2 * PLATFORM_RETRY_SECONDS):
+        fake_clock.advance(wait)
+        with pytest.raises(UndeliveredAlertError):
+            invoke(event)
+    # AND Lambda sends the event's failure record to the router's queue, its on-failure
+    # destination, which hands it to the router past the 900 s dedup window (the queue backed
+    # up in the outage), e-mail still down
+    record = failure_record(event)
+    fake_clock.advance(20 * 60)
+    from_the_queue = invoke(queue_event("m-1", record))
+    # AND, its receives spent, people redrive it from the queue's dead-letter queue three days
+    # later, once the e-mail topic works again (under a new messageId)
+    email_outage.healed = True
+    fake_clock.advance(3 * 24 * 3600)
+    redriven = invoke(queue_event("m-9", record))
+    # AND redrive it once more
+    again = invoke(queue_event("m-10", record))
+
+    # THEN the record's alert is routed from the queue as the topic's message: Slack, which took
+    # it on the first invocation, is not sent it again
+    assert from_the_queue["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    (first,) = from_the_queue["results"]
+    assert (first["status"], first["sns_message_id"]) == ("failed", "n-1")
+    assert {c["channel"]: c["status"] for c in first["channels"]}["slack"] == "already_sent"
+    # AND the redrive reaches e-mail only, and a second redrive no channel
+    (delivered,) = redriven["results"]
+    channels = {c["channel"]: c["status"] for c in delivered["channels"]}
+    assert channels == {"slack": "already_sent", "email": "sent"}
+    assert again["results"][0]["status"] == "redelivered"
+    assert (len(receiver.bodies("/slack")), len(email_inbox.receive())) == (1, 1)
+
+
+FORGED_TOPIC = "arn:aws:sns:ap-south-1:123456789012:lookalike\n<!channel> " + "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "shown"),
+    [
+        (
+            failure_record(
+                sns_event("n-1", alert("critical", "forged")),
+                function_arn=OWN_FUNCTION_ARN.replace("lambda-fleet-test", "lambda-fleet-other"),
+            ),
+            "Records[0].body.requestContext.functionArn",
+            "names 'lambda-fleet-other', not this function (lambda-fleet-test)",
+        ),
+        (
+            failure_record(
+                {
+                    "Records": [
+                        {
+                            "EventSource": "aws:sns",
+                            "Sns": {
+                                "MessageId": "n-1",
+                                "TopicArn": FORGED_TOPIC,
+                                "Message": json.dumps(alert("critical", "forged")),
+                            },
+                        }
+                    ]
+                }
+            ),
+            "Records[0].body.requestPayload.Records[0].Sns.TopicArn",
+            "lookalike\\n<!channel>",
+        ),
+        (
+            failure_record(sns_event("n-1", alert("critical", "forged")), condition="Success"),
+            "Records[0].body.requestContext.condition",
+            "'Success'",
+        ),
+    ],
+    ids=["another-function", "forged-topic", "not-a-failure"],
+)
+def test_a_failure_record_not_of_the_routers_own_failed_alert_topic_event_is_refused(
+    invoke: Invoke,
+    receiver: Any,
+    email_inbox: Any,
+    fleet_environment: dict[str, str],
+    *,
+    body: str,
+    field: str,
+    shown: str,
+) -> None:
+    # GIVEN a queue message shaped as a Lambda failure record that is not the router's own, or
+    # holds a message of a topic that is no alert topic, or records no failure
+    # WHEN the queue hands it to the router
+    result = invoke(queue_event("m-1", body))
+    # THEN it is refused, naming the field and a short, escaped start of the value: one line
+    (refused,) = result["results"]
+    assert refused["status"] == "error"
+    assert refused["error"].startswith(f"invalid event: {field}: "), refused["error"]
+    assert shown in refused["error"]
+    assert "\n" not in refused["error"] and len(refused["error"]) < 200
+    # AND it goes back to the queue (and, its receives spent, to its dead-letter queue)
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    # AND no channel got anything
+    assert receiver.requests == {} and email_inbox.receive() == []
