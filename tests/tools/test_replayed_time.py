@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import pytest
+
 from catalog import FUNCTIONS
-from fleetctl import demo
+from fleetctl import demo, invoke_runner
 from fleetctl.invoke_runner import ReplayedClock, answer
 
 REPLAYED = datetime(2026, 11, 26, 2, 30, tzinfo=UTC)
@@ -32,13 +34,25 @@ class _Function:
         self.current = services
 
 
-def test_a_replayed_clock_starts_at_the_instant_set_and_ticks_from_there():
+def test_a_replayed_clock_starts_at_the_instant_set_and_ticks_from_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a replayed clock set to an instant when the machine's monotonic clock reads 100 s
+    monotonic = [100.0]
+    monkeypatch.setattr(invoke_runner, "time", SimpleNamespace(monotonic=lambda: monotonic[0]))
     clock = ReplayedClock()
     clock.set(REPLAYED)
-    first, second = clock.now(), clock.now()
-    assert REPLAYED <= first <= second < REPLAYED + timedelta(seconds=5)
+    # WHEN it is read at once, then 2.5 s of real time later
+    at_once = clock.now()
+    monotonic[0] += 2.5
+    later = clock.now()
+    # THEN it starts at the instant and has moved on by the real time elapsed
+    assert (at_once, later) == (REPLAYED, REPLAYED + timedelta(seconds=2.5))
+    # AND unset, it follows the machine's clock
     clock.set(None)
-    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+    before = datetime.now(UTC)
+    now = clock.now()
+    assert before <= now <= datetime.now(UTC)
 
 
 def test_each_invocation_sees_the_instant_it_was_sent_with():
