@@ -137,6 +137,10 @@ def test_a_decrease_waits_for_the_cooldown_and_an_increase_does_not() -> None:
     assert down.target == Sizes(2, 2, 6)
     # AND an increase goes ahead
     assert decision_for(Action.SCALE_UP, 4, last_change_at=recently).kind is DecisionKind.CHANGE
+    # AND in the cooldown's last second (half of one left) it still waits
+    last_second = NOW - timedelta(seconds=299.5)
+    down = decision_for(Action.SCALE_DOWN, 2, last_change_at=last_second)
+    assert (down.kind, down.cooldown_remaining_seconds) == (DecisionKind.BLOCKED, 1)
     # AND once the cooldown passed, the decrease goes ahead
     earlier = NOW - timedelta(seconds=300)
     assert decision_for(Action.SCALE_DOWN, 2, last_change_at=earlier).kind is DecisionKind.CHANGE
