@@ -158,6 +158,28 @@ def test_an_http_scale_down_marked_scheduled_is_answered_at_once_within_the_cool
     assert scaling.desired_size("system") == 3
 
 
+def test_a_dry_run_of_the_evening_run_within_the_cooldown_reports_it_at_once_and_succeeds(
+    scaling: Scaling,
+) -> None:
+    # GIVEN the system group raised over HTTP 120 s before the evening run
+    scaling.clock.advance(EVENING.total_seconds() - 120)
+    assert scaling.scaler(http_scale_up(3))["statusCode"] == 200
+    scaling.clock.advance(120)
+    run_at = scaling.clock.now()
+    # WHEN the evening scale-down comes as a dry run
+    result = scaling.scaler({**evening_scale_down(scaling), "dry_run": True}, "evening-dry")
+    # THEN it reports the group held by the cooldown without waiting for it or failing the
+    # invocation (a dry run that failed would be retried into the dead-letter queue), and
+    # changes nothing
+    assert result["dry_run"] is True
+    [item] = result["results"]
+    assert item["status"] == "scale_down_blocked"
+    assert item["cooldown_remaining_seconds"] == COOLDOWN_SECONDS - 120
+    assert scaling.clock.now() == run_at
+    assert scaling.desired_size("system") == 3
+    assert scaling.calls == ["system"]
+
+
 def test_an_http_request_named_as_the_evening_run_does_not_stand_in_for_the_run(
     scaling: Scaling,
 ) -> None:
