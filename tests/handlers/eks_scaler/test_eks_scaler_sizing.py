@@ -92,6 +92,14 @@ def test_limits_that_leave_no_size_are_refused() -> None:
     assert "the floor 4 is above the node group's maxSize 3 in EKS" in (plan.refused or "")
 
 
+def test_limits_that_leave_one_size_give_that_size() -> None:
+    # GIVEN a floor of 4 at the stack file's and EKS's max_size 4
+    limits = node_group_limits(Sizes(1, 2, 4), "ON_DEMAND", configured(floor=4, max_size=4))
+    # WHEN a smaller size is asked THEN the one size left is used, not refused
+    plan = plan_desired(2, limits)
+    assert (plan.desired_size, plan.refused) == (4, None)
+
+
 def test_spot_group_may_go_to_zero() -> None:
     # GIVEN a spot group at 0/2/6 (floor 0) WHEN desired 0 is asked THEN 0 it is
     plan = plan_desired(0, node_group_limits(Sizes(0, 2, 6), "SPOT", None))
