@@ -25,11 +25,13 @@ from fleet_shared.state_table import StateTable
 from fleet_shared.timestamps import iso_z
 from fleet_shared.wall_clocks import hour_start
 from handlers.performance_analyzer import app
+from handlers.performance_analyzer.bottlenecks import find_bottlenecks, measured_rules
 from handlers.performance_analyzer.environment import PerformanceEnvironment
 from handlers.performance_analyzer.measurements import WindowMeasurements
 from handlers.performance_analyzer.regressions import (
     OPEN_REGRESSIONS_KEY,
     MeasuredWindow,
+    regressions,
     settle_regression_alerts,
     trends,
 )
@@ -327,6 +329,29 @@ def test_an_open_regression_stays_open_when_the_week_earlier_catches_up_with_now
     assert cluster["regressions"] == []
     assert cluster["alerts"] == {"sent": 0, "resolved": 0, "open": 1}
     assert alert_inbox.receive() == []
+
+
+@pytest.mark.parametrize(
+    ("week_earlier_cpu", "regressing"),
+    [(82.5, ["cpu_saturation"]), (82.6, [])],
+    ids=["risen-by-the-regression-percent", "risen-by-less"],
+)
+def test_a_rule_firing_both_weeks_regresses_once_its_figure_rose_by_the_regression_percent(
+    week_earlier_cpu: float, regressing: list[str]
+) -> None:
+    # GIVEN CPU at 99 % now and above the rule's 80 % threshold a week earlier too
+    now = WindowMeasurements(figures={"cpu": 99.0}, load_balancers=[], hourly=[])
+    earlier = WindowMeasurements(figures={"cpu": week_earlier_cpu}, load_balancers=[], hourly=[])
+    # WHEN the regressions are read with PERFORMANCE_REGRESSION_PERCENT at 20
+    found = regressions(
+        find_bottlenecks(now, 4),
+        find_bottlenecks(earlier, 4),
+        trends(now, earlier),
+        20.0,
+        measured_rules(earlier),
+    )
+    # THEN a rise of exactly 20 % (82.5 -> 99) is a regression, and one of 19.85 % is not
+    assert found == regressing
 
 
 def test_an_open_record_written_before_clear_levels_were_kept_is_held_and_resolved_by_them(
