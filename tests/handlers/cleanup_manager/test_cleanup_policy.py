@@ -17,6 +17,7 @@ import pytest
 from moto.ec2.models import ec2_backends
 
 from catalog.functions import function_spec
+from fleet_shared.cleanup_policy import CleanupPolicy
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError
@@ -29,6 +30,7 @@ from handlers.cleanup_manager.candidates import (
     KUBERNETES_VOLUME_TAGS,
     LIFECYCLE_MANAGED_SNAPSHOT_TAGS,
     MARK_TAG_PREFIX,
+    volumes,
 )
 from tests.handlers.cleanup_manager.support import (
     MARK_TAG,
@@ -386,6 +388,31 @@ def test_a_snapshot_becomes_a_candidate_at_exactly_its_age_and_a_version_beyond_
     member_a.clock.set(described["StartTime"] + timedelta(days=30))
     # THEN the snapshot is a candidate, marked
     assert _actions_in_a(member_a.cleaner({"action": "cleanup"}))[snapshot] == "mark"
+
+
+def test_an_unattached_volume_becomes_a_candidate_at_exactly_its_minimum_age(
+    member_a: MemberA,
+) -> None:
+    # GIVEN member A's unattached volume, under the default minimum age (7 days)
+    volume = create_volume(member_a.ec2)
+    [described] = member_a.ec2.describe_volumes(VolumeIds=[volume])["Volumes"]
+    policy = CleanupPolicy()
+
+    def candidates_at(age: timedelta) -> list[str]:
+        found = volumes(
+            member_a.ec2,
+            policy,
+            described["CreateTime"] + age,
+            [],
+            lambda: True,
+            own_mark_tag=MARK_TAG,
+        )
+        return [resource.id for resource in found if resource.candidate]
+
+    # WHEN its candidates are listed a second before it is 7 days old, and as it is
+    # THEN it is no candidate yet, then one
+    assert candidates_at(timedelta(days=7, seconds=-1)) == []
+    assert candidates_at(timedelta(days=7)) == [volume]
 
 
 MISTYPED_KEEP = "yes " + "x" * 250
