@@ -52,6 +52,7 @@ def test_a_cluster_hold_blocks_the_evening_scale_down_until_it_expires(
     held = scaler(event("scale_down", *EVENING_SCALE_DOWN, request_id="down-1"))
     # THEN nothing changes and every node group says which hold, until when and who set it
     assert sizes(member_eks, "system")["desired_size"] == 2
+    assert [item["nodegroup"] for item in held["results"]] == ["system", "web"]
     for item in held["results"]:
         assert item["status"] == "held"
         assert "release freeze" in item["reason"]
