@@ -88,10 +88,12 @@ def test_error_results_failed_http_answers_and_failed_batch_items_count_as_error
     assert InvokeOutcome({"results": [{"status": "error"}, {"status": "error"}]}).is_error
     assert not InvokeOutcome({"results": [{"status": "error"}, {"status": "dry_run"}]}).is_error
     # Every cluster of a forecaster's fleet run, every object of an S3 notification, every
-    # member-account target failed: the run answers `partial`, and nothing was done.
+    # member-account target failed: the run answers `partial`, and nothing was done. A run with
+    # none to act on failed none.
     for targets in ("clusters", "objects", "targets"):
         assert InvokeOutcome({"status": "partial", targets: [{"status": "error"}]}).is_error
         assert not InvokeOutcome({"status": "partial", targets: [{"status": "ok"}]}).is_error
+        assert not InvokeOutcome({"status": "ok", targets: []}).is_error
     assert not InvokeOutcome({"status": "ok", "targets": 2}).is_error
     assert not InvokeOutcome({"statusCode": 200}).is_error
     assert not InvokeOutcome({"batchItemFailures": []}).is_error
