@@ -366,7 +366,7 @@ def test_a_volume_whose_backup_tag_key_is_written_otherwise_is_never_deleted_and
 
 
 def test_a_snapshot_becomes_a_candidate_at_exactly_its_age_and_a_version_beyond_exactly_n(
-    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None]
+    member_a: MemberA, cleanup_policy: Callable[[dict[str, Any]], None], aws_calls: list[AwsCall]
 ) -> None:
     # GIVEN member A's snapshot, and two functions: one with exactly keep_lambda_versions (3)
     # published versions, one with a version more, under the default ages (30 days)
@@ -384,6 +384,14 @@ def test_a_snapshot_becomes_a_candidate_at_exactly_its_age_and_a_version_beyond_
     # newest 3 of the one with 4 is
     assert snapshot not in before
     assert {resource for resource in before if ":" in resource} == {"one-more:1"}
+    # AND only the function with a version beyond them had its tags and provisioned
+    # concurrency read: nothing of the other could be deleted, so nothing of it may fail
+    read_for = {
+        str(call.params.get("Resource") or call.params.get("FunctionName")).rsplit(":", 1)[-1]
+        for call in aws_calls
+        if call.operation in {"ListTags", "ListProvisionedConcurrencyConfigs"}
+    }
+    assert read_for == {"one-more"}
     # WHEN it runs as the snapshot is exactly 30 days old
     member_a.clock.set(described["StartTime"] + timedelta(days=30))
     # THEN the snapshot is a candidate, marked
