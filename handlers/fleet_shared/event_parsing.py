@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from fleet_shared.exceptions import EventValidationError, FleetError
-from fleet_shared.validation_errors import cut_echo, first_error
+from fleet_shared.validation_errors import error_echo, first_error
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -66,11 +66,12 @@ def json_or_problem(text: str | bytes) -> tuple[Any, str | None]:
 def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any]:
     """`{"status": "error", "error": "<message>", **context}`: the result of a refused request.
 
-    A `FleetError` is reported by its message; any other exception also by its type, because
-    its message alone ("'name'" for a KeyError) is rarely readable. A pydantic `ValidationError`
-    (a document read from S3 that does not validate) is reported by its first error only, like
-    an event's, since its own message lists every error with the values it refused. `context`
-    adds fields such as the account or node group concerned and may not replace `status`.
+    A `FleetError` is reported by its message (the fleet's wording, which quotes what it repeats
+    already); any other exception as `validation_errors.error_echo` quotes it: by its type too,
+    its message escaped and cut (it may repeat what a peer sent). A pydantic `ValidationError` (a
+    document read from S3 that does not validate) is reported by its first error only, like an
+    event's, since its own message lists every error with the values it refused. `context` adds
+    fields such as the account or node group concerned and may not replace `status`.
     """
     if "status" in context:
         raise TypeError("error_result context may not set 'status'")
@@ -80,8 +81,5 @@ def error_result(error: FleetError | Exception, **context: Any) -> dict[str, Any
         field, problem = first_error(error, root=error.title)
         message = f"{type(error).__name__}: {field}: {problem}"
     else:
-        # Cut: such a message may repeat what a peer sent (botocore's ResponseParserError holds
-        # the whole page it could not parse).
-        named = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        message = cut_echo(named)
+        message = error_echo(error)
     return {"status": "error", "error": message, **context}

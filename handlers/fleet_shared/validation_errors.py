@@ -41,6 +41,17 @@ def escaped_echo(text: str, limit: int = ECHO_LIMIT) -> str:
     return cut_echo(escaped, limit)
 
 
+def error_echo(error: BaseException, limit: int = ECHO_LIMIT) -> str:
+    """An exception the fleet did not word, as a message or a result quotes it: `<type>:
+    <message>` (its type alone when it has no message, its type because a message alone, "'name'"
+    for a KeyError, is rarely readable), escaped and cut as `escaped_echo` does, since its message
+    may repeat what a peer sent (botocore's ResponseParserError holds the whole page it could not
+    parse, a ClientError the message a proxy filled with its page). A message escaped already
+    (`\\n`) gains no second backslash."""
+    named = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return escaped_echo(named, limit)
+
+
 SHOWN_VALUE_LENGTH = 40
 """The most characters of a refused value a validation message quotes: enough to recognise it."""
 

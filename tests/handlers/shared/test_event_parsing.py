@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from fleet_shared.event_parsing import decode_json, error_result, parse_event
@@ -83,6 +84,28 @@ def test_error_result_of_an_unexpected_exception_names_its_type() -> None:
     assert error_result(LockNotAcquiredError("scale", None, None))["error"] == (
         "lock scale is held"
     )
+
+
+HOSTILE_MESSAGE = "denied\nAll checks passed \x1b[31mred\u2028next " + "x" * 5000
+"""A peer's error message over several lines, with a terminal escape and a line separator, of
+thousands of characters: its second line poses as a fact of the result."""
+
+
+def test_error_result_of_a_foreign_error_quotes_it_escaped_and_cut() -> None:
+    # GIVEN a refusal whose message is a peer's hostile text
+    refusal = ClientError({"Error": {"Code": "AccessDenied", "Message": HOSTILE_MESSAGE}}, "Get")
+    # WHEN turned into a result
+    message = error_result(refusal)["error"]
+    # THEN it is one line of 200 characters at most, its control characters written as escapes
+    assert message.startswith(
+        "ClientError: An error occurred (AccessDenied) when calling the Get operation: "
+        "denied\\nAll checks passed \\x1b[31mred\\u2028next xxx"
+    )
+    assert message.isprintable()
+    assert len(message) == 200
+    # AND quoted again, the escaped text gains no second backslash
+    requoted = error_result(RuntimeError(message))["error"]
+    assert requoted.startswith(f"RuntimeError: {message[:120]}")
 
 
 def test_error_result_of_a_validation_error_names_its_first_field_only() -> None:
