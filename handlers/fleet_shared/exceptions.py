@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, escaped_echo
 
 
 class FleetError(Exception):
@@ -204,13 +204,16 @@ class UnreadableRequestRecordError(UnreadableStateValueError):
 class AnswerLostError(FleetError):
     """A mutation failed after one of its attempts was sent and got no answer (a read timeout, a
     connection closed before the answer) or a server failure (`fleet_shared.lost_answers`),
-    whatever later attempts met: AWS may have applied it, and only a read tells."""
+    whatever later attempts met: AWS may have applied it, and only a read tells. The unanswered
+    attempt's error is quoted escaped and cut (`escaped_echo`): a server failure's message may be
+    a proxy's page, and the message reaches results, alerts and log lines."""
 
     def __init__(self, call: str, unanswered: Exception) -> None:
         self.call = call
         self.unanswered = unanswered
         super().__init__(
-            f"{call}: {cut_echo(str(unanswered))}: its answer was lost, so it may have been applied"
+            f"{call}: {escaped_echo(str(unanswered))}: its answer was lost, so it may have been "
+            "applied"
         )
 
 

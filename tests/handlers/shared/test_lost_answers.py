@@ -8,9 +8,11 @@ import math
 import threading
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from fleet_shared.event_parsing import error_result
 from fleet_shared.exceptions import AnswerLostError
 from fleet_shared.lost_answers import Attempts, watched_attempts
 from fleet_shared.node_group_updates import update_desired_size
@@ -19,6 +21,7 @@ from tests.handlers.conftest import STATE_TABLE_NAME, create_state_table
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS, LambdaTime, draw_longest_botocore_waits
 from tests.handlers.faults import (
     fail_after_applying_then_refuse,
+    fail_every_attempt,
     hold_first_attempt,
     lose_first_answer,
     throttle_attempts,
@@ -118,6 +121,31 @@ def test_an_update_ended_at_its_bound_after_a_server_failure_is_still_reported_a
     assert "ServerException" in str(lost.value)
     group = eks.describe_nodegroup(clusterName="prod", nodegroupName="web")["nodegroup"]
     assert group["scalingConfig"]["desiredSize"] == 3
+
+
+@pytest.mark.usefixtures("mocked_aws", "no_retry_waits")
+def test_a_lost_update_quotes_the_server_failure_escaped_and_cut() -> None:
+    # GIVEN an EKS (or a proxy) answering every UpdateNodegroupConfig with a server failure whose
+    # message runs over lines, with a terminal escape and a line separator, thousands long
+    eks = boto3.client("eks", region_name=REGION)
+    page = "failed\nAll checks passed \x1b[31mred\u2028next " + "x" * 5000
+    fail_every_attempt(eks, "eks", "UpdateNodegroupConfig", server_error=page)
+
+    # WHEN the update is made
+    with pytest.raises(AnswerLostError) as lost:
+        update_desired_size(eks, "prod", "web", 3)
+
+    # THEN it is lost, its error quoted on one line, the control characters escaped, cut
+    message = str(lost.value)
+    assert message.startswith(
+        "UpdateNodegroupConfig of web: An error occurred (InternalServerError) when calling the "
+        "UpdateNodegroupConfig operation: failed\\nAll checks passed "
+        "\\x1b[31mred\\u2028next xxx"
+    )
+    assert message.isprintable()
+    assert len(message) < 300
+    # AND the result naming it keeps the quote as it is, with no second backslash
+    assert error_result(lost.value)["error"] == message
 
 
 @pytest.mark.usefixtures("no_retry_waits")
