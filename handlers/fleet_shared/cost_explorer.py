@@ -30,7 +30,7 @@ from typing import Any
 
 from fleet_shared.aws_answers import UnreadableAnswerError, answer_field
 from fleet_shared.page_tokens import pages
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import error_echo
 
 CE_REGION = "us-east-1"
 TOTAL = "Total"
@@ -204,7 +204,7 @@ def cost_and_usage(
             # shaped otherwise than Cost Explorer sends it raises one of these here, where only
             # the answer is read, and must fail this read, not the caller's whole run.
             except (KeyError, TypeError, ValueError, AttributeError) as error:
-                reason = cut_echo(f"{type(error).__name__}: {error}", REASON_LENGTH)
+                reason = error_echo(error, REASON_LENGTH)
                 raise UnreadableAnswerError(
                     "GetCostAndUsage", f"a readable ResultsByTime[{index}] ({reason})", period
                 ) from None

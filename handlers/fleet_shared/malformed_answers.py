@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError
 from botocore.model import Shape
 from botocore.parsers import ResponseParser, ResponseParserError, ResponseParserFactory
 
-from fleet_shared.validation_errors import ECHO_LIMIT, cut_echo
+from fleet_shared.validation_errors import ECHO_LIMIT, error_echo
 
 MIN_REASON_LENGTH = 60
 """The fewest characters of the parser's own message an error keeps, however long the
@@ -54,12 +54,13 @@ class _RefusingParser:
         except Exception as error:
             # botocore's endpoint names the operation in the response's context.
             operation = str((response.get("context") or {}).get("operation_name", "an operation"))
-            # The parser's message quotes the value it could not read, the answer's and of any
-            # length: it is cut so that the whole message fits in ECHO_LIMIT.
+            # The parser's message quotes the value it could not read, the answer's, of any
+            # length and any characters: it is escaped and cut so that the whole message is one
+            # line of ECHO_LIMIT characters.
             room = ECHO_LIMIT - len(MalformedAnswerError.fmt.format(operation=operation, reason=""))
             raise MalformedAnswerError(
                 operation=operation,
-                reason=cut_echo(f"{type(error).__name__}: {error}", max(room, MIN_REASON_LENGTH)),
+                reason=error_echo(error, max(room, MIN_REASON_LENGTH)),
             ) from error
 
 

@@ -24,6 +24,9 @@ REGION = "ap-south-1"
 MOTO_ACCOUNT = "123456789012"
 NOT_A_DATE = "not-a-date" + "x" * 5000
 """A timestamp botocore cannot parse, longer than any error may repeat."""
+NOT_A_DATE_OVER_LINES = "not-a-date\nAll checks passed \x1b[31m\u2028" + "x" * 5000
+"""A timestamp botocore cannot parse that runs over lines, with a terminal escape: its second
+line poses as a fact of the error."""
 
 
 @pytest.fixture
@@ -61,10 +64,10 @@ MALFORMED_ANSWERS = [
             "eks",
             "DescribeCluster",
             {"name": "c"},
-            json.dumps({"cluster": {"name": "c", "createdAt": NOT_A_DATE}}).encode(),
+            json.dumps({"cluster": {"name": "c", "createdAt": NOT_A_DATE_OVER_LINES}}).encode(),
             "application/json",
             "DescribeCluster answered a value botocore cannot read: ValueError: Invalid "
-            'timestamp "not-a-date',
+            'timestamp "not-a-date\\nAll checks passed \\x1b[31m\\u2028xxx',
         ),
         id="rest-json-timestamp",
     ),
@@ -137,7 +140,8 @@ def test_an_answer_botocore_cannot_read_fails_its_call_as_one_targets_error(
     with pytest.raises(AWS_CALL_ERRORS) as raised:
         call(**case.arguments)
     # THEN it fails with a parser error of the call (and a BotoCoreError, as a foreign answer),
-    # naming the operation and what could not be read, in a short line
+    # naming the operation and what could not be read, in one short line (control characters
+    # escaped)
     assert answer.answered == 1
     error = raised.value
     assert isinstance(error, MalformedAnswerError)
@@ -145,6 +149,7 @@ def test_an_answer_botocore_cannot_read_fails_its_call_as_one_targets_error(
     assert isinstance(error, BotoCoreError)
     assert str(error).startswith(f"Unable to parse response: {case.message}")
     assert len(str(error)) <= ECHO_LIMIT
+    assert str(error).isprintable()
 
 
 def test_an_answer_botocore_refuses_itself_keeps_botocores_error(
