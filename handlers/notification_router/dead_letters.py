@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.exceptions import (
     ConfigurationError,
     EventValidationError,
@@ -43,7 +43,7 @@ from fleet_shared.exceptions import (
 from fleet_shared.handler import Invocation
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import IdempotentRequest
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, error_echo
 from handlers.notification_router.delivery_policy import DEADLINE_MARGIN_SECONDS, RECORDING_SECONDS
 from handlers.notification_router.services import RouterServices
 
@@ -152,7 +152,7 @@ def keep(
         _logger.warning(
             "dead-letter claim of %s not taken (%s); kept without it",
             message_id,
-            cut_echo(str(table_error)),
+            call_error_text(table_error),
         )
         return _send(message, services)
 
@@ -161,7 +161,7 @@ def _send(message: KeptMessage, services: RouterServices) -> Keeping:
     try:
         queue_message_id = services.keep_in_dead_letter_queue(message.body, message.attributes)
     except (*AWS_CALL_ERRORS, ConfigurationError) as error:
-        return Keeping({"not_kept": cut_echo(f"{type(error).__name__}: {error}")}, kept=False)
+        return Keeping({"not_kept": error_echo(error)}, kept=False)
     return Keeping(
         {"kept": message.attributes["kept"], "queue_message_id": queue_message_id}, kept=True
     )
@@ -188,7 +188,7 @@ def _complete(request: Any, outcome: dict[str, Any], message_id: str) -> None:
         _logger.warning(
             "dead-letter claim of %s not completed (%s); a later delivery may keep it again",
             message_id,
-            cut_echo(str(error)),
+            call_error_text(error),
         )
         request.hold()
 

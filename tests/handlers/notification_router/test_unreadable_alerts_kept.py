@@ -193,18 +193,25 @@ def test_a_message_bigger_than_sns_takes_is_kept_cut_to_fit_and_says_so(
 def test_a_dead_letter_queue_refusing_the_message_fails_the_invocation_after_the_batch(
     invoke: Invoke, receiver: Receiver, dead_letter_queue: DeadLetterQueue
 ) -> None:
-    # GIVEN an unreadable alert before a good one, and SQS failing every SendMessage attempt
+    # GIVEN an unreadable alert before a good one, and SQS (or a proxy) failing every
+    # SendMessage attempt with a server error whose message is a page over several lines
     invoke(sqs_event(("warm-up", fleet_alert("info", title="warm-up"))))
-    fault = fail_every_attempt(_router_sqs_client(), "sqs", "SendMessage")
+    page = "<html>\nAll alerts kept \x1b[31m\u2028" + "x" * 5000
+    fault = fail_every_attempt(_router_sqs_client(), "sqs", "SendMessage", server_error=page)
     unreadable = {**fleet_alert("critical"), "severity": "error"}
     event = sns_event(unreadable, fleet_alert("critical", title="payments down"))
     # WHEN the batch is routed
     with pytest.raises(UndeliveredAlertError) as raised:
         invoke(event)
-    # THEN the invocation fails naming the message not kept and why, after botocore's retries
+    # THEN the invocation fails naming the message not kept and why, after botocore's retries,
+    # the page quoted on one line, cut, its control characters escaped
     assert raised.value.message_ids == []
     assert list(raised.value.unkept) == ["sns-0"]
-    assert "EndpointConnectionError" in raised.value.unkept["sns-0"]
+    why = raised.value.unkept["sns-0"]
+    assert why.startswith("ClientError: An error occurred (InternalServerError)")
+    assert "<html>\\nAll alerts kept \\x1b[31m\\u2028xxx" in why
+    assert why.isprintable()
+    assert len(why) <= 200
     assert fault.attempts == HUB_ATTEMPTS
     # AND the good alert of the batch was routed all the same
     assert len(receiver.bodies("/pagerduty")) == 1
