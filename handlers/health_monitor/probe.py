@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_shared.http_redirects import HttpRedirects
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, escaped_echo
 
 USER_AGENT = "lambda-fleet-health-monitor"
 READ_CHUNK_BYTES = 64 * 1024
@@ -285,4 +285,5 @@ def _get(
         # it never was, with a traceback in the log.
         # A URLError's reason is the error underneath; a UnicodeError's `reason` is a bare text.
         reason = failure.reason if isinstance(failure, urllib.error.URLError) else failure
-        return None, cut_echo(f"{type(reason).__name__}: {reason}")
+        # Escaped: the reason may repeat what the peer sent (BadStatusLine holds its line whole).
+        return None, escaped_echo(f"{type(reason).__name__}: {reason}")

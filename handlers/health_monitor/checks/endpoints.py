@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.alerts import Severity
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.endpoint_history import (
     HISTORY_RETENTION,
     HISTORY_VALUE,
@@ -43,7 +44,7 @@ from fleet_shared.endpoint_history import (
 from fleet_shared.inventory import HEALTH_ENDPOINT_MAX_TIMEOUT_SECONDS, HealthEndpoint
 from fleet_shared.observability import observability_for
 from fleet_shared.targets_left import TargetsLeftList, in_turn_order
-from fleet_shared.validation_errors import cut_echo, shown_value
+from fleet_shared.validation_errors import shown_value
 from handlers.health_monitor.checks.base import ClusterContext
 from handlers.health_monitor.cluster_time import CLUSTER_AWS_SECONDS
 from handlers.health_monitor.exceptions import HistoryNotStoredError
@@ -170,7 +171,7 @@ def _judge(context: ClusterContext, endpoint: HealthEndpoint, outcome: ProbeResu
         # The probe still judges this endpoint; only its error rate over the window is unknown,
         # and the cluster's other endpoints are checked as usual.
         error_rate, samples = None, 0
-        history_error = cut_echo(f"its results could not be stored: {error}")
+        history_error = f"its results could not be stored: {call_error_text(error)}"
 
     severity = Severity.INFO
     problems: list[str] = []

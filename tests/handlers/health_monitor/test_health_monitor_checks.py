@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
 
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key, read_results
 from fleet_shared.exceptions import ConfigurationError
@@ -21,7 +20,7 @@ from handlers.health_monitor.checks import endpoints
 from handlers.health_monitor.checks.base import ClusterContext, ClusterTarget
 from handlers.health_monitor.probe import http_probe
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS
-from tests.handlers.faults import MalformedAnswer
+from tests.handlers.faults import InjectedFault, MalformedAnswer
 from tests.handlers.local_peers import LocalPeer, PeerReply, PeerRequest, http_answer
 
 REGION = "ap-south-1"
@@ -354,12 +353,13 @@ def test_endpoint_timeout_is_a_failed_request(
 @pytest.fixture
 def endpoint_answering_a_long_non_http_line() -> Iterator[str]:
     """A URL on 127.0.0.1 whose server answers every request with one 60,000-byte line that is
-    not an HTTP status line (a service of another protocol behind the endpoint's port)."""
-    with LocalPeer(b"X" * 60_000 + b"\r\n\r\n") as peer:
+    not an HTTP status line (a service of another protocol behind the endpoint's port), with a
+    terminal escape and a next-line control character (U+0085, a line break to `splitlines`)."""
+    with LocalPeer(b"XXXX\x1b[31mred\x85next" + b"X" * 60_000 + b"\r\n\r\n") as peer:
         yield peer.url("/health")
 
 
-def test_an_endpoint_answering_a_long_line_that_is_not_http_fails_naming_a_short_start_of_it(
+def test_an_endpoint_answering_a_long_line_that_is_not_http_fails_naming_its_start_escaped(
     invoke: Invoke,
     member_cluster: Any,
     use_endpoints: Callable[[list[dict[str, Any]]], None],
@@ -371,9 +371,10 @@ def test_an_endpoint_answering_a_long_line_that_is_not_http_fails_naming_a_short
     # WHEN checked
     [check] = checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")
     # THEN the request failed naming what was wrong and the start of what the server sent, not
-    # all of it, in the report and in the alert
+    # all of it, its control characters escaped, in the report and in the alert
     assert (check["status"], check["severity"]) == ("failed", "warning")
-    assert check["detail"].startswith("request failed: BadStatusLine: XXXX")
+    assert check["detail"].startswith("request failed: BadStatusLine: XXXX\\x1b[31mred\\x85nextX")
+    assert check["detail"].isprintable()
     assert len(check["detail"]) <= len("request failed: ") + ECHO_LIMIT
     [received] = alert_inbox.receive()
     assert received.alert["detail"] == check["detail"]
@@ -622,20 +623,6 @@ def test_error_rate_window_out_of_range_is_refused_naming_it(
     assert alert_inbox.receive() == []
 
 
-class EndpointHistoryUnreachable:
-    """A `before-send` fault on the state table that fails, as a lost connection does, only the
-    requests naming one endpoint's history: the other state-table calls go through."""
-
-    def __init__(self, history_key: str) -> None:
-        self._marker = history_key.encode()
-        self.attempts = 0
-
-    def __call__(self, request: Any, **_: Any) -> None:
-        if self._marker in (request.body or b""):
-            self.attempts += 1
-            raise EndpointConnectionError(endpoint_url=request.url)
-
-
 def test_an_endpoint_whose_history_cannot_be_stored_is_still_judged_by_its_probe(
     invoke: Invoke,
     member_cluster: Any,
@@ -643,26 +630,34 @@ def test_an_endpoint_whose_history_cannot_be_stored_is_still_judged_by_its_probe
     endpoint_server: Any,
     health_services: Callable[[], Any],
 ) -> None:
-    # GIVEN two endpoints, and the state table out of reach for the first one's results only
+    # GIVEN two endpoints, and the state table (or a proxy) failing the requests of the first
+    # one's results only, with a server error whose message is a page over several lines
     use_endpoints(
         [
             {"name": "api", "url": endpoint_server.url("/error")},
             {"name": "web", "url": endpoint_server.url("/healthy")},
         ]
     )
-    fault = EndpointHistoryUnreachable(endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api"))
+    history_key = endpoint_history_key(f"{MEMBER}/{REGION}/dev-apps", "api")
+    page = "<html>\nAll endpoints healthy \x1b[31m\u2028" + "x" * 5000
+    fault = InjectedFault("history", body_parts=(history_key.encode(),), server_error=page)
     health_services().hub_client("dynamodb").meta.events.register_first(
         "before-send.dynamodb", fault
     )
     # WHEN checked
     checks = {c["target"]: c for c in checks_named(only_cluster(invoke(CLUSTER_EVENT)), "endpoint")}
     # THEN each endpoint has its own result: the first judged by its probe (status 500), its
-    # error rate unknown and saying why, the second passing as usual
+    # error rate unknown and saying why, the table's page on one line, cut, escaped
     assert fault.attempts > 1
     assert (checks["api"]["status"], checks["api"]["severity"]) == ("failed", "warning")
     assert "status 500, expected 200" in checks["api"]["detail"]
     assert checks["api"]["data"]["error_rate"] is None
-    assert "could not" in checks["api"]["data"]["history_error"]
+    history_error = checks["api"]["data"]["history_error"]
+    assert history_error.startswith("its results could not be stored: An error occurred")
+    assert "<html>\\nAll endpoints healthy \\x1b[31m\\u2028xxx" in history_error
+    assert history_error.isprintable()
+    assert len(history_error) < 500
+    # AND the second endpoint passes as usual
     assert checks["web"]["status"] == "passed"
 
 
