@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from fleet_shared.aws_answers import AWS_CALL_ERRORS, UnreadableAnswerError, answer_field
 from fleet_shared.exceptions import PagesCutShortError
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import escaped_echo
 from handlers.security_scanner.registry import Resource, UnreadableListingItem
 
 _Listed = TypeVar("_Listed")
@@ -140,13 +140,14 @@ shaped as a policy (`policy_document`)."""
 
 
 def failed_resource(arn: str, resource_type: str, error: Exception) -> Resource:
-    """A resource whose attributes could not be read: it is reported (in a short line, since an
-    answer botocore could not parse is in its error's message), not evaluated."""
+    """A resource whose attributes could not be read: it is reported (in a short line, escaped,
+    since an answer botocore could not parse, or a refusal's message a proxy filled with its
+    page, is in its error's message), not evaluated."""
     reason = error_code(error) if isinstance(error, ClientError) else type(error).__name__
     return Resource(
         arn=arn,
         resource_type=resource_type,
-        attributes={"error": cut_echo(f"{reason}: {error}")},
+        attributes={"error": escaped_echo(f"{reason}: {error}")},
     )
 
 

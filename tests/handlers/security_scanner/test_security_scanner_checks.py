@@ -516,6 +516,32 @@ def test_an_alias_listing_without_its_aliases_fails_that_function_alone(mocked_a
     assert failing == {("Lambda.1", "listed")}
 
 
+def test_a_function_whose_alias_listing_is_refused_with_a_page_is_reported_on_one_line(
+    mocked_aws: None,
+) -> None:
+    # GIVEN two functions anyone may invoke through their alias, and ListAliases of the first
+    # refused with a message that is a proxy's page over several lines, with a terminal escape
+    functions = _functions_anyone_may_invoke_through_live(*("refused", "listed"))
+    page = "<html>\nAll controls passed \x1b[31m\u2028" + "x" * 5000
+    refusal = json.dumps({"__type": "InvalidParameterValueException", "message": page})
+    answer_malformed(
+        functions, "lambda", "ListAliases", refusal.encode(), url_part="/refused/", status=400
+    )
+    # WHEN the member is evaluated
+    result = evaluate(_lambda_scope(functions), "2025-06-02T03:30:00.000Z")
+    # THEN the first function is reported unreadable, the refusal quoted on one short line, its
+    # control characters escaped, and the other still fails Lambda.1
+    refused = f"arn:aws:lambda:{REGION}:{MEMBER_A}:function:refused"
+    assert result.unreadable_arns == {refused}
+    [error] = result.errors
+    assert error["error"].startswith("InvalidParameterValueException: An error occurred")
+    assert "<html>\\nAll controls passed \\x1b[31m\\u2028xxx" in error["error"]
+    assert error["error"].isprintable()
+    assert len(error["error"]) <= 200
+    failing = {(f.control_id, f.resource_arn.rsplit(":", 1)[-1]) for f in result.failing}
+    assert failing == {("Lambda.1", "listed")}
+
+
 @pytest.mark.parametrize(
     ("operation", "page", "error"),
     [
