@@ -45,7 +45,7 @@ from fleet_shared.exceptions import FleetError
 from fleet_shared.lost_answers import watched_attempts
 from fleet_shared.page_tokens import pages
 from fleet_shared.unanswered_endpoints import left_unanswered
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import escaped_echo
 from handlers.cost_analyzer import query_polling
 from handlers.cost_analyzer.cur import AGGREGATE_COLUMNS, USAGE_START_COLUMN, require_amounts
 from handlers.cost_analyzer.query_polling import PolledQuery
@@ -160,9 +160,9 @@ def run_query(
         can_stop=can_call,
     )
     if status["State"] != "SUCCEEDED":
-        # Athena's reason may quote the query and the data it failed on, at any length (and a
-        # proxy's answer anything): its start is enough to tell why.
-        reason = cut_echo(str(status.get("StateChangeReason", "no reason given")))
+        # Athena's reason may quote the query and the data it failed on, at any length and over
+        # lines (and a proxy's answer anything): its start, on one line, is enough to tell why.
+        reason = escaped_echo(str(status.get("StateChangeReason", "no reason given")))
         raise AthenaQueryError(f"Athena query {execution_id} {status['State']}: {reason}")
     return _result_frame(athena, execution_id, can_call)
 

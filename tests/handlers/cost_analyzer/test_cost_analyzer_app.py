@@ -30,7 +30,7 @@ from catalog.model import FixedSchedule
 from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
-from fleet_shared.validation_errors import ECHO_LIMIT, cut_echo, shown_value
+from fleet_shared.validation_errors import ECHO_LIMIT, escaped_echo, shown_value
 from fleetctl.schedule_replay import scheduler_input
 from handlers.cost_analyzer import app, explorer, rightsizing
 from handlers.cost_analyzer import athena as athena_query
@@ -2168,12 +2168,12 @@ def test_an_athena_query_still_running_after_every_poll_is_stopped(
 def test_an_athena_query_that_failed_is_the_cur_sections_error_quoting_the_start_of_its_reason(
     analyzer: ManualClock, alert_inbox: Any, lambda_context: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the Athena engine, whose query fails half way with a reason of 5,000 characters
-    # (Athena's may quote the query and the data it failed on; a proxy's answer anything)
+    # GIVEN the Athena engine, whose query fails half way with a reason of 5,000 characters over
+    # lines (Athena's may quote the query and the data it failed on; a proxy's answer anything)
     use_athena_engine(monkeypatch)
     queue_cost_explorer(analyzer.now().date(), ec2_last_day=100.0)
     stub_cost_forecast(1_000.0)
-    reason = "HIVE_BAD_DATA: " + "x" * 5_000
+    reason = "HIVE_BAD_DATA: row\nAll costs normal \x1b[31m\u2028" + "x" * 5_000
     answer_every_call(
         hub_client("athena"),
         "athena",
@@ -2183,10 +2183,11 @@ def test_an_athena_query_that_failed_is_the_cur_sections_error_quoting_the_start
     # WHEN the analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the CUR section's one error names the query and its state, and quotes the start of
-    # its reason only (not 5,000 characters into the report and the logs)
+    # its reason only (not 5,000 characters into the report and the logs), on one line
     [execution_id] = athena_query_states()
     [error] = [e for e in result["errors"] if e["section"] == "cur"]
-    assert error["error"] == f"Athena query {execution_id} FAILED: {cut_echo(reason)}"
+    assert error["error"] == f"Athena query {execution_id} FAILED: {escaped_echo(reason)}"
+    assert "HIVE_BAD_DATA: row\\nAll costs normal \\x1b[31m\\u2028xxx" in error["error"]
     assert len(error["error"]) < ECHO_LIMIT + 80
     # AND the report and its summary are written with the other sections
     summary = read_report(result["report"]["summary"])
