@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from fleet_shared.aws_answers import AWS_CALL_ERRORS
+from fleet_shared.aws_answers import AWS_CALL_ERRORS, call_error_text
 from fleet_shared.cost_explorer import (
     COST_FILLING,
     EXCLUDE_OUT_OF_CYCLE_CHARGES,
@@ -153,7 +153,7 @@ def scan_fleet(
                     next_page_allowed=lambda: deadline.allows(target_reserve_seconds(environment)),
                 )
             except TARGET_ERRORS as error:
-                scan.errors.append({"target": "cost", "error": str(error)})
+                scan.errors.append({"target": "cost", "error": call_error_text(error)})
             else:
                 scan.findings.extend(cost.findings)
                 left_out = cost.left_out_summary()
@@ -616,7 +616,9 @@ def read_targets(
     except MetricReadCutShortError:
         raise
     except TARGET_ERRORS as error:
-        scan.errors.append({"account_id": account_id, "region": region, "error": str(error)})
+        scan.errors.append(
+            {"account_id": account_id, "region": region, "error": call_error_text(error)}
+        )
         return
     for query, label, time_zone in targets:
         result = series[query.id]

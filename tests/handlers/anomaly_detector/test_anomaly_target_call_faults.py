@@ -197,6 +197,26 @@ def test_a_scan_whose_member_cloudwatch_hangs_fails_that_account_and_scans_the_r
     assert result["not_started"] == []
 
 
+def test_a_scan_whose_member_cloudwatch_fails_with_a_page_names_it_on_one_line(
+    detector: ManualClock, inventory_document: dict[str, Any]
+) -> None:
+    # GIVEN a member whose CloudWatch (or a proxy) answers every GetMetricData with a server
+    # error whose message is a page over several lines, with a terminal escape
+    page = "<html>\nNo anomalies \x1b[31m\u2028" + "x" * 5000
+    cloudwatch = member_cloudwatch(app.FUNCTION.services().sessions, MEMBER_ACCOUNT_ID, REGION)
+    fault = fail_every_attempt(cloudwatch, "cloudwatch", "GetMetricData", server_error=page)
+    queue_daily_cost(detector, [100.0] * 28)
+    # WHEN the schedule invokes the scan
+    result = app.lambda_handler({"action": "scan"}, LambdaTime(TIMEOUT_SECONDS).context())
+    # THEN the member failed, its error quoting the page on one line, cut, escaped
+    assert fault.attempts > 1
+    [error] = result["errors"]
+    assert error["account_id"] == MEMBER_ACCOUNT_ID
+    assert "<html>\\nNo anomalies \\x1b[31m\\u2028xxx" in error["error"]
+    assert error["error"].isprintable()
+    assert len(error["error"]) < 500
+
+
 def test_a_scan_without_time_for_a_hung_read_does_not_start_a_member(
     detector: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
