@@ -52,7 +52,7 @@ from components.member_permissions import (
 )
 from components.naming import member_role_name
 from components.settings import CLEANUP_FUNCTION
-from fleet_shared.state_keys import READ_ONLY, writable_partitions
+from fleet_shared.state_keys import readable_partitions, writable_partitions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = REPO_ROOT / "docs" / "functions"
@@ -215,8 +215,13 @@ def _any_stack(text: str) -> str:
 def _state_table_partitions_text(function: str) -> str:
     """The state table partitions the function's role reads and writes (`dynamodb:LeadingKeys`,
     `fleet_shared.state_keys`)."""
-    writes = ", ".join(_code(pattern) for pattern in writable_partitions(function))
-    reads = ", ".join(_code(pattern) for pattern in READ_ONLY.get(function, ()))
+    written_patterns = writable_partitions(function)
+    writes = ", ".join(_code(pattern) for pattern in written_patterns)
+    reads = ", ".join(
+        _code(pattern)
+        for pattern in readable_partitions(function)
+        if pattern not in written_patterns
+    )
     written = f"reads and writes only the partitions {writes}" if writes else "writes nothing"
     read = f", and reads {reads}" if reads else ""
     return f"Of the state table's items (`dynamodb:LeadingKeys`), it {written}{read}."

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from fleet_shared.alert_delivery import deliver_all
 from fleet_shared.alerts import Alert, Severity, alert_id
-from fleet_shared.change_intents import NOTICE_FIELD, Notice
+from fleet_shared.change_intents import NOTICE_DELIVERERS, NOTICE_FIELD, Notice
 from fleet_shared.node_group_locks import node_group_key, node_group_resource
 from fleet_shared.state_table import ClaimDeadline
 from fleet_shared.timestamps import iso_z
@@ -96,7 +96,14 @@ def deliver_notices(
     deliveries = [(notice["key"], Alert.model_validate(notice["alert"])) for notice in notices]
     ttl_seconds = notice_ttl_seconds(services)
     return len(
-        deliver_all(services.state, services.alerts, deliveries, ttl_seconds, deadline=deadline)
+        deliver_all(
+            services.state,
+            services.alerts,
+            deliveries,
+            ttl_seconds,
+            deadline=deadline,
+            also_claimed_by=NOTICE_DELIVERERS,
+        )
     )
 
 

@@ -19,6 +19,31 @@ message id is returned and the claim kept until it expires, where failing would 
 or a function's next run hours later, publish it again. SNS still takes an alert twice when a
 copy of its event comes after such a claim expired, or after a claim expired during its publish
 (SNS slower than the claim): the router absorbs the copies that come within its window.
+
+Each function's claims are its own, under `claim_scope` (`alert_delivery/<function>`), the
+function being its publisher's (`AlertPublisher.function`: the handler's declared name, never
+anything an event says), and each role may write only its own function's
+(`fleet_shared.state_keys`): a bug or a crafted event in one function cannot claim, answer or
+block another's alert. Before they were, every function claimed under one scope, `SCOPE`. A
+claim made there before the upgrade still holds after it: before claiming under its own scope,
+`deliver_once` reads its key under `SCOPE` (which every alerting role may read, none write), and
+a claim completed there is a delivered alert, so an event retried across the deploy, or a dedup
+key met again within its window, publishes nothing; a claim in progress there (an invocation of
+the release before publishing right now) fails the delivery as a concurrent copy's does, for the
+platform's retry. Only an invocation of the release before that claims under `SCOPE` after this
+read, both running while the deploy switches over, publishes the same alert within seconds of
+this one: the router drops that copy as one SNS took twice. The read (and its grant) can go once
+every stack has run this release longer than its longest claim lives, the longest `ttl_seconds`
+below: 30 days for the security scanner's findings, up to 90 for ANOMALY_DEDUP_DAYS, the
+cleanup policy's `notice_days` plus one, SCALER_IDEMPOTENCY_TTL_HOURS for the scaler's notices.
+
+One alert may be another function's to deliver too: a node group change's notice, which
+eks_scaler delivers and spot_optimizer too when it finds the change made but not recorded
+(`fleet_shared.change_intents`), each under the notice's one key. The caller names those
+functions (`also_claimed_by`, from its code), and a claim of the key completed under one of their
+scopes is a delivered alert as the shared scope's is (their roles read each other's claims,
+never write them). Should both publish it at once, each having read the other's scope before the
+other claimed, the router drops the second copy as one SNS took twice.
 """
 
 from __future__ import annotations
@@ -36,11 +61,37 @@ from fleet_shared.state_table import ClaimDeadline, StateTable
 _logger = logging.getLogger(__name__)
 
 SCOPE = "alert_delivery"
-"""The idempotency scope of delivery claims in the state table."""
+"""The idempotency scope every function's delivery claims shared before each function had its
+own (`claim_scope`): read, never written, so a claim made there before the upgrade holds."""
 
 PUBLISH_SECONDS = 120
 """How long a claim blocks a concurrent copy while its publish runs (botocore's retries
 included); a crashed invocation's claim is taken over after it."""
+
+
+def claim_scope(function: str) -> str:
+    """The idempotency scope of `function`'s delivery claims (`state_keys.alert_delivery_claims`
+    is its partition)."""
+    return f"{SCOPE}/{function}"
+
+
+def delivered(state: StateTable, function: str, key: str) -> bool:
+    """Whether `function`'s alert under `key` went out, without claiming it: its claim is
+    completed, under the function's own scope or, before the upgrade, the shared `SCOPE`. Raises
+    `RequestInProgressError` while a claim of it is held (it is being published)."""
+    return _delivered_elsewhere(state, function, key, ()) or state.request_completed(
+        claim_scope(function), key
+    )
+
+
+def _delivered_elsewhere(
+    state: StateTable, function: str, key: str, also_claimed_by: Iterable[str]
+) -> bool:
+    """Whether the alert under `key` went out under a scope that counts as `function`'s own: the
+    shared `SCOPE` of before the upgrade, or a function of `also_claimed_by`'s. Raises
+    `RequestInProgressError` while one of them holds a claim of it."""
+    others = (claim_scope(other) for other in also_claimed_by if other != function)
+    return any(state.request_completed(scope, key) for scope in (SCOPE, *others))
 
 
 class AlertNotDeliveredError(Exception):
@@ -61,6 +112,7 @@ def deliver_once(
     ttl_seconds: int,
     *,
     deadline: ClaimDeadline | None,
+    also_claimed_by: tuple[str, ...] = (),
 ) -> str | None:
     """Publish `alert` unless an alert with `key` was delivered within `ttl_seconds`.
 
@@ -72,11 +124,16 @@ def deliver_once(
     claim blocks no longer than until Lambda ends it, so the platform's retry of an invocation
     killed while publishing (SNS not answering) publishes the alert. It is required so that no
     caller forgets it: without it a killed invocation's claim holds for PUBLISH_SECONDS, and the
-    retry fails on it.
+    retry fails on it. A claim of `key` completed under the shared `SCOPE` before the upgrade
+    makes the alert a duplicate too, and one in progress there raises `AlertNotDeliveredError`;
+    so does a claim of `key` under the scope of a function of `also_claimed_by` (the publisher's
+    own skipped), the functions that deliver the same alert too.
     """
     try:
+        if _delivered_elsewhere(state, publisher.function, key, also_claimed_by):
+            return None
         with state.idempotent(
-            SCOPE, key, ttl_seconds, PUBLISH_SECONDS, deadline=deadline
+            claim_scope(publisher.function), key, ttl_seconds, PUBLISH_SECONDS, deadline=deadline
         ) as request:
             if request.is_repeat:
                 return None
@@ -109,6 +166,7 @@ def deliver_all(
     ttl_seconds: int,
     *,
     deadline: ClaimDeadline | None,
+    also_claimed_by: tuple[str, ...] = (),
 ) -> list[str]:
     """`deliver_once` for every (key, alert), each tried even when an earlier one failed.
 
@@ -116,13 +174,22 @@ def deliver_all(
     record keeps the notices, and every run of the same request, first or repeat, calls this, so
     a notice that failed is sent by the retry and one that went out is not sent again. Returns
     the message ids of the alerts sent now; raises the first `AlertNotDeliveredError` after
-    trying them all. `deadline` bounds every claim, as for `deliver_once`.
+    trying them all. `deadline` bounds every claim, and `also_claimed_by` names the functions
+    whose claims count as its own, as for `deliver_once`.
     """
     sent: list[str] = []
     failures: list[AlertNotDeliveredError] = []
     for key, alert in deliveries:
         try:
-            message_id = deliver_once(state, publisher, key, alert, ttl_seconds, deadline=deadline)
+            message_id = deliver_once(
+                state,
+                publisher,
+                key,
+                alert,
+                ttl_seconds,
+                deadline=deadline,
+                also_claimed_by=also_claimed_by,
+            )
         except AlertNotDeliveredError as error:
             failures.append(error)
             continue

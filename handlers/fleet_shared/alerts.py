@@ -174,10 +174,14 @@ class Alert(BaseModel):
 
 
 class AlertPublisher:
-    """Publishes alerts to the fleet's SNS topics."""
+    """Publishes one function's alerts to the fleet's SNS topics."""
 
-    def __init__(self, sns_client: Any, environment: FunctionEnvironment) -> None:
-        """Fail early, with `ConfigurationError`, when ALERT_TOPIC_ARN is not set."""
+    def __init__(self, sns_client: Any, environment: FunctionEnvironment, function: str) -> None:
+        """Fail early, with `ConfigurationError`, when ALERT_TOPIC_ARN is not set. `function` is
+        the declared name of the function whose alerts these are (`FunctionServices`), never
+        anything an event says: their delivery claims are that function's
+        (`fleet_shared.alert_delivery.claim_scope`)."""
+        self.function = function
         self._sns = sns_client
         default_topic = environment.required("alert_topic_arn")
         self._topics = {

@@ -42,6 +42,12 @@ NOTICE_FIELD = "notice"
 Notice = dict[str, Any]
 """`{"key": <delivery key>, "alert": <the alert as JSON>}`, as the records keep it."""
 
+NOTICE_DELIVERERS = ("eks_scaler", "spot_optimizer")
+"""The functions that deliver a node group change's notice, each under the notice's key:
+eks_scaler its own, and either one a change it finds made from an intent. Each counts the
+other's delivery claims as its own (`alert_delivery.deliver_all`'s `also_claimed_by`), so the
+notice goes out once whichever delivers it."""
+
 
 @dataclass(frozen=True)
 class KeptIntent:

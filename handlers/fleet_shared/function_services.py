@@ -91,7 +91,7 @@ class FunctionServices(Generic[EnvironmentT]):
         """The alert publisher (ALERT_TOPIC_ARN and the per-severity topics)."""
         from fleet_shared.alerts import AlertPublisher  # noqa: PLC0415
 
-        return AlertPublisher(self.hub_client("sns"), self.environment)
+        return AlertPublisher(self.hub_client("sns"), self.environment, self.function_name)
 
     def inventory(self) -> FleetInventory:
         """The fleet inventory in the data bucket, re-read only when its ETag changed.

@@ -16,9 +16,13 @@ the one Scan (`StateTable.keys_holding_value`) is held by `dynamodb:Attributes` 
 `dynamodb:Select` to the keys and expiry of the items instead, never their data
 (`catalog.functions.STATE_TABLE_KEYS_SCAN`).
 
-Shared partitions, each on purpose: a node group's lock and state (`nodegroup/...`), which
-eks_scaler and spot_optimizer both change under the one lock; and the alert delivery claims
-(`alert_delivery`), one scope for every function that publishes through `deliver_once`.
+One partition is shared on purpose: a node group's lock and state (`nodegroup/...`), which
+eks_scaler and spot_optimizer both change under the one lock. The alert delivery claims are each
+function's own (`alert_delivery/<function>`: `fleet_shared.alert_delivery`), the scaler's and
+the spot optimizer's readable by the other, which delivers the notices of the scaler's changes
+too; the one scope all of them shared before (`alert_delivery`) stays readable, never writable,
+by every function that claims alerts, so a claim made there before the upgrade still holds
+(`readable_partitions`).
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ REQUESTS = "IDEMPOTENCY#"
 STATE = "STATE#"
 CLAIMS = "ONCE#"
 
-ALERT_DELIVERY_CLAIMS = f"{REQUESTS}alert_delivery"
-"""`fleet_shared.alert_delivery.SCOPE`'s requests."""
+SHARED_ALERT_DELIVERY_CLAIMS = f"{REQUESTS}alert_delivery"
+"""`fleet_shared.alert_delivery.SCOPE`'s requests: every function's delivery claims before each
+had its own, read by `deliver_once` for as long as a claim made there lives."""
 NODE_GROUP_LOCKS = f"{LOCKS}nodegroup/*"
 NODE_GROUP_STATE = f"{STATE}nodegroup/*"
 """`fleet_shared.node_group_locks`: a node group's history, last change, saved sizes, intent."""
@@ -42,6 +47,11 @@ ENDPOINT_HISTORY = f"{STATE}health_monitor/endpoint/*"
 """`fleet_shared.endpoint_history.endpoint_history_key`."""
 
 
+def alert_delivery_claims(function: str) -> str:
+    """`fleet_shared.alert_delivery.claim_scope(function)`'s requests."""
+    return f"{SHARED_ALERT_DELIVERY_CLAIMS}/{function}"
+
+
 def _own(function: str) -> tuple[str, ...]:
     """A function's own request scope and the state keys it names after itself."""
     return (f"{REQUESTS}{function}", f"{STATE}{function}/*")
@@ -49,14 +59,14 @@ def _own(function: str) -> tuple[str, ...]:
 
 READ_WRITE: dict[str, tuple[str, ...]] = {
     "eks_scaler": (
-        ALERT_DELIVERY_CLAIMS,
+        alert_delivery_claims("eks_scaler"),
         f"{REQUESTS}eks_scaler",
         NODE_GROUP_LOCKS,
         NODE_GROUP_STATE,
         CLUSTER_STATE,
     ),
     "spot_optimizer": (
-        ALERT_DELIVERY_CLAIMS,
+        alert_delivery_claims("spot_optimizer"),
         f"{REQUESTS}spot_interruption",
         f"{REQUESTS}spot_interruption_dry_run",
         NODE_GROUP_LOCKS,
@@ -71,16 +81,16 @@ READ_WRITE: dict[str, tuple[str, ...]] = {
         f"{STATE}forecast/*",
         PREDICTIVE_DECISIONS,
     ),
-    "cost_analyzer": (ALERT_DELIVERY_CLAIMS,),
-    "anomaly_detector": (ALERT_DELIVERY_CLAIMS, f"{STATE}anomaly/*"),
-    "health_monitor": (ALERT_DELIVERY_CLAIMS, f"{STATE}health_monitor/*"),
+    "cost_analyzer": (alert_delivery_claims("cost_analyzer"),),
+    "anomaly_detector": (alert_delivery_claims("anomaly_detector"), f"{STATE}anomaly/*"),
+    "health_monitor": (alert_delivery_claims("health_monitor"), f"{STATE}health_monitor/*"),
     "change_validator": (
-        ALERT_DELIVERY_CLAIMS,
+        alert_delivery_claims("change_validator"),
         *_own("change_validator"),
         f"{LOCKS}change_validator/*",
     ),
     "security_scanner": (
-        ALERT_DELIVERY_CLAIMS,
+        alert_delivery_claims("security_scanner"),
         f"{REQUESTS}security_scanner_event",
         f"{STATE}security_scanner/*",
     ),
@@ -89,8 +99,8 @@ READ_WRITE: dict[str, tuple[str, ...]] = {
         f"{REQUESTS}notification_router/*",
         f"{STATE}notification_router/*",
     ),
-    "cleanup_manager": (ALERT_DELIVERY_CLAIMS, f"{STATE}cleanup_manager/*"),
-    "backup_scheduler": (ALERT_DELIVERY_CLAIMS, *_own("backup_scheduler")),
+    "cleanup_manager": (alert_delivery_claims("cleanup_manager"), f"{STATE}cleanup_manager/*"),
+    "backup_scheduler": (alert_delivery_claims("backup_scheduler"), *_own("backup_scheduler")),
     "report_fetcher": (f"{REQUESTS}report_fetcher",),
     "report_processor": (f"{REQUESTS}report_processor", f"{LOCKS}report_processor/*"),
     "report_generator": (
@@ -99,7 +109,7 @@ READ_WRITE: dict[str, tuple[str, ...]] = {
         f"{CLAIMS}report_generator/*",
     ),
     "performance_analyzer": (
-        ALERT_DELIVERY_CLAIMS,
+        alert_delivery_claims("performance_analyzer"),
         f"{LOCKS}performance/*",
         f"{STATE}performance/*",
     ),
@@ -108,10 +118,12 @@ READ_WRITE: dict[str, tuple[str, ...]] = {
 """Partitions each function reads and writes."""
 
 READ_ONLY: dict[str, tuple[str, ...]] = {
-    # The forecaster's predictive decisions, which the scaler follows.
-    "eks_scaler": (PREDICTIVE_DECISIONS,),
-    # A cluster's hold, which the on-demand fallback honours.
-    "spot_optimizer": (CLUSTER_STATE,),
+    # The forecaster's predictive decisions, which the scaler follows; the spot optimizer's
+    # delivery claims, since either one delivers a scaler change's notice
+    # (`fleet_shared.change_intents.NOTICE_DELIVERERS`).
+    "eks_scaler": (PREDICTIVE_DECISIONS, alert_delivery_claims("spot_optimizer")),
+    # A cluster's hold, which the on-demand fallback honours; the scaler's delivery claims.
+    "spot_optimizer": (CLUSTER_STATE, alert_delivery_claims("eks_scaler")),
     # The baseline of a change: the health monitor's endpoint results, the scaler's changes.
     "change_validator": (ENDPOINT_HISTORY, NODE_GROUP_STATE),
     # The scaler's change history, the evidence of its recommendations.
@@ -121,8 +133,13 @@ READ_ONLY: dict[str, tuple[str, ...]] = {
 
 
 def readable_partitions(function: str) -> tuple[str, ...]:
-    """The partition key patterns `function` may read (GetItem, Query)."""
-    return (*READ_WRITE[function], *READ_ONLY.get(function, ()))
+    """The partition key patterns `function` may read (GetItem, Query): a function that claims
+    alerts reads the claims every function made under one scope before (`alert_delivery`)."""
+    writes = READ_WRITE[function]
+    shared_claims = (
+        (SHARED_ALERT_DELIVERY_CLAIMS,) if alert_delivery_claims(function) in writes else ()
+    )
+    return (*writes, *READ_ONLY.get(function, ()), *shared_claims)
 
 
 def writable_partitions(function: str) -> tuple[str, ...]:

@@ -525,6 +525,17 @@ class StateTable:
             return None
         return _completed_result(scope, request_id, item)
 
+    def request_completed(self, scope: str, request_id: str) -> bool:
+        """Whether `request_id` in `scope` was completed (an unexpired record, its result
+        readable or not: it ran), without claiming it; raises `RequestInProgressError` while an
+        invocation holds its claim, as `idempotent` would. One read, for a caller that only needs
+        to know whether the request ran (an alert delivered under an earlier scope)."""
+        item = self._get(f"IDEMPOTENCY#{scope}", request_id)
+        status = None if item is None else item.get("status", {}).get("S")
+        if status == _IN_PROGRESS:
+            raise RequestInProgressError(scope, request_id)
+        return status == _COMPLETED
+
     def request_in_progress(self, scope: str, request_id: str) -> bool:
         """Whether an invocation holds the claim `idempotent` took on `request_id` in `scope` right
         now (unexpired, not completed): for work that must not start before that one ends."""

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fleet_shared.alert_delivery import SCOPE, AlertNotDeliveredError, deliver_once
+from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_once, delivered
 from fleet_shared.alerts import Alert, Severity
 from fleet_shared.exceptions import RequestInProgressError, UnreadableStateValueError
 from fleet_shared.performance_documents import Bottleneck, MetricTrend
@@ -70,9 +70,6 @@ CLEAN_THROUGH = "clean_through"
 DELIVERY_TTL_SECONDS = 14 * 24 * 3600
 """How long a delivered notice is remembered: longer than the state table could be unwritable
 between a publish and its record."""
-DELIVERY_CHECK_SECONDS = 30
-"""How long checking whether a notice went out blocks its delivery (the check's claim is released
-at once, so only a run that dies between the two calls leaves it this long)."""
 OPEN_REGRESSIONS_KEY = "performance/open-regressions"
 """The index of the clusters with an open regression: one value per `<account>/<region>/<cluster>`,
 listed in one query."""
@@ -405,13 +402,10 @@ def _episode(record: dict[str, Any]) -> str:
 
 
 def _delivered(services: PerformanceServices, delivery: str) -> bool:
-    """Whether the notice under `delivery` went out, without sending it: the delivery claim is
-    completed; a claim this check takes is released at once."""
+    """Whether the notice under `delivery` went out, without sending it: its delivery claim is
+    completed (`alert_delivery.delivered`)."""
     try:
-        with services.state.idempotent(
-            SCOPE, delivery, DELIVERY_TTL_SECONDS, DELIVERY_CHECK_SECONDS
-        ) as request:
-            return request.is_repeat
+        return delivered(services.state, services.function_name, delivery)
     except RequestInProgressError:
         # Being published right now by a run that died holding the claim: the next run knows.
         return False

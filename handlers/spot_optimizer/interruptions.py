@@ -79,7 +79,11 @@ from fleet_shared.aws_answers import (
     answer_field,
     call_error_text,
 )
-from fleet_shared.change_intents import Notice, record_unspent_intents_change
+from fleet_shared.change_intents import (
+    NOTICE_DELIVERERS,
+    Notice,
+    record_unspent_intents_change,
+)
 from fleet_shared.exceptions import (
     AnswerLostError,
     FleetError,
@@ -230,7 +234,12 @@ def handle_interruption(
     ]
     try:
         sent = deliver_all(
-            services.state, services.alerts, notices, CLAIM_TTL_SECONDS, deadline=deadline
+            services.state,
+            services.alerts,
+            notices,
+            CLAIM_TTL_SECONDS,
+            deadline=deadline,
+            also_claimed_by=NOTICE_DELIVERERS,
         )
     except (ClientError, BotoCoreError) as error:
         # An error result would not be retried, and what was done would never be announced.

@@ -320,8 +320,9 @@ class CompletionRefusal:
 
 
 def refuse_completions(dynamodb_client: Any, scope: str) -> CompletionRefusal:
-    """Make every attempt to complete a request of `scope` (e.g. `alert_delivery`, a delivery
-    claim once SNS took the alert) through `dynamodb_client` fail to connect, until healed."""
+    """Make every attempt to complete a request of `scope` (e.g. a function's delivery claims,
+    `alert_delivery.claim_scope(function)`, once SNS took the alert) through `dynamodb_client`
+    fail to connect, until healed."""
     fault = CompletionRefusal(scope)
     dynamodb_client.meta.events.register_first("before-send.dynamodb.PutItem", fault)
     return fault

@@ -23,8 +23,9 @@ from components.function_wiring import (
 )
 from components.naming import function_name, function_role_path, member_role_name
 from components.state_table import PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from fleet_shared.alert_delivery import SCOPE, claim_scope
+from fleet_shared.change_intents import NOTICE_DELIVERERS
 from fleet_shared.state_keys import (
-    ALERT_DELIVERY_CLAIMS,
     NODE_GROUP_LOCKS,
     NODE_GROUP_STATE,
     READ_ONLY,
@@ -367,7 +368,7 @@ def test_each_function_reads_and_writes_only_its_own_state_table_partitions(hub:
     assert not granted & set(STATE_TABLE_WRITES.actions)
 
 
-def test_no_two_functions_write_one_partition_but_the_node_groups_and_alert_claims() -> None:
+def test_no_two_functions_write_one_partition_but_the_node_groups() -> None:
     # GIVEN the declared partitions WHEN those written by more than one function are collected
     writers: dict[str, list[str]] = {}
     for function, partitions in READ_WRITE.items():
@@ -375,11 +376,52 @@ def test_no_two_functions_write_one_partition_but_the_node_groups_and_alert_clai
             writers.setdefault(partition, []).append(function)
     shared = {partition for partition, functions in writers.items() if len(functions) > 1}
     # THEN only the node groups' locks and state (the scaler and the spot optimizer's one
-    # lock) and the alert delivery claims are shared
-    assert shared == {NODE_GROUP_LOCKS, NODE_GROUP_STATE, ALERT_DELIVERY_CLAIMS}
+    # lock) are shared
+    assert shared == {NODE_GROUP_LOCKS, NODE_GROUP_STATE}
     # AND every catalog function has its partitions declared, and only those
     assert set(READ_WRITE) == set(FUNCTIONS_BY_NAME)
     assert set(READ_ONLY) <= set(FUNCTIONS_BY_NAME)
+
+
+def test_a_functions_role_may_write_its_own_alert_delivery_claims_and_no_other_functions(
+    hub: HubView,
+):
+    # GIVEN the partition key of a delivery claim of each function of the catalog, as
+    # `deliver_once` builds it, and that of a claim made before they were per function
+    claims = {name: f"IDEMPOTENCY#{claim_scope(name)}" for name in FUNCTIONS_BY_NAME}
+    shared = f"IDEMPOTENCY#{SCOPE}"
+
+    def matched(partition_key: str, patterns: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(partition_key, pattern) for pattern in patterns)
+
+    alerting = []
+    for spec in hub.enabled_functions:
+        # WHEN the dynamodb:LeadingKeys of its role's reads and writes of items are read
+        leading = {
+            tuple(sorted(as_list(s["Action"]))): as_list(
+                s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            )
+            for s in _function_policy(hub, spec)["Statement"]
+            if set(as_list(s["Action"])) & set(STATE_TABLE_WRITES.actions)
+            or set(as_list(s["Action"])) & set(STATE_TABLE_READS.actions)
+        }
+        writes = leading.get(tuple(sorted(STATE_TABLE_WRITES.actions)), [])
+        reads = leading[tuple(sorted(STATE_TABLE_READS.actions))]
+        # THEN none may write the claims made before the upgrade
+        assert not matched(shared, writes), spec.name
+        writable = {name for name, key in claims.items() if matched(key, writes)}
+        if not writable:
+            continue
+        alerting.append(spec.name)
+        # AND of every function's claims, one that claims alerts may write its own only, and
+        # read another's only where either delivers a scaler change's notice
+        assert writable == {spec.name}
+        readable = {name for name, key in claims.items() if matched(key, reads)}
+        peers = set(NOTICE_DELIVERERS) if spec.name in NOTICE_DELIVERERS else {spec.name}
+        assert readable == peers, spec.name
+        # AND it may read those made before the upgrade
+        assert matched(shared, reads), spec.name
+    assert {"eks_scaler", "health_monitor", "cost_analyzer"} <= set(alerting)
 
 
 def test_a_function_without_declared_partitions_is_refused_naming_where_to_declare_them():

@@ -77,6 +77,7 @@ def test_an_alert_sns_took_twice_reaches_each_channel_once_only_within_the_dedup
     publisher = AlertPublisher(
         boto3.client("sns", region_name=REGION, config=CLIENT_CONFIG),
         load_environment(FunctionEnvironment),
+        "security_scanner",
     )
 
     def alert_now() -> Alert:

@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from catalog.functions import FUNCTIONS_BY_NAME
+from fleet_shared.alert_delivery import claim_scope
 from fleet_shared.alerts import alert_id
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
@@ -457,7 +458,7 @@ def test_a_regression_whose_delivery_claim_was_not_completed_is_not_alerted_agai
     # to complete the delivery claim of the regression's alert once SNS took it
     cloudwatch, _ = put_saturated_window(fake_clock, 8)
     dynamodb = app.FUNCTION.services().hub_client("dynamodb")
-    refused = refuse_completions(dynamodb, "alert_delivery")
+    refused = refuse_completions(dynamodb, claim_scope("performance_analyzer"))
     # WHEN the analyzer runs, then the state table answers again, and the next run comes
     # 4 hours later with the CPU still saturated
     first = analyze({"action": "analyze_fleet"})

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError
+from fleet_shared.alert_delivery import AlertNotDeliveredError, claim_scope
 from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import InventoryUnreadableError
 from fleet_shared.state_table import StateTable
@@ -362,7 +362,9 @@ def test_a_finding_whose_delivery_claim_was_not_completed_is_not_announced_again
 ) -> None:
     # GIVEN member A with a new critical finding, and the state table refusing (every attempt)
     # to complete the delivery claim of its alert once SNS took it
-    refused = refuse_completions(scans.services.hub_client("dynamodb"), "alert_delivery")
+    refused = refuse_completions(
+        scans.services.hub_client("dynamodb"), claim_scope("security_scanner")
+    )
     # WHEN the schedule runs the scan, then the state table answers again, and the next scan
     # comes 6 hours later
     scans.scan()

@@ -62,7 +62,9 @@ def settle(
         EPISODES,
         state,
         AlertPublisher(
-            boto3.client("sns", region_name=REGION), load_environment(FunctionEnvironment)
+            boto3.client("sns", region_name=REGION),
+            load_environment(FunctionEnvironment),
+            "backup_scheduler",
         ),
         [{"account_id": MEMBER_B, "region": REGION, **target}],
         now=clock.now(),

@@ -1,4 +1,5 @@
-"""deliver_once: the dedup claim is completed only after SNS took the alert."""
+"""deliver_once: the dedup claim is completed only after SNS took the alert, under the
+publishing function's own scope."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from typing import Any
 import boto3
 import pytest
 
-from fleet_shared.alert_delivery import AlertNotDeliveredError, deliver_all, deliver_once
+from fleet_shared.alert_delivery import (
+    PUBLISH_SECONDS,
+    SCOPE,
+    AlertNotDeliveredError,
+    claim_scope,
+    deliver_all,
+    deliver_once,
+    delivered,
+)
 from fleet_shared.alerts import Alert, AlertPublisher
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import FunctionEnvironment, load_environment
+from fleet_shared.exceptions import RequestInProgressError
 from fleet_shared.sessions import CLIENT_CONFIG, AccountSessions
 from fleet_shared.state_table import StateTable
 from tests.handlers.conftest import HUB_ACCOUNT_ID, REGION, AlertInbox
@@ -21,6 +31,8 @@ from tests.handlers.faults import (
     refuse_completions,
 )
 
+FUNCTION = "security_scanner"
+"""The function whose alerts the tests' publisher publishes."""
 FLEET_MAX_ATTEMPTS = 6
 """`CLIENT_CONFIG` allows `max_attempts` 5 retries after the first attempt."""
 
@@ -43,7 +55,7 @@ def sns_client(alert_inbox: AlertInbox) -> Any:
 
 @pytest.fixture
 def publisher(sns_client: Any) -> AlertPublisher:
-    return AlertPublisher(sns_client, load_environment(FunctionEnvironment))
+    return AlertPublisher(sns_client, load_environment(FunctionEnvironment), FUNCTION)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +110,7 @@ def test_a_publish_answered_with_a_proxy_page_is_not_delivered_and_the_retry_del
     # GIVEN the fleet's own SNS client of the hub, whose Publish a gateway answers with its
     # well-formed HTML page (HTTP 200)
     sns = AccountSessions("test", None, HUB_ACCOUNT_ID, home_region=REGION).hub_client("sns")
-    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment))
+    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment), FUNCTION)
     page = answer_malformed(sns, "sns", "Publish", b"<html><body>Bad gateway</body></html>")
     alert = _alert(fake_clock)
     # WHEN the alert is delivered under a dedup key
@@ -125,7 +137,7 @@ def test_a_publish_answered_without_a_message_id_is_not_delivered_and_the_retry_
     # GIVEN the fleet's own SNS client of the hub, whose Publish is answered (HTTP 200) with
     # SNS's own root and result but without the MessageId SNS sends for every message it took
     sns = AccountSessions("test", None, HUB_ACCOUNT_ID, home_region=REGION).hub_client("sns")
-    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment))
+    publisher = AlertPublisher(sns, load_environment(FunctionEnvironment), FUNCTION)
     answer = answer_malformed(
         sns,
         "sns",
@@ -159,7 +171,7 @@ def test_an_alert_sns_took_whose_claim_could_not_be_completed_counts_as_delivere
     fake_clock: ManualClock,
 ) -> None:
     # GIVEN the state table refusing (every attempt) to complete delivery claims
-    refused = refuse_completions(dynamodb_client, "alert_delivery")
+    refused = refuse_completions(dynamodb_client, claim_scope(FUNCTION))
     alert = _alert(fake_clock)
     # WHEN an alert is delivered under a dedup key
     message_id = deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None)
@@ -190,6 +202,58 @@ def test_a_delivered_key_is_delivered_again_after_its_ttl(
     # THEN the same key is delivered again
     assert deliver_once(state_table, publisher, "incident", alert, ttl_seconds=3600, deadline=None)
     assert len(alert_inbox.receive()) == 2
+
+
+def test_one_functions_delivery_claim_is_its_own_and_leaves_another_functions_alert_alone(
+    state_table: StateTable,
+    publisher: AlertPublisher,
+    sns_client: Any,
+    alert_inbox: AlertInbox,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN an alert one function delivered under a dedup key
+    alert = _alert(fake_clock)
+    assert deliver_once(state_table, publisher, "incident", alert, 3600, deadline=None)
+    # WHEN another function delivers an alert under the same key
+    other = AlertPublisher(sns_client, load_environment(FunctionEnvironment), "cost_analyzer")
+    # THEN its alert goes out: the first function's claim, in its own scope, neither answers
+    # nor blocks it
+    assert deliver_once(state_table, other, "incident", alert, 3600, deadline=None)
+    assert len(alert_inbox.receive()) == 2
+    assert state_table.request_completed(claim_scope(FUNCTION), "incident")
+    assert state_table.request_completed(claim_scope("cost_analyzer"), "incident")
+    assert not state_table.request_completed(SCOPE, "incident")
+
+
+def test_an_alert_claimed_under_the_shared_scope_before_the_upgrade_is_not_sent_again_after_it(
+    state_table: StateTable,
+    publisher: AlertPublisher,
+    alert_inbox: AlertInbox,
+    fake_clock: ManualClock,
+) -> None:
+    alert = _alert(fake_clock)
+    # GIVEN an invocation of the release before the upgrade publishing an alert, its claim
+    # taken under the one scope every function shared then
+    with state_table.idempotent(SCOPE, "event-1", 3600, PUBLISH_SECONDS) as old_release:
+        # WHEN a copy of its event reaches the upgraded function meanwhile
+        # THEN it is not delivered (the platform retries it), and nothing is published
+        with pytest.raises(AlertNotDeliveredError, match="in progress"):
+            deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None)
+        with pytest.raises(RequestInProgressError):
+            delivered(state_table, FUNCTION, "event-1")
+        old_release.complete({"message_id": "before-the-upgrade", "alert_id": alert.id})
+    assert alert_inbox.receive() == []
+    # WHEN the copy is retried after the old release's invocation delivered the alert
+    fake_clock.advance(60)
+    # THEN it is a duplicate: the alert went out once, and reads as delivered
+    assert deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None) is None
+    assert delivered(state_table, FUNCTION, "event-1")
+    assert alert_inbox.receive() == []
+    # AND once that claim expired, the key is delivered again, under the function's own scope
+    fake_clock.advance(3600)
+    assert deliver_once(state_table, publisher, "event-1", alert, 3600, deadline=None)
+    assert state_table.request_completed(claim_scope(FUNCTION), "event-1")
+    assert len(alert_inbox.receive()) == 1
 
 
 def test_deliver_all_tries_every_notice_and_a_retry_sends_only_the_failed_one(

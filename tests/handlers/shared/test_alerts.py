@@ -93,14 +93,18 @@ def test_subject_is_one_ascii_line_of_fewer_than_100_characters() -> None:
 def test_publisher_needs_the_default_topic() -> None:
     # GIVEN no ALERT_TOPIC_ARN WHEN a publisher is built THEN the variable is named
     with pytest.raises(ConfigurationError) as raised:
-        AlertPublisher(boto3.client("sns", region_name="ap-south-1"), FunctionEnvironment())
+        AlertPublisher(
+            boto3.client("sns", region_name="ap-south-1"), FunctionEnvironment(), "health_monitor"
+        )
     assert raised.value.variable == "ALERT_TOPIC_ARN"
 
 
 def test_alert_is_published_to_its_severitys_topic_with_attributes(alert_inbox: Any) -> None:
     # GIVEN the deployed alert topics and a publisher
     environment = load_environment(FunctionEnvironment)
-    publisher = AlertPublisher(boto3.client("sns", region_name="ap-south-1"), environment)
+    publisher = AlertPublisher(
+        boto3.client("sns", region_name="ap-south-1"), environment, "health_monitor"
+    )
     # WHEN one alert of each severity is published
     for severity in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
         publisher.publish(make_alert(severity))
@@ -121,7 +125,9 @@ def test_severity_without_its_own_topic_goes_to_the_default(
     monkeypatch.delenv("ALERT_TOPIC_CRITICAL_ARN")
     monkeypatch.delenv("ALERT_TOPIC_INFO_ARN")
     environment = load_environment(FunctionEnvironment)
-    publisher = AlertPublisher(boto3.client("sns", region_name="ap-south-1"), environment)
+    publisher = AlertPublisher(
+        boto3.client("sns", region_name="ap-south-1"), environment, "health_monitor"
+    )
     # WHEN a critical alert is published THEN it goes to ALERT_TOPIC_ARN
     publisher.publish(make_alert(Severity.CRITICAL))
     [message] = alert_inbox.receive()

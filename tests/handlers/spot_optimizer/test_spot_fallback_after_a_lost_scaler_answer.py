@@ -97,6 +97,18 @@ def scale_up_made_but_unanswered(scaler: Scaler, member_eks: Any) -> LostAnswer:
     return fault
 
 
+def lost_scale_up_at_the_threshold(
+    make_services: MakeServices, invoke: Invoke, scaler: Scaler, member_eks: Any, alert_inbox: Any
+) -> tuple[SpotServices, LostAnswer]:
+    """Auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
+    request A made but its answer lost (`scale_up_made_but_unanswered`), the alerts so far
+    received: the spot optimizer's services and the fault."""
+    services = at_the_fallback_threshold(make_services, invoke)
+    fault = scale_up_made_but_unanswered(scaler, member_eks)
+    alert_inbox.receive()
+    return services, fault
+
+
 def system_changes(services: SpotServices) -> list[StateChange]:
     """system's recorded changes, oldest first."""
     return services.state.query_history(SYSTEM_KEY, services.clock.now().replace(year=2000))
@@ -253,9 +265,9 @@ def test_a_plus_one_whose_record_of_a_scalers_unrecorded_change_is_refused_chang
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3),
     # eks_scaler's request A raising system 2 -> 3, made but its answer lost, and the state
     # table then failing every attempt to record A's change
-    services = at_the_fallback_threshold(make_services, invoke)
-    fault = scale_up_made_but_unanswered(scaler, member_eks)
-    alert_inbox.receive()
+    services, fault = lost_scale_up_at_the_threshold(
+        make_services, invoke, scaler, member_eks, alert_inbox
+    )
     refused = fail_every_attempt(
         services.hub_client("dynamodb"), "dynamodb", "TransactWriteItems", body_with=(b"scale_up",)
     )
@@ -281,3 +293,33 @@ def test_a_plus_one_whose_record_of_a_scalers_unrecorded_change_is_refused_chang
     assert sorted(scaling_notices(alert_inbox)) == [SCALED_UP_BY_A, PLUS_ONE_OVER_A]
     assert status == "no_change_needed"
     assert desired_size(member_eks, "system") == 4
+
+
+@pytest.mark.usefixtures("no_retry_waits")
+def test_a_scalers_change_announced_by_the_fallback_is_not_announced_again_by_the_scalers_retry(
+    invoke: Invoke,
+    make_services: MakeServices,
+    member_eks: Any,
+    alert_inbox: Any,
+    scaler: Scaler,
+) -> None:
+    # GIVEN A's scale-up made but its answer lost at the fallback's threshold, and EKS failing
+    # every attempt of the fallback's +1
+    services, fault = lost_scale_up_at_the_threshold(
+        make_services, invoke, scaler, member_eks, alert_inbox
+    )
+    fail_every_attempt(
+        services.member_client("eks", MEMBER_A, REGION), "eks", "UpdateNodegroupConfig"
+    )
+    # WHEN a fourth interruption's fallback comes: it records A's change and announces it, under
+    # its own delivery claims, and its +1 fails
+    result = invoke(next_batch_spot_warning(services), services, "inv-4")
+    assert result["fallback"]["status"] == "error", result["fallback"]
+    assert changes_made(services) == [("scale_up", 2, 3)]
+    assert scaling_notices(alert_inbox) == [SCALED_UP_BY_A]
+    # WHEN the platform retries A a minute later, which finds its change recorded and delivers
+    # its notice under the scaler's delivery claims
+    status = retry_a_a_minute_later(scaler, fault, services.clock)
+    # THEN A's notice, which the fallback delivered, does not go out a second time
+    assert status == "no_change_needed"
+    assert scaling_notices(alert_inbox) == []
