@@ -236,9 +236,14 @@ DATA_BUCKET_DELETE_RAW_VERSIONS = data_bucket_objects(("s3:DeleteObjectVersion",
 EKS_READ = ("eks:DescribeCluster", "eks:ListNodegroups", "eks:DescribeNodegroup")
 METRICS_READ = ("cloudwatch:GetMetricData",)
 # A cluster's load balancers (found by their cluster tag) and their targets' health.
-LOAD_BALANCERS_READ = (
+# tag:GetResources finds them; DescribeTags reads their tags where a member refuses it.
+LOAD_BALANCERS_FOUND = (
+    "tag:GetResources",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeTags",
+)
+LOAD_BALANCERS_READ = (
+    *LOAD_BALANCERS_FOUND,
     "elasticloadbalancing:DescribeTargetGroups",
     "elasticloadbalancing:DescribeTargetHealth",
 )
@@ -920,8 +925,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         member_actions=(
             *METRICS_READ,
-            "elasticloadbalancing:DescribeLoadBalancers",
-            "elasticloadbalancing:DescribeTags",
+            *LOAD_BALANCERS_FOUND,
         ),
         triggers=(
             FixedSchedule(

@@ -296,6 +296,7 @@ ACTION_SCOPES: dict[str, ResourceScope] = {
     "sns:ListTopics": NO_RESOURCE_LEVEL,
     "sqs:GetQueueAttributes": SQS_QUEUES,
     "sqs:ListQueues": NO_RESOURCE_LEVEL,
+    "tag:GetResources": NO_RESOURCE_LEVEL,
 }
 
 NO_RESOURCE_LEVEL_ACTIONS = frozenset(

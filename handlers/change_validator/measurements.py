@@ -13,7 +13,7 @@
   scaler's record gives the size before; for another scaling change EKS's size on arrival is
   usually the new one, and such a scale-up passes this figure (the doc page says so).
 
-A measurement asks a next page of a member listing (DescribeLoadBalancers, ListNodegroups,
+A measurement asks a next page of a member listing (GetResources, ListNodegroups,
 DescribeTargetGroups, GetMetricData), and every load-balancer request after the first, only while
 `next_page_allowed()` answers True, else it fails with PagesCutShortError or
 MetricReadCutShortError: a member (or a proxy) answering page after page under new markers held
@@ -73,6 +73,7 @@ def measure(
         change.cluster,
         window.start,
         window.end,
+        tagging=member_client("resourcegroupstaggingapi"),
         next_page_allowed=next_page_allowed,
     )
     for balancer in balancers:

@@ -9,14 +9,40 @@ no response time or HTTP codes; their traffic figures stay None.
 
 A cluster may have hundreds of load balancers (one per ingress), and ELB takes an account's
 Describe requests from a bucket of 40 refilled at 10 a second (the ELB guide's request
-throttling), so a reading asks as few as it can: the region's load balancers and target groups in
-pages of 400 (ELB's largest), their tags 20 ARNs a call (ELB's most), and the traffic of every
-application load balancer in one GetMetricData per 500 queries (CloudWatch's most;
-`metric_data`). One DescribeTargetGroups per load balancer had doubled a cluster's requests.
+throttling), shared with the cluster's own controller, so a reading asks as few as it can: the
+cluster's load balancers found by their tag, the region's target groups in pages of 400 (ELB's
+largest), and the traffic of every application load balancer in one GetMetricData per 500
+queries (CloudWatch's most; `metric_data`). One DescribeTargetGroups per load balancer had
+doubled a cluster's requests.
+
+Finding them: ELBv2 cannot filter by tag, and listing the region's load balancers (pages of 400)
+then DescribeTags for all of them (20 ARNs a call) cost a cluster ceil(N/400) + ceil(N/20) ELB
+requests for the N load balancers of the region, however few were its own: 105 a cluster of each
+run in a region of 2,000 shared with other workloads. The Resource Groups Tagging API's
+GetResources filters by the tag and type instead (`elbv2.k8s.aws/cluster` = the cluster, at most
+20 clusters a request; `elasticloadbalancing:loadbalancer`; 100 a page, tags included, off ELB's
+bucket), and DescribeLoadBalancers by `LoadBalancerArns` (20 a call) gives their type and
+scheme: ceil(K/100) + ceil(K/20) requests for the K tagged for the clusters asked, ceil(K/20) of
+them ELB's, never more ELB requests than the listing took. The other way weighed, one region
+listing shared by a run's clusters (performance_analyzer's `RegionLoadBalancers` shares the
+finding of its run's clusters still), saves a region's repeats but not its 105. GetResources
+needs `tag:GetResources`, a grant without resource-level permissions (`*`). A member role
+without it (a member stack not updated since; an SCP refusing it) is refused AccessDenied, and
+the reading falls back to the listing and DescribeTags, as before, logging the grant refused:
+the same load balancers, at the old cost. The Tagging API's index is eventually consistent: a
+load balancer created moments ago may be missing from it, and one deleted may stay in it for a
+while ("tagged or previously tagged resources"). A missing one is not read in that run:
+health_monitor (every 5 minutes) judges it from a later run; change_validator compares only load
+balancers measured at the baseline and after the bake, so one missing on a side is compared in
+neither, as one created during the bake always was; performance_analyzer (every 4 hours) reads
+its latency from its next run. A deleted one makes ELBv2 refuse the DescribeLoadBalancers naming
+it (LoadBalancerNotFound, the whole call): the ARNs from that call on are then looked for in one
+listing of the region, ceil(N/400) requests more, so a load balancer gone is never judged as one
+without targets.
 
 Target health comes one of two ways. DescribeTargetHealth, one request per target group (ELB has no
 call for several), counts the targets now: the change validator's reading, whose measurement time
-is sized for 300 load balancers at ELB's rate. That is N + N/20 + 2 ELB requests for N load
+is sized for 300 load balancers at ELB's rate. That is N + N/20 + 1 ELB requests for N load
 balancers with a target group each, a tenth of a second each past the burst of 40: more than the
 20 s the health monitor gives a cluster's reads (`LISTING_SECONDS`) from about 225 load balancers
 (fewer when the region's other clusters, checked at the same time, draw on the same bucket), so
@@ -41,31 +67,53 @@ long.
 A value no metric can have (NaN, an infinity) is left out of the figures and named in `left_out`.
 The health monitor judges these figures; the change validator compares them before and after a
 change. Given `next_page_allowed`, every request after a reading's first (a next page, a
-DescribeTags batch, the target groups, GetMetricData, a target group's health) is
-sent only while it answers True, else PagesCutShortError (MetricReadCutShortError for
+DescribeLoadBalancers or DescribeTags batch, the target groups, GetMetricData, a target group's
+health) is sent only while it answers True, else PagesCutShortError (MetricReadCutShortError for
 GetMetricData): an ELB or CloudWatch (or a proxy) answering page after page under new markers
 was read until Lambda ended the run.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from fleet_shared.aws_answers import answer_field
 from fleet_shared.exceptions import MetricReadCutShortError, PagesCutShortError
+from fleet_shared.member_calls import ACCESS_DENIED_CODES
 from fleet_shared.metric_data import MetricQuery, MetricSeries, get_metric_series
 from fleet_shared.page_tokens import pages
+
+_logger = logging.getLogger(__name__)
 
 CLUSTER_TAG = "elbv2.k8s.aws/cluster"
 """The tag the AWS Load Balancer Controller puts on the load balancers of a cluster."""
 
 DESCRIBE_LOAD_BALANCERS = "DescribeLoadBalancers"
+DESCRIBE_BY_ARN_BATCH = 20
+"""DescribeLoadBalancers takes at most 20 `LoadBalancerArns` a call."""
+LOAD_BALANCER_NOT_FOUND = "LoadBalancerNotFound"
+"""ELBv2's refusal of a DescribeLoadBalancers naming a load balancer it does not have."""
 DESCRIBE_TAGS_BATCH = 20
 """DescribeTags accepts at most 20 resource ARNs per call."""
+GET_RESOURCES = "GetResources"
+TAGGING_GRANT = "tag:GetResources"
+"""The member roles' grant of GetResources (no resource-level permissions: `*`)."""
+GET_RESOURCES_PAGE_SIZE = 100
+"""The most resources GetResources answers in one page (its `ResourcesPerPage`)."""
+TAG_FILTER_VALUES = 20
+"""The most values a GetResources tag filter takes: the clusters one listing asks for."""
+TAGGED_RESOURCE_TYPE = "elasticloadbalancing:loadbalancer"
+"""GetResources' type of load balancers: ELBv2's and classic ones."""
+ELBV2_KINDS = ("app/", "net/", "gwy/")
+"""How the ARN of an application, network or gateway load balancer goes on after
+`:loadbalancer/` (a classic load balancer's goes on with its name)."""
 ELB_PAGE_SIZE = 400
 """The most load balancers or target groups DescribeLoadBalancers and DescribeTargetGroups answer
 in one page (their `PageSize`; unsent, a page may hold fewer)."""
@@ -159,29 +207,132 @@ def target_group_dimension(target_group_arn: str) -> str:
 
 
 def cluster_load_balancers(
-    elbv2: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
+    elbv2: Any,
+    cluster: str,
+    *,
+    tagging: Any,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """The load balancers tagged for `cluster`, as DescribeLoadBalancers describes them
     (`load_balancers_by_cluster`)."""
-    return load_balancers_by_cluster(elbv2, next_page_allowed=next_page_allowed).get(cluster, [])
+    found = load_balancers_by_cluster(
+        elbv2, [cluster], tagging=tagging, next_page_allowed=next_page_allowed
+    )
+    return found.get(cluster, [])
 
 
 def load_balancers_by_cluster(
-    elbv2: Any, *, next_page_allowed: Callable[[], bool] | None = None
+    elbv2: Any,
+    clusters: Collection[str],
+    *,
+    tagging: Any,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The load balancers of the client's account and region tagged for a cluster, as
-    DescribeLoadBalancers describes them, by the cluster their `CLUSTER_TAG` names (one listing
-    serves every cluster of the region; one without the tag is no cluster's). With
-    `next_page_allowed`, every request after the first (a next page, a DescribeTags batch) is
-    sent only while it answers True, else PagesCutShortError: an ELB (or a proxy) answering page
-    after page under new markers was listed until Lambda ended the run at its timeout."""
+    """The load balancers of the client's account and region tagged for one of `clusters`, as
+    DescribeLoadBalancers describes them, by the cluster their `CLUSTER_TAG` names: found with
+    the Resource Groups Tagging API client `tagging` (GetResources), then described by ARN; where
+    IAM refuses GetResources, the region's load balancers listed and their tags read instead (see
+    the module docstring). With `next_page_allowed`, every request after the first is sent only
+    while it answers True, else PagesCutShortError: an ELB (or a proxy) answering page after
+    page under new markers was listed until Lambda ended the run at its timeout."""
+    wanted = sorted(set(clusters))
+    if not wanted:
+        return {}
+    try:
+        cluster_of = _tagged_load_balancers(tagging, wanted, next_page_allowed)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ACCESS_DENIED_CODES:
+            raise
+        _logger.warning(
+            "%s refused: the member role predates the grant (update the member stack); "
+            "the region's load balancers are listed with their tags instead",
+            TAGGING_GRANT,
+        )
+        _ask_next_request(DESCRIBE_LOAD_BALANCERS, next_page_allowed)
+        described = _region_load_balancers(elbv2, next_page_allowed)
+        cluster_of = {
+            arn: cluster
+            for arn, cluster in _clusters_by_tags(
+                elbv2, [balancer["LoadBalancerArn"] for balancer in described], next_page_allowed
+            ).items()
+            if cluster in wanted
+        }
+    else:
+        described = _described_by_arn(elbv2, sorted(cluster_of), next_page_allowed)
+    by_cluster: dict[str, list[dict[str, Any]]] = {}
+    for balancer in described:
+        cluster = cluster_of.get(balancer["LoadBalancerArn"])
+        if cluster is not None:
+            by_cluster.setdefault(cluster, []).append(balancer)
+    return by_cluster
 
+
+def _tagged_load_balancers(
+    tagging: Any, clusters: list[str], next_page_allowed: Callable[[], bool] | None
+) -> dict[str, str]:
+    """The ELBv2 load balancers GetResources answers tagged for one of `clusters` (each
+    request for at most TAG_FILTER_VALUES of them), by ARN: the cluster each is tagged for."""
+    wanted = set(clusters)
+    cluster_of: dict[str, str] = {}
+    for offset in range(0, len(clusters), TAG_FILTER_VALUES):
+        if offset:
+            _ask_next_request(GET_RESOURCES, next_page_allowed)
+        request = {
+            "TagFilters": [
+                {"Key": CLUSTER_TAG, "Values": clusters[offset : offset + TAG_FILTER_VALUES]}
+            ],
+            "ResourceTypeFilters": [TAGGED_RESOURCE_TYPE],
+            "ResourcesPerPage": GET_RESOURCES_PAGE_SIZE,
+        }
+        listing = pages(
+            tagging, GET_RESOURCES, request, "PaginationToken", next_page_allowed=next_page_allowed
+        )
+        for page in listing:
+            for mapping in answer_field(page, GET_RESOURCES, "ResourceTagMappingList"):
+                arn = answer_field(mapping, GET_RESOURCES, "ResourceARN")
+                tags = {
+                    answer_field(tag, GET_RESOURCES, "Key"): tag.get("Value", "")
+                    for tag in mapping.get("Tags", [])
+                }
+                cluster = tags.get(CLUSTER_TAG)
+                # The type filter also answers classic load balancers, which ELBv2 does not
+                # describe (refusing the whole call), as its listing never held them.
+                if cluster in wanted and metric_dimension(arn).startswith(ELBV2_KINDS):
+                    cluster_of[arn] = cluster
+    return cluster_of
+
+
+def _described_by_arn(
+    elbv2: Any, arns: list[str], next_page_allowed: Callable[[], bool] | None
+) -> list[dict[str, Any]]:
+    """`arns`' load balancers as DescribeLoadBalancers describes them, DESCRIBE_BY_ARN_BATCH a
+    call. ELBv2 refuses a whole call naming one it does not have (LoadBalancerNotFound): one
+    deleted since GetResources indexed it, which may answer it for a while after; the ARNs from
+    that call on are then looked for in one listing of the region, those it lacks left out."""
     described: list[dict[str, Any]] = []
-    # ELBv2 sends each list below in every answer, empty or not: an answer without it is not
-    # the call's, and must not pass for a cluster without load balancers or targets.
-    # Nor is one listing a load balancer without its ARN or name, a tag without its key or a
-    # tag description without its ARN: read with a KeyError, which no caller takes for one
-    # call's failure, it failed every check of the cluster in health_monitor.
+    for offset in range(0, len(arns), DESCRIBE_BY_ARN_BATCH):
+        _ask_next_request(DESCRIBE_LOAD_BALANCERS, next_page_allowed)
+        try:
+            answer = elbv2.describe_load_balancers(
+                LoadBalancerArns=arns[offset : offset + DESCRIBE_BY_ARN_BATCH]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != LOAD_BALANCER_NOT_FOUND:
+                raise
+            _ask_next_request(DESCRIBE_LOAD_BALANCERS, next_page_allowed)
+            left = set(arns[offset:])
+            listed = _region_load_balancers(elbv2, next_page_allowed)
+            return described + [
+                balancer for balancer in listed if balancer["LoadBalancerArn"] in left
+            ]
+        described.extend(_read_load_balancers(answer))
+    return described
+
+
+def _region_load_balancers(
+    elbv2: Any, next_page_allowed: Callable[[], bool] | None
+) -> list[dict[str, Any]]:
+    """Every load balancer of the region, in pages of ELB_PAGE_SIZE."""
     listing = pages(
         elbv2,
         DESCRIBE_LOAD_BALANCERS,
@@ -190,17 +341,30 @@ def load_balancers_by_cluster(
         answer_token_field="NextMarker",
         next_page_allowed=next_page_allowed,
     )
-    for page in listing:
-        for balancer in answer_field(page, DESCRIBE_LOAD_BALANCERS, "LoadBalancers"):
-            answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerArn")
-            answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerName")
-            described.append(balancer)
+    return [balancer for page in listing for balancer in _read_load_balancers(page)]
+
+
+def _read_load_balancers(answer: object) -> list[dict[str, Any]]:
+    """The load balancers a DescribeLoadBalancers answer holds, each with its ARN and name."""
+    # ELBv2 sends the list in every answer, empty or not: an answer without it is not the
+    # call's, and must not pass for a cluster without load balancers. Nor is one describing a
+    # load balancer without its ARN or name: read with a KeyError, which no caller takes for
+    # one call's failure, it failed every check of the cluster in health_monitor.
+    balancers = answer_field(answer, DESCRIBE_LOAD_BALANCERS, "LoadBalancers")
+    for balancer in balancers:
+        answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerArn")
+        answer_field(balancer, DESCRIBE_LOAD_BALANCERS, "LoadBalancerName")
+    return list(balancers)
+
+
+def _clusters_by_tags(
+    elbv2: Any, arns: list[str], next_page_allowed: Callable[[], bool] | None
+) -> dict[str, str]:
+    """Of `arns`, those tagged for a cluster, by ARN: the cluster (DescribeTags, 20 a call)."""
     cluster_of: dict[str, str] = {}
-    arns = [balancer["LoadBalancerArn"] for balancer in described]
     for offset in range(0, len(arns), DESCRIBE_TAGS_BATCH):
-        batch = arns[offset : offset + DESCRIBE_TAGS_BATCH]
         _ask_next_request("DescribeTags", next_page_allowed)
-        answer = elbv2.describe_tags(ResourceArns=batch)
+        answer = elbv2.describe_tags(ResourceArns=arns[offset : offset + DESCRIBE_TAGS_BATCH])
         for description in answer_field(answer, "DescribeTags", "TagDescriptions"):
             tags = {
                 answer_field(tag, "DescribeTags", "Key"): tag.get("Value", "")
@@ -209,12 +373,7 @@ def load_balancers_by_cluster(
             if CLUSTER_TAG in tags:
                 arn = answer_field(description, "DescribeTags", "ResourceArn")
                 cluster_of[arn] = tags[CLUSTER_TAG]
-    by_cluster: dict[str, list[dict[str, Any]]] = {}
-    for balancer in described:
-        cluster = cluster_of.get(balancer["LoadBalancerArn"])
-        if cluster is not None:
-            by_cluster.setdefault(cluster, []).append(balancer)
-    return by_cluster
+    return cluster_of
 
 
 def _ask_next_request(operation: str, next_page_allowed: Callable[[], bool] | None) -> None:
@@ -434,14 +593,18 @@ def cluster_load_balancer_health(
     end: datetime,
     *,
     next_page_allowed: Callable[[], bool] | None = None,
+    tagging: Any,
     target_counts_from_metrics: bool = False,
 ) -> list[LoadBalancerHealth]:
     """Every load balancer of `cluster` with its target health and its traffic over
     `start`..`end`, ordered by name. The target health is DescribeTargetHealth's now, or with
     `target_counts_from_metrics` that of the window's latest minute of ELB's target counts where
-    it has them (see the module docstring). With `next_page_allowed`, every request after the
-    first DescribeLoadBalancers only while it answers True."""
-    balancers = cluster_load_balancers(elbv2, cluster, next_page_allowed=next_page_allowed)
+    it has them (see the module docstring); `tagging` is the Resource Groups Tagging API client
+    the load balancers are found with. With `next_page_allowed`, every request after the first
+    only while it answers True."""
+    balancers = cluster_load_balancers(
+        elbv2, cluster, tagging=tagging, next_page_allowed=next_page_allowed
+    )
     types = {balancer["LoadBalancerArn"]: balancer.get("Type") for balancer in balancers}
     groups = served_target_groups(elbv2, list(types), next_page_allowed=next_page_allowed)
     counted_pairs = [

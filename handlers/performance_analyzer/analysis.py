@@ -141,7 +141,7 @@ def analyse_cluster(
     or load balancer listing asks for a next page only while `deadline` (the invocation) has
     NEXT_PAGE_SECONDS left (else the cluster fails with `MetricReadCutShortError` or
     `PagesCutShortError`), and the alerts' delivery claims are bound to it. The cluster's load
-    balancers come from `load_balancers`, the run's listing of each region (a listing of its
+    balancers come from `load_balancers`, the run's finding of each region's (a finding of its
     own without it)."""
     environment = services.environment
     hours = environment.performance_window_hours
@@ -154,12 +154,12 @@ def analyse_cluster(
     def next_page_allowed() -> bool:
         return deadline is None or deadline.allows(NEXT_PAGE_SECONDS)
 
-    # Listed once: a week earlier is measured on the load balancers the cluster has now.
+    # Found once: a week earlier is measured on the load balancers the cluster has now.
     balancers = (load_balancers or RegionLoadBalancers()).of_cluster(
         account_id,
         cluster.region,
         cluster.name,
-        lambda: client("elbv2"),
+        client,
         next_page_allowed=next_page_allowed,
     )
     cloudwatch = client("cloudwatch")

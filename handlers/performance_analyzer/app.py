@@ -84,8 +84,10 @@ def handle(
         )
         return error_result(error, **_cluster_fields(account_id, cluster))
 
-    # One listing of each region's load balancers serves all its clusters.
-    load_balancers = RegionLoadBalancers()
+    # One finding of each region's load balancers serves all its clusters.
+    load_balancers = RegionLoadBalancers(
+        (account_id, cluster.region, cluster.name) for account_id, cluster in targets
+    )
     results = map_isolated(
         targets,
         lambda target: analyse_cluster(

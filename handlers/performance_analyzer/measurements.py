@@ -5,8 +5,8 @@ have no node-group dimension, so every figure is per cluster; the scaling optimi
 cluster's utilisation to its node groups by their sizes. A figure of the window is the mean of
 its hourly values (utilisation) or their peak (counts of pending pods and failed nodes,
 throttling). Load balancers: the cluster's ALBs, found by the tag the AWS Load Balancer
-Controller puts on them (`elbv2.k8s.aws/cluster`; listed once per account and region a run,
-`RegionLoadBalancers`), with TargetResponseTime p50/p90/p99
+Controller puts on them (`elbv2.k8s.aws/cluster`; found once per account and region a run for
+its clusters there, `RegionLoadBalancers`), with TargetResponseTime p50/p90/p99
 (extended statistics) over the whole window. One GetMetricData read per window (a request per
 500 queries) answers the hourly values and every load balancer's percentiles.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -215,25 +215,38 @@ def _hourly(series: dict[str, MetricSeries]) -> list[HourlyUtilisation]:
 
 
 def cluster_application_load_balancers(
-    elbv2: Any, cluster: str, *, next_page_allowed: Callable[[], bool] | None = None
+    elbv2: Any,
+    cluster: str,
+    *,
+    tagging: Any,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> list[str]:
     """ARNs of the cluster's application load balancers
     (`application_load_balancers_by_cluster`), in ARN order."""
-    by_cluster = application_load_balancers_by_cluster(elbv2, next_page_allowed=next_page_allowed)
+    by_cluster = application_load_balancers_by_cluster(
+        elbv2, [cluster], tagging=tagging, next_page_allowed=next_page_allowed
+    )
     return by_cluster.get(cluster, [])
 
 
 def application_load_balancers_by_cluster(
-    elbv2: Any, *, next_page_allowed: Callable[[], bool] | None = None
+    elbv2: Any,
+    clusters: Collection[str],
+    *,
+    tagging: Any,
+    next_page_allowed: Callable[[], bool] | None = None,
 ) -> dict[str, list[str]]:
-    """ARNs of the application load balancers of the client's account and region, in ARN order,
-    by the cluster they are tagged for (`fleet_shared.load_balancers`: by
-    `elbv2.k8s.aws/cluster=<cluster>`, every request after the first only while
-    `next_page_allowed()`, else PagesCutShortError): only they report TargetResponseTime."""
+    """ARNs of the application load balancers of the client's account and region tagged for one
+    of `clusters`, in ARN order, by the cluster they are tagged for (`fleet_shared.load_balancers`:
+    by `elbv2.k8s.aws/cluster=<cluster>`, found with the Tagging API client `tagging`, every
+    request after the first only while `next_page_allowed()`, else PagesCutShortError): only they
+    report TargetResponseTime."""
     # Imported here: the module's dataclasses would cost every cold start of the function.
     from fleet_shared.load_balancers import load_balancers_by_cluster  # noqa: PLC0415
 
-    listed = load_balancers_by_cluster(elbv2, next_page_allowed=next_page_allowed)
+    listed = load_balancers_by_cluster(
+        elbv2, clusters, tagging=tagging, next_page_allowed=next_page_allowed
+    )
     return {
         cluster: sorted(
             balancer["LoadBalancerArn"]

@@ -72,7 +72,7 @@ LIBRARY_DIRS: tuple[str, ...] = tuple(
 )
 
 # IAM prefixes that differ from the signing name.
-_IAM_PREFIX_BY_SIGNING_NAME = {"monitoring": "cloudwatch"}
+_IAM_PREFIX_BY_SIGNING_NAME = {"monitoring": "cloudwatch", "tagging": "tag"}
 
 # Operations authorised by an action of another name (Service Authorization Reference); an empty
 # tuple is an operation that needs no permission. Operations whose action depends on their

@@ -630,6 +630,22 @@ def test_the_anomaly_detector_reads_the_alarms_of_its_member_account_only(
         assert statement["Resource"] == [f"arn:aws:cloudwatch:*:{member.account_id}:alarm:*"]
 
 
+@pytest.mark.parametrize("function", ["health_monitor", "change_validator", "performance_analyzer"])
+def test_the_load_balancer_readers_may_find_load_balancers_by_their_tag_in_every_member(
+    stack_run: ProgramRun, settings: FleetSettings, function: str
+):
+    for member in settings.members:
+        # GIVEN the function's member role WHEN it finds a cluster's load balancers by their
+        # cluster tag (the Resource Groups Tagging API)
+        (statement,) = _statements_granting(
+            stack_run, member.account_id, function, "tag:GetResources"
+        )
+        # THEN it may, on "*" (GetResources has no resource-level permissions), and may still
+        # read the load balancers' tags from ELB, for a member whose SCP refuses it
+        assert statement["Resource"] == ["*"]
+        assert "elasticloadbalancing:DescribeTags" in statement["Action"]
+
+
 def test_a_created_cluster_admits_its_nodes_and_no_member_role_into_kubernetes(
     stack_run: ProgramRun, settings: FleetSettings
 ):

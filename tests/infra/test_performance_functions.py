@@ -54,6 +54,7 @@ def test_the_analyzer_reads_metrics_and_load_balancers_in_members_and_nothing_el
         "cloudwatch:GetMetricData",
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeTags",
+        "tag:GetResources",
     }
 
 

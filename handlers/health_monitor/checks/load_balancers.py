@@ -13,7 +13,7 @@ hundreds of load balancers is counted in a few GetMetricData calls, where one De
 per target group at ELB's request rate outlasted `cluster_time.LISTING_SECONDS` from about 225
 load balancers, and the check was cut short on every run.
 
-The readings (DescribeLoadBalancers' pages, DescribeTags, the region's target groups,
+The readings (GetResources' pages, DescribeLoadBalancers, the region's target groups,
 GetMetricData, the health of the target groups the metrics did not count) send each request after
 the first only within `cluster_time.LISTING_SECONDS` of the second, about a cluster's turn, else
 the check fails alone, naming the reading cut short: an ELB or CloudWatch (or a proxy) answering
@@ -44,6 +44,7 @@ def run(context: ClusterContext) -> list[CheckResult]:
         context.target.name,
         start,
         end,
+        tagging=context.client("resourcegroupstaggingapi"),
         next_page_allowed=next_request_allowed(context.deadline),
         target_counts_from_metrics=True,
     )

@@ -33,7 +33,7 @@ from fleet_shared.alert_delivery import AlertNotDeliveredError
 from fleet_shared.endpoint_history import HISTORY_VALUE, endpoint_history_key
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.handler import Invocation
-from fleet_shared.load_balancers import DESCRIBE_TAGS_BATCH
+from fleet_shared.load_balancers import DESCRIBE_BY_ARN_BATCH
 from fleet_shared.metric_data import MAX_QUERIES_PER_CALL
 from fleet_shared.node_group_locks import node_group_key
 from fleet_shared.state_table import StateTable
@@ -1316,9 +1316,17 @@ def test_a_bad_change_event_is_refused_naming_the_field_and_changes_nothing(
     assert table.scan(TableName="lambda-fleet-state")["Items"] == []
 
 
-def member_elbv2() -> Any:
-    """The validator's own ELBv2 client in the member account (the one its measurements use)."""
-    return app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)("elbv2")
+TAGGING = "resource-groups-tagging-api"
+"""The Resource Groups Tagging API's event name: its GetResources is a measurement's first load
+balancer request."""
+
+
+def member_tagging() -> Any:
+    """The validator's own Resource Groups Tagging API client in the member account (the one its
+    measurements find the cluster's load balancers with)."""
+    return app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)(
+        "resourcegroupstaggingapi"
+    )
 
 
 def assert_a_failed_check_is_counted_and_the_next_booked(
@@ -1336,10 +1344,11 @@ def assert_a_failed_check_is_counted_and_the_next_booked(
 
 
 def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(validator: Validator) -> None:
-    # GIVEN a node group update baking, and the member's ELBv2 unreachable when the bake ends
+    # GIVEN a node group update baking, and the member's Tagging API unreachable when the bake
+    # ends
     update_id = "4d5e6f70-0000-4111-8222-933344445555"
     node_group_update_baking(validator, update_id)
-    fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    fault = fail_every_attempt(member_tagging(), TAGGING, "GetResources")
     # WHEN the bake callback runs
     [retrying] = validator.advance(15)
     # THEN botocore retried, the invocation did not fail: the check is counted with its error in
@@ -1347,7 +1356,7 @@ def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(validator: V
     assert fault.attempts > 1
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
     assert "Could not connect to the endpoint URL" in error
-    # WHEN ELBv2 is back at the next check
+    # WHEN the Tagging API is back at the next check
     fault.healed = True
     [verdict] = validator.advance(5)
     # THEN the bake is measured and judged
@@ -1359,14 +1368,13 @@ def test_a_bake_measurement_that_fails_is_retried_at_the_next_check(validator: V
 def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_it(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a node group update baking, and the member's ELBv2 endpoint accepting connections but
-    # never answering when the bake ends; the bake callback has the validator's whole timeout
+    # GIVEN a node group update baking, and the member's Tagging API endpoint accepting
+    # connections but never answering when the bake ends; the bake callback has the validator's
+    # whole timeout
     update_id = "4d5e6f70-0000-4111-8222-933344445566"
     node_group_update_baking(validator, update_id)
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    hung = hang_every_attempt(
-        member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers", time
-    )
+    hung = hang_every_attempt(member_tagging(), TAGGING, "GetResources", time)
     [bake_callback] = validator.due_callbacks_after(15)
     # WHEN the bake callback runs
     retrying = validator.send(bake_callback, time.context())
@@ -1385,9 +1393,9 @@ def test_a_bake_check_whose_member_endpoint_hangs_is_counted_before_lambda_ends_
 def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next_check_booked(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a node group update baking, and, when the bake ends, the member's ELBv2, EKS and Auto
-    # Scaling each answering every call only at its last attempt (about 40 s a call): each call
-    # ends inside its bound, but together they outlast the invocation
+    # GIVEN a node group update baking, and, when the bake ends, the member's Tagging API, EKS
+    # and Auto Scaling each answering every call only at its last attempt (about 40 s a call):
+    # each call ends inside its bound, but together they outlast the invocation
     # (ENDED_INVOCATION_SECONDS)
     update_id = "4d5e6f70-0000-4111-8222-933344447777"
     node_group_update_baking(validator, update_id)
@@ -1396,7 +1404,7 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
     slow = [
         answer_at_the_last_attempt(member(service), event_name, operation, time)
         for service, event_name, operation in (
-            ("elbv2", "elastic-load-balancing-v2", "DescribeLoadBalancers"),
+            ("resourcegroupstaggingapi", TAGGING, "GetResources"),
             ("eks", "eks", "DescribeNodegroup"),
             ("autoscaling", "auto-scaling", "DescribeAutoScalingGroups"),
         )
@@ -1434,15 +1442,15 @@ def test_a_bake_check_lambda_ends_on_slow_member_endpoints_still_leaves_the_next
 def test_a_change_whose_baseline_lambda_ends_on_slow_member_endpoints_is_inconclusive_on_retry(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the member's EKS, ELBv2 and Auto Scaling each answering every call only at its last
-    # attempt (about 40 s a call) when a node group update arrives: together they outlast the
-    # invocation (ENDED_INVOCATION_SECONDS)
+    # GIVEN the member's EKS, Tagging API and Auto Scaling each answering every call only at its
+    # last attempt (about 40 s a call) when a node group update arrives: together they outlast
+    # the invocation (ENDED_INVOCATION_SECONDS)
     update_id = "4d5e6f70-0000-4111-8222-933344448888"
     time = LambdaTime(ENDED_INVOCATION_SECONDS).spend_botocore_waits(monkeypatch)
     member = app.FUNCTION.services().member_client(MEMBER_ACCOUNT_ID, REGION)
     for service, event_name, operation in (
         ("eks", "eks", "DescribeNodegroup"),
-        ("elbv2", "elastic-load-balancing-v2", "DescribeLoadBalancers"),
+        ("resourcegroupstaggingapi", TAGGING, "GetResources"),
         ("autoscaling", "auto-scaling", "DescribeAutoScalingGroups"),
     ):
         answer_at_the_last_attempt(member(service), event_name, operation, time)
@@ -1473,11 +1481,10 @@ answers (REPEATED_TOKEN_PAGE_LIMIT)."""
 
 
 def endless_load_balancer_pages(time: LambdaTime) -> EndlessSlowPages:
-    """The member's ELBv2 answering every DescribeLoadBalancers with a next page under a new
-    marker, each page spending ENDLESS_PAGE_SECONDS of `time`."""
-    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, "NextMarker")
-    operation = "elastic-load-balancing-v2.DescribeLoadBalancers"
-    endless.register(member_elbv2().meta.events, operation, "Marker")
+    """The member's Tagging API answering every GetResources with a next page under a new
+    token, each page spending ENDLESS_PAGE_SECONDS of `time`."""
+    endless = EndlessSlowPages(time, ENDLESS_PAGE_SECONDS, "PaginationToken")
+    endless.register(member_tagging().meta.events, f"{TAGGING}.GetResources", "PaginationToken")
     return endless
 
 
@@ -1485,7 +1492,7 @@ def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN at most two checks, a node group update baking, and, when the bake ends, the
-    # member's ELBv2 answering DescribeLoadBalancers page after page under new markers
+    # member's Tagging API answering GetResources page after page under new tokens
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     update_id = "5e6f7081-0000-4111-8222-9333444455bb"
     node_group_update_baking(validator, update_id)
@@ -1500,7 +1507,7 @@ def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation
     assert endless.pages > 1
     assert time.seconds_left - time.spent > MEASUREMENT_RESERVE_SECONDS - ENDLESS_PAGE_SECONDS
     error = assert_a_failed_check_is_counted_and_the_next_booked(validator, retrying, update_id)
-    assert "DescribeLoadBalancers read cut short before its next page" in error
+    assert "GetResources read cut short before its next page" in error
     # WHEN the next check meets the same listing with its own whole timeout, and its callback is
     # delivered twice
     time.spent = 0
@@ -1519,7 +1526,7 @@ def test_a_bake_check_whose_load_balancers_page_on_is_counted_and_the_validation
 def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_at_once(
     validator: Validator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN the member's ELBv2 answering DescribeLoadBalancers page after page under new markers
+    # GIVEN the member's Tagging API answering GetResources page after page under new tokens
     # when a node group update arrives
     update_id = "5e6f7081-0000-4111-8222-9333444455cc"
     time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
@@ -1532,22 +1539,23 @@ def test_a_change_whose_load_balancers_page_on_at_its_baseline_is_inconclusive_a
     assert time.seconds_left - time.spent > MEASUREMENT_RESERVE_SECONDS - ENDLESS_PAGE_SECONDS
     assert result["status"] == "inconclusive", result
     assert "the baseline could not be measured" in result["reason"]
-    assert "DescribeLoadBalancers read cut short" in result["reason"]
+    assert "GetResources read cut short" in result["reason"]
     assert validator.schedules() == []
     [alert] = validator.alerts()
     assert alert["severity"] == "warning" and update_id in alert["detail"]
 
 
 def test_the_validators_timeout_reads_300_load_balancers_and_waits_out_the_scaler() -> None:
-    # GIVEN a cluster of 300 load balancers, each with its target group, alone in its region: a
-    # DescribeLoadBalancers and a DescribeTargetGroups page, DescribeTags of 20 at a time, one
-    # DescribeTargetHealth each, at the 10 Describe requests a second ELB allows an account
+    # GIVEN a cluster of 300 load balancers, each with its target group, alone in its region:
+    # DescribeLoadBalancers of 20 at a time, a DescribeTargetGroups page, one
+    # DescribeTargetHealth each, at the 10 Describe requests a second ELB allows an account (and
+    # 3 GetResources pages, which are not ELB's)
     balancers = 300
-    requests = 1 + 1 + math.ceil(balancers / DESCRIBE_TAGS_BATCH) + balancers
+    requests = math.ceil(balancers / DESCRIBE_BY_ARN_BATCH) + 1 + balancers
     seconds_needed = requests / ELB_DESCRIBE_REQUESTS_PER_SECOND
     # WHEN the validator's timeout is shared between reading and the reserve a measurement keeps
     reading_seconds = TIMEOUT_SECONDS - MEASUREMENT_RESERVE_SECONDS
-    # THEN the measurement can read them all (at 120 s it had 29 s for the 31.7 s they take),
+    # THEN the measurement can read them all (at 120 s it had 29 s for the 31.6 s they take),
     # their traffic in 2 GetMetricData calls
     assert reading_seconds > seconds_needed, (reading_seconds, seconds_needed)
     assert math.ceil(3 * balancers / MAX_QUERIES_PER_CALL) == 2
@@ -1563,24 +1571,20 @@ def test_the_validators_timeout_reads_300_load_balancers_and_waits_out_the_scale
     ("server_error", "quoted"),
     [
         (None, "Could not connect to the endpoint URL"),
-        (MULTI_LINE_PAGE, "Unable to parse response"),
+        (MULTI_LINE_PAGE, "(InternalServerError)"),
     ],
     ids=["unreachable", "a-proxy-page-answered"],
 )
 def test_a_bake_that_cannot_be_measured_by_the_last_check_is_inconclusive_with_one_warning(
     validator: Validator, monkeypatch: pytest.MonkeyPatch, server_error: str | None, quoted: str
 ) -> None:
-    # GIVEN at most two checks, a node group update baking, and the member's ELBv2 unreachable,
-    # or answering with a proxy's page of thousands of characters over several lines
+    # GIVEN at most two checks, a node group update baking, and the member's Tagging API
+    # unreachable, or answering with a proxy's page of thousands of characters over several
+    # lines as its error's message
     monkeypatch.setenv("VALIDATION_MAX_FOLLOW_CHECKS", "2")
     update_id = "5e6f7081-0000-4111-8222-933344445555"
     node_group_update_baking(validator, update_id)
-    fail_every_attempt(
-        member_elbv2(),
-        "elastic-load-balancing-v2",
-        "DescribeLoadBalancers",
-        server_error=server_error,
-    )
+    fail_every_attempt(member_tagging(), TAGGING, "GetResources", server_error=server_error)
     # WHEN the bake callback and the one retry run, and the last callback is delivered twice
     [first] = validator.advance(15)
     [verdict] = validator.advance(5)
@@ -1654,8 +1658,8 @@ def test_a_change_seen_after_the_results_before_it_are_gone_is_inconclusive_with
 def test_a_baseline_that_cannot_be_read_is_inconclusive_with_one_warning(
     validator: Validator, eks_updates: EksUpdates
 ) -> None:
-    # GIVEN the member's ELBv2 unreachable when a node group update arrives
-    fault = fail_every_attempt(member_elbv2(), "elastic-load-balancing-v2", "DescribeLoadBalancers")
+    # GIVEN the member's Tagging API unreachable when a node group update arrives
+    fault = fail_every_attempt(member_tagging(), TAGGING, "GetResources")
     update_id = "6f708192-0000-4111-8222-933344445555"
     change = node_group_version_update(validator, update_id)
     # WHEN its record arrives, and CloudTrail's event is delivered again
@@ -2233,15 +2237,16 @@ def test_a_change_whose_claim_outlived_a_failed_invocation_is_validated_by_a_lat
 def test_a_bake_check_answered_with_a_proxy_page_is_counted_and_the_next_booked(
     validator: Validator,
 ) -> None:
-    # GIVEN a node group update baking, and the member's ELBv2 answering DescribeLoadBalancers
-    # with a proxy's page that is not XML (HTTP 200) when the bake ends
+    # GIVEN a node group update baking, and the member's Tagging API answering GetResources
+    # with a proxy's page (HTTP 200, text/html) when the bake ends
     update_id = "4d5e6f70-0000-4111-8222-933344445577"
     node_group_update_baking(validator, update_id)
     page = answer_malformed(
-        member_elbv2(),
-        "elastic-load-balancing-v2",
-        "DescribeLoadBalancers",
+        member_tagging(),
+        TAGGING,
+        "GetResources",
         b"<html><body>Bad gateway<br></body></html>" + b"x" * 2000,
+        content_type="text/html",
     )
     # WHEN the bake callback runs
     [retrying] = validator.advance(15)

@@ -237,7 +237,7 @@ def test_a_cluster_that_asks_a_hung_cloudwatch_twice_ends_within_the_time_it_sta
     }
 
 
-REGIONAL_OUTAGE_SERVICES = ("eks", "cloudwatch", "elbv2", "autoscaling")
+REGIONAL_OUTAGE_SERVICES = ("eks", "cloudwatch", "resourcegroupstaggingapi", "elbv2", "autoscaling")
 """The member services of one region that a regional outage leaves unanswered."""
 
 
@@ -264,9 +264,9 @@ def test_a_regional_outage_leaves_the_checks_it_has_no_time_for_not_checked_and_
     use_endpoints: Callable[[list[dict[str, Any]]], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN the member region's EKS, CloudWatch, Elastic Load Balancing and Auto Scaling never
-    # answer, and the run comes to the cluster with 40 s left: more than the 20 s a cluster is
-    # started with, less than three hung calls' 51 s
+    # GIVEN the member region's EKS, CloudWatch, Tagging API, Elastic Load Balancing and Auto
+    # Scaling never answer, and the run comes to the cluster with 40 s left: more than the 20 s
+    # a cluster is started with, less than three hung calls' 51 s
     use_endpoints([])
     time = LambdaTime(40).spend_botocore_waits(monkeypatch)
     hung = hang_member_region(health_services(), time)
@@ -274,11 +274,13 @@ def test_a_regional_outage_leaves_the_checks_it_has_no_time_for_not_checked_and_
     # WHEN the run checks the cluster
     result = invoke(CLUSTER_RUN, time.context())
 
-    # THEN EKS and CloudWatch each cost one hung call, Elastic Load Balancing was not asked with
-    # less time left than a hung call and the report after it, and the run ended with its report
+    # THEN EKS and CloudWatch each cost one hung call, the load balancers' Tagging API and
+    # Elastic Load Balancing were not asked with less time left than a hung call and the report
+    # after it, and the run ended with its report
     assert {service: endpoint.attempts for service, endpoint in hung.items()} == {
         "eks": MEMBER_ATTEMPTS,
         "cloudwatch": MEMBER_ATTEMPTS,
+        "resourcegroupstaggingapi": 0,
         "elbv2": 0,
         "autoscaling": 0,
     }
@@ -313,19 +315,20 @@ def test_a_check_not_checked_for_lack_of_time_leaves_its_open_incident_as_it_is(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # GIVEN the load-balancer check's "could not run" incident, opened by a run with the
-    # function's whole timeout in which the member's Elastic Load Balancing did not answer
+    # function's whole timeout in which the member's Tagging API (its load balancers' finding)
+    # did not answer
     use_endpoints([])
     services = health_services()
     first_time = LambdaTime(TIMEOUT_SECONDS).spend_botocore_waits(monkeypatch)
-    elbv2 = member_client(services, "elbv2")
-    config = elbv2.meta.config
-    hung_elbv2 = EndpointThatNeverAnswers(first_time, config.connect_timeout + config.read_timeout)
-    event = f"before-send.{elbv2.meta.service_model.service_id.hyphenize()}"
-    elbv2.meta.events.register_first(event, hung_elbv2)
+    tagging = member_client(services, "resourcegroupstaggingapi")
+    config = tagging.meta.config
+    hung = EndpointThatNeverAnswers(first_time, config.connect_timeout + config.read_timeout)
+    event = f"before-send.{tagging.meta.service_model.service_id.hyphenize()}"
+    tagging.meta.events.register_first(event, hung)
     first = invoke(CLUSTER_RUN, first_time.context())
     checks = {check["name"]: check for check in first["clusters"][0]["checks"]}
     assert checks["load_balancer"]["detail"].startswith("check could not run: ")
-    elbv2.meta.events.unregister(event, hung_elbv2)
+    tagging.meta.events.unregister(event, hung)
     incident = incident_key(
         alert_id(
             "health_monitor",

@@ -822,12 +822,10 @@ class PageNotItsAnswer:
 
 GATEWAY_PAGE = b"<html>gateway</html>"
 LOAD_BALANCER_WITHOUT_ITS_ARN = (
-    b'<DescribeLoadBalancersResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/'
-    b'2015-12-01/"><DescribeLoadBalancersResult><LoadBalancers><member>'
-    b"<LoadBalancerName>k8s-apps</LoadBalancerName><Type>application</Type></member>"
-    b"</LoadBalancers></DescribeLoadBalancersResult></DescribeLoadBalancersResponse>"
+    b'{"PaginationToken": "", "ResourceTagMappingList": [{"Tags": '
+    b'[{"Key": "elbv2.k8s.aws/cluster", "Value": "dev-apps"}]}]}'
 )
-"""DescribeLoadBalancers' own answer listing a load balancer without its ARN."""
+"""GetResources' own answer finding a load balancer tagged for the cluster without its ARN."""
 
 
 @pytest.mark.parametrize(
@@ -994,17 +992,17 @@ LOAD_BALANCER_WITHOUT_ITS_ARN = (
         ),
         pytest.param(
             PageNotItsAnswer(
-                "before-send.elastic-load-balancing-v2.DescribeLoadBalancers",
+                "before-send.resource-groups-tagging-api.GetResources",
                 LOAD_BALANCER_WITHOUT_ITS_ARN,
                 url_part="",
                 failed={"load_balancer": {"target": "dev-apps", "status": "failed"}},
                 detail_parts=(
                     "check could not run",
-                    "DescribeLoadBalancers answered without LoadBalancerArn",
+                    "GetResources answered without ResourceARN",
                 ),
                 still_passing=("cluster_status", "node_group", "capacity", "alarm", "endpoint"),
             ),
-            id="a-load-balancer-listed-without-its-arn-fails-the-check-alone-not-the-cluster",
+            id="a-load-balancer-found-without-its-arn-fails-the-check-alone-not-the-cluster",
         ),
         pytest.param(
             PageNotItsAnswer(

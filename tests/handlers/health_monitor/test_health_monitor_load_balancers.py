@@ -18,7 +18,7 @@ from handlers.health_monitor.cluster_time import LISTING_SECONDS
 from handlers.health_monitor.services import HealthServices
 from tests.handlers.deadlines import LambdaTime
 from tests.handlers.endless_listings import EndlessSlowPages
-from tests.handlers.faults import MalformedAnswer
+from tests.handlers.faults import InjectedRefusal, MalformedAnswer
 from tests.handlers.member_accounts import load_balancer_network, member_session
 
 REGION = "ap-south-1"
@@ -124,19 +124,32 @@ def member(member_cluster: Any) -> Any:
     return member_session(MEMBER)
 
 
+@pytest.mark.parametrize("tagging_granted", [True, False])
 def test_load_balancer_with_targets_partly_unhealthy_is_a_finding_with_its_figures(
-    invoke: Invoke, member: Any, inventory: dict[str, Any], fake_clock: ManualClock
+    invoke: Invoke,
+    member: Any,
+    inventory: dict[str, Any],
+    fake_clock: ManualClock,
+    health_services: Callable[[], HealthServices],
+    *,
+    tagging_granted: bool,
 ) -> None:
     # GIVEN the cluster's load balancer with 4 registered targets, 2 of them stopped, answering
-    # in 250 ms with 2 target 5xx per 100 requests; and another cluster's load balancer
+    # in 250 ms with 2 target 5xx per 100 requests; and another cluster's load balancer; the
+    # member role granted tag:GetResources, or not (a member stack not updated since)
     balancer, instances = create_load_balancer(member, "k8s-web", "dev-apps", targets=4)
     member.client("ec2").stop_instances(InstanceIds=instances[:2])
     put_traffic(member, balancer, fake_clock, seconds=0.25, requests=100, errors=2)
     create_load_balancer(member, "k8s-other", "another-cluster", targets=1)
+    refusal = InjectedRefusal("AccessDeniedException")
+    if not tagging_granted:
+        session = health_services().sessions.session(MEMBER, REGION)
+        session.events.register_first(f"before-send.{TAGGING_SERVICE}.GetResources", refusal)
     # WHEN the cluster is checked
     [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
     # THEN its load balancer, and only its, fails as a warning (2 of 4 healthy is below 0.9 and
-    # not below 0.5) with the figures
+    # not below 0.5) with the figures, found without the grant from ELB's tags
+    assert refusal.refused == (0 if tagging_granted else 1)
     assert check["target"] == "k8s-web"
     assert (check["status"], check["severity"]) == ("failed", "warning")
     assert check["detail"] == "2 of 4 targets healthy"
@@ -183,22 +196,30 @@ def test_load_balancer_with_every_target_healthy_and_quick_passes(
     assert check["detail"] == "3 of 3 targets healthy"
 
 
-def answer_without_its_list(operation: str) -> bytes:
+TAGGING_SERVICE = "resource-groups-tagging-api"
+ELBV2_SERVICE = "elastic-load-balancing-v2"
+
+
+def answer_without_its_list(service: str, operation: str) -> MalformedAnswer:
     """An answer of `operation`'s own shape holding none of its fields, not even the empty list
-    ELBv2 (and moto) always sends: botocore parses it into an answer without the list."""
-    return (
+    ELBv2 (its XML), the Tagging API (its JSON) and moto always send: botocore parses it into an
+    answer without the list."""
+    if service == TAGGING_SERVICE:
+        return MalformedAnswer(b"{}", url_part="", content_type="application/x-amz-json-1.1")
+    body = (
         f"<{operation}Response><{operation}Result/>"
         f"<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{operation}Response>"
     ).encode()
+    return MalformedAnswer(body, url_part="")
 
 
 @pytest.mark.parametrize(
-    ("operation", "missing"),
+    ("service", "operation", "missing"),
     [
-        ("DescribeLoadBalancers", "LoadBalancers"),
-        ("DescribeTags", "TagDescriptions"),
-        ("DescribeTargetGroups", "TargetGroups"),
-        ("DescribeTargetHealth", "TargetHealthDescriptions"),
+        (TAGGING_SERVICE, "GetResources", "ResourceTagMappingList"),
+        (ELBV2_SERVICE, "DescribeLoadBalancers", "LoadBalancers"),
+        (ELBV2_SERVICE, "DescribeTargetGroups", "TargetGroups"),
+        (ELBV2_SERVICE, "DescribeTargetHealth", "TargetHealthDescriptions"),
     ],
 )
 def test_a_load_balancer_listing_answered_without_its_list_fails_the_check_naming_the_call(
@@ -208,6 +229,7 @@ def test_a_load_balancer_listing_answered_without_its_list_fails_the_check_namin
     fake_clock: ManualClock,
     health_services: Callable[[], Any],
     *,
+    service: str,
     operation: str,
     missing: str,
 ) -> None:
@@ -217,8 +239,8 @@ def test_a_load_balancer_listing_answered_without_its_list_fails_the_check_namin
     member.client("ec2").stop_instances(InstanceIds=instances[:2])
     put_traffic(member, balancer, fake_clock, seconds=0.25, requests=100, errors=2)
     session = health_services().sessions.session(MEMBER, REGION)
-    page = MalformedAnswer(answer_without_its_list(operation), url_part="")
-    session.events.register_first(f"before-send.elastic-load-balancing-v2.{operation}", page)
+    page = answer_without_its_list(service, operation)
+    session.events.register_first(f"before-send.{service}.{operation}", page)
     # WHEN the cluster is checked
     [check] = load_balancer_checks(invoke(CLUSTER_EVENT))
     # THEN the check could not run, naming the call and the list its answer lacked, rather than
@@ -275,10 +297,10 @@ ENDLESS_PAGE_SECONDS = 10.0
 """What each page of the member's endless listing spends of the invocation's time."""
 OTHER_MEMBER = "333333333333"
 ENDLESS_LISTINGS = {
-    "DescribeLoadBalancers": (
-        "elbv2",
-        "elastic-load-balancing-v2.DescribeLoadBalancers",
-        ("NextMarker", "Marker"),
+    "GetResources": (
+        "resourcegroupstaggingapi",
+        "resource-groups-tagging-api.GetResources",
+        ("PaginationToken", "PaginationToken"),
         ("load_balancer",),
     ),
     "ListNodegroups": (
@@ -360,8 +382,9 @@ def test_load_balancers_whose_target_health_requests_outlast_the_reads_time_are_
 ) -> None:
     # GIVEN the cluster's 4 load balancers, whose targets ELB counted two minutes ago (one with
     # 1 of 2 healthy), each ELB request spending 0.1 s, and the reads allowed 0.3 s after their
-    # first follow-up: the tags and the target groups fit, 4 DescribeTargetHealth after them
-    # do not (the 20 s that about 225 load balancers outlast, scaled down to 4)
+    # first follow-up: the load balancers described and the target groups fit, 4
+    # DescribeTargetHealth after them do not (the 20 s that about 225 load balancers outlast,
+    # scaled down to 4)
     monkeypatch.setattr(cluster_time, "LISTING_SECONDS", 3 * ELB_REQUEST_SECONDS)
     for index in range(4):
         balancer, _ = create_load_balancer(member, f"k8s-web-{index}", "dev-apps", targets=1)
@@ -378,7 +401,7 @@ def test_load_balancers_whose_target_health_requests_outlast_the_reads_time_are_
     # WHEN the cluster is checked
     checks = load_balancer_checks(invoke(CLUSTER_EVENT, time.context()))
     # THEN every load balancer is judged by ELB's counts, none asked DescribeTargetHealth
-    assert sent == ["DescribeLoadBalancers", "DescribeTags", "DescribeTargetGroups"]
+    assert sent == ["DescribeLoadBalancers", "DescribeTargetGroups"]
     by_target = {check["target"]: check for check in checks}
     assert sorted(by_target) == [f"k8s-web-{index}" for index in range(4)]
     assert by_target["k8s-web-0"]["status"] == "passed"

@@ -52,7 +52,8 @@ def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
     create("plain", None)
 
     # WHEN the cluster's load balancers are looked up
-    found = cluster_application_load_balancers(elbv2, "dev-apps")
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
+    found = cluster_application_load_balancers(elbv2, "dev-apps", tagging=tagging)
 
     # THEN exactly the two tagged for it are found
     assert found == ours
@@ -60,29 +61,39 @@ def test_only_the_load_balancers_tagged_for_the_cluster_are_found(
 
 @pytest.mark.parametrize(
     ("operation", "missing"),
-    [("DescribeLoadBalancers", "LoadBalancers"), ("DescribeTags", "TagDescriptions")],
+    [("DescribeLoadBalancers", "LoadBalancers"), ("GetResources", "ResourceTagMappingList")],
 )
 def test_a_listing_answered_without_its_list_is_unreadable_not_a_cluster_without_load_balancers(
     monkeypatch: pytest.MonkeyPatch, mocked_aws: None, operation: str, missing: str
 ) -> None:
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
-    # GIVEN an ALB of the cluster, and ELBv2 answering one of the lookup's calls with an answer
-    # of the call's own shape holding none of its fields (HTTP 200), not even the empty list
-    # ELBv2 (and moto) always sends
+    # GIVEN an ALB of the cluster, and ELBv2 or the Tagging API answering one of the lookup's
+    # calls with an answer of the call's own shape holding none of its fields (HTTP 200), not
+    # even the empty list they (and moto) always send
     ec2 = boto3.client("ec2", region_name=REGION)
     _, subnets = load_balancer_network(ec2)
     elbv2 = boto3.client("elbv2", region_name=REGION)
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
     tags = [{"Key": CLUSTER_TAG, "Value": "dev-apps"}]
     elbv2.create_load_balancer(Name="k8s-apps-web", Subnets=subnets, Tags=tags)
-    body = (
-        f"<{operation}Response><{operation}Result/>"
-        f"<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{operation}Response>"
-    ).encode()
-    page = answer_malformed(elbv2, "elastic-load-balancing-v2", operation, body)
+    if operation == "GetResources":
+        page = answer_malformed(
+            tagging,
+            "resource-groups-tagging-api",
+            operation,
+            b"{}",
+            content_type="application/x-amz-json-1.1",
+        )
+    else:
+        body = (
+            f"<{operation}Response><{operation}Result/>"
+            f"<ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></{operation}Response>"
+        ).encode()
+        page = answer_malformed(elbv2, "elastic-load-balancing-v2", operation, body)
     # WHEN the cluster's load balancers are looked up
     # THEN the answer is unreadable, naming the call and the list it lacked
     with pytest.raises(UnreadableAnswerError, match=f"{operation} answered without {missing}"):
-        cluster_application_load_balancers(elbv2, "dev-apps")
+        cluster_application_load_balancers(elbv2, "dev-apps", tagging=tagging)
     assert page.answered == 1
 
 

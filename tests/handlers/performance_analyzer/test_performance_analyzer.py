@@ -20,6 +20,7 @@ from fleet_shared.alerts import alert_id
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import ConfigurationError, LockNotAcquiredError
+from fleet_shared.load_balancers import CLUSTER_TAG
 from fleet_shared.performance_documents import PerformanceAnalysis
 from fleet_shared.sessions import HUB_CALL_SECONDS
 from fleet_shared.state_table import StateTable
@@ -58,7 +59,13 @@ from tests.handlers.faults import (
     fail_every_attempt,
     refuse_completions,
 )
-from tests.handlers.member_accounts import DENIED_MEMBER, MEMBER_B, deny_assume_role, member_session
+from tests.handlers.member_accounts import (
+    DENIED_MEMBER,
+    MEMBER_B,
+    deny_assume_role,
+    load_balancer_network,
+    member_session,
+)
 from tests.handlers.unreadable_state_entries import SECRET, unreadable_value
 
 CLUSTER = "dev-apps"
@@ -675,7 +682,7 @@ def test_a_cluster_whose_cloudwatch_hangs_is_its_error_within_its_budget_and_the
     ("operation", "request_token", "answer_token"),
     [
         ("cloudwatch.GetMetricData", "NextToken", "NextToken"),
-        ("elastic-load-balancing-v2.DescribeLoadBalancers", "Marker", "NextMarker"),
+        ("resource-groups-tagging-api.GetResources", "PaginationToken", "PaginationToken"),
     ],
 )
 def test_a_cluster_whose_reads_page_on_are_its_error_before_the_invocation_ends(
@@ -1124,7 +1131,8 @@ def load_balancers_listed_with(
     body: bytes, inventory: dict[str, Any], fake_clock: ManualClock
 ) -> MalformedAnswer:
     """A second member with cluster `b-apps` and healthy history beside the member's cluster, and
-    the member's load balancer API answering DescribeLoadBalancers with `body` (HTTP 200)."""
+    the member's load balancer API answering DescribeLoadBalancers of the cluster's load balancer
+    with `body` (HTTP 200)."""
     document = json.loads(json.dumps(inventory))
     other_cluster = {**document["members"][0]["clusters"][0], "name": "b-apps"}
     document["members"].append(
@@ -1138,6 +1146,11 @@ def load_balancers_listed_with(
     )
     end = the_hour(fake_clock)
     put_cluster_hours(member_session(MEMBER_B).client("cloudwatch"), end, 4, HEALTHY)
+    member = member_session(MEMBER_ACCOUNT_ID)
+    _, subnets = load_balancer_network(member.client("ec2"))
+    member.client("elbv2").create_load_balancer(
+        Name="k8s-apps", Subnets=subnets, Tags=[{"Key": CLUSTER_TAG, "Value": CLUSTER}]
+    )
     session = app.FUNCTION.services().sessions.session(MEMBER_ACCOUNT_ID, REGION)
     page = MalformedAnswer(body, url_part="")
     session.events.register_first(
