@@ -25,9 +25,11 @@ from fleet_shared.load_balancers import (
     DESCRIBE_BY_ARN_BATCH,
     DESCRIBE_TAGS_BATCH,
     GET_RESOURCES_PAGE_SIZE,
+    TAG_FILTER_VALUES,
     TAGGING_GRANT,
     cluster_load_balancer_health,
     cluster_load_balancers,
+    load_balancers_by_cluster,
     metric_dimension,
     target_group_dimension,
 )
@@ -433,3 +435,20 @@ def test_a_load_balancer_the_tagging_index_answers_but_elbv2_does_not_have_is_le
     assert [balancer["LoadBalancerArn"] for balancer in found] == [arn]
     assert clients.sent == {"GetResources": 1, "DescribeLoadBalancers": described}
     assert (other in asked) is asked_of_elbv2
+
+
+def test_the_load_balancers_of_more_clusters_than_a_tag_filter_takes_are_found_in_turn(
+    big_cluster: BigCluster,
+) -> None:
+    # GIVEN a region's 21 clusters of a run (a GetResources tag filter takes 20 values), one of
+    # them with a load balancer
+    clients = counted_clients(big_cluster.session)
+    clusters = [f"absent-{index:02d}" for index in range(TAG_FILTER_VALUES)] + [OTHER_CLUSTER]
+    # WHEN their load balancers are found
+    found = load_balancers_by_cluster(clients.elbv2, clusters, tagging=clients.tagging)
+    # THEN one GetResources asked for 20 of them, one for the last, and its load balancer was
+    # found
+    assert {cluster: [b["LoadBalancerName"] for b in found[cluster]] for cluster in found} == {
+        OTHER_CLUSTER: ["k8s-other"]
+    }
+    assert clients.sent == {"GetResources": 2, "DescribeLoadBalancers": 1}
