@@ -9,11 +9,16 @@ The data bucket also holds the fleet inventory (`config/fleet-inventory.json`) t
 and, when the stack leaves `cost_report.cur_bucket` to it, the CUR that AWS Data Exports delivers:
 its policy then lets the Data Exports service put objects under `cur_prefix` (and its delivery
 check object at the root) for the export accounts' exports only.
+
+The inventory object is written last, after every function (`FleetBuckets.write_inventory`): the
+functions need the bucket's name, and the inventory must wait for their code, since a function
+still running the code of the release before refuses an inventory with a field it does not know.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +64,6 @@ class FleetBucketsArgs:
     account_id: str
     region: str
     key_arn: pulumi.Input[str]
-    inventory: dict[str, Any]
     provider: aws.Provider
     # Accounts whose Data Exports export delivers the CUR under `cur_prefix`; none: no grant.
     cost_export_account_ids: tuple[str, ...] = ()
@@ -101,12 +105,13 @@ class FleetBuckets(pulumi.ComponentResource):
 
     data_bucket: aws.s3.Bucket
     log_bucket: aws.s3.Bucket
-    inventory: aws.s3.BucketObjectv2
 
     def __init__(
         self, name: str, args: FleetBucketsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("lambda-fleet:storage:FleetBuckets", name, None, opts)
+        self._name = name
+        self._key_arn = args.key_arn
         self._child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         self.log_bucket = self._private_bucket(
             f"{name}-access-logs",
@@ -175,22 +180,53 @@ class FleetBuckets(pulumi.ComponentResource):
                 self._child, pulumi.ResourceOptions(depends_on=[log_policy])
             ),
         )
-        self.inventory = aws.s3.BucketObjectv2(
-            f"{name}-fleet-inventory",
-            bucket=self.data_bucket.id,
-            key=INVENTORY_KEY,
-            content=inventory_content(args.inventory),
-            content_type="application/json",
-            server_side_encryption="aws:kms",
-            kms_key_id=args.key_arn,
-            opts=self._child,
-        )
         self.register_outputs(
             {
                 "data_bucket": self.data_bucket.bucket,
                 "log_bucket": self.log_bucket.bucket,
                 "inventory_key": INVENTORY_KEY,
             }
+        )
+
+    def write_inventory(
+        self, inventory: dict[str, Any], after: pulumi.Input[Sequence[pulumi.Resource]]
+    ) -> aws.s3.BucketObjectv2:
+        """The inventory object, written once every resource of `after` (the FleetFunction
+        components: each function's code, layer version and configuration, and the rest of its
+        resources) is created or updated.
+
+        The models reject unknown fields, so a function still running the release before refuses
+        an inventory that adds one: written with the buckets, before the functions, it failed
+        their runs until each function's own update landed. Written after them, the new code
+        reads the inventory of the release before for a while, which it takes as long as every
+        field added to the models has a default.
+
+        The order of the steps, as `pulumi up` takes them and `pulumi preview` plans them (its
+        tree still shows this object under the buckets): the buckets; the layer and every
+        function; this object; the members' forwarding rules, which wait for it
+        (`components/event_forwarding.py`); last, the deletion of what the program no longer
+        declares. Two windows remain. A function removed from the catalog or switched off is
+        deleted in that last step, after this write: until then its old code reads the new
+        inventory, and refuses a field it does not know (switch a function off in a `pulumi up`
+        of its own, not with an upgrade that adds a field). On the first `pulumi up` the
+        functions exist before any inventory: a run in between fails with
+        `InventoryUnreadableError` naming the key and S3's NoSuchKey, never reading an empty
+        fleet, and Lambda retries a scheduled (asynchronous) run, twice.
+
+        A child of the buckets, as when they wrote it themselves: its URN is unchanged, so the
+        object is updated in place, never deleted and written again.
+        """
+        return aws.s3.BucketObjectv2(
+            f"{self._name}-fleet-inventory",
+            bucket=self.data_bucket.id,
+            key=INVENTORY_KEY,
+            content=inventory_content(inventory),
+            content_type="application/json",
+            server_side_encryption="aws:kms",
+            kms_key_id=self._key_arn,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self._child.provider, depends_on=after
+            ),
         )
 
     def _private_bucket(

@@ -88,7 +88,7 @@ class Fleet(pulumi.ComponentResource):
                         region: self.networks[(member.account_id, region)]
                         for region in member.network_regions()
                     },
-                    inventory=self.hub.buckets.inventory,
+                    inventory=self.hub.inventory,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )

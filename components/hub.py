@@ -60,6 +60,20 @@ def _uses_athena(functions: Sequence[FunctionSpec]) -> bool:
     )
 
 
+def _in_catalog_order(functions: list[FleetFunction]) -> pulumi.Output[list[FleetFunction]]:
+    """The functions, once each one's Lambda function is registered, awaited one after another
+    in catalog order.
+
+    Pulumi expands a list of dependencies through a set: when several functions failed (their
+    policies over IAM's size), the one it awaited first named the error the program stopped
+    with, another from run to run. Awaited in order, it is the first failed function's.
+    """
+    registered: pulumi.Output[object] = pulumi.Output.from_input(None)
+    for function in functions:
+        registered = registered.apply(lambda _, urn=function.function.urn: urn)
+    return registered.apply(lambda _: functions)
+
+
 class FleetHub(pulumi.ComponentResource):
     """The fleet's shared resources and one FleetFunction per enabled catalog entry, in the hub."""
 
@@ -70,6 +84,8 @@ class FleetHub(pulumi.ComponentResource):
     layer: SharedLayer
     athena_workgroup: aws.athena.Workgroup | None
     functions: dict[str, FleetFunction]
+    # The fleet inventory object, written after every function.
+    inventory: aws.s3.BucketObjectv2
     triggers: FleetTriggers
     dashboard: FleetDashboard
 
@@ -101,7 +117,6 @@ class FleetHub(pulumi.ComponentResource):
                 account_id=account_id,
                 region=region,
                 key_arn=self.key.arn,
-                inventory=settings.inventory(args.stack).model_dump(mode="json"),
                 provider=provider,
                 cost_export_account_ids=cost_export_account_ids,
                 cur_prefix=settings.cost_report.cur_prefix,
@@ -170,6 +185,12 @@ class FleetHub(pulumi.ComponentResource):
             )
             for spec in args.functions
         }
+        # After every function: a function still running the release before refuses an
+        # inventory with a field it does not know (`FleetBuckets.write_inventory`).
+        self.inventory = self.buckets.write_inventory(
+            settings.inventory(args.stack).model_dump(mode="json"),
+            after=_in_catalog_order(list(self.functions.values())),
+        )
         self.triggers = FleetTriggers(
             f"{name}-triggers",
             FleetTriggersArgs(

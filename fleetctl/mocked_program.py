@@ -121,6 +121,18 @@ class ProgramRun:
             frontier = [child.urn for child in children]
         return found
 
+    def dependencies_of(self, resource: RegisteredResource) -> set[str]:
+        """The URNs `resource` waits for, directly or through the resources it waits for."""
+        by_urn = self.by_urn()
+        found: set[str] = set()
+        frontier = list(resource.depends_on)
+        while frontier:
+            urn = frontier.pop()
+            if urn not in found:
+                found.add(urn)
+                frontier.extend(by_urn[urn].depends_on)
+        return found
+
     def provider_of(self, resource: RegisteredResource) -> RegisteredResource | None:
         if resource.provider is None:
             return None

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from hub_view import HubView
+from hub_view import FUNCTION, HubView
 
 from components.buckets import INVENTORY_KEY
 from fleetctl.mocked_program import REPO_ROOT
@@ -151,6 +151,26 @@ def test_fleet_inventory_is_the_settings_inventory_encrypted_in_the_data_bucket(
     assert inventory.inputs["contentType"] == "application/json"
     assert inventory.inputs["serverSideEncryption"] == "aws:kms"
     assert inventory.inputs["kmsKeyId"] == hub.arn(hub.one("aws:kms/key:Key"))
+
+
+def test_fleet_inventory_is_written_after_every_function_and_no_function_waits_for_it(
+    hub: HubView,
+):
+    # GIVEN the hub's inventory object and each function component with its resources
+    inventory = hub.one("aws:s3/bucketObjectv2:BucketObjectv2", key=INVENTORY_KEY)
+    waits_for = hub.run.dependencies_of(inventory)
+    components = hub.of_type("lambda-fleet:functions:FleetFunction")
+    assert len(components) == len(hub.of_type(FUNCTION)) > 1
+    for component in components:
+        resources = [r for r in hub.run.descendants_of(component.urn) if r.custom]
+        # THEN the inventory waits for every one of them, the function's code and configuration
+        # among them: a function still running the release before refuses a field it does not
+        # know, so the new inventory is written once every function runs the new release
+        assert {r.urn for r in resources} <= waits_for, component.urn
+        assert [r for r in resources if r.type == FUNCTION]
+        # AND none of them waits for the inventory: no cycle, no function held by its write
+        for resource in resources:
+            assert inventory.urn not in hub.run.dependencies_of(resource), resource.urn
 
 
 def test_state_table_keys_ttl_recovery_protection_and_encryption(hub: HubView):

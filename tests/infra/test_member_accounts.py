@@ -904,19 +904,6 @@ def test_conditions_for_an_action_the_function_lacks_are_refused_by_the_catalog(
         )
 
 
-def _dependencies_of(run: ProgramRun, resource: RegisteredResource) -> set[str]:
-    """The URNs `resource` waits for, directly or through the resources it waits for."""
-    by_urn = run.by_urn()
-    found: set[str] = set()
-    frontier = list(resource.depends_on)
-    while frontier:
-        urn = frontier.pop()
-        if urn not in found:
-            found.add(urn)
-            frontier.extend(by_urn[urn].depends_on)
-    return found
-
-
 def test_member_forwarding_waits_for_the_inventory_that_lists_the_member(
     stack_run: ProgramRun, settings: FleetSettings
 ):
@@ -936,11 +923,11 @@ def test_member_forwarding_waits_for_the_inventory_that_lists_the_member(
     # THEN each is created after the inventory object, so the first event a new member forwards
     # finds it listed and the detector never takes it for a member that left
     for resource in forwarding:
-        assert inventory.urn in _dependencies_of(stack_run, resource), resource.urn
+        assert inventory.urn in stack_run.dependencies_of(resource), resource.urn
     # AND the inventory waits for nothing of a member account: no cycle, no member first
     by_urn = stack_run.by_urn()
     assert not [
         urn
-        for urn in _dependencies_of(stack_run, inventory)
+        for urn in stack_run.dependencies_of(inventory)
         if by_urn[urn].placement is not None and by_urn[urn].placement.account_id in members
     ]

@@ -133,6 +133,24 @@ def test_an_inventory_s3_fails_to_serve_fails_the_invocation_after_botocores_ret
     assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["stack"] == "handlers"
 
 
+def test_a_run_before_the_first_inventory_is_written_fails_and_its_retry_reads_it(
+    inventory_in_s3: dict[str, Any],
+) -> None:
+    # GIVEN the first `pulumi up`: the functions exist, the inventory object, written after
+    # every function, not yet
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=BUCKET, Key=KEY)
+    function = _inventory_reader()
+    # WHEN a run is invoked in between
+    # THEN the invocation fails naming the inventory and S3's NoSuchKey, never reading an empty
+    # or partial fleet
+    with pytest.raises(InventoryUnreadableError, match=rf"s3://{BUCKET}/{KEY} .*NoSuchKey"):
+        function.lambda_handler({"action": "run"}, FakeLambdaContext())
+    # WHEN the program has written it and Lambda retries the run THEN the run reads it
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(inventory_in_s3))
+    assert function.lambda_handler({"action": "run"}, FakeLambdaContext())["stack"] == "handlers"
+
+
 def test_an_invalid_inventory_fails_the_invocation_naming_the_field(
     inventory_in_s3: dict[str, Any],
 ) -> None:
