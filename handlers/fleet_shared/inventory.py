@@ -7,7 +7,10 @@ s3://$DATA_BUCKET_NAME/$FLEET_INVENTORY_KEY on every `pulumi up`; the functions 
 pydantic, no boto3, so the program may import it.
 
 The models are frozen and reject unknown fields: a program writing a shape the functions do not
-understand fails loudly instead of being half read.
+understand fails loudly instead of being half read. In a `pulumi up` the functions of a release
+read the inventory the release before wrote, until the program writes the new one after them:
+so a field is added only with a default and never removed (`RELEASED_FIELDS` in
+`tests/handlers/shared/test_inventory.py`).
 """
 
 from __future__ import annotations

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import time
-from typing import Any
+from typing import Any, get_args
 
 import boto3
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fleet_shared.environment import FunctionEnvironment
 from fleet_shared.exceptions import InventoryError, InventoryUnreadableError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import FleetFunction, Invocation
-from fleet_shared.inventory import FleetInventory, parse_inventory
+from fleet_shared.inventory import ClusterScaling, FleetInventory, parse_inventory
 from fleet_shared.inventory_store import load_inventory
 from tests.handlers.conftest import FakeLambdaContext
 from tests.handlers.faults import MULTI_LINE_PAGE, refuse_every_s3_attempt, s3_error_every_attempt
@@ -23,6 +24,67 @@ BUCKET = "lambda-fleet-data"
 KEY = "config/fleet-inventory.json"
 MEMBER = "222222222222"
 REGION = "ap-south-1"
+
+# The fields of every inventory model as released, by model: the required ones, then the others.
+# The functions of a release read the inventory the release before wrote until `pulumi up` writes
+# the new one, after them. So a field is added only with a default, and none is removed (that
+# inventory has it, and the models refuse a field they do not know). Never add a name to a
+# model's required fields here; a new model, reached through a field with a default, enters with
+# its own.
+RELEASED_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "FleetInventory": (
+        frozenset({"stack", "hub", "dry_run", "members"}),
+        frozenset({"functions", "minimum_memory_mb"}),
+    ),
+    "HubAccount": (frozenset({"account_id", "region"}), frozenset()),
+    "MemberAccount": (frozenset({"account_id", "name", "regions"}), frozenset({"clusters"})),
+    "Cluster": (
+        frozenset({"name", "region", "kubernetes_version", "node_groups"}),
+        frozenset(
+            {"existing", "autoscaler", "schedule", "calendar", "health_endpoints", "scaling"}
+        ),
+    ),
+    "NodeGroup": (
+        frozenset(
+            {
+                "name",
+                "capacity_type",
+                "instance_types",
+                "min_size",
+                "desired_size",
+                "max_size",
+                "floor",
+            }
+        ),
+        frozenset(),
+    ),
+    "ScalingSchedule": (
+        frozenset({"time_zone", "scale_up_time", "scale_down_time", "days"}),
+        frozenset({"off_hours_desired", "exclude_node_groups"}),
+    ),
+    "ClusterCalendar": (
+        frozenset({"time_zone"}),
+        frozenset({"holidays", "working_days", "maintenance_windows"}),
+    ),
+    "MaintenanceWindow": (frozenset({"start", "end", "reason"}), frozenset()),
+    "HealthEndpoint": (
+        frozenset({"name", "url"}),
+        frozenset({"timeout_seconds", "expected_status"}),
+    ),
+    "ClusterScaling": (
+        frozenset(),
+        frozenset(
+            {
+                "mode",
+                "confidence_threshold",
+                "target_utilization",
+                "headroom_percent",
+                "max_step",
+                "working_hours_floor",
+            }
+        ),
+    ),
+}
 
 
 class CountingS3:
@@ -165,6 +227,68 @@ def test_an_invalid_inventory_fails_the_invocation_naming_the_field(
         _inventory_reader().lambda_handler({"action": "run"}, FakeLambdaContext())
     assert f"s3://{BUCKET}/{KEY}" in str(raised.value)
     assert "members[0].account_id" in str(raised.value)
+
+
+def _models_within(annotation: object) -> Iterator[type[BaseModel]]:
+    """The models a field's type names, within unions, tuples and dicts."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for argument in get_args(annotation):
+        yield from _models_within(argument)
+
+
+def _inventory_models() -> list[type[BaseModel]]:
+    """FleetInventory and every model its fields reach."""
+    models: list[type[BaseModel]] = [FleetInventory]
+    for model in models:
+        for field in model.model_fields.values():
+            for nested in _models_within(field.annotation):
+                if nested not in models:
+                    models.append(nested)
+    return models
+
+
+def test_no_inventory_field_is_required_unless_released_so_and_none_is_removed() -> None:
+    # GIVEN every model the inventory is made of
+    models = _inventory_models()
+    # WHEN its fields are compared with those released
+    # THEN every model is recorded: a new one enters with its own fields
+    assert {model.__name__ for model in models} == set(RELEASED_FIELDS)
+    for model in models:
+        required, optional = RELEASED_FIELDS[model.__name__]
+        fields = model.model_fields
+        # AND no released field is gone: the inventory the release before wrote may have it
+        assert required | optional <= set(fields), model.__name__
+        # AND a field required now was required when released: one added without a default had
+        # the new functions refuse the inventory the release before wrote, which they read in
+        # every `pulumi up` until the program writes the new one
+        now_required = {name for name, field in fields.items() if field.is_required()}
+        assert now_required <= required, (model.__name__, now_required - required)
+
+
+def test_an_inventory_the_first_release_wrote_is_read_with_defaults_for_every_later_field(
+    inventory_document: dict[str, Any],
+) -> None:
+    # GIVEN the inventory as the first release (0.1.0) wrote it, without the fields added since
+    for added in ("functions", "minimum_memory_mb"):
+        del inventory_document[added]
+    cluster = inventory_document["members"][0]["clusters"][0]
+    for added in ("existing", "autoscaler", "calendar", "scaling"):
+        del cluster[added]
+    del cluster["schedule"]["exclude_node_groups"]
+    # WHEN the functions of this release read it
+    inventory = parse_inventory(json.dumps(inventory_document), "0.1.0 inventory")
+    # THEN every later field takes its default
+    assert (inventory.functions, inventory.minimum_memory_mb) == ({}, {})
+    (_, read), *_ = inventory.clusters()
+    assert (read.existing, read.autoscaler, read.calendar, read.scaling) == (
+        False,
+        "none",
+        None,
+        ClusterScaling(),
+    )
+    assert read.schedule is not None
+    assert read.schedule.exclude_node_groups == ()
 
 
 def test_helpers_find_accounts_clusters_and_node_groups(inventory_document: dict[str, Any]) -> None:
