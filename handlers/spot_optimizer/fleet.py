@@ -172,9 +172,13 @@ def _analyze_target(
                 # This node group only: the others of the target are still saved.
                 logger.warning(
                     "analysis not saved",
-                    extra={"cluster": cluster_name, "nodegroup": group.name, "error": str(error)},
+                    extra={
+                        "cluster": cluster_name,
+                        "nodegroup": group.name,
+                        "error": call_error_text(error),
+                    },
                 )
-                summary["error"] = f"analysis not saved: {error}"
+                summary["error"] = f"analysis not saved: {call_error_text(error)}"
         node_groups.append(summary)
     return node_groups, analysis.get("not_analysed", [])
 

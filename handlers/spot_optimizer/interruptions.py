@@ -214,7 +214,9 @@ def handle_interruption(
                 )
             except (ClientError, BotoCoreError) as error:
                 # Nothing is done yet; an error result would drop the warning unannounced.
-                raise InterruptionNotRecordedError(instance_id, f"not claimed: {error}") from error
+                raise InterruptionNotRecordedError(
+                    instance_id, f"not claimed: {call_error_text(error)}"
+                ) from error
             stored = request.result
             access = None
             if stored is None:
@@ -243,7 +245,7 @@ def handle_interruption(
         )
     except (ClientError, BotoCoreError) as error:
         # An error result would not be retried, and what was done would never be announced.
-        raise NoticesNotDeliveredError(str(error)) from error
+        raise NoticesNotDeliveredError(call_error_text(error)) from error
     result: dict[str, Any] = stored["result"]
     if request.is_repeat and not sent:
         header = {name: result[name] for name in HEADER_FIELDS if name in result}
@@ -271,7 +273,7 @@ def _completed(request: IdempotentRequest, stored: dict[str, Any]) -> dict[str, 
     try:
         request.complete(stored)
     except (ClientError, BotoCoreError, RequestInProgressError) as error:
-        logger.warning("interruption outcome not stored", extra={"error": str(error)})
+        logger.warning("interruption outcome not stored", extra={"error": call_error_text(error)})
         not_stored = f"not stored: {call_error_text(error)}"
         return {**stored, "result": {**stored["result"], "idempotency_record": not_stored}}
     return stored
@@ -364,7 +366,7 @@ def _record(
     try:
         recent = _record_interruption(services, histories, account, region, record, now=now)
     except (ClientError, BotoCoreError) as error:
-        raise InterruptionNotRecordedError(instance_id, str(error)) from error
+        raise InterruptionNotRecordedError(instance_id, call_error_text(error)) from error
     header["interruptions_last_hour"] = recent
     if histories.unreadable_records:
         header["unreadable_interruption_records"] = histories.unreadable_records
@@ -404,7 +406,11 @@ def _record(
             # request would record it again on the retry.
             logger.warning(
                 "on-demand fallback failed",
-                extra={"cluster": cluster, "spot_nodegroup": group, "error": str(error)},
+                extra={
+                    "cluster": cluster,
+                    "spot_nodegroup": group,
+                    "error": call_error_text(error),
+                },
             )
             fallback, fallback_alert = {"status": "error", "error": call_error_text(error)}, None
         result["fallback"] = fallback
@@ -478,7 +484,7 @@ def _regained_access(
             services, services.inventory(), [reached], deadline=deadline
         )
     except (FleetError, InventoryUnreadableError, *AWS_CALL_ERRORS) as error:
-        logger.warning("access episode not settled", extra={"error": str(error)})
+        logger.warning("access episode not settled", extra={"error": call_error_text(error)})
         return {"errors": [{"account_id": account, "error": call_error_text(error)}]}
     summary = settlement.summary()
     if settlement.undelivered:
@@ -528,7 +534,9 @@ def _renew_claim(claim: IdempotentRequest, instance_id: str) -> None:
     try:
         renewed = claim.renew()
     except (ClientError, BotoCoreError) as error:
-        raise InterruptionNotRecordedError(instance_id, f"claim not renewed: {error}") from error
+        raise InterruptionNotRecordedError(
+            instance_id, f"claim not renewed: {call_error_text(error)}"
+        ) from error
     if not renewed:
         raise InterruptionInProgressError(instance_id)
 
@@ -1006,9 +1014,11 @@ def _apply(
         # The +1 is made: it is reported and announced as applied, never as a failed fallback.
         logger.warning(
             "spot fallback applied but not recorded",
-            extra={"cluster": cluster, "nodegroup": name, "error": str(error)},
+            extra={"cluster": cluster, "nodegroup": name, "error": call_error_text(error)},
         )
-        applied["error"] = f"change not recorded in the node group's history: {error}"
+        applied["error"] = (
+            f"change not recorded in the node group's history: {call_error_text(error)}"
+        )
     resource = node_group_resource(account, region, cluster, name)
     title = (
         f"{cluster}/{name} scaled (spot fallback): desired {plan['previous']['desired_size']} -> "

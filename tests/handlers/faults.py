@@ -396,6 +396,12 @@ class RefusedRetry:
 MULTI_LINE_PAGE = "<html>\n<title>Console: https://evil.example/signin</title>\n" + "x" * 5000
 """An error answer's message of thousands of characters over several lines (a proxy's page),
 the second line posing as a fact of the message."""
+ESCAPES_PAGE = "<html>\nRefused \x1b[31m\u2028" + "x" * 5000
+"""An error answer's message (a proxy's page) holding a line break, a terminal's colour escape
+and a Unicode line separator: quoted, it must read `<html>\\nRefused \\x1b[31m\\u2028` on one
+line, cut."""
+ESCAPES_PAGE_QUOTED = "<html>\\nRefused \\x1b[31m\\u2028xxx"
+"""How the start of `ESCAPES_PAGE` reads once escaped."""
 
 
 @dataclass

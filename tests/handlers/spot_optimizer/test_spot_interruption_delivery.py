@@ -38,6 +38,8 @@ from tests.handlers.deadlines import (
     killed_while_publishing_then_retried,
 )
 from tests.handlers.faults import (
+    ESCAPES_PAGE,
+    ESCAPES_PAGE_QUOTED,
     MULTI_LINE_PAGE,
     HeldAttempt,
     InjectedFault,
@@ -850,17 +852,25 @@ def test_a_fallback_made_after_a_copy_of_its_warning_took_the_claim_over_is_anno
 def test_a_warning_whose_claim_the_state_table_refused_is_retried_and_announced_once(
     invoke: Invoke, services: SpotServices, alert_inbox: Any
 ) -> None:
-    # GIVEN a spot instance of batch-spot, and the state table refusing every attempt to claim
-    # an interruption warning
+    # GIVEN a spot instance of batch-spot, and the state table failing every attempt to claim
+    # an interruption warning with a proxy's page of escapes and lines
     instance_id = launch_spot_instance()
     refused = refuse_state_table_writes(
-        services, "PutItem", b"IDEMPOTENCY#spot_interruption", b"IN_PROGRESS"
+        services,
+        "PutItem",
+        b"IDEMPOTENCY#spot_interruption",
+        b"IN_PROGRESS",
+        server_error=ESCAPES_PAGE,
     )
     # WHEN its warning arrives THEN the invocation fails, so the platform retries it, and
     # nothing is recorded or announced
-    with pytest.raises(InterruptionNotRecordedError):
+    with pytest.raises(InterruptionNotRecordedError, match="not claimed") as failed:
         invoke(interruption_event(instance_id), services, "inv-1")
     assert refused.attempts > 1
+    # AND the error quotes the page escaped on one line, cut
+    assert ESCAPES_PAGE_QUOTED in str(failed.value)
+    assert str(failed.value).isprintable()
+    assert len(str(failed.value)) < 600
     assert_nothing_recorded_or_announced(services, alert_inbox)
     # WHEN the platform retries it with the state table healthy
     refused.healed = True

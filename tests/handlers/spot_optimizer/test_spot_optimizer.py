@@ -38,6 +38,8 @@ from handlers.spot_optimizer.keys import (
 from handlers.spot_optimizer.mix import CAPACITY_BLOCK_LEFT_OUT
 from handlers.spot_optimizer.services import SpotServices
 from tests.handlers.faults import (
+    ESCAPES_PAGE,
+    ESCAPES_PAGE_QUOTED,
     MULTI_LINE_PAGE,
     answer_malformed,
     fail_after_applying_then_refuse,
@@ -957,8 +959,8 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
     invoke: Invoke,
     make_services: MakeServices,
 ) -> None:
-    # GIVEN a second spot group arm-spot in dev-apps, and the state table refusing every attempt
-    # to save batch-spot's analysis (and only that)
+    # GIVEN a second spot group arm-spot in dev-apps, and the state table failing every attempt
+    # to save batch-spot's analysis (and only that) with a proxy's page of escapes and lines
     inventory_key = "config/fleet-inventory.json"
     s3 = boto3.client("s3", region_name=REGION)
     document = json.loads(
@@ -975,6 +977,7 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
         "dynamodb",
         "PutItem",
         body_with=(f'{CLUSTER}/batch-spot"'.encode(),),
+        server_error=ESCAPES_PAGE,
     )
     # WHEN the hourly schedule payload arrives
     result = invoke({"action": "analyze_fleet"}, services, "inv-1")
@@ -987,6 +990,10 @@ def test_fleet_analysis_saves_the_other_node_groups_when_one_save_is_refused(
     groups_of_a = {group["nodegroup"]: group for group in targets[MEMBER_A]["node_groups"]}
     assert "error" not in groups_of_a["arm-spot"]
     assert groups_of_a["batch-spot"]["error"].startswith("analysis not saved:")
+    # AND the error quotes the page escaped on one line, cut
+    assert ESCAPES_PAGE_QUOTED in groups_of_a["batch-spot"]["error"]
+    assert groups_of_a["batch-spot"]["error"].isprintable()
+    assert len(groups_of_a["batch-spot"]["error"]) < 600
     # AND the member is reported as partly done, and the run as partial
     assert targets[MEMBER_A]["status"] == "partial"
     assert result["status"] == "partial"
@@ -1224,13 +1231,15 @@ def test_a_fallback_stops_at_the_eks_max_size_below_the_stack_files_max_size(
 def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_announced(
     invoke: Invoke, make_services: MakeServices, member_eks: Any, alert_inbox: Any
 ) -> None:
-    # GIVEN auto-apply on, and the state table refusing every attempt to record the fallback
+    # GIVEN auto-apply on, and the state table failing every attempt to record the fallback
+    # with a proxy's page of escapes and lines
     services = make_services(SPOT_AUTO_APPLY="true")
     refused = fail_every_attempt(
         services.hub_client("dynamodb"),
         "dynamodb",
         "TransactWriteItems",
         body_with=(b"spot_fallback",),
+        server_error=ESCAPES_PAGE,
     )
     # WHEN the threshold is exceeded
     result = interrupt_four(invoke, services)
@@ -1239,6 +1248,10 @@ def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_anno
     assert desired_size(member_eks, "system") == 3
     assert result["fallback"]["status"] == "scaling_initiated"
     assert "not recorded" in result["fallback"]["error"]
+    # AND the error quotes the page escaped on one line, cut
+    assert ESCAPES_PAGE_QUOTED in result["fallback"]["error"]
+    assert result["fallback"]["error"].isprintable()
+    assert len(result["fallback"]["error"]) < 600
     # AND the change is announced at info level
     titles = [item.alert["title"] for item in alert_inbox.receive()]
     assert f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3" in titles
