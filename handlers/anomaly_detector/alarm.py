@@ -58,7 +58,7 @@ from fleet_shared.metric_data import MetricQuery, align, get_metric_series
 from fleet_shared.numeric.robust_anomalies import ABSOLUTE_RESOLUTION, detect_anomalies
 from fleet_shared.sessions import AccountSessions
 from fleet_shared.timestamps import iso_z
-from fleet_shared.validation_errors import cut_echo, echo_field, shown_value
+from fleet_shared.validation_errors import echo_field, shown_value
 from handlers.anomaly_detector.alarm_units import AlarmUnits
 from handlers.anomaly_detector.environment import AnomalyEnvironment
 from handlers.anomaly_detector.episodes import (
@@ -237,7 +237,7 @@ def evaluate_alarm(
         if series.status != COMPLETE:
             # What GetMetricData did return may lack the anomaly: not read, rather than a usual
             # value drawn from part of the series.
-            reads.not_read.append(str(IncompleteSeriesError(label, cut_echo(series.status))))
+            reads.not_read.append(str(IncompleteSeriesError(label, series.status)))
             continue
         summary = series.left_out_summary()
         if summary is not None:

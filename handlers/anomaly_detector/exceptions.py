@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from fleet_shared.exceptions import FleetError
-from fleet_shared.validation_errors import cut_echo
+from fleet_shared.validation_errors import cut_echo, escaped_echo
 
 
 class IncompleteSeriesError(FleetError):
     """GetMetricData did not return a series whole (a status other than Complete): what it did
-    return may lack the anomaly, so nothing is concluded from it."""
+    return may lack the anomaly, so nothing is concluded from it. The status is the answer's
+    text (a proxy's, over lines with terminal escapes): quoted escaped and cut."""
 
     def __init__(self, label: str, status: str) -> None:
         self.label = label
         self.status = status
-        super().__init__(f"{label}: GetMetricData answered {status}, not read")
+        super().__init__(f"{label}: GetMetricData answered {escaped_echo(status)}, not read")
 
 
 class OpenEpisodesNotSavedError(Exception):

@@ -247,7 +247,15 @@ def get_metric_series(
                     ) from None
                 merged.setdefault(query_id, {}).update(zip(timestamps, numbers, strict=True))
                 # Pages before the last say PartialData: the last page's status is the answer.
-                statuses[query_id] = result.get("StatusCode", "Complete")
+                status = result.get("StatusCode", "Complete")
+                if not isinstance(status, str):
+                    # botocore hands a JSON answer's status on unchecked: one that is no text
+                    # is no CloudWatch answer, and would reach the caller's error as whatever
+                    # it is.
+                    raise UnreadableAnswerError(
+                        "GetMetricData", f"a text StatusCode of {query_id}", status
+                    )
+                statuses[query_id] = status
             if response.get("NextToken"):
                 ask_next_request()
     periods = {query.id: query.period for query in query_list}

@@ -91,19 +91,27 @@ def test_a_member_whose_cloudwatch_answers_with_a_proxy_page_is_an_error_not_a_q
 
 
 @pytest.mark.parametrize(
-    ("timestamps", "values", "error_says"),
+    ("answered", "error_says"),
     [
         pytest.param(
-            ["not-a-date"],
-            [1.0],
+            {"Timestamps": ["not-a-date"], "Values": [1.0]},
             "GetMetricData answered a value botocore cannot read: ValueError",
             id="a-timestamp-botocore-cannot-parse",
         ),
         pytest.param(
-            [1_700_000_000, 1_700_003_600],
-            [1.0],
+            {"Timestamps": [1_700_000_000, 1_700_003_600], "Values": [1.0]},
             "GetMetricData answered without a value for each timestamp of m0",
             id="fewer-values-than-timestamps",
+        ),
+        pytest.param(
+            {"StatusCode": ["Complete"]},
+            "GetMetricData answered without a text StatusCode of m0",
+            id="a-status-that-is-no-text",
+        ),
+        pytest.param(
+            {"StatusCode": "<html>\nPartialData \x1b[31m\u2028" + "x" * 5000},
+            "GetMetricData answered <html>\\nPartialData \\x1b[31m\\u2028xxx",
+            id="a-status-over-lines-with-escapes",
         ),
     ],
 )
@@ -112,21 +120,16 @@ def test_a_member_whose_metrics_cloudwatch_would_not_send_is_an_error_alone(  # 
     inventory_document: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     lambda_context: Any,
-    timestamps: list[object],
-    values: list[float],
+    answered: dict[str, object],
     error_says: str,
 ) -> None:
     # GIVEN two members with the same CPU spike, the first one's CloudWatch answering
     # GetMetricData with its JSON holding a timestamp that is no timestamp (on which botocore's
-    # parser raises a bare ValueError), or fewer values than timestamps
+    # parser raises a bare ValueError), fewer values than timestamps, a StatusCode that is no
+    # text, or one that is a page over lines with a terminal escape
     both_members_with_a_cpu_spike(detector, inventory_document)
-    body = json.dumps(
-        {
-            "MetricDataResults": [
-                {"Id": "m0", "Timestamps": timestamps, "Values": values, "StatusCode": "Complete"}
-            ]
-        }
-    ).encode()
+    series = {"Id": "m0", "Timestamps": [], "Values": [], "StatusCode": "Complete", **answered}
+    body = json.dumps({"MetricDataResults": [series]}).encode()
     answer = answer_every_call(
         "cloudwatch",
         MEMBER_ACCOUNT_ID,
@@ -135,13 +138,15 @@ def test_a_member_whose_metrics_cloudwatch_would_not_send_is_an_error_alone(  # 
     )
     # WHEN the schedule invokes the scan
     result = app.lambda_handler({"action": "scan"}, lambda_context)
-    # THEN the first member is an error naming the call and what it could not read, and the
-    # second member's spike is found
+    # THEN the first member is an error naming the call and what it could not read, quoted on
+    # one line and cut, and the second member's spike is found
     assert answer.answered >= 1
     assert result["status"] == "partial"
     [error] = result["errors"]
     assert error["account_id"] == MEMBER_ACCOUNT_ID
     assert error_says in error["error"]
+    assert error["error"].isprintable()
+    assert len(error["error"]) < 600
     assert [item["account_id"] for item in result["anomalies"]] == [SECOND_MEMBER_ID]
 
 
