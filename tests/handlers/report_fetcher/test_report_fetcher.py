@@ -996,8 +996,9 @@ def load_fetcher_environment(**variables: str) -> FetcherEnvironment:
 
 def test_a_feed_url_that_is_not_http_is_refused() -> None:
     # GIVEN a file:// feed URL WHEN the environment is loaded THEN the variable is named
-    with pytest.raises(Exception, match="REPORT_FEED_URL"):
+    with pytest.raises(ConfigurationError) as raised:
         load_fetcher_environment(REPORT_FEED_URL="file:///etc/passwd")
+    assert raised.value.variable == "REPORT_FEED_URL"
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "1.5", "604801", "99999999999999999999"])
@@ -1073,5 +1074,6 @@ def test_an_unknown_schedule_time_zone_is_refused_naming_the_variable(
     s3: Any, fetcher: Callable[..., Fetch]
 ) -> None:
     # GIVEN a misspelt zone WHEN the fetcher is built THEN it refuses, naming the variable
-    with pytest.raises(Exception, match="SCHEDULE_TIME_ZONE"):
+    with pytest.raises(ConfigurationError) as raised:
         fetcher(FakeSsm(ssm_parameters(REGIONS, SERVICES)), SCHEDULE_TIME_ZONE="Asia/Kolkatta")
+    assert raised.value.variable == "SCHEDULE_TIME_ZONE"

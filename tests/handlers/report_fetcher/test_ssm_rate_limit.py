@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from fleet_shared.clock import ManualClock
 from fleet_shared.environment import load_environment
+from fleet_shared.exceptions import ConfigurationError
 from handlers.report_fetcher import app
 from handlers.report_fetcher.environment import FetcherEnvironment
 from handlers.report_fetcher.fetch import FetcherServices
@@ -83,8 +84,9 @@ def test_a_bad_rate_limit_is_refused_naming_the_variable(value: str) -> None:
     # cannot end within the function's timeout, and far below, a worker waiting for its token
     # outlasts the invocation, which Lambda then ends with nothing reported
     # WHEN the environment is loaded THEN the variable is named
-    with pytest.raises(Exception, match="REPORT_SSM_CALLS_PER_SECOND"):
+    with pytest.raises(ConfigurationError) as raised:
         load_environment(FetcherEnvironment, {**ENVIRONMENT, "REPORT_SSM_CALLS_PER_SECOND": value})
+    assert raised.value.variable == "REPORT_SSM_CALLS_PER_SECOND"
 
 
 class CountingBucket(TokenBucket):
