@@ -41,6 +41,7 @@ from tests.handlers.faults import (
     ESCAPES_PAGE,
     ESCAPES_PAGE_QUOTED,
     MULTI_LINE_PAGE,
+    MalformedAnswer,
     answer_malformed,
     fail_after_applying_then_refuse,
     fail_every_attempt,
@@ -1257,11 +1258,11 @@ def test_a_fallback_applied_whose_change_record_fails_is_still_reported_and_anno
     assert f"{CLUSTER}/system scaled (spot fallback): desired 2 -> 3" in titles
 
 
-def _list_a_deleted_node_group_first(services: SpotServices) -> None:
+def _list_a_deleted_node_group_first(services: SpotServices) -> MalformedAnswer:
     """ListNodegroups of dev-apps names `a-deleted`, a group deleted before it is described."""
     body = json.dumps({"nodegroups": ["a-deleted", "batch-spot", "system"]}).encode()
     eks = services.member_client("eks", MEMBER_A, REGION)
-    answer_malformed(eks, "eks", "ListNodegroups", body)
+    return answer_malformed(eks, "eks", "ListNodegroups", body)
 
 
 def test_a_node_group_deleted_while_listed_does_not_stop_the_on_demand_fallback(
@@ -1270,10 +1271,12 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_on_demand_fallback(
     # GIVEN auto-apply on, three interruptions of batch-spot in the last hour (threshold 3), and
     # a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
     services = at_the_fallback_threshold(make_services, invoke)
-    _list_a_deleted_node_group_first(services)
+    listing = _list_a_deleted_node_group_first(services)
     # WHEN the fourth interruption exceeds the threshold
     result = invoke(next_batch_spot_warning(services), services, "inv-4")
-    # THEN the deleted group is passed over and the on-demand group system gets its +1
+    # THEN the listing naming the deleted group was read, the group passed over and the
+    # on-demand group system gets its +1
+    assert listing.answered == 1
     assert result["fallback"]["status"] == "scaling_initiated"
     assert result["fallback"]["nodegroup"] == "system"
     assert desired_size(member_eks, "system") == 3
@@ -1284,10 +1287,12 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
 ) -> None:
     # GIVEN a node group of dev-apps deleted between ListNodegroups and its DescribeNodegroup
     services = make_services()
-    _list_a_deleted_node_group_first(services)
+    listing = _list_a_deleted_node_group_first(services)
     # WHEN the mix of dev-apps is asked for
     result = invoke(mix_of_dev_apps_request(), services, "inv-1")
-    # THEN the remaining spot group is recommended for
+    # THEN the listing naming the deleted group was read, and the remaining spot group is
+    # recommended for
+    assert listing.answered == 1
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from handlers.spot_optimizer.app import parse_request
+from handlers.spot_optimizer.models import IgnoredEvent, InterruptionEvent
 from handlers.spot_optimizer.prices import is_price, parse_on_demand_price
 from handlers.spot_optimizer.scoring import (
     PricePoint,
@@ -120,8 +121,22 @@ def test_score_penalises_volatility_rising_prices_and_interruptions() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", sorted((Path(__file__).parents[3] / "events" / "spot_optimizer").glob("*.json"))
+    "path",
+    sorted((Path(__file__).parents[3] / "events" / "spot_optimizer").glob("*.json")),
+    ids=lambda path: path.name,
 )
 def test_example_events_are_valid(path: Path) -> None:
-    # GIVEN an example event under events/ THEN it validates into one of the handler's models
-    assert parse_request(json.loads(path.read_text())) is not None
+    # GIVEN an example event under events/
+    event = json.loads(path.read_text())
+    # WHEN the handler parses it
+    request = parse_request(event)
+    # THEN it is the request its shape says, none of them ignored: an EventBridge event is the
+    # interruption warning of its instance, another the model of its action, each with the dry
+    # run it asks for
+    if "detail-type" in event:
+        assert isinstance(request, InterruptionEvent)
+        assert request.detail.instance_id == event["detail"]["instance-id"]
+    else:
+        assert not isinstance(request, IgnoredEvent | InterruptionEvent)
+        assert request.action == event["action"]
+    assert request.dry_run is event.get("dry_run", False)
