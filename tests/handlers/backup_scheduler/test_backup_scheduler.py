@@ -1077,10 +1077,12 @@ def test_stacks_sharing_a_member_name_their_table_backups_apart_and_hunt_only_th
     fake_clock.set(datetime.now(UTC))
     day = f"{fake_clock.now():%Y%m%d}"
     backup_as_prod({"action": "backup"})
-    lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
+    lost = lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
     # WHEN dev's run of the same day comes
     member_a_run(backup)
-    # THEN each stack has one backup of the day, named for its stack: dev's hunt left prod's
+    # THEN dev's first answer was lost, and each stack has one backup of the day, named for its
+    # stack: dev's hunt left prod's
+    assert lost.lost == 1
     assert _backup_names(dynamodb) == [
         f"lambda-fleet.dev.orders-{day}",
         f"lambda-fleet.prod.orders-{day}",
