@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fleet_shared.inventory import Cluster, ClusterCalendar, NodeGroup, ScalingSchedule
@@ -47,6 +47,11 @@ def demand_hours(draw: st.DrawFn) -> list[DemandHour]:
     floor=st.integers(min_value=0, max_value=MAX_NODE_GROUP_SIZE),
     off_hours_above_floor=st.none() | st.integers(min_value=0, max_value=MAX_NODE_GROUP_SIZE),
 )
+# Working hours only, the schedule's off-hours size above the busiest hour's need (max_size
+# rises to it) and below the quietest's (min_size comes down to it): the derandomized examples
+# reach neither.
+@example([DemandHour(START, 2, 10.0, True)], 70.0, "ON_DEMAND", 1, 4)
+@example([DemandHour(START, 10, 100.0, True)], 70.0, "ON_DEMAND", 0, 1)
 def test_recommended_sizes_pass_the_settings_rules(
     hours: list[DemandHour],
     target: float,
