@@ -299,15 +299,31 @@ def test_values_beyond_the_cloudwatch_limit_are_refused_instead_of_giving_infini
         detect_anomalies(values, timestamps)
 
 
-def test_values_at_the_limit_give_finite_noise_and_scores() -> None:
-    # GIVEN values alternating between the two ends of the accepted range, with one zero
+@pytest.mark.parametrize(
+    ("values", "anomalous"),
+    [
+        (
+            [MAX_ABS_VALUE, -MAX_ABS_VALUE] * 12
+            + [MAX_ABS_VALUE, 0.0]
+            + [MAX_ABS_VALUE, -MAX_ABS_VALUE] * 7,
+            [],
+        ),
+        ([MAX_ABS_VALUE] * 25 + [-MAX_ABS_VALUE] + [MAX_ABS_VALUE] * 14, [25]),
+    ],
+    ids=["alternating-ends-with-one-zero", "one-end-with-one-value-at-the-other"],
+)
+def test_values_at_the_limit_give_finite_noise_and_scores(
+    values: list[float], anomalous: list[int]
+) -> None:
+    # GIVEN 40 hourly values at the ends of the accepted range: alternating between them with
+    # one zero, or at one end with one value at the other
     timestamps = [datetime(2025, 5, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(40)]
-    values = [MAX_ABS_VALUE, -MAX_ABS_VALUE] * 20
-    values[25] = 0.0
-    # WHEN scanned THEN the noise level and every number of every anomaly are finite
+    # WHEN scanned THEN the noise level is finite, the value at the other end is the one
+    # anomaly, and every number of it is finite
     detection = detect_anomalies(values, timestamps)
     assert math.isfinite(detection.noise_sigma)
     assert detection.noise_sigma > 0
+    assert [anomaly.index for anomaly in detection.anomalies] == anomalous
     for anomaly in detection.anomalies:
         assert all(map(math.isfinite, (anomaly.value, anomaly.expected, anomaly.score)))
 
