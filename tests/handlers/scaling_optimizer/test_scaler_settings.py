@@ -13,6 +13,7 @@ from handlers.scaling_optimizer.sizing import (
     NodeGroupDemand,
     ScalerSettings,
     best_scaler_settings,
+    replay_steps,
 )
 
 TARGET = 70.0
@@ -78,3 +79,28 @@ def test_each_node_group_is_judged_at_its_own_clusters_target() -> None:
     assert best.scale_down_utilization < 55.0
     assert (outcome.changes, outcome.on_target_share) == (0, 1.0)
     assert current.changes == 1
+
+
+@pytest.mark.parametrize(
+    ("cooldown_seconds", "changes"), [(300, 4), (7200, 3)], ids=["5-minutes", "2-hours"]
+)
+def test_a_replayed_scale_down_waits_out_the_cooldown_since_the_last_change(
+    cooldown_seconds: int, changes: int
+) -> None:
+    # GIVEN a node group of 5 nodes (bounds 1-10) busy with half a node's worth for 6 hours,
+    # under the scale-down threshold at every size
+    demand = NodeGroupDemand([0.5] * 6, 5, (1, 10), TARGET)
+    # WHEN its steps are replayed with a cooldown of 5 minutes or of 2 hours
+    outcome = replay_steps(demand, ScalerSettings(75.0, 30.0, cooldown_seconds), TOLERANCE)
+    # THEN it steps down every hour to its lower bound (4 changes), or every second hour (3)
+    assert outcome.changes == changes
+
+
+def test_an_hour_at_exactly_the_target_plus_the_tolerance_is_on_target() -> None:
+    # GIVEN a node group of 5 nodes busy with 4 nodes' worth (80 %: the 70 % target plus the
+    # 10 points of tolerance) for a day, under a scale-up threshold of 85 %
+    demand = NodeGroupDemand([4.0] * 24, 5, (1, 10), TARGET)
+    # WHEN its steps are replayed
+    outcome = replay_steps(demand, ScalerSettings(85.0, 20.0, 300), TOLERANCE)
+    # THEN every hour is on target, none changed
+    assert (outcome.changes, outcome.on_target_share) == (0, 1.0)
