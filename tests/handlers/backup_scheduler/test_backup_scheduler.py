@@ -1989,6 +1989,42 @@ def test_a_copy_made_after_a_lost_answer_is_reported_when_its_duplicate_hunt_tim
     assert copy["id"]
 
 
+def test_a_lost_answers_hunt_leaves_a_backup_of_its_name_made_before_the_attempt(
+    backup: Invoke,
+    member_a: dict[str, Any],
+    member_a_dynamodb_of_the_handler: Any,
+    fake_clock: ManualClock,
+) -> None:
+    # GIVEN a backup of member A's daily table made by hand an hour before the run, with the
+    # name the run gives its copy, and member A applying the run's first CreateBackup but its
+    # answer lost, so botocore's retry makes a second backup
+    dynamodb = member_a["dynamodb"]
+    name = todays_orders_backup_name(fake_clock)
+    by_hand = dynamodb.create_backup(TableName="orders", BackupName=name)["BackupDetails"]
+
+    def made_an_hour_before(parsed: dict[str, Any], **_: Any) -> None:
+        for summary in parsed.get("BackupSummaries", []):
+            if summary["BackupArn"] == by_hand["BackupArn"]:
+                summary["BackupCreationDateTime"] -= timedelta(hours=1)
+
+    member_a_dynamodb_of_the_handler.meta.events.register(
+        "after-call.dynamodb.ListBackups", made_an_hour_before
+    )
+    lost = lose_first_answer(member_a_dynamodb_of_the_handler, "dynamodb", "CreateBackup")
+    # WHEN the schedule runs
+    first = member_a_run(backup)
+    # THEN the lost attempt's backup is deleted as the retry's duplicate, and the hand-made
+    # one, made before the attempt, is kept beside the copy
+    assert lost.lost == 1
+    [made] = [
+        b
+        for b in dynamodb.list_backups()["BackupSummaries"]
+        if b["BackupName"] == name and b["BackupArn"] != by_hand["BackupArn"]
+    ]
+    assert_the_tables_copy_is(first, made)
+    assert _backup_names(dynamodb).count(name) == 2
+
+
 def test_a_backup_created_whose_answer_was_lost_is_made_once_and_expires(
     backup: Invoke,
     member_a: dict[str, Any],
