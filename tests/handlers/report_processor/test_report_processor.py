@@ -20,12 +20,16 @@ from fleet_shared.environment import load_environment
 from fleet_shared.exceptions import LockNotAcquiredError, ObjectsToRetryError
 from fleet_shared.function_services import FunctionServices
 from fleet_shared.handler import Invocation
+from fleet_shared.processed_documents import ProcessedTotals
+from fleet_shared.report_documents import RawDocument
 from fleet_shared.s3_events import OUTCOME_SECONDS, CreatedObject
 from fleet_shared.state_table import StateTable
 from handlers.report_processor import app
 from handlers.report_processor import process as process_module
 from handlers.report_processor import storage as storage_module
+from handlers.report_processor.analysis import analyse
 from handlers.report_processor.environment import ProcessorEnvironment
+from handlers.report_processor.quality import check_quality
 from tests.handlers.conftest import STATE_TABLE_NAME
 from tests.handlers.deadlines import THREAD_REACHED_SECONDS, ContextRunningOutOfTime, LambdaTime
 from tests.handlers.endless_listings import EndlessListing
@@ -102,6 +106,29 @@ def _document(run_id: str, regions: Any = None, services: Any = None) -> dict[st
 def _processed(s3: Any, run_id: str) -> dict[str, Any]:
     key = _raw_key(run_id).replace("raw/", "processed/", 1)
     return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "failing"), [(50.0, 0), (49.9, 1)], ids=["by-the-tolerance", "by-more"]
+)
+def test_a_count_changed_by_the_tolerance_passes_the_counts_rule_and_by_more_fails_it(
+    tolerance: float, failing: int
+) -> None:
+    # GIVEN a run with half the services of the run before (-50 %), its other counts unchanged
+    raw = RawDocument.model_validate(_document(RUN_1))
+    analysis = analyse(raw)
+    totals = ProcessedTotals(
+        regions=len(raw.regions),
+        services=len(raw.services),
+        pairs=len(analysis.pairs),
+        partitions={},
+    )
+    previous = totals.model_copy(update={"services": 2 * totals.services})
+    # WHEN the quality rules judge it with a count tolerance of 50 %, or just under
+    quality = check_quality(raw, analysis, totals, previous, tolerance)
+    # THEN the change by exactly the tolerance passes the counts rule, and a larger one fails it
+    [counts] = [rule for rule in quality.rules if rule.rule == "counts_vs_previous"]
+    assert (counts.checked, counts.failing) == (3, failing)
 
 
 def test_statistics_rank_partitions_and_matrix(s3: Any, process: Process) -> None:
