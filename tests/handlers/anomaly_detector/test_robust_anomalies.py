@@ -343,6 +343,10 @@ def test_modified_z_scores_follow_iglewicz_hoaglin_and_severity_thresholds() -> 
     scores = modified_z_scores(np.arange(1.0, 10.0))
     # THEN the score is 0.6745 * (x - 5) / 2, and severity switches at 10
     assert np.allclose(scores, 0.6745 * (np.arange(1.0, 10.0) - 5.0) / 2.0)
+    # AND with more than half the values at the median (MAD 0), not constant, the scale is the
+    # mean absolute deviation's, 1.253314 * 2/7, instead of none
+    flat = modified_z_scores(np.array([4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 6.0]))
+    assert np.allclose(flat, np.array([-1.0, 0, 0, 0, 0, 0, 1.0]) / (1.253314 * 2 / 7))
     assert severity_for(9.9) is Severity.WARNING
     assert severity_for(-10.0) is Severity.CRITICAL
 
