@@ -201,6 +201,8 @@ def test_constant_series_reports_any_departure_and_nothing_else() -> None:
         (timedelta(days=1), [2.4] * 15 + [2.3999999999] * 15),
         # a constant gauge sent once as a float32
         (timedelta(hours=1), [0.1] * 671 + [0.10000000149011612]),
+        # a constant byte count of 5 GB sent once as a float32, 123 bytes off
+        (timedelta(hours=1), [5_000_000_123.0] * 671 + [5_000_000_000.0]),
         # a constant average whose sum rounded differently once
         (timedelta(hours=1), [3.0] * 400 + [3.0000000000000004] + [3.0] * 271),
     ],
