@@ -33,7 +33,7 @@ from handlers.security_scanner.scan import (
     state_key,
     stored_state,
 )
-from tests.handlers.conftest import FakeLambdaContext
+from tests.handlers.conftest import STATE_TABLE_NAME, FakeLambdaContext
 from tests.handlers.deadlines import LambdaTime, killed_while_publishing_then_retried
 from tests.handlers.faults import (
     InjectedFault,
@@ -398,16 +398,30 @@ def test_a_scan_killed_while_sns_hangs_is_announced_once_by_the_platforms_retry(
     assert scans.alerted_resources() == [scans.admin_policy_arn]
 
 
-def test_dry_run_evaluates_but_writes_nothing(
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"action": "scan", "dry_run": True},
+        {"action": "scan_target", "account_id": MEMBER_A, "region": REGION, "dry_run": True},
+    ],
+    ids=["scan", "scan-target"],
+)
+def test_dry_run_evaluates_but_writes_nothing(  # noqa: PLR0917
     scanner: Callable[[Any], dict[str, Any]],
     member_a_with_violations: dict[str, str],
     hub_findings: Callable[[], dict[str, dict[str, Any]]],
     alert_inbox: Any,
+    dynamodb_client: Any,
+    event: dict[str, Any],
 ) -> None:
-    # GIVEN violations in member A WHEN a dry-run scan runs
-    result = scanner({"action": "scan", "dry_run": True})
-    # THEN findings are counted but nothing reaches Security Hub, the bucket or the alert topics
+    # GIVEN violations in member A, and the state table's items
+    state_before = dynamodb_client.scan(TableName=STATE_TABLE_NAME)["Items"]
+    # WHEN a dry-run scan of the fleet, or of member A alone, runs
+    result = scanner(event)
+    # THEN findings are counted but nothing reaches Security Hub, the bucket, the alert topics
+    # or the state table (not even the search for earlier versions' states)
     assert result["findings"] > 0
+    assert dynamodb_client.scan(TableName=STATE_TABLE_NAME)["Items"] == state_before
     assert "report_key" not in result
     assert hub_findings() == {}
     assert alert_inbox.receive() == []
