@@ -21,6 +21,7 @@ from fleet_shared.exceptions import (
     InventoryUnreadableError,
 )
 from fleet_shared.handler import Invocation
+from fleet_shared.node_group_holds import HOLD_NAME, Hold
 from fleet_shared.node_group_locks import (
     NODE_GROUP_LOCK_LEASE_SECONDS,
     node_group_key,
@@ -607,6 +608,26 @@ def test_a_held_node_group_lock_blocks_the_fallback(
     result = interrupt_four(invoke, services)
     # THEN the fallback reports the lock and the node group is unchanged
     assert result["fallback"]["status"] == "locked"
+    assert desired_size(member_eks, "system") == 2
+
+
+@pytest.mark.parametrize("auto_apply", ["true", "false"], ids=["applying", "proposing"])
+def test_a_hold_on_the_on_demand_group_blocks_the_fallback(
+    invoke: Invoke, make_services: MakeServices, member_eks: Any, auto_apply: str
+) -> None:
+    # GIVEN auto-apply on (or off: the +1 only proposed), and the system group on hold until
+    # tomorrow
+    services = make_services(SPOT_AUTO_APPLY=auto_apply)
+    now = services.clock.now()
+    hold = Hold("nodegroup", "release freeze", iso_z(now + timedelta(days=1)), "oncall", iso_z(now))
+    system = node_group_key(MEMBER_A, REGION, CLUSTER, "system")
+    services.state.put_value(system, HOLD_NAME, hold.as_record())
+    # WHEN the threshold is exceeded
+    result = interrupt_four(invoke, services)
+    # THEN the fallback is held, naming the hold, neither made nor proposed, and the node group
+    # is unchanged
+    assert result["fallback"]["status"] == "held"
+    assert "release freeze" in result["fallback"]["reason"]
     assert desired_size(member_eks, "system") == 2
 
 
