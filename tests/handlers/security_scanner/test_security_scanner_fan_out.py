@@ -98,6 +98,19 @@ def test_schedule_fans_out_one_message_per_target_and_the_queue_scans_them(
     assert denied["targets"][0]["status"] == "denied"
 
 
+def test_a_dry_run_schedule_fans_out_dry_run_messages(
+    scanner: Callable[[Any], dict[str, Any]], scan_queue: str
+) -> None:
+    # GIVEN three targets, more than one invocation may scan
+    # WHEN the schedule runs a dry run
+    result = scanner({"action": "scan", "dry_run": True})
+    # THEN each target's message asks for a dry run too: the queue's scans write nothing either
+    assert result["messages_sent"] == 3
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=scan_queue, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(message["Body"])["dry_run"] for message in messages] == [True] * 3
+
+
 def test_queue_drops_malformed_messages_and_retries_only_failed_ones(
     scanner: Callable[[Any], dict[str, Any]],
     scan_queue: str,
