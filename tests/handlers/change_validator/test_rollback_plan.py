@@ -67,3 +67,17 @@ def test_a_change_not_the_scalers_own_or_itself_a_restore_is_never_restored_auto
     # THEN it is left to a person, the rollback still named
     assert plan["automatic"] is False
     assert "restore node group system to desired size 2" in plan["action"]
+
+
+@pytest.mark.parametrize("desired_size", [None, "2", 2.5], ids=["missing", "text", "fraction"])
+def test_a_scaler_record_without_a_whole_previous_desired_size_is_not_restored_automatically(
+    desired_size: object,
+) -> None:
+    # GIVEN the scaler's own change, whose record gives no whole desired size before it
+    change = scaling_change(by_fleet_scaler=True)
+    previous = {**previous_state("evening-run"), "sizes": {**PREVIOUS_SIZES}}
+    previous["sizes"]["desired_size"] = desired_size
+    # WHEN its rollback is planned in a stack that lets the validator restore the scaler's changes
+    plan = rollback_plan(change, previous, restore_allowed=True)
+    # THEN it is left to a person: there is no size the scaler could be asked for
+    assert plan["automatic"] is False
