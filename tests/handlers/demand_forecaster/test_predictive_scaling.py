@@ -752,6 +752,20 @@ def test_the_decision_trusts_the_confidence_of_the_steps_it_sizes_on(
     assert ("desired_size" in scaler_client.payloads[0]["nodegroups"][0]) is asked
 
 
+@pytest.mark.parametrize("threshold", [0.75])
+def test_a_confidence_exactly_at_the_threshold_is_trusted(
+    scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock
+) -> None:
+    # GIVEN a forecast whose coming hour is forecast with the threshold's confidence exactly
+    forecast = _hand_made_forecast(fake_clock, [0.75, 0.75, 0.75, 0.75])
+    # WHEN the predictive decision is made
+    decision = _decide(forecast)
+    # THEN the confidence is not below the threshold, and the scaler is asked for a size
+    assert decision["hour_confidence"] == 0.75
+    assert decision["outcome"] == "scaler_asked"
+    assert "desired_size" in scaler_client.payloads[0]["nodegroups"][0]
+
+
 def test_the_hour_is_sized_on_its_own_p90_not_on_its_steps(
     scaler_client: ScalerThroughItsHandler, fake_clock: ManualClock
 ) -> None:
