@@ -478,12 +478,23 @@ def test_an_analysis_killed_while_sns_hangs_is_announced_once_by_the_platforms_r
     assert severities == ["info", "warning", "warning", "warning"]
 
 
-def test_a_drop_on_the_day_cost_explorer_is_still_filling_in_is_not_an_anomaly(
-    analyzer: ManualClock, alert_inbox: Any, lambda_context: Any
+@pytest.mark.parametrize(
+    ("ec2_last_day", "rds_amounts"),
+    [(50.0, None), (100.0, {-5: 10.0})],
+    ids=["yesterday_still_filling_in", "five_days_ago_before_the_three_recent_days"],
+)
+def test_a_drop_on_a_day_still_filling_in_or_before_the_recent_days_is_not_an_anomaly(
+    analyzer: ManualClock,
+    alert_inbox: Any,
+    lambda_context: Any,
+    ec2_last_day: float,
+    rds_amounts: dict[int, float] | None,
 ) -> None:
-    # GIVEN a run at 03:30 UTC, and a month of cost whose newest day (yesterday, ended three and
-    # a half hours ago, so Cost Explorer has not all of it yet) has EC2 at half its usual
-    queue_cost_explorer(analyzer.now().date(), ec2_last_day=50.0)
+    # GIVEN a run at 03:30 UTC reporting anomalies of the last 3 days, and a month of cost whose
+    # newest day (yesterday, ended three and a half hours ago, so Cost Explorer has not all of it
+    # yet) has EC2 at `ec2_last_day`, or whose day five days ago (before the three recent
+    # complete days, from four days ago to the day before yesterday) has RDS at a quarter its usual
+    queue_cost_explorer(analyzer.now().date(), ec2_last_day=ec2_last_day, rds_amounts=rds_amounts)
     stub_cost_forecast(2_000.0)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
@@ -493,25 +504,34 @@ def test_a_drop_on_the_day_cost_explorer_is_still_filling_in_is_not_an_anomaly(
     assert [a.alert["severity"] for a in alert_inbox.receive()] == ["info"]
 
 
-@pytest.mark.parametrize("recent_days", [1, 3])
-def test_a_drop_is_an_anomaly_once_its_day_is_complete(
+@pytest.mark.parametrize(
+    ("recent_days", "days_ago"),
+    [(1, 2), (3, 2), (3, 4)],
+    ids=[
+        "one_day_drop_before_yesterday",
+        "three_days_drop_before_yesterday",
+        "three_days_drop_4_ago",
+    ],
+)
+def test_a_drop_is_an_anomaly_once_its_day_is_complete(  # noqa: PLR0917
     analyzer: ManualClock,
     alert_inbox: Any,
     lambda_context: Any,
     monkeypatch: pytest.MonkeyPatch,
     recent_days: int,
+    days_ago: int,
 ) -> None:
     # GIVEN anomalies reported on the last `recent_days` days, and a month of cost whose day
-    # before yesterday (complete: it ended more than a day ago) has RDS at a quarter its usual
+    # `days_ago` (complete: it ended more than a day ago) has RDS at a quarter its usual
     monkeypatch.setenv("COST_ANOMALY_RECENT_DAYS", str(recent_days))
     today = analyzer.now().date()
-    queue_cost_explorer(today, ec2_last_day=100.0, rds_amounts={-2: 10.0})
+    queue_cost_explorer(today, ec2_last_day=100.0, rds_amounts={-days_ago: 10.0})
     stub_cost_forecast(2_000.0)
     # WHEN the daily analysis runs
     result = lambda_handler({"action": "analyze"}, lambda_context)
     # THEN the drop is an anomaly on that day in each view that holds RDS, each alerted
     summary = read_report(result["report"]["summary"])
-    drop_day = f"{(today - timedelta(days=2)).isoformat()}T00:00:00Z"
+    drop_day = f"{(today - timedelta(days=days_ago)).isoformat()}T00:00:00Z"
     assert {(a["dimension"], a["group"], a["timestamp"]) for a in summary["anomalies"]} == {
         ("service", RDS, drop_day),
         ("account", MEMBER_ACCOUNT_ID, drop_day),
