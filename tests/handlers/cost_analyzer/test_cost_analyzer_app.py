@@ -2890,6 +2890,34 @@ def test_a_logged_line_python_cannot_decode_is_no_report_line(message: str) -> N
     assert rightsizing.report_figures(message) is None
 
 
+@pytest.mark.parametrize(
+    ("current_mb", "used_mb", "recommended_mb", "recommendation"),
+    [
+        (1024, 100, 192, "decrease"),
+        (192, 100, 192, "keep"),
+        (128, 500, 704, "increase"),
+        (128, 10, 128, "keep"),
+        (10_240, 10_000, 10_240, "keep"),
+    ],
+    ids=["above_need", "at_need", "below_need", "need_below_lambdas_least", "need_past_its_most"],
+)
+def test_a_functions_memory_is_recommended_with_headroom_within_lambdas_range(
+    current_mb: int, used_mb: int, recommended_mb: int, recommendation: str
+) -> None:
+    # GIVEN a function of `current_mb` whose REPORT lines used at most `used_mb`
+    function = {"FunctionName": "lf-handlers-eks-scaler", "MemorySize": current_mb}
+    report = (
+        "REPORT RequestId: 1 Duration: 9.5 ms Billed Duration: 10 ms "
+        f"Memory Size: {current_mb} MB Max Memory Used: {used_mb} MB"
+    )
+    lines = rightsizing.ReportLines([report], 3600.0, [])
+    # WHEN it is rightsized
+    memory = rightsizing.lambda_memory(function, lines, REGION)
+    # THEN the size is 1.3 x the most used, rounded up to 64 MB, kept within 128 to 10,240 MB,
+    # and the recommendation says which way it moves, "keep" when it does not
+    assert (memory["recommended_mb"], memory["recommendation"]) == (recommended_mb, recommendation)
+
+
 def memory_used_mb(message: str) -> int | None:
     """The memory a REPORT line (plain text, or a JSON `platform.report` record) says was used."""
     if message.startswith("REPORT"):
