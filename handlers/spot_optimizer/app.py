@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fleet_shared.aws_answers import call_error_text
 from fleet_shared.event_parsing import error_result, parse_event
 from fleet_shared.exceptions import DeploymentError, FleetError
 from fleet_shared.handler import FleetFunction, Invocation
@@ -75,7 +76,7 @@ def handle(
         # A FleetError too, but no retry or error result mends it: the Errors alarm tells people.
         raise
     except (FleetError, ClientError, BotoCoreError) as error:
-        FUNCTION.logger.warning("request failed", extra={"error": str(error)})
+        FUNCTION.logger.warning("request failed", extra={"error": call_error_text(error)})
         return error_result(error, **_context(request))
 
 

@@ -5,6 +5,7 @@ lock, the fleet analysis with a denied account, the mix recommendation and bad e
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -1315,6 +1316,28 @@ def test_a_node_group_deleted_while_listed_does_not_stop_the_mix_recommendation(
     # recommended for
     assert listing.answered == 1
     assert [group["nodegroup"] for group in result["node_groups"]] == ["batch-spot"]
+
+
+def test_a_mix_whose_member_eks_fails_with_a_proxy_page_quotes_it_on_one_line(
+    invoke: Invoke, make_services: MakeServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN member A's EKS failing every ListNodegroups with a proxy's page of escapes and lines
+    caplog.set_level(logging.WARNING)
+    services = make_services()
+    eks = services.member_client("eks", MEMBER_A, REGION)
+    fault = fail_every_attempt(eks, "eks", "ListNodegroups", server_error=ESCAPES_PAGE)
+    # WHEN the mix of dev-apps is asked for
+    result = invoke(mix_of_dev_apps_request(), services, "inv-1")
+    # THEN the answer is an error naming the cluster
+    assert fault.attempts > 1
+    assert result["status"] == "error"
+    assert result["cluster"] == CLUSTER
+    # AND the log line quotes the page escaped on one line, cut, like the result
+    [logged] = [record for record in caplog.records if record.getMessage() == "request failed"]
+    for quoted in (logged.error, result["error"]):  # type: ignore[attr-defined]
+        assert ESCAPES_PAGE_QUOTED in quoted
+        assert quoted.isprintable()
+        assert len(quoted) < 600
 
 
 @dataclass
