@@ -7,7 +7,6 @@ PriceList entries are JSON documents whose OnDemand terms hold one price dimensi
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fleet_shared.aws_answers import answer_field, call_error_text, refusal_text
+from fleet_shared.event_parsing import json_or_problem
 from fleet_shared.exceptions import PagesCutShortError
 from fleet_shared.page_tokens import pages
 from fleet_shared.timestamps import iso_z
@@ -250,11 +250,16 @@ def _price_from_api(
 def parse_on_demand_price(document: str | dict[str, Any]) -> float | None:
     """The hourly USD price of a PriceList entry's OnDemand term, None when it has none.
 
-    Raises UnreadablePriceListError when the entry is not JSON, not shaped like a product, or
-    its USD price is not decimal text (`DECIMAL`): the caller then uses the bundled table.
+    Raises UnreadablePriceListError when the entry is not JSON (or nested deeper than the
+    decoder goes), not shaped like a product, or its USD price is not decimal text (`DECIMAL`):
+    the caller then uses the bundled table.
     """
+    product: Any = document
+    if isinstance(document, str):
+        product, problem = json_or_problem(document)
+        if problem is not None:
+            raise UnreadablePriceListError(f"it {problem}")
     try:
-        product = json.loads(document) if isinstance(document, str) else document
         for term in product.get("terms", {}).get("OnDemand", {}).values():
             for dimension in term.get("priceDimensions", {}).values():
                 # Only a dimension without a USD price is passed: a null in its place is no

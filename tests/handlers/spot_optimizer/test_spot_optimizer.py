@@ -157,6 +157,8 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     "price_list_entry",
     [
         "{not json",
+        # Nested deeper than Python's JSON reader recurses (it raises RecursionError).
+        "[" * 100_000,
         json.dumps(
             {
                 "terms": {
