@@ -119,7 +119,6 @@ def test_analysis_uses_the_price_table_and_reports_sparse_history_honestly(
     record_zone_interruptions(services, "m6g.large", f"{REGION}a", 2)
     # WHEN two known types and one without spot offerings are analysed
     result = invoke(analyze_event("m6g.large", "m7g.large", "x9z.large"), services, "inv-1")
-    print(result)
     # THEN on-demand prices come from the bundled table, which is named as the source
     by_type = {item["instance_type"]: item for item in result["results"]}
     m7g = by_type["m7g.large"]
