@@ -58,12 +58,20 @@ def test_a_worker_reports_a_configuration_error_as_one_line_naming_the_variable_
 
 
 def test_a_crashed_worker_is_reported_and_replaced(tmp_path: Path):
+    # GIVEN the eks_scaler deployed without its shared layer: its worker ends on import
     environment = _environment()
-    environment["PYTHONPATH"] = str(tmp_path / "nowhere")
+    layer = tmp_path / "layer"
+    environment["PYTHONPATH"] = str(layer)
     with WorkerPool({"eks_scaler": environment}, tmp_path) as pool:
-        for _ in range(2):
-            with pytest.raises(WorkerCrashedError, match="eks_scaler stopped"):
-                pool.invoke("eks_scaler", {"action": "analyze"})
+        # WHEN an event arrives THEN the ended worker is reported, naming its log
+        with pytest.raises(WorkerCrashedError, match="eks_scaler stopped"):
+            pool.invoke("eks_scaler", {"action": "analyze"})
+        # WHEN the layer is there for the next event
+        layer.symlink_to(REPO_ROOT / "handlers", target_is_directory=True)
+        # THEN a new worker imports the handler and answers it (without its settings, the
+        # handler's own one-line error), where the ended one could only be reported again
+        with pytest.raises(WorkerCrashedError, match="eks_scaler raised ConfigurationError"):
+            pool.invoke("eks_scaler", {"action": "analyze"})
 
 
 def test_each_moto_server_starts_empty_even_after_another_in_the_same_process():
