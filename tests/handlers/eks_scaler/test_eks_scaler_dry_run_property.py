@@ -17,6 +17,16 @@ from fleet_shared.clock import ManualClock
 from handlers.eks_scaler.exceptions import ScheduledRunUnfinishedError
 from tests.handlers.conftest import STATE_TABLE_NAME, AlertInbox
 
+DESIRED_BEFORE = 2
+"""Every node group's desired size when the dry runs start (web's after its scale-down)."""
+
+MAXIMA = {name: high for name, (_, _, _, high) in NODE_GROUPS.items()}
+FLOORS = {"web": 2}
+"""The floors at or above DESIRED_BEFORE (the inventory's for web); the others' are below it."""
+
+DRY_RUN_ANSWERS = frozenset({"dry_run", "no_change_needed", "scale_down_blocked", "no_hold"})
+"""What a dry run answers for a node group whose change it does not refuse."""
+
 ACTIONS = ("scale_up", "scale_down", "scale_down", "restore", "predictive", "hold", "release")
 """The actions a dry run may be asked for, the one that saves sizes twice as often."""
 
@@ -57,6 +67,31 @@ def scaled_down_web(scaler: Scaler, fake_clock: ManualClock, alert_inbox: AlertI
     fake_clock.advance(3600)
 
 
+def _refused(request: dict[str, Any]) -> list[str]:
+    """The node groups of `request` that a run refuses whether or not it is a dry run: any
+    predictive change (the cluster is in schedule mode), a requested scale-down that would raise
+    desired (a schedule's is no change), a scale-up that would lower it (after the floor)."""
+    action = request["action"]
+    refused = []
+    for group in request["nodegroups"]:
+        name, size = group["name"], group.get("desired_size")
+        if (
+            action == "predictive"
+            or (
+                action == "scale_down"
+                and not request.get("scheduled")
+                and min(size, MAXIMA[name]) > DESIRED_BEFORE
+            )
+            or (
+                action == "scale_up"
+                and size is not None
+                and max(size, FLOORS.get(name, 0)) < DESIRED_BEFORE
+            )
+        ):
+            refused.append(name)
+    return refused
+
+
 def _table_items() -> list[dict[str, Any]]:
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     return sorted(
@@ -82,16 +117,27 @@ def test_a_dry_run_changes_no_node_group_no_state_and_sends_no_alert(
     # before the request
     before_sizes = {name: sizes(member_eks, name) for name in NODE_GROUPS}
     before_items = _table_items()
+    refused = _refused(request)
     # WHEN any request is made as a dry run
     try:
         result = scaler(request)
     except ScheduledRunUnfinishedError as unfinished:
-        # A scheduled run with a node group refused fails the invocation, so that it is retried
-        # and, refused every time, ends in the dead-letter queue and the Errors alarm.
-        assert unfinished.unfinished
+        # THEN a scheduled run with a node group refused fails the invocation, so that it is
+        # retried and, refused every time, ends in the dead-letter queue and the Errors alarm
+        assert request.get("scheduled") and refused
+        assert [item["nodegroup"] for item in unfinished.unfinished] == refused
     else:
-        # THEN it answers as a dry run (or refuses the request)
-        assert result.get("dry_run") is True or result.get("status") == "error"
+        # THEN otherwise it answers as a dry run for each node group asked, refusing only what a
+        # real run would refuse too
+        assert not (request.get("scheduled") and refused)
+        assert result["dry_run"] is True and "status" not in result
+        names = [group["name"] for group in request["nodegroups"]]
+        assert [item["nodegroup"] for item in result["results"]] == names
+        for item in result["results"]:
+            if item["nodegroup"] in refused:
+                assert item["status"] == "error"
+            else:
+                assert item["status"] in DRY_RUN_ANSWERS
     # ... and no node group, state item or alert changed
     assert {name: sizes(member_eks, name) for name in NODE_GROUPS} == before_sizes
     assert _table_items() == before_items
