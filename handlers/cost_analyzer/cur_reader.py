@@ -147,12 +147,17 @@ class S3ObjectReader(io.RawIOBase):
         answer = self._s3.get_object(
             Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end - 1}"
         )
-        data = bounded_body(
-            answer,
-            self._key,
-            end - self._position,
-            within_seconds=self._deadline - time.monotonic(),
-        )
+        try:
+            data = bounded_body(
+                answer,
+                self._key,
+                end - self._position,
+                within_seconds=self._deadline - time.monotonic(),
+            )
+        except ObjectReadTimeoutError as error:
+            # The object's time, not what was left of it at this ranged read (none, or less
+            # than none, when the answer's headers took it all).
+            raise ObjectReadTimeoutError(self._key, self._within_seconds) from error
         self._position += len(data)
         return data
 

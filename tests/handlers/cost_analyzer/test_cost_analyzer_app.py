@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -32,7 +33,7 @@ from fleet_shared.clock import ManualClock
 from fleet_shared.exceptions import ConfigurationError
 from fleet_shared.validation_errors import ECHO_LIMIT, escaped_echo, shown_value
 from fleetctl.schedule_replay import scheduler_input
-from handlers.cost_analyzer import app, explorer, rightsizing
+from handlers.cost_analyzer import app, cur_reader, explorer, rightsizing
 from handlers.cost_analyzer import athena as athena_query
 from handlers.cost_analyzer.analysis import (
     CALL_RESERVE_SECONDS,
@@ -1077,6 +1078,18 @@ def _a_parquet_file_that_trickles(_: pa.Table, stack: ExitStack) -> tuple[Any, s
     return _trickling(stack, "cur/data/part-0.parquet")
 
 
+def _a_parquet_file_answered_after_its_time(_: pa.Table, stack: ExitStack) -> tuple[Any, str]:
+    """The month's Parquet file trickling as above, and its first ranged read answered only
+    after the 0.3 s the file had (on the reader's clock, which each GetObject moves a second)."""
+    now = [0.0]
+    reader_time = SimpleNamespace(monotonic=lambda: now[0])
+    stack.enter_context(pytest.MonkeyPatch.context()).setattr(cur_reader, "time", reader_time)
+    app.FUNCTION.services().sessions.hub_client("s3").meta.events.register(
+        "before-send.s3.GetObject", lambda **_: now.__setitem__(0, now[0] + 1.0)
+    )
+    return _trickling(stack, "cur/data/part-0.parquet")
+
+
 def _trickling(stack: ExitStack, key: str) -> tuple[Any, str]:
     client = app.FUNCTION.services().sessions.hub_client("s3")
     stack.enter_context(trickling_get_object(client, key, 800))
@@ -1094,6 +1107,7 @@ def _trickling(stack: ExitStack, key: str) -> tuple[Any, str]:
         _a_manifest_that_trickles,
         _a_csv_file_that_trickles,
         _a_parquet_file_that_trickles,
+        _a_parquet_file_answered_after_its_time,
     ],
 )
 def test_the_pandas_engine_gives_up_the_cur_when_time_runs_short_and_the_report_is_written(
