@@ -24,6 +24,11 @@ class WorkerCrashedError(FleetctlError):
     """The handler raised, or its process ended; the worker's log has the traceback."""
 
 
+class WorkerStoppedError(WorkerCrashedError):
+    """The worker's process ended (it could not import the handler, or it was killed): unlike a
+    handler that raised, it answers no further invocation."""
+
+
 class FunctionWorker:
     def __init__(self, function: str, environment: dict[str, str], log_path: Path) -> None:
         spec = function_spec(function)
@@ -55,10 +60,10 @@ class FunctionWorker:
             self._process.stdin.write(json.dumps(request) + "\n")
             self._process.stdin.flush()
         except BrokenPipeError:
-            raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}") from None
+            raise WorkerStoppedError(f"{self.function} stopped; see {self.log_path}") from None
         line = self._process.stdout.readline()
         if not line:
-            raise WorkerCrashedError(f"{self.function} stopped; see {self.log_path}")
+            raise WorkerStoppedError(f"{self.function} stopped; see {self.log_path}")
         answer = json.loads(line)
         if "crash" in answer:
             raise WorkerCrashedError(
@@ -94,8 +99,9 @@ class WorkerPool:
             )
         try:
             return self._workers[function].invoke(event, now)
-        except WorkerCrashedError:
-            # Like Lambda after a crash: the next invocation gets a new environment.
+        except WorkerStoppedError:
+            # Like Lambda after a crash: the next invocation gets a new environment. A handler
+            # that raised keeps its warm one, as in Lambda.
             self._workers.pop(function).close()
             raise
 

@@ -7,14 +7,15 @@ import os
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 
-from fleetctl import cli
+from fleetctl import cli, function_workers
 from fleetctl.demo import Timeline, one_line, summarize
-from fleetctl.function_workers import WorkerCrashedError, WorkerPool
+from fleetctl.function_workers import FunctionWorker, WorkerCrashedError, WorkerPool
 from fleetctl.handler_environment import FAKE_CREDENTIALS
 from fleetctl.local_world import moto_server
 from fleetctl.mocked_program import REPO_ROOT
@@ -32,7 +33,7 @@ def _environment() -> dict[str, str]:
 
 
 def test_a_worker_reports_a_configuration_error_as_one_line_naming_the_variable_every_time(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # GIVEN the eks_scaler in a warm worker, deployed without its settings
     scale_up = {
@@ -42,10 +43,17 @@ def test_a_worker_reports_a_configuration_error_as_one_line_naming_the_variable_
         "cluster": "c",
         "nodegroups": [{"name": "g"}],
     }
+    started: list[FunctionWorker] = []
+
+    class CountedWorker(FunctionWorker):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(function_workers, "FunctionWorker", CountedWorker)
     with WorkerPool({"eks_scaler": _environment()}, tmp_path) as pool:
         # WHEN two events arrive THEN each fails, as in Lambda, with one line naming the missing
-        # variable and where the traceback is (what `fleetctl invoke` prints), and the worker
-        # stays up for the next event
+        # variable and where the traceback is (what `fleetctl invoke` prints)
         for _ in range(2):
             with pytest.raises(WorkerCrashedError) as raised:
                 pool.invoke("eks_scaler", scale_up)
@@ -53,6 +61,8 @@ def test_a_worker_reports_a_configuration_error_as_one_line_naming_the_variable_
                 "eks_scaler raised ConfigurationError: environment variable STATE_TABLE_NAME: "
                 f"is required but not set; traceback in {tmp_path / 'eks_scaler.log'}"
             )
+    # AND one warm worker answered both, as one Lambda environment would after a handler error
+    assert len(started) == 1
     # AND the failure is in the function's log, as in CloudWatch Logs
     assert "STATE_TABLE_NAME" in (tmp_path / "eks_scaler.log").read_text()
 
